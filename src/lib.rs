@@ -1,0 +1,9 @@
+pub mod cli;
+pub mod client;
+pub mod exec;
+pub mod plan;
+pub mod render;
+pub mod sandbox;
+pub mod spec;
+pub mod state;
+pub mod wire;

@@ -1,0 +1,147 @@
+//! The records state keeps, as plain data shared with `plan` and `exec`. No SQL here.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::spec::DesiredStatus;
+
+/// Where a managed card is in its life, as cardform last recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardPhase {
+    /// An issue order is journaled or open; no card yet (or not yet confirmed).
+    Pending,
+    /// The last issue order failed; no card exists. A re-issue uses the next attempt number.
+    Failed,
+    Active,
+    Frozen,
+    /// Closed at the provider (found by refresh).
+    Closed,
+}
+
+impl CardPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardPhase::Pending => "pending",
+            CardPhase::Failed => "failed",
+            CardPhase::Active => "active",
+            CardPhase::Frozen => "frozen",
+            CardPhase::Closed => "closed",
+        }
+    }
+}
+
+/// A card cardform manages: what was declared when it was last applied, and what the provider said.
+/// Never holds a PAN or CVV; `last4` at most.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRecord {
+    pub key: String,
+    pub external_user_id: String,
+    pub product_code: String,
+    #[serde(with = "crate::wire::decimal::option", default)]
+    pub initial_topup: Option<Decimal>,
+    /// The status that was declared when cardform last acted on this card.
+    pub desired_status: DesiredStatus,
+    pub labels: BTreeMap<String, String>,
+    pub card_id: Option<String>,
+    pub phase: CardPhase,
+    /// The provider's own status string, as last seen.
+    pub provider_status: Option<String>,
+    pub last4: Option<String>,
+    /// Sum of the real charges of this card's orders (`balance_before − balance_after`).
+    #[serde(with = "crate::wire::decimal")]
+    pub charged: Decimal,
+    /// The issue attempt the current (or last) issue order belongs to; starts at 1.
+    pub attempt: u32,
+    /// When the card was superseded by a replacement, the key of the new card record (if any).
+    pub replaced_by: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What an order does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    Issue,
+    Topup,
+    Freeze,
+    Unfreeze,
+}
+
+impl OrderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderKind::Issue => "issue",
+            OrderKind::Topup => "topup",
+            OrderKind::Freeze => "freeze",
+            OrderKind::Unfreeze => "unfreeze",
+        }
+    }
+}
+
+/// Where a journaled order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderPhase {
+    /// Committed to the journal; the request may or may not have reached the provider.
+    Prepared,
+    /// The provider acknowledged it (we know its order id); not terminal yet.
+    Open,
+    Completed,
+    Failed,
+}
+
+impl OrderPhase {
+    pub fn is_open(self) -> bool {
+        matches!(self, OrderPhase::Prepared | OrderPhase::Open)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderPhase::Prepared => "prepared",
+            OrderPhase::Open => "open",
+            OrderPhase::Completed => "completed",
+            OrderPhase::Failed => "failed",
+        }
+    }
+}
+
+/// One entry of the order journal. Written *before* the mutation is sent (journal first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    /// Deterministic: derived from (lineage, card key, kind, attempt). Primary key.
+    pub idempotency_key: String,
+    pub card_key: String,
+    pub kind: OrderKind,
+    pub attempt: u32,
+    /// The exact request fields sent (JSON, no timestamp, no secrets): a retry resends these.
+    pub request: String,
+    pub order_id: Option<String>,
+    pub phase: OrderPhase,
+    /// The provider's `status` / `issue_status` strings, as last seen.
+    pub provider_status: Option<String>,
+    pub sub_status: Option<String>,
+    pub error_slug: Option<String>,
+    pub error_message: Option<String>,
+    #[serde(with = "crate::wire::decimal::option", default)]
+    pub estimated_charge: Option<Decimal>,
+    #[serde(with = "crate::wire::decimal::option", default)]
+    pub charge: Option<Decimal>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Everything `plan` needs from state, loaded in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub lineage: String,
+    pub serial: u64,
+    pub cards: BTreeMap<String, CardRecord>,
+    /// Orders not yet terminal, by card key (at most one per card is expected).
+    pub open_orders: BTreeMap<String, OrderRecord>,
+    /// Real charges observed per product code for issue orders without a top-up (for estimates
+    /// when the provider publishes no fees): the most recent one.
+    pub observed_issue_fees: BTreeMap<String, Decimal>,
+}

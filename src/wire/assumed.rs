@@ -1,0 +1,98 @@
+//! Every [assumed] choice of REFERENCE.md in one place. When the provider documents one of these,
+//! change it here; the client and sandbox both read from this module.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// §1: every endpoint is `POST <base>/api/v1/<path>`; the base URL itself is configuration.
+pub const API_PREFIX: &str = "/api/v1/";
+
+/// §1: 429 carries `Retry-After` in seconds.
+pub const RETRY_AFTER_HEADER: &str = "Retry-After";
+
+/// §2: the server's replay window around its clock, in microseconds.
+pub const TIMESTAMP_WINDOW_MICROS: u64 = 30_000_000;
+
+/// §3: the field that names an order in `orders/check`.
+pub const ORDER_CHECK_FIELD: &str = "order_id";
+
+/// §3: the field for an issue order's optional initial top-up.
+pub const INITIAL_TOPUP_FIELD: &str = "initial_topup_amount";
+
+/// §5: how long the provider keeps idempotency keys. A resume later than this must look before
+/// re-issuing.
+pub const IDEMPOTENCY_KEY_TTL_SECS: u64 = 24 * 3600;
+
+/// Money is rounded half-up to cents.
+pub fn round_money(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// §3: the charge of a top-up of `amount`: `amount + amount × percent / 100 + fixed`, rounded.
+/// `None` when the product does not publish its top-up fees.
+pub fn topup_charge(
+    amount: Decimal,
+    fee_percent: Option<Decimal>,
+    fee_fixed: Option<Decimal>,
+) -> Option<Decimal> {
+    Some(round_money(
+        amount + amount * fee_percent? / Decimal::ONE_HUNDRED + fee_fixed?,
+    ))
+}
+
+/// §3: the charge of an issue order: `issue_fee` plus the top-up charge when one is requested.
+pub fn issue_charge(
+    issue_fee: Option<Decimal>,
+    initial_topup: Option<Decimal>,
+    fee_percent: Option<Decimal>,
+    fee_fixed: Option<Decimal>,
+) -> Option<Decimal> {
+    let fee = issue_fee?;
+    match initial_topup {
+        None => Some(round_money(fee)),
+        Some(a) => Some(round_money(fee + topup_charge(a, fee_percent, fee_fixed)?)),
+    }
+}
+
+/// The fee part of a top-up (what is paid beyond the amount itself).
+pub fn topup_fee(
+    amount: Decimal,
+    fee_percent: Option<Decimal>,
+    fee_fixed: Option<Decimal>,
+) -> Option<Decimal> {
+    Some(topup_charge(amount, fee_percent, fee_fixed)? - amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros_free::d;
+
+    mod rust_decimal_macros_free {
+        pub fn d(s: &str) -> rust_decimal::Decimal {
+            s.parse().unwrap()
+        }
+    }
+
+    #[test]
+    fn issue_charge_formula() {
+        assert_eq!(
+            issue_charge(Some(d("5")), None, None, None),
+            Some(d("5.00"))
+        );
+        // 5 + 50 + 50*1.5/100 + 0.30 = 56.05
+        assert_eq!(
+            issue_charge(Some(d("5")), Some(d("50")), Some(d("1.5")), Some(d("0.30"))),
+            Some(d("56.05"))
+        );
+        // half-up: 10 * 1.25% = 0.125 -> 0.13
+        assert_eq!(
+            topup_charge(d("10"), Some(d("1.25")), Some(d("0"))),
+            Some(d("10.13"))
+        );
+        assert_eq!(issue_charge(None, None, None, None), None);
+        assert_eq!(
+            issue_charge(Some(d("1")), Some(d("10")), None, Some(d("0"))),
+            None
+        );
+    }
+}
