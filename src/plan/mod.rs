@@ -1,1 +1,301 @@
-//! plan
+//! The pure diff: (declarations, state snapshot, provider facts) → a [`Plan`] of actions, each with
+//! a reason and an estimated charge, plus the problems that stop it from being applied.
+//!
+//! Data in, data out: no I/O, no async, no clock. Everything it needs is passed in, which is what
+//! makes "apply the plan, plan again: nothing to do" testable as a property.
+
+mod estimate;
+mod model;
+
+pub use estimate::{Estimate, EstimateSource};
+pub use model::*;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::spec::{DesiredCard, DesiredStatus};
+use crate::state::{CardPhase, CardRecord, Snapshot};
+
+/// Diff what is declared against what state holds.
+pub fn plan(
+    desired: &[DesiredCard],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Plan {
+    let mut actions = Vec::new();
+    let mut unchanged = 0usize;
+    let mut declared = BTreeSet::new();
+
+    for card in desired {
+        declared.insert(card.key.as_str());
+        match decide(card, state) {
+            Some(action) => actions.push(action),
+            None => unchanged += 1,
+        }
+    }
+
+    // Open orders of cards that are no longer declared are still tracked to completion: an order
+    // is never lost track of, whatever the declarations say now.
+    for (key, record) in &state.cards {
+        if declared.contains(key.as_str()) || record.replaced_by.is_some() {
+            continue;
+        }
+        actions.push(undeclared(record, state, options));
+    }
+    for (key, order) in &state.open_orders {
+        if !declared.contains(key.as_str()) && !state.cards.contains_key(key) {
+            actions.push(Action {
+                key: key.clone(),
+                kind: ActionKind::Resume,
+                reason: format!("{} order is still open", order.kind.as_str()),
+                product_code: String::new(),
+                before: None,
+                after: None,
+                attempt: order.attempt,
+                estimate: Estimate::none(),
+            });
+        }
+    }
+
+    actions.sort_by(|a, b| a.key.cmp(&b.key));
+    for action in &mut actions {
+        action.estimate = estimate::for_action(action, state, facts);
+    }
+
+    let problems = check(&actions, facts, options);
+    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    let mut plan = Plan {
+        actions,
+        unchanged,
+        totals,
+        problems,
+    };
+    if let Some(budget) = options.max_fees {
+        let fees = plan.totals.fees;
+        if fees > budget || plan.totals.unknown_fees > 0 {
+            plan.problems.push(Problem::FeesOverBudget {
+                fees,
+                budget,
+                unknown: plan.totals.unknown_fees,
+            });
+        }
+    }
+    if let Some(balance) = facts.balance {
+        let needed = plan.totals.charge;
+        if needed > balance {
+            plan.problems.push(Problem::InsufficientBalance {
+                needed,
+                balance,
+                missing: needed - balance,
+            });
+        }
+    }
+    plan
+}
+
+/// What to do for one declared card; `None` when state already matches.
+fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
+    let after = Some(Attributes::from_desired(card));
+    let action = |kind, reason: String, before: Option<Attributes>, attempt| Action {
+        key: card.key.clone(),
+        kind,
+        reason,
+        product_code: card.product_code.clone(),
+        before,
+        after: after.clone(),
+        attempt,
+        estimate: Estimate::none(),
+    };
+
+    if let Some(order) = state.open_orders.get(&card.key) {
+        let before = state.cards.get(&card.key).map(Attributes::from_record);
+        return Some(action(
+            ActionKind::Resume,
+            format!(
+                "{} order {} is still {}",
+                order.kind.as_str(),
+                order
+                    .order_id
+                    .as_deref()
+                    .unwrap_or("(not yet acknowledged)"),
+                order.phase.as_str()
+            ),
+            before,
+            order.attempt,
+        ));
+    }
+
+    let Some(record) = state.cards.get(&card.key) else {
+        return Some(action(
+            ActionKind::Issue,
+            "declared, not in state".into(),
+            None,
+            1,
+        ));
+    };
+    let before = Some(Attributes::from_record(record));
+
+    match record.phase {
+        CardPhase::Failed | CardPhase::Pending => {
+            return Some(action(
+                ActionKind::Reissue,
+                "the last issue order failed".into(),
+                before,
+                record.attempt + 1,
+            ));
+        }
+        CardPhase::Closed => {
+            return Some(action(
+                ActionKind::Reissue,
+                "the card was closed at the provider".into(),
+                before,
+                record.attempt + 1,
+            ));
+        }
+        CardPhase::Active | CardPhase::Frozen => {}
+    }
+
+    let mut immutable = Vec::new();
+    if record.product_code != card.product_code {
+        immutable.push(format!(
+            "product_code {} → {}",
+            record.product_code, card.product_code
+        ));
+    }
+    if record.external_user_id != card.external_user_id {
+        immutable.push(format!(
+            "external_user_id {} → {}",
+            record.external_user_id, card.external_user_id
+        ));
+    }
+    if !immutable.is_empty() {
+        return Some(action(
+            ActionKind::Replace,
+            format!("{} (cannot change in place)", immutable.join(", ")),
+            before,
+            record.attempt + 1,
+        ));
+    }
+
+    let actual = phase_status(record.phase);
+    let labels_differ = record.labels != card.labels;
+    let kind_reason = match (actual, card.status) {
+        (DesiredStatus::Active, DesiredStatus::Frozen) => {
+            Some((ActionKind::Freeze, "declared frozen, card is active"))
+        }
+        (DesiredStatus::Frozen, DesiredStatus::Active) => {
+            Some((ActionKind::Unfreeze, "declared active, card is frozen"))
+        }
+        _ => None,
+    };
+    match (kind_reason, labels_differ) {
+        (Some((kind, reason)), labels) => {
+            let reason = if labels {
+                format!("{reason}; labels changed")
+            } else {
+                reason.to_owned()
+            };
+            Some(action(kind, reason, before, record.attempt))
+        }
+        (None, true) => Some(action(
+            ActionKind::UpdateLabels,
+            "labels changed (state only, no provider call)".into(),
+            before,
+            record.attempt,
+        )),
+        (None, false) => None,
+    }
+}
+
+fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
+    let before = Some(Attributes::from_record(record));
+    let base = |kind, reason: &str| Action {
+        key: record.key.clone(),
+        kind,
+        reason: reason.to_owned(),
+        product_code: record.product_code.clone(),
+        before: before.clone(),
+        after: None,
+        attempt: record.attempt,
+        estimate: Estimate::none(),
+    };
+    if let Some(order) = state.open_orders.get(&record.key) {
+        return base(
+            ActionKind::Resume,
+            &format!(
+                "no longer declared, but its {} order is still open",
+                order.kind.as_str()
+            ),
+        );
+    }
+    match (options.prune, record.phase) {
+        (true, CardPhase::Active) => {
+            let mut a = base(ActionKind::Prune, "no longer declared; --prune freezes it");
+            a.after = before.clone().map(|mut b| {
+                b.status = DesiredStatus::Frozen;
+                b
+            });
+            a
+        }
+        (true, _) => base(
+            ActionKind::Undeclared,
+            "no longer declared; nothing to freeze",
+        ),
+        (false, _) => base(
+            ActionKind::Undeclared,
+            "no longer declared; left untouched (use --prune to freeze it)",
+        ),
+    }
+}
+
+/// The status a recorded card is in, in declaration terms.
+fn phase_status(phase: CardPhase) -> DesiredStatus {
+    match phase {
+        CardPhase::Frozen => DesiredStatus::Frozen,
+        _ => DesiredStatus::Active,
+    }
+}
+
+/// Plan-level problems: anything here makes the plan fail instead of being applied.
+fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> Vec<Problem> {
+    let mut unknown: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut inactive: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for a in actions.iter().filter(|a| a.kind.issues_card()) {
+        let Some(after) = &a.after else { continue };
+        match facts.products.get(&after.product_code) {
+            None => unknown
+                .entry(after.product_code.clone())
+                .or_default()
+                .push(a.key.clone()),
+            Some(p) if !p.is_active => inactive
+                .entry(after.product_code.clone())
+                .or_default()
+                .push(a.key.clone()),
+            Some(p) => {
+                if let Some(amount) = after.initial_topup {
+                    let below = p.min_topup.is_some_and(|min| amount < min);
+                    let above = p.max_topup.is_some_and(|max| amount > max);
+                    if below || above {
+                        problems.push(Problem::TopupOutOfRange {
+                            key: a.key.clone(),
+                            amount,
+                            min: p.min_topup,
+                            max: p.max_topup,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for (product_code, keys) in unknown {
+        problems.push(Problem::UnknownProduct { product_code, keys });
+    }
+    for (product_code, keys) in inactive {
+        problems.push(Problem::InactiveProduct { product_code, keys });
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests;

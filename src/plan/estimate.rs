@@ -1,0 +1,120 @@
+//! What an action will cost, and how we know: from the product's published pricing, else from
+//! charges observed in state for that product, else unknown (never shown as zero).
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{Action, ActionKind, ProviderFacts};
+use crate::state::{OrderPhase, Snapshot};
+use crate::wire::assumed;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateSource {
+    /// No money moves (status changes, labels, resuming an acknowledged order).
+    None,
+    /// The provider's published product pricing.
+    Pricing,
+    /// Real charges state recorded for earlier orders of this product.
+    Observed,
+    /// Nobody knows yet.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Fees; `None` when unknown (or when there are none: see `source`).
+    #[serde(with = "crate::wire::decimal::option")]
+    pub fee: Option<Decimal>,
+    /// Money moved onto the card (the initial top-up amount itself).
+    #[serde(with = "crate::wire::decimal")]
+    pub topup: Decimal,
+    pub source: EstimateSource,
+}
+
+impl Estimate {
+    pub fn none() -> Self {
+        Self {
+            fee: None,
+            topup: Decimal::ZERO,
+            source: EstimateSource::None,
+        }
+    }
+
+    /// fee + top-up, when the fee is known (or there is none).
+    pub fn total(&self) -> Option<Decimal> {
+        match self.source {
+            EstimateSource::Unknown => None,
+            _ => Some(self.fee.unwrap_or_default() + self.topup),
+        }
+    }
+}
+
+pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFacts) -> Estimate {
+    match action.kind {
+        ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => {}
+        ActionKind::Resume => return resume(action, state),
+        // Status changes and labels carry no fee [assumed: the reference documents none].
+        _ => return Estimate::none(),
+    }
+    let Some(after) = &action.after else {
+        return Estimate::none();
+    };
+    let topup = after.initial_topup.unwrap_or_default();
+    let product = facts.products.get(&after.product_code);
+    if let Some(p) = product {
+        let fee = match after.initial_topup {
+            None => p.issue_fee.map(assumed::round_money),
+            Some(a) => p
+                .issue_fee
+                .zip(assumed::topup_fee(
+                    a,
+                    p.topup_fee_percent,
+                    p.topup_fee_fixed,
+                ))
+                .map(|(f, t)| assumed::round_money(f + t)),
+        };
+        if let Some(fee) = fee {
+            return Estimate {
+                fee: Some(fee),
+                topup,
+                source: EstimateSource::Pricing,
+            };
+        }
+    }
+    // Observed charges only tell the issue fee of a card without a top-up.
+    if after.initial_topup.is_none() {
+        if let Some(fee) = state.observed_issue_fees.get(&after.product_code) {
+            return Estimate {
+                fee: Some(*fee),
+                topup,
+                source: EstimateSource::Observed,
+            };
+        }
+    }
+    Estimate {
+        fee: None,
+        topup,
+        source: EstimateSource::Unknown,
+    }
+}
+
+/// An acknowledged order has been paid already; one that was only journaled may still be created
+/// (and charged) when it is re-sent, so it counts at its recorded estimate.
+fn resume(action: &Action, state: &Snapshot) -> Estimate {
+    match state.open_orders.get(&action.key) {
+        Some(o) if o.phase == OrderPhase::Prepared => match o.estimated_charge {
+            Some(c) => Estimate {
+                fee: Some(c),
+                topup: Decimal::ZERO,
+                source: EstimateSource::Observed,
+            },
+            None => Estimate {
+                fee: None,
+                topup: Decimal::ZERO,
+                source: EstimateSource::Unknown,
+            },
+        },
+        _ => Estimate::none(),
+    }
+}

@@ -1,0 +1,314 @@
+//! The plan as data: actions, estimates, totals and problems. Serializable, so a plan can be saved
+//! and rendered as JSON; the format is versioned by the renderer.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::Estimate;
+use crate::spec::{DesiredCard, DesiredStatus};
+use crate::state::CardRecord;
+use crate::wire::Product;
+
+/// What the provider says, fetched once per plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderFacts {
+    pub products: BTreeMap<String, Product>,
+    /// The master balance; `None` when it could not be read (the plan then cannot check it).
+    pub balance: Option<Decimal>,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Freeze cards that are in state but no longer declared.
+    pub prune: bool,
+    /// Fail the plan when its fees exceed this budget.
+    pub max_fees: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `+` a declared card not in state.
+    Issue,
+    /// `+` a new issue attempt after a failed order or a closed card.
+    Reissue,
+    /// `-/+` an immutable field changed: issue a new card, then freeze the old one.
+    Replace,
+    /// `>` an order that is still open: poll it to completion, never re-create it.
+    Resume,
+    /// `~` status change.
+    Freeze,
+    Unfreeze,
+    /// `~` labels only (state, no provider call).
+    UpdateLabels,
+    /// `-` in state, not declared: `--prune` freezes it.
+    Prune,
+    /// `-` in state, not declared, left untouched. Informational: not a change.
+    Undeclared,
+}
+
+impl ActionKind {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            ActionKind::Issue | ActionKind::Reissue => "+",
+            ActionKind::Replace => "-/+",
+            ActionKind::Resume => ">",
+            ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::UpdateLabels => "~",
+            ActionKind::Prune | ActionKind::Undeclared => "-",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Issue => "issue",
+            ActionKind::Reissue => "reissue",
+            ActionKind::Replace => "replace",
+            ActionKind::Resume => "resume",
+            ActionKind::Freeze => "freeze",
+            ActionKind::Unfreeze => "unfreeze",
+            ActionKind::UpdateLabels => "update_labels",
+            ActionKind::Prune => "prune",
+            ActionKind::Undeclared => "undeclared",
+        }
+    }
+
+    /// Whether carrying it out creates a card issue order (and so charges an issue fee).
+    pub fn issues_card(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
+        )
+    }
+
+    /// Whether it changes anything (for `--detailed-exitcode` and "no changes").
+    pub fn is_change(self) -> bool {
+        !matches!(self, ActionKind::Undeclared)
+    }
+}
+
+/// The declared attributes of a card, as compared by the planner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attributes {
+    pub external_user_id: String,
+    pub product_code: String,
+    #[serde(
+        with = "crate::wire::decimal::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub initial_topup: Option<Decimal>,
+    pub status: DesiredStatus,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Attributes {
+    pub fn from_desired(c: &DesiredCard) -> Self {
+        Self {
+            external_user_id: c.external_user_id.clone(),
+            product_code: c.product_code.clone(),
+            initial_topup: c.initial_topup,
+            status: c.status,
+            labels: c.labels.clone(),
+        }
+    }
+
+    /// What state records, with the status the card really is in (not what was declared).
+    pub fn from_record(r: &CardRecord) -> Self {
+        Self {
+            external_user_id: r.external_user_id.clone(),
+            product_code: r.product_code.clone(),
+            initial_topup: r.initial_topup,
+            status: match r.phase {
+                crate::state::CardPhase::Frozen => DesiredStatus::Frozen,
+                _ => DesiredStatus::Active,
+            },
+            labels: r.labels.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub key: String,
+    #[serde(rename = "action")]
+    pub kind: ActionKind,
+    pub reason: String,
+    /// The product the action is about (the new one, for a replacement).
+    pub product_code: String,
+    pub before: Option<Attributes>,
+    pub after: Option<Attributes>,
+    /// The issue attempt this action belongs to (idempotency keys derive from it).
+    pub attempt: u32,
+    pub estimate: Estimate,
+}
+
+/// Why a plan cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    UnknownProduct {
+        product_code: String,
+        keys: Vec<String>,
+    },
+    InactiveProduct {
+        product_code: String,
+        keys: Vec<String>,
+    },
+    TopupOutOfRange {
+        key: String,
+        #[serde(with = "crate::wire::decimal")]
+        amount: Decimal,
+        #[serde(with = "crate::wire::decimal::option")]
+        min: Option<Decimal>,
+        #[serde(with = "crate::wire::decimal::option")]
+        max: Option<Decimal>,
+    },
+    InsufficientBalance {
+        #[serde(with = "crate::wire::decimal")]
+        needed: Decimal,
+        #[serde(with = "crate::wire::decimal")]
+        balance: Decimal,
+        #[serde(with = "crate::wire::decimal")]
+        missing: Decimal,
+    },
+    FeesOverBudget {
+        #[serde(with = "crate::wire::decimal")]
+        fees: Decimal,
+        #[serde(with = "crate::wire::decimal")]
+        budget: Decimal,
+        /// Actions whose fee is unknown: a budget cannot be guaranteed for them.
+        unknown: usize,
+    },
+}
+
+impl Problem {
+    pub fn message(&self) -> String {
+        fn keys(k: &[String]) -> String {
+            const SHOW: usize = 5;
+            let mut s = k.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
+            if k.len() > SHOW {
+                s.push_str(&format!(" and {} more", k.len() - SHOW));
+            }
+            s
+        }
+        match self {
+            Problem::UnknownProduct {
+                product_code,
+                keys: k,
+            } => format!(
+                "product {product_code} does not exist at the provider (cards: {})",
+                keys(k)
+            ),
+            Problem::InactiveProduct {
+                product_code,
+                keys: k,
+            } => format!(
+                "product {product_code} is not active at the provider (cards: {})",
+                keys(k)
+            ),
+            Problem::TopupOutOfRange {
+                key,
+                amount,
+                min,
+                max,
+            } => {
+                let range = match (min, max) {
+                    (Some(a), Some(b)) => format!("{a}..{b}"),
+                    (Some(a), None) => format!("at least {a}"),
+                    (None, Some(b)) => format!("at most {b}"),
+                    (None, None) => "any".into(),
+                };
+                format!("{key}: initial_topup {amount} is outside the product's limits ({range})")
+            }
+            Problem::InsufficientBalance {
+                needed,
+                balance,
+                missing,
+            } => format!(
+                "the plan charges {needed} but the master balance is {balance}: top up at least {missing}"
+            ),
+            Problem::FeesOverBudget {
+                fees,
+                budget,
+                unknown,
+            } if *unknown > 0 => format!(
+                "--max-fees {budget}: fees are {fees} plus {unknown} unknown; cannot stay within budget for sure"
+            ),
+            Problem::FeesOverBudget { fees, budget, .. } => {
+                format!("fees {fees} exceed --max-fees {budget}")
+            }
+        }
+    }
+}
+
+/// Counts and money of a whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Totals {
+    pub counts: BTreeMap<ActionKind, usize>,
+    pub unchanged: usize,
+    /// Sum of the known fees.
+    #[serde(with = "crate::wire::decimal")]
+    pub fees: Decimal,
+    /// How many actions have a fee nobody can estimate yet.
+    pub unknown_fees: usize,
+    /// Sum of the top-up amounts (money moved onto cards, not fees).
+    #[serde(with = "crate::wire::decimal")]
+    pub topups: Decimal,
+    /// fees + topups (known parts).
+    #[serde(with = "crate::wire::decimal")]
+    pub charge: Decimal,
+    #[serde(with = "crate::wire::decimal::option")]
+    pub balance_before: Option<Decimal>,
+    #[serde(with = "crate::wire::decimal::option")]
+    pub balance_after: Option<Decimal>,
+}
+
+impl Totals {
+    pub fn from_actions(actions: &[Action], unchanged: usize, balance: Option<Decimal>) -> Self {
+        let mut t = Totals {
+            unchanged,
+            balance_before: balance,
+            ..Default::default()
+        };
+        for a in actions {
+            *t.counts.entry(a.kind).or_default() += 1;
+            match a.estimate.fee {
+                Some(fee) => t.fees += fee,
+                None if a.estimate.source == super::EstimateSource::Unknown => t.unknown_fees += 1,
+                None => {}
+            }
+            t.topups += a.estimate.topup;
+        }
+        t.charge = t.fees + t.topups;
+        t.balance_after = balance.map(|b| b - t.charge);
+        t
+    }
+
+    pub fn changes(&self) -> usize {
+        self.counts
+            .iter()
+            .filter(|(k, _)| k.is_change())
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub unchanged: usize,
+    pub totals: Totals,
+    pub problems: Vec<Problem>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.totals.changes() > 0
+    }
+    pub fn is_applicable(&self) -> bool {
+        self.problems.is_empty()
+    }
+}

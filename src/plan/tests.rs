@@ -1,0 +1,379 @@
+use super::*;
+use crate::spec::{DesiredCard, Origin};
+use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::wire::Product;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn product(code: &str, fee: Option<&str>, active: bool) -> Product {
+    Product {
+        product_code: code.into(),
+        name: code.into(),
+        currency: "usd".into(),
+        issue_fee: fee.map(d),
+        topup_fee_percent: fee.map(|_| d("1.5")),
+        topup_fee_fixed: fee.map(|_| d("0.30")),
+        min_topup: Some(d("10")),
+        max_topup: Some(d("5000")),
+        is_active: active,
+        ..Default::default()
+    }
+}
+
+fn facts() -> ProviderFacts {
+    ProviderFacts {
+        products: [
+            product("STD", Some("5.00"), true),
+            product("PREM", Some("15.00"), true),
+            product("NOFEE", None, true),
+            product("OLD", Some("1.00"), false),
+        ]
+        .into_iter()
+        .map(|p| (p.product_code.clone(), p))
+        .collect(),
+        balance: Some(d("10000")),
+        currency: "usdt".into(),
+    }
+}
+
+fn card(key: &str, product: &str) -> DesiredCard {
+    DesiredCard {
+        key: key.into(),
+        external_user_id: format!("u-{key}"),
+        product_code: product.into(),
+        initial_topup: None,
+        status: DesiredStatus::Active,
+        labels: BTreeMap::new(),
+        origin: Origin::default(),
+    }
+}
+
+fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
+    CardRecord {
+        key: c.key.clone(),
+        external_user_id: c.external_user_id.clone(),
+        product_code: c.product_code.clone(),
+        initial_topup: c.initial_topup,
+        desired_status: c.status,
+        labels: c.labels.clone(),
+        card_id: Some(format!("card-{}", c.key)),
+        phase,
+        provider_status: None,
+        last4: Some("4242".into()),
+        charged: Decimal::ZERO,
+        attempt: 1,
+        replaced_by: None,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+fn snapshot(records: Vec<CardRecord>) -> Snapshot {
+    Snapshot {
+        cards: records.into_iter().map(|r| (r.key.clone(), r)).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn issue_with_pricing_and_topup() {
+    let mut c = card("a", "STD");
+    c.initial_topup = Some(d("50"));
+    let p = plan(
+        &[c],
+        &Snapshot::default(),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(p.actions.len(), 1);
+    let a = &p.actions[0];
+    assert_eq!(a.kind, ActionKind::Issue);
+    // fee = 5 + 50*1.5% + 0.30 = 6.05; top-up 50
+    assert_eq!(a.estimate.fee, Some(d("6.05")));
+    assert_eq!(a.estimate.topup, d("50"));
+    assert_eq!(p.totals.charge, d("56.05"));
+    assert_eq!(p.totals.balance_after, Some(d("9943.95")));
+    assert!(p.is_applicable());
+}
+
+#[test]
+fn unknown_fee_is_unknown_not_zero_then_observed() {
+    let c = card("a", "NOFEE");
+    let p = plan(
+        &[c.clone()],
+        &Snapshot::default(),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert_eq!(p.actions[0].estimate.source, EstimateSource::Unknown);
+    assert_eq!(p.actions[0].estimate.fee, None);
+    assert_eq!(p.totals.unknown_fees, 1);
+    assert_eq!(p.totals.fees, Decimal::ZERO);
+
+    let mut s = Snapshot::default();
+    s.observed_issue_fees.insert("NOFEE".into(), d("3.00"));
+    let p = plan(&[c], &s, &facts(), &PlanOptions::default());
+    assert_eq!(p.actions[0].estimate.source, EstimateSource::Observed);
+    assert_eq!(p.totals.fees, d("3.00"));
+}
+
+#[test]
+fn problems_name_the_cards() {
+    let mut low = card("low", "STD");
+    low.initial_topup = Some(d("1"));
+    let cards = vec![card("x", "NOPE"), card("y", "OLD"), low];
+    let p = plan(
+        &cards,
+        &Snapshot::default(),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let msgs: Vec<String> = p.problems.iter().map(Problem::message).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("NOPE") && m.contains("x")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("OLD") && m.contains("not active")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m.starts_with("low: initial_topup 1")),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn balance_and_budget() {
+    let mut f = facts();
+    f.balance = Some(d("7"));
+    let cards = vec![card("a", "STD"), card("b", "STD")];
+    let p = plan(&cards, &Snapshot::default(), &f, &PlanOptions::default());
+    assert!(p.problems.contains(&Problem::InsufficientBalance {
+        needed: d("10.00"),
+        balance: d("7"),
+        missing: d("3.00")
+    }));
+    let opts = PlanOptions {
+        max_fees: Some(d("9.99")),
+        ..Default::default()
+    };
+    let p = plan(&cards, &Snapshot::default(), &facts(), &opts);
+    assert!(matches!(p.problems[..], [Problem::FeesOverBudget { .. }]));
+}
+
+#[test]
+fn status_labels_replace_and_undeclared() {
+    let a = card("a", "STD");
+    let mut frozen = a.clone();
+    frozen.status = DesiredStatus::Frozen;
+    let mut relabel = card("b", "STD");
+    let state = snapshot(vec![
+        record_from(&a, CardPhase::Active),
+        record_from(&relabel, CardPhase::Active),
+        record_from(&card("c", "STD"), CardPhase::Active),
+        record_from(&card("gone", "STD"), CardPhase::Active),
+    ]);
+    relabel.labels.insert("team".into(), "ops".into());
+    let replaced = card("c", "PREM");
+    let p = plan(
+        &[frozen, relabel, replaced],
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let kinds: Vec<_> = p.actions.iter().map(|a| (a.key.as_str(), a.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("a", ActionKind::Freeze),
+            ("b", ActionKind::UpdateLabels),
+            ("c", ActionKind::Replace),
+            ("gone", ActionKind::Undeclared),
+        ]
+    );
+    assert_eq!(p.actions[2].estimate.fee, Some(d("15.00")));
+    assert_eq!(p.totals.changes(), 3);
+
+    let pruned = plan(
+        &[],
+        &snapshot(vec![record_from(&card("gone", "STD"), CardPhase::Active)]),
+        &facts(),
+        &PlanOptions {
+            prune: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(pruned.actions[0].kind, ActionKind::Prune);
+}
+
+#[test]
+fn open_orders_are_resumed_even_when_undeclared() {
+    let mut s = Snapshot::default();
+    s.open_orders.insert(
+        "z".into(),
+        OrderRecord {
+            idempotency_key: "k".into(),
+            card_key: "z".into(),
+            kind: OrderKind::Issue,
+            attempt: 1,
+            request: "{}".into(),
+            order_id: Some("o-1".into()),
+            phase: OrderPhase::Open,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: Some(d("5")),
+            charge: Some(d("5")),
+            created_at: String::new(),
+            updated_at: String::new(),
+        },
+    );
+    let p = plan(&[], &s, &facts(), &PlanOptions::default());
+    assert_eq!(p.actions[0].kind, ActionKind::Resume);
+    assert_eq!(
+        p.totals.charge,
+        Decimal::ZERO,
+        "an acknowledged order is paid already"
+    );
+    let p = plan(&[card("z", "STD")], &s, &facts(), &PlanOptions::default());
+    assert_eq!(p.actions[0].kind, ActionKind::Resume);
+}
+
+#[test]
+fn failed_and_closed_cards_are_reissued_with_next_attempt() {
+    let c = card("a", "STD");
+    for phase in [CardPhase::Failed, CardPhase::Closed] {
+        let mut r = record_from(&c, phase);
+        r.attempt = 2;
+        let p = plan(
+            &[c.clone()],
+            &snapshot(vec![r]),
+            &facts(),
+            &PlanOptions::default(),
+        );
+        assert_eq!(p.actions[0].kind, ActionKind::Reissue);
+        assert_eq!(p.actions[0].attempt, 3);
+    }
+}
+
+/// What a successful apply records for each action: the model exec must follow.
+fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
+    let mut next = state.clone();
+    next.open_orders.clear();
+    for a in &p.actions {
+        let Some(after) = &a.after else { continue };
+        let phase = match after.status {
+            DesiredStatus::Active => CardPhase::Active,
+            DesiredStatus::Frozen => CardPhase::Frozen,
+        };
+        if a.kind == ActionKind::Replace {
+            if let Some(mut old) = next.cards.remove(&a.key) {
+                old.replaced_by = Some(a.key.clone());
+                old.phase = CardPhase::Frozen;
+                old.key = format!("{}~{}", a.key, old.attempt);
+                next.cards.insert(old.key.clone(), old);
+            }
+        }
+        let existing = next.cards.get(&a.key).cloned();
+        let mut r = existing.unwrap_or_else(|| CardRecord {
+            key: a.key.clone(),
+            external_user_id: String::new(),
+            product_code: String::new(),
+            initial_topup: None,
+            desired_status: after.status,
+            labels: BTreeMap::new(),
+            card_id: None,
+            phase,
+            provider_status: None,
+            last4: None,
+            charged: Decimal::ZERO,
+            attempt: a.attempt,
+            replaced_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        });
+        r.external_user_id = after.external_user_id.clone();
+        r.product_code = after.product_code.clone();
+        r.initial_topup = after.initial_topup;
+        r.labels = after.labels.clone();
+        r.desired_status = after.status;
+        r.phase = phase;
+        r.attempt = a.attempt;
+        r.card_id = Some(format!("card-{}-{}", a.key, a.attempt));
+        next.cards.insert(a.key.clone(), r);
+    }
+    next
+}
+
+fn arb_card() -> impl Strategy<Value = DesiredCard> {
+    (
+        "[a-e]{1,2}",
+        "u[0-3]",
+        prop::sample::select(vec!["STD", "PREM", "NOFEE"]),
+        prop::option::of(10u32..200),
+        any::<bool>(),
+        prop::collection::btree_map("[xy]", "[pq]", 0..2),
+    )
+        .prop_map(|(key, user, product, topup, frozen, labels)| DesiredCard {
+            key,
+            external_user_id: user,
+            product_code: product.into(),
+            initial_topup: topup.map(Decimal::from),
+            status: if frozen {
+                DesiredStatus::Frozen
+            } else {
+                DesiredStatus::Active
+            },
+            labels,
+            origin: Origin::default(),
+        })
+}
+
+fn arb_phase() -> impl Strategy<Value = CardPhase> {
+    prop::sample::select(vec![
+        CardPhase::Active,
+        CardPhase::Frozen,
+        CardPhase::Failed,
+        CardPhase::Closed,
+    ])
+}
+
+proptest! {
+    #[test]
+    fn apply_then_plan_again_has_nothing_to_do(
+        desired in prop::collection::btree_map("[a-e]{1,2}", arb_card(), 0..12),
+        existing in prop::collection::vec((arb_card(), arb_phase()), 0..12),
+        prune in any::<bool>(),
+    ) {
+        let desired: Vec<DesiredCard> = desired
+            .into_iter()
+            .map(|(k, mut c)| { c.key = k; c })
+            .collect();
+        let state = snapshot(existing.iter().map(|(c, ph)| record_from(c, *ph)).collect());
+        let opts = PlanOptions { prune, ..Default::default() };
+        let first = plan(&desired, &state, &facts(), &opts);
+        let applied = apply_effects(&first, &state);
+        let second = plan(&desired, &applied, &facts(), &opts);
+        prop_assert!(!second.has_changes(), "second plan: {:?}", second.actions);
+        prop_assert_eq!(second.unchanged, desired.len());
+    }
+
+    #[test]
+    fn totals_add_up(desired in prop::collection::btree_map("[a-z]{1,3}", arb_card(), 0..20)) {
+        let desired: Vec<DesiredCard> = desired.into_iter().map(|(k, mut c)| { c.key = k; c }).collect();
+        let p = plan(&desired, &Snapshot::default(), &facts(), &PlanOptions::default());
+        let fees: Decimal = p.actions.iter().filter_map(|a| a.estimate.fee).sum();
+        let topups: Decimal = p.actions.iter().map(|a| a.estimate.topup).sum();
+        prop_assert_eq!(p.totals.fees, fees);
+        prop_assert_eq!(p.totals.charge, fees + topups);
+        prop_assert_eq!(p.totals.unknown_fees, p.actions.iter().filter(|a| a.estimate.source == EstimateSource::Unknown).count());
+    }
+}
