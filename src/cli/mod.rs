@@ -1,1 +1,84 @@
-//! cli
+//! The command line: clap arguments → resolved settings → one function per command. Exit codes are
+//! decided here and nowhere else. Holds no domain logic: it wires spec, state, client, plan, exec
+//! and render together.
+
+mod apply;
+mod args;
+mod error;
+mod plan;
+mod provider;
+mod sandbox;
+mod settings;
+mod validate;
+
+pub use error::CliError;
+
+use clap::{CommandFactory, Parser};
+use std::process::ExitCode;
+
+use args::{Cli, Command};
+use settings::Global;
+
+/// How a command ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// `--detailed-exitcode` and the plan has changes.
+    Changes,
+    /// Ctrl-C: stopped starting new work, saved, exit 130.
+    Interrupted,
+}
+
+/// The whole program. `main.rs` calls this and nothing else.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = Global::resolve(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(cli.command, &global));
+    exit(result, &global)
+}
+
+async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
+    match command {
+        Command::Validate(a) => validate::run(&a, global),
+        Command::Plan(a) => plan::run(&a, global).await,
+        Command::Apply(a) => apply::run(&a, global).await,
+        Command::ForceUnlock { lock_id } => apply::force_unlock(&lock_id, global).await,
+        Command::Sandbox(a) => sandbox::run(&a).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "cardform",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// The exit-code policy: 0 success, 1 any error, 2 changes (with `--detailed-exitcode`),
+/// 130 interrupted.
+fn exit(result: Result<Outcome, CliError>, global: &Global) -> ExitCode {
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Changes) => ExitCode::from(2),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            let text = e.render(global.err_style);
+            if !text.is_empty() {
+                eprint!("{text}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,817 @@
-//! exec
+//! Carrying out a plan: concurrency, the order journal, polling to completion. Reports progress as
+//! [`Event`]s and never prints.
+//!
+//! The money rules live here. Every mutation is committed to the journal (with its deterministic
+//! idempotency key and exact request) *before* it is sent, and its order id as soon as it is known,
+//! so a run killed at any instant resumes the same orders instead of creating new ones.
+
+pub mod events;
+pub mod keys;
+pub mod poll;
+
+pub use events::{Event, EventSink, FailureGroup, Summary};
+
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::client::{Client, ClientError};
+use crate::plan::{Action, ActionKind, Attributes};
+use crate::spec::DesiredStatus;
+use crate::state::{
+    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot, StateError, Store,
+};
+use crate::wire::{
+    CheckOrderRequest, Clock, CreateCardRequest, FreezeRequest, Order, OrderStatus,
+    UnfreezeRequest, hint_for_slug, timestamp::now_rfc3339,
+};
+use poll::LatencyModel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("state: {0}")]
+    State(#[from] StateError),
+}
+
+/// How to run.
+pub struct ExecOptions {
+    pub parallelism: usize,
+    pub fail_fast: bool,
+    /// Stop starting orders once charged fees would pass this amount.
+    pub max_fees: Option<Decimal>,
+    /// First guess of how long an order takes, until real ones are observed.
+    pub initial_latency: Duration,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self {
+            parallelism: 128,
+            fail_fast: false,
+            max_fees: None,
+            initial_latency: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Set once by the first Ctrl-C: start nothing new, finish tracking what is in flight.
+#[derive(Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct Ctx {
+    store: Store,
+    client: Client,
+    clock: Arc<dyn Clock>,
+    lineage: String,
+    serial: u64,
+    snapshot: Snapshot,
+    latency: LatencyModel,
+    events: EventSink,
+    stop: StopFlag,
+    fail_fast: bool,
+    max_fees: Option<Decimal>,
+    /// Fees charged so far plus fees committed by started orders (for --max-fees).
+    committed_fees: Mutex<Decimal>,
+    summary: Mutex<Summary>,
+}
+
+/// What one action ended as.
+enum Outcome {
+    Done {
+        card_id: Option<String>,
+        charge: Decimal,
+    },
+    Failed {
+        slug: String,
+        message: String,
+    },
+}
+
+/// Carry out `actions` against the provider, recording everything in `store` under `serial`.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute(
+    store: Store,
+    client: Client,
+    clock: Arc<dyn Clock>,
+    serial: u64,
+    snapshot: Snapshot,
+    actions: Vec<Action>,
+    options: ExecOptions,
+    events: EventSink,
+    stop: StopFlag,
+) -> Result<Summary, ExecError> {
+    let lineage = store.lineage().await?;
+    let work: Vec<Action> = actions.into_iter().filter(|a| a.kind.is_change()).collect();
+    events.emit(Event::Started {
+        total: work.len(),
+        serial,
+    });
+    let ctx = Arc::new(Ctx {
+        store,
+        client,
+        clock,
+        lineage,
+        serial,
+        snapshot,
+        latency: LatencyModel::new(options.initial_latency),
+        events,
+        stop,
+        fail_fast: options.fail_fast,
+        max_fees: options.max_fees,
+        committed_fees: Mutex::new(Decimal::ZERO),
+        summary: Mutex::new(Summary::default()),
+    });
+    {
+        let mut s = ctx.summary.lock().await;
+        for a in &work {
+            match a.estimate.total() {
+                Some(t) => s.estimated += t,
+                None => s.estimated_unknown += 1,
+            }
+        }
+    }
+
+    let slots = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut fatal: Option<ExecError> = None;
+    for action in work {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            Some(res) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(Err(e)) = res { fatal.get_or_insert(e); ctx.stop.stop(); }
+                slots.clone().acquire_owned().await.expect("semaphore is never closed")
+            }
+        };
+        if let Some(reason) = ctx.why_not_start(&action).await {
+            ctx.skip(&action, reason).await;
+            continue;
+        }
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            ctx.run_action(action).await
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        match res {
+            Ok(Err(e)) => {
+                fatal.get_or_insert(e);
+            }
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            _ => {}
+        }
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let mut summary = ctx.summary.lock().await.clone();
+    summary.interrupted = ctx.stop.is_stopped() && summary.skipped > 0;
+    ctx.events.emit(Event::Finished {
+        summary: summary.clone(),
+    });
+    Ok(summary)
+}
+
+impl Ctx {
+    fn now(&self) -> String {
+        now_rfc3339(self.clock.as_ref())
+    }
+
+    fn jitter(&self) -> f64 {
+        rand::random::<f64>() * 2.0 - 1.0
+    }
+
+    async fn why_not_start(&self, action: &Action) -> Option<String> {
+        if self.stop.is_stopped() {
+            return Some(if self.fail_fast && self.summary.lock().await.failed > 0 {
+                "--fail-fast: an earlier card failed".into()
+            } else {
+                "interrupted before it started".into()
+            });
+        }
+        if let (Some(budget), true) = (self.max_fees, action.kind.issues_card()) {
+            let fee = action.estimate.fee.unwrap_or_default();
+            let mut committed = self.committed_fees.lock().await;
+            if *committed + fee > budget {
+                return Some(format!(
+                    "--max-fees {budget}: {} committed, this card's fee {fee} would pass it",
+                    *committed
+                ));
+            }
+            *committed += fee;
+        }
+        None
+    }
+
+    async fn skip(&self, action: &Action, reason: String) {
+        self.summary.lock().await.skipped += 1;
+        self.events.emit(Event::Skipped {
+            key: action.key.clone(),
+            action: action.kind,
+            reason,
+        });
+    }
+
+    async fn run_action(self: Arc<Self>, action: Action) -> Result<(), ExecError> {
+        let outcome = match action.kind {
+            ActionKind::Issue | ActionKind::Reissue => self.issue(&action, None).await?,
+            ActionKind::Replace => self.replace(&action).await?,
+            ActionKind::Resume => self.resume(&action).await?,
+            ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::Prune => {
+                self.change_status(&action).await?
+            }
+            ActionKind::UpdateLabels => self.relabel(&action).await?,
+            ActionKind::Undeclared => return Ok(()),
+        };
+        let mut s = self.summary.lock().await;
+        match outcome {
+            Outcome::Done { card_id, charge } => {
+                match action.kind {
+                    ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
+                    ActionKind::Resume => s.resumed += 1,
+                    _ => s.changed += 1,
+                }
+                s.charged += charge;
+                drop(s);
+                self.events.emit(Event::Done {
+                    key: action.key.clone(),
+                    action: action.kind,
+                    card_id,
+                    charge,
+                });
+            }
+            Outcome::Failed { slug, message } => {
+                s.failed += 1;
+                let hint = hint_for_slug(&slug).to_owned();
+                let g = s.failures.entry(slug.clone()).or_default();
+                g.count += 1;
+                g.hint = hint.clone();
+                if g.keys.len() < 5 {
+                    g.keys.push(action.key.clone());
+                }
+                drop(s);
+                if self.fail_fast {
+                    self.stop.stop();
+                }
+                self.events.emit(Event::Failed {
+                    key: action.key.clone(),
+                    action: action.kind,
+                    slug,
+                    message,
+                    hint,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ issue
+
+    /// Issue a card for `action` (attempt `action.attempt`). `retire` is the old record a
+    /// replacement supersedes, frozen once the new card exists.
+    async fn issue(
+        &self,
+        action: &Action,
+        retire: Option<CardRecord>,
+    ) -> Result<Outcome, ExecError> {
+        let after = action
+            .after
+            .as_ref()
+            .expect("issue actions always carry the declared attributes");
+        let request = CreateCardRequest {
+            product_code: Some(after.product_code.clone()),
+            product_id: None,
+            external_user_id: after.external_user_id.clone(),
+            initial_topup_amount: after.initial_topup,
+        };
+        let idem = keys::issue(&self.lineage, &action.key, action.attempt);
+        let now = self.now();
+        let order = OrderRecord {
+            idempotency_key: idem,
+            card_key: action.key.clone(),
+            kind: OrderKind::Issue,
+            attempt: action.attempt,
+            request: serde_json::to_string(&request).expect("requests serialize"),
+            order_id: None,
+            phase: OrderPhase::Prepared,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: action.estimate.total(),
+            charge: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        let previous = self.snapshot.cards.get(&action.key);
+        let card = CardRecord {
+            key: action.key.clone(),
+            external_user_id: after.external_user_id.clone(),
+            product_code: after.product_code.clone(),
+            initial_topup: after.initial_topup,
+            desired_status: after.status,
+            labels: after.labels.clone(),
+            card_id: None,
+            phase: CardPhase::Pending,
+            provider_status: None,
+            last4: None,
+            charged: match (&retire, previous) {
+                (None, Some(p)) => p.charged,
+                _ => Decimal::ZERO,
+            },
+            attempt: action.attempt,
+            replaced_by: None,
+            created_at: previous
+                .filter(|_| retire.is_none())
+                .map(|p| p.created_at.clone())
+                .unwrap_or(now.clone()),
+            updated_at: now,
+        };
+        // Journal first: the order and the pending card are durable before anything is sent.
+        self.store.journal_order(self.serial, &order).await?;
+        let mut items = vec![(None, Some(card.clone()))];
+        if let Some(old) = &retire {
+            items.push((None, Some(old.clone())));
+        }
+        self.store.record_batch(self.serial, &items).await?;
+        self.send_and_track(order, card, &request, retire).await
+    }
+
+    /// Send (or re-send, same key, same body) a journaled create, then poll it to the end.
+    async fn send_and_track(
+        &self,
+        mut order: OrderRecord,
+        mut card: CardRecord,
+        request: &CreateCardRequest,
+        retire: Option<CardRecord>,
+    ) -> Result<Outcome, ExecError> {
+        let sent = self
+            .client
+            .call(request, Some(&order.idempotency_key))
+            .await;
+        let first = match sent {
+            Ok(o) => o,
+            Err(e) => return self.send_failed(order, Some(card), e).await,
+        };
+        self.acknowledge(&mut order, &first).await?;
+        let done = self.track(&mut order, first).await;
+        self.finish_issue(&mut order, &mut card, done, retire).await
+    }
+
+    /// The provider refused, or the outcome is unknown (retries exhausted): record which.
+    async fn send_failed(
+        &self,
+        mut order: OrderRecord,
+        card: Option<CardRecord>,
+        e: ClientError,
+    ) -> Result<Outcome, ExecError> {
+        let slug = e.slug().unwrap_or("unreachable").to_owned();
+        let message = e.to_string();
+        if matches!(e, ClientError::Provider(_)) {
+            // A refusal creates no order: the card can be re-issued with the next attempt.
+            order.phase = OrderPhase::Failed;
+            order.error_slug = Some(slug.clone());
+            order.error_message = Some(message.clone());
+            order.updated_at = self.now();
+            let card = card.map(|mut c| {
+                if c.phase == CardPhase::Pending {
+                    c.phase = CardPhase::Failed;
+                }
+                c.updated_at = order.updated_at.clone();
+                c
+            });
+            self.store
+                .record(self.serial, Some(&order), card.as_ref())
+                .await?;
+        }
+        // Otherwise the order stays `prepared`: it may exist at the provider, and a re-run
+        // re-sends the same key to find out, never a new one.
+        Ok(Outcome::Failed {
+            slug,
+            message: if matches!(e, ClientError::Provider(_)) {
+                message
+            } else {
+                format!("{message} (outcome unknown: re-run apply to resume it safely)")
+            },
+        })
+    }
+
+    /// The provider gave us the order: commit its id (and charge) at once.
+    async fn acknowledge(&self, order: &mut OrderRecord, o: &Order) -> Result<(), ExecError> {
+        order.order_id = Some(o.order_id.clone());
+        order.phase = OrderPhase::Open;
+        order.provider_status = Some(o.status.to_string());
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+        order.charge = o.charge();
+        order.updated_at = self.now();
+        self.store.record(self.serial, Some(order), None).await?;
+        self.events.emit(Event::OrderCreated {
+            key: order.card_key.clone(),
+            kind: order.kind.as_str(),
+            order_id: o.order_id.clone(),
+            idempotency_key: order.idempotency_key.clone(),
+            charge: order.charge,
+        });
+        Ok(())
+    }
+
+    /// Poll `orders/check` until the order is terminal, checking near its expected finish.
+    async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
+        let started = tokio::time::Instant::now();
+        let mut n = 0u32;
+        while !last.status.is_terminal() {
+            let wait = if n == 0 {
+                self.latency.first_check(self.jitter())
+            } else {
+                self.latency.recheck(n, self.jitter())
+            };
+            tokio::time::sleep(wait).await;
+            n += 1;
+            let req = CheckOrderRequest {
+                order_id: order
+                    .order_id
+                    .clone()
+                    .expect("tracked orders are acknowledged"),
+            };
+            last = self.client.call(&req, None).await?;
+        }
+        let took = provider_duration(&last).unwrap_or_else(|| started.elapsed());
+        self.latency.observe(took);
+        Ok(last)
+    }
+
+    async fn finish_issue(
+        &self,
+        order: &mut OrderRecord,
+        card: &mut CardRecord,
+        done: Result<Order, ClientError>,
+        retire: Option<CardRecord>,
+    ) -> Result<Outcome, ExecError> {
+        let o = match done {
+            Ok(o) => o,
+            Err(e) => {
+                // The order exists and stays open in the journal; a re-run resumes polling it.
+                return Ok(Outcome::Failed {
+                    slug: e.slug().unwrap_or("unreachable").to_owned(),
+                    message: format!(
+                        "{e} (order {} is still tracked: re-run apply to resume)",
+                        order.order_id.as_deref().unwrap_or("?")
+                    ),
+                });
+            }
+        };
+        let now = self.now();
+        order.provider_status = Some(o.status.to_string());
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+        order.charge = o.charge().or(order.charge);
+        order.updated_at = now.clone();
+        card.updated_at = now;
+        let charge = order.charge.unwrap_or_default();
+        if o.status == OrderStatus::Failed {
+            order.phase = OrderPhase::Failed;
+            order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
+            order.error_message = o.last_error.clone();
+            card.phase = CardPhase::Failed;
+            card.charged += charge;
+            self.store
+                .record(self.serial, Some(order), Some(card))
+                .await?;
+            return Ok(Outcome::Failed {
+                slug: order.error_slug.clone().unwrap_or_default(),
+                message: o
+                    .last_error
+                    .unwrap_or_else(|| "the issue order failed".into()),
+            });
+        }
+        order.phase = OrderPhase::Completed;
+        card.card_id = o.card_id.clone();
+        card.phase = CardPhase::Active;
+        card.provider_status = o.provider_card_status.clone();
+        card.charged += charge;
+        self.store
+            .record(self.serial, Some(order), Some(card))
+            .await?;
+
+        // A card declared frozen is issued, then frozen.
+        if card.desired_status == DesiredStatus::Frozen {
+            if let Outcome::Failed { slug, message } =
+                self.status_order(card, OrderKind::Freeze).await?
+            {
+                return Ok(Outcome::Failed { slug, message });
+            }
+        }
+        if let Some(mut old) = retire {
+            if old.phase == CardPhase::Active {
+                if let Outcome::Failed { slug, message } =
+                    self.status_order(&mut old, OrderKind::Freeze).await?
+                {
+                    return Ok(Outcome::Failed {
+                        slug,
+                        message: format!(
+                            "new card issued, but freezing the old one failed: {message}"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Outcome::Done {
+            card_id: card.card_id.clone(),
+            charge,
+        })
+    }
+
+    async fn replace(&self, action: &Action) -> Result<Outcome, ExecError> {
+        let Some(old) = self.snapshot.cards.get(&action.key).cloned() else {
+            return self.issue(action, None).await;
+        };
+        // The old card keeps its own record under a retired key, pointing at its replacement.
+        let mut retired = old.clone();
+        retired.key = format!("{}~{}", old.key, old.attempt);
+        retired.replaced_by = Some(action.key.clone());
+        retired.updated_at = self.now();
+        self.issue(action, Some(retired)).await
+    }
+
+    // ------------------------------------------------------------------ resume
+
+    async fn resume(&self, action: &Action) -> Result<Outcome, ExecError> {
+        let Some(mut order) = self.snapshot.open_orders.get(&action.key).cloned() else {
+            return Ok(Outcome::Done {
+                card_id: None,
+                charge: Decimal::ZERO,
+            });
+        };
+        let mut card = self
+            .store
+            .get_card(&order.card_key)
+            .await?
+            .unwrap_or_else(|| placeholder_card(&order, action, &self.now()));
+        match order.kind {
+            OrderKind::Issue => {
+                let request: CreateCardRequest = match serde_json::from_str(&order.request) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Ok(Outcome::Failed {
+                            slug: "journal_corrupt".into(),
+                            message: format!(
+                                "journaled request of {} is unreadable: {e}",
+                                order.idempotency_key
+                            ),
+                        });
+                    }
+                };
+                match order.order_id.clone() {
+                    // Never acknowledged: re-send with the same key; the provider answers with the
+                    // order it already has, or creates it now (once).
+                    None => self.send_and_track(order, card, &request, None).await,
+                    Some(id) => {
+                        let first = match self
+                            .client
+                            .call(&CheckOrderRequest { order_id: id }, None)
+                            .await
+                        {
+                            Ok(o) => o,
+                            Err(e) => {
+                                return Ok(Outcome::Failed {
+                                    slug: e.slug().unwrap_or("unreachable").into(),
+                                    message: e.to_string(),
+                                });
+                            }
+                        };
+                        let done = self.track(&order, first).await;
+                        self.finish_issue(&mut order, &mut card, done, None).await
+                    }
+                }
+            }
+            OrderKind::Freeze | OrderKind::Unfreeze | OrderKind::Topup => {
+                self.resume_status_order(order, &mut card).await
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ status changes
+
+    async fn change_status(&self, action: &Action) -> Result<Outcome, ExecError> {
+        let Some(mut card) = self.store.get_card(&action.key).await? else {
+            return Ok(Outcome::Failed {
+                slug: "card_not_in_state".into(),
+                message: "the card is no longer in state".into(),
+            });
+        };
+        if let Some(after) = &action.after {
+            apply_attributes(&mut card, after);
+        }
+        let kind = match action.kind {
+            ActionKind::Unfreeze => OrderKind::Unfreeze,
+            _ => OrderKind::Freeze,
+        };
+        self.status_order(&mut card, kind).await
+    }
+
+    /// Journal, send and track one freeze/unfreeze order for `card`; record the card's new phase.
+    async fn status_order(
+        &self,
+        card: &mut CardRecord,
+        kind: OrderKind,
+    ) -> Result<Outcome, ExecError> {
+        let Some(card_id) = card.card_id.clone() else {
+            return Ok(Outcome::Failed {
+                slug: "no_card_id".into(),
+                message: "state has no card id for this card".into(),
+            });
+        };
+        let seq = self
+            .store
+            .orders_for_card(&card.key)
+            .await?
+            .iter()
+            .filter(|o| o.kind == kind)
+            .count() as u32
+            + 1;
+        let now = self.now();
+        let request =
+            serde_json::json!({"card_id": card_id, "external_user_id": card.external_user_id});
+        let order = OrderRecord {
+            idempotency_key: keys::status_change(&self.lineage, &card.key, kind, &card_id, seq),
+            card_key: card.key.clone(),
+            kind,
+            attempt: seq,
+            request: request.to_string(),
+            order_id: None,
+            phase: OrderPhase::Prepared,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: Some(Decimal::ZERO),
+            charge: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.store.journal_order(self.serial, &order).await?;
+        self.resume_status_order(order, card).await
+    }
+
+    async fn resume_status_order(
+        &self,
+        mut order: OrderRecord,
+        card: &mut CardRecord,
+    ) -> Result<Outcome, ExecError> {
+        let fields: serde_json::Value = serde_json::from_str(&order.request).unwrap_or_default();
+        let card_id = fields["card_id"].as_str().unwrap_or_default().to_owned();
+        let user = fields["external_user_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let first = match order.order_id.clone() {
+            Some(id) => {
+                self.client
+                    .call(&CheckOrderRequest { order_id: id }, None)
+                    .await
+            }
+            None => match order.kind {
+                OrderKind::Unfreeze => {
+                    self.client
+                        .call(
+                            &UnfreezeRequest {
+                                card_id,
+                                external_user_id: user,
+                            },
+                            Some(&order.idempotency_key),
+                        )
+                        .await
+                }
+                _ => {
+                    self.client
+                        .call(
+                            &FreezeRequest {
+                                card_id,
+                                external_user_id: user,
+                            },
+                            Some(&order.idempotency_key),
+                        )
+                        .await
+                }
+            },
+        };
+        let first = match first {
+            Ok(o) => o,
+            Err(e) => return self.send_failed(order, None, e).await,
+        };
+        if order.order_id.is_none() {
+            self.acknowledge(&mut order, &first).await?;
+        }
+        let o = match self.track(&order, first).await {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(Outcome::Failed {
+                    slug: e.slug().unwrap_or("unreachable").into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        order.updated_at = self.now();
+        order.provider_status = Some(o.status.to_string());
+        order.charge = o.charge().or(order.charge);
+        card.updated_at = order.updated_at.clone();
+        if o.status == OrderStatus::Failed {
+            order.phase = OrderPhase::Failed;
+            order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
+            order.error_message = o.last_error.clone();
+            self.store.record(self.serial, Some(&order), None).await?;
+            return Ok(Outcome::Failed {
+                slug: order.error_slug.clone().unwrap_or_default(),
+                message: o
+                    .last_error
+                    .unwrap_or_else(|| "the status change order failed".into()),
+            });
+        }
+        order.phase = OrderPhase::Completed;
+        card.phase = match order.kind {
+            OrderKind::Unfreeze => CardPhase::Active,
+            OrderKind::Freeze => CardPhase::Frozen,
+            OrderKind::Issue | OrderKind::Topup => card.phase,
+        };
+        let charge = order.charge.unwrap_or_default();
+        card.charged += charge;
+        self.store
+            .record(self.serial, Some(&order), Some(card))
+            .await?;
+        Ok(Outcome::Done {
+            card_id: card.card_id.clone(),
+            charge,
+        })
+    }
+
+    async fn relabel(&self, action: &Action) -> Result<Outcome, ExecError> {
+        let Some(mut card) = self.store.get_card(&action.key).await? else {
+            return Ok(Outcome::Done {
+                card_id: None,
+                charge: Decimal::ZERO,
+            });
+        };
+        if let Some(after) = &action.after {
+            apply_attributes(&mut card, after);
+        }
+        card.updated_at = self.now();
+        self.store.put_card(self.serial, &card).await?;
+        Ok(Outcome::Done {
+            card_id: card.card_id.clone(),
+            charge: Decimal::ZERO,
+        })
+    }
+}
+
+fn apply_attributes(card: &mut CardRecord, after: &Attributes) {
+    card.labels = after.labels.clone();
+    card.desired_status = after.status;
+}
+
+fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardRecord {
+    let req: serde_json::Value = serde_json::from_str(&order.request).unwrap_or_default();
+    let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
+    let after = action.after.as_ref();
+    CardRecord {
+        key: order.card_key.clone(),
+        external_user_id: s("external_user_id"),
+        product_code: s("product_code"),
+        initial_topup: after.and_then(|a| a.initial_topup),
+        desired_status: after.map(|a| a.status).unwrap_or_default(),
+        labels: after.map(|a| a.labels.clone()).unwrap_or_default(),
+        card_id: None,
+        phase: CardPhase::Pending,
+        provider_status: None,
+        last4: None,
+        charged: Decimal::ZERO,
+        attempt: order.attempt,
+        replaced_by: None,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+    }
+}
+
+/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`).
+fn provider_duration(o: &Order) -> Option<Duration> {
+    let end = o.completed_at.as_deref().or(o.failed_at.as_deref())?;
+    let start: jiff::Timestamp = o.created_at.parse().ok()?;
+    let end: jiff::Timestamp = end.parse().ok()?;
+    let d = end.duration_since(start);
+    Duration::try_from(d).ok()
+}
+
+/// Failures grouped for the end-of-run table.
+pub fn failures_by_slug(summary: &Summary) -> &BTreeMap<String, FailureGroup> {
+    &summary.failures
+}

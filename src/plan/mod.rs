@@ -4,9 +4,11 @@
 //! Data in, data out: no I/O, no async, no clock. Everything it needs is passed in, which is what
 //! makes "apply the plan, plan again: nothing to do" testable as a property.
 
+pub mod document;
 mod estimate;
 mod model;
 
+pub use document::{DeclarationsRef, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
 

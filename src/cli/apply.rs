@@ -1,0 +1,296 @@
+//! `cardform apply` and `cardform force-unlock`: plan (or read a saved plan), ask, lock the state,
+//! hand the actions to the executor, draw its events, and settle the exit code.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use super::args::ApplyArgs;
+use super::plan::{document, read_snapshot};
+use super::provider::Provider;
+use super::settings::{Global, parse_amount, parse_duration};
+use super::{CliError, Outcome};
+use crate::exec::{self, EventSink, ExecOptions, StopFlag};
+use crate::plan::{PlanDocument, PlanOptions};
+use crate::render::{self, progress};
+use crate::spec;
+use crate::state::{LockRequest, RunInfo, Store};
+use crate::wire::{Clock, SystemClock, timestamp::now_rfc3339};
+
+pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError> {
+    let max_fees = parse_amount("--max-fees", args.max_fees.as_deref())?;
+    let lock_wait = parse_duration("--lock-timeout", &args.lock_timeout)?;
+    if args.plan_file.is_none() && args.files.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE".into(),
+        ));
+    }
+    if let Some(rate) = args.rate.filter(|r| !(*r > 0.0)) {
+        return Err(CliError::Usage(format!(
+            "--rate {rate}: expected requests per second > 0"
+        )));
+    }
+
+    // Everything that can fail on input fails before the provider hears of it.
+    let saved = match &args.plan_file {
+        Some(path) => Some(read_plan_file(path)?),
+        None => None,
+    };
+    let decls = match &saved {
+        Some(_) => None,
+        None => Some(spec::load(&args.files)?),
+    };
+
+    let provider = Provider::connect(global, args.rate).await?;
+    let result = apply_with(args, global, &provider, saved, decls, max_fees, lock_wait).await;
+    provider.shutdown().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_with(
+    args: &ApplyArgs,
+    global: &Global,
+    provider: &Provider,
+    saved: Option<PlanDocument>,
+    decls: Option<spec::Declarations>,
+    max_fees: Option<rust_decimal::Decimal>,
+    lock_wait: std::time::Duration,
+) -> Result<Outcome, CliError> {
+    let store = Store::open(&global.state).await?;
+    let me = LockRequest {
+        command: command_line(),
+        pid: std::process::id(),
+        host: hostname(),
+        user: username(),
+    };
+    let lock = store.acquire_lock(me.clone(), lock_wait).await?;
+    let result = locked(args, global, provider, &store, saved, decls, max_fees).await;
+    store.release_lock(&lock.lock_id).await?;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn locked(
+    args: &ApplyArgs,
+    global: &Global,
+    provider: &Provider,
+    store: &Store,
+    saved: Option<PlanDocument>,
+    decls: Option<spec::Declarations>,
+    max_fees: Option<rust_decimal::Decimal>,
+) -> Result<Outcome, CliError> {
+    let snapshot = store.snapshot().await?;
+    let doc = match (saved, decls) {
+        (Some(doc), _) => {
+            if let Some(why) = doc.staleness(&snapshot.lineage, snapshot.serial) {
+                return Err(CliError::Other(format!(
+                    "refusing to apply a stale plan: {why}"
+                )));
+            }
+            if let Some(why) = declarations_changed(&doc) {
+                return Err(CliError::Other(format!(
+                    "refusing to apply a stale plan: {why}"
+                )));
+            }
+            doc
+        }
+        (None, Some(decls)) => {
+            let facts = provider.facts().await?;
+            let options = PlanOptions {
+                prune: args.prune,
+                max_fees,
+            };
+            let doc = document(&decls, &snapshot, &facts, &options);
+            if !args.json {
+                print!("{}", render::plan::human(&doc, global.style));
+            }
+            if !doc.applicable {
+                return Err(CliError::Reported);
+            }
+            if !doc.has_changes {
+                return Ok(Outcome::Success);
+            }
+            if !args.auto_approve && !approved()? {
+                println!("Apply cancelled: nothing was sent.");
+                return Ok(Outcome::Success);
+            }
+            doc
+        }
+        (None, None) => unreachable!("run() requires a plan file or declarations"),
+    };
+    if !doc.applicable {
+        return Err(CliError::Other(
+            "the saved plan has problems and cannot be applied".into(),
+        ));
+    }
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let serial = store
+        .begin_run(RunInfo {
+            command: command_line(),
+            user: username(),
+            host: hostname(),
+            at: now_rfc3339(clock.as_ref()),
+        })
+        .await?;
+
+    let mode = if args.json {
+        progress::Mode::Json
+    } else if std::io::stderr().is_terminal() {
+        progress::Mode::Bar
+    } else {
+        progress::Mode::Lines
+    };
+    let drawer = Arc::new(progress::Progress::new(
+        mode,
+        global.err_style,
+        &doc.currency,
+    ));
+    let sink = {
+        let drawer = drawer.clone();
+        EventSink::new(move |e| drawer.handle(&e))
+    };
+    let stop = StopFlag::default();
+    let signals = tokio::spawn(watch_interrupts(stop.clone()));
+
+    let options = ExecOptions {
+        parallelism: args.parallelism,
+        fail_fast: args.fail_fast,
+        max_fees,
+        ..ExecOptions::default()
+    };
+    let result = exec::execute(
+        store.clone(),
+        provider.client.clone(),
+        clock,
+        serial,
+        snapshot,
+        doc.plan.actions.clone(),
+        options,
+        sink,
+        stop.clone(),
+    )
+    .await;
+    signals.abort();
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = store
+                .finish_run(serial, &serde_json::json!({"error": e.to_string()}))
+                .await;
+            return Err(CliError::Other(e.to_string()));
+        }
+    };
+    store
+        .finish_run(serial, &serde_json::to_value(&summary).unwrap_or_default())
+        .await?;
+    if !args.json {
+        print!(
+            "{}",
+            progress::summary(&summary, global.style, &doc.currency)
+        );
+    }
+    if summary.interrupted {
+        return Ok(Outcome::Interrupted);
+    }
+    if !summary.succeeded() {
+        return Err(CliError::Reported);
+    }
+    Ok(Outcome::Success)
+}
+
+/// First Ctrl-C: start nothing new, finish what is in flight. Second: leave at once; the journal
+/// already holds everything needed to resume.
+async fn watch_interrupts(stop: StopFlag) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    stop.stop();
+    eprintln!(
+        "\nInterrupted: starting nothing new, tracking orders in flight. Press Ctrl-C again to exit at once (re-run apply to resume)."
+    );
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!(
+            "Exiting now. Open orders are in the journal: re-run the same apply to resume them."
+        );
+        std::process::exit(130);
+    }
+}
+
+fn approved() -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "apply needs approval, but standard input is not a terminal: pass --auto-approve (for CI), or apply a saved plan (cardform plan --out PLANFILE; cardform apply PLANFILE)".into(),
+        ));
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::io("stdin", e))?;
+    Ok(answer.trim() == "yes")
+}
+
+fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path.display(), e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::Other(format!(
+            "{} is not a cardform plan file ({e}); make one with `cardform plan --out {}`",
+            path.display(),
+            path.display()
+        ))
+    })
+}
+
+/// When the plan's declaration files are still around and now say something else, say so.
+fn declarations_changed(doc: &PlanDocument) -> Option<String> {
+    let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
+    if files.is_empty() || !files.iter().all(|f| f.exists()) {
+        return None;
+    }
+    match spec::load(&files) {
+        Ok(now) if now.fingerprint != doc.declarations.fingerprint => Some(format!(
+            "the declarations changed since the plan was made ({} → {}): run `cardform plan` again",
+            doc.declarations.fingerprint, now.fingerprint
+        )),
+        Ok(_) => None,
+        Err(_) => {
+            Some("the declarations changed since the plan was made and are now invalid".into())
+        }
+    }
+}
+
+pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, CliError> {
+    let Some(store) = Store::open_existing(&global.state).await? else {
+        return Err(CliError::Other(format!(
+            "no state at {}",
+            global.state.display()
+        )));
+    };
+    let info = store.force_unlock(lock_id).await?;
+    println!(
+        "Removed lock {} (held by {}@{} pid {} running `{}` since {}).",
+        info.lock_id, info.user, info.host, info.pid, info.command, info.since
+    );
+    Ok(Outcome::Success)
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("cardform {}", args.join(" "))
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn username() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}

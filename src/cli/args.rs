@@ -1,0 +1,188 @@
+//! The command line as clap sees it. These types never leave the cli layer: `settings` turns them
+//! into plain typed settings first.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Provider settings come from the environment: CARDFORM_API_URL, CARDFORM_API_KEY,
+CARDFORM_API_SECRET (never from declaration files). Pass --sandbox to use the built-in
+sandbox provider instead (state then defaults to state/sandbox.db).
+
+Exit codes: 0 success, 1 error, 2 changes present (with --detailed-exitcode), 130 interrupted.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cardform",
+    version,
+    about = "Infrastructure-as-code for virtual payment cards",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// State database [default: state/cardform.db, or state/sandbox.db with --sandbox]
+    #[arg(long, global = true, env = "CARDFORM_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Use the built-in sandbox provider, started in-process on a free loopback port
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// Never colour the output (also: NO_COLOR=1)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and lint declarations only: no state, no network
+    #[command(after_help = "Example:\n  cardform validate -f cards/ -f extra.csv")]
+    Validate(FilesArgs),
+    /// Diff declarations against state and show what would change and what it costs
+    #[command(
+        after_help = "Examples:\n  cardform plan -f cards/\n  cardform plan -f cards/ --format markdown --detailed-exitcode\n  cardform plan --sandbox -f examples/onboarding.yaml --out plan.json"
+    )]
+    Plan(PlanArgs),
+    /// Issue the missing cards and carry out the plan (asks for approval)
+    #[command(
+        after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --parallelism 32\n  cardform apply plan.json"
+    )]
+    Apply(ApplyArgs),
+    /// Remove a stale state lock
+    #[command(after_help = "Example:\n  cardform force-unlock 6f1c2d3e-…")]
+    ForceUnlock {
+        /// The lock id, as the error naming the lock holder printed it
+        lock_id: String,
+    },
+    /// Run the built-in provider stand-in on loopback
+    #[command(
+        after_help = "Example:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100"
+    )]
+    Sandbox(SandboxArgs),
+    /// Print shell completions
+    #[command(
+        after_help = "Example:\n  cardform completions bash > /etc/bash_completion.d/cardform"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct FilesArgs {
+    /// Declaration file or directory (every *.yaml, *.yml, *.csv inside); repeatable
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Same as --format json
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 2 when the plan has changes (0 when none, 1 on error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Save the plan to this file, for `cardform apply PLANFILE`
+    #[arg(long, value_name = "PLANFILE")]
+    pub out: Option<PathBuf>,
+    /// Freeze cards that are in state but no longer declared
+    #[arg(long)]
+    pub prune: bool,
+    /// Fail when the plan's fees exceed this amount
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_fees: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ApplyArgs {
+    /// A plan saved with `cardform plan --out`; applied without asking
+    #[arg(value_name = "PLANFILE", conflicts_with = "files")]
+    pub plan_file: Option<PathBuf>,
+    /// Declaration file or directory; repeatable
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Do not ask for approval (for CI)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Cards in flight at once
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub parallelism: usize,
+    /// Provider requests per second, shared by all calls
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Stop starting new work after the first failure
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Freeze cards that are in state but no longer declared
+    #[arg(long)]
+    pub prune: bool,
+    /// Stop starting orders once the charged fees would pass this amount
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_fees: Option<String>,
+    /// Wait this long for the state lock (e.g. 30s, 2m) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+    /// Print progress as NDJSON events
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value = "sandbox-key")]
+    pub api_key: String,
+    #[arg(long, default_value = "sandbox-secret")]
+    pub api_secret: String,
+    /// Starting master balance (USDT)
+    #[arg(long, default_value = "10000.00")]
+    pub balance: String,
+    /// How long an order takes to finish (e.g. 2s, 500ms)
+    #[arg(long, default_value = "2s")]
+    pub order_latency: String,
+    /// Requests per second before answering 429
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Fraction of issue orders that end failed
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fraction of requests answered 5xx without doing anything
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Fraction of cards/create calls carried out, then answered with a dropped connection
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// external_user_id whose cardholder is not ready (KYC pending); repeatable
+    #[arg(long, value_name = "ID")]
+    pub not_ready_user: Vec<String>,
+    /// external_user_id the provider does not know; repeatable
+    #[arg(long, value_name = "ID")]
+    pub unknown_user: Vec<String>,
+    /// Keep the sandbox's world in this JSON file across runs
+    #[arg(long, value_name = "PATH")]
+    pub world: Option<std::path::PathBuf>,
+}

@@ -1,0 +1,62 @@
+//! Every way a command can fail, and how each is shown to a person: what went wrong and what to do.
+
+use crate::client::ClientError;
+use crate::render::Style;
+use crate::spec::SpecReport;
+use crate::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("invalid declarations")]
+    Spec(#[from] SpecReport),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(
+        "no provider configured: set CARDFORM_API_URL, CARDFORM_API_KEY and CARDFORM_API_SECRET, or pass --sandbox to try the built-in sandbox"
+    )]
+    NoProvider,
+    #[error("{0}")]
+    Io(String),
+    /// Already explained on the output (plan problems, failed cards): only the exit code remains.
+    #[error("")]
+    Reported,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
+        CliError::Io(format!("{what}: {e}"))
+    }
+
+    /// The text for stderr (empty when the command already said everything).
+    pub fn render(&self, style: Style) -> String {
+        match self {
+            CliError::Reported => String::new(),
+            CliError::Spec(report) => {
+                let width = 100;
+                let mut s = crate::render::diagnostics::render_report(report, style.color, width);
+                s.push_str(&format!(
+                    "{} {} problem{} in the declarations; nothing was sent to the provider.\n",
+                    style.red("error:"),
+                    report.len(),
+                    if report.len() == 1 { "" } else { "s" }
+                ));
+                s
+            }
+            CliError::Client(e) => {
+                let mut s = format!("{} {e}\n", style.red("error:"));
+                let hint = e.hint();
+                if !hint.is_empty() {
+                    s.push_str(&format!("  {} {hint}\n", style.bold("hint:")));
+                }
+                s
+            }
+            other => format!("{} {other}\n", style.red("error:")),
+        }
+    }
+}

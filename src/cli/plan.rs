@@ -1,0 +1,87 @@
+//! `cardform plan`: declarations + state + provider facts → a plan, printed and optionally saved.
+
+use std::path::{Path, PathBuf};
+
+use super::args::{Format, PlanArgs};
+use super::provider::Provider;
+use super::settings::{Global, parse_amount};
+use super::{CliError, Outcome};
+use crate::plan::{self, DeclarationsRef, PlanDocument, PlanOptions, StateRef};
+use crate::render;
+use crate::spec::{self, Declarations};
+use crate::state::{Snapshot, Store};
+use crate::wire::{SystemClock, timestamp::now_rfc3339};
+
+pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> {
+    let options = PlanOptions {
+        prune: args.prune,
+        max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+    };
+    // Declarations first: invalid input must never reach the provider.
+    let decls = spec::load(&args.files.files)?;
+    let snapshot = read_snapshot(&global.state).await?;
+    let provider = Provider::connect(global, None).await?;
+    let facts = provider.facts().await;
+    provider.shutdown().await;
+    let doc = document(&decls, &snapshot, &facts?, &options);
+
+    if let Some(out) = &args.out {
+        save(out, &doc)?;
+    }
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Human => print!("{}", render::plan::human(&doc, global.style)),
+        Format::Json => println!("{}", render::plan::json(&doc)),
+        Format::Markdown => print!("{}", render::plan::markdown(&doc)),
+    }
+    if let (Some(out), Format::Human) = (&args.out, format) {
+        println!(
+            "\nSaved the plan to {}. Apply exactly this plan with: cardform apply {}",
+            out.display(),
+            out.display()
+        );
+    }
+    if !doc.applicable {
+        return Err(CliError::Reported);
+    }
+    Ok(if args.detailed_exitcode && doc.has_changes {
+        Outcome::Changes
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The state as plan sees it; a state file that does not exist yet is an empty state.
+pub async fn read_snapshot(path: &Path) -> Result<Snapshot, CliError> {
+    match Store::open_existing(path).await? {
+        Some(store) => Ok(store.snapshot().await?),
+        None => Ok(Snapshot::default()),
+    }
+}
+
+pub fn document(
+    decls: &Declarations,
+    snapshot: &Snapshot,
+    facts: &plan::ProviderFacts,
+    options: &PlanOptions,
+) -> PlanDocument {
+    let p = plan::plan(&decls.cards, snapshot, facts, options);
+    PlanDocument::new(
+        p,
+        StateRef::new(&snapshot.lineage, snapshot.serial),
+        DeclarationsRef {
+            fingerprint: decls.fingerprint.clone(),
+            files: decls.files.clone(),
+        },
+        options.prune,
+        &facts.currency,
+        now_rfc3339(&SystemClock),
+    )
+}
+
+fn save(path: &PathBuf, doc: &PlanDocument) -> Result<(), CliError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display(), e))?;
+    }
+    std::fs::write(path, render::plan::json(doc)).map_err(|e| CliError::io(path.display(), e))
+}

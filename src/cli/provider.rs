@@ -1,0 +1,97 @@
+//! Which provider a command talks to: the real one from `CARDFORM_API_*`, or the built-in sandbox
+//! started in-process (`--sandbox`), whose world persists beside the sandbox state.
+
+use std::time::Duration;
+
+use super::CliError;
+use super::settings::Global;
+use crate::client::{Client, ClientConfig, ClientError};
+use crate::plan::ProviderFacts;
+use crate::sandbox::{self, SandboxConfig, SandboxHandle};
+use crate::wire::{BalanceRequest, ProductsRequest, Secret};
+
+pub const ENV_URL: &str = "CARDFORM_API_URL";
+pub const ENV_KEY: &str = "CARDFORM_API_KEY";
+pub const ENV_SECRET: &str = "CARDFORM_API_SECRET";
+
+pub struct Provider {
+    pub client: Client,
+    sandbox: Option<SandboxHandle>,
+}
+
+impl Provider {
+    pub async fn connect(global: &Global, rate: Option<f64>) -> Result<Provider, CliError> {
+        if global.sandbox {
+            return Self::sandbox(global, rate).await;
+        }
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let (Some(url), Some(key), Some(secret)) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET))
+        else {
+            return Err(CliError::NoProvider);
+        };
+        let client = Client::new(ClientConfig {
+            base_url: url.trim_end_matches('/').to_owned(),
+            api_key: Secret::new(key),
+            api_secret: Secret::new(secret),
+            rate,
+            ..ClientConfig::default()
+        })?;
+        Ok(Provider {
+            client,
+            sandbox: None,
+        })
+    }
+
+    async fn sandbox(global: &Global, rate: Option<f64>) -> Result<Provider, CliError> {
+        let world = global.sandbox_world();
+        if let Some(dir) = world.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display(), e))?;
+        }
+        let config = SandboxConfig {
+            listen: "127.0.0.1:0".parse().expect("valid loopback address"),
+            order_latency: Duration::from_millis(300),
+            world_file: Some(world),
+            ..SandboxConfig::default()
+        };
+        let api_key = Secret::new(config.api_key.clone());
+        let api_secret = config.api_secret.clone();
+        let handle = sandbox::spawn(config)
+            .await
+            .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+        let client = Client::new(ClientConfig {
+            base_url: handle.base_url(),
+            api_key,
+            api_secret,
+            rate,
+            ..ClientConfig::default()
+        })?;
+        Ok(Provider {
+            client,
+            sandbox: Some(handle),
+        })
+    }
+
+    /// Products and balance, fetched once per plan (concurrently).
+    pub async fn facts(&self) -> Result<ProviderFacts, ClientError> {
+        let (products, balance) = tokio::try_join!(
+            self.client.call(&ProductsRequest {}, None),
+            self.client.call(&BalanceRequest {}, None)
+        )?;
+        Ok(ProviderFacts {
+            products: products
+                .products
+                .into_iter()
+                .map(|p| (p.product_code.clone(), p))
+                .collect(),
+            balance: Some(balance.available),
+            currency: balance.currency,
+        })
+    }
+
+    /// Stop the in-process sandbox (saving its world). A real provider needs nothing.
+    pub async fn shutdown(self) {
+        if let Some(h) = self.sandbox {
+            h.shutdown().await;
+        }
+    }
+}

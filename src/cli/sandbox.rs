@@ -1,0 +1,48 @@
+//! `cardform sandbox`: the built-in provider stand-in, in the foreground until Ctrl-C.
+
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+use super::args::SandboxArgs;
+use super::settings::parse_duration;
+use super::{CliError, Outcome};
+use crate::sandbox::{self, SandboxConfig};
+use crate::wire::Secret;
+
+pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
+    for (flag, v) in [
+        ("--fail-rate", a.fail_rate),
+        ("--error-rate", a.error_rate),
+        ("--drop-rate", a.drop_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(CliError::Usage(format!(
+                "{flag} {v}: expected a fraction between 0 and 1"
+            )));
+        }
+    }
+    let balance = Decimal::from_str(&a.balance)
+        .map_err(|_| CliError::Usage(format!("--balance {:?}: expected a decimal", a.balance)))?;
+    let config = SandboxConfig {
+        listen: a.listen,
+        api_key: a.api_key.clone(),
+        api_secret: Secret::new(a.api_secret.clone()),
+        balance,
+        order_latency: parse_duration("--order-latency", &a.order_latency)?,
+        rate_limit: a.rate_limit,
+        fail_rate: a.fail_rate,
+        error_rate: a.error_rate,
+        drop_rate: a.drop_rate,
+        seed: a.seed,
+        not_ready_users: a.not_ready_user.clone(),
+        unknown_users: a.unknown_user.clone(),
+        world_file: a.world.clone(),
+    };
+    let handle = sandbox::spawn(config.clone())
+        .await
+        .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+    println!("{}", handle.banner(&config));
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,127 @@
+//! Resolved settings: clap's strings turned into typed values once, with the defaults that depend
+//! on other flags (`--sandbox` moves the state to `state/sandbox.db`).
+
+use rust_decimal::Decimal;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::CliError;
+use super::args::GlobalArgs;
+use crate::render::Style;
+
+pub const DEFAULT_STATE: &str = "state/cardform.db";
+pub const SANDBOX_STATE: &str = "state/sandbox.db";
+/// The sandbox's world is kept beside its state, so `--sandbox` runs are one persistent provider.
+pub const SANDBOX_WORLD: &str = "sandbox-world.json";
+
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub state: PathBuf,
+    pub sandbox: bool,
+    /// Colour on stdout.
+    pub style: Style,
+    /// Colour on stderr.
+    pub err_style: Style,
+}
+
+impl Global {
+    pub fn resolve(g: &GlobalArgs) -> Self {
+        let state = g.state.clone().unwrap_or_else(|| {
+            PathBuf::from(if g.sandbox {
+                SANDBOX_STATE
+            } else {
+                DEFAULT_STATE
+            })
+        });
+        let color_ok = !g.no_color && std::env::var_os("NO_COLOR").is_none();
+        Global {
+            state,
+            sandbox: g.sandbox,
+            style: Style {
+                color: color_ok && std::io::stdout().is_terminal(),
+            },
+            err_style: Style {
+                color: color_ok && std::io::stderr().is_terminal(),
+            },
+        }
+    }
+
+    pub fn sandbox_world(&self) -> PathBuf {
+        self.state
+            .parent()
+            .map(|p| p.join(SANDBOX_WORLD))
+            .unwrap_or_else(|| PathBuf::from(SANDBOX_WORLD))
+    }
+}
+
+/// `--max-fees 100.00`: an exact, non-negative amount.
+pub fn parse_amount(flag: &str, s: Option<&str>) -> Result<Option<Decimal>, CliError> {
+    let Some(s) = s else { return Ok(None) };
+    match Decimal::from_str(s.trim()) {
+        Ok(d) if !d.is_sign_negative() => Ok(Some(d)),
+        _ => Err(CliError::Usage(format!(
+            "{flag} {s:?}: expected a non-negative decimal amount such as 100.00"
+        ))),
+    }
+}
+
+/// `500ms`, `2s`, `1.5s`, `3m`, `1h`; a bare number is seconds.
+pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, CliError> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value = Decimal::from_str(num)
+        .ok()
+        .filter(|d| !d.is_sign_negative());
+    let millis_per = match unit.trim() {
+        "ms" => Some(Decimal::ONE),
+        "" | "s" => Some(Decimal::from(1_000)),
+        "m" => Some(Decimal::from(60_000)),
+        "h" => Some(Decimal::from(3_600_000)),
+        _ => None,
+    };
+    match (value, millis_per) {
+        (Some(v), Some(m)) => {
+            let ms: u64 = (v * m).trunc().try_into().unwrap_or(u64::MAX);
+            Ok(Duration::from_millis(ms))
+        }
+        _ => Err(CliError::Usage(format!(
+            "{flag} {s:?}: expected a duration such as 500ms, 2s, 5m"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("x", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("x", "1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("x", "2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("x", "3m").unwrap(), Duration::from_secs(180));
+        assert!(parse_duration("x", "soon").is_err());
+        assert!(parse_duration("x", "-1s").is_err());
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(
+            parse_amount("x", Some("10.50")).unwrap(),
+            Some(Decimal::new(1050, 2))
+        );
+        assert!(parse_amount("x", Some("-1")).is_err());
+        assert!(parse_amount("x", Some("ten")).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! What the executor reports while it works. The executor never prints: the renderer draws these
+//! as progress bars, plain CI lines or NDJSON.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::plan::ActionKind;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The run starts: how many actions, which state serial records them.
+    Started { total: usize, serial: u64 },
+    /// An order was journaled and sent; the provider acknowledged it.
+    OrderCreated {
+        key: String,
+        kind: &'static str,
+        order_id: String,
+        idempotency_key: String,
+        #[serde(with = "crate::wire::decimal::option")]
+        charge: Option<Decimal>,
+    },
+    /// An action finished successfully.
+    Done {
+        key: String,
+        action: ActionKind,
+        card_id: Option<String>,
+        #[serde(with = "crate::wire::decimal")]
+        charge: Decimal,
+    },
+    /// An action failed; the others go on (unless --fail-fast).
+    Failed {
+        key: String,
+        action: ActionKind,
+        slug: String,
+        message: String,
+        hint: String,
+    },
+    /// Not started: interrupted, --fail-fast, or the fee budget.
+    Skipped {
+        key: String,
+        action: ActionKind,
+        reason: String,
+    },
+    /// The run is over.
+    Finished { summary: Summary },
+}
+
+/// The end-of-run account: counts, failures by slug, money estimated against actual.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Summary {
+    pub issued: usize,
+    pub changed: usize,
+    pub resumed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// slug → (count, hint, first few keys)
+    pub failures: BTreeMap<String, FailureGroup>,
+    #[serde(with = "crate::wire::decimal")]
+    pub estimated: Decimal,
+    /// Actions whose estimate was unknown.
+    pub estimated_unknown: usize,
+    #[serde(with = "crate::wire::decimal")]
+    pub charged: Decimal,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct FailureGroup {
+    pub count: usize,
+    pub hint: String,
+    pub keys: Vec<String>,
+}
+
+impl Summary {
+    pub fn succeeded(&self) -> bool {
+        self.failed == 0 && self.skipped == 0 && !self.interrupted
+    }
+}
+
+/// Where events go. Cheap to clone; sending never blocks the executor.
+#[derive(Clone)]
+pub struct EventSink(std::sync::Arc<dyn Fn(Event) + Send + Sync>);
+
+impl EventSink {
+    pub fn new(f: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+    pub fn discard() -> Self {
+        Self::new(|_| {})
+    }
+    pub fn emit(&self, e: Event) {
+        (self.0)(e)
+    }
+}

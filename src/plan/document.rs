@@ -1,0 +1,98 @@
+//! The plan as a versioned document: what `--json` prints and what `--out PLANFILE` saves. It
+//! carries the state lineage and serial and the declarations' fingerprint, so `apply PLANFILE` can
+//! refuse a stale plan and say what changed.
+
+use serde::{Deserialize, Serialize};
+
+use super::Plan;
+
+/// Bump on any incompatible change of the document's shape; readers refuse versions they don't know.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanDocument {
+    pub format_version: u32,
+    pub cardform_version: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub state: StateRef,
+    pub declarations: DeclarationsRef,
+    pub prune: bool,
+    /// The master balance's currency (upper case), for the money line.
+    pub currency: String,
+    pub applicable: bool,
+    pub has_changes: bool,
+    #[serde(flatten)]
+    pub plan: Plan,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRef {
+    /// Empty when the state file does not exist yet.
+    pub lineage: String,
+    pub serial: u64,
+    pub fingerprint: String,
+}
+
+impl StateRef {
+    pub fn new(lineage: &str, serial: u64) -> Self {
+        Self {
+            lineage: lineage.to_owned(),
+            serial,
+            fingerprint: format!("{lineage}:{serial}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclarationsRef {
+    pub fingerprint: String,
+    pub files: Vec<String>,
+}
+
+impl PlanDocument {
+    pub fn new(
+        plan: Plan,
+        state: StateRef,
+        declarations: DeclarationsRef,
+        prune: bool,
+        currency: &str,
+        created_at: String,
+    ) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            cardform_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            state,
+            declarations,
+            prune,
+            currency: currency.to_uppercase(),
+            applicable: plan.is_applicable(),
+            has_changes: plan.has_changes(),
+            plan,
+        }
+    }
+
+    /// Why this saved plan may not be applied to the state as it is now; `None` when it may.
+    pub fn staleness(&self, lineage: &str, serial: u64) -> Option<String> {
+        if self.format_version != FORMAT_VERSION {
+            return Some(format!(
+                "the plan file has format version {} but this cardform reads version {FORMAT_VERSION}",
+                self.format_version
+            ));
+        }
+        if !self.state.lineage.is_empty() && self.state.lineage != lineage {
+            return Some(format!(
+                "the plan was made for another state (lineage {}, this state is {lineage})",
+                self.state.lineage
+            ));
+        }
+        if self.state.serial != serial {
+            return Some(format!(
+                "state changed since the plan was made (serial {} then, {serial} now): run `cardform plan` again",
+                self.state.serial
+            ));
+        }
+        None
+    }
+}

@@ -1,0 +1,339 @@
+//! Plans as text: the human (Terraform-like) view, markdown for pull-request comments, and JSON.
+//! Large plans stay readable: past [`GROUP_THRESHOLD`] actions of a kind, they are grouped by product
+//! and only the first keys are listed.
+
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::Style;
+use crate::plan::{Action, ActionKind, EstimateSource, PlanDocument, Totals};
+
+/// Above this many actions of one kind, a section lists products with counts instead of every card.
+pub const GROUP_THRESHOLD: usize = 30;
+/// How many keys a grouped line names before "and N more".
+const GROUP_SAMPLE: usize = 5;
+
+/// Sections in the order a reader wants them: what is in flight first, then what costs money.
+const ORDER: [ActionKind; 9] = [
+    ActionKind::Resume,
+    ActionKind::Issue,
+    ActionKind::Reissue,
+    ActionKind::Replace,
+    ActionKind::Freeze,
+    ActionKind::Unfreeze,
+    ActionKind::UpdateLabels,
+    ActionKind::Prune,
+    ActionKind::Undeclared,
+];
+
+pub fn money(d: Decimal) -> String {
+    format!("{:.2}", d)
+}
+
+fn heading(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Resume => "resume open orders",
+        ActionKind::Issue => "issue",
+        ActionKind::Reissue => "re-issue",
+        ActionKind::Replace => "replace (issue a new card, then freeze the old one)",
+        ActionKind::Freeze => "freeze",
+        ActionKind::Unfreeze => "unfreeze",
+        ActionKind::UpdateLabels => "update labels",
+        ActionKind::Prune => "prune (freeze)",
+        ActionKind::Undeclared => "undeclared (left untouched)",
+    }
+}
+
+fn paint_symbol(style: Style, kind: ActionKind) -> String {
+    let s = format!("{:>3}", kind.symbol());
+    match kind {
+        ActionKind::Issue | ActionKind::Reissue => style.green(&s),
+        ActionKind::Replace | ActionKind::Prune => style.red(&s),
+        ActionKind::Resume => style.cyan(&s),
+        ActionKind::Undeclared => style.dim(&s),
+        _ => style.yellow(&s),
+    }
+}
+
+fn estimate_text(a: &Action) -> String {
+    match a.estimate.source {
+        EstimateSource::None => String::new(),
+        EstimateSource::Unknown => "fee unknown".into(),
+        EstimateSource::Pricing | EstimateSource::Observed => {
+            let fee = money(a.estimate.fee.unwrap_or_default());
+            let observed = if a.estimate.source == EstimateSource::Observed {
+                " (observed)"
+            } else {
+                ""
+            };
+            format!("fee {fee}{observed}")
+        }
+    }
+}
+
+fn detail(a: &Action) -> String {
+    let mut parts = Vec::new();
+    if let Some(after) = &a.after {
+        if a.kind.issues_card() {
+            parts.push(after.product_code.clone());
+            parts.push(format!("user {}", after.external_user_id));
+            if let Some(t) = after.initial_topup {
+                parts.push(format!("top-up {}", money(t)));
+            }
+        }
+    }
+    let est = estimate_text(a);
+    if !est.is_empty() {
+        parts.push(est);
+    }
+    parts.join("  ")
+}
+
+/// The human view of a plan.
+pub fn human(doc: &PlanDocument, style: Style) -> String {
+    let mut out = String::new();
+    let plan = &doc.plan;
+    let mut by_kind: BTreeMap<ActionKind, Vec<&Action>> = BTreeMap::new();
+    for a in &plan.actions {
+        by_kind.entry(a.kind).or_default().push(a);
+    }
+
+    if plan.actions.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} Declarations and state match ({} cards unchanged).",
+            style.green("No changes."),
+            plan.unchanged
+        );
+    }
+
+    for kind in ORDER {
+        let Some(actions) = by_kind.get(&kind) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{} ({}):",
+            style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
+            actions.len()
+        );
+        if actions.len() > GROUP_THRESHOLD {
+            grouped(&mut out, kind, actions, style);
+        } else {
+            let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
+            for a in actions {
+                let d = detail(a);
+                let _ = writeln!(
+                    out,
+                    "{} {:<width$}  {}",
+                    paint_symbol(style, kind),
+                    a.key,
+                    d
+                );
+                let _ = writeln!(out, "      {}", style.dim(&a.reason));
+            }
+        }
+        out.push('\n');
+    }
+
+    if !plan.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.red(&style.bold("Problems (the plan cannot be applied):"))
+        );
+        for p in &plan.problems {
+            let _ = writeln!(out, "  {} {}", style.red("✗"), p.message());
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "{}", summary_line(&plan.totals));
+    let _ = writeln!(out, "{}", money_line(&plan.totals, &doc.currency));
+    out
+}
+
+fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style) {
+    let mut by_product: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+    for a in actions {
+        by_product
+            .entry(a.product_code.as_str())
+            .or_default()
+            .push(a);
+    }
+    for (product, group) in by_product {
+        let fees: Decimal = group.iter().filter_map(|a| a.estimate.fee).sum();
+        let topups: Decimal = group.iter().map(|a| a.estimate.topup).sum();
+        let unknown = group
+            .iter()
+            .filter(|a| a.estimate.source == EstimateSource::Unknown)
+            .count();
+        let product = if product.is_empty() { "-" } else { product };
+        let mut money_part = String::new();
+        if kind.issues_card() {
+            money_part = format!("  fees {}", money(fees));
+            if unknown > 0 {
+                money_part.push_str(&format!(" + unknown for {unknown}"));
+            }
+            if !topups.is_zero() {
+                money_part.push_str(&format!(", top-ups {}", money(topups)));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} {} cards of {product}{money_part}",
+            paint_symbol(style, kind),
+            group.len()
+        );
+        let sample: Vec<&str> = group
+            .iter()
+            .take(GROUP_SAMPLE)
+            .map(|a| a.key.as_str())
+            .collect();
+        let more = group.len().saturating_sub(GROUP_SAMPLE);
+        let tail = if more > 0 {
+            format!(", … and {more} more")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.dim(&format!("{}{tail}", sample.join(", ")))
+        );
+    }
+}
+
+/// `Plan: 3 to issue, 1 to freeze; 2 undeclared; 12 unchanged.`
+pub fn summary_line(t: &Totals) -> String {
+    let verb = |k: ActionKind| match k {
+        ActionKind::Issue => "to issue",
+        ActionKind::Reissue => "to re-issue",
+        ActionKind::Replace => "to replace",
+        ActionKind::Resume => "to resume",
+        ActionKind::Freeze => "to freeze",
+        ActionKind::Unfreeze => "to unfreeze",
+        ActionKind::UpdateLabels => "to relabel",
+        ActionKind::Prune => "to prune",
+        ActionKind::Undeclared => "undeclared",
+    };
+    let changes: Vec<String> = ORDER
+        .iter()
+        .filter(|k| k.is_change())
+        .filter_map(|k| t.counts.get(k).map(|n| format!("{n} {}", verb(*k))))
+        .collect();
+    let mut s = String::from("Plan: ");
+    if changes.is_empty() {
+        s.push_str("no changes");
+    } else {
+        s.push_str(&changes.join(", "));
+    }
+    if let Some(n) = t.counts.get(&ActionKind::Undeclared) {
+        s.push_str(&format!("; {n} undeclared"));
+    }
+    s.push_str(&format!("; {} unchanged.", t.unchanged));
+    s
+}
+
+/// `Money: estimated charge 71.05 USDT = fees 21.05 + top-ups 50.00; balance 10000.00 → 9928.95`
+pub fn money_line(t: &Totals, currency: &str) -> String {
+    let at_least = if t.unknown_fees > 0 { "at least " } else { "" };
+    let unknown = if t.unknown_fees > 0 {
+        format!(
+            " + unknown fees for {} card{}",
+            t.unknown_fees,
+            if t.unknown_fees == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    let cur = if currency.is_empty() {
+        String::new()
+    } else {
+        format!(" {currency}")
+    };
+    let balance = match (t.balance_before, t.balance_after) {
+        (Some(b), Some(a)) => {
+            let le = if t.unknown_fees > 0 { "at most " } else { "" };
+            format!("; balance {} → {le}{}", money(b), money(a))
+        }
+        _ => "; balance unknown".into(),
+    };
+    format!(
+        "Money: estimated charge {at_least}{}{cur} = fees {}{unknown} + top-ups {}{balance}",
+        money(t.charge),
+        money(t.fees),
+        money(t.topups)
+    )
+}
+
+/// The plan as a pull-request comment.
+pub fn markdown(doc: &PlanDocument) -> String {
+    let plan = &doc.plan;
+    let mut out = String::new();
+    let _ = writeln!(out, "### cardform plan\n");
+    let status = if !plan.is_applicable() {
+        "❌ **cannot be applied**"
+    } else if plan.has_changes() {
+        "📝 **changes**"
+    } else {
+        "✅ **no changes**"
+    };
+    let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
+    let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
+    if !plan.problems.is_empty() {
+        let _ = writeln!(out, "**Problems**\n");
+        for p in &plan.problems {
+            let _ = writeln!(out, "- {}", p.message());
+        }
+        out.push('\n');
+    }
+    if !plan.actions.is_empty() {
+        let rows: Vec<&Action> = plan.actions.iter().collect();
+        let collapsed = rows.len() > GROUP_THRESHOLD;
+        if collapsed {
+            let _ = writeln!(out, "<details><summary>{} actions</summary>\n", rows.len());
+        }
+        let _ = writeln!(
+            out,
+            "| | key | action | product | estimated charge | reason |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---:|---|");
+        for a in rows {
+            let charge = match a.estimate.source {
+                EstimateSource::None => String::new(),
+                EstimateSource::Unknown => "unknown".into(),
+                _ => money(a.estimate.total().unwrap_or_default()),
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} | {} | {} |",
+                a.kind.symbol(),
+                md_escape(&a.key),
+                a.kind.as_str(),
+                md_escape(&a.product_code),
+                charge,
+                md_escape(&a.reason)
+            );
+        }
+        if collapsed {
+            let _ = writeln!(out, "\n</details>");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n<sub>state {} · declarations {}</sub>",
+        doc.state.fingerprint, doc.declarations.fingerprint
+    );
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The versioned JSON document (`--json`, and the content of a saved plan file).
+pub fn json(doc: &PlanDocument) -> String {
+    serde_json::to_string_pretty(doc).expect("plan documents always serialize")
+}

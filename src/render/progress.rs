@@ -1,0 +1,198 @@
+//! Drawing executor events: a live progress bar on a terminal, plain lines in CI logs, NDJSON with
+//! `--json`, and the end-of-run summary table.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Mutex;
+
+use super::Style;
+use super::plan::money;
+use crate::exec::{Event, Summary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bar,
+    Lines,
+    Json,
+}
+
+pub struct Progress {
+    mode: Mode,
+    style: Style,
+    currency: String,
+    inner: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    bar: Option<ProgressBar>,
+    total: usize,
+    done: usize,
+    failed: usize,
+    in_flight: usize,
+    charged: rust_decimal::Decimal,
+}
+
+impl Progress {
+    pub fn new(mode: Mode, style: Style, currency: &str) -> Self {
+        Self {
+            mode,
+            style,
+            currency: currency.to_uppercase(),
+            inner: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn handle(&self, e: &Event) {
+        if self.mode == Mode::Json {
+            if let Ok(line) = serde_json::to_string(e) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            return;
+        }
+        let mut s = self.inner.lock().expect("progress lock");
+        match e {
+            Event::Started { total, .. } => {
+                s.total = *total;
+                if self.mode == Mode::Bar {
+                    let bar = ProgressBar::with_draw_target(
+                        Some(*total as u64),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:30.green/dim} {pos}/{len} {msg} [{per_sec}, ETA {eta}]",
+                        )
+                        .expect("valid progress template"),
+                    );
+                    s.bar = Some(bar);
+                }
+            }
+            Event::OrderCreated { .. } => s.in_flight += 1,
+            Event::Done {
+                key,
+                action,
+                card_id,
+                charge,
+            } => {
+                s.done += 1;
+                s.in_flight = s.in_flight.saturating_sub(1);
+                s.charged += *charge;
+                if self.mode == Mode::Lines {
+                    eprintln!(
+                        "{} {key}: {} done{}{}",
+                        self.style.green("✓"),
+                        action.as_str(),
+                        card_id
+                            .as_deref()
+                            .map(|c| format!(" (card {c})"))
+                            .unwrap_or_default(),
+                        if charge.is_zero() {
+                            String::new()
+                        } else {
+                            format!(", charged {}", money(*charge))
+                        },
+                    );
+                }
+            }
+            Event::Failed {
+                key,
+                action,
+                slug,
+                message,
+                ..
+            } => {
+                s.done += 1;
+                s.failed += 1;
+                s.in_flight = s.in_flight.saturating_sub(1);
+                let line = format!(
+                    "{} {key}: {} failed: {slug}: {message}",
+                    self.style.red("✗"),
+                    action.as_str()
+                );
+                match &s.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::Skipped { key, reason, .. } => {
+                s.done += 1;
+                if self.mode == Mode::Lines {
+                    eprintln!("{} {key}: skipped: {reason}", self.style.yellow("-"));
+                }
+            }
+            Event::Finished { .. } => {
+                if let Some(bar) = s.bar.take() {
+                    bar.finish_and_clear();
+                }
+                return;
+            }
+        }
+        if let Some(bar) = &s.bar {
+            bar.set_position(s.done as u64);
+            bar.set_message(format!(
+                "in flight {}, failed {}, charged {} {}",
+                s.in_flight,
+                s.failed,
+                money(s.charged),
+                self.currency
+            ));
+        }
+    }
+}
+
+/// The end-of-run table: counts, failures by slug with a hint each, money estimated vs actual.
+pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{}", style.bold("Apply summary"));
+    let _ = writeln!(out, "  issued   {:>6}", s.issued);
+    let _ = writeln!(out, "  changed  {:>6}", s.changed);
+    let _ = writeln!(out, "  resumed  {:>6}", s.resumed);
+    let _ = writeln!(out, "  failed   {:>6}", s.failed);
+    if s.skipped > 0 {
+        let _ = writeln!(out, "  skipped  {:>6}", s.skipped);
+    }
+    for (slug, g) in &s.failures {
+        let more = if g.count > g.keys.len() {
+            format!(", … {} more", g.count - g.keys.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  {} {slug} × {}: {}{more}\n      hint: {}",
+            style.red("✗"),
+            g.count,
+            g.keys.join(", "),
+            g.hint
+        );
+    }
+    let unknown = if s.estimated_unknown > 0 {
+        format!(" + unknown for {}", s.estimated_unknown)
+    } else {
+        String::new()
+    };
+    let cur = currency.to_uppercase();
+    let _ = writeln!(
+        out,
+        "Money: estimated {}{unknown} {cur}, actually charged {} {cur}",
+        money(s.estimated),
+        money(s.charged)
+    );
+    if s.interrupted {
+        let _ = writeln!(
+            out,
+            "{} interrupted: in-flight orders were tracked and saved; run the same apply again to finish.",
+            style.yellow("!")
+        );
+    } else if s.failed > 0 {
+        let _ = writeln!(
+            out,
+            "{} re-running apply is safe: it resumes open orders and never re-creates them.",
+            style.yellow("!")
+        );
+    }
+    out
+}

@@ -1,0 +1,392 @@
+//! `cardform apply` against the sandbox with its fault options on, through the real binary.
+
+use crate::harness::*;
+use rust_decimal::Decimal;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn fleet(n: usize, product: &str) -> String {
+    let mut s = String::from("version: 1\ncards:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{key: card-{i:05}, external_user_id: u-{i:05}, product_code: {product}}}\n"
+        ));
+    }
+    s
+}
+
+/// Every declared card was ordered exactly once, and the balance moved by exactly `per_card` each.
+fn assert_exactly_once(env: &Env, n: usize, per_card: Decimal) {
+    let inspection = env.inspect();
+    let total: u64 = inspection.issue_orders.iter().map(|c| c.count).sum();
+    assert_eq!(
+        total as usize, n,
+        "issue orders: {:?}",
+        inspection.issue_orders
+    );
+    assert!(
+        inspection.issue_orders.iter().all(|c| c.count == 1),
+        "a card was ordered twice: {:?}",
+        inspection
+            .issue_orders
+            .iter()
+            .filter(|c| c.count != 1)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(inspection.total_charged, per_card * Decimal::from(n as u64));
+}
+
+#[test]
+fn apply_then_plan_has_no_changes() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let f = f.to_str().unwrap();
+    let out = env
+        .cardform(&["apply", "-f", f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("issued        3"), "{text}");
+    // alice 5 + 50 + 0.75 + 0.30 = 56.05; bob 5.00; carol 15 + 100 + 2 = 117.00
+    assert!(
+        text.contains("estimated 178.05 USDT, actually charged 178.05 USDT"),
+        "{text}"
+    );
+    let inspection = env.inspect();
+    assert_eq!(inspection.total_charged, "178.05".parse().unwrap());
+    assert!(
+        inspection.calls.get("cards/freeze").copied().unwrap_or(0) >= 1,
+        "carol is declared frozen"
+    );
+
+    let out = env
+        .cardform(&["plan", "-f", f, "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("No changes."));
+}
+
+#[test]
+fn apply_without_a_terminal_refuses_and_sends_nothing() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--auto-approve"), "{}", stderr(&out));
+    assert_eq!(env.inspect().calls.get("cards/create"), None);
+}
+
+#[test]
+fn lost_responses_and_5xx_still_issue_exactly_once() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        drop_rate: 0.4,
+        error_rate: 0.15,
+        seed: 7,
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(40, "VISA_USD_STD"));
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_exactly_once(&env, 40, "5.00".parse().unwrap());
+}
+
+#[test]
+fn rate_limited_provider_is_honoured() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        rate_limit: Some(20),
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(30, "VISA_USD_STD"));
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_exactly_once(&env, 30, "5.00".parse().unwrap());
+}
+
+#[test]
+fn failed_cards_are_reported_by_slug_and_others_go_on() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        not_ready_users: vec!["u-00001".into()],
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(3, "VISA_USD_STD"));
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("cardholder_not_ready × 1: card-00001"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: the cardholder's KYC is not complete"),
+        "{text}"
+    );
+    assert!(text.contains("issued        2"), "{text}");
+    // The failed card is planned again as a re-issue (next attempt), the others are done.
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("1 to re-issue"), "{text}");
+}
+
+#[test]
+fn failed_orders_are_reissued_with_a_new_attempt() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        fail_rate: 0.5,
+        seed: 3,
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(12, "VISA_USD_STD"));
+    let f = f.to_str().unwrap();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let out = env
+            .cardform(&["apply", "-f", f, "--auto-approve"])
+            .output()
+            .unwrap();
+        if out.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            runs < 15,
+            "still failing after {runs} runs:\n{}",
+            stdout(&out)
+        );
+    }
+    assert!(
+        runs > 1,
+        "with fail_rate 0.5 some orders must have failed first"
+    );
+    let out = env
+        .cardform(&["plan", "-f", f, "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn saved_plan_applies_once_then_is_stale() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let plan = env.path("plan.json");
+    let out = env
+        .cardform(&[
+            "plan",
+            "-f",
+            f.to_str().unwrap(),
+            "--out",
+            plan.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env
+        .cardform(&["apply", plan.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = env
+        .cardform(&["apply", plan.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("stale plan"), "{}", stderr(&out));
+}
+
+#[test]
+fn two_concurrent_applies_cannot_both_run() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        order_latency: Duration::from_secs(3),
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(5, "VISA_USD_STD"));
+    let f = f.to_str().unwrap();
+    let first = env
+        .cardform(&["apply", "-f", f, "--auto-approve"])
+        .get_program()
+        .to_owned();
+    let mut child = std::process::Command::new(first)
+        .current_dir(env.dir.path())
+        .env("NO_COLOR", "1")
+        .env("CARDFORM_API_URL", env.url())
+        .env("CARDFORM_API_KEY", &env.api_key)
+        .env("CARDFORM_API_SECRET", &env.api_secret)
+        .args([
+            "--state",
+            env.state().to_str().unwrap(),
+            "apply",
+            "-f",
+            f,
+            "--auto-approve",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first apply has created orders (so it holds the lock).
+    let t0 = Instant::now();
+    while env
+        .inspect()
+        .calls
+        .get("cards/create")
+        .copied()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "first apply never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let out = env
+        .cardform(&["apply", "-f", f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second apply must fail fast"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("lock"), "{err}");
+    assert!(
+        err.contains(&child.id().to_string()),
+        "names the holder's pid: {err}"
+    );
+    assert!(child.wait().unwrap().success());
+    assert_exactly_once(&env, 5, "5.00".parse().unwrap());
+}
+
+#[test]
+fn killed_applies_converge_to_exactly_one_order_per_card() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        order_latency: Duration::from_millis(400),
+        drop_rate: 0.1,
+        seed: 11,
+        ..fast_sandbox()
+    });
+    let n = 150;
+    let f = env.write("cards.yaml", &fleet(n, "VISA_USD_STD"));
+    let f = f.to_str().unwrap();
+    let bin = env.cardform(&[]).get_program().to_owned();
+    for (round, delay_ms) in [150u64, 400, 250, 700, 100].into_iter().enumerate() {
+        let mut child = std::process::Command::new(&bin)
+            .current_dir(env.dir.path())
+            .env("NO_COLOR", "1")
+            .env("CARDFORM_API_URL", env.url())
+            .env("CARDFORM_API_KEY", &env.api_key)
+            .env("CARDFORM_API_SECRET", &env.api_secret)
+            .args([
+                "--state",
+                env.state().to_str().unwrap(),
+                "apply",
+                "-f",
+                f,
+                "--auto-approve",
+                "--parallelism",
+                "16",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        let _ = child.wait();
+        // A killed apply leaves its lock behind; it must be reported as stale and be removable.
+        let state = env.state();
+        let lock = env.rt.block_on(async {
+            match cardform::state::Store::open_existing(&state).await.unwrap() {
+                Some(store) => store.current_lock().await.unwrap(),
+                None => None,
+            }
+        });
+        if let Some(lock) = lock {
+            let out = env
+                .cardform(&["apply", "-f", f, "--auto-approve"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "round {round}: locked state must refuse"
+            );
+            let err = stderr(&out);
+            assert!(
+                err.contains(&lock.lock_id) && err.contains("stale"),
+                "round {round}: {err}"
+            );
+            let u = env
+                .cardform(&["force-unlock", &lock.lock_id])
+                .output()
+                .unwrap();
+            assert_eq!(u.status.code(), Some(0), "round {round}: {}", stderr(&u));
+        }
+    }
+    let out = env
+        .cardform(&["apply", "-f", f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = env
+        .cardform(&["plan", "-f", f, "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exactly_once(&env, n, "5.00".parse().unwrap());
+}

@@ -1,0 +1,160 @@
+//! `cardform validate` and `cardform plan` against the sandbox, through the real binary.
+
+use crate::harness::*;
+
+fn json_scrub(v: &mut serde_json::Value) {
+    v["created_at"] = "[TIME]".into();
+}
+
+#[test]
+fn plan_human_json_and_markdown() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!("plan_human", stdout(&out));
+
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["state"]["serial"], 0);
+    json_scrub(&mut doc);
+    insta::assert_json_snapshot!("plan_json", doc);
+
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap(), "--format", "markdown"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!("plan_markdown", stdout(&out));
+}
+
+#[test]
+fn detailed_exitcode_and_saved_plan() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let plan_file = env.path("out/plan.json");
+    let out = env
+        .cardform(&[
+            "plan",
+            "-f",
+            f.to_str().unwrap(),
+            "--detailed-exitcode",
+            "--out",
+            plan_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["actions"].as_array().unwrap().len(), 3);
+    assert!(
+        saved["declarations"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}
+
+#[test]
+fn invalid_input_makes_no_provider_call() {
+    let env = Env::new();
+    let f = env.write(
+        "bad.yaml",
+        "version: 1\ncards:\n  - key: a\n    external_user_id: u1\n    prodcut_code: X\n",
+    );
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("prodcut_code"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    let calls: u64 = env.inspect().calls.values().sum();
+    assert_eq!(calls, 0, "no provider call for invalid input");
+}
+
+#[test]
+fn plan_fails_on_unknown_inactive_products_and_limits() {
+    let env = Env::new();
+    let f = env.write(
+        "cards.yaml",
+        r#"version: 1
+cards:
+  - {key: a, external_user_id: u1, product_code: NOPE}
+  - {key: b, external_user_id: u2, product_code: VISA_USD_LEGACY}
+  - {key: c, external_user_id: u3, product_code: VISA_USD_STD, initial_topup: "1.00"}
+"#,
+    );
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("product NOPE does not exist at the provider (cards: a)"),
+        "{text}"
+    );
+    assert!(text.contains("VISA_USD_LEGACY is not active"), "{text}");
+    assert!(text.contains("c: initial_topup 1.00 is outside"), "{text}");
+}
+
+#[test]
+fn max_fees_and_unknown_fees() {
+    let env = Env::new();
+    let f = env.write(
+        "cards.yaml",
+        "version: 1\ncards:\n  - {key: a, external_user_id: u1, product_code: VISA_USD_STD}\n  - {key: n, external_user_id: u2, product_code: VIRTUAL_NOFEES}\n",
+    );
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("fee unknown"), "{text}");
+    assert!(text.contains("unknown fees for 1 card"), "{text}");
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap(), "--max-fees", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "unknown fees cannot be proven within budget"
+    );
+}
+
+#[test]
+fn validate_needs_no_provider() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["validate", "-f", f.to_str().unwrap()])
+        .env_remove("CARDFORM_API_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 cards declared in 1 file"));
+}
+
+#[test]
+fn no_provider_configured_names_the_fix() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["plan", "-f", f.to_str().unwrap()])
+        .env_remove("CARDFORM_API_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--sandbox"), "{}", stderr(&out));
+}

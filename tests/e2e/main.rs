@@ -1,0 +1,3 @@
+mod cli_apply;
+mod cli_plan;
+mod harness;
