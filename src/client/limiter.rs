@@ -28,6 +28,9 @@ const RECOVERY_FRACTION: f64 = 0.05;
 /// When no rate is configured, the send rate over this window is what a first 429 is measured
 /// against.
 const OBSERVE_WINDOW: Duration = Duration::from_secs(1);
+/// A handful of sends within a few milliseconds says little about a rate; measure over at least
+/// this long.
+const MIN_OBSERVED_SPAN: Duration = Duration::from_millis(100);
 
 pub(crate) struct RateLimiter {
     /// The ceiling recovery climbs back to; `None` = no configured limit.
@@ -139,7 +142,14 @@ impl RateLimiter {
             Some(r) => r,
             None => {
                 prune(&mut st.recent, now);
-                let observed = st.recent.len() as f64 / OBSERVE_WINDOW.as_secs_f64();
+                // Measured over the span actually covered, so a burst right after start-up is
+                // seen as the fast burst it was, not spread over a whole window.
+                let span = st
+                    .recent
+                    .front()
+                    .map_or(Duration::ZERO, |t| now.duration_since(*t))
+                    .clamp(MIN_OBSERVED_SPAN, OBSERVE_WINDOW);
+                let observed = st.recent.len() as f64 / span.as_secs_f64();
                 st.recent.clear();
                 observed
             }
@@ -286,12 +296,27 @@ mod tests {
         assert!(!lim.reserve_at(t0 + secs(1.99)).is_zero());
     }
 
+    #[test]
+    fn a_burst_after_start_up_is_measured_over_its_own_span() {
+        let lim = RateLimiter::new(None);
+        let t0 = Instant::now();
+        for _ in 0..40 {
+            lim.reserve_at(t0);
+        }
+        lim.on_throttled_at(None, t0 + secs(0.01));
+        // 40 sends within the minimum span of 100 ms: 400/s, × 0.7.
+        let r = lim.current_rate().unwrap();
+        assert!((r - 280.0).abs() < 1e-6, "{r}");
+    }
+
     #[tokio::test]
     async fn retry_after_pauses_every_caller() {
-        let lim = RateLimiter::new(None);
+        let lim = RateLimiter::new(Some(100.0));
         lim.on_throttled(Some(Duration::from_millis(300)));
         let start = Instant::now();
         lim.acquire().await;
-        assert!(start.elapsed() >= Duration::from_millis(300));
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
     }
 }
