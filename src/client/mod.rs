@@ -151,6 +151,9 @@ impl Client {
             ));
         }
         let http = reqwest::Client::builder()
+            // A redirected POST may turn into a GET or lose its body; an API that redirects is a
+            // misconfigured base URL, better reported than followed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .build()
@@ -248,11 +251,11 @@ impl Client {
             rb = rb.header(IDEMPOTENCY_KEY_HEADER, k);
         }
         inner.counters.sent(endpoint);
-        let resp = rb.send().await.map_err(|e| self.transport_failure(&e))?;
+        let resp = rb.send().await.map_err(|e| self.transport_failure(e))?;
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
         // A connection closed or reset mid-body is as transient as one that never answered.
-        let bytes = resp.bytes().await.map_err(|e| self.transport_failure(&e))?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport_failure(e))?;
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             bump(&inner.counters.rate_limited);
@@ -305,19 +308,25 @@ impl Client {
                     status.as_u16()
                 ))))
             }
-            Err(e) => Err(Failure::Final(ClientError::Fatal(format!(
+            Err(e) if status.is_success() => Err(Failure::Final(ClientError::Fatal(format!(
                 "{path}: undecodable response (HTTP {}): {e}",
+                status.as_u16()
+            )))),
+            Err(_) => Err(Failure::Final(ClientError::Fatal(format!(
+                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
                 status.as_u16()
             )))),
         }
     }
 
-    fn transport_failure(&self, e: &reqwest::Error) -> Failure {
+    fn transport_failure(&self, e: reqwest::Error) -> Failure {
+        // The endpoint is reported separately; the URL could carry userinfo from the config.
+        let e = e.without_url();
         let c = &self.inner.counters;
         if e.is_builder() {
             return Failure::Final(ClientError::Fatal(format!(
                 "cannot build the request: {}",
-                error_chain(e)
+                error_chain(&e)
             )));
         }
         bump(&c.connection_errors);
@@ -325,7 +334,7 @@ impl Client {
             bump(&c.timeouts);
         }
         Failure::Retry {
-            reason: error_chain(e),
+            reason: error_chain(&e),
             after: None,
         }
     }

@@ -385,3 +385,46 @@ async fn refused_connection_exhausts_and_mutation_needs_a_key() {
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("top-secret-value") && !dbg.contains("key-value"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_errors_even_on_2xx_and_wrong_base_url() {
+    let fake = FakeProvider::start().await;
+    let c = client(config(&fake));
+    fake.script(
+        None,
+        1,
+        Fault::EncryptedError {
+            code: 200,
+            slug: "insufficient_funds",
+        },
+    );
+    let e = c
+        .call(&create("u-5"), Some("k-enc"))
+        .await
+        .expect_err("success:false is an error on 2xx too");
+    assert_eq!(e.slug(), Some("insufficient_funds"));
+    assert!(matches!(&e, ClientError::Provider(p) if p.http_status == 200));
+    fake.script(
+        None,
+        1,
+        Fault::EncryptedError {
+            code: 404,
+            slug: "order_not_found",
+        },
+    );
+    let e = c.check_order("ord_x").await.expect_err("encrypted 404");
+    assert_eq!(e.slug(), Some("order_not_found"));
+    assert_eq!(fake.state().seen.len(), 2, "neither retried");
+
+    // A base URL that reaches a server but not the API: no provider error body.
+    let mut cfg = config(&fake);
+    cfg.base_url = format!("{}/elsewhere", fake.url);
+    let e = client(cfg)
+        .balance()
+        .await
+        .expect_err("404 from the router");
+    assert!(
+        matches!(e, ClientError::Fatal(ref m) if m.contains("CARDFORM_API_URL")),
+        "{e:?}"
+    );
+}

@@ -39,6 +39,8 @@ pub enum Fault {
     Delay(Duration),
     /// Serve normally but encrypt the answer with a key derived from another secret.
     ForeignKey,
+    /// Answer with this status and an *encrypted* error body, without doing anything.
+    EncryptedError { code: u16, slug: &'static str },
 }
 
 impl Fault {
@@ -246,6 +248,16 @@ async fn handle(
             return resp;
         }
         Some(Fault::DropBefore) => drop_connection(),
+        Some(Fault::EncryptedError { code, slug }) => {
+            let plain = json!({"success": false, "error": "refused", "error_slug": slug});
+            let body = json!({"encrypted": key().seal(plain.to_string().as_bytes())});
+            return (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::DropAfterExecute) => drop_after = true,
         Some(Fault::ForeignKey) => foreign = true,
