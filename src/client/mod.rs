@@ -1,1 +1,416 @@
-//! client
+//! The HTTP client of the provider API (REFERENCE.md §1–§2): reqwest over rustls, one call at a
+//! time per `call`, with retries, a shared adaptive rate limit and error classification.
+//!
+//! Owns transport concerns only: headers, timeouts, which failures are retried and how long to
+//! wait, and turning HTTP exchanges into typed results or [`ClientError`]s. It must not know about
+//! plans, state or orders' meaning, must not print or log, and never lets a secret out: the api
+//! key and secret only reach the wire (header / envelope key), never a message or `Debug`.
+//!
+//! Crypto, body shapes and types come from [`crate::wire`]; nothing here re-implements them.
+
+mod error;
+mod limiter;
+mod retry;
+mod stats;
+
+pub use error::ClientError;
+pub use retry::{BACKOFF_CAP, Jitter, RETRY_AFTER_CAP};
+pub use stats::ClientStats;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::wire::body::BodyError;
+use crate::wire::error::slug;
+use crate::wire::{
+    self, Balance, BalanceRequest, Call, Card, CheckOrderRequest, Decoded, Endpoint, EnvelopeError,
+    GetCardRequest, Key, Order, Product, ProductsRequest, ProviderError, Secret, TimestampSource,
+};
+use limiter::RateLimiter;
+use stats::{Counters, bump};
+
+/// [doc] §1: the project's api key travels in this header on every call.
+pub const API_KEY_HEADER: &str = "API-KEY";
+/// [doc] §1: required on mutations, reused verbatim on every retry of one call.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// e.g. `http://127.0.0.1:8080`, without `/api/v1` (a trailing `/api/v1` is tolerated).
+    pub base_url: String,
+    pub api_key: Secret,
+    pub api_secret: Secret,
+    /// Client-side requests/s shared by all calls of all clones; `None` = unlimited until the
+    /// provider answers 429.
+    pub rate: Option<f64>,
+    pub connect_timeout: Duration,
+    /// Whole exchange, connect to last body byte.
+    pub request_timeout: Duration,
+    /// Attempts after the first one; a call sends at most `max_retries + 1` requests.
+    pub max_retries: u32,
+    /// First backoff step; doubles per failure up to [`BACKOFF_CAP`], with full jitter.
+    pub backoff_base: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".to_owned(),
+            api_key: Secret::new(""),
+            api_secret: Secret::new(""),
+            rate: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 8,
+            backoff_base: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Cheap to clone; clones share the connection pool, the rate limit and the counters.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `{base}/api/v1/`, ready for the endpoint path.
+    prefix: String,
+    api_key: Secret,
+    key: Key,
+    max_retries: u32,
+    backoff_base: Duration,
+    limiter: RateLimiter,
+    jitter: Jitter,
+    counters: Counters,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt ended, when it did not produce the response.
+enum Failure {
+    /// Not worth another attempt.
+    Final(ClientError),
+    /// Possibly transient; `after` is the provider's `Retry-After`, if it gave one.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
+        Self::with_jitter(config, Jitter::from_entropy())
+    }
+
+    /// Like [`Client::new`] with deterministic backoff jitter (tests).
+    pub fn with_jitter(config: ClientConfig, jitter: Jitter) -> Result<Client, ClientError> {
+        let base = config.base_url.trim().trim_end_matches('/');
+        let base = base.strip_suffix("/api/v1").unwrap_or(base);
+        let url = reqwest::Url::parse(base)
+            .map_err(|e| ClientError::Fatal(format!("invalid provider URL {base:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ClientError::Fatal(format!(
+                "invalid provider URL {base:?}: scheme must be http or https"
+            )));
+        }
+        if config.api_key.expose().is_empty() {
+            return Err(ClientError::Fatal(
+                "no api key: set CARDFORM_API_KEY".to_owned(),
+            ));
+        }
+        if config.api_secret.expose().is_empty() {
+            return Err(ClientError::Fatal(
+                "no api secret: set CARDFORM_API_SECRET".to_owned(),
+            ));
+        }
+        if let Some(r) = config.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(ClientError::Fatal(format!(
+                "rate must be a positive number of requests per second, not {r}"
+            )));
+        }
+        // The api key is a header value; a newline in it would be a header-injection vector and
+        // reqwest would refuse it on every request anyway.
+        if reqwest::header::HeaderValue::from_str(config.api_key.expose()).is_err() {
+            return Err(ClientError::Fatal(
+                "the api key contains characters not allowed in an HTTP header: check CARDFORM_API_KEY"
+                    .to_owned(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            // A redirected POST may turn into a GET or lose its body; an API that redirects is a
+            // misconfigured base URL, better reported than followed.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| ClientError::Fatal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                prefix: format!("{base}{}", wire::assumed::API_PREFIX),
+                api_key: config.api_key,
+                key: Key::from_secret(&config.api_secret),
+                max_retries: config.max_retries,
+                backoff_base: config.backoff_base,
+                limiter: RateLimiter::new(config.rate),
+                jitter,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// Sends one call. `idempotency_key` is required (Some) for mutations; the same key and the
+    /// same body are reused on every retry; only request_timestamp changes per attempt.
+    pub async fn call<C: Call>(
+        &self,
+        req: &C,
+        idempotency_key: Option<&str>,
+    ) -> Result<C::Response, ClientError> {
+        let endpoint = C::ENDPOINT;
+        let path = endpoint.path();
+        if endpoint.is_mutation() && idempotency_key.is_none() {
+            return Err(ClientError::Fatal(format!(
+                "{path} is a mutation and was called without an Idempotency-Key (cardform bug)"
+            )));
+        }
+        if let Some(k) = idempotency_key
+            && (k.is_empty() || reqwest::header::HeaderValue::from_str(k).is_err())
+        {
+            return Err(ClientError::Fatal(format!(
+                "{path}: invalid Idempotency-Key {k:?} (cardform bug)"
+            )));
+        }
+        // Serialized once: every attempt carries exactly these fields, so a retried mutation can
+        // never differ from the first attempt (which would be an idempotency_key_conflict).
+        let fields = serde_json::to_value(req)
+            .map_err(|e| ClientError::Fatal(format!("{path}: cannot serialize request: {e}")))?;
+        let url = format!("{}{path}", self.inner.prefix);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self
+                .attempt::<C>(endpoint, &url, &fields, idempotency_key)
+                .await
+            {
+                Ok(resp) => return Ok(resp),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Retry { reason, after }) => {
+                    if attempts > self.inner.max_retries {
+                        return Err(ClientError::Exhausted {
+                            endpoint: path,
+                            attempts,
+                            last: reason,
+                        });
+                    }
+                    bump(&self.inner.counters.retries);
+                    let delay = after.unwrap_or_else(|| {
+                        retry::backoff(self.inner.backoff_base, attempts, &self.inner.jitter)
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt<C: Call>(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        fields: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<C::Response, Failure> {
+        let inner = &*self.inner;
+        let path = endpoint.path();
+        inner.limiter.acquire().await;
+        // Taken after the limiter so a long wait cannot push it out of the provider's window;
+        // fresh per attempt because the provider rejects a repeated timestamp as a replay.
+        let ts = TimestampSource::global().next();
+        let body = wire::encode_request(&inner.key, fields, ts)
+            .map_err(|e| Failure::Final(ClientError::Fatal(format!("{path}: {e}"))))?;
+        let mut rb = inner
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(API_KEY_HEADER, inner.api_key.expose())
+            .body(body);
+        if let Some(k) = idempotency_key {
+            rb = rb.header(IDEMPOTENCY_KEY_HEADER, k);
+        }
+        inner.counters.sent(endpoint);
+        let resp = rb.send().await.map_err(|e| self.transport_failure(e))?;
+        let status = resp.status();
+        let retry_after = retry_after(resp.headers());
+        // A connection closed or reset mid-body is as transient as one that never answered.
+        let bytes = resp.bytes().await.map_err(|e| self.transport_failure(e))?;
+
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            bump(&inner.counters.rate_limited);
+            inner.limiter.on_throttled(retry_after);
+            return Err(Failure::Retry {
+                reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
+                after: retry_after,
+            });
+        }
+        inner.limiter.on_success();
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+            if status.is_server_error() {
+                bump(&inner.counters.server_errors);
+            }
+            return Err(Failure::Retry {
+                reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(&bytes)),
+                after: retry_after,
+            });
+        }
+
+        match wire::decode_response(&inner.key, &bytes) {
+            Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
+                bump(&inner.counters.rate_limited);
+                inner.limiter.on_throttled(retry_after);
+                Err(Failure::Retry {
+                    reason: format!("rate_limited: {}", e.error),
+                    after: retry_after,
+                })
+            }
+            Ok(Decoded::Error(e)) => Err(Failure::Final(ClientError::Provider(ProviderError {
+                slug: e.error_slug,
+                message: e.error,
+                http_status: status.as_u16(),
+            }))),
+            Ok(Decoded::Success(v)) if status.is_success() => {
+                serde_json::from_value(v).map_err(|e| {
+                    Failure::Final(ClientError::Fatal(format!(
+                        "{path}: the provider's response does not have the expected shape: {e}"
+                    )))
+                })
+            }
+            Ok(Decoded::Success(_)) => Err(Failure::Final(ClientError::Fatal(format!(
+                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
+                status.as_u16()
+            )))),
+            Err(BodyError::Envelope(EnvelopeError::Decrypt)) => {
+                Err(Failure::Final(ClientError::Fatal(format!(
+                    "{}: {path} (HTTP {}): wrong api secret or corrupted response",
+                    error::UNDECRYPTABLE,
+                    status.as_u16()
+                ))))
+            }
+            Err(e) if status.is_success() => Err(Failure::Final(ClientError::Fatal(format!(
+                "{path}: undecodable response (HTTP {}): {e}",
+                status.as_u16()
+            )))),
+            Err(_) => Err(Failure::Final(ClientError::Fatal(format!(
+                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
+                status.as_u16()
+            )))),
+        }
+    }
+
+    fn transport_failure(&self, e: reqwest::Error) -> Failure {
+        // The endpoint is reported separately; the URL could carry userinfo from the config.
+        let e = e.without_url();
+        let c = &self.inner.counters;
+        if e.is_builder() {
+            return Failure::Final(ClientError::Fatal(format!(
+                "cannot build the request: {}",
+                error_chain(&e)
+            )));
+        }
+        bump(&c.connection_errors);
+        if e.is_timeout() {
+            bump(&c.timeouts);
+        }
+        Failure::Retry {
+            reason: error_chain(&e),
+            after: None,
+        }
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        self.inner
+            .counters
+            .snapshot(self.inner.limiter.current_rate())
+    }
+
+    /// `cards/products`, whichever shape the provider answers with.
+    pub async fn products(&self) -> Result<Vec<Product>, ClientError> {
+        Ok(self.call(&ProductsRequest {}, None).await?.products)
+    }
+
+    /// `project/balance`.
+    pub async fn balance(&self) -> Result<Balance, ClientError> {
+        self.call(&BalanceRequest {}, None).await
+    }
+
+    /// `orders/check`.
+    pub async fn check_order(&self, order_id: &str) -> Result<Order, ClientError> {
+        self.call(
+            &CheckOrderRequest {
+                order_id: order_id.to_owned(),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// `cards/get`. The PAN and CVV arrive as [`wire::Sensitive`]; callers keep `last4` at most.
+    pub async fn get_card(&self, card_id: &str) -> Result<Card, ClientError> {
+        self.call(
+            &GetCardRequest {
+                card_id: card_id.to_owned(),
+            },
+            None,
+        )
+        .await
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(wire::assumed::RETRY_AFTER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry::parse_retry_after)
+}
+
+/// reqwest's top-level message is often just "error sending request"; the cause is below it.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        e.to_string()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// The slug of a plain-JSON error body, for the `last` of an exhausted call. Encrypted bodies are
+/// not opened here: a retryable answer's details are not worth a decryption.
+fn describe_error_body(bytes: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+        return String::new();
+    };
+    match v.get("error_slug").and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => format!(" {s}"),
+        _ => String::new(),
+    }
+}

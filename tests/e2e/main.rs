@@ -1,3 +1,5 @@
 mod cli_apply;
 mod cli_plan;
+mod client;
+mod fake_provider;
 mod harness;
