@@ -1049,7 +1049,7 @@ impl World {
                         OrderStatus::Processing,
                         if elapsed < l / 2 {
                             IssueStatus::CardCreateDone
-                        } else if elapsed < l * 5 / 6 {
+                        } else if elapsed < l / 6 * 5 {
                             IssueStatus::InitialTopupInProgress
                         } else {
                             IssueStatus::InitialTopupDone
@@ -1076,7 +1076,7 @@ impl World {
                     (OrderStatus::Completed, TopupStatus::Completed)
                 } else if elapsed < l / 3 {
                     (OrderStatus::New, TopupStatus::New)
-                } else if elapsed < l * 2 / 3 {
+                } else if elapsed < l / 3 * 2 {
                     (OrderStatus::Processing, TopupStatus::ProviderInProgress)
                 } else {
                     (OrderStatus::Processing, TopupStatus::ProviderVerification)
