@@ -3,3 +3,4 @@ mod cli_plan;
 mod client;
 mod fake_provider;
 mod harness;
+mod sandbox;
