@@ -323,3 +323,6 @@ fn fingerprint(cards: &[DesiredCard]) -> String {
     }
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
+
+#[cfg(test)]
+mod tests;
