@@ -246,6 +246,7 @@ fn read_header(
 ) -> Option<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.cells.len());
     let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut misspelt = Vec::new();
     for (i, cell) in header.cells.iter().enumerate() {
         let name = cell.value.as_ref();
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
@@ -277,6 +278,9 @@ fn read_header(
                 }
             }
         } else {
+            if let Some(meant) = fields::misspelling_of(name, COLUMNS) {
+                misspelt.push(meant);
+            }
             let help = if name.starts_with("label") {
                 "write one `label.<name>` column per label, e.g. `label.team`".to_owned()
             } else {
@@ -300,13 +304,20 @@ fn read_header(
         };
         columns.push(column);
     }
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|r| !columns.contains(&Column::Field(r)))
-        .collect();
+    // A misspelt required column was reported with its did-you-mean; saying it is missing too
+    // would be noise, but the rows still cannot be read without it.
+    let mut missing = Vec::new();
+    let mut any_absent = false;
+    for &r in REQUIRED {
+        if !columns.contains(&Column::Field(r)) {
+            any_absent = true;
+            if !misspelt.contains(&r) {
+                missing.push(r);
+            }
+        }
+    }
     if missing.is_empty() {
-        return Some(columns);
+        return (!any_absent).then_some(columns);
     }
     let list = missing
         .iter()
@@ -525,11 +536,8 @@ mod tests {
     #[test]
     fn header_problems() {
         assert_eq!(
-            kinds("key,external_user_id,prodcut_code\n"),
-            vec![
-                (ProblemKind::UnknownColumn, 1, 22),
-                (ProblemKind::MissingColumn, 1, 1)
-            ]
+            kinds("key,external_user_id,prodcut_code\nk,u,P\n"),
+            vec![(ProblemKind::UnknownColumn, 1, 22)]
         );
         assert_eq!(
             kinds("key,key,external_user_id,product_code,label.\n"),

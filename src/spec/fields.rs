@@ -27,6 +27,11 @@ pub(crate) const CARD_FIELDS: &[&str] = &[
     LABELS,
 ];
 
+/// The known field a misspelt name stands for, if it is close enough to one.
+pub(crate) fn misspelling_of(name: &str, candidates: &[&'static str]) -> Option<&'static str> {
+    suggest::did_you_mean(name, candidates)
+}
+
 pub(crate) const STATUS_VALUES: &[&str] = &["active", "frozen"];
 
 const KEY_MAX_LEN: usize = 128;
@@ -71,7 +76,7 @@ pub(crate) fn check_text(field: &str, raw: &str) -> Result<String, Invalid> {
             format!("`{field}` is empty"),
             "empty value",
         )
-        .help(format!("give `{field}` a value, or remove the field")));
+        .help(format!("give `{field}` a non-blank value")));
     }
     if raw.trim() != raw {
         return Err(Invalid::new(
@@ -163,7 +168,11 @@ pub(crate) fn check_amount(field: &str, raw: &str) -> Result<Decimal, Invalid> {
             format!("`{field}` has more than 2 decimal places"),
             "money has at most 2 decimal places",
         )
-        .help(format!("round it to cents, e.g. `{}`", value.round_dp(2))));
+        .help(if value.round_dp(2) > Decimal::ZERO {
+            format!("round it to cents, e.g. `{}`", value.round_dp(2))
+        } else {
+            "round it to cents; the smallest amount is 0.01".to_owned()
+        }));
     }
     Ok(value)
 }
@@ -240,6 +249,9 @@ pub(crate) struct RawCard {
     /// Some problem was reported for this entry; it yields no card (but its key still counts for
     /// duplicate detection).
     pub rejected: bool,
+    /// Fields an unknown field name was taken for (`prodcut_code` → `product_code`): already
+    /// reported with a did-you-mean, so not reported as missing too.
+    pub misspelt: Vec<&'static str>,
 }
 
 /// A declared key with where it was declared; `card` is set only when the entry was valid.
@@ -270,17 +282,21 @@ pub(crate) fn finish(
     let mut labels = d.labels.clone();
     labels.extend(card.labels);
 
-    let mut missing = Vec::new();
-    if card.key.is_absent() {
-        missing.push(KEY);
-    }
-    if external_user_id.is_absent() {
-        missing.push(EXTERNAL_USER_ID);
-    }
-    if product_code.is_absent() {
-        missing.push(PRODUCT_CODE);
-    }
     let mut rejected = card.rejected || d.rejected;
+    let mut missing = Vec::new();
+    for (name, absent) in [
+        (KEY, card.key.is_absent()),
+        (EXTERNAL_USER_ID, external_user_id.is_absent()),
+        (PRODUCT_CODE, product_code.is_absent()),
+    ] {
+        if absent {
+            if card.misspelt.contains(&name) {
+                rejected = true;
+            } else {
+                missing.push(name);
+            }
+        }
+    }
     if !missing.is_empty() {
         rejected = true;
         let list = missing

@@ -433,6 +433,9 @@ impl Reader<'_, '_> {
                     } else {
                         CARD_FIELDS
                     };
+                    if let Some(meant) = fields::misspelling_of(other, candidates) {
+                        card.misspelt.push(meant);
+                    }
                     let p = SpecProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
@@ -641,11 +644,15 @@ mod tests {
             .iter()
             .map(|p| (p.kind(), p.line(), p.column()))
             .collect();
+        // The misspelling is reported once, not again as a missing `product_code`.
+        assert_eq!(k, vec![(ProblemKind::UnknownField, 4, 5)]);
+        let (others, _) = run(&text.replace("prodcut_code", "colour"));
+        let k: Vec<_> = others.iter().map(|p| (p.kind(), p.line())).collect();
         assert_eq!(
             k,
             vec![
-                (ProblemKind::UnknownField, 4, 5),
-                (ProblemKind::MissingField, 3, 5)
+                (ProblemKind::MissingField, 3),
+                (ProblemKind::UnknownField, 4)
             ]
         );
         assert_eq!(
