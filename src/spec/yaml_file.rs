@@ -650,9 +650,10 @@ mod tests {
         let k: Vec<_> = others.iter().map(|p| (p.kind(), p.line())).collect();
         assert_eq!(
             k,
+            // In the order found; `load_sources` sorts by position.
             vec![
-                (ProblemKind::MissingField, 3),
-                (ProblemKind::UnknownField, 4)
+                (ProblemKind::UnknownField, 4),
+                (ProblemKind::MissingField, 3)
             ]
         );
         assert_eq!(
