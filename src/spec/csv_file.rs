@@ -230,8 +230,7 @@ pub(crate) fn read(
     };
     for row in rows {
         if let Some(card) = read_row(src, &header, &columns, &row, problems) {
-            let entry = src.rest_of_line(row.loc());
-            if let Some(c) = fields::finish(card, None, src, file, entry, problems) {
+            if let Some(c) = fields::finish(card, None, src, file, row.loc(), problems) {
                 out.push(c);
             }
         }
@@ -381,19 +380,25 @@ fn read_row(
         }
         let ok = match column {
             Column::Ignored => true,
-            Column::Field(KEY) => set(src, cell, &mut card.key, fields::check_key(raw), problems),
+            Column::Field(KEY) => set(
+                src,
+                cell,
+                &mut card.key,
+                fields::check_key(Cow::Borrowed(raw)),
+                problems,
+            ),
             Column::Field(EXTERNAL_USER_ID) => set(
                 src,
                 cell,
                 &mut card.external_user_id,
-                fields::check_text(EXTERNAL_USER_ID, raw),
+                fields::check_text(EXTERNAL_USER_ID, Cow::Borrowed(raw)),
                 problems,
             ),
             Column::Field(PRODUCT_CODE) => set(
                 src,
                 cell,
                 &mut card.product_code,
-                fields::check_text(PRODUCT_CODE, raw),
+                fields::check_text(PRODUCT_CODE, Cow::Borrowed(raw)),
                 problems,
             ),
             Column::Field(INITIAL_TOPUP) => set(
@@ -410,16 +415,18 @@ fn read_row(
                 fields::check_status(raw),
                 problems,
             ),
-            Column::Label(name) => match fields::check_text(&format!("label.{name}"), raw) {
-                Ok(v) => {
-                    card.labels.insert(name.clone(), v);
-                    true
+            Column::Label(name) => {
+                match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(raw)) {
+                    Ok(v) => {
+                        card.labels.insert(name.clone(), v);
+                        true
+                    }
+                    Err(e) => {
+                        problems.push(e.at(src, cell.loc()));
+                        false
+                    }
                 }
-                Err(e) => {
-                    problems.push(e.at(src, cell.loc()));
-                    false
-                }
-            },
+            }
         };
         if !ok {
             card.rejected = true;

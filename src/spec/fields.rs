@@ -3,7 +3,9 @@
 //! Must not know any file syntax: readers hand in raw text and positions.
 
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::str::FromStr;
 
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
@@ -69,7 +71,7 @@ impl Invalid {
 
 /// A free-text value (external user id, product code, label value): not empty, not blank, no
 /// blanks around it.
-pub(crate) fn check_text(field: &str, raw: &str) -> Result<String, Invalid> {
+pub(crate) fn check_text(field: impl fmt::Display, raw: Cow<'_, str>) -> Result<String, Invalid> {
     if raw.trim().is_empty() {
         return Err(Invalid::new(
             ProblemKind::EmptyValue,
@@ -86,11 +88,11 @@ pub(crate) fn check_text(field: &str, raw: &str) -> Result<String, Invalid> {
         )
         .help(format!("write it as `{}`", raw.trim())));
     }
-    Ok(raw.to_owned())
+    Ok(raw.into_owned())
 }
 
 /// A card key: `[A-Za-z0-9._/-]{1,128}`.
-pub(crate) fn check_key(raw: &str) -> Result<String, Invalid> {
+pub(crate) fn check_key(raw: Cow<'_, str>) -> Result<String, Invalid> {
     if raw.is_empty() {
         return Err(
             Invalid::new(ProblemKind::EmptyValue, "`key` is empty", "empty key")
@@ -122,7 +124,7 @@ pub(crate) fn check_key(raw: &str) -> Result<String, Invalid> {
         )
         .help(format!("a key has at most {KEY_MAX_LEN} characters")));
     }
-    Ok(raw.to_owned())
+    Ok(raw.into_owned())
 }
 
 /// A money amount: an exact decimal, positive, at most two decimal places. Read from its text
@@ -228,11 +230,11 @@ impl<T: Clone> Slot<T> {
         matches!(self, Slot::Absent)
     }
     /// This slot, or the default's when this one is absent.
-    fn or_default(&self, default: &Slot<T>) -> Slot<T> {
+    fn or_default(self, default: &Slot<T>) -> Slot<T> {
         if self.is_absent() {
             default.clone()
         } else {
-            self.clone()
+            self
         }
     }
 }
@@ -263,14 +265,14 @@ pub(crate) struct Candidate {
     pub card: Option<DesiredCard>,
 }
 
-/// Apply `defaults`, report missing required fields at `entry` (a span covering the card entry),
+/// Apply `defaults`, report missing required fields at `entry` (the start of the card's entry),
 /// and produce the candidate for the key if there is one.
 pub(crate) fn finish(
     card: RawCard,
     defaults: Option<&RawCard>,
     src: &Source,
     file: usize,
-    entry: miette::SourceSpan,
+    entry: Loc,
     problems: &mut Vec<SpecProblem>,
 ) -> Option<Candidate> {
     let none = RawCard::default();
@@ -317,7 +319,7 @@ pub(crate) fn finish(
             SpecProblem::at_span(
                 ProblemKind::MissingField,
                 src,
-                entry,
+                src.rest_of_line(entry),
                 format!("{who} is missing {list}"),
                 format!("this card has no {list}"),
             )
@@ -368,16 +370,25 @@ mod tests {
 
     #[test]
     fn keys() {
-        assert_eq!(check_key("alice-travel").as_deref(), Ok("alice-travel"));
-        assert!(check_key("team/a.b_c-1").is_ok());
-        assert_eq!(check_key("").unwrap_err().kind, ProblemKind::EmptyValue);
-        let e = check_key("alice travel").unwrap_err();
+        assert_eq!(
+            check_key("alice-travel".into()).as_deref(),
+            Ok("alice-travel")
+        );
+        assert!(check_key("team/a.b_c-1".into()).is_ok());
+        assert_eq!(
+            check_key("".into()).unwrap_err().kind,
+            ProblemKind::EmptyValue
+        );
+        let e = check_key("alice travel".into()).unwrap_err();
         assert_eq!(e.kind, ProblemKind::InvalidKey);
         assert!(e.label.contains("a space"), "{}", e.label);
-        assert_eq!(check_key("ä").unwrap_err().kind, ProblemKind::InvalidKey);
-        assert!(check_key(&"a".repeat(128)).is_ok());
         assert_eq!(
-            check_key(&"a".repeat(129)).unwrap_err().kind,
+            check_key("ä".into()).unwrap_err().kind,
+            ProblemKind::InvalidKey
+        );
+        assert!(check_key("a".repeat(128).into()).is_ok());
+        assert_eq!(
+            check_key("a".repeat(129).into()).unwrap_err().kind,
             ProblemKind::InvalidKey
         );
     }
@@ -412,17 +423,17 @@ mod tests {
 
     #[test]
     fn text_values() {
-        assert_eq!(check_text("f", "u-1").as_deref(), Ok("u-1"));
+        assert_eq!(check_text("f", "u-1".into()).as_deref(), Ok("u-1"));
         assert_eq!(
-            check_text("f", "").unwrap_err().kind,
+            check_text("f", "".into()).unwrap_err().kind,
             ProblemKind::EmptyValue
         );
         assert_eq!(
-            check_text("f", "   ").unwrap_err().kind,
+            check_text("f", "   ".into()).unwrap_err().kind,
             ProblemKind::EmptyValue
         );
         assert_eq!(
-            check_text("f", " u-1").unwrap_err().kind,
+            check_text("f", " u-1".into()).unwrap_err().kind,
             ProblemKind::Whitespace
         );
     }

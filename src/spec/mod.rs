@@ -221,24 +221,23 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
     // Stable: equal keys stay in file order, then in order within the file.
     candidates.sort_by(|a: &fields::Candidate, b| a.key.cmp(&b.key));
     let mut cards = Vec::with_capacity(candidates.len());
-    let mut first: Option<&fields::Candidate> = None;
-    for c in &candidates {
-        match first {
-            Some(f) if f.key == c.key => {
-                if let (Some(Some(here)), Some(Some(there))) =
-                    (sources.get(c.file), sources.get(f.file))
-                {
-                    problems.push((
-                        c.file,
-                        duplicate_key(&c.key, here, c.key_loc, there, f.key_loc),
-                    ));
-                }
+    let mut first = 0;
+    for i in 0..candidates.len() {
+        let (c, f) = (&candidates[i], &candidates[first]);
+        if i > first && c.key == f.key {
+            if let (Some(Some(here)), Some(Some(there))) =
+                (sources.get(c.file), sources.get(f.file))
+            {
+                problems.push((
+                    c.file,
+                    duplicate_key(&c.key, here, c.key_loc, there, f.key_loc),
+                ));
             }
-            _ => {
-                first = Some(c);
-                if let Some(card) = &c.card {
-                    cards.push(card.clone());
-                }
+        } else {
+            first = i;
+            // Moved, not cloned: 100,000 cards are cheap to gather this way.
+            if let Some(card) = candidates[i].card.take() {
+                cards.push(card);
             }
         }
     }
@@ -291,37 +290,37 @@ fn duplicate_key(
     .with_related(first)
 }
 
-/// `sha256:<hex>` over a canonical JSON form of the cards (sorted by key, origin left out, amounts
+/// `sha256:<hex>` over a canonical form of the cards (sorted by key, origin left out, amounts
 /// normalised so `50.1` and `50.10` agree): the same declarations give the same fingerprint
-/// whatever the files, their order, layout or comments.
+/// whatever the files, their order, layout or comments. Each field is length-prefixed, so no
+/// value can imitate a field boundary.
 fn fingerprint(cards: &[DesiredCard]) -> String {
-    #[derive(Serialize)]
-    struct Canon<'a> {
-        key: &'a str,
-        external_user_id: &'a str,
-        product_code: &'a str,
-        initial_topup: Option<String>,
-        status: &'static str,
-        labels: &'a BTreeMap<String, String>,
+    fn field(h: &mut Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
     }
-    let mut hasher = Sha256::new();
+    let mut h = Sha256::new();
+    h.update(b"cardform-declarations-v1");
+    h.update((cards.len() as u64).to_le_bytes());
     for c in cards {
-        let canon = Canon {
-            key: &c.key,
-            external_user_id: &c.external_user_id,
-            product_code: &c.product_code,
-            initial_topup: c.initial_topup.map(|d| d.normalize().to_string()),
-            status: c.status.as_str(),
-            labels: &c.labels,
-        };
-        // Serializing plain strings and maps cannot fail; an error here would be a bug in
-        // serde_json, and hashing nothing for that card still yields a stable string.
-        if let Ok(line) = serde_json::to_vec(&canon) {
-            hasher.update(&line);
+        field(&mut h, &c.key);
+        field(&mut h, &c.external_user_id);
+        field(&mut h, &c.product_code);
+        match c.initial_topup {
+            Some(t) => {
+                h.update([1]);
+                field(&mut h, &t.normalize().to_string());
+            }
+            None => h.update([0]),
         }
-        hasher.update(b"\n");
+        field(&mut h, c.status.as_str());
+        h.update((c.labels.len() as u64).to_le_bytes());
+        for (k, v) in &c.labels {
+            field(&mut h, k);
+            field(&mut h, v);
+        }
     }
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 #[cfg(test)]

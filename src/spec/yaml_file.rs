@@ -6,7 +6,7 @@
 //! Must not resolve defaults across files or detect duplicate keys (the caller sees all files).
 
 use miette::SourceSpan;
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, StrInput};
 use std::borrow::Cow;
 
 use super::fields::{
@@ -30,8 +30,9 @@ enum Node<'a> {
         style: ScalarStyle,
         loc: Loc,
     },
+    /// Lists are only ever reported as a whole (the `cards` list is streamed, not built), so
+    /// their items are not kept.
     Seq {
-        items: Vec<Node<'a>>,
         loc: Loc,
     },
     Map {
@@ -97,70 +98,119 @@ fn loc_between(start: &Span, end: &Span) -> Loc {
 }
 
 enum Frame<'a> {
-    Seq(Vec<Node<'a>>, Span),
+    Seq(Span),
     Map(Vec<(Node<'a>, Node<'a>)>, Option<Node<'a>>, Span),
 }
 
-/// Every document of the stream as a node tree. Built with an explicit stack so that deeply
-/// nested input cannot overflow ours.
-fn parse(text: &str) -> Result<Vec<Node<'_>>, ScanError> {
-    let mut docs = Vec::new();
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    for event in Parser::new_from_str(text) {
-        let (event, span) = event?;
-        let node = match event {
-            Event::Scalar(value, style, _, _) => Node::Scalar {
-                value,
-                style,
-                loc: loc_of(&span),
-            },
-            Event::Alias(_) => Node::Alias { loc: loc_of(&span) },
-            Event::SequenceStart(..) => {
-                stack.push(Frame::Seq(Vec::new(), span));
-                continue;
-            }
-            Event::MappingStart(..) => {
-                stack.push(Frame::Map(Vec::new(), None, span));
-                continue;
-            }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq(items, start)) => Node::Seq {
-                    items,
-                    loc: loc_between(&start, &span),
-                },
-                Some(Frame::Map(entries, _, start)) => Node::Map {
-                    entries,
-                    loc: loc_between(&start, &span),
-                },
-                None => continue,
-            },
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart(_)
-            | Event::DocumentEnd
-            | Event::Nothing => continue,
-        };
-        match stack.last_mut() {
-            None => docs.push(node),
-            Some(Frame::Seq(items, _)) => items.push(node),
-            Some(Frame::Map(entries, pending, _)) => match pending.take() {
-                None => *pending = Some(node),
-                Some(key) => entries.push((key, node)),
-            },
-        }
-    }
-    Ok(docs)
+/// The parser's events with one of lookahead. Cards are read one node at a time from it, so a
+/// file of 100,000 cards never becomes one big tree.
+struct Events<'a> {
+    parser: Parser<'a, StrInput<'a>>,
+    peeked: Option<(Event<'a>, Span)>,
 }
 
-/// Reads one YAML file: problems go to `problems`, every entry with a key to `out`.
+impl<'a> Events<'a> {
+    fn new(text: &'a str) -> Self {
+        Events {
+            parser: Parser::new_from_str(text),
+            peeked: None,
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<(Event<'a>, Span)>, ScanError> {
+        match self.peeked.take() {
+            Some(e) => Ok(Some(e)),
+            None => self.parser.next_event().transpose(),
+        }
+    }
+
+    fn peek(&mut self) -> Result<Option<&Event<'a>>, ScanError> {
+        if self.peeked.is_none() {
+            self.peeked = self.parser.next_event().transpose()?;
+        }
+        Ok(self.peeked.as_ref().map(|(e, _)| e))
+    }
+
+    /// The whole node that starts at the next event. Built with an explicit stack so that
+    /// deeply nested input cannot overflow ours.
+    fn node(&mut self) -> Result<Node<'a>, ScanError> {
+        let mut stack: Vec<Frame<'a>> = Vec::new();
+        while let Some((event, span)) = self.next()? {
+            let node = match event {
+                Event::Scalar(value, style, _, _) => Node::Scalar {
+                    value,
+                    style,
+                    loc: loc_of(&span),
+                },
+                Event::Alias(_) => Node::Alias { loc: loc_of(&span) },
+                Event::SequenceStart(..) => {
+                    stack.push(Frame::Seq(span));
+                    continue;
+                }
+                Event::MappingStart(..) => {
+                    stack.push(Frame::Map(Vec::new(), None, span));
+                    continue;
+                }
+                Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                    Some(Frame::Seq(start)) => Node::Seq {
+                        loc: loc_between(&start, &span),
+                    },
+                    Some(Frame::Map(entries, _, start)) => Node::Map {
+                        entries,
+                        loc: loc_between(&start, &span),
+                    },
+                    None => continue,
+                },
+                Event::StreamStart
+                | Event::StreamEnd
+                | Event::DocumentStart(_)
+                | Event::DocumentEnd
+                | Event::Nothing => continue,
+            };
+            match stack.last_mut() {
+                None => return Ok(node),
+                Some(Frame::Seq(_)) => drop(node),
+                Some(Frame::Map(entries, pending, _)) => match pending.take() {
+                    None => *pending = Some(node),
+                    Some(key) => entries.push((key, node)),
+                },
+            }
+        }
+        // The parser ends every stream it accepts with complete nodes; an empty plain scalar
+        // ("nothing") is the harmless answer should it ever not.
+        Ok(Node::Scalar {
+            value: Cow::Borrowed(""),
+            style: ScalarStyle::Plain,
+            loc: Loc::Chars {
+                line: 1,
+                col: 0,
+                end_line: 1,
+                end_col: 0,
+            },
+        })
+    }
+}
+
+/// Reads one YAML file: problems go to `problems`, every entry with a key to `out`. After a
+/// syntax error only that error is reported for the file: what was read before it may be
+/// misread (a broken quote swallows lines), so its other findings are dropped.
 pub(crate) fn read(
     src: &Source,
     file: usize,
     problems: &mut Vec<SpecProblem>,
     out: &mut Vec<Candidate>,
 ) {
-    let docs = match parse(&src.text) {
-        Ok(docs) => docs,
+    let mut found = Vec::new();
+    let mut cards = Vec::new();
+    let mut reader = Reader {
+        src,
+        problems: &mut found,
+    };
+    match reader.stream(file, &mut cards) {
+        Ok(()) => {
+            problems.append(&mut found);
+            out.append(&mut cards);
+        }
         Err(e) => {
             let m = e.marker();
             let loc = Loc::Chars {
@@ -179,30 +229,8 @@ pub(crate) fn read(
                 )
                 .with_help("the rest of this file was not checked; fix this first"),
             );
-            return;
         }
-    };
-    let mut docs = docs.into_iter();
-    let Some(root) = docs.next() else {
-        // Empty or comments only: a file with no cards.
-        return;
-    };
-    for extra in docs {
-        problems.push(
-            SpecProblem::at_span(
-                ProblemKind::YamlSyntax,
-                src,
-                extra.span(src),
-                "more than one YAML document in one file",
-                "a second document starts here",
-            )
-            .with_help(
-                "put each set of cards in its own file, or merge them into one `cards` list",
-            ),
-        );
     }
-    let mut r = Reader { src, problems };
-    r.root(root, file, out);
 }
 
 struct Reader<'s, 'p> {
@@ -252,8 +280,13 @@ impl Reader<'_, '_> {
     }
 
     /// Reports a field set twice in one mapping; true if `name` was seen before.
-    fn duplicate(&mut self, seen: &mut Vec<(String, Loc)>, name: &Name<'_>, what: &str) -> bool {
-        if let Some((_, first)) = seen.iter().find(|(n, _)| n == name.text) {
+    fn duplicate<'n>(
+        &mut self,
+        seen: &mut Vec<(&'n str, Loc)>,
+        name: &Name<'n>,
+        what: &str,
+    ) -> bool {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.text) {
             let p = SpecProblem::at(
                 ProblemKind::DuplicateField,
                 self.src,
@@ -268,45 +301,146 @@ impl Reader<'_, '_> {
             self.push(p);
             return true;
         }
-        seen.push((name.text.to_owned(), name.loc));
+        seen.push((name.text, name.loc));
         false
     }
 
-    fn root(&mut self, root: Node<'_>, file: usize, out: &mut Vec<Candidate>) {
-        if root.is_null() {
-            return;
-        }
-        let Node::Map { entries, loc } = root else {
-            self.wrong_type(
-                &root,
-                "a declarations file",
-                "a mapping with `version` and `cards`",
-            );
-            return;
-        };
-        let mut seen = Vec::new();
-        let mut version = None;
-        let mut defaults = None;
-        let mut cards = None;
-        for (k, v) in &entries {
-            let Some(name) = self.name(k) else { continue };
-            if self.duplicate(&mut seen, &name, "field") {
+    /// The whole stream: the first document holds the declarations; any further one is a
+    /// mistake (but is still parsed, so that its syntax errors show).
+    fn stream(&mut self, file: usize, out: &mut Vec<Candidate>) -> Result<(), ScanError> {
+        let src: &Source = self.src;
+        let mut ev = Events::new(&src.text);
+        let mut documents = 0;
+        while let Some((event, span)) = ev.next()? {
+            if !matches!(event, Event::DocumentStart(_)) {
                 continue;
             }
-            match name.text {
-                VERSION => version = Some(v),
-                DEFAULTS => defaults = Some(v),
-                CARDS => cards = Some(v),
-                other => {
+            documents += 1;
+            if documents == 1 {
+                self.document(&mut ev, file, out)?;
+                continue;
+            }
+            let extra = ev.node()?;
+            if documents == 2 && !extra.is_null() {
+                let p = SpecProblem::at_span(
+                    ProblemKind::YamlSyntax,
+                    self.src,
+                    self.src.rest_of_line(loc_of(&span)),
+                    "more than one YAML document in one file",
+                    "a second document starts here",
+                )
+                .with_help(
+                    "put each set of cards in its own file, or merge them into one `cards` list",
+                );
+                self.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    fn document(
+        &mut self,
+        ev: &mut Events<'_>,
+        file: usize,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ScanError> {
+        if !matches!(ev.peek()?, Some(Event::MappingStart(..))) {
+            let root = ev.node()?;
+            if !root.is_null() {
+                self.wrong_type(
+                    &root,
+                    "a declarations file",
+                    "a mapping with `version` and `cards`",
+                );
+            }
+            return Ok(());
+        }
+        let Some((_, start)) = ev.next()? else {
+            return Ok(());
+        };
+        let start = loc_of(&start);
+
+        // Card problems are kept apart: if the file turns out to have an unsupported version,
+        // its cards may follow another format and those problems would be noise.
+        let mut card_problems = Vec::new();
+        let mut cards: Vec<(RawCard, Loc)> = Vec::new();
+        let mut seen: Vec<(&'static str, Loc)> = Vec::new();
+        let mut version_ok = None;
+        let mut defaults = None;
+        loop {
+            if matches!(ev.peek()?, Some(Event::MappingEnd) | None) {
+                ev.next()?;
+                break;
+            }
+            let key = ev.node()?;
+            let Some(name) = self.name(&key) else {
+                ev.node()?;
+                continue;
+            };
+            let known = TOP_FIELDS.iter().copied().find(|f| *f == name.text);
+            if let Some(field) = known {
+                let static_name = Name {
+                    text: field,
+                    loc: name.loc,
+                };
+                if self.duplicate(&mut seen, &static_name, "field") {
+                    ev.node()?;
+                    continue;
+                }
+            }
+            match known {
+                Some(CARDS) if matches!(ev.peek()?, Some(Event::SequenceStart(..))) => {
+                    ev.next()?;
+                    let mut r = Reader {
+                        src: self.src,
+                        problems: &mut card_problems,
+                    };
+                    loop {
+                        if matches!(ev.peek()?, Some(Event::SequenceEnd) | None) {
+                            ev.next()?;
+                            break;
+                        }
+                        let mut item = ev.node()?;
+                        let Node::Map { entries, loc } = &mut item else {
+                            r.wrong_type(&item, "a card", "a mapping of card fields");
+                            continue;
+                        };
+                        let loc = *loc;
+                        cards.push((r.fields(entries, false), loc));
+                    }
+                }
+                Some(CARDS) => {
+                    let value = ev.node()?;
+                    if !value.is_null() {
+                        self.wrong_type(&value, "`cards`", "a list of cards");
+                    }
+                }
+                Some(VERSION) => {
+                    let value = ev.node()?;
+                    version_ok = Some(self.version(&value));
+                }
+                Some(_) => {
+                    let mut value = ev.node()?;
+                    defaults = match &mut value {
+                        d if d.is_null() => None,
+                        Node::Map { entries, .. } => Some(self.fields(entries, true)),
+                        other => {
+                            self.wrong_type(other, "`defaults`", "a mapping of card fields");
+                            None
+                        }
+                    };
+                }
+                None => {
+                    ev.node()?;
                     let p = SpecProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
-                        format!("unknown top-level field `{other}`"),
+                        format!("unknown top-level field `{}`", name.text),
                         "unknown field",
                     )
                     .with_help(suggest::help_for(
-                        other,
+                        name.text,
                         TOP_FIELDS,
                         "top-level fields",
                     ));
@@ -315,83 +449,65 @@ impl Reader<'_, '_> {
             }
         }
 
-        match version {
+        match version_ok {
             None => {
                 let p = SpecProblem::at_span(
                     ProblemKind::MissingVersion,
                     self.src,
-                    self.src.rest_of_line(loc),
+                    self.src.rest_of_line(start),
                     "missing `version`",
                     "this file has no `version`",
                 )
                 .with_help("start the file with `version: 1`");
                 self.push(p);
             }
-            Some(v) => {
-                let ok = matches!(v, Node::Scalar { value, .. } if value == SUPPORTED_VERSION);
-                if !ok {
-                    let shown = match v {
-                        Node::Scalar { value, .. } => format!("`{value}`"),
-                        other => other.describe().to_owned(),
-                    };
-                    let p = SpecProblem::at_span(
-                        ProblemKind::UnsupportedVersion,
-                        self.src,
-                        v.span(self.src),
-                        format!("unsupported declarations version {shown}"),
-                        "this cardform reads version 1 only",
-                    )
-                    .with_help("write `version: 1`");
-                    self.push(p);
-                    // Another version may mean another card format: checking the cards against
-                    // version 1 would only add noise.
-                    return;
-                }
+            Some(false) => return Ok(()),
+            Some(true) => {}
+        }
+        for (card, loc) in cards {
+            if let Some(c) = fields::finish(
+                card,
+                defaults.as_ref(),
+                self.src,
+                file,
+                loc,
+                &mut card_problems,
+            ) {
+                out.push(c);
             }
         }
-
-        let defaults = match defaults {
-            None => None,
-            Some(d) if d.is_null() => None,
-            Some(Node::Map { entries, .. }) => Some(self.fields(entries, true)),
-            Some(other) => {
-                self.wrong_type(other, "`defaults`", "a mapping of card fields");
-                None
-            }
-        };
-
-        match cards {
-            None => {}
-            Some(c) if c.is_null() => {}
-            Some(Node::Seq { items, .. }) => {
-                for item in items {
-                    let Node::Map { entries, loc } = item else {
-                        self.wrong_type(item, "a card", "a mapping of card fields");
-                        continue;
-                    };
-                    let card = self.fields(entries, false);
-                    let entry = self.src.rest_of_line(*loc);
-                    if let Some(c) = fields::finish(
-                        card,
-                        defaults.as_ref(),
-                        self.src,
-                        file,
-                        entry,
-                        self.problems,
-                    ) {
-                        out.push(c);
-                    }
-                }
-            }
-            Some(other) => self.wrong_type(other, "`cards`", "a list of cards"),
-        }
+        self.problems.append(&mut card_problems);
+        Ok(())
     }
 
-    /// Reads a card's (or the defaults') fields, checking each value on its own.
-    fn fields(&mut self, entries: &[(Node<'_>, Node<'_>)], in_defaults: bool) -> RawCard {
+    /// Checks the `version` value; false (with a problem) unless it is 1.
+    fn version(&mut self, v: &Node<'_>) -> bool {
+        if matches!(v, Node::Scalar { value, .. } if value == SUPPORTED_VERSION) {
+            return true;
+        }
+        let shown = match v {
+            Node::Scalar { value, .. } if !v.is_null() => format!("`{value}`"),
+            other => other.describe().to_owned(),
+        };
+        let p = SpecProblem::at_span(
+            ProblemKind::UnsupportedVersion,
+            self.src,
+            v.span(self.src),
+            format!("unsupported declarations version {shown}"),
+            "this cardform reads version 1 only",
+        )
+        .with_help("write `version: 1`");
+        self.push(p);
+        false
+    }
+
+    /// Values are moved out of the tree (it is not needed afterwards), which spares a copy of
+    /// every string in large files.
+    fn fields(&mut self, entries: &mut [(Node<'_>, Node<'_>)], in_defaults: bool) -> RawCard {
         let mut card = RawCard::default();
         let mut seen = Vec::new();
         for (k, v) in entries {
+            let k: &Node<'_> = k;
             let Some(name) = self.name(k) else {
                 card.rejected = true;
                 continue;
@@ -423,9 +539,11 @@ impl Reader<'_, '_> {
                     fields::check_text(PRODUCT_CODE, s)
                 }),
                 INITIAL_TOPUP => self.scalar(&name, v, false, &mut card.initial_topup, |s| {
-                    fields::check_amount(INITIAL_TOPUP, s)
+                    fields::check_amount(INITIAL_TOPUP, &s)
                 }),
-                STATUS => self.scalar(&name, v, false, &mut card.status, fields::check_status),
+                STATUS => self.scalar(&name, v, false, &mut card.status, |s| {
+                    fields::check_status(&s)
+                }),
                 LABELS => self.labels(v, &mut card),
                 other => {
                     let candidates: &[&str] = if in_defaults {
@@ -465,10 +583,10 @@ impl Reader<'_, '_> {
     fn scalar<T>(
         &mut self,
         name: &Name<'_>,
-        value: &Node<'_>,
+        value: &mut Node<'_>,
         required: bool,
         slot: &mut Slot<T>,
-        check: impl FnOnce(&str) -> Result<T, Invalid>,
+        check: impl FnOnce(Cow<'_, str>) -> Result<T, Invalid>,
     ) -> bool {
         if value.is_null() {
             if required {
@@ -494,7 +612,7 @@ impl Reader<'_, '_> {
             *slot = Slot::Invalid;
             return false;
         };
-        match check(text) {
+        match check(std::mem::take(text)) {
             Ok(v) => {
                 *slot = Slot::Set(At {
                     value: v,
@@ -510,7 +628,7 @@ impl Reader<'_, '_> {
         }
     }
 
-    fn labels(&mut self, value: &Node<'_>, card: &mut RawCard) -> bool {
+    fn labels(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
         if value.is_null() {
             return true;
         }
@@ -521,6 +639,7 @@ impl Reader<'_, '_> {
         let mut ok = true;
         let mut seen = Vec::new();
         for (k, v) in entries {
+            let k: &Node<'_> = k;
             let Some(name) = self.name(k) else {
                 ok = false;
                 continue;
@@ -537,8 +656,8 @@ impl Reader<'_, '_> {
                     continue;
                 }
             };
+            let value_loc = v.loc();
             let text = match v {
-                Node::Scalar { value, .. } if !v.is_null() => value,
                 _ if v.is_null() => {
                     let p = SpecProblem::at(
                         ProblemKind::InvalidLabel,
@@ -552,18 +671,19 @@ impl Reader<'_, '_> {
                     ok = false;
                     continue;
                 }
+                Node::Scalar { value, .. } => std::mem::take(value),
                 other => {
                     self.wrong_type(other, &format!("label `{label}`"), "a single value");
                     ok = false;
                     continue;
                 }
             };
-            match fields::check_text(&format!("labels.{label}"), text) {
+            match fields::check_text(format_args!("labels.{label}"), text) {
                 Ok(t) => {
                     card.labels.insert(label, t);
                 }
                 Err(e) => {
-                    self.push(e.at(self.src, v.loc()));
+                    self.push(e.at(self.src, value_loc));
                     ok = false;
                 }
             }

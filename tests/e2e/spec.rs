@@ -119,3 +119,43 @@ fn colour_only_when_asked() {
     assert!(render_report(&report, true, 100).contains('\u{1b}'));
     assert!(!render_report(&report, false, 100).contains('\u{1b}'));
 }
+
+/// 100,000 cards in one YAML file and in one CSV file. Kept as the speed check: run it with
+/// `cargo test --release --test e2e spec::large -- --ignored --nocapture`, where each load must
+/// take well under a second (a debug build only checks that it works).
+#[test]
+#[ignore = "speed check; run in release"]
+fn large_declarations_load_fast() {
+    const N: usize = 100_000;
+    let mut yaml = String::from("version: 1\ndefaults:\n  product_code: VISA_USD_STD\ncards:\n");
+    let mut csv =
+        String::from("key,external_user_id,product_code,initial_topup,status,label.team\n");
+    for i in 0..N {
+        yaml.push_str(&format!(
+            "  - key: card-{i:06}\n    external_user_id: u-{i}\n    initial_topup: 50.10\n    status: active\n    labels: {{team: t{}, cost_center: cc-{}}}\n",
+            i % 7,
+            i % 50
+        ));
+        csv.push_str(&format!(
+            "card-{i:06},u-{i},VISA_USD_STD,50.10,active,t{}\n",
+            i % 7
+        ));
+    }
+    for (name, text) in [("big.yaml", yaml), ("big.csv", csv)] {
+        let bytes = text.len();
+        let start = std::time::Instant::now();
+        let d = match spec::load_sources(vec![(name.to_owned(), text)]) {
+            Ok(d) => d,
+            Err(r) => panic!("{}", render_report(&r, false, 100)),
+        };
+        let took = start.elapsed();
+        println!(
+            "{name}: {N} cards, {} MB, loaded in {took:?}",
+            bytes / 1_000_000
+        );
+        assert_eq!(d.cards.len(), N);
+        if !cfg!(debug_assertions) {
+            assert!(took.as_millis() < 1000, "{name} took {took:?}");
+        }
+    }
+}
