@@ -281,8 +281,14 @@ pub(crate) fn finish(
     let product_code = card.product_code.or_default(&d.product_code);
     let initial_topup = card.initial_topup.or_default(&d.initial_topup);
     let status = card.status.or_default(&d.status);
-    let mut labels = d.labels.clone();
-    labels.extend(card.labels);
+    // Card labels win over default ones.
+    let labels = if d.labels.is_empty() {
+        card.labels
+    } else {
+        let mut merged = d.labels.clone();
+        merged.extend(card.labels);
+        merged
+    };
 
     let mut rejected = card.rejected || d.rejected;
     let mut missing = Vec::new();

@@ -21,6 +21,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The status a declaration asks for.
@@ -300,6 +301,7 @@ fn fingerprint(cards: &[DesiredCard]) -> String {
         h.update(s.as_bytes());
     }
     let mut h = Sha256::new();
+    let mut amount = String::new();
     h.update(b"cardform-declarations-v1");
     h.update((cards.len() as u64).to_le_bytes());
     for c in cards {
@@ -309,7 +311,10 @@ fn fingerprint(cards: &[DesiredCard]) -> String {
         match c.initial_topup {
             Some(t) => {
                 h.update([1]);
-                field(&mut h, &t.normalize().to_string());
+                amount.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(amount, "{}", t.normalize());
+                field(&mut h, &amount);
             }
             None => h.update([0]),
         }
