@@ -229,10 +229,10 @@ pub(crate) fn read(
         return;
     };
     for row in rows {
-        if let Some(card) = read_row(src, &header, &columns, &row, problems) {
-            if let Some(c) = fields::finish(card, None, src, file, row.loc(), problems) {
-                out.push(c);
-            }
+        if let Some(card) = read_row(src, &header, &columns, &row, problems)
+            && let Some(c) = fields::finish(card, None, src, file, row.loc(), problems)
+        {
+            out.push(c);
         }
     }
 }
@@ -248,6 +248,20 @@ fn read_header(
     let mut misspelt = Vec::new();
     for (i, cell) in header.cells.iter().enumerate() {
         let name = cell.value.as_ref();
+        if name.trim().is_empty() {
+            problems.push(
+                SpecProblem::at(
+                    ProblemKind::UnknownColumn,
+                    src,
+                    cell.loc(),
+                    format!("column {} has no name", i + 1),
+                    "empty column name",
+                )
+                .with_help("name the column, or remove the extra comma"),
+            );
+            columns.push(Column::Ignored);
+            continue;
+        }
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
             problems.push(
                 SpecProblem::at(
@@ -552,6 +566,10 @@ mod tests {
                 (ProblemKind::DuplicateColumn, 1, 5),
                 (ProblemKind::InvalidLabel, 1, 39)
             ]
+        );
+        assert_eq!(
+            kinds("key,external_user_id,product_code,\nk,u,P,\n"),
+            vec![(ProblemKind::UnknownColumn, 1, 35)]
         );
         let p = run("external_user_id,product_code\n").0;
         assert_eq!(p[0].message(), "missing column `key`");

@@ -212,17 +212,12 @@ pub(crate) struct At<T> {
 }
 
 /// One field of a card as read: absent, present but rejected (already reported), or valid.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) enum Slot<T> {
+    #[default]
     Absent,
     Invalid,
     Set(At<T>),
-}
-
-impl<T> Default for Slot<T> {
-    fn default() -> Self {
-        Slot::Absent
-    }
 }
 
 impl<T: Clone> Slot<T> {

@@ -273,7 +273,7 @@ fn duplicate_key(
         format!("`{key}` is first declared here"),
         "first declared here",
     )
-    .as_advice();
+    .into_advice();
     let help = format!(
         "`{key}` is first declared at {}:{}:{}; card keys must be unique across all files",
         first.file(),

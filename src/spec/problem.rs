@@ -275,7 +275,7 @@ impl SpecProblem {
         self
     }
 
-    pub(crate) fn as_advice(mut self) -> Self {
+    pub(crate) fn into_advice(mut self) -> Self {
         self.severity = Severity::Advice;
         self
     }

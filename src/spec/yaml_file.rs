@@ -812,6 +812,28 @@ mod tests {
     }
 
     #[test]
+    fn top_level_fields_in_any_order() {
+        let (p, out) = run(
+            "cards:\n  - {key: a, external_user_id: u}\ndefaults: {product_code: P}\nversion: 1\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(out[0].card.as_ref().unwrap().product_code, "P");
+        // An unsupported version found after the cards still silences their problems.
+        let k = kinds("cards:\n  - {colour: red}\nversion: 3\n");
+        assert_eq!(k, vec![(ProblemKind::UnsupportedVersion, 3, 10)]);
+    }
+
+    #[test]
+    fn second_documents_and_aliases_are_reported() {
+        let k = kinds("version: 1\ncards: []\n---\nversion: 1\n");
+        assert_eq!(k, vec![(ProblemKind::YamlSyntax, 3, 1)]);
+        let k = kinds(
+            "version: 1\ndefaults: &d {product_code: P}\ncards:\n  - {key: a, external_user_id: u, product_code: *d}\n",
+        );
+        assert_eq!(k, vec![(ProblemKind::WrongType, 4, 49)]);
+    }
+
+    #[test]
     fn versions() {
         assert_eq!(
             kinds("cards: []\n"),
