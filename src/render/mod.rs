@@ -1,6 +1,7 @@
-//! Output: human, JSON and markdown renderings of plans, progress and state. Everything here turns
-//! data into text; nothing here decides what to do or touches I/O beyond the writer it is given.
+//! Output: human, JSON and markdown renderings of plans, progress, diagnostics and state.
+//! Everything here turns data into text; nothing here decides what to do.
 
+pub mod diagnostics;
 pub mod plan;
 pub mod progress;
 pub mod style;

@@ -1,9 +1,28 @@
 //! Declarations: reading YAML and CSV files into validated [`DesiredCard`]s, with a source span for
 //! every error. Must not touch the network or state.
+//!
+//! Entry points: [`load`] (paths from `-f`) and [`load_sources`] (in-memory files). Each file is
+//! read on its own (`yaml_file`, `csv_file`, sharing the field rules of `fields`); this module then
+//! merges all files, finds duplicate keys across them and orders problems by file and position.
+//! Directories given to `-f` are read one level deep (not recursively, so a folder of archived or
+//! example declarations beneath stays out unless named), their `*.yaml`, `*.yml` and `*.csv`
+//! files sorted by name.
 
+mod csv_file;
+mod fields;
+mod problem;
+mod suggest;
+mod yaml_file;
+
+pub use problem::{ProblemKind, SpecProblem, SpecReport};
+
+use problem::Source;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 /// The status a declaration asks for.
 #[derive(
@@ -56,3 +75,262 @@ pub struct Declarations {
     /// `sha256:<hex>` over the canonical form of `cards` (independent of file layout and order).
     pub fingerprint: String,
 }
+
+/// How a file is read, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Yaml,
+    Csv,
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("yaml" | "yml") => Some(Kind::Yaml),
+        Some("csv") => Some(Kind::Csv),
+        _ => None,
+    }
+}
+
+/// One input: its text, or why it could not be had.
+enum Input {
+    Text { name: String, text: String },
+    Failed(SpecProblem),
+}
+
+/// Expand `-f` arguments and read every declaration file: files as given; a directory gives every
+/// `*.yaml`, `*.yml` and `*.csv` directly inside it, sorted by name (not recursive). A missing or
+/// unreadable path is a problem naming it. A file reached twice is read once.
+pub fn load(paths: &[PathBuf]) -> Result<Declarations, SpecReport> {
+    let mut inputs = Vec::new();
+    let mut seen = HashSet::new();
+    let mut read = |path: &Path, inputs: &mut Vec<Input>| {
+        let name = path.display().to_string();
+        // Canonical paths catch `-f a.yaml -f .` naming one file twice, which would otherwise
+        // report every card in it as a duplicate of itself.
+        if let Ok(canonical) = std::fs::canonicalize(path)
+            && !seen.insert(canonical)
+        {
+            return;
+        }
+        inputs.push(match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Input::Text { name, text },
+                Err(_) => Input::Failed(SpecProblem::about_file(
+                    ProblemKind::Unreadable,
+                    &name,
+                    format!("`{name}` is not UTF-8 text"),
+                )),
+            },
+            Err(e) => Input::Failed(unreadable(&name, &e)),
+        });
+    };
+    for path in paths {
+        let name = path.display().to_string();
+        match std::fs::metadata(path) {
+            Err(e) => inputs.push(Input::Failed(unreadable(&name, &e))),
+            Ok(meta) if meta.is_dir() => match dir_entries(path) {
+                Ok(files) => {
+                    for f in files {
+                        read(&f, &mut inputs);
+                    }
+                }
+                Err(e) => inputs.push(Input::Failed(unreadable(&name, &e))),
+            },
+            Ok(_) => read(path, &mut inputs),
+        }
+    }
+    load_inputs(inputs)
+}
+
+fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    };
+    SpecProblem::about_file(
+        ProblemKind::Unreadable,
+        name,
+        format!("cannot read `{name}`: {why}"),
+    )
+}
+
+/// The declaration files directly inside `dir`, sorted by file name.
+fn dir_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Follow symlinks: a linked file counts like a file.
+        let is_file = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
+        if is_file && kind_of(&name).is_some() {
+            files.push((name, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Read declarations from in-memory `(name, contents)` pairs; the kind comes from the name's
+/// extension. Same rules and problems as [`load`].
+pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, SpecReport> {
+    load_inputs(
+        sources
+            .into_iter()
+            .map(|(name, text)| Input::Text { name, text })
+            .collect(),
+    )
+}
+
+fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
+    let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
+    let mut candidates = Vec::new();
+    let mut sources: Vec<Option<Source>> = Vec::new();
+    let mut files = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        match input {
+            Input::Failed(p) => {
+                problems.push((i, p));
+                sources.push(None);
+            }
+            Input::Text { name, text } => {
+                let src = Source::new(name, text);
+                let mut local = Vec::new();
+                match kind_of(&src.name) {
+                    Some(Kind::Yaml) => yaml_file::read(&src, i, &mut local, &mut candidates),
+                    Some(Kind::Csv) => csv_file::read(&src, i, &mut local, &mut candidates),
+                    None => local.push(SpecProblem::about_file(
+                        ProblemKind::UnsupportedFile,
+                        &src.name,
+                        format!(
+                            "`{}` is neither YAML (.yaml, .yml) nor CSV (.csv)",
+                            src.name
+                        ),
+                    )),
+                }
+                problems.extend(local.into_iter().map(|p| (i, p)));
+                files.push(src.name.clone());
+                sources.push(Some(src));
+            }
+        }
+    }
+
+    // Stable: equal keys stay in file order, then in order within the file.
+    candidates.sort_by(|a: &fields::Candidate, b| a.key.cmp(&b.key));
+    let mut cards = Vec::with_capacity(candidates.len());
+    let mut first = 0;
+    for i in 0..candidates.len() {
+        let (c, f) = (&candidates[i], &candidates[first]);
+        if i > first && c.key == f.key {
+            if let (Some(Some(here)), Some(Some(there))) =
+                (sources.get(c.file), sources.get(f.file))
+            {
+                problems.push((
+                    c.file,
+                    duplicate_key(&c.key, here, c.key_loc, there, f.key_loc),
+                ));
+            }
+        } else {
+            first = i;
+            // Moved, not cloned: 100,000 cards are cheap to gather this way.
+            if let Some(card) = candidates[i].card.take() {
+                cards.push(card);
+            }
+        }
+    }
+
+    if !problems.is_empty() {
+        problems.sort_by_key(|(file, p)| (*file, p.offset()));
+        return Err(SpecReport::new(
+            problems.into_iter().map(|(_, p)| p).collect(),
+        ));
+    }
+    let fingerprint = fingerprint(&cards);
+    Ok(Declarations {
+        cards,
+        files,
+        fingerprint,
+    })
+}
+
+/// A key declared again: the problem sits at the second place and names the first, both in its
+/// help text (for plain logs) and as a related diagnostic with its own snippet.
+fn duplicate_key(
+    key: &str,
+    here: &Source,
+    here_loc: problem::Loc,
+    there: &Source,
+    there_loc: problem::Loc,
+) -> SpecProblem {
+    let first = SpecProblem::at(
+        ProblemKind::FirstDeclared,
+        there,
+        there_loc,
+        format!("`{key}` is first declared here"),
+        "first declared here",
+    )
+    .into_advice();
+    let help = format!(
+        "`{key}` is first declared at {}:{}:{}; card keys must be unique across all files",
+        first.file(),
+        first.line(),
+        first.column()
+    );
+    SpecProblem::at(
+        ProblemKind::DuplicateKey,
+        here,
+        here_loc,
+        format!("duplicate card key `{key}`"),
+        "declared again here",
+    )
+    .with_help(help)
+    .with_related(first)
+}
+
+/// `sha256:<hex>` over a canonical form of the cards (sorted by key, origin left out, amounts
+/// normalised so `50.1` and `50.10` agree): the same declarations give the same fingerprint
+/// whatever the files, their order, layout or comments. Each field is length-prefixed, so no
+/// value can imitate a field boundary.
+fn fingerprint(cards: &[DesiredCard]) -> String {
+    fn field(buf: &mut Vec<u8>, s: &str) {
+        buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        buf.extend_from_slice(s.as_bytes());
+    }
+    let mut h = Sha256::new();
+    h.update(b"cardform-declarations-v1");
+    h.update((cards.len() as u64).to_le_bytes());
+    // One card's bytes are gathered first: hashing many tiny slices one by one is slower.
+    let mut buf = Vec::new();
+    let mut amount = String::new();
+    for c in cards {
+        buf.clear();
+        field(&mut buf, &c.key);
+        field(&mut buf, &c.external_user_id);
+        field(&mut buf, &c.product_code);
+        match c.initial_topup {
+            Some(t) => {
+                buf.push(1);
+                amount.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(amount, "{}", t.normalize());
+                field(&mut buf, &amount);
+            }
+            None => buf.push(0),
+        }
+        field(&mut buf, c.status.as_str());
+        buf.extend_from_slice(&(c.labels.len() as u64).to_le_bytes());
+        for (k, v) in &c.labels {
+            field(&mut buf, k);
+            field(&mut buf, v);
+        }
+        h.update(&buf);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,3 +4,4 @@ mod client;
 mod fake_provider;
 mod harness;
 mod sandbox;
+mod spec;

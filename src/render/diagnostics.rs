@@ -1,0 +1,78 @@
+//! Rendering declaration problems ([`SpecReport`]) as miette draws them on a terminal: one
+//! snippet with a caret per problem, then a summary line. Must not decide what is a problem.
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+use crate::spec::SpecReport;
+
+/// Render a report as miette would on a terminal; `color=false` gives plain text (for CI logs and
+/// snapshots). `width` is the column count text is wrapped to.
+pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false)
+        .with_urls(false);
+    let mut out = String::new();
+    for problem in report.problems() {
+        // Writing into a String cannot fail; a renderer error (a span outside its source) still
+        // leaves the header, so the problem is never silently dropped.
+        if handler.render_report(&mut out, problem).is_err() {
+            out.push_str(&format!("  × {problem}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("error: {report}\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::load_sources;
+
+    fn report(name: &str, text: &str) -> SpecReport {
+        match load_sources(vec![(name.to_owned(), text.to_owned())]) {
+            Ok(_) => panic!("{text:?} should be invalid"),
+            Err(r) => r,
+        }
+    }
+
+    #[test]
+    fn a_problem_at_the_very_end_of_a_file_still_shows_its_place() {
+        let r = report("t.yaml", "version: 1\ncards:\n  - key: \"open");
+        let text = render_report(&r, false, 80);
+        assert!(text.contains("[t.yaml:3:"), "{text}");
+        assert!(text.contains("yaml_syntax"), "{text}");
+        assert!(
+            text.ends_with("error: 1 problem in the declarations (1 file)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn carets_sit_under_the_offending_text_after_wide_characters() {
+        let r = report(
+            "t.yaml",
+            "version: 1\ncards:\n  - {key: k, external_user_id: \"ü\", product_code: P, status: frozn}\n",
+        );
+        let text = render_report(&r, false, 100);
+        let lines: Vec<&str> = text.lines().collect();
+        let src = lines.iter().position(|l| l.contains("frozn}")).unwrap();
+        let caret_line = lines[src + 1];
+        let col_src = lines[src].chars().position(|c| c == 'f').unwrap();
+        let col_caret = caret_line.chars().position(|c| c == '─').unwrap();
+        assert_eq!(col_src, col_caret, "{text}");
+    }
+
+    #[test]
+    fn problems_without_a_place_render_their_message() {
+        let r = report("notes.txt", "");
+        let text = render_report(&r, false, 80);
+        assert!(text.contains("`notes.txt` is neither YAML"), "{text}");
+    }
+}

@@ -1,0 +1,409 @@
+//! Problems found in declarations, as miette diagnostics that point into the source text.
+//! Owns the source bookkeeping (file name, text, line index) that turns parser positions into
+//! byte spans. Must not decide what is valid: the readers do that and only report here.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode, SourceSpan};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// What went wrong; each kind has a stable diagnostic code `cardform::spec::<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemKind {
+    /// A path given with `-f` is missing or unreadable.
+    Unreadable,
+    /// A file that is neither YAML nor CSV by its extension.
+    UnsupportedFile,
+    YamlSyntax,
+    CsvSyntax,
+    MissingVersion,
+    UnsupportedVersion,
+    UnknownField,
+    DuplicateField,
+    MissingField,
+    EmptyValue,
+    /// Leading or trailing blanks around a value (a classic CSV `a, b` slip).
+    Whitespace,
+    WrongType,
+    DuplicateKey,
+    InvalidKey,
+    InvalidDecimal,
+    NonPositiveAmount,
+    TooManyDecimals,
+    UnknownStatus,
+    InvalidLabel,
+    UnknownColumn,
+    MissingColumn,
+    DuplicateColumn,
+    RaggedRow,
+    /// Not a problem by itself: the other place a duplicate was declared.
+    FirstDeclared,
+}
+
+impl ProblemKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::Unreadable => "cardform::spec::unreadable",
+            ProblemKind::UnsupportedFile => "cardform::spec::unsupported_file",
+            ProblemKind::YamlSyntax => "cardform::spec::yaml_syntax",
+            ProblemKind::CsvSyntax => "cardform::spec::csv_syntax",
+            ProblemKind::MissingVersion => "cardform::spec::missing_version",
+            ProblemKind::UnsupportedVersion => "cardform::spec::unsupported_version",
+            ProblemKind::UnknownField => "cardform::spec::unknown_field",
+            ProblemKind::DuplicateField => "cardform::spec::duplicate_field",
+            ProblemKind::MissingField => "cardform::spec::missing_field",
+            ProblemKind::EmptyValue => "cardform::spec::empty_value",
+            ProblemKind::Whitespace => "cardform::spec::whitespace",
+            ProblemKind::WrongType => "cardform::spec::wrong_type",
+            ProblemKind::DuplicateKey => "cardform::spec::duplicate_key",
+            ProblemKind::InvalidKey => "cardform::spec::invalid_key",
+            ProblemKind::InvalidDecimal => "cardform::spec::invalid_decimal",
+            ProblemKind::NonPositiveAmount => "cardform::spec::non_positive_amount",
+            ProblemKind::TooManyDecimals => "cardform::spec::too_many_decimals",
+            ProblemKind::UnknownStatus => "cardform::spec::unknown_status",
+            ProblemKind::InvalidLabel => "cardform::spec::invalid_label",
+            ProblemKind::UnknownColumn => "cardform::spec::unknown_column",
+            ProblemKind::MissingColumn => "cardform::spec::missing_column",
+            ProblemKind::DuplicateColumn => "cardform::spec::duplicate_column",
+            ProblemKind::RaggedRow => "cardform::spec::ragged_row",
+            ProblemKind::FirstDeclared => "cardform::spec::first_declared",
+        }
+    }
+}
+
+/// One input file's name and text, shared by every problem that points into it.
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub name: String,
+    pub text: Arc<String>,
+    /// Byte offset of each line start; built only when a problem needs it, so a clean load of a
+    /// large file never pays for it.
+    line_starts: OnceLock<Vec<usize>>,
+}
+
+/// A position in a source, as the reader that found it knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loc {
+    /// YAML parser markers: 1-based line, 0-based column counted in characters.
+    Chars {
+        line: usize,
+        col: usize,
+        end_line: usize,
+        end_col: usize,
+    },
+    /// Byte range (CSV reader), with the 1-based line of its start.
+    Bytes {
+        start: usize,
+        end: usize,
+        line: usize,
+    },
+}
+
+impl Loc {
+    pub fn line(&self) -> usize {
+        match *self {
+            Loc::Chars { line, .. } | Loc::Bytes { line, .. } => line,
+        }
+    }
+}
+
+impl Source {
+    pub fn new(name: String, text: String) -> Self {
+        Source {
+            name,
+            text: Arc::new(text),
+            line_starts: OnceLock::new(),
+        }
+    }
+
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            let mut v = vec![0];
+            v.extend(
+                self.text
+                    .bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            );
+            v
+        })
+    }
+
+    /// Byte offset of a 1-based line and a 0-based character column; clamped to the text.
+    fn offset_of(&self, line: usize, col: usize) -> usize {
+        let starts = self.line_starts();
+        let Some(&start) = starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        match rest.char_indices().nth(col) {
+            Some((i, _)) => start + i,
+            None => self.text.len(),
+        }
+    }
+
+    /// The byte span of a location.
+    pub fn span(&self, loc: Loc) -> SourceSpan {
+        let (start, end) = match loc {
+            Loc::Chars {
+                line,
+                col,
+                end_line,
+                end_col,
+            } => (self.offset_of(line, col), self.offset_of(end_line, end_col)),
+            Loc::Bytes { start, end, .. } => (start.min(self.text.len()), end.min(self.text.len())),
+        };
+        SourceSpan::new(start.into(), end.saturating_sub(start))
+    }
+
+    /// 1-based line and 1-based character column of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let starts = self.line_starts();
+        let idx = match starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        };
+        let start = starts.get(idx).copied().unwrap_or(0);
+        let col = self
+            .text
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(0);
+        (idx + 1, col + 1)
+    }
+
+    /// The span from a location to the end of its line, trailing blanks trimmed: how a whole
+    /// entry (a card, a row) is pointed at.
+    pub fn rest_of_line(&self, loc: Loc) -> SourceSpan {
+        let start = self.span(loc).offset();
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let end = start + self.text[start..line_end].trim_end().len();
+        SourceSpan::new(start.into(), end - start)
+    }
+
+    fn named(&self) -> NamedSource<Arc<String>> {
+        let lang = if self.name.ends_with(".csv") {
+            "CSV"
+        } else {
+            "YAML"
+        };
+        NamedSource::new(self.name.clone(), Arc::clone(&self.text)).with_language(lang)
+    }
+}
+
+/// One problem in the declarations: a diagnostic with the file, a labelled span and a help text.
+#[derive(Debug)]
+pub struct SpecProblem {
+    kind: ProblemKind,
+    message: String,
+    file: String,
+    line: usize,
+    column: usize,
+    offset: usize,
+    source: Option<NamedSource<Arc<String>>>,
+    labels: Vec<LabeledSpan>,
+    help: Option<String>,
+    related: Vec<SpecProblem>,
+    severity: Severity,
+}
+
+impl SpecProblem {
+    /// A problem at a span of a source; `label` is the text under the caret.
+    pub(crate) fn at_span(
+        kind: ProblemKind,
+        src: &Source,
+        span: SourceSpan,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        let (line, column) = src.line_col(span.offset());
+        SpecProblem {
+            kind,
+            message: message.into(),
+            file: src.name.clone(),
+            line,
+            column,
+            offset: span.offset(),
+            source: Some(src.named()),
+            labels: vec![LabeledSpan::new_primary_with_span(Some(label.into()), span)],
+            help: None,
+            related: Vec::new(),
+            severity: Severity::Error,
+        }
+    }
+
+    pub(crate) fn at(
+        kind: ProblemKind,
+        src: &Source,
+        loc: Loc,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
+        Self::at_span(kind, src, src.span(loc), message, label)
+    }
+
+    /// A problem about a file as a whole, with no text to point into (missing, unreadable).
+    pub(crate) fn about_file(
+        kind: ProblemKind,
+        file: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        SpecProblem {
+            kind,
+            message: message.into(),
+            file: file.into(),
+            line: 0,
+            column: 0,
+            offset: 0,
+            source: None,
+            labels: Vec::new(),
+            help: None,
+            related: Vec::new(),
+            severity: Severity::Error,
+        }
+    }
+
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub(crate) fn with_related(mut self, related: SpecProblem) -> Self {
+        self.related.push(related);
+        self
+    }
+
+    pub(crate) fn into_advice(mut self) -> Self {
+        self.severity = Severity::Advice;
+        self
+    }
+
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
+    pub fn kind(&self) -> ProblemKind {
+        self.kind
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The file name as given (a path relative to where cardform was run, if given so).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+    /// 1-based; 0 when the problem concerns the whole file.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+    /// 1-based, in characters; 0 when the problem concerns the whole file.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+    pub fn help_text(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
+    /// Other places involved (the first declaration of a duplicate key, ...).
+    pub fn related_problems(&self) -> &[SpecProblem] {
+        &self.related
+    }
+}
+
+impl fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SpecProblem {}
+
+impl Diagnostic for SpecProblem {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.kind.code()))
+    }
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|r| r as &dyn Diagnostic)))
+        }
+    }
+}
+
+/// Every problem found in one load, in file order (files as read, then position in the file).
+#[derive(Debug)]
+pub struct SpecReport {
+    problems: Vec<SpecProblem>,
+    files: usize,
+}
+
+impl SpecReport {
+    pub(crate) fn new(problems: Vec<SpecProblem>) -> Self {
+        let mut files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
+        files.dedup();
+        let files = files.len();
+        SpecReport { problems, files }
+    }
+    pub fn problems(&self) -> &[SpecProblem] {
+        &self.problems
+    }
+    pub fn len(&self) -> usize {
+        self.problems.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+    /// How many distinct files have problems.
+    pub fn files_with_problems(&self) -> usize {
+        self.files
+    }
+}
+
+impl fmt::Display for SpecReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in the declarations ({} file{})",
+            if n == 1 { "" } else { "s" },
+            self.files,
+            if self.files == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for SpecReport {}
+
+impl Diagnostic for SpecReport {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("cardform::spec::invalid"))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(
+            "nothing was sent to the provider; fix these and run again",
+        ))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(self.problems.iter().map(|p| p as &dyn Diagnostic)))
+    }
+}

@@ -1,0 +1,266 @@
+//! Tests of loading across files: merging, duplicate keys, problem order, fingerprints, and the
+//! YAML/CSV equivalence property.
+
+use super::*;
+use proptest::prelude::*;
+
+fn src(name: &str, text: &str) -> (String, String) {
+    (name.to_owned(), text.to_owned())
+}
+
+const A: &str = "version: 1\ndefaults:\n  product_code: P\ncards:\n  - key: b\n    external_user_id: u-b\n  - key: a\n    external_user_id: u-a\n    initial_topup: 50.10\n";
+const B: &str = "key,external_user_id,product_code,status,label.team\nc,u-c,Q,frozen,ops\n";
+
+#[test]
+fn merges_files_sorted_by_key_with_origins() {
+    let d = load_sources(vec![src("a.yaml", A), src("b.csv", B)]).unwrap();
+    let keys: Vec<_> = d.cards.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+    assert_eq!(d.files, ["a.yaml", "b.csv"]);
+    assert_eq!(
+        d.cards[0].origin,
+        Origin {
+            file: "a.yaml".into(),
+            line: 7
+        }
+    );
+    assert_eq!(
+        d.cards[2].origin,
+        Origin {
+            file: "b.csv".into(),
+            line: 2
+        }
+    );
+    assert_eq!(d.cards[2].status, DesiredStatus::Frozen);
+    assert!(d.fingerprint.starts_with("sha256:") && d.fingerprint.len() == 7 + 64);
+}
+
+#[test]
+fn fingerprint_ignores_layout_and_order_but_not_content() {
+    let base = load_sources(vec![src("a.yaml", A), src("b.csv", B)]).unwrap();
+    let reordered = load_sources(vec![src("z.csv", B), src("y.yaml", A)]).unwrap();
+    assert_eq!(base.fingerprint, reordered.fingerprint);
+    let relaid = "# comment\nversion: 1\ncards:\n- {key: a, external_user_id: u-a, product_code: P, initial_topup: \"50.1\"}\n- {key: b, external_user_id: u-b, product_code: P}\n";
+    let relaid = load_sources(vec![src("x.yaml", relaid), src("b.csv", B)]).unwrap();
+    assert_eq!(base.fingerprint, relaid.fingerprint);
+    let changed = load_sources(vec![
+        src("a.yaml", &A.replace("50.10", "50.11")),
+        src("b.csv", B),
+    ])
+    .unwrap();
+    assert_ne!(base.fingerprint, changed.fingerprint);
+    let empty = load_sources(vec![]).unwrap();
+    assert_ne!(base.fingerprint, empty.fingerprint);
+}
+
+#[test]
+fn duplicate_keys_across_files_name_both_places() {
+    let dup = "key,external_user_id,product_code\nb,u-x,P\n";
+    let err = load_sources(vec![src("a.yaml", A), src("d.csv", dup)]).unwrap_err();
+    assert_eq!(err.len(), 1);
+    let p = &err.problems()[0];
+    assert_eq!(p.kind(), ProblemKind::DuplicateKey);
+    assert_eq!((p.file(), p.line(), p.column()), ("d.csv", 2, 1));
+    assert!(
+        p.help_text().unwrap().contains("a.yaml:5:10"),
+        "{:?}",
+        p.help_text()
+    );
+    let first = &p.related_problems()[0];
+    assert_eq!(
+        (first.file(), first.line(), first.column()),
+        ("a.yaml", 5, 10)
+    );
+}
+
+#[test]
+fn invalid_cards_still_count_for_duplicates() {
+    let one = "version: 1\ncards:\n  - {key: k, external_user_id: u, product_code: P, status: gone}\n  - {key: k, external_user_id: u, product_code: P}\n";
+    let err = load_sources(vec![src("a.yaml", one)]).unwrap_err();
+    let kinds: Vec<_> = err.problems().iter().map(|p| p.kind()).collect();
+    assert_eq!(
+        kinds,
+        [ProblemKind::UnknownStatus, ProblemKind::DuplicateKey]
+    );
+}
+
+#[test]
+fn problems_come_in_file_order() {
+    let bad_yaml = "version: 1\ncards:\n  - {key: a, external_user_id: u, product_code: P}\n  - {key: 'x y', external_user_id: u, product_code: P}\n";
+    let bad_csv = "key,external_user_id,product_code\na,u,P\nb,u,P,extra\n";
+    let err = load_sources(vec![
+        src("1.csv", bad_csv),
+        src("2.yaml", bad_yaml),
+        src("3.txt", ""),
+    ])
+    .unwrap_err();
+    let got: Vec<_> = err
+        .problems()
+        .iter()
+        .map(|p| (p.file(), p.line(), p.kind()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1.csv", 3, ProblemKind::RaggedRow),
+            ("2.yaml", 3, ProblemKind::DuplicateKey),
+            ("2.yaml", 4, ProblemKind::InvalidKey),
+            ("3.txt", 0, ProblemKind::UnsupportedFile),
+        ]
+    );
+    assert_eq!(err.files_with_problems(), 3);
+}
+
+#[test]
+fn load_reads_directories_sorted_and_reports_missing_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("b.yaml"), A).unwrap();
+    std::fs::write(dir.path().join("a.csv"), B).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/x.yaml"), "not: [valid").unwrap();
+    let d = load(&[dir.path().to_path_buf()]).unwrap();
+    let names: Vec<_> = d
+        .files
+        .iter()
+        .map(|f| {
+            Path::new(f)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names, ["a.csv", "b.yaml"]);
+    assert_eq!(d.cards.len(), 3);
+
+    // Naming a file again (directly and through its directory) reads it once.
+    let again = load(&[dir.path().join("b.yaml"), dir.path().to_path_buf()]).unwrap();
+    assert_eq!(again.cards.len(), 3);
+
+    let missing = dir.path().join("nope.yaml");
+    let err = load(&[missing.clone(), dir.path().to_path_buf()]).unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert_eq!(err.problems()[0].kind(), ProblemKind::Unreadable);
+    assert!(err.problems()[0].message().contains("no such file"));
+    assert_eq!(err.problems()[0].file(), missing.display().to_string());
+}
+
+/// A card set as a test input: valid by construction.
+fn arb_text() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9]([A-Za-z0-9 ,:#\"'{}\\[\\]-]{0,8}[A-Za-z0-9])?"
+}
+
+fn arb_card() -> impl Strategy<Value = DesiredCard> {
+    (
+        "[A-Za-z0-9._/-]{1,20}",
+        arb_text(),
+        arb_text(),
+        proptest::option::of((1u64..10_000_000, 0u32..=2)),
+        any::<bool>(),
+        proptest::collection::btree_map("[a-z][a-z_.]{0,6}", arb_text(), 0..3),
+    )
+        .prop_map(
+            |(key, external_user_id, product_code, topup, frozen, labels)| DesiredCard {
+                key,
+                external_user_id,
+                product_code,
+                initial_topup: topup.map(|(m, s)| Decimal::new(m as i64, s)),
+                status: if frozen {
+                    DesiredStatus::Frozen
+                } else {
+                    DesiredStatus::Active
+                },
+                labels,
+                origin: Origin::default(),
+            },
+        )
+}
+
+fn yaml_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn csv_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn to_yaml(cards: &[DesiredCard]) -> String {
+    let mut out = String::from("version: 1\ncards:\n");
+    for c in cards {
+        out.push_str(&format!("  - key: {}\n", yaml_quote(&c.key)));
+        out.push_str(&format!(
+            "    external_user_id: {}\n",
+            yaml_quote(&c.external_user_id)
+        ));
+        out.push_str(&format!(
+            "    product_code: {}\n",
+            yaml_quote(&c.product_code)
+        ));
+        if let Some(t) = c.initial_topup {
+            // Plain, so the YAML number path is exercised too.
+            out.push_str(&format!("    initial_topup: {t}\n"));
+        }
+        out.push_str(&format!("    status: {}\n", c.status.as_str()));
+        if !c.labels.is_empty() {
+            out.push_str("    labels:\n");
+            for (k, v) in &c.labels {
+                out.push_str(&format!("      {}: {}\n", yaml_quote(k), yaml_quote(v)));
+            }
+        }
+    }
+    out
+}
+
+fn to_csv(cards: &[DesiredCard]) -> String {
+    let names: std::collections::BTreeSet<&String> =
+        cards.iter().flat_map(|c| c.labels.keys()).collect();
+    let mut out = String::from("key,external_user_id,product_code,initial_topup,status");
+    for n in &names {
+        out.push_str(&format!(",label.{n}"));
+    }
+    out.push('\n');
+    for c in cards {
+        let mut row = vec![
+            csv_quote(&c.key),
+            csv_quote(&c.external_user_id),
+            csv_quote(&c.product_code),
+            c.initial_topup.map(|t| t.to_string()).unwrap_or_default(),
+            c.status.as_str().to_owned(),
+        ];
+        row.extend(
+            names
+                .iter()
+                .map(|n| c.labels.get(*n).map(|v| csv_quote(v)).unwrap_or_default()),
+        );
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn strip(mut cards: Vec<DesiredCard>) -> Vec<DesiredCard> {
+    for c in &mut cards {
+        c.origin = Origin::default();
+    }
+    cards
+}
+
+proptest! {
+    #[test]
+    fn yaml_and_csv_load_to_the_same_cards(
+        cards in proptest::collection::btree_map("[A-Za-z0-9._/-]{1,20}", arb_card(), 0..12)
+    ) {
+        let cards: Vec<DesiredCard> = cards
+            .into_iter()
+            .map(|(key, mut c)| { c.key = key; c })
+            .collect();
+        let from_yaml = load_sources(vec![("c.yaml".into(), to_yaml(&cards))]);
+        let from_csv = load_sources(vec![("c.csv".into(), to_csv(&cards))]);
+        let from_yaml = from_yaml.map_err(|e| format!("{:?}", e.problems())).unwrap();
+        let from_csv = from_csv.map_err(|e| format!("{:?}", e.problems())).unwrap();
+        prop_assert_eq!(&from_yaml.fingerprint, &from_csv.fingerprint);
+        prop_assert_eq!(strip(from_yaml.cards), cards.clone());
+        prop_assert_eq!(strip(from_csv.cards), cards);
+    }
+}

@@ -1,0 +1,161 @@
+//! Declarations end to end: fixture files under `tests/fixtures/spec/` loaded through
+//! `cardform::spec::load`, their diagnostics rendered colourless and snapshotted. Paths are given
+//! relative to the package root (where `cargo test` runs), so snapshots are the same anywhere.
+
+use cardform::render::diagnostics::render_report;
+use cardform::spec::{self, ProblemKind};
+use std::path::PathBuf;
+
+const DIR: &str = "tests/fixtures/spec";
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(format!("{DIR}/{name}"))
+}
+
+/// Loads the given fixtures, which must be invalid, and renders the report as CI would see it.
+fn rendered(names: &[&str]) -> String {
+    let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
+    match spec::load(&paths) {
+        Ok(d) => panic!(
+            "{names:?} should be invalid, loaded {} cards",
+            d.cards.len()
+        ),
+        Err(report) => render_report(&report, false, 100),
+    }
+}
+
+fn kinds(names: &[&str]) -> Vec<ProblemKind> {
+    let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
+    match spec::load(&paths) {
+        Ok(_) => Vec::new(),
+        Err(report) => report.problems().iter().map(|p| p.kind()).collect(),
+    }
+}
+
+macro_rules! bad_input {
+    ($name:ident, $($file:expr),+) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), rendered(&[$($file),+]));
+        }
+    };
+}
+
+bad_input!(syntax_error, "syntax_error.yaml");
+bad_input!(unknown_field, "unknown_field.yaml");
+bad_input!(missing_fields, "missing_fields.yaml");
+bad_input!(duplicate_key, "duplicate_key.yaml");
+bad_input!(invalid_key, "invalid_key.yaml");
+bad_input!(bad_decimals, "bad_decimals.yaml");
+bad_input!(unknown_status, "unknown_status.yaml");
+bad_input!(wrong_types, "wrong_types.yaml");
+bad_input!(cards_not_a_list, "cards_not_a_list.yaml");
+bad_input!(empty_values, "empty_values.yaml");
+bad_input!(missing_version, "missing_version.yaml");
+bad_input!(unsupported_version, "unsupported_version.yaml");
+bad_input!(defaults_key, "defaults_key.yaml");
+bad_input!(bad_header, "bad_header.csv");
+bad_input!(missing_key_column, "missing_key_column.csv");
+bad_input!(ragged_rows, "ragged_rows.csv");
+bad_input!(bad_cells, "bad_cells.csv");
+bad_input!(csv_syntax, "csv_syntax.csv");
+bad_input!(missing_path, "does-not-exist.yaml", "valid.yaml");
+bad_input!(multi_file, "multi");
+
+#[test]
+fn valid_fixtures_load() {
+    let d = spec::load(&[fixture("valid.yaml"), fixture("valid.csv")]).unwrap();
+    let keys: Vec<_> = d.cards.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["alice-travel", "bob-ops", "carol/1", "dave.2"]);
+    let alice = &d.cards[0];
+    assert_eq!(
+        alice.initial_topup.map(|t| t.to_string()).as_deref(),
+        Some("50.10")
+    );
+    assert_eq!(
+        alice.labels.get("cost_center").map(String::as_str),
+        Some("cc-100")
+    );
+    assert_eq!(alice.origin.file, "tests/fixtures/spec/valid.yaml");
+    assert_eq!(alice.origin.line, 6);
+    assert_eq!(
+        d.files,
+        [
+            "tests/fixtures/spec/valid.yaml",
+            "tests/fixtures/spec/valid.csv"
+        ]
+    );
+}
+
+#[test]
+fn multi_file_reports_both_files_and_the_duplicate() {
+    let k = kinds(&["multi"]);
+    assert_eq!(
+        k,
+        [
+            ProblemKind::UnknownStatus,
+            ProblemKind::DuplicateKey,
+            ProblemKind::TooManyDecimals
+        ]
+    );
+    let text = rendered(&["multi"]);
+    // Both places of the duplicate are named.
+    assert!(
+        text.contains("tests/fixtures/spec/multi/a.yaml:5:10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[tests/fixtures/spec/multi/b.csv:3:1]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let paths = [fixture("unknown_field.yaml")];
+    let Err(report) = spec::load(&paths) else {
+        panic!("should be invalid")
+    };
+    assert!(render_report(&report, true, 100).contains('\u{1b}'));
+    assert!(!render_report(&report, false, 100).contains('\u{1b}'));
+}
+
+/// 100,000 cards in one YAML file and in one CSV file. Kept as the speed check: run it with
+/// `cargo test --release --test e2e spec::large -- --ignored --nocapture`, where each load must
+/// take well under a second (a debug build only checks that it works).
+#[test]
+#[ignore = "speed check; run in release"]
+fn large_declarations_load_fast() {
+    const N: usize = 100_000;
+    let mut yaml = String::from("version: 1\ndefaults:\n  product_code: VISA_USD_STD\ncards:\n");
+    let mut csv =
+        String::from("key,external_user_id,product_code,initial_topup,status,label.team\n");
+    for i in 0..N {
+        yaml.push_str(&format!(
+            "  - key: card-{i:06}\n    external_user_id: u-{i}\n    initial_topup: 50.10\n    status: active\n    labels: {{team: t{}, cost_center: cc-{}}}\n",
+            i % 7,
+            i % 50
+        ));
+        csv.push_str(&format!(
+            "card-{i:06},u-{i},VISA_USD_STD,50.10,active,t{}\n",
+            i % 7
+        ));
+    }
+    for (name, text) in [("big.yaml", yaml), ("big.csv", csv)] {
+        let bytes = text.len();
+        let start = std::time::Instant::now();
+        let d = match spec::load_sources(vec![(name.to_owned(), text)]) {
+            Ok(d) => d,
+            Err(r) => panic!("{}", render_report(&r, false, 100)),
+        };
+        let took = start.elapsed();
+        println!(
+            "{name}: {N} cards, {} MB, loaded in {took:?}",
+            bytes / 1_000_000
+        );
+        assert_eq!(d.cards.len(), N);
+        if !cfg!(debug_assertions) {
+            assert!(took.as_millis() < 1000, "{name} took {took:?}");
+        }
+    }
+}
