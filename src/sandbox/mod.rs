@@ -1,1 +1,555 @@
-//! sandbox
+//! The built-in sandbox provider: a faithful stand-in for the card-issuing API of
+//! `shared/api/REFERENCE.md`, served over HTTP on loopback for tests, demos and benchmarks.
+//!
+//! This file owns the server (listener, connections, graceful shutdown, world-file saving) and the
+//! public API; the provider's rules live in [`world`], its products in [`catalog`]. It speaks the
+//! protocol only through `crate::wire` and must not share code paths with `crate::client`, so the
+//! two cannot agree on anything the reference does not state.
+
+mod catalog;
+mod world;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::wire::body::{encode_error, encode_success};
+use crate::wire::{Clock, Key, Secret, SystemClock};
+use world::{Payload, Reply, Settings, World};
+
+pub use catalog::SUBPROVIDER;
+pub use world::luhn_valid;
+
+/// The unauthenticated inspection endpoint.
+pub const INSPECT_PATH: &str = "/__sandbox/inspect";
+
+/// How often a changed world is written to the world file.
+const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long shutdown waits for open requests before closing their connections anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How the sandbox behaves. `..Default::default()` gives a well-behaved provider on :8080.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    pub api_key: String,
+    pub api_secret: Secret,
+    /// The starting USDT master balance (ignored when a world file is loaded).
+    pub balance: Decimal,
+    /// How long an order takes from creation to `completed`.
+    pub order_latency: Duration,
+    /// Requests per second over all API calls; beyond it 429 with `Retry-After`. `None` or 0: no limit.
+    pub rate_limit: Option<u32>,
+    /// Fraction of issue orders that end `failed` (with `provider_error`), refunded.
+    pub fail_rate: f64,
+    /// Fraction of API requests answered 500/503 before anything is done.
+    pub error_rate: f64,
+    /// Fraction of new `cards/create` orders carried out and charged whose connection is then
+    /// closed without a response.
+    pub drop_rate: f64,
+    pub seed: u64,
+    /// `external_user_id`s that get `cardholder_not_ready` on `cards/create`.
+    pub not_ready_users: Vec<String>,
+    /// `external_user_id`s that get `cardholder_not_found` until registered via users/cardholders.
+    pub unknown_users: Vec<String>,
+    /// Load the world from this JSON at start, save it periodically when changed and on shutdown.
+    pub world_file: Option<PathBuf>,
+    /// Where "now" comes from: orders age and timestamps are checked against it.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_key: "sandbox-key".to_owned(),
+            api_secret: Secret::new("sandbox-secret"),
+            balance: Decimal::new(1_000_000, 2),
+            order_latency: Duration::from_secs(2),
+            rate_limit: None,
+            fail_rate: 0.0,
+            error_rate: 0.0,
+            drop_rate: 0.0,
+            seed: 0,
+            not_ready_users: Vec::new(),
+            unknown_users: Vec::new(),
+            world_file: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("listen", &self.listen)
+            .field("api_key", &self.api_key)
+            .field("api_secret", &self.api_secret)
+            .field("balance", &self.balance)
+            .field("order_latency", &self.order_latency)
+            .field("rate_limit", &self.rate_limit)
+            .field("fail_rate", &self.fail_rate)
+            .field("error_rate", &self.error_rate)
+            .field("drop_rate", &self.drop_rate)
+            .field("seed", &self.seed)
+            .field("not_ready_users", &self.not_ready_users)
+            .field("unknown_users", &self.unknown_users)
+            .field("world_file", &self.world_file)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("sandbox: {0}")]
+    InvalidConfig(String),
+    #[error("sandbox: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("sandbox: cannot read world file {path}: {source}")]
+    ReadWorld {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sandbox: world file {path} is unusable: {reason}")]
+    BadWorld { path: PathBuf, reason: String },
+}
+
+/// Issue orders per (external_user_id, product_code).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct IssueOrderCount {
+    pub external_user_id: String,
+    pub product_code: String,
+    pub count: u64,
+}
+
+/// What the sandbox has done so far; also served as plain JSON on [`INSPECT_PATH`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Inspection {
+    pub balance: Decimal,
+    /// Every charge at order creation, before refunds.
+    pub total_charged: Decimal,
+    /// Given back for failed issue orders.
+    pub total_refunded: Decimal,
+    /// Sorted by (external_user_id, product_code).
+    pub issue_orders: Vec<IssueOrderCount>,
+    /// Per endpoint path, every call including rejected ones (`(unknown)` for other paths).
+    pub calls: BTreeMap<String, u64>,
+    pub orders: u64,
+    pub open_orders: u64,
+    pub failed_orders: u64,
+    pub cards: u64,
+    pub users: u64,
+    pub cardholders: u64,
+    pub rate_limited: u64,
+    pub dropped: u64,
+    pub injected_errors: u64,
+    pub idempotent_replays: u64,
+}
+
+impl Inspection {
+    /// How many issue orders were created for this user and product.
+    pub fn issue_count(&self, external_user_id: &str, product_code: &str) -> u64 {
+        self.issue_orders
+            .iter()
+            .find(|c| c.external_user_id == external_user_id && c.product_code == product_code)
+            .map_or(0, |c| c.count)
+    }
+
+    pub fn calls_to(&self, path: &str) -> u64 {
+        self.calls.get(path).copied().unwrap_or(0)
+    }
+}
+
+struct Shared {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    world: Mutex<World>,
+}
+
+impl Shared {
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic elsewhere must not take the whole sandbox down; the world stays consistent
+        // because every mutation completes under the lock before it is released.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn inspect(&self) -> Inspection {
+        let now = self.clock.now_micros();
+        self.world().inspect(now)
+    }
+}
+
+/// A running sandbox. Dropping it stops the server without saving; call [`shutdown`](Self::shutdown).
+pub struct SandboxHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    saver: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    world_file: Option<PathBuf>,
+}
+
+impl SandboxHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn inspect(&self) -> Inspection {
+        self.shared.inspect()
+    }
+
+    /// What `cardform sandbox` prints at start: where it listens, the credentials (printing them
+    /// is the point: this is a sandbox) and the environment lines for another shell.
+    pub fn banner(&self, config: &SandboxConfig) -> String {
+        let url = self.base_url();
+        let mut faults = Vec::new();
+        if let Some(r) = config.rate_limit.filter(|r| *r > 0) {
+            faults.push(format!("rate limit {r}/s"));
+        }
+        for (name, v) in [
+            ("fail rate", config.fail_rate),
+            ("error rate", config.error_rate),
+            ("drop rate", config.drop_rate),
+        ] {
+            if v > 0.0 {
+                faults.push(format!("{name} {v}"));
+            }
+        }
+        let balance = self.inspect().balance;
+        let mut out = format!(
+            "cardform sandbox listening on {url}\n\
+             \x20 api key:        {key}\n\
+             \x20 api secret:     {secret}\n\
+             \x20 master balance: {balance} USDT\n\
+             \x20 order latency:  {latency:?}\n\
+             \x20 faults:         {faults}\n\
+             \x20 inspect:        {url}{INSPECT_PATH}\n",
+            key = config.api_key,
+            secret = config.api_secret.expose(),
+            latency = config.order_latency,
+            faults = if faults.is_empty() {
+                "none".to_owned()
+            } else {
+                faults.join(", ")
+            },
+        );
+        if let Some(p) = &self.world_file {
+            out.push_str(&format!("  world file:     {}\n", p.display()));
+        }
+        out.push_str(&format!(
+            "\nexport CARDFORM_API_URL={url}\nexport CARDFORM_API_KEY={}\nexport CARDFORM_API_SECRET={}\n",
+            config.api_key,
+            config.api_secret.expose()
+        ));
+        out
+    }
+
+    /// Stop accepting, let open requests finish (up to a grace period), then save the world file.
+    pub async fn shutdown(mut self) {
+        self.stop_server().await;
+        if let Some((tx, task)) = self.saver.take() {
+            let _ = tx.send(true);
+            let _ = task.await;
+        }
+        if let Some(path) = &self.world_file
+            && let Err(e) = save_world(&self.shared, path, true)
+        {
+            eprintln!("sandbox: could not save world file {}: {e}", path.display());
+        }
+    }
+
+    async fn stop_server(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some((tx, _)) = self.saver.take() {
+            let _ = tx.send(true);
+        }
+    }
+}
+
+/// Start the sandbox on `config.listen` and return once it accepts connections.
+pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError> {
+    for (name, v) in [
+        ("fail_rate", config.fail_rate),
+        ("error_rate", config.error_rate),
+        ("drop_rate", config.drop_rate),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(SandboxError::InvalidConfig(format!(
+                "{name} must be between 0 and 1, got {v}"
+            )));
+        }
+    }
+    if config.balance < Decimal::ZERO {
+        return Err(SandboxError::InvalidConfig(
+            "the starting balance cannot be negative".to_owned(),
+        ));
+    }
+    let world = match &config.world_file {
+        Some(path) if path.exists() => load_world(path, config.seed)?,
+        _ => World::new(config.balance, config.seed),
+    };
+    let settings = Settings {
+        api_key: config.api_key.clone(),
+        key: Key::from_secret(&config.api_secret),
+        latency_us: u64::try_from(config.order_latency.as_micros()).unwrap_or(u64::MAX / 4),
+        rate_limit: config.rate_limit,
+        fail_rate: config.fail_rate,
+        error_rate: config.error_rate,
+        drop_rate: config.drop_rate,
+        not_ready: config
+            .not_ready_users
+            .iter()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        unknown: config.unknown_users.iter().cloned().collect::<HashSet<_>>(),
+    };
+    let shared = Arc::new(Shared {
+        settings,
+        clock: config.clock.clone(),
+        world: Mutex::new(world),
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| SandboxError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let router = Router::new()
+        .route("/api/v1/{*path}", post(api))
+        .route(INSPECT_PATH, get(inspect))
+        .fallback(not_found)
+        .with_state(shared.clone());
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let server = tokio::spawn(serve(listener, router, stop_rx));
+
+    let saver = config.world_file.clone().map(|path| {
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(save_periodically(shared.clone(), path, rx));
+        (tx, task)
+    });
+
+    Ok(SandboxHandle {
+        addr,
+        shared,
+        stop: Some(stop_tx),
+        server: Some(server),
+        saver,
+        world_file: config.world_file,
+    })
+}
+
+/// Marks a response whose connection must be closed instead of answered.
+#[derive(Clone, Copy)]
+struct DropConnection;
+
+#[derive(Debug, thiserror::Error)]
+#[error("sandbox: connection dropped on purpose (--drop-rate)")]
+struct Dropped;
+
+/// Serve connections with hyper directly: axum's own server cannot close a connection without
+/// answering, and the lost-response fault needs exactly that. A service error makes hyper drop the
+/// connection with no response.
+async fn serve(listener: tokio::net::TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    let http = hyper::server::conn::http1::Builder::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(_) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let router = router.clone();
+            async move {
+                let resp = match router.oneshot(req.map(Body::new)).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                };
+                if resp.extensions().get::<DropConnection>().is_some() {
+                    Err(Dropped)
+                } else {
+                    Ok(resp)
+                }
+            }
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(path): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let reply = {
+        let now = shared.clock.now_micros();
+        shared.world().handle(
+            &shared.settings,
+            now,
+            &path,
+            header("API-KEY"),
+            header("Idempotency-Key"),
+            &body,
+        )
+    };
+    render(&shared.settings.key, reply)
+}
+
+fn render(key: &Key, reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match (&reply.payload, reply.plain) {
+        (Payload::Success(data), _) => encode_success(key, data).map_err(|e| e.to_string()),
+        (Payload::Error(e), true) => serde_json::to_vec(e).map_err(|e| e.to_string()),
+        (Payload::Error(e), false) => encode_error(key, e).map_err(|e| e.to_string()),
+    };
+    let mut resp = match body {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from(bytes),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("sandbox: cannot encode the response: {e}"),
+        )
+            .into_response(),
+    };
+    if let Some(secs) = reply.retry_after {
+        resp.headers_mut().insert(
+            crate::wire::assumed::RETRY_AFTER_HEADER,
+            HeaderValue::from(secs),
+        );
+    }
+    if reply.drop {
+        resp.extensions_mut().insert(DropConnection);
+    }
+    resp
+}
+
+async fn inspect(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.inspect()).into_response()
+}
+
+async fn not_found() -> Response {
+    let body = crate::wire::ErrorBody::new(
+        crate::wire::error::slug::INVALID_REQUEST,
+        "not found: the provider API is POST /api/v1/<path>",
+    );
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+// ---------------------------------------------------------------------- world file
+
+fn load_world(path: &Path, seed: u64) -> Result<World, SandboxError> {
+    let bytes = std::fs::read(path).map_err(|source| SandboxError::ReadWorld {
+        path: path.to_owned(),
+        source,
+    })?;
+    World::from_json(&bytes, seed).map_err(|e| SandboxError::BadWorld {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Write the world atomically (temp file + rename), readable by the owner only: it holds test
+/// PANs and CVVs. Unless `force`, only when something changed since the last save.
+fn save_world(shared: &Shared, path: &Path, force: bool) -> std::io::Result<()> {
+    let bytes = {
+        let mut w = shared.world();
+        w.advance(shared.clock.now_micros());
+        if !w.take_dirty() && !force {
+            return Ok(());
+        }
+        w.to_json().map_err(std::io::Error::other)?
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+async fn save_periodically(shared: Arc<Shared>, path: PathBuf, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SAVE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        let (shared, path) = (shared.clone(), path.clone());
+        let result = tokio::task::spawn_blocking(move || save_world(&shared, &path, false)).await;
+        if let Ok(Err(e)) = result {
+            eprintln!("sandbox: could not save the world file: {e}");
+        }
+    }
+}

@@ -22,6 +22,19 @@ pub const INITIAL_TOPUP_FIELD: &str = "initial_topup_amount";
 /// re-issuing.
 pub const IDEMPOTENCY_KEY_TTL_SECS: u64 = 24 * 3600;
 
+/// §3/§5: a failed issue order is refunded in full to the master balance when it fails. The order
+/// keeps `balance_before`/`balance_after` as of its creation (that was the charge), and its `data`
+/// carries `refunded_amount`. The public docs are silent on refunds.
+pub const FAILED_ISSUE_ORDER_REFUNDED: bool = true;
+
+/// The `data` field of a failed order that says how much was given back.
+pub const REFUNDED_AMOUNT_FIELD: &str = "refunded_amount";
+
+/// §5: only a request that succeeded binds its idempotency key. A refused request (validation
+/// error, insufficient funds, ...) did nothing, so a retry under the same key is judged afresh:
+/// a client may fix the cause (e.g. top up the master balance) and re-run with the same key.
+pub const IDEMPOTENCY_STORES_ERRORS: bool = false;
+
 /// Money is rounded half-up to cents.
 pub fn round_money(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)

@@ -1,2 +1,3 @@
 mod client;
 mod fake_provider;
+mod sandbox;
