@@ -37,6 +37,7 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         not_ready_users: a.not_ready_user.clone(),
         unknown_users: a.unknown_user.clone(),
         world_file: a.world.clone(),
+        ..SandboxConfig::default()
     };
     let handle = sandbox::spawn(config.clone())
         .await

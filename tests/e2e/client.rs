@@ -428,3 +428,287 @@ async fn encrypted_errors_even_on_2xx_and_wrong_base_url() {
         "{e:?}"
     );
 }
+
+// ------------------------------------------------------------------ against the built-in sandbox
+
+mod against_sandbox {
+    use super::d;
+    use cardform::client::{Client, ClientConfig, ClientError, Jitter};
+    use cardform::sandbox::{self, SandboxConfig, SandboxHandle};
+    use cardform::wire::{
+        CardStatus, CreateCardRequest, CreateCardholderRequest, CreateUserRequest, FreezeRequest,
+        Order, OrderStatus, OrderType, Secret, TopupRequest, UnfreezeRequest,
+    };
+    use std::time::{Duration, Instant};
+
+    async fn start(cfg: SandboxConfig) -> (SandboxHandle, Client) {
+        let secret = cfg.api_secret.clone();
+        let key = cfg.api_key.clone();
+        let sb = sandbox::spawn(SandboxConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            ..cfg
+        })
+        .await
+        .expect("sandbox starts");
+        let client = Client::with_jitter(
+            ClientConfig {
+                base_url: sb.base_url(),
+                api_key: Secret::new(key),
+                api_secret: secret,
+                backoff_base: Duration::from_millis(5),
+                ..ClientConfig::default()
+            },
+            Jitter::seeded(3),
+        )
+        .expect("client");
+        (sb, client)
+    }
+
+    fn quick() -> SandboxConfig {
+        SandboxConfig {
+            order_latency: Duration::from_millis(200),
+            ..SandboxConfig::default()
+        }
+    }
+
+    fn issue(user: &str, product: &str, topup: Option<&str>) -> CreateCardRequest {
+        CreateCardRequest {
+            product_code: Some(product.into()),
+            product_id: None,
+            external_user_id: user.into(),
+            initial_topup_amount: topup.map(d),
+        }
+    }
+
+    async fn until_terminal(c: &Client, order: &Order) -> Order {
+        let deadline = Instant::now() + Duration::from_secs(4);
+        loop {
+            let o = c.check_order(&order.order_id).await.expect("orders/check");
+            if o.status.is_terminal() {
+                return o;
+            }
+            assert!(Instant::now() < deadline, "order stuck in {}", o.status);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_endpoint() {
+        let (sb, c) = start(quick()).await;
+        let products = c.products().await.expect("products");
+        let std = products
+            .iter()
+            .find(|p| p.product_code == "VISA_USD_STD")
+            .expect("VISA_USD_STD listed");
+        assert!(std.is_active);
+        assert!(products.iter().any(|p| !p.is_active));
+        let before = c.balance().await.expect("balance").available;
+
+        c.call(
+            &CreateUserRequest {
+                external_user_id: "sb-u1".into(),
+            },
+            None,
+        )
+        .await
+        .expect("users/create");
+        let holder = c
+            .call(
+                &CreateCardholderRequest {
+                    external_user_id: "sb-u1".into(),
+                    subprovider_code: sandbox::SUBPROVIDER.into(),
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                    birth_date: "1990-12-10".into(),
+                    email: "ada@example.com".into(),
+                    phone_number_full: "+4915112345678".into(),
+                    country_iso: "DE".into(),
+                },
+                None,
+            )
+            .await
+            .expect("cardholders/create");
+        assert!(!holder.cardholder_id.is_empty());
+
+        let req = issue("sb-u1", "VISA_USD_STD", Some("50.00"));
+        let order = c.call(&req, Some("sb-issue-1")).await.expect("create");
+        assert_eq!(order.order_type, OrderType::CardIssue);
+        let expected = std.issue_charge(Some(d("50.00"))).expect("published fees");
+        assert_eq!(order.charge(), Some(expected));
+        let done = until_terminal(&c, &order).await;
+        assert_eq!(done.status, OrderStatus::Completed);
+        let card_id = done.card_id.clone().expect("card id");
+        let card = c.get_card(&card_id).await.expect("cards/get");
+        assert_eq!(card.status, CardStatus::Active);
+        let pan = card.card_number.as_ref().expect("pan").expose().to_owned();
+        assert!(sandbox::luhn_valid(&pan));
+        assert!(!format!("{card:?}").contains(&pan));
+
+        let topup = c
+            .call(
+                &TopupRequest {
+                    card_id: card_id.clone(),
+                    amount: d("20.00"),
+                },
+                Some("sb-topup-1"),
+            )
+            .await
+            .expect("topup");
+        assert_eq!(
+            until_terminal(&c, &topup).await.status,
+            OrderStatus::Completed
+        );
+        let freeze = FreezeRequest {
+            card_id: card_id.clone(),
+            external_user_id: "sb-u1".into(),
+        };
+        let f = c.call(&freeze, Some("sb-freeze-1")).await.expect("freeze");
+        until_terminal(&c, &f).await;
+        assert_eq!(
+            c.get_card(&card_id).await.expect("card").status,
+            CardStatus::Frozen
+        );
+        let unfreeze = UnfreezeRequest {
+            card_id: card_id.clone(),
+            external_user_id: "sb-u1".into(),
+        };
+        let u = c
+            .call(&unfreeze, Some("sb-unfreeze-1"))
+            .await
+            .expect("unfreeze");
+        until_terminal(&c, &u).await;
+        assert_eq!(
+            c.get_card(&card_id).await.expect("card").status,
+            CardStatus::Active
+        );
+
+        let after = c.balance().await.expect("balance").available;
+        let inspect = sb.inspect();
+        assert_eq!(before - after, inspect.total_charged);
+        assert_eq!(c.stats().retries, 0);
+        assert_eq!(
+            c.stats().total_requests(),
+            inspect.calls.values().sum::<u64>()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idempotent_replay_and_conflict() {
+        let (sb, c) = start(quick()).await;
+        let req = issue("sb-u2", "VISA_USD_STD", None);
+        let a = c.call(&req, Some("sb-replay")).await.expect("first");
+        let b = c.call(&req, Some("sb-replay")).await.expect("replay");
+        assert_eq!(a.order_id, b.order_id);
+        let other = issue("sb-u2", "MC_EUR_PREMIUM", None);
+        let e = c
+            .call(&other, Some("sb-replay"))
+            .await
+            .expect_err("conflict");
+        assert_eq!(e.slug(), Some("idempotency_key_conflict"));
+        let inspect = sb.inspect();
+        assert_eq!(inspect.issue_count("sb-u2", "VISA_USD_STD"), 1);
+        assert_eq!(inspect.issue_count("sb-u2", "MC_EUR_PREMIUM"), 0);
+        assert_eq!(inspect.total_charged, a.charge().expect("charge"));
+        assert_eq!(inspect.idempotent_replays, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lost_responses_are_charged_once() {
+        let (sb, c) = start(SandboxConfig {
+            drop_rate: 1.0,
+            ..quick()
+        })
+        .await;
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let req = issue(&format!("sb-drop-{i}"), "VISA_USD_STD", Some("10.00"));
+            let o = c
+                .call(&req, Some(&format!("sb-drop-key-{i}")))
+                .await
+                .expect("the retry under the same key gets the order");
+            ids.push(o);
+        }
+        let inspect = sb.inspect();
+        assert_eq!(inspect.dropped, 3);
+        assert_eq!(
+            inspect.calls_to("cards/create"),
+            6,
+            "each create sent twice"
+        );
+        for i in 0..3 {
+            assert_eq!(
+                inspect.issue_count(&format!("sb-drop-{i}"), "VISA_USD_STD"),
+                1
+            );
+        }
+        let charged: rust_decimal::Decimal = ids.iter().filter_map(Order::charge).sum();
+        assert_eq!(inspect.total_charged, charged, "charged once per card");
+        assert_eq!(c.stats().connection_errors, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn provider_slugs_are_surfaced_and_not_retried() {
+        let (sb, c) = start(SandboxConfig {
+            balance: d("10.00"),
+            not_ready_users: vec!["sb-kyc".into()],
+            ..quick()
+        })
+        .await;
+        let cases: [(CreateCardRequest, &str); 4] = [
+            (issue("sb-u3", "NOPE", None), "product_not_found"),
+            (
+                issue("sb-u3", "VISA_USD_LEGACY", None),
+                "product_not_active",
+            ),
+            (
+                issue("sb-kyc", "VISA_USD_STD", None),
+                "cardholder_not_ready",
+            ),
+            (issue("sb-u3", "MC_EUR_PREMIUM", None), "insufficient_funds"),
+        ];
+        for (i, (req, slug)) in cases.iter().enumerate() {
+            let e = c
+                .call(req, Some(&format!("sb-slug-{i}")))
+                .await
+                .expect_err(slug);
+            assert_eq!(e.slug(), Some(*slug), "{e:?}");
+            assert!(matches!(e, ClientError::Provider(_)));
+            assert!(!e.hint().is_empty());
+        }
+        let e = c.get_card("card_missing").await.expect_err("no card");
+        assert!(
+            matches!(e.slug(), Some("card_not_found" | "invalid_card_id")),
+            "{e:?}"
+        );
+        let e = c.check_order("ord_missing").await.expect_err("no order");
+        assert_eq!(e.slug(), Some("order_not_found"));
+        assert_eq!(sb.inspect().calls_to("cards/create"), 4, "none retried");
+        assert_eq!(c.stats().retries, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limit_and_injected_errors_are_absorbed() {
+        let (sb, c) = start(SandboxConfig {
+            rate_limit: Some(10),
+            error_rate: 0.3,
+            seed: 7,
+            ..quick()
+        })
+        .await;
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.balance().await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("absorbed by retries");
+        }
+        let inspect = sb.inspect();
+        let stats = c.stats();
+        assert!(inspect.rate_limited > 0);
+        assert_eq!(stats.rate_limited, inspect.rate_limited);
+        assert_eq!(stats.server_errors, inspect.injected_errors);
+        assert!(stats.current_rate.is_some(), "limiting after 429s");
+    }
+}
