@@ -115,6 +115,49 @@ pub(super) fn card_from_image(key: &str, image: &str) -> Result<CardRecord, Stat
         .map_err(|e| StateError::Corrupt(format!("change log image of {key:?}: {e}")))
 }
 
+/// The columns of [`card_columns!`] in order, as `json_array(...)` packs them; labels arrive as
+/// their JSON text.
+type PackedCard = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    Option<String>,
+    String,
+    String,
+);
+
+/// A card from `SELECT json_array(card_columns!) ...`.
+pub(super) fn card_from_packed(packed: &str) -> Result<CardRecord, StateError> {
+    let p: PackedCard =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card row: {e}")))?;
+    Ok(CardRecord {
+        initial_topup: opt_decimal("initial top-up", p.3)?,
+        desired_status: desired_status(&p.4)?,
+        labels: serde_json::from_str(&p.5).map_err(|_| corrupt("labels", &p.5))?,
+        phase: card_phase(&p.7)?,
+        charged: decimal("charged amount", &p.10)?,
+        attempt: u32_of("attempt", p.11)?,
+        key: p.0,
+        external_user_id: p.1,
+        product_code: p.2,
+        card_id: p.6,
+        provider_status: p.8,
+        last4: p.9,
+        replaced_by: p.12,
+        created_at: p.13,
+        updated_at: p.14,
+    })
+}
+
 /// Expects [`card_columns!`] in order, starting at column 0.
 pub(super) fn card(row: &SqliteRow) -> Result<CardRecord, StateError> {
     let labels: String = row.try_get(5)?;

@@ -762,3 +762,15 @@ async fn snapshot_of_100k_cards() {
     eprintln!("cards_at of 100,000 cards: {:?}", started.elapsed());
     assert_eq!(at.len(), 100_000);
 }
+
+#[tokio::test]
+async fn last4_cannot_hold_a_card_number() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let mut c = card("a");
+    c.last4 = Some("4242424242424242".into());
+    assert!(store.put_card(s, &c).await.is_err());
+    assert!(store.get_card("a").await.unwrap().is_none());
+    assert!(store.cards_at(s).await.unwrap().is_empty());
+}
