@@ -5,3 +5,4 @@ mod fake_provider;
 mod harness;
 mod sandbox;
 mod spec;
+mod state;

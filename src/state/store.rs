@@ -1,0 +1,753 @@
+//! [`Store`]: opening the database and every read and write of runs, cards, the order journal,
+//! the change log and the audit of provider calls. Must not decide what to do with what it holds.
+
+use rust_decimal::Decimal;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::migrate;
+use super::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
+use super::rows::{self, call_columns, card_columns, order_columns, run_columns};
+use super::{CallRecord, RunInfo, RunRecord, StateError, now};
+use crate::wire::assumed::INITIAL_TOPUP_FIELD;
+
+/// How long one statement waits for another process's write transaction before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Concurrent readers: enough that `show`/snapshot reads never queue behind exec's writes.
+const READERS: u32 = 2;
+
+/// Rows the SQLite worker thread may run ahead of us: the default (50) makes a 100,000-card
+/// snapshot wait on a thread hand-off every few rows.
+const READ_ROW_BUFFER: usize = 10_000;
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// SQLite's extended result code for a failed foreign key constraint.
+const SQLITE_CONSTRAINT_FOREIGNKEY: &str = "787";
+
+/// A handle on one state database. Cheap to clone (the pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    /// Exactly one connection: SQLite allows one writer at a time, so in-process writers queue
+    /// here instead of spinning on SQLITE_BUSY.
+    writer: SqlitePool,
+    /// Read-only work (snapshots, history, show) in WAL runs beside the writer.
+    reader: SqlitePool,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates the file with mode 0600 before SQLite writes a byte to it, or checks that an existing
+/// file is an SQLite database at all (so a wrong `--state` gets a clear error, not a migration).
+fn prepare_file(path: &Path) -> Result<(), StateError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut head = Vec::with_capacity(16);
+    file.by_ref()
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(io_err(path))?;
+    // An empty file is one we (or a crashed open) created and SQLite has not initialised yet.
+    if !head.is_empty() && head.as_slice() != SQLITE_MAGIC {
+        return Err(StateError::Corrupt(format!(
+            "{}: not an SQLite database",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT)
+}
+
+/// Maps a foreign-key failure on a `serial` column to the error that says what went wrong.
+fn serial_err(serial: u64) -> impl FnOnce(sqlx::Error) -> StateError {
+    move |e| match e.as_database_error().and_then(|d| d.code()) {
+        Some(code) if code == SQLITE_CONSTRAINT_FOREIGNKEY => StateError::UnknownSerial(serial),
+        _ => StateError::Sqlx(e),
+    }
+}
+
+fn serial_i64(serial: u64) -> Result<i64, StateError> {
+    i64::try_from(serial).map_err(|_| StateError::UnknownSerial(serial))
+}
+
+fn serial_u64(serial: i64) -> Result<u64, StateError> {
+    u64::try_from(serial).map_err(|_| StateError::Corrupt(format!("negative serial {serial}")))
+}
+
+fn timestamp_micros(value: &str) -> Result<i64, StateError> {
+    let bad = || StateError::InvalidTimestamp {
+        value: value.to_string(),
+    };
+    if let Ok(ts) = value.parse::<jiff::Timestamp>() {
+        return i64::try_from(ts.as_microsecond()).map_err(|_| bad());
+    }
+    // A bare date (`--since 2025-01-31`) means its start, in UTC.
+    let date: jiff::civil::Date = value.parse().map_err(|_| bad())?;
+    let ts = jiff::tz::Offset::UTC
+        .to_timestamp(date.at(0, 0, 0, 0))
+        .map_err(|_| bad())?;
+    i64::try_from(ts.as_microsecond()).map_err(|_| bad())
+}
+
+impl Store {
+    /// Opens the state at `path`, creating it (and its directory) when missing.
+    ///
+    /// The file is created with mode 0600 before SQLite writes to it; SQLite gives the WAL and
+    /// shared-memory files the same mode. Journal mode is WAL so readers (`show`, `plan`) never
+    /// block an apply. `synchronous=NORMAL` means a power loss may drop the last few commits
+    /// (WAL frames not yet synced), but never corrupts the file; and losing a journal entry is
+    /// safe because idempotency keys are deterministic (lineage, card key, attempt): the re-run
+    /// journals the same key again and the provider answers with the same order, so nothing is
+    /// issued or charged twice. FULL would cost an fsync per commit, at 100–500 commits/s.
+    pub async fn open(path: &Path) -> Result<Store, StateError> {
+        prepare_file(path)?;
+        let writer_opts = connect_options(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let mut conn = SqliteConnection::connect_with(&writer_opts).await?;
+        let migrated = migrate::migrate(&mut conn, path).await;
+        conn.close().await?;
+        migrated?;
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .connect_with(writer_opts)
+            .await?;
+        // Readers never change the journal mode (that needs an exclusive lock); the writer's
+        // connection already made the file WAL for good.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(0)
+            .connect_with(
+                connect_options(path)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .row_buffer_size(READ_ROW_BUFFER),
+            )
+            .await?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            writer,
+            reader,
+        })
+    }
+
+    /// Opens the state only if the file exists: read-only commands must not create one.
+    pub async fn open_existing(path: &Path) -> Result<Option<Store>, StateError> {
+        match std::fs::metadata(path) {
+            Ok(_) => Ok(Some(Store::open(path).await?)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(path)(e)),
+        }
+    }
+
+    /// Closes both pools, checkpointing the WAL into the main file.
+    pub async fn close(self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub(super) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub async fn lineage(&self) -> Result<String, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    pub async fn serial(&self) -> Result<u64, StateError> {
+        let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?;
+        serial_u64(s)
+    }
+
+    /// Everything plan needs, read in one transaction so it is a consistent picture.
+    pub async fn snapshot(&self) -> Result<Snapshot, StateError> {
+        let mut tx = self.reader.begin().await?;
+        let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let lineage: String = info.try_get(0)?;
+        let serial = serial_u64(info.try_get(1)?)?;
+
+        // One JSON array per card instead of fifteen columns: sqlx's per-value overhead
+        // dominates at 100,000 cards, and SQLite packs the row far faster than sqlx decodes it.
+        let mut cards = BTreeMap::new();
+        let rows = sqlx::query(concat!(
+            "SELECT json_array(",
+            card_columns!(),
+            ") FROM cards"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let card = rows::card_from_packed(row.try_get(0)?)?;
+            cards.insert(card.key.clone(), card);
+        }
+        drop(rows);
+
+        let open_orders = Self::open_orders_in(&mut tx)
+            .await?
+            .into_iter()
+            .map(|o| (o.card_key.clone(), o))
+            .collect();
+
+        let mut observed_issue_fees = BTreeMap::new();
+        for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let product: String = row.try_get(0)?;
+            let charge: String = row.try_get(1)?;
+            observed_issue_fees.insert(product, rows::decimal("observed fee", &charge)?);
+        }
+        tx.commit().await?;
+        Ok(Snapshot {
+            lineage,
+            serial,
+            cards,
+            open_orders,
+            observed_issue_fees,
+        })
+    }
+
+    // ----- runs -----
+
+    /// Starts a run: the serial goes up by one and the run is recorded under it.
+    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let serial: i64 = sqlx::query_scalar(
+            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO runs (serial, at, user, host, command, summary) \
+             VALUES (?, ?, ?, ?, ?, '{}')",
+        )
+        .bind(serial)
+        .bind(&info.at)
+        .bind(&info.user)
+        .bind(&info.host)
+        .bind(&info.command)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        serial_u64(serial)
+    }
+
+    pub async fn finish_run(
+        &self,
+        serial: u64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        let summary = serde_json::to_string(summary)
+            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+        let done = sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE serial = ?")
+            .bind(now())
+            .bind(summary)
+            .bind(serial_i64(serial)?)
+            .execute(&self.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!("run with serial {serial}")));
+        }
+        Ok(())
+    }
+
+    /// One record per serial, oldest first.
+    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs ORDER BY serial"
+        ))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::run)
+        .collect()
+    }
+
+    // ----- cards -----
+
+    pub async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        put_card_in(&mut tx, serial, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
+    pub async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError> {
+        let s = serial_i64(serial)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let gone = sqlx::query("DELETE FROM cards WHERE key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if gone {
+            sqlx::query(
+                "INSERT INTO changes (key, serial, image) VALUES (?, ?, NULL) \
+                 ON CONFLICT (key, serial) DO UPDATE SET image = NULL",
+            )
+            .bind(key)
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(serial_err(serial))?;
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE key = ?"
+        ))
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(rows::card)
+        .transpose()
+    }
+
+    // ----- order journal -----
+
+    /// Journals an order before its request is sent. Committed when this returns. Journaling the
+    /// same key again with the same request is a no-op (the existing entry, with whatever
+    /// progress it recorded, is kept); with a different request it is a
+    /// [`StateError::JournalConflict`].
+    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = bind_order(
+            sqlx::query(concat!(
+                "INSERT INTO orders (",
+                order_columns!(),
+                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            )),
+            order,
+        )?
+        .bind(serial_i64(serial)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(serial_err(serial))?
+        .rows_affected()
+            > 0;
+        if !inserted {
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM orders WHERE idempotency_key = ? AND card_key = ? AND kind = ? \
+                 AND attempt = ? AND request = ?",
+            )
+            .bind(&order.idempotency_key)
+            .bind(&order.card_key)
+            .bind(order.kind.as_str())
+            .bind(i64::from(order.attempt))
+            .bind(&order.request)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if same.is_none() {
+                return Err(StateError::JournalConflict {
+                    key: order.idempotency_key.clone(),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Updates an order and/or its card in one transaction.
+    pub async fn record(
+        &self,
+        serial: u64,
+        order: Option<&OrderRecord>,
+        card: Option<&CardRecord>,
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        record_in(&mut tx, serial, order, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Many [`Store::record`]s in one transaction: all or none are written.
+    pub async fn record_batch(
+        &self,
+        serial: u64,
+        items: &[(Option<OrderRecord>, Option<CardRecord>)],
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for (order, card) in items {
+            record_in(&mut tx, serial, order.as_ref(), card.as_ref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every order ever journaled for `key`, oldest first.
+    pub async fn orders_for_card(&self, key: &str) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE card_key = ? ORDER BY created_at, rowid"
+        ))
+        .bind(key)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
+    /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
+    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+        let mut conn = self.reader.acquire().await?;
+        Self::open_orders_in(&mut conn).await
+    }
+
+    async fn open_orders_in(conn: &mut SqliteConnection) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE phase IN ('prepared', 'open') \
+             AND EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.card_key) \
+             ORDER BY created_at, rowid"
+        ))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    pub async fn get_order(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE idempotency_key = ?"
+        ))
+        .bind(idempotency_key)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(rows::order)
+        .transpose()
+    }
+
+    // ----- history -----
+
+    /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
+    /// before it, unless that image is a removal.
+    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        // SQLite returns the bare columns of the row that holds MAX(serial) in each group.
+        let rows = sqlx::query(
+            "SELECT key, image, MAX(serial) FROM changes WHERE serial <= ? GROUP BY key",
+        )
+        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut cards = BTreeMap::new();
+        for row in &rows {
+            let key: String = row.try_get(0)?;
+            if let Some(image) = row.try_get::<Option<String>, _>(1)? {
+                let card = rows::card_from_image(&key, &image)?;
+                cards.insert(key, card);
+            }
+        }
+        Ok(cards)
+    }
+
+    // ----- audit -----
+
+    pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
+        sqlx::query(concat!(
+            "INSERT INTO calls (at_us, ",
+            call_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(timestamp_micros(&entry.at)?)
+        .bind(&entry.at)
+        .bind(&entry.endpoint)
+        .bind(&entry.idempotency_key)
+        .bind(&entry.order_id)
+        .bind(&entry.card_key)
+        .bind(&entry.result)
+        .bind(entry.charge.map(|c| c.to_string()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
+    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError> {
+        let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
+        sqlx::query(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls WHERE at_us >= ? ORDER BY at_us, id"
+        ))
+        .bind(from)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::call)
+        .collect()
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the fields of [`order_columns!`] in order.
+fn bind_order<'q>(q: SqliteQuery<'q>, o: &'q OrderRecord) -> Result<SqliteQuery<'q>, StateError> {
+    Ok(q.bind(&o.idempotency_key)
+        .bind(&o.card_key)
+        .bind(o.kind.as_str())
+        .bind(i64::from(o.attempt))
+        .bind(&o.request)
+        .bind(&o.order_id)
+        .bind(o.phase.as_str())
+        .bind(&o.provider_status)
+        .bind(&o.sub_status)
+        .bind(&o.error_slug)
+        .bind(&o.error_message)
+        .bind(o.estimated_charge.map(|d| d.to_string()))
+        .bind(o.charge.map(|d| d.to_string()))
+        .bind(&o.created_at)
+        .bind(&o.updated_at))
+}
+
+async fn put_card_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    c: &CardRecord,
+) -> Result<(), StateError> {
+    let s = serial_i64(serial)?;
+    sqlx::query(concat!(
+        "INSERT OR REPLACE INTO cards (",
+        card_columns!(),
+        ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&c.key)
+    .bind(&c.external_user_id)
+    .bind(&c.product_code)
+    .bind(c.initial_topup.map(|d| d.to_string()))
+    .bind(c.desired_status.as_str())
+    .bind(rows::labels_json(&c.labels)?)
+    .bind(&c.card_id)
+    .bind(c.phase.as_str())
+    .bind(&c.provider_status)
+    .bind(&c.last4)
+    .bind(c.charged.to_string())
+    .bind(i64::from(c.attempt))
+    .bind(&c.replaced_by)
+    .bind(&c.created_at)
+    .bind(&c.updated_at)
+    .bind(s)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?;
+    // Only the last image per (key, serial) matters: history is per run, not per write.
+    sqlx::query(
+        "INSERT INTO changes (key, serial, image) VALUES (?, ?, ?) \
+         ON CONFLICT (key, serial) DO UPDATE SET image = excluded.image",
+    )
+    .bind(&c.key)
+    .bind(s)
+    .bind(rows::card_image(c)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?;
+    Ok(())
+}
+
+async fn record_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    order: Option<&OrderRecord>,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    if let Some(o) = order {
+        upsert_order(conn, serial, o).await?;
+    }
+    if let Some(c) = card {
+        put_card_in(conn, serial, c).await?;
+    }
+    if let Some(o) = order {
+        observe_issue_fee(conn, o, card).await?;
+    }
+    Ok(())
+}
+
+/// Writes an order's progress. The identity of a journaled order (card, kind, attempt, request)
+/// never changes under its key: that is what makes resending the key safe.
+async fn upsert_order(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let written = bind_order(
+        sqlx::query(concat!(
+            "INSERT INTO orders (",
+            order_columns!(),
+            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (idempotency_key) DO UPDATE SET \
+               order_id = excluded.order_id, phase = excluded.phase, \
+               provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
+               error_slug = excluded.error_slug, error_message = excluded.error_message, \
+               estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
+               updated_at = excluded.updated_at, serial = excluded.serial \
+             WHERE orders.card_key = excluded.card_key AND orders.kind = excluded.kind \
+               AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
+        )),
+        o,
+    )?
+    .bind(serial_i64(serial)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?
+    .rows_affected();
+    if written == 0 {
+        return Err(StateError::JournalConflict {
+            key: o.idempotency_key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps `observed_fees` current: a completed issue order without a top-up charged exactly the
+/// product's issue fee. Product and top-up come from the request as sent when it says, else from
+/// the card.
+async fn observe_issue_fee(
+    conn: &mut SqliteConnection,
+    o: &OrderRecord,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    let Some(charge) = o.charge else {
+        return Ok(());
+    };
+    if o.kind != OrderKind::Issue || o.phase != OrderPhase::Completed {
+        return Ok(());
+    }
+    let request: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&o.request).ok();
+    let req_product = request
+        .as_ref()
+        .and_then(|r| r.get("product_code"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let req_topup = request
+        .as_ref()
+        .and_then(|r| r.get(INITIAL_TOPUP_FIELD))
+        .is_some_and(|v| !v.is_null());
+
+    let stored;
+    let card = match card.filter(|c| c.key == o.card_key) {
+        Some(c) => Some(c),
+        None if req_product.is_none() => {
+            stored = sqlx::query(concat!(
+                "SELECT ",
+                card_columns!(),
+                " FROM cards WHERE key = ?"
+            ))
+            .bind(&o.card_key)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::card)
+            .transpose()?;
+            stored.as_ref()
+        }
+        None => None,
+    };
+    let (product, topup) = match (req_product, card) {
+        (Some(p), _) => (p, req_topup),
+        (None, Some(c)) => (
+            c.product_code.clone(),
+            req_topup || c.initial_topup.is_some(),
+        ),
+        (None, None) => return Ok(()),
+    };
+    if topup {
+        return Ok(());
+    }
+    upsert_observed_fee(conn, &product, charge, o).await
+}
+
+async fn upsert_observed_fee(
+    conn: &mut SqliteConnection,
+    product: &str,
+    charge: Decimal,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    // Most recent wins; an older order recorded late (a resumed run) does not overwrite it.
+    sqlx::query(
+        "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
+         VALUES (?, ?, ?, ?) \
+         ON CONFLICT (product_code) DO UPDATE SET charge = excluded.charge, \
+           observed_at = excluded.observed_at, idempotency_key = excluded.idempotency_key \
+         WHERE excluded.observed_at >= observed_fees.observed_at",
+    )
+    .bind(product)
+    .bind(charge.to_string())
+    .bind(&o.updated_at)
+    .bind(&o.idempotency_key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

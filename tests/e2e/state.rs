@@ -1,0 +1,776 @@
+//! The state store against real SQLite files: lifecycle, journal, change log, audit and lock.
+
+use cardform::spec::DesiredStatus;
+use cardform::state::{
+    CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord, RunInfo,
+    SCHEMA_VERSION, StateError, Store, local_host,
+};
+use rust_decimal::Decimal;
+use sqlx::Connection;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+fn d(s: &str) -> Decimal {
+    s.parse().expect("decimal literal")
+}
+
+fn db(dir: &TempDir) -> PathBuf {
+    dir.path().join("nested/dir/cardform.db")
+}
+
+fn run_info(command: &str) -> RunInfo {
+    RunInfo {
+        command: command.into(),
+        user: "alice".into(),
+        host: "box".into(),
+        at: "2025-03-01T10:00:00Z".into(),
+    }
+}
+
+fn card(key: &str) -> CardRecord {
+    CardRecord {
+        key: key.into(),
+        external_user_id: format!("u-{key}"),
+        product_code: "VISA_USD_STD".into(),
+        initial_topup: None,
+        desired_status: DesiredStatus::Active,
+        labels: BTreeMap::from([("team".to_string(), "travel".to_string())]),
+        card_id: None,
+        phase: CardPhase::Pending,
+        provider_status: None,
+        last4: None,
+        charged: Decimal::ZERO,
+        attempt: 1,
+        replaced_by: None,
+        created_at: "2025-03-01T10:00:00Z".into(),
+        updated_at: "2025-03-01T10:00:00Z".into(),
+    }
+}
+
+fn order(key: &str, card_key: &str, request: &str) -> OrderRecord {
+    OrderRecord {
+        idempotency_key: key.into(),
+        card_key: card_key.into(),
+        kind: OrderKind::Issue,
+        attempt: 1,
+        request: request.into(),
+        order_id: None,
+        phase: OrderPhase::Prepared,
+        provider_status: None,
+        sub_status: None,
+        error_slug: None,
+        error_message: None,
+        estimated_charge: Some(d("5.00")),
+        charge: None,
+        created_at: "2025-03-01T10:00:01Z".into(),
+        updated_at: "2025-03-01T10:00:01Z".into(),
+    }
+}
+
+fn lock_req(command: &str, pid: u32) -> LockRequest {
+    LockRequest {
+        command: command.into(),
+        pid,
+        host: local_host(),
+        user: "alice".into(),
+    }
+}
+
+async fn set_user_version(path: &Path, v: i64) {
+    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(path),
+    )
+    .await
+    .expect("raw connect");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {v}")))
+        .execute(&mut conn)
+        .await
+        .expect("set user_version");
+    conn.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn create_and_reopen_keep_lineage_and_serial() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.path(), path.as_path());
+    let lineage = store.lineage().await.unwrap();
+    assert!(uuid::Uuid::parse_str(&lineage).is_ok(), "{lineage}");
+    assert_eq!(store.serial().await.unwrap(), 0);
+    let serial = store.begin_run(run_info("apply")).await.unwrap();
+    assert_eq!(serial, 1);
+    store.close().await;
+
+    let again = Store::open(&path).await.unwrap();
+    assert_eq!(again.lineage().await.unwrap(), lineage);
+    assert_eq!(again.serial().await.unwrap(), 1);
+
+    // Another file gets its own lineage.
+    let other = Store::open(&dir.path().join("other.db")).await.unwrap();
+    assert_ne!(other.lineage().await.unwrap(), lineage);
+}
+
+#[tokio::test]
+async fn open_existing_does_not_create() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("missing.db");
+    assert!(Store::open_existing(&path).await.unwrap().is_none());
+    assert!(!path.exists());
+    Store::open(&path).await.unwrap().close().await;
+    let store = Store::open_existing(&path)
+        .await
+        .unwrap()
+        .expect("exists now");
+    assert_eq!(store.serial().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn file_mode_is_0600_including_the_wal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let serial = store.begin_run(run_info("apply")).await.unwrap();
+    store.put_card(serial, &card("a")).await.unwrap();
+    for p in [
+        path.clone(),
+        PathBuf::from(format!("{}-wal", path.display())),
+    ] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_with_a_clear_message() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    Store::open(&path).await.unwrap().close().await;
+    set_user_version(&path, SCHEMA_VERSION + 7).await;
+    let err = Store::open(&path).await.unwrap_err();
+    match &err {
+        StateError::NewerSchema {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, SCHEMA_VERSION + 7);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("newer cardform"), "{msg}");
+    assert!(msg.contains("upgrade cardform"), "{msg}");
+    assert!(Store::open_existing(&path).await.is_err());
+}
+
+#[tokio::test]
+async fn foreign_files_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let text = dir.path().join("notes.db");
+    std::fs::write(&text, "hello, not a database at all").unwrap();
+    assert!(matches!(
+        Store::open(&text).await,
+        Err(StateError::Corrupt(_))
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "hello, not a database at all"
+    );
+
+    // An SQLite database of some other program is not migrated into.
+    let other = dir.path().join("other.sqlite");
+    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&other)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql("CREATE TABLE t (x INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert!(matches!(
+        Store::open(&other).await,
+        Err(StateError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn runs_get_serials_and_history() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s1 = store.begin_run(run_info("apply")).await.unwrap();
+    let s2 = store.begin_run(run_info("refresh")).await.unwrap();
+    assert_eq!((s1, s2), (1, 2));
+    assert_eq!(store.serial().await.unwrap(), 2);
+    let summary = serde_json::json!({"issued": 3, "charged": "15.00"});
+    store.finish_run(s1, &summary).await.unwrap();
+    assert!(matches!(
+        store.finish_run(99, &summary).await,
+        Err(StateError::NotFound(_))
+    ));
+
+    let history = store.history().await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].serial, 1);
+    assert_eq!(history[0].command, "apply");
+    assert_eq!(history[0].user, "alice");
+    assert_eq!(history[0].host, "box");
+    assert_eq!(history[0].at, "2025-03-01T10:00:00Z");
+    assert_eq!(history[0].summary, summary);
+    assert!(history[0].finished_at.is_some());
+    assert_eq!(history[1].command, "refresh");
+    assert_eq!(history[1].finished_at, None);
+    assert_eq!(history[1].summary, serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn writes_need_a_run() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    assert!(matches!(
+        store.put_card(5, &card("a")).await,
+        Err(StateError::UnknownSerial(5))
+    ));
+    assert!(store.get_card("a").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn cards_round_trip_exactly() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let mut c = card("alice-travel");
+    c.initial_topup = Some(d("50.10"));
+    c.charged = d("56.05");
+    c.card_id = Some("card_1".into());
+    c.last4 = Some("4242".into());
+    c.phase = CardPhase::Frozen;
+    c.desired_status = DesiredStatus::Frozen;
+    c.labels.insert("cost-center".into(), "42".into());
+    store.put_card(s, &c).await.unwrap();
+    assert_eq!(
+        store.get_card("alice-travel").await.unwrap(),
+        Some(c.clone())
+    );
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.cards.get("alice-travel"), Some(&c));
+    // Decimals keep their scale: "50.10" stays "50.10", not 50.1.
+    assert_eq!(
+        snap.cards["alice-travel"]
+            .initial_topup
+            .unwrap()
+            .to_string(),
+        "50.10"
+    );
+    assert!(store.remove_card(s, "alice-travel").await.unwrap());
+    assert!(!store.remove_card(s, "alice-travel").await.unwrap());
+    assert!(store.get_card("alice-travel").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn journal_first_then_record() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let req = r#"{"external_user_id":"u-a","product_code":"VISA_USD_STD"}"#;
+    let o = order("k-a-1", "a", req);
+    store.put_card(s, &card("a")).await.unwrap();
+    store.journal_order(s, &o).await.unwrap();
+
+    // Durable for another handle (another process) as soon as it returns.
+    let other = Store::open(&path).await.unwrap();
+    assert_eq!(other.get_order("k-a-1").await.unwrap(), Some(o.clone()));
+
+    // The provider acknowledged it: order id and phase are recorded with the card, atomically.
+    let mut opened = o.clone();
+    opened.order_id = Some("ord_1".into());
+    opened.phase = OrderPhase::Open;
+    opened.updated_at = "2025-03-01T10:00:02Z".into();
+    store.record(s, Some(&opened), None).await.unwrap();
+
+    // Journaling the same key again (a resumed run) keeps the progress already recorded.
+    store.journal_order(s, &o).await.unwrap();
+    assert_eq!(
+        store.get_order("k-a-1").await.unwrap(),
+        Some(opened.clone())
+    );
+
+    // Same key, different request: refused, nothing changed.
+    let clash = order(
+        "k-a-1",
+        "a",
+        r#"{"external_user_id":"u-a","product_code":"OTHER"}"#,
+    );
+    assert!(matches!(
+        store.journal_order(s, &clash).await,
+        Err(StateError::JournalConflict { .. })
+    ));
+    let mut clash_done = clash.clone();
+    clash_done.phase = OrderPhase::Completed;
+    assert!(matches!(
+        store.record(s, Some(&clash_done), None).await,
+        Err(StateError::JournalConflict { .. })
+    ));
+    assert_eq!(
+        store.get_order("k-a-1").await.unwrap(),
+        Some(opened.clone())
+    );
+
+    let mut done = opened.clone();
+    done.phase = OrderPhase::Completed;
+    done.charge = Some(d("5.00"));
+    done.provider_status = Some("completed".into());
+    let mut c = card("a");
+    c.phase = CardPhase::Active;
+    c.card_id = Some("card_9".into());
+    c.charged = d("5.00");
+    store.record(s, Some(&done), Some(&c)).await.unwrap();
+    assert_eq!(store.get_order("k-a-1").await.unwrap(), Some(done.clone()));
+    assert_eq!(store.get_card("a").await.unwrap(), Some(c));
+    assert_eq!(store.orders_for_card("a").await.unwrap(), vec![done]);
+    assert!(store.open_orders().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_batch_writes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    store
+        .journal_order(s, &order("k1", "a", r#"{"product_code":"P"}"#))
+        .await
+        .unwrap();
+    let items = vec![
+        (None, Some(card("b"))),
+        (Some(order("k1", "a", r#"{"product_code":"Q"}"#)), None),
+    ];
+    assert!(store.record_batch(s, &items).await.is_err());
+    assert!(store.get_card("b").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn snapshot_holds_open_orders_and_observed_fees() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    for key in ["a", "b", "c", "gone"] {
+        store.put_card(s, &card(key)).await.unwrap();
+    }
+    let prepared = order("k-a", "a", r#"{"product_code":"VISA_USD_STD"}"#);
+    let mut open = order("k-b", "b", r#"{"product_code":"VISA_USD_STD"}"#);
+    open.phase = OrderPhase::Open;
+    open.order_id = Some("ord_b".into());
+    let mut failed = order("k-c", "c", r#"{"product_code":"VISA_USD_STD"}"#);
+    failed.phase = OrderPhase::Failed;
+    failed.error_slug = Some("insufficient_balance".into());
+    let forgotten = order("k-gone", "gone", r#"{"product_code":"VISA_USD_STD"}"#);
+    for o in [&prepared, &open, &failed, &forgotten] {
+        store.journal_order(s, o).await.unwrap();
+    }
+    store.record(s, Some(&open), None).await.unwrap();
+    store.record(s, Some(&failed), None).await.unwrap();
+    assert!(store.remove_card(s, "gone").await.unwrap());
+
+    // Issue orders completed with real charges: with and without a top-up, two products, and an
+    // older one recorded late that must not win.
+    let completed = |key: &str, card: &str, req: &str, charge: &str, at: &str| {
+        let mut o = order(key, card, req);
+        o.phase = OrderPhase::Completed;
+        o.charge = Some(d(charge));
+        o.updated_at = at.into();
+        o
+    };
+    let items = vec![
+        (
+            Some(completed(
+                "f1",
+                "x1",
+                r#"{"product_code":"P1"}"#,
+                "4.00",
+                "2025-03-01T11:00:00Z",
+            )),
+            None,
+        ),
+        (
+            Some(completed(
+                "f2",
+                "x2",
+                r#"{"product_code":"P1","initial_topup_amount":"50.00"}"#,
+                "56.05",
+                "2025-03-01T12:00:00Z",
+            )),
+            None,
+        ),
+        (
+            Some(completed(
+                "f3",
+                "x3",
+                r#"{"product_code":"P1"}"#,
+                "3.50",
+                "2025-03-01T09:00:00Z",
+            )),
+            None,
+        ),
+        (
+            Some(completed(
+                "f4",
+                "x4",
+                "not json",
+                "7.25",
+                "2025-03-01T11:00:00Z",
+            )),
+            Some({
+                let mut c = card("x4");
+                c.product_code = "P2".into();
+                c
+            }),
+        ),
+    ];
+    store.record_batch(s, &items).await.unwrap();
+
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.serial, 1);
+    assert_eq!(snap.lineage, store.lineage().await.unwrap());
+    assert_eq!(
+        snap.open_orders.keys().cloned().collect::<Vec<_>>(),
+        vec!["a".to_string(), "b".to_string()]
+    );
+    assert_eq!(snap.open_orders["a"], prepared);
+    assert_eq!(snap.open_orders["b"], open);
+    assert_eq!(
+        snap.observed_issue_fees,
+        BTreeMap::from([("P1".to_string(), d("4.00")), ("P2".to_string(), d("7.25"))])
+    );
+    let open_list = store.open_orders().await.unwrap();
+    assert_eq!(open_list, vec![prepared, open]);
+    // The forgotten card's order is still in the journal, so its key is never reused.
+    assert!(store.get_order("k-gone").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn cards_at_reconstructs_every_serial() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+
+    let s1 = store.begin_run(run_info("apply")).await.unwrap();
+    store.put_card(s1, &card("a")).await.unwrap();
+    store.put_card(s1, &card("b")).await.unwrap();
+    // Several writes of one card in one run: only the last image counts for that serial.
+    let mut a1 = card("a");
+    a1.phase = CardPhase::Active;
+    a1.card_id = Some("card_a".into());
+    store.put_card(s1, &a1).await.unwrap();
+
+    let s2 = store.begin_run(run_info("apply")).await.unwrap();
+    let mut a2 = a1.clone();
+    a2.phase = CardPhase::Frozen;
+    store.put_card(s2, &a2).await.unwrap();
+    assert!(store.remove_card(s2, "b").await.unwrap());
+    store.put_card(s2, &card("c")).await.unwrap();
+
+    let s3 = store.begin_run(run_info("import")).await.unwrap();
+    store.put_card(s3, &card("b")).await.unwrap();
+    // Put then removed within one run: absent at that serial.
+    store.put_card(s3, &card("d")).await.unwrap();
+    assert!(store.remove_card(s3, "d").await.unwrap());
+
+    let keys = |m: &BTreeMap<String, CardRecord>| m.keys().cloned().collect::<Vec<_>>();
+    assert!(store.cards_at(0).await.unwrap().is_empty());
+    let at1 = store.cards_at(s1).await.unwrap();
+    assert_eq!(keys(&at1), ["a", "b"]);
+    assert_eq!(at1["a"], a1);
+    let at2 = store.cards_at(s2).await.unwrap();
+    assert_eq!(keys(&at2), ["a", "c"]);
+    assert_eq!(at2["a"], a2);
+    let at3 = store.cards_at(s3).await.unwrap();
+    assert_eq!(keys(&at3), ["a", "b", "c"]);
+    // The latest serial matches the live table.
+    assert_eq!(at3, store.snapshot().await.unwrap().cards);
+    assert_eq!(store.cards_at(1000).await.unwrap(), at3);
+}
+
+#[tokio::test]
+async fn audit_calls_in_time_order_with_since() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let call = |at: &str, result: &str, charge: Option<&str>| CallRecord {
+        at: at.into(),
+        endpoint: "cards/create".into(),
+        idempotency_key: Some("k1".into()),
+        order_id: Some("ord_1".into()),
+        card_key: Some("a".into()),
+        result: result.into(),
+        charge: charge.map(d),
+    };
+    let late = call("2025-03-02T08:00:00+02:00", "ok", Some("5.00"));
+    let early = call("2025-03-01T10:00:00Z", "insufficient_balance", None);
+    store.record_call(&late).await.unwrap();
+    store.record_call(&early).await.unwrap();
+    assert_eq!(
+        store.calls(None).await.unwrap(),
+        vec![early.clone(), late.clone()]
+    );
+    // 08:00+02:00 is 06:00Z: after a since of 2025-03-02 (midnight UTC).
+    assert_eq!(
+        store.calls(Some("2025-03-02")).await.unwrap(),
+        vec![late.clone()]
+    );
+    assert_eq!(
+        store.calls(Some("2025-03-02T06:00:00Z")).await.unwrap(),
+        vec![late.clone()]
+    );
+    assert!(
+        store
+            .calls(Some("2025-03-02T06:00:01Z"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.calls(Some("last tuesday")).await,
+        Err(StateError::InvalidTimestamp { .. })
+    ));
+    assert!(matches!(
+        store.record_call(&call("yesterday", "ok", None)).await,
+        Err(StateError::InvalidTimestamp { .. })
+    ));
+}
+
+#[tokio::test]
+async fn second_acquirer_fails_fast_naming_the_holder() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let mine = store
+        .acquire_lock(
+            lock_req("apply -f cards.yaml", std::process::id()),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.current_lock().await.unwrap(), Some(mine.clone()));
+
+    let other = Store::open(store.path()).await.unwrap();
+    let started = Instant::now();
+    let err = other
+        .acquire_lock(lock_req("apply", 1), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let StateError::Locked(holder) = &err else {
+        panic!("expected Locked, got {err:?}");
+    };
+    assert_eq!(holder.lock_id, mine.lock_id);
+    assert_eq!(holder.pid, std::process::id());
+    assert!(!holder.stale, "our own process is alive");
+    let msg = err.to_string();
+    for part in [
+        mine.lock_id.as_str(),
+        "apply -f cards.yaml",
+        &format!("pid {}", std::process::id()),
+        &local_host(),
+    ] {
+        assert!(msg.contains(part), "{msg} should contain {part}");
+    }
+
+    // Waiting works once the holder releases.
+    let waiter = tokio::spawn({
+        let other = other.clone();
+        async move {
+            other
+                .acquire_lock(lock_req("plan", 7), Duration::from_secs(10))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished());
+    store.release_lock(&mine.lock_id).await.unwrap();
+    let theirs = waiter.await.unwrap().unwrap();
+    assert_ne!(theirs.lock_id, mine.lock_id);
+    assert_eq!(theirs.command, "plan");
+    // Releasing a lock that is no longer ours does not remove the new holder's.
+    store.release_lock(&mine.lock_id).await.unwrap();
+    assert_eq!(
+        store.current_lock().await.unwrap().map(|l| l.lock_id),
+        Some(theirs.lock_id)
+    );
+}
+
+#[tokio::test]
+async fn waiting_gives_up_after_the_timeout() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    store
+        .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = store
+        .acquire_lock(lock_req("apply", 1), Duration::from_millis(400))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, StateError::Locked(_)));
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[tokio::test]
+async fn stale_lock_is_reported_not_stolen_and_force_unlock_removes_it() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = store
+        .acquire_lock(lock_req("apply", dead_pid), Duration::ZERO)
+        .await
+        .unwrap();
+
+    let err = store
+        .acquire_lock(
+            lock_req("apply", std::process::id()),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap_err();
+    let StateError::Locked(holder) = &err else {
+        panic!("expected Locked, got {err:?}");
+    };
+    assert!(holder.stale);
+    assert_eq!(holder.pid, dead_pid);
+    assert!(
+        err.to_string()
+            .contains(&format!("cardform force-unlock {}", dead.lock_id)),
+        "{err}"
+    );
+    assert!(store.current_lock().await.unwrap().unwrap().stale);
+
+    // A stale-looking lock on another host is not called stale: its pid means nothing here.
+    assert!(matches!(
+        store.force_unlock("no-such-lock").await,
+        Err(StateError::NotFound(_))
+    ));
+    let removed = store.force_unlock(&dead.lock_id).await.unwrap();
+    assert_eq!(removed.lock_id, dead.lock_id);
+    assert!(removed.stale);
+    assert_eq!(store.current_lock().await.unwrap(), None);
+    assert!(matches!(
+        store.force_unlock(&dead.lock_id).await,
+        Err(StateError::NotFound(_))
+    ));
+    store
+        .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn lock_on_another_host_is_never_stale() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let mut req = lock_req("apply", dead_pid);
+    req.host = format!("{}-elsewhere.invalid", local_host());
+    store.acquire_lock(req, Duration::ZERO).await.unwrap();
+    assert!(!store.current_lock().await.unwrap().unwrap().stale);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_acquirers_exactly_one_wins() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    Store::open(&path).await.unwrap().close().await;
+    for round in 0..5 {
+        let mut stores = Vec::new();
+        for _ in 0..6 {
+            stores.push(Store::open(&path).await.unwrap());
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(stores.len()));
+        let tasks: Vec<_> = stores
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, s)| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    s.acquire_lock(
+                        lock_req(&format!("apply #{i}"), 1000 + i as u32),
+                        Duration::ZERO,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(l) => winners.push(l),
+                Err(StateError::Locked(_)) => {}
+                Err(e) => panic!("round {round}: unexpected {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let held = stores[0].current_lock().await.unwrap().unwrap();
+        assert_eq!(held.lock_id, winners[0].lock_id);
+        stores[0].force_unlock(&held.lock_id).await.unwrap();
+        for s in stores {
+            s.close().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_of_100k_cards() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let items: Vec<_> = (0..100_000)
+        .map(|i| {
+            let mut c = card(&format!("card-{i:06}"));
+            c.phase = CardPhase::Active;
+            c.card_id = Some(format!("card_{i}"));
+            c.last4 = Some(format!("{:04}", i % 10_000));
+            c.charged = d("5.00");
+            (None, Some(c))
+        })
+        .collect();
+    let started = Instant::now();
+    store.record_batch(s, &items).await.unwrap();
+    eprintln!("record_batch of 100,000 cards: {:?}", started.elapsed());
+
+    let started = Instant::now();
+    let snap = store.snapshot().await.unwrap();
+    eprintln!("snapshot of 100,000 cards: {:?}", started.elapsed());
+    assert_eq!(snap.cards.len(), 100_000);
+    assert_eq!(
+        snap.cards["card-054321"].card_id.as_deref(),
+        Some("card_54321")
+    );
+
+    let started = Instant::now();
+    let at = store.cards_at(s).await.unwrap();
+    eprintln!("cards_at of 100,000 cards: {:?}", started.elapsed());
+    assert_eq!(at.len(), 100_000);
+}
+
+#[tokio::test]
+async fn last4_cannot_hold_a_card_number() {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&db(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let mut c = card("a");
+    c.last4 = Some("4242424242424242".into());
+    assert!(store.put_card(s, &c).await.is_err());
+    assert!(store.get_card("a").await.unwrap().is_none());
+    assert!(store.cards_at(s).await.unwrap().is_empty());
+}
