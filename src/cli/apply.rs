@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use super::args::ApplyArgs;
-use super::plan::{document, read_snapshot};
+use super::plan::document;
 use super::provider::Provider;
 use super::settings::{Global, parse_amount, parse_duration};
 use super::{CliError, Outcome};

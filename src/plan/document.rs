@@ -39,7 +39,11 @@ impl StateRef {
         Self {
             lineage: lineage.to_owned(),
             serial,
-            fingerprint: format!("{lineage}:{serial}"),
+            fingerprint: if lineage.is_empty() {
+                "none (no state yet)".to_owned()
+            } else {
+                format!("{lineage}:{serial}")
+            },
         }
     }
 }

@@ -60,7 +60,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
     let Some(after) = &action.after else {
         return Estimate::none();
     };
-    let topup = after.initial_topup.unwrap_or_default();
+    let topup = cents(after.initial_topup.unwrap_or_default());
     let product = facts.products.get(&after.product_code);
     if let Some(p) = product {
         let fee = match after.initial_topup {
@@ -73,7 +73,8 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
                     p.topup_fee_fixed,
                 ))
                 .map(|(f, t)| assumed::round_money(f + t)),
-        };
+        }
+        .map(cents);
         if let Some(fee) = fee {
             return Estimate {
                 fee: Some(fee),
@@ -86,7 +87,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
     if after.initial_topup.is_none() {
         if let Some(fee) = state.observed_issue_fees.get(&after.product_code) {
             return Estimate {
-                fee: Some(*fee),
+                fee: Some(cents(*fee)),
                 topup,
                 source: EstimateSource::Observed,
             };
@@ -117,4 +118,10 @@ fn resume(action: &Action, state: &Snapshot) -> Estimate {
         },
         _ => Estimate::none(),
     }
+}
+
+/// Money as it is shown and serialized: exactly two decimal places ("5.00", not "5").
+fn cents(mut d: Decimal) -> Decimal {
+    d.rescale(2);
+    d
 }

@@ -72,14 +72,17 @@ fn estimate_text(a: &Action) -> String {
     }
 }
 
-fn detail(a: &Action) -> String {
+fn detail(a: &Action, product_width: usize) -> String {
     let mut parts = Vec::new();
     if let Some(after) = &a.after {
         if a.kind.issues_card() {
-            parts.push(after.product_code.clone());
+            parts.push(format!("{:<product_width$}", after.product_code));
             parts.push(format!("user {}", after.external_user_id));
             if let Some(t) = after.initial_topup {
                 parts.push(format!("top-up {}", money(t)));
+            }
+            if after.status == crate::spec::DesiredStatus::Frozen {
+                parts.push("then frozen".into());
             }
         }
     }
@@ -122,8 +125,13 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
             grouped(&mut out, kind, actions, style);
         } else {
             let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
+            let product_width = actions
+                .iter()
+                .map(|a| a.product_code.len())
+                .max()
+                .unwrap_or(0);
             for a in actions {
-                let d = detail(a);
+                let d = detail(a, product_width);
                 let _ = writeln!(
                     out,
                     "{} {:<width$}  {}",

@@ -86,7 +86,7 @@ fn apply_without_a_terminal_refuses_and_sends_nothing() {
     let f = env.write("cards.yaml", ONBOARDING);
     let out = env
         .cardform(&["apply", "-f", f.to_str().unwrap()])
-        .stdin(Stdio::null())
+        .write_stdin("yes\n")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -9,7 +9,9 @@ fn json_scrub(v: &mut serde_json::Value) {
 #[test]
 fn plan_human_json_and_markdown() {
     let env = Env::new();
-    let f = env.write("cards.yaml", ONBOARDING);
+    env.write("cards.yaml", ONBOARDING);
+    // Relative paths (commands run in the temp dir) keep the snapshots machine-independent.
+    let f = std::path::Path::new("cards.yaml");
     let out = env
         .cardform(&["plan", "-f", f.to_str().unwrap()])
         .output()
