@@ -14,7 +14,7 @@ pub use events::{Event, EventSink, FailureGroup, Summary};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
@@ -57,16 +57,32 @@ impl Default for ExecOptions {
     }
 }
 
-/// Set once by the first Ctrl-C: start nothing new, finish tracking what is in flight.
+/// Set by the first Ctrl-C (or by `--fail-fast`): start nothing new, finish tracking what is in
+/// flight.
 #[derive(Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
+pub struct StopFlag(Arc<std::sync::atomic::AtomicU8>);
+
+const RUNNING: u8 = 0;
+const INTERRUPTED: u8 = 1;
+const FAILED_FAST: u8 = 2;
 
 impl StopFlag {
+    /// The user asked to stop (Ctrl-C).
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst)
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, INTERRUPTED, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    fn fail_fast(&self) {
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, FAILED_FAST, Ordering::SeqCst, Ordering::SeqCst);
     }
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) != RUNNING
+    }
+    pub fn is_interrupted(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == INTERRUPTED
     }
 }
 
@@ -150,7 +166,7 @@ pub async fn execute(
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok(Err(e)) = res { fatal.get_or_insert(e); ctx.stop.stop(); }
+                if let Ok(Err(e)) = res { fatal.get_or_insert(e); ctx.stop.fail_fast(); }
                 slots.clone().acquire_owned().await.expect("semaphore is never closed")
             }
         };
@@ -177,7 +193,7 @@ pub async fn execute(
         return Err(e);
     }
     let mut summary = ctx.summary.lock().await.clone();
-    summary.interrupted = ctx.stop.is_stopped() && summary.skipped > 0;
+    summary.interrupted = ctx.stop.is_interrupted();
     ctx.events.emit(Event::Finished {
         summary: summary.clone(),
     });
@@ -195,10 +211,10 @@ impl Ctx {
 
     async fn why_not_start(&self, action: &Action) -> Option<String> {
         if self.stop.is_stopped() {
-            return Some(if self.fail_fast && self.summary.lock().await.failed > 0 {
-                "--fail-fast: an earlier card failed".into()
-            } else {
+            return Some(if self.stop.is_interrupted() {
                 "interrupted before it started".into()
+            } else {
+                "--fail-fast: an earlier card failed".into()
             });
         }
         if let (Some(budget), true) = (self.max_fees, action.kind.issues_card()) {
@@ -263,7 +279,7 @@ impl Ctx {
                 }
                 drop(s);
                 if self.fail_fast {
-                    self.stop.stop();
+                    self.stop.fail_fast();
                 }
                 self.events.emit(Event::Failed {
                     key: action.key.clone(),

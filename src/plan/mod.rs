@@ -39,10 +39,13 @@ pub fn plan(
     // Open orders of cards that are no longer declared are still tracked to completion: an order
     // is never lost track of, whatever the declarations say now.
     for (key, record) in &state.cards {
-        if declared.contains(key.as_str()) || record.replaced_by.is_some() {
+        if declared.contains(key.as_str()) {
             continue;
         }
-        actions.push(undeclared(record, state, options));
+        match &record.replaced_by {
+            Some(new_key) => actions.extend(retired(record, new_key, state)),
+            None => actions.push(undeclared(record, state, options)),
+        }
     }
     for (key, order) in &state.open_orders {
         if !declared.contains(key.as_str()) && !state.cards.contains_key(key) {
@@ -248,6 +251,31 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
             "no longer declared; left untouched (use --prune to freeze it)",
         ),
     }
+}
+
+/// A card superseded by a replacement is frozen once the new card exists. A run killed between the
+/// two steps leaves it active; this finishes the job (and never before the new card is issued).
+fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Action> {
+    let replacement_issued = state
+        .cards
+        .get(new_key)
+        .is_some_and(|n| matches!(n.phase, CardPhase::Active | CardPhase::Frozen));
+    if record.phase != CardPhase::Active || !replacement_issued {
+        return None;
+    }
+    let before = Attributes::from_record(record);
+    let mut after = before.clone();
+    after.status = DesiredStatus::Frozen;
+    Some(Action {
+        key: record.key.clone(),
+        kind: ActionKind::Freeze,
+        reason: format!("replaced by {new_key}; the old card is frozen"),
+        product_code: record.product_code.clone(),
+        before: Some(before),
+        after: Some(after),
+        attempt: record.attempt,
+        estimate: Estimate::none(),
+    })
 }
 
 /// The status a recorded card is in, in declaration terms.

@@ -264,6 +264,22 @@ fn failed_and_closed_cards_are_reissued_with_next_attempt() {
     }
 }
 
+#[test]
+fn retired_cards_are_frozen_once_their_replacement_exists() {
+    let new = card("a", "PREM");
+    let mut old = record_from(&card("a", "STD"), CardPhase::Active);
+    old.key = "a~1".into();
+    old.replaced_by = Some("a".into());
+    let mut pending = record_from(&new, CardPhase::Pending);
+    pending.attempt = 2;
+    let p = plan(&[new.clone()], &snapshot(vec![old.clone(), pending]), &facts(), &PlanOptions::default());
+    assert!(p.actions.iter().all(|a| a.key != "a~1"), "not before the new card exists");
+    let issued = record_from(&new, CardPhase::Active);
+    let p = plan(&[new], &snapshot(vec![old, issued]), &facts(), &PlanOptions::default());
+    assert_eq!(p.actions.len(), 1);
+    assert_eq!((p.actions[0].key.as_str(), p.actions[0].kind), ("a~1", ActionKind::Freeze));
+}
+
 /// What a successful apply records for each action: the model exec must follow.
 fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
     let mut next = state.clone();

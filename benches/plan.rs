@@ -1,0 +1,174 @@
+//! Plan at scale: 100,000 declared cards against a state that already holds 100,000 cards.
+//!
+//! `cargo bench --bench plan` (add `-- 20000` for another size). Prints each phase in-process, then
+//! runs the real `cardform plan` binary end to end against the in-process sandbox and prints its
+//! wall time and peak memory. Figures, not assertions: these machines are noisy.
+
+use cardform::plan::{self, PlanOptions, ProviderFacts};
+use cardform::spec::{self, DesiredStatus};
+use cardform::state::{CardPhase, CardRecord, RunInfo, Store};
+use rust_decimal::Decimal;
+use std::time::Instant;
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let yaml = fleet(n);
+    let yaml_path = dir.path().join("fleet.yaml");
+    std::fs::write(&yaml_path, &yaml).unwrap();
+    println!("{n} cards, {:.1} MB of YAML", yaml.len() as f64 / 1e6);
+
+    let t = Instant::now();
+    let decls = spec::load(std::slice::from_ref(&yaml_path)).expect("valid fleet");
+    println!("load declarations     {:>8.3} s", t.elapsed().as_secs_f64());
+
+    // A state that already holds every card, with every 10th one frozen (so the plan has work).
+    let state_path = dir.path().join("state.db");
+    let t = Instant::now();
+    rt.block_on(async {
+        let store = Store::open(&state_path).await.unwrap();
+        let serial = store
+            .begin_run(RunInfo {
+                command: "bench".into(),
+                user: "bench".into(),
+                host: "bench".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+            })
+            .await
+            .unwrap();
+        let items: Vec<_> = decls
+            .cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    None,
+                    Some(CardRecord {
+                        key: c.key.clone(),
+                        external_user_id: c.external_user_id.clone(),
+                        product_code: c.product_code.clone(),
+                        initial_topup: c.initial_topup,
+                        desired_status: DesiredStatus::Active,
+                        labels: c.labels.clone(),
+                        card_id: Some(format!("card_{i:08}")),
+                        phase: if i % 10 == 0 { CardPhase::Frozen } else { CardPhase::Active },
+                        provider_status: Some("active".into()),
+                        last4: Some("4242".into()),
+                        charged: Decimal::new(500, 2),
+                        attempt: 1,
+                        replaced_by: None,
+                        created_at: "2026-01-01T00:00:00Z".into(),
+                        updated_at: "2026-01-01T00:00:00Z".into(),
+                    }),
+                )
+            })
+            .collect();
+        for chunk in items.chunks(10_000) {
+            store.record_batch(serial, chunk).await.unwrap();
+        }
+        store.finish_run(serial, &serde_json::json!({})).await.unwrap();
+    });
+    println!("(build the state      {:>8.3} s, not part of plan)", t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let snapshot = rt.block_on(async {
+        Store::open_existing(&state_path)
+            .await
+            .unwrap()
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap()
+    });
+    println!("read state snapshot   {:>8.3} s", t.elapsed().as_secs_f64());
+
+    let facts = ProviderFacts {
+        products: [cardform::wire::Product {
+            product_code: "VISA_USD_STD".into(),
+            issue_fee: Some(Decimal::new(500, 2)),
+            topup_fee_percent: Some(Decimal::new(15, 1)),
+            topup_fee_fixed: Some(Decimal::new(30, 2)),
+            is_active: true,
+            ..Default::default()
+        }]
+        .into_iter()
+        .map(|p| (p.product_code.clone(), p))
+        .collect(),
+        balance: Some(Decimal::new(1_000_000, 0)),
+        currency: "usdt".into(),
+    };
+    let t = Instant::now();
+    let p = plan::plan(&decls.cards, &snapshot, &facts, &PlanOptions::default());
+    println!(
+        "plan (pure)           {:>8.3} s  ({} actions, {} unchanged)",
+        t.elapsed().as_secs_f64(),
+        p.actions.len(),
+        p.unchanged
+    );
+    println!("in-process peak RSS   {:>8.1} MiB", peak_rss_mib("VmHWM"));
+
+    // End to end: the real binary, against the sandbox, as a user runs it.
+    let bin = env!("CARGO_BIN_EXE_cardform");
+    let sandbox = rt
+        .block_on(cardform::sandbox::spawn(cardform::sandbox::SandboxConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        }))
+        .unwrap();
+    let t = Instant::now();
+    let out = std::process::Command::new(bin)
+        .env("CARDFORM_API_URL", sandbox.base_url())
+        .env("CARDFORM_API_KEY", "sandbox-key")
+        .env("CARDFORM_API_SECRET", "sandbox-secret")
+        .arg("--state")
+        .arg(&state_path)
+        .args(["plan", "-f"])
+        .arg(&yaml_path)
+        .output()
+        .unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("Plan:"))
+        .collect::<String>();
+    println!("`cardform plan` e2e   {wall:>8.3} s  peak RSS {:.1} MiB", children_max_rss_mib());
+    println!("  {summary}");
+    rt.block_on(sandbox.shutdown());
+}
+
+fn fleet(n: usize) -> String {
+    let mut s = String::with_capacity(n * 100);
+    s.push_str("version: 1\ndefaults:\n  product_code: VISA_USD_STD\ncards:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{key: fleet-{i:06}, external_user_id: user-{i:06}, labels: {{team: t{}}}}}\n",
+            i % 50
+        ));
+    }
+    s
+}
+
+fn peak_rss_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn children_max_rss_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
