@@ -116,14 +116,14 @@ fn timestamp_micros(value: &str) -> Result<i64, StateError> {
         value: value.to_string(),
     };
     if let Ok(ts) = value.parse::<jiff::Timestamp>() {
-        return i64::try_from(ts.as_microsecond()).map_err(|_| bad());
+        return Ok(ts.as_microsecond());
     }
     // A bare date (`--since 2025-01-31`) means its start, in UTC.
     let date: jiff::civil::Date = value.parse().map_err(|_| bad())?;
     let ts = jiff::tz::Offset::UTC
         .to_timestamp(date.at(0, 0, 0, 0))
         .map_err(|_| bad())?;
-    i64::try_from(ts.as_microsecond()).map_err(|_| bad())
+    Ok(ts.as_microsecond())
 }
 
 impl Store {
