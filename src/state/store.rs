@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::migrate;
 use super::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
-use super::rows::{self, call_columns, card_columns, order_columns, run_columns};
+use super::rows::{self, call_columns, card_columns, card_packed, order_columns, run_columns};
 use super::{CallRecord, RunInfo, RunRecord, StateError, now};
 use crate::wire::assumed::INITIAL_TOPUP_FIELD;
 
@@ -28,6 +28,9 @@ const READERS: u32 = 2;
 /// Rows the SQLite worker thread may run ahead of us: the default (50) makes a 100,000-card
 /// snapshot wait on a thread hand-off every few rows.
 const READ_ROW_BUFFER: usize = 10_000;
+
+/// Address space a reader may map of the database file (SQLite caps it at its compile limit).
+const READ_MMAP_BYTES: u64 = 256 << 20;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -113,14 +116,14 @@ fn timestamp_micros(value: &str) -> Result<i64, StateError> {
         value: value.to_string(),
     };
     if let Ok(ts) = value.parse::<jiff::Timestamp>() {
-        return i64::try_from(ts.as_microsecond()).map_err(|_| bad());
+        return Ok(ts.as_microsecond());
     }
     // A bare date (`--since 2025-01-31`) means its start, in UTC.
     let date: jiff::civil::Date = value.parse().map_err(|_| bad())?;
     let ts = jiff::tz::Offset::UTC
         .to_timestamp(date.at(0, 0, 0, 0))
         .map_err(|_| bad())?;
-    i64::try_from(ts.as_microsecond()).map_err(|_| bad())
+    Ok(ts.as_microsecond())
 }
 
 impl Store {
@@ -156,7 +159,9 @@ impl Store {
             .connect_with(
                 connect_options(path)
                     .synchronous(SqliteSynchronous::Normal)
-                    .row_buffer_size(READ_ROW_BUFFER),
+                    .row_buffer_size(READ_ROW_BUFFER)
+                    // Snapshots read the whole cards table: map it instead of a read() per page.
+                    .pragma("mmap_size", READ_MMAP_BYTES.to_string()),
             )
             .await?;
         Ok(Store {
@@ -217,21 +222,17 @@ impl Store {
         let lineage: String = info.try_get(0)?;
         let serial = serial_u64(info.try_get(1)?)?;
 
-        // One JSON array per card instead of fifteen columns: sqlx's per-value overhead
-        // dominates at 100,000 cards, and SQLite packs the row far faster than sqlx decodes it.
-        let mut cards = BTreeMap::new();
-        let rows = sqlx::query(concat!(
-            "SELECT json_array(",
-            card_columns!(),
+        // All cards as one JSON document instead of 100,000 rows of fifteen columns: sqlx's
+        // per-row and per-value overhead would dominate, and SQLite packs them far faster.
+        let packed: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            card_packed!(),
             ") FROM cards"
         ))
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        for row in &rows {
-            let card = rows::card_from_packed(row.try_get(0)?)?;
-            cards.insert(card.key.clone(), card);
-        }
-        drop(rows);
+        let cards = rows::cards_from_packed(packed.as_deref().unwrap_or("[]"))?;
+        drop(packed);
 
         let open_orders = Self::open_orders_in(&mut tx)
             .await?
@@ -495,22 +496,17 @@ impl Store {
     /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
     /// before it, unless that image is a removal.
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError> {
-        // SQLite returns the bare columns of the row that holds MAX(serial) in each group.
-        let rows = sqlx::query(
-            "SELECT key, image, MAX(serial) FROM changes WHERE serial <= ? GROUP BY key",
+        // SQLite returns the bare columns of the row that holds MAX(serial) in each group; the
+        // images are then handed over as one JSON object (see `snapshot` for why).
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_object(key, json(image)) FROM \
+               (SELECT key, image, MAX(serial) FROM changes WHERE serial <= ? GROUP BY key) \
+             WHERE image IS NOT NULL",
         )
         .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        let mut cards = BTreeMap::new();
-        for row in &rows {
-            let key: String = row.try_get(0)?;
-            if let Some(image) = row.try_get::<Option<String>, _>(1)? {
-                let card = rows::card_from_image(&key, &image)?;
-                cards.insert(key, card);
-            }
-        }
-        Ok(cards)
+        rows::cards_from_images(packed.as_deref().unwrap_or("{}"))
     }
 
     // ----- audit -----
