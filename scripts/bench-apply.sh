@@ -23,18 +23,18 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__sandbox/inspect" >/dev
 examples/gen-fleet.sh "$n" >"$work/fleet.yaml"
 export CARDFORM_API_URL="http://127.0.0.1:$port" CARDFORM_API_KEY=sandbox-key CARDFORM_API_SECRET=sandbox-secret
 
-before=$(curl -sf "http://127.0.0.1:$port/__sandbox/inspect")
+curl -sf "http://127.0.0.1:$port/__sandbox/inspect" >"$work/before.json"
 start=$(date +%s.%N)
 /usr/bin/time -f "%M" -o "$work/maxrss" "$bin" --state "$work/state.db" apply -f "$work/fleet.yaml" \
   --auto-approve --rate "$rate" --parallelism "${PARALLELISM:-128}" >"$work/apply.log" 2>&1 || {
   echo "apply failed:"; tail -20 "$work/apply.log"; exit 1; }
 end=$(date +%s.%N)
-after=$(curl -sf "http://127.0.0.1:$port/__sandbox/inspect")
+curl -sf "http://127.0.0.1:$port/__sandbox/inspect" >"$work/after.json"
 
-python3 - "$n" "$rate" "$start" "$end" "$(cat "$work/maxrss")" "$before" "$after" <<'PY'
+python3 - "$n" "$rate" "$start" "$end" "$(cat "$work/maxrss")" "$work/before.json" "$work/after.json" <<'PY'
 import json, sys
 n, rate, start, end, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-before, after = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+before, after = (json.load(open(p)) for p in sys.argv[6:8])
 calls = {k: after["calls"].get(k, 0) - before["calls"].get(k, 0) for k in after["calls"]}
 total = sum(calls.values())
 useful = calls.get("cards/create", 0) + n  # one create and one finishing check per card
