@@ -121,7 +121,15 @@ fn main() {
         }))
         .unwrap();
     let t = Instant::now();
-    let out = std::process::Command::new(bin)
+    // GNU time reports the binary's own peak RSS (getrusage on our children would count the
+    // pages a forked child shares with this process before exec).
+    let rss_file = dir.path().join("maxrss");
+    let out = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_file)
+        .arg(bin)
         .env("CARDFORM_API_URL", sandbox.base_url())
         .env("CARDFORM_API_KEY", "sandbox-key")
         .env("CARDFORM_API_SECRET", "sandbox-secret")
@@ -137,7 +145,14 @@ fn main() {
         .lines()
         .filter(|l| l.starts_with("Plan:"))
         .collect::<String>();
-    println!("`cardform plan` e2e   {wall:>8.3} s  peak RSS {:.1} MiB", children_max_rss_mib());
+    let rss_kib: f64 = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    println!(
+        "`cardform plan` e2e   {wall:>8.3} s  peak RSS {:.1} MiB",
+        rss_kib / 1024.0
+    );
     println!("  {summary}");
     rt.block_on(sandbox.shutdown());
 }
@@ -164,11 +179,4 @@ fn peak_rss_mib(field: &str) -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
-}
-
-fn children_max_rss_mib() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes into the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
 }
