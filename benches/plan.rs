@@ -56,7 +56,11 @@ fn main() {
                         desired_status: DesiredStatus::Active,
                         labels: c.labels.clone(),
                         card_id: Some(format!("card_{i:08}")),
-                        phase: if i % 10 == 0 { CardPhase::Frozen } else { CardPhase::Active },
+                        phase: if i % 10 == 0 {
+                            CardPhase::Frozen
+                        } else {
+                            CardPhase::Active
+                        },
                         provider_status: Some("active".into()),
                         last4: Some("4242".into()),
                         charged: Decimal::new(500, 2),
@@ -71,9 +75,15 @@ fn main() {
         for chunk in items.chunks(10_000) {
             store.record_batch(serial, chunk).await.unwrap();
         }
-        store.finish_run(serial, &serde_json::json!({})).await.unwrap();
+        store
+            .finish_run(serial, &serde_json::json!({}))
+            .await
+            .unwrap();
     });
-    println!("(build the state      {:>8.3} s, not part of plan)", t.elapsed().as_secs_f64());
+    println!(
+        "(build the state      {:>8.3} s, not part of plan)",
+        t.elapsed().as_secs_f64()
+    );
 
     let t = Instant::now();
     let snapshot = rt.block_on(async {
@@ -140,7 +150,11 @@ fn main() {
         .output()
         .unwrap();
     let wall = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("Plan:"))
@@ -173,9 +187,11 @@ fn peak_rss_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)

@@ -1,4 +1,5 @@
 mod cli_apply;
+mod cli_lifecycle;
 mod cli_plan;
 mod client;
 mod fake_provider;
