@@ -1,6 +1,7 @@
 mod cli_apply;
 mod cli_lifecycle;
 mod cli_plan;
+mod cli_readme;
 mod client;
 mod fake_provider;
 mod harness;
