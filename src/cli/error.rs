@@ -40,12 +40,7 @@ impl CliError {
             CliError::Spec(report) => {
                 let width = 100;
                 let mut s = crate::render::diagnostics::render_report(report, style.color, width);
-                s.push_str(&format!(
-                    "{} {} problem{} in the declarations; nothing was sent to the provider.\n",
-                    style.red("error:"),
-                    report.len(),
-                    if report.len() == 1 { "" } else { "s" }
-                ));
+                s.push_str("note: nothing was sent to the provider.\n");
                 s
             }
             CliError::Client(e) => {
