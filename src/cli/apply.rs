@@ -24,7 +24,7 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
             "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE".into(),
         ));
     }
-    if let Some(rate) = args.rate.filter(|r| !(*r > 0.0)) {
+    if let Some(rate) = args.rate.filter(|r| !r.is_finite() || *r <= 0.0) {
         return Err(CliError::Usage(format!(
             "--rate {rate}: expected requests per second > 0"
         )));

@@ -2,6 +2,10 @@
 //! decided here and nowhere else. Holds no domain logic: it wires spec, state, client, plan, exec
 //! and render together.
 
+// `CliError` carries a state lock holder inline; errors are rare and end the process, so their
+// size costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
 mod apply;
 mod args;
 mod error;

@@ -382,7 +382,7 @@ impl Ctx {
             Err(e) => return self.send_failed(order, Some(card), e).await,
         };
         self.acknowledge(&mut order, &first).await?;
-        let done = self.track(&mut order, first).await;
+        let done = self.track(&order, first).await;
         self.finish_issue(&mut order, &mut card, done, retire).await
     }
 
@@ -521,26 +521,21 @@ impl Ctx {
             .await?;
 
         // A card declared frozen is issued, then frozen.
-        if card.desired_status == DesiredStatus::Frozen {
-            if let Outcome::Failed { slug, message } =
+        if card.desired_status == DesiredStatus::Frozen
+            && let Outcome::Failed { slug, message } =
                 self.status_order(card, OrderKind::Freeze).await?
-            {
-                return Ok(Outcome::Failed { slug, message });
-            }
+        {
+            return Ok(Outcome::Failed { slug, message });
         }
-        if let Some(mut old) = retire {
-            if old.phase == CardPhase::Active {
-                if let Outcome::Failed { slug, message } =
-                    self.status_order(&mut old, OrderKind::Freeze).await?
-                {
-                    return Ok(Outcome::Failed {
-                        slug,
-                        message: format!(
-                            "new card issued, but freezing the old one failed: {message}"
-                        ),
-                    });
-                }
-            }
+        if let Some(mut old) = retire
+            && old.phase == CardPhase::Active
+            && let Outcome::Failed { slug, message } =
+                self.status_order(&mut old, OrderKind::Freeze).await?
+        {
+            return Ok(Outcome::Failed {
+                slug,
+                message: format!("new card issued, but freezing the old one failed: {message}"),
+            });
         }
         Ok(Outcome::Done {
             card_id: card.card_id.clone(),

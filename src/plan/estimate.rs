@@ -84,14 +84,14 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
         }
     }
     // Observed charges only tell the issue fee of a card without a top-up.
-    if after.initial_topup.is_none() {
-        if let Some(fee) = state.observed_issue_fees.get(&after.product_code) {
-            return Estimate {
-                fee: Some(cents(*fee)),
-                topup,
-                source: EstimateSource::Observed,
-            };
-        }
+    if after.initial_topup.is_none()
+        && let Some(fee) = state.observed_issue_fees.get(&after.product_code)
+    {
+        return Estimate {
+            fee: Some(cents(*fee)),
+            topup,
+            source: EstimateSource::Observed,
+        };
     }
     Estimate {
         fee: None,

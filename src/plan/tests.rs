@@ -105,7 +105,7 @@ fn issue_with_pricing_and_topup() {
 fn unknown_fee_is_unknown_not_zero_then_observed() {
     let c = card("a", "NOFEE");
     let p = plan(
-        &[c.clone()],
+        std::slice::from_ref(&c),
         &Snapshot::default(),
         &facts(),
         &PlanOptions::default(),
@@ -254,7 +254,7 @@ fn failed_and_closed_cards_are_reissued_with_next_attempt() {
         let mut r = record_from(&c, phase);
         r.attempt = 2;
         let p = plan(
-            &[c.clone()],
+            std::slice::from_ref(&c),
             &snapshot(vec![r]),
             &facts(),
             &PlanOptions::default(),
@@ -273,7 +273,7 @@ fn retired_cards_are_frozen_once_their_replacement_exists() {
     let mut pending = record_from(&new, CardPhase::Pending);
     pending.attempt = 2;
     let p = plan(
-        &[new.clone()],
+        std::slice::from_ref(&new),
         &snapshot(vec![old.clone(), pending]),
         &facts(),
         &PlanOptions::default(),
@@ -306,13 +306,13 @@ fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
             DesiredStatus::Active => CardPhase::Active,
             DesiredStatus::Frozen => CardPhase::Frozen,
         };
-        if a.kind == ActionKind::Replace {
-            if let Some(mut old) = next.cards.remove(&a.key) {
-                old.replaced_by = Some(a.key.clone());
-                old.phase = CardPhase::Frozen;
-                old.key = format!("{}~{}", a.key, old.attempt);
-                next.cards.insert(old.key.clone(), old);
-            }
+        if a.kind == ActionKind::Replace
+            && let Some(mut old) = next.cards.remove(&a.key)
+        {
+            old.replaced_by = Some(a.key.clone());
+            old.phase = CardPhase::Frozen;
+            old.key = format!("{}~{}", a.key, old.attempt);
+            next.cards.insert(old.key.clone(), old);
         }
         let existing = next.cards.get(&a.key).cloned();
         let mut r = existing.unwrap_or_else(|| CardRecord {

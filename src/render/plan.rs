@@ -74,16 +74,16 @@ fn estimate_text(a: &Action) -> String {
 
 fn detail(a: &Action, product_width: usize) -> String {
     let mut parts = Vec::new();
-    if let Some(after) = &a.after {
-        if a.kind.issues_card() {
-            parts.push(format!("{:<product_width$}", after.product_code));
-            parts.push(format!("user {}", after.external_user_id));
-            if let Some(t) = after.initial_topup {
-                parts.push(format!("top-up {}", money(t)));
-            }
-            if after.status == crate::spec::DesiredStatus::Frozen {
-                parts.push("then frozen".into());
-            }
+    if let Some(after) = &a.after
+        && a.kind.issues_card()
+    {
+        parts.push(format!("{:<product_width$}", after.product_code));
+        parts.push(format!("user {}", after.external_user_id));
+        if let Some(t) = after.initial_topup {
+            parts.push(format!("top-up {}", money(t)));
+        }
+        if after.status == crate::spec::DesiredStatus::Frozen {
+            parts.push("then frozen".into());
         }
     }
     let est = estimate_text(a);

@@ -62,6 +62,19 @@ impl TimestampSource {
     }
 }
 
+/// RFC 3339 (UTC, microseconds) for a time in microseconds since the epoch: how every timestamp
+/// cardform records is written.
+pub fn rfc3339(micros: u64) -> String {
+    jiff::Timestamp::from_microsecond(micros as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Now, as RFC 3339, from the given clock.
+pub fn now_rfc3339(clock: &dyn Clock) -> String {
+    rfc3339(clock.now_micros())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,17 +125,4 @@ mod tests {
             assert!(seen.insert(t.await.unwrap()));
         }
     }
-}
-
-/// RFC 3339 (UTC, microseconds) for a time in microseconds since the epoch: how every timestamp
-/// cardform records is written.
-pub fn rfc3339(micros: u64) -> String {
-    jiff::Timestamp::from_microsecond(micros as i64)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-/// Now, as RFC 3339, from the given clock.
-pub fn now_rfc3339(clock: &dyn Clock) -> String {
-    rfc3339(clock.now_micros())
 }

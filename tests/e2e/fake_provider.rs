@@ -23,6 +23,9 @@ pub const API_KEY: &str = "fake-key-1";
 pub const API_SECRET: &str = "fake-secret-1";
 
 /// What the next matching request gets instead of (or on top of) normal service.
+/// What an idempotency key remembers: endpoint, request fields, HTTP status, response.
+type IdemEntry = (String, Map<String, Value>, u16, Result<Value, Value>);
+
 #[derive(Debug, Clone)]
 pub enum Fault {
     /// Answer with this status (and `Retry-After`, plain body) without doing anything.
@@ -82,7 +85,7 @@ pub struct FakeState {
     pub clock_offset_micros: i64,
     pub products_bare: bool,
     /// Idempotency key → (path, fields, HTTP status, answer) of the first request.
-    idem: HashMap<String, (String, Map<String, Value>, u16, Result<Value, Value>)>,
+    idem: HashMap<String, IdemEntry>,
     pub orders: HashMap<String, Value>,
     order_checks: HashMap<String, u32>,
     pub balance: Decimal,
