@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::args::ApplyArgs;
 use super::plan::document;
@@ -64,7 +65,21 @@ async fn apply_with(
         user: username(),
     };
     let lock = store.acquire_lock(me.clone(), lock_wait).await?;
-    let result = locked(args, global, provider, &store, saved, decls, max_fees).await;
+    // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases the
+    // lock and exits; while orders are in flight it stops starting new work (see below).
+    let stop = StopFlag::default();
+    let sending = Arc::new(AtomicBool::new(false));
+    let signals = tokio::spawn(watch_interrupts(
+        stop.clone(),
+        sending.clone(),
+        store.clone(),
+        lock.lock_id.clone(),
+    ));
+    let result = locked(
+        args, global, provider, &store, saved, decls, max_fees, stop, sending,
+    )
+    .await;
+    signals.abort();
     store.release_lock(&lock.lock_id).await?;
     result
 }
@@ -78,6 +93,8 @@ async fn locked(
     saved: Option<PlanDocument>,
     decls: Option<spec::Declarations>,
     max_fees: Option<rust_decimal::Decimal>,
+    stop: StopFlag,
+    sending: Arc<AtomicBool>,
 ) -> Result<Outcome, CliError> {
     let snapshot = store.snapshot().await?;
     let doc = match (saved, decls) {
@@ -150,8 +167,7 @@ async fn locked(
         let drawer = drawer.clone();
         EventSink::new(move |e| drawer.handle(&e))
     };
-    let stop = StopFlag::default();
-    let signals = tokio::spawn(watch_interrupts(stop.clone()));
+    sending.store(true, Ordering::SeqCst);
 
     let options = ExecOptions {
         parallelism: args.parallelism,
@@ -171,7 +187,6 @@ async fn locked(
         stop.clone(),
     )
     .await;
-    signals.abort();
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -199,11 +214,17 @@ async fn locked(
     Ok(Outcome::Success)
 }
 
-/// First Ctrl-C: start nothing new, finish what is in flight. Second: leave at once; the journal
-/// already holds everything needed to resume.
-async fn watch_interrupts(stop: StopFlag) {
+/// Before anything is sent, Ctrl-C releases the lock and leaves. Once orders are being sent, the
+/// first Ctrl-C starts nothing new and finishes what is in flight; the second leaves at once (the
+/// journal already holds everything needed to resume).
+async fn watch_interrupts(stop: StopFlag, sending: Arc<AtomicBool>, store: Store, lock_id: String) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
+    }
+    if !sending.load(Ordering::SeqCst) {
+        let _ = store.release_lock(&lock_id).await;
+        eprintln!("\nInterrupted: nothing was sent.");
+        std::process::exit(130);
     }
     stop.stop();
     eprintln!(
