@@ -248,24 +248,9 @@ fn two_concurrent_applies_cannot_both_run() {
     });
     let f = env.write("cards.yaml", &fleet(5, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
-    let first = env
-        .cardform(&["apply", "-f", f, "--auto-approve"])
-        .get_program()
-        .to_owned();
-    let mut child = std::process::Command::new(first)
-        .current_dir(env.dir.path())
-        .env("NO_COLOR", "1")
-        .env("CARDFORM_API_URL", env.url())
-        .env("CARDFORM_API_KEY", &env.api_key)
-        .env("CARDFORM_API_SECRET", &env.api_secret)
-        .args([
-            "--state",
-            env.state().to_str().unwrap(),
-            "apply",
-            "-f",
-            f,
-            "--auto-approve",
-        ])
+    let mut child = env
+        .process(&[])
+        .args(["apply", "-f", f, "--auto-approve"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -317,24 +302,10 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
     let n = 150;
     let f = env.write("cards.yaml", &fleet(n, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
-    let bin = env.cardform(&[]).get_program().to_owned();
     for (round, delay_ms) in [150u64, 400, 250, 700, 100].into_iter().enumerate() {
-        let mut child = std::process::Command::new(&bin)
-            .current_dir(env.dir.path())
-            .env("NO_COLOR", "1")
-            .env("CARDFORM_API_URL", env.url())
-            .env("CARDFORM_API_KEY", &env.api_key)
-            .env("CARDFORM_API_SECRET", &env.api_secret)
-            .args([
-                "--state",
-                env.state().to_str().unwrap(),
-                "apply",
-                "-f",
-                f,
-                "--auto-approve",
-                "--parallelism",
-                "16",
-            ])
+        let mut child = env
+            .process(&[])
+            .args(["apply", "-f", f, "--auto-approve", "--parallelism", "16"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

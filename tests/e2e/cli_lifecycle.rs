@@ -163,14 +163,8 @@ fn first_ctrl_c_finishes_in_flight_orders_and_exits_130() {
         ));
     }
     env.write("cards.yaml", &yaml);
-    let bin = env.cardform(&[]).get_program().to_owned();
-    let child = std::process::Command::new(bin)
-        .current_dir(env.dir.path())
-        .env("NO_COLOR", "1")
-        .env("CARDFORM_API_URL", env.url())
-        .env("CARDFORM_API_KEY", &env.api_key)
-        .env("CARDFORM_API_SECRET", &env.api_secret)
-        .args(["--state", env.state().to_str().unwrap()])
+    let child = env
+        .process(&[])
         .args([
             "apply",
             "-f",

@@ -73,6 +73,20 @@ impl Env {
         self.sandbox.as_ref().unwrap().inspect()
     }
 
+    /// The same as [`Env::cardform`], as a plain process to spawn, signal or kill mid-run.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cardform"));
+        cmd.current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("CARDFORM_API_URL", self.url())
+            .env("CARDFORM_API_KEY", &self.api_key)
+            .env("CARDFORM_API_SECRET", &self.api_secret)
+            .arg("--state")
+            .arg(self.state())
+            .args(args);
+        cmd
+    }
+
     /// `cardform ARGS` against the sandbox, with this env's state file, no colour.
     pub fn cardform(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("cardform").unwrap();
