@@ -55,7 +55,9 @@ pub enum Command {
     )]
     Apply(ApplyArgs),
     /// Show what state holds: one card in detail, or a table of all
-    #[command(after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json")]
+    #[command(
+        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json"
+    )]
     Show(ShowArgs),
     /// Audit and surgery on state: list, history, diff, export, rm, audit
     #[command(
@@ -229,7 +231,9 @@ pub enum StateCommand {
         json: bool,
     },
     /// Unified diff of the cards between two serials (default: previous → latest)
-    #[command(after_help = "Examples:\n  cardform state diff\n  cardform state diff 3 7\n  cardform state diff 3 --json")]
+    #[command(
+        after_help = "Examples:\n  cardform state diff\n  cardform state diff 3 7\n  cardform state diff 3 --json"
+    )]
     Diff(DiffArgs),
     /// Canonical, sorted, deterministic export of the cards (no secrets)
     #[command(

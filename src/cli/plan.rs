@@ -70,10 +70,7 @@ async fn gather(
         .await?;
         // Machine-readable plans own stdout; the drift report then goes to stderr.
         match format {
-            Format::Human => println!(
-                "{}",
-                render::state::refresh_human(&report, global.style)
-            ),
+            Format::Human => println!("{}", render::state::refresh_human(&report, global.style)),
             _ => eprint!(
                 "{}",
                 render::state::refresh_human(&report, global.err_style)

@@ -608,12 +608,19 @@ fn summary_text(summary: &serde_json::Value) -> (String, String) {
     if summary.get("interrupted").and_then(|v| v.as_bool()) == Some(true) {
         counts.push("interrupted".into());
     }
-    let money = summary
-        .get("charged")
-        .and_then(|c| c.as_str())
-        .and_then(|c| c.parse::<Decimal>().ok())
-        .map(|c| format!("charged {}", self::money(c)))
-        .unwrap_or_default();
+    let amount = |name: &str| {
+        summary
+            .get(name)
+            .and_then(|c| c.as_str())
+            .and_then(|c| c.parse::<Decimal>().ok())
+    };
+    // A run that could have charged (apply estimates) says so even when it charged nothing; a
+    // refresh only mentions money when it found orders that charged some.
+    let money = match (amount("charged"), amount("estimated")) {
+        (Some(c), Some(e)) => format!("charged {} (est. {})", money(c), money(e)),
+        (Some(c), None) if !c.is_zero() => format!("charged {}", money(c)),
+        _ => String::new(),
+    };
     let counts = if counts.is_empty() {
         "no changes".to_owned()
     } else {
