@@ -189,6 +189,8 @@ async fn refresh_one(
     let mut one = One::default();
     let mut card = original.clone();
     let mut finished_order = None;
+    // The phase a still-open status order is moving the card to: reaching it is not drift.
+    let mut expected = None;
 
     if let Some(mut order) = order {
         let order_id = order.order_id.clone().unwrap_or_default();
@@ -208,7 +210,13 @@ async fn refresh_one(
                 });
                 finished_order = Some(order);
             }
-            Ok(_) => {}
+            Ok(_) => {
+                expected = match order.kind {
+                    OrderKind::Freeze => Some(CardPhase::Frozen),
+                    OrderKind::Unfreeze => Some(CardPhase::Active),
+                    OrderKind::Issue | OrderKind::Topup => None,
+                };
+            }
             Err(e) => one.unread.push(unread(&card.key, &order_id, &e)),
         }
     }
@@ -229,8 +237,8 @@ async fn refresh_one(
                 if last4.is_some() {
                     card.last4 = last4;
                 }
-                // A phase the order just moved is not drift: the order explains it.
-                if card.phase != was {
+                // A phase an order just moved (or is moving) the card to is not drift.
+                if card.phase != was && expected != Some(card.phase) {
                     one.drift.push(Drift::Status {
                         key: card.key.clone(),
                         card_id,

@@ -599,6 +599,15 @@ fn state_never_holds_a_pan_or_cvv() {
         }
     }
     assert!(!files.is_empty() && !files[0].1.is_empty());
+    // The bytes are readable state (not, say, an empty or unrelated file): the ids are in them.
+    for id in &ids {
+        assert!(
+            files
+                .iter()
+                .any(|(_, b)| b.windows(id.len()).any(|w| w == id.as_bytes())),
+            "{id} not found in the raw state files"
+        );
+    }
     let contains =
         |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
     for (path, bytes) in &files {
