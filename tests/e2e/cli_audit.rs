@@ -638,3 +638,67 @@ fn state_never_holds_a_pan_or_cvv() {
         );
     }
 }
+
+#[test]
+fn audit_records_refusals() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        unknown_users: vec!["u-1002".into()],
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "bob's user is unknown");
+    let json: Vec<serde_json::Value> = serde_json::from_str(&ok(
+        &mut env.cardform(&["state", "audit", "--format", "json"])
+    ))
+    .unwrap();
+    let bob: Vec<&serde_json::Value> = json.iter().filter(|c| c["card_key"] == "bob-ops").collect();
+    assert_eq!(bob.len(), 1, "{json:?}");
+    assert_eq!(bob[0]["endpoint"], "cards/create");
+    assert_eq!(bob[0]["result"], "cardholder_not_found");
+    assert!(bob[0]["order_id"].is_null());
+    assert!(
+        bob[0]["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("cf-")
+    );
+}
+
+#[test]
+fn writers_take_the_state_lock() {
+    let env = Env::new();
+    apply(&env, ONBOARDING);
+    let holder = env.rt.block_on(async {
+        let store = Store::open(&env.state()).await.unwrap();
+        let lock = store
+            .acquire_lock(
+                cardform::state::LockRequest {
+                    command: "cardform apply -f elsewhere".into(),
+                    pid: std::process::id(),
+                    host: cardform::state::local_host(),
+                    user: "someone".into(),
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        lock
+    });
+    for args in [
+        vec!["state", "rm", "bob-ops"],
+        vec!["refresh"],
+        vec!["import", "x", "card_123"],
+    ] {
+        let err = fails(&mut env.cardform(&args));
+        assert!(err.contains(&holder.lock_id), "{args:?}: {err}");
+    }
+    let runs: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&mut env.cardform(&["state", "history", "--json"]))).unwrap();
+    assert_eq!(runs.len(), 1, "locked out commands recorded no run");
+    assert!(cards(&env).contains_key("bob-ops"));
+}
