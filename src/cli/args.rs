@@ -54,6 +54,23 @@ pub enum Command {
         after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --parallelism 32\n  cardform apply plan.json"
     )]
     Apply(ApplyArgs),
+    /// Show what state holds: one card in detail, or a table of all
+    #[command(
+        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json"
+    )]
+    Show(ShowArgs),
+    /// Audit and surgery on state: list, history, diff, export, rm, audit
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"
+    )]
+    State(StateCommand),
+    /// Adopt a card issued outside cardform (read with cards/get; nothing is charged)
+    #[command(after_help = "Example:\n  cardform import dave-sales card_8f2c41 --label team=sales")]
+    Import(ImportArgs),
+    /// Re-read cards and open orders from the provider and record drift
+    #[command(after_help = "Examples:\n  cardform refresh\n  cardform refresh --json --rate 20")]
+    Refresh(RefreshArgs),
     /// Remove a stale state lock
     #[command(after_help = "Example:\n  cardform force-unlock 6f1c2d3e-…")]
     ForceUnlock {
@@ -111,6 +128,9 @@ pub struct PlanArgs {
     /// Fail when the plan's fees exceed this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
+    /// Re-read cards and open orders from the provider first (records drift in state)
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -185,4 +205,148 @@ pub struct SandboxArgs {
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ShowArgs {
+    /// The card to show; all cards when omitted
+    pub key: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the cards in state, optionally filtered
+    #[command(
+        after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json"
+    )]
+    List(ListArgs),
+    /// One line per serial: when, who, command, counts, money
+    #[command(after_help = "Example:\n  cardform state history --json")]
+    History {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unified diff of the cards between two serials (default: previous → latest)
+    #[command(
+        after_help = "Examples:\n  cardform state diff\n  cardform state diff 3 7\n  cardform state diff 3 --json"
+    )]
+    Diff(DiffArgs),
+    /// Canonical, sorted, deterministic export of the cards (no secrets)
+    #[command(
+        after_help = "Examples:\n  cardform state export > state.yaml\n  cardform state export --format csv --at 4"
+    )]
+    Export(ExportArgs),
+    /// Forget a card (state only: nothing is sent to the provider)
+    #[command(after_help = "Example:\n  cardform state rm bob-ops")]
+    Rm(RmArgs),
+    /// Every provider call that changed something: time, endpoint, key, order, result, charge
+    #[command(
+        after_help = "Examples:\n  cardform state audit --since 2025-01-01\n  cardform state audit --format csv > audit.csv"
+    )]
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ListArgs {
+    /// Only cards in this status: active, frozen, pending, failed, closed
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only cards of this product code
+    #[arg(long, value_name = "CODE")]
+    pub product: Option<String>,
+    /// Only cards with this label (k=v); repeatable, all must match
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    /// The older serial [default: the one before TO]
+    pub from: Option<u64>,
+    /// The newer serial [default: the latest]
+    pub to: Option<u64>,
+    /// Print a structured diff (added, removed, changed with before/after)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Yaml,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: ExportFormat,
+    /// Export the cards as they were at this serial [default: the latest]
+    #[arg(long, value_name = "SERIAL")]
+    pub at: Option<u64>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RmArgs {
+    /// The card key to forget
+    pub key: String,
+    /// Forget it even though an order of it is still open (the order is no longer tracked)
+    #[arg(long)]
+    pub force: bool,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum AuditFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    /// Only calls from this time on (RFC 3339, or a date meaning its start in UTC)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: AuditFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// The key to manage the card under (must not be in state yet)
+    pub key: String,
+    /// The provider's card id
+    pub card_id: String,
+    /// A label to record (k=v); repeatable
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RefreshArgs {
+    /// Cards read at once (the rate limit still applies)
+    #[arg(long, default_value_t = crate::exec::refresh::DEFAULT_PARALLELISM, value_name = "N")]
+    pub parallelism: usize,
+    /// Provider requests per second
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
 }

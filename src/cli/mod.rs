@@ -8,6 +8,7 @@
 
 mod apply;
 mod args;
+mod audit;
 mod error;
 mod plan;
 mod provider;
@@ -56,6 +57,10 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Validate(a) => validate::run(&a, global),
         Command::Plan(a) => plan::run(&a, global).await,
         Command::Apply(a) => apply::run(&a, global).await,
+        Command::Show(a) => audit::show(&a, global).await,
+        Command::State(c) => audit::state(&c, global).await,
+        Command::Import(a) => audit::import(&a, global).await,
+        Command::Refresh(a) => audit::refresh(&a, global).await,
         Command::ForceUnlock { lock_id } => apply::force_unlock(&lock_id, global).await,
         Command::Sandbox(a) => sandbox::run(&a).await,
         Command::Completions { shell } => {

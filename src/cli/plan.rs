@@ -19,16 +19,16 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     };
     // Declarations first: invalid input must never reach the provider.
     let decls = spec::load(&args.files.files)?;
-    let snapshot = read_snapshot(&global.state).await?;
+    let format = if args.json { Format::Json } else { args.format };
     let provider = Provider::connect(global, None).await?;
-    let facts = provider.facts().await;
+    let gathered = gather(args, global, &provider, format).await;
     provider.shutdown().await;
-    let doc = document(&decls, &snapshot, &facts?, &options);
+    let (snapshot, facts) = gathered?;
+    let doc = document(&decls, &snapshot, &facts, &options);
 
     if let Some(out) = &args.out {
         save(out, &doc)?;
     }
-    let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Human => print!("{}", render::plan::human(&doc, global.style)),
         Format::Json => println!("{}", render::plan::json(&doc)),
@@ -49,6 +49,36 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     } else {
         Outcome::Success
     })
+}
+
+/// State (refreshed first with `--refresh`) and provider facts.
+async fn gather(
+    args: &PlanArgs,
+    global: &Global,
+    provider: &Provider,
+    format: Format,
+) -> Result<(Snapshot, plan::ProviderFacts), CliError> {
+    if args.refresh
+        && let Some(store) = Store::open_existing(&global.state).await?
+    {
+        let report = super::audit::refresh_state(
+            &store,
+            provider,
+            crate::exec::refresh::DEFAULT_PARALLELISM,
+            std::time::Duration::ZERO,
+        )
+        .await?;
+        // Machine-readable plans own stdout; the drift report then goes to stderr.
+        match format {
+            Format::Human => println!("{}", render::state::refresh_human(&report, global.style)),
+            _ => eprint!(
+                "{}",
+                render::state::refresh_human(&report, global.err_style)
+            ),
+        }
+    }
+    let snapshot = read_snapshot(&global.state).await?;
+    Ok((snapshot, provider.facts().await?))
 }
 
 /// The state as plan sees it; a state file that does not exist yet is an empty state.

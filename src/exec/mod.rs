@@ -8,6 +8,7 @@
 pub mod events;
 pub mod keys;
 pub mod poll;
+pub mod refresh;
 
 pub use events::{Event, EventSink, FailureGroup, Summary};
 
@@ -22,7 +23,8 @@ use crate::client::{Client, ClientError};
 use crate::plan::{Action, ActionKind, Attributes};
 use crate::spec::DesiredStatus;
 use crate::state::{
-    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot, StateError, Store,
+    CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot, StateError,
+    Store,
 };
 use crate::wire::{
     CheckOrderRequest, Clock, CreateCardRequest, FreezeRequest, Order, OrderStatus,
@@ -395,6 +397,9 @@ impl Ctx {
     ) -> Result<Outcome, ExecError> {
         let slug = e.slug().unwrap_or("unreachable").to_owned();
         let message = e.to_string();
+        if order.order_id.is_none() {
+            self.audit(&order, &slug, None).await?;
+        }
         if matches!(e, ClientError::Provider(_)) {
             // A refusal creates no order: the card can be re-issued with the next attempt.
             order.phase = OrderPhase::Failed;
@@ -433,6 +438,7 @@ impl Ctx {
         order.charge = o.charge();
         order.updated_at = self.now();
         self.store.record(self.serial, Some(order), None).await?;
+        self.audit(order, "ok", order.charge).await?;
         self.events.emit(Event::OrderCreated {
             key: order.card_key.clone(),
             kind: order.kind.as_str(),
@@ -440,6 +446,28 @@ impl Ctx {
             idempotency_key: order.idempotency_key.clone(),
             charge: order.charge,
         });
+        Ok(())
+    }
+
+    /// The audit trail of mutations (`state audit`): one row per answer to a create, freeze or
+    /// unfreeze, refusals and unknown outcomes included.
+    async fn audit(
+        &self,
+        order: &OrderRecord,
+        result: &str,
+        charge: Option<Decimal>,
+    ) -> Result<(), ExecError> {
+        self.store
+            .record_call(&CallRecord {
+                at: self.now(),
+                endpoint: mutation_endpoint(order.kind).to_owned(),
+                idempotency_key: Some(order.idempotency_key.clone()),
+                order_id: order.order_id.clone(),
+                card_key: Some(order.card_key.clone()),
+                result: result.to_owned(),
+                charge,
+            })
+            .await?;
         Ok(())
     }
 
@@ -810,6 +838,17 @@ fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardReco
         replaced_by: None,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
+    }
+}
+
+/// The endpoint that creates an order of `kind`.
+fn mutation_endpoint(kind: OrderKind) -> &'static str {
+    use crate::wire::Call;
+    match kind {
+        OrderKind::Issue => CreateCardRequest::ENDPOINT.path(),
+        OrderKind::Topup => crate::wire::TopupRequest::ENDPOINT.path(),
+        OrderKind::Freeze => FreezeRequest::ENDPOINT.path(),
+        OrderKind::Unfreeze => UnfreezeRequest::ENDPOINT.path(),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod diagnostics;
 pub mod plan;
 pub mod progress;
+pub mod state;
 pub mod style;
 
 pub use style::Style;

@@ -1,4 +1,5 @@
 mod cli_apply;
+mod cli_audit;
 mod cli_lifecycle;
 mod cli_plan;
 mod cli_readme;

@@ -1,0 +1,332 @@
+//! `refresh`: re-read every managed card (`cards/get`) and every open order (`orders/check`) from
+//! the provider, concurrently (the client's shared rate limit paces the requests), and record
+//! what changed outside cardform: drift. Returns the drift as data and reports progress as
+//! [`RefreshEvent`]s; never prints.
+//!
+//! It sends no mutation: an order that was journaled but never acknowledged cannot be looked up
+//! without re-sending it, so it is left for `apply` to resume. Of a card's details it keeps the
+//! status and `last4` only: the [`crate::wire::Card`] it reads is dropped here, never serialized.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+use super::ExecError;
+use crate::client::{Client, ClientError};
+use crate::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Store};
+use crate::wire::{CardStatus, Clock, Order, OrderStatus, timestamp::now_rfc3339};
+
+/// Cards looked at concurrently; the client's rate limit, not this, sets the request pace.
+pub const DEFAULT_PARALLELISM: usize = 16;
+
+/// What changed outside cardform (or finished since the last run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "drift", rename_all = "snake_case")]
+pub enum Drift {
+    /// The provider reports a different status than state recorded.
+    Status {
+        key: String,
+        card_id: String,
+        /// The recorded phase before.
+        was: CardPhase,
+        now: CardPhase,
+        provider_status: String,
+    },
+    /// An order state still had open reached a terminal status.
+    OrderFinished {
+        key: String,
+        kind: OrderKind,
+        order_id: String,
+        phase: OrderPhase,
+        error_slug: Option<String>,
+        #[serde(with = "crate::wire::decimal::option")]
+        charge: Option<Decimal>,
+    },
+}
+
+impl Drift {
+    pub fn key(&self) -> &str {
+        match self {
+            Drift::Status { key, .. } | Drift::OrderFinished { key, .. } => key,
+        }
+    }
+}
+
+/// A card or order that could not be read this time; state keeps what it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unread {
+    pub key: String,
+    /// The card id or order id that was asked about.
+    pub id: String,
+    pub slug: String,
+    pub message: String,
+}
+
+/// What a refresh found.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RefreshReport {
+    pub cards_checked: usize,
+    pub orders_checked: usize,
+    pub drift: Vec<Drift>,
+    pub unread: Vec<Unread>,
+    /// Open orders never acknowledged by the provider: only `apply` can resume them.
+    pub unacknowledged: Vec<String>,
+    /// Charges of orders found finished during this refresh.
+    #[serde(with = "crate::wire::decimal")]
+    pub charged: Decimal,
+}
+
+/// Progress of a refresh, for whoever draws it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RefreshEvent {
+    Started { cards: usize, orders: usize },
+    Drift { drift: Drift },
+    Unread { unread: Unread },
+}
+
+/// Re-read everything state manages and record what changed under `serial`.
+pub async fn refresh(
+    store: &Store,
+    client: &Client,
+    clock: Arc<dyn Clock>,
+    serial: u64,
+    parallelism: usize,
+    events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
+) -> Result<RefreshReport, ExecError> {
+    let snapshot = store.snapshot().await?;
+    let mut work: Vec<(CardRecord, Option<OrderRecord>)> = Vec::new();
+    let mut report = RefreshReport::default();
+    for (key, card) in &snapshot.cards {
+        let order = snapshot.open_orders.get(key).cloned();
+        if let Some(o) = &order
+            && o.order_id.is_none()
+        {
+            report.unacknowledged.push(key.clone());
+        }
+        let order = order.filter(|o| o.order_id.is_some());
+        if card.card_id.is_some() || order.is_some() {
+            work.push((card.clone(), order));
+        }
+    }
+    events(RefreshEvent::Started {
+        cards: work.iter().filter(|(c, _)| c.card_id.is_some()).count(),
+        orders: work.iter().filter(|(_, o)| o.is_some()).count(),
+    });
+
+    let slots = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (card, order) in work {
+        let slots = slots.clone();
+        let store = store.clone();
+        let client = client.clone();
+        let clock = clock.clone();
+        tasks.spawn(async move {
+            let _permit = slots.acquire_owned().await.expect("never closed");
+            refresh_one(&store, &client, clock.as_ref(), serial, card, order).await
+        });
+    }
+    let mut fatal = None;
+    while let Some(joined) = tasks.join_next().await {
+        let one = match joined {
+            Ok(Ok(one)) => one,
+            Ok(Err(e)) => {
+                fatal.get_or_insert(e);
+                continue;
+            }
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => continue,
+        };
+        report.cards_checked += usize::from(one.card_checked);
+        report.orders_checked += usize::from(one.order_checked);
+        report.charged += one.charged;
+        for d in one.drift {
+            events(RefreshEvent::Drift { drift: d.clone() });
+            report.drift.push(d);
+        }
+        for u in one.unread {
+            events(RefreshEvent::Unread { unread: u.clone() });
+            report.unread.push(u);
+        }
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    // Tasks finish in any order; the report must not.
+    report.drift.sort_by(|a, b| a.key().cmp(b.key()));
+    report.unread.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(report)
+}
+
+#[derive(Default)]
+struct One {
+    card_checked: bool,
+    order_checked: bool,
+    charged: Decimal,
+    drift: Vec<Drift>,
+    unread: Vec<Unread>,
+}
+
+fn unread(key: &str, id: &str, e: &ClientError) -> Unread {
+    Unread {
+        key: key.to_owned(),
+        id: id.to_owned(),
+        slug: e.slug().unwrap_or("unreachable").to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// One card: first its open order (which may give it a card id), then the card itself.
+async fn refresh_one(
+    store: &Store,
+    client: &Client,
+    clock: &dyn Clock,
+    serial: u64,
+    original: CardRecord,
+    order: Option<OrderRecord>,
+) -> Result<One, ExecError> {
+    let mut one = One::default();
+    let mut card = original.clone();
+    let mut finished_order = None;
+    // The phase a still-open status order is moving the card to: reaching it is not drift.
+    let mut expected = None;
+
+    if let Some(mut order) = order {
+        let order_id = order.order_id.clone().unwrap_or_default();
+        one.order_checked = true;
+        match client.check_order(&order_id).await {
+            Ok(o) if o.status.is_terminal() => {
+                finish_order(&mut order, &mut card, &o, &now_rfc3339(clock));
+                let charge = order.charge.unwrap_or_default();
+                one.charged += charge;
+                one.drift.push(Drift::OrderFinished {
+                    key: card.key.clone(),
+                    kind: order.kind,
+                    order_id,
+                    phase: order.phase,
+                    error_slug: order.error_slug.clone(),
+                    charge: order.charge,
+                });
+                finished_order = Some(order);
+            }
+            Ok(_) => {
+                expected = match order.kind {
+                    OrderKind::Freeze => Some(CardPhase::Frozen),
+                    OrderKind::Unfreeze => Some(CardPhase::Active),
+                    OrderKind::Issue | OrderKind::Topup => None,
+                };
+            }
+            Err(e) => one.unread.push(unread(&card.key, &order_id, &e)),
+        }
+    }
+
+    if let Some(card_id) = card.card_id.clone() {
+        one.card_checked = true;
+        match client.get_card(&card_id).await {
+            Ok(seen) => {
+                // Only these survive the read: the Card (with its PAN and CVV) is dropped here.
+                let status = seen.status.to_string();
+                let last4 = seen.last4();
+                drop(seen);
+                let was = card.phase;
+                if let Some(now) = phase_of(&status) {
+                    card.phase = now;
+                }
+                card.provider_status = Some(status.clone());
+                if last4.is_some() {
+                    card.last4 = last4;
+                }
+                // A phase an order just moved (or is moving) the card to is not drift.
+                if card.phase != was && expected != Some(card.phase) {
+                    one.drift.push(Drift::Status {
+                        key: card.key.clone(),
+                        card_id,
+                        was,
+                        now: card.phase,
+                        provider_status: status,
+                    });
+                }
+            }
+            Err(e) => one.unread.push(unread(&card.key, &card_id, &e)),
+        }
+    }
+
+    let card_changed = card != original;
+    if card_changed || finished_order.is_some() {
+        if card_changed {
+            card.updated_at = now_rfc3339(clock);
+        }
+        store
+            .record(
+                serial,
+                finished_order.as_ref(),
+                card_changed.then_some(&card),
+            )
+            .await?;
+    }
+    Ok(one)
+}
+
+/// The card phase a provider status means; `None` for statuses on the way to active (the
+/// recorded phase stays).
+pub fn phase_of(provider_status: &str) -> Option<CardPhase> {
+    let status: CardStatus =
+        serde_json::from_value(serde_json::Value::String(provider_status.to_owned())).ok()?;
+    match status {
+        CardStatus::Active | CardStatus::WaitForTopupActivationByUser => Some(CardPhase::Active),
+        CardStatus::Frozen => Some(CardPhase::Frozen),
+        CardStatus::Closed => Some(CardPhase::Closed),
+        _ => None,
+    }
+}
+
+/// The bookkeeping exec does when an order ends, for an order found terminal by a refresh.
+fn finish_order(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, now: &str) {
+    order.provider_status = Some(o.status.to_string());
+    if order.kind == OrderKind::Issue {
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+    }
+    order.charge = o.charge().or(order.charge);
+    order.updated_at = now.to_owned();
+    let charge = order.charge.unwrap_or_default();
+    card.charged += charge;
+    if o.status == OrderStatus::Failed {
+        order.phase = OrderPhase::Failed;
+        order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
+        order.error_message = o.last_error.clone();
+        if order.kind == OrderKind::Issue {
+            card.phase = CardPhase::Failed;
+        }
+        return;
+    }
+    order.phase = OrderPhase::Completed;
+    match order.kind {
+        OrderKind::Issue => {
+            card.card_id = o.card_id.clone().or(card.card_id.take());
+            card.phase = CardPhase::Active;
+            card.provider_status = o.provider_card_status.clone();
+        }
+        OrderKind::Freeze => card.phase = CardPhase::Frozen,
+        OrderKind::Unfreeze => card.phase = CardPhase::Active,
+        OrderKind::Topup => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_statuses_map_to_phases() {
+        assert_eq!(phase_of("active"), Some(CardPhase::Active));
+        assert_eq!(
+            phase_of("wait_for_topup_activation_by_user"),
+            Some(CardPhase::Active)
+        );
+        assert_eq!(phase_of("frozen"), Some(CardPhase::Frozen));
+        assert_eq!(phase_of("closed"), Some(CardPhase::Closed));
+        assert_eq!(phase_of("pending_activation"), None);
+        assert_eq!(phase_of("something_new"), None);
+    }
+}
