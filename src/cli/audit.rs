@@ -463,7 +463,7 @@ pub async fn refresh_state(
 
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
     let wait = parse_duration("--lock-timeout", &args.lock_timeout)?;
-    if let Some(rate) = args.rate.filter(|r| !(*r > 0.0)) {
+    if let Some(rate) = args.rate.filter(|r| !r.is_finite() || *r <= 0.0) {
         return Err(CliError::Usage(format!(
             "--rate {rate}: expected requests per second > 0"
         )));
