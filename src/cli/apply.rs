@@ -14,8 +14,8 @@ use crate::exec::{self, EventSink, ExecOptions, StopFlag};
 use crate::plan::{PlanDocument, PlanOptions};
 use crate::render::{self, progress};
 use crate::spec;
-use crate::state::{LockRequest, RunInfo, Store};
-use crate::wire::{Clock, SystemClock, timestamp::now_rfc3339};
+use crate::state::Store;
+use crate::wire::{Clock, SystemClock};
 
 pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError> {
     let max_fees = parse_amount("--max-fees", args.max_fees.as_deref())?;
@@ -58,13 +58,9 @@ async fn apply_with(
     lock_wait: std::time::Duration,
 ) -> Result<Outcome, CliError> {
     let store = Store::open(&global.state).await?;
-    let me = LockRequest {
-        command: command_line(),
-        pid: std::process::id(),
-        host: hostname(),
-        user: username(),
-    };
-    let lock = store.acquire_lock(me.clone(), lock_wait).await?;
+    let lock = store
+        .acquire_lock(super::who::lock_request(), lock_wait)
+        .await?;
     // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases the
     // lock and exits; while orders are in flight it stops starting new work (see below).
     let stop = StopFlag::default();
@@ -142,14 +138,7 @@ async fn locked(
     }
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let serial = store
-        .begin_run(RunInfo {
-            command: command_line(),
-            user: username(),
-            host: hostname(),
-            at: now_rfc3339(clock.as_ref()),
-        })
-        .await?;
+    let serial = store.begin_run(super::who::run_info()).await?;
 
     let mode = if args.json {
         progress::Mode::Json
@@ -296,22 +285,4 @@ pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, Cli
         info.lock_id, info.user, info.host, info.pid, info.command, info.since
     );
     Ok(Outcome::Success)
-}
-
-fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("cardform {}", args.join(" "))
-}
-
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-pub fn username() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
 }

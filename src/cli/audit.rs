@@ -20,7 +20,7 @@ use super::{CliError, Outcome};
 use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
 use crate::render::state as view;
 use crate::spec::DesiredStatus;
-use crate::state::{CardPhase, CardRecord, LockRequest, OrderKind, RunInfo, Store};
+use crate::state::{CardPhase, CardRecord, OrderKind, Store};
 use crate::wire::{CardStatus, Clock, SystemClock, timestamp::now_rfc3339};
 
 pub async fn state(command: &StateCommand, global: &Global) -> Result<Outcome, CliError> {
@@ -215,33 +215,13 @@ async fn audit(args: &AuditArgs, global: &Global) -> Result<Outcome, CliError> {
 
 // ------------------------------------------------------------------ writers
 
-fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("cardform {}", args.join(" "))
-}
-
-fn run_info() -> RunInfo {
-    RunInfo {
-        command: command_line(),
-        user: super::apply::username(),
-        host: super::apply::hostname(),
-        at: now_rfc3339(&SystemClock),
-    }
-}
-
 /// Runs `work` holding the state lock, releasing it however `work` ends.
 async fn with_lock<T>(
     store: &Store,
     wait: Duration,
     work: impl AsyncFnOnce() -> Result<T, CliError>,
 ) -> Result<T, CliError> {
-    let me = LockRequest {
-        command: command_line(),
-        pid: std::process::id(),
-        host: super::apply::hostname(),
-        user: super::apply::username(),
-    };
-    let lock = store.acquire_lock(me, wait).await?;
+    let lock = store.acquire_lock(super::who::lock_request(), wait).await?;
     let result = work().await;
     store.release_lock(&lock.lock_id).await?;
     result
@@ -282,7 +262,7 @@ async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
                 }
             )));
         }
-        let serial = store.begin_run(run_info()).await?;
+        let serial = store.begin_run(super::who::run_info()).await?;
         store.remove_card(serial, key).await?;
         store
             .finish_run(
@@ -401,7 +381,7 @@ async fn import_locked(
         created_at: now.clone(),
         updated_at: now,
     };
-    let serial = store.begin_run(run_info()).await?;
+    let serial = store.begin_run(super::who::run_info()).await?;
     store.put_card(serial, &card).await?;
     store
         .finish_run(
@@ -428,7 +408,7 @@ pub async fn refresh_state(
     wait: Duration,
 ) -> Result<RefreshReport, CliError> {
     with_lock(store, wait, async || {
-        let serial = store.begin_run(run_info()).await?;
+        let serial = store.begin_run(super::who::run_info()).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let result = refresh::refresh(
             store,

@@ -15,6 +15,7 @@ mod provider;
 mod sandbox;
 mod settings;
 mod validate;
+mod who;
 
 pub use error::CliError;
 
