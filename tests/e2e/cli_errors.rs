@@ -1,0 +1,116 @@
+//! The common first mistakes each get an error that names the fix.
+
+use crate::harness::*;
+use cardform::wire::Clock;
+use std::sync::Arc;
+
+fn plan_err(env: &Env, extra_env: &[(&str, &str)]) -> String {
+    env.write("cards.yaml", ONBOARDING);
+    let mut cmd = env.cardform(&["plan", "-f", "cards.yaml"]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    stderr(&out)
+}
+
+#[test]
+fn wrong_api_key() {
+    let env = Env::new();
+    let err = plan_err(&env, &[("CARDFORM_API_KEY", "not-the-key")]);
+    assert!(err.contains("project_not_found"), "{err}");
+    assert!(err.contains("check CARDFORM_API_KEY"), "{err}");
+}
+
+#[test]
+fn wrong_api_secret() {
+    let env = Env::new();
+    let err = plan_err(&env, &[("CARDFORM_API_SECRET", "not-the-secret")]);
+    assert!(err.contains("CARDFORM_API_SECRET"), "{err}");
+    assert!(
+        !err.contains("not-the-secret"),
+        "the secret is never echoed: {err}"
+    );
+}
+
+struct Behind(u64);
+impl Clock for Behind {
+    fn now_micros(&self) -> u64 {
+        cardform::wire::SystemClock.now_micros() - self.0
+    }
+}
+
+#[test]
+fn clock_skew_beyond_30_seconds() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        clock: Arc::new(Behind(90_000_000)),
+        ..fast_sandbox()
+    });
+    let err = plan_err(&env, &[]);
+    assert!(err.contains("invalid_request"), "{err}");
+    assert!(err.to_lowercase().contains("clock"), "{err}");
+}
+
+#[test]
+fn insufficient_balance_says_how_much_is_missing() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        balance: "100.00".parse().unwrap(),
+        ..fast_sandbox()
+    });
+    env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "the plan charges 178.05 but the master balance is 100.00: top up at least 78.05"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        env.inspect().calls.get("cards/create"),
+        None,
+        "nothing is sent"
+    );
+}
+
+#[test]
+fn locked_state_names_the_holder_and_the_fix() {
+    let env = Env::new();
+    env.write("cards.yaml", ONBOARDING);
+    // A lock held by a process that no longer exists on this host.
+    let state = env.state();
+    env.rt.block_on(async {
+        let store = cardform::state::Store::open(&state).await.unwrap();
+        store
+            .acquire_lock(
+                cardform::state::LockRequest {
+                    command: "cardform apply -f old.yaml".into(),
+                    pid: 999_999_999,
+                    host: cardform::state::local_host(),
+                    user: "ci".into(),
+                },
+                std::time::Duration::ZERO,
+            )
+            .await
+            .unwrap();
+    });
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for needle in [
+        "999999999",
+        "cardform apply -f old.yaml",
+        "stale",
+        "force-unlock",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
