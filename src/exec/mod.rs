@@ -27,7 +27,7 @@ use crate::state::{
     Store,
 };
 use crate::wire::{
-    CheckOrderRequest, Clock, CreateCardRequest, FreezeRequest, Order, OrderStatus,
+    CardStatus, CheckOrderRequest, Clock, CreateCardRequest, FreezeRequest, Order, OrderStatus,
     UnfreezeRequest, hint_for_slug, timestamp::now_rfc3339,
 };
 use poll::LatencyModel;
@@ -517,21 +517,13 @@ impl Ctx {
             }
         };
         let now = self.now();
-        order.provider_status = Some(o.status.to_string());
-        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
-        order.charge = o.charge().or(order.charge);
-        order.updated_at = now.clone();
-        card.updated_at = now;
+        card.updated_at = now.clone();
+        settle(order, card, &o, &now);
         let charge = order.charge.unwrap_or_default();
-        if o.status == OrderStatus::Failed {
-            order.phase = OrderPhase::Failed;
-            order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
-            order.error_message = o.last_error.clone();
-            card.phase = CardPhase::Failed;
-            card.charged += charge;
-            self.store
-                .record(self.serial, Some(order), Some(card))
-                .await?;
+        self.store
+            .record(self.serial, Some(order), Some(card))
+            .await?;
+        if order.phase == OrderPhase::Failed {
             return Ok(Outcome::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),
                 message: o
@@ -539,14 +531,6 @@ impl Ctx {
                     .unwrap_or_else(|| "the issue order failed".into()),
             });
         }
-        order.phase = OrderPhase::Completed;
-        card.card_id = o.card_id.clone();
-        card.phase = CardPhase::Active;
-        card.provider_status = o.provider_card_status.clone();
-        card.charged += charge;
-        self.store
-            .record(self.serial, Some(order), Some(card))
-            .await?;
 
         // A card declared frozen is issued, then frozen.
         if card.desired_status == DesiredStatus::Frozen
@@ -761,15 +745,14 @@ impl Ctx {
                 });
             }
         };
-        order.updated_at = self.now();
-        order.provider_status = Some(o.status.to_string());
-        order.charge = o.charge().or(order.charge);
-        card.updated_at = order.updated_at.clone();
-        if o.status == OrderStatus::Failed {
-            order.phase = OrderPhase::Failed;
-            order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
-            order.error_message = o.last_error.clone();
-            self.store.record(self.serial, Some(&order), None).await?;
+        let now = self.now();
+        card.updated_at = now.clone();
+        settle(&mut order, card, &o, &now);
+        let charge = order.charge.unwrap_or_default();
+        self.store
+            .record(self.serial, Some(&order), Some(card))
+            .await?;
+        if order.phase == OrderPhase::Failed {
             return Ok(Outcome::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),
                 message: o
@@ -777,17 +760,6 @@ impl Ctx {
                     .unwrap_or_else(|| "the status change order failed".into()),
             });
         }
-        order.phase = OrderPhase::Completed;
-        card.phase = match order.kind {
-            OrderKind::Unfreeze => CardPhase::Active,
-            OrderKind::Freeze => CardPhase::Frozen,
-            OrderKind::Issue | OrderKind::Topup => card.phase,
-        };
-        let charge = order.charge.unwrap_or_default();
-        card.charged += charge;
-        self.store
-            .record(self.serial, Some(&order), Some(card))
-            .await?;
         Ok(Outcome::Done {
             card_id: card.card_id.clone(),
             charge,
@@ -810,6 +782,50 @@ impl Ctx {
             card_id: card.card_id.clone(),
             charge: Decimal::ZERO,
         })
+    }
+}
+
+/// The bookkeeping when an order is seen terminal, for exec and refresh alike: the order's final
+/// status, real charge and error, and what it did to the card.
+pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, now: &str) {
+    order.provider_status = Some(o.status.to_string());
+    if order.kind == OrderKind::Issue {
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+    }
+    order.charge = o.charge().or(order.charge);
+    order.updated_at = now.to_owned();
+    card.charged += order.charge.unwrap_or_default();
+    if o.status == OrderStatus::Failed {
+        order.phase = OrderPhase::Failed;
+        order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
+        order.error_message = o.last_error.clone();
+        if order.kind == OrderKind::Issue {
+            card.phase = CardPhase::Failed;
+        }
+        return;
+    }
+    order.phase = OrderPhase::Completed;
+    match order.kind {
+        OrderKind::Issue => {
+            card.card_id = o.card_id.clone().or(card.card_id.take());
+            card.phase = CardPhase::Active;
+            card.provider_status = o.provider_card_status.clone();
+        }
+        OrderKind::Freeze => {
+            card.phase = CardPhase::Frozen;
+            card.provider_status = o
+                .provider_card_status
+                .clone()
+                .or(Some(CardStatus::Frozen.to_string()));
+        }
+        OrderKind::Unfreeze => {
+            card.phase = CardPhase::Active;
+            card.provider_status = o
+                .provider_card_status
+                .clone()
+                .or(Some(CardStatus::Active.to_string()));
+        }
+        OrderKind::Topup => {}
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use super::ExecError;
 use crate::client::{Client, ClientError};
 use crate::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Store};
-use crate::wire::{CardStatus, Clock, Order, OrderStatus, timestamp::now_rfc3339};
+use crate::wire::{CardStatus, Clock, timestamp::now_rfc3339};
 
 /// Cards looked at concurrently; the client's rate limit, not this, sets the request pace.
 pub const DEFAULT_PARALLELISM: usize = 16;
@@ -197,7 +197,7 @@ async fn refresh_one(
         one.order_checked = true;
         match client.check_order(&order_id).await {
             Ok(o) if o.status.is_terminal() => {
-                finish_order(&mut order, &mut card, &o, &now_rfc3339(clock));
+                super::settle(&mut order, &mut card, &o, &now_rfc3339(clock));
                 let charge = order.charge.unwrap_or_default();
                 one.charged += charge;
                 one.drift.push(Drift::OrderFinished {
@@ -278,38 +278,6 @@ pub fn phase_of(provider_status: &str) -> Option<CardPhase> {
         CardStatus::Frozen => Some(CardPhase::Frozen),
         CardStatus::Closed => Some(CardPhase::Closed),
         _ => None,
-    }
-}
-
-/// The bookkeeping exec does when an order ends, for an order found terminal by a refresh.
-fn finish_order(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, now: &str) {
-    order.provider_status = Some(o.status.to_string());
-    if order.kind == OrderKind::Issue {
-        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
-    }
-    order.charge = o.charge().or(order.charge);
-    order.updated_at = now.to_owned();
-    let charge = order.charge.unwrap_or_default();
-    card.charged += charge;
-    if o.status == OrderStatus::Failed {
-        order.phase = OrderPhase::Failed;
-        order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
-        order.error_message = o.last_error.clone();
-        if order.kind == OrderKind::Issue {
-            card.phase = CardPhase::Failed;
-        }
-        return;
-    }
-    order.phase = OrderPhase::Completed;
-    match order.kind {
-        OrderKind::Issue => {
-            card.card_id = o.card_id.clone().or(card.card_id.take());
-            card.phase = CardPhase::Active;
-            card.provider_status = o.provider_card_status.clone();
-        }
-        OrderKind::Freeze => card.phase = CardPhase::Frozen,
-        OrderKind::Unfreeze => card.phase = CardPhase::Active,
-        OrderKind::Topup => {}
     }
 }
 

@@ -254,7 +254,7 @@ fn diff_between_serials() {
     // carol is unchanged between serial 1 and 2: not in the diff.
     assert!(!human.contains("carol-premium"), "{human}");
     assert!(
-        human.contains("-status: active\n+status: frozen"),
+        human.contains("-status: active\n-provider_status: wait_for_topup_activation_by_user\n+status: frozen\n+provider_status: frozen"),
         "{human}"
     );
     assert!(
@@ -283,7 +283,7 @@ fn diff_between_serials() {
     assert_eq!(json["changed"][1]["after"]["status"], "frozen");
     assert_eq!(
         json["changed"][1]["fields"],
-        serde_json::json!(["status", "desired_status"])
+        serde_json::json!(["status", "provider_status", "desired_status"])
     );
 
     let from_empty: serde_json::Value = serde_json::from_str(&ok(
