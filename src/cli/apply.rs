@@ -161,6 +161,7 @@ async fn locked(
     let options = ExecOptions {
         parallelism: args.parallelism,
         fail_fast: args.fail_fast,
+        fetch_details: args.fetch_details,
         max_fees,
         ..ExecOptions::default()
     };

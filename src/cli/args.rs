@@ -153,6 +153,9 @@ pub struct ApplyArgs {
     /// Stop starting new work after the first failure
     #[arg(long)]
     pub fail_fast: bool,
+    /// Read each new card once to record its last four digits (one more call per card)
+    #[arg(long)]
+    pub fetch_details: bool,
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,

@@ -46,6 +46,9 @@ pub struct ExecOptions {
     pub max_fees: Option<Decimal>,
     /// First guess of how long an order takes, until real ones are observed.
     pub initial_latency: Duration,
+    /// Read each newly issued card once (`cards/get`) to record its last four digits and status.
+    /// Off by default: the provider's workflow makes it optional and it costs one call per card.
+    pub fetch_details: bool,
 }
 
 impl Default for ExecOptions {
@@ -55,6 +58,7 @@ impl Default for ExecOptions {
             fail_fast: false,
             max_fees: None,
             initial_latency: Duration::from_secs(1),
+            fetch_details: false,
         }
     }
 }
@@ -99,6 +103,7 @@ struct Ctx {
     events: EventSink,
     stop: StopFlag,
     fail_fast: bool,
+    fetch_details: bool,
     max_fees: Option<Decimal>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
@@ -147,6 +152,7 @@ pub async fn execute(
         events,
         stop,
         fail_fast: options.fail_fast,
+        fetch_details: options.fetch_details,
         max_fees: options.max_fees,
         committed_fees: Mutex::new(Decimal::ZERO),
         summary: Mutex::new(Summary::default()),
@@ -530,6 +536,16 @@ impl Ctx {
                     .last_error
                     .unwrap_or_else(|| "the issue order failed".into()),
             });
+        }
+
+        if self.fetch_details
+            && let Some(card_id) = card.card_id.clone()
+            && let Ok(details) = self.client.get_card(&card_id).await
+        {
+            // Only the last four digits are kept; the PAN and CVV are dropped with `details`.
+            card.last4 = details.last4();
+            card.provider_status = Some(details.status.to_string());
+            self.store.put_card(self.serial, card).await?;
         }
 
         // A card declared frozen is issued, then frozen.

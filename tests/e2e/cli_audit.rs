@@ -3,9 +3,9 @@
 //! CVV the sandbox issued.
 
 use crate::harness::*;
-use cardform::client::{Client, ClientConfig};
+use cardform::client::Client;
 use cardform::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, RunInfo, Store};
-use cardform::wire::{CreateCardRequest, FreezeRequest, Order, Secret};
+use cardform::wire::{CreateCardRequest, FreezeRequest, Order};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,16 +28,6 @@ fn fails(cmd: &mut assert_cmd::Command) -> String {
     stderr(&out)
 }
 
-fn client(env: &Env) -> Client {
-    Client::new(ClientConfig {
-        base_url: env.url(),
-        api_key: Secret::new(env.api_key.clone()),
-        api_secret: Secret::new(env.api_secret.clone()),
-        ..ClientConfig::default()
-    })
-    .unwrap()
-}
-
 async fn wait_terminal(c: &Client, mut o: Order) -> Order {
     while !o.status.is_terminal() {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -48,7 +38,7 @@ async fn wait_terminal(c: &Client, mut o: Order) -> Order {
 
 /// Issues a card straight at the provider, as if someone did it outside cardform.
 fn issue_outside(env: &Env, user: &str) -> String {
-    let c = client(env);
+    let c = env.client();
     env.rt.block_on(async {
         let req = CreateCardRequest {
             product_code: Some("VISA_USD_STD".into()),
@@ -65,7 +55,7 @@ fn issue_outside(env: &Env, user: &str) -> String {
 }
 
 fn freeze_outside(env: &Env, card_id: &str, user: &str) {
-    let c = client(env);
+    let c = env.client();
     env.rt.block_on(async {
         let req = FreezeRequest {
             card_id: card_id.into(),
@@ -380,7 +370,7 @@ fn drift_is_refreshed_and_planned_away() {
 }
 
 fn freeze_outside_again(env: &Env, card_id: &str) {
-    let c = client(env);
+    let c = env.client();
     env.rt.block_on(async {
         let req = FreezeRequest {
             card_id: card_id.into(),
@@ -475,7 +465,7 @@ fn rm_refuses_a_card_with_an_open_order_unless_forced() {
 fn refresh_finishes_open_orders() {
     let env = Env::new();
     // The order exists at the provider; state knows it only as open (apply was killed).
-    let c = client(&env);
+    let c = env.client();
     let order_id = env.rt.block_on(async {
         let req = CreateCardRequest {
             product_code: Some("VISA_USD_STD".into()),
@@ -578,7 +568,7 @@ fn state_never_holds_a_pan_or_cvv() {
         .map(|c| c["card_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 4);
-    let c = client(&env);
+    let c = env.client();
     let secrets: Vec<(String, String)> = env.rt.block_on(async {
         let mut v = Vec::new();
         for id in &ids {

@@ -228,3 +228,35 @@ fn large_plans_are_grouped_by_product() {
         .unwrap();
     insta::assert_snapshot!("plan_grouped", stdout(&out));
 }
+
+#[test]
+fn fetch_details_records_last4_and_never_the_pan() {
+    let env = Env::new();
+    env.write("cards.yaml", ONBOARDING);
+    let out = apply(&env, "cards.yaml", &["--fetch-details"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(calls(&env, "cards/get"), 3);
+    let export: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "export", "--format", "json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let bytes = env.state_bytes();
+    let client = env.client();
+    for key in ["alice-travel", "bob-ops", "carol-premium"] {
+        let card = export["cards"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["key"] == key))
+            .unwrap();
+        let last4 = card["last4"].as_str().expect("last4 recorded");
+        let card_id = card["card_id"].as_str().unwrap();
+        let real = env.rt.block_on(client.get_card(card_id)).unwrap();
+        let pan = real.card_number.as_ref().unwrap().expose().to_owned();
+        assert!(pan.ends_with(last4), "{key}: {last4} vs the card's PAN");
+        assert!(
+            !bytes.windows(pan.len()).any(|w| w == pan.as_bytes()),
+            "{key}: the PAN reached the state database"
+        );
+    }
+}

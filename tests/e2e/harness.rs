@@ -69,6 +69,29 @@ impl Env {
         self.sandbox.as_ref().unwrap().base_url()
     }
 
+    /// A provider client for this env's sandbox, to act at the provider behind cardform's back.
+    pub fn client(&self) -> cardform::client::Client {
+        cardform::client::Client::new(cardform::client::ClientConfig {
+            base_url: self.url(),
+            api_key: cardform::wire::Secret::new(self.api_key.clone()),
+            api_secret: cardform::wire::Secret::new(self.api_secret.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// The raw bytes of the state database and its WAL/shared-memory files.
+    pub fn state_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let p = PathBuf::from(format!("{}{suffix}", self.state().display()));
+            if let Ok(b) = std::fs::read(p) {
+                bytes.extend(b);
+            }
+        }
+        bytes
+    }
+
     pub fn inspect(&self) -> Inspection {
         self.sandbox.as_ref().unwrap().inspect()
     }
