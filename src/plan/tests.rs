@@ -272,12 +272,28 @@ fn retired_cards_are_frozen_once_their_replacement_exists() {
     old.replaced_by = Some("a".into());
     let mut pending = record_from(&new, CardPhase::Pending);
     pending.attempt = 2;
-    let p = plan(&[new.clone()], &snapshot(vec![old.clone(), pending]), &facts(), &PlanOptions::default());
-    assert!(p.actions.iter().all(|a| a.key != "a~1"), "not before the new card exists");
+    let p = plan(
+        &[new.clone()],
+        &snapshot(vec![old.clone(), pending]),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        p.actions.iter().all(|a| a.key != "a~1"),
+        "not before the new card exists"
+    );
     let issued = record_from(&new, CardPhase::Active);
-    let p = plan(&[new], &snapshot(vec![old, issued]), &facts(), &PlanOptions::default());
+    let p = plan(
+        &[new],
+        &snapshot(vec![old, issued]),
+        &facts(),
+        &PlanOptions::default(),
+    );
     assert_eq!(p.actions.len(), 1);
-    assert_eq!((p.actions[0].key.as_str(), p.actions[0].kind), ("a~1", ActionKind::Freeze));
+    assert_eq!(
+        (p.actions[0].key.as_str(), p.actions[0].kind),
+        ("a~1", ActionKind::Freeze)
+    );
 }
 
 /// What a successful apply records for each action: the model exec must follow.
