@@ -3,6 +3,7 @@ mod cli_plan;
 mod client;
 mod fake_provider;
 mod harness;
+mod perf;
 mod sandbox;
 mod spec;
 mod state;
