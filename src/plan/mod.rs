@@ -100,14 +100,15 @@ pub fn plan(
 
 /// What to do for one declared card; `None` when state already matches.
 fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
-    let after = Some(Attributes::from_desired(card));
+    // Built only for cards that get an action: most cards of a large fleet are unchanged, and
+    // copying their attributes (labels included) just to drop them would cost 100,000 copies.
     let action = |kind, reason: String, before: Option<Attributes>, attempt| Action {
         key: card.key.clone(),
         kind,
         reason,
         product_code: card.product_code.clone(),
         before,
-        after: after.clone(),
+        after: Some(Attributes::from_desired(card)),
         attempt,
         estimate: Estimate::none(),
     };

@@ -391,6 +391,12 @@ impl Reader<'_, '_> {
             match known {
                 Some(CARDS) if matches!(ev.peek()?, Some(Event::SequenceStart(..))) => {
                     ev.next()?;
+                    // With the version checked and the defaults read, each card can become its
+                    // final form at once instead of all of them waiting as raw entries (which
+                    // doubles the memory of loading a large fleet). Otherwise `defaults` or
+                    // `version` may still follow the cards, so they wait for the end.
+                    let settled = version_ok == Some(true)
+                        && seen.iter().any(|(field, _)| *field == DEFAULTS);
                     let mut r = Reader {
                         src: self.src,
                         problems: &mut card_problems,
@@ -406,7 +412,19 @@ impl Reader<'_, '_> {
                             continue;
                         };
                         let loc = *loc;
-                        cards.push((r.fields(entries, false), loc));
+                        let card = r.fields(entries, false);
+                        if settled {
+                            out.extend(fields::finish(
+                                card,
+                                defaults.as_ref(),
+                                self.src,
+                                file,
+                                loc,
+                                r.problems,
+                            ));
+                        } else {
+                            cards.push((card, loc));
+                        }
                     }
                 }
                 Some(CARDS) => {

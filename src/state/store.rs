@@ -29,8 +29,9 @@ const READERS: u32 = 2;
 /// snapshot wait on a thread hand-off every few rows.
 const READ_ROW_BUFFER: usize = 10_000;
 
-/// Address space a reader may map of the database file (SQLite caps it at its compile limit).
-const READ_MMAP_BYTES: u64 = 256 << 20;
+/// Cards per chunk of a snapshot: large enough that the per-query cost vanishes, small enough
+/// that one chunk's JSON (about 500 bytes a card) stays a few megabytes.
+const SNAPSHOT_CHUNK: i64 = 4096;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -159,9 +160,10 @@ impl Store {
             .connect_with(
                 connect_options(path)
                     .synchronous(SqliteSynchronous::Normal)
-                    .row_buffer_size(READ_ROW_BUFFER)
-                    // Snapshots read the whole cards table: map it instead of a read() per page.
-                    .pragma("mmap_size", READ_MMAP_BYTES.to_string()),
+                    // No `mmap_size`: a snapshot reads the whole cards table, and every mapped
+                    // page of it would count in the process's resident memory (60 MB for
+                    // 100,000 cards) for no measurable gain in speed over read().
+                    .row_buffer_size(READ_ROW_BUFFER),
             )
             .await?;
         Ok(Store {
@@ -222,17 +224,7 @@ impl Store {
         let lineage: String = info.try_get(0)?;
         let serial = serial_u64(info.try_get(1)?)?;
 
-        // All cards as one JSON document instead of 100,000 rows of fifteen columns: sqlx's
-        // per-row and per-value overhead would dominate, and SQLite packs them far faster.
-        let packed: Option<String> = sqlx::query_scalar(concat!(
-            "SELECT json_group_array(",
-            card_packed!(),
-            ") FROM cards"
-        ))
-        .fetch_one(&mut *tx)
-        .await?;
-        let cards = rows::cards_from_packed(packed.as_deref().unwrap_or("[]"))?;
-        drop(packed);
+        let cards = Self::cards_in(&mut tx).await?;
 
         let open_orders = Self::open_orders_in(&mut tx)
             .await?
@@ -257,6 +249,64 @@ impl Store {
             open_orders,
             observed_issue_fees,
         })
+    }
+
+    /// Every managed card, read in key order a chunk at a time.
+    ///
+    /// Each chunk crosses from SQLite as one JSON document instead of thousands of rows of
+    /// fifteen columns: sqlx's per-row and per-value overhead would dominate, and SQLite packs
+    /// them far faster. Chunks rather than one document for the whole table, because a
+    /// 100,000-card document (about 50 MB, plus its parse) would double a plan's peak memory.
+    async fn cards_in(
+        conn: &mut SqliteConnection,
+    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        let mut runs: Vec<BTreeMap<String, CardRecord>> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            // Keyset paging on the primary key: each chunk is a range seek, where OFFSET would
+            // rescan everything before it.
+            let query = match &after {
+                None => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(",
+                    card_packed!(),
+                    ") FROM (SELECT * FROM cards ORDER BY key LIMIT ?)"
+                )),
+                Some(_) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(",
+                    card_packed!(),
+                    ") FROM (SELECT * FROM cards WHERE key > ? ORDER BY key LIMIT ?)"
+                )),
+            };
+            let query = match &after {
+                Some(last) => query.bind(last.as_str()),
+                None => query,
+            };
+            let packed: Option<String> = query.bind(SNAPSHOT_CHUNK).fetch_one(&mut *conn).await?;
+            let mut chunk = rows::cards_from_packed(packed.as_deref().unwrap_or("[]"))?;
+            drop(packed);
+            let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
+            after = chunk.last_key_value().map(|(k, _)| k.clone());
+            // Chunks are merged like a binary counter: two trees of about the same size become
+            // one, so each card is moved a logarithmic number of times rather than once per
+            // later chunk. (`append` rebuilds packed nodes; inserting cards one by one in
+            // order would leave nodes half empty.)
+            while let Some(last) = runs.last_mut() {
+                if last.len() > chunk.len() {
+                    break;
+                }
+                last.append(&mut chunk);
+                chunk = runs.pop().unwrap_or_default();
+            }
+            runs.push(chunk);
+            if !full || after.is_none() {
+                let mut cards = BTreeMap::new();
+                while let Some(mut run) = runs.pop() {
+                    run.append(&mut cards);
+                    cards = run;
+                }
+                return Ok(cards);
+            }
+        }
     }
 
     // ----- runs -----

@@ -7,6 +7,7 @@ mod cli_readme;
 mod client;
 mod fake_provider;
 mod harness;
+mod perf;
 mod sandbox;
 mod spec;
 mod state;
