@@ -11,11 +11,11 @@ fn record(key: String, i: usize) -> CardRecord {
         key,
         external_user_id: format!("user-{i}"),
         product_code: "VISA_USD_STD".into(),
-        initial_topup: (i % 3 == 0).then(|| Decimal::new(i as i64 + 1, 2)),
+        initial_topup: i.is_multiple_of(3).then(|| Decimal::new(i as i64 + 1, 2)),
         desired_status: DesiredStatus::Active,
         labels: BTreeMap::from([("n".to_string(), i.to_string())]),
         card_id: Some(format!("card_{i}")),
-        phase: if i % 7 == 0 {
+        phase: if i.is_multiple_of(7) {
             CardPhase::Frozen
         } else {
             CardPhase::Active
