@@ -522,21 +522,10 @@ impl Ctx {
                 });
             }
         };
-        let now = self.now();
-        card.updated_at = now.clone();
-        settle(order, card, &o, &now);
-        let charge = order.charge.unwrap_or_default();
-        self.store
-            .record(self.serial, Some(order), Some(card))
-            .await?;
-        if order.phase == OrderPhase::Failed {
-            return Ok(Outcome::Failed {
-                slug: order.error_slug.clone().unwrap_or_default(),
-                message: o
-                    .last_error
-                    .unwrap_or_else(|| "the issue order failed".into()),
-            });
+        if let Some(failed) = self.record_settled(order, card, &o).await? {
+            return Ok(failed);
         }
+        let charge = order.charge.unwrap_or_default();
 
         if self.fetch_details
             && let Some(card_id) = card.card_id.clone()
@@ -761,25 +750,39 @@ impl Ctx {
                 });
             }
         };
-        let now = self.now();
-        card.updated_at = now.clone();
-        settle(&mut order, card, &o, &now);
-        let charge = order.charge.unwrap_or_default();
-        self.store
-            .record(self.serial, Some(&order), Some(card))
-            .await?;
-        if order.phase == OrderPhase::Failed {
-            return Ok(Outcome::Failed {
-                slug: order.error_slug.clone().unwrap_or_default(),
-                message: o
-                    .last_error
-                    .unwrap_or_else(|| "the status change order failed".into()),
-            });
+        if let Some(failed) = self.record_settled(&mut order, card, &o).await? {
+            return Ok(failed);
         }
+        let charge = order.charge.unwrap_or_default();
         Ok(Outcome::Done {
             card_id: card.card_id.clone(),
             charge,
         })
+    }
+
+    /// Settle a terminal order and its card in state; the failure to report, if it failed.
+    async fn record_settled(
+        &self,
+        order: &mut OrderRecord,
+        card: &mut CardRecord,
+        o: &Order,
+    ) -> Result<Option<Outcome>, ExecError> {
+        let now = self.now();
+        card.updated_at = now.clone();
+        settle(order, card, o, &now);
+        self.store
+            .record(self.serial, Some(order), Some(card))
+            .await?;
+        if order.phase != OrderPhase::Failed {
+            return Ok(None);
+        }
+        Ok(Some(Outcome::Failed {
+            slug: order.error_slug.clone().unwrap_or_default(),
+            message: o
+                .last_error
+                .clone()
+                .unwrap_or_else(|| format!("the {} order failed", order.kind.as_str())),
+        }))
     }
 
     async fn relabel(&self, action: &Action) -> Result<Outcome, ExecError> {

@@ -45,13 +45,7 @@ fn apply_then_plan_has_no_changes() {
         .cardform(&["apply", "-f", f, "--auto-approve"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let text = stdout(&out);
     assert!(text.contains("issued        3"), "{text}");
     // alice 5 + 50 + 0.75 + 0.30 = 56.05; bob 5.00; carol 15 + 100 + 2 = 117.00
@@ -70,13 +64,7 @@ fn apply_then_plan_has_no_changes() {
         .cardform(&["plan", "-f", f, "--detailed-exitcode"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     assert!(stdout(&out).contains("No changes."));
 }
 
@@ -107,13 +95,7 @@ fn lost_responses_and_5xx_still_issue_exactly_once() {
         .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     assert_exactly_once(&env, 40, "5.00".parse().unwrap());
 }
 
@@ -128,13 +110,7 @@ fn rate_limited_provider_is_honoured() {
         .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     assert_exactly_once(&env, 30, "5.00".parse().unwrap());
 }
 
@@ -225,13 +201,7 @@ fn saved_plan_applies_once_then_is_stale() {
         .cardform(&["apply", plan.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let out = env
         .cardform(&["apply", plan.to_str().unwrap()])
         .output()
@@ -347,13 +317,7 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
         .cardform(&["apply", "-f", f, "--auto-approve"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let out = env
         .cardform(&["plan", "-f", f, "--detailed-exitcode"])
         .output()

@@ -42,13 +42,7 @@ fn replace_freeze_unfreeze_relabel_and_prune() {
         "{text}"
     );
     let out = apply(&env, f, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     // One freeze for b, one for the old card of a.
     assert_eq!(calls(&env, "cards/freeze"), 2);
     assert_eq!(
