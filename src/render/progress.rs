@@ -63,7 +63,7 @@ impl Progress {
                     );
                     bar.set_style(
                         ProgressStyle::with_template(
-                            "{bar:30.green/dim} {pos}/{len} {msg} [{per_sec}, ETA {eta}]",
+                            "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]",
                         )
                         .expect("valid progress template"),
                     );
@@ -132,10 +132,12 @@ impl Progress {
         }
         if let Some(bar) = &s.bar {
             bar.set_position(s.done as u64);
+            let secs = bar.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!(
-                "in flight {}, failed {}, charged {} {}",
+                "in flight {}, failed {}, {:.1} cards/s, charged {} {}",
                 s.in_flight,
                 s.failed,
+                s.done as f64 / secs,
                 money(s.charged),
                 self.currency
             ));
