@@ -9,6 +9,7 @@ pub mod events;
 pub mod keys;
 pub mod poll;
 pub mod refresh;
+pub mod slugs;
 
 pub use events::{Event, EventSink, FailureGroup, Summary};
 
@@ -28,7 +29,7 @@ use crate::state::{
 };
 use crate::wire::{
     CardStatus, CheckOrderRequest, Clock, CreateCardRequest, FreezeRequest, Order, OrderStatus,
-    UnfreezeRequest, hint_for_slug, timestamp::now_rfc3339,
+    UnfreezeRequest, timestamp::now_rfc3339,
 };
 use poll::LatencyModel;
 
@@ -278,7 +279,7 @@ impl Ctx {
             }
             Outcome::Failed { slug, message } => {
                 s.failed += 1;
-                let hint = hint_for_slug(&slug).to_owned();
+                let hint = slugs::hint(&slug).to_owned();
                 let g = s.failures.entry(slug.clone()).or_default();
                 g.count += 1;
                 g.hint = hint.clone();
@@ -401,7 +402,7 @@ impl Ctx {
         card: Option<CardRecord>,
         e: ClientError,
     ) -> Result<Outcome, ExecError> {
-        let slug = e.slug().unwrap_or("unreachable").to_owned();
+        let slug = slugs::of(&e);
         let message = e.to_string();
         if order.order_id.is_none() {
             self.audit(&order, &slug, None).await?;
@@ -514,7 +515,7 @@ impl Ctx {
             Err(e) => {
                 // The order exists and stays open in the journal; a re-run resumes polling it.
                 return Ok(Outcome::Failed {
-                    slug: e.slug().unwrap_or("unreachable").to_owned(),
+                    slug: slugs::of(&e),
                     message: format!(
                         "{e} (order {} is still tracked: re-run apply to resume)",
                         order.order_id.as_deref().unwrap_or("?")
@@ -592,7 +593,7 @@ impl Ctx {
                     Ok(r) => r,
                     Err(e) => {
                         return Ok(Outcome::Failed {
-                            slug: "journal_corrupt".into(),
+                            slug: slugs::JOURNAL_CORRUPT.into(),
                             message: format!(
                                 "journaled request of {} is unreadable: {e}",
                                 order.idempotency_key
@@ -613,7 +614,7 @@ impl Ctx {
                             Ok(o) => o,
                             Err(e) => {
                                 return Ok(Outcome::Failed {
-                                    slug: e.slug().unwrap_or("unreachable").into(),
+                                    slug: slugs::of(&e),
                                     message: e.to_string(),
                                 });
                             }
@@ -634,7 +635,7 @@ impl Ctx {
     async fn change_status(&self, action: &Action) -> Result<Outcome, ExecError> {
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Outcome::Failed {
-                slug: "card_not_in_state".into(),
+                slug: slugs::CARD_NOT_IN_STATE.into(),
                 message: "the card is no longer in state".into(),
             });
         };
@@ -656,7 +657,7 @@ impl Ctx {
     ) -> Result<Outcome, ExecError> {
         let Some(card_id) = card.card_id.clone() else {
             return Ok(Outcome::Failed {
-                slug: "no_card_id".into(),
+                slug: slugs::NO_CARD_ID.into(),
                 message: "state has no card id for this card".into(),
             });
         };
@@ -745,7 +746,7 @@ impl Ctx {
             Ok(o) => o,
             Err(e) => {
                 return Ok(Outcome::Failed {
-                    slug: e.slug().unwrap_or("unreachable").into(),
+                    slug: slugs::of(&e),
                     message: e.to_string(),
                 });
             }
@@ -816,7 +817,10 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
     card.charged += order.charge.unwrap_or_default();
     if o.status == OrderStatus::Failed {
         order.phase = OrderPhase::Failed;
-        order.error_slug = o.last_error_slug.clone().or(Some("order_failed".into()));
+        order.error_slug = o
+            .last_error_slug
+            .clone()
+            .or(Some(slugs::ORDER_FAILED.into()));
         order.error_message = o.last_error.clone();
         if order.kind == OrderKind::Issue {
             card.phase = CardPhase::Failed;

@@ -172,7 +172,7 @@ fn unread(key: &str, id: &str, e: &ClientError) -> Unread {
     Unread {
         key: key.to_owned(),
         id: id.to_owned(),
-        slug: e.slug().unwrap_or("unreachable").to_owned(),
+        slug: super::slugs::of(e),
         message: e.to_string(),
     }
 }

@@ -1,0 +1,41 @@
+//! cardform's own failure codes, for failures the provider did not name, with their hints.
+//! Provider slugs and their hints live in `wire::error`.
+
+use crate::client::ClientError;
+use crate::wire::hint_for_slug;
+
+/// The provider could not be reached, or kept failing until the retries ran out.
+pub const UNREACHABLE: &str = "unreachable";
+/// A journaled request could not be read back.
+pub const JOURNAL_CORRUPT: &str = "journal_corrupt";
+/// The card was removed from state while the plan still named it.
+pub const CARD_NOT_IN_STATE: &str = "card_not_in_state";
+/// State holds no provider card id for a card that needs one.
+pub const NO_CARD_ID: &str = "no_card_id";
+/// The provider failed the order without a slug.
+pub const ORDER_FAILED: &str = "order_failed";
+
+/// The slug of a client error: the provider's, else [`UNREACHABLE`].
+pub fn of(e: &ClientError) -> String {
+    e.slug().unwrap_or(UNREACHABLE).to_owned()
+}
+
+/// What the user can do about a failure code, cardform's or the provider's.
+pub fn hint(slug: &str) -> &'static str {
+    match slug {
+        UNREACHABLE => {
+            "the provider could not be reached or kept failing; nothing is lost: re-run apply to resume (orders are tracked under their idempotency keys)"
+        }
+        JOURNAL_CORRUPT => {
+            "the state's order journal is damaged; do not delete state: inspect it with `cardform show KEY` and report it"
+        }
+        CARD_NOT_IN_STATE => "the card left state during the run; run `cardform plan` again",
+        NO_CARD_ID => {
+            "state has no provider card id for this card; run `cardform refresh` or `cardform import KEY CARD_ID`"
+        }
+        ORDER_FAILED => {
+            "the provider failed the order without saying why; re-run apply to re-issue"
+        }
+        provider => hint_for_slug(provider),
+    }
+}
