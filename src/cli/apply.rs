@@ -96,9 +96,19 @@ async fn locked(
     let doc = match (saved, decls) {
         (Some(doc), _) => {
             if let Some(why) = doc.staleness(&snapshot.lineage, snapshot.serial) {
-                return Err(CliError::Other(format!(
-                    "refusing to apply a stale plan: {why}"
-                )));
+                let mut msg = format!("refusing to apply a stale plan: {why}");
+                // Say what changed: the runs recorded since the plan was made.
+                for run in store.history().await? {
+                    if run.serial > doc.state.serial
+                        && (doc.state.lineage.is_empty() || doc.state.lineage == snapshot.lineage)
+                    {
+                        msg.push_str(&format!(
+                            "\n  serial {}: `{}` by {}@{} at {}",
+                            run.serial, run.command, run.user, run.host, run.at
+                        ));
+                    }
+                }
+                return Err(CliError::Other(msg));
             }
             if let Some(why) = declarations_changed(&doc) {
                 return Err(CliError::Other(format!(

@@ -207,7 +207,12 @@ fn saved_plan_applies_once_then_is_stale() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("stale plan"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stale plan"), "{err}");
+    assert!(
+        err.contains("serial 1: `cardform --state"),
+        "names the run since: {err}"
+    );
 }
 
 #[test]
