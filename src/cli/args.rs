@@ -51,7 +51,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Issue the missing cards and carry out the plan (asks for approval)
     #[command(
-        after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --parallelism 32\n  cardform apply plan.json"
+        after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --rate 100\n  cardform apply plan.json"
     )]
     Apply(ApplyArgs),
     /// Show what state holds: one card in detail, or a table of all
@@ -144,10 +144,12 @@ pub struct ApplyArgs {
     /// Do not ask for approval (for CI)
     #[arg(long)]
     pub auto_approve: bool,
-    /// Cards in flight at once
-    #[arg(long, default_value_t = 32, value_name = "N")]
+    /// Cards in flight at once. Most of a card's time is spent waiting for its order, so to use a
+    /// rate limit R fully you need about R/2 × order latency (s) in flight; the default covers
+    /// 100 req/s at 2.5 s per order
+    #[arg(long, default_value_t = crate::exec::DEFAULT_PARALLELISM, value_name = "N")]
     pub parallelism: usize,
-    /// Provider requests per second, shared by all calls
+    /// Provider requests per second, shared by all calls [default: unlimited, slowing down on 429]
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
     /// Stop starting new work after the first failure

@@ -39,6 +39,10 @@ pub enum ExecError {
     State(#[from] StateError),
 }
 
+/// Cards in flight by default: enough for 100 requests/s with orders taking 2.5 s (R/2 × latency),
+/// small enough that memory stays flat.
+pub const DEFAULT_PARALLELISM: usize = 128;
+
 /// How to run.
 pub struct ExecOptions {
     pub parallelism: usize,
@@ -55,7 +59,7 @@ pub struct ExecOptions {
 impl Default for ExecOptions {
     fn default() -> Self {
         Self {
-            parallelism: 128,
+            parallelism: DEFAULT_PARALLELISM,
             fail_fast: false,
             max_fees: None,
             initial_latency: Duration::from_secs(1),
