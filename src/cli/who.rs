@@ -10,9 +10,28 @@ pub fn command_line() -> String {
 }
 
 pub fn username() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(account_name)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The account name of this process's user, for shells and CI runners that set no `USER`.
+fn account_name() -> Option<String> {
+    // SAFETY: getpwuid returns null or a pointer to a static record valid until the next call;
+    // the name is copied out at once and nothing else in this process calls getpw* concurrently.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }
 
 /// The history entry of a state-writing command that starts now.
