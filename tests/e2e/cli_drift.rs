@@ -168,3 +168,42 @@ fn plan_refresh_alone_detects_a_closed_card() {
         "plan changes nothing"
     );
 }
+
+#[test]
+fn freezing_a_card_closed_unseen_fails_with_a_hint_and_refresh_recovers() {
+    let env = Env::new();
+    three_cards_one_closed(&env);
+    env.write(
+        "cards.yaml",
+        &CARDS.replace(
+            "external_user_id: u-2}",
+            "external_user_id: u-2, status: frozen}",
+        ),
+    );
+    // State has not seen the close: cardform tries the freeze and the provider refuses it.
+    let out = run(&env, &["apply", "-f", "cards.yaml", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("invalid_card_status"), "{text}");
+    assert!(text.contains("run `cardform refresh`"), "{text}");
+
+    assert_success(&run(&env, &["refresh"]));
+    let out = run(&env, &["plan", "-f", "cards.yaml", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("then frozen"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 to re-issue"), "{}", stdout(&out));
+    assert_success(&run(&env, &["apply", "-f", "cards.yaml", "--auto-approve"]));
+    assert_eq!(env.inspect().issue_count("u-2", PRODUCT), 2);
+    let out = run(
+        &env,
+        &[
+            "plan",
+            "-f",
+            "cards.yaml",
+            "--refresh",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(show_json(&env, "bravo")["card"]["status"], "frozen");
+}
