@@ -5,6 +5,14 @@
 //! public API; the provider's rules live in [`world`], its products in [`catalog`]. It speaks the
 //! protocol only through `crate::wire` and must not share code paths with `crate::client`, so the
 //! two cannot agree on anything the reference does not state.
+//!
+//! Beside the provider API (`POST /api/v1/<path>`) it serves two operator endpoints in plain,
+//! unauthenticated JSON, outside `/api/v1/` because they are not part of the provider protocol:
+//! - `GET /__sandbox/inspect` ([`INSPECT_PATH`]): the [`Inspection`] counters.
+//! - `POST /__sandbox/close` ([`CLOSE_PATH`]) with `{"card_id": "..."}`: close the card as the
+//!   provider would on its own (200 `{"card_id", "status": "closed"}`; 404 `card_not_found` if
+//!   unknown). Only loopback peers may call it, whatever the listen address: it changes the world.
+//!   Also [`SandboxHandle::close_card`].
 
 mod catalog;
 mod world;
@@ -39,6 +47,9 @@ pub use world::luhn_valid;
 
 /// The unauthenticated inspection endpoint.
 pub const INSPECT_PATH: &str = "/__sandbox/inspect";
+
+/// The unauthenticated operator endpoint that closes a card at the provider.
+pub const CLOSE_PATH: &str = "/__sandbox/close";
 
 /// How often a changed world is written to the world file.
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -199,6 +210,11 @@ impl Shared {
         let now = self.clock.now_micros();
         self.world().inspect(now)
     }
+
+    fn close_card(&self, card_id: &str) -> bool {
+        let now = self.clock.now_micros();
+        self.world().close_card(now, card_id)
+    }
 }
 
 /// A running sandbox. Dropping it stops the server without saving; call [`shutdown`](Self::shutdown).
@@ -222,6 +238,11 @@ impl SandboxHandle {
 
     pub fn inspect(&self) -> Inspection {
         self.shared.inspect()
+    }
+
+    /// Close a card at the provider, as `POST /__sandbox/close` does. `false` if no such card.
+    pub fn close_card(&self, card_id: &str) -> bool {
+        self.shared.close_card(card_id)
     }
 
     /// What `cardform sandbox` prints at start: where it listens, the credentials (printing them
@@ -249,7 +270,8 @@ impl SandboxHandle {
              \x20 master balance: {balance} USDT\n\
              \x20 order latency:  {latency:?}\n\
              \x20 faults:         {faults}\n\
-             \x20 inspect:        {url}{INSPECT_PATH}\n",
+             \x20 inspect:        GET {url}{INSPECT_PATH}\n\
+             \x20 close a card:   POST {url}{CLOSE_PATH} {{\"card_id\": \"...\"}}\n",
             key = config.api_key,
             secret = config.api_secret.expose(),
             latency = config.order_latency,
@@ -362,6 +384,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let router = Router::new()
         .route("/api/v1/{*path}", post(api))
         .route(INSPECT_PATH, get(inspect))
+        .route(CLOSE_PATH, post(close))
         .fallback(not_found)
         .with_state(shared.clone());
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -382,6 +405,10 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         world_file: config.world_file,
     })
 }
+
+/// The connection's remote address, handed to handlers that only loopback peers may call.
+#[derive(Clone, Copy)]
+struct Peer(SocketAddr);
 
 /// Marks a response whose connection must be closed instead of answered.
 #[derive(Clone, Copy)]
@@ -410,11 +437,16 @@ async fn serve(listener: tokio::net::TcpListener, router: Router, mut stop: ones
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().ok().map(Peer);
         let router = router.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let router = router.clone();
             async move {
-                let resp = match router.oneshot(req.map(Body::new)).await {
+                let mut req = req.map(Body::new);
+                if let Some(peer) = peer {
+                    req.extensions_mut().insert(peer);
+                }
+                let resp = match router.oneshot(req).await {
                     Ok(r) => r,
                     Err(never) => match never {},
                 };
@@ -489,6 +521,53 @@ fn render(key: &Key, reply: Reply) -> Response {
 
 async fn inspect(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.inspect()).into_response()
+}
+
+#[derive(Deserialize)]
+struct CloseRequest {
+    card_id: String,
+}
+
+async fn close(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<axum::Extension<Peer>>,
+    body: Bytes,
+) -> Response {
+    use crate::wire::error::slug;
+    let plain = |status: StatusCode, slug: &str, message: String| {
+        (
+            status,
+            axum::Json(crate::wire::ErrorBody::new(slug, message)),
+        )
+            .into_response()
+    };
+    // An unknown peer is refused too: this endpoint changes the world and has no authentication.
+    if !peer.is_some_and(|axum::Extension(Peer(a))| a.ip().is_loopback()) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            slug::INVALID_REQUEST,
+            format!("{CLOSE_PATH} is only served to loopback clients"),
+        );
+    }
+    let req: CloseRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                slug::INVALID_REQUEST,
+                format!("expected {{\"card_id\": \"...\"}}: {e}"),
+            );
+        }
+    };
+    if shared.close_card(&req.card_id) {
+        axum::Json(serde_json::json!({"card_id": req.card_id, "status": "closed"})).into_response()
+    } else {
+        plain(
+            StatusCode::NOT_FOUND,
+            slug::CARD_NOT_FOUND,
+            format!("no card {}", req.card_id),
+        )
+    }
 }
 
 async fn not_found() -> Response {

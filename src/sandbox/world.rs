@@ -341,12 +341,13 @@ impl World {
             (Kind::Issue, _) => {
                 if let Some(c) = self.cards.get_mut(&o.card_id) {
                     c.issue_completed = true;
-                    match o.amount {
-                        Some(a) => {
-                            c.balance += a;
-                            c.status = CardStatus::Active;
-                        }
-                        None => c.status = CardStatus::WaitForTopupActivationByUser,
+                    c.balance += o.amount.unwrap_or_default();
+                    // Closing is final, even when the issue order finishes after it.
+                    if c.status != CardStatus::Closed {
+                        c.status = match o.amount {
+                            Some(_) => CardStatus::Active,
+                            None => CardStatus::WaitForTopupActivationByUser,
+                        };
                     }
                 }
             }
@@ -360,15 +361,20 @@ impl World {
             }
             (Kind::Freeze, _) => {
                 if let Some(c) = self.cards.get_mut(&o.card_id) {
-                    c.status_before_freeze = Some(c.status.clone());
-                    c.status = CardStatus::Frozen;
                     c.pending_change = None;
+                    // A freeze accepted before the card was closed must not reopen it.
+                    if c.status != CardStatus::Closed {
+                        c.status_before_freeze = Some(c.status.clone());
+                        c.status = CardStatus::Frozen;
+                    }
                 }
             }
             (Kind::Unfreeze, _) => {
                 if let Some(c) = self.cards.get_mut(&o.card_id) {
-                    c.status = c.status_before_freeze.take().unwrap_or(CardStatus::Active);
                     c.pending_change = None;
+                    if c.status != CardStatus::Closed {
+                        c.status = c.status_before_freeze.take().unwrap_or(CardStatus::Active);
+                    }
                 }
             }
         }
@@ -1100,6 +1106,25 @@ impl World {
         }
         v.data = Value::Object(data);
         v
+    }
+
+    // ------------------------------------------------------------------ operator actions
+
+    /// Close a card as the provider would on its own (fraud, expiry, a support request): the one
+    /// thing no API call can do, so tests can reach cardform's closed-card handling. Closing is
+    /// final and closing a closed card again is a no-op. `false` if the card is unknown.
+    pub fn close_card(&mut self, now: u64, card_id: &str) -> bool {
+        // Cards whose issue order is already due must exist before they can be looked up.
+        self.advance(now);
+        let Some(c) = self.cards.get_mut(card_id) else {
+            return false;
+        };
+        if c.status != CardStatus::Closed {
+            c.status = CardStatus::Closed;
+            c.status_before_freeze = None;
+            self.dirty = true;
+        }
+        true
     }
 
     // ------------------------------------------------------------------ inspection

@@ -1,5 +1,6 @@
 mod cli_apply;
 mod cli_audit;
+mod cli_drift;
 mod cli_errors;
 mod cli_lifecycle;
 mod cli_plan;

@@ -1275,6 +1275,156 @@ async fn inspection_endpoint_serves_plain_json() {
     sb.shutdown().await;
 }
 
+/// POST a plain JSON body to the close endpoint; (HTTP status, body).
+async fn close_via_http(sb: &SandboxHandle, body: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{}", sb.base_url(), sandbox::CLOSE_PATH))
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("plain JSON body"))
+}
+
+#[tokio::test]
+async fn close_endpoint_closes_a_card_and_the_reference_slugs_follow() {
+    let (sb, raw) = start(base_config()).await;
+    let a = raw.issue("u-1", "VISA_USD_STD", Some("50.00"), "a").await;
+    let b = raw.issue("u-2", "VISA_USD_STD", Some("20.00"), "b").await;
+    let card_a = a["card_id"].as_str().expect("card a").to_owned();
+    let card_b = b["card_id"].as_str().expect("card b").to_owned();
+    let calls_before = sb.inspect().calls;
+
+    let (status, body) = close_via_http(&sb, &json!({"card_id": card_a}).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"card_id": card_a, "status": "closed"}));
+    // Closing again is a no-op, not an error.
+    assert_eq!(
+        close_via_http(&sb, &json!({"card_id": card_a}).to_string())
+            .await
+            .0,
+        200
+    );
+
+    let got = raw.ok("cards/get", json!({"card_id": card_a}), None).await;
+    assert_eq!(got["status"], "closed");
+    assert_eq!(dec(&got["balance"]), d("50.00"), "closing moves no money");
+    let who = json!({"card_id": card_a, "external_user_id": "u-1"});
+    let r = raw
+        .fails(
+            "cards/freeze",
+            who.clone(),
+            Some("f1"),
+            400,
+            "invalid_card_status",
+        )
+        .await;
+    assert!(r.message().contains("closed"), "{}", r.message());
+    raw.fails(
+        "cards/unfreeze",
+        who,
+        Some("u1"),
+        400,
+        "invalid_card_status",
+    )
+    .await;
+    let charged = sb.inspect().total_charged;
+    raw.fails(
+        "cards/topup",
+        json!({"card_id": card_a, "amount": "10.00"}),
+        Some("t1"),
+        400,
+        "card_not_active",
+    )
+    .await;
+    assert_eq!(
+        sb.inspect().total_charged,
+        charged,
+        "a refused topup is free"
+    );
+
+    // The other card is untouched.
+    assert_eq!(
+        raw.ok("cards/get", json!({"card_id": card_b}), None).await["status"],
+        "active"
+    );
+
+    // Unknown card: 404 in plain JSON; a malformed body: 400. Neither closes anything.
+    let (status, body) = close_via_http(&sb, r#"{"card_id": "card_nope"}"#).await;
+    assert_eq!(
+        (status, body["error_slug"].clone()),
+        (404, json!("card_not_found"))
+    );
+    let (status, body) = close_via_http(&sb, r#"{"id": 1}"#).await;
+    assert_eq!(
+        (status, body["error_slug"].clone()),
+        (400, json!("invalid_request"))
+    );
+    assert!(!sb.close_card("card_nope"));
+
+    // The handle closes too; the operator endpoint is not a provider call and is not counted.
+    assert!(sb.close_card(&card_b));
+    assert_eq!(
+        raw.ok("cards/get", json!({"card_id": card_b}), None).await["status"],
+        "closed"
+    );
+    let calls = sb.inspect().calls;
+    assert_eq!(calls.get("(unknown)"), calls_before.get("(unknown)"));
+    assert!(!calls.keys().any(|k| k.contains("close")), "{calls:?}");
+
+    // Not part of the provider protocol: nothing under /api/v1/ closes a card.
+    let r = raw
+        .http
+        .post(format!("{}/api/v1/__sandbox/close", sb.base_url()))
+        .body(json!({"card_id": card_a}).to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_ne!(r.status().as_u16(), 200);
+
+    let banner = sb.banner(&base_config());
+    assert!(
+        banner.contains(&format!("{}{}", sb.base_url(), sandbox::CLOSE_PATH)),
+        "{banner}"
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_closed_card_stays_closed_when_earlier_orders_complete() {
+    let clock = FakeClock::new();
+    let (sb, raw) = start(SandboxConfig {
+        order_latency: Duration::from_secs(3),
+        clock: clock.clone(),
+        ..base_config()
+    })
+    .await;
+    let o = raw.issue("u-1", "VISA_USD_STD", Some("50.00"), "i").await;
+    let oid = o["order_id"].as_str().expect("order id").to_owned();
+    clock.advance(Duration::from_secs(3));
+    let card_id = raw.order(&oid).await["card_id"]
+        .as_str()
+        .expect("card id")
+        .to_owned();
+
+    // A freeze accepted before the close completes after it: the card must not come back.
+    raw.ok(
+        "cards/freeze",
+        json!({"card_id": card_id, "external_user_id": "u-1"}),
+        Some("f"),
+    )
+    .await;
+    assert!(sb.close_card(&card_id));
+    clock.advance(Duration::from_secs(3));
+    assert_eq!(
+        raw.ok("cards/get", json!({"card_id": card_id}), None).await["status"],
+        "closed"
+    );
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn world_file_persists_across_spawns() {
     let dir = tempfile::tempdir().expect("tempdir");
