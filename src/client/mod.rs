@@ -382,7 +382,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(wire::assumed::RETRY_AFTER_HEADER)
         .and_then(|v| v.to_str().ok())
-        .and_then(retry::parse_retry_after)
+        .and_then(|v| retry::parse_retry_after(v, wire::Clock::now_micros(&wire::SystemClock)))
 }
 
 /// reqwest's top-level message is often just "error sending request"; the cause is below it.

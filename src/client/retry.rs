@@ -42,12 +42,19 @@ pub fn backoff(base: Duration, failures: u32, jitter: &Jitter) -> Duration {
 
 /// `Retry-After` as delay-seconds (integer, or a decimal some servers send). HTTP-dates are not
 /// worth a date parser here: they fall back to backoff.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    if !secs.is_finite() || secs < 0.0 {
-        return None;
+pub fn parse_retry_after(value: &str, now_micros: u64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        return Some(Duration::from_secs_f64(secs).min(RETRY_AFTER_CAP));
     }
-    Some(Duration::from_secs_f64(secs).min(RETRY_AFTER_CAP))
+    // HTTP also allows a date ("Wed, 21 Oct 2015 07:28:00 GMT"): wait until then.
+    static PARSER: jiff::fmt::rfc2822::DateTimeParser = jiff::fmt::rfc2822::DateTimeParser::new();
+    let at = PARSER.parse_timestamp(value).ok()?;
+    let wait = at.as_microsecond().saturating_sub(now_micros as i64).max(0);
+    Some(Duration::from_micros(wait as u64).min(RETRY_AFTER_CAP))
 }
 
 #[cfg(test)]
@@ -82,10 +89,23 @@ mod tests {
 
     #[test]
     fn retry_after_values() {
-        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("99999"), Some(RETRY_AFTER_CAP));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        let now = 1_445_412_470_000_000; // 2015-10-21T07:27:50Z
+        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(
+            parse_retry_after(" 0.5 ", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_retry_after("99999", now), Some(RETRY_AFTER_CAP));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }
