@@ -20,6 +20,7 @@ mod who;
 pub use error::CliError;
 
 use clap::{CommandFactory, Parser};
+
 use std::process::ExitCode;
 
 use args::{Cli, Command};
@@ -37,7 +38,19 @@ pub enum Outcome {
 
 /// The whole program. `main.rs` calls this and nothing else.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which a pipeline using `--detailed-exitcode` would read as
+    // "changes present": usage errors are errors (1) here, like every other.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let global = Global::resolve(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

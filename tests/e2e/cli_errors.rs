@@ -114,3 +114,17 @@ fn locked_state_names_the_holder_and_the_fix() {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
+
+#[test]
+fn usage_errors_exit_1_never_2() {
+    // 2 means "changes present" to a pipeline using --detailed-exitcode.
+    let env = Env::new();
+    let out = env
+        .cardform(&["plan", "--detailed-exitcode", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--bogus"));
+    let out = env.cardform(&["--version"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
