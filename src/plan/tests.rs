@@ -1,3 +1,5 @@
+//! Planner tests: examples of each action and the property "apply the plan, plan again: nothing to do".
+
 use super::*;
 use crate::spec::{DesiredCard, Origin};
 use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
