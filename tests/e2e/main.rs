@@ -1,3 +1,6 @@
+//! The one integration-test binary: every file drives the real `cardform` binary or library
+//! against the built-in sandbox over loopback HTTP, with real SQLite files in temp dirs.
+
 mod cli_apply;
 mod cli_audit;
 mod cli_drift;
