@@ -19,7 +19,7 @@ use super::settings::{Global, parse_duration};
 use super::{CliError, Outcome};
 use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
 use crate::render::state as view;
-use crate::spec::DesiredStatus;
+use crate::spec::{DesiredStatus, Labels};
 use crate::state::{CardPhase, CardRecord, OrderKind, Store};
 use crate::wire::{CardStatus, Clock, SystemClock, timestamp::now_rfc3339};
 
@@ -96,7 +96,7 @@ pub async fn show(args: &ShowArgs, global: &Global) -> Result<Outcome, CliError>
     }
 }
 
-fn parse_labels(flag: &str, raw: &[String]) -> Result<BTreeMap<String, String>, CliError> {
+fn parse_labels(flag: &str, raw: &[String]) -> Result<Labels, CliError> {
     raw.iter()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
@@ -314,7 +314,7 @@ pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliEr
 
 async fn import_locked(
     args: &ImportArgs,
-    labels: BTreeMap<String, String>,
+    labels: Labels,
     store: &Store,
     provider: &Provider,
 ) -> Result<String, CliError> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::Estimate;
-use crate::spec::{DesiredCard, DesiredStatus};
+use crate::spec::{DesiredCard, DesiredStatus, Labels};
 use crate::state::CardRecord;
 use crate::wire::Product;
 
@@ -100,8 +100,8 @@ pub struct Attributes {
     )]
     pub initial_topup: Option<Decimal>,
     pub status: DesiredStatus,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl Attributes {

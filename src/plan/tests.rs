@@ -1,12 +1,11 @@
 //! Planner tests: examples of each action and the property "apply the plan, plan again: nothing to do".
 
 use super::*;
-use crate::spec::{DesiredCard, Origin};
+use crate::spec::{DesiredCard, Labels, Origin};
 use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
 use crate::wire::Product;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -50,7 +49,7 @@ fn card(key: &str, product: &str) -> DesiredCard {
         product_code: product.into(),
         initial_topup: None,
         status: DesiredStatus::Active,
-        labels: BTreeMap::new(),
+        labels: Labels::new(),
         origin: Origin::default(),
     }
 }
@@ -323,7 +322,7 @@ fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
             product_code: String::new(),
             initial_topup: None,
             desired_status: after.status,
-            labels: BTreeMap::new(),
+            labels: Labels::new(),
             card_id: None,
             phase,
             provider_status: None,
@@ -354,7 +353,7 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
         prop::sample::select(vec!["STD", "PREM", "NOFEE"]),
         prop::option::of(10u32..200),
         any::<bool>(),
-        prop::collection::btree_map("[xy]", "[pq]", 0..2),
+        prop::collection::btree_map("[xy]", "[pq]", 0..2).prop_map(Labels::from),
     )
         .prop_map(|(key, user, product, topup, frozen, labels)| DesiredCard {
             key,

@@ -40,7 +40,7 @@ pub struct CanonicalCard {
     pub product_code: String,
     pub initial_topup: Option<String>,
     pub desired_status: String,
-    pub labels: BTreeMap<String, String>,
+    pub labels: crate::spec::Labels,
     pub charged: String,
     pub attempt: u32,
     pub replaced_by: Option<String>,
@@ -145,7 +145,7 @@ pub fn export_csv(cards: &BTreeMap<String, CardRecord>) -> String {
         row.extend(
             label_names
                 .iter()
-                .map(|n| c.labels.get(*n).cloned().unwrap_or_default()),
+                .map(|n| c.labels.get(n).cloned().unwrap_or_default()),
         );
         let _ = w.write_record(&row);
     }
@@ -870,7 +870,7 @@ mod tests {
             product_code: "VISA_USD_STD".into(),
             initial_topup: Some(Decimal::new(5, 0)),
             desired_status: DesiredStatus::Active,
-            labels: BTreeMap::from([("team".into(), "ops".into())]),
+            labels: crate::spec::Labels::from([("team".into(), "ops".into())]),
             card_id: Some("card_1".into()),
             phase: CardPhase::Active,
             provider_status: Some("active".into()),

@@ -4,7 +4,6 @@
 
 use rust_decimal::Decimal;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -242,7 +241,7 @@ pub(crate) struct RawCard {
     pub product_code: Slot<String>,
     pub initial_topup: Slot<Decimal>,
     pub status: Slot<DesiredStatus>,
-    pub labels: BTreeMap<String, String>,
+    pub labels: super::Labels,
     /// Some problem was reported for this entry; it yields no card (but its key still counts for
     /// duplicate detection).
     pub rejected: bool,

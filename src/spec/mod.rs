@@ -10,17 +10,19 @@
 
 mod csv_file;
 mod fields;
+mod labels;
 mod problem;
 mod suggest;
 mod yaml_file;
 
+pub use labels::Labels;
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
 use problem::Source;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -61,7 +63,7 @@ pub struct DesiredCard {
     #[serde(with = "crate::wire::decimal::option", default)]
     pub initial_topup: Option<Decimal>,
     pub status: DesiredStatus,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     #[serde(skip)]
     pub origin: Origin,
 }

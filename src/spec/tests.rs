@@ -158,7 +158,8 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
         arb_text(),
         proptest::option::of((1u64..10_000_000, 0u32..=2)),
         any::<bool>(),
-        proptest::collection::btree_map("[a-z][a-z_.]{0,6}", arb_text(), 0..3),
+        proptest::collection::btree_map("[a-z][a-z_.]{0,6}", arb_text(), 0..3)
+            .prop_map(Labels::from),
     )
         .prop_map(
             |(key, external_user_id, product_code, topup, frozen, labels)| DesiredCard {
@@ -231,7 +232,7 @@ fn to_csv(cards: &[DesiredCard]) -> String {
         row.extend(
             names
                 .iter()
-                .map(|n| c.labels.get(*n).map(|v| csv_quote(v)).unwrap_or_default()),
+                .map(|n| c.labels.get(n).map(|v| csv_quote(v)).unwrap_or_default()),
         );
         out.push_str(&row.join(","));
         out.push_str("\r\n");

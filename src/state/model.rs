@@ -43,7 +43,7 @@ pub struct CardRecord {
     pub initial_topup: Option<Decimal>,
     /// The status that was declared when cardform last acted on this card.
     pub desired_status: DesiredStatus,
-    pub labels: BTreeMap<String, String>,
+    pub labels: crate::spec::Labels,
     pub card_id: Option<String>,
     pub phase: CardPhase,
     /// The provider's own status string, as last seen.

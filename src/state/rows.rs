@@ -10,7 +10,7 @@ use std::str::FromStr;
 use super::StateError;
 use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
 use super::{CallRecord, RunRecord};
-use crate::spec::DesiredStatus;
+use crate::spec::{DesiredStatus, Labels};
 
 // Column lists as macros so queries can be `concat!`ed into `&'static str` at compile time.
 
@@ -99,8 +99,8 @@ pub(super) fn order_phase(s: &str) -> Result<OrderPhase, StateError> {
     })
 }
 
-/// Labels as canonical JSON: a `BTreeMap` serializes with sorted keys and no whitespace.
-pub(super) fn labels_json(labels: &BTreeMap<String, String>) -> Result<String, StateError> {
+/// Labels as canonical JSON: [`Labels`] serializes with sorted keys and no whitespace.
+pub(super) fn labels_json(labels: &Labels) -> Result<String, StateError> {
     serde_json::to_string(labels).map_err(|e| StateError::Corrupt(format!("labels: {e}")))
 }
 
@@ -133,7 +133,7 @@ type PackedCard<'a> = (
     String,
     Option<&'a str>,
     &'a str,
-    BTreeMap<String, String>,
+    Labels,
     Option<String>,
     &'a str,
     Option<String>,

@@ -4,6 +4,7 @@
 
 use crate::harness::*;
 use cardform::client::Client;
+use cardform::spec::Labels;
 use cardform::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, RunInfo, Store};
 use cardform::wire::{CreateCardRequest, FreezeRequest, Order};
 use rust_decimal::Decimal;
@@ -423,7 +424,7 @@ fn journal_open_issue(env: &Env, key: &str, order_id: Option<String>) {
             product_code: "VISA_USD_STD".into(),
             initial_topup: None,
             desired_status: Default::default(),
-            labels: BTreeMap::new(),
+            labels: Labels::new(),
             card_id: None,
             phase: CardPhase::Pending,
             provider_status: None,

@@ -1,10 +1,9 @@
 //! Memory-diet checks: the chunked state snapshot must see exactly what the change log says,
 //! whatever the number of cards relative to the chunk size.
 
-use cardform::spec::DesiredStatus;
+use cardform::spec::{DesiredStatus, Labels};
 use cardform::state::{CardPhase, CardRecord, RunInfo, Store};
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 
 fn record(key: String, i: usize) -> CardRecord {
     CardRecord {
@@ -13,7 +12,7 @@ fn record(key: String, i: usize) -> CardRecord {
         product_code: "VISA_USD_STD".into(),
         initial_topup: i.is_multiple_of(3).then(|| Decimal::new(i as i64 + 1, 2)),
         desired_status: DesiredStatus::Active,
-        labels: BTreeMap::from([("n".to_string(), i.to_string())]),
+        labels: Labels::from([("n".to_string(), i.to_string())]),
         card_id: Some(format!("card_{i}")),
         phase: if i.is_multiple_of(7) {
             CardPhase::Frozen

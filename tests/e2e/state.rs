@@ -1,6 +1,6 @@
 //! The state store against real SQLite files: lifecycle, journal, change log, audit and lock.
 
-use cardform::spec::DesiredStatus;
+use cardform::spec::{DesiredStatus, Labels};
 use cardform::state::{
     CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord, RunInfo,
     SCHEMA_VERSION, StateError, Store, local_host,
@@ -36,7 +36,7 @@ fn card(key: &str) -> CardRecord {
         product_code: "VISA_USD_STD".into(),
         initial_topup: None,
         desired_status: DesiredStatus::Active,
-        labels: BTreeMap::from([("team".to_string(), "travel".to_string())]),
+        labels: Labels::from([("team".to_string(), "travel".to_string())]),
         card_id: None,
         phase: CardPhase::Pending,
         provider_status: None,
