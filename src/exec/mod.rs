@@ -14,7 +14,6 @@ pub mod slugs;
 pub use events::{Event, EventSink, FailureGroup, Summary};
 
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -179,7 +178,15 @@ pub async fn execute(
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
             Some(res) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok(Err(e)) = res { fatal.get_or_insert(e); ctx.stop.fail_fast(); }
+                match res {
+                    // A state write failed: nothing new may start, since it could not be journaled.
+                    Ok(Err(e)) => {
+                        fatal.get_or_insert(e);
+                        ctx.stop.fail_fast();
+                    }
+                    Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                    _ => {}
+                }
                 slots.clone().acquire_owned().await.expect("semaphore is never closed")
             }
         };
@@ -902,9 +909,4 @@ fn provider_duration(o: &Order) -> Option<Duration> {
     let end: jiff::Timestamp = end.parse().ok()?;
     let d = end.duration_since(start);
     Duration::try_from(d).ok()
-}
-
-/// Failures grouped for the end-of-run table.
-pub fn failures_by_slug(summary: &Summary) -> &BTreeMap<String, FailureGroup> {
-    &summary.failures
 }
