@@ -334,23 +334,15 @@ impl Ctx {
         };
         let idem = keys::issue(&self.lineage, &action.key, action.attempt);
         let now = self.now();
-        let order = OrderRecord {
-            idempotency_key: idem,
-            card_key: action.key.clone(),
-            kind: OrderKind::Issue,
-            attempt: action.attempt,
-            request: serde_json::to_string(&request).expect("requests serialize"),
-            order_id: None,
-            phase: OrderPhase::Prepared,
-            provider_status: None,
-            sub_status: None,
-            error_slug: None,
-            error_message: None,
-            estimated_charge: action.estimate.total(),
-            charge: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-        };
+        let order = OrderRecord::prepared(
+            idem,
+            &action.key,
+            OrderKind::Issue,
+            action.attempt,
+            serde_json::to_string(&request).expect("requests serialize"),
+            action.estimate.total(),
+            &now,
+        );
         let previous = self.snapshot.cards.get(&action.key);
         let card = CardRecord {
             key: action.key.clone(),
@@ -683,23 +675,15 @@ impl Ctx {
         let now = self.now();
         let request =
             serde_json::json!({"card_id": card_id, "external_user_id": card.external_user_id});
-        let order = OrderRecord {
-            idempotency_key: keys::status_change(&self.lineage, &card.key, kind, &card_id, seq),
-            card_key: card.key.clone(),
+        let order = OrderRecord::prepared(
+            keys::status_change(&self.lineage, &card.key, kind, &card_id, seq),
+            &card.key,
             kind,
-            attempt: seq,
-            request: request.to_string(),
-            order_id: None,
-            phase: OrderPhase::Prepared,
-            provider_status: None,
-            sub_status: None,
-            error_slug: None,
-            error_message: None,
-            estimated_charge: Some(Decimal::ZERO),
-            charge: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
+            seq,
+            request.to_string(),
+            Some(Decimal::ZERO),
+            &now,
+        );
         self.store.journal_order(self.serial, &order).await?;
         self.resume_status_order(order, card).await
     }

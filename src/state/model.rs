@@ -133,6 +133,37 @@ pub struct OrderRecord {
     pub updated_at: String,
 }
 
+impl OrderRecord {
+    /// A new journal entry, before its request is sent: no order id, no outcome yet.
+    pub fn prepared(
+        idempotency_key: String,
+        card_key: &str,
+        kind: OrderKind,
+        attempt: u32,
+        request: String,
+        estimated_charge: Option<Decimal>,
+        now: &str,
+    ) -> Self {
+        Self {
+            idempotency_key,
+            card_key: card_key.to_owned(),
+            kind,
+            attempt,
+            request,
+            order_id: None,
+            phase: OrderPhase::Prepared,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge,
+            charge: None,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+}
+
 /// Everything `plan` needs from state, loaded in one go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
