@@ -410,15 +410,20 @@ pub async fn refresh_state(
     with_lock(store, wait, async || {
         let serial = store.begin_run(super::who::run_info()).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let bar = Arc::new(crate::render::progress::RefreshBar::new(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ));
+        let drawer = bar.clone();
         let result = refresh::refresh(
             store,
             &provider.client,
             clock,
             serial,
             parallelism,
-            Arc::new(|_: RefreshEvent| {}),
+            Arc::new(move |e: RefreshEvent| drawer.handle(&e)),
         )
         .await;
+        bar.finish();
         let report = match result {
             Ok(r) => r,
             Err(e) => {

@@ -81,9 +81,22 @@ pub struct RefreshReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RefreshEvent {
-    Started { cards: usize, orders: usize },
-    Drift { drift: Drift },
-    Unread { unread: Unread },
+    /// `total` cards will be read: `cards` of them by card id, `orders` with an open order.
+    Started {
+        total: usize,
+        cards: usize,
+        orders: usize,
+    },
+    Drift {
+        drift: Drift,
+    },
+    Unread {
+        unread: Unread,
+    },
+    /// One card (and its open order, if any) was read.
+    Checked {
+        key: String,
+    },
 }
 
 /// Re-read everything state manages and record what changed under `serial`.
@@ -111,6 +124,7 @@ pub async fn refresh(
         }
     }
     events(RefreshEvent::Started {
+        total: work.len(),
         cards: work.iter().filter(|(c, _)| c.card_id.is_some()).count(),
         orders: work.iter().filter(|(_, o)| o.is_some()).count(),
     });
@@ -138,6 +152,9 @@ pub async fn refresh(
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => continue,
         };
+        events(RefreshEvent::Checked {
+            key: one.key.clone(),
+        });
         report.cards_checked += usize::from(one.card_checked);
         report.orders_checked += usize::from(one.order_checked);
         report.charged += one.charged;
@@ -161,6 +178,7 @@ pub async fn refresh(
 
 #[derive(Default)]
 struct One {
+    key: String,
     card_checked: bool,
     order_checked: bool,
     charged: Decimal,
@@ -186,7 +204,10 @@ async fn refresh_one(
     original: CardRecord,
     order: Option<OrderRecord>,
 ) -> Result<One, ExecError> {
-    let mut one = One::default();
+    let mut one = One {
+        key: original.key.clone(),
+        ..One::default()
+    };
     let mut card = original.clone();
     let mut finished_order = None;
     // The phase a still-open status order is moving the card to: reaching it is not drift.

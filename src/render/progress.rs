@@ -198,3 +198,37 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     }
     out
 }
+
+/// A progress bar for `refresh` on a terminal; silent otherwise (the report says it all).
+pub struct RefreshBar(Mutex<Option<ProgressBar>>);
+
+impl RefreshBar {
+    pub fn new(draw: bool) -> Self {
+        let bar = draw.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30.green/dim} {pos}/{len} read [ETA {eta}]")
+                    .expect("valid progress template"),
+            );
+            bar
+        });
+        Self(Mutex::new(bar))
+    }
+
+    pub fn handle(&self, e: &crate::exec::refresh::RefreshEvent) {
+        use crate::exec::refresh::RefreshEvent;
+        let guard = self.0.lock().expect("progress lock");
+        let Some(bar) = guard.as_ref() else { return };
+        match e {
+            RefreshEvent::Started { total, .. } => bar.set_length(*total as u64),
+            RefreshEvent::Checked { .. } => bar.inc(1),
+            RefreshEvent::Drift { .. } | RefreshEvent::Unread { .. } => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = self.0.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
