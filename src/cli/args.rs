@@ -42,8 +42,10 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and lint declarations only: no state, no network
-    #[command(after_help = "Example:\n  cardform validate -f cards/ -f extra.csv")]
-    Validate(FilesArgs),
+    #[command(
+        after_help = "Examples:\n  cardform validate -f cards/ -f extra.csv\n  cardform validate -f cards/ --json   # problems as JSON, for editors and bots"
+    )]
+    Validate(ValidateArgs),
     /// Diff declarations against state and show what would change and what it costs
     #[command(
         after_help = "Examples:\n  cardform plan -f cards/\n  cardform plan -f cards/ --format markdown --detailed-exitcode\n  cardform plan --sandbox -f examples/onboarding.yaml --out plan.json"
@@ -97,6 +99,15 @@ pub struct FilesArgs {
     /// Declaration file or directory (every *.yaml, *.yml, *.csv inside); repeatable
     #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// Print the result (and every problem with file, line and column) as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,12 +1,21 @@
 //! `cardform validate`: parse and lint declarations; no state, no network.
 
-use super::args::FilesArgs;
+use super::args::ValidateArgs;
 use super::settings::Global;
 use super::{CliError, Outcome};
+use crate::render::diagnostics;
 use crate::spec;
 
-pub fn run(args: &FilesArgs, global: &Global) -> Result<Outcome, CliError> {
-    let decls = spec::load(&args.files)?;
+pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
+    let loaded = spec::load(&args.files.files);
+    if args.json {
+        println!("{}", diagnostics::result_json(&loaded));
+        return match loaded {
+            Ok(_) => Ok(Outcome::Success),
+            Err(_) => Err(CliError::Reported),
+        };
+    }
+    let decls = loaded?;
     println!(
         "{} {} card{} declared in {} file{}.",
         global.style.green("Valid:"),

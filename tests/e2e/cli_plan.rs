@@ -160,3 +160,45 @@ fn no_provider_configured_names_the_fix() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--sandbox"), "{}", stderr(&out));
 }
+
+#[test]
+fn validate_json_lists_every_problem_with_its_place() {
+    let env = Env::new();
+    env.write(
+        "a.yaml",
+        "version: 1\ncards:\n  - key: a\n    external_user_id: u1\n    prodcut_code: X\n",
+    );
+    env.write(
+        "b.csv",
+        "key,external_user_id,product_code\na,u2,VISA_USD_STD\n",
+    );
+    let out = env
+        .cardform(&["validate", "-f", "a.yaml", "-f", "b.csv", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    let problems = doc["problems"].as_array().unwrap();
+    let places: Vec<(String, String, u64)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_owned(),
+                p["file"].as_str().unwrap().to_owned(),
+                p["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        places.contains(&("cardform::spec::unknown_field".into(), "a.yaml".into(), 5)),
+        "{places:?}"
+    );
+    assert!(
+        places
+            .iter()
+            .any(|(c, f, l)| c == "cardform::spec::duplicate_key" && f == "b.csv" && *l == 2),
+        "{places:?}"
+    );
+    assert_eq!(env.inspect().calls.values().sum::<u64>(), 0);
+}
