@@ -30,6 +30,35 @@ pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
     out
 }
 
+/// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or
+/// `{"valid": false, "problems": [{code, message, file, line, column, help, related}]}`.
+pub fn result_json(result: &Result<crate::spec::Declarations, SpecReport>) -> String {
+    fn problem(p: &crate::spec::SpecProblem) -> serde_json::Value {
+        serde_json::json!({
+            "code": p.kind().code(),
+            "message": p.message(),
+            "file": p.file(),
+            "line": p.line(),
+            "column": p.column(),
+            "help": p.help_text(),
+            "related": p.related_problems().iter().map(problem).collect::<Vec<_>>(),
+        })
+    }
+    let doc = match result {
+        Ok(d) => serde_json::json!({
+            "valid": true,
+            "cards": d.cards.len(),
+            "files": d.files,
+            "fingerprint": d.fingerprint,
+        }),
+        Err(report) => serde_json::json!({
+            "valid": false,
+            "problems": report.problems().iter().map(problem).collect::<Vec<_>>(),
+        }),
+    };
+    serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,33 +104,4 @@ mod tests {
         let text = render_report(&r, false, 80);
         assert!(text.contains("`notes.txt` is neither YAML"), "{text}");
     }
-}
-
-/// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or
-/// `{"valid": false, "problems": [{code, message, file, line, column, help, related}]}`.
-pub fn result_json(result: &Result<crate::spec::Declarations, SpecReport>) -> String {
-    fn problem(p: &crate::spec::SpecProblem) -> serde_json::Value {
-        serde_json::json!({
-            "code": p.kind().code(),
-            "message": p.message(),
-            "file": p.file(),
-            "line": p.line(),
-            "column": p.column(),
-            "help": p.help_text(),
-            "related": p.related_problems().iter().map(problem).collect::<Vec<_>>(),
-        })
-    }
-    let doc = match result {
-        Ok(d) => serde_json::json!({
-            "valid": true,
-            "cards": d.cards.len(),
-            "files": d.files,
-            "fingerprint": d.fingerprint,
-        }),
-        Err(report) => serde_json::json!({
-            "valid": false,
-            "problems": report.problems().iter().map(problem).collect::<Vec<_>>(),
-        }),
-    };
-    serde_json::to_string_pretty(&doc).expect("JSON values always serialize")
 }
