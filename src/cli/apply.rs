@@ -32,28 +32,28 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     }
 
     // Everything that can fail on input fails before the provider hears of it.
-    let saved = match &args.plan_file {
-        Some(path) => Some(read_plan_file(path)?),
-        None => None,
-    };
-    let decls = match &saved {
-        Some(_) => None,
-        None => Some(spec::load(&args.files)?),
+    let input = match &args.plan_file {
+        Some(path) => Input::Saved(Box::new(read_plan_file(path)?)),
+        None => Input::Declared(spec::load(&args.files)?),
     };
 
     let provider = Provider::connect(global, args.rate).await?;
-    let result = apply_with(args, global, &provider, saved, decls, max_fees, lock_wait).await;
+    let result = apply_with(args, global, &provider, input, max_fees, lock_wait).await;
     provider.shutdown().await;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What to apply: a plan saved earlier, or declarations to plan now.
+enum Input {
+    Saved(Box<PlanDocument>),
+    Declared(spec::Declarations),
+}
+
 async fn apply_with(
     args: &ApplyArgs,
     global: &Global,
     provider: &Provider,
-    saved: Option<PlanDocument>,
-    decls: Option<spec::Declarations>,
+    input: Input,
     max_fees: Option<rust_decimal::Decimal>,
     lock_wait: std::time::Duration,
 ) -> Result<Outcome, CliError> {
@@ -72,7 +72,7 @@ async fn apply_with(
         lock.lock_id.clone(),
     ));
     let result = locked(
-        args, global, provider, &store, saved, decls, max_fees, stop, sending,
+        args, global, provider, &store, input, max_fees, stop, sending,
     )
     .await;
     signals.abort();
@@ -86,15 +86,15 @@ async fn locked(
     global: &Global,
     provider: &Provider,
     store: &Store,
-    saved: Option<PlanDocument>,
-    decls: Option<spec::Declarations>,
+    input: Input,
     max_fees: Option<rust_decimal::Decimal>,
     stop: StopFlag,
     sending: Arc<AtomicBool>,
 ) -> Result<Outcome, CliError> {
     let snapshot = store.snapshot().await?;
-    let doc = match (saved, decls) {
-        (Some(doc), _) => {
+    let doc = match input {
+        Input::Saved(doc) => {
+            let doc = *doc;
             if let Some(why) = doc.staleness(&snapshot.lineage, snapshot.serial) {
                 let mut msg = format!("refusing to apply a stale plan: {why}");
                 // Say what changed: the runs recorded since the plan was made.
@@ -117,7 +117,7 @@ async fn locked(
             }
             doc
         }
-        (None, Some(decls)) => {
+        Input::Declared(decls) => {
             let facts = provider.facts().await?;
             let options = PlanOptions {
                 prune: args.prune,
@@ -139,7 +139,6 @@ async fn locked(
             }
             doc
         }
-        (None, None) => unreachable!("run() requires a plan file or declarations"),
     };
     if !doc.applicable {
         return Err(CliError::Other(
