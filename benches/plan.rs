@@ -4,8 +4,8 @@
 //! runs the real `cardform plan` binary end to end against the in-process sandbox and prints its
 //! wall time and peak memory. Figures, not assertions: these machines are noisy.
 
+use cardform::decl::{self, DesiredStatus};
 use cardform::plan::{self, PlanOptions, ProviderFacts};
-use cardform::spec::{self, DesiredStatus};
 use cardform::state::{CardPhase, CardRecord, RunInfo, Store};
 use rust_decimal::Decimal;
 use std::time::Instant;
@@ -24,7 +24,7 @@ fn main() {
     println!("{n} cards, {:.1} MB of YAML", yaml.len() as f64 / 1e6);
 
     let t = Instant::now();
-    let decls = spec::load(std::slice::from_ref(&yaml_path)).expect("valid fleet");
+    let decls = decl::load(std::slice::from_ref(&yaml_path)).expect("valid fleet");
     println!("load declarations     {:>8.3} s", t.elapsed().as_secs_f64());
 
     // A state that already holds every card, with every 10th one frozen (so the plan has work).

@@ -10,10 +10,10 @@ use super::plan::document;
 use super::provider::Provider;
 use super::settings::{Global, parse_amount, parse_duration};
 use super::{CliError, Outcome};
+use crate::decl;
 use crate::exec::{self, EventSink, ExecOptions, StopFlag};
 use crate::plan::{PlanDocument, PlanOptions};
 use crate::render::{self, progress};
-use crate::spec;
 use crate::state::Store;
 use crate::wire::{Clock, SystemClock};
 
@@ -34,7 +34,7 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     // Everything that can fail on input fails before the provider hears of it.
     let input = match &args.plan_file {
         Some(path) => Input::Saved(Box::new(read_plan_file(path)?)),
-        None => Input::Declared(spec::load(&args.files)?),
+        None => Input::Declared(decl::load(&args.files)?),
     };
 
     let provider = Provider::connect(global, args.rate).await?;
@@ -46,7 +46,7 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
 /// What to apply: a plan saved earlier, or declarations to plan now.
 enum Input {
     Saved(Box<PlanDocument>),
-    Declared(spec::Declarations),
+    Declared(decl::Declarations),
 }
 
 async fn apply_with(
@@ -270,7 +270,7 @@ fn declarations_changed(doc: &PlanDocument) -> Option<String> {
     if files.is_empty() || !files.iter().all(|f| f.exists()) {
         return None;
     }
-    match spec::load(&files) {
+    match decl::load(&files) {
         Ok(now) if now.fingerprint != doc.declarations.fingerprint => Some(format!(
             "the declarations changed since the plan was made ({} → {}): run `cardform plan` again",
             doc.declarations.fingerprint, now.fingerprint

@@ -17,9 +17,9 @@ use super::args::{
 use super::provider::Provider;
 use super::settings::{Global, parse_duration};
 use super::{CliError, Outcome};
+use crate::decl::{DesiredStatus, Labels};
 use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
 use crate::render::state as view;
-use crate::spec::{DesiredStatus, Labels};
 use crate::state::{CardPhase, CardRecord, OrderKind, Store};
 use crate::wire::{CardStatus, Clock, SystemClock, timestamp::now_rfc3339};
 
@@ -283,19 +283,14 @@ async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
     print(&text)
 }
 
-/// `[A-Za-z0-9._/-]{1,128}`, the rule declarations use: an imported key must be declarable.
+/// An imported key must be declarable: the same rule as declarations.
 fn check_key(key: &str) -> Result<(), CliError> {
-    let ok = (1..=128).contains(&key.chars().count())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(CliError::Usage(format!(
-            "invalid card key {key:?}: use 1 to 128 characters from A-Z a-z 0-9 . _ / -"
-        )))
-    }
+    crate::model::check_key(key).map_err(|e| {
+        CliError::Usage(format!(
+            "invalid card key {key:?}: {e}; {}",
+            crate::model::KeyError::RULE
+        ))
+    })
 }
 
 pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliError> {

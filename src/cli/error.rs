@@ -1,8 +1,8 @@
 //! Every way a command can fail, and how each is shown to a person: what went wrong and what to do.
 
 use crate::client::ClientError;
+use crate::decl::SpecReport;
 use crate::render::Style;
-use crate::spec::SpecReport;
 use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! The command line: clap arguments → resolved settings → one function per command. Exit codes are
-//! decided here and nowhere else. Holds no domain logic: it wires spec, state, client, plan, exec
+//! decided here and nowhere else. Holds no domain logic: it wires decl, state, client, plan, exec
 //! and render together.
 
 // `CliError` carries a state lock holder inline; errors are rare and end the process, so their

@@ -6,9 +6,9 @@ use super::args::{Format, PlanArgs};
 use super::provider::Provider;
 use super::settings::{Global, parse_amount};
 use super::{CliError, Outcome};
+use crate::decl::{self, Declarations};
 use crate::plan::{self, DeclarationsRef, PlanDocument, PlanOptions, StateRef};
 use crate::render;
-use crate::spec::{self, Declarations};
 use crate::state::{Snapshot, Store};
 use crate::wire::{SystemClock, timestamp::now_rfc3339};
 
@@ -18,7 +18,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
         max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
     };
     // Declarations first: invalid input must never reach the provider.
-    let decls = spec::load(&args.files.files)?;
+    let decls = decl::load(&args.files.files)?;
     let format = if args.json { Format::Json } else { args.format };
     let provider = Provider::connect(global, None).await?;
     let gathered = gather(args, global, &provider, format).await;

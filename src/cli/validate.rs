@@ -3,11 +3,11 @@
 use super::args::ValidateArgs;
 use super::settings::Global;
 use super::{CliError, Outcome};
+use crate::decl;
 use crate::render::diagnostics;
-use crate::spec;
 
 pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
-    let loaded = spec::load(&args.files.files);
+    let loaded = decl::load(&args.files.files);
     if args.json {
         println!("{}", diagnostics::result_json(&loaded));
         return match loaded {

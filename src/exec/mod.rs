@@ -20,8 +20,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::client::{Client, ClientError};
+use crate::decl::DesiredStatus;
 use crate::plan::{Action, ActionKind, Attributes};
-use crate::spec::DesiredStatus;
 use crate::state::{
     CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot, StateError,
     Store,

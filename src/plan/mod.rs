@@ -14,7 +14,7 @@ pub use model::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::{DesiredCard, DesiredStatus};
+use crate::decl::{DesiredCard, DesiredStatus};
 use crate::state::{CardPhase, CardRecord, Snapshot};
 
 /// Diff what is declared against what state holds.

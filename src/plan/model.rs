@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::Estimate;
-use crate::spec::{DesiredCard, DesiredStatus, Labels};
+use crate::decl::{DesiredCard, DesiredStatus, Labels};
 use crate::state::CardRecord;
 use crate::wire::Product;
 

@@ -1,7 +1,7 @@
 //! Planner tests: examples of each action and the property "apply the plan, plan again: nothing to do".
 
 use super::*;
-use crate::spec::{DesiredCard, Labels, Origin};
+use crate::decl::{DesiredCard, Labels, Origin};
 use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
 use crate::wire::Product;
 use proptest::prelude::*;

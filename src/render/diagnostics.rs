@@ -3,7 +3,7 @@
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::spec::SpecReport;
+use crate::decl::SpecReport;
 
 /// Render a report as miette would on a terminal; `color=false` gives plain text (for CI logs and
 /// snapshots). `width` is the column count text is wrapped to.
@@ -32,8 +32,8 @@ pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
 
 /// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or
 /// `{"valid": false, "problems": [{code, message, file, line, column, help, related}]}`.
-pub fn result_json(result: &Result<crate::spec::Declarations, SpecReport>) -> String {
-    fn problem(p: &crate::spec::SpecProblem) -> serde_json::Value {
+pub fn result_json(result: &Result<crate::decl::Declarations, SpecReport>) -> String {
+    fn problem(p: &crate::decl::SpecProblem) -> serde_json::Value {
         serde_json::json!({
             "code": p.kind().code(),
             "message": p.message(),
@@ -62,7 +62,7 @@ pub fn result_json(result: &Result<crate::spec::Declarations, SpecReport>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::load_sources;
+    use crate::decl::load_sources;
 
     fn report(name: &str, text: &str) -> SpecReport {
         match load_sources(vec![(name.to_owned(), text.to_owned())]) {

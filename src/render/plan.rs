@@ -82,7 +82,7 @@ fn detail(a: &Action, product_width: usize) -> String {
         if let Some(t) = after.initial_topup {
             parts.push(format!("top-up {}", money(t)));
         }
-        if after.status == crate::spec::DesiredStatus::Frozen {
+        if after.status == crate::decl::DesiredStatus::Frozen {
             parts.push("then frozen".into());
         }
     }

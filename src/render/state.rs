@@ -40,7 +40,7 @@ pub struct CanonicalCard {
     pub product_code: String,
     pub initial_topup: Option<String>,
     pub desired_status: String,
-    pub labels: crate::spec::Labels,
+    pub labels: crate::decl::Labels,
     pub charged: String,
     pub attempt: u32,
     pub replaced_by: Option<String>,
@@ -861,7 +861,7 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::DesiredStatus;
+    use crate::decl::DesiredStatus;
 
     fn card(key: &str) -> CardRecord {
         CardRecord {
@@ -870,7 +870,7 @@ mod tests {
             product_code: "VISA_USD_STD".into(),
             initial_topup: Some(Decimal::new(5, 0)),
             desired_status: DesiredStatus::Active,
-            labels: crate::spec::Labels::from([("team".into(), "ops".into())]),
+            labels: crate::decl::Labels::from([("team".into(), "ops".into())]),
             card_id: Some("card_1".into()),
             phase: CardPhase::Active,
             provider_status: Some("active".into()),

@@ -9,14 +9,14 @@
 #![allow(clippy::result_large_err)]
 
 mod lock;
-mod migrate;
 pub mod model;
 mod rows;
+mod schema;
 mod store;
 
 pub use lock::{LockInfo, LockRequest, local_host};
-pub use migrate::SCHEMA_VERSION;
 pub use model::*;
+pub use schema::SCHEMA_VERSION;
 pub use store::Store;
 
 use rust_decimal::Decimal;

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::spec::DesiredStatus;
+use crate::decl::DesiredStatus;
 
 /// Where a managed card is in its life, as cardform last recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct CardRecord {
     pub initial_topup: Option<Decimal>,
     /// The status that was declared when cardform last acted on this card.
     pub desired_status: DesiredStatus,
-    pub labels: crate::spec::Labels,
+    pub labels: crate::decl::Labels,
     pub card_id: Option<String>,
     pub phase: CardPhase,
     /// The provider's own status string, as last seen.

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use super::StateError;
 use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
 use super::{CallRecord, RunRecord};
-use crate::spec::{DesiredStatus, Labels};
+use crate::decl::{DesiredStatus, Labels};
 
 // Column lists as macros so queries can be `concat!`ed into `&'static str` at compile time.
 

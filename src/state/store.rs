@@ -13,9 +13,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::migrate;
 use super::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
 use super::rows::{self, call_columns, card_columns, card_packed, order_columns, run_columns};
+use super::schema;
 use super::{CallRecord, RunInfo, RunRecord, StateError, now};
 use crate::wire::assumed::INITIAL_TOPUP_FIELD;
 
@@ -143,7 +143,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
         let mut conn = SqliteConnection::connect_with(&writer_opts).await?;
-        let migrated = migrate::migrate(&mut conn, path).await;
+        let migrated = schema::migrate(&mut conn, path).await;
         conn.close().await?;
         migrated?;
 

@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use cardform::client::Client;
-use cardform::spec::Labels;
+use cardform::decl::Labels;
 use cardform::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, RunInfo, Store};
 use cardform::wire::{CreateCardRequest, FreezeRequest, Order};
 use rust_decimal::Decimal;

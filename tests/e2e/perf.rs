@@ -1,7 +1,7 @@
 //! Memory-diet checks: the chunked state snapshot must see exactly what the change log says,
 //! whatever the number of cards relative to the chunk size.
 
-use cardform::spec::{DesiredStatus, Labels};
+use cardform::decl::{DesiredStatus, Labels};
 use cardform::state::{CardPhase, CardRecord, RunInfo, Store};
 use rust_decimal::Decimal;
 

@@ -1,6 +1,6 @@
 //! The state store against real SQLite files: lifecycle, journal, change log, audit and lock.
 
-use cardform::spec::{DesiredStatus, Labels};
+use cardform::decl::{DesiredStatus, Labels};
 use cardform::state::{
     CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord, RunInfo,
     SCHEMA_VERSION, StateError, Store, local_host,

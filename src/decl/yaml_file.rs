@@ -713,7 +713,7 @@ impl Reader<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::DesiredStatus;
+    use crate::decl::DesiredStatus;
 
     fn run(text: &str) -> (Vec<SpecProblem>, Vec<Candidate>) {
         let src = Source::new("t.yaml".into(), text.into());

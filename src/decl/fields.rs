@@ -35,7 +35,7 @@ pub(crate) fn misspelling_of(name: &str, candidates: &[&'static str]) -> Option<
 
 pub(crate) const STATUS_VALUES: &[&str] = &["active", "frozen"];
 
-const KEY_MAX_LEN: usize = 128;
+use crate::model::KEY_MAX_LEN;
 
 /// Why a raw value is not acceptable, before it is tied to a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,40 +90,37 @@ pub(crate) fn check_text(field: impl fmt::Display, raw: Cow<'_, str>) -> Result<
     Ok(raw.into_owned())
 }
 
-/// A card key: `[A-Za-z0-9._/-]{1,128}`.
+/// A card key: the one rule of [`crate::model::check_key`], as a spanned problem.
 pub(crate) fn check_key(raw: Cow<'_, str>) -> Result<String, Invalid> {
-    if raw.is_empty() {
-        return Err(
-            Invalid::new(ProblemKind::EmptyValue, "`key` is empty", "empty key")
-                .help("every card needs a key of 1 to 128 characters from A-Z a-z 0-9 . _ / -"),
-        );
-    }
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
-    {
-        let shown = match bad {
-            ' ' => "a space".to_owned(),
-            '\t' => "a tab".to_owned(),
-            c => format!("`{c}`"),
-        };
-        return Err(Invalid::new(
-            ProblemKind::InvalidKey,
-            format!("invalid card key `{raw}`"),
-            format!("{shown} is not allowed in a key"),
-        )
-        .help("a key uses only A-Z a-z 0-9 . _ / - (1 to 128 characters)"));
-    }
-    let len = raw.chars().count();
-    if len > KEY_MAX_LEN {
-        return Err(Invalid::new(
+    use crate::model::KeyError;
+    match crate::model::check_key(&raw) {
+        Ok(()) => Ok(raw.into_owned()),
+        Err(KeyError::Empty) => {
+            Err(
+                Invalid::new(ProblemKind::EmptyValue, "`key` is empty", "empty key")
+                    .help("every card needs a key of 1 to 128 characters from A-Z a-z 0-9 . _ / -"),
+            )
+        }
+        Err(KeyError::BadChar(bad)) => {
+            let shown = match bad {
+                ' ' => "a space".to_owned(),
+                '\t' => "a tab".to_owned(),
+                c => format!("`{c}`"),
+            };
+            Err(Invalid::new(
+                ProblemKind::InvalidKey,
+                format!("invalid card key `{raw}`"),
+                format!("{shown} is not allowed in a key"),
+            )
+            .help(KeyError::RULE))
+        }
+        Err(KeyError::TooLong(len)) => Err(Invalid::new(
             ProblemKind::InvalidKey,
             "card key is too long",
             format!("{len} characters"),
         )
-        .help(format!("a key has at most {KEY_MAX_LEN} characters")));
+        .help(format!("a key has at most {KEY_MAX_LEN} characters"))),
     }
-    Ok(raw.into_owned())
 }
 
 /// A money amount: an exact decimal, positive, at most two decimal places. Read from its text

@@ -10,12 +10,11 @@
 
 mod csv_file;
 mod fields;
-mod labels;
 mod problem;
 mod suggest;
 mod yaml_file;
 
-pub use labels::Labels;
+pub use crate::model::{DesiredStatus, Labels};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
 use problem::Source;
@@ -25,26 +24,6 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// The status a declaration asks for.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum DesiredStatus {
-    #[default]
-    Active,
-    Frozen,
-}
-
-impl DesiredStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DesiredStatus::Active => "active",
-            DesiredStatus::Frozen => "frozen",
-        }
-    }
-}
 
 /// Where a declaration came from, for messages that point back at it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]

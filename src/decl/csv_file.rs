@@ -545,7 +545,7 @@ mod tests {
         assert!(p.is_empty(), "{p:?}");
         let a = out[0].card.as_ref().unwrap();
         assert_eq!(a.initial_topup.unwrap().to_string(), "50.10");
-        assert_eq!(a.status, crate::spec::DesiredStatus::Frozen);
+        assert_eq!(a.status, crate::decl::DesiredStatus::Frozen);
         assert_eq!(a.labels["team"], "travel");
         assert_eq!(a.origin.line, 2);
         let b = out[1].card.as_ref().unwrap();

@@ -1,5 +1,5 @@
 //! [`Labels`]: a card's free-form `name → value` labels as a compact sorted slice. Owns only the
-//! container; what a label may contain is checked by the spec readers, not here.
+//! container; what a label may contain is checked by the declaration readers, not here.
 //!
 //! A `BTreeMap` allocates a ~552-byte leaf for even one entry, which at 100,000 cards on each side
 //! of a plan (declarations and state) was ~110 MB. Cards carry a handful of labels at most, so an

@@ -1,9 +1,9 @@
 //! Declarations end to end: fixture files under `tests/fixtures/spec/` loaded through
-//! `cardform::spec::load`, their diagnostics rendered colourless and snapshotted. Paths are given
+//! `cardform::decl::load`, their diagnostics rendered colourless and snapshotted. Paths are given
 //! relative to the package root (where `cargo test` runs), so snapshots are the same anywhere.
 
+use cardform::decl::{self, ProblemKind};
 use cardform::render::diagnostics::render_report;
-use cardform::spec::{self, ProblemKind};
 use std::path::PathBuf;
 
 const DIR: &str = "tests/fixtures/spec";
@@ -15,7 +15,7 @@ fn fixture(name: &str) -> PathBuf {
 /// Loads the given fixtures, which must be invalid, and renders the report as CI would see it.
 fn rendered(names: &[&str]) -> String {
     let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
-    match spec::load(&paths) {
+    match decl::load(&paths) {
         Ok(d) => panic!(
             "{names:?} should be invalid, loaded {} cards",
             d.cards.len()
@@ -26,7 +26,7 @@ fn rendered(names: &[&str]) -> String {
 
 fn kinds(names: &[&str]) -> Vec<ProblemKind> {
     let paths: Vec<PathBuf> = names.iter().map(|n| fixture(n)).collect();
-    match spec::load(&paths) {
+    match decl::load(&paths) {
         Ok(_) => Vec::new(),
         Err(report) => report.problems().iter().map(|p| p.kind()).collect(),
     }
@@ -64,7 +64,7 @@ bad_input!(multi_file, "multi");
 
 #[test]
 fn valid_fixtures_load() {
-    let d = spec::load(&[fixture("valid.yaml"), fixture("valid.csv")]).unwrap();
+    let d = decl::load(&[fixture("valid.yaml"), fixture("valid.csv")]).unwrap();
     let keys: Vec<_> = d.cards.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(keys, ["alice-travel", "bob-ops", "carol/1", "dave.2"]);
     let alice = &d.cards[0];
@@ -113,7 +113,7 @@ fn multi_file_reports_both_files_and_the_duplicate() {
 #[test]
 fn colour_only_when_asked() {
     let paths = [fixture("unknown_field.yaml")];
-    let Err(report) = spec::load(&paths) else {
+    let Err(report) = decl::load(&paths) else {
         panic!("should be invalid")
     };
     assert!(render_report(&report, true, 100).contains('\u{1b}'));
@@ -121,7 +121,7 @@ fn colour_only_when_asked() {
 }
 
 /// 100,000 cards in one YAML file and in one CSV file. Kept as the speed check: run it with
-/// `cargo test --release --test e2e spec::large -- --ignored --nocapture`, where each load must
+/// `cargo test --release --test e2e decl::large -- --ignored --nocapture`, where each load must
 /// take well under a second (a debug build only checks that it works).
 #[test]
 #[ignore = "speed check; run in release"]
@@ -144,7 +144,7 @@ fn large_declarations_load_fast() {
     for (name, text) in [("big.yaml", yaml), ("big.csv", csv)] {
         let bytes = text.len();
         let start = std::time::Instant::now();
-        let d = match spec::load_sources(vec![(name.to_owned(), text)]) {
+        let d = match decl::load_sources(vec![(name.to_owned(), text)]) {
             Ok(d) => d,
             Err(r) => panic!("{}", render_report(&r, false, 100)),
         };

@@ -1,0 +1,31 @@
+//! The domain vocabulary that declarations, state, the planner and the executor share: resource
+//! addresses and the rule for keys, the status a card may be declared in, and labels. Plain data
+//! with no I/O; must not depend on any other cardform layer.
+
+mod address;
+mod labels;
+
+pub use address::{Address, AddressError, KEY_MAX_LEN, KeyError, ResourceKind, check_key};
+pub use labels::Labels;
+
+use serde::{Deserialize, Serialize};
+
+/// The status a declaration asks for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredStatus {
+    #[default]
+    Active,
+    Frozen,
+}
+
+impl DesiredStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredStatus::Active => "active",
+            DesiredStatus::Frozen => "frozen",
+        }
+    }
+}
