@@ -1,0 +1,194 @@
+//! `cardform state diff`: which cards were added, removed or changed between two serials, as a
+//! unified text diff per card or as structured JSON.
+//!
+//! Compares canonical forms only (see the `export` module), so a change that export would not
+//! show, such as a new `updated_at`, is no change here either. It must not decide anything about
+//! the cards it compares.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::Style;
+use super::export::{CanonicalCard, card_text};
+use crate::state::CardRecord;
+
+/// How the cards differ between two serials. Unchanged cards are not in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateDiff {
+    pub from: u64,
+    pub to: u64,
+    pub added: Vec<CanonicalCard>,
+    pub removed: Vec<CanonicalCard>,
+    pub changed: Vec<ChangedCard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedCard {
+    pub key: String,
+    /// The canonical fields that differ, in canonical order.
+    pub fields: Vec<String>,
+    pub before: CanonicalCard,
+    pub after: CanonicalCard,
+}
+
+impl StateDiff {
+    pub fn new(
+        from: u64,
+        to: u64,
+        before: &BTreeMap<String, CardRecord>,
+        after: &BTreeMap<String, CardRecord>,
+    ) -> StateDiff {
+        let mut d = StateDiff {
+            from,
+            to,
+            added: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+        };
+        for (key, b) in before {
+            match after.get(key) {
+                None => d.removed.push(b.into()),
+                Some(a) => {
+                    let (b, a) = (CanonicalCard::from(b), CanonicalCard::from(a));
+                    if a != b {
+                        d.changed.push(ChangedCard {
+                            key: key.clone(),
+                            fields: changed_fields(&b, &a),
+                            before: b,
+                            after: a,
+                        });
+                    }
+                }
+            }
+        }
+        for (key, a) in after {
+            if !before.contains_key(key) {
+                d.added.push(a.into());
+            }
+        }
+        d
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+fn changed_fields(b: &CanonicalCard, a: &CanonicalCard) -> Vec<String> {
+    let (bv, av) = (
+        serde_json::to_value(b).unwrap_or_default(),
+        serde_json::to_value(a).unwrap_or_default(),
+    );
+    let (Some(bm), Some(am)) = (bv.as_object(), av.as_object()) else {
+        return Vec::new();
+    };
+    bm.iter()
+        .filter(|(k, v)| am.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The unified diff, one block per card (added, removed, then changed, each sorted by key).
+pub fn diff_human(
+    diff: &StateDiff,
+    before: &BTreeMap<String, CardRecord>,
+    after: &BTreeMap<String, CardRecord>,
+    style: Style,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&format!("State diff: serial {} → {}", diff.from, diff.to))
+    );
+    if diff.is_empty() {
+        let _ = writeln!(out, "No card changed.");
+        return out;
+    }
+    let mut keys: Vec<(char, &str)> = Vec::new();
+    keys.extend(diff.added.iter().map(|c| ('+', c.key.as_str())));
+    keys.extend(diff.removed.iter().map(|c| ('-', c.key.as_str())));
+    keys.extend(diff.changed.iter().map(|c| ('~', c.key.as_str())));
+    for (sign, key) in keys {
+        let old = before.get(key).map(card_text).unwrap_or_default();
+        let new = after.get(key).map(card_text).unwrap_or_default();
+        let title = match sign {
+            '+' => style.green(&format!("+ {key} (added)")),
+            '-' => style.red(&format!("- {key} (removed)")),
+            _ => style.yellow(&format!("~ {key} (changed)")),
+        };
+        let _ = writeln!(out, "\n{title}");
+        let text = similar::TextDiff::from_lines(&old, &new);
+        let unified = text
+            .unified_diff()
+            .context_radius(2)
+            .header(
+                &format!("{key} @ serial {}", diff.from),
+                &format!("{key} @ serial {}", diff.to),
+            )
+            .to_string();
+        for line in unified.lines() {
+            let painted = if line.starts_with("+++") || line.starts_with("---") {
+                style.bold(line)
+            } else if line.starts_with('+') {
+                style.green(line)
+            } else if line.starts_with('-') {
+                style.red(line)
+            } else if line.starts_with("@@") {
+                style.cyan(line)
+            } else {
+                line.to_owned()
+            };
+            let _ = writeln!(out, "{painted}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} added, {} removed, {} changed.",
+        diff.added.len(),
+        diff.removed.len(),
+        diff.changed.len()
+    );
+    out
+}
+
+pub fn diff_json(diff: &StateDiff) -> String {
+    let mut s = serde_json::to_string_pretty(diff).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::state::tests::card;
+    use crate::state::CardPhase;
+
+    #[test]
+    fn diff_skips_unchanged_and_names_changed_fields() {
+        let a = BTreeMap::from([("a".to_owned(), card("a")), ("b".to_owned(), card("b"))]);
+        let mut b = a.clone();
+        let bc = b.get_mut("b").unwrap();
+        bc.phase = CardPhase::Frozen;
+        bc.updated_at = "2025-02-01T00:00:00Z".into();
+        b.insert("c".into(), card("c"));
+        let d = StateDiff::new(1, 2, &a, &b);
+        assert_eq!(d.added.len(), 1);
+        assert!(d.removed.is_empty());
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].key, "b");
+        assert_eq!(d.changed[0].fields, vec!["status".to_owned()]);
+        let text = diff_human(&d, &a, &b, Style::PLAIN);
+        assert!(text.contains("-status: active\n+status: frozen"), "{text}");
+        assert!(!text.contains("~ a"), "{text}");
+    }
+
+    #[test]
+    fn only_updated_at_is_no_change() {
+        let a = BTreeMap::from([("a".to_owned(), card("a"))]);
+        let mut b = a.clone();
+        b.get_mut("a").unwrap().updated_at = "2030-01-01T00:00:00Z".into();
+        assert!(StateDiff::new(1, 2, &a, &b).is_empty());
+    }
+}

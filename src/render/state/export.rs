@@ -1,0 +1,184 @@
+//! The canonical export of state's cards: [`CanonicalCard`], the JSON, YAML and CSV documents
+//! built from it, and the per-card text that diffs compare.
+//!
+//! The canonical form is the contract of `cardform state export`: its field order, its omissions
+//! (`updated_at`) and its money format must not change with how the tables below look. Nothing
+//! here may read the clock or anything but the records it is given.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{money, opt_money};
+use crate::state::CardRecord;
+
+/// One card in canonical form: fixed field order, money as strings. `updated_at` is left out on
+/// purpose: it moves on every touch, and an export committed for review should change only when
+/// the card does (`state history` says when).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanonicalCard {
+    pub key: String,
+    pub card_id: Option<String>,
+    pub status: String,
+    pub provider_status: Option<String>,
+    pub last4: Option<String>,
+    pub external_user_id: String,
+    pub product_code: String,
+    pub initial_topup: Option<String>,
+    pub desired_status: String,
+    pub labels: crate::decl::Labels,
+    pub charged: String,
+    pub attempt: u32,
+    pub replaced_by: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&CardRecord> for CanonicalCard {
+    fn from(c: &CardRecord) -> Self {
+        CanonicalCard {
+            key: c.key.clone(),
+            card_id: c.card_id.clone(),
+            status: c.phase.as_str().to_owned(),
+            provider_status: c.provider_status.clone(),
+            last4: c.last4.clone(),
+            external_user_id: c.external_user_id.clone(),
+            product_code: c.product_code.clone(),
+            initial_topup: opt_money(c.initial_topup),
+            desired_status: c.desired_status.as_str().to_owned(),
+            labels: c.labels.clone(),
+            charged: money(c.charged),
+            attempt: c.attempt,
+            replaced_by: c.replaced_by.clone(),
+            created_at: c.created_at.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Export<'a> {
+    lineage: &'a str,
+    serial: u64,
+    cards: Vec<CanonicalCard>,
+}
+
+fn canonical(cards: &BTreeMap<String, CardRecord>) -> Vec<CanonicalCard> {
+    // BTreeMap iteration is sorted by key: the order is part of the canonical form.
+    cards.values().map(CanonicalCard::from).collect()
+}
+
+pub fn export_json(lineage: &str, serial: u64, cards: &BTreeMap<String, CardRecord>) -> String {
+    let doc = Export {
+        lineage,
+        serial,
+        cards: canonical(cards),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+pub fn export_yaml(lineage: &str, serial: u64, cards: &BTreeMap<String, CardRecord>) -> String {
+    let doc = Export {
+        lineage,
+        serial,
+        cards: canonical(cards),
+    };
+    serde_yaml::to_string(&doc).unwrap_or_default()
+}
+
+const CSV_COLUMNS: [&str; 13] = [
+    "key",
+    "card_id",
+    "status",
+    "provider_status",
+    "last4",
+    "external_user_id",
+    "product_code",
+    "initial_topup",
+    "desired_status",
+    "charged",
+    "attempt",
+    "replaced_by",
+    "created_at",
+];
+
+/// CSV in the declaration files' spirit: one row per card, one `label.<name>` column per label
+/// name found in any card (sorted).
+pub fn export_csv(cards: &BTreeMap<String, CardRecord>) -> String {
+    let mut label_names: Vec<&String> = cards.values().flat_map(|c| c.labels.keys()).collect();
+    label_names.sort();
+    label_names.dedup();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = CSV_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+    header.extend(label_names.iter().map(|n| format!("label.{n}")));
+    let _ = w.write_record(&header);
+    for c in canonical(cards) {
+        let mut row = vec![
+            c.key,
+            c.card_id.unwrap_or_default(),
+            c.status,
+            c.provider_status.unwrap_or_default(),
+            c.last4.unwrap_or_default(),
+            c.external_user_id,
+            c.product_code,
+            c.initial_topup.unwrap_or_default(),
+            c.desired_status,
+            c.charged,
+            c.attempt.to_string(),
+            c.replaced_by.unwrap_or_default(),
+            c.created_at,
+        ];
+        row.extend(
+            label_names
+                .iter()
+                .map(|n| c.labels.get(n).cloned().unwrap_or_default()),
+        );
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The lines a card contributes to a diff: its canonical fields, one per line, key first.
+pub fn card_text(card: &CardRecord) -> String {
+    let c = CanonicalCard::from(card);
+    let mut s = String::new();
+    let mut line = |name: &str, value: &str| {
+        let _ = writeln!(s, "{name}: {value}");
+    };
+    let none = "-";
+    line("key", &c.key);
+    line("card_id", c.card_id.as_deref().unwrap_or(none));
+    line("status", &c.status);
+    line(
+        "provider_status",
+        c.provider_status.as_deref().unwrap_or(none),
+    );
+    line("last4", c.last4.as_deref().unwrap_or(none));
+    line("external_user_id", &c.external_user_id);
+    line("product_code", &c.product_code);
+    line("initial_topup", c.initial_topup.as_deref().unwrap_or(none));
+    line("desired_status", &c.desired_status);
+    for (k, v) in &c.labels {
+        line(&format!("label.{k}"), v);
+    }
+    line("charged", &c.charged);
+    line("attempt", &c.attempt.to_string());
+    line("replaced_by", c.replaced_by.as_deref().unwrap_or(none));
+    line("created_at", &c.created_at);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::state::tests::card;
+
+    #[test]
+    fn csv_has_label_columns() {
+        let cards = BTreeMap::from([("a".to_owned(), card("a"))]);
+        let csv = export_csv(&cards);
+        let mut lines = csv.lines();
+        assert!(lines.next().unwrap().ends_with(",created_at,label.team"));
+        assert!(lines.next().unwrap().contains(",100.50,1,,"), "{csv}");
+    }
+}

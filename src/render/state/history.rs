@@ -1,0 +1,101 @@
+//! `cardform state history`: one line per run, with the counts and money its summary recorded.
+//!
+//! Reads the summaries as loose JSON, because runs of every command (and of older builds) write
+//! different fields; it must not fail on a field it does not know, only leave it out.
+
+use rust_decimal::Decimal;
+
+use super::tables::table;
+use super::{Style, money};
+use crate::state::RunRecord;
+
+/// What a run's summary says, as "issued 3, failed 1" and the money it moved.
+fn summary_text(summary: &serde_json::Value) -> (String, String) {
+    const COUNTS: [&str; 10] = [
+        "issued",
+        "changed",
+        "resumed",
+        "failed",
+        "skipped",
+        "removed",
+        "imported",
+        "drift",
+        "cards_checked",
+        "orders_checked",
+    ];
+    let mut counts = Vec::new();
+    for name in COUNTS {
+        match summary.get(name) {
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => {
+                counts.push(format!("{} {n}", name.replace('_', " ")));
+            }
+            Some(serde_json::Value::Array(a)) if !a.is_empty() => {
+                counts.push(format!("{name} {}", a.len()));
+            }
+            _ => {}
+        }
+    }
+    if let Some(e) = summary.get("error").and_then(|e| e.as_str()) {
+        counts.push(format!("error: {e}"));
+    }
+    if summary.get("interrupted").and_then(|v| v.as_bool()) == Some(true) {
+        counts.push("interrupted".into());
+    }
+    let amount = |name: &str| {
+        summary
+            .get(name)
+            .and_then(|c| c.as_str())
+            .and_then(|c| c.parse::<Decimal>().ok())
+    };
+    // A run that could have charged (apply estimates) says so even when it charged nothing; a
+    // refresh only mentions money when it found orders that charged some.
+    let money = match (amount("charged"), amount("estimated")) {
+        (Some(c), Some(e)) => format!("charged {} (est. {})", money(c), money(e)),
+        (Some(c), None) if !c.is_zero() => format!("charged {}", money(c)),
+        _ => String::new(),
+    };
+    let counts = if counts.is_empty() {
+        "no changes".to_owned()
+    } else {
+        counts.join(", ")
+    };
+    (counts, money)
+}
+
+/// One line per serial: when, who, command, counts, money.
+pub fn history_human(runs: &[RunRecord], style: Style) -> String {
+    if runs.is_empty() {
+        return "No runs recorded yet.\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            let (counts, money) = match r.finished_at {
+                Some(_) => summary_text(&r.summary),
+                None => (
+                    "unfinished (killed or still running)".to_owned(),
+                    String::new(),
+                ),
+            };
+            vec![
+                r.serial.to_string(),
+                r.at.clone(),
+                format!("{}@{}", r.user, r.host),
+                r.command.clone(),
+                counts,
+                money,
+            ]
+        })
+        .collect();
+    table(
+        &["SERIAL", "WHEN", "WHO", "COMMAND", "COUNTS", "MONEY"],
+        &rows,
+        style,
+    )
+}
+
+pub fn history_json(runs: &[RunRecord]) -> String {
+    let mut s = serde_json::to_string_pretty(runs).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,256 @@
+//! `cardform state list` and `state show`: the cards table, one card in detail with its journaled
+//! orders ([`OrderView`]), their JSON forms, and the column layout the other tables share.
+//!
+//! Layout only: which cards and orders to show is the caller's choice, and nothing here may
+//! print more of a card than [`CardRecord`] holds.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::export::CanonicalCard;
+use super::{Style, money, opt_money};
+use crate::state::{CardPhase, CardRecord, OrderRecord};
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub(super) fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            width[i] = width[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let n = cells.len();
+        let mut s = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i + 1 == n {
+                s.push_str(&cell);
+            } else {
+                let pad = width[i] - cell.chars().count();
+                s.push_str(&cell);
+                s.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = String::new();
+    let head = line(header.iter().map(|h| (*h).to_owned()).collect());
+    let _ = writeln!(out, "{}", style.bold(&head));
+    for r in rows {
+        let _ = writeln!(out, "{}", line(r.clone()));
+    }
+    out
+}
+
+fn phase_painted(phase: CardPhase, style: Style) -> String {
+    let s = phase.as_str();
+    match phase {
+        CardPhase::Active => style.green(s),
+        CardPhase::Frozen => style.cyan(s),
+        CardPhase::Pending => style.yellow(s),
+        CardPhase::Failed | CardPhase::Closed => style.red(s),
+    }
+}
+
+/// All cards: key, status, product, user, card id, last4, charged.
+pub fn cards_table<'a>(cards: impl IntoIterator<Item = &'a CardRecord>, style: Style) -> String {
+    let cards: Vec<&CardRecord> = cards.into_iter().collect();
+    if cards.is_empty() {
+        return "No cards in state.\n".to_owned();
+    }
+    let mut total = Decimal::ZERO;
+    let rows: Vec<Vec<String>> = cards
+        .iter()
+        .map(|c| {
+            total += c.charged;
+            vec![
+                c.key.clone(),
+                c.phase.as_str().to_owned(),
+                c.product_code.clone(),
+                c.external_user_id.clone(),
+                c.card_id.clone().unwrap_or_else(|| "-".into()),
+                c.last4.clone().unwrap_or_else(|| "-".into()),
+                money(c.charged),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "KEY", "STATUS", "PRODUCT", "USER", "CARD ID", "LAST4", "CHARGED",
+        ],
+        &rows,
+        style,
+    );
+    let _ = writeln!(
+        out,
+        "\n{} card{}, {} charged in total.",
+        cards.len(),
+        if cards.len() == 1 { "" } else { "s" },
+        money(total)
+    );
+    out
+}
+
+pub fn cards_json<'a>(cards: impl IntoIterator<Item = &'a CardRecord>) -> String {
+    let cards: Vec<CanonicalCard> = cards.into_iter().map(CanonicalCard::from).collect();
+    let mut s = serde_json::to_string_pretty(&cards).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// An order as `show` prints it: the journal's fields without the raw request.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub kind: String,
+    pub attempt: u32,
+    pub order_id: Option<String>,
+    pub phase: String,
+    pub provider_status: Option<String>,
+    pub error_slug: Option<String>,
+    pub error_message: Option<String>,
+    pub estimated_charge: Option<String>,
+    pub charge: Option<String>,
+    pub idempotency_key: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&OrderRecord> for OrderView {
+    fn from(o: &OrderRecord) -> Self {
+        OrderView {
+            kind: o.kind.as_str().to_owned(),
+            attempt: o.attempt,
+            order_id: o.order_id.clone(),
+            phase: o.phase.as_str().to_owned(),
+            provider_status: o.provider_status.clone(),
+            error_slug: o.error_slug.clone(),
+            error_message: o.error_message.clone(),
+            estimated_charge: opt_money(o.estimated_charge),
+            charge: opt_money(o.charge),
+            idempotency_key: o.idempotency_key.clone(),
+            created_at: o.created_at.clone(),
+            updated_at: o.updated_at.clone(),
+        }
+    }
+}
+
+/// One card in detail: declared vs recorded vs last seen at the provider, its orders, charges.
+pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style) -> String {
+    let mut out = String::new();
+    let dash = || "-".to_owned();
+    let _ = writeln!(out, "{}", style.bold(&card.key));
+    let mut field = |name: &str, value: String| {
+        let _ = writeln!(out, "  {name:<16}{value}");
+    };
+    field("card id", card.card_id.clone().unwrap_or_else(dash));
+    field("last4", card.last4.clone().unwrap_or_else(dash));
+    field("user", card.external_user_id.clone());
+    field("product", card.product_code.clone());
+    field(
+        "initial top-up",
+        opt_money(card.initial_topup).unwrap_or_else(dash),
+    );
+    field(
+        "labels",
+        if card.labels.is_empty() {
+            dash()
+        } else {
+            card.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    field("declared", card.desired_status.as_str().to_owned());
+    field("recorded", phase_painted(card.phase, style));
+    field(
+        "provider says",
+        card.provider_status
+            .clone()
+            .unwrap_or_else(|| "- (never read: run `cardform refresh`)".into()),
+    );
+    field("charged", money(card.charged));
+    field("attempt", card.attempt.to_string());
+    if let Some(r) = &card.replaced_by {
+        field("replaced by", r.clone());
+    }
+    field("created", card.created_at.clone());
+    field("updated", card.updated_at.clone());
+
+    if orders.is_empty() {
+        let _ = writeln!(out, "\nNo orders journaled.");
+        return out;
+    }
+    let _ = writeln!(out, "\n{}", style.bold("Orders:"));
+    let rows: Vec<Vec<String>> = orders
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.as_str().to_owned(),
+                o.attempt.to_string(),
+                o.order_id.clone().unwrap_or_else(dash),
+                o.phase.as_str().to_owned(),
+                o.error_slug.clone().unwrap_or_else(dash),
+                opt_money(o.estimated_charge).unwrap_or_else(dash),
+                opt_money(o.charge).unwrap_or_else(dash),
+                o.idempotency_key.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "KIND",
+            "ATTEMPT",
+            "ORDER ID",
+            "PHASE",
+            "SLUG",
+            "ESTIMATED",
+            "CHARGE",
+            "IDEMPOTENCY KEY",
+        ],
+        &rows,
+        style,
+    ));
+    let mut by_kind: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for o in orders {
+        if let Some(c) = o.charge {
+            *by_kind.entry(o.kind.as_str()).or_default() += c;
+        }
+    }
+    let total: Decimal = by_kind.values().copied().sum();
+    let parts: Vec<String> = by_kind
+        .iter()
+        .map(|(k, v)| format!("{k} {}", money(*v)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nCharges: {} in total{}",
+        money(total),
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    );
+    out
+}
+
+pub fn card_detail_json(card: &CardRecord, orders: &[OrderRecord]) -> String {
+    #[derive(Serialize)]
+    struct Detail {
+        card: CanonicalCard,
+        updated_at: String,
+        orders: Vec<OrderView>,
+    }
+    let d = Detail {
+        card: card.into(),
+        updated_at: card.updated_at.clone(),
+        orders: orders.iter().map(OrderView::from).collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&d).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,71 @@
+//! Money: charging the master balance for an order, the two-decimal form balances are kept in,
+//! and the amount rules (positive, at most two decimals, within the product's limits).
+//!
+//! Prices themselves come from `wire::assumed` and the catalog; nothing here may invent a fee.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::catalog::ProductDef;
+use super::{ApiError, World, err};
+use crate::wire::assumed::round_money;
+use crate::wire::error::slug;
+
+impl World {
+    pub(super) fn charge(&mut self, charge: Decimal) -> Result<(), ApiError> {
+        if charge > self.balance {
+            return Err(err(
+                slug::INSUFFICIENT_FUNDS,
+                format!(
+                    "the order costs {charge} but the master balance is {}",
+                    self.balance
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn money(v: Decimal) -> Decimal {
+    let mut v = round_money(v);
+    v.rescale(2);
+    v
+}
+
+/// An amount that is a positive decimal with at most two decimals, within the product's limits.
+pub(super) fn amount_within(raw: &Value, p: &ProductDef) -> Result<Decimal, ApiError> {
+    let text = match raw {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let amount = text
+        .parse::<Decimal>()
+        .ok()
+        .filter(|a| *a > Decimal::ZERO && a.normalize().scale() <= 2)
+        .ok_or_else(|| {
+            err(
+                slug::INVALID_AMOUNT,
+                format!("amount {raw} is not a positive decimal with at most 2 decimals"),
+            )
+        })?;
+    if amount < p.min_topup {
+        return Err(err(
+            slug::AMOUNT_BELOW_MINIMUM,
+            format!(
+                "amount {amount} is below the minimum {} of {}",
+                p.min_topup, p.code
+            ),
+        ));
+    }
+    if amount > p.max_topup {
+        return Err(err(
+            slug::AMOUNT_ABOVE_MAXIMUM,
+            format!(
+                "amount {amount} is above the maximum {} of {}",
+                p.max_topup, p.code
+            ),
+        ));
+    }
+    Ok(amount)
+}
