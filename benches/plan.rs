@@ -6,7 +6,7 @@
 
 use cardform::decl::{self, DesiredStatus};
 use cardform::plan::{self, PlanOptions, ProviderFacts};
-use cardform::state::{CardPhase, CardRecord, RunInfo, Store};
+use cardform::state::{CardPhase, CardRecord, RunInfo, StateLocation, Store};
 use rust_decimal::Decimal;
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ fn main() {
     println!("load declarations     {:>8.3} s", t.elapsed().as_secs_f64());
 
     // A state that already holds every card, with every 10th one frozen (so the plan has work).
-    let state_path = dir.path().join("state.db");
+    let state_path = StateLocation::file(dir.path().join("state.db"));
     let t = Instant::now();
     rt.block_on(async {
         let store = Store::open(&state_path).await.unwrap();
@@ -144,7 +144,7 @@ fn main() {
         .env("CARDFORM_API_KEY", "sandbox-key")
         .env("CARDFORM_API_SECRET", "sandbox-secret")
         .arg("--state")
-        .arg(&state_path)
+        .arg(state_path.to_string())
         .args(["plan", "-f"])
         .arg(&yaml_path)
         .output()

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::args::ApplyArgs;
 use super::plan::document;
 use super::provider::Provider;
-use super::settings::{Global, parse_amount, parse_duration};
+use super::session::{self, Session};
+use super::settings::{self, Global, parse_amount};
 use super::{CliError, Outcome};
 use crate::decl;
 use crate::exec::{self, EventSink, ExecOptions, StopFlag};
@@ -17,19 +18,32 @@ use crate::render::{self, progress};
 use crate::state::Store;
 use crate::wire::{Clock, SystemClock};
 
+/// `apply`'s flags, each checked once before anything is read or sent.
+struct Settings {
+    max_fees: Option<rust_decimal::Decimal>,
+    lock_wait: std::time::Duration,
+    rate: Option<f64>,
+    parallelism: usize,
+}
+
+impl Settings {
+    fn resolve(args: &ApplyArgs) -> Result<Self, CliError> {
+        if args.plan_file.is_none() && args.files.is_empty() {
+            return Err(CliError::Usage(
+                "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE".into(),
+            ));
+        }
+        Ok(Settings {
+            max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+            lock_wait: settings::lock_wait(&args.lock_timeout)?,
+            rate: settings::rate(args.rate)?,
+            parallelism: settings::parallelism(args.parallelism)?,
+        })
+    }
+}
+
 pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError> {
-    let max_fees = parse_amount("--max-fees", args.max_fees.as_deref())?;
-    let lock_wait = parse_duration("--lock-timeout", &args.lock_timeout)?;
-    if args.plan_file.is_none() && args.files.is_empty() {
-        return Err(CliError::Usage(
-            "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE".into(),
-        ));
-    }
-    if let Some(rate) = args.rate.filter(|r| !r.is_finite() || *r <= 0.0) {
-        return Err(CliError::Usage(format!(
-            "--rate {rate}: expected requests per second > 0"
-        )));
-    }
+    let settings = Settings::resolve(args)?;
 
     // Everything that can fail on input fails before the provider hears of it.
     let input = match &args.plan_file {
@@ -37,8 +51,23 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
         None => Input::Declared(decl::load(&args.files)?),
     };
 
-    let provider = Provider::connect(global, args.rate).await?;
-    let result = apply_with(args, global, &provider, input, max_fees, lock_wait).await;
+    let provider = Provider::connect(global, settings.rate).await?;
+    let result = session::write(global, settings.lock_wait, async |s: &Session| {
+        // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases
+        // the lock and exits; while orders are in flight it stops starting new work.
+        let stop = StopFlag::default();
+        let sending = Arc::new(AtomicBool::new(false));
+        let signals = tokio::spawn(watch_interrupts(
+            stop.clone(),
+            sending.clone(),
+            s.store().clone(),
+            s.lock().lock_id.clone(),
+        ));
+        let result = locked(args, &settings, global, &provider, s, input, stop, sending).await;
+        signals.abort();
+        result
+    })
+    .await;
     provider.shutdown().await;
     result
 }
@@ -49,48 +78,18 @@ enum Input {
     Declared(decl::Declarations),
 }
 
-async fn apply_with(
-    args: &ApplyArgs,
-    global: &Global,
-    provider: &Provider,
-    input: Input,
-    max_fees: Option<rust_decimal::Decimal>,
-    lock_wait: std::time::Duration,
-) -> Result<Outcome, CliError> {
-    let store = Store::open(&global.state).await?;
-    let lock = store
-        .acquire_lock(super::who::lock_request(), lock_wait)
-        .await?;
-    // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases the
-    // lock and exits; while orders are in flight it stops starting new work (see below).
-    let stop = StopFlag::default();
-    let sending = Arc::new(AtomicBool::new(false));
-    let signals = tokio::spawn(watch_interrupts(
-        stop.clone(),
-        sending.clone(),
-        store.clone(),
-        lock.lock_id.clone(),
-    ));
-    let result = locked(
-        args, global, provider, &store, input, max_fees, stop, sending,
-    )
-    .await;
-    signals.abort();
-    store.release_lock(&lock.lock_id).await?;
-    result
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn locked(
     args: &ApplyArgs,
+    settings: &Settings,
     global: &Global,
     provider: &Provider,
-    store: &Store,
+    session: &Session,
     input: Input,
-    max_fees: Option<rust_decimal::Decimal>,
     stop: StopFlag,
     sending: Arc<AtomicBool>,
 ) -> Result<Outcome, CliError> {
+    let store = session.store();
     let snapshot = store.snapshot().await?;
     let doc = match input {
         Input::Saved(doc) => {
@@ -121,7 +120,7 @@ async fn locked(
             let facts = provider.facts().await?;
             let options = PlanOptions {
                 prune: args.prune,
-                max_fees,
+                max_fees: settings.max_fees,
             };
             let doc = document(&decls, &snapshot, &facts, &options);
             if !args.json {
@@ -146,8 +145,48 @@ async fn locked(
         ));
     }
 
+    session
+        .run(async |serial| {
+            let summary = execute(
+                args, settings, global, provider, store, serial, snapshot, &doc, stop, &sending,
+            )
+            .await?;
+            let json = serde_json::to_value(&summary).unwrap_or_default();
+            Ok((summary, json))
+        })
+        .await
+        .and_then(|summary| {
+            if !args.json {
+                print!(
+                    "{}",
+                    progress::summary(&summary, global.style, &doc.currency)
+                );
+            }
+            if summary.interrupted {
+                return Ok(Outcome::Interrupted);
+            }
+            if !summary.succeeded() {
+                return Err(CliError::Reported);
+            }
+            Ok(Outcome::Success)
+        })
+}
+
+/// Carries out `doc` as run `serial`, drawing the executor's events.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    args: &ApplyArgs,
+    settings: &Settings,
+    global: &Global,
+    provider: &Provider,
+    store: &Store,
+    serial: u64,
+    snapshot: crate::state::Snapshot,
+    doc: &PlanDocument,
+    stop: StopFlag,
+    sending: &AtomicBool,
+) -> Result<exec::Summary, CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let serial = store.begin_run(super::who::run_info()).await?;
 
     let mode = if args.json {
         progress::Mode::Json
@@ -168,10 +207,10 @@ async fn locked(
     sending.store(true, Ordering::SeqCst);
 
     let options = ExecOptions {
-        parallelism: args.parallelism,
+        parallelism: settings.parallelism,
         fail_fast: args.fail_fast,
         fetch_details: args.fetch_details,
-        max_fees,
+        max_fees: settings.max_fees,
         ..ExecOptions::default()
     };
     let result = exec::execute(
@@ -186,31 +225,7 @@ async fn locked(
         stop.clone(),
     )
     .await;
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = store
-                .finish_run(serial, &serde_json::json!({"error": e.to_string()}))
-                .await;
-            return Err(CliError::Other(e.to_string()));
-        }
-    };
-    store
-        .finish_run(serial, &serde_json::to_value(&summary).unwrap_or_default())
-        .await?;
-    if !args.json {
-        print!(
-            "{}",
-            progress::summary(&summary, global.style, &doc.currency)
-        );
-    }
-    if summary.interrupted {
-        return Ok(Outcome::Interrupted);
-    }
-    if !summary.succeeded() {
-        return Err(CliError::Reported);
-    }
-    Ok(Outcome::Success)
+    result.map_err(|e| CliError::Other(e.to_string()))
 }
 
 /// Before anything is sent, Ctrl-C releases the lock and leaves. Once orders are being sent, the
@@ -283,11 +298,8 @@ fn declarations_changed(doc: &PlanDocument) -> Option<String> {
 }
 
 pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, CliError> {
-    let Some(store) = Store::open_existing(&global.state).await? else {
-        return Err(CliError::Other(format!(
-            "no state at {}",
-            global.state.display()
-        )));
+    let Some(store) = session::read(global).await? else {
+        return Err(CliError::Other(format!("no state at {}", global.state)));
     };
     let info = store.force_unlock(lock_id).await?;
     println!(

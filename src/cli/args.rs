@@ -28,9 +28,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// State database [default: state/cardform.db, or state/sandbox.db with --sandbox]
+    /// State database file [default: state/cardform.db, or state/sandbox.db with --sandbox]
     #[arg(long, global = true, env = "CARDFORM_STATE", value_name = "PATH")]
-    pub state: Option<PathBuf>,
+    pub state: Option<String>,
     /// Use the built-in sandbox provider, started in-process on a free loopback port
     #[arg(long, global = true)]
     pub sandbox: bool,
@@ -41,6 +41,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a state, or upgrade one written by an older cardform
+    #[command(
+        after_help = "Examples:\n  cardform init\n  cardform init --state team.db\n  cardform init --upgrade   # bring an older state to this release's schema"
+    )]
+    Init(InitArgs),
     /// Parse and lint declarations only: no state, no network
     #[command(
         after_help = "Examples:\n  cardform validate -f cards/ -f extra.csv\n  cardform validate -f cards/ --json   # problems as JSON, for editors and bots"
@@ -92,6 +97,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// Upgrade an existing state written by an older cardform (a copy of it is kept beside it)
+    #[arg(long)]
+    pub upgrade: bool,
+    /// How long to wait for another cardform holding the state lock (e.g. 30s, 5m)
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -354,7 +369,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RefreshArgs {
     /// Cards read at once (the rate limit still applies)
-    #[arg(long, default_value_t = crate::exec::refresh::DEFAULT_PARALLELISM, value_name = "N")]
+    #[arg(long, default_value_t = crate::exec::DEFAULT_PARALLELISM, value_name = "N")]
     pub parallelism: usize,
     /// Provider requests per second
     #[arg(long, value_name = "R")]

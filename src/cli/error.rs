@@ -51,6 +51,13 @@ impl CliError {
                 }
                 s
             }
+            CliError::State(e) => {
+                let mut s = format!("{} {e}\n", style.red("error:"));
+                if let Some(help) = miette::Diagnostic::help(e) {
+                    s.push_str(&format!("  {} {help}\n", style.bold("hint:")));
+                }
+                s
+            }
             other => format!("{} {other}\n", style.red("error:")),
         }
     }

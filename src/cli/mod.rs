@@ -8,12 +8,18 @@
 
 mod apply;
 mod args;
-mod audit;
 mod error;
+mod history;
+mod init;
+mod out;
 mod plan;
 mod provider;
+mod refresh;
 mod sandbox;
+mod session;
 mod settings;
+mod show;
+mod surgery;
 mod validate;
 mod who;
 
@@ -23,7 +29,7 @@ use clap::{CommandFactory, Parser};
 
 use std::process::ExitCode;
 
-use args::{Cli, Command};
+use args::{Cli, Command, StateCommand};
 use settings::Global;
 
 /// How a command ended, when it did not fail.
@@ -51,7 +57,13 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let global = Global::resolve(&cli.global);
+    let global = match Global::resolve(&cli.global) {
+        Ok(g) => g,
+        Err(e) => {
+            eprint!("{}", e.render(crate::render::Style::PLAIN));
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,10 +83,18 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Validate(a) => validate::run(&a, global),
         Command::Plan(a) => plan::run(&a, global).await,
         Command::Apply(a) => apply::run(&a, global).await,
-        Command::Show(a) => audit::show(&a, global).await,
-        Command::State(c) => audit::state(&c, global).await,
-        Command::Import(a) => audit::import(&a, global).await,
-        Command::Refresh(a) => audit::refresh(&a, global).await,
+        Command::Init(a) => init::run(&a, global).await,
+        Command::Show(a) => show::show(&a, global).await,
+        Command::State(c) => match c {
+            StateCommand::List(a) => show::list(&a, global).await,
+            StateCommand::History { json } => history::history(json, global).await,
+            StateCommand::Diff(a) => history::diff(&a, global).await,
+            StateCommand::Export(a) => history::export(&a, global).await,
+            StateCommand::Rm(a) => surgery::rm(&a, global).await,
+            StateCommand::Audit(a) => history::audit(&a, global).await,
+        },
+        Command::Import(a) => surgery::import(&a, global).await,
+        Command::Refresh(a) => refresh::refresh(&a, global).await,
         Command::ForceUnlock { lock_id } => apply::force_unlock(&lock_id, global).await,
         Command::Sandbox(a) => sandbox::run(&a).await,
         Command::Completions { shell } => {

@@ -1,6 +1,6 @@
 //! `cardform plan`: declarations + state + provider facts → a plan, printed and optionally saved.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::args::{Format, PlanArgs};
 use super::provider::Provider;
@@ -58,13 +58,11 @@ async fn gather(
     provider: &Provider,
     format: Format,
 ) -> Result<(Snapshot, plan::ProviderFacts), CliError> {
-    if args.refresh
-        && let Some(store) = Store::open_existing(&global.state).await?
-    {
-        let report = super::audit::refresh_state(
-            &store,
+    if args.refresh && Store::exists(&global.state).await? {
+        let report = super::refresh::refresh_state(
+            global,
             provider,
-            crate::exec::refresh::DEFAULT_PARALLELISM,
+            crate::exec::DEFAULT_PARALLELISM,
             std::time::Duration::ZERO,
         )
         .await?;
@@ -77,13 +75,13 @@ async fn gather(
             ),
         }
     }
-    let snapshot = read_snapshot(&global.state).await?;
+    let snapshot = read_snapshot(global).await?;
     Ok((snapshot, provider.facts().await?))
 }
 
-/// The state as plan sees it; a state file that does not exist yet is an empty state.
-pub async fn read_snapshot(path: &Path) -> Result<Snapshot, CliError> {
-    match Store::open_existing(path).await? {
+/// The state as plan sees it; a state that does not exist yet is an empty state.
+pub async fn read_snapshot(global: &Global) -> Result<Snapshot, CliError> {
+    match super::session::read(global).await? {
         Some(store) => Ok(store.snapshot().await?),
         None => Ok(Snapshot::default()),
     }

@@ -1,15 +1,18 @@
 //! Resolved settings: clap's strings turned into typed values once, with the defaults that depend
-//! on other flags (`--sandbox` moves the state to `state/sandbox.db`).
+//! on other flags (`--sandbox` moves the state to `state/sandbox.db`). Every flag that more than
+//! one command takes (`--lock-timeout`, `--rate`, `--max-fees`) is checked here and only here.
 
 use rust_decimal::Decimal;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::CliError;
 use super::args::GlobalArgs;
 use crate::render::Style;
+use crate::state::StateLocation;
 
 pub const DEFAULT_STATE: &str = "state/cardform.db";
 pub const SANDBOX_STATE: &str = "state/sandbox.db";
@@ -18,7 +21,7 @@ pub const SANDBOX_WORLD: &str = "sandbox-world.json";
 
 #[derive(Debug, Clone)]
 pub struct Global {
-    pub state: PathBuf,
+    pub state: StateLocation,
     pub sandbox: bool,
     /// Colour on stdout.
     pub style: Style,
@@ -27,16 +30,17 @@ pub struct Global {
 }
 
 impl Global {
-    pub fn resolve(g: &GlobalArgs) -> Self {
-        let state = g.state.clone().unwrap_or_else(|| {
-            PathBuf::from(if g.sandbox {
+    pub fn resolve(g: &GlobalArgs) -> Result<Self, CliError> {
+        let state = match &g.state {
+            Some(raw) => StateLocation::parse(raw).map_err(CliError::Usage)?,
+            None => StateLocation::file(if g.sandbox {
                 SANDBOX_STATE
             } else {
                 DEFAULT_STATE
-            })
-        });
+            }),
+        };
         let color_ok = !g.no_color && std::env::var_os("NO_COLOR").is_none();
-        Global {
+        Ok(Global {
             state,
             sandbox: g.sandbox,
             style: Style {
@@ -45,15 +49,42 @@ impl Global {
             err_style: Style {
                 color: color_ok && std::io::stderr().is_terminal(),
             },
-        }
+        })
     }
 
+    /// The sandbox's world file: beside a file state, else in the working directory.
     pub fn sandbox_world(&self) -> PathBuf {
         self.state
-            .parent()
+            .as_file()
+            .and_then(|f| f.parent())
             .map(|p| p.join(SANDBOX_WORLD))
             .unwrap_or_else(|| PathBuf::from(SANDBOX_WORLD))
     }
+}
+
+/// `--lock-timeout`: how long a writing command waits for another holder of the state lock.
+pub fn lock_wait(raw: &str) -> Result<Duration, CliError> {
+    parse_duration("--lock-timeout", raw)
+}
+
+/// `--rate`: requests per second to stay under, when given.
+pub fn rate(rate: Option<f64>) -> Result<Option<f64>, CliError> {
+    match rate {
+        Some(r) if !r.is_finite() || r <= 0.0 => Err(CliError::Usage(format!(
+            "--rate {r}: expected requests per second > 0"
+        ))),
+        r => Ok(r),
+    }
+}
+
+/// `--parallelism`: how many things are in flight at once.
+pub fn parallelism(n: usize) -> Result<usize, CliError> {
+    if n == 0 {
+        return Err(CliError::Usage(
+            "--parallelism 0: expected at least 1".into(),
+        ));
+    }
+    Ok(n)
 }
 
 /// `--max-fees 100.00`: an exact, non-negative amount.

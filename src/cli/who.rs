@@ -1,12 +1,12 @@
 //! Who runs what: the identity recorded with state locks and history entries (command line,
-//! user, host, pid). Secrets never appear here: they come from the environment, not arguments.
+//! user, host, pid). Secrets never appear here: api credentials come from the environment, and a
+//! password in a URL argument is hidden before the command line is recorded.
 
-use crate::state::{LockRequest, RunInfo, local_host};
+use crate::state::{LockRequest, RunInfo, local_host, redact_command_line};
 use crate::wire::{SystemClock, timestamp::now_rfc3339};
 
 pub fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("cardform {}", args.join(" "))
+    redact_command_line(std::iter::once("cardform".to_owned()).chain(std::env::args().skip(1)))
 }
 
 pub fn username() -> String {

@@ -83,6 +83,9 @@ struct Inner {
     prefix: String,
     api_key: Secret,
     key: Key,
+    /// Keys the digests of personal request fields in the journal: derived from the api secret,
+    /// so state alone never reveals (or lets anyone guess) the values behind them.
+    journal_key: [u8; 32],
     max_retries: u32,
     backoff_base: Duration,
     limiter: RateLimiter,
@@ -164,6 +167,10 @@ impl Client {
                 prefix: format!("{base}{}", wire::assumed::API_PREFIX),
                 api_key: config.api_key,
                 key: Key::from_secret(&config.api_secret),
+                journal_key: wire::digest::hmac_sha256(
+                    config.api_secret.expose().as_bytes(),
+                    b"cardform journal digest v1",
+                ),
                 max_retries: config.max_retries,
                 backoff_base: config.backoff_base,
                 limiter: RateLimiter::new(config.rate),
@@ -337,6 +344,11 @@ impl Client {
             reason: error_chain(&e),
             after: None,
         }
+    }
+
+    /// The key for digests of personal request fields in the journal (never stored).
+    pub fn journal_key(&self) -> &[u8; 32] {
+        &self.inner.journal_key
     }
 
     pub fn stats(&self) -> ClientStats {

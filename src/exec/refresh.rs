@@ -17,9 +17,6 @@ use crate::client::{Client, ClientError};
 use crate::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Store};
 use crate::wire::{CardStatus, Clock, timestamp::now_rfc3339};
 
-/// Cards looked at concurrently; the client's rate limit, not this, sets the request pace.
-pub const DEFAULT_PARALLELISM: usize = 16;
-
 /// What changed outside cardform (or finished since the last run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "drift", rename_all = "snake_case")]
@@ -109,36 +106,37 @@ pub async fn refresh(
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
 ) -> Result<RefreshReport, ExecError> {
     let snapshot = store.snapshot().await?;
-    let mut work: Vec<(CardRecord, Option<OrderRecord>)> = Vec::new();
+    let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
     let mut report = RefreshReport::default();
     for (key, card) in &snapshot.cards {
-        let order = snapshot.open_orders.get(key).cloned();
-        if let Some(o) = &order
-            && o.order_id.is_none()
-        {
+        let (acknowledged, unacknowledged): (Vec<_>, Vec<_>) = snapshot
+            .open_card_orders(key)
+            .iter()
+            .cloned()
+            .partition(|o| o.order_id.is_some());
+        if !unacknowledged.is_empty() {
             report.unacknowledged.push(key.clone());
         }
-        let order = order.filter(|o| o.order_id.is_some());
-        if card.card_id.is_some() || order.is_some() {
-            work.push((card.clone(), order));
+        if card.card_id.is_some() || !acknowledged.is_empty() {
+            work.push((card.clone(), acknowledged));
         }
     }
     events(RefreshEvent::Started {
         total: work.len(),
         cards: work.iter().filter(|(c, _)| c.card_id.is_some()).count(),
-        orders: work.iter().filter(|(_, o)| o.is_some()).count(),
+        orders: work.iter().map(|(_, o)| o.len()).sum(),
     });
 
     let slots = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for (card, order) in work {
+    for (card, orders) in work {
         let slots = slots.clone();
         let store = store.clone();
         let client = client.clone();
         let clock = clock.clone();
         tasks.spawn(async move {
             let _permit = slots.acquire_owned().await.expect("never closed");
-            refresh_one(&store, &client, clock.as_ref(), serial, card, order).await
+            refresh_one(&store, &client, clock.as_ref(), serial, card, orders).await
         });
     }
     let mut fatal = None;
@@ -156,7 +154,7 @@ pub async fn refresh(
             key: one.key.clone(),
         });
         report.cards_checked += usize::from(one.card_checked);
-        report.orders_checked += usize::from(one.order_checked);
+        report.orders_checked += one.orders_checked;
         report.charged += one.charged;
         for d in one.drift {
             events(RefreshEvent::Drift { drift: d.clone() });
@@ -180,7 +178,7 @@ pub async fn refresh(
 struct One {
     key: String,
     card_checked: bool,
-    order_checked: bool,
+    orders_checked: usize,
     charged: Decimal,
     drift: Vec<Drift>,
     unread: Vec<Unread>,
@@ -195,27 +193,28 @@ fn unread(key: &str, id: &str, e: &ClientError) -> Unread {
     }
 }
 
-/// One card: first its open order (which may give it a card id), then the card itself.
+/// One card: first its open orders, oldest first (an issue order may give it a card id), then the
+/// card itself.
 async fn refresh_one(
     store: &Store,
     client: &Client,
     clock: &dyn Clock,
     serial: u64,
     original: CardRecord,
-    order: Option<OrderRecord>,
+    orders: Vec<OrderRecord>,
 ) -> Result<One, ExecError> {
     let mut one = One {
         key: original.key.clone(),
         ..One::default()
     };
     let mut card = original.clone();
-    let mut finished_order = None;
+    let mut finished_orders = Vec::new();
     // The phase a still-open status order is moving the card to: reaching it is not drift.
     let mut expected = None;
 
-    if let Some(mut order) = order {
+    for mut order in orders {
         let order_id = order.order_id.clone().unwrap_or_default();
-        one.order_checked = true;
+        one.orders_checked += 1;
         match client.check_order(&order_id).await {
             Ok(o) if o.status.is_terminal() => {
                 super::settle(&mut order, &mut card, &o, &now_rfc3339(clock));
@@ -229,7 +228,7 @@ async fn refresh_one(
                     error_slug: order.error_slug.clone(),
                     charge: order.charge,
                 });
-                finished_order = Some(order);
+                finished_orders.push(order);
             }
             Ok(_) => {
                 expected = match order.kind {
@@ -274,17 +273,19 @@ async fn refresh_one(
     }
 
     let card_changed = card != original;
-    if card_changed || finished_order.is_some() {
+    if card_changed || !finished_orders.is_empty() {
         if card_changed {
             card.updated_at = now_rfc3339(clock);
         }
-        store
-            .record(
-                serial,
-                finished_order.as_ref(),
-                card_changed.then_some(&card),
-            )
-            .await?;
+        // The card and every order settled here, in one transaction.
+        let mut items: Vec<_> = finished_orders
+            .into_iter()
+            .map(|o| (Some(o), None))
+            .collect();
+        if card_changed {
+            items.push((None, Some(card)));
+        }
+        store.record_batch(serial, &items).await?;
     }
     Ok(one)
 }

@@ -8,9 +8,12 @@ use std::str::FromStr;
 
 /// The kinds of resource cardform manages. Only cards exist today; top-ups, users and
 /// cardholders come next and get their own variant here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceKind {
+    #[default]
     Card,
 }
 
@@ -21,6 +24,10 @@ impl ResourceKind {
         match self {
             ResourceKind::Card => "card",
         }
+    }
+
+    pub fn is_card(&self) -> bool {
+        *self == ResourceKind::Card
     }
 }
 

@@ -103,20 +103,29 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
 /// An acknowledged order has been paid already; one that was only journaled may still be created
 /// (and charged) when it is re-sent, so it counts at its recorded estimate.
 fn resume(action: &Action, state: &Snapshot) -> Estimate {
-    match state.open_orders.get(&action.key) {
-        Some(o) if o.phase == OrderPhase::Prepared => match o.estimated_charge {
-            Some(c) => Estimate {
-                fee: Some(c),
-                topup: Decimal::ZERO,
-                source: EstimateSource::Observed,
-            },
-            None => Estimate {
-                fee: None,
-                topup: Decimal::ZERO,
-                source: EstimateSource::Unknown,
-            },
+    let unsent: Vec<_> = state
+        .open_orders_of(&action.address())
+        .iter()
+        .filter(|o| o.phase == OrderPhase::Prepared)
+        .collect();
+    if unsent.is_empty() {
+        return Estimate::none();
+    }
+    match unsent
+        .iter()
+        .map(|o| o.estimated_charge)
+        .sum::<Option<Decimal>>()
+    {
+        Some(c) => Estimate {
+            fee: Some(c),
+            topup: Decimal::ZERO,
+            source: EstimateSource::Observed,
         },
-        _ => Estimate::none(),
+        None => Estimate {
+            fee: None,
+            topup: Decimal::ZERO,
+            source: EstimateSource::Unknown,
+        },
     }
 }
 

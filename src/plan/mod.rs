@@ -15,6 +15,7 @@ pub use model::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decl::{DesiredCard, DesiredStatus};
+use crate::model::ResourceKind;
 use crate::state::{CardPhase, CardRecord, Snapshot};
 
 /// Diff what is declared against what state holds.
@@ -47,10 +48,14 @@ pub fn plan(
             None => actions.push(undeclared(record, state, options)),
         }
     }
-    for (key, order) in &state.open_orders {
-        if !declared.contains(key.as_str()) && !state.cards.contains_key(key) {
+    for (address, orders) in &state.open_orders {
+        let (Some(key), Some(order)) = (address.card_key(), orders.first()) else {
+            continue;
+        };
+        if !declared.contains(key) && !state.cards.contains_key(key) {
             actions.push(Action {
-                key: key.clone(),
+                resource: ResourceKind::Card,
+                key: key.to_owned(),
                 kind: ActionKind::Resume,
                 reason: format!("{} order is still open", order.kind.as_str()),
                 product_code: String::new(),
@@ -58,6 +63,7 @@ pub fn plan(
                 after: None,
                 attempt: order.attempt,
                 estimate: Estimate::none(),
+                depends_on: Vec::new(),
             });
         }
     }
@@ -103,6 +109,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
     let action = |kind, reason: String, before: Option<Attributes>, attempt| Action {
+        resource: ResourceKind::Card,
         key: card.key.clone(),
         kind,
         reason,
@@ -111,9 +118,10 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         after: Some(Attributes::from_desired(card)),
         attempt,
         estimate: Estimate::none(),
+        depends_on: Vec::new(),
     };
 
-    if let Some(order) = state.open_orders.get(&card.key) {
+    if let Some(order) = state.open_card_orders(&card.key).first() {
         let before = state.cards.get(&card.key).map(Attributes::from_record);
         return Some(action(
             ActionKind::Resume,
@@ -216,6 +224,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
 fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
     let before = Some(Attributes::from_record(record));
     let base = |kind, reason: &str| Action {
+        resource: ResourceKind::Card,
         key: record.key.clone(),
         kind,
         reason: reason.to_owned(),
@@ -224,8 +233,9 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         after: None,
         attempt: record.attempt,
         estimate: Estimate::none(),
+        depends_on: Vec::new(),
     };
-    if let Some(order) = state.open_orders.get(&record.key) {
+    if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
             ActionKind::Resume,
             &format!(
@@ -268,6 +278,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
     let mut after = before.clone();
     after.status = DesiredStatus::Frozen;
     Some(Action {
+        resource: ResourceKind::Card,
         key: record.key.clone(),
         kind: ActionKind::Freeze,
         reason: format!("replaced by {new_key}; the old card is frozen"),
@@ -276,6 +287,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         after: Some(after),
         attempt: record.attempt,
         estimate: Estimate::none(),
+        depends_on: Vec::new(),
     })
 }
 

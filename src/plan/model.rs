@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::Estimate;
-use crate::decl::{DesiredCard, DesiredStatus, Labels};
+use crate::decl::DesiredCard;
+use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 use crate::state::CardRecord;
 use crate::wire::Product;
 
@@ -132,6 +133,10 @@ impl Attributes {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
+    /// The kind of resource acted on; with `key`, its address. Written only when it is not a card,
+    /// so plans of cards read as they always have.
+    #[serde(default, skip_serializing_if = "ResourceKind::is_card")]
+    pub resource: ResourceKind,
     pub key: String,
     #[serde(rename = "action")]
     pub kind: ActionKind,
@@ -143,6 +148,17 @@ pub struct Action {
     /// The issue attempt this action belongs to (idempotency keys derive from it).
     pub attempt: u32,
     pub estimate: Estimate,
+    /// Changes in this plan that must complete before this one starts; when one fails, this one
+    /// is blocked (never sent, never charged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+}
+
+impl Action {
+    /// The resource acted on.
+    pub fn address(&self) -> Address {
+        Address::new(self.resource, self.key.clone())
+    }
 }
 
 /// Why a plan cannot be applied.

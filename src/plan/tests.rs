@@ -218,10 +218,10 @@ fn status_labels_replace_and_undeclared() {
 fn open_orders_are_resumed_even_when_undeclared() {
     let mut s = Snapshot::default();
     s.open_orders.insert(
-        "z".into(),
-        OrderRecord {
+        crate::model::Address::card("z"),
+        vec![OrderRecord {
             idempotency_key: "k".into(),
-            card_key: "z".into(),
+            address: crate::model::Address::card("z"),
             kind: OrderKind::Issue,
             attempt: 1,
             request: "{}".into(),
@@ -235,7 +235,7 @@ fn open_orders_are_resumed_even_when_undeclared() {
             charge: Some(d("5")),
             created_at: String::new(),
             updated_at: String::new(),
-        },
+        }],
     );
     let p = plan(&[], &s, &facts(), &PlanOptions::default());
     assert_eq!(p.actions[0].kind, ActionKind::Resume);

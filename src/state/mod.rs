@@ -1,29 +1,39 @@
-//! The SQLite store (sqlx): schema migrations, snapshots, the order journal, the change log, the
-//! audit of provider calls and the state lock. The only place in cardform that holds SQL.
+//! State: where cardform records what it manages, the order journal, the change log, the audit
+//! of provider calls, the run history and the lock. The only place in cardform that holds SQL.
+//!
+//! Everything above this module sees [`Store`] and domain types only: no sqlx, no connection, no
+//! row, no file path. A [`StateLocation`] says where a state lives; [`Store`] is an enum over
+//! backends (SQLite today) that delegates every method, so a second backend is one more variant
+//! and one more folder, never an `if sqlite` above this line.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
-//! is `plan` and `exec`), and it must never store a card number or CVV (no column could hold one).
+//! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
+//! could hold one; personal request fields arrive already digested).
 
 // `StateError::Locked` carries the holder inline because callers match on it and print it; the
 // error path is rare, so its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod location;
 mod lock;
 pub mod model;
-mod rows;
 mod schema;
-mod store;
+mod sqlite;
 
+pub use location::{StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
 pub use model::*;
-pub use schema::SCHEMA_VERSION;
-pub use store::Store;
+pub use schema::{SCHEMA_VERSION, Upgrade};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-/// Who started a run and what it does; `at` is RFC 3339.
+use crate::model::Address;
+
+/// Who started a run and what it does; `at` is RFC 3339. `command` is recorded as given, so it
+/// must already be redacted ([`redact_command_line`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub command: String,
@@ -53,7 +63,8 @@ pub struct CallRecord {
     pub endpoint: String,
     pub idempotency_key: Option<String>,
     pub order_id: Option<String>,
-    pub card_key: Option<String>,
+    /// The resource the call was about.
+    pub address: Option<Address>,
     /// `"ok"` or the error slug.
     pub result: String,
     #[serde(with = "crate::wire::decimal::option", default)]
@@ -63,18 +74,19 @@ pub struct CallRecord {
 /// Everything that can go wrong reading or writing state.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
-    #[error("{path}: {source}")]
+    #[error("{location}: {source}")]
     Io {
-        path: PathBuf,
+        location: String,
         #[source]
         source: std::io::Error,
     },
 
+    /// The backend failed; the message names what it could, never a credential.
     #[error("state database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Database(String),
 
     #[error(
-        "{path}: written by a newer cardform (schema {found}, this build supports {supported}): upgrade cardform"
+        "{location}: written by a newer cardform (schema {found}, this build supports {supported}): upgrade cardform"
     )]
     #[diagnostic(help(
         "this state was not modified; run a cardform release that knows schema {found}"
@@ -82,7 +94,20 @@ pub enum StateError {
     NewerSchema {
         found: i64,
         supported: i64,
-        path: PathBuf,
+        location: String,
+    },
+
+    /// A read-only command met a state of an older schema: it never changes a schema itself.
+    #[error(
+        "{location}: written by an older cardform (schema {found}; this build uses schema {supported}) and not upgraded yet"
+    )]
+    #[diagnostic(help(
+        "upgrade it with `cardform init --upgrade --state {location}` (apply, refresh, import and state rm upgrade it too); a copy of the old file is kept beside it"
+    ))]
+    OlderSchema {
+        found: i64,
+        supported: i64,
+        location: String,
     },
 
     #[error("{}", lock::locked_message(.0))]
@@ -111,4 +136,150 @@ pub enum StateError {
 /// The time seam: every timestamp the store makes itself comes from here.
 pub fn now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+/// A handle on one state. Cheap to clone (connections are pooled and shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    location: StateLocation,
+    upgraded: Option<Upgrade>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+}
+
+/// Every backend method with the same signature on each backend: one line here per method,
+/// instead of a `match` written out by hand in each.
+macro_rules! delegate {
+    ($( $(#[$m:meta])* pub async fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$m])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match &self.backend {
+                        Backend::Sqlite(b) => b.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+impl Store {
+    /// Opens the state for a command that writes, creating it when missing and bringing an older
+    /// schema up to date (keeping a copy of the old file; see [`Store::upgraded`]).
+    pub async fn open(location: &StateLocation) -> Result<Store, StateError> {
+        let (backend, upgraded) = match location {
+            StateLocation::File(path) => {
+                let (s, up) = sqlite::SqliteStore::open_for_write(path).await?;
+                (Backend::Sqlite(s), up)
+            }
+        };
+        Ok(Store {
+            backend,
+            location: location.clone(),
+            upgraded,
+        })
+    }
+
+    /// Opens the state for a command that only reads: `None` when it does not exist (read-only
+    /// commands never create one), [`StateError::OlderSchema`] when it needs an upgrade first
+    /// (they never change a schema).
+    pub async fn open_existing(location: &StateLocation) -> Result<Option<Store>, StateError> {
+        let backend = match location {
+            StateLocation::File(path) => match sqlite::SqliteStore::open_for_read(path).await? {
+                Some(s) => Backend::Sqlite(s),
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(Store {
+            backend,
+            location: location.clone(),
+            upgraded: None,
+        }))
+    }
+
+    /// Whether a state exists at `location`, without opening or creating anything.
+    pub async fn exists(location: &StateLocation) -> Result<bool, StateError> {
+        match location {
+            StateLocation::File(path) => sqlite::SqliteStore::exists(path),
+        }
+    }
+
+    /// The schema this state is at, read without changing anything; `None` when there is none.
+    pub async fn schema_version(location: &StateLocation) -> Result<Option<i64>, StateError> {
+        match location {
+            StateLocation::File(path) => sqlite::SqliteStore::schema_version(path).await,
+        }
+    }
+
+    /// The upgrade opening this state performed, if any, for the command to report.
+    pub fn upgraded(&self) -> Option<&Upgrade> {
+        self.upgraded.as_ref()
+    }
+
+    pub fn location(&self) -> &StateLocation {
+        &self.location
+    }
+
+    /// Closes the connections; a SQLite file is checkpointed into one self-contained file.
+    pub async fn close(self) {
+        match self.backend {
+            Backend::Sqlite(b) => b.close().await,
+        }
+    }
+}
+
+delegate! {
+    pub async fn lineage(&self) -> Result<String, StateError>;
+    pub async fn serial(&self) -> Result<u64, StateError>;
+    /// Everything plan needs, read in one transaction so it is a consistent picture.
+    pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
+
+    /// Starts a run: the serial goes up by one and the run is recorded under it.
+    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError>;
+    pub async fn finish_run(&self, serial: u64, summary: &serde_json::Value) -> Result<(), StateError>;
+    /// One record per serial, oldest first.
+    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError>;
+
+    pub async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError>;
+    /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
+    pub async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError>;
+    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
+
+    /// Journals an order before its request is sent. Committed when this returns. Journaling the
+    /// same key again with the same request is a no-op (the existing entry, with whatever
+    /// progress it recorded, is kept); with a different request it is a
+    /// [`StateError::JournalConflict`].
+    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<(), StateError>;
+    /// Updates an order and/or its card in one transaction.
+    pub async fn record(&self, serial: u64, order: Option<&OrderRecord>, card: Option<&CardRecord>) -> Result<(), StateError>;
+    /// Many [`Store::record`]s in one transaction: all or none are written.
+    pub async fn record_batch(&self, serial: u64, items: &[(Option<OrderRecord>, Option<CardRecord>)]) -> Result<(), StateError>;
+    /// Every order ever journaled for `address`, in journal order.
+    pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError>;
+    /// Orders not yet terminal, of resources state still manages, in journal order. An order of a
+    /// card removed with `state rm` stays in the journal (its key is never reused) but is not
+    /// tracked.
+    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError>;
+    pub async fn get_order(&self, idempotency_key: &str) -> Result<Option<OrderRecord>, StateError>;
+
+    /// The managed cards as they were at the end of run `serial`.
+    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError>;
+
+    pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError>;
+    /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
+    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
+
+    /// Takes the lock, polling until `wait` has elapsed; then [`StateError::Locked`] naming the
+    /// holder. A zero `wait` fails fast after one look.
+    pub async fn acquire_lock(&self, who: LockRequest, wait: Duration) -> Result<LockInfo, StateError>;
+    /// Releases the lock if `lock_id` still holds it; a lock already gone is not an error.
+    pub async fn release_lock(&self, lock_id: &str) -> Result<(), StateError>;
+    /// Removes the lock `lock_id` whoever holds it, returning who held it.
+    pub async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError>;
+    pub async fn current_lock(&self) -> Result<Option<LockInfo>, StateError>;
 }

@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::decl::DesiredStatus;
+use crate::model::{Address, DesiredStatus, Labels};
 
 /// Where a managed card is in its life, as cardform last recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct CardRecord {
     pub initial_topup: Option<Decimal>,
     /// The status that was declared when cardform last acted on this card.
     pub desired_status: DesiredStatus,
-    pub labels: crate::decl::Labels,
+    pub labels: Labels,
     pub card_id: Option<String>,
     pub phase: CardPhase,
     /// The provider's own status string, as last seen.
@@ -111,12 +111,14 @@ impl OrderPhase {
 /// One entry of the order journal. Written *before* the mutation is sent (journal first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
-    /// Deterministic: derived from (lineage, card key, kind, attempt). Primary key.
+    /// Deterministic: derived from (lineage, address, kind, attempt). Unique in the journal.
     pub idempotency_key: String,
-    pub card_key: String,
+    /// The resource the order acts on.
+    pub address: Address,
     pub kind: OrderKind,
     pub attempt: u32,
-    /// The exact request fields sent (JSON, no timestamp, no secrets): a retry resends these.
+    /// The request fields sent (JSON, no timestamp, no secrets), with any field its kind marks
+    /// personal replaced by a keyed digest: a retry resends the rest as they are.
     pub request: String,
     pub order_id: Option<String>,
     pub phase: OrderPhase,
@@ -137,7 +139,7 @@ impl OrderRecord {
     /// A new journal entry, before its request is sent: no order id, no outcome yet.
     pub fn prepared(
         idempotency_key: String,
-        card_key: &str,
+        address: Address,
         kind: OrderKind,
         attempt: u32,
         request: String,
@@ -146,7 +148,7 @@ impl OrderRecord {
     ) -> Self {
         Self {
             idempotency_key,
-            card_key: card_key.to_owned(),
+            address,
             kind,
             attempt,
             request,
@@ -170,9 +172,28 @@ pub struct Snapshot {
     pub lineage: String,
     pub serial: u64,
     pub cards: BTreeMap<String, CardRecord>,
-    /// Orders not yet terminal, by card key (at most one per card is expected).
-    pub open_orders: BTreeMap<String, OrderRecord>,
+    /// Orders not yet terminal, by resource, each resource's in journal order. A resource may
+    /// have several at once (a freeze and a top-up of one card): none may be lost track of.
+    pub open_orders: BTreeMap<Address, Vec<OrderRecord>>,
     /// Real charges observed per product code for issue orders without a top-up (for estimates
     /// when the provider publishes no fees): the most recent one.
     pub observed_issue_fees: BTreeMap<String, Decimal>,
+}
+
+impl Snapshot {
+    /// The open orders of `address`, oldest first; empty when it has none.
+    pub fn open_orders_of(&self, address: &Address) -> &[OrderRecord] {
+        if self.open_orders.is_empty() {
+            return &[];
+        }
+        self.open_orders.get(address).map_or(&[], Vec::as_slice)
+    }
+
+    /// The open orders of card `key`, oldest first.
+    pub fn open_card_orders(&self, key: &str) -> &[OrderRecord] {
+        if self.open_orders.is_empty() {
+            return &[];
+        }
+        self.open_orders_of(&Address::card(key))
+    }
 }

@@ -9,6 +9,7 @@
 pub mod assumed;
 pub mod body;
 pub mod decimal;
+pub mod digest;
 pub mod envelope;
 pub mod error;
 pub mod secret;

@@ -291,7 +291,12 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
         // A killed apply leaves its lock behind; it must be reported as stale and be removable.
         let state = env.state();
         let lock = env.rt.block_on(async {
-            match cardform::state::Store::open_existing(&state).await.unwrap() {
+            match cardform::state::Store::open_existing(&cardform::state::StateLocation::file(
+                &state,
+            ))
+            .await
+            .unwrap()
+            {
                 Some(store) => store.current_lock().await.unwrap(),
                 None => None,
             }

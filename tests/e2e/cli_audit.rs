@@ -385,7 +385,7 @@ fn freeze_outside_again(env: &Env, card_id: &str) {
 /// A card whose issue order is open in the journal (as a killed apply leaves it).
 fn journal_open_issue(env: &Env, key: &str, order_id: Option<String>) {
     env.rt.block_on(async {
-        let store = Store::open(&env.state()).await.unwrap();
+        let store = Store::open(&env.location()).await.unwrap();
         let serial = store
             .begin_run(RunInfo {
                 command: "test setup".into(),
@@ -398,7 +398,7 @@ fn journal_open_issue(env: &Env, key: &str, order_id: Option<String>) {
         let now = "2025-01-01T00:00:00Z".to_owned();
         let order = OrderRecord {
             idempotency_key: format!("outside-{key}"),
-            card_key: key.into(),
+            address: cardform::model::Address::card(key),
             kind: OrderKind::Issue,
             attempt: 1,
             request: r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#.into(),
@@ -664,7 +664,7 @@ fn writers_take_the_state_lock() {
     let env = Env::new();
     apply(&env, ONBOARDING);
     let holder = env.rt.block_on(async {
-        let store = Store::open(&env.state()).await.unwrap();
+        let store = Store::open(&env.location()).await.unwrap();
         let lock = store
             .acquire_lock(
                 cardform::state::LockRequest {

@@ -85,7 +85,9 @@ fn locked_state_names_the_holder_and_the_fix() {
     // A lock held by a process that no longer exists on this host.
     let state = env.state();
     env.rt.block_on(async {
-        let store = cardform::state::Store::open(&state).await.unwrap();
+        let store = cardform::state::Store::open(&cardform::state::StateLocation::file(&state))
+            .await
+            .unwrap();
         store
             .acquire_lock(
                 cardform::state::LockRequest {

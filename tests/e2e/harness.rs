@@ -56,6 +56,11 @@ impl Env {
         self.path("state/cardform.db")
     }
 
+    /// The state as cardform's library addresses it.
+    pub fn location(&self) -> cardform::state::StateLocation {
+        cardform::state::StateLocation::file(self.state())
+    }
+
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         if let Some(parent) = p.parent() {

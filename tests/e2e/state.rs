@@ -1,9 +1,10 @@
 //! The state store against real SQLite files: lifecycle, journal, change log, audit and lock.
 
 use cardform::decl::{DesiredStatus, Labels};
+use cardform::model::Address;
 use cardform::state::{
     CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord, RunInfo,
-    SCHEMA_VERSION, StateError, Store, local_host,
+    SCHEMA_VERSION, StateError, StateLocation, Store, local_host,
 };
 use rust_decimal::Decimal;
 use sqlx::Connection;
@@ -16,8 +17,13 @@ fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
 
-fn db(dir: &TempDir) -> PathBuf {
-    dir.path().join("nested/dir/cardform.db")
+fn db(dir: &TempDir) -> StateLocation {
+    StateLocation::file(dir.path().join("nested/dir/cardform.db"))
+}
+
+/// The file behind a file state, for the checks only a file has.
+fn file(l: &StateLocation) -> PathBuf {
+    l.as_file().expect("a file state").to_path_buf()
 }
 
 fn run_info(command: &str) -> RunInfo {
@@ -52,7 +58,7 @@ fn card(key: &str) -> CardRecord {
 fn order(key: &str, card_key: &str, request: &str) -> OrderRecord {
     OrderRecord {
         idempotency_key: key.into(),
-        card_key: card_key.into(),
+        address: Address::card(card_key),
         kind: OrderKind::Issue,
         attempt: 1,
         request: request.into(),
@@ -96,7 +102,7 @@ async fn create_and_reopen_keep_lineage_and_serial() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let store = Store::open(&path).await.unwrap();
-    assert_eq!(store.path(), path.as_path());
+    assert_eq!(store.location(), &path);
     let lineage = store.lineage().await.unwrap();
     assert!(uuid::Uuid::parse_str(&lineage).is_ok(), "{lineage}");
     assert_eq!(store.serial().await.unwrap(), 0);
@@ -109,7 +115,9 @@ async fn create_and_reopen_keep_lineage_and_serial() {
     assert_eq!(again.serial().await.unwrap(), 1);
 
     // Another file gets its own lineage.
-    let other = Store::open(&dir.path().join("other.db")).await.unwrap();
+    let other = Store::open(&StateLocation::file(dir.path().join("other.db")))
+        .await
+        .unwrap();
     assert_ne!(other.lineage().await.unwrap(), lineage);
 }
 
@@ -117,10 +125,11 @@ async fn create_and_reopen_keep_lineage_and_serial() {
 async fn open_existing_does_not_create() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("missing.db");
-    assert!(Store::open_existing(&path).await.unwrap().is_none());
+    let at = StateLocation::file(&path);
+    assert!(Store::open_existing(&at).await.unwrap().is_none());
     assert!(!path.exists());
-    Store::open(&path).await.unwrap().close().await;
-    let store = Store::open_existing(&path)
+    Store::open(&at).await.unwrap().close().await;
+    let store = Store::open_existing(&at)
         .await
         .unwrap()
         .expect("exists now");
@@ -135,6 +144,7 @@ async fn file_mode_is_0600_including_the_wal() {
     let store = Store::open(&path).await.unwrap();
     let serial = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(serial, &card("a")).await.unwrap();
+    let path = file(&path);
     for p in [
         path.clone(),
         PathBuf::from(format!("{}-wal", path.display())),
@@ -149,7 +159,7 @@ async fn newer_schema_is_refused_with_a_clear_message() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     Store::open(&path).await.unwrap().close().await;
-    set_user_version(&path, SCHEMA_VERSION + 7).await;
+    set_user_version(&file(&path), SCHEMA_VERSION + 7).await;
     let err = Store::open(&path).await.unwrap_err();
     match &err {
         StateError::NewerSchema {
@@ -172,7 +182,7 @@ async fn foreign_files_are_refused() {
     let text = dir.path().join("notes.db");
     std::fs::write(&text, "hello, not a database at all").unwrap();
     assert!(matches!(
-        Store::open(&text).await,
+        Store::open(&StateLocation::file(&text)).await,
         Err(StateError::Corrupt(_))
     ));
     assert_eq!(
@@ -195,7 +205,7 @@ async fn foreign_files_are_refused() {
         .unwrap();
     conn.close().await.unwrap();
     assert!(matches!(
-        Store::open(&other).await,
+        Store::open(&StateLocation::file(&other)).await,
         Err(StateError::Corrupt(_))
     ));
 }
@@ -334,7 +344,10 @@ async fn journal_first_then_record() {
     store.record(s, Some(&done), Some(&c)).await.unwrap();
     assert_eq!(store.get_order("k-a-1").await.unwrap(), Some(done.clone()));
     assert_eq!(store.get_card("a").await.unwrap(), Some(c));
-    assert_eq!(store.orders_for_card("a").await.unwrap(), vec![done]);
+    assert_eq!(
+        store.orders_of(&Address::card("a")).await.unwrap(),
+        vec![done]
+    );
     assert!(store.open_orders().await.unwrap().is_empty());
 }
 
@@ -440,10 +453,13 @@ async fn snapshot_holds_open_orders_and_observed_fees() {
     assert_eq!(snap.lineage, store.lineage().await.unwrap());
     assert_eq!(
         snap.open_orders.keys().cloned().collect::<Vec<_>>(),
-        vec!["a".to_string(), "b".to_string()]
+        vec![Address::card("a"), Address::card("b")]
     );
-    assert_eq!(snap.open_orders["a"], prepared);
-    assert_eq!(snap.open_orders["b"], open);
+    assert_eq!(
+        snap.open_orders[&Address::card("a")],
+        vec![prepared.clone()]
+    );
+    assert_eq!(snap.open_orders[&Address::card("b")], vec![open.clone()]);
     assert_eq!(
         snap.observed_issue_fees,
         BTreeMap::from([("P1".to_string(), d("4.00")), ("P2".to_string(), d("7.25"))])
@@ -505,7 +521,7 @@ async fn audit_calls_in_time_order_with_since() {
         endpoint: "cards/create".into(),
         idempotency_key: Some("k1".into()),
         order_id: Some("ord_1".into()),
-        card_key: Some("a".into()),
+        address: Some(Address::card("a")),
         result: result.into(),
         charge: charge.map(d),
     };
@@ -556,7 +572,7 @@ async fn second_acquirer_fails_fast_naming_the_holder() {
         .unwrap();
     assert_eq!(store.current_lock().await.unwrap(), Some(mine.clone()));
 
-    let other = Store::open(store.path()).await.unwrap();
+    let other = Store::open(store.location()).await.unwrap();
     let started = Instant::now();
     let err = other
         .acquire_lock(lock_req("apply", 1), Duration::ZERO)
@@ -764,7 +780,7 @@ async fn snapshot_of_100k_cards() {
     eprintln!("snapshot of 100,000 cards: {:?}", started.elapsed());
     assert_eq!(snap.cards.len(), 100_000);
     // What a `plan` process sees: a fresh open of a state written earlier.
-    let path = store.path().to_path_buf();
+    let path = store.location().clone();
     store.close().await;
     let store = Store::open(&path).await.unwrap();
     for round in 1..=2 {

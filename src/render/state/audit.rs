@@ -21,13 +21,18 @@ const AUDIT_COLUMNS: [&str; 7] = [
     "charge",
 ];
 
+/// The card a call was about: the `card_key` column every audit format has had.
+fn card_key(c: &CallRecord) -> Option<&str> {
+    c.address.as_ref().and_then(|a| a.card_key())
+}
+
 fn audit_row(c: &CallRecord) -> Vec<String> {
     vec![
         c.at.clone(),
         c.endpoint.clone(),
         c.idempotency_key.clone().unwrap_or_default(),
         c.order_id.clone().unwrap_or_default(),
-        c.card_key.clone().unwrap_or_default(),
+        card_key(c).unwrap_or_default().to_owned(),
         c.result.clone(),
         opt_money(c.charge).unwrap_or_default(),
     ]
@@ -80,6 +85,7 @@ pub fn audit_json(calls: &[CallRecord]) -> String {
         idempotency_key: Option<&'a str>,
         order_id: Option<&'a str>,
         card_key: Option<&'a str>,
+        address: Option<String>,
         result: &'a str,
         charge: Option<String>,
     }
@@ -90,7 +96,8 @@ pub fn audit_json(calls: &[CallRecord]) -> String {
             endpoint: &c.endpoint,
             idempotency_key: c.idempotency_key.as_deref(),
             order_id: c.order_id.as_deref(),
-            card_key: c.card_key.as_deref(),
+            card_key: card_key(c),
+            address: c.address.as_ref().map(ToString::to_string),
             result: &c.result,
             charge: opt_money(c.charge),
         })

@@ -7,10 +7,10 @@ use sqlx::sqlite::SqliteRow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use super::StateError;
-use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
-use super::{CallRecord, RunRecord};
-use crate::decl::{DesiredStatus, Labels};
+use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
+use crate::state::StateError;
+use crate::state::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::state::{CallRecord, RunRecord};
 
 // Column lists as macros so queries can be `concat!`ed into `&'static str` at compile time.
 
@@ -24,22 +24,23 @@ pub(super) use card_columns;
 
 macro_rules! order_columns {
     () => {
-        "idempotency_key, card_key, kind, attempt, request, order_id, phase, provider_status, \
-         sub_status, error_slug, error_message, estimated_charge, charge, created_at, updated_at"
+        "idempotency_key, resource_kind, resource_key, kind, attempt, request, order_id, phase, \
+         provider_status, sub_status, error_slug, error_message, estimated_charge, charge, \
+         created_at, updated_at"
     };
 }
 pub(super) use order_columns;
 
 macro_rules! run_columns {
     () => {
-        "serial, at, finished_at, user, host, command, summary"
+        "serial, at, finished_at, actor, host, command, summary"
     };
 }
 pub(super) use run_columns;
 
 macro_rules! call_columns {
     () => {
-        "at, endpoint, idempotency_key, order_id, card_key, result, charge"
+        "at, endpoint, idempotency_key, order_id, resource_kind, resource_key, result, charge"
     };
 }
 pub(super) use call_columns;
@@ -202,25 +203,31 @@ pub(super) fn card(row: &SqliteRow) -> Result<CardRecord, StateError> {
 
 /// Expects [`order_columns!`] in order, starting at column 0.
 pub(super) fn order(row: &SqliteRow) -> Result<OrderRecord, StateError> {
-    let kind: String = row.try_get(2)?;
-    let phase: String = row.try_get(6)?;
+    let kind: String = row.try_get(3)?;
+    let phase: String = row.try_get(7)?;
     Ok(OrderRecord {
         idempotency_key: row.try_get(0)?,
-        card_key: row.try_get(1)?,
+        address: address(row.try_get(1)?, row.try_get(2)?)?,
         kind: order_kind(&kind)?,
-        attempt: u32_of("attempt", row.try_get(3)?)?,
-        request: row.try_get(4)?,
-        order_id: row.try_get(5)?,
+        attempt: u32_of("attempt", row.try_get(4)?)?,
+        request: row.try_get(5)?,
+        order_id: row.try_get(6)?,
         phase: order_phase(&phase)?,
-        provider_status: row.try_get(7)?,
-        sub_status: row.try_get(8)?,
-        error_slug: row.try_get(9)?,
-        error_message: row.try_get(10)?,
-        estimated_charge: opt_decimal("estimated charge", row.try_get(11)?)?,
-        charge: opt_decimal("charge", row.try_get(12)?)?,
-        created_at: row.try_get(13)?,
-        updated_at: row.try_get(14)?,
+        provider_status: row.try_get(8)?,
+        sub_status: row.try_get(9)?,
+        error_slug: row.try_get(10)?,
+        error_message: row.try_get(11)?,
+        estimated_charge: opt_decimal("estimated charge", row.try_get(12)?)?,
+        charge: opt_decimal("charge", row.try_get(13)?)?,
+        created_at: row.try_get(14)?,
+        updated_at: row.try_get(15)?,
     })
+}
+
+/// An address from its two columns.
+fn address(kind: String, key: String) -> Result<Address, StateError> {
+    let kind: ResourceKind = kind.parse().map_err(|_| corrupt("resource kind", &kind))?;
+    Ok(Address::new(kind, key))
 }
 
 /// Expects [`run_columns!`] in order.
@@ -245,8 +252,11 @@ pub(super) fn call(row: &SqliteRow) -> Result<CallRecord, StateError> {
         endpoint: row.try_get(1)?,
         idempotency_key: row.try_get(2)?,
         order_id: row.try_get(3)?,
-        card_key: row.try_get(4)?,
-        result: row.try_get(5)?,
-        charge: opt_decimal("charge", row.try_get(6)?)?,
+        address: match (row.try_get::<Option<String>, _>(4)?, row.try_get(5)?) {
+            (Some(kind), Some(key)) => Some(address(kind, key)?),
+            _ => None,
+        },
+        result: row.try_get(6)?,
+        charge: opt_decimal("charge", row.try_get(7)?)?,
     })
 }

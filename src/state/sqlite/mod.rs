@@ -1,5 +1,11 @@
-//! [`Store`]: opening the database and every read and write of runs, cards, the order journal,
-//! the change log and the audit of provider calls. Must not decide what to do with what it holds.
+//! The SQLite backend: a state in one local file. Opening it (creating, upgrading, refusing), and
+//! every read and write of runs, cards, the order journal, the change log and the audit of
+//! provider calls. Must not decide what to do with what it holds, and nothing outside `state`
+//! sees a type of this module.
+
+mod lock;
+mod rows;
+mod schema;
 
 use rust_decimal::Decimal;
 use sqlx::sqlite::{
@@ -10,14 +16,20 @@ use sqlx::{Connection, Row};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use super::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
-use super::rows::{self, call_columns, card_columns, card_packed, order_columns, run_columns};
-use super::schema;
-use super::{CallRecord, RunInfo, RunRecord, StateError, now};
+use crate::model::Address;
+use crate::state::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
+use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
 use crate::wire::assumed::INITIAL_TOPUP_FIELD;
+use rows::{call_columns, card_columns, card_packed, order_columns, run_columns};
+
+impl From<sqlx::Error> for StateError {
+    fn from(e: sqlx::Error) -> Self {
+        StateError::Database(e.to_string())
+    }
+}
 
 /// How long one statement waits for another process's write transaction before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,10 +50,9 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// SQLite's extended result code for a failed foreign key constraint.
 const SQLITE_CONSTRAINT_FOREIGNKEY: &str = "787";
 
-/// A handle on one state database. Cheap to clone (the pools are shared).
+/// A handle on one state file. Cheap to clone (the pools are shared).
 #[derive(Debug, Clone)]
-pub struct Store {
-    path: PathBuf,
+pub(super) struct SqliteStore {
     /// Exactly one connection: SQLite allows one writer at a time, so in-process writers queue
     /// here instead of spinning on SQLITE_BUSY.
     writer: SqlitePool,
@@ -51,7 +62,7 @@ pub struct Store {
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     move |source| StateError::Io {
-        path: path.to_path_buf(),
+        location: path.display().to_string(),
         source,
     }
 }
@@ -100,7 +111,7 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
 fn serial_err(serial: u64) -> impl FnOnce(sqlx::Error) -> StateError {
     move |e| match e.as_database_error().and_then(|d| d.code()) {
         Some(code) if code == SQLITE_CONSTRAINT_FOREIGNKEY => StateError::UnknownSerial(serial),
-        _ => StateError::Sqlx(e),
+        _ => StateError::from(e),
     }
 }
 
@@ -127,8 +138,9 @@ fn timestamp_micros(value: &str) -> Result<i64, StateError> {
     Ok(ts.as_microsecond())
 }
 
-impl Store {
-    /// Opens the state at `path`, creating it (and its directory) when missing.
+impl SqliteStore {
+    /// Opens the state at `path` for a command that writes: creating it (and its directory) when
+    /// missing, upgrading an older schema after keeping a copy of it.
     ///
     /// The file is created with mode 0600 before SQLite writes to it; SQLite gives the WAL and
     /// shared-memory files the same mode. Journal mode is WAL so readers (`show`, `plan`) never
@@ -137,7 +149,9 @@ impl Store {
     /// safe because idempotency keys are deterministic (lineage, card key, attempt): the re-run
     /// journals the same key again and the provider answers with the same order, so nothing is
     /// issued or charged twice. FULL would cost an fsync per commit, at 100–500 commits/s.
-    pub async fn open(path: &Path) -> Result<Store, StateError> {
+    pub(super) async fn open_for_write(
+        path: &Path,
+    ) -> Result<(SqliteStore, Option<Upgrade>), StateError> {
         prepare_file(path)?;
         let writer_opts = connect_options(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -145,8 +159,62 @@ impl Store {
         let mut conn = SqliteConnection::connect_with(&writer_opts).await?;
         let migrated = schema::migrate(&mut conn, path).await;
         conn.close().await?;
-        migrated?;
+        let upgraded = migrated?;
+        Ok((Self::pools(path, writer_opts).await?, upgraded))
+    }
 
+    /// Opens the state at `path` for a command that only reads: `None` when there is no state
+    /// there; an error, changing nothing, when its schema is not this build's.
+    pub(super) async fn open_for_read(path: &Path) -> Result<Option<SqliteStore>, StateError> {
+        if !Self::exists(path)? {
+            return Ok(None);
+        }
+        prepare_file(path)?;
+        let opts = connect_options(path).synchronous(SqliteSynchronous::Normal);
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        let checked = match schema::status(&mut conn, path).await {
+            // A file created by a writer that never got to its first migration: no state yet.
+            Ok(schema::Status::Empty) => Ok(false),
+            Ok(_) => schema::check_readable(&mut conn, path).await.map(|()| true),
+            Err(e) => Err(e),
+        };
+        conn.close().await?;
+        if !checked? {
+            return Ok(None);
+        }
+        // Writing methods are never called by read-only commands; the journal mode was set for
+        // good by the writer that created the file.
+        Ok(Some(Self::pools(path, opts).await?))
+    }
+
+    /// Whether a state file exists (an empty file left by a crash counts: opening decides).
+    pub(super) fn exists(path: &Path) -> Result<bool, StateError> {
+        match std::fs::metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(path)(e)),
+        }
+    }
+
+    /// The schema of the file at `path`, changing nothing; `None` without a state there.
+    pub(super) async fn schema_version(path: &Path) -> Result<Option<i64>, StateError> {
+        if !Self::exists(path)? {
+            return Ok(None);
+        }
+        prepare_file(path)?;
+        let mut conn = SqliteConnection::connect_with(&connect_options(path)).await?;
+        let status = schema::status(&mut conn, path).await;
+        conn.close().await?;
+        Ok(match status? {
+            schema::Status::Empty => None,
+            schema::Status::At(v) => Some(v),
+        })
+    }
+
+    async fn pools(
+        path: &Path,
+        writer_opts: SqliteConnectOptions,
+    ) -> Result<SqliteStore, StateError> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
@@ -166,41 +234,24 @@ impl Store {
                     .row_buffer_size(READ_ROW_BUFFER),
             )
             .await?;
-        Ok(Store {
-            path: path.to_path_buf(),
-            writer,
-            reader,
-        })
-    }
-
-    /// Opens the state only if the file exists: read-only commands must not create one.
-    pub async fn open_existing(path: &Path) -> Result<Option<Store>, StateError> {
-        match std::fs::metadata(path) {
-            Ok(_) => Ok(Some(Store::open(path).await?)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(path)(e)),
-        }
+        Ok(SqliteStore { writer, reader })
     }
 
     /// Closes both pools, checkpointing the WAL into the main file.
-    pub async fn close(self) {
+    pub(super) async fn close(self) {
         self.reader.close().await;
         self.writer.close().await;
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub(super) fn writer(&self) -> &SqlitePool {
+    fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 
-    pub(super) fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &SqlitePool {
         &self.reader
     }
 
-    pub async fn lineage(&self) -> Result<String, StateError> {
+    pub(super) async fn lineage(&self) -> Result<String, StateError> {
         Ok(
             sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
                 .fetch_one(&self.reader)
@@ -208,7 +259,7 @@ impl Store {
         )
     }
 
-    pub async fn serial(&self) -> Result<u64, StateError> {
+    pub(super) async fn serial(&self) -> Result<u64, StateError> {
         let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
             .fetch_one(&self.reader)
             .await?;
@@ -216,7 +267,7 @@ impl Store {
     }
 
     /// Everything plan needs, read in one transaction so it is a consistent picture.
-    pub async fn snapshot(&self) -> Result<Snapshot, StateError> {
+    pub(super) async fn snapshot(&self) -> Result<Snapshot, StateError> {
         let mut tx = self.reader.begin().await?;
         let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
             .fetch_one(&mut *tx)
@@ -226,11 +277,10 @@ impl Store {
 
         let cards = Self::cards_in(&mut tx).await?;
 
-        let open_orders = Self::open_orders_in(&mut tx)
-            .await?
-            .into_iter()
-            .map(|o| (o.card_key.clone(), o))
-            .collect();
+        let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
+        for o in Self::open_orders_in(&mut tx).await? {
+            open_orders.entry(o.address.clone()).or_default().push(o);
+        }
 
         let mut observed_issue_fees = BTreeMap::new();
         for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
@@ -312,7 +362,7 @@ impl Store {
     // ----- runs -----
 
     /// Starts a run: the serial goes up by one and the run is recorded under it.
-    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
+    pub(super) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let serial: i64 = sqlx::query_scalar(
             "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
@@ -320,7 +370,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO runs (serial, at, user, host, command, summary) \
+            "INSERT INTO runs (serial, at, actor, host, command, summary) \
              VALUES (?, ?, ?, ?, ?, '{}')",
         )
         .bind(serial)
@@ -334,7 +384,7 @@ impl Store {
         serial_u64(serial)
     }
 
-    pub async fn finish_run(
+    pub(super) async fn finish_run(
         &self,
         serial: u64,
         summary: &serde_json::Value,
@@ -354,7 +404,7 @@ impl Store {
     }
 
     /// One record per serial, oldest first.
-    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+    pub(super) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
         sqlx::query(concat!(
             "SELECT ",
             run_columns!(),
@@ -369,7 +419,7 @@ impl Store {
 
     // ----- cards -----
 
-    pub async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError> {
+    pub(super) async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         put_card_in(&mut tx, serial, card).await?;
         tx.commit().await?;
@@ -377,7 +427,7 @@ impl Store {
     }
 
     /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
-    pub async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError> {
+    pub(super) async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError> {
         let s = serial_i64(serial)?;
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let gone = sqlx::query("DELETE FROM cards WHERE key = ?")
@@ -388,8 +438,9 @@ impl Store {
             > 0;
         if gone {
             sqlx::query(
-                "INSERT INTO changes (key, serial, image) VALUES (?, ?, NULL) \
-                 ON CONFLICT (key, serial) DO UPDATE SET image = NULL",
+                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+                 VALUES ('card', ?, ?, NULL) \
+                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = NULL",
             )
             .bind(key)
             .bind(s)
@@ -401,7 +452,7 @@ impl Store {
         Ok(gone)
     }
 
-    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError> {
+    pub(super) async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError> {
         sqlx::query(concat!(
             "SELECT ",
             card_columns!(),
@@ -421,13 +472,17 @@ impl Store {
     /// same key again with the same request is a no-op (the existing entry, with whatever
     /// progress it recorded, is kept); with a different request it is a
     /// [`StateError::JournalConflict`].
-    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<(), StateError> {
+    pub(super) async fn journal_order(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+    ) -> Result<(), StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = bind_order(
             sqlx::query(concat!(
                 "INSERT INTO orders (",
                 order_columns!(),
-                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (idempotency_key) DO NOTHING"
             )),
             order,
@@ -440,11 +495,12 @@ impl Store {
             > 0;
         if !inserted {
             let same: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM orders WHERE idempotency_key = ? AND card_key = ? AND kind = ? \
-                 AND attempt = ? AND request = ?",
+                "SELECT 1 FROM orders WHERE idempotency_key = ? AND resource_kind = ? \
+                 AND resource_key = ? AND kind = ? AND attempt = ? AND request = ?",
             )
             .bind(&order.idempotency_key)
-            .bind(&order.card_key)
+            .bind(order.address.kind.as_str())
+            .bind(&order.address.key)
             .bind(order.kind.as_str())
             .bind(i64::from(order.attempt))
             .bind(&order.request)
@@ -461,7 +517,7 @@ impl Store {
     }
 
     /// Updates an order and/or its card in one transaction.
-    pub async fn record(
+    pub(super) async fn record(
         &self,
         serial: u64,
         order: Option<&OrderRecord>,
@@ -474,7 +530,7 @@ impl Store {
     }
 
     /// Many [`Store::record`]s in one transaction: all or none are written.
-    pub async fn record_batch(
+    pub(super) async fn record_batch(
         &self,
         serial: u64,
         items: &[(Option<OrderRecord>, Option<CardRecord>)],
@@ -488,13 +544,17 @@ impl Store {
     }
 
     /// Every order ever journaled for `key`, oldest first.
-    pub async fn orders_for_card(&self, key: &str) -> Result<Vec<OrderRecord>, StateError> {
+    pub(super) async fn orders_of(
+        &self,
+        address: &Address,
+    ) -> Result<Vec<OrderRecord>, StateError> {
         sqlx::query(concat!(
             "SELECT ",
             order_columns!(),
-            " FROM orders WHERE card_key = ? ORDER BY created_at, rowid"
+            " FROM orders WHERE resource_kind = ? AND resource_key = ? ORDER BY seq"
         ))
-        .bind(key)
+        .bind(address.kind.as_str())
+        .bind(&address.key)
         .fetch_all(&self.reader)
         .await?
         .iter()
@@ -504,7 +564,7 @@ impl Store {
 
     /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
     /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
-    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+    pub(super) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
         let mut conn = self.reader.acquire().await?;
         Self::open_orders_in(&mut conn).await
     }
@@ -514,8 +574,9 @@ impl Store {
             "SELECT ",
             order_columns!(),
             " FROM orders WHERE phase IN ('prepared', 'open') \
-             AND EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.card_key) \
-             ORDER BY created_at, rowid"
+             AND (resource_kind <> 'card' \
+                  OR EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.resource_key)) \
+             ORDER BY seq"
         ))
         .fetch_all(&mut *conn)
         .await?
@@ -524,7 +585,7 @@ impl Store {
         .collect()
     }
 
-    pub async fn get_order(
+    pub(super) async fn get_order(
         &self,
         idempotency_key: &str,
     ) -> Result<Option<OrderRecord>, StateError> {
@@ -545,13 +606,18 @@ impl Store {
 
     /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
     /// before it, unless that image is a removal.
-    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError> {
-        // SQLite returns the bare columns of the row that holds MAX(serial) in each group; the
-        // images are then handed over as one JSON object (see `snapshot` for why).
+    pub(super) async fn cards_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        // Per card, the image of its latest serial up to `serial` (a seek on the primary key);
+        // the images are then handed over as one JSON object (see `snapshot` for why).
         let packed: Option<String> = sqlx::query_scalar(
-            "SELECT json_group_object(key, json(image)) FROM \
-               (SELECT key, image, MAX(serial) FROM changes WHERE serial <= ? GROUP BY key) \
-             WHERE image IS NOT NULL",
+            "SELECT json_group_object(c.resource_key, json(c.image)) FROM changes AS c \
+             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
+               AND c.serial = (SELECT MAX(l.serial) FROM changes AS l \
+                               WHERE l.resource_kind = c.resource_kind \
+                                 AND l.resource_key = c.resource_key AND l.serial <= ?)",
         )
         .bind(i64::try_from(serial).unwrap_or(i64::MAX))
         .fetch_one(&self.reader)
@@ -561,18 +627,19 @@ impl Store {
 
     // ----- audit -----
 
-    pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
+    pub(super) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
         sqlx::query(concat!(
             "INSERT INTO calls (at_us, ",
             call_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(timestamp_micros(&entry.at)?)
         .bind(&entry.at)
         .bind(&entry.endpoint)
         .bind(&entry.idempotency_key)
         .bind(&entry.order_id)
-        .bind(&entry.card_key)
+        .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
+        .bind(entry.address.as_ref().map(|a| a.key.as_str()))
         .bind(&entry.result)
         .bind(entry.charge.map(|c| c.to_string()))
         .execute(&self.writer)
@@ -581,7 +648,7 @@ impl Store {
     }
 
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
-    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError> {
+    pub(super) async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError> {
         let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
         sqlx::query(concat!(
             "SELECT ",
@@ -602,7 +669,8 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sqlite
 /// Binds the fields of [`order_columns!`] in order.
 fn bind_order<'q>(q: SqliteQuery<'q>, o: &'q OrderRecord) -> Result<SqliteQuery<'q>, StateError> {
     Ok(q.bind(&o.idempotency_key)
-        .bind(&o.card_key)
+        .bind(o.address.kind.as_str())
+        .bind(&o.address.key)
         .bind(o.kind.as_str())
         .bind(i64::from(o.attempt))
         .bind(&o.request)
@@ -650,8 +718,9 @@ async fn put_card_in(
     .map_err(serial_err(serial))?;
     // Only the last image per (key, serial) matters: history is per run, not per write.
     sqlx::query(
-        "INSERT INTO changes (key, serial, image) VALUES (?, ?, ?) \
-         ON CONFLICT (key, serial) DO UPDATE SET image = excluded.image",
+        "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+         VALUES ('card', ?, ?, ?) \
+         ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
     )
     .bind(&c.key)
     .bind(s)
@@ -691,14 +760,15 @@ async fn upsert_order(
         sqlx::query(concat!(
             "INSERT INTO orders (",
             order_columns!(),
-            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
                order_id = excluded.order_id, phase = excluded.phase, \
                provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
                error_slug = excluded.error_slug, error_message = excluded.error_message, \
                estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
                updated_at = excluded.updated_at, serial = excluded.serial \
-             WHERE orders.card_key = excluded.card_key AND orders.kind = excluded.kind \
+             WHERE orders.resource_kind = excluded.resource_kind \
+               AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
                AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
         )),
         o,
@@ -743,7 +813,10 @@ async fn observe_issue_fee(
         .is_some_and(|v| !v.is_null());
 
     let stored;
-    let card = match card.filter(|c| c.key == o.card_key) {
+    let Some(card_key) = o.address.card_key() else {
+        return Ok(());
+    };
+    let card = match card.filter(|c| c.key == card_key) {
         Some(c) => Some(c),
         None if req_product.is_none() => {
             stored = sqlx::query(concat!(
@@ -751,7 +824,7 @@ async fn observe_issue_fee(
                 card_columns!(),
                 " FROM cards WHERE key = ?"
             ))
-            .bind(&o.card_key)
+            .bind(card_key)
             .fetch_optional(&mut *conn)
             .await?
             .as_ref()

@@ -1,0 +1,76 @@
+//! `cardform state history|diff|export|audit`: the record of what happened, for people and for
+//! review. Read-only: never creates or changes a state.
+
+use super::args::{AuditArgs, AuditFormat, DiffArgs, ExportArgs, ExportFormat};
+use super::out::{print, required};
+use super::settings::Global;
+use super::{CliError, Outcome, session};
+use crate::render::state as view;
+
+pub async fn history(json: bool, global: &Global) -> Result<Outcome, CliError> {
+    let runs = match session::read(global).await? {
+        Some(store) => store.history().await?,
+        None => Vec::new(),
+    };
+    print(&if json {
+        view::history_json(&runs)
+    } else {
+        view::history_human(&runs, global.style)
+    })
+}
+
+pub async fn diff(args: &DiffArgs, global: &Global) -> Result<Outcome, CliError> {
+    let store = required(global).await?;
+    let latest = store.serial().await?;
+    let to = args.to.unwrap_or(latest);
+    let from = args.from.unwrap_or(to.saturating_sub(1));
+    for (name, s) in [("FROM", from), ("TO", to)] {
+        if s > latest {
+            return Err(CliError::Usage(format!(
+                "{name} serial {s} does not exist yet: the latest serial is {latest} (see `cardform state history`)"
+            )));
+        }
+    }
+    let before = store.cards_at(from).await?;
+    let after = store.cards_at(to).await?;
+    let d = view::StateDiff::new(from, to, &before, &after);
+    print(&if args.json {
+        view::diff_json(&d)
+    } else {
+        view::diff_human(&d, &before, &after, global.style)
+    })
+}
+
+pub async fn export(args: &ExportArgs, global: &Global) -> Result<Outcome, CliError> {
+    let store = required(global).await?;
+    let lineage = store.lineage().await?;
+    let latest = store.serial().await?;
+    let serial = args.at.unwrap_or(latest);
+    if serial > latest {
+        return Err(CliError::Usage(format!(
+            "--at {serial}: the latest serial is {latest}"
+        )));
+    }
+    let cards = if serial == latest {
+        store.snapshot().await?.cards
+    } else {
+        store.cards_at(serial).await?
+    };
+    print(&match args.format {
+        ExportFormat::Yaml => view::export_yaml(&lineage, serial, &cards),
+        ExportFormat::Json => view::export_json(&lineage, serial, &cards),
+        ExportFormat::Csv => view::export_csv(&cards),
+    })
+}
+
+pub async fn audit(args: &AuditArgs, global: &Global) -> Result<Outcome, CliError> {
+    let calls = match session::read(global).await? {
+        Some(store) => store.calls(args.since.as_deref()).await?,
+        None => Vec::new(),
+    };
+    print(&match args.format {
+        AuditFormat::Csv => view::audit_csv(&calls),
+        AuditFormat::Json => view::audit_json(&calls),
+        AuditFormat::Table => view::audit_table(&calls, global.style),
+    })
+}

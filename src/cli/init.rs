@@ -1,0 +1,39 @@
+//! `cardform init`: create a state on purpose, or (`--upgrade`) bring one written by an older
+//! cardform to this release's schema. The only command whose job is the schema itself.
+
+use super::args::InitArgs;
+use super::out::print;
+use super::settings::Global;
+use super::{CliError, Outcome};
+use crate::state::{SCHEMA_VERSION, Store};
+
+pub async fn run(args: &InitArgs, global: &Global) -> Result<Outcome, CliError> {
+    let at = &global.state;
+    let found = Store::schema_version(at).await?;
+    if let Some(v) = found.filter(|v| *v < SCHEMA_VERSION && !args.upgrade) {
+        return Err(CliError::Other(format!(
+            "the state at {at} was written by an older cardform (schema {v}); upgrade it with \
+             `cardform init --upgrade --state {at}` (a copy of the old file is kept beside it)"
+        )));
+    }
+    // Opening for writing creates a missing state, upgrades an older one (refusing while an
+    // older cardform holds its lock) and refuses a newer one untouched.
+    let store = Store::open(at).await?;
+    let lineage = store.lineage().await?;
+    let serial = store.serial().await?;
+    let text = match (found, store.upgraded()) {
+        (None, _) => format!(
+            "Initialised a new cardform state at {at} (schema {SCHEMA_VERSION}, lineage {lineage}).\n"
+        ),
+        (Some(_), Some(up)) => format!(
+            "The state at {at}: {up}.\nLineage {lineage} and serial {serial} are unchanged, so \
+             every idempotency key stays the same: re-running apply sends nothing new.\n"
+        ),
+        (Some(_), None) => format!(
+            "The state at {at} is ready (schema {SCHEMA_VERSION}, lineage {lineage}, serial \
+             {serial}): nothing to do.\n"
+        ),
+    };
+    store.close().await;
+    print(&text)
+}

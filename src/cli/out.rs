@@ -1,0 +1,34 @@
+//! Small things every reporting command shares: printing a finished text to stdout, opening the
+//! state a command needs, and the error for a key state does not hold. No command logic.
+
+use std::io::Write as _;
+
+use super::settings::Global;
+use super::{CliError, Outcome, session};
+use crate::state::Store;
+
+/// Writes `text` to stdout in one go (a closed pipe is an error, not a panic).
+pub fn print(text: &str) -> Result<Outcome, CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| CliError::io("stdout", e))?;
+    Ok(Outcome::Success)
+}
+
+/// The state a read-only command needs to exist.
+pub async fn required(global: &Global) -> Result<Store, CliError> {
+    session::read(global).await?.ok_or_else(|| {
+        CliError::Other(format!(
+            "no state at {}: nothing has been applied or imported yet (pass --state PATH to use another)",
+            global.state
+        ))
+    })
+}
+
+pub fn no_such_card(key: &str, global: &Global) -> CliError {
+    CliError::Other(format!(
+        "no card {key:?} in state {} (see `cardform show` for the keys it holds)",
+        global.state
+    ))
+}

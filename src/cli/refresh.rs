@@ -1,0 +1,89 @@
+//! `cardform refresh` (also run by `plan --refresh`): re-read every managed card and open order
+//! and record drift, as its own serial under the lock.
+
+use std::sync::Arc;
+
+use super::args::RefreshArgs;
+use super::out::print;
+use super::provider::Provider;
+use super::session::{self, Session};
+use super::settings::{self, Global};
+use super::{CliError, Outcome};
+use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
+use crate::render::state as view;
+use crate::wire::{Clock, SystemClock};
+
+pub async fn refresh_state(
+    global: &Global,
+    provider: &Provider,
+    parallelism: usize,
+    wait: std::time::Duration,
+) -> Result<RefreshReport, CliError> {
+    session::write(global, wait, async |s: &Session| {
+        s.run(async |serial| refresh_run(s, provider, parallelism, serial).await)
+            .await
+    })
+    .await
+}
+
+async fn refresh_run(
+    s: &Session,
+    provider: &Provider,
+    parallelism: usize,
+    serial: u64,
+) -> Result<(RefreshReport, serde_json::Value), CliError> {
+    let store = s.store();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let bar = Arc::new(crate::render::progress::RefreshBar::new(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    ));
+    let drawer = bar.clone();
+    let result = refresh::refresh(
+        store,
+        &provider.client,
+        clock,
+        serial,
+        parallelism,
+        Arc::new(move |e: RefreshEvent| drawer.handle(&e)),
+    )
+    .await;
+    bar.finish();
+    let report = result.map_err(|e| CliError::Other(e.to_string()))?;
+    let summary = serde_json::json!({
+        "cards_checked": report.cards_checked,
+        "orders_checked": report.orders_checked,
+        "drift": report.drift.iter().map(view::drift_line).collect::<Vec<_>>(),
+        "unread": report.unread.len(),
+        "charged": view::money(report.charged),
+    });
+    Ok((report, summary))
+}
+
+pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let rate = settings::rate(args.rate)?;
+    let parallelism = settings::parallelism(args.parallelism)?;
+    if !crate::state::Store::exists(&global.state).await? {
+        return print(&format!(
+            "No state at {}: nothing to refresh.\n",
+            global.state
+        ));
+    }
+    let provider = Provider::connect(global, rate).await?;
+    let result = refresh_state(global, &provider, parallelism, wait).await;
+    provider.shutdown().await;
+    let report = result?;
+    print(&if args.json {
+        let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        view::refresh_human(&report, global.style)
+    })?;
+    if report.unread.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        // Some cards could not be read: state is partly stale, which a script must notice.
+        Err(CliError::Reported)
+    }
+}

@@ -1,0 +1,81 @@
+//! The one way a command writes state, like a transaction guard: open (creating the state, or
+//! upgrading an older schema and saying so) → lock → runs → release, however the work ends. Every
+//! writing command (apply, refresh, import, state rm, init --upgrade) goes through [`write`]; no
+//! command takes or releases the lock by hand.
+
+use std::time::Duration;
+
+use super::CliError;
+use super::settings::Global;
+use crate::state::{LockInfo, Store};
+
+/// A locked, open state. Lives only inside [`write`].
+pub struct Session {
+    store: Store,
+    lock: LockInfo,
+}
+
+impl Session {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn lock(&self) -> &LockInfo {
+        &self.lock
+    }
+
+    /// One serial: begin a run, do `work`, finish the run with the summary `work` returns, or with
+    /// its error (so history shows a failed run as such, never as unfinished).
+    pub async fn run<T>(
+        &self,
+        work: impl AsyncFnOnce(u64) -> Result<(T, serde_json::Value), CliError>,
+    ) -> Result<T, CliError> {
+        let serial = self.store.begin_run(super::who::run_info()).await?;
+        match work(serial).await {
+            Ok((value, summary)) => {
+                self.store.finish_run(serial, &summary).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self
+                    .store
+                    .finish_run(serial, &serde_json::json!({"error": e.to_string()}))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Opens the state for writing, takes its lock (waiting up to `wait`), runs `work`, and releases
+/// the lock whatever `work` returned.
+pub async fn write<T>(
+    global: &Global,
+    wait: Duration,
+    work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let store = open(global).await?;
+    let lock = store.acquire_lock(super::who::lock_request(), wait).await?;
+    let session = Session { store, lock };
+    let result = work(&session).await;
+    let released = session.store.release_lock(&session.lock.lock_id).await;
+    session.store.close().await;
+    let value = result?;
+    released?;
+    Ok(value)
+}
+
+/// Opens (creating or upgrading) the state for a writing command; an upgrade is reported on
+/// stderr, where it cannot corrupt machine-readable output.
+pub async fn open(global: &Global) -> Result<Store, CliError> {
+    let store = Store::open(&global.state).await?;
+    if let Some(up) = store.upgraded() {
+        eprintln!("note: {}: {up}.", global.state);
+    }
+    Ok(store)
+}
+
+/// Opens the state for a read-only command: `None` when there is none yet.
+pub async fn read(global: &Global) -> Result<Option<Store>, CliError> {
+    Ok(Store::open_existing(&global.state).await?)
+}

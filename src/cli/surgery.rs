@@ -1,0 +1,181 @@
+//! `cardform state rm` and `cardform import`: surgery on state, each its own serial under the lock.
+//! Neither sends a mutation to the provider: `rm` forgets a card, `import` reads one (`cards/get`)
+//! and adopts it.
+
+use super::args::{ImportArgs, RmArgs};
+use super::out::{no_such_card, print, required};
+use super::provider::Provider;
+use super::session::{self, Session};
+use super::settings::{self, Global};
+use super::show::parse_labels;
+use super::{CliError, Outcome};
+use crate::exec::refresh;
+use crate::model::{Address, DesiredStatus, Labels};
+use crate::state::{CardPhase, CardRecord, OrderKind};
+use crate::wire::{CardStatus, SystemClock, timestamp::now_rfc3339};
+
+pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    // Forgetting needs something to forget: never create a state for it.
+    required(global).await?.close().await;
+    let key = args.key.as_str();
+    let text = session::write(global, wait, async |s: &Session| {
+        let store = s.store();
+        let card = store
+            .get_card(key)
+            .await?
+            .ok_or_else(|| no_such_card(key, global))?;
+        let open: Vec<_> = store
+            .orders_of(&Address::card(key))
+            .await?
+            .into_iter()
+            .filter(|o| o.phase.is_open())
+            .collect();
+        if !open.is_empty() && !args.force {
+            let which: Vec<String> = open
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} order {}",
+                        o.kind.as_str(),
+                        o.order_id.as_deref().unwrap_or("(not yet acknowledged)")
+                    )
+                })
+                .collect();
+            return Err(CliError::Other(format!(
+                "refusing to forget {key}: its {} still open and would no longer be tracked; run `cardform apply` (or `cardform refresh`) until it finishes, or pass --force",
+                if which.len() == 1 {
+                    format!("{} is", which[0])
+                } else {
+                    format!("{} are", which.join(", "))
+                }
+            )));
+        }
+        let summary = serde_json::json!({
+            "removed": [key],
+            "card_id": card.card_id,
+            "forced_open_orders": open.len(),
+        });
+        let serial = s
+            .run(async |serial| {
+                store.remove_card(serial, key).await?;
+                Ok((serial, summary))
+            })
+            .await?;
+        Ok(format!(
+            "Removed {key} from state (serial {serial}). Card {} was not touched at the provider.\n",
+            card.card_id.as_deref().unwrap_or("(none)")
+        ))
+    })
+    .await?;
+    print(&text)
+}
+
+/// An imported key must be declarable: the same rule as declarations.
+fn check_key(key: &str) -> Result<(), CliError> {
+    crate::model::check_key(key).map_err(|e| {
+        CliError::Usage(format!(
+            "invalid card key {key:?}: {e}; {}",
+            crate::model::KeyError::RULE
+        ))
+    })
+}
+
+pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliError> {
+    check_key(&args.key)?;
+    let labels = parse_labels("--label", &args.label)?;
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let provider = Provider::connect(global, None).await?;
+    let result = session::write(global, wait, async |s: &Session| {
+        import_locked(args, labels, s, &provider).await
+    })
+    .await;
+    provider.shutdown().await;
+    print(&result?)
+}
+
+async fn import_locked(
+    args: &ImportArgs,
+    labels: Labels,
+    session: &Session,
+    provider: &Provider,
+) -> Result<String, CliError> {
+    let store = session.store();
+    let key = args.key.as_str();
+    let snapshot = store.snapshot().await?;
+    if snapshot.cards.contains_key(key) {
+        return Err(CliError::Other(format!(
+            "{key} is already in state: pick another key, or `cardform state rm {key}` first"
+        )));
+    }
+    if let Some(other) = snapshot
+        .cards
+        .values()
+        .find(|c| c.card_id.as_deref() == Some(args.card_id.as_str()))
+    {
+        return Err(CliError::Other(format!(
+            "card {} is already managed as {}",
+            args.card_id, other.key
+        )));
+    }
+    let seen = provider.client.get_card(&args.card_id).await?;
+    // Keep what state may hold and let the Card (PAN, CVV) go at once.
+    let status = seen.status.clone();
+    let last4 = seen.last4();
+    let user = seen.external_user_id.clone();
+    let product = seen.product_code.clone();
+    drop(seen);
+    let (Some(user), Some(product)) = (user, product) else {
+        return Err(CliError::Other(format!(
+            "the provider's card {} has no external_user_id or product_code: cannot manage it",
+            args.card_id
+        )));
+    };
+    let phase = refresh::phase_of(&status.to_string()).unwrap_or(CardPhase::Active);
+    // A key forgotten with `state rm` keeps its journal: start past its attempts so a later
+    // re-issue never reuses one of its idempotency keys.
+    let attempt = store
+        .orders_of(&Address::card(key))
+        .await?
+        .iter()
+        .filter(|o| o.kind == OrderKind::Issue)
+        .map(|o| o.attempt)
+        .max()
+        .unwrap_or(1);
+    let now = now_rfc3339(&SystemClock);
+    let card = CardRecord {
+        key: key.to_owned(),
+        external_user_id: user,
+        product_code: product,
+        initial_topup: None,
+        desired_status: if status == CardStatus::Frozen {
+            DesiredStatus::Frozen
+        } else {
+            DesiredStatus::Active
+        },
+        labels,
+        card_id: Some(args.card_id.clone()),
+        phase,
+        provider_status: Some(status.to_string()),
+        last4,
+        charged: rust_decimal::Decimal::ZERO,
+        attempt,
+        replaced_by: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let summary = serde_json::json!({"imported": [key], "card_id": args.card_id});
+    let serial = session
+        .run(async |serial| {
+            store.put_card(serial, &card).await?;
+            Ok((serial, summary))
+        })
+        .await?;
+    Ok(format!(
+        "Imported card {} as {key} ({}, {}, user {}; serial {serial}). Nothing was charged.\n",
+        args.card_id,
+        card.phase.as_str(),
+        card.product_code,
+        card.external_user_id
+    ))
+}

@@ -1,0 +1,284 @@
+//! What each card action means in mutations: issue (and re-issue), replace, freeze and unfreeze,
+//! resume, relabel. Builds the typed requests and the card records; every request goes out
+//! through `perform`. Must not send anything itself.
+
+use rust_decimal::Decimal;
+
+use super::mutation::Mutation;
+use super::{Ctx, Ended, ExecError, keys, slugs};
+use crate::model::{Address, DesiredStatus};
+use crate::plan::{Action, ActionKind, Attributes};
+use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord};
+use crate::wire::{CreateCardRequest, FreezeRequest, UnfreezeRequest};
+
+impl Ctx {
+    /// Issue a card for `action` (attempt `action.attempt`). `retire` is the old record a
+    /// replacement supersedes, frozen once the new card exists.
+    pub(super) async fn issue(
+        &self,
+        action: &Action,
+        retire: Option<CardRecord>,
+    ) -> Result<Ended, ExecError> {
+        let after = action
+            .after
+            .as_ref()
+            .expect("issue actions always carry the declared attributes");
+        let mutation = Mutation::IssueCard(CreateCardRequest {
+            product_code: Some(after.product_code.clone()),
+            product_id: None,
+            external_user_id: after.external_user_id.clone(),
+            initial_topup_amount: after.initial_topup,
+        });
+        let now = self.now();
+        let previous = self.snapshot.cards.get(&action.key);
+        let mut card = CardRecord {
+            key: action.key.clone(),
+            external_user_id: after.external_user_id.clone(),
+            product_code: after.product_code.clone(),
+            initial_topup: after.initial_topup,
+            desired_status: after.status,
+            labels: after.labels.clone(),
+            card_id: None,
+            phase: CardPhase::Pending,
+            provider_status: None,
+            last4: None,
+            charged: match (&retire, previous) {
+                (None, Some(p)) => p.charged,
+                _ => Decimal::ZERO,
+            },
+            attempt: action.attempt,
+            replaced_by: None,
+            created_at: previous
+                .filter(|_| retire.is_none())
+                .map(|p| p.created_at.clone())
+                .unwrap_or(now.clone()),
+            updated_at: now,
+        };
+        // Journal first: the order and the pending card are durable before anything is sent.
+        let order = self
+            .journal(
+                keys::issue(&self.lineage, &action.key, action.attempt),
+                action.address(),
+                &mutation,
+                action.attempt,
+                action.estimate.total(),
+            )
+            .await?;
+        let mut items = vec![(None, Some(card.clone()))];
+        if let Some(old) = &retire {
+            items.push((None, Some(old.clone())));
+        }
+        self.store.record_batch(self.serial, &items).await?;
+        let ended = self.perform(order, &mutation, &mut card).await?;
+        self.after_issue(ended, &mut card, retire).await
+    }
+
+    /// Once a card is issued: read its last four digits when asked, freeze it when it is declared
+    /// frozen, and freeze the card it replaces.
+    async fn after_issue(
+        &self,
+        ended: Ended,
+        card: &mut CardRecord,
+        retire: Option<CardRecord>,
+    ) -> Result<Ended, ExecError> {
+        let Ended::Done { charge, .. } = ended else {
+            return Ok(ended);
+        };
+        if self.fetch_details
+            && let Some(card_id) = card.card_id.clone()
+            && let Ok(details) = self.client.get_card(&card_id).await
+        {
+            // Only the last four digits are kept; the PAN and CVV are dropped with `details`.
+            card.last4 = details.last4();
+            card.provider_status = Some(details.status.to_string());
+            self.store.put_card(self.serial, card).await?;
+        }
+        if card.desired_status == DesiredStatus::Frozen
+            && let failed @ Ended::Failed { .. } =
+                self.status_order(card, OrderKind::Freeze).await?
+        {
+            return Ok(failed);
+        }
+        if let Some(mut old) = retire
+            && old.phase == CardPhase::Active
+            && let Ended::Failed { slug, message } =
+                self.status_order(&mut old, OrderKind::Freeze).await?
+        {
+            return Ok(Ended::Failed {
+                slug,
+                message: format!("new card issued, but freezing the old one failed: {message}"),
+            });
+        }
+        Ok(Ended::Done {
+            card_id: card.card_id.clone(),
+            charge,
+        })
+    }
+
+    pub(super) async fn replace(&self, action: &Action) -> Result<Ended, ExecError> {
+        let Some(old) = self.snapshot.cards.get(&action.key).cloned() else {
+            return self.issue(action, None).await;
+        };
+        // The old card keeps its own record under a retired key, pointing at its replacement.
+        let mut retired = old.clone();
+        retired.key = format!("{}~{}", old.key, old.attempt);
+        retired.replaced_by = Some(action.key.clone());
+        retired.updated_at = self.now();
+        self.issue(action, Some(retired)).await
+    }
+
+    /// Every open order of the action's resource, oldest first, each carried to its end under
+    /// its journaled key: never re-created.
+    pub(super) async fn resume(&self, action: &Action) -> Result<Ended, ExecError> {
+        let orders = self.snapshot.open_orders_of(&action.address()).to_vec();
+        let mut result = Ended::Done {
+            card_id: None,
+            charge: Decimal::ZERO,
+        };
+        for order in orders {
+            let ended = self.resume_order(order, action).await?;
+            result = match (result, ended) {
+                (Ended::Done { charge: a, .. }, Ended::Done { card_id, charge: b }) => {
+                    Ended::Done {
+                        card_id,
+                        charge: a + b,
+                    }
+                }
+                // The first failure is the one reported; later orders are still tracked.
+                (failed @ Ended::Failed { .. }, _) | (Ended::Done { .. }, failed) => failed,
+            };
+        }
+        Ok(result)
+    }
+
+    async fn resume_order(&self, order: OrderRecord, action: &Action) -> Result<Ended, ExecError> {
+        let key = order.address.card_key().unwrap_or(&action.key).to_owned();
+        let mut card = match self.store.get_card(&key).await? {
+            Some(c) => c,
+            None => placeholder_card(&order, action, &self.now()),
+        };
+        let mutation = match Mutation::from_journal(order.kind, &order.request) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(Ended::Failed {
+                    slug: slugs::JOURNAL_CORRUPT.into(),
+                    message: format!("{} ({})", e, order.idempotency_key),
+                });
+            }
+        };
+        let ended = self.perform(order, &mutation, &mut card).await?;
+        match mutation {
+            Mutation::IssueCard(_) => self.after_issue(ended, &mut card, None).await,
+            Mutation::Freeze(_) | Mutation::Unfreeze(_) => Ok(ended),
+        }
+    }
+
+    pub(super) async fn change_status(&self, action: &Action) -> Result<Ended, ExecError> {
+        let Some(mut card) = self.store.get_card(&action.key).await? else {
+            return Ok(Ended::Failed {
+                slug: slugs::CARD_NOT_IN_STATE.into(),
+                message: "the card is no longer in state".into(),
+            });
+        };
+        if let Some(after) = &action.after {
+            apply_attributes(&mut card, after);
+        }
+        let kind = match action.kind {
+            ActionKind::Unfreeze => OrderKind::Unfreeze,
+            _ => OrderKind::Freeze,
+        };
+        self.status_order(&mut card, kind).await
+    }
+
+    /// Journal, send and track one freeze/unfreeze order for `card`; record the card's new phase.
+    async fn status_order(
+        &self,
+        card: &mut CardRecord,
+        kind: OrderKind,
+    ) -> Result<Ended, ExecError> {
+        let Some(card_id) = card.card_id.clone() else {
+            return Ok(Ended::Failed {
+                slug: slugs::NO_CARD_ID.into(),
+                message: "state has no card id for this card".into(),
+            });
+        };
+        let address = Address::card(card.key.as_str());
+        let seq = self
+            .store
+            .orders_of(&address)
+            .await?
+            .iter()
+            .filter(|o| o.kind == kind)
+            .count() as u32
+            + 1;
+        let external_user_id = card.external_user_id.clone();
+        let mutation = match kind {
+            OrderKind::Unfreeze => Mutation::Unfreeze(UnfreezeRequest {
+                card_id: card_id.clone(),
+                external_user_id,
+            }),
+            _ => Mutation::Freeze(FreezeRequest {
+                card_id: card_id.clone(),
+                external_user_id,
+            }),
+        };
+        let order = self
+            .journal(
+                keys::status_change(&self.lineage, &card.key, kind, &card_id, seq),
+                address,
+                &mutation,
+                seq,
+                Some(Decimal::ZERO),
+            )
+            .await?;
+        self.perform(order, &mutation, card).await
+    }
+
+    pub(super) async fn relabel(&self, action: &Action) -> Result<Ended, ExecError> {
+        let Some(mut card) = self.store.get_card(&action.key).await? else {
+            return Ok(Ended::Done {
+                card_id: None,
+                charge: Decimal::ZERO,
+            });
+        };
+        if let Some(after) = &action.after {
+            apply_attributes(&mut card, after);
+        }
+        card.updated_at = self.now();
+        self.store.put_card(self.serial, &card).await?;
+        Ok(Ended::Done {
+            card_id: card.card_id.clone(),
+            charge: Decimal::ZERO,
+        })
+    }
+}
+
+fn apply_attributes(card: &mut CardRecord, after: &Attributes) {
+    card.labels = after.labels.clone();
+    card.desired_status = after.status;
+}
+
+/// The record of a card state no longer holds while its order is still open (so the order can be
+/// tracked to the end), rebuilt from the journaled request.
+fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardRecord {
+    let req: serde_json::Value = serde_json::from_str(&order.request).unwrap_or_default();
+    let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
+    let after = action.after.as_ref();
+    CardRecord {
+        key: order.address.key.clone(),
+        external_user_id: s("external_user_id"),
+        product_code: s("product_code"),
+        initial_topup: after.and_then(|a| a.initial_topup),
+        desired_status: after.map(|a| a.status).unwrap_or_default(),
+        labels: after.map(|a| a.labels.clone()).unwrap_or_default(),
+        card_id: None,
+        phase: CardPhase::Pending,
+        provider_status: None,
+        last4: None,
+        charged: Decimal::ZERO,
+        attempt: order.attempt,
+        replaced_by: None,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+    }
+}

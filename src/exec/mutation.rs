@@ -1,0 +1,225 @@
+//! [`Mutation`]: every provider request that changes something, as one typed value. Each knows
+//! its order kind and endpoint, which of its fields are personal (journalled only as a keyed
+//! digest), how it is written to and read back from the journal, and how it is sent. Must not
+//! touch state or decide anything: `perform` does the journalling, the planner the deciding.
+//!
+//! Adding a kind of resource means adding its mutations here: nothing else in the executor sends.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::client::{Client, ClientError};
+use crate::state::OrderKind;
+use crate::wire::{
+    Call, CreateCardRequest, CreateCardholderRequest, FreezeRequest, Order, UnfreezeRequest,
+    digest::hmac_sha256,
+};
+
+/// A request that changes something at the provider, answered with an order to track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    IssueCard(CreateCardRequest),
+    Freeze(FreezeRequest),
+    Unfreeze(UnfreezeRequest),
+}
+
+/// The fields of `cardholders/create` that identify a person. A cardholder mutation journals
+/// these as keyed digests; the values live only in the declarations.
+pub const CARDHOLDER_PERSONAL_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "birth_date",
+    "email",
+    "phone_number_full",
+];
+
+/// Why a journaled request cannot be turned back into a mutation.
+#[derive(Debug, thiserror::Error)]
+#[error("journaled {kind} request is unreadable: {why}")]
+pub struct Unreadable {
+    kind: &'static str,
+    why: String,
+}
+
+impl Mutation {
+    pub fn kind(&self) -> OrderKind {
+        match self {
+            Mutation::IssueCard(_) => OrderKind::Issue,
+            Mutation::Freeze(_) => OrderKind::Freeze,
+            Mutation::Unfreeze(_) => OrderKind::Unfreeze,
+        }
+    }
+
+    /// The provider endpoint, as the audit trail names it.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Mutation::IssueCard(_) => CreateCardRequest::ENDPOINT.path(),
+            Mutation::Freeze(_) => FreezeRequest::ENDPOINT.path(),
+            Mutation::Unfreeze(_) => UnfreezeRequest::ENDPOINT.path(),
+        }
+    }
+
+    /// Request fields that identify a person: never journalled as their value.
+    pub fn personal_fields(&self) -> &'static [&'static str] {
+        match self {
+            Mutation::IssueCard(_) | Mutation::Freeze(_) | Mutation::Unfreeze(_) => &[],
+        }
+    }
+
+    /// The request as the journal keeps it: the exact fields sent, except personal ones, which
+    /// become keyed digests (`journal_key` never reaches state).
+    pub fn journal_form(&self, journal_key: &[u8]) -> String {
+        let personal = self.personal_fields();
+        match self {
+            Mutation::IssueCard(r) => journal_json(r, personal, journal_key),
+            Mutation::Freeze(r) => journal_json(r, personal, journal_key),
+            Mutation::Unfreeze(r) => journal_json(r, personal, journal_key),
+        }
+    }
+
+    /// The mutation a journal entry recorded, to re-send it under the same key. A kind with
+    /// personal fields cannot be rebuilt from the journal alone: its caller supplies the values
+    /// again from the declarations and checks them against the digests.
+    pub fn from_journal(kind: OrderKind, request: &str) -> Result<Mutation, Unreadable> {
+        fn parse<T: DeserializeOwned>(kind: OrderKind, request: &str) -> Result<T, Unreadable> {
+            serde_json::from_str(request).map_err(|e| Unreadable {
+                kind: kind.as_str(),
+                why: e.to_string(),
+            })
+        }
+        match kind {
+            OrderKind::Issue => parse(kind, request).map(Mutation::IssueCard),
+            OrderKind::Freeze => parse(kind, request).map(Mutation::Freeze),
+            OrderKind::Unfreeze => parse(kind, request).map(Mutation::Unfreeze),
+            OrderKind::Topup => Err(Unreadable {
+                kind: kind.as_str(),
+                why: "this build does not send top-ups".into(),
+            }),
+        }
+    }
+
+    /// Sends it under `idempotency_key`: the provider creates the order once, and answers a
+    /// repeat of the same key with the order it already has.
+    pub async fn send(&self, client: &Client, idempotency_key: &str) -> Result<Order, ClientError> {
+        let key = Some(idempotency_key);
+        match self {
+            Mutation::IssueCard(r) => client.call(r, key).await,
+            Mutation::Freeze(r) => client.call(r, key).await,
+            Mutation::Unfreeze(r) => client.call(r, key).await,
+        }
+    }
+
+    /// The cardholder a mutation names, to check an order the provider returns against it.
+    pub fn external_user_id(&self) -> &str {
+        match self {
+            Mutation::IssueCard(r) => &r.external_user_id,
+            Mutation::Freeze(r) => &r.external_user_id,
+            Mutation::Unfreeze(r) => &r.external_user_id,
+        }
+    }
+}
+
+/// `request` as JSON with each of `personal` replaced by `hmac-sha256:<hex>` over its value.
+pub fn journal_json<T: Serialize>(request: &T, personal: &[&str], journal_key: &[u8]) -> String {
+    let mut value = serde_json::to_value(request).expect("requests serialize");
+    if let serde_json::Value::Object(fields) = &mut value {
+        for name in personal {
+            if let Some(v) = fields.get_mut(*name).filter(|v| !v.is_null()) {
+                *v = serde_json::Value::String(personal_digest(journal_key, name, v));
+            }
+        }
+    }
+    value.to_string()
+}
+
+/// The journal's stand-in for a personal value: equal values give equal digests under one key,
+/// so a re-sent request can be checked against the journal without the journal holding it.
+pub fn personal_digest(journal_key: &[u8], field: &str, value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let message = [field.as_bytes(), b"\0", text.as_bytes()].concat();
+    format!(
+        "hmac-sha256:{}",
+        hex::encode(hmac_sha256(journal_key, &message))
+    )
+}
+
+/// A cardholder request as it would be journalled, for the kind that carries personal data.
+pub fn cardholder_journal_form(r: &CreateCardholderRequest, journal_key: &[u8]) -> String {
+    journal_json(r, CARDHOLDER_PERSONAL_FIELDS, journal_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cardholder() -> CreateCardholderRequest {
+        CreateCardholderRequest {
+            external_user_id: "u-1001".into(),
+            subprovider_code: "SP1".into(),
+            first_name: "Alice".into(),
+            last_name: "Smith".into(),
+            birth_date: "1990-04-01".into(),
+            email: "alice@example.com".into(),
+            phone_number_full: "+15551234567".into(),
+            country_iso: "US".into(),
+        }
+    }
+
+    #[test]
+    fn personal_fields_are_journalled_as_keyed_digests_only() {
+        let key = [7u8; 32];
+        let text = cardholder_journal_form(&cardholder(), &key);
+        for value in [
+            "Alice",
+            "Smith",
+            "1990-04-01",
+            "alice@example.com",
+            "+15551234567",
+        ] {
+            assert!(!text.contains(value), "{value} reached the journal: {text}");
+        }
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // What is not personal stays as sent, so the request can be matched and audited.
+        assert_eq!(json["external_user_id"], "u-1001");
+        assert_eq!(json["country_iso"], "US");
+        let digest = json["birth_date"].as_str().unwrap();
+        assert!(digest.starts_with("hmac-sha256:") && digest.len() == 12 + 64);
+        // Deterministic under one key, so a re-send compares equal; different under another.
+        assert_eq!(text, cardholder_journal_form(&cardholder(), &key));
+        assert_ne!(text, cardholder_journal_form(&cardholder(), &[8u8; 32]));
+        // The field name is part of the message: equal values in two fields differ.
+        let v = serde_json::json!("x");
+        assert_ne!(
+            personal_digest(&key, "first_name", &v),
+            personal_digest(&key, "last_name", &v)
+        );
+    }
+
+    #[test]
+    fn card_mutations_round_trip_through_the_journal() {
+        let issue = Mutation::IssueCard(CreateCardRequest {
+            product_code: Some("VISA_USD_STD".into()),
+            product_id: None,
+            external_user_id: "u-1".into(),
+            initial_topup_amount: Some("50.00".parse().unwrap()),
+        });
+        let freeze = Mutation::Freeze(FreezeRequest {
+            card_id: "card_1".into(),
+            external_user_id: "u-1".into(),
+        });
+        let unfreeze = Mutation::Unfreeze(UnfreezeRequest {
+            card_id: "card_1".into(),
+            external_user_id: "u-1".into(),
+        });
+        for m in [issue, freeze, unfreeze] {
+            let text = m.journal_form(&[1; 32]);
+            assert_eq!(Mutation::from_journal(m.kind(), &text).unwrap(), m);
+        }
+        // A journal entry that does not fit its kind is an error, never a request with blanks.
+        assert!(Mutation::from_journal(OrderKind::Freeze, "{}").is_err());
+        assert!(Mutation::from_journal(OrderKind::Freeze, "not json").is_err());
+    }
+}

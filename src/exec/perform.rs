@@ -1,0 +1,265 @@
+//! The one path every mutation takes: journal (committed) → send under its idempotency key →
+//! acknowledge (order id committed) → track to a terminal status → settle (order and resource in
+//! one transaction). Resuming a journaled order enters the same path where it left off. Nothing
+//! else in cardform sends a mutation. Must not decide which mutations to make (that is `card`).
+
+use rust_decimal::Decimal;
+use std::time::Duration;
+
+use super::mutation::Mutation;
+use super::{Ctx, Ended, Event, ExecError, slugs};
+use crate::client::ClientError;
+use crate::model::Address;
+use crate::state::{CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::wire::{CardStatus, CheckOrderRequest, Order, OrderStatus};
+
+impl Ctx {
+    /// A journal entry for `mutation` on `address`, committed before anything is sent. The same
+    /// key with the same request again is a no-op, so a re-run journals the very same entry.
+    pub(super) async fn journal(
+        &self,
+        idempotency_key: String,
+        address: Address,
+        mutation: &Mutation,
+        attempt: u32,
+        estimated_charge: Option<Decimal>,
+    ) -> Result<OrderRecord, ExecError> {
+        let order = OrderRecord::prepared(
+            idempotency_key,
+            address,
+            mutation.kind(),
+            attempt,
+            mutation.journal_form(&self.journal_key),
+            estimated_charge,
+            &self.now(),
+        );
+        self.store.journal_order(self.serial, &order).await?;
+        Ok(order)
+    }
+
+    /// Carries a journaled order to its end: sends it (again, under the same key) when it was
+    /// never acknowledged, else polls it; then settles it and `card` together.
+    pub(super) async fn perform(
+        &self,
+        mut order: OrderRecord,
+        mutation: &Mutation,
+        card: &mut CardRecord,
+    ) -> Result<Ended, ExecError> {
+        let first = match order.order_id.clone() {
+            None => match mutation.send(&self.client, &order.idempotency_key).await {
+                Ok(o) => {
+                    self.acknowledge(&mut order, &o, mutation.endpoint())
+                        .await?;
+                    o
+                }
+                Err(e) => return self.send_failed(order, mutation, card, e).await,
+            },
+            Some(id) => match self
+                .client
+                .call(&CheckOrderRequest { order_id: id }, None)
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => return Ok(still_tracked(&order, e)),
+            },
+        };
+        let last = match self.track(&order, first).await {
+            Ok(o) => o,
+            Err(e) => return Ok(still_tracked(&order, e)),
+        };
+        let now = self.now();
+        card.updated_at = now.clone();
+        settle(&mut order, card, &last, &now);
+        self.store
+            .record(self.serial, Some(&order), Some(card))
+            .await?;
+        if order.phase == OrderPhase::Failed {
+            return Ok(Ended::Failed {
+                slug: order.error_slug.clone().unwrap_or_default(),
+                message: last
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| format!("the {} order failed", order.kind.as_str())),
+            });
+        }
+        Ok(Ended::Done {
+            card_id: card.card_id.clone(),
+            charge: order.charge.unwrap_or_default(),
+        })
+    }
+
+    /// The provider refused, or the outcome is unknown (retries exhausted): record which.
+    async fn send_failed(
+        &self,
+        mut order: OrderRecord,
+        mutation: &Mutation,
+        card: &mut CardRecord,
+        e: ClientError,
+    ) -> Result<Ended, ExecError> {
+        let slug = slugs::of(&e);
+        let message = e.to_string();
+        self.audit(&order, mutation.endpoint(), &slug, None).await?;
+        if !matches!(e, ClientError::Provider(_)) {
+            // The order may exist at the provider: it stays `prepared`, and a re-run re-sends the
+            // same key to find out, never a new one.
+            return Ok(Ended::Failed {
+                slug,
+                message: format!("{message} (outcome unknown: re-run apply to resume it safely)"),
+            });
+        }
+        // A refusal creates no order: the change can be made again with the next attempt.
+        order.phase = OrderPhase::Failed;
+        order.error_slug = Some(slug.clone());
+        order.error_message = Some(message.clone());
+        order.updated_at = self.now();
+        let card_failed = card.phase == CardPhase::Pending;
+        if card_failed {
+            card.phase = CardPhase::Failed;
+            card.updated_at = order.updated_at.clone();
+        }
+        self.store
+            .record(self.serial, Some(&order), card_failed.then_some(&*card))
+            .await?;
+        Ok(Ended::Failed { slug, message })
+    }
+
+    /// The provider gave us the order: commit its id (and charge) at once.
+    async fn acknowledge(
+        &self,
+        order: &mut OrderRecord,
+        o: &Order,
+        endpoint: &str,
+    ) -> Result<(), ExecError> {
+        order.order_id = Some(o.order_id.clone());
+        order.phase = OrderPhase::Open;
+        order.provider_status = Some(o.status.to_string());
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+        order.charge = o.charge();
+        order.updated_at = self.now();
+        self.store.record(self.serial, Some(order), None).await?;
+        self.audit(order, endpoint, "ok", order.charge).await?;
+        self.events.emit(Event::OrderCreated {
+            key: order.address.key.clone(),
+            kind: order.kind.as_str(),
+            order_id: o.order_id.clone(),
+            idempotency_key: order.idempotency_key.clone(),
+            charge: order.charge,
+        });
+        Ok(())
+    }
+
+    /// The audit trail of mutations (`state audit`): one row per answer to a mutation, refusals
+    /// and unknown outcomes included.
+    async fn audit(
+        &self,
+        order: &OrderRecord,
+        endpoint: &str,
+        result: &str,
+        charge: Option<Decimal>,
+    ) -> Result<(), ExecError> {
+        self.store
+            .record_call(&CallRecord {
+                at: self.now(),
+                endpoint: endpoint.to_owned(),
+                idempotency_key: Some(order.idempotency_key.clone()),
+                order_id: order.order_id.clone(),
+                address: Some(order.address.clone()),
+                result: result.to_owned(),
+                charge,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Poll `orders/check` until the order is terminal, checking near its expected finish.
+    async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
+        let started = tokio::time::Instant::now();
+        let mut n = 0u32;
+        while !last.status.is_terminal() {
+            let wait = if n == 0 {
+                self.latency.first_check(self.jitter())
+            } else {
+                self.latency.recheck(n, self.jitter())
+            };
+            tokio::time::sleep(wait).await;
+            n += 1;
+            let req = CheckOrderRequest {
+                order_id: order
+                    .order_id
+                    .clone()
+                    .expect("tracked orders are acknowledged"),
+            };
+            last = self.client.call(&req, None).await?;
+        }
+        let took = provider_duration(&last).unwrap_or_else(|| started.elapsed());
+        self.latency.observe(took);
+        Ok(last)
+    }
+}
+
+/// An acknowledged order whose end could not be seen: it stays open in the journal.
+fn still_tracked(order: &OrderRecord, e: ClientError) -> Ended {
+    Ended::Failed {
+        slug: slugs::of(&e),
+        message: format!(
+            "{e} (order {} is still tracked: re-run apply to resume)",
+            order.order_id.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+/// The bookkeeping when an order is seen terminal, for exec and refresh alike: the order's final
+/// status, real charge and error, and what it did to the card.
+pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, now: &str) {
+    order.provider_status = Some(o.status.to_string());
+    if order.kind == OrderKind::Issue {
+        order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
+    }
+    order.charge = o.charge().or(order.charge);
+    order.updated_at = now.to_owned();
+    card.charged += order.charge.unwrap_or_default();
+    if o.status == OrderStatus::Failed {
+        order.phase = OrderPhase::Failed;
+        order.error_slug = o
+            .last_error_slug
+            .clone()
+            .or(Some(slugs::ORDER_FAILED.into()));
+        order.error_message = o.last_error.clone();
+        if order.kind == OrderKind::Issue {
+            card.phase = CardPhase::Failed;
+        }
+        return;
+    }
+    order.phase = OrderPhase::Completed;
+    match order.kind {
+        OrderKind::Issue => {
+            card.card_id = o.card_id.clone().or(card.card_id.take());
+            card.phase = CardPhase::Active;
+            card.provider_status = o.provider_card_status.clone();
+        }
+        OrderKind::Freeze => {
+            card.phase = CardPhase::Frozen;
+            card.provider_status = o
+                .provider_card_status
+                .clone()
+                .or(Some(CardStatus::Frozen.to_string()));
+        }
+        OrderKind::Unfreeze => {
+            card.phase = CardPhase::Active;
+            card.provider_status = o
+                .provider_card_status
+                .clone()
+                .or(Some(CardStatus::Active.to_string()));
+        }
+        OrderKind::Topup => {}
+    }
+}
+
+/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`).
+fn provider_duration(o: &Order) -> Option<Duration> {
+    let end = o.completed_at.as_deref().or(o.failed_at.as_deref())?;
+    let start: jiff::Timestamp = o.created_at.parse().ok()?;
+    let end: jiff::Timestamp = end.parse().ok()?;
+    let d = end.duration_since(start);
+    Duration::try_from(d).ok()
+}
