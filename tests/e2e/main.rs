@@ -15,3 +15,4 @@ mod harness;
 mod perf;
 mod sandbox;
 mod state;
+mod upgrade;

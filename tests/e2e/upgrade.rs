@@ -1,0 +1,247 @@
+//! Schema upgrades, end to end, on a state written by the release before schema 2
+//! (`tests/fixtures/schema1`, applied against the sandbox world beside it): read-only commands
+//! refuse it untouched; `init --upgrade`, or the first writing command, upgrades it in place and
+//! keeps a copy; afterwards every report prints what the old release printed, and apply sends
+//! nothing and charges nothing. A state from a newer cardform is refused untouched.
+
+use cardform::sandbox::SandboxConfig;
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+use crate::harness::{Env, assert_success, fast_sandbox, stderr, stdout};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schema1")
+        .join(name)
+}
+
+fn expected(name: &str) -> String {
+    std::fs::read_to_string(fixture(name)).unwrap()
+}
+
+/// The sandbox the fixture was applied against (its world), with the fixture's state and
+/// declarations in the env's directory. The world's own directory must outlive the env.
+fn old_state_env() -> (Env, TempDir) {
+    let world_dir = TempDir::new().unwrap();
+    let world = world_dir.path().join("world.json");
+    std::fs::copy(fixture("world.json"), &world).unwrap();
+    let env = Env::with(SandboxConfig {
+        world_file: Some(world),
+        ..fast_sandbox()
+    });
+    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
+    std::fs::copy(fixture("state.db"), env.state()).unwrap();
+    std::fs::copy(fixture("cards.yaml"), env.path("cards.yaml")).unwrap();
+    (env, world_dir)
+}
+
+fn backup(env: &Env) -> PathBuf {
+    env.path("state/cardform.db.schema-1.bak")
+}
+
+async fn user_version(path: &Path) -> i64 {
+    let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(path),
+    )
+    .await
+    .unwrap();
+    let v = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    v
+}
+
+/// Everything the reports print, after an upgrade, is what the schema-1 release printed.
+fn assert_same_facts(env: &Env) {
+    for (args, file) in [
+        (&["state", "history"][..], "expected-history.txt"),
+        (&["state", "diff", "1", "3"][..], "expected-diff.txt"),
+        (
+            &["state", "export", "--format", "json"][..],
+            "expected-export.json",
+        ),
+        (
+            &["state", "audit", "--format", "csv"][..],
+            "expected-audit.csv",
+        ),
+        (&["show"][..], "expected-show.txt"),
+        (&["plan", "-f", "cards.yaml"][..], "expected-plan.txt"),
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        assert_success(&out);
+        assert_eq!(
+            stdout(&out),
+            expected(file),
+            "`cardform {}`",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn read_only_commands_refuse_an_old_state_and_leave_it_untouched() {
+    let (env, _world) = old_state_env();
+    let before = std::fs::read(env.state()).unwrap();
+    let calls_before = env.inspect().calls;
+    for args in [
+        &["plan", "-f", "cards.yaml"][..],
+        &["show"],
+        &["show", "alice-travel"],
+        &["state", "list"],
+        &["state", "history"],
+        &["state", "diff"],
+        &["state", "export"],
+        &["state", "audit"],
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "`{}`: {err}", args.join(" "));
+        assert!(
+            err.contains("older cardform (schema 1") && err.contains("cardform init --upgrade"),
+            "`{}` must say which command upgrades: {err}",
+            args.join(" ")
+        );
+    }
+    assert_eq!(
+        std::fs::read(env.state()).unwrap(),
+        before,
+        "the file changed"
+    );
+    assert!(!backup(&env).exists());
+    assert_eq!(
+        env.inspect().calls,
+        calls_before,
+        "nothing may reach the provider"
+    );
+    let v = env.rt.block_on(user_version(&env.state()));
+    assert_eq!(v, 1);
+}
+
+#[test]
+fn init_upgrade_keeps_every_fact_and_sends_nothing() {
+    let (env, _world) = old_state_env();
+    let out = env.cardform(&["init"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "init without --upgrade changes nothing"
+    );
+    assert!(stderr(&out).contains("init --upgrade"), "{}", stderr(&out));
+    assert!(!backup(&env).exists());
+
+    let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("from schema 1 to 2"), "{text}");
+    assert!(text.contains("cardform.db.schema-1.bak"), "{text}");
+    // The copy is the old state as it was: still schema 1, private like the state itself.
+    assert_eq!(env.rt.block_on(user_version(&backup(&env))), 1);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(backup(&env))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(env.rt.block_on(user_version(&env.state())), 2);
+
+    assert_same_facts(&env);
+
+    // Lineage and keys survived: re-applying sends no mutation and charges nothing.
+    let before = env.inspect();
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    let after = env.inspect();
+    assert_eq!(after.issue_orders, before.issue_orders);
+    assert_eq!(after.orders, before.orders);
+    assert_eq!(after.total_charged, before.total_charged);
+    assert_eq!(after.balance, before.balance);
+
+    // Upgrading again is a no-op that says so.
+    let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
+    assert_success(&out);
+    assert!(stdout(&out).contains("nothing to do"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_first_writing_command_upgrades_in_place_and_says_so() {
+    let (env, _world) = old_state_env();
+    let before = env.inspect();
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("upgraded the state from schema 1 to 2")
+            && err.contains("cardform.db.schema-1.bak"),
+        "{err}"
+    );
+    assert!(backup(&env).exists());
+    assert_eq!(env.inspect().orders, before.orders);
+    assert_eq!(env.inspect().total_charged, before.total_charged);
+    // One copy, once.
+    let out = env.cardform(&["state", "rm", "ghost"]).output().unwrap();
+    assert_success(&out);
+    assert!(!stderr(&out).contains("upgraded"), "{}", stderr(&out));
+    assert!(!env.path("state/cardform.db.schema-1.2.bak").exists());
+}
+
+#[test]
+fn a_state_from_a_newer_cardform_is_refused_untouched() {
+    let env = Env::new();
+    assert_success(&env.cardform(&["init"]).output().unwrap());
+    env.rt.block_on(async {
+        let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new().filename(env.state()),
+        )
+        .await
+        .unwrap();
+        sqlx::raw_sql("PRAGMA user_version = 99")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let before = std::fs::read(env.state()).unwrap();
+    std::fs::write(env.path("cards.yaml"), crate::harness::ONBOARDING).unwrap();
+    for args in [
+        &["plan", "-f", "cards.yaml"][..],
+        &["apply", "-f", "cards.yaml", "--auto-approve"],
+        &["init", "--upgrade"],
+        &["state", "history"],
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "`{}`: {err}", args.join(" "));
+        assert!(err.contains("newer cardform (schema 99"), "{err}");
+    }
+    assert_eq!(std::fs::read(env.state()).unwrap(), before);
+    assert_eq!(env.inspect().orders, 0);
+}
+
+#[test]
+fn init_creates_a_state_and_says_where() {
+    let env = Env::new();
+    let out = env.cardform(&["init"]).output().unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Initialised a new cardform state at") && text.contains("cardform.db"),
+        "{text}"
+    );
+    assert!(env.state().exists());
+    let out = env.cardform(&["init"]).output().unwrap();
+    assert_success(&out);
+    assert!(stdout(&out).contains("nothing to do"), "{}", stdout(&out));
+}
