@@ -1,4 +1,9 @@
-//! The state store against real SQLite files: lifecycle, journal, change log, audit and lock.
+//! The state contract, as every backend must keep it: lifecycle and schema refusal, runs and
+//! history, the journal (committed before a request is sent, conflicts refused, resumable after a
+//! crash, any number of open orders per resource), the change log (diff, export), the call audit
+//! and lock exclusion. Each contract test is an `async fn(Backend)` run once per backend by
+//! `conformance!` at the end (`sqlite::…` today); tests of what only one backend has (file modes,
+//! pids) are plain tests.
 
 use cardform::decl::{DesiredStatus, Labels};
 use cardform::model::Address;
@@ -17,8 +22,26 @@ fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
 
-fn db(dir: &TempDir) -> StateLocation {
-    StateLocation::file(dir.path().join("nested/dir/cardform.db"))
+/// The backends every contract test runs on. PostgreSQL joins with issue 9.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+}
+
+impl Backend {
+    /// A location no state has been written to yet.
+    fn fresh(self, dir: &TempDir) -> StateLocation {
+        match self {
+            Backend::Sqlite => StateLocation::file(dir.path().join("nested/dir/cardform.db")),
+        }
+    }
+
+    /// Pretends a newer cardform wrote the state, the way that backend records its schema.
+    async fn force_schema_version(self, at: &StateLocation, v: i64) {
+        match self {
+            Backend::Sqlite => set_user_version(&file(at), v).await,
+        }
+    }
 }
 
 /// The file behind a file state, for the checks only a file has.
@@ -97,10 +120,9 @@ async fn set_user_version(path: &Path, v: i64) {
     conn.close().await.expect("close");
 }
 
-#[tokio::test]
-async fn create_and_reopen_keep_lineage_and_serial() {
+async fn create_and_reopen_keep_lineage_and_serial(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+    let path = b.fresh(&dir);
     let store = Store::open(&path).await.unwrap();
     assert_eq!(store.location(), &path);
     let lineage = store.lineage().await.unwrap();
@@ -121,13 +143,11 @@ async fn create_and_reopen_keep_lineage_and_serial() {
     assert_ne!(other.lineage().await.unwrap(), lineage);
 }
 
-#[tokio::test]
-async fn open_existing_does_not_create() {
+async fn open_existing_does_not_create(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let path = dir.path().join("missing.db");
-    let at = StateLocation::file(&path);
+    let at = b.fresh(&dir);
     assert!(Store::open_existing(&at).await.unwrap().is_none());
-    assert!(!path.exists());
+    assert!(!Store::exists(&at).await.unwrap());
     Store::open(&at).await.unwrap().close().await;
     let store = Store::open_existing(&at)
         .await
@@ -140,7 +160,7 @@ async fn open_existing_does_not_create() {
 async fn file_mode_is_0600_including_the_wal() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+    let path = Backend::Sqlite.fresh(&dir);
     let store = Store::open(&path).await.unwrap();
     let serial = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(serial, &card("a")).await.unwrap();
@@ -154,12 +174,11 @@ async fn file_mode_is_0600_including_the_wal() {
     }
 }
 
-#[tokio::test]
-async fn newer_schema_is_refused_with_a_clear_message() {
+async fn newer_schema_is_refused_with_a_clear_message(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+    let path = b.fresh(&dir);
     Store::open(&path).await.unwrap().close().await;
-    set_user_version(&file(&path), SCHEMA_VERSION + 7).await;
+    b.force_schema_version(&path, SCHEMA_VERSION + 7).await;
     let err = Store::open(&path).await.unwrap_err();
     match &err {
         StateError::NewerSchema {
@@ -210,10 +229,9 @@ async fn foreign_files_are_refused() {
     ));
 }
 
-#[tokio::test]
-async fn runs_get_serials_and_history() {
+async fn runs_get_serials_and_history(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s1 = store.begin_run(run_info("apply")).await.unwrap();
     let s2 = store.begin_run(run_info("refresh")).await.unwrap();
     assert_eq!((s1, s2), (1, 2));
@@ -239,10 +257,9 @@ async fn runs_get_serials_and_history() {
     assert_eq!(history[1].summary, serde_json::json!({}));
 }
 
-#[tokio::test]
-async fn writes_need_a_run() {
+async fn writes_need_a_run(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     assert!(matches!(
         store.put_card(5, &card("a")).await,
         Err(StateError::UnknownSerial(5))
@@ -250,10 +267,9 @@ async fn writes_need_a_run() {
     assert!(store.get_card("a").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn cards_round_trip_exactly() {
+async fn cards_round_trip_exactly(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("alice-travel");
     c.initial_topup = Some(d("50.10"));
@@ -283,10 +299,9 @@ async fn cards_round_trip_exactly() {
     assert!(store.get_card("alice-travel").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn journal_first_then_record() {
+async fn journal_first_then_record(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+    let path = b.fresh(&dir);
     let store = Store::open(&path).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let req = r#"{"external_user_id":"u-a","product_code":"VISA_USD_STD"}"#;
@@ -351,10 +366,9 @@ async fn journal_first_then_record() {
     assert!(store.open_orders().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_failing_batch_writes_nothing() {
+async fn a_failing_batch_writes_nothing(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     store
         .journal_order(s, &order("k1", "a", r#"{"product_code":"P"}"#))
@@ -368,10 +382,9 @@ async fn a_failing_batch_writes_nothing() {
     assert!(store.get_card("b").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn snapshot_holds_open_orders_and_observed_fees() {
+async fn snapshot_holds_open_orders_and_observed_fees(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     for key in ["a", "b", "c", "gone"] {
         store.put_card(s, &card(key)).await.unwrap();
@@ -470,10 +483,9 @@ async fn snapshot_holds_open_orders_and_observed_fees() {
     assert!(store.get_order("k-gone").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn cards_at_reconstructs_every_serial() {
+async fn cards_at_reconstructs_every_serial(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
 
     let s1 = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(s1, &card("a")).await.unwrap();
@@ -512,10 +524,9 @@ async fn cards_at_reconstructs_every_serial() {
     assert_eq!(store.cards_at(1000).await.unwrap(), at3);
 }
 
-#[tokio::test]
-async fn audit_calls_in_time_order_with_since() {
+async fn audit_calls_in_time_order_with_since(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let call = |at: &str, result: &str, charge: Option<&str>| CallRecord {
         at: at.into(),
         endpoint: "cards/create".into(),
@@ -559,10 +570,9 @@ async fn audit_calls_in_time_order_with_since() {
     ));
 }
 
-#[tokio::test]
-async fn second_acquirer_fails_fast_naming_the_holder() {
+async fn second_acquirer_fails_fast_naming_the_holder(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let mine = store
         .acquire_lock(
             lock_req("apply -f cards.yaml", std::process::id()),
@@ -618,10 +628,9 @@ async fn second_acquirer_fails_fast_naming_the_holder() {
     );
 }
 
-#[tokio::test]
-async fn waiting_gives_up_after_the_timeout() {
+async fn waiting_gives_up_after_the_timeout(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     store
         .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
         .await
@@ -640,7 +649,7 @@ async fn waiting_gives_up_after_the_timeout() {
 #[tokio::test]
 async fn stale_lock_is_reported_not_stolen_and_force_unlock_removes_it() {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&Backend::Sqlite.fresh(&dir)).await.unwrap();
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
@@ -690,7 +699,7 @@ async fn stale_lock_is_reported_not_stolen_and_force_unlock_removes_it() {
 #[tokio::test]
 async fn lock_on_another_host_is_never_stale() {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&Backend::Sqlite.fresh(&dir)).await.unwrap();
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
@@ -700,10 +709,9 @@ async fn lock_on_another_host_is_never_stale() {
     assert!(!store.current_lock().await.unwrap().unwrap().stale);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_acquirers_exactly_one_wins() {
+async fn concurrent_acquirers_exactly_one_wins(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+    let path = b.fresh(&dir);
     Store::open(&path).await.unwrap().close().await;
     for round in 0..5 {
         let mut stores = Vec::new();
@@ -756,10 +764,9 @@ fn cpu_time() -> Duration {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn snapshot_of_100k_cards() {
+async fn snapshot_of_100k_cards(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let items: Vec<_> = (0..100_000)
         .map(|i| {
@@ -805,14 +812,126 @@ async fn snapshot_of_100k_cards() {
     assert_eq!(at.len(), 100_000);
 }
 
-#[tokio::test]
-async fn last4_cannot_hold_a_card_number() {
+async fn last4_cannot_hold_a_card_number(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&db(&dir)).await.unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("a");
     c.last4 = Some("4242424242424242".into());
     assert!(store.put_card(s, &c).await.is_err());
     assert!(store.get_card("a").await.unwrap().is_none());
     assert!(store.cards_at(s).await.unwrap().is_empty());
+}
+
+/// A freeze and a top-up of one card can be in flight at once: the journal keeps both, the
+/// snapshot hands both to the planner, and settling one leaves the other open.
+async fn several_open_orders_per_resource_are_all_kept(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    store.put_card(s, &card("a")).await.unwrap();
+    let mut freeze = order(
+        "k-freeze",
+        "a",
+        r#"{"card_id":"c1","external_user_id":"u-a"}"#,
+    );
+    freeze.kind = OrderKind::Freeze;
+    let mut topup = order("k-topup", "a", r#"{"card_id":"c1","amount":"10.00"}"#);
+    topup.kind = OrderKind::Topup;
+    let other = order("k-b", "b", "{}");
+    store.put_card(s, &card("b")).await.unwrap();
+    for o in [&freeze, &topup, &other] {
+        store.journal_order(s, o).await.unwrap();
+    }
+
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(
+        snap.open_orders_of(&Address::card("a")),
+        &[freeze.clone(), topup.clone()][..],
+        "both, in journal order"
+    );
+    assert_eq!(snap.open_card_orders("b"), &[other.clone()][..]);
+    assert_eq!(
+        store.open_orders().await.unwrap(),
+        vec![freeze.clone(), topup.clone(), other.clone()]
+    );
+
+    let mut done = freeze.clone();
+    done.phase = OrderPhase::Completed;
+    store.record(s, Some(&done), None).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.open_card_orders("a"), &[topup.clone()][..]);
+    assert_eq!(
+        store.orders_of(&Address::card("a")).await.unwrap(),
+        vec![done, topup]
+    );
+}
+
+/// Killed after journaling, before the provider's answer was recorded: a new process finds the
+/// entry open with the exact request, and journaling it again (the resumed run) changes nothing.
+async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let at = b.fresh(&dir);
+    let lineage;
+    let o = order(
+        "k-a-1",
+        "a",
+        r#"{"external_user_id":"u-a","product_code":"P1"}"#,
+    );
+    {
+        let store = Store::open(&at).await.unwrap();
+        lineage = store.lineage().await.unwrap();
+        let s = store.begin_run(run_info("apply")).await.unwrap();
+        store.put_card(s, &card("a")).await.unwrap();
+        store.journal_order(s, &o).await.unwrap();
+        // No close: the process dies here.
+        drop(store);
+    }
+    let store = Store::open(&at).await.unwrap();
+    assert_eq!(
+        store.lineage().await.unwrap(),
+        lineage,
+        "keys derive from it"
+    );
+    assert_eq!(store.open_orders().await.unwrap(), vec![o.clone()]);
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    assert_eq!(s, 2);
+    store.journal_order(s, &o).await.unwrap();
+    assert_eq!(store.open_orders().await.unwrap(), vec![o.clone()]);
+    let history = store.history().await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0].finished_at, None,
+        "the killed run stays unfinished"
+    );
+}
+
+/// Every contract test, once per backend.
+macro_rules! conformance {
+    ($( #[$attr:meta] $name:ident ),* $(,)?) => {
+        mod sqlite {
+            $( #[$attr] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+    };
+}
+
+conformance! {
+    #[tokio::test] create_and_reopen_keep_lineage_and_serial,
+    #[tokio::test] open_existing_does_not_create,
+    #[tokio::test] newer_schema_is_refused_with_a_clear_message,
+    #[tokio::test] runs_get_serials_and_history,
+    #[tokio::test] writes_need_a_run,
+    #[tokio::test] cards_round_trip_exactly,
+    #[tokio::test] journal_first_then_record,
+    #[tokio::test] a_failing_batch_writes_nothing,
+    #[tokio::test] snapshot_holds_open_orders_and_observed_fees,
+    #[tokio::test] cards_at_reconstructs_every_serial,
+    #[tokio::test] audit_calls_in_time_order_with_since,
+    #[tokio::test] second_acquirer_fails_fast_naming_the_holder,
+    #[tokio::test] waiting_gives_up_after_the_timeout,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)] concurrent_acquirers_exactly_one_wins,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)] snapshot_of_100k_cards,
+    #[tokio::test] last4_cannot_hold_a_card_number,
+    #[tokio::test] several_open_orders_per_resource_are_all_kept,
+    #[tokio::test] a_crash_before_the_answer_resumes_the_same_entry,
 }
