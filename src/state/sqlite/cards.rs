@@ -1,0 +1,229 @@
+//! Cards in the SQLite state: the snapshot plan reads, one card's reads and writes, and the change
+//! log that history, diff and export replay. Must not touch the journal beyond what a snapshot
+//! reads.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
+use std::collections::BTreeMap;
+
+use super::rows::{self, card_columns, card_packed};
+use super::*;
+
+impl SqliteStore {
+    /// Everything plan needs, read in one transaction so it is a consistent picture.
+    pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
+        let mut tx = self.reader.begin().await?;
+        let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let lineage: String = info.try_get(0)?;
+        let serial = serial_u64(info.try_get(1)?)?;
+
+        let cards = Self::cards_in(&mut tx).await?;
+
+        let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
+        for o in Self::open_orders_in(&mut tx).await? {
+            open_orders.entry(o.address.clone()).or_default().push(o);
+        }
+
+        let mut observed_issue_fees = BTreeMap::new();
+        for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let product: String = row.try_get(0)?;
+            let charge: String = row.try_get(1)?;
+            observed_issue_fees.insert(product, rows::decimal("observed fee", &charge)?);
+        }
+        tx.commit().await?;
+        Ok(Snapshot {
+            lineage,
+            serial,
+            cards,
+            open_orders,
+            observed_issue_fees,
+        })
+    }
+
+    /// Every managed card, read in key order a chunk at a time.
+    ///
+    /// Each chunk crosses from SQLite as one JSON document instead of thousands of rows of
+    /// fifteen columns: sqlx's per-row and per-value overhead would dominate, and SQLite packs
+    /// them far faster. Chunks rather than one document for the whole table, because a
+    /// 100,000-card document (about 50 MB, plus its parse) would double a plan's peak memory.
+    async fn cards_in(
+        conn: &mut SqliteConnection,
+    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        let mut runs: Vec<BTreeMap<String, CardRecord>> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            // Keyset paging on the primary key: each chunk is a range seek, where OFFSET would
+            // rescan everything before it.
+            let query = match &after {
+                None => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(",
+                    card_packed!(),
+                    ") FROM (SELECT * FROM cards ORDER BY key LIMIT ?)"
+                )),
+                Some(_) => sqlx::query_scalar(concat!(
+                    "SELECT json_group_array(",
+                    card_packed!(),
+                    ") FROM (SELECT * FROM cards WHERE key > ? ORDER BY key LIMIT ?)"
+                )),
+            };
+            let query = match &after {
+                Some(last) => query.bind(last.as_str()),
+                None => query,
+            };
+            let packed: Option<String> = query.bind(SNAPSHOT_CHUNK).fetch_one(&mut *conn).await?;
+            let mut chunk = rows::cards_from_packed(packed.as_deref().unwrap_or("[]"))?;
+            drop(packed);
+            let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
+            after = chunk.last_key_value().map(|(k, _)| k.clone());
+            // Chunks are merged like a binary counter: two trees of about the same size become
+            // one, so each card is moved a logarithmic number of times rather than once per
+            // later chunk. (`append` rebuilds packed nodes; inserting cards one by one in
+            // order would leave nodes half empty.)
+            while let Some(last) = runs.last_mut() {
+                if last.len() > chunk.len() {
+                    break;
+                }
+                last.append(&mut chunk);
+                chunk = runs.pop().unwrap_or_default();
+            }
+            runs.push(chunk);
+            if !full || after.is_none() {
+                let mut cards = BTreeMap::new();
+                while let Some(mut run) = runs.pop() {
+                    run.append(&mut cards);
+                    cards = run;
+                }
+                return Ok(cards);
+            }
+        }
+    }
+
+    pub(in crate::state) async fn put_card(
+        &self,
+        serial: u64,
+        card: &CardRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        put_card_in(&mut tx, serial, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
+    pub(in crate::state) async fn remove_card(
+        &self,
+        serial: u64,
+        key: &str,
+    ) -> Result<bool, StateError> {
+        let s = serial_i64(serial)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let gone = sqlx::query("DELETE FROM cards WHERE key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if gone {
+            sqlx::query(
+                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+                 VALUES ('card', ?, ?, NULL) \
+                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = NULL",
+            )
+            .bind(key)
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(serial_err(serial))?;
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    pub(in crate::state) async fn get_card(
+        &self,
+        key: &str,
+    ) -> Result<Option<CardRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE key = ?"
+        ))
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(rows::card)
+        .transpose()
+    }
+
+    /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
+    /// before it, unless that image is a removal.
+    pub(in crate::state) async fn cards_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        // Per card, the image of its latest serial up to `serial` (a seek on the primary key);
+        // the images are then handed over as one JSON object (see `snapshot` for why).
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT json_group_object(c.resource_key, json(c.image)) FROM changes AS c \
+             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
+               AND c.serial = (SELECT MAX(l.serial) FROM changes AS l \
+                               WHERE l.resource_kind = c.resource_kind \
+                                 AND l.resource_key = c.resource_key AND l.serial <= ?)",
+        )
+        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+        .fetch_one(&self.reader)
+        .await?;
+        rows::cards_from_images(packed.as_deref().unwrap_or("{}"))
+    }
+}
+
+pub(super) async fn put_card_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    c: &CardRecord,
+) -> Result<(), StateError> {
+    let s = serial_i64(serial)?;
+    sqlx::query(concat!(
+        "INSERT OR REPLACE INTO cards (",
+        card_columns!(),
+        ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&c.key)
+    .bind(&c.external_user_id)
+    .bind(&c.product_code)
+    .bind(c.initial_topup.map(|d| d.to_string()))
+    .bind(c.desired_status.as_str())
+    .bind(rows::labels_json(&c.labels)?)
+    .bind(&c.card_id)
+    .bind(c.phase.as_str())
+    .bind(&c.provider_status)
+    .bind(&c.last4)
+    .bind(c.charged.to_string())
+    .bind(i64::from(c.attempt))
+    .bind(&c.replaced_by)
+    .bind(&c.created_at)
+    .bind(&c.updated_at)
+    .bind(s)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?;
+    // Only the last image per (key, serial) matters: history is per run, not per write.
+    sqlx::query(
+        "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+         VALUES ('card', ?, ?, ?) \
+         ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
+    )
+    .bind(&c.key)
+    .bind(s)
+    .bind(rows::card_image(c)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?;
+    Ok(())
+}

@@ -1,0 +1,310 @@
+//! The order journal in the SQLite state: entries committed before a request is sent, their
+//! progress, the orders still open, and the observed fees kept current as orders settle. An
+//! entry's identity (resource, kind, attempt, request) never changes under its key.
+
+use rust_decimal::Decimal;
+use sqlx::sqlite::SqliteConnection;
+
+use super::cards::put_card_in;
+use super::rows::{self, card_columns, order_columns};
+use super::*;
+
+impl SqliteStore {
+    /// Journals an order before its request is sent. Committed when this returns. Journaling the
+    /// same key again with the same request is a no-op (the existing entry, with whatever
+    /// progress it recorded, is kept); with a different request it is a
+    /// [`StateError::JournalConflict`].
+    pub(in crate::state) async fn journal_order(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = bind_order(
+            sqlx::query(concat!(
+                "INSERT INTO orders (",
+                order_columns!(),
+                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (idempotency_key) DO NOTHING"
+            )),
+            order,
+        )?
+        .bind(serial_i64(serial)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(serial_err(serial))?
+        .rows_affected()
+            > 0;
+        if !inserted {
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM orders WHERE idempotency_key = ? AND resource_kind = ? \
+                 AND resource_key = ? AND kind = ? AND attempt = ? AND request = ?",
+            )
+            .bind(&order.idempotency_key)
+            .bind(order.address.kind.as_str())
+            .bind(&order.address.key)
+            .bind(order.kind.as_str())
+            .bind(i64::from(order.attempt))
+            .bind(&order.request)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if same.is_none() {
+                return Err(StateError::JournalConflict {
+                    key: order.idempotency_key.clone(),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Updates an order and/or its card in one transaction.
+    pub(in crate::state) async fn record(
+        &self,
+        serial: u64,
+        order: Option<&OrderRecord>,
+        card: Option<&CardRecord>,
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        record_in(&mut tx, serial, order, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Many [`Store::record`]s in one transaction: all or none are written.
+    pub(in crate::state) async fn record_batch(
+        &self,
+        serial: u64,
+        items: &[(Option<OrderRecord>, Option<CardRecord>)],
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        for (order, card) in items {
+            record_in(&mut tx, serial, order.as_ref(), card.as_ref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every order ever journaled for `key`, oldest first.
+    pub(in crate::state) async fn orders_of(
+        &self,
+        address: &Address,
+    ) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE resource_kind = ? AND resource_key = ? ORDER BY seq"
+        ))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
+    /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
+    pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+        let mut conn = self.reader.acquire().await?;
+        Self::open_orders_in(&mut conn).await
+    }
+
+    pub(super) async fn open_orders_in(
+        conn: &mut SqliteConnection,
+    ) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE phase IN ('prepared', 'open') \
+             AND (resource_kind <> 'card' \
+                  OR EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.resource_key)) \
+             ORDER BY seq"
+        ))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    pub(in crate::state) async fn get_order(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<OrderRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE idempotency_key = ?"
+        ))
+        .bind(idempotency_key)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(rows::order)
+        .transpose()
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds the fields of [`order_columns!`] in order.
+fn bind_order<'q>(q: SqliteQuery<'q>, o: &'q OrderRecord) -> Result<SqliteQuery<'q>, StateError> {
+    Ok(q.bind(&o.idempotency_key)
+        .bind(o.address.kind.as_str())
+        .bind(&o.address.key)
+        .bind(o.kind.as_str())
+        .bind(i64::from(o.attempt))
+        .bind(&o.request)
+        .bind(&o.order_id)
+        .bind(o.phase.as_str())
+        .bind(&o.provider_status)
+        .bind(&o.sub_status)
+        .bind(&o.error_slug)
+        .bind(&o.error_message)
+        .bind(o.estimated_charge.map(|d| d.to_string()))
+        .bind(o.charge.map(|d| d.to_string()))
+        .bind(&o.created_at)
+        .bind(&o.updated_at))
+}
+
+async fn record_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    order: Option<&OrderRecord>,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    if let Some(o) = order {
+        upsert_order(conn, serial, o).await?;
+    }
+    if let Some(c) = card {
+        put_card_in(conn, serial, c).await?;
+    }
+    if let Some(o) = order {
+        observe_issue_fee(conn, o, card).await?;
+    }
+    Ok(())
+}
+
+/// Writes an order's progress. The identity of a journaled order (card, kind, attempt, request)
+/// never changes under its key: that is what makes resending the key safe.
+async fn upsert_order(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let written = bind_order(
+        sqlx::query(concat!(
+            "INSERT INTO orders (",
+            order_columns!(),
+            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (idempotency_key) DO UPDATE SET \
+               order_id = excluded.order_id, phase = excluded.phase, \
+               provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
+               error_slug = excluded.error_slug, error_message = excluded.error_message, \
+               estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
+               updated_at = excluded.updated_at, serial = excluded.serial \
+             WHERE orders.resource_kind = excluded.resource_kind \
+               AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
+               AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
+        )),
+        o,
+    )?
+    .bind(serial_i64(serial)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(serial_err(serial))?
+    .rows_affected();
+    if written == 0 {
+        return Err(StateError::JournalConflict {
+            key: o.idempotency_key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps `observed_fees` current: a completed issue order without a top-up charged exactly the
+/// product's issue fee. Product and top-up come from the request as sent when it says, else from
+/// the card.
+async fn observe_issue_fee(
+    conn: &mut SqliteConnection,
+    o: &OrderRecord,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    let Some(charge) = o.charge else {
+        return Ok(());
+    };
+    if o.kind != OrderKind::Issue || o.phase != OrderPhase::Completed {
+        return Ok(());
+    }
+    let request: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&o.request).ok();
+    let req_product = request
+        .as_ref()
+        .and_then(|r| r.get("product_code"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let req_topup = request
+        .as_ref()
+        .and_then(|r| r.get(INITIAL_TOPUP_FIELD))
+        .is_some_and(|v| !v.is_null());
+
+    let stored;
+    let Some(card_key) = o.address.card_key() else {
+        return Ok(());
+    };
+    let card = match card.filter(|c| c.key == card_key) {
+        Some(c) => Some(c),
+        None if req_product.is_none() => {
+            stored = sqlx::query(concat!(
+                "SELECT ",
+                card_columns!(),
+                " FROM cards WHERE key = ?"
+            ))
+            .bind(card_key)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(rows::card)
+            .transpose()?;
+            stored.as_ref()
+        }
+        None => None,
+    };
+    let (product, topup) = match (req_product, card) {
+        (Some(p), _) => (p, req_topup),
+        (None, Some(c)) => (
+            c.product_code.clone(),
+            req_topup || c.initial_topup.is_some(),
+        ),
+        (None, None) => return Ok(()),
+    };
+    if topup {
+        return Ok(());
+    }
+    upsert_observed_fee(conn, &product, charge, o).await
+}
+
+async fn upsert_observed_fee(
+    conn: &mut SqliteConnection,
+    product: &str,
+    charge: Decimal,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    // Most recent wins; an older order recorded late (a resumed run) does not overwrite it.
+    sqlx::query(
+        "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
+         VALUES (?, ?, ?, ?) \
+         ON CONFLICT (product_code) DO UPDATE SET charge = excluded.charge, \
+           observed_at = excluded.observed_at, idempotency_key = excluded.idempotency_key \
+         WHERE excluded.observed_at >= observed_fees.observed_at",
+    )
+    .bind(product)
+    .bind(charge.to_string())
+    .bind(&o.updated_at)
+    .bind(&o.idempotency_key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

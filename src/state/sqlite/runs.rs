@@ -1,0 +1,102 @@
+//! Runs and the call audit in the SQLite state: one serial per command that writes, and one row
+//! per provider call that changed something.
+
+use super::rows::{self, call_columns, run_columns};
+use super::*;
+
+impl SqliteStore {
+    /// Starts a run: the serial goes up by one and the run is recorded under it.
+    pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let serial: i64 = sqlx::query_scalar(
+            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO runs (serial, at, actor, host, command, summary) \
+             VALUES (?, ?, ?, ?, ?, '{}')",
+        )
+        .bind(serial)
+        .bind(&info.at)
+        .bind(&info.user)
+        .bind(&info.host)
+        .bind(&info.command)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        serial_u64(serial)
+    }
+
+    pub(in crate::state) async fn finish_run(
+        &self,
+        serial: u64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        let summary = serde_json::to_string(summary)
+            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+        let done = sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE serial = ?")
+            .bind(now())
+            .bind(summary)
+            .bind(serial_i64(serial)?)
+            .execute(&self.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!("run with serial {serial}")));
+        }
+        Ok(())
+    }
+
+    /// One record per serial, oldest first.
+    pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs ORDER BY serial"
+        ))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::run)
+        .collect()
+    }
+
+    pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
+        sqlx::query(concat!(
+            "INSERT INTO calls (at_us, ",
+            call_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(timestamp_micros(&entry.at)?)
+        .bind(&entry.at)
+        .bind(&entry.endpoint)
+        .bind(&entry.idempotency_key)
+        .bind(&entry.order_id)
+        .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
+        .bind(entry.address.as_ref().map(|a| a.key.as_str()))
+        .bind(&entry.result)
+        .bind(entry.charge.map(|c| c.to_string()))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
+    pub(in crate::state) async fn calls(
+        &self,
+        since: Option<&str>,
+    ) -> Result<Vec<CallRecord>, StateError> {
+        let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
+        sqlx::query(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls WHERE at_us >= ? ORDER BY at_us, id"
+        ))
+        .bind(from)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::call)
+        .collect()
+    }
+}
