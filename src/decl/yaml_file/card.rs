@@ -1,0 +1,210 @@
+//! Checking the fields of one card, or of a file's `defaults`, into a [`RawCard`]: each value
+//! through the shared rules of `fields`, labels one by one. Must not apply defaults or decide
+//! whether a card is complete (that is `fields::finish`, once the whole file is read).
+
+use std::borrow::Cow;
+
+use super::node::Node;
+use super::reader::{Name, Reader};
+use crate::decl::fields::{
+    self, At, CARD_FIELDS, EXTERNAL_USER_ID, INITIAL_TOPUP, Invalid, KEY, LABELS, PRODUCT_CODE,
+    RawCard, STATUS, Slot,
+};
+use crate::decl::problem::{ProblemKind, SpecProblem};
+use crate::decl::suggest;
+
+impl Reader<'_, '_> {
+    /// Values are moved out of the tree (it is not needed afterwards), which spares a copy of
+    /// every string in large files.
+    pub(super) fn fields(
+        &mut self,
+        entries: &mut [(Node<'_>, Node<'_>)],
+        in_defaults: bool,
+    ) -> RawCard {
+        let mut card = RawCard::default();
+        let mut seen = Vec::new();
+        for (k, v) in entries {
+            let k: &Node<'_> = k;
+            let Some(name) = self.name(k) else {
+                card.rejected = true;
+                continue;
+            };
+            if self.duplicate(&mut seen, &name, "field") {
+                card.rejected = true;
+                continue;
+            }
+            let ok = match name.text {
+                KEY if in_defaults => {
+                    let p = SpecProblem::at(
+                        ProblemKind::UnknownField,
+                        self.src,
+                        name.loc,
+                        "`key` cannot have a default",
+                        "not allowed in `defaults`",
+                    )
+                    .with_help("every card needs its own key; set it on each card");
+                    self.push(p);
+                    false
+                }
+                KEY => self.scalar(&name, v, true, &mut card.key, fields::check_key),
+                EXTERNAL_USER_ID => {
+                    self.scalar(&name, v, !in_defaults, &mut card.external_user_id, |s| {
+                        fields::check_text(EXTERNAL_USER_ID, s)
+                    })
+                }
+                PRODUCT_CODE => self.scalar(&name, v, !in_defaults, &mut card.product_code, |s| {
+                    fields::check_text(PRODUCT_CODE, s)
+                }),
+                INITIAL_TOPUP => self.scalar(&name, v, false, &mut card.initial_topup, |s| {
+                    fields::check_amount(INITIAL_TOPUP, &s)
+                }),
+                STATUS => self.scalar(&name, v, false, &mut card.status, |s| {
+                    fields::check_status(&s)
+                }),
+                LABELS => self.labels(v, &mut card),
+                other => {
+                    let candidates: &[&str] = if in_defaults {
+                        &CARD_FIELDS[1..]
+                    } else {
+                        CARD_FIELDS
+                    };
+                    if let Some(meant) = fields::misspelling_of(other, candidates) {
+                        card.misspelt.push(meant);
+                    }
+                    let p = SpecProblem::at(
+                        ProblemKind::UnknownField,
+                        self.src,
+                        name.loc,
+                        format!("unknown field `{other}`"),
+                        "unknown field",
+                    )
+                    .with_help(suggest::help_for(
+                        other,
+                        candidates,
+                        "card fields",
+                    ));
+                    self.push(p);
+                    false
+                }
+            };
+            if !ok {
+                card.rejected = true;
+            }
+        }
+        card
+    }
+
+    /// Reads a single-valued field into `slot`; false if a problem was reported. A null value
+    /// means "not set", except where `required` (a card's own key, user id or product code:
+    /// an empty value there is surely a mistake, and saying so beats "missing").
+    fn scalar<T>(
+        &mut self,
+        name: &Name<'_>,
+        value: &mut Node<'_>,
+        required: bool,
+        slot: &mut Slot<T>,
+        check: impl FnOnce(Cow<'_, str>) -> Result<T, Invalid>,
+    ) -> bool {
+        if value.is_null() {
+            if required {
+                let p = SpecProblem::at(
+                    ProblemKind::EmptyValue,
+                    self.src,
+                    name.loc,
+                    format!("`{}` has no value", name.text),
+                    "no value given",
+                )
+                .with_help(format!("give `{}` a value", name.text));
+                self.push(p);
+                *slot = Slot::Invalid;
+                return false;
+            }
+            return true;
+        }
+        let Node::Scalar {
+            value: text, loc, ..
+        } = value
+        else {
+            self.wrong_type(value, &format!("`{}`", name.text), "a single value");
+            *slot = Slot::Invalid;
+            return false;
+        };
+        match check(std::mem::take(text)) {
+            Ok(v) => {
+                *slot = Slot::Set(At {
+                    value: v,
+                    loc: *loc,
+                });
+                true
+            }
+            Err(e) => {
+                self.push(e.at(self.src, *loc));
+                *slot = Slot::Invalid;
+                false
+            }
+        }
+    }
+
+    fn labels(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
+        if value.is_null() {
+            return true;
+        }
+        let Node::Map { entries, .. } = value else {
+            self.wrong_type(value, "`labels`", "a mapping of label names to values");
+            return false;
+        };
+        let mut ok = true;
+        let mut seen = Vec::new();
+        for (k, v) in entries {
+            let k: &Node<'_> = k;
+            let Some(name) = self.name(k) else {
+                ok = false;
+                continue;
+            };
+            if self.duplicate(&mut seen, &name, "label") {
+                ok = false;
+                continue;
+            }
+            let label = match fields::check_label_name(name.text) {
+                Ok(l) => l,
+                Err(e) => {
+                    self.push(e.at(self.src, name.loc));
+                    ok = false;
+                    continue;
+                }
+            };
+            let value_loc = v.loc();
+            let text = match v {
+                _ if v.is_null() => {
+                    let p = SpecProblem::at(
+                        ProblemKind::InvalidLabel,
+                        self.src,
+                        name.loc,
+                        format!("label `{label}` has no value"),
+                        "no value given",
+                    )
+                    .with_help("give the label a value, or remove it");
+                    self.push(p);
+                    ok = false;
+                    continue;
+                }
+                Node::Scalar { value, .. } => std::mem::take(value),
+                other => {
+                    self.wrong_type(other, &format!("label `{label}`"), "a single value");
+                    ok = false;
+                    continue;
+                }
+            };
+            match fields::check_text(format_args!("labels.{label}"), text) {
+                Ok(t) => {
+                    card.labels.insert(label, t);
+                }
+                Err(e) => {
+                    self.push(e.at(self.src, value_loc));
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+}

@@ -1,0 +1,64 @@
+//! The YAML reader: turns one YAML declarations file into card candidates and problems.
+//!
+//! Uses `saphyr-parser`'s event stream because it carries a span for every node (the `yaml_serde`
+//! crate only reports positions for its own errors, never for values). Scalars are kept as their
+//! source text, so `initial_topup: 50.10` is read as the decimal `50.10`, never through a float.
+//! Must not resolve defaults across files or detect duplicate keys (the caller sees all files).
+//!
+//! The parts: `events` turns the parser's events into `node`s one node at a time, `reader` checks
+//! a document's top level (version, defaults, the cards list) and `card` the fields of one card
+//! or of the defaults.
+
+mod card;
+mod events;
+mod node;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+use super::fields::Candidate;
+use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+
+use reader::Reader;
+
+/// Reads one YAML file: problems go to `problems`, every entry with a key to `out`. After a
+/// syntax error only that error is reported for the file: what was read before it may be
+/// misread (a broken quote swallows lines), so its other findings are dropped.
+pub(crate) fn read(
+    src: &Source,
+    file: usize,
+    problems: &mut Vec<SpecProblem>,
+    out: &mut Vec<Candidate>,
+) {
+    let mut found = Vec::new();
+    let mut cards = Vec::new();
+    let mut reader = Reader {
+        src,
+        problems: &mut found,
+    };
+    match reader.stream(file, &mut cards) {
+        Ok(()) => {
+            problems.append(&mut found);
+            out.append(&mut cards);
+        }
+        Err(e) => {
+            let m = e.marker();
+            let loc = Loc::Chars {
+                line: m.line(),
+                col: m.col(),
+                end_line: m.line(),
+                end_col: m.col(),
+            };
+            problems.push(
+                SpecProblem::at(
+                    ProblemKind::YamlSyntax,
+                    src,
+                    loc,
+                    format!("YAML syntax error: {}", e.info()),
+                    "here",
+                )
+                .with_help("the rest of this file was not checked; fix this first"),
+            );
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Checking a YAML document's top level: one document per file, its `version`, `defaults` and
+//! `cards` list, each card handed to `card` and then to `fields::finish`. Also the problem helpers
+//! every part of the reader shares. Must not check a card's fields itself (that is `card`).
+
+use saphyr_parser::{Event, ScanError};
+
+use super::events::Events;
+use super::node::{Node, loc_of};
+use crate::decl::fields::{self, Candidate, RawCard};
+use crate::decl::problem::{Loc, ProblemKind, Source, SpecProblem};
+use crate::decl::suggest;
+
+const VERSION: &str = "version";
+const DEFAULTS: &str = "defaults";
+const CARDS: &str = "cards";
+const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS];
+const SUPPORTED_VERSION: &str = "1";
+
+pub(super) struct Reader<'s, 'p> {
+    pub(super) src: &'s Source,
+    pub(super) problems: &'p mut Vec<SpecProblem>,
+}
+
+/// A mapping key read as a field name.
+pub(super) struct Name<'n> {
+    pub(super) text: &'n str,
+    pub(super) loc: Loc,
+}
+
+impl Reader<'_, '_> {
+    pub(super) fn push(&mut self, p: SpecProblem) {
+        self.problems.push(p);
+    }
+
+    pub(super) fn wrong_type(&mut self, node: &Node<'_>, what: &str, expected: &str) {
+        let p = SpecProblem::at_span(
+            ProblemKind::WrongType,
+            self.src,
+            node.span(self.src),
+            format!("{what} must be {expected}"),
+            format!("found {}", node.describe()),
+        );
+        let p = if matches!(node, Node::Alias { .. }) {
+            p.with_help("YAML aliases are not supported here; use `defaults` to share values")
+        } else {
+            p
+        };
+        self.push(p);
+    }
+
+    /// The text of a mapping key, or a problem when the key is not a plain value.
+    pub(super) fn name<'n>(&mut self, key: &'n Node<'_>) -> Option<Name<'n>> {
+        match key {
+            Node::Scalar { value, loc, .. } if !key.is_null() => Some(Name {
+                text: value.as_ref(),
+                loc: *loc,
+            }),
+            _ => {
+                self.wrong_type(key, "a field name", "a plain name");
+                None
+            }
+        }
+    }
+
+    /// Reports a field set twice in one mapping; true if `name` was seen before.
+    pub(super) fn duplicate<'n>(
+        &mut self,
+        seen: &mut Vec<(&'n str, Loc)>,
+        name: &Name<'n>,
+        what: &str,
+    ) -> bool {
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.text) {
+            let p = SpecProblem::at(
+                ProblemKind::DuplicateField,
+                self.src,
+                name.loc,
+                format!("{what} `{}` is set twice", name.text),
+                "set again here",
+            )
+            .with_help(format!(
+                "it is first set on line {}; keep one of them",
+                first.line()
+            ));
+            self.push(p);
+            return true;
+        }
+        seen.push((name.text, name.loc));
+        false
+    }
+
+    /// The whole stream: the first document holds the declarations; any further one is a
+    /// mistake (but is still parsed, so that its syntax errors show).
+    pub(super) fn stream(
+        &mut self,
+        file: usize,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ScanError> {
+        let src: &Source = self.src;
+        let mut ev = Events::new(&src.text);
+        let mut documents = 0;
+        while let Some((event, span)) = ev.next()? {
+            if !matches!(event, Event::DocumentStart(_)) {
+                continue;
+            }
+            documents += 1;
+            if documents == 1 {
+                self.document(&mut ev, file, out)?;
+                continue;
+            }
+            let extra = ev.node()?;
+            if documents == 2 && !extra.is_null() {
+                let p = SpecProblem::at_span(
+                    ProblemKind::YamlSyntax,
+                    self.src,
+                    self.src.rest_of_line(loc_of(&span)),
+                    "more than one YAML document in one file",
+                    "a second document starts here",
+                )
+                .with_help(
+                    "put each set of cards in its own file, or merge them into one `cards` list",
+                );
+                self.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    fn document(
+        &mut self,
+        ev: &mut Events<'_>,
+        file: usize,
+        out: &mut Vec<Candidate>,
+    ) -> Result<(), ScanError> {
+        if !matches!(ev.peek()?, Some(Event::MappingStart(..))) {
+            let root = ev.node()?;
+            if !root.is_null() {
+                self.wrong_type(
+                    &root,
+                    "a declarations file",
+                    "a mapping with `version` and `cards`",
+                );
+            }
+            return Ok(());
+        }
+        let Some((_, start)) = ev.next()? else {
+            return Ok(());
+        };
+        let start = loc_of(&start);
+
+        // Card problems are kept apart: if the file turns out to have an unsupported version,
+        // its cards may follow another format and those problems would be noise.
+        let mut card_problems = Vec::new();
+        let mut cards: Vec<(RawCard, Loc)> = Vec::new();
+        let mut seen: Vec<(&'static str, Loc)> = Vec::new();
+        let mut version_ok = None;
+        let mut defaults = None;
+        loop {
+            if matches!(ev.peek()?, Some(Event::MappingEnd) | None) {
+                ev.next()?;
+                break;
+            }
+            let key = ev.node()?;
+            let Some(name) = self.name(&key) else {
+                ev.node()?;
+                continue;
+            };
+            let known = TOP_FIELDS.iter().copied().find(|f| *f == name.text);
+            if let Some(field) = known {
+                let static_name = Name {
+                    text: field,
+                    loc: name.loc,
+                };
+                if self.duplicate(&mut seen, &static_name, "field") {
+                    ev.node()?;
+                    continue;
+                }
+            }
+            match known {
+                Some(CARDS) if matches!(ev.peek()?, Some(Event::SequenceStart(..))) => {
+                    ev.next()?;
+                    // With the version checked and the defaults read, each card can become its
+                    // final form at once instead of all of them waiting as raw entries (which
+                    // doubles the memory of loading a large fleet). Otherwise `defaults` or
+                    // `version` may still follow the cards, so they wait for the end.
+                    let settled = version_ok == Some(true)
+                        && seen.iter().any(|(field, _)| *field == DEFAULTS);
+                    let mut r = Reader {
+                        src: self.src,
+                        problems: &mut card_problems,
+                    };
+                    loop {
+                        if matches!(ev.peek()?, Some(Event::SequenceEnd) | None) {
+                            ev.next()?;
+                            break;
+                        }
+                        let mut item = ev.node()?;
+                        let Node::Map { entries, loc } = &mut item else {
+                            r.wrong_type(&item, "a card", "a mapping of card fields");
+                            continue;
+                        };
+                        let loc = *loc;
+                        let card = r.fields(entries, false);
+                        if settled {
+                            out.extend(fields::finish(
+                                card,
+                                defaults.as_ref(),
+                                self.src,
+                                file,
+                                loc,
+                                r.problems,
+                            ));
+                        } else {
+                            cards.push((card, loc));
+                        }
+                    }
+                }
+                Some(CARDS) => {
+                    let value = ev.node()?;
+                    if !value.is_null() {
+                        self.wrong_type(&value, "`cards`", "a list of cards");
+                    }
+                }
+                Some(VERSION) => {
+                    let value = ev.node()?;
+                    version_ok = Some(self.version(&value));
+                }
+                Some(_) => {
+                    let mut value = ev.node()?;
+                    defaults = match &mut value {
+                        d if d.is_null() => None,
+                        Node::Map { entries, .. } => Some(self.fields(entries, true)),
+                        other => {
+                            self.wrong_type(other, "`defaults`", "a mapping of card fields");
+                            None
+                        }
+                    };
+                }
+                None => {
+                    ev.node()?;
+                    let p = SpecProblem::at(
+                        ProblemKind::UnknownField,
+                        self.src,
+                        name.loc,
+                        format!("unknown top-level field `{}`", name.text),
+                        "unknown field",
+                    )
+                    .with_help(suggest::help_for(
+                        name.text,
+                        TOP_FIELDS,
+                        "top-level fields",
+                    ));
+                    self.push(p);
+                }
+            }
+        }
+
+        match version_ok {
+            None => {
+                let p = SpecProblem::at_span(
+                    ProblemKind::MissingVersion,
+                    self.src,
+                    self.src.rest_of_line(start),
+                    "missing `version`",
+                    "this file has no `version`",
+                )
+                .with_help("start the file with `version: 1`");
+                self.push(p);
+            }
+            Some(false) => return Ok(()),
+            Some(true) => {}
+        }
+        for (card, loc) in cards {
+            if let Some(c) = fields::finish(
+                card,
+                defaults.as_ref(),
+                self.src,
+                file,
+                loc,
+                &mut card_problems,
+            ) {
+                out.push(c);
+            }
+        }
+        self.problems.append(&mut card_problems);
+        Ok(())
+    }
+
+    /// Checks the `version` value; false (with a problem) unless it is 1.
+    fn version(&mut self, v: &Node<'_>) -> bool {
+        if matches!(v, Node::Scalar { value, .. } if value == SUPPORTED_VERSION) {
+            return true;
+        }
+        let shown = match v {
+            Node::Scalar { value, .. } if !v.is_null() => format!("`{value}`"),
+            other => other.describe().to_owned(),
+        };
+        let p = SpecProblem::at_span(
+            ProblemKind::UnsupportedVersion,
+            self.src,
+            v.span(self.src),
+            format!("unsupported declarations version {shown}"),
+            "this cardform reads version 1 only",
+        )
+        .with_help("write `version: 1`");
+        self.push(p);
+        false
+    }
+}
