@@ -1,29 +1,111 @@
-//! Where a state lives, parsed once from `--state` / `CARDFORM_STATE`. Owns the syntax of a state
-//! location and how it is shown; must not open anything. Its `Display` is what every message,
-//! history entry and lock record shows, so it never carries a credential.
+//! Where a state lives, parsed once from `--state` / `CARDFORM_STATE`: a file path or a
+//! `postgres://` URL. Owns the syntax of a state location and how it is shown; must not open
+//! anything. Its `Display` is what every message, history entry and lock record shows, so it never
+//! carries a credential.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A state: today a local SQLite file.
+/// A state: a local SQLite file, or one named state in a PostgreSQL database shared by a team.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StateLocation {
     File(PathBuf),
+    Postgres(PgLocation),
+}
+
+/// A state in PostgreSQL: the server and database to connect to, and which of the states kept
+/// there (`?state=NAME`, default `default`) this is. Each state lives in its own schema.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgLocation {
+    /// The connection URL as given, without cardform's own `state` parameter. Holds the password
+    /// when the URL has one: never printed (see [`PgLocation::redacted`]).
+    connect: String,
+    name: String,
+}
+
+/// What a state name may be: it becomes part of a schema name.
+const STATE_NAME_MAX: usize = 40;
+
+impl PgLocation {
+    pub(super) fn connect_url(&self) -> &str {
+        &self.connect
+    }
+
+    /// The state's name within its database.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema that holds this state's tables.
+    pub(super) fn schema(&self) -> String {
+        format!("cardform_{}", self.name)
+    }
+
+    /// The URL with any password hidden and the state named, for every message.
+    pub fn redacted(&self) -> String {
+        let base = redact_url(&self.connect);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}state={}", self.name)
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        let (base, query) = match raw.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (raw, None),
+        };
+        let mut name = None;
+        let mut kept = Vec::new();
+        for pair in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+        {
+            match pair.split_once('=') {
+                Some(("state", v)) => name = Some(v.to_owned()),
+                _ => kept.push(pair),
+            }
+        }
+        let name = name.unwrap_or_else(|| "default".to_owned());
+        let ok = !name.is_empty()
+            && name.len() <= STATE_NAME_MAX
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(format!(
+                "--state {}: state name {name:?} must be 1 to {STATE_NAME_MAX} characters from a-z 0-9 _",
+                redact_url(raw)
+            ));
+        }
+        let connect = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok(PgLocation { connect, name })
+    }
 }
 
 impl StateLocation {
-    /// Parses what the user typed. A path is a file; anything else is refused with the forms
-    /// that are understood.
+    /// Parses what the user typed: a `postgres://` or `postgresql://` URL (with `?state=NAME`
+    /// to pick one of several states in that database), or else a file path.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.trim().is_empty() {
-            return Err("--state is empty: give a file path such as state/cardform.db".into());
+            return Err(
+                "--state is empty: give a file path such as state/cardform.db, or a \
+                        postgres:// URL"
+                    .into(),
+            );
         }
         if let Some((scheme, _)) = raw.split_once("://") {
-            return Err(format!(
-                "--state {}: `{scheme}://` state is not supported; give a file path such as \
-                 state/cardform.db",
-                redact_url(raw)
-            ));
+            return match scheme {
+                "postgres" | "postgresql" => PgLocation::parse(raw).map(StateLocation::Postgres),
+                _ => Err(format!(
+                    "--state {}: `{scheme}://` state is not supported; give a file path such as \
+                     state/cardform.db, or a postgres:// URL",
+                    redact_url(raw)
+                )),
+            };
         }
         Ok(StateLocation::File(PathBuf::from(raw)))
     }
@@ -36,6 +118,7 @@ impl StateLocation {
     pub fn as_file(&self) -> Option<&Path> {
         match self {
             StateLocation::File(p) => Some(p),
+            StateLocation::Postgres(_) => None,
         }
     }
 
@@ -50,6 +133,7 @@ impl fmt::Display for StateLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StateLocation::File(p) => write!(f, "{}", p.display()),
+            StateLocation::Postgres(pg) => f.write_str(&pg.redacted()),
         }
     }
 }
@@ -110,6 +194,37 @@ mod tests {
             StateLocation::file("state/x.db")
         );
         assert_eq!(StateLocation::file("a/b.db").to_string(), "a/b.db");
+    }
+
+    #[test]
+    fn a_postgres_url_names_a_state_and_never_shows_its_password() {
+        let StateLocation::Postgres(pg) =
+            StateLocation::parse("postgresql://ci:s3cret@db:5432/cf?sslmode=require&state=prod")
+                .unwrap()
+        else {
+            panic!("not postgres");
+        };
+        assert_eq!(pg.name(), "prod");
+        assert_eq!(pg.schema(), "cardform_prod");
+        assert_eq!(
+            pg.connect_url(),
+            "postgresql://ci:s3cret@db:5432/cf?sslmode=require"
+        );
+        let shown = StateLocation::Postgres(pg.clone()).to_string();
+        assert_eq!(
+            shown,
+            "postgresql://ci:***@db:5432/cf?sslmode=require&state=prod"
+        );
+        assert!(!format!("{:?}", StateLocation::Postgres(pg)).contains("s3cret"));
+
+        let StateLocation::Postgres(plain) = StateLocation::parse("postgres://h/db").unwrap()
+        else {
+            panic!("not postgres");
+        };
+        assert_eq!(plain.name(), "default");
+        assert_eq!(plain.redacted(), "postgres://h/db?state=default");
+        let bad = StateLocation::parse("postgres://u:pw@h/db?state=Prod-1").unwrap_err();
+        assert!(bad.contains("a-z 0-9 _") && !bad.contains("pw@"), "{bad}");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! of provider calls, the run history and the lock. The only place in cardform that holds SQL.
 //!
 //! Everything above this module sees [`Store`] and domain types only: no sqlx, no connection, no
-//! row, no file path. A [`StateLocation`] says where a state lives; [`Store`] is an enum over
-//! backends (SQLite today) that delegates every method, so a second backend is one more variant
-//! and one more folder, never an `if sqlite` above this line.
+//! row, no file path. A [`StateLocation`] says where a state lives (a file, or a named state in a
+//! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`) that
+//! delegates every method, so nothing above this line asks which backend it talks to.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
 //! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
@@ -14,13 +14,15 @@
 // error path is rare, so its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod codec;
 mod location;
 mod lock;
 pub mod model;
+mod postgres;
 mod schema;
 mod sqlite;
 
-pub use location::{StateLocation, redact_command_line, redact_url};
+pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
 pub use model::*;
 pub use schema::{SCHEMA_VERSION, Upgrade};
@@ -84,6 +86,13 @@ pub enum StateError {
     /// The backend failed; the message names what it could, never a credential.
     #[error("state database error: {0}")]
     Database(String),
+
+    /// The state's server could not be reached, or refused us (a wrong password, say).
+    #[error("cannot open the state at {location}: {message}")]
+    #[diagnostic(help(
+        "check the host, port, database and user in the URL; the password comes from the URL or PGPASSWORD"
+    ))]
+    Unreachable { location: String, message: String },
 
     #[error(
         "{location}: written by a newer cardform (schema {found}, this build supports {supported}): upgrade cardform"
@@ -149,6 +158,7 @@ pub struct Store {
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 /// Every backend method with the same signature on each backend: one line here per method,
@@ -161,6 +171,7 @@ macro_rules! delegate {
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match &self.backend {
                         Backend::Sqlite(b) => b.$name($($arg),*).await,
+                        Backend::Postgres(b) => b.$name($($arg),*).await,
                     }
                 }
             )*
@@ -176,6 +187,10 @@ impl Store {
             StateLocation::File(path) => {
                 let (s, up) = sqlite::SqliteStore::open_for_write(path).await?;
                 (Backend::Sqlite(s), up)
+            }
+            StateLocation::Postgres(pg) => {
+                let (s, up) = postgres::PgStore::open_for_write(pg).await?;
+                (Backend::Postgres(s), up)
             }
         };
         Ok(Store {
@@ -194,6 +209,10 @@ impl Store {
                 Some(s) => Backend::Sqlite(s),
                 None => return Ok(None),
             },
+            StateLocation::Postgres(pg) => match postgres::PgStore::open_for_read(pg).await? {
+                Some(s) => Backend::Postgres(s),
+                None => return Ok(None),
+            },
         };
         Ok(Some(Store {
             backend,
@@ -206,6 +225,9 @@ impl Store {
     pub async fn exists(location: &StateLocation) -> Result<bool, StateError> {
         match location {
             StateLocation::File(path) => sqlite::SqliteStore::exists(path),
+            StateLocation::Postgres(pg) => {
+                Ok(postgres::PgStore::schema_version(pg).await?.is_some())
+            }
         }
     }
 
@@ -213,6 +235,7 @@ impl Store {
     pub async fn schema_version(location: &StateLocation) -> Result<Option<i64>, StateError> {
         match location {
             StateLocation::File(path) => sqlite::SqliteStore::schema_version(path).await,
+            StateLocation::Postgres(pg) => postgres::PgStore::schema_version(pg).await,
         }
     }
 
@@ -229,6 +252,7 @@ impl Store {
     pub async fn close(self) {
         match self.backend {
             Backend::Sqlite(b) => b.close().await,
+            Backend::Postgres(b) => b.close().await,
         }
     }
 }

@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteConnection;
 use super::cards::put_card_in;
 use super::rows::{self, card_columns, order_columns};
 use super::*;
+use crate::state::codec::FeeLesson;
 
 impl SqliteStore {
     /// Journals an order before its request is sent. Committed when this returns. Journaling the
@@ -224,66 +225,34 @@ async fn upsert_order(
     Ok(())
 }
 
-/// Keeps `observed_fees` current: a completed issue order without a top-up charged exactly the
-/// product's issue fee. Product and top-up come from the request as sent when it says, else from
-/// the card.
+/// Keeps `observed_fees` current (the rule is [`FeeLesson`]'s); reads the stored card only when
+/// neither the request nor the batch says what the order was for.
 async fn observe_issue_fee(
     conn: &mut SqliteConnection,
     o: &OrderRecord,
     card: Option<&CardRecord>,
 ) -> Result<(), StateError> {
-    let Some(charge) = o.charge else {
-        return Ok(());
-    };
-    if o.kind != OrderKind::Issue || o.phase != OrderPhase::Completed {
-        return Ok(());
-    }
-    let request: Option<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_str(&o.request).ok();
-    let req_product = request
-        .as_ref()
-        .and_then(|r| r.get("product_code"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
-    let req_topup = request
-        .as_ref()
-        .and_then(|r| r.get(INITIAL_TOPUP_FIELD))
-        .is_some_and(|v| !v.is_null());
-
-    let stored;
-    let Some(card_key) = o.address.card_key() else {
-        return Ok(());
-    };
-    let card = match card.filter(|c| c.key == card_key) {
-        Some(c) => Some(c),
-        None if req_product.is_none() => {
-            stored = sqlx::query(concat!(
+    let lesson = match FeeLesson::of(o, card) {
+        FeeLesson::NeedsStoredCard(key) => {
+            let stored = sqlx::query(concat!(
                 "SELECT ",
                 card_columns!(),
                 " FROM cards WHERE key = ?"
             ))
-            .bind(card_key)
+            .bind(key)
             .fetch_optional(&mut *conn)
             .await?
             .as_ref()
             .map(rows::card)
             .transpose()?;
-            stored.as_ref()
+            FeeLesson::with_stored(o, stored.as_ref())
         }
-        None => None,
+        lesson => lesson,
     };
-    let (product, topup) = match (req_product, card) {
-        (Some(p), _) => (p, req_topup),
-        (None, Some(c)) => (
-            c.product_code.clone(),
-            req_topup || c.initial_topup.is_some(),
-        ),
-        (None, None) => return Ok(()),
-    };
-    if topup {
-        return Ok(());
+    match lesson {
+        FeeLesson::Fee { product, charge } => upsert_observed_fee(conn, &product, charge, o).await,
+        _ => Ok(()),
     }
-    upsert_observed_fee(conn, &product, charge, o).await
 }
 
 async fn upsert_observed_fee(

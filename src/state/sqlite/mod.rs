@@ -21,9 +21,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::model::{CardRecord, OrderKind, OrderPhase, OrderRecord, Snapshot};
+use crate::state::codec::{serial_i64, serial_u64, timestamp_micros};
+use crate::state::model::{CardRecord, OrderRecord, Snapshot};
 use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
-use crate::wire::assumed::INITIAL_TOPUP_FIELD;
 
 impl From<sqlx::Error> for StateError {
     fn from(e: sqlx::Error) -> Self {
@@ -113,29 +113,6 @@ fn serial_err(serial: u64) -> impl FnOnce(sqlx::Error) -> StateError {
         Some(code) if code == SQLITE_CONSTRAINT_FOREIGNKEY => StateError::UnknownSerial(serial),
         _ => StateError::from(e),
     }
-}
-
-fn serial_i64(serial: u64) -> Result<i64, StateError> {
-    i64::try_from(serial).map_err(|_| StateError::UnknownSerial(serial))
-}
-
-fn serial_u64(serial: i64) -> Result<u64, StateError> {
-    u64::try_from(serial).map_err(|_| StateError::Corrupt(format!("negative serial {serial}")))
-}
-
-fn timestamp_micros(value: &str) -> Result<i64, StateError> {
-    let bad = || StateError::InvalidTimestamp {
-        value: value.to_string(),
-    };
-    if let Ok(ts) = value.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_microsecond());
-    }
-    // A bare date (`--since 2025-01-31`) means its start, in UTC.
-    let date: jiff::civil::Date = value.parse().map_err(|_| bad())?;
-    let ts = jiff::tz::Offset::UTC
-        .to_timestamp(date.at(0, 0, 0, 0))
-        .map_err(|_| bad())?;
-    Ok(ts.as_microsecond())
 }
 
 impl SqliteStore {

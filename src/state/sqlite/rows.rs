@@ -1,15 +1,17 @@
 //! Mapping between SQL rows and the model types, by column position (the column lists live next
 //! to the mappers so they cannot drift apart). Must not run queries.
 
-use rust_decimal::Decimal;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use std::collections::BTreeMap;
-use std::str::FromStr;
 
-use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 use crate::state::StateError;
-use crate::state::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::state::codec::{
+    address, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase, u32_of,
+};
+pub(super) use crate::state::codec::{
+    card_image, cards_from_images, cards_from_packed, decimal, labels_json,
+};
+use crate::state::model::{CardRecord, OrderRecord};
 use crate::state::{CallRecord, RunRecord};
 
 // Column lists as macros so queries can be `concat!`ed into `&'static str` at compile time.
@@ -45,76 +47,6 @@ macro_rules! call_columns {
 }
 pub(super) use call_columns;
 
-fn corrupt(what: &str, value: &str) -> StateError {
-    StateError::Corrupt(format!("unreadable {what}: {value:?}"))
-}
-
-pub(super) fn decimal(what: &str, s: &str) -> Result<Decimal, StateError> {
-    Decimal::from_str(s).map_err(|_| corrupt(what, s))
-}
-
-fn opt_decimal(what: &str, s: Option<String>) -> Result<Option<Decimal>, StateError> {
-    s.map(|s| decimal(what, &s)).transpose()
-}
-
-fn u32_of(what: &str, v: i64) -> Result<u32, StateError> {
-    u32::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
-}
-
-pub(super) fn desired_status(s: &str) -> Result<DesiredStatus, StateError> {
-    match s {
-        "active" => Ok(DesiredStatus::Active),
-        "frozen" => Ok(DesiredStatus::Frozen),
-        _ => Err(corrupt("desired status", s)),
-    }
-}
-
-pub(super) fn card_phase(s: &str) -> Result<CardPhase, StateError> {
-    Ok(match s {
-        "pending" => CardPhase::Pending,
-        "failed" => CardPhase::Failed,
-        "active" => CardPhase::Active,
-        "frozen" => CardPhase::Frozen,
-        "closed" => CardPhase::Closed,
-        _ => return Err(corrupt("card phase", s)),
-    })
-}
-
-pub(super) fn order_kind(s: &str) -> Result<OrderKind, StateError> {
-    Ok(match s {
-        "issue" => OrderKind::Issue,
-        "topup" => OrderKind::Topup,
-        "freeze" => OrderKind::Freeze,
-        "unfreeze" => OrderKind::Unfreeze,
-        _ => return Err(corrupt("order kind", s)),
-    })
-}
-
-pub(super) fn order_phase(s: &str) -> Result<OrderPhase, StateError> {
-    Ok(match s {
-        "prepared" => OrderPhase::Prepared,
-        "open" => OrderPhase::Open,
-        "completed" => OrderPhase::Completed,
-        "failed" => OrderPhase::Failed,
-        _ => return Err(corrupt("order phase", s)),
-    })
-}
-
-/// Labels as canonical JSON: [`Labels`] serializes with sorted keys and no whitespace.
-pub(super) fn labels_json(labels: &Labels) -> Result<String, StateError> {
-    serde_json::to_string(labels).map_err(|e| StateError::Corrupt(format!("labels: {e}")))
-}
-
-/// The change-log image of a card: canonical JSON of the whole record.
-pub(super) fn card_image(card: &CardRecord) -> Result<String, StateError> {
-    serde_json::to_string(card).map_err(|e| StateError::Corrupt(format!("card image: {e}")))
-}
-
-/// Cards by key from `json_group_object(key, json(image))` over the change log.
-pub(super) fn cards_from_images(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
-    serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("change log: {e}")))
-}
-
 /// The columns of [`card_columns!`] packed into one JSON array per card (labels embedded as an
 /// object), so a snapshot crosses from SQLite to Rust as one value instead of 1.5 million.
 macro_rules! card_packed {
@@ -125,56 +57,6 @@ macro_rules! card_packed {
     };
 }
 pub(super) use card_packed;
-
-/// One element of [`card_packed!`]. Enum and decimal columns are borrowed from the input (they
-/// never contain JSON escapes) to save allocations that dominate a 100,000-card snapshot.
-type PackedCard<'a> = (
-    String,
-    String,
-    String,
-    Option<&'a str>,
-    &'a str,
-    Labels,
-    Option<String>,
-    &'a str,
-    Option<String>,
-    Option<String>,
-    &'a str,
-    i64,
-    Option<String>,
-    String,
-    String,
-);
-
-/// Cards by key from `SELECT json_group_array(card_packed!) ...`.
-pub(super) fn cards_from_packed(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
-    let all: Vec<PackedCard<'_>> =
-        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
-    // Rows arrive in key order, so collecting is a linear bulk build, not 100,000 inserts.
-    all.into_iter()
-        .map(|p| card_from_tuple(p).map(|c| (c.key.clone(), c)))
-        .collect()
-}
-
-fn card_from_tuple(p: PackedCard<'_>) -> Result<CardRecord, StateError> {
-    Ok(CardRecord {
-        initial_topup: p.3.map(|s| decimal("initial top-up", s)).transpose()?,
-        desired_status: desired_status(p.4)?,
-        labels: p.5,
-        phase: card_phase(p.7)?,
-        charged: decimal("charged amount", p.10)?,
-        attempt: u32_of("attempt", p.11)?,
-        key: p.0,
-        external_user_id: p.1,
-        product_code: p.2,
-        card_id: p.6,
-        provider_status: p.8,
-        last4: p.9,
-        replaced_by: p.12,
-        created_at: p.13,
-        updated_at: p.14,
-    })
-}
 
 /// Expects [`card_columns!`] in order, starting at column 0.
 pub(super) fn card(row: &SqliteRow) -> Result<CardRecord, StateError> {
@@ -222,12 +104,6 @@ pub(super) fn order(row: &SqliteRow) -> Result<OrderRecord, StateError> {
         created_at: row.try_get(14)?,
         updated_at: row.try_get(15)?,
     })
-}
-
-/// An address from its two columns.
-fn address(kind: String, key: String) -> Result<Address, StateError> {
-    let kind: ResourceKind = kind.parse().map_err(|_| corrupt("resource kind", &kind))?;
-    Ok(Address::new(kind, key))
 }
 
 /// Expects [`run_columns!`] in order.

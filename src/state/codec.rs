@@ -1,0 +1,345 @@
+//! How records cross a backend boundary as text, the same for every backend: enum spellings,
+//! exact decimals, labels and card images as canonical JSON, serials and timestamps as integers,
+//! and the packed JSON tuples a backend hands over in bulk (one value per chunk of rows instead of
+//! one per column). Must not run queries or know any SQL dialect.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use super::{CallRecord, RunRecord, StateError};
+use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
+use crate::wire::assumed::INITIAL_TOPUP_FIELD;
+
+pub(super) fn corrupt(what: &str, value: &str) -> StateError {
+    StateError::Corrupt(format!("unreadable {what}: {value:?}"))
+}
+
+pub(super) fn decimal(what: &str, s: &str) -> Result<Decimal, StateError> {
+    Decimal::from_str(s).map_err(|_| corrupt(what, s))
+}
+
+pub(super) fn opt_decimal(what: &str, s: Option<String>) -> Result<Option<Decimal>, StateError> {
+    s.map(|s| decimal(what, &s)).transpose()
+}
+
+pub(super) fn u32_of(what: &str, v: i64) -> Result<u32, StateError> {
+    u32::try_from(v).map_err(|_| corrupt(what, &v.to_string()))
+}
+
+pub(super) fn desired_status(s: &str) -> Result<DesiredStatus, StateError> {
+    match s {
+        "active" => Ok(DesiredStatus::Active),
+        "frozen" => Ok(DesiredStatus::Frozen),
+        _ => Err(corrupt("desired status", s)),
+    }
+}
+
+pub(super) fn card_phase(s: &str) -> Result<CardPhase, StateError> {
+    Ok(match s {
+        "pending" => CardPhase::Pending,
+        "failed" => CardPhase::Failed,
+        "active" => CardPhase::Active,
+        "frozen" => CardPhase::Frozen,
+        "closed" => CardPhase::Closed,
+        _ => return Err(corrupt("card phase", s)),
+    })
+}
+
+pub(super) fn order_kind(s: &str) -> Result<OrderKind, StateError> {
+    Ok(match s {
+        "issue" => OrderKind::Issue,
+        "topup" => OrderKind::Topup,
+        "freeze" => OrderKind::Freeze,
+        "unfreeze" => OrderKind::Unfreeze,
+        _ => return Err(corrupt("order kind", s)),
+    })
+}
+
+pub(super) fn order_phase(s: &str) -> Result<OrderPhase, StateError> {
+    Ok(match s {
+        "prepared" => OrderPhase::Prepared,
+        "open" => OrderPhase::Open,
+        "completed" => OrderPhase::Completed,
+        "failed" => OrderPhase::Failed,
+        _ => return Err(corrupt("order phase", s)),
+    })
+}
+
+/// Labels as canonical JSON: [`Labels`] serializes with sorted keys and no whitespace.
+pub(super) fn labels_json(labels: &Labels) -> Result<String, StateError> {
+    serde_json::to_string(labels).map_err(|e| StateError::Corrupt(format!("labels: {e}")))
+}
+
+/// The change-log image of a card: canonical JSON of the whole record.
+pub(super) fn card_image(card: &CardRecord) -> Result<String, StateError> {
+    serde_json::to_string(card).map_err(|e| StateError::Corrupt(format!("card image: {e}")))
+}
+
+/// Cards by key from `json_group_object(key, json(image))` over the change log.
+pub(super) fn cards_from_images(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
+    serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("change log: {e}")))
+}
+
+/// One packed card: the card columns in the order of `CardRecord`'s fields as stored. Enum and decimal columns are borrowed from the input (they
+/// never contain JSON escapes) to save allocations that dominate a 100,000-card snapshot.
+type PackedCard<'a> = (
+    String,
+    String,
+    String,
+    Option<&'a str>,
+    &'a str,
+    Labels,
+    Option<String>,
+    &'a str,
+    Option<String>,
+    Option<String>,
+    &'a str,
+    i64,
+    Option<String>,
+    String,
+    String,
+);
+
+/// Cards by key from a JSON array of packed cards (a chunk, in key order).
+pub(super) fn cards_from_packed(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
+    let all: Vec<PackedCard<'_>> =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
+    // Rows arrive in key order, so collecting is a linear bulk build, not 100,000 inserts.
+    all.into_iter()
+        .map(|p| card_from_tuple(p).map(|c| (c.key.clone(), c)))
+        .collect()
+}
+
+fn card_from_tuple(p: PackedCard<'_>) -> Result<CardRecord, StateError> {
+    Ok(CardRecord {
+        initial_topup: p.3.map(|s| decimal("initial top-up", s)).transpose()?,
+        desired_status: desired_status(p.4)?,
+        labels: p.5,
+        phase: card_phase(p.7)?,
+        charged: decimal("charged amount", p.10)?,
+        attempt: u32_of("attempt", p.11)?,
+        key: p.0,
+        external_user_id: p.1,
+        product_code: p.2,
+        card_id: p.6,
+        provider_status: p.8,
+        last4: p.9,
+        replaced_by: p.12,
+        created_at: p.13,
+        updated_at: p.14,
+    })
+}
+
+/// An address from its two columns.
+pub(super) fn address(kind: String, key: String) -> Result<Address, StateError> {
+    let kind: ResourceKind = kind.parse().map_err(|_| corrupt("resource kind", &kind))?;
+    Ok(Address::new(kind, key))
+}
+
+/// One packed order: the journal columns in stored order.
+type PackedOrder = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// Orders from a JSON array of packed orders, in the array's order.
+pub(super) fn orders_from_packed(packed: &str) -> Result<Vec<OrderRecord>, StateError> {
+    let all: Vec<PackedOrder> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("order rows: {e}")))?;
+    all.into_iter()
+        .map(|p| {
+            Ok(OrderRecord {
+                idempotency_key: p.0,
+                address: address(p.1, p.2)?,
+                kind: order_kind(&p.3)?,
+                attempt: u32_of("attempt", p.4)?,
+                request: p.5,
+                order_id: p.6,
+                phase: order_phase(&p.7)?,
+                provider_status: p.8,
+                sub_status: p.9,
+                error_slug: p.10,
+                error_message: p.11,
+                estimated_charge: opt_decimal("estimated charge", p.12)?,
+                charge: opt_decimal("charge", p.13)?,
+                created_at: p.14,
+                updated_at: p.15,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct PackedRun(i64, String, Option<String>, String, String, String, String);
+
+/// Runs from a JSON array of packed runs, in the array's order.
+pub(super) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateError> {
+    let all: Vec<PackedRun> =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("run rows: {e}")))?;
+    all.into_iter()
+        .map(
+            |PackedRun(serial, at, finished_at, user, host, command, summary)| {
+                Ok(RunRecord {
+                    serial: serial_u64(serial)?,
+                    at,
+                    finished_at,
+                    user,
+                    host,
+                    command,
+                    summary: serde_json::from_str(&summary)
+                        .map_err(|_| corrupt("run summary", &summary))?,
+                })
+            },
+        )
+        .collect()
+}
+
+type PackedCall = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+/// Calls from a JSON array of packed calls, in the array's order.
+pub(super) fn calls_from_packed(packed: &str) -> Result<Vec<CallRecord>, StateError> {
+    let all: Vec<PackedCall> =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("call rows: {e}")))?;
+    all.into_iter()
+        .map(|p| {
+            Ok(CallRecord {
+                at: p.0,
+                endpoint: p.1,
+                idempotency_key: p.2,
+                order_id: p.3,
+                address: match (p.4, p.5) {
+                    (Some(kind), Some(key)) => Some(address(kind, key)?),
+                    _ => None,
+                },
+                result: p.6,
+                charge: opt_decimal("charge", p.7)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn serial_i64(serial: u64) -> Result<i64, StateError> {
+    i64::try_from(serial).map_err(|_| StateError::UnknownSerial(serial))
+}
+
+pub(super) fn serial_u64(serial: i64) -> Result<u64, StateError> {
+    u64::try_from(serial).map_err(|_| StateError::Corrupt(format!("negative serial {serial}")))
+}
+
+/// Microseconds since the epoch of an RFC 3339 timestamp or a bare date (its start, in UTC), so
+/// the audit orders and filters calls by instant whatever offset they were written with.
+pub(super) fn timestamp_micros(value: &str) -> Result<i64, StateError> {
+    let bad = || StateError::InvalidTimestamp {
+        value: value.to_string(),
+    };
+    if let Ok(ts) = value.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_microsecond());
+    }
+    let date: jiff::civil::Date = value.parse().map_err(|_| bad())?;
+    let ts = jiff::tz::Offset::UTC
+        .to_timestamp(date.at(0, 0, 0, 0))
+        .map_err(|_| bad())?;
+    Ok(ts.as_microsecond())
+}
+
+/// What a settled order teaches about a product's issue fee: a completed issue order without a
+/// top-up charged exactly that product's fee, the estimate of last resort for products that
+/// publish none. Product and top-up come from the request as sent when it says, else from the card.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum FeeLesson {
+    Nothing,
+    /// Neither the request nor the records at hand say: look up this card in the store.
+    NeedsStoredCard(String),
+    Fee {
+        product: String,
+        charge: Decimal,
+    },
+}
+
+impl FeeLesson {
+    /// The lesson of `o`, with the card written in the same batch (if it is this order's).
+    pub(super) fn of(o: &OrderRecord, card: Option<&CardRecord>) -> FeeLesson {
+        let Some(key) = o.address.card_key() else {
+            return FeeLesson::Nothing;
+        };
+        match card.filter(|c| c.key == key) {
+            Some(c) => Self::with_stored(o, Some(c)),
+            None if request_field(o, "product_code").is_none() && Self::settled_issue(o) => {
+                FeeLesson::NeedsStoredCard(key.to_owned())
+            }
+            None => Self::with_stored(o, None),
+        }
+    }
+
+    /// The lesson of `o` once the card (if any) is known.
+    pub(super) fn with_stored(o: &OrderRecord, card: Option<&CardRecord>) -> FeeLesson {
+        let (Some(charge), true) = (o.charge, Self::settled_issue(o)) else {
+            return FeeLesson::Nothing;
+        };
+        let req_topup = request_field(o, INITIAL_TOPUP_FIELD).is_some_and(|v| !v.is_null());
+        let (product, topup) = match (request_field(o, "product_code"), card) {
+            (Some(serde_json::Value::String(p)), _) => (p, req_topup),
+            (_, Some(c)) => (
+                c.product_code.clone(),
+                req_topup || c.initial_topup.is_some(),
+            ),
+            _ => return FeeLesson::Nothing,
+        };
+        if topup {
+            return FeeLesson::Nothing;
+        }
+        FeeLesson::Fee { product, charge }
+    }
+
+    fn settled_issue(o: &OrderRecord) -> bool {
+        o.kind == OrderKind::Issue && o.phase == OrderPhase::Completed && o.charge.is_some()
+    }
+}
+
+fn request_field(o: &OrderRecord, name: &str) -> Option<serde_json::Value> {
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&o.request).ok()?;
+    request.remove(name)
+}
+
+/// `text` with the password of `url` (if it has one) hidden: a driver's error may quote what it
+/// was given, and no message may carry a credential.
+pub(super) fn scrub(text: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    match password {
+        Some(p) => text.replace(p, "***"),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,695 @@
+//! The PostgreSQL backend: a named state in a database a team shares (CI runners included). Each
+//! state lives in its own schema (`cardform_<name>`), so several states (one per environment) sit
+//! side by side in one database. Opening it (creating, refusing), every read and write, and the
+//! lock (`lock.rs`). Must not decide what to do with what it holds, must never print or store the
+//! connection's password, and nothing outside `state` sees a type of this module.
+//!
+//! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
+//! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
+
+mod lock;
+mod schema;
+
+use rust_decimal::Decimal;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::Address;
+use crate::state::codec::{
+    self, FeeLesson, cards_from_images, cards_from_packed, serial_i64, serial_u64, timestamp_micros,
+};
+use crate::state::location::PgLocation;
+use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
+
+/// Connections a command may use at once: exec's writers queue here, readers run beside them.
+const POOL: u32 = 8;
+
+/// How long to wait for the database before saying it cannot be reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Cards per chunk of a snapshot (see the SQLite backend for why chunks).
+const SNAPSHOT_CHUNK: i64 = 4096;
+
+/// SQLSTATE of a failed foreign key: a write under a serial no run has.
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+const CARD_PACKED: &str = "json_build_array(key, external_user_id, product_code, initial_topup, \
+     desired_status, labels::json, card_id, phase, provider_status, last4, charged, attempt, \
+     replaced_by, created_at, updated_at)";
+
+const ORDER_PACKED: &str = "json_build_array(idempotency_key, resource_kind, resource_key, kind, \
+     attempt, request, order_id, phase, provider_status, sub_status, error_slug, error_message, \
+     estimated_charge, charge, created_at, updated_at)";
+
+const ORDER_COLUMNS: &str = "idempotency_key, resource_kind, resource_key, kind, attempt, request, \
+     order_id, phase, provider_status, sub_status, error_slug, error_message, estimated_charge, \
+     charge, created_at, updated_at, serial";
+
+/// A handle on one state. Cheap to clone (the pool and the lock connection are shared).
+#[derive(Clone)]
+pub(super) struct PgStore {
+    pool: PgPool,
+    options: PgConnectOptions,
+    location: PgLocation,
+    /// The connection holding the session advisory lock, while this process holds the lock.
+    lock_conn: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.location.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every failure to talk to the server names the state (never the password) and what failed.
+fn connect_err(location: &PgLocation) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
+    move |e| StateError::Unreachable {
+        location: location.redacted(),
+        message: codec::scrub(&e.to_string(), location.connect_url()),
+    }
+}
+
+fn serial_err(serial: u64) -> impl FnOnce(sqlx::Error) -> StateError {
+    move |e| match e.as_database_error().and_then(|d| d.code()) {
+        Some(code) if code == FOREIGN_KEY_VIOLATION => StateError::UnknownSerial(serial),
+        _ => StateError::from(e),
+    }
+}
+
+impl PgStore {
+    fn options(location: &PgLocation) -> Result<PgConnectOptions, StateError> {
+        let options = PgConnectOptions::from_str(location.connect_url()).map_err(|e| {
+            StateError::Unreachable {
+                location: location.redacted(),
+                message: codec::scrub(&e.to_string(), location.connect_url()),
+            }
+        })?;
+        // Every statement of this handle resolves table names in this state's schema.
+        Ok(options
+            .options([("search_path", location.schema().as_str())])
+            .application_name("cardform"))
+    }
+
+    async fn connect(location: &PgLocation) -> Result<PgStore, StateError> {
+        let options = Self::options(location)?;
+        // One connection first, by hand: a pool would only say it timed out, where this says
+        // "connection refused" or "password authentication failed", and within seconds.
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| StateError::Unreachable {
+                location: location.redacted(),
+                message: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            })?
+            .map_err(connect_err(location))?;
+        let _ = first.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL)
+            .min_connections(0)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy_with(options.clone());
+        Ok(PgStore {
+            pool,
+            options,
+            location: location.clone(),
+            lock_conn: Arc::new(tokio::sync::Mutex::new(None)),
+        })
+    }
+
+    /// Opens the state for a command that writes: creating it when missing.
+    pub(super) async fn open_for_write(
+        location: &PgLocation,
+    ) -> Result<(PgStore, Option<Upgrade>), StateError> {
+        let store = Self::connect(location).await?;
+        let upgraded = schema::migrate(&store.pool, location).await?;
+        Ok((store, upgraded))
+    }
+
+    /// Opens the state for a command that only reads: `None` when there is none.
+    pub(super) async fn open_for_read(
+        location: &PgLocation,
+    ) -> Result<Option<PgStore>, StateError> {
+        let store = Self::connect(location).await?;
+        match schema::status(&store.pool, location).await? {
+            None => {
+                store.close().await;
+                Ok(None)
+            }
+            Some(_) => {
+                schema::check_readable(&store.pool, location).await?;
+                Ok(Some(store))
+            }
+        }
+    }
+
+    /// The schema of the state, changing nothing; `None` without a state there.
+    pub(super) async fn schema_version(location: &PgLocation) -> Result<Option<i64>, StateError> {
+        let store = Self::connect(location).await?;
+        let v = schema::status(&store.pool, location).await;
+        store.close().await;
+        v
+    }
+
+    pub(super) async fn close(self) {
+        if let Some(conn) = self.lock_conn.lock().await.take() {
+            let _ = conn.close().await;
+        }
+        self.pool.close().await;
+    }
+
+    pub(in crate::state) async fn lineage(&self) -> Result<String, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
+        let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        serial_u64(s)
+    }
+
+    pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
+        let mut tx = self.pool.begin().await?;
+        // One consistent picture across the several statements below.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let lineage: String = info.try_get(0)?;
+        let serial = serial_u64(info.try_get(1)?)?;
+
+        let mut cards = BTreeMap::new();
+        let mut after = String::new();
+        loop {
+            let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT coalesce(json_agg({CARD_PACKED} ORDER BY key), '[]')::text FROM \
+                   (SELECT * FROM cards WHERE key > $1 ORDER BY key LIMIT $2) AS c"
+            )))
+            .bind(&after)
+            .bind(SNAPSHOT_CHUNK)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut chunk = cards_from_packed(&packed)?;
+            let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
+            match chunk.last_key_value() {
+                Some((k, _)) => after = k.clone(),
+                None => break,
+            }
+            // Chunks come in key order, so appending keeps the tree packed.
+            cards.append(&mut chunk);
+            if !full {
+                break;
+            }
+        }
+
+        let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
+        for o in Self::open_orders_in(&mut tx).await? {
+            open_orders.entry(o.address.clone()).or_default().push(o);
+        }
+        let mut observed_issue_fees = BTreeMap::new();
+        for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let product: String = row.try_get(0)?;
+            let charge: String = row.try_get(1)?;
+            observed_issue_fees.insert(product, codec::decimal("observed fee", &charge)?);
+        }
+        tx.commit().await?;
+        Ok(Snapshot {
+            lineage,
+            serial,
+            cards,
+            open_orders,
+            observed_issue_fees,
+        })
+    }
+
+    // ----- runs -----
+
+    pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
+        let mut tx = self.pool.begin().await?;
+        let serial: i64 = sqlx::query_scalar(
+            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO runs (serial, at, actor, host, command, summary) \
+             VALUES ($1, $2, $3, $4, $5, '{}')",
+        )
+        .bind(serial)
+        .bind(&info.at)
+        .bind(&info.user)
+        .bind(&info.host)
+        .bind(&info.command)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        serial_u64(serial)
+    }
+
+    pub(in crate::state) async fn finish_run(
+        &self,
+        serial: u64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        let summary = serde_json::to_string(summary)
+            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+        let done = sqlx::query("UPDATE runs SET finished_at = $1, summary = $2 WHERE serial = $3")
+            .bind(now())
+            .bind(summary)
+            .bind(serial_i64(serial)?)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NotFound(format!("run with serial {serial}")));
+        }
+        Ok(())
+    }
+
+    pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(
+            "SELECT coalesce(json_agg(json_build_array(serial, at, finished_at, actor, host, \
+               command, summary) ORDER BY serial), '[]')::text FROM runs",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        codec::runs_from_packed(&packed)
+    }
+
+    // ----- cards -----
+
+    pub(in crate::state) async fn put_card(
+        &self,
+        serial: u64,
+        card: &CardRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        put_card_in(&mut tx, serial, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(in crate::state) async fn remove_card(
+        &self,
+        serial: u64,
+        key: &str,
+    ) -> Result<bool, StateError> {
+        let s = serial_i64(serial)?;
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM cards WHERE key = $1")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if gone {
+            sqlx::query(
+                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+                 VALUES ('card', $1, $2, NULL) \
+                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = NULL",
+            )
+            .bind(key)
+            .bind(s)
+            .execute(&mut *tx)
+            .await
+            .map_err(serial_err(serial))?;
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    pub(in crate::state) async fn get_card(
+        &self,
+        key: &str,
+    ) -> Result<Option<CardRecord>, StateError> {
+        let mut conn = self.pool.acquire().await?;
+        get_card_in(&mut conn, key).await
+    }
+
+    pub(in crate::state) async fn cards_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(
+            "SELECT coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text \
+             FROM changes AS c \
+             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
+               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
+                               WHERE l.resource_kind = c.resource_kind \
+                                 AND l.resource_key = c.resource_key AND l.serial <= $1)",
+        )
+        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        cards_from_images(&packed)
+    }
+
+    // ----- order journal -----
+
+    pub(in crate::state) async fn journal_order(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = bind_order(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (idempotency_key) DO NOTHING"
+            ))),
+            order,
+            serial_i64(serial)?,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(serial_err(serial))?
+        .rows_affected()
+            > 0;
+        if !inserted {
+            let same: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM orders WHERE idempotency_key = $1 AND resource_kind = $2 \
+                 AND resource_key = $3 AND kind = $4 AND attempt = $5 AND request = $6",
+            )
+            .bind(&order.idempotency_key)
+            .bind(order.address.kind.as_str())
+            .bind(&order.address.key)
+            .bind(order.kind.as_str())
+            .bind(i64::from(order.attempt))
+            .bind(&order.request)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if same.is_none() {
+                return Err(StateError::JournalConflict {
+                    key: order.idempotency_key.clone(),
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(in crate::state) async fn record(
+        &self,
+        serial: u64,
+        order: Option<&OrderRecord>,
+        card: Option<&CardRecord>,
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        record_in(&mut tx, serial, order, card).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(in crate::state) async fn record_batch(
+        &self,
+        serial: u64,
+        items: &[(Option<OrderRecord>, Option<CardRecord>)],
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        for (order, card) in items {
+            record_in(&mut tx, serial, order.as_ref(), card.as_ref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(in crate::state) async fn orders_of(
+        &self,
+        address: &Address,
+    ) -> Result<Vec<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE resource_kind = $1 AND resource_key = $2"
+        )))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_one(&self.pool)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::open_orders_in(&mut conn).await
+    }
+
+    async fn open_orders_in(conn: &mut PgConnection) -> Result<Vec<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE phase IN ('prepared', 'open') \
+               AND (resource_kind <> 'card' \
+                    OR EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.resource_key))"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    pub(in crate::state) async fn get_order(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED}), '[]')::text FROM orders \
+             WHERE idempotency_key = $1"
+        )))
+        .bind(idempotency_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(codec::orders_from_packed(&packed)?.pop())
+    }
+
+    // ----- audit -----
+
+    pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
+               resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(timestamp_micros(&entry.at)?)
+        .bind(&entry.at)
+        .bind(&entry.endpoint)
+        .bind(&entry.idempotency_key)
+        .bind(&entry.order_id)
+        .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
+        .bind(entry.address.as_ref().map(|a| a.key.as_str()))
+        .bind(&entry.result)
+        .bind(entry.charge.map(|c| c.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(in crate::state) async fn calls(
+        &self,
+        since: Option<&str>,
+    ) -> Result<Vec<CallRecord>, StateError> {
+        let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
+        let packed: String = sqlx::query_scalar(
+            "SELECT coalesce(json_agg(json_build_array(at, endpoint, idempotency_key, order_id, \
+               resource_kind, resource_key, result, charge) ORDER BY at_us, id), '[]')::text \
+             FROM calls WHERE at_us >= $1",
+        )
+        .bind(from)
+        .fetch_one(&self.pool)
+        .await?;
+        codec::calls_from_packed(&packed)
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the order's fields in [`ORDER_COLUMNS`] order.
+fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q> {
+    q.bind(&o.idempotency_key)
+        .bind(o.address.kind.as_str())
+        .bind(&o.address.key)
+        .bind(o.kind.as_str())
+        .bind(i64::from(o.attempt))
+        .bind(&o.request)
+        .bind(&o.order_id)
+        .bind(o.phase.as_str())
+        .bind(&o.provider_status)
+        .bind(&o.sub_status)
+        .bind(&o.error_slug)
+        .bind(&o.error_message)
+        .bind(o.estimated_charge.map(|d| d.to_string()))
+        .bind(o.charge.map(|d| d.to_string()))
+        .bind(&o.created_at)
+        .bind(&o.updated_at)
+        .bind(serial)
+}
+
+async fn get_card_in(conn: &mut PgConnection, key: &str) -> Result<Option<CardRecord>, StateError> {
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({CARD_PACKED}), '[]')::text FROM cards WHERE key = $1"
+    )))
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(cards_from_packed(&packed)?.into_values().next())
+}
+
+async fn put_card_in(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    c: &CardRecord,
+) -> Result<(), StateError> {
+    let s = serial_i64(serial)?;
+    sqlx::query(
+        "INSERT INTO cards (key, external_user_id, product_code, initial_topup, desired_status, \
+           labels, card_id, phase, provider_status, last4, charged, attempt, replaced_by, \
+           created_at, updated_at, serial) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (key) DO UPDATE SET external_user_id = excluded.external_user_id, \
+           product_code = excluded.product_code, initial_topup = excluded.initial_topup, \
+           desired_status = excluded.desired_status, labels = excluded.labels, \
+           card_id = excluded.card_id, phase = excluded.phase, \
+           provider_status = excluded.provider_status, last4 = excluded.last4, \
+           charged = excluded.charged, attempt = excluded.attempt, \
+           replaced_by = excluded.replaced_by, created_at = excluded.created_at, \
+           updated_at = excluded.updated_at, serial = excluded.serial",
+    )
+    .bind(&c.key)
+    .bind(&c.external_user_id)
+    .bind(&c.product_code)
+    .bind(c.initial_topup.map(|d| d.to_string()))
+    .bind(c.desired_status.as_str())
+    .bind(codec::labels_json(&c.labels)?)
+    .bind(&c.card_id)
+    .bind(c.phase.as_str())
+    .bind(&c.provider_status)
+    .bind(&c.last4)
+    .bind(c.charged.to_string())
+    .bind(i64::from(c.attempt))
+    .bind(&c.replaced_by)
+    .bind(&c.created_at)
+    .bind(&c.updated_at)
+    .bind(s)
+    .execute(&mut **tx)
+    .await
+    .map_err(serial_err(serial))?;
+    // Only the last image per (card, serial) matters: history is per run, not per write.
+    sqlx::query(
+        "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+         VALUES ('card', $1, $2, $3) \
+         ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
+    )
+    .bind(&c.key)
+    .bind(s)
+    .bind(codec::card_image(c)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(serial_err(serial))?;
+    Ok(())
+}
+
+async fn record_in(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    order: Option<&OrderRecord>,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    if let Some(o) = order {
+        upsert_order(tx, serial, o).await?;
+    }
+    if let Some(c) = card {
+        put_card_in(tx, serial, c).await?;
+    }
+    if let Some(o) = order {
+        observe_issue_fee(tx, o, card).await?;
+    }
+    Ok(())
+}
+
+/// Writes an order's progress; its identity (resource, kind, attempt, request) never changes
+/// under its key: that is what makes resending the key safe.
+async fn upsert_order(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let written = bind_order(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17) \
+             ON CONFLICT (idempotency_key) DO UPDATE SET \
+               order_id = excluded.order_id, phase = excluded.phase, \
+               provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
+               error_slug = excluded.error_slug, error_message = excluded.error_message, \
+               estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
+               updated_at = excluded.updated_at, serial = excluded.serial \
+             WHERE orders.resource_kind = excluded.resource_kind \
+               AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
+               AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
+        ))),
+        o,
+        serial_i64(serial)?,
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(serial_err(serial))?
+    .rows_affected();
+    if written == 0 {
+        return Err(StateError::JournalConflict {
+            key: o.idempotency_key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Keeps `observed_fees` current (the rule is [`FeeLesson`]'s).
+async fn observe_issue_fee(
+    tx: &mut Transaction<'_, Postgres>,
+    o: &OrderRecord,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    let lesson = match FeeLesson::of(o, card) {
+        FeeLesson::NeedsStoredCard(key) => {
+            let stored = get_card_in(tx, &key).await?;
+            FeeLesson::with_stored(o, stored.as_ref())
+        }
+        lesson => lesson,
+    };
+    let FeeLesson::Fee { product, charge } = lesson else {
+        return Ok(());
+    };
+    upsert_observed_fee(tx, &product, charge, o).await
+}
+
+async fn upsert_observed_fee(
+    tx: &mut Transaction<'_, Postgres>,
+    product: &str,
+    charge: Decimal,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    // Most recent wins; an older order recorded late (a resumed run) does not overwrite it.
+    sqlx::query(
+        "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (product_code) DO UPDATE SET charge = excluded.charge, \
+           observed_at = excluded.observed_at, idempotency_key = excluded.idempotency_key \
+         WHERE excluded.observed_at >= observed_fees.observed_at",
+    )
+    .bind(product)
+    .bind(charge.to_string())
+    .bind(&o.updated_at)
+    .bind(&o.idempotency_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
