@@ -1,5 +1,6 @@
 //! The one integration-test binary: every file drives the real `cardform` binary or library
-//! against the built-in sandbox over loopback HTTP, with real SQLite files in temp dirs.
+//! against the built-in sandbox over loopback HTTP, with real SQLite files in temp dirs and, for
+//! PostgreSQL, a real throwaway server (`pg`).
 
 mod cli_apply;
 mod cli_audit;
@@ -14,5 +15,6 @@ mod decl;
 mod fake_provider;
 mod harness;
 mod perf;
+mod pg;
 mod sandbox;
 mod upgrade;
