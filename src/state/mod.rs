@@ -158,7 +158,8 @@ pub struct Store {
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
-    Postgres(postgres::PgStore),
+    /// Boxed: its pool options are large, and a `Store` is cloned into every executor task.
+    Postgres(Box<postgres::PgStore>),
 }
 
 /// Every backend method with the same signature on each backend: one line here per method,
@@ -190,7 +191,7 @@ impl Store {
             }
             StateLocation::Postgres(pg) => {
                 let (s, up) = postgres::PgStore::open_for_write(pg).await?;
-                (Backend::Postgres(s), up)
+                (Backend::Postgres(Box::new(s)), up)
             }
         };
         Ok(Store {
@@ -210,7 +211,7 @@ impl Store {
                 None => return Ok(None),
             },
             StateLocation::Postgres(pg) => match postgres::PgStore::open_for_read(pg).await? {
-                Some(s) => Backend::Postgres(s),
+                Some(s) => Backend::Postgres(Box::new(s)),
                 None => return Ok(None),
             },
         };
@@ -252,7 +253,7 @@ impl Store {
     pub async fn close(self) {
         match self.backend {
             Backend::Sqlite(b) => b.close().await,
-            Backend::Postgres(b) => b.close().await,
+            Backend::Postgres(b) => (*b).close().await,
         }
     }
 }
