@@ -22,17 +22,27 @@ fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
 }
 
-/// The backends every contract test runs on. PostgreSQL joins with issue 9.
+/// The backends every contract test runs on: a SQLite file, and a named state in a real
+/// PostgreSQL server (`pg.rs`).
 #[derive(Debug, Clone, Copy)]
 enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
-    /// A location no state has been written to yet.
+    /// A location no state has been written to yet (a new one on every call).
     fn fresh(self, dir: &TempDir) -> StateLocation {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match self {
-            Backend::Sqlite => StateLocation::file(dir.path().join("nested/dir/cardform.db")),
+            Backend::Sqlite => {
+                StateLocation::file(dir.path().join(format!("nested/dir/cardform-{n}.db")))
+            }
+            Backend::Postgres => {
+                let url = crate::pg::server().fresh_database();
+                StateLocation::parse(&format!("{url}?state=s{n}")).unwrap()
+            }
         }
     }
 
@@ -40,6 +50,23 @@ impl Backend {
     async fn force_schema_version(self, at: &StateLocation, v: i64) {
         match self {
             Backend::Sqlite => set_user_version(&file(at), v).await,
+            Backend::Postgres => {
+                let StateLocation::Postgres(pg) = at else {
+                    unreachable!("a postgres backend makes postgres locations")
+                };
+                let url = at.to_string().replace("***", crate::pg::PASSWORD);
+                let url = url.split('?').next().unwrap().to_owned();
+                let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO cardform_{}.cardform_migrations VALUES ($1, 'from the future', '')",
+                    pg.name()
+                )))
+                .bind(v)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+            }
         }
     }
 }
@@ -137,7 +164,7 @@ async fn create_and_reopen_keep_lineage_and_serial(b: Backend) {
     assert_eq!(again.serial().await.unwrap(), 1);
 
     // Another file gets its own lineage.
-    let other = Store::open(&StateLocation::file(dir.path().join("other.db")))
+    let other = Store::open(&b.fresh(&dir))
         .await
         .unwrap();
     assert_ne!(other.lineage().await.unwrap(), lineage);
@@ -911,6 +938,9 @@ macro_rules! conformance {
     ($( #[$attr:meta] $name:ident ),* $(,)?) => {
         mod sqlite {
             $( #[$attr] async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[$attr] async fn $name() { super::$name(super::Backend::Postgres).await } )*
         }
     };
 }
