@@ -279,6 +279,21 @@ pub enum StateCommand {
         after_help = "Examples:\n  cardform state audit --since 2025-01-01\n  cardform state audit --format csv > audit.csv"
     )]
     Audit(AuditArgs),
+    /// Copy the whole state (cards, journal, history, audit, lineage, serial) to another backend
+    #[command(
+        after_help = "Examples:\n  cardform state migrate --to 'postgres://ci@db.internal/cardform?state=prod'\n  cardform --state 'postgres://ci@db/cardform' state migrate --to laptop-copy.db\n\nThe password comes from the URL or PGPASSWORD and is never printed or stored."
+    )]
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    /// Where to copy the state: a file path, or a postgres:// URL (?state=NAME picks the state)
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
+    /// Wait this long for the source state's lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
 }
 
 #[derive(Debug, Args, Clone)]

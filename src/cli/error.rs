@@ -21,6 +21,10 @@ pub enum CliError {
     NoProvider,
     #[error("{0}")]
     Io(String),
+    #[error(
+        "no state at {location}: run `cardform init --state {location}` to create it, or point --state / CARDFORM_STATE at your team's shared state (nothing was sent to the provider)"
+    )]
+    NoState { location: String },
     /// Already explained on the output (plan problems, failed cards): only the exit code remains.
     #[error("")]
     Reported,

@@ -11,6 +11,7 @@ mod args;
 mod error;
 mod history;
 mod init;
+mod migrate;
 mod out;
 mod plan;
 mod provider;
@@ -92,6 +93,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Export(a) => history::export(&a, global).await,
             StateCommand::Rm(a) => surgery::rm(&a, global).await,
             StateCommand::Audit(a) => history::audit(&a, global).await,
+            StateCommand::Migrate(a) => migrate::run(&a, global).await,
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,

@@ -79,7 +79,7 @@ async fn gather(
     Ok((snapshot, provider.facts().await?))
 }
 
-/// The state as plan sees it; a state that does not exist yet is an empty state.
+/// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one).
 pub async fn read_snapshot(global: &Global) -> Result<Snapshot, CliError> {
     match super::session::read(global).await? {
         Some(store) => Ok(store.snapshot().await?),

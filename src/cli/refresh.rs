@@ -63,12 +63,6 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
     let wait = settings::lock_wait(&args.lock_timeout)?;
     let rate = settings::rate(args.rate)?;
     let parallelism = settings::parallelism(args.parallelism)?;
-    if !crate::state::Store::exists(&global.state).await? {
-        return print(&format!(
-            "No state at {}: nothing to refresh.\n",
-            global.state
-        ));
-    }
     let provider = Provider::connect(global, rate).await?;
     let result = refresh_state(global, &provider, parallelism, wait).await;
     provider.shutdown().await;

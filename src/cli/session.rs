@@ -65,9 +65,14 @@ pub async fn write<T>(
     Ok(value)
 }
 
-/// Opens (creating or upgrading) the state for a writing command; an upgrade is reported on
-/// stderr, where it cannot corrupt machine-readable output.
+/// Opens (upgrading if it must) the state for a writing command; an upgrade is reported on
+/// stderr, where it cannot corrupt machine-readable output. A missing state is created only with
+/// `--sandbox` (a demo initialises its own); otherwise only `cardform init` creates one, so a
+/// runner pointed at the wrong place never starts a new lineage and pays for every card again.
 pub async fn open(global: &Global) -> Result<Store, CliError> {
+    if !global.sandbox && !Store::exists(&global.state).await? {
+        return Err(missing(global));
+    }
     let store = Store::open(&global.state).await?;
     if let Some(up) = store.upgraded() {
         eprintln!("note: {}: {up}.", global.state);
@@ -75,7 +80,18 @@ pub async fn open(global: &Global) -> Result<Store, CliError> {
     Ok(store)
 }
 
-/// Opens the state for a read-only command: `None` when there is none yet.
+/// Opens the state for a read-only command. `None` only with `--sandbox` before its first write
+/// (an empty state); otherwise a missing state is an error that says how to make one.
 pub async fn read(global: &Global) -> Result<Option<Store>, CliError> {
-    Ok(Store::open_existing(&global.state).await?)
+    match Store::open_existing(&global.state).await? {
+        Some(store) => Ok(Some(store)),
+        None if global.sandbox => Ok(None),
+        None => Err(missing(global)),
+    }
+}
+
+fn missing(global: &Global) -> CliError {
+    CliError::NoState {
+        location: global.state.to_string(),
+    }
 }

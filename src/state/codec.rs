@@ -343,3 +343,58 @@ pub(super) fn scrub(text: &str, url: &str) -> String {
         None => text.to_owned(),
     }
 }
+
+/// Cards with the serial they were last written under, from a JSON array of `[packed, serial]`.
+pub(super) fn cards_with_serial_from_packed(
+    packed: &str,
+) -> Result<Vec<(CardRecord, u64)>, StateError> {
+    let all: Vec<(PackedCard<'_>, i64)> =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
+    all.into_iter()
+        .map(|(p, s)| Ok((card_from_tuple(p)?, serial_u64(s)?)))
+        .collect()
+}
+
+/// Orders with their serial, from a JSON array of `[packed, serial]`, in the array's order.
+pub(super) fn orders_with_serial_from_packed(
+    packed: &str,
+) -> Result<Vec<(OrderRecord, u64)>, StateError> {
+    let all: Vec<(serde_json::Value, i64)> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("order rows: {e}")))?;
+    let (orders, serials): (Vec<_>, Vec<_>) = all.into_iter().unzip();
+    let orders = orders_from_packed(&serde_json::Value::Array(orders).to_string())?;
+    orders
+        .into_iter()
+        .zip(serials)
+        .map(|(o, s)| Ok((o, serial_u64(s)?)))
+        .collect()
+}
+
+/// The change log from a JSON array of `[kind, key, serial, image]`.
+pub(super) fn changes_from_packed(
+    packed: &str,
+) -> Result<Vec<(Address, u64, Option<String>)>, StateError> {
+    let all: Vec<(String, String, i64, Option<String>)> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("change rows: {e}")))?;
+    all.into_iter()
+        .map(|(kind, key, s, image)| Ok((address(kind, key)?, serial_u64(s)?, image)))
+        .collect()
+}
+
+/// Observed fees from a JSON array of `[product, charge, observed_at, idempotency_key]`.
+pub(super) fn observed_fees_from_packed(
+    packed: &str,
+) -> Result<Vec<super::ObservedFee>, StateError> {
+    let all: Vec<(String, String, String, String)> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("observed fee rows: {e}")))?;
+    all.into_iter()
+        .map(|(product_code, charge, observed_at, idempotency_key)| {
+            Ok(super::ObservedFee {
+                charge: decimal("observed fee", &charge)?,
+                product_code,
+                observed_at,
+                idempotency_key,
+            })
+        })
+        .collect()
+}

@@ -73,6 +73,31 @@ pub struct CallRecord {
     pub charge: Option<Decimal>,
 }
 
+/// A whole state, as `state migrate` moves it from one backend to another: every row of every
+/// table, each table in the order it was written, with the serial each row was last written under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateDump {
+    pub lineage: String,
+    pub serial: u64,
+    pub runs: Vec<RunRecord>,
+    pub cards: Vec<(CardRecord, u64)>,
+    /// In journal order.
+    pub orders: Vec<(OrderRecord, u64)>,
+    /// The change log: (resource, serial, image), `None` for a removal.
+    pub changes: Vec<(Address, u64, Option<String>)>,
+    pub calls: Vec<CallRecord>,
+    pub observed_fees: Vec<ObservedFee>,
+}
+
+/// The fee estimate of last resort for one product (see `observed_fees` in the schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedFee {
+    pub product_code: String,
+    pub charge: Decimal,
+    pub observed_at: String,
+    pub idempotency_key: String,
+}
+
 /// Everything that can go wrong reading or writing state.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StateError {
@@ -124,6 +149,10 @@ pub enum StateError {
 
     #[error("not found: {0}")]
     NotFound(String),
+
+    /// A state to load into (`state migrate`) already holds something.
+    #[error("the target state is not empty: {0}")]
+    NotEmpty(String),
 
     #[error("state is corrupt or not a cardform state: {0}")]
     Corrupt(String),
@@ -307,4 +336,10 @@ delegate! {
     /// Removes the lock `lock_id` whoever holds it, returning who held it.
     pub async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError>;
     pub async fn current_lock(&self) -> Result<Option<LockInfo>, StateError>;
+
+    /// Every row of the state, for `state migrate`.
+    pub async fn dump(&self) -> Result<StateDump, StateError>;
+    /// Fills a state that was just created (serial 0, no runs) with `dump`, lineage and serial
+    /// included, in one transaction; refuses a state that already holds anything.
+    pub async fn load(&self, dump: &StateDump) -> Result<(), StateError>;
 }

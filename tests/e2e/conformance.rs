@@ -164,9 +164,7 @@ async fn create_and_reopen_keep_lineage_and_serial(b: Backend) {
     assert_eq!(again.serial().await.unwrap(), 1);
 
     // Another file gets its own lineage.
-    let other = Store::open(&b.fresh(&dir))
-        .await
-        .unwrap();
+    let other = Store::open(&b.fresh(&dir)).await.unwrap();
     assert_ne!(other.lineage().await.unwrap(), lineage);
 }
 

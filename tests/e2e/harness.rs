@@ -39,13 +39,29 @@ impl Env {
         let api_key = config.api_key.clone();
         let api_secret = config.api_secret.expose().to_owned();
         let sandbox = rt.block_on(cardform::sandbox::spawn(config)).unwrap();
-        Env {
+        let env = Env {
             dir: tempfile::tempdir().unwrap(),
             sandbox: Some(sandbox),
             rt,
             api_key,
             api_secret,
-        }
+        };
+        // What `cardform init` does: a state exists before any command uses it.
+        env.rt.block_on(async {
+            cardform::state::Store::open(&env.location())
+                .await
+                .unwrap()
+                .close()
+                .await
+        });
+        env
+    }
+
+    /// An env whose state has not been created (no `cardform init` yet).
+    pub fn uninitialised() -> Self {
+        let env = Self::new();
+        std::fs::remove_dir_all(env.path("state")).unwrap();
+        env
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

@@ -7,6 +7,7 @@
 //! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
 //! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
 
+mod dump;
 mod lock;
 mod schema;
 
@@ -544,7 +545,7 @@ async fn get_card_in(conn: &mut PgConnection, key: &str) -> Result<Option<CardRe
     Ok(cards_from_packed(&packed)?.into_values().next())
 }
 
-async fn put_card_in(
+pub(super) async fn put_card_in(
     tx: &mut Transaction<'_, Postgres>,
     serial: u64,
     c: &CardRecord,
@@ -618,7 +619,7 @@ async fn record_in(
 
 /// Writes an order's progress; its identity (resource, kind, attempt, request) never changes
 /// under its key: that is what makes resending the key safe.
-async fn upsert_order(
+pub(super) async fn upsert_order(
     tx: &mut Transaction<'_, Postgres>,
     serial: u64,
     o: &OrderRecord,

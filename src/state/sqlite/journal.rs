@@ -190,7 +190,7 @@ async fn record_in(
 
 /// Writes an order's progress. The identity of a journaled order (card, kind, attempt, request)
 /// never changes under its key: that is what makes resending the key safe.
-async fn upsert_order(
+pub(super) async fn upsert_order(
     conn: &mut SqliteConnection,
     serial: u64,
     o: &OrderRecord,

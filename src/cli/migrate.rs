@@ -1,0 +1,90 @@
+//! `cardform state migrate --to URL`: copy a whole state to another backend (a laptop's file to
+//! the team's PostgreSQL, say), lineage and serial included, so every idempotency key stays the
+//! same and nothing is ever issued or paid twice because state moved. The source stays locked
+//! while it is read and is left as it was.
+
+use super::args::MigrateArgs;
+use super::out::print;
+use super::session::{self, Session};
+use super::settings::{self, Global};
+use super::{CliError, Outcome};
+use crate::state::{StateLocation, Store};
+
+pub async fn run(args: &MigrateArgs, global: &Global) -> Result<Outcome, CliError> {
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let target = StateLocation::parse(&args.to).map_err(CliError::Usage)?;
+    if target == global.state {
+        return Err(CliError::Usage(format!(
+            "--to {target}: that is the state being copied"
+        )));
+    }
+    let text = session::write(global, wait, async |s: &Session| {
+        copy(s.store(), &global.state, &target, wait).await
+    })
+    .await?;
+    print(&text)
+}
+
+async fn copy(
+    source: &Store,
+    from: &StateLocation,
+    to: &StateLocation,
+    wait: std::time::Duration,
+) -> Result<String, CliError> {
+    let dump = source.dump().await?;
+    if let Some(existing) = Store::open_existing(to).await? {
+        let lineage = existing.lineage().await?;
+        let serial = existing.serial().await?;
+        existing.close().await;
+        // A state made by `cardform init` and never written to is an empty place to copy into.
+        if serial == 0 {
+            return load(&dump, from, to, wait).await;
+        }
+        if lineage != dump.lineage {
+            return Err(CliError::Other(format!(
+                "refusing to copy into {to}: it holds another state (lineage {lineage}, serial \
+                 {serial}); copying would mix two lineages and their idempotency keys. Pick an \
+                 empty place (e.g. another ?state=NAME)"
+            )));
+        }
+        if serial == dump.serial {
+            return Ok(format!(
+                "{to} already holds this state at serial {serial} (lineage {lineage}): nothing to copy.\n"
+            ));
+        }
+        return Err(CliError::Other(format!(
+            "refusing to copy into {to}: it holds this state at serial {serial}, the source is at \
+             serial {}; both were written since they parted, and neither may overwrite the other",
+            dump.serial
+        )));
+    }
+    load(&dump, from, to, wait).await
+}
+
+async fn load(
+    dump: &crate::state::StateDump,
+    from: &StateLocation,
+    to: &StateLocation,
+    wait: std::time::Duration,
+) -> Result<String, CliError> {
+    let target = Store::open(to).await?;
+    let lock = target
+        .acquire_lock(super::who::lock_request(), wait)
+        .await?;
+    let loaded = target.load(dump).await;
+    let released = target.release_lock(&lock.lock_id).await;
+    target.close().await;
+    loaded?;
+    released?;
+    Ok(format!(
+        "Copied the state from {from} to {to}: lineage {}, serial {}; {} cards, {} orders, {} runs, \
+         {} provider calls.\nPoint --state / CARDFORM_STATE at {to} from now on. The source was \
+         left as it was: keep it as a backup, or delete it once the copy is in use.\n",
+        dump.lineage,
+        dump.serial,
+        dump.cards.len(),
+        dump.orders.len(),
+        dump.runs.len(),
+        dump.calls.len()
+    ))
+}

@@ -1,0 +1,146 @@
+//! A whole PostgreSQL state as a [`StateDump`] and back, for `state migrate`. Reads every table in
+//! the order it was written, in one snapshot; loads into a state just created, in one
+//! transaction. Must not change a state that already holds anything.
+
+use super::{CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order};
+use crate::state::codec::{
+    cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
+    orders_with_serial_from_packed, serial_i64, serial_u64, timestamp_micros,
+};
+use crate::state::{StateDump, StateError};
+
+impl PgStore {
+    pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let (lineage, serial): (String, i64) =
+            sqlx::query_as("SELECT lineage, serial FROM state_info WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut packed = async |sql: String| -> Result<String, StateError> {
+            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut *tx)
+                .await?)
+        };
+        let cards = packed(format!(
+            "SELECT coalesce(json_agg(json_build_array({CARD_PACKED}, serial) ORDER BY key), \
+             '[]')::text FROM cards"
+        ))
+        .await?;
+        let orders = packed(format!(
+            "SELECT coalesce(json_agg(json_build_array({ORDER_PACKED}, serial) ORDER BY seq), \
+             '[]')::text FROM orders"
+        ))
+        .await?;
+        let changes = packed(
+            "SELECT coalesce(json_agg(json_build_array(resource_kind, resource_key, serial, image) \
+             ORDER BY serial, resource_kind, resource_key), '[]')::text FROM changes"
+                .into(),
+        )
+        .await?;
+        let fees = packed(
+            "SELECT coalesce(json_agg(json_build_array(product_code, charge, observed_at, \
+             idempotency_key) ORDER BY product_code), '[]')::text FROM observed_fees"
+                .into(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(StateDump {
+            lineage,
+            serial: serial_u64(serial)?,
+            runs: self.history().await?,
+            cards: cards_with_serial_from_packed(&cards)?,
+            orders: orders_with_serial_from_packed(&orders)?,
+            changes: changes_from_packed(&changes)?,
+            calls: self.calls(None).await?,
+            observed_fees: observed_fees_from_packed(&fees)?,
+        })
+    }
+
+    pub(in crate::state) async fn load(&self, dump: &StateDump) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        let (serial, runs): (i64, i64) = sqlx::query_as(
+            "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1 FOR UPDATE",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if serial != 0 || runs != 0 {
+            return Err(StateError::NotEmpty(format!(
+                "it already holds {runs} runs (serial {serial})"
+            )));
+        }
+        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2 WHERE id = 1")
+            .bind(&dump.lineage)
+            .bind(serial_i64(dump.serial)?)
+            .execute(&mut *tx)
+            .await?;
+        for r in &dump.runs {
+            sqlx::query(
+                "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(serial_i64(r.serial)?)
+            .bind(&r.at)
+            .bind(&r.finished_at)
+            .bind(&r.user)
+            .bind(&r.host)
+            .bind(&r.command)
+            .bind(r.summary.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (card, serial) in &dump.cards {
+            put_card_in(&mut tx, *serial, card).await?;
+        }
+        for (order, serial) in &dump.orders {
+            upsert_order(&mut tx, *serial, order).await?;
+        }
+        // After the cards: the change log as it was replaces what writing them logged.
+        for (address, serial, image) in &dump.changes {
+            sqlx::query(
+                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
+            )
+            .bind(address.kind.as_str())
+            .bind(&address.key)
+            .bind(serial_i64(*serial)?)
+            .bind(image)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in &dump.calls {
+            sqlx::query(
+                "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
+                   resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(timestamp_micros(&c.at)?)
+            .bind(&c.at)
+            .bind(&c.endpoint)
+            .bind(&c.idempotency_key)
+            .bind(&c.order_id)
+            .bind(c.address.as_ref().map(|a| a.kind.as_str()))
+            .bind(c.address.as_ref().map(|a| a.key.as_str()))
+            .bind(&c.result)
+            .bind(c.charge.map(|d| d.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for f in &dump.observed_fees {
+            sqlx::query(
+                "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&f.product_code)
+            .bind(f.charge.to_string())
+            .bind(&f.observed_at)
+            .bind(&f.idempotency_key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

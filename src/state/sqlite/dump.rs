@@ -1,0 +1,151 @@
+//! A whole SQLite state as a [`StateDump`] and back, for `state migrate`. Reads every table in
+//! the order it was written; loads into a state just created, in one transaction. Must not
+//! change a state that already holds anything.
+
+use sqlx::Connection;
+
+use super::cards::put_card_in;
+use super::journal::upsert_order;
+use super::rows::card_packed;
+use super::*;
+use crate::state::StateDump;
+use crate::state::codec::{
+    cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
+    orders_with_serial_from_packed,
+};
+
+impl SqliteStore {
+    pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
+        let mut conn = self.reader().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let (lineage, serial): (String, i64) =
+            sqlx::query_as("SELECT lineage, serial FROM state_info WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut packed = async |sql: &'static str| -> Result<String, StateError> {
+            let v: Option<String> = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
+            Ok(v.unwrap_or_else(|| "[]".into()))
+        };
+        let cards = packed(concat!(
+            "SELECT json_group_array(json_array(",
+            card_packed!(),
+            ", serial)) FROM (SELECT * FROM cards ORDER BY key)"
+        ))
+        .await?;
+        let orders = packed(
+            "SELECT json_group_array(json_array(json_array(idempotency_key, resource_kind, \
+               resource_key, kind, attempt, request, order_id, phase, provider_status, \
+               sub_status, error_slug, error_message, estimated_charge, charge, created_at, \
+               updated_at), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
+        )
+        .await?;
+        let changes = packed(
+            "SELECT json_group_array(json_array(resource_kind, resource_key, serial, image)) \
+             FROM (SELECT * FROM changes ORDER BY serial, resource_kind, resource_key)",
+        )
+        .await?;
+        let fees = packed(
+            "SELECT json_group_array(json_array(product_code, charge, observed_at, \
+               idempotency_key)) FROM (SELECT * FROM observed_fees ORDER BY product_code)",
+        )
+        .await?;
+        tx.commit().await?;
+        drop(conn);
+        Ok(StateDump {
+            lineage,
+            serial: serial_u64(serial)?,
+            runs: self.history().await?,
+            cards: cards_with_serial_from_packed(&cards)?,
+            orders: orders_with_serial_from_packed(&orders)?,
+            changes: changes_from_packed(&changes)?,
+            calls: self.calls(None).await?,
+            observed_fees: observed_fees_from_packed(&fees)?,
+        })
+    }
+
+    pub(in crate::state) async fn load(&self, dump: &StateDump) -> Result<(), StateError> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let (serial, runs): (i64, i64) = sqlx::query_as(
+            "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if serial != 0 || runs != 0 {
+            return Err(StateError::NotEmpty(format!(
+                "it already holds {runs} runs (serial {serial})"
+            )));
+        }
+        sqlx::query("UPDATE state_info SET lineage = ?, serial = ? WHERE id = 1")
+            .bind(&dump.lineage)
+            .bind(serial_i64(dump.serial)?)
+            .execute(&mut *tx)
+            .await?;
+        for r in &dump.runs {
+            sqlx::query(
+                "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(serial_i64(r.serial)?)
+            .bind(&r.at)
+            .bind(&r.finished_at)
+            .bind(&r.user)
+            .bind(&r.host)
+            .bind(&r.command)
+            .bind(r.summary.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (card, serial) in &dump.cards {
+            put_card_in(&mut tx, *serial, card).await?;
+        }
+        for (order, serial) in &dump.orders {
+            upsert_order(&mut tx, *serial, order).await?;
+        }
+        // After the cards: the change log as it was replaces what writing them logged.
+        for (address, serial, image) in &dump.changes {
+            sqlx::query(
+                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+                 VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
+            )
+            .bind(address.kind.as_str())
+            .bind(&address.key)
+            .bind(serial_i64(*serial)?)
+            .bind(image)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in &dump.calls {
+            sqlx::query(concat!(
+                "INSERT INTO calls (at_us, ",
+                rows::call_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(timestamp_micros(&c.at)?)
+            .bind(&c.at)
+            .bind(&c.endpoint)
+            .bind(&c.idempotency_key)
+            .bind(&c.order_id)
+            .bind(c.address.as_ref().map(|a| a.kind.as_str()))
+            .bind(c.address.as_ref().map(|a| a.key.as_str()))
+            .bind(&c.result)
+            .bind(c.charge.map(|d| d.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for f in &dump.observed_fees {
+            sqlx::query(
+                "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(&f.product_code)
+            .bind(f.charge.to_string())
+            .bind(&f.observed_at)
+            .bind(&f.idempotency_key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
