@@ -58,6 +58,9 @@ pub(super) struct SqliteStore {
     writer: SqlitePool,
     /// Read-only work (snapshots, history, show) in WAL runs beside the writer.
     reader: SqlitePool,
+    /// The OS half of the state lock (see `lock`); after the pools, so that when a handle is
+    /// dropped without `close` its descriptor goes last.
+    os_lock: lock::OsLock,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -236,13 +239,20 @@ impl SqliteStore {
                     .row_buffer_size(READ_ROW_BUFFER),
             )
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            os_lock: lock::OsLock::open(path)?,
+        })
     }
 
-    /// Closes both pools, checkpointing the WAL into the main file.
+    /// Closes both pools, checkpointing the WAL into the main file, then frees the OS lock: a
+    /// closed handle does no more work under the lock, and its descriptor may only be closed once
+    /// SQLite's are.
     pub(in crate::state) async fn close(self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.os_lock.close();
     }
 
     fn writer(&self) -> &SqlitePool {
