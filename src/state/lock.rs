@@ -29,8 +29,8 @@ pub struct LockInfo {
     pub command: String,
     /// RFC 3339.
     pub since: String,
-    /// The holder is known gone: it no longer holds the backend's OS lock, or, where there is
-    /// none, its process no longer exists on this host.
+    /// The holder's process no longer exists on this host. Never set for a holder the backend
+    /// sees alive through an OS lock, whatever its pid.
     pub stale: bool,
 }
 

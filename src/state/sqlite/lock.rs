@@ -92,23 +92,9 @@ impl OsLock {
         }
     }
 
-    /// Whether a live process holds the OS lock, so that a row is not left behind; `None` where
-    /// there is no OS lock to look at.
-    fn holder_alive(&self) -> Option<bool> {
-        let mut s = self.state();
-        if s.held.is_some() {
-            return Some(true);
-        }
-        // A shared probe: it cannot stop another reader, and an exclusive acquirer racing it only
-        // retries its next poll.
-        match s.flock(libc::LOCK_SH | libc::LOCK_NB) {
-            Ok(Flock::Taken) => {
-                s.unlock();
-                Some(false)
-            }
-            Ok(Flock::Busy) => Some(true),
-            Ok(Flock::Unavailable) | Err(_) => None,
-        }
+    /// Whether this handle holds the OS lock (under any id).
+    fn held_here(&self) -> bool {
+        self.state().held.is_some()
     }
 
     /// Drops the descriptor, freeing the OS lock for good. Only once the handle's connections are
@@ -347,17 +333,12 @@ impl SqliteStore {
         tx.commit().await?;
         // When this very handle holds it, the lock can go entirely.
         self.os_lock.give_up(lock_id);
-        Ok(LockInfo {
-            stale: self
-                .os_lock
-                .holder_alive()
-                .map_or(holder.stale, |alive| !alive),
-            ..holder
-        })
+        Ok(holder)
     }
 
-    /// The lock row, if any. `stale` says whether the next acquirer takes it over: nobody holds
-    /// the OS lock; without an OS lock, whether its pid is known dead on this host.
+    /// The lock row, if any. Its `stale` is the pid's verdict (unless this handle holds it): the
+    /// OS lock cannot be looked at without taking it, and a look that took it for a moment could
+    /// make a concurrent acquirer fail. Only acquiring says for sure, and then takes over.
     pub(crate) async fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
         let Some(row) = sqlx::query(SELECT_LOCK)
             .fetch_optional(self.reader())
@@ -367,10 +348,7 @@ impl SqliteStore {
         };
         let holder = lock_from_row(&row)?;
         Ok(Some(LockInfo {
-            stale: self
-                .os_lock
-                .holder_alive()
-                .map_or(holder.stale, |alive| !alive),
+            stale: holder.stale && !self.os_lock.held_here(),
             ..holder
         }))
     }
