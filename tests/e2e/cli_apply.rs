@@ -370,7 +370,7 @@ fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unloc
     assert!(holds_the_lock(&env, &mut child));
     // Orders on their way: the run has begun, and the kill lands mid-apply.
     let t0 = Instant::now();
-    while env.inspect().calls.get("cards/create").is_none() {
+    while !env.inspect().calls.contains_key("cards/create") {
         assert!(t0.elapsed() < Duration::from_secs(30), "apply never sent");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -34,7 +34,8 @@ pub(super) struct OsLock(Arc<Mutex<OsLockState>>);
 
 #[derive(Debug)]
 struct OsLockState {
-    /// `None` on a network filesystem, where the row alone is the lock.
+    /// `None` on a network filesystem, where the row alone is the lock, and once the handle is
+    /// closed.
     file: Option<File>,
     /// The lock id this handle holds the OS lock for. The OS lock alone cannot tell: `flock` on a
     /// descriptor that already holds it succeeds again, so two tasks sharing a handle would both
@@ -53,7 +54,8 @@ enum Flock {
 }
 
 impl OsLock {
-    /// Opens the descriptor the OS lock is taken on (locking nothing yet).
+    /// Opens the descriptor the OS lock is taken on, locking nothing yet. Call it before SQLite
+    /// opens the file: on a network filesystem the descriptor is closed at once (see the type).
     pub(super) fn open(path: &Path) -> Result<OsLock, StateError> {
         let file = File::open(path).map_err(super::io_err(path))?;
         let file = (!on_network_filesystem(&file)).then_some(file);
@@ -107,7 +109,7 @@ impl OsLock {
 }
 
 impl OsLockState {
-    fn flock(&mut self, op: libc::c_int) -> Result<Flock, StateError> {
+    fn flock(&self, op: libc::c_int) -> Result<Flock, StateError> {
         let Some(file) = &self.file else {
             return Ok(Flock::Unavailable);
         };
@@ -117,6 +119,7 @@ impl OsLockState {
         }
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
+            // Interrupted, it is simply tried again at the next poll.
             Some(libc::EWOULDBLOCK | libc::EINTR) => Ok(Flock::Busy),
             // A filesystem we did not recognise as networked that has no flock either.
             Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::EINVAL) => Ok(Flock::Unavailable),
@@ -127,7 +130,7 @@ impl OsLockState {
         }
     }
 
-    fn unlock(&mut self) {
+    fn unlock(&self) {
         if let Some(file) = &self.file {
             // SAFETY: as in `flock`. Unlocking a descriptor cannot fail in a way worth reporting:
             // at worst the lock stays until the descriptor is closed.

@@ -58,8 +58,9 @@ pub(super) struct SqliteStore {
     writer: SqlitePool,
     /// Read-only work (snapshots, history, show) in WAL runs beside the writer.
     reader: SqlitePool,
-    /// The OS half of the state lock (see `lock`); after the pools, so that when a handle is
-    /// dropped without `close` its descriptor goes last.
+    /// The OS half of the state lock (see `lock`). A handle dropped without `close` closes its
+    /// descriptor while its connections may still be closing: harmless, as they do no more work
+    /// that SQLite's own locks must guard, and the OS lock must die with the handle.
     os_lock: lock::OsLock,
 }
 
@@ -220,6 +221,7 @@ impl SqliteStore {
         path: &Path,
         writer_opts: SqliteConnectOptions,
     ) -> Result<SqliteStore, StateError> {
+        let os_lock = lock::OsLock::open(path)?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
@@ -242,7 +244,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             reader,
-            os_lock: lock::OsLock::open(path)?,
+            os_lock,
         })
     }
 
