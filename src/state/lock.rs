@@ -2,8 +2,10 @@
 //! dead, and the message that names it. How a backend takes the lock lives with the backend. Must
 //! hold no SQL.
 //!
-//! Staleness is only reported, never acted on: stealing a lock automatically could let two applies
-//! spend money on the same state.
+//! A lock is taken over automatically only where the backend has proof its holder is gone (an OS
+//! lock that died with its process). A pid that no longer runs is not such proof (pids are
+//! reused, and another host's mean nothing here), so staleness judged by pid is only reported:
+//! stealing a live lock could let two applies spend money on the same state.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -27,7 +29,8 @@ pub struct LockInfo {
     pub command: String,
     /// RFC 3339.
     pub since: String,
-    /// The holder's process no longer exists on this host.
+    /// The holder's process no longer exists on this host. Never set for a holder the backend
+    /// sees alive through an OS lock, whatever its pid.
     pub stale: bool,
 }
 
@@ -63,6 +66,14 @@ pub(super) fn is_stale(pid: u32, host: &str) -> bool {
 }
 
 pub(super) fn locked_message(l: &LockInfo) -> String {
+    if l.lock_id.is_empty() {
+        // A backend saw a live holder through its OS lock but found no record of it: it is just
+        // starting or finishing, or its record was force-unlocked while it kept running.
+        return "state is locked by a running cardform that has not recorded itself (it is \
+                starting or finishing, or its lock record was removed while it runs); wait for \
+                it to finish, or pass --lock-timeout to wait for it"
+            .to_string();
+    }
     let base = format!(
         "state is locked by lock {} (pid {} on {}, user {}, command `{}`, since {})",
         l.lock_id, l.pid, l.host, l.user, l.command, l.since
@@ -74,7 +85,9 @@ pub(super) fn locked_message(l: &LockInfo) -> String {
             l.lock_id
         )
     } else {
-        format!("{base}; wait for it to finish, or pass --lock-timeout to wait for it")
+        format!(
+            "{base}; it is still running: wait for it to finish, or pass --lock-timeout to wait for it"
+        )
     }
 }
 
@@ -115,7 +128,23 @@ mod tests {
         let m = locked_message(&l);
         assert!(m.contains("L1") && m.contains("pid 42") && m.contains("apply"));
         assert!(!m.contains("force-unlock"));
+        assert!(m.contains("--lock-timeout"));
         l.stale = true;
         assert!(locked_message(&l).contains("cardform force-unlock L1"));
+    }
+
+    #[test]
+    fn a_holder_without_a_record_is_still_a_reason_to_wait() {
+        let l = LockInfo {
+            lock_id: String::new(),
+            pid: 0,
+            host: String::new(),
+            user: String::new(),
+            command: String::new(),
+            since: String::new(),
+            stale: false,
+        };
+        let m = locked_message(&l);
+        assert!(m.contains("--lock-timeout") && !m.contains("pid 0"), "{m}");
     }
 }

@@ -266,6 +266,42 @@ fn two_concurrent_applies_cannot_both_run() {
     assert_exactly_once(&env, 5, "5.00".parse().unwrap());
 }
 
+fn current_lock(env: &Env) -> Option<cardform::state::LockInfo> {
+    env.rt.block_on(async {
+        // The state may not exist yet, or be mid-creation: that is "no lock" for a poller.
+        let store = cardform::state::Store::open_existing(&env.location())
+            .await
+            .ok()??;
+        let lock = store.current_lock().await.ok()?;
+        store.close().await;
+        lock
+    })
+}
+
+/// Waits until `child` holds the state lock: `true`; or until it exits successfully first
+/// (it had nothing left to do): `false`. Its failing means it was refused the lock.
+fn holds_the_lock(env: &Env, child: &mut std::process::Child) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(
+                status.success(),
+                "apply pid {} failed: {status}",
+                child.id()
+            );
+            return false;
+        }
+        if current_lock(env).is_some_and(|l| l.pid == child.id()) {
+            return true;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "apply never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn killed_applies_converge_to_exactly_one_order_per_card() {
     let env = Env::with(cardform::sandbox::SandboxConfig {
@@ -277,6 +313,7 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
     let n = 150;
     let f = env.write("cards.yaml", &fleet(n, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
+    let mut killed_holding_the_lock = 0;
     for (round, delay_ms) in [150u64, 400, 250, 700, 100].into_iter().enumerate() {
         let mut child = env
             .process(&[])
@@ -285,44 +322,23 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Every round's apply gets the lock the previous round's killed one left, with no
+        // force-unlock in between (it fails at once, with the default --lock-timeout 0s, if not).
+        if !holds_the_lock(&env, &mut child) {
+            continue; // it finished before it could be killed: nothing left behind
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL: no chance to clean up
-        let _ = child.wait();
-        // A killed apply leaves its lock behind; it must be reported as stale and be removable.
-        let state = env.state();
-        let lock = env.rt.block_on(async {
-            match cardform::state::Store::open_existing(&cardform::state::StateLocation::file(
-                &state,
-            ))
-            .await
-            .unwrap()
-            {
-                Some(store) => store.current_lock().await.unwrap(),
-                None => None,
-            }
-        });
-        if let Some(lock) = lock {
-            let out = env
-                .cardform(&["apply", "-f", f, "--auto-approve"])
-                .output()
-                .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(1),
-                "round {round}: locked state must refuse"
-            );
-            let err = stderr(&out);
-            assert!(
-                err.contains(&lock.lock_id) && err.contains("stale"),
-                "round {round}: {err}"
-            );
-            let u = env
-                .cardform(&["force-unlock", &lock.lock_id])
-                .output()
-                .unwrap();
-            assert_eq!(u.status.code(), Some(0), "round {round}: {}", stderr(&u));
+        if child.wait().unwrap().success() {
+            continue; // it finished just before the kill
         }
+        let left = current_lock(&env).expect("a killed apply leaves its lock row");
+        assert_eq!(left.pid, child.id(), "round {round}");
+        killed_holding_the_lock += 1;
     }
+    // 150 cards at 400 ms an order take seconds: every round is cut short.
+    assert_eq!(killed_holding_the_lock, 5);
+    // The last killed apply's lock is taken over the same way.
     let out = env
         .cardform(&["apply", "-f", f, "--auto-approve"])
         .output()
@@ -334,4 +350,65 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_exactly_once(&env, n, "5.00".parse().unwrap());
+}
+
+#[test]
+fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unlock() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        order_latency: Duration::from_secs(2),
+        ..fast_sandbox()
+    });
+    let f = env.write("cards.yaml", &fleet(5, "VISA_USD_STD"));
+    let f = f.to_str().unwrap();
+    let mut child = env
+        .process(&[])
+        .args(["apply", "-f", f, "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(holds_the_lock(&env, &mut child));
+    // Orders on their way: the run has begun, and the kill lands mid-apply.
+    let t0 = Instant::now();
+    while !env.inspect().calls.contains_key("cards/create") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "apply never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to release the lock
+    child.wait().unwrap();
+    let left = current_lock(&env).expect("the killed apply's lock row is left behind");
+    assert_eq!(left.pid, child.id());
+
+    let out = env
+        .cardform(&["apply", "-f", f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(current_lock(&env), None, "the new apply released it");
+
+    let out = env
+        .cardform(&["state", "history", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(
+        runs.iter()
+            .all(|r| r["command"].as_str().unwrap().contains(" apply "))
+    );
+    assert!(runs[0]["finished_at"].is_null(), "killed: {:#}", runs[0]);
+    assert!(
+        runs[1]["finished_at"].is_string(),
+        "finished: {:#}",
+        runs[1]
+    );
+    let out = env.cardform(&["state", "history"]).output().unwrap();
+    assert_success(&out);
+    let human = stdout(&out);
+    let lines: Vec<&str> = human.lines().filter(|l| l.contains(" apply ")).collect();
+    assert_eq!(lines.len(), 2, "{human}");
+    assert!(lines[0].contains("unfinished"), "{human}");
+    assert!(!lines[1].contains("unfinished"), "{human}");
+    assert_exactly_once(&env, 5, "5.00".parse().unwrap());
 }

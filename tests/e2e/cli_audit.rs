@@ -663,7 +663,9 @@ fn audit_records_refusals() {
 fn writers_take_the_state_lock() {
     let env = Env::new();
     apply(&env, ONBOARDING);
-    let holder = env.rt.block_on(async {
+    // The holder stays open while the writers run: a closed one's lock dies with it and would be
+    // taken over.
+    let (store, holder) = env.rt.block_on(async {
         let store = Store::open(&env.location()).await.unwrap();
         let lock = store
             .acquire_lock(
@@ -677,8 +679,7 @@ fn writers_take_the_state_lock() {
             )
             .await
             .unwrap();
-        store.close().await;
-        lock
+        (store, lock)
     });
     for args in [
         vec!["state", "rm", "bob-ops"],
@@ -688,6 +689,7 @@ fn writers_take_the_state_lock() {
         let err = fails(&mut env.cardform(&args));
         assert!(err.contains(&holder.lock_id), "{args:?}: {err}");
     }
+    env.rt.block_on(store.close());
     let runs: Vec<serde_json::Value> =
         serde_json::from_str(&ok(&mut env.cardform(&["state", "history", "--json"]))).unwrap();
     assert_eq!(runs.len(), 1, "locked out commands recorded no run");

@@ -82,9 +82,10 @@ fn insufficient_balance_says_how_much_is_missing() {
 fn locked_state_names_the_holder_and_the_fix() {
     let env = Env::new();
     env.write("cards.yaml", ONBOARDING);
-    // A lock held by a process that no longer exists on this host.
+    // A lock held by a live process (this one): the store, and its OS lock, stay open while the
+    // apply below runs. A holder that died would have its lock taken over instead.
     let state = env.state();
-    env.rt.block_on(async {
+    let holder = env.rt.block_on(async {
         let store = cardform::state::Store::open(&cardform::state::StateLocation::file(&state))
             .await
             .unwrap();
@@ -92,7 +93,7 @@ fn locked_state_names_the_holder_and_the_fix() {
             .acquire_lock(
                 cardform::state::LockRequest {
                     command: "cardform apply -f old.yaml".into(),
-                    pid: 999_999_999,
+                    pid: std::process::id(),
                     host: cardform::state::local_host(),
                     user: "ci".into(),
                 },
@@ -100,6 +101,7 @@ fn locked_state_names_the_holder_and_the_fix() {
             )
             .await
             .unwrap();
+        store
     });
     let out = env
         .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
@@ -108,13 +110,18 @@ fn locked_state_names_the_holder_and_the_fix() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for needle in [
-        "999999999",
+        &std::process::id().to_string(),
         "cardform apply -f old.yaml",
-        "stale",
-        "force-unlock",
+        "still running",
+        "--lock-timeout",
     ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
+    assert!(
+        !err.contains("force-unlock"),
+        "a live holder is waited for: {err}"
+    );
+    env.rt.block_on(holder.close());
 }
 
 #[test]

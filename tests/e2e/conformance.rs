@@ -671,48 +671,61 @@ async fn waiting_gives_up_after_the_timeout(b: Backend) {
     assert!(waited < Duration::from_secs(3), "{waited:?}");
 }
 
-#[tokio::test]
-async fn stale_lock_is_reported_not_stolen_and_force_unlock_removes_it() {
-    let dir = TempDir::new().unwrap();
-    let store = Store::open(&Backend::Sqlite.fresh(&dir)).await.unwrap();
+fn dead_pid() -> u32 {
     let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = child.id();
+    let pid = child.id();
     child.wait().unwrap();
-    let dead = store
-        .acquire_lock(lock_req("apply", dead_pid), Duration::ZERO)
-        .await
-        .unwrap();
+    pid
+}
 
-    let err = store
-        .acquire_lock(
-            lock_req("apply", std::process::id()),
-            Duration::from_millis(200),
-        )
-        .await
-        .unwrap_err();
-    let StateError::Locked(holder) = &err else {
-        panic!("expected Locked, got {err:?}");
-    };
-    assert!(holder.stale);
-    assert_eq!(holder.pid, dead_pid);
-    assert!(
-        err.to_string()
-            .contains(&format!("cardform force-unlock {}", dead.lock_id)),
-        "{err}"
-    );
-    assert!(store.current_lock().await.unwrap().unwrap().stale);
+/// A lock as a killed process leaves it: the row is there, the OS lock went with the process
+/// (closing the handle closes its descriptor, as dying does).
+async fn left_behind(at: &StateLocation, req: LockRequest) -> String {
+    let holder = Store::open(at).await.unwrap();
+    let lock = holder.acquire_lock(req, Duration::ZERO).await.unwrap();
+    holder.close().await;
+    lock.lock_id
+}
 
-    // A stale-looking lock on another host is not called stale: its pid means nothing here.
+#[tokio::test]
+async fn a_dead_holders_lock_is_taken_over_and_force_unlock_removes_a_row_by_id() {
+    let dir = TempDir::new().unwrap();
+    let at = Backend::Sqlite.fresh(&dir);
+    let store = Store::open(&at).await.unwrap();
+    // Another host's row too: the OS lock, not the pid, says whether its holder is gone, and the
+    // pid's verdict (`stale`) is only information.
+    let mut elsewhere = lock_req("apply", 1);
+    elsewhere.host = format!("{}-elsewhere.invalid", local_host());
+    for (req, pid_is_dead) in [(lock_req("apply", dead_pid()), true), (elsewhere, false)] {
+        let dead = left_behind(&at, req).await;
+        let seen = store.current_lock().await.unwrap().unwrap();
+        assert_eq!(seen.lock_id, dead);
+        assert_eq!(seen.stale, pid_is_dead);
+
+        let mine = store
+            .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+            .await
+            .expect("a dead holder's lock is taken over without force-unlock");
+        assert_ne!(mine.lock_id, dead);
+        let now = store.current_lock().await.unwrap().unwrap();
+        assert_eq!(now.lock_id, mine.lock_id);
+        assert!(!now.stale);
+        store.release_lock(&mine.lock_id).await.unwrap();
+        assert_eq!(store.current_lock().await.unwrap(), None);
+    }
+
+    // force-unlock still removes a row by its id, for locks the OS lock cannot see.
+    let dead = left_behind(&at, lock_req("apply", dead_pid())).await;
     assert!(matches!(
         store.force_unlock("no-such-lock").await,
         Err(StateError::NotFound(_))
     ));
-    let removed = store.force_unlock(&dead.lock_id).await.unwrap();
-    assert_eq!(removed.lock_id, dead.lock_id);
+    let removed = store.force_unlock(&dead).await.unwrap();
+    assert_eq!(removed.lock_id, dead);
     assert!(removed.stale);
     assert_eq!(store.current_lock().await.unwrap(), None);
     assert!(matches!(
-        store.force_unlock(&dead.lock_id).await,
+        store.force_unlock(&dead).await,
         Err(StateError::NotFound(_))
     ));
     store
@@ -722,16 +735,47 @@ async fn stale_lock_is_reported_not_stolen_and_force_unlock_removes_it() {
 }
 
 #[tokio::test]
-async fn lock_on_another_host_is_never_stale() {
+async fn a_lock_held_by_a_live_process_is_reported_alive_and_never_taken_over() {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&Backend::Sqlite.fresh(&dir)).await.unwrap();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead_pid = child.id();
-    child.wait().unwrap();
-    let mut req = lock_req("apply", dead_pid);
-    req.host = format!("{}-elsewhere.invalid", local_host());
-    store.acquire_lock(req, Duration::ZERO).await.unwrap();
-    assert!(!store.current_lock().await.unwrap().unwrap().stale);
+    let at = Backend::Sqlite.fresh(&dir);
+    let holder = Store::open(&at).await.unwrap();
+    // A pid that is dead on this host: only the OS lock can tell this holder is alive.
+    let req = lock_req("apply -f cards.yaml", dead_pid());
+    let held = holder.acquire_lock(req, Duration::ZERO).await.unwrap();
+
+    let other = Store::open(&at).await.unwrap();
+    let err = other
+        .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+        .await
+        .unwrap_err();
+    let StateError::Locked(seen) = &err else {
+        panic!("expected Locked, got {err:?}");
+    };
+    assert_eq!(seen.lock_id, held.lock_id);
+    assert!(!seen.stale);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--lock-timeout") && !msg.contains("force-unlock"),
+        "{msg}"
+    );
+
+    // Even force-unlocked, a running holder keeps the state locked: its OS lock lives on.
+    let removed = other.force_unlock(&held.lock_id).await.unwrap();
+    assert_eq!(removed.lock_id, held.lock_id);
+    let err = other
+        .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StateError::Locked(l) if l.lock_id.is_empty()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--lock-timeout"), "{err}");
+    holder.release_lock(&held.lock_id).await.unwrap();
+    other
+        .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
+        .await
+        .unwrap();
 }
 
 async fn concurrent_acquirers_exactly_one_wins(b: Backend) {

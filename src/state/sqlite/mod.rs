@@ -59,6 +59,10 @@ pub(super) struct SqliteStore {
     writer: SqlitePool,
     /// Read-only work (snapshots, history, show) in WAL runs beside the writer.
     reader: SqlitePool,
+    /// The OS half of the state lock (see `lock`). A handle dropped without `close` closes its
+    /// descriptor while its connections may still be closing: harmless, as they do no more work
+    /// that SQLite's own locks must guard, and the OS lock must die with the handle.
+    os_lock: lock::OsLock,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -195,6 +199,7 @@ impl SqliteStore {
         path: &Path,
         writer_opts: SqliteConnectOptions,
     ) -> Result<SqliteStore, StateError> {
+        let os_lock = lock::OsLock::open(path)?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(0)
@@ -214,13 +219,20 @@ impl SqliteStore {
                     .row_buffer_size(READ_ROW_BUFFER),
             )
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            os_lock,
+        })
     }
 
-    /// Closes both pools, checkpointing the WAL into the main file.
+    /// Closes both pools, checkpointing the WAL into the main file, then frees the OS lock: a
+    /// closed handle does no more work under the lock, and its descriptor may only be closed once
+    /// SQLite's are.
     pub(in crate::state) async fn close(self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.os_lock.close();
     }
 
     fn writer(&self) -> &SqlitePool {
