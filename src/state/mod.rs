@@ -147,6 +147,12 @@ pub enum StateError {
     #[error("{}", lock::locked_message(.0))]
     Locked(LockInfo),
 
+    /// The session holding the lock died mid-run (a dropped connection): nothing new may start.
+    #[error(
+        "the state lock was lost (the database connection holding it dropped): no new order was started; run the same command again to resume"
+    )]
+    LockLost,
+
     #[error("not found: {0}")]
     NotFound(String),
 

@@ -215,12 +215,14 @@ fn saved_plan_applies_once_then_is_stale() {
     );
 }
 
-#[test]
-fn two_concurrent_applies_cannot_both_run() {
-    let env = Env::with(cardform::sandbox::SandboxConfig {
-        order_latency: Duration::from_secs(3),
-        ..fast_sandbox()
-    });
+fn two_concurrent_applies_cannot_both_run(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: Duration::from_secs(3),
+            ..fast_sandbox()
+        },
+    );
     let f = env.write("cards.yaml", &fleet(5, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
     let mut child = env
@@ -302,14 +304,16 @@ fn holds_the_lock(env: &Env, child: &mut std::process::Child) -> bool {
     }
 }
 
-#[test]
-fn killed_applies_converge_to_exactly_one_order_per_card() {
-    let env = Env::with(cardform::sandbox::SandboxConfig {
-        order_latency: Duration::from_millis(400),
-        drop_rate: 0.1,
-        seed: 11,
-        ..fast_sandbox()
-    });
+fn killed_applies_converge_to_exactly_one_order_per_card(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: Duration::from_millis(400),
+            drop_rate: 0.1,
+            seed: 11,
+            ..fast_sandbox()
+        },
+    );
     let n = 150;
     let f = env.write("cards.yaml", &fleet(n, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
@@ -352,12 +356,16 @@ fn killed_applies_converge_to_exactly_one_order_per_card() {
     assert_exactly_once(&env, n, "5.00".parse().unwrap());
 }
 
-#[test]
-fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unlock() {
-    let env = Env::with(cardform::sandbox::SandboxConfig {
-        order_latency: Duration::from_secs(2),
-        ..fast_sandbox()
-    });
+fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unlock(
+    backend: Backend,
+) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: Duration::from_secs(2),
+            ..fast_sandbox()
+        },
+    );
     let f = env.write("cards.yaml", &fleet(5, "VISA_USD_STD"));
     let f = f.to_str().unwrap();
     let mut child = env
@@ -412,3 +420,9 @@ fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unloc
     assert!(!lines[1].contains("unfinished"), "{human}");
     assert_exactly_once(&env, 5, "5.00".parse().unwrap());
 }
+
+on_both_backends!(
+    two_concurrent_applies_cannot_both_run,
+    killed_applies_converge_to_exactly_one_order_per_card,
+    an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unlock,
+);

@@ -121,9 +121,8 @@ fn with_filters(f: impl FnOnce()) {
     settings.bind(f);
 }
 
-#[test]
-fn show_and_list_with_filters() {
-    let env = Env::new();
+fn show_and_list_with_filters(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
 
     let table = ok(&mut env.cardform(&["show"]));
@@ -172,9 +171,8 @@ fn show_and_list_with_filters() {
     assert!(err.contains("expected one of active"), "{err}");
 }
 
-#[test]
-fn history_after_apply_rm_import_refresh() {
-    let env = Env::new();
+fn history_after_apply_rm_import_refresh(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
     let outside = issue_outside(&env, "u-2001");
     let out = ok(&mut env.cardform(&["state", "rm", "bob-ops"]));
@@ -235,9 +233,8 @@ fn history_after_apply_rm_import_refresh() {
     assert_eq!(runs.len(), 4);
 }
 
-#[test]
-fn diff_between_serials() {
-    let env = Env::new();
+fn diff_between_serials(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
     apply(&env, CHANGED);
 
@@ -287,9 +284,8 @@ fn diff_between_serials() {
     assert!(err.contains("latest serial is 2"), "{err}");
 }
 
-#[test]
-fn export_is_deterministic() {
-    let env = Env::new();
+fn export_is_deterministic(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
     ok(&mut env.cardform(&["refresh"]));
     for format in ["yaml", "json", "csv"] {
@@ -319,9 +315,8 @@ fn export_is_deterministic() {
     );
 }
 
-#[test]
-fn drift_is_refreshed_and_planned_away() {
-    let env = Env::new();
+fn drift_is_refreshed_and_planned_away(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
     let state = cards(&env);
     let bob = state["bob-ops"]["card_id"].as_str().unwrap().to_owned();
@@ -447,9 +442,8 @@ fn journal_open_issue(env: &Env, key: &str, order_id: Option<String>) {
     });
 }
 
-#[test]
-fn rm_refuses_a_card_with_an_open_order_unless_forced() {
-    let env = Env::new();
+fn rm_refuses_a_card_with_an_open_order_unless_forced(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     journal_open_issue(&env, "eve", None);
     let err = fails(&mut env.cardform(&["state", "rm", "eve"]));
     assert!(err.contains("still open"), "{err}");
@@ -462,9 +456,8 @@ fn rm_refuses_a_card_with_an_open_order_unless_forced() {
     assert!(env.inspect().calls.is_empty(), "{:?}", env.inspect().calls);
 }
 
-#[test]
-fn refresh_finishes_open_orders() {
-    let env = Env::new();
+fn refresh_finishes_open_orders(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     // The order exists at the provider; state knows it only as open (apply was killed).
     let c = env.client();
     let order_id = env.rt.block_on(async {
@@ -498,9 +491,8 @@ fn refresh_finishes_open_orders() {
     assert_eq!(env.inspect().calls.get("cards/create").copied(), Some(1));
 }
 
-#[test]
-fn audit_lists_every_mutation() {
-    let env = Env::new();
+fn audit_lists_every_mutation(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
     let csv = ok(&mut env.cardform(&["state", "audit", "--format", "csv"]));
     let lines: Vec<&str> = csv.lines().collect();
@@ -630,12 +622,14 @@ fn state_never_holds_a_pan_or_cvv() {
     }
 }
 
-#[test]
-fn audit_records_refusals() {
-    let env = Env::with(cardform::sandbox::SandboxConfig {
-        unknown_users: vec!["u-1002".into()],
-        ..fast_sandbox()
-    });
+fn audit_records_refusals(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            unknown_users: vec!["u-1002".into()],
+            ..fast_sandbox()
+        },
+    );
     let f = env.write("cards.yaml", ONBOARDING);
     let out = env
         .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
@@ -695,3 +689,15 @@ fn writers_take_the_state_lock() {
     assert_eq!(runs.len(), 1, "locked out commands recorded no run");
     assert!(cards(&env).contains_key("bob-ops"));
 }
+
+on_both_backends!(
+    show_and_list_with_filters,
+    history_after_apply_rm_import_refresh,
+    diff_between_serials,
+    export_is_deterministic,
+    drift_is_refreshed_and_planned_away,
+    rm_refuses_a_card_with_an_open_order_unless_forced,
+    refresh_finishes_open_orders,
+    audit_lists_every_mutation,
+    audit_records_refusals,
+);

@@ -54,9 +54,8 @@ fn assert_reissue_planned(out: &std::process::Output) {
     }
 }
 
-#[test]
-fn refresh_finds_a_closed_card_and_apply_reissues_it_once() {
-    let env = Env::new();
+fn refresh_finds_a_closed_card_and_apply_reissues_it_once(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     let closed_id = three_cards_one_closed(&env);
     // Without a refresh, state still believes the card is active: nothing to do.
     let out = run(&env, &["plan", "-f", "cards.yaml", "--detailed-exitcode"]);
@@ -207,3 +206,5 @@ fn freezing_a_card_closed_unseen_fails_with_a_hint_and_refresh_recovers() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(show_json(&env, "bravo")["card"]["status"], "frozen");
 }
+
+on_both_backends!(refresh_finds_a_closed_card_and_apply_reissues_it_once,);

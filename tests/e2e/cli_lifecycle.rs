@@ -15,9 +15,8 @@ fn calls(env: &Env, endpoint: &str) -> u64 {
     env.inspect().calls.get(endpoint).copied().unwrap_or(0)
 }
 
-#[test]
-fn replace_freeze_unfreeze_relabel_and_prune() {
-    let env = Env::new();
+fn replace_freeze_unfreeze_relabel_and_prune(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     let f = "cards.yaml";
     env.write(
         f,
@@ -104,9 +103,8 @@ fn fail_fast_stops_starting_new_work() {
     assert_eq!(calls(&env, "cards/create"), 1);
 }
 
-#[test]
-fn max_fees_stops_starting_orders_at_the_budget() {
-    let env = Env::new();
+fn max_fees_stops_starting_orders_at_the_budget(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     let mut yaml = String::from("version: 1\ncards:\n");
     for i in 0..6 {
         yaml.push_str(&format!(
@@ -144,12 +142,14 @@ fn ndjson_progress_events() {
     assert_eq!(last["summary"]["charged"], "178.05");
 }
 
-#[test]
-fn first_ctrl_c_finishes_in_flight_orders_and_exits_130() {
-    let env = Env::with(cardform::sandbox::SandboxConfig {
-        order_latency: Duration::from_millis(1500),
-        ..fast_sandbox()
-    });
+fn first_ctrl_c_finishes_in_flight_orders_and_exits_130(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: Duration::from_millis(1500),
+            ..fast_sandbox()
+        },
+    );
     let mut yaml = String::from("version: 1\ncards:\n");
     for i in 0..40 {
         yaml.push_str(&format!(
@@ -254,3 +254,9 @@ fn fetch_details_records_last4_and_never_the_pan() {
         );
     }
 }
+
+on_both_backends!(
+    replace_freeze_unfreeze_relabel_and_prune,
+    first_ctrl_c_finishes_in_flight_orders_and_exits_130,
+    max_fees_stops_starting_orders_at_the_budget,
+);

@@ -1,5 +1,6 @@
-//! The small harness every CLI test uses: a temp dir with a state file, the built-in sandbox
-//! running in-process on a loopback port, and the real `cardform` binary pointed at it.
+//! The small harness every CLI test uses: a temp dir with an initialised state (a SQLite file, or
+//! with [`Env::postgres`] a named state in the test PostgreSQL server), the built-in sandbox
+//! running in-process on a loopback port, and the real `cardform` binary pointed at both.
 
 #![allow(dead_code)]
 
@@ -11,11 +12,38 @@ use tempfile::TempDir;
 
 pub struct Env {
     pub dir: TempDir,
+    /// Where the state lives: `None` for the SQLite file `state/cardform.db` in `dir`.
+    pub pg_state: Option<String>,
     pub sandbox: Option<SandboxHandle>,
     pub rt: tokio::runtime::Runtime,
     pub api_key: String,
     pub api_secret: String,
 }
+
+/// Where a test's state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test body (`fn NAME(Backend)`) once per state backend, as `NAME::sqlite` and
+/// `NAME::postgres`: the promises hold on every backend, or they do not hold.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(crate::harness::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(crate::harness::Backend::Postgres)
+            }
+        }
+    )* };
+}
+pub(crate) use on_both_backends;
 
 pub fn fast_sandbox() -> SandboxConfig {
     SandboxConfig {
@@ -30,7 +58,30 @@ impl Env {
         Self::with(fast_sandbox())
     }
 
+    /// Like [`Env::new`], with the state in a fresh database of the test PostgreSQL server.
+    pub fn postgres() -> Self {
+        Self::with_state(fast_sandbox(), Some(Self::fresh_pg_state()))
+    }
+
+    /// An env with its state on `backend`.
+    pub fn on(backend: Backend, config: SandboxConfig) -> Self {
+        let state = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(Self::fresh_pg_state()),
+        };
+        Self::with_state(config, state)
+    }
+
+    /// A named state in a fresh database, as `--state` takes it.
+    pub fn fresh_pg_state() -> String {
+        format!("{}?state=e2e", crate::pg::server().fresh_database())
+    }
+
     pub fn with(config: SandboxConfig) -> Self {
+        Self::with_state(config, None)
+    }
+
+    pub fn with_state(config: SandboxConfig, pg_state: Option<String>) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -41,6 +92,7 @@ impl Env {
         let sandbox = rt.block_on(cardform::sandbox::spawn(config)).unwrap();
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
+            pg_state,
             sandbox: Some(sandbox),
             rt,
             api_key,
@@ -64,6 +116,14 @@ impl Env {
         env
     }
 
+    /// What `--state` says for this env.
+    pub fn state_arg(&self) -> String {
+        match &self.pg_state {
+            Some(url) => url.clone(),
+            None => self.state().display().to_string(),
+        }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -74,7 +134,7 @@ impl Env {
 
     /// The state as cardform's library addresses it.
     pub fn location(&self) -> cardform::state::StateLocation {
-        cardform::state::StateLocation::file(self.state())
+        cardform::state::StateLocation::parse(&self.state_arg()).unwrap()
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -126,13 +186,18 @@ impl Env {
             .env("CARDFORM_API_KEY", &self.api_key)
             .env("CARDFORM_API_SECRET", &self.api_secret)
             .arg("--state")
-            .arg(self.state())
+            .arg(self.state_arg())
             .args(args);
         cmd
     }
 
-    /// `cardform ARGS` against the sandbox, with this env's state file, no colour.
+    /// `cardform ARGS` against the sandbox, with this env's state, no colour.
     pub fn cardform(&self, args: &[&str]) -> Command {
+        self.cardform_at(&self.state_arg(), args)
+    }
+
+    /// `cardform ARGS` against the sandbox with `--state STATE`, no colour.
+    pub fn cardform_at(&self, state: &str, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("cardform").unwrap();
         cmd.current_dir(self.dir.path())
             .env_clear()
@@ -142,7 +207,7 @@ impl Env {
             .env("CARDFORM_API_KEY", &self.api_key)
             .env("CARDFORM_API_SECRET", &self.api_secret)
             .arg("--state")
-            .arg(self.state())
+            .arg(state)
             .args(args)
             .timeout(Duration::from_secs(120));
         cmd

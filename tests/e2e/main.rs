@@ -9,6 +9,7 @@ mod cli_errors;
 mod cli_lifecycle;
 mod cli_plan;
 mod cli_readme;
+mod cli_shared_state;
 mod client;
 mod conformance;
 mod decl;

@@ -54,6 +54,28 @@ impl PgServer {
         )
     }
 
+    /// Ends every session connected to `database`, as a failover or a network cut would.
+    pub fn terminate_connections(&self, database: &str) {
+        let admin = self.url("postgres");
+        let database = database.to_owned();
+        std::thread::spawn(move || {
+            block_on(async {
+                let mut conn = PgConnection::connect(&admin).await?;
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&database)
+                .execute(&mut conn)
+                .await?;
+                conn.close().await
+            })
+        })
+        .join()
+        .expect("the thread ending sessions panicked")
+        .expect("end the sessions of a test database");
+    }
+
     /// A new, empty database that no other test uses; returns its URL.
     pub fn fresh_database(&self) -> String {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);

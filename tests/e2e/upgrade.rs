@@ -232,7 +232,7 @@ fn a_state_from_a_newer_cardform_is_refused_untouched() {
 
 #[test]
 fn init_creates_a_state_and_says_where() {
-    let env = Env::new();
+    let env = Env::uninitialised();
     let out = env.cardform(&["init"]).output().unwrap();
     assert_success(&out);
     let text = stdout(&out);

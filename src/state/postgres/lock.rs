@@ -5,6 +5,8 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, Row};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -12,6 +14,16 @@ use super::PgStore;
 use crate::state::location::PgLocation;
 use crate::state::lock::poll_delay;
 use crate::state::{LockInfo, LockRequest, StateError, now};
+
+/// How often the session holding the lock is checked: a dead one means the lock is gone, and no
+/// new order may start after that.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// A lock this process holds.
+pub(super) struct Held {
+    pub(super) lock_id: String,
+    lost: AtomicBool,
+}
 
 const SELECT_LOCK: &str = "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
 
@@ -127,10 +139,27 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         *slot = Some(conn);
+        drop(slot);
+        let held = Arc::new(Held {
+            lock_id: mine.lock_id.clone(),
+            lost: AtomicBool::new(false),
+        });
+        *self.held.lock().expect("never poisoned") = Some(held.clone());
+        tokio::spawn(watch(self.lock_conn.clone(), self.held.clone(), held));
         Ok(Ok(mine))
     }
 
+    /// The lock this handle holds, or the error that it was lost.
+    pub(super) fn held_lock(&self) -> Result<Option<Arc<Held>>, StateError> {
+        let held = self.held.lock().expect("never poisoned").clone();
+        match held {
+            Some(h) if h.lost.load(Ordering::SeqCst) => Err(StateError::LockLost),
+            h => Ok(h),
+        }
+    }
+
     pub(in crate::state) async fn release_lock(&self, lock_id: &str) -> Result<(), StateError> {
+        self.held.lock().expect("never poisoned").take();
         sqlx::query("DELETE FROM lock WHERE lock_id = $1")
             .bind(lock_id)
             .execute(&self.pool)
@@ -197,5 +226,31 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await?;
         lock_from_row(&row, alive).map(Some)
+    }
+}
+
+/// Pings the session that holds `held` until the lock is released; marks it lost when the
+/// session dies (a dropped connection, a failover, a terminated backend).
+async fn watch(
+    conn: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+    current: Arc<std::sync::Mutex<Option<Arc<Held>>>>,
+    held: Arc<Held>,
+) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let still_ours = current
+            .lock()
+            .expect("never poisoned")
+            .as_ref()
+            .is_some_and(|h| Arc::ptr_eq(h, &held));
+        if !still_ours {
+            return;
+        }
+        let mut slot = conn.lock().await;
+        let Some(c) = slot.as_mut() else { return };
+        if c.ping().await.is_err() {
+            held.lost.store(true, Ordering::SeqCst);
+            return;
+        }
     }
 }

@@ -59,6 +59,8 @@ pub(super) struct PgStore {
     location: PgLocation,
     /// The connection holding the session advisory lock, while this process holds the lock.
     lock_conn: Arc<tokio::sync::Mutex<Option<PgConnection>>>,
+    /// The lock this handle holds, if any, and whether its session has been seen to die.
+    held: Arc<std::sync::Mutex<Option<Arc<lock::Held>>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -120,6 +122,7 @@ impl PgStore {
             options,
             location: location.clone(),
             lock_conn: Arc::new(tokio::sync::Mutex::new(None)),
+            held: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -366,7 +369,20 @@ impl PgStore {
         serial: u64,
         order: &OrderRecord,
     ) -> Result<(), StateError> {
+        let held = self.held_lock()?;
         let mut tx = self.pool.begin().await?;
+        // A new order may start only while this handle still holds the lock: FOR SHARE makes a
+        // takeover (which deletes our row) wait until this entry is committed, or see it gone.
+        if let Some(h) = held {
+            let ours: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM lock WHERE lock_id = $1 FOR SHARE")
+                    .bind(&h.lock_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if ours.is_none() {
+                return Err(StateError::LockLost);
+            }
+        }
         let inserted = bind_order(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
