@@ -127,8 +127,11 @@ fn ci_workflow_example_uses_real_flags() {
     let wf = std::fs::read_to_string(repo().join("examples/ci/github-actions.yml")).unwrap();
     for needle in [
         "cardform plan -f cards/ --format markdown --detailed-exitcode",
-        "cardform plan -f cards/ --out plan.json",
+        "--out plan.json",
         "cardform apply plan.json",
+        // The state is the team's, in PostgreSQL: never a file on a runner that starts empty.
+        "CARDFORM_STATE: ${{ secrets.CARDFORM_STATE }}",
+        "PGPASSWORD: ${{ secrets.CARDFORM_STATE_PASSWORD }}",
     ] {
         assert!(wf.contains(needle), "{needle}");
     }
@@ -140,6 +143,7 @@ fn help_lists_every_command_and_each_has_an_example() {
     let out = cardform(ws.path(), &["--help"]);
     let help = text(&out);
     let commands = [
+        "init",
         "validate",
         "plan",
         "apply",
