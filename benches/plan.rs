@@ -3,6 +3,9 @@
 //! `cargo bench --bench plan` (add `-- 20000` for another size). Prints each phase in-process, then
 //! runs the real `cardform plan` binary end to end against the in-process sandbox and prints its
 //! wall time and peak memory. Figures, not assertions: these machines are noisy.
+//!
+//! `CARDFORM_BENCH_STATE=postgres://…?state=NAME` measures with the state in PostgreSQL (use a
+//! NAME no state has yet); the default is a SQLite file in a temp dir.
 
 use cardform::decl::{self, DesiredStatus};
 use cardform::plan::{self, PlanOptions, ProviderFacts};
@@ -28,7 +31,11 @@ fn main() {
     println!("load declarations     {:>8.3} s", t.elapsed().as_secs_f64());
 
     // A state that already holds every card, with every 10th one frozen (so the plan has work).
-    let state_path = StateLocation::file(dir.path().join("state.db"));
+    // As `--state` takes it (a URL keeps its password here; only `Display` hides it).
+    let state_arg = std::env::var("CARDFORM_BENCH_STATE")
+        .unwrap_or_else(|_| dir.path().join("state.db").display().to_string());
+    let state_path = StateLocation::parse(&state_arg).expect("a state location");
+    println!("state                 {state_path}");
     let t = Instant::now();
     rt.block_on(async {
         let store = Store::open(&state_path).await.unwrap();
@@ -144,7 +151,7 @@ fn main() {
         .env("CARDFORM_API_KEY", "sandbox-key")
         .env("CARDFORM_API_SECRET", "sandbox-secret")
         .arg("--state")
-        .arg(state_path.to_string())
+        .arg(&state_arg)
         .args(["plan", "-f"])
         .arg(&yaml_path)
         .output()

@@ -2,7 +2,8 @@
 # Apply throughput against the sandbox under a provider rate limit R.
 #   scripts/bench-apply.sh [CARDS=1000] [R=100] [LATENCY=1s]
 # Prints calls per issued card, cards/s against the physical limit R/2, utilisation of the request
-# budget and cardform's peak memory. Builds the release binary first.
+# budget and cardform's peak memory. Builds the release binary first (BIN=path uses that one).
+# STATE=postgres://…?state=NAME measures with the state in PostgreSQL (a fresh NAME each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
@@ -10,9 +11,10 @@ rate=${2:-100}
 latency=${3:-1s}
 port=${PORT:-18089}
 
-cargo build --release --quiet
-bin=target/release/cardform
+if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${BIN:-target/release/cardform}
 work=$(mktemp -d)
+state=${STATE:-$work/state.db}
 trap 'kill $sandbox_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 "$bin" sandbox --listen "127.0.0.1:$port" --rate-limit "$rate" --order-latency "$latency" \
@@ -23,9 +25,10 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__sandbox/inspect" >/dev
 examples/gen-fleet.sh "$n" >"$work/fleet.yaml"
 export CARDFORM_API_URL="http://127.0.0.1:$port" CARDFORM_API_KEY=sandbox-key CARDFORM_API_SECRET=sandbox-secret
 
+"$bin" --state "$state" init >/dev/null
 curl -sf "http://127.0.0.1:$port/__sandbox/inspect" >"$work/before.json"
 start=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$work/maxrss" "$bin" --state "$work/state.db" apply -f "$work/fleet.yaml" \
+/usr/bin/time -f "%M" -o "$work/maxrss" "$bin" --state "$state" apply -f "$work/fleet.yaml" \
   --auto-approve --rate "$rate" --parallelism "${PARALLELISM:-128}" >"$work/apply.log" 2>&1 || {
   echo "apply failed:"; tail -20 "$work/apply.log"; exit 1; }
 end=$(date +%s.%N)

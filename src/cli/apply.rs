@@ -21,6 +21,7 @@ use crate::wire::{Clock, SystemClock};
 /// `apply`'s flags, each checked once before anything is read or sent.
 struct Settings {
     max_fees: Option<rust_decimal::Decimal>,
+    max_prune: crate::plan::MaxPrune,
     lock_wait: std::time::Duration,
     rate: Option<f64>,
     parallelism: usize,
@@ -35,6 +36,7 @@ impl Settings {
         }
         Ok(Settings {
             max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+            max_prune: settings::max_prune(&args.max_prune)?,
             lock_wait: settings::lock_wait(&args.lock_timeout)?,
             rate: settings::rate(args.rate)?,
             parallelism: settings::parallelism(args.parallelism)?,
@@ -48,7 +50,11 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     // Everything that can fail on input fails before the provider hears of it.
     let input = match &args.plan_file {
         Some(path) => Input::Saved(Box::new(read_plan_file(path)?)),
-        None => Input::Declared(decl::load(&args.files)?),
+        None => {
+            let decls = decl::load(&args.files)?;
+            settings::check_not_empty(&decls, args.allow_empty)?;
+            Input::Declared(decls)
+        }
     };
 
     let provider = Provider::connect(global, settings.rate).await?;
@@ -121,6 +127,7 @@ async fn locked(
             let options = PlanOptions {
                 prune: args.prune,
                 max_fees: settings.max_fees,
+                max_prune: settings.max_prune,
             };
             let doc = document(&decls, &snapshot, &facts, &options);
             if !args.json {
@@ -271,9 +278,17 @@ fn approved() -> Result<bool, CliError> {
 fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path.display(), e))?;
     serde_json::from_str(&text).map_err(|e| {
+        // The likeliest mistake: declarations given without -f. Never suggest writing a plan
+        // over them.
+        if decl::load(&[path.to_path_buf()]).is_ok() {
+            return CliError::Usage(format!(
+                "{0} holds declarations, not a saved plan: apply them with `cardform apply -f {0}`",
+                path.display()
+            ));
+        }
         CliError::Other(format!(
-            "{} is not a cardform plan file ({e}); make one with `cardform plan --out {}`",
-            path.display(),
+            "{} is not a cardform plan file ({e}); save a plan with `cardform plan -f \
+             DECLARATIONS --out plan.json`, then `cardform apply plan.json`",
             path.display()
         ))
     })

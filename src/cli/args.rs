@@ -120,6 +120,9 @@ pub struct FilesArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FilesArgs,
+    /// Accept declarations that hold no cards at all
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Print the result (and every problem with file, line and column) as JSON
     #[arg(long)]
     pub json: bool,
@@ -151,6 +154,12 @@ pub struct PlanArgs {
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,
+    /// The most cards --prune may freeze: a count, or a share of the cards in state
+    #[arg(long, value_name = "N|P%", default_value = "10%")]
+    pub max_prune: String,
+    /// Plan even when the declarations hold no cards at all
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Fail when the plan's fees exceed this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
@@ -187,6 +196,12 @@ pub struct ApplyArgs {
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,
+    /// The most cards --prune may freeze: a count, or a share of the cards in state
+    #[arg(long, value_name = "N|P%", default_value = "10%")]
+    pub max_prune: String,
+    /// Apply even when the declarations hold no cards at all
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Stop starting orders once the charged fees would pass this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,

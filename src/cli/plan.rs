@@ -1,6 +1,6 @@
 //! `cardform plan`: declarations + state + provider facts → a plan, printed and optionally saved.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::args::{Format, PlanArgs};
 use super::provider::Provider;
@@ -16,9 +16,14 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     let options = PlanOptions {
         prune: args.prune,
         max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+        max_prune: super::settings::max_prune(&args.max_prune)?,
     };
     // Declarations first: invalid input must never reach the provider.
     let decls = decl::load(&args.files.files)?;
+    super::settings::check_not_empty(&decls, args.allow_empty)?;
+    if let Some(out) = &args.out {
+        check_out(out, &decls)?;
+    }
     let format = if args.json { Format::Json } else { args.format };
     let provider = Provider::connect(global, None).await?;
     let gathered = gather(args, global, &provider, format).await;
@@ -105,6 +110,37 @@ pub fn document(
         &facts.currency,
         now_rfc3339(&SystemClock),
     )
+}
+
+/// `--out` never writes over what it read, nor over a file that is not a plan: one missing `-f`
+/// must not turn someone's declarations into plan JSON.
+fn check_out(out: &Path, decls: &Declarations) -> Result<(), CliError> {
+    let Ok(target) = out.canonicalize() else {
+        return Ok(()); // does not exist yet
+    };
+    if let Some(input) = decls
+        .files
+        .iter()
+        .find(|f| Path::new(f).canonicalize().is_ok_and(|f| f == target))
+    {
+        return Err(CliError::Usage(format!(
+            "--out {}: refusing to write the plan over {input}, one of the declaration files it \
+             was made from; save it elsewhere, e.g. --out plan.json",
+            out.display()
+        )));
+    }
+    let is_plan = std::fs::read_to_string(out)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|v| v.get("format_version").is_some() && v.get("actions").is_some());
+    if !is_plan {
+        return Err(CliError::Usage(format!(
+            "--out {}: refusing to overwrite a file that is not a cardform plan; pick another \
+             path, or remove it first",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 fn save(path: &PathBuf, doc: &PlanDocument) -> Result<(), CliError> {

@@ -77,6 +77,49 @@ pub fn rate(rate: Option<f64>) -> Result<Option<f64>, CliError> {
     }
 }
 
+/// `--max-prune 25` or `--max-prune 5%`.
+pub fn max_prune(raw: &str) -> Result<crate::plan::MaxPrune, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "--max-prune {raw:?}: expected a number of cards (25) or a share of the cards in state (5%)"
+        ))
+    };
+    let raw = raw.trim();
+    match raw.strip_suffix('%') {
+        Some(p) => match Decimal::from_str(p.trim()) {
+            Ok(p) if !p.is_sign_negative() && p <= Decimal::ONE_HUNDRED => {
+                Ok(crate::plan::MaxPrune::Percent(p))
+            }
+            _ => Err(bad()),
+        },
+        None => raw
+            .parse()
+            .map(crate::plan::MaxPrune::Count)
+            .map_err(|_| bad()),
+    }
+}
+
+/// Declarations with no cards at all are refused unless asked for: planned against a fleet, they
+/// would mark every card undeclared, and with `--prune` freeze them all.
+pub fn check_not_empty(
+    decls: &crate::decl::Declarations,
+    allow_empty: bool,
+) -> Result<(), CliError> {
+    if !decls.cards.is_empty() || allow_empty {
+        return Ok(());
+    }
+    let files = if decls.files.is_empty() {
+        "the given paths (no declaration files found)".to_owned()
+    } else {
+        decls.files.join(", ")
+    };
+    Err(CliError::Other(format!(
+        "no cards are declared in {files}: refusing to go on, since every card in state would \
+         count as undeclared (and --prune would freeze them all); check the -f paths, or pass \
+         --allow-empty if an empty fleet is what you mean (nothing was sent to the provider)"
+    )))
+}
+
 /// `--parallelism`: how many things are in flight at once.
 pub fn parallelism(n: usize) -> Result<usize, CliError> {
     if n == 0 {

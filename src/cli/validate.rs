@@ -11,11 +11,13 @@ pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
     if args.json {
         println!("{}", diagnostics::result_json(&loaded));
         return match loaded {
-            Ok(_) => Ok(Outcome::Success),
+            Ok(decls) => super::settings::check_not_empty(&decls, args.allow_empty)
+                .map(|()| Outcome::Success),
             Err(_) => Err(CliError::Reported),
         };
     }
     let decls = loaded?;
+    super::settings::check_not_empty(&decls, args.allow_empty)?;
     println!(
         "{} {} card{} declared in {} file{}.",
         global.style.green("Valid:"),

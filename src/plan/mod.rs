@@ -73,8 +73,20 @@ pub fn plan(
         action.estimate = estimate::for_action(action, state, facts);
     }
 
-    let problems = check(&actions, facts, options);
-    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    let mut problems = check(&actions, facts, options);
+    let prunes = actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Prune)
+        .count();
+    if prunes > 0 && !options.max_prune.allows(prunes, state.cards.len()) {
+        problems.push(Problem::PruneOverLimit {
+            prunes,
+            fleet: state.cards.len(),
+            limit: options.max_prune.to_string(),
+        });
+    }
+    let mut totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    totals.in_state = state.cards.len();
     let mut plan = Plan {
         actions,
         unchanged,

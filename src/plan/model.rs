@@ -26,6 +26,46 @@ pub struct PlanOptions {
     pub prune: bool,
     /// Fail the plan when its fees exceed this budget.
     pub max_fees: Option<Decimal>,
+    /// How many cards a `--prune` may freeze before the plan refuses.
+    pub max_prune: MaxPrune,
+}
+
+/// The most cards one plan may prune: a count, or a share of the cards in state. A declaration
+/// set that lost most of its cards (an emptied file, a wrong `-f`) must not freeze a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxPrune {
+    Count(usize),
+    /// Percent of the cards in state, 0 to 100.
+    Percent(Decimal),
+}
+
+impl Default for MaxPrune {
+    /// 10 % of the fleet, Terraform-style caution for the one action that stops cards working.
+    fn default() -> Self {
+        MaxPrune::Percent(Decimal::TEN)
+    }
+}
+
+impl MaxPrune {
+    /// Whether pruning `prunes` of `fleet` cards is within the limit.
+    pub fn allows(self, prunes: usize, fleet: usize) -> bool {
+        match self {
+            MaxPrune::Count(n) => prunes <= n,
+            MaxPrune::Percent(p) => {
+                Decimal::from(prunes) * Decimal::ONE_HUNDRED <= p * Decimal::from(fleet)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for MaxPrune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxPrune::Count(n) => write!(f, "{n}"),
+            MaxPrune::Percent(p) => write!(f, "{}%", p.normalize()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -198,6 +238,12 @@ pub enum Problem {
         /// Actions whose fee is unknown: a budget cannot be guaranteed for them.
         unknown: usize,
     },
+    /// `--prune` would freeze more of the fleet than `--max-prune` allows.
+    PruneOverLimit {
+        prunes: usize,
+        fleet: usize,
+        limit: String,
+    },
 }
 
 impl Problem {
@@ -256,6 +302,16 @@ impl Problem {
             Problem::FeesOverBudget { fees, budget, .. } => {
                 format!("fees {fees} exceed --max-fees {budget}")
             }
+            Problem::PruneOverLimit {
+                prunes,
+                fleet,
+                limit,
+            } => format!(
+                "--prune would freeze {prunes} of the {fleet} cards in state ({}), more than \
+                 --max-prune {limit}: check the declarations (an emptied file, a wrong -f?), or \
+                 allow it with --max-prune {prunes}",
+                percent(*prunes, *fleet)
+            ),
         }
     }
 }
@@ -280,6 +336,13 @@ pub struct Totals {
     pub balance_before: Option<Decimal>,
     #[serde(with = "crate::wire::decimal::option")]
     pub balance_after: Option<Decimal>,
+    /// Cards in state when the plan was made: the fleet a prune is measured against.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_state: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Totals {
@@ -327,4 +390,13 @@ impl Plan {
     pub fn is_applicable(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// `part` of `whole` as a percentage with one decimal, for people.
+pub fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    let p = Decimal::from(part * 100) / Decimal::from(whole);
+    format!("{}%", p.round_dp(1).normalize())
 }

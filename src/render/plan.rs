@@ -115,11 +115,20 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
         let Some(actions) = by_kind.get(&kind) else {
             continue;
         };
+        let count = match kind {
+            // How much of the fleet a prune stops, not just how many: 40 is a lot of 50.
+            ActionKind::Prune => format!(
+                "{}, {} of the {} cards in state",
+                actions.len(),
+                crate::plan::percent(actions.len(), plan.totals.in_state),
+                plan.totals.in_state
+            ),
+            _ => actions.len().to_string(),
+        };
         let _ = writeln!(
             out,
-            "{} ({}):",
+            "{} ({count}):",
             style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
-            actions.len()
         );
         if actions.len() > GROUP_THRESHOLD {
             grouped(&mut out, kind, actions, style);

@@ -181,9 +181,8 @@ fn failed_orders_are_reissued_with_a_new_attempt() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
-#[test]
-fn saved_plan_applies_once_then_is_stale() {
-    let env = Env::new();
+fn saved_plan_applies_once_then_is_stale(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
     let f = env.write("cards.yaml", ONBOARDING);
     let plan = env.path("plan.json");
     let out = env
@@ -422,6 +421,7 @@ fn an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unloc
 }
 
 on_both_backends!(
+    saved_plan_applies_once_then_is_stale,
     two_concurrent_applies_cannot_both_run,
     killed_applies_converge_to_exactly_one_order_per_card,
     an_apply_killed_holding_the_lock_is_followed_by_one_that_needs_no_force_unlock,

@@ -71,7 +71,20 @@ fn replace_freeze_unfreeze_relabel_and_prune(backend: Backend) {
         2,
         "undeclared cards are left alone"
     );
+    // One of three cards is a third of the fleet: more than the default --max-prune 10%.
     let out = apply(&env, f, &["--prune"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("more than --max-prune 10%"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        calls(&env, "cards/freeze"),
+        2,
+        "refused before anything was sent"
+    );
+    let out = apply(&env, f, &["--prune", "--max-prune", "1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(calls(&env, "cards/freeze"), 3);
     let out = env

@@ -6,6 +6,7 @@ mod cli_apply;
 mod cli_audit;
 mod cli_drift;
 mod cli_errors;
+mod cli_guard_rails;
 mod cli_lifecycle;
 mod cli_plan;
 mod cli_readme;

@@ -1,0 +1,208 @@
+//! Guard rails a newcomer hits in the first ten minutes: an empty declaration set, a prune that
+//! would freeze most of a fleet, a plan file written over the declarations, declarations given
+//! where a plan file goes. Each is refused before anything is sent, and says what to do instead.
+
+use crate::harness::*;
+
+fn fleet(n: usize) -> String {
+    let mut s = String::from("version: 1\ncards:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{key: c{i:02}, external_user_id: u{i:02}, product_code: VISA_USD_STD}}\n"
+        ));
+    }
+    s
+}
+
+fn freezes(env: &Env) -> u64 {
+    env.inspect().calls_to("cards/freeze")
+}
+
+#[test]
+fn an_empty_declaration_set_is_refused_unless_allowed() {
+    let env = Env::new();
+    env.write("cards.yaml", &fleet(3));
+    assert_success(
+        &env.cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    env.write("empty/cards.yaml", "version: 1\ncards: []\n");
+    env.write("nothing/README.txt", "no declarations here");
+    let calls = env.inspect().calls;
+    for args in [
+        &["validate", "-f", "empty"][..],
+        &["plan", "-f", "empty"],
+        &["plan", "-f", "nothing"],
+        &["apply", "-f", "empty", "--prune", "--auto-approve"],
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "`{}`: {err}", args.join(" "));
+        assert!(
+            err.contains("no cards are declared") && err.contains("--allow-empty"),
+            "`{}`: {err}",
+            args.join(" ")
+        );
+    }
+    assert_eq!(env.inspect().calls, calls, "nothing may reach the provider");
+
+    // Allowed on purpose, the prune limit still guards the fleet: 3 of 3 is over 10%.
+    let out = env
+        .cardform(&[
+            "apply",
+            "-f",
+            "empty",
+            "--prune",
+            "--auto-approve",
+            "--allow-empty",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("more than --max-prune 10%"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(freezes(&env), 0);
+    let out = env
+        .cardform(&["validate", "-f", "empty", "--allow-empty"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+}
+
+#[test]
+fn prune_is_limited_to_a_share_of_the_fleet() {
+    let env = Env::new();
+    env.write("cards.yaml", &fleet(40));
+    assert_success(
+        &env.cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    // Five cards leave the declarations: 12.5% of the fleet.
+    env.write("cards.yaml", &fleet(35));
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--prune"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("prune (freeze) (5, 12.5% of the 40 cards in state):"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "--prune would freeze 5 of the 40 cards in state (12.5%), more than --max-prune 10%"
+        ),
+        "{text}"
+    );
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--prune", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(freezes(&env), 0, "refused before anything was sent");
+
+    for allow in ["5", "15%"] {
+        let out = env
+            .cardform(&["plan", "-f", "cards.yaml", "--prune", "--max-prune", allow])
+            .output()
+            .unwrap();
+        assert_success(&out);
+    }
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--prune", "--max-prune", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--prune", "--max-prune", "ten"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--max-prune \"ten\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env
+        .cardform(&[
+            "apply",
+            "-f",
+            "cards.yaml",
+            "--prune",
+            "--max-prune",
+            "5",
+            "--auto-approve",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(freezes(&env), 5);
+}
+
+#[test]
+fn a_plan_is_never_written_over_declarations_or_foreign_files() {
+    let env = Env::new();
+    let decl = fleet(2);
+    env.write("cards.yaml", &decl);
+    env.write("notes.txt", "my notes");
+    for (out_path, why) in [
+        ("cards.yaml", "one of the declaration files"),
+        ("notes.txt", "not a cardform plan"),
+    ] {
+        let out = env
+            .cardform(&["plan", "-f", "cards.yaml", "--out", out_path])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    }
+    assert_eq!(
+        std::fs::read_to_string(env.path("cards.yaml")).unwrap(),
+        decl
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("notes.txt")).unwrap(),
+        "my notes"
+    );
+    // A directory of declarations protects every file in it.
+    let out = env
+        .cardform(&["plan", "-f", ".", "--out", "cards.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // An earlier plan may be replaced.
+    for _ in 0..2 {
+        let out = env
+            .cardform(&["plan", "-f", "cards.yaml", "--out", "plan.json"])
+            .output()
+            .unwrap();
+        assert_success(&out);
+    }
+}
+
+#[test]
+fn declarations_where_a_plan_file_goes_say_to_use_dash_f() {
+    let env = Env::new();
+    let decl = fleet(2);
+    env.write("cards.yaml", &decl);
+    let out = env.cardform(&["apply", "cards.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cardform apply -f cards.yaml"), "{err}");
+    assert!(
+        !err.contains("--out cards.yaml"),
+        "never suggest clobbering it: {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("cards.yaml")).unwrap(),
+        decl
+    );
+    assert_eq!(env.inspect().orders, 0);
+}
