@@ -313,10 +313,10 @@ fn declarations_changed(doc: &PlanDocument) -> Option<String> {
 }
 
 pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, CliError> {
-    let Some(store) = session::read(global).await? else {
-        return Err(CliError::Other(format!("no state at {}", global.state)));
-    };
-    let info = store.force_unlock(lock_id).await?;
+    let info = session::reading_required(global, async |store: &Store| {
+        Ok(store.force_unlock(lock_id).await?)
+    })
+    .await?;
     println!(
         "Removed lock {} (held by {}@{} pid {} running `{}` since {}).",
         info.lock_id, info.user, info.host, info.pid, info.command, info.since

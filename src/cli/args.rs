@@ -299,6 +299,18 @@ pub enum StateCommand {
         after_help = "Examples:\n  cardform state migrate --to 'postgres://ci@db.internal/cardform?state=prod'\n  cardform --state 'postgres://ci@db/cardform' state migrate --to laptop-copy.db\n\nThe password comes from the URL or PGPASSWORD and is never printed or stored."
     )]
     Migrate(MigrateArgs),
+    /// Write a consistent copy of the whole state to a new SQLite file, even while an apply runs
+    #[command(
+        after_help = "Examples:\n  cardform state backup backups/cards-$(date +%F).db\n  cardform --state \"$CARDFORM_STATE\" state backup nightly.db   # a PostgreSQL state, as a file\n\nThe copy is a complete state: use it with --state FILE, or move it back with state migrate."
+    )]
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// The new file to write (refused if it exists)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

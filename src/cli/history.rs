@@ -2,16 +2,18 @@
 //! review. Read-only: never creates or changes a state.
 
 use super::args::{AuditArgs, AuditFormat, DiffArgs, ExportArgs, ExportFormat};
-use super::out::{print, required};
+use super::out::print;
 use super::settings::Global;
 use super::{CliError, Outcome, session};
 use crate::render::state as view;
+use crate::state::Store;
 
 pub async fn history(json: bool, global: &Global) -> Result<Outcome, CliError> {
-    let runs = match session::read(global).await? {
-        Some(store) => store.history().await?,
-        None => Vec::new(),
-    };
+    let runs = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok(store.history().await?),
+        None => Ok(Vec::new()),
+    })
+    .await?;
     print(&if json {
         view::history_json(&runs)
     } else {
@@ -20,7 +22,13 @@ pub async fn history(json: bool, global: &Global) -> Result<Outcome, CliError> {
 }
 
 pub async fn diff(args: &DiffArgs, global: &Global) -> Result<Outcome, CliError> {
-    let store = required(global).await?;
+    session::reading_required(global, async |store: &Store| {
+        diff_in(args, global, store).await
+    })
+    .await
+}
+
+async fn diff_in(args: &DiffArgs, global: &Global, store: &Store) -> Result<Outcome, CliError> {
     let latest = store.serial().await?;
     let to = args.to.unwrap_or(latest);
     let from = args.from.unwrap_or(to.saturating_sub(1));
@@ -42,7 +50,10 @@ pub async fn diff(args: &DiffArgs, global: &Global) -> Result<Outcome, CliError>
 }
 
 pub async fn export(args: &ExportArgs, global: &Global) -> Result<Outcome, CliError> {
-    let store = required(global).await?;
+    session::reading_required(global, async |store: &Store| export_in(args, store).await).await
+}
+
+async fn export_in(args: &ExportArgs, store: &Store) -> Result<Outcome, CliError> {
     let lineage = store.lineage().await?;
     let latest = store.serial().await?;
     let serial = args.at.unwrap_or(latest);
@@ -64,10 +75,11 @@ pub async fn export(args: &ExportArgs, global: &Global) -> Result<Outcome, CliEr
 }
 
 pub async fn audit(args: &AuditArgs, global: &Global) -> Result<Outcome, CliError> {
-    let calls = match session::read(global).await? {
-        Some(store) => store.calls(args.since.as_deref()).await?,
-        None => Vec::new(),
-    };
+    let calls = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok(store.calls(args.since.as_deref()).await?),
+        None => Ok(Vec::new()),
+    })
+    .await?;
     print(&match args.format {
         AuditFormat::Csv => view::audit_csv(&calls),
         AuditFormat::Json => view::audit_json(&calls),

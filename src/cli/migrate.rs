@@ -1,9 +1,11 @@
-//! `cardform state migrate --to URL`: copy a whole state to another backend (a laptop's file to
-//! the team's PostgreSQL, say), lineage and serial included, so every idempotency key stays the
-//! same and nothing is ever issued or paid twice because state moved. The source stays locked
-//! while it is read and is left as it was.
+//! `cardform state migrate --to URL` and `cardform state backup FILE`: copy a whole state to
+//! another place (a laptop's file to the team's PostgreSQL, say, or a backup file), lineage and
+//! serial included, so every idempotency key stays the same and nothing is ever issued or paid
+//! twice because state moved. `migrate` holds the source's lock while it copies; `backup` reads
+//! one consistent snapshot without the lock, so it works while an apply runs. Both leave the
+//! source as it was.
 
-use super::args::MigrateArgs;
+use super::args::{BackupArgs, MigrateArgs};
 use super::out::print;
 use super::session::{self, Session};
 use super::settings::{self, Global};
@@ -20,6 +22,35 @@ pub async fn run(args: &MigrateArgs, global: &Global) -> Result<Outcome, CliErro
     }
     let text = session::write(global, wait, async |s: &Session| {
         copy(s.store(), &global.state, &target, wait).await
+    })
+    .await?;
+    print(&text)
+}
+
+pub async fn backup(args: &BackupArgs, global: &Global) -> Result<Outcome, CliError> {
+    if args.file.exists() {
+        return Err(CliError::Usage(format!(
+            "{}: refusing to overwrite an existing file; name a new one",
+            args.file.display()
+        )));
+    }
+    let to = StateLocation::file(&args.file);
+    let text = session::reading_required(global, async |store: &Store| {
+        let dump = store.dump().await?;
+        let target = Store::open(&to).await?;
+        let loaded = target.load(&dump).await;
+        target.close().await;
+        loaded?;
+        Ok(format!(
+            "Wrote a copy of {} at serial {} to {to} ({} cards, {} orders, {} runs, {} provider \
+             calls). It is a complete state: read it with --state {to}.\n",
+            global.state,
+            dump.serial,
+            dump.cards.len(),
+            dump.orders.len(),
+            dump.runs.len(),
+            dump.calls.len()
+        ))
     })
     .await?;
     print(&text)

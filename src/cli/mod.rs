@@ -94,6 +94,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Rm(a) => surgery::rm(&a, global).await,
             StateCommand::Audit(a) => history::audit(&a, global).await,
             StateCommand::Migrate(a) => migrate::run(&a, global).await,
+            StateCommand::Backup(a) => migrate::backup(&a, global).await,
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,

@@ -4,8 +4,7 @@
 use std::io::Write as _;
 
 use super::settings::Global;
-use super::{CliError, Outcome, session};
-use crate::state::Store;
+use super::{CliError, Outcome};
 
 /// Writes `text` to stdout in one go (a closed pipe is an error, not a panic).
 pub fn print(text: &str) -> Result<Outcome, CliError> {
@@ -14,16 +13,6 @@ pub fn print(text: &str) -> Result<Outcome, CliError> {
         .and_then(|_| out.flush())
         .map_err(|e| CliError::io("stdout", e))?;
     Ok(Outcome::Success)
-}
-
-/// The state a read-only command needs to exist.
-pub async fn required(global: &Global) -> Result<Store, CliError> {
-    session::read(global).await?.ok_or_else(|| {
-        CliError::Other(format!(
-            "no state at {}: nothing has been applied or imported yet (pass --state PATH to use another)",
-            global.state
-        ))
-    })
 }
 
 pub fn no_such_card(key: &str, global: &Global) -> CliError {

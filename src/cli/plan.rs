@@ -86,10 +86,11 @@ async fn gather(
 
 /// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one).
 pub async fn read_snapshot(global: &Global) -> Result<Snapshot, CliError> {
-    match super::session::read(global).await? {
+    super::session::reading(global, async |store: Option<&Store>| match store {
         Some(store) => Ok(store.snapshot().await?),
         None => Ok(Snapshot::default()),
-    }
+    })
+    .await
 }
 
 pub fn document(

@@ -80,9 +80,39 @@ pub async fn open(global: &Global) -> Result<Store, CliError> {
     Ok(store)
 }
 
+/// Runs a read-only command's `work` on the state (`None` only with `--sandbox` before its first
+/// write) and closes the state after, so a SQLite file is left whole, its WAL checkpointed away.
+pub async fn reading<T>(
+    global: &Global,
+    work: impl AsyncFnOnce(Option<&Store>) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let store = read(global).await?;
+    let result = work(store.as_ref()).await;
+    if let Some(store) = store {
+        store.close().await;
+    }
+    result
+}
+
+/// Like [`reading`], for commands that need a state even with `--sandbox`.
+pub async fn reading_required<T>(
+    global: &Global,
+    work: impl AsyncFnOnce(&Store) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    reading(global, async |store: Option<&Store>| match store {
+        Some(store) => work(store).await,
+        None => Err(CliError::Other(format!(
+            "no state at {}: nothing has been applied or imported yet (pass --state PATH to use another)",
+            global.state
+        ))),
+    })
+    .await
+}
+
 /// Opens the state for a read-only command. `None` only with `--sandbox` before its first write
-/// (an empty state); otherwise a missing state is an error that says how to make one.
-pub async fn read(global: &Global) -> Result<Option<Store>, CliError> {
+/// (an empty state); otherwise a missing state is an error that says how to make one. The caller
+/// closes it: prefer [`reading`].
+async fn read(global: &Global) -> Result<Option<Store>, CliError> {
     match Store::open_existing(&global.state).await? {
         Some(store) => Ok(Some(store)),
         None if global.sandbox => Ok(None),

@@ -9,10 +9,21 @@ use super::settings::Global;
 use super::{CliError, Outcome, session};
 use crate::model::{Address, Labels};
 use crate::render::state as view;
-use crate::state::CardPhase;
+use crate::state::{CardPhase, Store};
 
 pub async fn show(args: &ShowArgs, global: &Global) -> Result<Outcome, CliError> {
-    let Some(store) = session::read(global).await? else {
+    session::reading(global, async |store: Option<&Store>| {
+        show_in(args, global, store).await
+    })
+    .await
+}
+
+async fn show_in(
+    args: &ShowArgs,
+    global: &Global,
+    store: Option<&Store>,
+) -> Result<Outcome, CliError> {
+    let Some(store) = store else {
         return match &args.key {
             Some(key) => Err(no_such_card(key, global)),
             None if args.json => print("[]\n"),
@@ -74,10 +85,11 @@ fn parse_phase(s: &str) -> Result<CardPhase, CliError> {
 pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError> {
     let status = args.status.as_deref().map(parse_phase).transpose()?;
     let labels = parse_labels("--label", &args.label)?;
-    let cards = match session::read(global).await? {
-        Some(store) => store.snapshot().await?.cards,
-        None => BTreeMap::new(),
-    };
+    let cards = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok(store.snapshot().await?.cards),
+        None => Ok(BTreeMap::new()),
+    })
+    .await?;
     let chosen = cards.values().filter(|c| {
         status.is_none_or(|s| c.phase == s)
             && args.product.as_ref().is_none_or(|p| &c.product_code == p)

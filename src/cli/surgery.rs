@@ -3,7 +3,7 @@
 //! and adopts it.
 
 use super::args::{ImportArgs, RmArgs};
-use super::out::{no_such_card, print, required};
+use super::out::{no_such_card, print};
 use super::provider::Provider;
 use super::session::{self, Session};
 use super::settings::{self, Global};
@@ -17,7 +17,7 @@ use crate::wire::{CardStatus, SystemClock, timestamp::now_rfc3339};
 pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
     let wait = settings::lock_wait(&args.lock_timeout)?;
     // Forgetting needs something to forget: never create a state for it.
-    required(global).await?.close().await;
+    session::reading_required(global, async |_: &crate::state::Store| Ok(())).await?;
     let key = args.key.as_str();
     let text = session::write(global, wait, async |s: &Session| {
         let store = s.store();

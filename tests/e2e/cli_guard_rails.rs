@@ -206,3 +206,128 @@ fn declarations_where_a_plan_file_goes_say_to_use_dash_f() {
     );
     assert_eq!(env.inspect().orders, 0);
 }
+
+fn leftovers(env: &Env) -> Vec<String> {
+    ["-wal", "-shm"]
+        .iter()
+        .map(|s| format!("{}{s}", env.state().display()))
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect()
+}
+
+#[test]
+fn every_command_leaves_the_state_file_whole() {
+    let env = Env::new();
+    env.write("cards.yaml", &fleet(3));
+    for args in [
+        &["apply", "-f", "cards.yaml", "--auto-approve"][..],
+        &["plan", "-f", "cards.yaml"],
+        &["show"],
+        &["show", "c01"],
+        &["state", "list"],
+        &["state", "history"],
+        &["state", "diff"],
+        &["state", "export"],
+        &["state", "audit"],
+        &["refresh"],
+        &["state", "rm", "c02"],
+    ] {
+        assert_success(&env.cardform(args).output().unwrap());
+        assert_eq!(
+            leftovers(&env),
+            Vec::<String>::new(),
+            "after `{}`",
+            args.join(" ")
+        );
+    }
+    // So copying the one file is enough.
+    let copy = env.path("copy.db");
+    std::fs::copy(env.state(), &copy).unwrap();
+    let out = env
+        .cardform_at(
+            copy.to_str().unwrap(),
+            &["state", "export", "--format", "json"],
+        )
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let original = env
+        .cardform(&["state", "export", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), stdout(&original));
+}
+
+fn backup_while_an_apply_runs(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: std::time::Duration::from_secs(2),
+            ..fast_sandbox()
+        },
+    );
+    env.write("cards.yaml", &fleet(5));
+    let mut child = env
+        .process(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while env.inspect().calls_to("cards/create") < 5 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "apply never sent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The apply holds the lock and its orders are open: the backup neither waits nor fails.
+    let started = std::time::Instant::now();
+    let out = env
+        .cardform(&["state", "backup", "mid-run.db"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the apply was still running"
+    );
+    assert!(child.wait().unwrap().success());
+
+    // The copy is a whole state of that moment: its open orders are there to resume.
+    let out = env
+        .cardform_at("mid-run.db", &["show", "c00", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let card: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(card["card"]["status"], "pending", "{card:#}");
+    // Not over an existing file.
+    let out = env
+        .cardform(&["state", "backup", "mid-run.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refusing to overwrite"),
+        "{}",
+        stderr(&out)
+    );
+    // A backup taken now matches the state it copies.
+    assert_success(
+        &env.cardform(&["state", "backup", "after.db"])
+            .output()
+            .unwrap(),
+    );
+    for args in [
+        &["state", "export", "--format", "json"][..],
+        &["state", "history"],
+    ] {
+        let a = env.cardform(args).output().unwrap();
+        let b = env.cardform_at("after.db", args).output().unwrap();
+        assert_eq!(stdout(&a), stdout(&b), "{}", args.join(" "));
+    }
+}
+
+on_both_backends!(backup_while_an_apply_runs);

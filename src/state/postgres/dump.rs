@@ -24,6 +24,19 @@ impl PgStore {
                 .fetch_one(&mut *tx)
                 .await?)
         };
+        let runs = packed(
+            "SELECT coalesce(json_agg(json_build_array(serial, at, finished_at, actor, host, \
+               command, summary) ORDER BY serial), '[]')::text FROM runs"
+                .into(),
+        )
+        .await?;
+        let calls = packed(
+            "SELECT coalesce(json_agg(json_build_array(at, endpoint, idempotency_key, order_id, \
+               resource_kind, resource_key, result, charge) ORDER BY at_us, id), '[]')::text \
+             FROM calls"
+                .into(),
+        )
+        .await?;
         let cards = packed(format!(
             "SELECT coalesce(json_agg(json_build_array({CARD_PACKED}, serial) ORDER BY key), \
              '[]')::text FROM cards"
@@ -50,11 +63,11 @@ impl PgStore {
         Ok(StateDump {
             lineage,
             serial: serial_u64(serial)?,
-            runs: self.history().await?,
+            runs: crate::state::codec::runs_from_packed(&runs)?,
             cards: cards_with_serial_from_packed(&cards)?,
             orders: orders_with_serial_from_packed(&orders)?,
             changes: changes_from_packed(&changes)?,
-            calls: self.calls(None).await?,
+            calls: crate::state::codec::calls_from_packed(&calls)?,
             observed_fees: observed_fees_from_packed(&fees)?,
         })
     }

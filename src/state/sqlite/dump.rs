@@ -22,6 +22,28 @@ impl SqliteStore {
             sqlx::query_as("SELECT lineage, serial FROM state_info WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
+        // Every table in this one read transaction: a copy made while an apply writes is still
+        // one consistent moment.
+        let runs = sqlx::query(concat!(
+            "SELECT ",
+            rows::run_columns!(),
+            " FROM runs ORDER BY serial"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(rows::run)
+        .collect::<Result<Vec<_>, _>>()?;
+        let calls = sqlx::query(concat!(
+            "SELECT ",
+            rows::call_columns!(),
+            " FROM calls ORDER BY at_us, id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(rows::call)
+        .collect::<Result<Vec<_>, _>>()?;
         let mut packed = async |sql: &'static str| -> Result<String, StateError> {
             let v: Option<String> = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
             Ok(v.unwrap_or_else(|| "[]".into()))
@@ -54,11 +76,11 @@ impl SqliteStore {
         Ok(StateDump {
             lineage,
             serial: serial_u64(serial)?,
-            runs: self.history().await?,
+            runs,
             cards: cards_with_serial_from_packed(&cards)?,
             orders: orders_with_serial_from_packed(&orders)?,
             changes: changes_from_packed(&changes)?,
-            calls: self.calls(None).await?,
+            calls,
             observed_fees: observed_fees_from_packed(&fees)?,
         })
     }
