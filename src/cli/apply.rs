@@ -131,7 +131,7 @@ async fn locked(
             };
             let doc = document(&decls, &snapshot, &facts, &options);
             if !args.json {
-                print!("{}", render::plan::human(&doc, global.style));
+                print!("{}", render::plan::human(&doc, global.style, false));
             }
             if !doc.applicable {
                 return Err(CliError::Reported);

@@ -166,6 +166,9 @@ pub struct PlanArgs {
     /// Re-read cards and open orders from the provider first (records drift in state)
     #[arg(long)]
     pub refresh: bool,
+    /// List every change on a terminal, however many (large groups are summarised otherwise)
+    #[arg(long)]
+    pub detail: bool,
 }
 
 #[derive(Debug, Args, Clone)]

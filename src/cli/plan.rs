@@ -35,7 +35,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
         save(out, &doc)?;
     }
     match format {
-        Format::Human => print!("{}", render::plan::human(&doc, global.style)),
+        Format::Human => print!("{}", render::plan::human(&doc, global.style, args.detail)),
         Format::Json => println!("{}", render::plan::json(&doc)),
         Format::Markdown => print!("{}", render::plan::markdown(&doc)),
     }

@@ -12,6 +12,7 @@ pub use document::{DeclarationsRef, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
 
+use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decl::{DesiredCard, DesiredStatus};
@@ -87,11 +88,13 @@ pub fn plan(
     }
     let mut totals = Totals::from_actions(&actions, unchanged, facts.balance);
     totals.in_state = state.cards.len();
+    let warnings = outliers(&actions);
     let mut plan = Plan {
         actions,
         unchanged,
         totals,
         problems,
+        warnings,
     };
     if let Some(budget) = options.max_fees {
         let fees = plan.totals.fees;
@@ -350,6 +353,54 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
         problems.push(Problem::InactiveProduct { product_code, keys });
     }
     problems
+}
+
+/// Amounts far above the rest of their product's in this plan: per product, each top-up and
+/// each known fee against the median of its kind, among at least three of them.
+fn outliers(actions: &[Action]) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    let mut by_product: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+    for a in actions.iter().filter(|a| a.kind.issues_card()) {
+        by_product
+            .entry(a.product_code.as_str())
+            .or_default()
+            .push(a);
+    }
+    fn topup(a: &Action) -> Option<Decimal> {
+        Some(a.estimate.topup).filter(|t| !t.is_zero())
+    }
+    fn fee(a: &Action) -> Option<Decimal> {
+        a.estimate.fee
+    }
+    let factor = Decimal::from(OUTLIER_FACTOR);
+    for (product, group) in by_product {
+        for (what, amount) in [
+            ("topup", topup as fn(&Action) -> Option<Decimal>),
+            ("fee", fee),
+        ] {
+            let mut amounts: Vec<_> = group.iter().filter_map(|a| amount(a)).collect();
+            if amounts.len() < 3 {
+                continue;
+            }
+            amounts.sort();
+            let median = amounts[amounts.len() / 2];
+            if median.is_zero() {
+                continue;
+            }
+            for a in &group {
+                if let Some(x) = amount(a).filter(|x| *x > median * factor) {
+                    warnings.push(Warning::OutlierAmount {
+                        key: a.key.clone(),
+                        product_code: product.to_owned(),
+                        what: what.to_owned(),
+                        amount: x,
+                        median,
+                    });
+                }
+            }
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]

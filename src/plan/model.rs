@@ -381,6 +381,47 @@ pub struct Plan {
     pub unchanged: usize,
     pub totals: Totals,
     pub problems: Vec<Problem>,
+    /// What a reviewer should look at twice; none of these stop the plan.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something in an applicable plan that looks like a mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+pub enum Warning {
+    /// An amount more than [`OUTLIER_FACTOR`] times the median of its kind for the same product:
+    /// a top-up of 4,500 typed among 50s.
+    OutlierAmount {
+        key: String,
+        product_code: String,
+        /// `topup` or `fee`.
+        what: String,
+        #[serde(with = "crate::wire::decimal")]
+        amount: Decimal,
+        #[serde(with = "crate::wire::decimal")]
+        median: Decimal,
+    },
+}
+
+/// How many times the median an amount may be before the plan flags it.
+pub const OUTLIER_FACTOR: u32 = 10;
+
+impl Warning {
+    pub fn message(&self) -> String {
+        match self {
+            Warning::OutlierAmount {
+                key,
+                product_code,
+                what,
+                amount,
+                median,
+            } => format!(
+                "{key}: {what} {amount} is more than {OUTLIER_FACTOR}x the median {what} of \
+                 {product_code} in this plan ({median}); is it meant?"
+            ),
+        }
+    }
 }
 
 impl Plan {

@@ -94,7 +94,9 @@ fn detail(a: &Action, product_width: usize) -> String {
 }
 
 /// The human view of a plan.
-pub fn human(doc: &PlanDocument, style: Style) -> String {
+/// The plan for a terminal. Large groups of one kind are summarised by product unless `detail`
+/// asks for every change.
+pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
     let mut out = String::new();
     let plan = &doc.plan;
     let mut by_kind: BTreeMap<ActionKind, Vec<&Action>> = BTreeMap::new();
@@ -130,7 +132,7 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
             "{} ({count}):",
             style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
         );
-        if actions.len() > GROUP_THRESHOLD {
+        if actions.len() > GROUP_THRESHOLD && !every_change {
             grouped(&mut out, kind, actions, style);
         } else {
             let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
@@ -166,8 +168,23 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
         out.push('\n');
     }
 
+    if !plan.warnings.is_empty() {
+        let _ = writeln!(out, "{}", style.bold("Look twice:"));
+        for w in &plan.warnings {
+            let _ = writeln!(out, "  ! {}", w.message());
+        }
+        out.push('\n');
+    }
+
     let _ = writeln!(out, "{}", summary_line(&plan.totals));
     let _ = writeln!(out, "{}", money_line(&plan.totals, &doc.currency));
+    if !every_change && plan.actions.len() > GROUP_THRESHOLD {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim("(large groups are summarised: `cardform plan --detail` lists every change)")
+        );
+    }
     out
 }
 
@@ -286,6 +303,16 @@ pub fn money_line(t: &Totals, currency: &str) -> String {
 }
 
 /// The plan as a pull-request comment.
+/// What a pull-request comment may hold: GitHub refuses comments over 65,536 characters, and the
+/// plan must fit with room to spare whatever the fleet's size.
+pub const MARKDOWN_BUDGET: usize = 55_000;
+
+/// How many changes the markdown plan lists one by one before it says how many more there are.
+const MARKDOWN_ROWS: usize = 200;
+
+/// The plan for a pull-request comment: status, money, problems and warnings, totals by product
+/// and label, then the changes up to a limit ("and N more", with where to see them all). Always
+/// under [`MARKDOWN_BUDGET`] characters.
 pub fn markdown(doc: &PlanDocument) -> String {
     let plan = &doc.plan;
     let mut out = String::new();
@@ -299,25 +326,61 @@ pub fn markdown(doc: &PlanDocument) -> String {
     };
     let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
-    if !plan.problems.is_empty() {
-        let _ = writeln!(out, "**Problems**\n");
-        for p in &plan.problems {
-            let _ = writeln!(out, "- {}", p.message());
+    let footer = format!(
+        "\n<sub>state {} · declarations {}</sub>\n",
+        md_escape(&doc.state.fingerprint),
+        md_escape(&doc.declarations.fingerprint)
+    );
+    // Everything below is cut to the budget, keeping room for the footer and a closing note.
+    let budget = MARKDOWN_BUDGET - footer.len() - 400;
+    let messages = |title: &str, items: Vec<String>, out: &mut String| {
+        if items.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "**{title}**\n");
+        let total = items.len();
+        for (i, m) in items.into_iter().enumerate() {
+            if i >= 50 || out.len() > budget / 3 {
+                let _ = writeln!(out, "- … and {} more (see the JSON plan)", total - i);
+                break;
+            }
+            let _ = writeln!(out, "- {}", md_escape(&m));
         }
         out.push('\n');
+    };
+    messages(
+        "Problems",
+        plan.problems.iter().map(|p| p.message()).collect(),
+        &mut out,
+    );
+    messages(
+        "Look twice",
+        plan.warnings.iter().map(|w| w.message()).collect(),
+        &mut out,
+    );
+    let changes: Vec<&Action> = plan.actions.iter().collect();
+    if changes.len() > GROUP_THRESHOLD {
+        totals_tables(&mut out, &changes, budget);
     }
-    if !plan.actions.is_empty() {
-        let rows: Vec<&Action> = plan.actions.iter().collect();
-        let collapsed = rows.len() > GROUP_THRESHOLD;
+    if !changes.is_empty() {
+        let collapsed = changes.len() > GROUP_THRESHOLD;
         if collapsed {
-            let _ = writeln!(out, "<details><summary>{} actions</summary>\n", rows.len());
+            let _ = writeln!(
+                out,
+                "<details><summary>{} actions</summary>\n",
+                changes.len()
+            );
         }
         let _ = writeln!(
             out,
             "| | key | action | product | estimated charge | reason |"
         );
         let _ = writeln!(out, "|---|---|---|---|---:|---|");
-        for a in rows {
+        let mut listed = 0;
+        for a in &changes {
+            if listed >= MARKDOWN_ROWS || out.len() > budget {
+                break;
+            }
             let charge = match a.estimate.source {
                 EstimateSource::None => String::new(),
                 EstimateSource::Unknown => "unknown".into(),
@@ -331,19 +394,78 @@ pub fn markdown(doc: &PlanDocument) -> String {
                 a.kind.as_str(),
                 md_escape(&a.product_code),
                 charge,
-                md_escape(&a.reason)
+                md_escape(&truncate(&a.reason, 120))
+            );
+            listed += 1;
+        }
+        if listed < changes.len() {
+            let _ = writeln!(
+                out,
+                "\n… and {} more changes, not listed here: every change is in the JSON plan \
+                 (`cardform plan --out plan.json`) and on a terminal with `cardform plan --detail`.",
+                changes.len() - listed
             );
         }
         if collapsed {
             let _ = writeln!(out, "\n</details>");
         }
     }
-    let _ = writeln!(
-        out,
-        "\n<sub>state {} · declarations {}</sub>",
-        doc.state.fingerprint, doc.declarations.fingerprint
-    );
+    out.push_str(&footer);
     out
+}
+
+/// Totals by product, and by each label's values, of a large plan's changes: what a reviewer
+/// reads instead of thousands of rows.
+fn totals_tables(out: &mut String, changes: &[&Action], budget: usize) {
+    let mut by_product: BTreeMap<&str, (usize, Decimal, Decimal)> = BTreeMap::new();
+    let mut by_label: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for a in changes {
+        let e = by_product.entry(a.product_code.as_str()).or_default();
+        e.0 += 1;
+        e.1 += a.estimate.fee.unwrap_or_default();
+        e.2 += a.estimate.topup;
+        if let Some(attrs) = a.after.as_ref().or(a.before.as_ref()) {
+            for (k, v) in attrs.labels.iter() {
+                *by_label.entry((k.as_str(), v.as_str())).or_default() += 1;
+            }
+        }
+    }
+    let _ = writeln!(out, "**By product**\n");
+    let _ = writeln!(out, "| product | changes | fees | top-ups |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (product, (n, fees, topups)) in &by_product {
+        let product = if product.is_empty() { "-" } else { product };
+        let _ = writeln!(
+            out,
+            "| {} | {n} | {} | {} |",
+            md_escape(product),
+            money(*fees),
+            money(*topups)
+        );
+    }
+    out.push('\n');
+    if by_label.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "**By label**\n");
+    let _ = writeln!(out, "| label | changes |");
+    let _ = writeln!(out, "|---|---:|");
+    let total = by_label.len();
+    for (i, ((k, v), n)) in by_label.into_iter().enumerate() {
+        if i >= 30 || out.len() > budget / 2 {
+            let _ = writeln!(out, "| … and {} more label values | |", total - i);
+            break;
+        }
+        let _ = writeln!(out, "| `{}={}` | {n} |", md_escape(k), md_escape(v));
+    }
+    out.push('\n');
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
 }
 
 fn md_escape(s: &str) -> String {

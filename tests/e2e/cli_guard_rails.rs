@@ -331,3 +331,106 @@ fn backup_while_an_apply_runs(backend: Backend) {
 }
 
 on_both_backends!(backup_while_an_apply_runs);
+
+fn big_fleet(n: usize) -> String {
+    let mut s = String::from("version: 1\ncards:\n");
+    for i in 0..n {
+        let product = if i % 3 == 0 {
+            "MC_EUR_PREMIUM"
+        } else {
+            "VISA_USD_STD"
+        };
+        s.push_str(&format!(
+            "  - {{key: employee-with-a-long-key-{i:05}, external_user_id: u{i:05}, product_code: {product}, initial_topup: \"50.00\", labels: {{team: t{}, cost_center: cc{}}}}}\n",
+            i % 7,
+            i % 3
+        ));
+    }
+    s
+}
+
+#[test]
+fn the_markdown_plan_fits_one_pull_request_comment_at_any_size() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        balance: "10000000.00".parse().unwrap(),
+        ..fast_sandbox()
+    });
+    env.write("cards.yaml", &big_fleet(5000));
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let md = stdout(&out);
+    assert!(
+        md.chars().count() < 60_000,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.contains("5000 to issue"), "totals cover every change");
+    assert!(
+        md.contains("**By product**") && md.contains("| MC_EUR_PREMIUM | 1667 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**By label**") && md.contains("`team=t3`"),
+        "{md}"
+    );
+    assert!(md.contains("more changes, not listed here"), "{md}");
+    assert!(md.contains("--out plan.json"), "says where all of them are");
+    assert!(md.contains("employee-with-a-long-key-00000"));
+
+    // A terminal summarises large groups unless asked for every change.
+    env.write("some.yaml", &big_fleet(40));
+    let grouped = stdout(&env.cardform(&["plan", "-f", "some.yaml"]).output().unwrap());
+    assert!(
+        !grouped.contains("employee-with-a-long-key-00039"),
+        "{grouped}"
+    );
+    assert!(grouped.contains("cardform plan --detail"), "{grouped}");
+    let every = stdout(
+        &env.cardform(&["plan", "-f", "some.yaml", "--detail"])
+            .output()
+            .unwrap(),
+    );
+    for i in 0..40 {
+        assert!(
+            every.contains(&format!("employee-with-a-long-key-{i:05}")),
+            "{i}"
+        );
+    }
+}
+
+#[test]
+fn an_outlier_amount_is_flagged_for_review() {
+    let env = Env::new();
+    let mut yaml = String::from("version: 1\ndefaults:\n  product_code: VISA_USD_STD\ncards:\n");
+    for i in 0..6 {
+        let topup = if i == 4 { "4500.00" } else { "50.00" };
+        yaml.push_str(&format!(
+            "  - {{key: c{i}, external_user_id: u{i}, initial_topup: \"{topup}\"}}\n"
+        ));
+    }
+    env.write("cards.yaml", &yaml);
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("c4: topup 4500.00 is more than 10x the median topup of VISA_USD_STD"),
+        "{text}"
+    );
+    assert!(!text.contains("c3: topup"), "{text}");
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["warnings"].as_array().map(Vec::len),
+        None,
+        "{doc:#}"
+    );
+}
