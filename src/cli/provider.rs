@@ -51,6 +51,8 @@ impl Provider {
             listen: "127.0.0.1:0".parse().expect("valid loopback address"),
             order_latency: Duration::from_millis(300),
             world_file: Some(world),
+            // It lives and dies with this cardform process: a kill -9 must lose nothing.
+            durable: true,
             ..SandboxConfig::default()
         };
         let api_key = Secret::new(config.api_key.clone());

@@ -117,6 +117,9 @@ struct Ctx {
     max_fees: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
+    /// Provider card id → the key state binds it to, as the run started: a card id is bound to
+    /// one card only.
+    card_ids: std::collections::HashMap<String, String>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     summary: Mutex<Summary>,
@@ -154,6 +157,11 @@ pub async fn execute(
         serial,
     });
     let journal_key = *client.journal_key();
+    let card_ids = snapshot
+        .cards
+        .values()
+        .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
+        .collect();
     let ctx = Arc::new(Ctx {
         store,
         client,
@@ -168,6 +176,7 @@ pub async fn execute(
         fetch_details: options.fetch_details,
         max_fees: options.max_fees,
         journal_key,
+        card_ids,
         committed_fees: Mutex::new(Decimal::ZERO),
         summary: Mutex::new(Summary::default()),
     });

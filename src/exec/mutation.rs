@@ -109,13 +109,74 @@ impl Mutation {
         }
     }
 
-    /// The cardholder a mutation names, to check an order the provider returns against it.
-    pub fn external_user_id(&self) -> &str {
-        match self {
-            Mutation::IssueCard(r) => &r.external_user_id,
-            Mutation::Freeze(r) => &r.external_user_id,
-            Mutation::Unfreeze(r) => &r.external_user_id,
+    /// Why `o`, as the provider answered it, cannot be the order this mutation created under
+    /// `journaled` (its key, and its order id once known): another kind of order, another order
+    /// id, another product, user, amount or card. `None` when nothing the answer says contradicts
+    /// the journal. An answer like that must bind nothing: it may be another world's order (a lost
+    /// sandbox, a wrong URL) or another request's under a reused key.
+    pub fn mismatch(&self, journaled: &crate::state::OrderRecord, o: &Order) -> Option<String> {
+        use crate::wire::OrderType;
+        let expected = match self {
+            Mutation::IssueCard(_) => OrderType::CardIssue,
+            Mutation::Freeze(_) => OrderType::CardFreeze,
+            Mutation::Unfreeze(_) => OrderType::CardUnfreeze,
+        };
+        let known_type = !matches!(&o.order_type, OrderType::Unknown(s) if s.is_empty());
+        if known_type && o.order_type != expected {
+            return Some(format!(
+                "the provider's order {} is a {} order, not a {} order",
+                o.order_id, o.order_type, expected
+            ));
         }
+        if let Some(id) = journaled.order_id.as_deref().filter(|id| *id != o.order_id) {
+            return Some(format!(
+                "the journal holds order {id} under this key, the provider answered {}",
+                o.order_id
+            ));
+        }
+        let said = |field: &str| o.data.get(field).and_then(|v| v.as_str());
+        match self {
+            Mutation::IssueCard(r) => {
+                if let (Some(theirs), Some(ours)) = (said("product_code"), &r.product_code)
+                    && theirs != ours
+                {
+                    return Some(format!(
+                        "order {} is for product {theirs}, not {ours}",
+                        o.order_id
+                    ));
+                }
+                if let Some(theirs) = said("external_user_id").filter(|u| *u != r.external_user_id)
+                {
+                    return Some(format!(
+                        "order {} is for user {theirs}, not {}",
+                        o.order_id, r.external_user_id
+                    ));
+                }
+                let theirs = said(crate::wire::assumed::INITIAL_TOPUP_FIELD)
+                    .map(|a| a.parse::<rust_decimal::Decimal>().ok());
+                if let Some(theirs) = theirs
+                    && theirs != r.initial_topup_amount
+                {
+                    return Some(format!(
+                        "order {} tops up {}, the journal {}",
+                        o.order_id,
+                        theirs.map_or("nothing".into(), |a| a.to_string()),
+                        r.initial_topup_amount
+                            .map_or("nothing".into(), |a| a.to_string())
+                    ));
+                }
+            }
+            Mutation::Freeze(FreezeRequest { card_id, .. })
+            | Mutation::Unfreeze(UnfreezeRequest { card_id, .. }) => {
+                if let Some(theirs) = o.card_id.as_deref().filter(|c| c != card_id) {
+                    return Some(format!(
+                        "order {} is for card {theirs}, not {card_id}",
+                        o.order_id
+                    ));
+                }
+            }
+        }
+        None
     }
 }
 

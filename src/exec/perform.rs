@@ -48,6 +48,9 @@ impl Ctx {
         let first = match order.order_id.clone() {
             None => match mutation.send(&self.client, &order.idempotency_key).await {
                 Ok(o) => {
+                    if let Some(why) = self.mismatch(&order, mutation, card, &o) {
+                        return self.refuse_binding(&order, mutation, why).await;
+                    }
                     self.acknowledge(&mut order, &o, mutation.endpoint())
                         .await?;
                     o
@@ -67,6 +70,10 @@ impl Ctx {
             Ok(o) => o,
             Err(e) => return Ok(still_tracked(&order, e)),
         };
+        // Checked again at the end: the order id is journalled now, and the card id is known.
+        if let Some(why) = self.mismatch(&order, mutation, card, &last) {
+            return self.refuse_binding(&order, mutation, why).await;
+        }
         let now = self.now();
         card.updated_at = now.clone();
         settle(&mut order, card, &last, &now);
@@ -85,6 +92,46 @@ impl Ctx {
         Ok(Ended::Done {
             card_id: card.card_id.clone(),
             charge: order.charge.unwrap_or_default(),
+        })
+    }
+
+    /// Why the provider's answer `o` cannot be bound to `order` and `card` (see
+    /// [`Mutation::mismatch`]), or a card id it names that state binds to another card.
+    fn mismatch(
+        &self,
+        order: &OrderRecord,
+        mutation: &Mutation,
+        card: &CardRecord,
+        o: &Order,
+    ) -> Option<String> {
+        if let Some(why) = mutation.mismatch(order, o) {
+            return Some(why);
+        }
+        let other = o
+            .card_id
+            .as_ref()
+            .and_then(|id| self.card_ids.get(id))
+            .filter(|key| **key != card.key && mutation.kind() == OrderKind::Issue)?;
+        Some(format!(
+            "order {} names card {}, which state already binds to {other}",
+            o.order_id,
+            o.card_id.as_deref().unwrap_or_default()
+        ))
+    }
+
+    /// An answer that contradicts the journal binds nothing: the journal entry stays as it was
+    /// (so nothing is lost), the call is audited, and the change fails with the reason.
+    async fn refuse_binding(
+        &self,
+        order: &OrderRecord,
+        mutation: &Mutation,
+        why: String,
+    ) -> Result<Ended, ExecError> {
+        self.audit(order, mutation.endpoint(), slugs::ORDER_MISMATCH, None)
+            .await?;
+        Ok(Ended::Failed {
+            slug: slugs::ORDER_MISMATCH.into(),
+            message: format!("{why}; nothing was recorded for it"),
         })
     }
 

@@ -14,6 +14,8 @@ pub const CARD_NOT_IN_STATE: &str = "card_not_in_state";
 pub const NO_CARD_ID: &str = "no_card_id";
 /// The provider failed the order without a slug.
 pub const ORDER_FAILED: &str = "order_failed";
+/// The provider answered with an order that contradicts the journal; nothing was bound.
+pub const ORDER_MISMATCH: &str = "order_mismatch";
 
 /// The slug of a client error: the provider's, else [`UNREACHABLE`].
 pub fn of(e: &ClientError) -> String {
@@ -32,6 +34,9 @@ pub fn hint(slug: &str) -> &'static str {
         CARD_NOT_IN_STATE => "the card left state during the run; run `cardform plan` again",
         NO_CARD_ID => {
             "state has no provider card id for this card; run `cardform refresh` or `cardform import KEY CARD_ID`"
+        }
+        ORDER_MISMATCH => {
+            "the provider's answer does not match what the journal sent under that key (another provider world after a reset, a wrong CARDFORM_API_URL, a key reused elsewhere?); nothing was bound or charged to this card: check the provider URL and `cardform show KEY` before re-running"
         }
         ORDER_FAILED => {
             "the provider failed the order without saying why; re-run apply to re-issue"

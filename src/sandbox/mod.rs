@@ -84,6 +84,10 @@ pub struct SandboxConfig {
     pub unknown_users: Vec<String>,
     /// Load the world from this JSON at start, save it periodically when changed and on shutdown.
     pub world_file: Option<PathBuf>,
+    /// Save the world file before answering any request that changed it, so a process killed at
+    /// any instant loses nothing a client was told (`--sandbox` runs in cardform's own process).
+    /// Costs a whole-file write per change: for demos and tests, not for load.
+    pub durable: bool,
     /// Where "now" comes from: orders age and timestamps are checked against it.
     pub clock: Arc<dyn Clock>,
 }
@@ -104,6 +108,7 @@ impl Default for SandboxConfig {
             not_ready_users: Vec::new(),
             unknown_users: Vec::new(),
             world_file: None,
+            durable: false,
             clock: Arc::new(SystemClock),
         }
     }
@@ -197,6 +202,8 @@ struct Shared {
     settings: Settings,
     clock: Arc<dyn Clock>,
     world: Mutex<World>,
+    /// The world file to write before each answer that changed the world (durable mode).
+    durable: Option<PathBuf>,
 }
 
 impl Shared {
@@ -368,6 +375,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         settings,
         clock: config.clock.clone(),
         world: Mutex::new(world),
+        durable: config.world_file.clone().filter(|_| config.durable),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -484,6 +492,18 @@ async fn api(
             &body,
         )
     };
+    if let Some(path) = shared.durable.clone() {
+        // Written before the client hears of it: a kill after this point loses nothing.
+        let saver = shared.clone();
+        let saved = tokio::task::spawn_blocking(move || save_world(&saver, &path, false)).await;
+        if !matches!(saved, Ok(Ok(()))) {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sandbox: could not save the world before answering",
+            )
+                .into_response();
+        }
+    }
     render(&shared.settings.key, reply)
 }
 

@@ -143,6 +143,10 @@ pub(crate) struct World {
     total_charged: Decimal,
     total_refunded: Decimal,
     next_id: u64,
+    /// Drawn from the OS when the world is made: mixed into every id, so two worlds (a sandbox
+    /// whose world was lost, a second sandbox) never hand out the same order or card id.
+    #[serde(default = "persist::fresh_epoch")]
+    epoch: u32,
     orders: HashMap<String, OrderRec>,
     cards: HashMap<String, CardRec>,
     users: HashMap<String, User>,
@@ -173,6 +177,7 @@ impl World {
             total_charged: Decimal::new(0, 2),
             total_refunded: Decimal::new(0, 2),
             next_id: 0,
+            epoch: persist::fresh_epoch(),
             orders: HashMap::new(),
             cards: HashMap::new(),
             users: HashMap::new(),
@@ -191,7 +196,7 @@ impl World {
 
     fn new_id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
-        let salt: u32 = self.rng.random();
+        let salt: u32 = self.rng.random::<u32>() ^ self.epoch;
         format!("{prefix}_{:06}{salt:08x}", self.next_id)
     }
 

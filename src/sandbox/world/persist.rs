@@ -17,6 +17,12 @@ pub(super) fn fresh_rng() -> StdRng {
     StdRng::seed_from_u64(0)
 }
 
+/// A world's own randomness for its ids, from the OS: the seeded RNG makes fault patterns
+/// repeatable, and must not make two worlds' ids the same.
+pub(super) fn fresh_epoch() -> u32 {
+    rand::random()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoadError {
     #[error("not a sandbox world file: {0}")]
