@@ -10,6 +10,8 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use super::StateError;
+
 /// Who asks for the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockRequest {
@@ -91,9 +93,37 @@ pub(super) fn locked_message(l: &LockInfo) -> String {
     }
 }
 
+/// Waiting for a lock held by someone else, the same for every backend (only one attempt is the
+/// backend's): look again, backing off, until `wait` has elapsed; then [`StateError::Locked`]
+/// naming the holder. A zero `wait` gives up after the first look.
+pub(super) struct Waiting {
+    deadline: tokio::time::Instant,
+    tries: u32,
+}
+
+impl Waiting {
+    pub(super) fn new(wait: Duration) -> Self {
+        Waiting {
+            deadline: tokio::time::Instant::now() + wait,
+            tries: 0,
+        }
+    }
+
+    /// After a look that found `holder`: sleep until the next look, or give up.
+    pub(super) async fn again(&mut self, holder: LockInfo) -> Result<(), StateError> {
+        let now = tokio::time::Instant::now();
+        if now >= self.deadline {
+            return Err(StateError::Locked(holder));
+        }
+        tokio::time::sleep(poll_delay(self.tries).min(self.deadline - now)).await;
+        self.tries += 1;
+        Ok(())
+    }
+}
+
 /// How often a waiting acquirer looks again: short at first (a finishing run frees it soon),
 /// then backing off so a long wait does not hammer the file.
-pub(super) fn poll_delay(attempt: u32) -> Duration {
+fn poll_delay(attempt: u32) -> Duration {
     Duration::from_millis((50u64 << attempt.min(3)).min(500))
 }
 

@@ -284,6 +284,26 @@ impl Store {
         &self.location
     }
 
+    /// Takes the lock, polling until `wait` has elapsed; then [`StateError::Locked`] naming the
+    /// holder. A zero `wait` fails fast after one look.
+    pub async fn acquire_lock(
+        &self,
+        who: LockRequest,
+        wait: Duration,
+    ) -> Result<LockInfo, StateError> {
+        let mut waiting = lock::Waiting::new(wait);
+        loop {
+            let attempt = match &self.backend {
+                Backend::Sqlite(b) => b.try_lock(&who).await?,
+                Backend::Postgres(b) => b.try_lock(&who).await?,
+            };
+            match attempt {
+                Ok(mine) => return Ok(mine),
+                Err(holder) => waiting.again(holder).await?,
+            }
+        }
+    }
+
     /// Closes the connections; a SQLite file is checkpointed into one self-contained file.
     pub async fn close(self) {
         match self.backend {
@@ -334,9 +354,6 @@ delegate! {
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
     pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
 
-    /// Takes the lock, polling until `wait` has elapsed; then [`StateError::Locked`] naming the
-    /// holder. A zero `wait` fails fast after one look.
-    pub async fn acquire_lock(&self, who: LockRequest, wait: Duration) -> Result<LockInfo, StateError>;
     /// Releases the lock if `lock_id` still holds it; a lock already gone is not an error.
     pub async fn release_lock(&self, lock_id: &str) -> Result<(), StateError>;
     /// Removes the lock `lock_id` whoever holds it, returning who held it.

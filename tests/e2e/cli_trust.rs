@@ -93,7 +93,10 @@ fn an_answer_that_contradicts_the_journal_binds_nothing() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(text.contains("order_mismatch"), "{text}");
-    assert!(text.contains("is for product MC_EUR_PREMIUM, not VISA_USD_STD"), "{text}");
+    assert!(
+        text.contains("is for product MC_EUR_PREMIUM, not VISA_USD_STD"),
+        "{text}"
+    );
     assert_eq!(env.inspect().orders, orders, "no new order");
 
     let out = env.cardform(&["show", "frank", "--json"]).output().unwrap();
@@ -107,7 +110,11 @@ fn an_answer_that_contradicts_the_journal_binds_nothing() {
     let journal = shown["orders"].as_array().unwrap();
     assert_eq!(journal.len(), 1);
     assert_eq!(journal[0]["order_id"], theirs.as_str(), "{shown:#}");
-    assert_eq!(journal[0]["phase"], OrderPhase::Open.as_str(), "still tracked");
+    assert_eq!(
+        journal[0]["phase"],
+        OrderPhase::Open.as_str(),
+        "still tracked"
+    );
     let audit = stdout(
         &env.cardform(&["state", "audit", "--format", "csv"])
             .output()

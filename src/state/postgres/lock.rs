@@ -8,11 +8,9 @@ use sqlx::{Connection, PgConnection, Row};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 
 use super::PgStore;
 use crate::state::location::PgLocation;
-use crate::state::lock::poll_delay;
 use crate::state::{LockInfo, LockRequest, StateError, now};
 
 /// How often the session holding the lock is checked: a dead one means the lock is gone, and no
@@ -54,29 +52,11 @@ impl PgStore {
         key(&self.location, "state")
     }
 
-    pub(in crate::state) async fn acquire_lock(
+    /// One attempt: `Ok(Ok(mine))` when taken, `Ok(Err(holder))` when someone else holds it.
+    pub(in crate::state) async fn try_lock(
         &self,
-        who: LockRequest,
-        wait: Duration,
-    ) -> Result<LockInfo, StateError> {
-        let deadline = Instant::now() + wait;
-        let mut attempt = 0u32;
-        loop {
-            match self.try_lock(&who).await? {
-                Ok(mine) => return Ok(mine),
-                Err(holder) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(StateError::Locked(holder));
-                    }
-                    tokio::time::sleep(poll_delay(attempt).min(deadline - now)).await;
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
-    async fn try_lock(&self, who: &LockRequest) -> Result<Result<LockInfo, LockInfo>, StateError> {
+        who: &LockRequest,
+    ) -> Result<Result<LockInfo, LockInfo>, StateError> {
         // The slot holds a connection exactly while this handle holds the lock: advisory locks are
         // re-entrant per session, so asking again on that session would "win" a second time.
         let mut slot = self.lock_conn.lock().await;

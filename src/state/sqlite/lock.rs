@@ -16,11 +16,9 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::time::Instant;
 
 use super::SqliteStore;
-use crate::state::lock::{is_stale, poll_delay};
+use crate::state::lock::is_stale;
 use crate::state::{LockInfo, LockRequest, StateError, now};
 
 /// One handle's OS lock on the state file, shared by the handle's clones.
@@ -195,32 +193,11 @@ fn unnamed_holder() -> LockInfo {
 const SELECT_LOCK: &str = "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
 
 impl SqliteStore {
-    /// Takes the lock, polling until `wait` has elapsed; then [`StateError::Locked`] naming the
-    /// holder. A zero `wait` fails fast after one look.
-    pub(crate) async fn acquire_lock(
-        &self,
-        who: LockRequest,
-        wait: Duration,
-    ) -> Result<LockInfo, StateError> {
-        let deadline = Instant::now() + wait;
-        let mut attempt = 0u32;
-        loop {
-            match self.try_lock(&who).await? {
-                Ok(mine) => return Ok(mine),
-                Err(holder) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(StateError::Locked(holder));
-                    }
-                    tokio::time::sleep(poll_delay(attempt).min(deadline - now)).await;
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
     /// One attempt: `Ok(Ok(mine))` when taken, `Ok(Err(holder))` when someone else holds it.
-    async fn try_lock(&self, who: &LockRequest) -> Result<Result<LockInfo, LockInfo>, StateError> {
+    pub(in crate::state) async fn try_lock(
+        &self,
+        who: &LockRequest,
+    ) -> Result<Result<LockInfo, LockInfo>, StateError> {
         let mine = LockInfo {
             lock_id: uuid::Uuid::new_v4().to_string(),
             pid: who.pid,
