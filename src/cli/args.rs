@@ -84,6 +84,13 @@ pub enum Command {
         /// The lock id, as the error naming the lock holder printed it
         lock_id: String,
     },
+    /// The provider's card products: code, currency, fees and top-up limits
+    #[command(after_help = "Examples:\n  cardform products --sandbox\n  cardform products --json")]
+    Products {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the built-in provider stand-in on loopback
     #[command(
         after_help = "Example:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100"
@@ -221,8 +228,10 @@ pub struct SandboxArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// The API key clients must send (the API-KEY header)
     #[arg(long, default_value = "sandbox-key")]
     pub api_key: String,
+    /// The secret that encrypts every request and response body
     #[arg(long, default_value = "sandbox-secret")]
     pub api_secret: String,
     /// Starting master balance (USDT)
@@ -243,6 +252,7 @@ pub struct SandboxArgs {
     /// Fraction of cards/create calls carried out, then answered with a dropped connection
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
+    /// Seed of the fault decisions (fail, error and drop rates), so a run can be repeated
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// external_user_id whose cardholder is not ready (KYC pending); repeatable

@@ -100,6 +100,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Refresh(a) => refresh::refresh(&a, global).await,
         Command::ForceUnlock { lock_id } => apply::force_unlock(&lock_id, global).await,
         Command::Sandbox(a) => sandbox::run(&a).await,
+        Command::Products { json } => products(json, global).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -110,6 +111,21 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// `cardform products`: what can be declared as `product_code`, straight from the provider.
+async fn products(json: bool, global: &Global) -> Result<Outcome, CliError> {
+    let provider = provider::Provider::connect(global, None).await?;
+    let facts = provider.facts().await;
+    provider.shutdown().await;
+    let facts = facts?;
+    let text = if json {
+        crate::render::plan::products_json(&facts)
+    } else {
+        crate::render::plan::products_table(&facts, global.style)
+    };
+    print!("{text}");
+    Ok(Outcome::Success)
 }
 
 /// The exit-code policy: 0 success, 1 any error, 2 changes (with `--detailed-exitcode`),

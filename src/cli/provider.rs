@@ -25,10 +25,34 @@ impl Provider {
             return Self::sandbox(global, rate).await;
         }
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (Some(url), Some(key), Some(secret)) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET))
-        else {
-            return Err(CliError::NoProvider);
+        let (url, key, secret) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET));
+        let missing: Vec<&str> = [(ENV_URL, &url), (ENV_KEY, &key), (ENV_SECRET, &secret)]
+            .into_iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(name, _)| name)
+            .collect();
+        let (Some(url), Some(key), Some(secret)) = (url, key, secret) else {
+            if missing.len() == 3 {
+                return Err(CliError::NoProvider);
+            }
+            // Some are set: the user meant a real provider and forgot the rest.
+            return Err(CliError::Usage(format!(
+                "{} not set ({} set): a real provider needs all three of {ENV_URL}, {ENV_KEY} \
+                 and {ENV_SECRET}",
+                missing.join(" and "),
+                [ENV_URL, ENV_KEY, ENV_SECRET]
+                    .into_iter()
+                    .filter(|n| !missing.contains(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(CliError::Usage(format!(
+                "{ENV_URL}={url:?} has no scheme: write it as https://{url} (or http:// for a \
+                 local sandbox)"
+            )));
+        }
         let client = Client::new(ClientConfig {
             base_url: url.trim_end_matches('/').to_owned(),
             api_key: Secret::new(key),

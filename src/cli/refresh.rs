@@ -20,7 +20,7 @@ pub async fn refresh_state(
     wait: std::time::Duration,
 ) -> Result<RefreshReport, CliError> {
     session::write(global, wait, async |s: &Session| {
-        s.run(async |serial| refresh_run(s, provider, parallelism, serial).await)
+        s.run(async |serial| refresh_run(s, provider, parallelism, serial, global.err_style).await)
             .await
     })
     .await
@@ -31,11 +31,13 @@ async fn refresh_run(
     provider: &Provider,
     parallelism: usize,
     serial: u64,
+    style: crate::render::Style,
 ) -> Result<(RefreshReport, serde_json::Value), CliError> {
     let store = s.store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bar = Arc::new(crate::render::progress::RefreshBar::new(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        style,
     ));
     let drawer = bar.clone();
     let result = refresh::refresh(

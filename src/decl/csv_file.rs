@@ -294,7 +294,13 @@ fn read_header(
             if let Some(meant) = fields::misspelling_of(name, COLUMNS) {
                 misspelt.push(meant);
             }
-            let help = if name.starts_with("label") {
+            let help = if header.cells.len() == 1 && name.contains(';') {
+                // The whole header is one cell: the file is separated by semicolons, as
+                // spreadsheets in many locales export "CSV".
+                "this file is separated by `;`: cardform reads comma-separated CSV; export it \
+                 with commas (or replace `;` with `,`)"
+                    .to_owned()
+            } else if name.starts_with("label") {
                 "write one `label.<name>` column per label, e.g. `label.team`".to_owned()
             } else {
                 let mut h = suggest::help_for(name, COLUMNS, "columns");

@@ -11,7 +11,7 @@
 mod csv_file;
 mod fields;
 mod problem;
-mod suggest;
+pub(crate) mod suggest;
 mod yaml_file;
 
 pub use crate::model::{DesiredStatus, Labels};

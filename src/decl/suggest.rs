@@ -32,10 +32,11 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'
     let mut best: Option<(usize, &'a str)> = None;
     for &c in candidates {
         // A case-only difference is the likeliest typo of all.
-        let d = if lowered == c.to_lowercase() {
+        let candidate = c.to_lowercase();
+        let d = if lowered == candidate {
             0
         } else {
-            distance(&lowered, c)
+            distance(&lowered, &candidate)
         };
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));

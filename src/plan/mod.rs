@@ -346,8 +346,15 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
             }
         }
     }
+    let known: Vec<&str> = facts.products.keys().map(String::as_str).collect();
     for (product_code, keys) in unknown {
-        problems.push(Problem::UnknownProduct { product_code, keys });
+        let did_you_mean =
+            crate::decl::suggest::did_you_mean(&product_code, &known).map(str::to_owned);
+        problems.push(Problem::UnknownProduct {
+            product_code,
+            keys,
+            did_you_mean,
+        });
     }
     for (product_code, keys) in inactive {
         problems.push(Problem::InactiveProduct { product_code, keys });

@@ -208,6 +208,9 @@ pub enum Problem {
     UnknownProduct {
         product_code: String,
         keys: Vec<String>,
+        /// The provider's product the code most likely meant (case or a typo), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        did_you_mean: Option<String>,
     },
     InactiveProduct {
         product_code: String,
@@ -260,9 +263,14 @@ impl Problem {
             Problem::UnknownProduct {
                 product_code,
                 keys: k,
+                did_you_mean,
             } => format!(
-                "product {product_code} does not exist at the provider (cards: {})",
-                keys(k)
+                "product {product_code} does not exist at the provider (cards: {}){}",
+                keys(k),
+                match did_you_mean {
+                    Some(p) => format!("; did you mean {p}?"),
+                    None => "; `cardform products` lists them".into(),
+                }
             ),
             Problem::InactiveProduct {
                 product_code,

@@ -62,9 +62,12 @@ impl Progress {
                         ProgressDrawTarget::stderr(),
                     );
                     bar.set_style(
-                        ProgressStyle::with_template(
-                            "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]",
-                        )
+                        ProgressStyle::with_template(if self.style.color {
+                            "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]"
+                        } else {
+                            // --no-color / NO_COLOR: the bar too.
+                            "{bar:30} {pos}/{len} {msg} [ETA {eta}]"
+                        })
                         .expect("valid progress template"),
                     );
                     s.bar = Some(bar);
@@ -203,12 +206,16 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
 pub struct RefreshBar(Mutex<Option<ProgressBar>>);
 
 impl RefreshBar {
-    pub fn new(draw: bool) -> Self {
+    pub fn new(draw: bool, style: Style) -> Self {
         let bar = draw.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{bar:30.green/dim} {pos}/{len} read [ETA {eta}]")
-                    .expect("valid progress template"),
+                ProgressStyle::with_template(if style.color {
+                    "{bar:30.green/dim} {pos}/{len} read [ETA {eta}]"
+                } else {
+                    "{bar:30} {pos}/{len} read [ETA {eta}]"
+                })
+                .expect("valid progress template"),
             );
             bar
         });
