@@ -115,7 +115,7 @@ async fn locked(
                 }
                 return Err(CliError::Other(msg));
             }
-            if let Some(why) = declarations_changed(&doc) {
+            if let Some(why) = declarations_changed(&doc, &snapshot) {
                 return Err(CliError::Other(format!(
                     "refusing to apply a stale plan: {why}"
                 )));
@@ -294,22 +294,70 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
     })
 }
 
-/// When the plan's declaration files are still around and now say something else, say so.
-fn declarations_changed(doc: &PlanDocument) -> Option<String> {
+/// When the plan's declaration files are still around and now say something else, say what:
+/// which keys, in which files, differ from what the reviewed plan was made from.
+fn declarations_changed(doc: &PlanDocument, snapshot: &crate::state::Snapshot) -> Option<String> {
     let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
     if files.is_empty() || !files.iter().all(|f| f.exists()) {
         return None;
     }
-    match decl::load(&files) {
-        Ok(now) if now.fingerprint != doc.declarations.fingerprint => Some(format!(
-            "the declarations changed since the plan was made ({} → {}): run `cardform plan` again",
-            doc.declarations.fingerprint, now.fingerprint
-        )),
-        Ok(_) => None,
+    let now = match decl::load(&files) {
+        Ok(now) if now.fingerprint == doc.declarations.fingerprint => return None,
+        Ok(now) => now,
         Err(_) => {
-            Some("the declarations changed since the plan was made and are now invalid".into())
+            return Some(
+                "the declarations changed since the plan was made and are now invalid".into(),
+            );
         }
+    };
+    let planned: std::collections::BTreeMap<&str, &crate::plan::Action> = doc
+        .plan
+        .actions
+        .iter()
+        .filter(|a| a.after.is_some())
+        .map(|a| (a.key.as_str(), a))
+        .collect();
+    let mut changed: Vec<String> = Vec::new();
+    let mut in_files = std::collections::BTreeSet::new();
+    for card in &now.cards {
+        let attrs = crate::plan::Attributes::from_desired(card);
+        let what = match (
+            planned.get(card.key.as_str()),
+            snapshot.cards.get(&card.key),
+        ) {
+            (Some(a), _) if a.after.as_ref() != Some(&attrs) => "changed",
+            (Some(_), _) => continue,
+            (None, None) => "newly declared",
+            (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",
+            (None, Some(_)) => continue,
+        };
+        in_files.insert(card.origin.file.clone());
+        changed.push(format!("{} ({what})", card.key));
     }
+    let declared: std::collections::BTreeSet<&str> =
+        now.cards.iter().map(|c| c.key.as_str()).collect();
+    for key in planned.keys().filter(|k| !declared.contains(**k)) {
+        changed.push(format!("{key} (no longer declared)"));
+    }
+    const SHOW: usize = 10;
+    let more = changed.len().saturating_sub(SHOW);
+    changed.truncate(SHOW);
+    let mut list = changed.join(", ");
+    if more > 0 {
+        list.push_str(&format!(" and {more} more"));
+    }
+    let files = if in_files.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " in {}",
+            in_files.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
+    Some(format!(
+        "the declarations changed since the plan was made{files}: {list}. Run `cardform plan \
+         --out PLANFILE` again and review that plan"
+    ))
 }
 
 pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, CliError> {

@@ -38,7 +38,7 @@ impl Provider {
             // Some are set: the user meant a real provider and forgot the rest.
             return Err(CliError::Usage(format!(
                 "{} not set ({} set): a real provider needs all three of {ENV_URL}, {ENV_KEY} \
-                 and {ENV_SECRET}",
+                 and {ENV_SECRET} (or pass --sandbox to try the built-in sandbox)",
                 missing.join(" and "),
                 [ENV_URL, ENV_KEY, ENV_SECRET]
                     .into_iter()

@@ -434,3 +434,39 @@ fn an_outlier_amount_is_flagged_for_review() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn a_stale_plan_names_the_files_and_keys_that_changed() {
+    let env = Env::new();
+    env.write("cards.yaml", ONBOARDING);
+    assert_success(
+        &env.cardform(&["plan", "-f", "cards.yaml", "--out", "plan.json"])
+            .output()
+            .unwrap(),
+    );
+    // After review: a top-up edited, a card added, a card removed.
+    let edited = ONBOARDING
+        .replace("initial_topup: \"50.00\"", "initial_topup: \"75.00\"")
+        .replace(
+            "  - key: bob-ops\n    external_user_id: u-1002\n",
+            "  - key: dave\n    external_user_id: u-1004\n",
+        );
+    assert_ne!(edited, ONBOARDING);
+    env.write("cards.yaml", &edited);
+    let out = env.cardform(&["apply", "plan.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("changed since the plan was made in cards.yaml"),
+        "{err}"
+    );
+    for what in [
+        "alice-travel (changed)",
+        "dave (newly declared)",
+        "bob-ops (no longer declared)",
+    ] {
+        assert!(err.contains(what), "{what}: {err}");
+    }
+    assert!(!err.contains("carol-premium"), "{err}");
+    assert_eq!(env.inspect().orders, 0, "nothing was sent");
+}
