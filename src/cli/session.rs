@@ -1,7 +1,8 @@
-//! The one way a command writes state, like a transaction guard: open (creating the state, or
-//! upgrading an older schema and saying so) → lock → runs → release, however the work ends. Every
-//! writing command (apply, refresh, import, state rm, init --upgrade) goes through [`write`]; no
-//! command takes or releases the lock by hand.
+//! The one way a command uses state. Writers go through [`write`], like a transaction guard: open
+//! (upgrading an older schema and saying so; creating a state only with `--sandbox`) → lock → runs
+//! → release, however the work ends (apply, refresh, import, state rm, state migrate); no command
+//! takes or releases the lock by hand. Readers go through [`reading`], which closes the state
+//! after, so a file is left whole. Only `init` creates a state (and upgrades one) by itself.
 
 use std::time::Duration;
 
