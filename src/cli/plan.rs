@@ -28,8 +28,9 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     let provider = Provider::connect(global, None).await?;
     let gathered = gather(args, global, &provider, format).await;
     provider.shutdown().await;
-    let (snapshot, facts) = gathered?;
-    let doc = document(&decls, &snapshot, &facts, &options);
+    let (snapshot, holder, facts) = gathered?;
+    let mut doc = document(&decls, &snapshot, &facts, &options);
+    doc.in_progress = holder;
 
     if let Some(out) = &args.out {
         save(out, &doc)?;
@@ -62,7 +63,7 @@ async fn gather(
     global: &Global,
     provider: &Provider,
     format: Format,
-) -> Result<(Snapshot, plan::ProviderFacts), CliError> {
+) -> Result<(Snapshot, Option<plan::InProgress>, plan::ProviderFacts), CliError> {
     if args.refresh && Store::exists(&global.state).await? {
         let report = super::refresh::refresh_state(
             global,
@@ -80,15 +81,29 @@ async fn gather(
             ),
         }
     }
-    let snapshot = read_snapshot(global).await?;
-    Ok((snapshot, provider.facts().await?))
+    let (snapshot, holder) = read_snapshot(global).await?;
+    Ok((snapshot, holder, provider.facts().await?))
 }
 
-/// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one).
-pub async fn read_snapshot(global: &Global) -> Result<Snapshot, CliError> {
+/// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one), and
+/// who is applying to it right now, if anyone.
+async fn read_snapshot(global: &Global) -> Result<(Snapshot, Option<plan::InProgress>), CliError> {
     super::session::reading(global, async |store: Option<&Store>| match store {
-        Some(store) => Ok(store.snapshot().await?),
-        None => Ok(Snapshot::default()),
+        Some(store) => {
+            let snapshot = store.snapshot().await?;
+            let holder =
+                store
+                    .current_lock()
+                    .await?
+                    .filter(|l| !l.stale)
+                    .map(|l| plan::InProgress {
+                        command: l.command,
+                        by: format!("{}@{}", l.user, l.host),
+                        since: l.since,
+                    });
+            Ok((snapshot, holder))
+        }
+        None => Ok((Snapshot::default(), None)),
     })
     .await
 }

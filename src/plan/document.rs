@@ -22,8 +22,22 @@ pub struct PlanDocument {
     pub currency: String,
     pub applicable: bool,
     pub has_changes: bool,
+    /// Another cardform holding the state's lock while the plan was made: its open orders are in
+    /// progress, not waiting to be resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<InProgress>,
     #[serde(flatten)]
     pub plan: Plan,
+}
+
+/// Who was applying when a plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InProgress {
+    pub command: String,
+    /// `user@host`.
+    pub by: String,
+    /// RFC 3339.
+    pub since: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +87,7 @@ impl PlanDocument {
             currency: currency.to_uppercase(),
             applicable: plan.is_applicable(),
             has_changes: plan.has_changes(),
+            in_progress: None,
             plan,
         }
     }

@@ -8,7 +8,7 @@ pub mod document;
 mod estimate;
 mod model;
 
-pub use document::{DeclarationsRef, PlanDocument, StateRef};
+pub use document::{DeclarationsRef, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
 

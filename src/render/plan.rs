@@ -104,6 +104,17 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
         by_kind.entry(a.kind).or_default().push(a);
     }
 
+    if let Some(p) = &doc.in_progress {
+        let _ = writeln!(
+            out,
+            "{} another cardform is applying right now (`{}` by {} since {}): open orders below \
+             are in progress under it, and are resumed only if it stops.\n",
+            style.yellow("!"),
+            p.command,
+            p.by,
+            p.since
+        );
+    }
     if plan.actions.is_empty() {
         let _ = writeln!(
             out,
@@ -325,6 +336,16 @@ pub fn markdown(doc: &PlanDocument) -> String {
         "✅ **no changes**"
     };
     let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
+    if let Some(p) = &doc.in_progress {
+        let _ = writeln!(
+            out,
+            "⏳ another cardform is applying right now (`{}` by {} since {}): its open orders are \
+             in progress, not waiting to be resumed.\n",
+            md_escape(&p.command),
+            md_escape(&p.by),
+            md_escape(&p.since)
+        );
+    }
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
     let footer = format!(
         "\n<sub>state {} · declarations {}</sub>\n",

@@ -125,3 +125,64 @@ fn every_sandbox_flag_is_described() {
     }
     assert!(flags >= 12, "{help}");
 }
+
+fn a_plan_made_during_an_apply_shows_its_orders_in_progress(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: std::time::Duration::from_secs(3),
+            ..fast_sandbox()
+        },
+    );
+    env.write("cards.yaml", ONBOARDING);
+    let mut child = env
+        .process(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while env.inspect().calls_to("cards/create") < 3 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "apply never sent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("another cardform is applying right now"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" apply -f cards.yaml"),
+        "names the command: {text}"
+    );
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["in_progress"]["by"].as_str().unwrap().contains('@'),
+        "{doc:#}"
+    );
+    assert!(child.wait().unwrap().success());
+    // Once it is done, nothing is in progress.
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&out).contains("another cardform"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+on_both_backends!(a_plan_made_during_an_apply_shows_its_orders_in_progress);
