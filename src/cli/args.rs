@@ -299,6 +299,11 @@ pub enum StateCommand {
         after_help = "Examples:\n  cardform state export > state.yaml\n  cardform state export --format csv --at 4"
     )]
     Export(ExportArgs),
+    /// Rename a card in state: its card, orders, charges, history and audit trail come along
+    #[command(
+        after_help = "Example:\n  cardform state mv bob-ops bob-operations   # then declare it as bob-operations"
+    )]
+    Mv(MvArgs),
     /// Forget a card (state only: nothing is sent to the provider)
     #[command(after_help = "Example:\n  cardform state rm bob-ops")]
     Rm(RmArgs),
@@ -324,6 +329,17 @@ pub struct BackupArgs {
     /// The new file to write (refused if it exists)
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MvArgs {
+    /// The card's key now
+    pub old: String,
+    /// Its new key (as the declarations will name it)
+    pub new: String,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
 }
 
 #[derive(Debug, Args, Clone)]

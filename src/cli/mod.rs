@@ -92,6 +92,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Diff(a) => history::diff(&a, global).await,
             StateCommand::Export(a) => history::export(&a, global).await,
             StateCommand::Rm(a) => surgery::rm(&a, global).await,
+            StateCommand::Mv(a) => surgery::mv(&a, global).await,
             StateCommand::Audit(a) => history::audit(&a, global).await,
             StateCommand::Migrate(a) => migrate::run(&a, global).await,
             StateCommand::Backup(a) => migrate::backup(&a, global).await,

@@ -2,7 +2,7 @@
 //! Neither sends a mutation to the provider: `rm` forgets a card, `import` reads one (`cards/get`)
 //! and adopts it.
 
-use super::args::{ImportArgs, RmArgs};
+use super::args::{ImportArgs, MvArgs, RmArgs};
 use super::out::{no_such_card, print};
 use super::provider::Provider;
 use super::session::{self, Session};
@@ -65,6 +65,35 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
         Ok(format!(
             "Removed {key} from state (serial {serial}). Card {} was not touched at the provider.\n",
             card.card_id.as_deref().unwrap_or("(none)")
+        ))
+    })
+    .await?;
+    print(&text)
+}
+
+/// `state mv OLD NEW`: a rename in state only, so a key renamed in the declarations keeps its
+/// card instead of planning a new one (and a new fee).
+pub async fn mv(args: &MvArgs, global: &Global) -> Result<Outcome, CliError> {
+    check_key(&args.new)?;
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    session::reading_required(global, async |_: &crate::state::Store| Ok(())).await?;
+    let (old, new) = (args.old.as_str(), args.new.as_str());
+    let text = session::write(global, wait, async |s: &Session| {
+        // Checked before the run begins, so a typo costs no serial.
+        if s.store().get_card(old).await?.is_none() {
+            return Err(no_such_card(old, global));
+        }
+        let serial = s
+            .run(async |serial| {
+                if !s.store().rename_card(serial, old, new).await? {
+                    return Err(no_such_card(old, global));
+                }
+                Ok((serial, serde_json::json!({ "moved": [old, new] })))
+            })
+            .await?;
+        Ok(format!(
+            "Moved {old} to {new} (serial {serial}): its card, orders, charges and audit trail \
+             come along. Declare it as {new}; nothing was sent to the provider.\n"
         ))
     })
     .await?;

@@ -88,7 +88,8 @@ pub fn plan(
     }
     let mut totals = Totals::from_actions(&actions, unchanged, facts.balance);
     totals.in_state = state.cards.len();
-    let warnings = outliers(&actions);
+    let mut warnings = outliers(&actions);
+    warnings.extend(renames(&actions));
     let mut plan = Plan {
         actions,
         unchanged,
@@ -360,6 +361,38 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
         problems.push(Problem::InactiveProduct { product_code, keys });
     }
     problems
+}
+
+/// New cards that look like a key renamed in the declarations: the same user and product as a
+/// card this plan leaves undeclared or prunes.
+fn renames(actions: &[Action]) -> Vec<Warning> {
+    let leaving: BTreeMap<(&str, &str), &str> = actions
+        .iter()
+        .filter(|a| matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune))
+        .filter_map(|a| {
+            let b = a.before.as_ref()?;
+            Some((
+                (b.external_user_id.as_str(), b.product_code.as_str()),
+                a.key.as_str(),
+            ))
+        })
+        .collect();
+    if leaving.is_empty() {
+        return Vec::new();
+    }
+    actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Issue)
+        .filter_map(|a| {
+            let after = a.after.as_ref()?;
+            let old =
+                leaving.get(&(after.external_user_id.as_str(), after.product_code.as_str()))?;
+            Some(Warning::PossibleRename {
+                new_key: a.key.clone(),
+                old_key: (*old).to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// Amounts far above the rest of their product's in this plan: per product, each top-up and

@@ -410,6 +410,9 @@ pub enum Warning {
         #[serde(with = "crate::wire::decimal")]
         median: Decimal,
     },
+    /// A new card for the same user and product as a card that leaves the declarations in the
+    /// same plan: most likely a renamed key, which would issue (and pay for) a second card.
+    PossibleRename { new_key: String, old_key: String },
 }
 
 /// How many times the median an amount may be before the plan flags it.
@@ -427,6 +430,11 @@ impl Warning {
             } => format!(
                 "{key}: {what} {amount} is more than {OUTLIER_FACTOR}x the median {what} of \
                  {product_code} in this plan ({median}); is it meant?"
+            ),
+            Warning::PossibleRename { new_key, old_key } => format!(
+                "{new_key} would be a new card for the same user and product as {old_key}, which \
+                 leaves the declarations: renamed? `cardform state mv {old_key} {new_key}` keeps \
+                 the card (and its fee)"
             ),
         }
     }

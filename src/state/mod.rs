@@ -156,6 +156,10 @@ pub enum StateError {
     #[error("not found: {0}")]
     NotFound(String),
 
+    /// A card key is taken already (`state mv` onto an existing card).
+    #[error("{0} is already in state: pick another key, or `cardform state rm {0}` first")]
+    KeyExists(String),
+
     /// A state to load into (`state migrate`) already holds something.
     #[error("the target state is not empty: {0}")]
     NotEmpty(String),
@@ -329,6 +333,9 @@ delegate! {
     /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
     pub async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError>;
     pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
+    /// Gives card `old` the key `new`, with its journal, charges and audit trail; the change log
+    /// records it as `old` removed and `new` added under `serial`. `false` without such a card.
+    pub async fn rename_card(&self, serial: u64, old: &str, new: &str) -> Result<bool, StateError>;
 
     /// Journals an order before its request is sent. Committed when this returns. Journaling the
     /// same key again with the same request is a no-op (the existing entry, with whatever

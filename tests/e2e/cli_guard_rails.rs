@@ -470,3 +470,89 @@ fn a_stale_plan_names_the_files_and_keys_that_changed() {
     assert!(!err.contains("carol-premium"), "{err}");
     assert_eq!(env.inspect().orders, 0, "nothing was sent");
 }
+
+fn a_moved_key_keeps_its_card(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
+    env.write("cards.yaml", ONBOARDING);
+    assert_success(
+        &env.cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    let before: serde_json::Value = serde_json::from_slice(
+        &env.cardform(&["show", "bob-ops", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let (orders, charged) = (env.inspect().orders, env.inspect().total_charged);
+
+    // A rename in the declarations alone would plan a new card, and a new fee.
+    let renamed = ONBOARDING.replace("key: bob-ops", "key: bob-operations");
+    env.write("cards.yaml", &renamed);
+    let text = stdout(
+        &env.cardform(&["plan", "-f", "cards.yaml"])
+            .output()
+            .unwrap(),
+    );
+    assert!(text.contains("1 to issue"), "{text}");
+    assert!(
+        text.contains("renamed? `cardform state mv bob-ops bob-operations` keeps the card"),
+        "the plan says how to keep it: {text}"
+    );
+
+    for (args, why) in [
+        (&["state", "mv", "nobody", "x"][..], "no card \"nobody\""),
+        (
+            &["state", "mv", "bob-ops", "alice-travel"],
+            "alice-travel is already in state",
+        ),
+        (&["state", "mv", "bob-ops", "bad key"], "invalid card key"),
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", args.join(" "));
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    }
+    let out = env
+        .cardform(&["state", "mv", "bob-ops", "bob-operations"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "no new card: {}", stdout(&out));
+    assert_success(
+        &env.cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(env.inspect().orders, orders, "nothing was sent");
+    assert_eq!(env.inspect().total_charged, charged);
+
+    let after: serde_json::Value = serde_json::from_slice(
+        &env.cardform(&["show", "bob-operations", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(after["card"]["card_id"], before["card"]["card_id"]);
+    assert_eq!(after["card"]["charged"], before["card"]["charged"]);
+    assert_eq!(after["orders"], before["orders"], "its journal came along");
+    let audit = stdout(
+        &env.cardform(&["state", "audit", "--format", "csv"])
+            .output()
+            .unwrap(),
+    );
+    assert!(audit.contains(",bob-operations,ok,"), "{audit}");
+    let diff = stdout(&env.cardform(&["state", "diff"]).output().unwrap());
+    assert!(
+        diff.contains("bob-ops") && diff.contains("bob-operations"),
+        "{diff}"
+    );
+}
+
+on_both_backends!(a_moved_key_keeps_its_card);

@@ -336,6 +336,53 @@ impl PgStore {
         Ok(gone)
     }
 
+    pub(in crate::state) async fn rename_card(
+        &self,
+        serial: u64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StateError> {
+        let s = serial_i64(serial)?;
+        let mut tx = self.pool.begin().await?;
+        let Some(mut card) = get_card_in(&mut tx, old).await? else {
+            return Ok(false);
+        };
+        if get_card_in(&mut tx, new).await?.is_some() {
+            return Err(StateError::KeyExists(new.to_owned()));
+        }
+        sqlx::query("DELETE FROM cards WHERE key = $1")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+             VALUES ('card', $1, $2, NULL) \
+             ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = NULL",
+        )
+        .bind(old)
+        .bind(s)
+        .execute(&mut *tx)
+        .await
+        .map_err(serial_err(serial))?;
+        card.key = new.to_owned();
+        card.updated_at = now();
+        put_card_in(&mut tx, serial, &card).await?;
+        // The journal and the audit follow the card; its idempotency keys stay what they were.
+        for sql in [
+            "UPDATE orders SET resource_key = $1 WHERE resource_kind = 'card' AND resource_key = $2",
+            "UPDATE calls SET resource_key = $1 WHERE resource_kind = 'card' AND resource_key = $2",
+            "UPDATE cards SET replaced_by = $1 WHERE replaced_by = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(new)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(in crate::state) async fn get_card(
         &self,
         key: &str,

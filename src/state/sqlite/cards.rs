@@ -144,6 +144,62 @@ impl SqliteStore {
         Ok(gone)
     }
 
+    pub(in crate::state) async fn rename_card(
+        &self,
+        serial: u64,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StateError> {
+        let s = serial_i64(serial)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let card_of = |key: &str| {
+            sqlx::query(concat!(
+                "SELECT ",
+                card_columns!(),
+                " FROM cards WHERE key = ?"
+            ))
+            .bind(key.to_owned())
+        };
+        let Some(row) = card_of(old).fetch_optional(&mut *tx).await? else {
+            return Ok(false);
+        };
+        let mut card = rows::card(&row)?;
+        if card_of(new).fetch_optional(&mut *tx).await?.is_some() {
+            return Err(StateError::KeyExists(new.to_owned()));
+        }
+        sqlx::query("DELETE FROM cards WHERE key = ?")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO changes (resource_kind, resource_key, serial, image) \
+             VALUES ('card', ?, ?, NULL) \
+             ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = NULL",
+        )
+        .bind(old)
+        .bind(s)
+        .execute(&mut *tx)
+        .await
+        .map_err(serial_err(serial))?;
+        card.key = new.to_owned();
+        card.updated_at = now();
+        put_card_in(&mut tx, serial, &card).await?;
+        // The journal and the audit follow the card; its idempotency keys stay what they were.
+        for sql in [
+            "UPDATE orders SET resource_key = ? WHERE resource_kind = 'card' AND resource_key = ?",
+            "UPDATE calls SET resource_key = ? WHERE resource_kind = 'card' AND resource_key = ?",
+            "UPDATE cards SET replaced_by = ? WHERE replaced_by = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(new)
+                .bind(old)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(in crate::state) async fn get_card(
         &self,
         key: &str,
