@@ -267,20 +267,7 @@ fn backup_while_an_apply_runs(backend: Backend) {
         },
     );
     env.write("cards.yaml", &fleet(5));
-    let mut child = env
-        .process(&["apply", "-f", "cards.yaml", "--auto-approve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while env.inspect().calls_to("cards/create") < 5 {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(30),
-            "apply never sent"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut child = env.spawn_until_sent(&["apply", "-f", "cards.yaml", "--auto-approve"], 5);
     // The apply holds the lock and its orders are open: the backup neither waits nor fails.
     let started = std::time::Instant::now();
     let out = env

@@ -135,20 +135,7 @@ fn a_plan_made_during_an_apply_shows_its_orders_in_progress(backend: Backend) {
         },
     );
     env.write("cards.yaml", ONBOARDING);
-    let mut child = env
-        .process(&["apply", "-f", "cards.yaml", "--auto-approve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while env.inspect().calls_to("cards/create") < 3 {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(30),
-            "apply never sent"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut child = env.spawn_until_sent(&["apply", "-f", "cards.yaml", "--auto-approve"], 3);
     let out = env
         .cardform(&["plan", "-f", "cards.yaml"])
         .output()

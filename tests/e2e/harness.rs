@@ -177,6 +177,23 @@ impl Env {
         self.sandbox.as_ref().unwrap().inspect()
     }
 
+    /// Starts `cardform ARGS` in the background (no output) and waits until the sandbox has
+    /// answered `creates` calls to `cards/create`: an apply caught mid-run, holding the lock.
+    pub fn spawn_until_sent(&self, args: &[&str], creates: u64) -> std::process::Child {
+        let child = self
+            .process(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while self.inspect().calls_to("cards/create") < creates {
+            assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+
     /// The same as [`Env::cardform`], as a plain process to spawn, signal or kill mid-run.
     pub fn process(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cardform"));
