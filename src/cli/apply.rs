@@ -115,7 +115,7 @@ async fn locked(
                 }
                 return Err(CliError::Other(msg));
             }
-            if let Some(why) = declarations_changed(&doc, &snapshot) {
+            if let Some(why) = declarations_changed(&doc, &snapshot, global) {
                 return Err(CliError::Other(format!(
                     "refusing to apply a stale plan: {why}"
                 )));
@@ -296,7 +296,11 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
 
 /// When the plan's declaration files are still around and now say something else, say what:
 /// which keys, in which files, differ from what the reviewed plan was made from.
-fn declarations_changed(doc: &PlanDocument, snapshot: &crate::state::Snapshot) -> Option<String> {
+fn declarations_changed(
+    doc: &PlanDocument,
+    snapshot: &crate::state::Snapshot,
+    global: &Global,
+) -> Option<String> {
     let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
     if files.is_empty() || !files.iter().all(|f| f.exists()) {
         return None;
@@ -355,8 +359,9 @@ fn declarations_changed(doc: &PlanDocument, snapshot: &crate::state::Snapshot) -
         )
     };
     Some(format!(
-        "the declarations changed since the plan was made{files}: {list}. Run `cardform plan \
-         --out PLANFILE` again and review that plan"
+        "the declarations changed since the plan was made{files}: {list}. Run `{}` again and \
+         review that plan",
+        global.cmd("plan -f DECLARATIONS --out PLANFILE")
     ))
 }
 

@@ -17,7 +17,8 @@ pub fn print(text: &str) -> Result<Outcome, CliError> {
 
 pub fn no_such_card(key: &str, global: &Global) -> CliError {
     CliError::Other(format!(
-        "no card {key:?} in state {} (see `cardform show` for the keys it holds)",
-        global.state
+        "no card {key:?} in state {} (see `{}` for the keys it holds)",
+        global.state,
+        global.cmd("show")
     ))
 }

@@ -42,9 +42,9 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     }
     if let (Some(out), Format::Human) = (&args.out, format) {
         println!(
-            "\nSaved the plan to {}. Apply exactly this plan with: cardform apply {}",
+            "\nSaved the plan to {}. Apply exactly this plan with: {}",
             out.display(),
-            out.display()
+            global.cmd(&format!("apply {}", out.display()))
         );
     }
     if !doc.applicable {

@@ -52,6 +52,27 @@ impl Global {
         })
     }
 
+    /// A cardform command to suggest, with the `--sandbox` / `--state` it needs to act on this
+    /// state when pasted. A PostgreSQL state is left to `CARDFORM_STATE` (where the recipe keeps
+    /// it): its shown form hides the password, so pasting it would not connect.
+    pub fn cmd(&self, rest: &str) -> String {
+        let mut s = String::from("cardform");
+        if self.sandbox {
+            s.push_str(" --sandbox");
+        }
+        let default = if self.sandbox {
+            SANDBOX_STATE
+        } else {
+            DEFAULT_STATE
+        };
+        if let Some(path) = self.state.as_file()
+            && path != std::path::Path::new(default)
+        {
+            s.push_str(&format!(" --state {}", path.display()));
+        }
+        format!("{s} {rest}")
+    }
+
     /// The sandbox's world file: beside a file state, else in the working directory.
     pub fn sandbox_world(&self) -> PathBuf {
         self.state

@@ -43,12 +43,14 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
                 })
                 .collect();
             return Err(CliError::Other(format!(
-                "refusing to forget {key}: its {} still open and would no longer be tracked; run `cardform apply` (or `cardform refresh`) until it finishes, or pass --force",
+                "refusing to forget {key}: its {} still open and would no longer be tracked; run `{}` (or `{}`) until it finishes, or pass --force",
                 if which.len() == 1 {
                     format!("{} is", which[0])
                 } else {
                     format!("{} are", which.join(", "))
-                }
+                },
+                global.cmd("apply -f DECLARATIONS"),
+                global.cmd("refresh")
             )));
         }
         let summary = serde_json::json!({
@@ -116,7 +118,7 @@ pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliEr
     let wait = settings::lock_wait(&args.lock_timeout)?;
     let provider = Provider::connect(global, None).await?;
     let result = session::write(global, wait, async |s: &Session| {
-        import_locked(args, labels, s, &provider).await
+        import_locked(args, labels, s, &provider, global).await
     })
     .await;
     provider.shutdown().await;
@@ -128,13 +130,15 @@ async fn import_locked(
     labels: Labels,
     session: &Session,
     provider: &Provider,
+    global: &Global,
 ) -> Result<String, CliError> {
     let store = session.store();
     let key = args.key.as_str();
     let snapshot = store.snapshot().await?;
     if snapshot.cards.contains_key(key) {
         return Err(CliError::Other(format!(
-            "{key} is already in state: pick another key, or `cardform state rm {key}` first"
+            "{key} is already in state: pick another key, or `{}` first",
+            global.cmd(&format!("state rm {key}"))
         )));
     }
     if let Some(other) = snapshot

@@ -173,3 +173,43 @@ fn a_plan_made_during_an_apply_shows_its_orders_in_progress(backend: Backend) {
 }
 
 on_both_backends!(a_plan_made_during_an_apply_shows_its_orders_in_progress);
+
+#[test]
+fn a_suggested_command_carries_the_state_it_needs() {
+    let env = Env::new();
+    env.write("cards.yaml", ONBOARDING);
+    let state = env.state_arg();
+    // The harness passes --state explicitly, as someone with a non-default state would.
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--out", "plan.json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("cardform --state {state} apply plan.json")),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.cardform(&["show", "nobody"]).output().unwrap();
+    assert!(
+        stderr(&out).contains(&format!("see `cardform --state {state} show`")),
+        "{}",
+        stderr(&out)
+    );
+    // With --sandbox and its default state, the suggestion says --sandbox.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cards.yaml"), ONBOARDING).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cardform"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .args(["--sandbox", "plan", "-f", "cards.yaml", "--out", "p.json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("cardform --sandbox apply p.json"),
+        "{}",
+        stdout(&out)
+    );
+}
