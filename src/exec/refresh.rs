@@ -215,7 +215,22 @@ async fn refresh_one(
     for mut order in orders {
         let order_id = order.order_id.clone().unwrap_or_default();
         one.orders_checked += 1;
-        match client.check_order(&order_id).await {
+        let answer = client.check_order(&order_id).await;
+        // The same trust as apply's: an answer that contradicts the journal is not bound.
+        if let Ok(o) = &answer
+            && let Some(why) = super::Mutation::from_journal(order.kind, &order.request)
+                .ok()
+                .and_then(|m| m.mismatch(&order, o))
+        {
+            one.unread.push(Unread {
+                key: card.key.clone(),
+                id: order_id,
+                slug: super::slugs::ORDER_MISMATCH.into(),
+                message: format!("{why}; nothing was recorded for it"),
+            });
+            continue;
+        }
+        match answer {
             Ok(o) if o.status.is_terminal() => {
                 super::settle(&mut order, &mut card, &o, &now_rfc3339(clock));
                 let charge = order.charge.unwrap_or_default();
@@ -244,6 +259,24 @@ async fn refresh_one(
     if let Some(card_id) = card.card_id.clone() {
         one.card_checked = true;
         match client.get_card(&card_id).await {
+            Ok(seen)
+                if seen
+                    .external_user_id
+                    .as_deref()
+                    .is_some_and(|u| u != card.external_user_id) =>
+            {
+                // Not this card's: a provider reset, or an id bound to the wrong key.
+                one.unread.push(Unread {
+                    key: card.key.clone(),
+                    id: card_id.clone(),
+                    slug: super::slugs::ORDER_MISMATCH.into(),
+                    message: format!(
+                        "card {card_id} belongs to user {}, not {}; nothing was recorded for it",
+                        seen.external_user_id.as_deref().unwrap_or_default(),
+                        card.external_user_id
+                    ),
+                });
+            }
             Ok(seen) => {
                 // Only these survive the read: the Card (with its PAN and CVV) is dropped here.
                 let status = seen.status.to_string();

@@ -227,3 +227,38 @@ fn an_apply_sandbox_killed_with_sigkill_converges_when_run_again() {
     let world_cards = world["cards"].as_object().unwrap();
     assert!(ids.iter().all(|id| world_cards.contains_key(*id)));
 }
+
+#[test]
+fn refresh_binds_nothing_that_contradicts_the_journal() {
+    let env = Env::new();
+    let theirs = env.rt.block_on(async {
+        env.client()
+            .call(
+                &CreateCardRequest {
+                    product_code: Some("MC_EUR_PREMIUM".into()),
+                    product_id: None,
+                    external_user_id: "u-9999".into(),
+                    initial_topup_amount: None,
+                },
+                Some("cf-someone-else"),
+            )
+            .await
+            .unwrap()
+            .order_id
+    });
+    journal_open_issue(&env, "frank", "cf-franks-key", &theirs);
+    // Let their order finish, so a blind refresh would settle it and bind its card to frank.
+    std::thread::sleep(Duration::from_millis(400));
+    let out = env.cardform(&["refresh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("order_mismatch"), "{text}");
+    let out = env.cardform(&["show", "frank", "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        shown["card"]["card_id"],
+        serde_json::Value::Null,
+        "{shown:#}"
+    );
+    assert_eq!(shown["orders"][0]["phase"], "open", "{shown:#}");
+}
