@@ -121,12 +121,6 @@ impl StateLocation {
             StateLocation::Postgres(_) => None,
         }
     }
-
-    /// The `--state` argument that points another command at this state, for the commands that
-    /// cardform suggests.
-    pub fn as_arg(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl fmt::Display for StateLocation {

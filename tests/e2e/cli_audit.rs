@@ -4,10 +4,8 @@
 
 use crate::harness::*;
 use cardform::client::Client;
-use cardform::decl::Labels;
-use cardform::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, RunInfo, Store};
+use cardform::state::Store;
 use cardform::wire::{CreateCardRequest, FreezeRequest, Order};
-use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -377,74 +375,9 @@ fn freeze_outside_again(env: &Env, card_id: &str) {
     });
 }
 
-/// A card whose issue order is open in the journal (as a killed apply leaves it).
-fn journal_open_issue(env: &Env, key: &str, order_id: Option<String>) {
-    env.rt.block_on(async {
-        let store = Store::open(&env.location()).await.unwrap();
-        let serial = store
-            .begin_run(RunInfo {
-                command: "test setup".into(),
-                user: "test".into(),
-                host: "test".into(),
-                at: "2025-01-01T00:00:00Z".into(),
-            })
-            .await
-            .unwrap();
-        let now = "2025-01-01T00:00:00Z".to_owned();
-        let order = OrderRecord {
-            idempotency_key: format!("outside-{key}"),
-            address: cardform::model::Address::card(key),
-            kind: OrderKind::Issue,
-            attempt: 1,
-            request: r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#.into(),
-            phase: if order_id.is_some() {
-                OrderPhase::Open
-            } else {
-                OrderPhase::Prepared
-            },
-            order_id,
-            provider_status: None,
-            sub_status: None,
-            error_slug: None,
-            error_message: None,
-            estimated_charge: None,
-            charge: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-        };
-        store.journal_order(serial, &order).await.unwrap();
-        let card = CardRecord {
-            key: key.into(),
-            external_user_id: "u-3001".into(),
-            product_code: "VISA_USD_STD".into(),
-            initial_topup: None,
-            desired_status: Default::default(),
-            labels: Labels::new(),
-            card_id: None,
-            phase: CardPhase::Pending,
-            provider_status: None,
-            last4: None,
-            charged: Decimal::ZERO,
-            attempt: 1,
-            replaced_by: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        store
-            .record(serial, Some(&order), Some(&card))
-            .await
-            .unwrap();
-        store
-            .finish_run(serial, &serde_json::json!({}))
-            .await
-            .unwrap();
-        store.close().await;
-    });
-}
-
 fn rm_refuses_a_card_with_an_open_order_unless_forced(backend: Backend) {
     let env = Env::on(backend, fast_sandbox());
-    journal_open_issue(&env, "eve", None);
+    journal_open_issue(&env, "eve", "outside-eve", None);
     let err = fails(&mut env.cardform(&["state", "rm", "eve"]));
     assert!(err.contains("still open"), "{err}");
     assert!(err.contains("--force"), "{err}");
@@ -471,7 +404,7 @@ fn refresh_finishes_open_orders(backend: Backend) {
         wait_terminal(&c, o.clone()).await;
         o.order_id
     });
-    journal_open_issue(&env, "frank", Some(order_id.clone()));
+    journal_open_issue(&env, "frank", "outside-frank", Some(&order_id));
     let out = ok(&mut env.cardform(&["refresh"]));
     assert!(
         out.contains(&format!(

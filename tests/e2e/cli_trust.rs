@@ -2,62 +2,12 @@
 //! journal before anything is bound to a card; sandbox worlds never hand out the same ids; and an
 //! `apply --sandbox` killed with SIGKILL converges when run again, as the README promises.
 
-use cardform::decl::Labels;
-use cardform::model::Address;
-use cardform::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, RunInfo, Store};
+use cardform::state::OrderPhase;
 use cardform::wire::CreateCardRequest;
-use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::harness::*;
-
-/// A run that journalled an issue order for `key`, heard back order id `order_id`, and died.
-fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id: &str) {
-    env.rt.block_on(async {
-        let store = Store::open(&env.location()).await.unwrap();
-        let run = RunInfo {
-            command: "cardform apply (killed)".into(),
-            user: "test".into(),
-            host: "test".into(),
-            at: "2026-01-01T00:00:00Z".into(),
-        };
-        let serial = store.begin_run(run).await.unwrap();
-        let now = "2026-01-01T00:00:00Z".to_owned();
-        let mut order = OrderRecord::prepared(
-            idempotency_key.into(),
-            Address::card(key),
-            OrderKind::Issue,
-            1,
-            r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#.into(),
-            Some("5.00".parse().unwrap()),
-            &now,
-        );
-        store.journal_order(serial, &order).await.unwrap();
-        order.order_id = Some(order_id.into());
-        order.phase = OrderPhase::Open;
-        store.record(serial, Some(&order), None).await.unwrap();
-        let card = CardRecord {
-            key: key.into(),
-            external_user_id: "u-3001".into(),
-            product_code: "VISA_USD_STD".into(),
-            initial_topup: None,
-            desired_status: Default::default(),
-            labels: Labels::new(),
-            card_id: None,
-            phase: CardPhase::Pending,
-            provider_status: None,
-            last4: None,
-            charged: Decimal::ZERO,
-            attempt: 1,
-            replaced_by: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        store.put_card(serial, &card).await.unwrap();
-        store.close().await;
-    });
-}
 
 #[test]
 fn an_answer_that_contradicts_the_journal_binds_nothing() {
@@ -83,7 +33,7 @@ fn an_answer_that_contradicts_the_journal_binds_nothing() {
             .unwrap()
             .order_id
     });
-    journal_open_issue(&env, "frank", "cf-franks-key", &theirs);
+    journal_open_issue(&env, "frank", "cf-franks-key", Some(&theirs));
     let orders = env.inspect().orders;
 
     let out = env
@@ -246,7 +196,7 @@ fn refresh_binds_nothing_that_contradicts_the_journal() {
             .unwrap()
             .order_id
     });
-    journal_open_issue(&env, "frank", "cf-franks-key", &theirs);
+    journal_open_issue(&env, "frank", "cf-franks-key", Some(&theirs));
     // Let their order finish, so a blind refresh would settle it and bind its card to frank.
     std::thread::sleep(Duration::from_millis(400));
     let out = env.cardform(&["refresh"]).output().unwrap();

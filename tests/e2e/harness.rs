@@ -239,6 +239,72 @@ impl Drop for Env {
     }
 }
 
+/// A card (user u-3001, VISA_USD_STD) whose issue order is in the journal as a killed apply
+/// leaves it: journalled under `idempotency_key`, acknowledged when `order_id` is given.
+pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id: Option<&str>) {
+    env.rt.block_on(async {
+        let store = cardform::state::Store::open(&env.location()).await.unwrap();
+        let serial = store
+            .begin_run(cardform::state::RunInfo {
+                command: "test setup".into(),
+                user: "test".into(),
+                host: "test".into(),
+                at: "2025-01-01T00:00:00Z".into(),
+            })
+            .await
+            .unwrap();
+        let now = "2025-01-01T00:00:00Z".to_owned();
+        let order = cardform::state::OrderRecord {
+            idempotency_key: idempotency_key.to_owned(),
+            address: cardform::model::Address::card(key),
+            kind: cardform::state::OrderKind::Issue,
+            attempt: 1,
+            request: r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#.into(),
+            phase: if order_id.is_some() {
+                cardform::state::OrderPhase::Open
+            } else {
+                cardform::state::OrderPhase::Prepared
+            },
+            order_id: order_id.map(str::to_owned),
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: None,
+            charge: None,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        store.journal_order(serial, &order).await.unwrap();
+        let card = cardform::state::CardRecord {
+            key: key.into(),
+            external_user_id: "u-3001".into(),
+            product_code: "VISA_USD_STD".into(),
+            initial_topup: None,
+            desired_status: Default::default(),
+            labels: cardform::decl::Labels::new(),
+            card_id: None,
+            phase: cardform::state::CardPhase::Pending,
+            provider_status: None,
+            last4: None,
+            charged: rust_decimal::Decimal::ZERO,
+            attempt: 1,
+            replaced_by: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        store
+            .record(serial, Some(&order), Some(&card))
+            .await
+            .unwrap();
+        store
+            .finish_run(serial, &serde_json::json!({}))
+            .await
+            .unwrap();
+        store.close().await;
+    });
+}
+
 /// Exit code 0, or fail showing everything the command printed.
 pub fn assert_success(out: &std::process::Output) {
     assert_eq!(
