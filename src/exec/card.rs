@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 
 use super::mutation::Mutation;
-use super::{Ctx, Ended, ExecError, keys, slugs};
+use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
 use crate::model::{Address, DesiredStatus};
 use crate::plan::{Action, ActionKind, Attributes};
 use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord};
@@ -81,7 +81,7 @@ impl Ctx {
         card: &mut CardRecord,
         retire: Option<CardRecord>,
     ) -> Result<Ended, ExecError> {
-        let Ended::Done { charge, .. } = ended else {
+        let Ended::Done { charges, .. } = ended else {
             return Ok(ended);
         };
         if self.fetch_details
@@ -111,7 +111,7 @@ impl Ctx {
         }
         Ok(Ended::Done {
             card_id: card.card_id.clone(),
-            charge,
+            charges,
         })
     }
 
@@ -133,17 +133,21 @@ impl Ctx {
         let orders = self.snapshot.open_orders_of(&action.address()).to_vec();
         let mut result = Ended::Done {
             card_id: None,
-            charge: Decimal::ZERO,
+            charges: Charges::none(),
         };
         for order in orders {
             let ended = self.resume_order(order, action).await?;
             result = match (result, ended) {
-                (Ended::Done { charge: a, .. }, Ended::Done { card_id, charge: b }) => {
+                (
+                    Ended::Done { charges: a, .. },
                     Ended::Done {
                         card_id,
-                        charge: a + b,
-                    }
-                }
+                        charges: b,
+                    },
+                ) => Ended::Done {
+                    card_id,
+                    charges: a.add(b),
+                },
                 // The first failure is the one reported; later orders are still tracked.
                 (failed @ Ended::Failed { .. }, _) | (Ended::Done { .. }, failed) => failed,
             };
@@ -238,7 +242,7 @@ impl Ctx {
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Done {
                 card_id: None,
-                charge: Decimal::ZERO,
+                charges: Charges::none(),
             });
         };
         if let Some(after) = &action.after {
@@ -248,7 +252,7 @@ impl Ctx {
         self.store.put_card(self.serial, &card).await?;
         Ok(Ended::Done {
             card_id: card.card_id.clone(),
-            charge: Decimal::ZERO,
+            charges: Charges::none(),
         })
     }
 }

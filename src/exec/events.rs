@@ -61,8 +61,16 @@ pub struct Summary {
     pub estimated: Decimal,
     /// Actions whose estimate was unknown.
     pub estimated_unknown: usize,
+    /// What this run's orders were charged (the orders it sent).
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
+    /// What orders sent by earlier runs (killed or interrupted) were charged, by the run that
+    /// sent them: this run only tracked them to their end.
+    #[serde(
+        serialize_with = "serialize_by_run",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub charged_earlier: BTreeMap<u64, Decimal>,
     pub interrupted: bool,
 }
 
@@ -93,4 +101,17 @@ impl EventSink {
     pub fn emit(&self, e: Event) {
         (self.0)(e)
     }
+}
+
+/// `{"3": "640.00"}`: run serial → amount, money as a string like every amount.
+fn serialize_by_run<S: serde::Serializer>(
+    m: &BTreeMap<u64, Decimal>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for (serial, amount) in m {
+        map.serialize_entry(&serial.to_string(), &amount.to_string())?;
+    }
+    map.end()
 }

@@ -129,12 +129,42 @@ struct Ctx {
 enum Ended {
     Done {
         card_id: Option<String>,
-        charge: Decimal,
+        charges: Charges,
     },
     Failed {
         slug: String,
         message: String,
     },
+}
+
+/// What a change was charged, by the run that sent each order: money belongs to the run that
+/// spent it, so a resumed order's charge is reported as the earlier run's, not this one's.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Charges(std::collections::BTreeMap<u64, Decimal>);
+
+impl Charges {
+    fn none() -> Self {
+        Self::default()
+    }
+
+    fn of(sent_serial: u64, charge: Option<Decimal>) -> Self {
+        let mut c = Self::none();
+        if let Some(charge) = charge {
+            c.0.insert(sent_serial, charge);
+        }
+        c
+    }
+
+    fn add(mut self, other: Charges) -> Self {
+        for (serial, charge) in other.0 {
+            *self.0.entry(serial).or_default() += charge;
+        }
+        self
+    }
+
+    fn total(&self) -> Decimal {
+        self.0.values().copied().sum()
+    }
 }
 
 /// Carry out `actions` against the provider, recording everything in `store` under `serial`.
@@ -308,13 +338,20 @@ impl Ctx {
         let completed = matches!(ended, Ended::Done { .. });
         let mut s = self.summary.lock().await;
         match ended {
-            Ended::Done { card_id, charge } => {
+            Ended::Done { card_id, charges } => {
                 match action.kind {
                     ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
                     ActionKind::Resume => s.resumed += 1,
                     _ => s.changed += 1,
                 }
-                s.charged += charge;
+                let charge = charges.total();
+                for (sent, amount) in charges.0 {
+                    if sent == self.serial {
+                        s.charged += amount;
+                    } else {
+                        *s.charged_earlier.entry(sent).or_default() += amount;
+                    }
+                }
                 drop(s);
                 self.events.emit(Event::Done {
                     key: action.key.clone(),

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use std::time::Duration;
 
 use super::mutation::Mutation;
-use super::{Ctx, Ended, Event, ExecError, slugs};
+use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
 use crate::state::{CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
@@ -91,7 +91,8 @@ impl Ctx {
         }
         Ok(Ended::Done {
             card_id: card.card_id.clone(),
-            charge: order.charge.unwrap_or_default(),
+            // A fresh entry has no `sent_serial` until it is read back: this run sent it.
+            charges: Charges::of(order.sent_serial.unwrap_or(self.serial), order.charge),
         })
     }
 
@@ -183,8 +184,8 @@ impl Ctx {
         order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
         order.charge = o.charge();
         order.updated_at = self.now();
-        self.store.record(self.serial, Some(order), None).await?;
-        self.audit(order, endpoint, "ok", order.charge).await?;
+        let call = self.call_record(order, endpoint, "ok", order.charge);
+        self.store.record_answer(self.serial, order, &call).await?;
         self.events.emit(Event::OrderCreated {
             key: order.address.key.clone(),
             kind: order.kind.as_str(),
@@ -204,18 +205,27 @@ impl Ctx {
         result: &str,
         charge: Option<Decimal>,
     ) -> Result<(), ExecError> {
-        self.store
-            .record_call(&CallRecord {
-                at: self.now(),
-                endpoint: endpoint.to_owned(),
-                idempotency_key: Some(order.idempotency_key.clone()),
-                order_id: order.order_id.clone(),
-                address: Some(order.address.clone()),
-                result: result.to_owned(),
-                charge,
-            })
-            .await?;
+        let call = self.call_record(order, endpoint, result, charge);
+        self.store.record_call(&call).await?;
         Ok(())
+    }
+
+    fn call_record(
+        &self,
+        order: &OrderRecord,
+        endpoint: &str,
+        result: &str,
+        charge: Option<Decimal>,
+    ) -> CallRecord {
+        CallRecord {
+            at: self.now(),
+            endpoint: endpoint.to_owned(),
+            idempotency_key: Some(order.idempotency_key.clone()),
+            order_id: order.order_id.clone(),
+            address: Some(order.address.clone()),
+            result: result.to_owned(),
+            charge,
+        }
     }
 
     /// Poll `orders/check` until the order is terminal, checking near its expected finish.

@@ -235,6 +235,7 @@ fn open_orders_are_resumed_even_when_undeclared() {
             charge: Some(d("5")),
             created_at: String::new(),
             updated_at: String::new(),
+            sent_serial: None,
         }],
     );
     let p = plan(&[], &s, &facts(), &PlanOptions::default());

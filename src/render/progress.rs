@@ -186,6 +186,21 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         money(s.estimated),
         money(s.charged)
     );
+    if !s.charged_earlier.is_empty() {
+        // Orders a killed or interrupted run sent: their money is that run's, not this one's.
+        let earlier: Vec<String> = s
+            .charged_earlier
+            .iter()
+            .map(|(serial, amount)| {
+                format!("{} {cur} charged earlier by run {serial}", money(*amount))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "       plus {} (orders it sent, finished here)",
+            earlier.join(", ")
+        );
+    }
     if s.interrupted {
         let _ = writeln!(
             out,

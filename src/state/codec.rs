@@ -139,8 +139,9 @@ pub(super) fn address(kind: String, key: String) -> Result<Address, StateError> 
     Ok(Address::new(kind, key))
 }
 
-/// One packed order: the journal columns in stored order.
-type PackedOrder = (
+/// One packed order: the journal columns in stored order (a struct: serde's tuples stop at 16).
+#[derive(Deserialize)]
+struct PackedOrder(
     String,
     String,
     String,
@@ -157,6 +158,7 @@ type PackedOrder = (
     Option<String>,
     String,
     String,
+    i64,
 );
 
 /// Orders from a JSON array of packed orders, in the array's order.
@@ -181,6 +183,7 @@ pub(super) fn orders_from_packed(packed: &str) -> Result<Vec<OrderRecord>, State
                 charge: opt_decimal("charge", p.13)?,
                 created_at: p.14,
                 updated_at: p.15,
+                sent_serial: Some(serial_u64(p.16)?),
             })
         })
         .collect()
@@ -205,6 +208,7 @@ pub(super) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateErro
                     command,
                     summary: serde_json::from_str(&summary)
                         .map_err(|_| corrupt("run summary", &summary))?,
+                    charged: None,
                 })
             },
         )
@@ -397,4 +401,24 @@ pub(super) fn observed_fees_from_packed(
             })
         })
         .collect()
+}
+
+/// Sets each run's `charged` from `(sent_serial, "charge charge …")` rows: the charges of the
+/// orders each run sent, summed exactly (the databases would sum text as floating point).
+pub(super) fn attach_charges(
+    runs: &mut [RunRecord],
+    by_run: Vec<(i64, String)>,
+) -> Result<(), StateError> {
+    let mut sums = BTreeMap::new();
+    for (serial, charges) in by_run {
+        let mut sum = Decimal::ZERO;
+        for c in charges.split_whitespace() {
+            sum += decimal("charge", c)?;
+        }
+        sums.insert(serial_u64(serial)?, sum);
+    }
+    for run in runs {
+        run.charged = sums.get(&run.serial).copied();
+    }
+    Ok(())
 }

@@ -55,6 +55,14 @@ pub struct RunRecord {
     pub command: String,
     /// Whatever the command chose to summarise (counts, money); `{}` until the run finishes.
     pub summary: serde_json::Value,
+    /// What the orders this run sent were charged, whichever run saw them finish; `None` when it
+    /// sent none that charged. Read from the journal, so a killed run's money is counted too.
+    #[serde(
+        with = "crate::wire::decimal::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub charged: Option<Decimal>,
 }
 
 /// One provider call that changed something (or tried to). Never holds a secret.
@@ -358,6 +366,8 @@ delegate! {
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError>;
 
     pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError>;
+    /// An order's progress and the audit row of the answer that moved it, in one transaction.
+    pub async fn record_answer(&self, serial: u64, order: &OrderRecord, call: &CallRecord) -> Result<(), StateError>;
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
     pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
 

@@ -133,6 +133,10 @@ pub struct OrderRecord {
     pub charge: Option<Decimal>,
     pub created_at: String,
     pub updated_at: String,
+    /// The run whose journal entry sent the request: its charge belongs to that run, whichever
+    /// run later saw the order finish. Assigned by the store when the entry is journaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_serial: Option<u64>,
 }
 
 impl OrderRecord {
@@ -162,6 +166,7 @@ impl OrderRecord {
             charge: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
+            sent_serial: None,
         }
     }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 /// The newest schema this build knows. Schema 1: the first release. Schema 2: journal, change
 /// log and audit keyed by resource address; no reserved column names; a migrations table.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Schema 3: each order records the run that sent it (money belongs to the run that spent it).
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

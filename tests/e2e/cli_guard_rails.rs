@@ -543,3 +543,117 @@ fn a_moved_key_keeps_its_card(backend: Backend) {
 }
 
 on_both_backends!(a_moved_key_keeps_its_card);
+
+/// The sum of a JSON array's `field` amounts.
+fn total(rows: &serde_json::Value, field: &str) -> rust_decimal::Decimal {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r[field].as_str())
+        .map(|c| c.parse::<rust_decimal::Decimal>().unwrap())
+        .sum()
+}
+
+fn money_belongs_to_the_run_that_sent_it(backend: Backend) {
+    let env = Env::on(
+        backend,
+        cardform::sandbox::SandboxConfig {
+            order_latency: std::time::Duration::from_secs(2),
+            ..fast_sandbox()
+        },
+    );
+    env.write("cards.yaml", &fleet(20));
+    let mut child = env.spawn_until_sent(
+        &[
+            "apply",
+            "-f",
+            "cards.yaml",
+            "--auto-approve",
+            "--parallelism",
+            "4",
+        ],
+        8,
+    );
+    child.kill().unwrap(); // SIGKILL: the run never writes its summary
+    child.wait().unwrap();
+    // The provider charges at creation: what it holds now, the killed run spent.
+    let spent_by_killed_run = env.inspect().total_charged;
+    assert!(spent_by_killed_run > rust_decimal::Decimal::ZERO);
+    let history = |env: &Env| -> serde_json::Value {
+        serde_json::from_str(&stdout(
+            &env.cardform(&["state", "history", "--json"])
+                .output()
+                .unwrap(),
+        ))
+        .unwrap()
+    };
+
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let provider_total = env.inspect().total_charged;
+    let runs = history(&env);
+    let applies: Vec<&serde_json::Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["command"].as_str().unwrap().contains("apply"))
+        .collect();
+    assert_eq!(applies.len(), 2, "{runs:#}");
+    let killed = applies[0]["serial"].as_u64().unwrap();
+    let summary = &applies[1]["summary"];
+    let money = |v: &serde_json::Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    // The resuming run reports the charges of the killed run's orders it finished apart from
+    // its own.
+    let finished_here = money(&summary["charged_earlier"][killed.to_string()]);
+    assert!(finished_here > rust_decimal::Decimal::ZERO && finished_here <= spent_by_killed_run);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "actually charged {} USDT",
+            provider_total - spent_by_killed_run
+        )) && text.contains(&format!(
+            "plus {finished_here} USDT charged earlier by run {killed}"
+        )),
+        "{text}"
+    );
+
+    assert_eq!(
+        money(&summary["charged"]),
+        provider_total - spent_by_killed_run,
+        "{summary:#}"
+    );
+    // History puts each charge on the run that sent it, the killed one included.
+    assert_eq!(
+        money(&applies[0]["charged"]),
+        spent_by_killed_run,
+        "{runs:#}"
+    );
+    assert_eq!(
+        money(&applies[1]["charged"]),
+        provider_total - spent_by_killed_run
+    );
+    assert_eq!(total(&runs, "charged"), provider_total);
+    // The audit adds up to the provider's own record too: each charge once.
+    let audit: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "audit", "--format", "json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(total(&audit, "charge"), provider_total, "{audit:#}");
+    let history = stdout(&env.cardform(&["state", "history"]).output().unwrap());
+    assert!(
+        history.contains(&format!("charged {spent_by_killed_run}")),
+        "{history}"
+    );
+}
+
+on_both_backends!(money_belongs_to_the_run_that_sent_it);

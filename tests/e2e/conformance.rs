@@ -24,7 +24,7 @@ fn d(s: &str) -> Decimal {
 
 /// The backends every contract test runs on: a SQLite file, and a named state in a real
 /// PostgreSQL server (`pg.rs`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
     Sqlite,
     Postgres,
@@ -122,7 +122,15 @@ fn order(key: &str, card_key: &str, request: &str) -> OrderRecord {
         charge: None,
         created_at: "2025-03-01T10:00:01Z".into(),
         updated_at: "2025-03-01T10:00:01Z".into(),
+        // As read back: every test journals its orders in the state's first run.
+        sent_serial: Some(1),
     }
+}
+
+/// `o` as the store reads it back once run `serial` journaled it.
+fn sent_by(mut o: OrderRecord, serial: u64) -> OrderRecord {
+    o.sent_serial = Some(serial);
+    o
 }
 
 fn lock_req(command: &str, pid: u32) -> LockRequest {
@@ -333,6 +341,7 @@ async fn journal_first_then_record(b: Backend) {
     let o = order("k-a-1", "a", req);
     store.put_card(s, &card("a")).await.unwrap();
     store.journal_order(s, &o).await.unwrap();
+    let o = sent_by(o, s);
 
     // Durable for another handle (another process) as soon as it returns.
     let other = Store::open(&path).await.unwrap();
@@ -495,9 +504,12 @@ async fn snapshot_holds_open_orders_and_observed_fees(b: Backend) {
     );
     assert_eq!(
         snap.open_orders[&Address::card("a")],
-        vec![prepared.clone()]
+        vec![sent_by(prepared.clone(), s)]
     );
-    assert_eq!(snap.open_orders[&Address::card("b")], vec![open.clone()]);
+    assert_eq!(
+        snap.open_orders[&Address::card("b")],
+        vec![sent_by(open.clone(), s)]
+    );
     assert_eq!(
         snap.observed_issue_fees,
         BTreeMap::from([("P1".to_string(), d("4.00")), ("P2".to_string(), d("7.25"))])
@@ -922,10 +934,10 @@ async fn several_open_orders_per_resource_are_all_kept(b: Backend) {
     let snap = store.snapshot().await.unwrap();
     assert_eq!(
         snap.open_orders_of(&Address::card("a")),
-        &[freeze.clone(), topup.clone()][..],
+        &[sent_by(freeze.clone(), s), sent_by(topup.clone(), s)][..],
         "both, in journal order"
     );
-    assert_eq!(snap.open_card_orders("b"), &[other.clone()][..]);
+    assert_eq!(snap.open_card_orders("b"), &[sent_by(other.clone(), s)][..]);
     assert_eq!(
         store.open_orders().await.unwrap(),
         vec![freeze.clone(), topup.clone(), other.clone()]
@@ -968,11 +980,18 @@ async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
         lineage,
         "keys derive from it"
     );
-    assert_eq!(store.open_orders().await.unwrap(), vec![o.clone()]);
+    assert_eq!(
+        store.open_orders().await.unwrap(),
+        vec![sent_by(o.clone(), 1)]
+    );
     let s = store.begin_run(run_info("apply")).await.unwrap();
     assert_eq!(s, 2);
     store.journal_order(s, &o).await.unwrap();
-    assert_eq!(store.open_orders().await.unwrap(), vec![o.clone()]);
+    // Journaling it again is a no-op: it stays the first run's.
+    assert_eq!(
+        store.open_orders().await.unwrap(),
+        vec![sent_by(o.clone(), 1)]
+    );
     let history = store.history().await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(
@@ -993,7 +1012,91 @@ macro_rules! conformance {
     };
 }
 
+/// Charges belong to the run that sent the order, whichever run saw it finish; the answer that
+/// acknowledged an order and its audit row are one write.
+async fn money_belongs_to_the_sending_run(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let path = b.fresh(&dir);
+    let store = Store::open(&path).await.unwrap();
+    // Real times: the schema-2 upgrade below places orders by when runs started.
+    let started_now = || RunInfo {
+        at: cardform::state::now(),
+        ..run_info("apply")
+    };
+    let first = store.begin_run(started_now()).await.unwrap();
+    store.put_card(first, &card("a")).await.unwrap();
+    let mut o = order("k-a-1", "a", "{}");
+    o.created_at = cardform::state::now();
+    store.journal_order(first, &o).await.unwrap();
+    // The killed run: acknowledged, never saw the end.
+    o.order_id = Some("ord-a".into());
+    o.phase = OrderPhase::Open;
+    o.charge = Some(d("5.00"));
+    let call = CallRecord {
+        at: cardform::state::now(),
+        endpoint: "cards/create".into(),
+        idempotency_key: Some("k-a-1".into()),
+        order_id: o.order_id.clone(),
+        address: Some(Address::card("a")),
+        result: "ok".into(),
+        charge: o.charge,
+    };
+    store.record_answer(first, &o, &call).await.unwrap();
+    assert_eq!(store.get_order("k-a-1").await.unwrap(), Some(o.clone()));
+    assert_eq!(store.calls(None).await.unwrap(), vec![call]);
+
+    // The next run tracks it to the end and sends one of its own.
+    let second = store.begin_run(started_now()).await.unwrap();
+    o.phase = OrderPhase::Completed;
+    store.record(second, Some(&o), None).await.unwrap();
+    store.put_card(second, &card("b")).await.unwrap();
+    let mut other = order("k-b-1", "b", "{}");
+    other.created_at = cardform::state::now();
+    other.sent_serial = None;
+    store.journal_order(second, &other).await.unwrap();
+    other.phase = OrderPhase::Completed;
+    other.charge = Some(d("7.50"));
+    store.record(second, Some(&other), None).await.unwrap();
+    let charged = |runs: Vec<cardform::state::RunRecord>| {
+        runs.iter()
+            .map(|r| (r.serial, r.charged))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![(first, Some(d("5.00"))), (second, Some(d("7.50")))];
+    assert_eq!(charged(store.history().await.unwrap()), expected);
+    store.close().await;
+
+    if b == Backend::Postgres {
+        // A schema-2 state (no `sent_serial`) is upgraded in place: each order goes to the last
+        // run that had started when it was journaled.
+        let StateLocation::Postgres(pg) = &path else {
+            unreachable!()
+        };
+        let url = path.to_string().replace("***", crate::pg::PASSWORD);
+        let url = url.split('?').next().unwrap().to_owned();
+        let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET search_path TO cardform_{0}; DROP INDEX orders_by_sent_serial; \
+             ALTER TABLE orders DROP COLUMN sent_serial; \
+             DELETE FROM cardform_migrations WHERE version = 3",
+            pg.name()
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        assert!(matches!(
+            Store::open_existing(&path).await,
+            Err(StateError::OlderSchema { .. })
+        ));
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(charged(store.history().await.unwrap()), expected);
+        store.close().await;
+    }
+}
+
 conformance! {
+    #[tokio::test] money_belongs_to_the_sending_run,
     #[tokio::test] create_and_reopen_keep_lineage_and_serial,
     #[tokio::test] open_existing_does_not_create,
     #[tokio::test] newer_schema_is_refused_with_a_clear_message,

@@ -274,6 +274,7 @@ pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id:
             charge: None,
             created_at: now.clone(),
             updated_at: now.clone(),
+            sent_serial: None,
         };
         store.journal_order(serial, &order).await.unwrap();
         let card = cardform::state::CardRecord {

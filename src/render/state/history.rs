@@ -1,4 +1,5 @@
-//! `cardform state history`: one line per run, with the counts and money its summary recorded.
+//! `cardform state history`: one line per run, with the counts its summary recorded and the money
+//! the orders it sent were charged.
 //!
 //! Reads the summaries as loose JSON, because runs of every command (and of older builds) write
 //! different fields; it must not fail on a field it does not know, only leave it out.
@@ -9,8 +10,8 @@ use super::tables::table;
 use super::{Style, money};
 use crate::state::RunRecord;
 
-/// What a run's summary says, as "issued 3, failed 1" and the money it moved.
-fn summary_text(summary: &serde_json::Value) -> (String, String) {
+/// What a run's summary says, as "issued 3, failed 1".
+fn summary_text(summary: &serde_json::Value) -> String {
     const COUNTS: [&str; 10] = [
         "issued",
         "changed",
@@ -41,25 +42,31 @@ fn summary_text(summary: &serde_json::Value) -> (String, String) {
     if summary.get("interrupted").and_then(|v| v.as_bool()) == Some(true) {
         counts.push("interrupted".into());
     }
-    let amount = |name: &str| {
-        summary
-            .get(name)
-            .and_then(|c| c.as_str())
-            .and_then(|c| c.parse::<Decimal>().ok())
-    };
-    // A run that could have charged (apply estimates) says so even when it charged nothing; a
-    // refresh only mentions money when it found orders that charged some.
-    let money = match (amount("charged"), amount("estimated")) {
-        (Some(c), Some(e)) => format!("charged {} (est. {})", money(c), money(e)),
-        (Some(c), None) if !c.is_zero() => format!("charged {}", money(c)),
-        _ => String::new(),
-    };
-    let counts = if counts.is_empty() {
+    if counts.is_empty() {
         "no changes".to_owned()
     } else {
         counts.join(", ")
-    };
-    (counts, money)
+    }
+}
+
+/// The money a run spent: what the orders it sent were charged (from the journal, so a killed
+/// run's money is its own and a resuming run does not claim it), beside its estimate.
+fn money_text(run: &RunRecord) -> String {
+    let estimated = run
+        .summary
+        .get("estimated")
+        .and_then(|c| c.as_str())
+        .and_then(|c| c.parse::<Decimal>().ok());
+    // A run that could have charged (apply estimates) says so even when it charged nothing.
+    match (run.charged, estimated) {
+        (c, Some(e)) => format!(
+            "charged {} (est. {})",
+            money(c.unwrap_or_default()),
+            money(e)
+        ),
+        (Some(c), None) => format!("charged {}", money(c)),
+        (None, None) => String::new(),
+    }
 }
 
 /// One line per serial: when, who, command, counts, money.
@@ -70,13 +77,11 @@ pub fn history_human(runs: &[RunRecord], style: Style) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let (counts, money) = match r.finished_at {
+            let counts = match r.finished_at {
                 Some(_) => summary_text(&r.summary),
-                None => (
-                    "unfinished (killed or still running)".to_owned(),
-                    String::new(),
-                ),
+                None => "unfinished (killed or still running)".to_owned(),
             };
+            let money = money_text(r);
             vec![
                 r.serial.to_string(),
                 r.at.clone(),

@@ -45,11 +45,11 @@ const CARD_PACKED: &str = "json_build_array(key, external_user_id, product_code,
 
 const ORDER_PACKED: &str = "json_build_array(idempotency_key, resource_kind, resource_key, kind, \
      attempt, request, order_id, phase, provider_status, sub_status, error_slug, error_message, \
-     estimated_charge, charge, created_at, updated_at)";
+     estimated_charge, charge, created_at, updated_at, sent_serial)";
 
 const ORDER_COLUMNS: &str = "idempotency_key, resource_kind, resource_key, kind, attempt, request, \
      order_id, phase, provider_status, sub_status, error_slug, error_message, estimated_charge, \
-     charge, created_at, updated_at, serial";
+     charge, created_at, updated_at, sent_serial, serial";
 
 /// A handle on one state. Cheap to clone (the pool and the lock connection are shared).
 #[derive(Clone)]
@@ -291,7 +291,15 @@ impl PgStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        codec::runs_from_packed(&packed)
+        let mut runs = codec::runs_from_packed(&packed)?;
+        let charges: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT sent_serial, string_agg(charge, ' ') FROM orders \
+             WHERE charge IS NOT NULL GROUP BY sent_serial",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        codec::attach_charges(&mut runs, charges)?;
+        Ok(runs)
     }
 
     // ----- cards -----
@@ -433,7 +441,7 @@ impl PgStore {
         let inserted = bind_order(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (idempotency_key) DO NOTHING"
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (idempotency_key) DO NOTHING"
             ))),
             order,
             serial_i64(serial)?,
@@ -540,21 +548,22 @@ impl PgStore {
     // ----- audit -----
 
     pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        sqlx::query(
-            "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
-               resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(timestamp_micros(&entry.at)?)
-        .bind(&entry.at)
-        .bind(&entry.endpoint)
-        .bind(&entry.idempotency_key)
-        .bind(&entry.order_id)
-        .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
-        .bind(entry.address.as_ref().map(|a| a.key.as_str()))
-        .bind(&entry.result)
-        .bind(entry.charge.map(|c| c.to_string()))
-        .execute(&self.pool)
-        .await?;
+        let mut conn = self.pool.acquire().await?;
+        insert_call(&mut conn, entry).await
+    }
+
+    /// An order's progress and the audit row of the answer that moved it, in one transaction
+    /// (see the SQLite store's).
+    pub(in crate::state) async fn record_answer(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        call: &CallRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.pool.begin().await?;
+        upsert_order(&mut tx, serial, order).await?;
+        insert_call(&mut tx, call).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -577,7 +586,7 @@ impl PgStore {
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
-/// Binds the order's fields in [`ORDER_COLUMNS`] order.
+/// Binds the order's fields in [`ORDER_COLUMNS`] order; a new entry was sent by run `serial`.
 fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q> {
     q.bind(&o.idempotency_key)
         .bind(o.address.kind.as_str())
@@ -595,6 +604,11 @@ fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q
         .bind(o.charge.map(|d| d.to_string()))
         .bind(&o.created_at)
         .bind(&o.updated_at)
+        .bind(
+            o.sent_serial
+                .and_then(|s| i64::try_from(s).ok())
+                .unwrap_or(serial),
+        )
         .bind(serial)
 }
 
@@ -680,6 +694,25 @@ async fn record_in(
     Ok(())
 }
 
+async fn insert_call(conn: &mut PgConnection, entry: &CallRecord) -> Result<(), StateError> {
+    sqlx::query(
+        "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
+           resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(timestamp_micros(&entry.at)?)
+    .bind(&entry.at)
+    .bind(&entry.endpoint)
+    .bind(&entry.idempotency_key)
+    .bind(&entry.order_id)
+    .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
+    .bind(entry.address.as_ref().map(|a| a.key.as_str()))
+    .bind(&entry.result)
+    .bind(entry.charge.map(|c| c.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes an order's progress; its identity (resource, kind, attempt, request) never changes
 /// under its key: that is what makes resending the key safe.
 pub(super) async fn upsert_order(
@@ -690,7 +723,7 @@ pub(super) async fn upsert_order(
     let written = bind_order(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17) \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
                order_id = excluded.order_id, phase = excluded.phase, \
                provider_status = excluded.provider_status, sub_status = excluded.sub_status, \

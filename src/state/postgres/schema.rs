@@ -10,7 +10,14 @@ use crate::state::{SCHEMA_VERSION, StateError, Upgrade, now};
 
 /// Migrations of PostgreSQL states. States there begin at schema 2 (they never had schema 1);
 /// a later schema appends its migration here and beside the SQLite one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(2, "init", include_str!("migrations/0002_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (2, "init", include_str!("migrations/0002_init.sql")),
+    (
+        3,
+        "sent_serial",
+        include_str!("migrations/0003_sent_serial.sql"),
+    ),
+];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
 

@@ -58,7 +58,7 @@ impl SqliteStore {
             "SELECT json_group_array(json_array(json_array(idempotency_key, resource_kind, \
                resource_key, kind, attempt, request, order_id, phase, provider_status, \
                sub_status, error_slug, error_message, estimated_charge, charge, created_at, \
-               updated_at), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
+               updated_at, sent_serial), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
         )
         .await?;
         let changes = packed(

@@ -25,10 +25,11 @@ impl SqliteStore {
             sqlx::query(concat!(
                 "INSERT INTO orders (",
                 order_columns!(),
-                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (idempotency_key) DO NOTHING"
             )),
             order,
+            serial,
         )?
         .bind(serial_i64(serial)?)
         .execute(&mut *tx)
@@ -150,8 +151,12 @@ impl SqliteStore {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-/// Binds the fields of [`order_columns!`] in order.
-fn bind_order<'q>(q: SqliteQuery<'q>, o: &'q OrderRecord) -> Result<SqliteQuery<'q>, StateError> {
+/// Binds the fields of [`order_columns!`] in order; a new entry was sent by run `serial`.
+fn bind_order<'q>(
+    q: SqliteQuery<'q>,
+    o: &'q OrderRecord,
+    serial: u64,
+) -> Result<SqliteQuery<'q>, StateError> {
     Ok(q.bind(&o.idempotency_key)
         .bind(o.address.kind.as_str())
         .bind(&o.address.key)
@@ -167,7 +172,8 @@ fn bind_order<'q>(q: SqliteQuery<'q>, o: &'q OrderRecord) -> Result<SqliteQuery<
         .bind(o.estimated_charge.map(|d| d.to_string()))
         .bind(o.charge.map(|d| d.to_string()))
         .bind(&o.created_at)
-        .bind(&o.updated_at))
+        .bind(&o.updated_at)
+        .bind(serial_i64(o.sent_serial.unwrap_or(serial))?))
 }
 
 async fn record_in(
@@ -199,7 +205,7 @@ pub(super) async fn upsert_order(
         sqlx::query(concat!(
             "INSERT INTO orders (",
             order_columns!(),
-            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
                order_id = excluded.order_id, phase = excluded.phase, \
                provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
@@ -211,6 +217,7 @@ pub(super) async fn upsert_order(
                AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
         )),
         o,
+        serial,
     )?
     .bind(serial_i64(serial)?)
     .execute(&mut *conn)

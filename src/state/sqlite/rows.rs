@@ -6,7 +6,8 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::state::StateError;
 use crate::state::codec::{
-    address, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase, u32_of,
+    address, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase, serial_u64,
+    u32_of,
 };
 pub(super) use crate::state::codec::{
     card_image, cards_from_images, cards_from_packed, decimal, labels_json,
@@ -28,7 +29,7 @@ macro_rules! order_columns {
     () => {
         "idempotency_key, resource_kind, resource_key, kind, attempt, request, order_id, phase, \
          provider_status, sub_status, error_slug, error_message, estimated_charge, charge, \
-         created_at, updated_at"
+         created_at, updated_at, sent_serial"
     };
 }
 pub(super) use order_columns;
@@ -103,6 +104,7 @@ pub(super) fn order(row: &SqliteRow) -> Result<OrderRecord, StateError> {
         charge: opt_decimal("charge", row.try_get(13)?)?,
         created_at: row.try_get(14)?,
         updated_at: row.try_get(15)?,
+        sent_serial: Some(serial_u64(row.try_get(16)?)?),
     })
 }
 
@@ -118,6 +120,7 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, StateError> {
         host: row.try_get(4)?,
         command: row.try_get(5)?,
         summary: serde_json::from_str(&summary).map_err(|_| corrupt("run summary", &summary))?,
+        charged: None,
     })
 }
 

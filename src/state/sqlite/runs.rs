@@ -3,6 +3,7 @@
 
 use super::rows::{self, call_columns, run_columns};
 use super::*;
+use crate::state::codec::attach_charges;
 
 impl SqliteStore {
     /// Starts a run: the serial goes up by one and the run is recorded under it.
@@ -49,7 +50,7 @@ impl SqliteStore {
 
     /// One record per serial, oldest first.
     pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
-        sqlx::query(concat!(
+        let mut runs = sqlx::query(concat!(
             "SELECT ",
             run_columns!(),
             " FROM runs ORDER BY serial"
@@ -58,26 +59,34 @@ impl SqliteStore {
         .await?
         .iter()
         .map(rows::run)
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+        let charges: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT sent_serial, group_concat(charge, ' ') FROM orders \
+             WHERE charge IS NOT NULL GROUP BY sent_serial",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        attach_charges(&mut runs, charges)?;
+        Ok(runs)
     }
 
     pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        sqlx::query(concat!(
-            "INSERT INTO calls (at_us, ",
-            call_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(timestamp_micros(&entry.at)?)
-        .bind(&entry.at)
-        .bind(&entry.endpoint)
-        .bind(&entry.idempotency_key)
-        .bind(&entry.order_id)
-        .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
-        .bind(entry.address.as_ref().map(|a| a.key.as_str()))
-        .bind(&entry.result)
-        .bind(entry.charge.map(|c| c.to_string()))
-        .execute(&self.writer)
-        .await?;
+        let mut conn = self.writer.acquire().await?;
+        insert_call(&mut conn, entry).await
+    }
+
+    /// An order's progress and the audit row of the answer that moved it, in one transaction:
+    /// a kill between the two would drop the charge from the audit or, on resend, count it twice.
+    pub(in crate::state) async fn record_answer(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        call: &CallRecord,
+    ) -> Result<(), StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        super::journal::upsert_order(&mut tx, serial, order).await?;
+        insert_call(&mut tx, call).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -99,4 +108,27 @@ impl SqliteStore {
         .map(rows::call)
         .collect()
     }
+}
+
+pub(super) async fn insert_call(
+    conn: &mut sqlx::SqliteConnection,
+    entry: &CallRecord,
+) -> Result<(), StateError> {
+    sqlx::query(concat!(
+        "INSERT INTO calls (at_us, ",
+        call_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(timestamp_micros(&entry.at)?)
+    .bind(&entry.at)
+    .bind(&entry.endpoint)
+    .bind(&entry.idempotency_key)
+    .bind(&entry.order_id)
+    .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
+    .bind(entry.address.as_ref().map(|a| a.key.as_str()))
+    .bind(&entry.result)
+    .bind(entry.charge.map(|c| c.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "addresses",
         include_str!("migrations/0002_addresses.sql"),
     ),
+    (
+        3,
+        "sent_serial",
+        include_str!("migrations/0003_sent_serial.sql"),
+    ),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
