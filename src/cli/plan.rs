@@ -114,7 +114,7 @@ pub fn document(
     facts: &plan::ProviderFacts,
     options: &PlanOptions,
 ) -> PlanDocument {
-    let p = plan::plan(&decls.cards, snapshot, facts, options);
+    let p = plan::plan_with_moves(&decls.cards, &decls.moves, snapshot, facts, options);
     PlanDocument::new(
         p,
         StateRef::new(&snapshot.lineage, snapshot.serial),

@@ -10,11 +10,13 @@
 
 mod csv_file;
 mod fields;
+mod moves;
 mod problem;
 pub(crate) mod suggest;
 mod yaml_file;
 
 pub use crate::model::{DesiredStatus, Labels};
+pub use moves::Move;
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
 use problem::Source;
@@ -51,9 +53,12 @@ pub struct DesiredCard {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Declarations {
     pub cards: Vec<DesiredCard>,
+    /// Declared renames (`moved:`), sorted by the old key.
+    pub moves: Vec<Move>,
     /// The input files read, in the order read.
     pub files: Vec<String>,
-    /// `sha256:<hex>` over the canonical form of `cards` (independent of file layout and order).
+    /// `sha256:<hex>` over the canonical form of `cards` and `moves` (independent of file layout
+    /// and order).
     pub fingerprint: String,
 }
 
@@ -170,6 +175,7 @@ pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, Spec
 fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
     let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
     let mut candidates = Vec::new();
+    let mut move_candidates = Vec::new();
     let mut sources: Vec<Option<Source>> = Vec::new();
     let mut files = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
@@ -182,7 +188,9 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
                 let src = Source::new(name, text);
                 let mut local = Vec::new();
                 match kind_of(&src.name) {
-                    Some(Kind::Yaml) => yaml_file::read(&src, i, &mut local, &mut candidates),
+                    Some(Kind::Yaml) => {
+                        yaml_file::read(&src, i, &mut local, &mut candidates, &mut move_candidates)
+                    }
                     Some(Kind::Csv) => csv_file::read(&src, i, &mut local, &mut candidates),
                     None => local.push(SpecProblem::about_file(
                         ProblemKind::UnsupportedFile,
@@ -224,15 +232,18 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
         }
     }
 
+    let moves = moves::check(move_candidates, &cards, &sources, &mut problems);
+
     if !problems.is_empty() {
         problems.sort_by_key(|(file, p)| (*file, p.offset()));
         return Err(SpecReport::new(
             problems.into_iter().map(|(_, p)| p).collect(),
         ));
     }
-    let fingerprint = fingerprint(&cards);
+    let fingerprint = fingerprint(&cards, &moves);
     Ok(Declarations {
         cards,
+        moves,
         files,
         fingerprint,
     })
@@ -276,7 +287,7 @@ fn duplicate_key(
 /// normalised so `50.1` and `50.10` agree): the same declarations give the same fingerprint
 /// whatever the files, their order, layout or comments. Each field is length-prefixed, so no
 /// value can imitate a field boundary.
-fn fingerprint(cards: &[DesiredCard]) -> String {
+fn fingerprint(cards: &[DesiredCard], moves: &[Move]) -> String {
     fn field(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
         buf.extend_from_slice(s.as_bytes());
@@ -307,6 +318,17 @@ fn fingerprint(cards: &[DesiredCard]) -> String {
         for (k, v) in &c.labels {
             field(&mut buf, k);
             field(&mut buf, v);
+        }
+        h.update(&buf);
+    }
+    // Only when there are any, so declarations without moves keep the fingerprint they had.
+    if !moves.is_empty() {
+        buf.clear();
+        buf.extend_from_slice(b"moved");
+        buf.extend_from_slice(&(moves.len() as u64).to_le_bytes());
+        for m in moves {
+            field(&mut buf, &m.from);
+            field(&mut buf, &m.to);
         }
         h.update(&buf);
     }

@@ -37,6 +37,8 @@ pub enum ProblemKind {
     RaggedRow,
     /// Not a problem by itself: the other place a duplicate was declared.
     FirstDeclared,
+    /// A `moved` entry that cannot apply: to itself, twice, chained, or to an undeclared key.
+    InvalidMove,
 }
 
 impl ProblemKind {
@@ -66,6 +68,7 @@ impl ProblemKind {
             ProblemKind::DuplicateColumn => "cardform::spec::duplicate_column",
             ProblemKind::RaggedRow => "cardform::spec::ragged_row",
             ProblemKind::FirstDeclared => "cardform::spec::first_declared",
+            ProblemKind::InvalidMove => "cardform::spec::invalid_move",
         }
     }
 }

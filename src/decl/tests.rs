@@ -265,3 +265,84 @@ proptest! {
         prop_assert_eq!(strip(from_csv.cards), cards);
     }
 }
+
+const PEOPLE: &str = "version: 1\ndefaults: {product_code: P}\ncards:\n  - {key: bob-operations, external_user_id: u-b}\n  - {key: carol, external_user_id: u-c}\n";
+
+#[test]
+fn moves_are_read_and_change_the_fingerprint() {
+    let plain = load_sources(vec![src("a.yaml", PEOPLE)]).unwrap();
+    assert!(plain.moves.is_empty());
+    let text = format!("{PEOPLE}moved:\n  - {{from: bob-ops, to: bob-operations}}\n");
+    let d = load_sources(vec![src("a.yaml", &text)]).unwrap();
+    assert_eq!(
+        d.moves,
+        vec![Move {
+            from: "bob-ops".into(),
+            to: "bob-operations".into(),
+            origin: Origin {
+                file: "a.yaml".into(),
+                line: 7
+            },
+        }]
+    );
+    assert_eq!(d.cards, plain.cards);
+    assert_ne!(d.fingerprint, plain.fingerprint, "a move changes the plan");
+}
+
+#[test]
+fn a_move_that_cannot_apply_is_pointed_at() {
+    let cases = [
+        ("{from: x, to: x}", 7, "`x` moves to itself"),
+        (
+            "{from: a, to: nobody}",
+            7,
+            "`nobody` is not a declared card",
+        ),
+        (
+            "{from: carol, to: bob-operations}",
+            7,
+            "`carol` is still declared",
+        ),
+        (
+            "{from: bob ops, to: carol}",
+            7,
+            "invalid card key `bob ops`",
+        ),
+        ("{from: a}", 7, "a move without `to`"),
+        ("{form: a, to: carol}", 7, "unknown field `form` in a move"),
+    ];
+    for (entry, line, message) in cases {
+        let text = format!("{PEOPLE}moved:\n  - {entry}\n");
+        let err = load_sources(vec![src("a.yaml", &text)]).unwrap_err();
+        let p = &err.problems()[0];
+        assert!(p.message().contains(message), "{entry}: {}", p.message());
+        assert_eq!((p.file(), p.line()), ("a.yaml", line), "{entry}");
+    }
+    let unknown = load_sources(vec![src(
+        "a.yaml",
+        &format!("{PEOPLE}moved:\n  - {{form: a, to: carol}}\n"),
+    )])
+    .unwrap_err();
+    assert_eq!(
+        unknown.problems()[0].help_text(),
+        Some("did you mean `from`?")
+    );
+    // Across files: a key moved twice, a chain.
+    let other = "version: 1\nmoved:\n  - {from: a, to: carol}\n";
+    let text = format!("{PEOPLE}moved:\n  - {{from: a, to: bob-operations}}\n");
+    let err = load_sources(vec![src("a.yaml", &text), src("b.yaml", other)]).unwrap_err();
+    assert!(err.problems()[0].message().contains("`a` is moved twice"));
+    assert_eq!(err.problems()[0].file(), "b.yaml");
+    let text = format!("{PEOPLE}moved:\n  - {{from: a, to: b}}\n  - {{from: b, to: carol}}\n");
+    let err = load_sources(vec![src("a.yaml", &text)]).unwrap_err();
+    assert!(
+        err.problems()
+            .iter()
+            .any(|p| p.message().contains("chained moves")),
+        "{:?}",
+        err.problems()
+            .iter()
+            .map(|p| p.message())
+            .collect::<Vec<_>>()
+    );
+}

@@ -238,6 +238,33 @@ impl Ctx {
         self.perform(order, &mutation, card).await
     }
 
+    /// A declared move: the card, its journal, charges and audit trail take the new key in one
+    /// transaction. Nothing is sent; a move whose old key is gone already did its work.
+    pub(super) async fn rename(&self, action: &Action) -> Result<Ended, ExecError> {
+        let Some(to) = action.moved_to.as_deref() else {
+            return Ok(Ended::Failed {
+                slug: slugs::JOURNAL_CORRUPT.into(),
+                message: "a move action without the key it moves to".into(),
+            });
+        };
+        let card_id = self
+            .store
+            .get_card(&action.key)
+            .await?
+            .and_then(|c| c.card_id);
+        match self.store.rename_card(self.serial, &action.key, to).await {
+            Ok(_) => Ok(Ended::Done {
+                card_id,
+                charges: Charges::none(),
+            }),
+            Err(crate::state::StateError::KeyExists(_)) => Ok(Ended::Failed {
+                slug: slugs::MOVE_CONFLICT.into(),
+                message: format!("{to} is in state already; {} was not moved", action.key),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(super) async fn relabel(&self, action: &Action) -> Result<Ended, ExecError> {
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Done {

@@ -333,6 +333,7 @@ impl Ctx {
                 self.change_status(&action).await?
             }
             ActionKind::UpdateLabels => self.relabel(&action).await?,
+            ActionKind::Move => self.rename(&action).await?,
             ActionKind::Undeclared => return Ok(true),
         };
         let completed = matches!(ended, Ended::Done { .. });

@@ -16,6 +16,8 @@ pub const NO_CARD_ID: &str = "no_card_id";
 pub const ORDER_FAILED: &str = "order_failed";
 /// The provider answered with an order that contradicts the journal; nothing was bound.
 pub const ORDER_MISMATCH: &str = "order_mismatch";
+/// A declared move found its new key taken in state (another writer got there first).
+pub const MOVE_CONFLICT: &str = "move_conflict";
 
 /// The slug of a client error: the provider's, else [`UNREACHABLE`].
 pub fn of(e: &ClientError) -> String {
@@ -37,6 +39,9 @@ pub fn hint(slug: &str) -> &'static str {
         }
         ORDER_MISMATCH => {
             "the provider's answer does not match what the journal sent under that key (another provider world after a reset, a wrong CARDFORM_API_URL, a key reused elsewhere?); nothing was bound or charged to this card: check the provider URL and `cardform show KEY` before re-running"
+        }
+        MOVE_CONFLICT => {
+            "both keys are in state now; run `cardform plan` again and resolve it there (remove the move, or `cardform state rm` one of them)"
         }
         ORDER_FAILED => {
             "the provider failed the order without saying why; re-run apply to re-issue"

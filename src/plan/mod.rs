@@ -7,6 +7,7 @@
 pub mod document;
 mod estimate;
 mod model;
+mod moves;
 
 pub use document::{DeclarationsRef, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
@@ -15,7 +16,7 @@ pub use model::*;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::decl::{DesiredCard, DesiredStatus};
+use crate::decl::{DesiredCard, DesiredStatus, Move};
 use crate::model::ResourceKind;
 use crate::state::{CardPhase, CardRecord, Snapshot};
 
@@ -26,14 +27,37 @@ pub fn plan(
     facts: &ProviderFacts,
     options: &PlanOptions,
 ) -> Plan {
-    let mut actions = Vec::new();
+    plan_with_moves(desired, &[], state, facts, options)
+}
+
+/// [`plan`], with declared moves: each applicable one is a state-only `move` action, and the
+/// rest of the plan is made against state as it will be after them (a renamed card whose labels
+/// also changed is moved, then relabelled; never re-issued).
+pub fn plan_with_moves(
+    desired: &[DesiredCard],
+    moves: &[Move],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Plan {
+    let moved = moves::apply(moves, state);
+    let state: &Snapshot = &moved.state;
+    let mut actions = moved.actions;
     let mut unchanged = 0usize;
     let mut declared = BTreeSet::new();
 
     for card in desired {
         declared.insert(card.key.as_str());
         match decide(card, state) {
-            Some(action) => actions.push(action),
+            Some(mut action) => {
+                if let Some(m) = actions
+                    .iter()
+                    .find(|m| m.moved_to.as_deref() == Some(card.key.as_str()))
+                {
+                    action.depends_on.push(m.address());
+                }
+                actions.push(action)
+            }
             None => unchanged += 1,
         }
     }
@@ -65,6 +89,7 @@ pub fn plan(
                 attempt: order.attempt,
                 estimate: Estimate::none(),
                 depends_on: Vec::new(),
+                moved_to: None,
             });
         }
     }
@@ -74,7 +99,8 @@ pub fn plan(
         action.estimate = estimate::for_action(action, state, facts);
     }
 
-    let mut problems = check(&actions, facts, options);
+    let mut problems = moved.problems;
+    problems.extend(check(&actions, facts, options));
     let prunes = actions
         .iter()
         .filter(|a| a.kind == ActionKind::Prune)
@@ -135,6 +161,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
+        moved_to: None,
     };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -250,6 +277,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
+        moved_to: None,
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -304,6 +332,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
+        moved_to: None,
     })
 }
 

@@ -88,6 +88,9 @@ pub enum ActionKind {
     Prune,
     /// `-` in state, not declared, left untouched. Informational: not a change.
     Undeclared,
+    /// `->` a declared rename (`moved:`): the card keeps its id, orders and history under its new
+    /// key. State only: no provider call, no fee.
+    Move,
 }
 
 impl ActionKind {
@@ -98,6 +101,7 @@ impl ActionKind {
             ActionKind::Resume => ">",
             ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::UpdateLabels => "~",
             ActionKind::Prune | ActionKind::Undeclared => "-",
+            ActionKind::Move => "->",
         }
     }
 
@@ -112,6 +116,7 @@ impl ActionKind {
             ActionKind::UpdateLabels => "update_labels",
             ActionKind::Prune => "prune",
             ActionKind::Undeclared => "undeclared",
+            ActionKind::Move => "move",
         }
     }
 
@@ -192,6 +197,9 @@ pub struct Action {
     /// is blocked (never sent, never charged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// For a move: the key the card moves to (`key` is the one it leaves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<String>,
 }
 
 impl Action {
@@ -247,6 +255,10 @@ pub enum Problem {
         fleet: usize,
         limit: String,
     },
+    /// A declared move whose old and new keys are both in state.
+    MoveConflict { from: String, to: String },
+    /// A declared move of a card with an order still open.
+    MoveWaitsForOrders { from: String, to: String },
 }
 
 impl Problem {
@@ -319,6 +331,12 @@ impl Problem {
                  --max-prune {limit}: check the declarations (an emptied file, a wrong -f?), or \
                  allow it with --max-prune {prunes}",
                 percent(*prunes, *fleet)
+            ),
+            Problem::MoveConflict { from, to } => format!(
+                "moved {from} → {to}: both keys are in state, so the move cannot apply; remove                  the move if {to} is a card of its own, or take one out of state with                  `cardform state rm`"
+            ),
+            Problem::MoveWaitsForOrders { from, to } => format!(
+                "moved {from} → {to}: {from} has an order still open; finish it first with                  `cardform refresh`, then plan again"
             ),
         }
     }
@@ -433,8 +451,8 @@ impl Warning {
             ),
             Warning::PossibleRename { new_key, old_key } => format!(
                 "{new_key} would be a new card for the same user and product as {old_key}, which \
-                 leaves the declarations: renamed? `cardform state mv {old_key} {new_key}` keeps \
-                 the card (and its fee)"
+                 leaves the declarations: renamed? declare `moved: [{{from: {old_key}, to: \
+                 {new_key}}}]` to keep the card (and its fee)"
             ),
         }
     }

@@ -411,3 +411,110 @@ proptest! {
         prop_assert_eq!(p.totals.unknown_fees, p.actions.iter().filter(|a| a.estimate.source == EstimateSource::Unknown).count());
     }
 }
+
+fn moved(from: &str, to: &str) -> crate::decl::Move {
+    crate::decl::Move {
+        from: from.into(),
+        to: to.into(),
+        origin: Origin::default(),
+    }
+}
+
+#[test]
+fn a_declared_move_renames_in_state_and_issues_nothing() {
+    let old = card("bob-ops", "STD");
+    let state = snapshot(vec![record_from(&old, CardPhase::Active)]);
+    let mut new = old.clone();
+    new.key = "bob-operations".into();
+    new.labels.insert("team".into(), "ops".into());
+    let moves = [moved("bob-ops", "bob-operations")];
+    let p = plan_with_moves(
+        std::slice::from_ref(&new),
+        &moves,
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let kinds: Vec<(ActionKind, &str)> =
+        p.actions.iter().map(|a| (a.kind, a.key.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ActionKind::UpdateLabels, "bob-operations"),
+            (ActionKind::Move, "bob-ops"),
+        ]
+    );
+    assert_eq!(p.actions[1].moved_to.as_deref(), Some("bob-operations"));
+    assert_eq!(
+        p.actions[0].depends_on,
+        vec![crate::model::Address::card("bob-ops")],
+        "relabelled only once moved"
+    );
+    assert_eq!(p.totals.fees, Decimal::ZERO);
+    assert!(p.problems.is_empty() && p.warnings.is_empty(), "{p:?}");
+
+    // Once moved, the same declarations plan nothing: the move stays harmless.
+    let mut after = record_from(&new, CardPhase::Active);
+    after.card_id = Some("card-bob-ops".into());
+    let p = plan_with_moves(
+        &[new],
+        &moves,
+        &snapshot(vec![after]),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+}
+
+#[test]
+fn a_move_that_cannot_apply_is_a_problem() {
+    let a = card("a", "STD");
+    let b = card("b", "STD");
+    // Both keys in state.
+    let state = snapshot(vec![
+        record_from(&a, CardPhase::Active),
+        record_from(&b, CardPhase::Active),
+    ]);
+    let p = plan_with_moves(
+        std::slice::from_ref(&b),
+        &[moved("a", "b")],
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        matches!(&p.problems[..], [Problem::MoveConflict { from, to }] if from == "a" && to == "b"),
+        "{:?}",
+        p.problems
+    );
+    // An order of the old key still open.
+    let mut state = snapshot(vec![record_from(&a, CardPhase::Frozen)]);
+    let mut order = OrderRecord::prepared(
+        "k".into(),
+        crate::model::Address::card("a"),
+        OrderKind::Unfreeze,
+        1,
+        "{}".into(),
+        None,
+        "",
+    );
+    order.phase = OrderPhase::Open;
+    state
+        .open_orders
+        .insert(crate::model::Address::card("a"), vec![order]);
+    let p = plan_with_moves(
+        &[b],
+        &[moved("a", "b")],
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        p.problems
+            .iter()
+            .any(|p| matches!(p, Problem::MoveWaitsForOrders { from, .. } if from == "a")),
+        "{:?}",
+        p.problems
+    );
+    assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Move));
+}

@@ -15,8 +15,9 @@ pub const GROUP_THRESHOLD: usize = 30;
 const GROUP_SAMPLE: usize = 5;
 
 /// Sections in the order a reader wants them: what is in flight first, then what costs money.
-const ORDER: [ActionKind; 9] = [
+const ORDER: [ActionKind; 10] = [
     ActionKind::Resume,
+    ActionKind::Move,
     ActionKind::Issue,
     ActionKind::Reissue,
     ActionKind::Replace,
@@ -42,6 +43,7 @@ fn heading(kind: ActionKind) -> &'static str {
         ActionKind::UpdateLabels => "update labels",
         ActionKind::Prune => "prune (freeze)",
         ActionKind::Undeclared => "undeclared (left untouched)",
+        ActionKind::Move => "move (rename in state: no order, no fee)",
     }
 }
 
@@ -50,7 +52,7 @@ fn paint_symbol(style: Style, kind: ActionKind) -> String {
     match kind {
         ActionKind::Issue | ActionKind::Reissue => style.green(&s),
         ActionKind::Replace | ActionKind::Prune => style.red(&s),
-        ActionKind::Resume => style.cyan(&s),
+        ActionKind::Resume | ActionKind::Move => style.cyan(&s),
         ActionKind::Undeclared => style.dim(&s),
         _ => style.yellow(&s),
     }
@@ -74,6 +76,9 @@ fn estimate_text(a: &Action) -> String {
 
 fn detail(a: &Action, product_width: usize) -> String {
     let mut parts = Vec::new();
+    if let Some(to) = &a.moved_to {
+        parts.push(format!("-> {to}"));
+    }
     if let Some(after) = &a.after
         && a.kind.issues_card()
     {
@@ -262,6 +267,7 @@ pub fn summary_line(t: &Totals) -> String {
         ActionKind::UpdateLabels => "to relabel",
         ActionKind::Prune => "to prune",
         ActionKind::Undeclared => "undeclared",
+        ActionKind::Move => "to move",
     };
     let changes: Vec<String> = ORDER
         .iter()
@@ -407,11 +413,15 @@ pub fn markdown(doc: &PlanDocument) -> String {
                 EstimateSource::Unknown => "unknown".into(),
                 _ => money(a.estimate.total().unwrap_or_default()),
             };
+            let key = match &a.moved_to {
+                Some(to) => format!("{}` → `{}", md_escape(&a.key), md_escape(to)),
+                None => md_escape(&a.key),
+            };
             let _ = writeln!(
                 out,
                 "| `{}` | `{}` | {} | {} | {} | {} |",
                 a.kind.symbol(),
-                md_escape(&a.key),
+                key,
                 a.kind.as_str(),
                 md_escape(&a.product_code),
                 charge,

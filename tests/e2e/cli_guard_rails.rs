@@ -485,7 +485,9 @@ fn a_moved_key_keeps_its_card(backend: Backend) {
     );
     assert!(text.contains("1 to issue"), "{text}");
     assert!(
-        text.contains("renamed? `cardform state mv bob-ops bob-operations` keeps the card"),
+        text.contains(
+            "renamed? declare `moved: [{from: bob-ops, to: bob-operations}]` to keep the card"
+        ),
         "the plan says how to keep it: {text}"
     );
 
@@ -657,3 +659,90 @@ fn money_belongs_to_the_run_that_sent_it(backend: Backend) {
 }
 
 on_both_backends!(money_belongs_to_the_run_that_sent_it);
+
+/// `moved:` in the declarations: a rename reviewed in a pull request applies with no new card,
+/// no order and no fee, through a saved plan as well.
+fn a_declared_move_keeps_its_card(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
+    env.write("cards.yaml", ONBOARDING);
+    assert_success(
+        &env.cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    let show = |key: &str| -> serde_json::Value {
+        serde_json::from_slice(
+            &env.cardform(&["show", key, "--json"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    let before = show("bob-ops");
+    let (orders, charged) = (env.inspect().orders, env.inspect().total_charged);
+
+    let renamed = ONBOARDING.replace("key: bob-ops", "key: bob-operations")
+        + "moved:\n  - {from: bob-ops, to: bob-operations}\n";
+    env.write("cards.yaml", &renamed);
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--out", "rename.plan"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("-> move") && text.contains("bob-ops  -> bob-operations"),
+        "{text}"
+    );
+    assert!(text.contains("Plan: 1 to move"), "{text}");
+    assert!(
+        !text.contains("to issue") && !text.contains("renamed?"),
+        "{text}"
+    );
+    let md = stdout(
+        &env.cardform(&["plan", "-f", "cards.yaml", "--format", "markdown"])
+            .output()
+            .unwrap(),
+    );
+    assert!(md.contains("`bob-ops` → `bob-operations`"), "{md}");
+
+    let out = env.cardform(&["apply", "rename.plan"]).output().unwrap();
+    assert_success(&out);
+    assert_eq!(env.inspect().orders, orders, "nothing was sent");
+    assert_eq!(env.inspect().total_charged, charged);
+    let after = show("bob-operations");
+    assert_eq!(after["card"]["card_id"], before["card"]["card_id"]);
+    assert_eq!(after["orders"], before["orders"], "its journal came along");
+
+    // The move may stay in the declarations: it has nothing left to do.
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // A move onto a key that is in state already is refused before anything is sent.
+    let both = renamed.replace(
+        "moved:\n  - {from: bob-ops, to: bob-operations}\n",
+        "moved:\n  - {from: bob-operations, to: carol-premium}\n",
+    );
+    env.write(
+        "cards.yaml",
+        &both.replace("key: bob-operations", "key: carol-premium-2"),
+    );
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("both keys are in state")
+            || stderr(&out).contains("both keys are in state"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+on_both_backends!(a_declared_move_keeps_its_card);

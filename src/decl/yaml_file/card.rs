@@ -97,7 +97,7 @@ impl Reader<'_, '_> {
     /// Reads a single-valued field into `slot`; false if a problem was reported. A null value
     /// means "not set", except where `required` (a card's own key, user id or product code:
     /// an empty value there is surely a mistake, and saying so beats "missing").
-    fn scalar<T>(
+    pub(super) fn scalar<T>(
         &mut self,
         name: &Name<'_>,
         value: &mut Node<'_>,

@@ -11,12 +11,14 @@
 
 mod card;
 mod events;
+mod moved;
 mod node;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 use super::fields::Candidate;
+use super::moves::MoveCandidate;
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 
 use reader::Reader;
@@ -29,17 +31,20 @@ pub(crate) fn read(
     file: usize,
     problems: &mut Vec<SpecProblem>,
     out: &mut Vec<Candidate>,
+    moves: &mut Vec<MoveCandidate>,
 ) {
     let mut found = Vec::new();
     let mut cards = Vec::new();
+    let mut moved = Vec::new();
     let mut reader = Reader {
         src,
         problems: &mut found,
     };
-    match reader.stream(file, &mut cards) {
+    match reader.stream(file, &mut cards, &mut moved) {
         Ok(()) => {
             problems.append(&mut found);
             out.append(&mut cards);
+            moves.append(&mut moved);
         }
         Err(e) => {
             let m = e.marker();

@@ -1,5 +1,5 @@
-//! Checking a YAML document's top level: one document per file, its `version`, `defaults` and
-//! `cards` list, each card handed to `card` and then to `fields::finish`. Also the problem helpers
+//! Checking a YAML document's top level: one document per file, its `version`, `defaults`,
+//! `moved` and `cards` list, each card handed to `card` and then to `fields::finish`. Also the problem helpers
 //! every part of the reader shares. Must not check a card's fields itself (that is `card`).
 
 use saphyr_parser::{Event, ScanError};
@@ -7,13 +7,15 @@ use saphyr_parser::{Event, ScanError};
 use super::events::Events;
 use super::node::{Node, loc_of};
 use crate::decl::fields::{self, Candidate, RawCard};
+use crate::decl::moves::MoveCandidate;
 use crate::decl::problem::{Loc, ProblemKind, Source, SpecProblem};
 use crate::decl::suggest;
 
 const VERSION: &str = "version";
 const DEFAULTS: &str = "defaults";
 const CARDS: &str = "cards";
-const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS];
+const MOVED: &str = "moved";
+const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS, MOVED];
 const SUPPORTED_VERSION: &str = "1";
 
 pub(super) struct Reader<'s, 'p> {
@@ -94,6 +96,7 @@ impl Reader<'_, '_> {
         &mut self,
         file: usize,
         out: &mut Vec<Candidate>,
+        moves: &mut Vec<MoveCandidate>,
     ) -> Result<(), ScanError> {
         let src: &Source = self.src;
         let mut ev = Events::new(&src.text);
@@ -104,7 +107,7 @@ impl Reader<'_, '_> {
             }
             documents += 1;
             if documents == 1 {
-                self.document(&mut ev, file, out)?;
+                self.document(&mut ev, file, out, moves)?;
                 continue;
             }
             let extra = ev.node()?;
@@ -130,6 +133,7 @@ impl Reader<'_, '_> {
         ev: &mut Events<'_>,
         file: usize,
         out: &mut Vec<Candidate>,
+        moves: &mut Vec<MoveCandidate>,
     ) -> Result<(), ScanError> {
         if !matches!(ev.peek()?, Some(Event::MappingStart(..))) {
             let root = ev.node()?;
@@ -218,6 +222,27 @@ impl Reader<'_, '_> {
                     let value = ev.node()?;
                     if !value.is_null() {
                         self.wrong_type(&value, "`cards`", "a list of cards");
+                    }
+                }
+                Some(MOVED) if matches!(ev.peek()?, Some(Event::SequenceStart(..))) => {
+                    ev.next()?;
+                    loop {
+                        if matches!(ev.peek()?, Some(Event::SequenceEnd) | None) {
+                            ev.next()?;
+                            break;
+                        }
+                        let mut item = ev.node()?;
+                        self.move_entry(&mut item, file, moves);
+                    }
+                }
+                Some(MOVED) => {
+                    let value = ev.node()?;
+                    if !value.is_null() {
+                        self.wrong_type(
+                            &value,
+                            "`moved`",
+                            "a list of `{from: OLD, to: NEW}` entries",
+                        );
                     }
                 }
                 Some(VERSION) => {

@@ -8,7 +8,7 @@ fn run(text: &str) -> (Vec<SpecProblem>, Vec<Candidate>) {
     let src = Source::new("t.yaml".into(), text.into());
     let mut problems = Vec::new();
     let mut out = Vec::new();
-    read(&src, 0, &mut problems, &mut out);
+    read(&src, 0, &mut problems, &mut out, &mut Vec::new());
     (problems, out)
 }
 
