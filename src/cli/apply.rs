@@ -131,7 +131,10 @@ async fn locked(
             };
             let doc = document(&decls, &snapshot, &facts, &options);
             if !args.json {
-                print!("{}", render::plan::human(&doc, global.style, false));
+                print!(
+                    "{}",
+                    global.with_flags(&render::plan::human(&doc, global.style, false))
+                );
             }
             if !doc.applicable {
                 return Err(CliError::Reported);
@@ -154,6 +157,9 @@ async fn locked(
 
     session
         .run(async |serial| {
+            if !doc.currency.is_empty() {
+                store.set_currency(&doc.currency).await?;
+            }
             let summary = execute(
                 args, settings, global, provider, store, serial, snapshot, &doc, stop, &sending,
             )
@@ -166,7 +172,7 @@ async fn locked(
             if !args.json {
                 print!(
                     "{}",
-                    progress::summary(&summary, global.style, &doc.currency)
+                    global.with_flags(&progress::summary(&summary, global.style, &doc.currency))
                 );
             }
             if summary.interrupted {

@@ -9,15 +9,15 @@ use crate::render::state as view;
 use crate::state::Store;
 
 pub async fn history(json: bool, global: &Global) -> Result<Outcome, CliError> {
-    let runs = session::reading(global, async |store: Option<&Store>| match store {
-        Some(store) => Ok(store.history().await?),
-        None => Ok(Vec::new()),
+    let (runs, cur) = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok((store.history().await?, store.currency().await?)),
+        None => Ok((Vec::new(), None)),
     })
     .await?;
     print(&if json {
         view::history_json(&runs)
     } else {
-        view::history_human(&runs, global.style)
+        view::history_human(&runs, global.style, cur.as_deref().unwrap_or_default())
     })
 }
 
@@ -75,14 +75,18 @@ async fn export_in(args: &ExportArgs, store: &Store) -> Result<Outcome, CliError
 }
 
 pub async fn audit(args: &AuditArgs, global: &Global) -> Result<Outcome, CliError> {
-    let calls = session::reading(global, async |store: Option<&Store>| match store {
-        Some(store) => Ok(store.calls(args.since.as_deref()).await?),
-        None => Ok(Vec::new()),
+    let (calls, cur) = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok((
+            store.calls(args.since.as_deref()).await?,
+            store.currency().await?,
+        )),
+        None => Ok((Vec::new(), None)),
     })
     .await?;
+    let cur = cur.as_deref().unwrap_or_default();
     print(&match args.format {
         AuditFormat::Csv => view::audit_csv(&calls),
         AuditFormat::Json => view::audit_json(&calls),
-        AuditFormat::Table => view::audit_table(&calls, global.style),
+        AuditFormat::Table => view::audit_table(&calls, global.style, cur),
     })
 }

@@ -137,7 +137,7 @@ fn exit(result: Result<Outcome, CliError>, global: &Global) -> ExitCode {
         Ok(Outcome::Changes) => ExitCode::from(2),
         Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) => {
-            let text = e.render(global.err_style);
+            let text = global.with_flags(&e.render(global.err_style));
             if !text.is_empty() {
                 eprint!("{text}");
             }

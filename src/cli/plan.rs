@@ -36,9 +36,12 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
         save(out, &doc)?;
     }
     match format {
-        Format::Human => print!("{}", render::plan::human(&doc, global.style, args.detail)),
+        Format::Human => print!(
+            "{}",
+            global.with_flags(&render::plan::human(&doc, global.style, args.detail))
+        ),
         Format::Json => println!("{}", render::plan::json(&doc)),
-        Format::Markdown => print!("{}", render::plan::markdown(&doc)),
+        Format::Markdown => print!("{}", global.with_flags(&render::plan::markdown(&doc))),
     }
     if let (Some(out), Format::Human) = (&args.out, format) {
         println!(
@@ -74,10 +77,13 @@ async fn gather(
         .await?;
         // Machine-readable plans own stdout; the drift report then goes to stderr.
         match format {
-            Format::Human => println!("{}", render::state::refresh_human(&report, global.style)),
+            Format::Human => println!(
+                "{}",
+                global.with_flags(&render::state::refresh_human(&report, global.style))
+            ),
             _ => eprint!(
                 "{}",
-                render::state::refresh_human(&report, global.err_style)
+                global.with_flags(&render::state::refresh_human(&report, global.err_style))
             ),
         }
     }

@@ -54,7 +54,11 @@ async fn refresh_run(
     let summary = serde_json::json!({
         "cards_checked": report.cards_checked,
         "orders_checked": report.orders_checked,
-        "drift": report.drift.iter().map(view::drift_line).collect::<Vec<_>>(),
+        "drift": report
+            .drift
+            .iter()
+            .map(|d| view::drift_line(d, report.currency.as_deref().unwrap_or_default()))
+            .collect::<Vec<_>>(),
         "unread": report.unread.len(),
         "charged": view::money(report.charged),
     });
@@ -74,7 +78,7 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
         s.push('\n');
         s
     } else {
-        view::refresh_human(&report, global.style)
+        global.with_flags(&view::refresh_human(&report, global.style))
     })?;
     if report.unread.is_empty() {
         Ok(Outcome::Success)

@@ -73,6 +73,34 @@ impl Global {
         format!("{s} {rest}")
     }
 
+    /// `text` with every command it suggests (`` `cardform …` ``) given the `--sandbox` / `--state`
+    /// flags [`Global::cmd`] adds. The hints written below the cli layer (slug hints, state and
+    /// plan messages) know no flags; this is where they get them, once, before they are shown.
+    pub fn with_flags(&self, text: &str) -> String {
+        const START: &str = "`cardform ";
+        let prefix = format!("`{}", self.cmd(""));
+        if prefix.len() == START.len() + 1 {
+            return text.to_owned(); // no flags to add: `cardform  ` is START plus one space
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find(START) {
+            let before = &rest[..i];
+            out.push_str(before);
+            let after = &rest[i + START.len()..];
+            let command = &after[..after.find('`').unwrap_or(after.len())];
+            // A quoted record (the lock holder's `command …`) is shown as it ran; a suggestion
+            // that names its state already is left alone.
+            let keep = before.ends_with("command ")
+                || command.contains("--sandbox")
+                || command.contains("--state");
+            out.push_str(if keep { START } else { &prefix });
+            rest = after;
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// The sandbox's world file: beside a file state, else in the working directory.
     pub fn sandbox_world(&self) -> PathBuf {
         self.state
@@ -193,6 +221,31 @@ pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggested_commands_get_the_flags_once() {
+        let global = |state: &str, sandbox: bool| Global {
+            state: StateLocation::file(state),
+            sandbox,
+            style: Style::PLAIN,
+            err_style: Style::PLAIN,
+        };
+        let hint = "run `cardform refresh`, then `cardform --sandbox plan`, `cardform init --state \
+                    x.db` and `cardform force-unlock L1` (held by command `cardform apply`)";
+        let g = global(DEFAULT_STATE, false);
+        assert_eq!(
+            g.with_flags(hint),
+            hint,
+            "nothing to add for the default state"
+        );
+        let g = global(SANDBOX_STATE, true);
+        assert_eq!(
+            g.with_flags(hint),
+            "run `cardform --sandbox refresh`, then `cardform --sandbox plan`, `cardform init \
+             --state x.db` and `cardform --sandbox force-unlock L1` (held by command `cardform \
+             apply`)"
+        );
+    }
 
     #[test]
     fn durations() {

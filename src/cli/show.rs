@@ -27,9 +27,10 @@ async fn show_in(
         return match &args.key {
             Some(key) => Err(no_such_card(key, global)),
             None if args.json => print("[]\n"),
-            None => print(&view::cards_table([], global.style)),
+            None => print(&view::cards_table([], global.style, "")),
         };
     };
+    let cur = store.currency().await?.unwrap_or_default();
     match &args.key {
         Some(key) => {
             let card = store
@@ -40,7 +41,7 @@ async fn show_in(
             print(&if args.json {
                 view::card_detail_json(&card, &orders)
             } else {
-                view::card_detail(&card, &orders, global.style)
+                view::card_detail(&card, &orders, global.style, &cur)
             })
         }
         None => {
@@ -48,7 +49,7 @@ async fn show_in(
             print(&if args.json {
                 view::cards_json(snapshot.cards.values())
             } else {
-                view::cards_table(snapshot.cards.values(), global.style)
+                view::cards_table(snapshot.cards.values(), global.style, &cur)
             })
         }
     }
@@ -85,9 +86,9 @@ fn parse_phase(s: &str) -> Result<CardPhase, CliError> {
 pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError> {
     let status = args.status.as_deref().map(parse_phase).transpose()?;
     let labels = parse_labels("--label", &args.label)?;
-    let cards = session::reading(global, async |store: Option<&Store>| match store {
-        Some(store) => Ok(store.snapshot().await?.cards),
-        None => Ok(BTreeMap::new()),
+    let (cards, cur) = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok((store.snapshot().await?.cards, store.currency().await?)),
+        None => Ok((BTreeMap::new(), None)),
     })
     .await?;
     let chosen = cards.values().filter(|c| {
@@ -98,6 +99,6 @@ pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError>
     print(&if args.json {
         view::cards_json(chosen)
     } else {
-        view::cards_table(chosen, global.style)
+        view::cards_table(chosen, global.style, cur.as_deref().unwrap_or_default())
     })
 }

@@ -72,6 +72,9 @@ pub struct RefreshReport {
     /// Charges of orders found finished during this refresh.
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
+    /// The currency state records its money in, when a run has learned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// Progress of a refresh, for whoever draws it.
@@ -107,7 +110,10 @@ pub async fn refresh(
 ) -> Result<RefreshReport, ExecError> {
     let snapshot = store.snapshot().await?;
     let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
-    let mut report = RefreshReport::default();
+    let mut report = RefreshReport {
+        currency: store.currency().await?,
+        ..RefreshReport::default()
+    };
     for (key, card) in &snapshot.cards {
         let (acknowledged, unacknowledged): (Vec<_>, Vec<_>) = snapshot
             .open_card_orders(key)

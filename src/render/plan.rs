@@ -32,6 +32,15 @@ pub fn money(d: Decimal) -> String {
     format!("{:.2}", d)
 }
 
+/// An amount with its currency (`5.00 USDT`); bare when the currency is not known.
+pub fn amount(d: Decimal, currency: &str) -> String {
+    if currency.is_empty() {
+        money(d)
+    } else {
+        format!("{} {}", money(d), currency.to_uppercase())
+    }
+}
+
 fn heading(kind: ActionKind) -> &'static str {
     match kind {
         ActionKind::Resume => "resume open orders",
@@ -58,12 +67,12 @@ fn paint_symbol(style: Style, kind: ActionKind) -> String {
     }
 }
 
-fn estimate_text(a: &Action) -> String {
+fn estimate_text(a: &Action, cur: &str) -> String {
     match a.estimate.source {
         EstimateSource::None => String::new(),
         EstimateSource::Unknown => "fee unknown".into(),
         EstimateSource::Pricing | EstimateSource::Observed => {
-            let fee = money(a.estimate.fee.unwrap_or_default());
+            let fee = amount(a.estimate.fee.unwrap_or_default(), cur);
             let observed = if a.estimate.source == EstimateSource::Observed {
                 " (observed)"
             } else {
@@ -74,7 +83,7 @@ fn estimate_text(a: &Action) -> String {
     }
 }
 
-fn detail(a: &Action, product_width: usize) -> String {
+fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     let mut parts = Vec::new();
     if let Some(to) = &a.moved_to {
         parts.push(format!("-> {to}"));
@@ -85,13 +94,13 @@ fn detail(a: &Action, product_width: usize) -> String {
         parts.push(format!("{:<product_width$}", after.product_code));
         parts.push(format!("user {}", after.external_user_id));
         if let Some(t) = after.initial_topup {
-            parts.push(format!("top-up {}", money(t)));
+            parts.push(format!("top-up {}", amount(t, cur)));
         }
         if after.status == crate::decl::DesiredStatus::Frozen {
             parts.push("then frozen".into());
         }
     }
-    let est = estimate_text(a);
+    let est = estimate_text(a, cur);
     if !est.is_empty() {
         parts.push(est);
     }
@@ -149,7 +158,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
             style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
         );
         if actions.len() > GROUP_THRESHOLD && !every_change {
-            grouped(&mut out, kind, actions, style);
+            grouped(&mut out, kind, actions, style, &doc.currency);
         } else {
             let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
             let product_width = actions
@@ -158,7 +167,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
                 .max()
                 .unwrap_or(0);
             for a in actions {
-                let d = detail(a, product_width);
+                let d = detail(a, product_width, &doc.currency);
                 let _ = writeln!(
                     out,
                     "{} {:<width$}  {}",
@@ -204,7 +213,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
     out
 }
 
-fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style) {
+fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style, cur: &str) {
     let mut by_product: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
     for a in actions {
         by_product
@@ -222,12 +231,12 @@ fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style
         let product = if product.is_empty() { "-" } else { product };
         let mut money_part = String::new();
         if kind.issues_card() {
-            money_part = format!("  fees {}", money(fees));
+            money_part = format!("  fees {}", amount(fees, cur));
             if unknown > 0 {
                 money_part.push_str(&format!(" + unknown for {unknown}"));
             }
             if !topups.is_zero() {
-                money_part.push_str(&format!(", top-ups {}", money(topups)));
+                money_part.push_str(&format!(", top-ups {}", amount(topups, cur)));
             }
         }
         let _ = writeln!(
@@ -307,15 +316,19 @@ pub fn money_line(t: &Totals, currency: &str) -> String {
     let balance = match (t.balance_before, t.balance_after) {
         (Some(b), Some(a)) => {
             let le = if t.unknown_fees > 0 { "at most " } else { "" };
-            format!("; balance {} → {le}{}", money(b), money(a))
+            format!(
+                "; balance {} → {le}{}",
+                amount(b, currency),
+                amount(a, currency)
+            )
         }
         _ => "; balance unknown".into(),
     };
     format!(
         "Money: estimated charge {at_least}{}{cur} = fees {}{unknown} + top-ups {}{balance}",
         money(t.charge),
-        money(t.fees),
-        money(t.topups)
+        amount(t.fees, currency),
+        amount(t.topups, currency)
     )
 }
 
@@ -387,7 +400,7 @@ pub fn markdown(doc: &PlanDocument) -> String {
     );
     let changes: Vec<&Action> = plan.actions.iter().collect();
     if changes.len() > GROUP_THRESHOLD {
-        totals_tables(&mut out, &changes, budget);
+        totals_tables(&mut out, &changes, budget, &doc.currency);
     }
     if !changes.is_empty() {
         let collapsed = changes.len() > GROUP_THRESHOLD;
@@ -411,7 +424,7 @@ pub fn markdown(doc: &PlanDocument) -> String {
             let charge = match a.estimate.source {
                 EstimateSource::None => String::new(),
                 EstimateSource::Unknown => "unknown".into(),
-                _ => money(a.estimate.total().unwrap_or_default()),
+                _ => amount(a.estimate.total().unwrap_or_default(), &doc.currency),
             };
             let key = match &a.moved_to {
                 Some(to) => format!("{}` → `{}", md_escape(&a.key), md_escape(to)),
@@ -447,7 +460,7 @@ pub fn markdown(doc: &PlanDocument) -> String {
 
 /// Totals by product, and by each label's values, of a large plan's changes: what a reviewer
 /// reads instead of thousands of rows.
-fn totals_tables(out: &mut String, changes: &[&Action], budget: usize) {
+fn totals_tables(out: &mut String, changes: &[&Action], budget: usize, cur: &str) {
     let mut by_product: BTreeMap<&str, (usize, Decimal, Decimal)> = BTreeMap::new();
     let mut by_label: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for a in changes {
@@ -470,8 +483,8 @@ fn totals_tables(out: &mut String, changes: &[&Action], budget: usize) {
             out,
             "| {} | {n} | {} | {} |",
             md_escape(product),
-            money(*fees),
-            money(*topups)
+            amount(*fees, cur),
+            amount(*topups, cur)
         );
     }
     out.push('\n');

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use super::Style;
-use super::plan::money;
+use super::plan::{amount, money};
 use crate::exec::{Event, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl Progress {
                         if charge.is_zero() {
                             String::new()
                         } else {
-                            format!(", charged {}", money(*charge))
+                            format!(", charged {}", amount(*charge, &self.currency))
                         },
                     );
                 }

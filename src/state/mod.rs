@@ -86,6 +86,8 @@ pub struct CallRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateDump {
     pub lineage: String,
+    /// The currency its money is charged in, once known.
+    pub currency: Option<String>,
     pub serial: u64,
     pub runs: Vec<RunRecord>,
     pub cards: Vec<(CardRecord, u64)>,
@@ -328,6 +330,9 @@ impl Store {
 delegate! {
     pub async fn lineage(&self) -> Result<String, StateError>;
     pub async fn serial(&self) -> Result<u64, StateError>;
+    /// The currency the state's money is charged in (upper case), once a run has learned it.
+    pub async fn currency(&self) -> Result<Option<String>, StateError>;
+    pub async fn set_currency(&self, currency: &str) -> Result<(), StateError>;
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 

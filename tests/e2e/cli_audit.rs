@@ -128,7 +128,7 @@ fn show_and_list_with_filters(backend: Backend) {
         assert!(table.contains(key), "{table}");
     }
     assert!(
-        table.contains("3 cards, 178.05 charged in total."),
+        table.contains("3 cards, 178.05 USDT charged in total."),
         "{table}"
     );
 
@@ -141,7 +141,7 @@ fn show_and_list_with_filters(backend: Backend) {
         detail.contains("cf-"),
         "idempotency keys are shown: {detail}"
     );
-    assert!(detail.contains("Charges: 117.00 in total"), "{detail}");
+    assert!(detail.contains("Charges: 117.00 USDT in total"), "{detail}");
 
     let json: serde_json::Value =
         serde_json::from_str(&ok(&mut env.cardform(&["show", "alice-travel", "--json"]))).unwrap();
@@ -469,7 +469,7 @@ fn audit_lists_every_mutation(backend: Backend) {
     );
 
     let table = ok(&mut env.cardform(&["state", "audit"]));
-    assert!(table.contains("4 calls, 178.05 charged."), "{table}");
+    assert!(table.contains("4 calls, 178.05 USDT charged."), "{table}");
     let later =
         ok(&mut env.cardform(&["state", "audit", "--since", "2999-01-01", "--format", "csv"]));
     assert_eq!(later.lines().count(), 1, "{later}");

@@ -184,7 +184,13 @@ fn freezing_a_card_closed_unseen_fails_with_a_hint_and_refresh_recovers() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
     assert!(text.contains("invalid_card_status"), "{text}");
-    assert!(text.contains("run `cardform refresh`"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "run `cardform --state {} refresh`",
+            env.state_arg()
+        )),
+        "the hint carries the state it needs: {text}"
+    );
 
     assert_success(&run(&env, &["refresh"]));
     let out = run(&env, &["plan", "-f", "cards.yaml", "--detailed-exitcode"]);

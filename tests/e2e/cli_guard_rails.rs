@@ -195,7 +195,13 @@ fn declarations_where_a_plan_file_goes_say_to_use_dash_f() {
     let out = env.cardform(&["apply", "cards.yaml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("cardform apply -f cards.yaml"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "`cardform --state {} apply -f cards.yaml`",
+            env.state_arg()
+        )),
+        "{err}"
+    );
     assert!(
         !err.contains("--out cards.yaml"),
         "never suggest clobbering it: {err}"
@@ -374,7 +380,13 @@ fn the_markdown_plan_fits_one_pull_request_comment_at_any_size() {
         !grouped.contains("employee-with-a-long-key-00039"),
         "{grouped}"
     );
-    assert!(grouped.contains("cardform plan --detail"), "{grouped}");
+    assert!(
+        grouped.contains(&format!(
+            "`cardform --state {} plan --detail`",
+            env.state_arg()
+        )),
+        "{grouped}"
+    );
     let every = stdout(
         &env.cardform(&["plan", "-f", "some.yaml", "--detail"])
             .output()

@@ -233,7 +233,7 @@ fn large_plans_are_grouped_by_product() {
         .cardform(&["plan", "-f", "cards.yaml"])
         .output()
         .unwrap();
-    insta::assert_snapshot!("plan_grouped", stdout(&out));
+    insta::assert_snapshot!("plan_grouped", scrub(&stdout(&out), env.dir.path()));
 }
 
 #[test]

@@ -42,8 +42,12 @@ fn a_product_code_in_the_wrong_case_gets_a_did_you_mean() {
         text.contains("product visa_usd_std does not exist at the provider (cards: a); did you mean VISA_USD_STD?"),
         "{text}"
     );
+    // A hint written below the cli layer gets the flags this state needs, like every suggestion.
     assert!(
-        text.contains("product NOPE_AT_ALL does not exist at the provider (cards: b); `cardform products` lists them"),
+        text.contains(&format!(
+            "product NOPE_AT_ALL does not exist at the provider (cards: b); `cardform --state {} products` lists them",
+            env.state_arg()
+        )),
         "{text}"
     );
 }

@@ -1078,6 +1078,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "SET search_path TO cardform_{0}; DROP INDEX orders_by_sent_serial; \
              ALTER TABLE orders DROP COLUMN sent_serial; \
+             ALTER TABLE state_info DROP COLUMN currency; \
              DELETE FROM cardform_migrations WHERE version = 3",
             pg.name()
         )))

@@ -71,7 +71,8 @@ fn assert_same_facts(env: &Env) {
             "expected-audit.csv",
         ),
         (&["show"][..], "expected-show.txt"),
-        (&["plan", "-f", "cards.yaml"][..], "expected-plan.txt"),
+        // Every amount now shows its currency: the one change in how the plan reads.
+        (&["plan", "-f", "cards.yaml"][..], "corrected-plan.txt"),
     ] {
         let out = env.cardform(args).output().unwrap();
         assert_success(&out);

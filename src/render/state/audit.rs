@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 use super::tables::table;
-use super::{Style, money, opt_money};
+use super::{Style, amount, opt_money};
 use crate::state::CallRecord;
 
 const AUDIT_COLUMNS: [&str; 7] = [
@@ -47,7 +47,7 @@ pub fn audit_csv(calls: &[CallRecord]) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-pub fn audit_table(calls: &[CallRecord], style: Style) -> String {
+pub fn audit_table(calls: &[CallRecord], style: Style, cur: &str) -> String {
     if calls.is_empty() {
         return "No provider calls that changed something were recorded.\n".to_owned();
     }
@@ -72,7 +72,7 @@ pub fn audit_table(calls: &[CallRecord], style: Style) -> String {
         "\n{} call{}, {} charged.",
         calls.len(),
         if calls.len() == 1 { "" } else { "s" },
-        money(total)
+        amount(total, cur)
     );
     out
 }

@@ -7,7 +7,7 @@
 use rust_decimal::Decimal;
 
 use super::tables::table;
-use super::{Style, money};
+use super::{Style, amount, money};
 use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
@@ -51,7 +51,7 @@ fn summary_text(summary: &serde_json::Value) -> String {
 
 /// The money a run spent: what the orders it sent were charged (from the journal, so a killed
 /// run's money is its own and a resuming run does not claim it), beside its estimate.
-fn money_text(run: &RunRecord) -> String {
+fn money_text(run: &RunRecord, cur: &str) -> String {
     let estimated = run
         .summary
         .get("estimated")
@@ -61,16 +61,16 @@ fn money_text(run: &RunRecord) -> String {
     match (run.charged, estimated) {
         (c, Some(e)) => format!(
             "charged {} (est. {})",
-            money(c.unwrap_or_default()),
+            amount(c.unwrap_or_default(), cur),
             money(e)
         ),
-        (Some(c), None) => format!("charged {}", money(c)),
+        (Some(c), None) => format!("charged {}", amount(c, cur)),
         (None, None) => String::new(),
     }
 }
 
 /// One line per serial: when, who, command, counts, money.
-pub fn history_human(runs: &[RunRecord], style: Style) -> String {
+pub fn history_human(runs: &[RunRecord], style: Style, cur: &str) -> String {
     if runs.is_empty() {
         return "No runs recorded yet.\n".to_owned();
     }
@@ -81,7 +81,7 @@ pub fn history_human(runs: &[RunRecord], style: Style) -> String {
                 Some(_) => summary_text(&r.summary),
                 None => "unfinished (killed or still running)".to_owned(),
             };
-            let money = money_text(r);
+            let money = money_text(r, cur);
             vec![
                 r.serial.to_string(),
                 r.at.clone(),

@@ -40,6 +40,15 @@ fn opt_money(d: Option<Decimal>) -> Option<String> {
     d.map(money)
 }
 
+/// An amount for people: with the state's currency when a run has recorded it (`5.00 USDT`).
+fn amount(d: Decimal, currency: &str) -> String {
+    if currency.is_empty() {
+        money(d)
+    } else {
+        format!("{} {}", money(d), currency.to_uppercase())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

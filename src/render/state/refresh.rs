@@ -5,12 +5,12 @@
 
 use std::fmt::Write as _;
 
-use super::{Style, money};
+use super::{Style, amount};
 use crate::exec::refresh::{Drift, RefreshReport};
 use crate::state::CardPhase;
 
 /// "bob-ops: frozen outside cardform (was active)".
-pub fn drift_line(d: &Drift) -> String {
+pub fn drift_line(d: &Drift, cur: &str) -> String {
     match d {
         Drift::Status {
             key,
@@ -40,7 +40,7 @@ pub fn drift_line(d: &Drift) -> String {
                 let _ = write!(s, " ({slug})");
             }
             if let Some(c) = charge {
-                let _ = write!(s, ", charged {}", money(*c));
+                let _ = write!(s, ", charged {}", amount(*c, cur));
             }
             s
         }
@@ -72,7 +72,11 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             report.drift.len()
         );
         for d in &report.drift {
-            let _ = writeln!(out, "  {}", drift_line(d));
+            let _ = writeln!(
+                out,
+                "  {}",
+                drift_line(d, report.currency.as_deref().unwrap_or_default())
+            );
         }
     }
     for u in &report.unread {

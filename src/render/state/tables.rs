@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::export::CanonicalCard;
-use super::{Style, money, opt_money};
+use super::{Style, amount, money, opt_money};
 use crate::state::{CardPhase, CardRecord, OrderRecord};
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
@@ -55,7 +55,11 @@ fn phase_painted(phase: CardPhase, style: Style) -> String {
 }
 
 /// All cards: key, status, product, user, card id, last4, charged.
-pub fn cards_table<'a>(cards: impl IntoIterator<Item = &'a CardRecord>, style: Style) -> String {
+pub fn cards_table<'a>(
+    cards: impl IntoIterator<Item = &'a CardRecord>,
+    style: Style,
+    cur: &str,
+) -> String {
     let cards: Vec<&CardRecord> = cards.into_iter().collect();
     if cards.is_empty() {
         return "No cards in state.\n".to_owned();
@@ -88,7 +92,7 @@ pub fn cards_table<'a>(cards: impl IntoIterator<Item = &'a CardRecord>, style: S
         "\n{} card{}, {} charged in total.",
         cards.len(),
         if cards.len() == 1 { "" } else { "s" },
-        money(total)
+        amount(total, cur)
     );
     out
 }
@@ -137,7 +141,7 @@ impl From<&OrderRecord> for OrderView {
 }
 
 /// One card in detail: declared vs recorded vs last seen at the provider, its orders, charges.
-pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style) -> String {
+pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur: &str) -> String {
     let mut out = String::new();
     let dash = || "-".to_owned();
     let _ = writeln!(out, "{}", style.bold(&card.key));
@@ -172,7 +176,7 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style) -> S
             .clone()
             .unwrap_or_else(|| "- (never read: run `cardform refresh`)".into()),
     );
-    field("charged", money(card.charged));
+    field("charged", amount(card.charged, cur));
     field("attempt", card.attempt.to_string());
     if let Some(r) = &card.replaced_by {
         field("replaced by", r.clone());
@@ -228,7 +232,7 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style) -> S
     let _ = writeln!(
         out,
         "\nCharges: {} in total{}",
-        money(total),
+        amount(total, cur),
         if parts.is_empty() {
             String::new()
         } else {

@@ -15,8 +15,8 @@ impl PgStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let (lineage, serial): (String, i64) =
-            sqlx::query_as("SELECT lineage, serial FROM state_info WHERE id = 1")
+        let (lineage, serial, currency): (String, i64, Option<String>) =
+            sqlx::query_as("SELECT lineage, serial, currency FROM state_info WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
         let mut packed = async |sql: String| -> Result<String, StateError> {
@@ -62,6 +62,7 @@ impl PgStore {
         tx.commit().await?;
         Ok(StateDump {
             lineage,
+            currency,
             serial: serial_u64(serial)?,
             runs: crate::state::codec::runs_from_packed(&runs)?,
             cards: cards_with_serial_from_packed(&cards)?,
@@ -84,9 +85,10 @@ impl PgStore {
                 "it already holds {runs} runs (serial {serial})"
             )));
         }
-        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2 WHERE id = 1")
+        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2, currency = $3 WHERE id = 1")
             .bind(&dump.lineage)
             .bind(serial_i64(dump.serial)?)
+            .bind(&dump.currency)
             .execute(&mut *tx)
             .await?;
         for r in &dump.runs {

@@ -175,6 +175,22 @@ impl PgStore {
         )
     }
 
+    pub(in crate::state) async fn currency(&self) -> Result<Option<String>, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT currency FROM state_info WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
+        sqlx::query("UPDATE state_info SET currency = $1 WHERE id = 1")
+            .bind(currency)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
         let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
             .fetch_one(&self.pool)

@@ -18,8 +18,8 @@ impl SqliteStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
         let mut conn = self.reader().acquire().await?;
         let mut tx = conn.begin().await?;
-        let (lineage, serial): (String, i64) =
-            sqlx::query_as("SELECT lineage, serial FROM state_info WHERE id = 1")
+        let (lineage, serial, currency): (String, i64, Option<String>) =
+            sqlx::query_as("SELECT lineage, serial, currency FROM state_info WHERE id = 1")
                 .fetch_one(&mut *tx)
                 .await?;
         // Every table in this one read transaction: a copy made while an apply writes is still
@@ -75,6 +75,7 @@ impl SqliteStore {
         drop(conn);
         Ok(StateDump {
             lineage,
+            currency,
             serial: serial_u64(serial)?,
             runs,
             cards: cards_with_serial_from_packed(&cards)?,
@@ -97,9 +98,10 @@ impl SqliteStore {
                 "it already holds {runs} runs (serial {serial})"
             )));
         }
-        sqlx::query("UPDATE state_info SET lineage = ?, serial = ? WHERE id = 1")
+        sqlx::query("UPDATE state_info SET lineage = ?, serial = ?, currency = ? WHERE id = 1")
             .bind(&dump.lineage)
             .bind(serial_i64(dump.serial)?)
+            .bind(&dump.currency)
             .execute(&mut *tx)
             .await?;
         for r in &dump.runs {

@@ -251,6 +251,22 @@ impl SqliteStore {
         )
     }
 
+    pub(in crate::state) async fn currency(&self) -> Result<Option<String>, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT currency FROM state_info WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
+        sqlx::query("UPDATE state_info SET currency = ? WHERE id = 1")
+            .bind(currency)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
         let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
             .fetch_one(&self.reader)

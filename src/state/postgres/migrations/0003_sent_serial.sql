@@ -9,3 +9,7 @@ UPDATE orders SET sent_serial = coalesce(
 );
 ALTER TABLE orders ALTER COLUMN sent_serial SET NOT NULL;
 CREATE INDEX orders_by_sent_serial ON orders (sent_serial);
+
+-- The currency money is charged in (the master balance's), recorded by the first run that talks
+-- to the provider, so reports that read only state can print it beside every amount.
+ALTER TABLE state_info ADD COLUMN currency TEXT;
