@@ -242,7 +242,7 @@ impl Client {
     ) -> Result<C::Response, Failure> {
         let inner = &*self.inner;
         let path = endpoint.path();
-        inner.limiter.acquire().await;
+        let slot = inner.limiter.acquire().await;
         // Taken after the limiter so a long wait cannot push it out of the provider's window;
         // fresh per attempt because the provider rejects a repeated timestamp as a replay.
         let ts = TimestampSource::global().next();
@@ -266,13 +266,13 @@ impl Client {
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             bump(&inner.counters.rate_limited);
-            inner.limiter.on_throttled(retry_after);
+            inner.limiter.on_throttled(slot, retry_after);
             return Err(Failure::Retry {
                 reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
                 after: retry_after,
             });
         }
-        inner.limiter.on_success();
+        inner.limiter.on_success(slot);
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             if status.is_server_error() {
                 bump(&inner.counters.server_errors);
@@ -286,7 +286,7 @@ impl Client {
         match wire::decode_response(&inner.key, &bytes) {
             Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
                 bump(&inner.counters.rate_limited);
-                inner.limiter.on_throttled(retry_after);
+                inner.limiter.on_throttled(slot, retry_after);
                 Err(Failure::Retry {
                     reason: format!("rate_limited: {}", e.error),
                     after: retry_after,
