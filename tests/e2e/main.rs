@@ -20,5 +20,6 @@ mod fake_provider;
 mod harness;
 mod perf;
 mod pg;
+mod rate_limits;
 mod sandbox;
 mod upgrade;
