@@ -13,6 +13,7 @@ mod cli_readme;
 mod cli_shared_state;
 mod cli_sharp_edges;
 mod cli_trust;
+mod cli_unreachable;
 mod client;
 mod conformance;
 mod decl;
