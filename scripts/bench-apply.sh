@@ -4,8 +4,9 @@
 # MODES: "rate" runs apply with --rate R, "discover" without (the limit is learnt from 429s).
 # Prints one row per shape and mode: cards/s against the physical limit R/2 (each card costs a
 # create and a status check), calls per issued card, 429s, and cardform's peak memory.
-# Builds the release binary first (BIN=path uses that one). PARALLELISM defaults to max(128, R):
-# at R/2 cards/s and about 1.3 s per card in flight, 128 is short of R = 200.
+# Builds the release binary first (BIN=path uses that one). PARALLELISM defaults to max(128, 2R):
+# a card is in flight for about 1.1–1.6 s at a 1 s order latency, and all of a short run's creates
+# should be able to go out before the first checks fall due.
 # STATE=postgres://…?state=NAME measures with the state in PostgreSQL (a fresh NAME each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ latency=${3:-1s}
 shapes=${4:-sliding,fixed,bucket}
 modes=${5:-rate,discover}
 port=${PORT:-18089}
-parallelism=${PARALLELISM:-$((rate > 128 ? rate : 128))}
+parallelism=${PARALLELISM:-$((2 * rate > 128 ? 2 * rate : 128))}
 
 if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
 bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/cardform}

@@ -197,7 +197,10 @@ impl RateLimiter {
         }
         // An accepted send that answers late still belongs to the estimate of its wave.
         let st = &mut *st;
-        if let Some(ep) = st.episode.as_mut().filter(|e| e.discovering && now < e.until)
+        if let Some(ep) = st
+            .episode
+            .as_mut()
+            .filter(|e| e.discovering && now < e.until)
             && slot <= ep.reference
             && slot + WINDOW >= ep.reference
         {

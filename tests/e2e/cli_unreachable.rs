@@ -38,7 +38,10 @@ fn connection_refused_names_the_url() {
     let url = format!("http://127.0.0.1:{}", closed_port());
     for args in [&["products"][..], &["plan", "-f", "cards.yaml"]] {
         let err = fails_fast(&env, &url, args);
-        assert!(err.contains(&format!("cannot reach the provider at {url}")), "{err}");
+        assert!(
+            err.contains(&format!("cannot reach the provider at {url}")),
+            "{err}"
+        );
     }
     let out = env
         .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])

@@ -79,7 +79,11 @@ fn with_rate(shape: RateLimitShape) {
 fn discovered(shape: RateLimitShape) {
     let run = apply(shape, None);
     // One wave of 429s while finding the limit, and the retries they cost; nothing after.
-    assert!(run.rate_limited <= CARDS as u64, "{shape}: {} 429s", run.rate_limited);
+    assert!(
+        run.rate_limited <= CARDS as u64,
+        "{shape}: {} 429s",
+        run.rate_limited
+    );
     assert!(
         run.calls <= 2 + 2 * CARDS as u64 + run.rate_limited + 2,
         "{shape}: {} calls, {} of them 429",
@@ -129,7 +133,13 @@ fn the_sandbox_cli_takes_a_shape() {
         assert!(text.contains(word), "{word}: {text}");
     }
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_cardform"))
-        .args(["sandbox", "--rate-limit", "5", "--rate-limit-shape", "leaky"])
+        .args([
+            "sandbox",
+            "--rate-limit",
+            "5",
+            "--rate-limit-shape",
+            "leaky",
+        ])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));

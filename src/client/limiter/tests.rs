@@ -111,7 +111,12 @@ async fn unlimited_until_the_first_429_then_the_accepted_count() {
     for i in 0..60 {
         slots.push(lim.reserve_at(t0 + secs(0.001 * f64::from(i))));
     }
-    assert!(slots.iter().zip(0..).all(|(s, i)| *s == t0 + secs(0.001 * f64::from(i))));
+    assert!(
+        slots
+            .iter()
+            .zip(0..)
+            .all(|(s, i)| *s == t0 + secs(0.001 * f64::from(i)))
+    );
     assert_eq!(lim.current_rate(), None);
     // The provider took the first 40 and refused the rest.
     let now = t0 + secs(0.07);
@@ -193,8 +198,15 @@ fn never_below_the_floor() {
 /// two check each other. Refused requests count in the sliding window, as the strictest do.
 enum Model {
     Sliding(VecDeque<Instant>),
-    Fixed { base: Instant, second: u64, count: u32 },
-    Bucket { tokens: f64, last: Instant },
+    Fixed {
+        base: Instant,
+        second: u64,
+        count: u32,
+    },
+    Bucket {
+        tokens: f64,
+        last: Instant,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -233,7 +245,11 @@ impl Model {
                 log.push_back(at);
                 if over { Err(one) } else { Ok(()) }
             }
-            Model::Fixed { base, second, count } => {
+            Model::Fixed {
+                base,
+                second,
+                count,
+            } => {
                 let this = at.duration_since(*base).as_secs();
                 if this != *second {
                     *second = this;
@@ -334,7 +350,10 @@ async fn configured_rate_keeps_every_shape_busy_without_429s() {
             for done in [600, 2_000] {
                 let run = simulate(shape, n, Some(f64::from(n)), done, 128).await;
                 let u = run.utilisation(done, n);
-                let label = format!("{shape:?} R={n} calls={done}: {u:.3}, {} 429s", run.throttled);
+                let label = format!(
+                    "{shape:?} R={n} calls={done}: {u:.3}, {} 429s",
+                    run.throttled
+                );
                 assert!(u >= 0.9, "{label}");
                 assert!(run.calls as f64 <= 1.05 * done as f64, "{label}");
                 assert!((run.throttled as f64) < 0.02 * run.calls as f64, "{label}");
@@ -351,7 +370,10 @@ async fn discovered_rate_keeps_every_shape_busy() {
             for done in [600, 2_000] {
                 let run = simulate(shape, n, None, done, 128).await;
                 let u = run.utilisation(done, n);
-                let label = format!("{shape:?} R={n} calls={done}: {u:.3}, {} 429s", run.throttled);
+                let label = format!(
+                    "{shape:?} R={n} calls={done}: {u:.3}, {} 429s",
+                    run.throttled
+                );
                 assert!(u >= 0.8, "{label}");
                 // The discovery costs one wave of 429s, about one parallelism's worth.
                 assert!(run.throttled <= 128 + 10, "{label}");

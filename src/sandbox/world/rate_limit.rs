@@ -58,8 +58,14 @@ impl fmt::Display for RateLimitShape {
 pub(super) enum RateWindow {
     /// Arrival times still inside the window, refused ones included.
     Sliding(VecDeque<u64>),
-    Fixed { second: u64, count: u64 },
-    Bucket { tokens: f64, last: u64 },
+    Fixed {
+        second: u64,
+        count: u64,
+    },
+    Bucket {
+        tokens: f64,
+        last: u64,
+    },
 }
 
 impl RateWindow {
@@ -141,7 +147,10 @@ mod tests {
     /// Arrivals at `times` (µs after T0); which ones passed.
     fn run(shape: RateLimitShape, rate: u32, times: &[u64]) -> Vec<bool> {
         let mut w = RateWindow::new(shape, rate, T0);
-        times.iter().map(|t| w.admit(T0 + t, rate).is_ok()).collect()
+        times
+            .iter()
+            .map(|t| w.admit(T0 + t, rate).is_ok())
+            .collect()
     }
 
     fn passed_at(shape: RateLimitShape, rate: u32, times: &[u64]) -> Vec<u64> {
@@ -225,7 +234,9 @@ mod tests {
         let ok = run(RateLimitShape::Fixed, 5, &times);
         assert_eq!(
             ok,
-            [true, true, true, true, true, false, true, true, true, true, true, false]
+            [
+                true, true, true, true, true, false, true, true, true, true, true, false
+            ]
         );
         // Ten passed within 0.1 s: the burst a fixed window allows across a boundary.
         let mut w = RateWindow::new(RateLimitShape::Fixed, 5, T0);
