@@ -93,7 +93,7 @@ pub enum Command {
     },
     /// Run the built-in provider stand-in on loopback
     #[command(
-        after_help = "Example:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100"
+        after_help = "Examples:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100\n  cardform sandbox --rate-limit 50 --rate-limit-shape fixed"
     )]
     Sandbox(SandboxArgs),
     /// Print shell completions
@@ -240,9 +240,12 @@ pub struct SandboxArgs {
     /// How long an order takes to finish (e.g. 2s, 500ms)
     #[arg(long, default_value = "2s")]
     pub order_latency: String,
-    /// Requests per second before answering 429
-    #[arg(long)]
+    /// Requests per second before answering 429 (with Retry-After)
+    #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// How --rate-limit counts requests
+    #[arg(long, value_enum, value_name = "SHAPE", default_value = "sliding")]
+    pub rate_limit_shape: LimitShape,
     /// Fraction of issue orders that end failed
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
@@ -264,6 +267,17 @@ pub struct SandboxArgs {
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,
+}
+
+/// The shapes of `crate::sandbox::RateLimitShape`, as `--rate-limit-shape` spells them.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LimitShape {
+    /// At most N requests in any one-second window (the strictest; refused requests count too)
+    Sliding,
+    /// At most N requests per wall-clock second; the count resets on each second boundary
+    Fixed,
+    /// A token bucket: N tokens, refilled at N per second (one second of burst)
+    Bucket,
 }
 
 #[derive(Debug, Args, Clone)]

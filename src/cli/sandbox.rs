@@ -3,10 +3,10 @@
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-use super::args::SandboxArgs;
+use super::args::{LimitShape, SandboxArgs};
 use super::settings::parse_duration;
 use super::{CliError, Outcome};
-use crate::sandbox::{self, SandboxConfig};
+use crate::sandbox::{self, RateLimitShape, SandboxConfig};
 use crate::wire::Secret;
 
 pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
@@ -30,6 +30,11 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         balance,
         order_latency: parse_duration("--order-latency", &a.order_latency)?,
         rate_limit: a.rate_limit,
+        rate_limit_shape: match a.rate_limit_shape {
+            LimitShape::Sliding => RateLimitShape::Sliding,
+            LimitShape::Fixed => RateLimitShape::Fixed,
+            LimitShape::Bucket => RateLimitShape::Bucket,
+        },
         fail_rate: a.fail_rate,
         error_rate: a.error_rate,
         drop_rate: a.drop_rate,

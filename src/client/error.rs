@@ -26,6 +26,11 @@ pub enum ClientError {
         attempts: u32,
         last: String,
     },
+    /// The very first contact failed to connect (refused, unresolvable host, TLS handshake):
+    /// almost always a wrong URL or an unreachable provider, so it is reported at once rather
+    /// than retried. `url` is shown without userinfo or query.
+    #[error("cannot reach the provider at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
     /// Retrying cannot help: bad configuration, an undecodable or undecryptable response, a
     /// programming error such as a mutation without an Idempotency-Key.
     #[error("{0}")]
@@ -49,6 +54,9 @@ impl ClientError {
                  CARDFORM_API_URL and the network, lower --rate, and re-run (mutations are retried \
                  under the same Idempotency-Key, so nothing is issued or charged twice)"
                 .to_owned(),
+            ClientError::Unreachable { .. } => "is CARDFORM_API_URL right (scheme, host, port)? \
+                 is the provider reachable from here (network, VPN, proxy, firewall)?"
+                .to_owned(),
             ClientError::Fatal(m) if m.starts_with(UNDECRYPTABLE) => SECRET_HINT.to_owned(),
             ClientError::Fatal(_) => "this is not transient; check CARDFORM_API_URL, \
                  CARDFORM_API_KEY and CARDFORM_API_SECRET, or report a cardform bug"
@@ -61,7 +69,7 @@ impl ClientError {
         match self {
             ClientError::Provider(e) => e.slug == slug::RATE_LIMITED || e.http_status >= 500,
             ClientError::Exhausted { .. } => true,
-            ClientError::Fatal(_) => false,
+            ClientError::Unreachable { .. } | ClientError::Fatal(_) => false,
         }
     }
 }

@@ -1,74 +1,124 @@
-//! The client-side rate limit: one adaptive token bucket shared by every clone of a `Client`.
+//! The client-side rate limit, shared by every clone of a `Client`: it decides when the next
+//! request may leave, so that a provider limit of R requests per second is never exceeded
+//! whatever its shape (sliding window, fixed window, token bucket; REFERENCE.md §1).
 //!
-//! Owns pacing only: when the next request may leave. It must not retry, classify responses or
-//! sleep for backoff; the call loop tells it about 429s and successes and it adjusts the rate
-//! (multiplicative decrease, additive increase up to the configured rate).
+//! Owns pacing only. It must not retry, classify responses or sleep for backoff: the call loop
+//! takes a send slot with [`RateLimiter::acquire`] and reports how that send ended
+//! ([`RateLimiter::on_success`], [`RateLimiter::on_throttled`]).
 //!
-//! Time is `tokio::time::Instant`, so tests can run it on a paused clock.
+//! How it paces, given a limit L (configured with `--rate`, or estimated):
+//! - Evenly, one send every 1/r s with r a little under L ([`pace`]): no burst, because a burst on
+//!   top of a steady rate is exactly what trips a sliding window.
+//! - Never more than ⌈r⌉ sends in any trailing one-second window of its own send times, so a
+//!   stall (late timers, a busy machine) cannot come back as a catch-up burst. The margin between
+//!   r and L absorbs the jitter between when a request leaves and when the provider counts it.
+//! - `Retry-After` pauses every caller; slots that fell inside the pause are handed out again
+//!   after it, evenly, rather than all at once when it ends.
+//!
+//! How it learns L when none is configured: it sends freely until the first 429, then takes as L
+//! the number of sends the provider accepted in the second before the refused one (the best such
+//! count over that wave of 429s), and holds just under it. That count is exact for a sliding
+//! window, and an over-estimate by at most the burst for a fixed window or a bucket.
+//!
+//! Later 429s (a wrong `--rate`, an over-estimate, jitter) lower L to 90 % of what the provider
+//! accepted in the trailing second, and the ceiling it may recover to to 98 % of the old L or just
+//! over that accepted count, whichever is lower; L then climbs back to the ceiling over a few
+//! seconds. A wave of 429s from requests already in flight is one signal.
+//!
+//! Time is `tokio::time::Instant`, so tests run it on a paused clock.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How much burst the bucket allows, in seconds of the current rate. Small on purpose: the
-/// provider's own window is unknown, and a full second of burst on top of the steady rate is
-/// exactly what trips a per-second limit.
-const BURST_SECS: f64 = 0.25;
-/// Multiplicative decrease on a 429.
-const DECREASE_FACTOR: f64 = 0.7;
-/// The effective rate never drops below this (nor below the configured rate, if smaller).
+use crate::wire::assumed::RATE_WINDOW_MICROS;
+
+/// The provider's counting window.
+const WINDOW: Duration = Duration::from_micros(RATE_WINDOW_MICROS);
+/// Pacing stays this share of the limit under it (at least [`HEADROOM_MIN`] requests/s): the
+/// jitter between send and arrival it absorbs is about this share of a second.
+const HEADROOM: f64 = 0.03;
+const HEADROOM_MIN: f64 = 1.0;
+/// How far back sends are remembered, for the counts an estimate needs.
+const HISTORY: Duration = Duration::from_secs(3);
+/// 429s within this long of the one that started a wave (or within its pause) are one signal:
+/// they answer requests that were already in flight.
+const EPISODE: Duration = Duration::from_secs(1);
+/// On a 429 while limited: the new limit, as a share of what the provider just accepted.
+const DECREASE: f64 = 0.9;
+/// On a 429 while limited: the ceiling recovery climbs back to, as a share of the old limit.
+const CEILING_STEP: f64 = 0.98;
+/// A trailing second counts as a measurement only if at least this share of the pace was sent.
+const EVIDENCE: f64 = 0.5;
+/// After a wave of 429s, the limit climbs back by this share of the ceiling per second.
+const RECOVERY_PER_SEC: f64 = 0.02;
+/// The limit never drops below this (nor below the configured rate, if smaller).
 const MIN_RATE: f64 = 0.5;
-/// A wave of concurrent requests all answered 429 is one signal, not fifty: decrease at most once
-/// per this interval.
-const DECREASE_COOLDOWN: Duration = Duration::from_secs(1);
-/// Recovery: per success, add `max(1/rate, RECOVERY_FRACTION)`, i.e. about +1 req/s per second
-/// at low rates and +5 %/s at high ones.
-const RECOVERY_FRACTION: f64 = 0.05;
-/// When no rate is configured, the send rate over this window is what a first 429 is measured
-/// against.
-const OBSERVE_WINDOW: Duration = Duration::from_secs(1);
-/// A handful of sends within a few milliseconds says little about a rate; measure over at least
-/// this long.
-const MIN_OBSERVED_SPAN: Duration = Duration::from_millis(100);
+
+/// The pacing rate for a provider limit of `limit` requests/s.
+pub(crate) fn pace(limit: f64) -> f64 {
+    (limit - (limit * HEADROOM).max(HEADROOM_MIN)).max(limit / 2.0)
+}
 
 pub(crate) struct RateLimiter {
-    /// The ceiling recovery climbs back to; `None` = no configured limit.
-    configured: Option<f64>,
     floor: f64,
     inner: Mutex<State>,
 }
 
 struct State {
-    /// The rate in force; `None` while unlimited (nothing configured, no 429 seen yet).
-    rate: Option<f64>,
-    /// May go negative: each caller reserves its token and sleeps until it has accrued, which
-    /// serves waiters in arrival order.
-    tokens: f64,
-    refilled: Instant,
+    /// The provider's limit as believed; `None` while unknown and nothing is configured.
+    limit: Option<f64>,
+    /// What the limit may recover to: the configured rate, or the estimate, lowered by 429s.
+    ceiling: f64,
+    /// The earliest slot the next reservation may get.
+    next_slot: Instant,
+    /// Sends and reserved slots of the last [`HISTORY`], in slot order.
+    log: VecDeque<Send>,
     paused_until: Option<Instant>,
-    last_decrease: Option<Instant>,
-    /// Send times within `OBSERVE_WINDOW`, kept only while unlimited.
-    recent: VecDeque<Instant>,
+    episode: Option<Episode>,
+    /// Recovery has been credited up to here.
+    recovered_at: Instant,
 }
 
-fn capacity(rate: f64) -> f64 {
-    (rate * BURST_SECS).max(1.0)
+#[derive(Clone, Copy)]
+struct Send {
+    at: Instant,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pending,
+    Ok,
+    Throttled,
+    /// A slot inside a pause, given up and reserved again after it.
+    Cancelled,
+}
+
+/// A wave of 429s, counted as one signal.
+struct Episode {
+    until: Instant,
+    /// Started without a limit: every 429 of the wave may raise the estimate.
+    discovering: bool,
+    /// The refused send the estimate is measured against, and the accepted count before it.
+    reference: Instant,
+    best: usize,
 }
 
 impl RateLimiter {
     pub(crate) fn new(configured: Option<f64>) -> Self {
-        let floor = configured.map_or(MIN_RATE, |c| c.min(MIN_RATE));
+        let now = Instant::now();
         Self {
-            configured,
-            floor,
+            floor: configured.map_or(MIN_RATE, |c| c.min(MIN_RATE)),
             inner: Mutex::new(State {
-                rate: configured,
-                tokens: configured.map_or(0.0, capacity),
-                refilled: Instant::now(),
+                limit: configured,
+                ceiling: configured.unwrap_or(f64::INFINITY),
+                next_slot: now,
+                log: VecDeque::new(),
                 paused_until: None,
-                last_decrease: None,
-                recent: VecDeque::new(),
+                episode: None,
+                recovered_at: now,
             }),
         }
     }
@@ -79,244 +129,209 @@ impl RateLimiter {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits until one request may be sent.
-    pub(crate) async fn acquire(&self) {
-        self.wait_for_pause().await;
-        let wait = self.reserve_at(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+    /// Waits until one request may be sent; the returned slot names this send when reporting
+    /// its outcome.
+    pub(crate) async fn acquire(&self) -> Instant {
+        loop {
+            let slot = self.reserve_at(Instant::now());
+            tokio::time::sleep_until(slot).await;
+            // A 429 that arrived while this caller waited: its slot is void, queue again.
+            let mut st = self.lock();
+            if st.paused_until.is_none_or(|p| p <= slot) {
+                return slot;
+            }
+            // Usually cancelled by the 429 already; not if it was due just before it arrived.
+            if let Some(s) = find(&mut st.log, slot, Outcome::Pending) {
+                s.outcome = Outcome::Cancelled;
+            }
         }
-        // A 429 that arrived while this caller waited for its token pauses it too.
-        self.wait_for_pause().await;
     }
 
-    /// Takes one token (possibly on credit) and says how long until it has accrued.
-    fn reserve_at(&self, now: Instant) -> Duration {
+    /// Books the next send slot at or after `now`.
+    fn reserve_at(&self, now: Instant) -> Instant {
         let mut st = self.lock();
-        match st.rate {
-            None => {
-                st.recent.push_back(now);
-                prune(&mut st.recent, now);
-                Duration::ZERO
+        let st = &mut *st;
+        st.recover(now);
+        prune(&mut st.log, now);
+        let mut slot = now.max(st.next_slot);
+        if let Some(p) = st.paused_until {
+            slot = slot.max(p);
+        }
+        if let Some(limit) = st.limit {
+            let rate = pace(limit);
+            let cap = (rate.ceil() as usize).max(1);
+            // Slots are booked in order, so everything logged is at or before `slot`.
+            loop {
+                let nth = st
+                    .log
+                    .iter()
+                    .rev()
+                    .filter(|s| s.outcome != Outcome::Cancelled)
+                    .take_while(|s| s.at + WINDOW > slot)
+                    .nth(cap - 1);
+                match nth {
+                    Some(s) => slot = s.at + WINDOW + Duration::from_micros(1),
+                    None => break,
+                }
             }
-            Some(rate) => {
-                refill(&mut st, rate, now);
-                st.tokens -= 1.0;
-                if st.tokens >= 0.0 {
-                    Duration::ZERO
-                } else {
-                    Duration::from_secs_f64(-st.tokens / rate)
+            st.next_slot = slot + Duration::from_secs_f64(1.0 / rate);
+        } else {
+            st.next_slot = slot;
+        }
+        st.log.push_back(Send {
+            at: slot,
+            outcome: Outcome::Pending,
+        });
+        slot
+    }
+
+    /// The send of `slot` got an answer that was not a 429.
+    pub(crate) fn on_success(&self, slot: Instant) {
+        self.on_success_at(slot, Instant::now());
+    }
+
+    fn on_success_at(&self, slot: Instant, now: Instant) {
+        let mut st = self.lock();
+        if let Some(s) = find(&mut st.log, slot, Outcome::Pending) {
+            s.outcome = Outcome::Ok;
+        }
+        // An accepted send that answers late still belongs to the estimate of its wave.
+        let st = &mut *st;
+        if let Some(ep) = st
+            .episode
+            .as_mut()
+            .filter(|e| e.discovering && now < e.until)
+            && slot <= ep.reference
+            && slot + WINDOW >= ep.reference
+        {
+            ep.best += 1;
+            let estimate = (ep.best as f64).max(self.floor);
+            st.limit = Some(estimate);
+            st.ceiling = estimate;
+        }
+    }
+
+    /// The send of `slot` was answered 429: pause everyone for `retry_after` and re-estimate.
+    pub(crate) fn on_throttled(&self, slot: Instant, retry_after: Option<Duration>) {
+        self.on_throttled_at(slot, retry_after, Instant::now());
+    }
+
+    fn on_throttled_at(&self, slot: Instant, retry_after: Option<Duration>, now: Instant) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if let Some(s) = find(&mut st.log, slot, Outcome::Pending) {
+            s.outcome = Outcome::Throttled;
+        }
+        if let Some(ra) = retry_after {
+            let until = now + ra;
+            let until = st.paused_until.map_or(until, |p| p.max(until));
+            st.paused_until = Some(until);
+            for s in st.log.iter_mut() {
+                if s.outcome == Outcome::Pending && s.at > now && s.at < until {
+                    s.outcome = Outcome::Cancelled;
                 }
             }
         }
-    }
-
-    async fn wait_for_pause(&self) {
-        loop {
-            let until = self.lock().paused_until;
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => return,
+        // What the provider accepted, and what it was sent, in the second before this send.
+        let (accepted, sent) = st
+            .log
+            .iter()
+            .filter(|s| s.at <= slot && s.at + WINDOW >= slot)
+            .fold((0usize, 0usize), |(a, n), s| match s.outcome {
+                Outcome::Ok => (a + 1, n + 1),
+                Outcome::Cancelled => (a, n),
+                _ => (a, n + 1),
+            });
+        match &mut st.episode {
+            Some(ep) if now < ep.until => {
+                if ep.discovering && accepted > ep.best {
+                    ep.best = accepted;
+                    ep.reference = slot;
+                    let estimate = (accepted as f64).max(self.floor);
+                    st.limit = Some(estimate);
+                    st.ceiling = estimate;
+                }
+            }
+            _ => {
+                let discovering = st.limit.is_none();
+                match st.limit {
+                    // No evidence of a rate yet: only the pause applies.
+                    None if accepted == 0 => {}
+                    None => {
+                        let estimate = (accepted as f64).max(self.floor);
+                        st.limit = Some(estimate);
+                        st.ceiling = estimate;
+                    }
+                    Some(limit) => {
+                        // Counts over a second in which little was sent say little about the
+                        // provider (its window may be full of someone else's requests).
+                        let measured = sent as f64 >= EVIDENCE * pace(limit);
+                        let mut ceiling = st.ceiling.min(limit) * CEILING_STEP;
+                        let mut base = limit;
+                        if measured {
+                            // What it accepted in the second before refusing is about its limit
+                            // (exactly, for a sliding window).
+                            base = base.min(accepted as f64);
+                            ceiling = ceiling.min(accepted as f64 * (1.0 + HEADROOM));
+                        }
+                        st.ceiling = ceiling.max(self.floor);
+                        st.limit = Some((base * DECREASE).clamp(self.floor, st.ceiling));
+                    }
+                }
+                let until = st.paused_until.map_or(now, |p| p.max(now)) + EPISODE;
+                st.recovered_at = until;
+                st.episode = Some(Episode {
+                    until,
+                    discovering,
+                    reference: slot,
+                    best: accepted,
+                });
             }
         }
+        // Slots given up to the pause are booked again, spaced from the last one kept.
+        let last_kept = st
+            .log
+            .iter()
+            .rev()
+            .find(|s| s.outcome != Outcome::Cancelled)
+            .map(|s| s.at);
+        let spacing = st
+            .limit
+            .map_or(Duration::ZERO, |l| Duration::from_secs_f64(1.0 / pace(l)));
+        st.next_slot = last_kept.map_or(now, |l| l + spacing);
     }
 
-    /// The provider answered 429: hold everyone for `retry_after` and slow down.
-    pub(crate) fn on_throttled(&self, retry_after: Option<Duration>) {
-        self.on_throttled_at(retry_after, Instant::now());
-    }
-
-    fn on_throttled_at(&self, retry_after: Option<Duration>, now: Instant) {
-        let mut st = self.lock();
-        if let Some(ra) = retry_after {
-            let until = now + ra;
-            st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
-        }
-        if st
-            .last_decrease
-            .is_some_and(|t| now.duration_since(t) < DECREASE_COOLDOWN)
-        {
-            return;
-        }
-        let base = match st.rate {
-            Some(r) => r,
-            None => {
-                prune(&mut st.recent, now);
-                // Measured over the span actually covered, so a burst right after start-up is
-                // seen as the fast burst it was, not spread over a whole window.
-                let span = st
-                    .recent
-                    .front()
-                    .map_or(Duration::ZERO, |t| now.duration_since(*t))
-                    .clamp(MIN_OBSERVED_SPAN, OBSERVE_WINDOW);
-                let observed = st.recent.len() as f64 / span.as_secs_f64();
-                st.recent.clear();
-                observed
-            }
-        };
-        let new = (base * DECREASE_FACTOR).max(self.floor);
-        if let Some(old) = st.rate {
-            refill(&mut st, old, now);
-        } else {
-            st.tokens = 0.0;
-            st.refilled = now;
-        }
-        st.tokens = st.tokens.min(capacity(new));
-        st.rate = Some(new);
-        st.last_decrease = Some(now);
-    }
-
-    /// A request got an answer that was not a 429: creep back towards the configured rate.
-    pub(crate) fn on_success(&self) {
-        self.on_success_at(Instant::now());
-    }
-
-    fn on_success_at(&self, now: Instant) {
-        let mut st = self.lock();
-        let Some(rate) = st.rate else { return };
-        let ceiling = self.configured.unwrap_or(f64::INFINITY);
-        if rate >= ceiling {
-            return;
-        }
-        refill(&mut st, rate, now);
-        st.rate = Some((rate + (1.0 / rate).max(RECOVERY_FRACTION)).min(ceiling));
-    }
-
-    /// The rate in force, `None` while unlimited.
+    /// The pacing rate in force (requests/s), `None` while unlimited.
     pub(crate) fn current_rate(&self) -> Option<f64> {
-        self.lock().rate
+        self.lock().limit.map(pace)
     }
 }
 
-fn refill(st: &mut State, rate: f64, now: Instant) {
-    let elapsed = now.duration_since(st.refilled).as_secs_f64();
-    st.tokens = (st.tokens + elapsed * rate).min(capacity(rate));
-    st.refilled = now;
+impl State {
+    fn recover(&mut self, now: Instant) {
+        let Some(limit) = self.limit else { return };
+        if now <= self.recovered_at || limit >= self.ceiling {
+            return;
+        }
+        let dt = now.duration_since(self.recovered_at).as_secs_f64();
+        self.recovered_at = now;
+        self.limit = Some((limit + RECOVERY_PER_SEC * self.ceiling * dt).min(self.ceiling));
+    }
 }
 
-fn prune(recent: &mut VecDeque<Instant>, now: Instant) {
-    while recent
-        .front()
-        .is_some_and(|t| now.duration_since(*t) > OBSERVE_WINDOW)
-    {
-        recent.pop_front();
+/// The logged send of `slot` in state `outcome` (slots may repeat on a paused clock).
+fn find(log: &mut VecDeque<Send>, slot: Instant, outcome: Outcome) -> Option<&mut Send> {
+    let start = log.partition_point(|s| s.at < slot);
+    log.range_mut(start..)
+        .take_while(|s| s.at == slot)
+        .find(|s| s.outcome == outcome)
+}
+
+fn prune(log: &mut VecDeque<Send>, now: Instant) {
+    while log.front().is_some_and(|s| s.at + HISTORY < now) {
+        log.pop_front();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    fn secs(s: f64) -> Duration {
-        Duration::from_secs_f64(s)
-    }
-
-    #[test]
-    fn reservations_pace_to_the_configured_rate() {
-        let lim = RateLimiter::new(Some(10.0));
-        let t0 = Instant::now();
-        // Capacity 2.5 tokens, full at start: two free, then each waits for its own token.
-        let waits: Vec<_> = (0..22).map(|_| lim.reserve_at(t0)).collect();
-        assert_eq!(waits[0], Duration::ZERO);
-        assert_eq!(waits[1], Duration::ZERO);
-        assert!((waits[2].as_secs_f64() - 0.05).abs() < 1e-9);
-        assert!((waits[21].as_secs_f64() - 1.95).abs() < 1e-9);
-        // Idle time refills, but never beyond the burst capacity.
-        let later = t0 + secs(100.0);
-        let free = (0..10)
-            .take_while(|_| lim.reserve_at(later).is_zero())
-            .count();
-        assert_eq!(free, 2);
-    }
-
-    #[tokio::test]
-    async fn concurrent_callers_share_one_bucket() {
-        let lim = Arc::new(RateLimiter::new(Some(100.0)));
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..55)
-            .map(|_| {
-                let lim = lim.clone();
-                tokio::spawn(async move { lim.acquire().await })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        // 25 tokens of burst, 30 more at 100/s.
-        let elapsed = start.elapsed().as_secs_f64();
-        assert!((0.29..1.5).contains(&elapsed), "{elapsed}");
-    }
-
-    #[test]
-    fn throttle_decreases_once_per_wave_and_recovers() {
-        let lim = RateLimiter::new(Some(10.0));
-        let t0 = Instant::now();
-        lim.on_throttled_at(None, t0);
-        lim.on_throttled_at(None, t0 + secs(0.5));
-        assert_eq!(lim.current_rate(), Some(7.0));
-        lim.on_throttled_at(None, t0 + secs(1.1));
-        let r = lim.current_rate().unwrap();
-        assert!((r - 4.9).abs() < 1e-9, "{r}");
-        lim.on_success_at(t0 + secs(1.2));
-        let r2 = lim.current_rate().unwrap();
-        assert!(r2 > r && r2 < 5.2, "{r2}");
-        for i in 0..1000 {
-            lim.on_success_at(t0 + secs(2.0 + i as f64 * 0.01));
-        }
-        assert_eq!(lim.current_rate(), Some(10.0));
-    }
-
-    #[test]
-    fn never_below_the_floor() {
-        let lim = RateLimiter::new(Some(1.0));
-        let t0 = Instant::now();
-        for i in 0..20 {
-            lim.on_throttled_at(None, t0 + secs(2.0 * i as f64));
-        }
-        assert_eq!(lim.current_rate(), Some(MIN_RATE));
-        let slow = RateLimiter::new(Some(0.1));
-        slow.on_throttled_at(None, t0);
-        assert_eq!(slow.current_rate(), Some(0.1));
-    }
-
-    #[test]
-    fn unlimited_starts_limiting_at_the_observed_rate() {
-        let lim = RateLimiter::new(None);
-        let t0 = Instant::now();
-        for i in 0..100 {
-            assert!(lim.reserve_at(t0 + secs(i as f64 * 0.02)).is_zero());
-        }
-        assert_eq!(lim.current_rate(), None);
-        // 50 sends in the last second (one every 20 ms), × 0.7.
-        lim.on_throttled_at(None, t0 + secs(1.99));
-        let r = lim.current_rate().unwrap();
-        assert!((r - 35.0).abs() < 1.0, "{r}");
-        // No more free burst right after the 429.
-        assert!(!lim.reserve_at(t0 + secs(1.99)).is_zero());
-    }
-
-    #[test]
-    fn a_burst_after_start_up_is_measured_over_its_own_span() {
-        let lim = RateLimiter::new(None);
-        let t0 = Instant::now();
-        for _ in 0..40 {
-            lim.reserve_at(t0);
-        }
-        lim.on_throttled_at(None, t0 + secs(0.01));
-        // 40 sends within the minimum span of 100 ms: 400/s, × 0.7.
-        let r = lim.current_rate().unwrap();
-        assert!((r - 280.0).abs() < 1e-6, "{r}");
-    }
-
-    #[tokio::test]
-    async fn retry_after_pauses_every_caller() {
-        let lim = RateLimiter::new(Some(100.0));
-        lim.on_throttled(Some(Duration::from_millis(300)));
-        let start = Instant::now();
-        lim.acquire().await;
-        let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(900), "{elapsed:?}");
-    }
-}
+mod tests;

@@ -22,6 +22,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::wire::body::BodyError;
@@ -91,6 +92,11 @@ struct Inner {
     limiter: RateLimiter,
     jitter: Jitter,
     counters: Counters,
+    /// The base URL as it may be shown: no userinfo, query or fragment.
+    shown_url: String,
+    /// Whether the provider has ever answered. Until it has, a failure to connect means a wrong
+    /// URL or an unreachable provider, not a hiccup worth a minute of retries.
+    reached: AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -176,6 +182,8 @@ impl Client {
                 limiter: RateLimiter::new(config.rate),
                 jitter,
                 counters: Counters::default(),
+                shown_url: shown_url(&url),
+                reached: AtomicBool::new(false),
             }),
         })
     }
@@ -242,7 +250,7 @@ impl Client {
     ) -> Result<C::Response, Failure> {
         let inner = &*self.inner;
         let path = endpoint.path();
-        inner.limiter.acquire().await;
+        let slot = inner.limiter.acquire().await;
         // Taken after the limiter so a long wait cannot push it out of the provider's window;
         // fresh per attempt because the provider rejects a repeated timestamp as a replay.
         let ts = TimestampSource::global().next();
@@ -259,6 +267,7 @@ impl Client {
         }
         inner.counters.sent(endpoint);
         let resp = rb.send().await.map_err(|e| self.transport_failure(e))?;
+        inner.reached.store(true, Ordering::Relaxed);
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
         // A connection closed or reset mid-body is as transient as one that never answered.
@@ -266,13 +275,13 @@ impl Client {
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             bump(&inner.counters.rate_limited);
-            inner.limiter.on_throttled(retry_after);
+            inner.limiter.on_throttled(slot, retry_after);
             return Err(Failure::Retry {
                 reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
                 after: retry_after,
             });
         }
-        inner.limiter.on_success();
+        inner.limiter.on_success(slot);
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             if status.is_server_error() {
                 bump(&inner.counters.server_errors);
@@ -286,7 +295,7 @@ impl Client {
         match wire::decode_response(&inner.key, &bytes) {
             Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
                 bump(&inner.counters.rate_limited);
-                inner.limiter.on_throttled(retry_after);
+                inner.limiter.on_throttled(slot, retry_after);
                 Err(Failure::Retry {
                     reason: format!("rate_limited: {}", e.error),
                     after: retry_after,
@@ -340,6 +349,13 @@ impl Client {
         if e.is_timeout() {
             bump(&c.timeouts);
         }
+        // Refused, unresolvable, TLS handshake failed: before any answer, that is the setup.
+        if e.is_connect() && !self.inner.reached.load(Ordering::Relaxed) {
+            return Failure::Final(ClientError::Unreachable {
+                url: self.inner.shown_url.clone(),
+                reason: error_chain(&e),
+            });
+        }
         Failure::Retry {
             reason: error_chain(&e),
             after: None,
@@ -388,6 +404,17 @@ impl Client {
         )
         .await
     }
+}
+
+/// `scheme://host[:port]/path` of the base URL: userinfo could hold a password and a query a
+/// token, and neither belongs in a message.
+fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.as_str().trim_end_matches('/').to_owned()
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

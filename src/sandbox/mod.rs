@@ -43,7 +43,7 @@ use crate::wire::{Clock, Key, Secret, SystemClock};
 use world::{Payload, Reply, Settings, World};
 
 pub use catalog::SUBPROVIDER;
-pub use world::luhn_valid;
+pub use world::{RateLimitShape, luhn_valid};
 
 /// The unauthenticated inspection endpoint.
 pub const INSPECT_PATH: &str = "/__sandbox/inspect";
@@ -70,6 +70,8 @@ pub struct SandboxConfig {
     pub order_latency: Duration,
     /// Requests per second over all API calls; beyond it 429 with `Retry-After`. `None` or 0: no limit.
     pub rate_limit: Option<u32>,
+    /// How `rate_limit` counts: sliding window (default), fixed window or token bucket.
+    pub rate_limit_shape: RateLimitShape,
     /// Fraction of issue orders that end `failed` (with `provider_error`), refunded.
     pub fail_rate: f64,
     /// Fraction of API requests answered 500/503 before anything is done.
@@ -101,6 +103,7 @@ impl Default for SandboxConfig {
             balance: Decimal::new(1_000_000, 2),
             order_latency: Duration::from_secs(2),
             rate_limit: None,
+            rate_limit_shape: RateLimitShape::default(),
             fail_rate: 0.0,
             error_rate: 0.0,
             drop_rate: 0.0,
@@ -123,6 +126,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("balance", &self.balance)
             .field("order_latency", &self.order_latency)
             .field("rate_limit", &self.rate_limit)
+            .field("rate_limit_shape", &self.rate_limit_shape)
             .field("fail_rate", &self.fail_rate)
             .field("error_rate", &self.error_rate)
             .field("drop_rate", &self.drop_rate)
@@ -258,7 +262,10 @@ impl SandboxHandle {
         let url = self.base_url();
         let mut faults = Vec::new();
         if let Some(r) = config.rate_limit.filter(|r| *r > 0) {
-            faults.push(format!("rate limit {r}/s"));
+            faults.push(format!(
+                "rate limit {r}/s ({})",
+                config.rate_limit_shape.describe()
+            ));
         }
         for (name, v) in [
             ("fail rate", config.fail_rate),
@@ -361,6 +368,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         key: Key::from_secret(&config.api_secret),
         latency_us: u64::try_from(config.order_latency.as_micros()).unwrap_or(u64::MAX / 4),
         rate_limit: config.rate_limit,
+        rate_limit_shape: config.rate_limit_shape,
         fail_rate: config.fail_rate,
         error_rate: config.error_rate,
         drop_rate: config.drop_rate,

@@ -9,6 +9,11 @@ pub const API_PREFIX: &str = "/api/v1/";
 /// §1: 429 carries `Retry-After` in seconds.
 pub const RETRY_AFTER_HEADER: &str = "Retry-After";
 
+/// §1: a rate limit counts requests per one-second window. Its shape is unknown (sliding, fixed
+/// on the second boundaries, or a token bucket); the sandbox defaults to the strictest, a
+/// sliding window, and the client paces so that none of them is exceeded.
+pub const RATE_WINDOW_MICROS: u64 = 1_000_000;
+
 /// §2: the server's replay window around its clock, in microseconds.
 pub const TIMESTAMP_WINDOW_MICROS: u64 = 30_000_000;
 

@@ -1,4 +1,5 @@
-//! What a request must get past before it is decided: the rate limit's token bucket, the
+//! What a request must get past before it is decided: the rate limit (in the shape of
+//! [`rate_limit`](super::rate_limit)), the
 //! replay window on `request_timestamp`, and the idempotency records that replay a mutation's
 //! first answer.
 //!
@@ -9,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::rate_limit::{RateLimitShape, RateWindow};
 use super::{ApiError, World, err};
 use crate::wire::Endpoint;
 use crate::wire::assumed;
@@ -22,29 +24,12 @@ pub(super) struct IdemRec {
     pub(super) created: u64,
 }
 
-/// A token bucket of `rate` tokens per second and a burst of one second's worth.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Bucket {
-    tokens: f64,
-    last: u64,
-}
-
 impl World {
-    pub(super) fn take_token(&mut self, now: u64, rate: u32) -> Result<(), u64> {
-        let rate = f64::from(rate);
-        let b = self.bucket.get_or_insert(Bucket {
-            tokens: rate,
-            last: now,
-        });
-        let elapsed = now.saturating_sub(b.last) as f64 / 1e6;
-        b.tokens = (b.tokens + elapsed * rate).min(rate);
-        b.last = now.max(b.last);
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err((((1.0 - b.tokens) / rate).ceil() as u64).max(1))
-        }
+    /// Counts the request against the rate limit: `Err(retry_after_secs)` when over it.
+    pub(super) fn admit(&mut self, now: u64, rate: u32, shape: RateLimitShape) -> Result<(), u64> {
+        self.rate_window
+            .get_or_insert_with(|| RateWindow::new(shape, rate, now))
+            .admit(now, rate)
     }
 
     pub(super) fn check_timestamp(&mut self, now: u64, ts: u64) -> Result<(), ApiError> {

@@ -8,7 +8,7 @@
 //! This file owns the [`World`] itself, its public API and the request path (authentication,
 //! fault injection, dispatch to an endpoint); the rules of each part of the world live in the
 //! submodules: [`orders`], [`cards`], [`users`], [`money`], [`admission`] (rate limit, replay,
-//! idempotency), [`persist`] (the world file) and [`inspect`].
+//! idempotency), [`rate_limit`] (the shapes of the rate limit), [`persist`] (the world file) and [`inspect`].
 
 mod admission;
 mod cards;
@@ -16,6 +16,7 @@ mod inspect;
 mod money;
 mod orders;
 mod persist;
+mod rate_limit;
 mod users;
 
 use std::cmp::Reverse;
@@ -32,13 +33,15 @@ use super::{Inspection, IssueOrderCount};
 use crate::wire::assumed;
 use crate::wire::error::slug;
 use crate::wire::{Balance, Cardholder, Endpoint, Envelope, ErrorBody, Key, ProductList, User};
-use admission::{Bucket, IdemRec};
+use admission::IdemRec;
 use cards::{CardRec, card_id, card_view};
 use money::money;
 use orders::{Kind, OrderRec};
 use persist::WORLD_FORMAT;
 
 pub use cards::luhn_valid;
+pub use rate_limit::RateLimitShape;
+use rate_limit::RateWindow;
 
 /// What the sandbox was told at start; fixed for its lifetime.
 pub(crate) struct Settings {
@@ -46,6 +49,7 @@ pub(crate) struct Settings {
     pub key: Key,
     pub latency_us: u64,
     pub rate_limit: Option<u32>,
+    pub rate_limit_shape: RateLimitShape,
     pub fail_rate: f64,
     pub error_rate: f64,
     pub drop_rate: f64,
@@ -164,7 +168,7 @@ pub(crate) struct World {
     #[serde(skip)]
     events: BinaryHeap<Reverse<(u64, String)>>,
     #[serde(skip)]
-    bucket: Option<Bucket>,
+    rate_window: Option<RateWindow>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -189,7 +193,7 @@ impl World {
             seen: BTreeSet::new(),
             rng: StdRng::seed_from_u64(seed),
             events: BinaryHeap::new(),
-            bucket: None,
+            rate_window: None,
             dirty: true,
         }
     }
@@ -216,14 +220,17 @@ impl World {
         *self.calls.entry(counted.to_owned()).or_default() += 1;
 
         if let Some(rate) = s.rate_limit.filter(|r| *r > 0)
-            && let Err(wait) = self.take_token(now, rate)
+            && let Err(wait) = self.admit(now, rate, s.rate_limit_shape)
         {
             self.counters.rate_limited += 1;
             return Reply {
                 retry_after: Some(wait),
                 ..Reply::plain_error(err(
                     slug::RATE_LIMITED,
-                    format!("rate limit of {rate} requests/s exceeded; retry after {wait} s"),
+                    format!(
+                        "rate limit of {rate} requests/s ({}) exceeded; retry after {wait} s",
+                        s.rate_limit_shape.describe()
+                    ),
                 ))
             };
         }
