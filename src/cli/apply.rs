@@ -25,6 +25,7 @@ struct Settings {
     lock_wait: std::time::Duration,
     rate: Option<f64>,
     parallelism: usize,
+    progress_interval: std::time::Duration,
 }
 
 impl Settings {
@@ -39,7 +40,11 @@ impl Settings {
             max_prune: settings::max_prune(&args.max_prune)?,
             lock_wait: settings::lock_wait(&args.lock_timeout)?,
             rate: settings::rate(args.rate)?,
-            parallelism: settings::parallelism(args.parallelism)?,
+            parallelism: settings::parallelism(args.parallelism, args.rate)?,
+            progress_interval: settings::parse_duration(
+                "--progress-interval",
+                &args.progress_interval,
+            )?,
         })
     }
 }
@@ -206,7 +211,10 @@ async fn execute(
     } else if std::io::stderr().is_terminal() {
         progress::Mode::Bar
     } else {
-        progress::Mode::Lines
+        progress::Mode::Lines {
+            each_card: args.log_cards,
+            interval: settings.progress_interval,
+        }
     };
     let drawer = Arc::new(progress::Progress::new(
         mode,

@@ -190,10 +190,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
     /// Cards in flight at once. Most of a card's time is spent waiting for its order, so to use a
-    /// rate limit R fully you need about R/2 × order latency (s) in flight; the default covers
-    /// 100 req/s at 2.5 s per order
-    #[arg(long, default_value_t = crate::exec::DEFAULT_PARALLELISM, value_name = "N")]
-    pub parallelism: usize,
+    /// rate limit R fully you need about R/2 × order latency (s) in flight [default: 128, or R
+    /// when --rate R is higher]
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
     /// Provider requests per second, shared by all calls [default: unlimited, slowing down on 429]
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
@@ -221,6 +221,14 @@ pub struct ApplyArgs {
     /// Print progress as NDJSON events
     #[arg(long)]
     pub json: bool,
+    /// Without a terminal: print one line per card as it finishes, instead of a progress line
+    /// every --progress-interval (failures are always printed, each on its own line)
+    #[arg(long)]
+    pub log_cards: bool,
+    /// Without a terminal: how often to print a progress line (done/total, failed, cards/s, ETA,
+    /// money so far)
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub progress_interval: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -465,4 +473,7 @@ pub struct RefreshArgs {
     /// Wait this long for the state lock (e.g. 30s) instead of failing at once
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: String,
+    /// Without a terminal: how often to print a progress line (cards read of total, cards/s, ETA)
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub progress_interval: String,
 }

@@ -73,6 +73,7 @@ async fn gather(
             provider,
             crate::exec::DEFAULT_PARALLELISM,
             std::time::Duration::ZERO,
+            super::refresh::PROGRESS_INTERVAL,
         )
         .await?;
         // Machine-readable plans own stdout; the drift report then goes to stderr.

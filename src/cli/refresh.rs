@@ -13,15 +13,29 @@ use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
 use crate::render::state as view;
 use crate::wire::{Clock, SystemClock};
 
+/// How often a refresh without a terminal prints a progress line, unless told otherwise.
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn refresh_state(
     global: &Global,
     provider: &Provider,
     parallelism: usize,
     wait: std::time::Duration,
+    progress_interval: std::time::Duration,
 ) -> Result<RefreshReport, CliError> {
     session::write(global, wait, async |s: &Session| {
-        s.run(async |serial| refresh_run(s, provider, parallelism, serial, global.err_style).await)
+        s.run(async |serial| {
+            refresh_run(
+                s,
+                provider,
+                parallelism,
+                serial,
+                global.err_style,
+                progress_interval,
+            )
             .await
+        })
+        .await
     })
     .await
 }
@@ -32,12 +46,14 @@ async fn refresh_run(
     parallelism: usize,
     serial: u64,
     style: crate::render::Style,
+    progress_interval: std::time::Duration,
 ) -> Result<(RefreshReport, serde_json::Value), CliError> {
     let store = s.store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bar = Arc::new(crate::render::progress::RefreshBar::new(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         style,
+        progress_interval,
     ));
     let drawer = bar.clone();
     let result = refresh::refresh(
@@ -68,9 +84,10 @@ async fn refresh_run(
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
     let wait = settings::lock_wait(&args.lock_timeout)?;
     let rate = settings::rate(args.rate)?;
-    let parallelism = settings::parallelism(args.parallelism)?;
+    let parallelism = settings::parallelism(Some(args.parallelism), None)?;
     let provider = Provider::connect(global, rate).await?;
-    let result = refresh_state(global, &provider, parallelism, wait).await;
+    let interval = settings::parse_duration("--progress-interval", &args.progress_interval)?;
+    let result = refresh_state(global, &provider, parallelism, wait, interval).await;
     provider.shutdown().await;
     let report = result?;
     print(&if args.json {

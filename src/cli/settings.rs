@@ -170,7 +170,13 @@ pub fn check_not_empty(
 }
 
 /// `--parallelism`: how many things are in flight at once.
-pub fn parallelism(n: usize) -> Result<usize, CliError> {
+/// `--parallelism`, or its default: enough cards in flight to keep a `--rate R` provider busy
+/// (R/2 cards/s, each about 1–2 s in flight), and never fewer than the executor's default.
+pub fn parallelism(n: Option<usize>, rate: Option<f64>) -> Result<usize, CliError> {
+    let Some(n) = n else {
+        let for_rate = rate.map_or(0, |r| r.ceil() as usize);
+        return Ok(crate::exec::DEFAULT_PARALLELISM.max(for_rate));
+    };
     if n == 0 {
         return Err(CliError::Usage(
             "--parallelism 0: expected at least 1".into(),

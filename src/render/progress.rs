@@ -1,10 +1,13 @@
-//! Drawing executor events: a live progress bar on a terminal, plain lines in CI logs, NDJSON with
-//! `--json`, and the end-of-run summary table.
+//! Drawing executor events: a live progress bar on a terminal, plain lines in CI logs (a progress
+//! line every few seconds and each failure, so a 100,000-card run does not bury its failures),
+//! NDJSON with `--json`, and the end-of-run summary table. Must not decide anything about the run.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::Style;
 use super::plan::{amount, money};
@@ -12,8 +15,14 @@ use crate::exec::{Event, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// A live bar on a terminal.
     Bar,
-    Lines,
+    /// Plain lines for a log without a terminal: a progress line every `interval` and each
+    /// failure on its own line; with `each_card`, also one line per card (the old CI output).
+    Lines {
+        each_card: bool,
+        interval: Duration,
+    },
     Json,
 }
 
@@ -21,27 +30,138 @@ pub struct Progress {
     mode: Mode,
     style: Style,
     currency: String,
-    inner: Mutex<State>,
+    inner: Arc<Mutex<State>>,
+    ticker: Mutex<Option<Ticker>>,
 }
 
 #[derive(Default)]
 struct State {
     bar: Option<ProgressBar>,
+    started: Option<Instant>,
     total: usize,
     done: usize,
     failed: usize,
+    skipped: usize,
     in_flight: usize,
     charged: rust_decimal::Decimal,
 }
 
+impl State {
+    /// `412/1000 done (41%), 3 failed, in flight 40, 23.8 cards/s, ETA 25s, charged 2060.00 USDT`
+    fn line(&self, currency: &str) -> String {
+        let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let rate = if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        };
+        let eta = if rate > 0.0 {
+            format!(
+                "ETA {}",
+                seconds(self.total.saturating_sub(self.done) as f64 / rate)
+            )
+        } else {
+            "ETA -".to_owned()
+        };
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped", self.skipped)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}/{} done ({}%), {} failed{skipped}, in flight {}, {rate:.1} cards/s, {eta}, charged {}",
+            self.done,
+            self.total,
+            (self.done * 100).checked_div(self.total).unwrap_or(100),
+            self.failed,
+            self.in_flight,
+            amount(self.charged, currency)
+        )
+    }
+}
+
+/// `42s`, `3m05s`, `1h02m`: an ETA a log reader takes in at a glance.
+fn seconds(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Prints a line from its own thread every `interval` until stopped: a CI log hears from a long
+/// run even while no card finishes (orders waiting at the provider, a rate-limit pause).
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(interval: Duration, line: impl Fn() -> Option<String> + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let step = Duration::from_millis(100).min(interval);
+            let mut last = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(step);
+                if last.elapsed() >= interval && !stopped.load(Ordering::Relaxed) {
+                    last = Instant::now();
+                    if let Some(l) = line() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Progress {
     pub fn new(mode: Mode, style: Style, currency: &str) -> Self {
+        let inner = Arc::new(Mutex::new(State::default()));
+        let currency = currency.to_uppercase();
+        let ticker = match mode {
+            Mode::Lines { interval, .. } => {
+                let (state, currency) = (inner.clone(), currency.clone());
+                Some(Ticker::start(interval, move || {
+                    let s = state.lock().ok()?;
+                    s.started?;
+                    Some(format!("progress: {}", s.line(&currency)))
+                }))
+            }
+            _ => None,
+        };
         Self {
             mode,
             style,
-            currency: currency.to_uppercase(),
-            inner: Mutex::new(State::default()),
+            currency,
+            inner,
+            ticker: Mutex::new(ticker),
         }
+    }
+
+    fn each_card(&self) -> bool {
+        matches!(
+            self.mode,
+            Mode::Lines {
+                each_card: true,
+                ..
+            }
+        )
     }
 
     pub fn handle(&self, e: &Event) {
@@ -54,23 +174,36 @@ impl Progress {
         }
         let mut s = self.inner.lock().expect("progress lock");
         match e {
-            Event::Started { total, .. } => {
+            Event::Started { total, serial } => {
                 s.total = *total;
-                if self.mode == Mode::Bar {
-                    let bar = ProgressBar::with_draw_target(
-                        Some(*total as u64),
-                        ProgressDrawTarget::stderr(),
-                    );
-                    bar.set_style(
-                        ProgressStyle::with_template(if self.style.color {
-                            "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]"
-                        } else {
-                            // --no-color / NO_COLOR: the bar too.
-                            "{bar:30} {pos}/{len} {msg} [ETA {eta}]"
-                        })
-                        .expect("valid progress template"),
-                    );
-                    s.bar = Some(bar);
+                s.started = Some(Instant::now());
+                match self.mode {
+                    Mode::Bar => {
+                        let bar = ProgressBar::with_draw_target(
+                            Some(*total as u64),
+                            ProgressDrawTarget::stderr(),
+                        );
+                        bar.set_style(
+                            ProgressStyle::with_template(if self.style.color {
+                                "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]"
+                            } else {
+                                // --no-color / NO_COLOR: the bar too.
+                                "{bar:30} {pos}/{len} {msg} [ETA {eta}]"
+                            })
+                            .expect("valid progress template"),
+                        );
+                        s.bar = Some(bar);
+                    }
+                    Mode::Lines {
+                        each_card: false,
+                        interval,
+                    } => eprintln!(
+                        "applying {total} change{} as serial {serial}: a progress line every {}, \
+                         each failure as it happens (--log-cards for one line per card)",
+                        if *total == 1 { "" } else { "s" },
+                        seconds(interval.as_secs_f64()),
+                    ),
+                    _ => {}
                 }
             }
             Event::OrderCreated { .. } => s.in_flight += 1,
@@ -83,7 +216,7 @@ impl Progress {
                 s.done += 1;
                 s.in_flight = s.in_flight.saturating_sub(1);
                 s.charged += *charge;
-                if self.mode == Mode::Lines {
+                if self.each_card() {
                     eprintln!(
                         "{} {key}: {} done{}{}",
                         self.style.green("✓"),
@@ -105,7 +238,7 @@ impl Progress {
                 action,
                 slug,
                 message,
-                ..
+                hint,
             } => {
                 s.done += 1;
                 s.failed += 1;
@@ -117,12 +250,14 @@ impl Progress {
                 );
                 match &s.bar {
                     Some(bar) => bar.println(line),
-                    None => eprintln!("{line}"),
+                    // A log is read after the fact: each failure says what to do about it.
+                    None => eprintln!("{line}\n    hint: {hint}"),
                 }
             }
             Event::Skipped { key, reason, .. } => {
                 s.done += 1;
-                if self.mode == Mode::Lines {
+                s.skipped += 1;
+                if self.each_card() {
                     eprintln!("{} {key}: skipped: {reason}", self.style.yellow("-"));
                 }
             }
@@ -130,6 +265,9 @@ impl Progress {
                 if let Some(bar) = s.bar.take() {
                     bar.finish_and_clear();
                 }
+                drop(s);
+                // Stopped before the summary is printed, so no progress line lands inside it.
+                self.ticker.lock().expect("ticker lock").take();
                 return;
             }
         }
@@ -137,12 +275,11 @@ impl Progress {
             bar.set_position(s.done as u64);
             let secs = bar.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!(
-                "in flight {}, failed {}, {:.1} cards/s, charged {} {}",
+                "in flight {}, failed {}, {:.1} cards/s, charged {}",
                 s.in_flight,
                 s.failed,
                 s.done as f64 / secs,
-                money(s.charged),
-                self.currency
+                amount(s.charged, &self.currency),
             ));
         }
     }
@@ -217,11 +354,16 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     out
 }
 
-/// A progress bar for `refresh` on a terminal; silent otherwise (the report says it all).
-pub struct RefreshBar(Mutex<Option<ProgressBar>>);
+/// Progress of `refresh`: a bar on a terminal; otherwise a line every `interval` (the report at
+/// the end says the rest).
+pub struct RefreshBar {
+    bar: Mutex<Option<ProgressBar>>,
+    counts: Arc<Mutex<(Option<Instant>, usize, usize)>>,
+    ticker: Mutex<Option<Ticker>>,
+}
 
 impl RefreshBar {
-    pub fn new(draw: bool, style: Style) -> Self {
+    pub fn new(draw: bool, style: Style, interval: Duration) -> Self {
         let bar = draw.then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -234,12 +376,42 @@ impl RefreshBar {
             );
             bar
         });
-        Self(Mutex::new(bar))
+        let counts = Arc::new(Mutex::new((None, 0, 0)));
+        let ticker = (!draw).then(|| {
+            let counts = counts.clone();
+            Ticker::start(interval, move || {
+                let (started, done, total): (Option<Instant>, usize, usize) =
+                    *counts.lock().ok()?;
+                let secs = started?.elapsed().as_secs_f64();
+                let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+                let eta = if rate > 0.0 {
+                    seconds(total.saturating_sub(done) as f64 / rate)
+                } else {
+                    "-".into()
+                };
+                Some(format!(
+                    "progress: {done}/{total} read, {rate:.1} cards/s, ETA {eta}"
+                ))
+            })
+        });
+        Self {
+            bar: Mutex::new(bar),
+            counts,
+            ticker: Mutex::new(ticker),
+        }
     }
 
     pub fn handle(&self, e: &crate::exec::refresh::RefreshEvent) {
         use crate::exec::refresh::RefreshEvent;
-        let guard = self.0.lock().expect("progress lock");
+        {
+            let mut c = self.counts.lock().expect("progress lock");
+            match e {
+                RefreshEvent::Started { total, .. } => *c = (Some(Instant::now()), 0, *total),
+                RefreshEvent::Checked { .. } => c.1 += 1,
+                RefreshEvent::Drift { .. } | RefreshEvent::Unread { .. } => {}
+            }
+        }
+        let guard = self.bar.lock().expect("progress lock");
         let Some(bar) = guard.as_ref() else { return };
         match e {
             RefreshEvent::Started { total, .. } => bar.set_length(*total as u64),
@@ -249,7 +421,8 @@ impl RefreshBar {
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = self.0.lock().expect("progress lock").take() {
+        self.ticker.lock().expect("ticker lock").take();
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
             bar.finish_and_clear();
         }
     }

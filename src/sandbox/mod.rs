@@ -208,6 +208,9 @@ struct Shared {
     world: Mutex<World>,
     /// The world file to write before each answer that changed the world (durable mode).
     durable: Option<PathBuf>,
+    /// Held from taking a world's picture until its file is in place: saves run one at a time, so
+    /// an older picture never lands over a newer one and no two share the temporary file.
+    saving: Mutex<()>,
 }
 
 impl Shared {
@@ -384,6 +387,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         clock: config.clock.clone(),
         world: Mutex::new(world),
         durable: config.world_file.clone().filter(|_| config.durable),
+        saving: Mutex::new(()),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -622,6 +626,7 @@ fn load_world(path: &Path, seed: u64) -> Result<World, SandboxError> {
 /// Write the world atomically (temp file + rename), readable by the owner only: it holds test
 /// PANs and CVVs. Unless `force`, only when something changed since the last save.
 fn save_world(shared: &Shared, path: &Path, force: bool) -> std::io::Result<()> {
+    let _one_at_a_time = shared.saving.lock().unwrap_or_else(|e| e.into_inner());
     let bytes = {
         let mut w = shared.world();
         w.advance(shared.clock.now_micros());

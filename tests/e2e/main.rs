@@ -8,6 +8,7 @@ mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
 mod cli_lifecycle;
+mod cli_logs;
 mod cli_plan;
 mod cli_readme;
 mod cli_shared_state;
