@@ -26,6 +26,7 @@ struct Settings {
     rate: Option<f64>,
     parallelism: usize,
     progress_interval: std::time::Duration,
+    max_failure_rate: Option<rust_decimal::Decimal>,
 }
 
 impl Settings {
@@ -45,6 +46,7 @@ impl Settings {
                 "--progress-interval",
                 &args.progress_interval,
             )?,
+            max_failure_rate: settings::max_failure_rate(&args.max_failure_rate)?,
         })
     }
 }
@@ -120,6 +122,9 @@ async fn locked(
                 }
                 return Err(CliError::Other(msg));
             }
+            if let Some(notice) = render::plan::partial_notice(&doc) {
+                eprintln!("{notice}");
+            }
             if let Some(why) = declarations_changed(&doc, &snapshot, global) {
                 return Err(CliError::Other(format!(
                     "refusing to apply a stale plan: {why}"
@@ -133,8 +138,10 @@ async fn locked(
                 prune: args.prune,
                 max_fees: settings.max_fees,
                 max_prune: settings.max_prune,
+                targets: super::settings::targets(&args.target)?,
             };
             let doc = document(&decls, &snapshot, &facts, &options);
+            super::settings::check_targets_matched(&doc)?;
             if !args.json {
                 print!(
                     "{}",
@@ -232,6 +239,8 @@ async fn execute(
         fail_fast: args.fail_fast,
         fetch_details: args.fetch_details,
         max_fees: settings.max_fees,
+        canary: args.canary,
+        max_failure_rate: settings.max_failure_rate,
         ..ExecOptions::default()
     };
     let result = exec::execute(

@@ -176,6 +176,10 @@ pub struct PlanArgs {
     /// List every change on a terminal, however many (large groups are summarised otherwise)
     #[arg(long)]
     pub detail: bool,
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
+    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -212,6 +216,18 @@ pub struct ApplyArgs {
     /// Apply even when the declarations hold no cards at all
     #[arg(long)]
     pub allow_empty: bool,
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
+    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    #[arg(long, value_name = "TARGET")]
+    pub target: Vec<String>,
+    /// Carry out the first N changes (spread across products) and wait for them; go on only if
+    /// none failed
+    #[arg(long, value_name = "N")]
+    pub canary: Option<usize>,
+    /// Stop starting new work once at least 20 orders finished and more than this share failed
+    /// (in-flight orders are still tracked to the end); 100% turns the brake off
+    #[arg(long, value_name = "P%", default_value = "20%")]
+    pub max_failure_rate: String,
     /// Stop starting orders once the charged fees would pass this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
@@ -272,6 +288,10 @@ pub struct SandboxArgs {
     /// external_user_id the provider does not know; repeatable
     #[arg(long, value_name = "ID")]
     pub unknown_user: Vec<String>,
+    /// Product whose issue orders all end failed (a product misconfigured at the provider);
+    /// repeatable
+    #[arg(long, value_name = "CODE")]
+    pub fail_product: Vec<String>,
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,

@@ -17,6 +17,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
         prune: args.prune,
         max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
         max_prune: super::settings::max_prune(&args.max_prune)?,
+        targets: super::settings::targets(&args.target)?,
     };
     // Declarations first: invalid input must never reach the provider.
     let decls = decl::load(&args.files.files)?;
@@ -31,6 +32,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     let (snapshot, holder, facts) = gathered?;
     let mut doc = document(&decls, &snapshot, &facts, &options);
     doc.in_progress = holder;
+    super::settings::check_targets_matched(&doc)?;
 
     if let Some(out) = &args.out {
         save(out, &doc)?;

@@ -41,6 +41,7 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         seed: a.seed,
         not_ready_users: a.not_ready_user.clone(),
         unknown_users: a.unknown_user.clone(),
+        fail_products: a.fail_product.clone(),
         world_file: a.world.clone(),
         ..SandboxConfig::default()
     };

@@ -170,6 +170,39 @@ pub fn check_not_empty(
 }
 
 /// `--parallelism`: how many things are in flight at once.
+/// `--target`s, parsed.
+pub fn targets(raw: &[String]) -> Result<Vec<crate::plan::Target>, CliError> {
+    raw.iter()
+        .map(|t| crate::plan::Target::parse(t).map_err(CliError::Usage))
+        .collect()
+}
+
+/// A target that matches nothing is a typo until shown otherwise: refuse before anything is sent.
+pub fn check_targets_matched(doc: &crate::plan::PlanDocument) -> Result<(), CliError> {
+    match doc.plan.partial.as_ref().map(|p| p.unmatched.as_slice()) {
+        Some([]) | None => Ok(()),
+        Some(unmatched) => Err(CliError::Usage(format!(
+            "--target {} matches no declared card and no card in state",
+            unmatched.join(", --target ")
+        ))),
+    }
+}
+
+/// `--max-failure-rate P%`: the share of finished orders that may fail before apply stops
+/// starting new work, as a fraction.
+pub fn max_failure_rate(raw: &str) -> Result<Option<Decimal>, CliError> {
+    let bad = || {
+        CliError::Usage(format!(
+            "--max-failure-rate {raw:?}: expected a percentage from 0% to 100%, e.g. 5%"
+        ))
+    };
+    let p = Decimal::from_str(raw.trim().trim_end_matches('%')).map_err(|_| bad())?;
+    if p.is_sign_negative() || p > Decimal::ONE_HUNDRED {
+        return Err(bad());
+    }
+    Ok((p < Decimal::ONE_HUNDRED).then(|| p / Decimal::ONE_HUNDRED))
+}
+
 /// `--parallelism`, or its default: enough cards in flight to keep a `--rate R` provider busy
 /// (R/2 cards/s, each about 1–2 s in flight), and never fewer than the executor's default.
 pub fn parallelism(n: Option<usize>, rate: Option<f64>) -> Result<usize, CliError> {

@@ -43,8 +43,17 @@ pub enum Event {
         action: ActionKind,
         reason: String,
     },
+    /// A stage of a `--canary` run begins: the canary, then (when it passed) the rest.
+    Stage { stage: Stage, changes: usize },
     /// The run is over.
     Finished { summary: Summary },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Canary,
+    Rollout,
 }
 
 /// The end-of-run account: counts, failures by slug, money estimated against actual.
@@ -72,6 +81,10 @@ pub struct Summary {
     )]
     pub charged_earlier: BTreeMap<u64, Decimal>,
     pub interrupted: bool,
+    /// Why the run stopped starting new work before the end (a failed canary, the failure-rate
+    /// brake), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]

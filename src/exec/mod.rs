@@ -20,7 +20,7 @@ pub mod refresh;
 pub mod schedule;
 pub mod slugs;
 
-pub use events::{Event, EventSink, FailureGroup, Summary};
+pub use events::{Event, EventSink, FailureGroup, Stage, Summary};
 pub use mutation::Mutation;
 pub(crate) use perform::settle;
 
@@ -59,7 +59,17 @@ pub struct ExecOptions {
     /// Read each newly issued card once (`cards/get`) to record its last four digits and status.
     /// Off by default: the provider's workflow makes it optional and it costs one call per card.
     pub fetch_details: bool,
+    /// `--canary N`: carry out N changes (spread across products) first, and the rest only if
+    /// none of them failed.
+    pub canary: Option<usize>,
+    /// `--max-failure-rate`, as a fraction: stop starting work once at least
+    /// [`BRAKE_MIN_FINISHED`] changes finished and more than this share of them failed.
+    pub max_failure_rate: Option<Decimal>,
 }
+
+/// The failure-rate brake judges no run on fewer finished changes than this: two failures of the
+/// first three say little about a product.
+pub const BRAKE_MIN_FINISHED: usize = 20;
 
 impl Default for ExecOptions {
     fn default() -> Self {
@@ -69,6 +79,8 @@ impl Default for ExecOptions {
             max_fees: None,
             initial_latency: Duration::from_secs(1),
             fetch_details: false,
+            canary: None,
+            max_failure_rate: None,
         }
     }
 }
@@ -81,6 +93,8 @@ pub struct StopFlag(Arc<std::sync::atomic::AtomicU8>);
 const RUNNING: u8 = 0;
 const INTERRUPTED: u8 = 1;
 const FAILED_FAST: u8 = 2;
+/// The canary failed, or the failure-rate brake fired: the reason is in the summary.
+const HALTED: u8 = 3;
 
 impl StopFlag {
     /// The user asked to stop (Ctrl-C).
@@ -93,6 +107,11 @@ impl StopFlag {
         let _ = self
             .0
             .compare_exchange(RUNNING, FAILED_FAST, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    fn halt(&self) {
+        let _ = self
+            .0
+            .compare_exchange(RUNNING, HALTED, Ordering::SeqCst, Ordering::SeqCst);
     }
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst) != RUNNING
@@ -115,6 +134,7 @@ struct Ctx {
     fail_fast: bool,
     fetch_details: bool,
     max_fees: Option<Decimal>,
+    max_failure_rate: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
     /// Provider card id → the key state binds it to, as the run started: a card id is bound to
@@ -205,6 +225,7 @@ pub async fn execute(
         fail_fast: options.fail_fast,
         fetch_details: options.fetch_details,
         max_fees: options.max_fees,
+        max_failure_rate: options.max_failure_rate,
         journal_key,
         card_ids,
         committed_fees: Mutex::new(Decimal::ZERO),
@@ -221,6 +242,49 @@ pub async fn execute(
     }
 
     let parallelism = options.parallelism.max(1);
+    let (canary, rest) = match options.canary {
+        Some(n) if n > 0 => split_canary(work, n),
+        _ => (Vec::new(), work),
+    };
+    let mut fatal = None;
+    if !canary.is_empty() {
+        ctx.events.emit(Event::Stage {
+            stage: Stage::Canary,
+            changes: canary.len(),
+        });
+        fatal = run_schedule(&ctx, canary, parallelism).await;
+        let mut s = ctx.summary.lock().await;
+        if s.failed > 0 {
+            let why = format!(
+                "the canary failed ({} of its changes); nothing else was started",
+                s.failed
+            );
+            s.stopped.get_or_insert(why);
+            ctx.stop.halt();
+        } else if !ctx.stop.is_stopped() {
+            ctx.events.emit(Event::Stage {
+                stage: Stage::Rollout,
+                changes: rest.len(),
+            });
+        }
+    }
+    if fatal.is_none() {
+        fatal = run_schedule(&ctx, rest, parallelism).await;
+    }
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let mut summary = ctx.summary.lock().await.clone();
+    summary.interrupted = ctx.stop.is_interrupted();
+    ctx.events.emit(Event::Finished {
+        summary: summary.clone(),
+    });
+    Ok(summary)
+}
+
+/// Runs `work` to the end: starts each change when what it depends on completed, up to
+/// `parallelism` at once, and records how each ended. Returns the state error that stopped it.
+async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> Option<ExecError> {
     let mut schedule = Schedule::new(work, Action::address, |a| &a.depends_on);
     let mut tasks = tokio::task::JoinSet::new();
     let mut fatal: Option<ExecError> = None;
@@ -272,15 +336,46 @@ pub async fn execute(
         ctx.skip(&stranded, "blocked: its dependencies form a cycle".into())
             .await;
     }
-    if let Some(e) = fatal {
-        return Err(e);
+    fatal
+}
+
+/// The canary of `--canary n`: up to `n` changes that can start at once and send an order, taken
+/// round-robin across products (a misconfigured product shows in the canary whatever the plan's
+/// order), and the rest.
+fn split_canary(work: Vec<Action>, n: usize) -> (Vec<Action>, Vec<Action>) {
+    let mut by_product: std::collections::BTreeMap<&str, std::collections::VecDeque<usize>> =
+        Default::default();
+    for (i, a) in work.iter().enumerate() {
+        let sends = !matches!(
+            a.kind,
+            ActionKind::UpdateLabels | ActionKind::Move | ActionKind::Undeclared
+        );
+        if sends && a.depends_on.is_empty() {
+            by_product
+                .entry(a.product_code.as_str())
+                .or_default()
+                .push_back(i);
+        }
     }
-    let mut summary = ctx.summary.lock().await.clone();
-    summary.interrupted = ctx.stop.is_interrupted();
-    ctx.events.emit(Event::Finished {
-        summary: summary.clone(),
-    });
-    Ok(summary)
+    let mut chosen = std::collections::BTreeSet::new();
+    while chosen.len() < n && by_product.values().any(|q| !q.is_empty()) {
+        for q in by_product.values_mut() {
+            if chosen.len() < n
+                && let Some(i) = q.pop_front()
+            {
+                chosen.insert(i);
+            }
+        }
+    }
+    let (mut canary, mut rest) = (Vec::new(), Vec::new());
+    for (i, a) in work.into_iter().enumerate() {
+        if chosen.contains(&i) {
+            canary.push(a);
+        } else {
+            rest.push(a);
+        }
+    }
+    (canary, rest)
 }
 
 impl Ctx {
@@ -294,10 +389,16 @@ impl Ctx {
 
     async fn why_not_start(&self, action: &Action) -> Option<String> {
         if self.stop.is_stopped() {
-            return Some(if self.stop.is_interrupted() {
-                "interrupted before it started".into()
-            } else {
-                "--fail-fast: an earlier card failed".into()
+            return Some(match self.stop.0.load(Ordering::SeqCst) {
+                INTERRUPTED => "interrupted before it started".into(),
+                HALTED => self
+                    .summary
+                    .lock()
+                    .await
+                    .stopped
+                    .clone()
+                    .unwrap_or_else(|| "the run was stopped".into()),
+                _ => "--fail-fast: an earlier card failed".into(),
             });
         }
         if let (Some(budget), true) = (self.max_fees, action.kind.issues_card()) {
@@ -312,6 +413,29 @@ impl Ctx {
             *committed += fee;
         }
         None
+    }
+
+    /// The failure-rate brake: once enough changes finished, too many failures stop new work
+    /// (a misconfigured product costs a handful of failed orders, not thousands).
+    fn brake(&self, s: &mut Summary) {
+        let Some(max) = self.max_failure_rate else {
+            return;
+        };
+        let finished = s.issued + s.changed + s.resumed + s.failed;
+        if finished < BRAKE_MIN_FINISHED
+            || Decimal::from(s.failed) <= max * Decimal::from(finished)
+            || s.stopped.is_some()
+        {
+            return;
+        }
+        s.stopped = Some(format!(
+            "{} of {finished} finished changes failed ({}), more than --max-failure-rate {}%: \
+             nothing new was started; orders in flight were tracked to the end",
+            s.failed,
+            crate::plan::percent(s.failed, finished),
+            (max * Decimal::ONE_HUNDRED).normalize()
+        ));
+        self.stop.halt();
     }
 
     async fn skip(&self, action: &Action, reason: String) {
@@ -370,6 +494,7 @@ impl Ctx {
                 if g.keys.len() < 5 {
                     g.keys.push(action.key.clone());
                 }
+                self.brake(&mut s);
                 drop(s);
                 if self.fail_fast {
                     self.stop.fail_fast();
@@ -384,5 +509,43 @@ impl Ctx {
             }
         }
         Ok(completed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ResourceKind;
+    use crate::plan::Estimate;
+
+    fn change(key: &str, product: &str, kind: ActionKind) -> Action {
+        Action {
+            resource: ResourceKind::Card,
+            key: key.into(),
+            kind,
+            reason: String::new(),
+            product_code: product.into(),
+            before: None,
+            after: None,
+            attempt: 1,
+            estimate: Estimate::none(),
+            depends_on: Vec::new(),
+            moved_to: None,
+        }
+    }
+
+    #[test]
+    fn a_canary_takes_changes_from_every_product_in_turn() {
+        let mut work: Vec<Action> = (0..6)
+            .map(|i| change(&format!("a{i}"), "A", ActionKind::Issue))
+            .collect();
+        work.push(change("b0", "B", ActionKind::Issue));
+        work.push(change("b1", "B", ActionKind::Issue));
+        work.push(change("l0", "B", ActionKind::UpdateLabels));
+        let (canary, rest) = split_canary(work, 3);
+        let keys: Vec<&str> = canary.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["a0", "a1", "b0"], "plan order, both products");
+        assert_eq!(rest.len(), 6);
+        assert!(rest.iter().any(|a| a.key == "l0"), "no order, no canary");
     }
 }

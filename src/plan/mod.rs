@@ -8,10 +8,12 @@ pub mod document;
 mod estimate;
 mod model;
 mod moves;
+mod target;
 
 pub use document::{DeclarationsRef, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
+pub use target::{Partial, Target};
 
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +101,8 @@ pub fn plan_with_moves(
         action.estimate = estimate::for_action(action, state, facts);
     }
 
+    let partial = restrict(&mut actions, desired, state, options);
+
     let mut problems = moved.problems;
     problems.extend(check(&actions, facts, options));
     let prunes = actions
@@ -122,6 +126,7 @@ pub fn plan_with_moves(
         totals,
         problems,
         warnings,
+        partial,
     };
     if let Some(budget) = options.max_fees {
         let fees = plan.totals.fees;
@@ -144,6 +149,52 @@ pub fn plan_with_moves(
         }
     }
     plan
+}
+
+/// Keeps the actions `--target` asks for, and the changes they depend on (a targeted relabel of
+/// a moved card needs its move): everything after (problems, totals, money) is about those only.
+fn restrict(
+    actions: &mut Vec<Action>,
+    desired: &[DesiredCard],
+    state: &Snapshot,
+    options: &PlanOptions,
+) -> Option<Partial> {
+    if options.targets.is_empty() {
+        return None;
+    }
+    let changes_before = actions.iter().filter(|a| a.kind.is_change()).count();
+    let mut keep: Vec<bool> = actions
+        .iter()
+        .map(|a| options.targets.iter().any(|t| t.matches_action(a)))
+        .collect();
+    let needed: BTreeSet<crate::model::Address> = actions
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .flat_map(|(a, _)| a.depends_on.iter().cloned())
+        .collect();
+    for (a, k) in actions.iter().zip(keep.iter_mut()) {
+        *k |= needed.contains(&a.address());
+    }
+    let mut i = 0;
+    actions.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    let changes_after = actions.iter().filter(|a| a.kind.is_change()).count();
+    Some(Partial {
+        targets: options.targets.iter().map(|t| t.given.clone()).collect(),
+        left_out: changes_before - changes_after,
+        unmatched: options
+            .targets
+            .iter()
+            .filter(|t| {
+                !desired.iter().any(|c| t.matches_card(c))
+                    && !state.cards.values().any(|r| t.matches_record(r))
+            })
+            .map(|t| t.given.clone())
+            .collect(),
+    })
 }
 
 /// What to do for one declared card; `None` when state already matches.

@@ -28,6 +28,8 @@ pub struct PlanOptions {
     pub max_fees: Option<Decimal>,
     /// How many cards a `--prune` may freeze before the plan refuses.
     pub max_prune: MaxPrune,
+    /// `--target`: only changes of matching cards (and what they depend on); none = all.
+    pub targets: Vec<super::Target>,
 }
 
 /// The most cards one plan may prune: a count, or a share of the cards in state. A declaration
@@ -410,6 +412,9 @@ pub struct Plan {
     /// What a reviewer should look at twice; none of these stop the plan.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// Set when `--target` restricted the plan: what it left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<super::Partial>,
 }
 
 /// Something in an applicable plan that looks like a mistake.

@@ -518,3 +518,34 @@ fn a_move_that_cannot_apply_is_a_problem() {
     );
     assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Move));
 }
+
+#[test]
+fn a_target_keeps_what_its_changes_depend_on() {
+    let old = card("bob-ops", "STD");
+    let other = card("carol", "PREM");
+    let state = snapshot(vec![record_from(&old, CardPhase::Active)]);
+    let mut new = old.clone();
+    new.key = "bob-operations".into();
+    new.labels.insert("team".into(), "ops".into());
+    let opts = PlanOptions {
+        targets: vec![Target::parse("bob-operations").unwrap()],
+        ..Default::default()
+    };
+    let p = plan_with_moves(
+        &[new, other],
+        &[moved("bob-ops", "bob-operations")],
+        &state,
+        &facts(),
+        &opts,
+    );
+    let kinds: Vec<ActionKind> = p.actions.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec![ActionKind::UpdateLabels, ActionKind::Move]);
+    let partial = p.partial.unwrap();
+    assert_eq!(partial.left_out, 1, "carol's issue");
+    assert!(partial.unmatched.is_empty());
+    assert_eq!(
+        p.totals.fees,
+        Decimal::ZERO,
+        "money of the targeted changes only"
+    );
+}

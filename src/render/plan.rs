@@ -107,6 +107,19 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     parts.join("  ")
 }
 
+/// For a plan `--target` restricted: that it is partial and what it leaves out.
+pub fn partial_notice(doc: &PlanDocument) -> Option<String> {
+    let p = doc.plan.partial.as_ref()?;
+    Some(format!(
+        "partial plan (--target {}): {} change{} of the full plan {} left out; plan without \
+         --target to see everything",
+        p.targets.join(", --target "),
+        p.left_out,
+        if p.left_out == 1 { "" } else { "s" },
+        if p.left_out == 1 { "is" } else { "are" },
+    ))
+}
+
 /// The human view of a plan.
 /// The plan for a terminal. Large groups of one kind are summarised by product unless `detail`
 /// asks for every change.
@@ -118,6 +131,9 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
         by_kind.entry(a.kind).or_default().push(a);
     }
 
+    if let Some(notice) = partial_notice(doc) {
+        let _ = writeln!(out, "{} {notice}\n", style.yellow("!"));
+    }
     if let Some(p) = &doc.in_progress {
         let _ = writeln!(
             out,
@@ -355,6 +371,9 @@ pub fn markdown(doc: &PlanDocument) -> String {
         "✅ **no changes**"
     };
     let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
+    if let Some(notice) = partial_notice(doc) {
+        let _ = writeln!(out, "🎯 {}\n", md_escape(&notice));
+    }
     if let Some(p) = &doc.in_progress {
         let _ = writeln!(
             out,

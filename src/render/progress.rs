@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::Style;
 use super::plan::{amount, money};
-use crate::exec::{Event, Summary};
+use crate::exec::{Event, Stage, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -261,6 +261,22 @@ impl Progress {
                     eprintln!("{} {key}: skipped: {reason}", self.style.yellow("-"));
                 }
             }
+            Event::Stage { stage, changes } => {
+                let line = match stage {
+                    Stage::Canary => format!(
+                        "canary: {changes} change{} first (across products); the rest starts \
+                         only if none fails",
+                        if *changes == 1 { "" } else { "s" }
+                    ),
+                    Stage::Rollout => {
+                        format!("canary passed: rolling out the other {changes} changes")
+                    }
+                };
+                match &s.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::Finished { .. } => {
                 if let Some(bar) = s.bar.take() {
                     bar.finish_and_clear();
@@ -337,6 +353,9 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
             "       plus {} (orders it sent, finished here)",
             earlier.join(", ")
         );
+    }
+    if let Some(why) = &s.stopped {
+        let _ = writeln!(out, "{} stopped early: {why}", style.red("!"));
     }
     if s.interrupted {
         let _ = writeln!(

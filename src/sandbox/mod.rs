@@ -84,6 +84,9 @@ pub struct SandboxConfig {
     pub not_ready_users: Vec<String>,
     /// `external_user_id`s that get `cardholder_not_found` until registered via users/cardholders.
     pub unknown_users: Vec<String>,
+    /// Product codes whose issue orders all end failed, as when a product is misconfigured at the
+    /// provider (the order is created and charged, then fails and is refunded).
+    pub fail_products: Vec<String>,
     /// Load the world from this JSON at start, save it periodically when changed and on shutdown.
     pub world_file: Option<PathBuf>,
     /// Save the world file before answering any request that changed it, so a process killed at
@@ -110,6 +113,7 @@ impl Default for SandboxConfig {
             seed: 0,
             not_ready_users: Vec::new(),
             unknown_users: Vec::new(),
+            fail_products: Vec::new(),
             world_file: None,
             durable: false,
             clock: Arc::new(SystemClock),
@@ -133,6 +137,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("seed", &self.seed)
             .field("not_ready_users", &self.not_ready_users)
             .field("unknown_users", &self.unknown_users)
+            .field("fail_products", &self.fail_products)
             .field("world_file", &self.world_file)
             .finish_non_exhaustive()
     }
@@ -381,6 +386,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
             .cloned()
             .collect::<HashSet<_>>(),
         unknown: config.unknown_users.iter().cloned().collect::<HashSet<_>>(),
+        fail_products: config.fail_products.iter().cloned().collect::<HashSet<_>>(),
     };
     let shared = Arc::new(Shared {
         settings,

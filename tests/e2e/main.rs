@@ -11,6 +11,7 @@ mod cli_lifecycle;
 mod cli_logs;
 mod cli_plan;
 mod cli_readme;
+mod cli_rollout;
 mod cli_shared_state;
 mod cli_sharp_edges;
 mod cli_trust;

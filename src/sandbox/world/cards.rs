@@ -112,11 +112,20 @@ impl World {
         )
         .ok_or_else(|| err(slug::INVALID_PRICING, "the product has no pricing"))?;
         self.charge(charge)?;
-        let fail = (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
-            slug: slug::PROVIDER_ERROR.to_owned(),
-            message: "sandbox: the card network declined to create the card (--fail-rate)"
-                .to_owned(),
-        });
+        let fail = if s.fail_products.contains(product.code) {
+            Some(Failure {
+                slug: slug::PROVIDER_ERROR.to_owned(),
+                message: "sandbox: the product is misconfigured at the card network \
+                          (--fail-product)"
+                    .to_owned(),
+            })
+        } else {
+            (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
+                slug: slug::PROVIDER_ERROR.to_owned(),
+                message: "sandbox: the card network declined to create the card (--fail-rate)"
+                    .to_owned(),
+            })
+        };
         let card_id = self.new_id("card");
         let o = self.new_order(
             s,

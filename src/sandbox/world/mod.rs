@@ -55,6 +55,7 @@ pub(crate) struct Settings {
     pub drop_rate: f64,
     pub not_ready: HashSet<String>,
     pub unknown: HashSet<String>,
+    pub fail_products: HashSet<String>,
 }
 
 /// The decided answer to one request; the HTTP layer encrypts it unless `plain`.
