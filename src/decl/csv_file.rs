@@ -1,5 +1,6 @@
 //! The CSV reader: turns one CSV declarations file (a header row, then one card per row) into card
-//! candidates and problems.
+//! candidates and problems; or, when its header has `topup_id`, a file of top-ups (one per row)
+//! for cards declared anywhere.
 //!
 //! The tokenizer is our own (RFC 4180: commas, double quotes, `""` escapes, LF or CRLF) because
 //! every cell needs its exact byte span for the caret, including quoted cells and rows that span
@@ -8,7 +9,8 @@
 use std::borrow::Cow;
 
 use super::fields::{
-    self, At, Candidate, EXTERNAL_USER_ID, INITIAL_TOPUP, KEY, PRODUCT_CODE, RawCard, STATUS, Slot,
+    self, AMOUNT, At, Candidate, EXTERNAL_USER_ID, INITIAL_TOPUP, KEY, PRODUCT_CODE, RawCard,
+    STATUS, Slot, TOPUP_ID,
 };
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 use super::suggest;
@@ -194,6 +196,7 @@ pub(crate) fn read(
     file: usize,
     problems: &mut Vec<SpecProblem>,
     out: &mut Vec<Candidate>,
+    topups: &mut Vec<TopupCandidate>,
 ) {
     let rows = match tokenize(&src.text) {
         Ok(rows) => rows,
@@ -220,6 +223,10 @@ pub(crate) fn read(
     let Some(header) = rows.next() else {
         return;
     };
+    if header.cells.iter().any(|c| c.value == TOPUP_ID) {
+        read_topups(src, file, &header, rows, problems, topups);
+        return;
+    }
     let Some(columns) = read_header(src, &header, problems) else {
         // Without the required columns every row would repeat the same complaint; the cells
         // are still checked so that all other problems show in this run.
@@ -455,6 +462,179 @@ fn read_row(
     Some(card)
 }
 
+/// A top-up file: `key,topup_id,amount` and any `label.<name>` columns, one top-up per row.
+fn read_topups<'a>(
+    src: &Source,
+    file: usize,
+    header: &Row<'a>,
+    rows: impl Iterator<Item = Row<'a>>,
+    problems: &mut Vec<SpecProblem>,
+    out: &mut Vec<TopupCandidate>,
+) {
+    const TOPUP_COLUMNS: &[&str] = &[KEY, TOPUP_ID, AMOUNT];
+    let mut columns: Vec<Option<&str>> = Vec::new();
+    let mut labels: Vec<Option<String>> = Vec::new();
+    let mut ok = true;
+    for cell in &header.cells {
+        let name = cell.value.as_ref();
+        let (column, label) = if let Some(&c) = TOPUP_COLUMNS.iter().find(|c| **c == name) {
+            (Some(c), None)
+        } else if let Some(l) = name.strip_prefix(LABEL_PREFIX) {
+            match fields::check_label_name(l) {
+                Ok(l) => (None, Some(l)),
+                Err(e) => {
+                    problems.push(e.at(src, cell.loc()));
+                    (None, None)
+                }
+            }
+        } else {
+            problems.push(
+                SpecProblem::at(
+                    ProblemKind::UnknownColumn,
+                    src,
+                    cell.loc(),
+                    format!("unknown column `{name}` in a top-up file"),
+                    "unknown column",
+                )
+                .with_help(format!(
+                    "{}; a top-up file has `key,topup_id,amount` and `label.<name>` columns",
+                    suggest::help_for(name, TOPUP_COLUMNS, "columns")
+                )),
+            );
+            (None, None)
+        };
+        columns.push(column);
+        labels.push(label);
+    }
+    for required in TOPUP_COLUMNS {
+        if !columns.contains(&Some(required)) {
+            ok = false;
+            problems.push(
+                SpecProblem::at_span(
+                    ProblemKind::MissingColumn,
+                    src,
+                    src.rest_of_line(header.loc()),
+                    format!("missing column `{required}` in a top-up file"),
+                    format!("this header has no `{required}`"),
+                )
+                .with_help("a top-up file has the columns `key,topup_id,amount`"),
+            );
+        }
+    }
+    for row in rows {
+        if row
+            .cells
+            .iter()
+            .all(|c| c.value.is_empty() && c.end == c.start)
+        {
+            continue;
+        }
+        if row.cells.len() != header.cells.len() {
+            problems.push(
+                SpecProblem::at_span(
+                    ProblemKind::RaggedRow,
+                    src,
+                    src.rest_of_line(row.loc()),
+                    format!(
+                        "row has {} cells but the header has {}",
+                        row.cells.len(),
+                        header.cells.len()
+                    ),
+                    "wrong number of cells",
+                )
+                .with_help("every row needs one cell per header column"),
+            );
+            continue;
+        }
+        if !ok {
+            continue;
+        }
+        let (mut key, mut id, mut amount) = (Slot::Absent, Slot::Absent, Slot::Absent);
+        let mut row_labels = super::Labels::new();
+        let mut row_ok = true;
+        for ((column, label), cell) in columns.iter().zip(&labels).zip(&row.cells) {
+            let raw = cell.value.as_ref();
+            row_ok &= match (column, label) {
+                (Some(c), _) if raw.is_empty() => {
+                    problems.push(
+                        SpecProblem::at(
+                            ProblemKind::EmptyValue,
+                            src,
+                            cell.loc(),
+                            format!("`{c}` is empty"),
+                            "no value",
+                        )
+                        .with_help(format!("every top-up needs a `{c}`")),
+                    );
+                    false
+                }
+                (Some(c), _) if *c == KEY => set(
+                    src,
+                    cell,
+                    &mut key,
+                    fields::check_key(Cow::Borrowed(raw)),
+                    problems,
+                ),
+                (Some(c), _) if *c == TOPUP_ID => set(
+                    src,
+                    cell,
+                    &mut id,
+                    fields::check_topup_id(Cow::Borrowed(raw)),
+                    problems,
+                ),
+                (Some(_), _) => set(
+                    src,
+                    cell,
+                    &mut amount,
+                    fields::check_amount(AMOUNT, raw),
+                    problems,
+                ),
+                (None, Some(name)) if !raw.is_empty() => {
+                    match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(raw)) {
+                        Ok(v) => {
+                            row_labels.insert(name.clone(), v);
+                            true
+                        }
+                        Err(e) => {
+                            problems.push(e.at(src, cell.loc()));
+                            false
+                        }
+                    }
+                }
+                (None, _) => true,
+            };
+        }
+        if let (true, Slot::Set(key), Slot::Set(id), Slot::Set(amount)) = (row_ok, key, id, amount)
+        {
+            out.push(TopupCandidate {
+                file,
+                card: key.value,
+                card_loc: key.loc,
+                id_loc: id.loc,
+                topup: super::DesiredTopup {
+                    id: id.value,
+                    amount: amount.value,
+                    labels: row_labels,
+                    origin: super::Origin {
+                        file: src.name.clone(),
+                        line: row.line,
+                    },
+                },
+            });
+        }
+    }
+}
+
+/// A top-up read from a top-up file, for the card `card` declared in any file.
+#[derive(Debug)]
+pub(crate) struct TopupCandidate {
+    pub file: usize,
+    pub card: String,
+    pub card_loc: Loc,
+    pub id_loc: Loc,
+    pub topup: super::DesiredTopup,
+}
+
 fn set<T>(
     src: &Source,
     cell: &Cell<'_>,
@@ -496,7 +676,7 @@ mod tests {
         let src = Source::new("t.csv".into(), text.into());
         let mut problems = Vec::new();
         let mut out = Vec::new();
-        read(&src, 0, &mut problems, &mut out);
+        read(&src, 0, &mut problems, &mut out, &mut Vec::new());
         (problems, out)
     }
 

@@ -17,6 +17,9 @@ pub(crate) const PRODUCT_CODE: &str = "product_code";
 pub(crate) const INITIAL_TOPUP: &str = "initial_topup";
 pub(crate) const STATUS: &str = "status";
 pub(crate) const LABELS: &str = "labels";
+pub(crate) const TOPUPS: &str = "topups";
+pub(crate) const TOPUP_ID: &str = "topup_id";
+pub(crate) const AMOUNT: &str = "amount";
 
 /// Every field a card may have, in the order they are documented.
 pub(crate) const CARD_FIELDS: &[&str] = &[
@@ -26,7 +29,19 @@ pub(crate) const CARD_FIELDS: &[&str] = &[
     INITIAL_TOPUP,
     STATUS,
     LABELS,
+    TOPUPS,
 ];
+
+/// A top-up id: the characters and length of a key, unique within its card.
+pub(crate) fn check_topup_id(raw: Cow<'_, str>) -> Result<String, Invalid> {
+    check_key(raw).map_err(|mut e| {
+        e.message = e
+            .message
+            .replace("card key", "top-up id")
+            .replace("`key`", "`id`");
+        e
+    })
+}
 
 /// The known field a misspelt name stands for, if it is close enough to one.
 pub(crate) fn misspelling_of(name: &str, candidates: &[&'static str]) -> Option<&'static str> {
@@ -217,7 +232,7 @@ pub(crate) enum Slot<T> {
 }
 
 impl<T: Clone> Slot<T> {
-    fn is_absent(&self) -> bool {
+    pub(crate) fn is_absent(&self) -> bool {
         matches!(self, Slot::Absent)
     }
     /// This slot, or the default's when this one is absent.
@@ -239,6 +254,7 @@ pub(crate) struct RawCard {
     pub initial_topup: Slot<Decimal>,
     pub status: Slot<DesiredStatus>,
     pub labels: super::Labels,
+    pub topups: Vec<super::DesiredTopup>,
     /// Some problem was reported for this entry; it yields no card (but its key still counts for
     /// duplicate detection).
     pub rejected: bool,
@@ -280,6 +296,7 @@ pub(crate) fn finish(
         merged.extend(card.labels);
         merged
     };
+    let topups = card.topups;
 
     let mut rejected = card.rejected || d.rejected;
     let mut missing = Vec::new();
@@ -345,6 +362,7 @@ pub(crate) fn finish(
                 initial_topup,
                 status,
                 labels,
+                topups,
                 origin: Origin {
                     file: src.name.clone(),
                     line: key.loc.line(),

@@ -45,6 +45,22 @@ pub struct DesiredCard {
     pub initial_topup: Option<Decimal>,
     pub status: DesiredStatus,
     pub labels: Labels,
+    /// Money to send to the card, each top-up once, sorted by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topups: Vec<DesiredTopup>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// One declared top-up of a card: `amount` sent once under `id`, whatever runs come after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredTopup {
+    /// Unique within its card; with the card's key, the top-up's address (`topup.KEY:ID`).
+    pub id: String,
+    #[serde(with = "crate::wire::decimal")]
+    pub amount: Decimal,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
     #[serde(skip)]
     pub origin: Origin,
 }
@@ -176,6 +192,7 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
     let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
     let mut candidates = Vec::new();
     let mut move_candidates = Vec::new();
+    let mut topup_candidates = Vec::new();
     let mut sources: Vec<Option<Source>> = Vec::new();
     let mut files = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
@@ -191,7 +208,9 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
                     Some(Kind::Yaml) => {
                         yaml_file::read(&src, i, &mut local, &mut candidates, &mut move_candidates)
                     }
-                    Some(Kind::Csv) => csv_file::read(&src, i, &mut local, &mut candidates),
+                    Some(Kind::Csv) => {
+                        csv_file::read(&src, i, &mut local, &mut candidates, &mut topup_candidates)
+                    }
                     None => local.push(SpecProblem::about_file(
                         ProblemKind::UnsupportedFile,
                         &src.name,
@@ -233,6 +252,7 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
     }
 
     let moves = moves::check(move_candidates, &cards, &sources, &mut problems);
+    attach_topups(topup_candidates, &mut cards, &sources, &mut problems);
 
     if !problems.is_empty() {
         problems.sort_by_key(|(file, p)| (*file, p.offset()));
@@ -247,6 +267,66 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
         files,
         fingerprint,
     })
+}
+
+/// Top-ups from top-up files join their cards (declared in any file): an unknown card, or an id
+/// the card already has, is a problem at the row.
+fn attach_topups(
+    candidates: Vec<csv_file::TopupCandidate>,
+    cards: &mut [DesiredCard],
+    sources: &[Option<Source>],
+    problems: &mut Vec<(usize, SpecProblem)>,
+) {
+    let mut touched = Vec::new();
+    for t in candidates {
+        let Some(Some(src)) = sources.get(t.file) else {
+            continue;
+        };
+        let Ok(i) = cards.binary_search_by(|c| c.key.as_str().cmp(&t.card)) else {
+            let help = match suggest::did_you_mean(
+                &t.card,
+                &cards.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(),
+            ) {
+                Some(k) => format!("did you mean `{k}`? a top-up needs its card declared"),
+                None => "a top-up needs its card declared (in YAML or a card CSV)".into(),
+            };
+            problems.push((
+                t.file,
+                SpecProblem::at(
+                    ProblemKind::UnknownCard,
+                    src,
+                    t.card_loc,
+                    format!("no card `{}` is declared", t.card),
+                    "unknown card",
+                )
+                .with_help(help),
+            ));
+            continue;
+        };
+        let card = &mut cards[i];
+        if let Some(first) = card.topups.iter().find(|x| x.id == t.topup.id) {
+            problems.push((
+                t.file,
+                SpecProblem::at(
+                    ProblemKind::DuplicateKey,
+                    src,
+                    t.id_loc,
+                    format!("card `{}` has top-up `{}` already", card.key, t.topup.id),
+                    "declared again here",
+                )
+                .with_help(format!(
+                    "first declared at {}:{}; each top-up of a card needs its own id",
+                    first.origin.file, first.origin.line
+                )),
+            ));
+            continue;
+        }
+        card.topups.push(t.topup);
+        touched.push(i);
+    }
+    for i in touched {
+        cards[i].topups.sort_by(|a, b| a.id.cmp(&b.id));
+    }
 }
 
 /// A key declared again: the problem sits at the second place and names the first, both in its
@@ -318,6 +398,22 @@ fn fingerprint(cards: &[DesiredCard], moves: &[Move]) -> String {
         for (k, v) in &c.labels {
             field(&mut buf, k);
             field(&mut buf, v);
+        }
+        // Only when there are any, so cards without top-ups keep the fingerprint they had.
+        if !c.topups.is_empty() {
+            field(&mut buf, "topups");
+            buf.extend_from_slice(&(c.topups.len() as u64).to_le_bytes());
+            for t in &c.topups {
+                field(&mut buf, &t.id);
+                amount.clear();
+                let _ = write!(amount, "{}", t.amount.normalize());
+                field(&mut buf, &amount);
+                buf.extend_from_slice(&(t.labels.len() as u64).to_le_bytes());
+                for (k, v) in &t.labels {
+                    field(&mut buf, k);
+                    field(&mut buf, v);
+                }
+            }
         }
         h.update(&buf);
     }

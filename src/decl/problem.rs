@@ -39,6 +39,8 @@ pub enum ProblemKind {
     FirstDeclared,
     /// A `moved` entry that cannot apply: to itself, twice, chained, or to an undeclared key.
     InvalidMove,
+    /// A top-up for a card no file declares.
+    UnknownCard,
 }
 
 impl ProblemKind {
@@ -69,6 +71,7 @@ impl ProblemKind {
             ProblemKind::RaggedRow => "cardform::spec::ragged_row",
             ProblemKind::FirstDeclared => "cardform::spec::first_declared",
             ProblemKind::InvalidMove => "cardform::spec::invalid_move",
+            ProblemKind::UnknownCard => "cardform::spec::unknown_card",
         }
     }
 }

@@ -173,6 +173,7 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
                     DesiredStatus::Active
                 },
                 labels,
+                topups: Vec::new(),
                 origin: Origin::default(),
             },
         )

@@ -9,7 +9,7 @@ use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
 use crate::model::{Address, DesiredStatus};
 use crate::plan::{Action, ActionKind, Attributes};
 use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord};
-use crate::wire::{CreateCardRequest, FreezeRequest, UnfreezeRequest};
+use crate::wire::{CreateCardRequest, FreezeRequest, TopupRequest, UnfreezeRequest};
 
 impl Ctx {
     /// Issue a card for `action` (attempt `action.attempt`). `retire` is the old record a
@@ -173,7 +173,7 @@ impl Ctx {
         let ended = self.perform(order, &mutation, &mut card).await?;
         match mutation {
             Mutation::IssueCard(_) => self.after_issue(ended, &mut card, None).await,
-            Mutation::Freeze(_) | Mutation::Unfreeze(_) => Ok(ended),
+            Mutation::Freeze(_) | Mutation::Unfreeze(_) | Mutation::Topup(_) => Ok(ended),
         }
     }
 
@@ -236,6 +236,44 @@ impl Ctx {
             )
             .await?;
         self.perform(order, &mutation, card).await
+    }
+
+    /// A declared top-up: journaled under a key of (lineage, card, id, attempt), sent, tracked to
+    /// `completed` or `failed`; its real charge is the card's too. The card is read now, not at
+    /// plan time: one issued earlier in this run has its id by then.
+    pub(super) async fn topup(&self, action: &Action) -> Result<Ended, ExecError> {
+        let address = action.address();
+        let (Some(card_key), Some(id), Some(amount)) =
+            (address.card_key(), address.topup_id(), action.amount)
+        else {
+            return Ok(Ended::Failed {
+                slug: slugs::JOURNAL_CORRUPT.into(),
+                message: format!("{address} is not a top-up the plan can send"),
+            });
+        };
+        let Some(mut card) = self.store.get_card(card_key).await? else {
+            return Ok(Ended::Failed {
+                slug: slugs::CARD_NOT_IN_STATE.into(),
+                message: format!("card {card_key} is not in state"),
+            });
+        };
+        let Some(card_id) = card.card_id.clone() else {
+            return Ok(Ended::Failed {
+                slug: slugs::NO_CARD_ID.into(),
+                message: format!("state has no provider card id for {card_key}"),
+            });
+        };
+        let mutation = Mutation::Topup(TopupRequest { card_id, amount });
+        let order = self
+            .journal(
+                keys::topup(&self.lineage, card_key, id, action.attempt),
+                address,
+                &mutation,
+                action.attempt,
+                action.estimate.total(),
+            )
+            .await?;
+        self.perform(order, &mutation, &mut card).await
     }
 
     /// A declared move: the card, its journal, charges and audit trail take the new key in one

@@ -62,6 +62,8 @@ pub struct Summary {
     pub issued: usize,
     pub changed: usize,
     pub resumed: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub topped_up: usize,
     pub failed: usize,
     pub skipped: usize,
     /// slug → (count, hint, first few keys)
@@ -127,4 +129,8 @@ fn serialize_by_run<S: serde::Serializer>(
         map.serialize_entry(&serial.to_string(), &amount.to_string())?;
     }
     map.end()
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -26,6 +26,12 @@ pub fn status_change(lineage: &str, key: &str, kind: OrderKind, card_id: &str, s
     ))
 }
 
+/// The key of attempt `attempt` of top-up `id` of card `key`: a re-run re-sends the same key, so
+/// the provider creates the top-up (and takes its money) once.
+pub fn topup(lineage: &str, key: &str, id: &str, attempt: u32) -> String {
+    derive(&format!("{lineage}\0topup\0{key}\0{id}\0{attempt}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

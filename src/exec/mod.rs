@@ -421,7 +421,7 @@ impl Ctx {
         let Some(max) = self.max_failure_rate else {
             return;
         };
-        let finished = s.issued + s.changed + s.resumed + s.failed;
+        let finished = s.issued + s.changed + s.resumed + s.topped_up + s.failed;
         if finished < BRAKE_MIN_FINISHED
             || Decimal::from(s.failed) <= max * Decimal::from(finished)
             || s.stopped.is_some()
@@ -458,6 +458,7 @@ impl Ctx {
             }
             ActionKind::UpdateLabels => self.relabel(&action).await?,
             ActionKind::Move => self.rename(&action).await?,
+            ActionKind::Topup => self.topup(&action).await?,
             ActionKind::Undeclared => return Ok(true),
         };
         let completed = matches!(ended, Ended::Done { .. });
@@ -467,6 +468,7 @@ impl Ctx {
                 match action.kind {
                     ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
                     ActionKind::Resume => s.resumed += 1,
+                    ActionKind::Topup => s.topped_up += 1,
                     _ => s.changed += 1,
                 }
                 let charge = charges.total();
@@ -531,6 +533,7 @@ mod tests {
             estimate: Estimate::none(),
             depends_on: Vec::new(),
             moved_to: None,
+            amount: None,
         }
     }
 

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::client::{Client, ClientError};
 use crate::state::OrderKind;
 use crate::wire::{
-    Call, CreateCardRequest, CreateCardholderRequest, FreezeRequest, Order, UnfreezeRequest,
-    digest::hmac_sha256,
+    Call, CreateCardRequest, CreateCardholderRequest, FreezeRequest, Order, TopupRequest,
+    UnfreezeRequest, digest::hmac_sha256,
 };
 
 /// A request that changes something at the provider, answered with an order to track.
@@ -21,6 +21,7 @@ pub enum Mutation {
     IssueCard(CreateCardRequest),
     Freeze(FreezeRequest),
     Unfreeze(UnfreezeRequest),
+    Topup(TopupRequest),
 }
 
 /// The fields of `cardholders/create` that identify a person. A cardholder mutation journals
@@ -47,6 +48,7 @@ impl Mutation {
             Mutation::IssueCard(_) => OrderKind::Issue,
             Mutation::Freeze(_) => OrderKind::Freeze,
             Mutation::Unfreeze(_) => OrderKind::Unfreeze,
+            Mutation::Topup(_) => OrderKind::Topup,
         }
     }
 
@@ -56,13 +58,17 @@ impl Mutation {
             Mutation::IssueCard(_) => CreateCardRequest::ENDPOINT.path(),
             Mutation::Freeze(_) => FreezeRequest::ENDPOINT.path(),
             Mutation::Unfreeze(_) => UnfreezeRequest::ENDPOINT.path(),
+            Mutation::Topup(_) => TopupRequest::ENDPOINT.path(),
         }
     }
 
     /// Request fields that identify a person: never journalled as their value.
     pub fn personal_fields(&self) -> &'static [&'static str] {
         match self {
-            Mutation::IssueCard(_) | Mutation::Freeze(_) | Mutation::Unfreeze(_) => &[],
+            Mutation::IssueCard(_)
+            | Mutation::Freeze(_)
+            | Mutation::Unfreeze(_)
+            | Mutation::Topup(_) => &[],
         }
     }
 
@@ -74,6 +80,7 @@ impl Mutation {
             Mutation::IssueCard(r) => journal_json(r, personal, journal_key),
             Mutation::Freeze(r) => journal_json(r, personal, journal_key),
             Mutation::Unfreeze(r) => journal_json(r, personal, journal_key),
+            Mutation::Topup(r) => journal_json(r, personal, journal_key),
         }
     }
 
@@ -91,10 +98,7 @@ impl Mutation {
             OrderKind::Issue => parse(kind, request).map(Mutation::IssueCard),
             OrderKind::Freeze => parse(kind, request).map(Mutation::Freeze),
             OrderKind::Unfreeze => parse(kind, request).map(Mutation::Unfreeze),
-            OrderKind::Topup => Err(Unreadable {
-                kind: kind.as_str(),
-                why: "this build does not send top-ups".into(),
-            }),
+            OrderKind::Topup => parse(kind, request).map(Mutation::Topup),
         }
     }
 
@@ -106,6 +110,7 @@ impl Mutation {
             Mutation::IssueCard(r) => client.call(r, key).await,
             Mutation::Freeze(r) => client.call(r, key).await,
             Mutation::Unfreeze(r) => client.call(r, key).await,
+            Mutation::Topup(r) => client.call(r, key).await,
         }
     }
 
@@ -120,6 +125,7 @@ impl Mutation {
             Mutation::IssueCard(_) => OrderType::CardIssue,
             Mutation::Freeze(_) => OrderType::CardFreeze,
             Mutation::Unfreeze(_) => OrderType::CardUnfreeze,
+            Mutation::Topup(_) => OrderType::CardTopup,
         };
         let known_type = !matches!(&o.order_type, OrderType::Unknown(s) if s.is_empty());
         if known_type && o.order_type != expected {
@@ -163,6 +169,23 @@ impl Mutation {
                         theirs.map_or("nothing".into(), |a| a.to_string()),
                         r.initial_topup_amount
                             .map_or("nothing".into(), |a| a.to_string())
+                    ));
+                }
+            }
+            Mutation::Topup(r) => {
+                if let Some(theirs) = o.card_id.as_deref().filter(|c| *c != r.card_id) {
+                    return Some(format!(
+                        "order {} tops up card {theirs}, not {}",
+                        o.order_id, r.card_id
+                    ));
+                }
+                if let Some(theirs) = said("amount")
+                    .and_then(|a| a.parse::<rust_decimal::Decimal>().ok())
+                    .filter(|a| *a != r.amount)
+                {
+                    return Some(format!(
+                        "order {} tops up {theirs}, the journal {}",
+                        o.order_id, r.amount
                     ));
                 }
             }

@@ -1,13 +1,13 @@
 //! Addresses: how every resource cardform manages is named, in plans, events, the journal, the
-//! audit trail and error messages (`card.alice`, `topup.alice/2026-11`). Owns the syntax of an
+//! audit trail and error messages (`card.alice`, `topup.alice:2026-11`). Owns the syntax of an
 //! address and the rule for keys; must not know how a resource of any kind is stored or sent.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The kinds of resource cardform manages. Only cards exist today; top-ups, users and
-/// cardholders come next and get their own variant here.
+/// The kinds of resource cardform manages. Users and cardholders come next and get their own
+/// variant here.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -15,14 +15,18 @@ use std::str::FromStr;
 pub enum ResourceKind {
     #[default]
     Card,
+    /// A declared top-up of a card, keyed `CARD:ID` (`:` is not allowed in a key, so the split
+    /// is never ambiguous).
+    Topup,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 1] = [ResourceKind::Card];
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::Card, ResourceKind::Topup];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Card => "card",
+            ResourceKind::Topup => "topup",
         }
     }
 
@@ -47,6 +51,9 @@ impl FromStr for ResourceKind {
     }
 }
 
+/// Between a top-up's card key and its id; never part of a key.
+pub const TOPUP_SEPARATOR: char = ':';
+
 /// One resource: its kind and its key within that kind. Printed `kind.key`; the kind never
 /// contains a dot, so the first dot always ends it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,10 +74,24 @@ impl Address {
         Self::new(ResourceKind::Card, key)
     }
 
-    /// The card this resource belongs to, when it is a card.
+    /// Top-up `id` of card `card`.
+    pub fn topup(card: &str, id: &str) -> Self {
+        Self::new(ResourceKind::Topup, format!("{card}{TOPUP_SEPARATOR}{id}"))
+    }
+
+    /// The card this resource is or belongs to (a top-up's card).
     pub fn card_key(&self) -> Option<&str> {
         match self.kind {
             ResourceKind::Card => Some(&self.key),
+            ResourceKind::Topup => self.key.split_once(TOPUP_SEPARATOR).map(|(card, _)| card),
+        }
+    }
+
+    /// A top-up's id within its card.
+    pub fn topup_id(&self) -> Option<&str> {
+        match self.kind {
+            ResourceKind::Topup => self.key.split_once(TOPUP_SEPARATOR).map(|(_, id)| id),
+            ResourceKind::Card => None,
         }
     }
 }

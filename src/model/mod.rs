@@ -5,7 +5,9 @@
 mod address;
 mod labels;
 
-pub use address::{Address, AddressError, KEY_MAX_LEN, KeyError, ResourceKind, check_key};
+pub use address::{
+    Address, AddressError, KEY_MAX_LEN, KeyError, ResourceKind, TOPUP_SEPARATOR, check_key,
+};
 pub use labels::Labels;
 
 use serde::{Deserialize, Serialize};

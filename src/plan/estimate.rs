@@ -54,6 +54,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
     match action.kind {
         ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => {}
         ActionKind::Resume => return resume(action, state),
+        ActionKind::Topup => return topup(action, facts),
         // Status changes and labels carry no fee [assumed: the reference documents none].
         _ => return Estimate::none(),
     }
@@ -97,6 +98,26 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
         fee: None,
         topup,
         source: EstimateSource::Unknown,
+    }
+}
+
+/// A top-up: its amount, and the product's top-up fee on it (no observed fallback: the fee
+/// depends on the amount, and state holds no rule to learn it from).
+fn topup(action: &Action, facts: &ProviderFacts) -> Estimate {
+    let amount = action.amount.unwrap_or_default();
+    let fee = facts
+        .products
+        .get(&action.product_code)
+        .and_then(|p| assumed::topup_fee(amount, p.topup_fee_percent, p.topup_fee_fixed))
+        .map(|f| cents(assumed::round_money(f)));
+    Estimate {
+        fee,
+        topup: cents(amount),
+        source: if fee.is_some() {
+            EstimateSource::Pricing
+        } else {
+            EstimateSource::Unknown
+        },
     }
 }
 

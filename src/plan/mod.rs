@@ -75,8 +75,35 @@ pub fn plan_with_moves(
             None => actions.push(undeclared(record, state, options)),
         }
     }
+    let mut topup_problems = Vec::new();
+    topups(desired, state, &mut actions, &mut topup_problems);
     for (address, orders) in &state.open_orders {
-        let (Some(key), Some(order)) = (address.card_key(), orders.first()) else {
+        let Some(order) = orders.first() else {
+            continue;
+        };
+        if address.kind == ResourceKind::Topup {
+            // Tracked to the end whatever the declarations say: its money may be sent already.
+            actions.push(Action {
+                resource: ResourceKind::Topup,
+                key: address.key.clone(),
+                kind: ActionKind::Resume,
+                reason: "top-up order is still open".into(),
+                product_code: address
+                    .card_key()
+                    .and_then(|k| state.cards.get(k))
+                    .map(|c| c.product_code.clone())
+                    .unwrap_or_default(),
+                before: None,
+                after: None,
+                attempt: order.attempt,
+                estimate: Estimate::none(),
+                depends_on: Vec::new(),
+                moved_to: None,
+                amount: None,
+            });
+            continue;
+        }
+        let Some(key) = address.card_key() else {
             continue;
         };
         if !declared.contains(key) && !state.cards.contains_key(key) {
@@ -92,6 +119,7 @@ pub fn plan_with_moves(
                 estimate: Estimate::none(),
                 depends_on: Vec::new(),
                 moved_to: None,
+                amount: None,
             });
         }
     }
@@ -104,6 +132,7 @@ pub fn plan_with_moves(
     let partial = restrict(&mut actions, desired, state, options);
 
     let mut problems = moved.problems;
+    problems.extend(topup_problems);
     problems.extend(check(&actions, facts, options));
     let prunes = actions
         .iter()
@@ -149,6 +178,103 @@ pub fn plan_with_moves(
         }
     }
     plan
+}
+
+/// The declared top-ups against the journal: each not yet sent (or whose last attempt failed) is a
+/// `topup` action, after its card's issue when the card is new in this plan; one sent already
+/// stays as it is (a changed amount is a problem: money sent cannot be edited); one sent and no
+/// longer declared is listed, and nothing is undone.
+fn topups(
+    desired: &[DesiredCard],
+    state: &Snapshot,
+    actions: &mut Vec<Action>,
+    problems: &mut Vec<Problem>,
+) {
+    let mut declared = BTreeSet::new();
+    let mut new = Vec::new();
+    for card in desired.iter().filter(|c| !c.topups.is_empty()) {
+        // The change that makes the card exist (or renames it) comes first.
+        let card_change = actions
+            .iter()
+            .find(|a| {
+                a.resource == ResourceKind::Card
+                    && (a.key == card.key || a.moved_to.as_deref() == Some(card.key.as_str()))
+                    && matches!(
+                        a.kind,
+                        ActionKind::Issue
+                            | ActionKind::Reissue
+                            | ActionKind::Replace
+                            | ActionKind::Resume
+                            | ActionKind::Move
+                    )
+            })
+            .map(Action::address);
+        for t in &card.topups {
+            let address = crate::model::Address::topup(&card.key, &t.id);
+            declared.insert(address.key.clone());
+            let sent = state.topups.get(&address.key);
+            let attempt = match sent {
+                Some(s) if s.phase != crate::state::OrderPhase::Failed => {
+                    if s.amount.is_some_and(|a| a != t.amount) {
+                        problems.push(Problem::TopupAmountChanged {
+                            key: address.key.clone(),
+                            sent: s.amount.unwrap_or_default(),
+                            declared: t.amount,
+                        });
+                    }
+                    continue;
+                }
+                Some(s) => s.attempt + 1,
+                None => 1,
+            };
+            if card.status == DesiredStatus::Frozen {
+                problems.push(Problem::TopupOnFrozenCard {
+                    key: address.key.clone(),
+                });
+            }
+            let reason = match sent {
+                Some(s) => format!(
+                    "attempt {} failed ({}): sent again under a new key",
+                    s.attempt,
+                    s.error_slug.as_deref().unwrap_or("order_failed")
+                ),
+                None => "declared, not sent yet".into(),
+            };
+            new.push(Action {
+                resource: ResourceKind::Topup,
+                key: address.key,
+                kind: ActionKind::Topup,
+                reason,
+                product_code: card.product_code.clone(),
+                before: None,
+                after: Some(Attributes::from_desired(card)),
+                attempt,
+                estimate: Estimate::none(),
+                depends_on: card_change.iter().cloned().collect(),
+                moved_to: None,
+                amount: Some(t.amount),
+            });
+        }
+    }
+    for (key, s) in &state.topups {
+        if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
+            new.push(Action {
+                resource: ResourceKind::Topup,
+                key: key.clone(),
+                kind: ActionKind::Undeclared,
+                reason: "sent, no longer declared: money sent stays sent".into(),
+                product_code: String::new(),
+                before: None,
+                after: None,
+                attempt: s.attempt,
+                estimate: Estimate::none(),
+                depends_on: Vec::new(),
+                moved_to: None,
+                amount: s.amount,
+            });
+        }
+    }
+    actions.extend(new);
 }
 
 /// Keeps the actions `--target` asks for, and the changes they depend on (a targeted relabel of
@@ -213,6 +339,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         estimate: Estimate::none(),
         depends_on: Vec::new(),
         moved_to: None,
+        amount: None,
     };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -329,6 +456,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         estimate: Estimate::none(),
         depends_on: Vec::new(),
         moved_to: None,
+        amount: None,
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -384,6 +512,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         estimate: Estimate::none(),
         depends_on: Vec::new(),
         moved_to: None,
+        amount: None,
     })
 }
 
@@ -425,6 +554,21 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
                     }
                 }
             }
+        }
+    }
+    for a in actions.iter().filter(|a| a.kind == ActionKind::Topup) {
+        let (Some(p), Some(amount)) = (facts.products.get(&a.product_code), a.amount) else {
+            continue;
+        };
+        if p.min_topup.is_some_and(|min| amount < min)
+            || p.max_topup.is_some_and(|max| amount > max)
+        {
+            problems.push(Problem::TopupOutOfRange {
+                key: a.key.clone(),
+                amount,
+                min: p.min_topup,
+                max: p.max_topup,
+            });
         }
     }
     let known: Vec<&str> = facts.products.keys().map(String::as_str).collect();

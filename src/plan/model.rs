@@ -93,6 +93,8 @@ pub enum ActionKind {
     /// `->` a declared rename (`moved:`): the card keeps its id, orders and history under its new
     /// key. State only: no provider call, no fee.
     Move,
+    /// `$` a declared top-up not yet sent (or whose last attempt failed): money onto the card.
+    Topup,
 }
 
 impl ActionKind {
@@ -104,6 +106,7 @@ impl ActionKind {
             ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::UpdateLabels => "~",
             ActionKind::Prune | ActionKind::Undeclared => "-",
             ActionKind::Move => "->",
+            ActionKind::Topup => "$",
         }
     }
 
@@ -119,6 +122,7 @@ impl ActionKind {
             ActionKind::Prune => "prune",
             ActionKind::Undeclared => "undeclared",
             ActionKind::Move => "move",
+            ActionKind::Topup => "topup",
         }
     }
 
@@ -202,6 +206,13 @@ pub struct Action {
     /// For a move: the key the card moves to (`key` is the one it leaves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<String>,
+    /// For a top-up: the amount it sends (`key` is `CARD:ID`).
+    #[serde(
+        default,
+        with = "crate::wire::decimal::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub amount: Option<Decimal>,
 }
 
 impl Action {
@@ -261,6 +272,16 @@ pub enum Problem {
     MoveConflict { from: String, to: String },
     /// A declared move of a card with an order still open.
     MoveWaitsForOrders { from: String, to: String },
+    /// A top-up already sent whose declared amount changed: money sent cannot be edited.
+    TopupAmountChanged {
+        key: String,
+        #[serde(with = "crate::wire::decimal")]
+        sent: Decimal,
+        #[serde(with = "crate::wire::decimal")]
+        declared: Decimal,
+    },
+    /// A top-up on a card declared frozen: a frozen card takes no money.
+    TopupOnFrozenCard { key: String },
 }
 
 impl Problem {
@@ -305,7 +326,13 @@ impl Problem {
                     (None, Some(b)) => format!("at most {b}"),
                     (None, None) => "any".into(),
                 };
-                format!("{key}: initial_topup {amount} is outside the product's limits ({range})")
+                // A declared top-up's key is `CARD:ID`; a card's own key is its initial top-up.
+                let what = if key.contains(crate::model::TOPUP_SEPARATOR) {
+                    "top-up"
+                } else {
+                    "initial_topup"
+                };
+                format!("{key}: {what} {amount} is outside the product's limits ({range})")
             }
             Problem::InsufficientBalance {
                 needed,
@@ -336,6 +363,18 @@ impl Problem {
             ),
             Problem::MoveConflict { from, to } => format!(
                 "moved {from} → {to}: both keys are in state, so the move cannot apply; remove                  the move if {to} is a card of its own, or take one out of state with                  `cardform state rm`"
+            ),
+            Problem::TopupAmountChanged {
+                key,
+                sent,
+                declared,
+            } => format!(
+                "top-up {key}: {sent} was sent already and cannot be changed to {declared}; \
+                 declare the difference as a top-up with a new id"
+            ),
+            Problem::TopupOnFrozenCard { key } => format!(
+                "top-up {key}: its card is declared frozen, and a frozen card takes no top-up; \
+                 unfreeze it or remove the top-up"
             ),
             Problem::MoveWaitsForOrders { from, to } => format!(
                 "moved {from} → {to}: {from} has an order still open; finish it first with                  `cardform refresh`, then plan again"

@@ -62,6 +62,7 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             estimate: Estimate::none(),
             depends_on: Vec::new(),
             moved_to: Some(m.to.clone()),
+            amount: None,
         });
     }
     moved

@@ -50,6 +50,7 @@ fn card(key: &str, product: &str) -> DesiredCard {
         initial_topup: None,
         status: DesiredStatus::Active,
         labels: Labels::new(),
+        topups: Vec::new(),
         origin: Origin::default(),
     }
 }
@@ -303,6 +304,19 @@ fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
     let mut next = state.clone();
     next.open_orders.clear();
     for a in &p.actions {
+        if a.kind == ActionKind::Topup {
+            next.topups.insert(
+                a.key.clone(),
+                crate::state::TopupState {
+                    attempt: a.attempt,
+                    phase: OrderPhase::Completed,
+                    amount: a.amount,
+                    charge: a.estimate.total(),
+                    error_slug: None,
+                },
+            );
+            continue;
+        }
         let Some(after) = &a.after else { continue };
         let phase = match after.status {
             DesiredStatus::Active => CardPhase::Active,
@@ -355,20 +369,32 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
         prop::option::of(10u32..200),
         any::<bool>(),
         prop::collection::btree_map("[xy]", "[pq]", 0..2).prop_map(Labels::from),
+        prop::collection::btree_map("[a-c]", 10u32..200, 0..3),
     )
-        .prop_map(|(key, user, product, topup, frozen, labels)| DesiredCard {
-            key,
-            external_user_id: user,
-            product_code: product.into(),
-            initial_topup: topup.map(Decimal::from),
-            status: if frozen {
-                DesiredStatus::Frozen
-            } else {
-                DesiredStatus::Active
+        .prop_map(
+            |(key, user, product, topup, frozen, labels, topups)| DesiredCard {
+                key,
+                external_user_id: user,
+                product_code: product.into(),
+                initial_topup: topup.map(Decimal::from),
+                status: if frozen {
+                    DesiredStatus::Frozen
+                } else {
+                    DesiredStatus::Active
+                },
+                labels,
+                topups: topups
+                    .into_iter()
+                    .map(|(id, amount)| crate::decl::DesiredTopup {
+                        id,
+                        amount: Decimal::from(amount),
+                        labels: Labels::new(),
+                        origin: Origin::default(),
+                    })
+                    .collect(),
+                origin: Origin::default(),
             },
-            labels,
-            origin: Origin::default(),
-        })
+        )
 }
 
 fn arb_phase() -> impl Strategy<Value = CardPhase> {

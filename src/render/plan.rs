@@ -15,12 +15,13 @@ pub const GROUP_THRESHOLD: usize = 30;
 const GROUP_SAMPLE: usize = 5;
 
 /// Sections in the order a reader wants them: what is in flight first, then what costs money.
-const ORDER: [ActionKind; 10] = [
+const ORDER: [ActionKind; 11] = [
     ActionKind::Resume,
     ActionKind::Move,
     ActionKind::Issue,
     ActionKind::Reissue,
     ActionKind::Replace,
+    ActionKind::Topup,
     ActionKind::Freeze,
     ActionKind::Unfreeze,
     ActionKind::UpdateLabels,
@@ -53,13 +54,14 @@ fn heading(kind: ActionKind) -> &'static str {
         ActionKind::Prune => "prune (freeze)",
         ActionKind::Undeclared => "undeclared (left untouched)",
         ActionKind::Move => "move (rename in state: no order, no fee)",
+        ActionKind::Topup => "top up",
     }
 }
 
 fn paint_symbol(style: Style, kind: ActionKind) -> String {
     let s = format!("{:>3}", kind.symbol());
     match kind {
-        ActionKind::Issue | ActionKind::Reissue => style.green(&s),
+        ActionKind::Issue | ActionKind::Reissue | ActionKind::Topup => style.green(&s),
         ActionKind::Replace | ActionKind::Prune => style.red(&s),
         ActionKind::Resume | ActionKind::Move => style.cyan(&s),
         ActionKind::Undeclared => style.dim(&s),
@@ -87,6 +89,9 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     let mut parts = Vec::new();
     if let Some(to) = &a.moved_to {
         parts.push(format!("-> {to}"));
+    }
+    if let (Some(t), ActionKind::Topup) = (a.amount, a.kind) {
+        parts.push(format!("top-up {}", amount(t, cur)));
     }
     if let Some(after) = &a.after
         && a.kind.issues_card()
@@ -246,7 +251,7 @@ fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style
             .count();
         let product = if product.is_empty() { "-" } else { product };
         let mut money_part = String::new();
-        if kind.issues_card() {
+        if kind.issues_card() || kind == ActionKind::Topup {
             money_part = format!("  fees {}", amount(fees, cur));
             if unknown > 0 {
                 money_part.push_str(&format!(" + unknown for {unknown}"));
@@ -293,6 +298,7 @@ pub fn summary_line(t: &Totals) -> String {
         ActionKind::Prune => "to prune",
         ActionKind::Undeclared => "undeclared",
         ActionKind::Move => "to move",
+        ActionKind::Topup => "to top up",
     };
     let changes: Vec<String> = ORDER
         .iter()

@@ -308,6 +308,9 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     let _ = writeln!(out, "  issued   {:>6}", s.issued);
     let _ = writeln!(out, "  changed  {:>6}", s.changed);
     let _ = writeln!(out, "  resumed  {:>6}", s.resumed);
+    if s.topped_up > 0 {
+        let _ = writeln!(out, "  topped up {:>5}", s.topped_up);
+    }
     let _ = writeln!(out, "  failed   {:>6}", s.failed);
     if s.skipped > 0 {
         let _ = writeln!(out, "  skipped  {:>6}", s.skipped);

@@ -422,3 +422,42 @@ pub(super) fn attach_charges(
     }
     Ok(())
 }
+
+/// The top-up rows of the journal (`resource_key, attempt, phase, request, charge, error_slug`,
+/// in journal order) as each top-up's latest attempt.
+pub(super) type TopupRow = (String, i64, String, String, Option<String>, Option<String>);
+
+pub(super) fn topups_from_rows(
+    rows: Vec<TopupRow>,
+) -> Result<BTreeMap<String, super::model::TopupState>, StateError> {
+    let mut topups = BTreeMap::new();
+    for (key, attempt, phase, request, charge, error_slug) in rows {
+        let amount = serde_json::from_str::<serde_json::Value>(&request)
+            .ok()
+            .and_then(|r| r.get("amount").and_then(|a| a.as_str()).map(str::to_owned))
+            .map(|a| decimal("top-up amount", &a))
+            .transpose()?;
+        let state = super::model::TopupState {
+            attempt: u32_of("attempt", attempt)?,
+            phase: order_phase(&phase)?,
+            amount,
+            charge: opt_decimal("charge", charge)?,
+            error_slug,
+        };
+        match topups.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(state);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                if state.attempt >= o.get().attempt {
+                    o.insert(state);
+                }
+            }
+        }
+    }
+    Ok(topups)
+}
+
+/// The SQL both backends read top-ups with.
+pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
+     error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";

@@ -183,6 +183,19 @@ pub struct Snapshot {
     /// Real charges observed per product code for issue orders without a top-up (for estimates
     /// when the provider publishes no fees): the most recent one.
     pub observed_issue_fees: BTreeMap<String, Decimal>,
+    /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt.
+    pub topups: BTreeMap<String, TopupState>,
+}
+
+/// What the journal says of one top-up: its latest attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupState {
+    pub attempt: u32,
+    pub phase: OrderPhase,
+    /// The amount that attempt sent (from its journaled request).
+    pub amount: Option<Decimal>,
+    pub charge: Option<Decimal>,
+    pub error_slug: Option<String>,
 }
 
 impl Snapshot {

@@ -14,6 +14,7 @@ mod cli_readme;
 mod cli_rollout;
 mod cli_shared_state;
 mod cli_sharp_edges;
+mod cli_topups;
 mod cli_trust;
 mod cli_unreachable;
 mod client;

@@ -7,11 +7,12 @@ use std::borrow::Cow;
 use super::node::Node;
 use super::reader::{Name, Reader};
 use crate::decl::fields::{
-    self, At, CARD_FIELDS, EXTERNAL_USER_ID, INITIAL_TOPUP, Invalid, KEY, LABELS, PRODUCT_CODE,
-    RawCard, STATUS, Slot,
+    self, AMOUNT, At, CARD_FIELDS, EXTERNAL_USER_ID, INITIAL_TOPUP, Invalid, KEY, LABELS,
+    PRODUCT_CODE, RawCard, STATUS, Slot, TOPUPS,
 };
-use crate::decl::problem::{ProblemKind, SpecProblem};
+use crate::decl::problem::{Loc, ProblemKind, SpecProblem};
 use crate::decl::suggest;
+use crate::decl::{DesiredTopup, Labels, Origin};
 
 impl Reader<'_, '_> {
     /// Values are moved out of the tree (it is not needed afterwards), which spares a copy of
@@ -62,6 +63,19 @@ impl Reader<'_, '_> {
                     fields::check_status(&s)
                 }),
                 LABELS => self.labels(v, &mut card),
+                TOPUPS if in_defaults => {
+                    let p = SpecProblem::at(
+                        ProblemKind::UnknownField,
+                        self.src,
+                        name.loc,
+                        "`topups` cannot have a default",
+                        "not allowed in `defaults`",
+                    )
+                    .with_help("list each card's top-ups on the card, or in a top-up CSV");
+                    self.push(p);
+                    false
+                }
+                TOPUPS => self.topups(v, &mut card),
                 other => {
                     let candidates: &[&str] = if in_defaults {
                         &CARD_FIELDS[1..]
@@ -143,6 +157,110 @@ impl Reader<'_, '_> {
                 false
             }
         }
+    }
+
+    /// A card's `topups`: a list of `{id, amount}`, each id once.
+    fn topups(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
+        if value.is_null() {
+            return true;
+        }
+        let Node::Seq { items, .. } = value else {
+            self.wrong_type(value, "`topups`", "a list of `{id, amount}` entries");
+            return false;
+        };
+        let mut ok = true;
+        let mut ids: Vec<(String, Loc)> = Vec::new();
+        for item in items.iter_mut() {
+            let Node::Map { entries, loc } = item else {
+                self.wrong_type(item, "a top-up", "a mapping with `id` and `amount`");
+                ok = false;
+                continue;
+            };
+            let entry = *loc;
+            let (mut id, mut amount) = (Slot::Absent, Slot::Absent);
+            let mut seen = Vec::new();
+            for (k, v) in entries.iter_mut() {
+                let k: &Node<'_> = k;
+                let Some(name) = self.name(k) else {
+                    ok = false;
+                    continue;
+                };
+                if self.duplicate(&mut seen, &name, "field") {
+                    ok = false;
+                    continue;
+                }
+                ok &= match name.text {
+                    "id" => self.scalar(&name, v, true, &mut id, fields::check_topup_id),
+                    AMOUNT => self.scalar(&name, v, true, &mut amount, |s| {
+                        fields::check_amount(AMOUNT, &s)
+                    }),
+                    other => {
+                        let p = SpecProblem::at(
+                            ProblemKind::UnknownField,
+                            self.src,
+                            name.loc,
+                            format!("unknown field `{other}` in a top-up"),
+                            "unknown field",
+                        )
+                        .with_help(suggest::help_for(
+                            other,
+                            &["id", AMOUNT],
+                            "top-up fields",
+                        ));
+                        self.push(p);
+                        false
+                    }
+                };
+            }
+            match (id, amount) {
+                (Slot::Set(id), Slot::Set(amount)) => {
+                    if let Some((_, first)) = ids.iter().find(|(i, _)| *i == id.value) {
+                        let p = SpecProblem::at(
+                            ProblemKind::DuplicateKey,
+                            self.src,
+                            id.loc,
+                            format!("top-up id `{}` is used twice on this card", id.value),
+                            "used again here",
+                        )
+                        .with_help(format!(
+                            "first used on line {}; each top-up of a card needs its own id",
+                            first.line()
+                        ));
+                        self.push(p);
+                        ok = false;
+                        continue;
+                    }
+                    ids.push((id.value.clone(), id.loc));
+                    card.topups.push(DesiredTopup {
+                        id: id.value,
+                        amount: amount.value,
+                        labels: Labels::new(),
+                        origin: Origin {
+                            file: self.src.name.clone(),
+                            line: id.loc.line(),
+                        },
+                    });
+                }
+                (id, amount) => {
+                    for (slot, field) in [(id.is_absent(), "id"), (amount.is_absent(), AMOUNT)] {
+                        if slot {
+                            let p = SpecProblem::at(
+                                ProblemKind::MissingField,
+                                self.src,
+                                entry,
+                                format!("a top-up without `{field}`"),
+                                format!("`{field}` is missing"),
+                            )
+                            .with_help("a top-up is `{id: 2026-11, amount: \"100.00\"}`");
+                            self.push(p);
+                        }
+                    }
+                    ok = false;
+                }
+            }
+        }
+        card.topups.sort_by(|a, b| a.id.cmp(&b.id));
+        ok
     }
 
     fn labels(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {

@@ -8,7 +8,7 @@ use super::node::{Node, loc_between, loc_of};
 use crate::decl::problem::Loc;
 
 enum Frame<'a> {
-    Seq(Span),
+    Seq(Vec<Node<'a>>, Span),
     Map(Vec<(Node<'a>, Node<'a>)>, Option<Node<'a>>, Span),
 }
 
@@ -54,7 +54,7 @@ impl<'a> Events<'a> {
                 },
                 Event::Alias(_) => Node::Alias { loc: loc_of(&span) },
                 Event::SequenceStart(..) => {
-                    stack.push(Frame::Seq(span));
+                    stack.push(Frame::Seq(Vec::new(), span));
                     continue;
                 }
                 Event::MappingStart(..) => {
@@ -62,7 +62,8 @@ impl<'a> Events<'a> {
                     continue;
                 }
                 Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                    Some(Frame::Seq(start)) => Node::Seq {
+                    Some(Frame::Seq(items, start)) => Node::Seq {
+                        items,
                         loc: loc_between(&start, &span),
                     },
                     Some(Frame::Map(entries, _, start)) => Node::Map {
@@ -79,7 +80,7 @@ impl<'a> Events<'a> {
             };
             match stack.last_mut() {
                 None => return Ok(node),
-                Some(Frame::Seq(_)) => drop(node),
+                Some(Frame::Seq(items, _)) => items.push(node),
                 Some(Frame::Map(entries, pending, _)) => match pending.take() {
                     None => *pending = Some(node),
                     Some(key) => entries.push((key, node)),

@@ -15,9 +15,10 @@ pub(super) enum Node<'a> {
         style: ScalarStyle,
         loc: Loc,
     },
-    /// Lists are only ever reported as a whole (the `cards` list is streamed, not built), so
-    /// their items are not kept.
+    /// A list inside an entry (a card's `topups`); the `cards` list itself is streamed, never
+    /// built.
     Seq {
+        items: Vec<Node<'a>>,
         loc: Loc,
     },
     Map {

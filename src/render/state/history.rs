@@ -12,10 +12,11 @@ use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
-    const COUNTS: [&str; 10] = [
+    const COUNTS: [&str; 11] = [
         "issued",
         "changed",
         "resumed",
+        "topped_up",
         "failed",
         "skipped",
         "removed",

@@ -193,7 +193,11 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur:
         .iter()
         .map(|o| {
             vec![
-                o.kind.as_str().to_owned(),
+                // A top-up names its id: `topup 2026-11`.
+                match o.address.topup_id() {
+                    Some(id) => format!("{} {id}", o.kind.as_str()),
+                    None => o.kind.as_str().to_owned(),
+                },
                 o.attempt.to_string(),
                 o.order_id.clone().unwrap_or_else(dash),
                 o.phase.as_str().to_owned(),

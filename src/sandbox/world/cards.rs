@@ -180,6 +180,10 @@ impl World {
         )
         .ok_or_else(|| err(slug::INVALID_PRICING, "the product has no pricing"))?;
         self.charge(charge)?;
+        let fail = (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
+            slug: slug::PROVIDER_ERROR.to_owned(),
+            message: "sandbox: the card network declined the top-up (--fail-rate)".to_owned(),
+        });
         let o = self.new_order(
             s,
             now,
@@ -189,7 +193,7 @@ impl World {
             product,
             Some(amount),
             charge,
-            None,
+            fail,
         );
         self.order_response(o, now)
     }

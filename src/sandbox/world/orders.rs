@@ -121,6 +121,11 @@ impl World {
                     }
                 }
             }
+            (Kind::Topup, _) if o.fail.is_some() => {
+                // A failed top-up gives its money back, as a failed issue order does.
+                self.balance += o.charge;
+                self.total_refunded += o.charge;
+            }
             (Kind::Topup, _) => {
                 if let Some(c) = self.cards.get_mut(&o.card_id) {
                     c.balance += o.amount.unwrap_or_default();
@@ -290,7 +295,13 @@ impl World {
                     json!(o.amount.unwrap_or_default().to_string()),
                 );
                 v.card_id = Some(o.card_id.clone());
-                let (status, topup) = if done {
+                let (status, topup) = if let (true, Some(f)) = (done, &o.fail) {
+                    v.completed_at = None;
+                    v.failed_at = Some(iso(o.created + l));
+                    v.last_error = Some(f.message.clone());
+                    v.last_error_slug = Some(f.slug.clone());
+                    (OrderStatus::Failed, TopupStatus::Failed)
+                } else if done {
                     (OrderStatus::Completed, TopupStatus::Completed)
                 } else if elapsed < l / 3 {
                     (OrderStatus::New, TopupStatus::New)

@@ -247,6 +247,10 @@ impl PgStore {
             let charge: String = row.try_get(1)?;
             observed_issue_fees.insert(product, codec::decimal("observed fee", &charge)?);
         }
+        let rows: Vec<codec::TopupRow> = sqlx::query_as(codec::TOPUPS_SQL)
+            .fetch_all(&mut *tx)
+            .await?;
+        let topups = codec::topups_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -254,6 +258,7 @@ impl PgStore {
             cards,
             open_orders,
             observed_issue_fees,
+            topups,
         })
     }
 

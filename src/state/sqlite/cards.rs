@@ -35,6 +35,11 @@ impl SqliteStore {
             let charge: String = row.try_get(1)?;
             observed_issue_fees.insert(product, rows::decimal("observed fee", &charge)?);
         }
+        let rows: Vec<crate::state::codec::TopupRow> =
+            sqlx::query_as(crate::state::codec::TOPUPS_SQL)
+                .fetch_all(&mut *tx)
+                .await?;
+        let topups = crate::state::codec::topups_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -42,6 +47,7 @@ impl SqliteStore {
             cards,
             open_orders,
             observed_issue_fees,
+            topups,
         })
     }
 
