@@ -14,7 +14,7 @@ pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
 
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::decl::{DesiredCard, DesiredStatus, Move};
 use crate::model::ResourceKind;
@@ -43,14 +43,21 @@ pub fn plan_with_moves(
     let moved = moves::apply(moves, state);
     let state: &Snapshot = &moved.state;
     let mut actions = moved.actions;
+    // Only the move actions can be a card's `moved_to`; searching every action pushed so far
+    // instead made a large plan quadratic.
+    let moves_end = actions.len();
     let mut unchanged = 0usize;
-    let mut declared = BTreeSet::new();
+    // A sorted list searched by halves rather than a tree: declarations arrive sorted by key, so
+    // sorting it is one linear pass, where a million tree inserts cost more than the diff.
+    let mut declared: Vec<&str> = desired.iter().map(|c| c.key.as_str()).collect();
+    declared.sort_unstable();
+    declared.dedup();
+    let declared = |key: &str| declared.binary_search(&key).is_ok();
 
     for card in desired {
-        declared.insert(card.key.as_str());
         match decide(card, state) {
             Some(mut action) => {
-                if let Some(m) = actions
+                if let Some(m) = actions[..moves_end]
                     .iter()
                     .find(|m| m.moved_to.as_deref() == Some(card.key.as_str()))
                 {
@@ -65,7 +72,7 @@ pub fn plan_with_moves(
     // Open orders of cards that are no longer declared are still tracked to completion: an order
     // is never lost track of, whatever the declarations say now.
     for (key, record) in &state.cards {
-        if declared.contains(key.as_str()) {
+        if declared(key) {
             continue;
         }
         match &record.replaced_by {
@@ -77,7 +84,7 @@ pub fn plan_with_moves(
         let (Some(key), Some(order)) = (address.card_key(), orders.first()) else {
             continue;
         };
-        if !declared.contains(key) && !state.cards.contains_key(key) {
+        if !declared(key) && !state.cards.contains_key(key) {
             actions.push(Action {
                 resource: ResourceKind::Card,
                 key: key.to_owned(),
