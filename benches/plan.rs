@@ -1,6 +1,7 @@
 //! Plan at scale: 100,000 declared cards against a state that already holds 100,000 cards.
 //!
-//! `cargo bench --bench plan` (add `-- 20000` for another size). Prints each phase in-process, then
+//! `cargo bench --bench plan` (add `-- 20000` for another size; `-- 1000000` for a million, about
+//! 2 GB of memory while the state is built). Prints each phase in-process, then
 //! runs the real `cardform plan` binary end to end against the in-process sandbox and prints its
 //! wall time and peak memory. Figures, not assertions: these machines are noisy.
 //!

@@ -45,14 +45,21 @@ pub fn plan_with_moves(
     let moved = moves::apply(moves, state);
     let state: &Snapshot = &moved.state;
     let mut actions = moved.actions;
+    // Only the move actions can be a card's `moved_to`; searching every action pushed so far
+    // instead made a large plan quadratic.
+    let moves_end = actions.len();
     let mut unchanged = 0usize;
-    let mut declared = BTreeSet::new();
+    // A sorted list searched by halves rather than a tree: declarations arrive sorted by key, so
+    // sorting it is one linear pass, where a million tree inserts cost more than the diff.
+    let mut declared: Vec<&str> = desired.iter().map(|c| c.key.as_str()).collect();
+    declared.sort_unstable();
+    declared.dedup();
+    let declared = |key: &str| declared.binary_search(&key).is_ok();
 
     for card in desired {
-        declared.insert(card.key.as_str());
         match decide(card, state) {
             Some(mut action) => {
-                if let Some(m) = actions
+                if let Some(m) = actions[..moves_end]
                     .iter()
                     .find(|m| m.moved_to.as_deref() == Some(card.key.as_str()))
                 {
@@ -67,7 +74,7 @@ pub fn plan_with_moves(
     // Open orders of cards that are no longer declared are still tracked to completion: an order
     // is never lost track of, whatever the declarations say now.
     for (key, record) in &state.cards {
-        if declared.contains(key.as_str()) {
+        if declared(key) {
             continue;
         }
         match &record.replaced_by {
@@ -106,7 +113,7 @@ pub fn plan_with_moves(
         let Some(key) = address.card_key() else {
             continue;
         };
-        if !declared.contains(key) && !state.cards.contains_key(key) {
+        if !declared(key) && !state.cards.contains_key(key) {
             actions.push(Action {
                 resource: ResourceKind::Card,
                 key: key.to_owned(),
@@ -192,23 +199,24 @@ fn topups(
 ) {
     let mut declared = BTreeSet::new();
     let mut new = Vec::new();
+    // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
+    let card_changes: std::collections::HashMap<&str, crate::model::Address> = actions
+        .iter()
+        .filter(|a| {
+            a.resource == ResourceKind::Card
+                && matches!(
+                    a.kind,
+                    ActionKind::Issue
+                        | ActionKind::Reissue
+                        | ActionKind::Replace
+                        | ActionKind::Resume
+                        | ActionKind::Move
+                )
+        })
+        .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
+        .collect();
     for card in desired.iter().filter(|c| !c.topups.is_empty()) {
-        // The change that makes the card exist (or renames it) comes first.
-        let card_change = actions
-            .iter()
-            .find(|a| {
-                a.resource == ResourceKind::Card
-                    && (a.key == card.key || a.moved_to.as_deref() == Some(card.key.as_str()))
-                    && matches!(
-                        a.kind,
-                        ActionKind::Issue
-                            | ActionKind::Reissue
-                            | ActionKind::Replace
-                            | ActionKind::Resume
-                            | ActionKind::Move
-                    )
-            })
-            .map(Action::address);
+        let card_change = card_changes.get(card.key.as_str());
         for t in &card.topups {
             let address = crate::model::Address::topup(&card.key, &t.id);
             declared.insert(address.key.clone());
@@ -250,7 +258,7 @@ fn topups(
                 after: Some(Attributes::from_desired(card)),
                 attempt,
                 estimate: Estimate::none(),
-                depends_on: card_change.iter().cloned().collect(),
+                depends_on: card_change.into_iter().cloned().collect(),
                 moved_to: None,
                 amount: Some(t.amount),
             });
