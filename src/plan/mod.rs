@@ -88,46 +88,29 @@ pub fn plan_with_moves(
         let Some(order) = orders.first() else {
             continue;
         };
-        if address.kind == ResourceKind::Topup {
-            // Tracked to the end whatever the declarations say: its money may be sent already.
-            actions.push(Action {
-                resource: ResourceKind::Topup,
-                key: address.key.clone(),
-                kind: ActionKind::Resume,
-                reason: "top-up order is still open".into(),
-                product_code: address
-                    .card_key()
-                    .and_then(|k| state.cards.get(k))
-                    .map(|c| c.product_code.clone())
-                    .unwrap_or_default(),
-                before: None,
-                after: None,
-                attempt: order.attempt,
-                estimate: Estimate::none(),
-                depends_on: Vec::new(),
-                moved_to: None,
-                amount: None,
-            });
-            continue;
-        }
-        let Some(key) = address.card_key() else {
+        let resume = |product_code: String| Action {
+            resource: address.kind,
+            key: address.key.clone(),
+            kind: ActionKind::Resume,
+            reason: format!("{} order is still open", order.kind.as_str()),
+            product_code,
+            before: None,
+            after: None,
+            attempt: order.attempt,
+            estimate: Estimate::none(),
+            depends_on: Vec::new(),
+            moved_to: None,
+            amount: None,
+        };
+        let Some(card) = address.card_key() else {
             continue;
         };
-        if !declared(key) && !state.cards.contains_key(key) {
-            actions.push(Action {
-                resource: ResourceKind::Card,
-                key: key.to_owned(),
-                kind: ActionKind::Resume,
-                reason: format!("{} order is still open", order.kind.as_str()),
-                product_code: String::new(),
-                before: None,
-                after: None,
-                attempt: order.attempt,
-                estimate: Estimate::none(),
-                depends_on: Vec::new(),
-                moved_to: None,
-                amount: None,
-            });
+        if address.kind == ResourceKind::Topup {
+            // Tracked to the end whatever the declarations say: its money may be sent already.
+            let product = state.cards.get(card).map(|c| c.product_code.clone());
+            actions.push(resume(product.unwrap_or_default()));
+        } else if !declared(card) && !state.cards.contains_key(card) {
+            actions.push(resume(String::new()));
         }
     }
 

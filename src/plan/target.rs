@@ -93,11 +93,14 @@ impl Target {
         self.matches(&r.key, &r.product_code, &r.labels)
     }
 
-    /// An action matches by its key (or the key a move leads to) and by what it declares or
-    /// what state holds: a card relabelled away from `team=ops` is still an ops change.
+    /// An action matches by its card's key (a top-up by its card's, or the key a move leads to)
+    /// and by what it declares or what state holds: a card relabelled away from `team=ops` is
+    /// still an ops change.
     pub(super) fn matches_action(&self, a: &Action) -> bool {
         let attrs = [a.after.as_ref(), a.before.as_ref()];
-        let keys = std::iter::once(a.key.as_str()).chain(a.moved_to.as_deref());
+        let address = a.address();
+        let card = address.card_key().unwrap_or(&a.key);
+        let keys = std::iter::once(card).chain(a.moved_to.as_deref());
         let empty = Labels::new();
         keys.into_iter().any(|key| {
             attrs

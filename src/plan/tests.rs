@@ -575,3 +575,29 @@ fn a_target_keeps_what_its_changes_depend_on() {
         "money of the targeted changes only"
     );
 }
+
+#[test]
+fn a_card_target_takes_its_topups_along() {
+    let mut alice = card("alice", "STD");
+    alice.topups.push(crate::decl::DesiredTopup {
+        id: "2026-11".into(),
+        amount: d("100"),
+        labels: Labels::new(),
+        origin: Origin::default(),
+    });
+    let bob = card("bob", "STD");
+    let state = snapshot(vec![
+        record_from(&alice, CardPhase::Active),
+        record_from(&bob, CardPhase::Active),
+    ]);
+    let mut bob_later = bob.clone();
+    bob_later.labels.insert("team".into(), "x".into());
+    let opts = PlanOptions {
+        targets: vec![Target::parse("alice").unwrap()],
+        ..Default::default()
+    };
+    let p = plan(&[alice, bob_later], &state, &facts(), &opts);
+    let keys: Vec<&str> = p.actions.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys, ["alice:2026-11"]);
+    assert_eq!(p.partial.unwrap().left_out, 1, "bob's relabel");
+}
