@@ -39,13 +39,7 @@ async fn show_in(
                 .ok_or_else(|| no_such_card(key, global))?;
             let mut orders = store.orders_of(&Address::card(key.as_str())).await?;
             // Its top-ups' orders too: the card's money is theirs as well.
-            let prefix = Address::topup(key, "").key;
-            for topup in store.snapshot().await?.topups.keys() {
-                if topup.starts_with(&prefix) {
-                    let address = Address::new(crate::model::ResourceKind::Topup, topup.clone());
-                    orders.extend(store.orders_of(&address).await?);
-                }
-            }
+            orders.extend(store.topup_orders_of(key).await?);
             print(&if args.json {
                 view::card_detail_json(&card, &orders)
             } else {

@@ -461,3 +461,11 @@ pub(super) fn topups_from_rows(
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
+
+/// The keys of card `card`'s top-ups, as a half-open range `[CARD:, CARD;)`: `;` follows the
+/// separator `:` byte for byte, and neither may appear in a key.
+pub(super) fn topup_key_range(card: &str) -> (String, String) {
+    let sep = crate::model::TOPUP_SEPARATOR;
+    let next = char::from_u32(sep as u32 + 1).expect("`;` follows `:`");
+    (format!("{card}{sep}"), format!("{card}{next}"))
+}

@@ -361,6 +361,8 @@ delegate! {
     pub async fn record_batch(&self, serial: u64, items: &[(Option<OrderRecord>, Option<CardRecord>)]) -> Result<(), StateError>;
     /// Every order ever journaled for `address`, in journal order.
     pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError>;
+    /// Every order of card `card`'s top-ups, in journal order.
+    pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError>;
     /// Orders not yet terminal, of resources state still manages, in journal order. An order of a
     /// card removed with `state rm` stays in the journal (its key is never reused) but is not
     /// tracked.

@@ -1096,7 +1096,32 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
     }
 }
 
+/// A card's top-up orders are its own: not those of a card whose key merely starts the same.
+async fn topup_orders_belong_to_their_card(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let path = b.fresh(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let topup = |card: &str, id: &str| {
+        let mut o = order(&format!("k-{card}-{id}"), card, r#"{"amount":"10.00"}"#);
+        o.address = Address::topup(card, id);
+        o.kind = OrderKind::Topup;
+        o
+    };
+    let ours = [topup("a", "2026-11"), topup("a", "x_1")];
+    for o in ours
+        .iter()
+        .chain(&[topup("a-b", "1"), topup("ab", "1"), topup("a_", "1")])
+    {
+        store.journal_order(s, o).await.unwrap();
+    }
+    assert_eq!(store.topup_orders_of("a").await.unwrap(), ours.to_vec());
+    assert!(store.topup_orders_of("nobody").await.unwrap().is_empty());
+    store.close().await;
+}
+
 conformance! {
+    #[tokio::test] topup_orders_belong_to_their_card,
     #[tokio::test] money_belongs_to_the_sending_run,
     #[tokio::test] create_and_reopen_keep_lineage_and_serial,
     #[tokio::test] open_existing_does_not_create,

@@ -535,6 +535,24 @@ impl PgStore {
         codec::orders_from_packed(&packed)
     }
 
+    /// Every order of card `card`'s top-ups, in journal order: a key range (`CARD:` up to,
+    /// not including, `CARD;`), so a card with a key that merely starts the same is not matched.
+    pub(in crate::state) async fn topup_orders_of(
+        &self,
+        card: &str,
+    ) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = codec::topup_key_range(card);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
     pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
         let mut conn = self.pool.acquire().await?;
         Self::open_orders_in(&mut conn).await

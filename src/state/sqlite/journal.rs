@@ -106,6 +106,27 @@ impl SqliteStore {
         .collect()
     }
 
+    /// Every order of card `card`'s top-ups, oldest first (a key range: see `codec`).
+    pub(in crate::state) async fn topup_orders_of(
+        &self,
+        card: &str,
+    ) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = crate::state::codec::topup_key_range(card);
+        sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE resource_kind = 'topup' AND resource_key >= ? \
+              AND resource_key < ? ORDER BY seq"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
     /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
     /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
     pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
