@@ -1,6 +1,7 @@
 //! The CSV reader: turns one CSV declarations file (a header row, then one card per row) into card
 //! candidates and problems; or, when its header has `topup_id`, a file of top-ups (one per row)
-//! for cards declared anywhere.
+//! for cards declared anywhere; or, when its header has `external_user_id` and KYC columns but no
+//! `key`, a people file (one cardholder per row).
 //!
 //! The tokenizer is our own (RFC 4180: commas, double quotes, `""` escapes, LF or CRLF) because
 //! every cell needs its exact byte span for the caret, including quoted cells and rows that span
@@ -12,6 +13,7 @@ use super::fields::{
     self, AMOUNT, At, Candidate, EXTERNAL_USER_ID, INITIAL_TOPUP, KEY, PRODUCT_CODE, RawCard,
     STATUS, Slot, TOPUP_ID,
 };
+use super::people::{self, PERSON_COLUMNS, PersonCandidate, RawPerson};
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 use super::suggest;
 
@@ -197,6 +199,7 @@ pub(crate) fn read(
     problems: &mut Vec<SpecProblem>,
     out: &mut Vec<Candidate>,
     topups: &mut Vec<TopupCandidate>,
+    persons: &mut Vec<PersonCandidate>,
 ) {
     let rows = match tokenize(&src.text) {
         Ok(rows) => rows,
@@ -225,6 +228,11 @@ pub(crate) fn read(
     };
     if header.cells.iter().any(|c| c.value == TOPUP_ID) {
         read_topups(src, file, &header, rows, problems, topups);
+        return;
+    }
+    let has = |name: &str| header.cells.iter().any(|c| c.value == name);
+    if has(EXTERNAL_USER_ID) && !has(KEY) && people::KYC_FIELDS.iter().any(|f| has(f)) {
+        read_people(src, file, &header, rows, problems, persons);
         return;
     }
     let Some(columns) = read_header(src, &header, problems) else {
@@ -625,6 +633,160 @@ fn read_topups<'a>(
     }
 }
 
+/// A people file: `external_user_id` and the KYC columns, any `label.<name>` columns, one
+/// cardholder per row. Every value column is required and every cell of it too.
+fn read_people<'a>(
+    src: &Source,
+    file: usize,
+    header: &Row<'a>,
+    rows: impl Iterator<Item = Row<'a>>,
+    problems: &mut Vec<SpecProblem>,
+    out: &mut Vec<PersonCandidate>,
+) {
+    let mut columns = Vec::with_capacity(header.cells.len());
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut misspelt = Vec::new();
+    for (i, cell) in header.cells.iter().enumerate() {
+        let name = cell.value.as_ref();
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            problems.push(
+                SpecProblem::at(
+                    ProblemKind::DuplicateColumn,
+                    src,
+                    cell.loc(),
+                    format!("duplicate column `{name}`"),
+                    "column repeated here",
+                )
+                .with_help(format!(
+                    "column {} already is `{name}`; remove one",
+                    first + 1
+                )),
+            );
+            columns.push(Column::Ignored);
+            continue;
+        }
+        seen.push((name, i));
+        let column = if let Some(field) = people::field_named(name) {
+            Column::Field(field)
+        } else if let Some(label) = name.strip_prefix(LABEL_PREFIX) {
+            match fields::check_label_name(label) {
+                Ok(l) => Column::Label(l),
+                Err(e) => {
+                    problems.push(e.at(src, cell.loc()));
+                    Column::Ignored
+                }
+            }
+        } else {
+            misspelt.extend(suggest::did_you_mean(name, PERSON_COLUMNS));
+            let mut help = suggest::help_for(name, PERSON_COLUMNS, "columns of a people file");
+            if suggest::did_you_mean(name, PERSON_COLUMNS).is_none() {
+                help.push_str(", and `label.<name>`");
+            }
+            problems.push(
+                SpecProblem::at(
+                    ProblemKind::UnknownColumn,
+                    src,
+                    cell.loc(),
+                    format!("unknown column `{name}` in a people file"),
+                    "unknown column",
+                )
+                .with_help(help),
+            );
+            Column::Ignored
+        };
+        columns.push(column);
+    }
+    let absent: Vec<&str> = PERSON_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !columns.contains(&Column::Field(c)))
+        .collect();
+    let missing: Vec<String> = absent
+        .iter()
+        .filter(|c| !misspelt.contains(*c))
+        .map(|c| format!("`{c}`"))
+        .collect();
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        let plural = if missing.len() == 1 { "" } else { "s" };
+        problems.push(
+            SpecProblem::at_span(
+                ProblemKind::MissingColumn,
+                src,
+                src.rest_of_line(header.loc()),
+                format!("missing column{plural} {list} in a people file"),
+                format!("this header has no {list}"),
+            )
+            .with_help(format!(
+                "a people file has the columns {}",
+                PERSON_COLUMNS.join(",")
+            )),
+        );
+    }
+    for row in rows {
+        if row
+            .cells
+            .iter()
+            .all(|c| c.value.is_empty() && c.end == c.start)
+        {
+            continue;
+        }
+        if row.cells.len() != header.cells.len() {
+            let (n, h) = (row.cells.len(), header.cells.len());
+            problems.push(
+                SpecProblem::at_span(
+                    ProblemKind::RaggedRow,
+                    src,
+                    src.rest_of_line(row.loc()),
+                    format!(
+                        "row has {n} cell{} but the header has {h}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    "wrong number of cells",
+                )
+                .with_help(
+                    "every row needs one cell per header column; quote cells that contain a comma",
+                ),
+            );
+            continue;
+        }
+        if !absent.is_empty() {
+            continue;
+        }
+        let mut raw = RawPerson::default();
+        for (column, cell) in columns.iter().zip(&row.cells) {
+            let value = cell.value.as_ref();
+            let ok = match column {
+                Column::Ignored => true,
+                Column::Field(field) => set(
+                    src,
+                    cell,
+                    raw.slot(field),
+                    people::check(field, Cow::Borrowed(value)),
+                    problems,
+                ),
+                Column::Label(_) if value.is_empty() => true,
+                Column::Label(name) => {
+                    match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(value)) {
+                        Ok(v) => {
+                            raw.labels.insert(name.clone(), v);
+                            true
+                        }
+                        Err(e) => {
+                            problems.push(e.at(src, cell.loc()));
+                            false
+                        }
+                    }
+                }
+            };
+            if !ok {
+                raw.rejected = true;
+            }
+        }
+        out.extend(people::finish(raw, src, file, row.loc(), problems));
+    }
+}
+
 /// A top-up read from a top-up file, for the card `card` declared in any file.
 #[derive(Debug)]
 pub(crate) struct TopupCandidate {
@@ -676,7 +838,14 @@ mod tests {
         let src = Source::new("t.csv".into(), text.into());
         let mut problems = Vec::new();
         let mut out = Vec::new();
-        read(&src, 0, &mut problems, &mut out, &mut Vec::new());
+        read(
+            &src,
+            0,
+            &mut problems,
+            &mut out,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
         (problems, out)
     }
 

@@ -62,7 +62,11 @@ pub(crate) struct Invalid {
 }
 
 impl Invalid {
-    fn new(kind: ProblemKind, message: impl Into<String>, label: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        kind: ProblemKind,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Self {
         Invalid {
             kind,
             message: message.into(),
@@ -70,7 +74,7 @@ impl Invalid {
             help: None,
         }
     }
-    fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }

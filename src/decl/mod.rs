@@ -1,5 +1,6 @@
-//! Declarations: reading YAML and CSV files into validated [`DesiredCard`]s, with a source span for
-//! every error. Must not touch the network or state.
+//! Declarations: reading YAML and CSV files into validated [`DesiredCard`]s (and the people they
+//! are for, [`DesiredCardholder`]s), with a source span for every error. Must not touch the
+//! network or state.
 //!
 //! Entry points: [`load`] (paths from `-f`) and [`load_sources`] (in-memory files). Each file is
 //! read on its own (`yaml_file`, `csv_file`, sharing the field rules of `fields`); this module then
@@ -11,14 +12,17 @@
 mod csv_file;
 mod fields;
 mod moves;
+mod people;
 mod problem;
 pub(crate) mod suggest;
 mod yaml_file;
 
 pub use crate::model::{DesiredStatus, Labels};
 pub use moves::Move;
+pub use people::{DesiredCardholder, Kyc};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
+use jiff::civil::Date;
 use problem::Source;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -71,10 +75,13 @@ pub struct Declarations {
     pub cards: Vec<DesiredCard>,
     /// Declared renames (`moved:`), sorted by the old key.
     pub moves: Vec<Move>,
+    /// Declared people (`cardholders:` in YAML, or people CSVs), sorted by `external_user_id`.
+    /// A card's user need not be among them (the person may exist at the provider already).
+    pub cardholders: Vec<DesiredCardholder>,
     /// The input files read, in the order read.
     pub files: Vec<String>,
-    /// `sha256:<hex>` over the canonical form of `cards` and `moves` (independent of file layout
-    /// and order).
+    /// `sha256:<hex>` over the canonical form of `cards`, `moves` and `cardholders` (independent
+    /// of file layout and order).
     pub fingerprint: String,
 }
 
@@ -106,7 +113,23 @@ enum Input {
 /// Expand `-f` arguments and read every declaration file: files as given; a directory gives every
 /// `*.yaml`, `*.yml` and `*.csv` directly inside it, sorted by name (not recursive). A missing or
 /// unreadable path is a problem naming it. A file reached twice is read once.
+///
+/// Birth dates are checked against [`today_utc`]; [`load_as_of`] takes "today" from the caller.
 pub fn load(paths: &[PathBuf]) -> Result<Declarations, SpecReport> {
+    load_as_of(paths, today_utc())
+}
+
+/// Today's date in UTC, from the system clock: the default "today" for birth-date checks. The
+/// only place the declarations layer reads a clock; everything below [`load_as_of`] and
+/// [`load_sources_as_of`] is given the date.
+pub fn today_utc() -> Date {
+    jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}
+
+/// [`load`], with the date birth dates must not be after.
+pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecReport> {
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     let mut read = |path: &Path, inputs: &mut Vec<Input>| {
@@ -145,7 +168,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Declarations, SpecReport> {
             Ok(_) => read(path, &mut inputs),
         }
     }
-    load_inputs(inputs)
+    load_inputs(inputs, today)
 }
 
 fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {
@@ -180,19 +203,29 @@ fn dir_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Read declarations from in-memory `(name, contents)` pairs; the kind comes from the name's
 /// extension. Same rules and problems as [`load`].
 pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, SpecReport> {
+    load_sources_as_of(sources, today_utc())
+}
+
+/// [`load_sources`], with the date birth dates must not be after.
+pub fn load_sources_as_of(
+    sources: Vec<(String, String)>,
+    today: Date,
+) -> Result<Declarations, SpecReport> {
     load_inputs(
         sources
             .into_iter()
             .map(|(name, text)| Input::Text { name, text })
             .collect(),
+        today,
     )
 }
 
-fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
+fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecReport> {
     let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
     let mut candidates = Vec::new();
     let mut move_candidates = Vec::new();
     let mut topup_candidates = Vec::new();
+    let mut person_candidates = Vec::new();
     let mut sources: Vec<Option<Source>> = Vec::new();
     let mut files = Vec::new();
     for (i, input) in inputs.into_iter().enumerate() {
@@ -204,13 +237,24 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
             Input::Text { name, text } => {
                 let src = Source::new(name, text);
                 let mut local = Vec::new();
-                match kind_of(&src.name) {
-                    Some(Kind::Yaml) => {
-                        yaml_file::read(&src, i, &mut local, &mut candidates, &mut move_candidates)
-                    }
-                    Some(Kind::Csv) => {
-                        csv_file::read(&src, i, &mut local, &mut candidates, &mut topup_candidates)
-                    }
+                let kind = kind_of(&src.name);
+                match kind {
+                    Some(Kind::Yaml) => yaml_file::read(
+                        &src,
+                        i,
+                        &mut local,
+                        &mut candidates,
+                        &mut move_candidates,
+                        &mut person_candidates,
+                    ),
+                    Some(Kind::Csv) => csv_file::read(
+                        &src,
+                        i,
+                        &mut local,
+                        &mut candidates,
+                        &mut topup_candidates,
+                        &mut person_candidates,
+                    ),
                     None => local.push(SpecProblem::about_file(
                         ProblemKind::UnsupportedFile,
                         &src.name,
@@ -219,6 +263,11 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
                             src.name
                         ),
                     )),
+                }
+                // A snippet of a file with people in it could show a person's data: problems
+                // there keep their place but lose the snippet.
+                if kind.is_some() && people::may_hold_people(kind == Some(Kind::Yaml), &src.text) {
+                    local = local.into_iter().map(SpecProblem::into_personal).collect();
                 }
                 problems.extend(local.into_iter().map(|p| (i, p)));
                 files.push(src.name.clone());
@@ -253,6 +302,7 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
 
     let moves = moves::check(move_candidates, &cards, &sources, &mut problems);
     attach_topups(topup_candidates, &mut cards, &sources, &mut problems);
+    let cardholders = people::merge(person_candidates, today, &sources, &mut problems);
 
     if !problems.is_empty() {
         problems.sort_by_key(|(file, p)| (*file, p.offset()));
@@ -260,10 +310,11 @@ fn load_inputs(inputs: Vec<Input>) -> Result<Declarations, SpecReport> {
             problems.into_iter().map(|(_, p)| p).collect(),
         ));
     }
-    let fingerprint = fingerprint(&cards, &moves);
+    let fingerprint = fingerprint(&cards, &moves, &cardholders);
     Ok(Declarations {
         cards,
         moves,
+        cardholders,
         files,
         fingerprint,
     })
@@ -367,7 +418,7 @@ fn duplicate_key(
 /// normalised so `50.1` and `50.10` agree): the same declarations give the same fingerprint
 /// whatever the files, their order, layout or comments. Each field is length-prefixed, so no
 /// value can imitate a field boundary.
-fn fingerprint(cards: &[DesiredCard], moves: &[Move]) -> String {
+fn fingerprint(cards: &[DesiredCard], moves: &[Move], cardholders: &[DesiredCardholder]) -> String {
     fn field(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
         buf.extend_from_slice(s.as_bytes());
@@ -428,8 +479,30 @@ fn fingerprint(cards: &[DesiredCard], moves: &[Move]) -> String {
         }
         h.update(&buf);
     }
+    // Only when there are any, so declarations without people keep the fingerprint they had.
+    // Only this digest of the personal fields leaves the process, never the fields themselves.
+    if !cardholders.is_empty() {
+        buf.clear();
+        buf.extend_from_slice(b"cardholders");
+        buf.extend_from_slice(&(cardholders.len() as u64).to_le_bytes());
+        for c in cardholders {
+            field(&mut buf, &c.external_user_id);
+            for (name, value) in c.kyc.fields() {
+                field(&mut buf, name);
+                field(&mut buf, value);
+            }
+            buf.extend_from_slice(&(c.labels.len() as u64).to_le_bytes());
+            for (k, v) in &c.labels {
+                field(&mut buf, k);
+                field(&mut buf, v);
+            }
+        }
+        h.update(&buf);
+    }
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
+#[cfg(test)]
+mod people_tests;
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,16 @@ pub enum ProblemKind {
     InvalidMove,
     /// A top-up for a card no file declares.
     UnknownCard,
+    /// A cardholder's `birth_date` that is not a real `YYYY-MM-DD` date.
+    InvalidDate,
+    /// A cardholder's `birth_date` after today.
+    FutureDate,
+    /// A cardholder's `email` that cannot be an address.
+    InvalidEmail,
+    /// A cardholder's `phone_number_full` that is not `+` and 8 to 15 digits.
+    InvalidPhone,
+    /// A cardholder's `country_iso` that is not an ISO 3166-1 alpha-2 code.
+    UnknownCountry,
 }
 
 impl ProblemKind {
@@ -72,6 +82,11 @@ impl ProblemKind {
             ProblemKind::FirstDeclared => "cardform::spec::first_declared",
             ProblemKind::InvalidMove => "cardform::spec::invalid_move",
             ProblemKind::UnknownCard => "cardform::spec::unknown_card",
+            ProblemKind::InvalidDate => "cardform::spec::invalid_date",
+            ProblemKind::FutureDate => "cardform::spec::future_date",
+            ProblemKind::InvalidEmail => "cardform::spec::invalid_email",
+            ProblemKind::InvalidPhone => "cardform::spec::invalid_phone",
+            ProblemKind::UnknownCountry => "cardform::spec::unknown_country",
         }
     }
 }
@@ -213,6 +228,10 @@ pub struct SpecProblem {
     help: Option<String>,
     related: Vec<SpecProblem>,
     severity: Severity,
+    /// The place holds personal data (a cardholder's entry): the source text is dropped, so no
+    /// snippet of it can be rendered (nor debug-printed); the place is still known by file, line
+    /// and column.
+    personal: bool,
 }
 
 impl SpecProblem {
@@ -237,6 +256,7 @@ impl SpecProblem {
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
+            personal: false,
         }
     }
 
@@ -268,6 +288,7 @@ impl SpecProblem {
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
+            personal: false,
         }
     }
 
@@ -278,6 +299,17 @@ impl SpecProblem {
 
     pub(crate) fn with_related(mut self, related: SpecProblem) -> Self {
         self.related.push(related);
+        self
+    }
+
+    /// Marks this problem (and those related to it) as pointing into personal data: the
+    /// snippet is dropped, file, line, column, message and help stay. Messages of such problems
+    /// must not quote a personal value either; that is up to whoever writes them.
+    pub(crate) fn into_personal(mut self) -> Self {
+        self.personal = true;
+        self.source = None;
+        self.labels.clear();
+        self.related = self.related.into_iter().map(Self::into_personal).collect();
         self
     }
 
@@ -310,6 +342,10 @@ impl SpecProblem {
     }
     pub fn help_text(&self) -> Option<&str> {
         self.help.as_deref()
+    }
+    /// True when the place holds personal data: rendered without a snippet of the source.
+    pub fn is_personal(&self) -> bool {
+        self.personal
     }
     /// Other places involved (the first declaration of a duplicate key, ...).
     pub fn related_problems(&self) -> &[SpecProblem] {

@@ -3,11 +3,13 @@
 //! with no I/O; must not depend on any other cardform layer.
 
 mod address;
+pub mod country;
 mod labels;
 
 pub use address::{
     Address, AddressError, KEY_MAX_LEN, KeyError, ResourceKind, TOPUP_SEPARATOR, check_key,
 };
+pub use country::is_iso_alpha2;
 pub use labels::Labels;
 
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,11 @@
 //! Rendering declaration problems ([`SpecReport`]) as miette draws them on a terminal: one
-//! snippet with a caret per problem, then a summary line. Must not decide what is a problem.
+//! snippet with a caret per problem, then a summary line. A problem about a person's data (see
+//! [`SpecProblem::is_personal`]) shows its place, never a snippet of the line. Must not decide
+//! what is a problem.
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::decl::SpecReport;
+use crate::decl::{SpecProblem, SpecReport};
 
 /// Render a report as miette would on a terminal; `color=false` gives plain text (for CI logs and
 /// snapshots). `width` is the column count text is wrapped to.
@@ -21,13 +23,37 @@ pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
     for problem in report.problems() {
         // Writing into a String cannot fail; a renderer error (a span outside its source) still
         // leaves the header, so the problem is never silently dropped.
+        let start = out.len();
         if handler.render_report(&mut out, problem).is_err() {
             out.push_str(&format!("  × {problem}\n"));
+        }
+        if problem.is_personal() {
+            insert_place(&mut out, start, problem);
         }
         out.push('\n');
     }
     out.push_str(&format!("error: {report}\n"));
     out
+}
+
+/// A personal problem has no source, so miette shows no place: the place goes where the snippet
+/// would be (before the help), in the same frame, with a note instead of the line.
+fn insert_place(out: &mut String, start: usize, problem: &SpecProblem) {
+    if problem.line() == 0 {
+        return;
+    }
+    let block = format!(
+        "   ╭─[{}:{}:{}]\n   │ (line not shown: it holds personal data)\n   ╰────\n",
+        problem.file(),
+        problem.line(),
+        problem.column()
+    );
+    let at = out[start..]
+        .find("\n  help: ")
+        .or_else(|| out[start..].find("\n\nAdvice: "))
+        .or_else(|| out[start..].find("\n  ☞ "))
+        .map_or(out.len(), |i| start + i + 1);
+    out.insert_str(at, &block);
 }
 
 /// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or

@@ -62,7 +62,7 @@ impl Reader<'_, '_> {
                 STATUS => self.scalar(&name, v, false, &mut card.status, |s| {
                     fields::check_status(&s)
                 }),
-                LABELS => self.labels(v, &mut card),
+                LABELS => self.labels(v, &mut card.labels),
                 TOPUPS if in_defaults => {
                     let p = SpecProblem::at(
                         ProblemKind::UnknownField,
@@ -263,7 +263,8 @@ impl Reader<'_, '_> {
         ok
     }
 
-    fn labels(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
+    /// A `labels` mapping (of a card or a cardholder), each name and value checked.
+    pub(super) fn labels(&mut self, value: &mut Node<'_>, labels: &mut Labels) -> bool {
         if value.is_null() {
             return true;
         }
@@ -315,7 +316,7 @@ impl Reader<'_, '_> {
             };
             match fields::check_text(format_args!("labels.{label}"), text) {
                 Ok(t) => {
-                    card.labels.insert(label, t);
+                    labels.insert(label, t);
                 }
                 Err(e) => {
                     self.push(e.at(self.src, value_loc));

@@ -1,4 +1,5 @@
-//! The YAML reader: turns one YAML declarations file into card candidates and problems.
+//! The YAML reader: turns one YAML declarations file into card (and cardholder) candidates and
+//! problems.
 //!
 //! Uses `saphyr-parser`'s event stream because it carries a span for every node (the `yaml_serde`
 //! crate only reports positions for its own errors, never for values). Scalars are kept as their
@@ -7,18 +8,20 @@
 //!
 //! The parts: `events` turns the parser's events into `node`s one node at a time, `reader` checks
 //! a document's top level (version, defaults, the cards list) and `card` the fields of one card
-//! or of the defaults.
+//! or of the defaults; `moved` and `person` read the entries of the `moved` and `cardholders` lists.
 
 mod card;
 mod events;
 mod moved;
 mod node;
+mod person;
 mod reader;
 #[cfg(test)]
 mod tests;
 
 use super::fields::Candidate;
 use super::moves::MoveCandidate;
+use super::people::PersonCandidate;
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 
 use reader::Reader;
@@ -32,19 +35,22 @@ pub(crate) fn read(
     problems: &mut Vec<SpecProblem>,
     out: &mut Vec<Candidate>,
     moves: &mut Vec<MoveCandidate>,
+    people: &mut Vec<PersonCandidate>,
 ) {
     let mut found = Vec::new();
     let mut cards = Vec::new();
     let mut moved = Vec::new();
+    let mut persons = Vec::new();
     let mut reader = Reader {
         src,
         problems: &mut found,
     };
-    match reader.stream(file, &mut cards, &mut moved) {
+    match reader.stream(file, &mut cards, &mut moved, &mut persons) {
         Ok(()) => {
             problems.append(&mut found);
             out.append(&mut cards);
             moves.append(&mut moved);
+            people.append(&mut persons);
         }
         Err(e) => {
             let m = e.marker();

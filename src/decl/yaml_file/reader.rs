@@ -1,5 +1,5 @@
 //! Checking a YAML document's top level: one document per file, its `version`, `defaults`,
-//! `moved` and `cards` list, each card handed to `card` and then to `fields::finish`. Also the problem helpers
+//! `moved`, `cardholders` and `cards` lists, each card handed to `card` and then to `fields::finish`. Also the problem helpers
 //! every part of the reader shares. Must not check a card's fields itself (that is `card`).
 
 use saphyr_parser::{Event, ScanError};
@@ -8,6 +8,7 @@ use super::events::Events;
 use super::node::{Node, loc_of};
 use crate::decl::fields::{self, Candidate, RawCard};
 use crate::decl::moves::MoveCandidate;
+use crate::decl::people::PersonCandidate;
 use crate::decl::problem::{Loc, ProblemKind, Source, SpecProblem};
 use crate::decl::suggest;
 
@@ -15,7 +16,8 @@ const VERSION: &str = "version";
 const DEFAULTS: &str = "defaults";
 const CARDS: &str = "cards";
 const MOVED: &str = "moved";
-const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS, MOVED];
+const CARDHOLDERS: &str = "cardholders";
+const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS, MOVED, CARDHOLDERS];
 const SUPPORTED_VERSION: &str = "1";
 
 pub(super) struct Reader<'s, 'p> {
@@ -97,6 +99,7 @@ impl Reader<'_, '_> {
         file: usize,
         out: &mut Vec<Candidate>,
         moves: &mut Vec<MoveCandidate>,
+        people: &mut Vec<PersonCandidate>,
     ) -> Result<(), ScanError> {
         let src: &Source = self.src;
         let mut ev = Events::new(&src.text);
@@ -107,7 +110,7 @@ impl Reader<'_, '_> {
             }
             documents += 1;
             if documents == 1 {
-                self.document(&mut ev, file, out, moves)?;
+                self.document(&mut ev, file, out, moves, people)?;
                 continue;
             }
             let extra = ev.node()?;
@@ -134,6 +137,7 @@ impl Reader<'_, '_> {
         file: usize,
         out: &mut Vec<Candidate>,
         moves: &mut Vec<MoveCandidate>,
+        people: &mut Vec<PersonCandidate>,
     ) -> Result<(), ScanError> {
         if !matches!(ev.peek()?, Some(Event::MappingStart(..))) {
             let root = ev.node()?;
@@ -155,6 +159,7 @@ impl Reader<'_, '_> {
         // its cards may follow another format and those problems would be noise.
         let mut card_problems = Vec::new();
         let mut cards: Vec<(RawCard, Loc)> = Vec::new();
+        let mut persons = Vec::new();
         let mut seen: Vec<(&'static str, Loc)> = Vec::new();
         let mut version_ok = None;
         let mut defaults = None;
@@ -245,6 +250,28 @@ impl Reader<'_, '_> {
                         );
                     }
                 }
+                Some(CARDHOLDERS) if matches!(ev.peek()?, Some(Event::SequenceStart(..))) => {
+                    ev.next()?;
+                    // Like cards: kept apart until the version is known to be supported.
+                    let mut r = Reader {
+                        src: self.src,
+                        problems: &mut card_problems,
+                    };
+                    loop {
+                        if matches!(ev.peek()?, Some(Event::SequenceEnd) | None) {
+                            ev.next()?;
+                            break;
+                        }
+                        let mut item = ev.node()?;
+                        r.person_entry(&mut item, file, &mut persons);
+                    }
+                }
+                Some(CARDHOLDERS) => {
+                    let value = ev.node()?;
+                    if !value.is_null() {
+                        self.wrong_type(&value, "`cardholders`", "a list of cardholders");
+                    }
+                }
                 Some(VERSION) => {
                     let value = ev.node()?;
                     version_ok = Some(self.version(&value));
@@ -294,6 +321,7 @@ impl Reader<'_, '_> {
             Some(false) => return Ok(()),
             Some(true) => {}
         }
+        people.append(&mut persons);
         for (card, loc) in cards {
             if let Some(c) = fields::finish(
                 card,

@@ -8,7 +8,14 @@ fn run(text: &str) -> (Vec<SpecProblem>, Vec<Candidate>) {
     let src = Source::new("t.yaml".into(), text.into());
     let mut problems = Vec::new();
     let mut out = Vec::new();
-    read(&src, 0, &mut problems, &mut out, &mut Vec::new());
+    read(
+        &src,
+        0,
+        &mut problems,
+        &mut out,
+        &mut Vec::new(),
+        &mut Vec::new(),
+    );
     (problems, out)
 }
 
