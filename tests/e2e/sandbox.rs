@@ -814,7 +814,7 @@ async fn every_error_slug_the_sandbox_can_produce() {
         holder.clone(),
         None,
         409,
-        "external_user_id_exists",
+        "cardholder_already_exists",
     )
     .await;
     let mut bad = holder.clone();
