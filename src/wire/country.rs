@@ -14,10 +14,7 @@ VNVUWFWSYEYTZAZMZW";
 pub fn is_iso3166_alpha2(code: &str) -> bool {
     code.len() == 2
         && code.bytes().all(|b| b.is_ascii_uppercase())
-        && CODES
-            .as_bytes()
-            .chunks(2)
-            .any(|c| c == code.as_bytes())
+        && CODES.as_bytes().chunks(2).any(|c| c == code.as_bytes())
 }
 
 #[cfg(test)]
@@ -28,7 +25,10 @@ mod tests {
     fn table() {
         assert_eq!(CODES.len(), 249 * 2);
         let codes: Vec<&[u8]> = CODES.as_bytes().chunks(2).collect();
-        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
         for ok in ["US", "DE", "GB", "AX", "ZW", "SS"] {
             assert!(is_iso3166_alpha2(ok), "{ok}");
         }

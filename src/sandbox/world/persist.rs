@@ -11,8 +11,8 @@ use rand::rngs::StdRng;
 
 use serde_json::{Map, Value};
 
-use super::World;
 use super::super::catalog::SUBPROVIDER;
+use super::World;
 
 /// 2: cardholders keyed by (external_user_id, subprovider_code), with their KYC timing and no
 /// personal data. Format 1 files (one cardholder per external_user_id) are migrated on load.
@@ -132,8 +132,14 @@ mod tests {
         });
         let mut w = World::from_json(&serde_json::to_vec(&v1).unwrap(), 1).unwrap();
         let now = 1_750_000_000_000_000 + 10;
-        assert_eq!(w.holder("a", "sandbox").unwrap().kyc_status(now), crate::wire::KycStatus::Approved);
-        assert_eq!(w.holder("b", "sandbox").unwrap().kyc_status(now), crate::wire::KycStatus::Pending);
+        assert_eq!(
+            w.holder("a", "sandbox").unwrap().kyc_status(now),
+            crate::wire::KycStatus::Approved
+        );
+        assert_eq!(
+            w.holder("b", "sandbox").unwrap().kyc_status(now),
+            crate::wire::KycStatus::Pending
+        );
         assert_eq!(w.inspect(now).cardholders, 2);
         let again = World::from_json(&w.to_json().unwrap(), 1).unwrap();
         assert_eq!(again.format, WORLD_FORMAT);

@@ -58,7 +58,9 @@ impl HolderRec {
         let kyc = self.kyc_status(now);
         let (registration, level) = match kyc {
             KycStatus::Approved => (RegistrationStatus::Active, KycLevel::Basic),
-            KycStatus::Rejected | KycStatus::Expired => (RegistrationStatus::Failed, KycLevel::None),
+            KycStatus::Rejected | KycStatus::Expired => {
+                (RegistrationStatus::Failed, KycLevel::None)
+            }
             _ => (RegistrationStatus::Pending, KycLevel::None),
         };
         let updated = match self.kyc_due {
@@ -85,7 +87,9 @@ fn not_ready(uid: &str, subprovider: &str, status: KycStatus) -> ApiError {
     };
     let mut e = err(
         slug::CARDHOLDER_NOT_READY,
-        format!("the cardholder of {uid} at subprovider {subprovider} {what} (kyc_status {status})"),
+        format!(
+            "the cardholder of {uid} at subprovider {subprovider} {what} (kyc_status {status})"
+        ),
     );
     e.kyc_status = Some(status);
     e
@@ -284,13 +288,27 @@ mod tests {
         for ok in ["a@b.c", "ada@example.com", "x.y+z@mail.example.org"] {
             assert!(email_ok(ok), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@.c", "a@b.", "a@b..c"] {
+        for bad in [
+            "", "a", "a@", "@b.c", "a@b", "a@@b.c", "a b@c.d", "a@.c", "a@b.", "a@b..c",
+        ] {
             assert!(!email_ok(bad), "{bad}");
         }
-        for ok in ["+10000000", "+441234567890", "+4915112345678", "+123456789012345"] {
+        for ok in [
+            "+10000000",
+            "+441234567890",
+            "+4915112345678",
+            "+123456789012345",
+        ] {
             assert!(phone_ok(ok), "{ok}");
         }
-        for bad in ["", "12345678", "+123456", "+0123456789", "+1 234 567 890", "+1234567890123456"] {
+        for bad in [
+            "",
+            "12345678",
+            "+123456",
+            "+0123456789",
+            "+1 234 567 890",
+            "+1234567890123456",
+        ] {
             assert!(!phone_ok(bad), "{bad}");
         }
     }
