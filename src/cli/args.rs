@@ -276,18 +276,32 @@ pub struct SandboxArgs {
     /// Fraction of requests answered 5xx without doing anything
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
-    /// Fraction of cards/create calls carried out, then answered with a dropped connection
+    /// Fraction of cards/create, users/create and cardholders/create calls carried out, then
+    /// answered with a dropped connection
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
     /// Seed of the fault decisions (fail, error and drop rates), so a run can be repeated
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// external_user_id whose cardholder is not ready (KYC pending); repeatable
-    #[arg(long, value_name = "ID")]
+    /// external_user_id whose cardholder is not ready: its KYC stays pending forever; repeatable
+    #[arg(long, value_name = "ID", alias = "not-ready")]
     pub not_ready_user: Vec<String>,
-    /// external_user_id the provider does not know; repeatable
-    #[arg(long, value_name = "ID")]
+    /// external_user_id the provider does not know until created (without --require-people);
+    /// repeatable
+    #[arg(long, value_name = "ID", alias = "unknown")]
     pub unknown_user: Vec<String>,
+    /// How long a new cardholder's KYC stays pending before it is decided (e.g. 2s, 500ms; 0:
+    /// decided at once)
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub kyc_latency: String,
+    /// external_user_id whose KYC ends rejected (registration failed) after --kyc-latency;
+    /// repeatable
+    #[arg(long, value_name = "ID", alias = "kyc-reject")]
+    pub kyc_reject_user: Vec<String>,
+    /// People mode: nobody is known until users/create, then cardholders/create at the product's
+    /// subprovider (cards/create answers cardholder_not_found before)
+    #[arg(long)]
+    pub require_people: bool,
     /// Product whose issue orders all end failed (a product misconfigured at the provider);
     /// repeatable
     #[arg(long, value_name = "CODE")]

@@ -41,6 +41,9 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         seed: a.seed,
         not_ready_users: a.not_ready_user.clone(),
         unknown_users: a.unknown_user.clone(),
+        kyc_latency: parse_duration("--kyc-latency", &a.kyc_latency)?,
+        kyc_rejected_users: a.kyc_reject_user.clone(),
+        require_people: a.require_people,
         fail_products: a.fail_product.clone(),
         world_file: a.world.clone(),
         ..SandboxConfig::default()

@@ -5,8 +5,17 @@ use rust_decimal::Decimal;
 
 use crate::wire::Product;
 
-/// The subprovider every sandbox product and cardholder belongs to.
+/// The subprovider of most sandbox products (and of their cardholders).
 pub const SUBPROVIDER: &str = "sandbox";
+
+/// A second subprovider (for `MC_EUR_PREMIUM`): a person with cards of both needs two
+/// cardholders, one per subprovider.
+pub const SUBPROVIDER_EU: &str = "sandbox-eu";
+
+/// Every subprovider a cardholder may be created at.
+pub fn is_subprovider(code: &str) -> bool {
+    products().iter().any(|p| p.subprovider == code)
+}
 
 /// One product, with the fees the sandbox actually charges (published or not).
 #[derive(Debug, Clone)]
@@ -23,6 +32,8 @@ pub struct ProductDef {
     pub active: bool,
     /// `false` hides every fee field from `cards/products`, so clients meet an "unknown fee".
     pub publishes_fees: bool,
+    /// Where its cardholders must be registered.
+    pub subprovider: &'static str,
 }
 
 fn d(units: i64, scale: u32) -> Decimal {
@@ -46,6 +57,7 @@ pub fn products() -> &'static [ProductDef] {
                 max_topup: d(500000, 2),
                 active: true,
                 publishes_fees: true,
+                subprovider: SUBPROVIDER,
             },
             ProductDef {
                 code: "MC_EUR_PREMIUM",
@@ -59,6 +71,7 @@ pub fn products() -> &'static [ProductDef] {
                 max_topup: d(1000000, 2),
                 active: true,
                 publishes_fees: true,
+                subprovider: SUBPROVIDER_EU,
             },
             ProductDef {
                 code: "VISA_USD_LEGACY",
@@ -72,6 +85,7 @@ pub fn products() -> &'static [ProductDef] {
                 max_topup: d(100000, 2),
                 active: false,
                 publishes_fees: true,
+                subprovider: SUBPROVIDER,
             },
             ProductDef {
                 code: "VIRTUAL_NOFEES",
@@ -85,6 +99,7 @@ pub fn products() -> &'static [ProductDef] {
                 max_topup: d(100000, 2),
                 active: true,
                 publishes_fees: false,
+                subprovider: SUBPROVIDER,
             },
         ]
     })
@@ -113,7 +128,7 @@ impl ProductDef {
             min_topup: Some(self.min_topup),
             max_topup: Some(self.max_topup),
             is_active: self.active,
-            subprovider_code: Some(SUBPROVIDER.to_owned()),
+            subprovider_code: Some(self.subprovider.to_owned()),
         }
     }
 }

@@ -42,7 +42,7 @@ use crate::wire::body::{encode_error, encode_success};
 use crate::wire::{Clock, Key, Secret, SystemClock};
 use world::{Payload, Reply, Settings, World};
 
-pub use catalog::SUBPROVIDER;
+pub use catalog::{SUBPROVIDER, SUBPROVIDER_EU};
 pub use world::{RateLimitShape, luhn_valid};
 
 /// The unauthenticated inspection endpoint.
@@ -80,10 +80,20 @@ pub struct SandboxConfig {
     /// closed without a response.
     pub drop_rate: f64,
     pub seed: u64,
-    /// `external_user_id`s that get `cardholder_not_ready` on `cards/create`.
+    /// `external_user_id`s whose KYC stays pending forever: `cardholder_not_ready` on
+    /// `cards/create` (with `kyc_status: pending`), whether their cardholder was created or not.
     pub not_ready_users: Vec<String>,
-    /// `external_user_id`s that get `cardholder_not_found` until registered via users/cardholders.
+    /// `external_user_id`s that get `cardholder_not_found` until registered via users/cardholders
+    /// (outside people mode; in people mode everyone is unknown until created).
     pub unknown_users: Vec<String>,
+    /// How long a new cardholder's KYC stays `pending` before it is decided (world clock).
+    /// Zero (the default here; the CLI's `--kyc-latency` defaults to 2s): decided at creation.
+    pub kyc_latency: Duration,
+    /// `external_user_id`s whose KYC ends `rejected` (registration `failed`) after `kyc_latency`.
+    pub kyc_rejected_users: Vec<String>,
+    /// People mode: every `external_user_id` is unknown until `users/create` and then
+    /// `cardholders/create` at the product's subprovider; `cardholders/create` needs the user.
+    pub require_people: bool,
     /// Product codes whose issue orders all end failed, as when a product is misconfigured at the
     /// provider (the order is created and charged, then fails and is refunded).
     pub fail_products: Vec<String>,
@@ -113,6 +123,9 @@ impl Default for SandboxConfig {
             seed: 0,
             not_ready_users: Vec::new(),
             unknown_users: Vec::new(),
+            kyc_latency: Duration::ZERO,
+            kyc_rejected_users: Vec::new(),
+            require_people: false,
             fail_products: Vec::new(),
             world_file: None,
             durable: false,
@@ -137,6 +150,9 @@ impl std::fmt::Debug for SandboxConfig {
             .field("seed", &self.seed)
             .field("not_ready_users", &self.not_ready_users)
             .field("unknown_users", &self.unknown_users)
+            .field("kyc_latency", &self.kyc_latency)
+            .field("kyc_rejected_users", &self.kyc_rejected_users)
+            .field("require_people", &self.require_people)
             .field("fail_products", &self.fail_products)
             .field("world_file", &self.world_file)
             .finish_non_exhaustive()
@@ -186,11 +202,29 @@ pub struct Inspection {
     pub failed_orders: u64,
     pub cards: u64,
     pub users: u64,
+    /// Every cardholder, over all (external_user_id, subprovider_code) pairs.
     pub cardholders: u64,
     pub rate_limited: u64,
     pub dropped: u64,
     pub injected_errors: u64,
     pub idempotent_replays: u64,
+    /// Every external_user_id with a user or a cardholder, sorted by it.
+    #[serde(default)]
+    pub people: Vec<PersonCount>,
+    /// Cardholders per current `kyc_status` (`pending`, `approved`, `rejected`).
+    #[serde(default)]
+    pub kyc: BTreeMap<String, u64>,
+}
+
+/// Users and cardholders of one external_user_id.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PersonCount {
+    pub external_user_id: String,
+    /// 0 or 1: users/create refuses a second one.
+    pub users: u64,
+    pub cardholders: u64,
+    /// subprovider_code → the `kyc_status` of the cardholder there now.
+    pub kyc: BTreeMap<String, String>,
 }
 
 impl Inspection {
@@ -200,6 +234,20 @@ impl Inspection {
             .iter()
             .find(|c| c.external_user_id == external_user_id && c.product_code == product_code)
             .map_or(0, |c| c.count)
+    }
+
+    /// The users and cardholders of this external_user_id, if it has any.
+    pub fn person(&self, external_user_id: &str) -> Option<&PersonCount> {
+        self.people
+            .iter()
+            .find(|p| p.external_user_id == external_user_id)
+    }
+
+    /// (users, cardholders) of this external_user_id: `(1, 1)` for a person fully onboarded once
+    /// at one subprovider.
+    pub fn people_count(&self, external_user_id: &str) -> (u64, u64) {
+        self.person(external_user_id)
+            .map_or((0, 0), |p| (p.users, p.cardholders))
     }
 
     pub fn calls_to(&self, path: &str) -> u64 {
@@ -291,12 +339,19 @@ impl SandboxHandle {
              \x20 api secret:     {secret}\n\
              \x20 master balance: {balance} USDT\n\
              \x20 order latency:  {latency:?}\n\
+             \x20 kyc latency:    {kyc:?}{people}\n\
              \x20 faults:         {faults}\n\
              \x20 inspect:        GET {url}{INSPECT_PATH}\n\
              \x20 close a card:   POST {url}{CLOSE_PATH} {{\"card_id\": \"...\"}}\n",
             key = config.api_key,
             secret = config.api_secret.expose(),
             latency = config.order_latency,
+            kyc = config.kyc_latency,
+            people = if config.require_people {
+                " (people mode: users and cardholders must be created first)"
+            } else {
+                ""
+            },
             faults = if faults.is_empty() {
                 "none".to_owned()
             } else {
@@ -386,6 +441,13 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
             .cloned()
             .collect::<HashSet<_>>(),
         unknown: config.unknown_users.iter().cloned().collect::<HashSet<_>>(),
+        kyc_latency_us: u64::try_from(config.kyc_latency.as_micros()).unwrap_or(u64::MAX / 4),
+        kyc_reject: config
+            .kyc_rejected_users
+            .iter()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        require_people: config.require_people,
         fail_products: config.fail_products.iter().cloned().collect::<HashSet<_>>(),
     };
     let shared = Arc::new(Shared {

@@ -40,6 +40,30 @@ pub const REFUNDED_AMOUNT_FIELD: &str = "refunded_amount";
 /// a client may fix the cause (e.g. top up the master balance) and re-run with the same key.
 pub const IDEMPOTENCY_STORES_ERRORS: bool = false;
 
+/// §3: `users/create` takes only `external_user_id`; answers a [`crate::wire::User`].
+/// §3: one cardholder per (external_user_id, subprovider_code); a second `cardholders/create` for
+/// the same pair answers [`CARDHOLDER_ALREADY_EXISTS`](crate::wire::error::slug::CARDHOLDER_ALREADY_EXISTS)
+/// (HTTP 409 at the sandbox): the cardholder is there, nothing else happened. Adopt it.
+pub const ONE_CARDHOLDER_PER_SUBPROVIDER: bool = true;
+
+/// §3: a new cardholder answers `registration_status: pending`, `kyc_status: pending`, and its
+/// KYC is decided later (`approved` + `active`, or `rejected` + `failed`). With no read endpoint,
+/// readiness only shows through `cards/create`.
+pub const CARDHOLDER_STARTS_PENDING: bool = true;
+
+/// §3/§4: the reference documents no cardholder read endpoint, so the one way a client can learn
+/// that a KYC was *rejected* (or expired), rather than still running, is this extra field of the
+/// error object that `cards/create` answers with `cardholder_not_ready`:
+/// `{"success": false, "error": "...", "error_slug": "cardholder_not_ready", "kyc_status": "rejected"}`.
+/// The sandbox includes it on every `cardholder_not_ready` (`pending` while KYC runs). A client
+/// must treat its absence as "unknown, maybe still pending".
+pub const KYC_STATUS_ERROR_FIELD: &str = "kyc_status";
+
+/// §1/§5: `users/create` and `cardholders/create` do not require an `Idempotency-Key`, but honour
+/// one when sent, exactly like `cards/create`: same key + same body replays the first answer; same
+/// key + another body is `idempotency_key_conflict`; a refused request does not bind its key.
+pub const CREATES_HONOUR_IDEMPOTENCY_KEY: bool = true;
+
 /// Money is rounded half-up to cents.
 pub fn round_money(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)

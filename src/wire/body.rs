@@ -112,6 +112,10 @@ fn classify(v: Value) -> Decoded {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
+            kyc_status: m
+                .get(super::assumed::KYC_STATUS_ERROR_FIELD)
+                .and_then(Value::as_str)
+                .map(super::KycStatus::from),
         }),
         Some(true) if m.contains_key("data") => {
             Decoded::Success(m.remove("data").unwrap_or(Value::Null))

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::KycStatus;
+
 /// `{"success": false, "error": "<message>", "error_slug": "<slug>"}`, plain or encrypted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -11,6 +13,11 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(default)]
     pub error_slug: String,
+    /// [assumed] On `cardholder_not_ready` only: the cardholder's `kyc_status` (`pending`,
+    /// `rejected`, `expired`, ...), the one way to tell a KYC that will never pass from one that
+    /// is still running (see `assumed::KYC_STATUS_ERROR_FIELD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kyc_status: Option<KycStatus>,
 }
 
 impl ErrorBody {
@@ -19,7 +26,14 @@ impl ErrorBody {
             success: false,
             error: message.into(),
             error_slug: slug.to_owned(),
+            kyc_status: None,
         }
+    }
+
+    /// The same error, carrying the cardholder's KYC status.
+    pub fn with_kyc_status(mut self, status: KycStatus) -> Self {
+        self.kyc_status = Some(status);
+        self
     }
 }
 
@@ -69,6 +83,8 @@ pub mod slug {
     pub const PROVIDER_ERROR: &str = "provider_error";
     pub const USER_NOT_FOUND: &str = "user_not_found";
     pub const EXTERNAL_USER_ID_EXISTS: &str = "external_user_id_exists";
+    /// [assumed] A second `cardholders/create` for the same (external_user_id, subprovider_code).
+    pub const CARDHOLDER_ALREADY_EXISTS: &str = "cardholder_already_exists";
     pub const INVALID_REQUEST: &str = "invalid_request";
     pub const PROJECT_NOT_FOUND: &str = "project_not_found";
     pub const IDEMPOTENCY_KEY_CONFLICT: &str = "idempotency_key_conflict";
@@ -116,6 +132,9 @@ pub fn hint_for_slug(s: &str) -> &'static str {
         slug::PROVIDER_ERROR => "the provider failed; re-run apply later (it resumes safely)",
         slug::USER_NOT_FOUND => "register the user with the provider first",
         slug::EXTERNAL_USER_ID_EXISTS => "this external_user_id is already registered",
+        slug::CARDHOLDER_ALREADY_EXISTS => {
+            "this person already has a cardholder at this subprovider; adopt it"
+        }
         slug::INVALID_REQUEST => {
             "the provider rejected the request shape or timestamp; check the system clock (±30 s)"
         }

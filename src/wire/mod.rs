@@ -8,6 +8,7 @@
 
 pub mod assumed;
 pub mod body;
+pub mod country;
 pub mod decimal;
 pub mod digest;
 pub mod envelope;

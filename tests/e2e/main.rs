@@ -26,4 +26,5 @@ mod perf;
 mod pg;
 mod rate_limits;
 mod sandbox;
+mod sandbox_people;
 mod upgrade;

@@ -15,13 +15,13 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------- helpers
 
 /// A clock the test moves by hand; the sandbox ages its orders by it.
-struct FakeClock(AtomicU64);
+pub(crate) struct FakeClock(AtomicU64);
 
 impl FakeClock {
-    fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(FakeClock(AtomicU64::new(1_750_000_000_000_000)))
     }
-    fn advance(&self, d: Duration) {
+    pub(crate) fn advance(&self, d: Duration) {
         self.0.fetch_add(d.as_micros() as u64, Ordering::SeqCst);
     }
 }
@@ -32,11 +32,11 @@ impl Clock for FakeClock {
     }
 }
 
-fn d(s: &str) -> Decimal {
+pub(crate) fn d(s: &str) -> Decimal {
     s.parse().expect("test decimal")
 }
 
-fn base_config() -> SandboxConfig {
+pub(crate) fn base_config() -> SandboxConfig {
     SandboxConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
         order_latency: Duration::ZERO,
@@ -46,16 +46,16 @@ fn base_config() -> SandboxConfig {
 
 /// What came back from one call.
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     retry_after: Option<String>,
     /// The body was plain JSON (no envelope).
-    plain: bool,
-    decoded: Decoded,
+    pub(crate) plain: bool,
+    pub(crate) decoded: Decoded,
 }
 
 impl Resp {
-    fn slug(&self) -> &str {
+    pub(crate) fn slug(&self) -> &str {
         match &self.decoded {
             Decoded::Error(e) => &e.error_slug,
             Decoded::Success(v) => panic!("expected an error, got success {v}"),
@@ -67,7 +67,7 @@ impl Resp {
             Decoded::Success(v) => panic!("expected an error, got success {v}"),
         }
     }
-    fn data(&self) -> &Value {
+    pub(crate) fn data(&self) -> &Value {
         match &self.decoded {
             Decoded::Success(v) => v,
             Decoded::Error(e) => panic!("expected success, got {} {e:?}", self.status),
@@ -76,7 +76,7 @@ impl Resp {
 }
 
 /// A raw provider caller: envelope, headers and timestamps by hand.
-struct Raw {
+pub(crate) struct Raw {
     http: reqwest::Client,
     base: String,
     api_key: String,
@@ -151,7 +151,7 @@ impl Raw {
             .await
     }
 
-    async fn try_call(
+    pub(crate) async fn try_call(
         &self,
         path: &str,
         fields: Value,
@@ -160,16 +160,16 @@ impl Raw {
         self.try_call_ts(path, fields, idem, self.ts.next()).await
     }
 
-    async fn call(&self, path: &str, fields: Value, idem: Option<&str>) -> Resp {
+    pub(crate) async fn call(&self, path: &str, fields: Value, idem: Option<&str>) -> Resp {
         self.try_call(path, fields, idem).await.expect("HTTP call")
     }
 
-    async fn ok(&self, path: &str, fields: Value, idem: Option<&str>) -> Value {
+    pub(crate) async fn ok(&self, path: &str, fields: Value, idem: Option<&str>) -> Value {
         self.call(path, fields, idem).await.data().clone()
     }
 
     /// Expect an encrypted error with this slug and HTTP status.
-    async fn fails(
+    pub(crate) async fn fails(
         &self,
         path: &str,
         fields: Value,
@@ -191,7 +191,7 @@ impl Raw {
         r
     }
 
-    async fn balance(&self) -> Decimal {
+    pub(crate) async fn balance(&self) -> Decimal {
         d(
             self.ok("project/balance", json!({}), None).await["available"]
                 .as_str()
@@ -204,7 +204,13 @@ impl Raw {
     }
 
     /// An issued, completed card (latency 0 sandboxes).
-    async fn issue(&self, uid: &str, product: &str, topup: Option<&str>, key: &str) -> Value {
+    pub(crate) async fn issue(
+        &self,
+        uid: &str,
+        product: &str,
+        topup: Option<&str>,
+        key: &str,
+    ) -> Value {
         let mut f = json!({"external_user_id": uid, "product_code": product});
         if let Some(t) = topup {
             f["initial_topup_amount"] = json!(t);
@@ -217,7 +223,7 @@ impl Raw {
     }
 }
 
-async fn start(config: SandboxConfig) -> (SandboxHandle, Raw) {
+pub(crate) async fn start(config: SandboxConfig) -> (SandboxHandle, Raw) {
     let clock = config.clock.clone();
     let sb = sandbox::spawn(config).await.expect("sandbox starts");
     let raw = Raw::new(&sb, clock);
@@ -814,7 +820,7 @@ async fn every_error_slug_the_sandbox_can_produce() {
         holder.clone(),
         None,
         409,
-        "external_user_id_exists",
+        "cardholder_already_exists",
     )
     .await;
     let mut bad = holder.clone();

@@ -87,18 +87,8 @@ impl World {
                 format!("product {} is not active", product.code),
             ));
         }
-        if !self.is_known_user(s, &uid) {
-            return Err(err(
-                slug::CARDHOLDER_NOT_FOUND,
-                format!("no cardholder for external_user_id {uid}"),
-            ));
-        }
-        if s.not_ready.contains(&uid) {
-            return Err(err(
-                slug::CARDHOLDER_NOT_READY,
-                format!("cardholder {uid} has not completed KYC"),
-            ));
-        }
+        // Nothing is charged on these refusals, and they bind no idempotency key.
+        self.cardholder_gate(s, now, &uid, product.subprovider)?;
         let topup = match f.get(assumed::INITIAL_TOPUP_FIELD) {
             None | Some(Value::Null) => None,
             Some(Value::String(t)) if t.trim().is_empty() => None,

@@ -29,15 +29,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::catalog::{self, ProductDef};
-use super::{Inspection, IssueOrderCount};
+use super::{Inspection, IssueOrderCount, PersonCount};
 use crate::wire::assumed;
 use crate::wire::error::slug;
-use crate::wire::{Balance, Cardholder, Endpoint, Envelope, ErrorBody, Key, ProductList, User};
+use crate::wire::{Balance, Endpoint, Envelope, ErrorBody, Key, KycStatus, ProductList, User};
 use admission::IdemRec;
 use cards::{CardRec, card_id, card_view};
 use money::money;
 use orders::{Kind, OrderRec};
 use persist::WORLD_FORMAT;
+use users::HolderRec;
 
 pub use cards::luhn_valid;
 pub use rate_limit::RateLimitShape;
@@ -55,6 +56,12 @@ pub(crate) struct Settings {
     pub drop_rate: f64,
     pub not_ready: HashSet<String>,
     pub unknown: HashSet<String>,
+    /// How long a new cardholder's KYC stays pending.
+    pub kyc_latency_us: u64,
+    /// Whose KYC ends rejected.
+    pub kyc_reject: HashSet<String>,
+    /// People mode: nobody is known until created through users/create and cardholders/create.
+    pub require_people: bool,
     pub fail_products: HashSet<String>,
 }
 
@@ -88,9 +95,11 @@ impl Reply {
     }
 
     fn error(e: ApiError) -> Self {
+        let mut body = ErrorBody::new(e.slug, e.message);
+        body.kyc_status = e.kyc_status;
         Reply {
             status: e.status,
-            payload: Payload::Error(ErrorBody::new(e.slug, e.message)),
+            payload: Payload::Error(body),
             plain: false,
             retry_after: None,
             drop: false,
@@ -110,6 +119,8 @@ pub(crate) struct ApiError {
     status: u16,
     slug: &'static str,
     message: String,
+    /// Only on `cardholder_not_ready` [assumed]: see `assumed::KYC_STATUS_ERROR_FIELD`.
+    kyc_status: Option<KycStatus>,
 }
 
 fn err(slug: &'static str, message: impl Into<String>) -> ApiError {
@@ -117,6 +128,7 @@ fn err(slug: &'static str, message: impl Into<String>) -> ApiError {
         status: status_for(slug),
         slug,
         message: message.into(),
+        kyc_status: None,
     }
 }
 
@@ -125,8 +137,10 @@ fn err(slug: &'static str, message: impl Into<String>) -> ApiError {
 fn status_for(s: &str) -> u16 {
     match s {
         slug::PROJECT_NOT_FOUND => 401,
-        slug::CARD_NOT_FOUND | slug::ORDER_NOT_FOUND => 404,
-        slug::IDEMPOTENCY_KEY_CONFLICT | slug::EXTERNAL_USER_ID_EXISTS => 409,
+        slug::CARD_NOT_FOUND | slug::ORDER_NOT_FOUND | slug::USER_NOT_FOUND => 404,
+        slug::IDEMPOTENCY_KEY_CONFLICT
+        | slug::EXTERNAL_USER_ID_EXISTS
+        | slug::CARDHOLDER_ALREADY_EXISTS => 409,
         slug::RATE_LIMITED => 429,
         _ => 400,
     }
@@ -155,7 +169,8 @@ pub(crate) struct World {
     orders: HashMap<String, OrderRec>,
     cards: HashMap<String, CardRec>,
     users: HashMap<String, User>,
-    cardholders: HashMap<String, Cardholder>,
+    /// external_user_id → subprovider_code → its one cardholder there.
+    cardholders: BTreeMap<String, BTreeMap<String, HolderRec>>,
     idempotency: HashMap<String, IdemRec>,
     /// Keys in the order they were stored, for expiry.
     idempotency_queue: VecDeque<(u64, String)>,
@@ -186,7 +201,7 @@ impl World {
             orders: HashMap::new(),
             cards: HashMap::new(),
             users: HashMap::new(),
-            cardholders: HashMap::new(),
+            cardholders: BTreeMap::new(),
             idempotency: HashMap::new(),
             idempotency_queue: VecDeque::new(),
             calls: BTreeMap::new(),
@@ -304,24 +319,32 @@ impl World {
             })?;
         self.check_timestamp(now, ts)?;
 
-        if !endpoint.is_mutation() {
+        // Mutations require a key; the two creates honour one when it is sent [assumed].
+        let honours_key = endpoint.is_mutation()
+            || matches!(
+                endpoint,
+                Endpoint::UsersCreate | Endpoint::CardholdersCreate
+            );
+        if !honours_key {
             return self.dispatch(s, now, endpoint, &fields).map(Reply::ok);
         }
-        let key = idempotency_key.map(str::trim).unwrap_or_default();
-        if key.is_empty() {
+        let key = idempotency_key.map(str::trim).filter(|k| !k.is_empty());
+        if key.is_none() && endpoint.is_mutation() {
             return Err(err(
                 slug::IDEMPOTENCY_KEY_REQUIRED,
                 format!("{} requires an Idempotency-Key header", endpoint.path()),
             ));
         }
-        if key.len() > 255 {
+        if key.is_some_and(|k| k.len() > 255) {
             return Err(err(
                 slug::INVALID_REQUEST,
                 "Idempotency-Key is longer than 255 characters",
             ));
         }
-        let fields_value = Value::Object(fields.clone());
-        if let Some(rec) = self.idempotency.get(key) {
+        let fields_value = request_fingerprint(endpoint, &fields);
+        if let Some(key) = key
+            && let Some(rec) = self.idempotency.get(key)
+        {
             if rec.created + assumed::IDEMPOTENCY_KEY_TTL_SECS * 1_000_000 >= now {
                 if rec.endpoint == endpoint.path() && rec.fields == fields_value {
                     self.counters.idempotent_replays += 1;
@@ -334,13 +357,18 @@ impl World {
             }
             self.idempotency.remove(key);
         }
+        // A refusal returns here: only an answer that did something binds the key
+        // (`assumed::IDEMPOTENCY_STORES_ERRORS`).
         let response = self.dispatch(s, now, endpoint, &fields)?;
-        self.remember_key(now, key, endpoint, fields_value, response.clone());
+        if let Some(key) = key {
+            self.remember_key(now, key, endpoint, fields_value, response.clone());
+        }
         let mut reply = Reply::ok(response);
-        if endpoint == Endpoint::CardsCreate
-            && s.drop_rate > 0.0
-            && self.rng.random::<f64>() < s.drop_rate
-        {
+        let droppable = matches!(
+            endpoint,
+            Endpoint::CardsCreate | Endpoint::UsersCreate | Endpoint::CardholdersCreate
+        );
+        if droppable && s.drop_rate > 0.0 && self.rng.random::<f64>() < s.drop_rate {
             self.counters.dropped += 1;
             reply.drop = true;
         }
@@ -395,6 +423,19 @@ impl World {
 
 // ---------------------------------------------------------------------- helpers
 // Here rather than in a submodule: every endpoint handler, whatever its seam, needs them.
+
+/// What an idempotency record compares a retry against: the request's fields, except for
+/// `cardholders/create`, whose personal fields are kept only as a SHA-256 of their canonical
+/// JSON (keys sorted), so the world file holds no personal data.
+fn request_fingerprint(endpoint: Endpoint, fields: &Map<String, Value>) -> Value {
+    if endpoint != Endpoint::CardholdersCreate {
+        return Value::Object(fields.clone());
+    }
+    let sorted: BTreeMap<&String, &Value> = fields.iter().collect();
+    let canonical = serde_json::to_vec(&sorted).unwrap_or_default();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&canonical);
+    serde_json::json!({ "sha256": hex::encode(digest) })
+}
 
 fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| err(slug::PROVIDER_ERROR, e.to_string()))
