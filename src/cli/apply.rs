@@ -27,6 +27,7 @@ struct Settings {
     parallelism: usize,
     progress_interval: std::time::Duration,
     max_failure_rate: Option<rust_decimal::Decimal>,
+    kyc_wait: std::time::Duration,
 }
 
 impl Settings {
@@ -47,6 +48,7 @@ impl Settings {
                 &args.progress_interval,
             )?,
             max_failure_rate: settings::max_failure_rate(&args.max_failure_rate)?,
+            kyc_wait: settings::parse_duration("--kyc-wait", &args.kyc_wait)?,
         })
     }
 }
@@ -104,6 +106,7 @@ async fn locked(
 ) -> Result<Outcome, CliError> {
     let store = session.store();
     let snapshot = store.snapshot().await?;
+    let mut forms;
     let doc = match input {
         Input::Saved(doc) => {
             let doc = *doc;
@@ -130,6 +133,7 @@ async fn locked(
                     "refusing to apply a stale plan: {why}"
                 )));
             }
+            forms = saved_plan_forms(&doc);
             doc
         }
         Input::Declared(decls) => {
@@ -140,7 +144,13 @@ async fn locked(
                 max_prune: settings.max_prune,
                 targets: super::settings::targets(&args.target)?,
             };
-            let doc = document(&decls, &snapshot, &facts, &options);
+            let doc = document(
+                &decls,
+                &snapshot,
+                &facts,
+                &options,
+                provider.client.journal_key(),
+            );
             super::settings::check_targets_matched(&doc)?;
             if !args.json {
                 print!(
@@ -158,6 +168,8 @@ async fn locked(
                 println!("Apply cancelled: nothing was sent.");
                 return Ok(Outcome::Success);
             }
+            forms = super::people::forms(&decls);
+            drop(decls);
             doc
         }
     };
@@ -173,7 +185,17 @@ async fn locked(
                 store.set_currency(&doc.currency).await?;
             }
             let summary = execute(
-                args, settings, global, provider, store, serial, snapshot, &doc, stop, &sending,
+                args,
+                settings,
+                global,
+                provider,
+                store,
+                serial,
+                snapshot,
+                &doc,
+                std::mem::take(&mut forms),
+                stop,
+                &sending,
             )
             .await?;
             let json = serde_json::to_value(&summary).unwrap_or_default();
@@ -208,6 +230,7 @@ async fn execute(
     serial: u64,
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
+    cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
 ) -> Result<exec::Summary, CliError> {
@@ -241,6 +264,8 @@ async fn execute(
         max_fees: settings.max_fees,
         canary: args.canary,
         max_failure_rate: settings.max_failure_rate,
+        cardholder_forms,
+        kyc_wait: settings.kyc_wait,
         ..ExecOptions::default()
     };
     let result = exec::execute(
@@ -315,6 +340,29 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
             path.display()
         ))
     })
+}
+
+/// The KYC forms a saved plan's cardholder actions need: its declaration files are the only
+/// place they are (the plan holds none). Read only when the plan creates a cardholder; when the
+/// files are gone, those actions fail with a hint and the rest of the plan goes ahead.
+fn saved_plan_forms(
+    doc: &PlanDocument,
+) -> std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest> {
+    let creates_cardholders = doc
+        .plan
+        .actions
+        .iter()
+        .any(|a| a.kind == crate::plan::ActionKind::CreateCardholder);
+    let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
+    if !creates_cardholders || files.is_empty() {
+        return Default::default();
+    }
+    match decl::load(&files) {
+        Ok(decls) if decls.fingerprint == doc.declarations.fingerprint => {
+            super::people::forms(&decls)
+        }
+        _ => Default::default(),
+    }
 }
 
 /// When the plan's declaration files are still around and now say something else, say what:

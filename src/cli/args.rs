@@ -245,6 +245,10 @@ pub struct ApplyArgs {
     /// money so far)
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub progress_interval: String,
+    /// How long a card whose cardholder's KYC is not approved yet keeps being retried (other
+    /// work goes on meanwhile); cards still waiting then are left for the next run
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub kyc_wait: String,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -13,6 +13,7 @@ mod history;
 mod init;
 mod migrate;
 mod out;
+mod people;
 mod plan;
 mod provider;
 mod refresh;

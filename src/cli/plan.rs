@@ -42,9 +42,10 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     let format = if args.json { Format::Json } else { args.format };
     let provider = Provider::connect(global, None).await?;
     let gathered = gather(args, global, &provider, format, early).await;
+    let journal_key = *provider.client.journal_key();
     provider.shutdown().await;
     let (snapshot, holder, facts) = gathered?;
-    let mut doc = document(&decls, &snapshot, &facts, &options);
+    let mut doc = document(&decls, &snapshot, &facts, &options, &journal_key);
     doc.in_progress = holder;
     super::settings::check_targets_matched(&doc)?;
 
@@ -136,13 +137,24 @@ async fn read_snapshot(global: &Global) -> Result<(Snapshot, Option<plan::InProg
     .await
 }
 
+/// The plan of `decls` against `snapshot`; `journal_key` keys the digests declared people are
+/// compared by.
 pub fn document(
     decls: &Declarations,
     snapshot: &Snapshot,
     facts: &plan::ProviderFacts,
     options: &PlanOptions,
+    journal_key: &[u8],
 ) -> PlanDocument {
-    let p = plan::plan_with_moves(&decls.cards, &decls.moves, snapshot, facts, options);
+    let people = super::people::planned(decls, journal_key);
+    let p = plan::plan_all(
+        &decls.cards,
+        &decls.moves,
+        &people,
+        snapshot,
+        facts,
+        options,
+    );
     PlanDocument::new(
         p,
         StateRef::new(&snapshot.lineage, snapshot.serial),

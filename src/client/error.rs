@@ -101,6 +101,7 @@ mod tests {
             slug: slug.into(),
             message: message.into(),
             http_status: status,
+            kyc_status: None,
         })
     }
 

@@ -305,6 +305,7 @@ impl Client {
                 slug: e.error_slug,
                 message: e.error,
                 http_status: status.as_u16(),
+                kyc_status: e.kyc_status,
             }))),
             Ok(Decoded::Success(v)) if status.is_success() => {
                 serde_json::from_value(v).map_err(|e| {

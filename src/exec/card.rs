@@ -84,6 +84,10 @@ impl Ctx {
         let Ended::Done { charges, .. } = ended else {
             return Ok(ended);
         };
+        if self.cardholder_forms.contains_key(&card.external_user_id) {
+            // A card was issued: the provider approved its cardholder's KYC.
+            self.learn_kyc(&card.external_user_id, "approved").await?;
+        }
         if self.fetch_details
             && let Some(card_id) = card.card_id.clone()
             && let Ok(details) = self.client.get_card(&card_id).await
@@ -149,7 +153,8 @@ impl Ctx {
                     charges: a.add(b),
                 },
                 // The first failure is the one reported; later orders are still tracked.
-                (failed @ Ended::Failed { .. }, _) | (Ended::Done { .. }, failed) => failed,
+                (failed @ (Ended::Failed { .. } | Ended::WaitingForKyc { .. }), _)
+                | (Ended::Done { .. }, failed) => failed,
             };
         }
         Ok(result)
@@ -173,7 +178,12 @@ impl Ctx {
         let ended = self.perform(order, &mutation, &mut card).await?;
         match mutation {
             Mutation::IssueCard(_) => self.after_issue(ended, &mut card, None).await,
-            Mutation::Freeze(_) | Mutation::Unfreeze(_) | Mutation::Topup(_) => Ok(ended),
+            // A person's entry is re-sent by its create action, never resumed here.
+            Mutation::Freeze(_)
+            | Mutation::Unfreeze(_)
+            | Mutation::Topup(_)
+            | Mutation::CreateUser(_)
+            | Mutation::CreateCardholder(_) => Ok(ended),
         }
     }
 

@@ -64,6 +64,16 @@ pub struct Summary {
     pub resumed: usize,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub topped_up: usize,
+    /// Users and cardholders created or adopted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub people: usize,
+    /// Cards still waiting for their cardholder's KYC when `--kyc-wait` ran out: not failures
+    /// (nothing was charged), but not done either; the next run picks them up.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waiting_for_kyc: usize,
+    /// The first few of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_keys: Vec<String>,
     pub failed: usize,
     pub skipped: usize,
     /// slug → (count, hint, first few keys)
@@ -98,7 +108,7 @@ pub struct FailureGroup {
 
 impl Summary {
     pub fn succeeded(&self) -> bool {
-        self.failed == 0 && self.skipped == 0 && !self.interrupted
+        self.failed == 0 && self.skipped == 0 && self.waiting_for_kyc == 0 && !self.interrupted
     }
 }
 

@@ -32,6 +32,14 @@ pub fn topup(lineage: &str, key: &str, id: &str, attempt: u32) -> String {
     derive(&format!("{lineage}\0topup\0{key}\0{id}\0{attempt}"))
 }
 
+/// The key of attempt `attempt` to create the user or cardholder at `address`.
+pub fn person(lineage: &str, address: &crate::model::Address, attempt: u32) -> String {
+    derive(&format!(
+        "{lineage}\0{}\0{}\0{attempt}",
+        address.kind, address.key
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ mod card;
 pub mod events;
 pub mod keys;
 pub mod mutation;
+mod people;
 mod perform;
 pub mod poll;
 pub mod refresh;
@@ -65,7 +66,16 @@ pub struct ExecOptions {
     /// `--max-failure-rate`, as a fraction: stop starting work once at least
     /// [`BRAKE_MIN_FINISHED`] changes finished and more than this share of them failed.
     pub max_failure_rate: Option<Decimal>,
+    /// The declared people's KYC forms by `external_user_id` (subprovider left empty): the only
+    /// place a cardholder's personal fields come from. Never journalled as values.
+    pub cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
+    /// `--kyc-wait`: how long a card whose cardholder is not ready yet keeps being retried.
+    pub kyc_wait: Duration,
 }
+
+/// How long a card waits for its cardholder's KYC by default: long enough for an automated KYC,
+/// short enough that a CI job ends (the next run picks the card up).
+pub const DEFAULT_KYC_WAIT: Duration = Duration::from_secs(300);
 
 /// The failure-rate brake judges no run on fewer finished changes than this: two failures of the
 /// first three say little about a product.
@@ -81,6 +91,8 @@ impl Default for ExecOptions {
             fetch_details: false,
             canary: None,
             max_failure_rate: None,
+            cardholder_forms: Default::default(),
+            kyc_wait: DEFAULT_KYC_WAIT,
         }
     }
 }
@@ -143,6 +155,15 @@ struct Ctx {
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     summary: Mutex<Summary>,
+    cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
+    kyc_wait: Duration,
+    /// Cardholders this run knows of, with the KYC status last recorded for each.
+    kyc_learned: Mutex<std::collections::BTreeMap<crate::model::Address, Option<String>>>,
+    /// Tasks sleeping until their cardholder's KYC may be done: they do not count against
+    /// `parallelism`, so other people's work never waits behind one person's KYC.
+    parked: std::sync::atomic::AtomicUsize,
+    /// Wakes the scheduler when a task parks, so it can start another in its place.
+    wake: tokio::sync::Notify,
 }
 
 /// What one action (or one mutation of it) ended as.
@@ -153,6 +174,11 @@ enum Ended {
     },
     Failed {
         slug: String,
+        message: String,
+    },
+    /// A card still waiting for its cardholder's KYC when `--kyc-wait` ran out: nothing was
+    /// charged, the next run sends it again.
+    WaitingForKyc {
         message: String,
     },
 }
@@ -230,6 +256,11 @@ pub async fn execute(
         card_ids,
         committed_fees: Mutex::new(Decimal::ZERO),
         summary: Mutex::new(Summary::default()),
+        cardholder_forms: options.cardholder_forms,
+        kyc_wait: options.kyc_wait,
+        kyc_learned: Mutex::new(Default::default()),
+        parked: Default::default(),
+        wake: Default::default(),
     });
     {
         let mut s = ctx.summary.lock().await;
@@ -289,7 +320,7 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
     let mut tasks = tokio::task::JoinSet::new();
     let mut fatal: Option<ExecError> = None;
     loop {
-        while tasks.len() < parallelism {
+        while tasks.len() < parallelism + ctx.parked.load(Ordering::SeqCst) {
             let Some((id, action)) = schedule.next_ready() else {
                 break;
             };
@@ -310,7 +341,15 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
                 (id, address, ctx.run_action(action).await)
             });
         }
-        let Some(joined) = tasks.join_next().await else {
+        if tasks.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            joined = tasks.join_next() => joined,
+            // A task parked for KYC: its slot may take other work now.
+            () = ctx.wake.notified() => continue,
+        };
+        let Some(joined) = joined else {
             break;
         };
         let (id, address, result) = match joined {
@@ -459,6 +498,9 @@ impl Ctx {
             ActionKind::UpdateLabels => self.relabel(&action).await?,
             ActionKind::Move => self.rename(&action).await?,
             ActionKind::Topup => self.topup(&action).await?,
+            ActionKind::CreateUser | ActionKind::CreateCardholder => {
+                self.create_person(&action).await?
+            }
             ActionKind::Undeclared => return Ok(true),
         };
         let completed = matches!(ended, Ended::Done { .. });
@@ -469,6 +511,7 @@ impl Ctx {
                     ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
                     ActionKind::Resume => s.resumed += 1,
                     ActionKind::Topup => s.topped_up += 1,
+                    ActionKind::CreateUser | ActionKind::CreateCardholder => s.people += 1,
                     _ => s.changed += 1,
                 }
                 let charge = charges.total();
@@ -485,6 +528,20 @@ impl Ctx {
                     action: action.kind,
                     card_id,
                     charge,
+                });
+            }
+            Ended::WaitingForKyc { message } => {
+                s.waiting_for_kyc += 1;
+                if s.waiting_keys.len() < 5 {
+                    s.waiting_keys.push(action.key.clone());
+                }
+                drop(s);
+                self.events.emit(Event::Failed {
+                    key: action.key.clone(),
+                    action: action.kind,
+                    slug: slugs::KYC_PENDING.into(),
+                    message,
+                    hint: slugs::hint(slugs::KYC_PENDING).into(),
                 });
             }
             Ended::Failed { slug, message } => {
@@ -534,6 +591,7 @@ mod tests {
             depends_on: Vec::new(),
             moved_to: None,
             amount: None,
+            person: None,
         }
     }
 

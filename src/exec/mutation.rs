@@ -11,17 +11,48 @@ use serde::de::DeserializeOwned;
 use crate::client::{Client, ClientError};
 use crate::state::OrderKind;
 use crate::wire::{
-    Call, CreateCardRequest, CreateCardholderRequest, FreezeRequest, Order, TopupRequest,
-    UnfreezeRequest, digest::hmac_sha256,
+    Call, CreateCardRequest, CreateCardholderRequest, CreateUserRequest, FreezeRequest, Order,
+    TopupRequest, UnfreezeRequest, digest::hmac_sha256,
 };
 
-/// A request that changes something at the provider, answered with an order to track.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request that changes something at the provider. Card mutations are answered with an order
+/// to track ([`Mutation::send`]); a person's are answered at once with the entity
+/// ([`Mutation::send_person`]).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Mutation {
     IssueCard(CreateCardRequest),
     Freeze(FreezeRequest),
     Unfreeze(UnfreezeRequest),
     Topup(TopupRequest),
+    CreateUser(CreateUserRequest),
+    CreateCardholder(CreateCardholderRequest),
+}
+
+/// Never prints a cardholder's personal fields: a mutation may end up in an error or a log line.
+impl std::fmt::Debug for Mutation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mutation::IssueCard(r) => f.debug_tuple("IssueCard").field(r).finish(),
+            Mutation::Freeze(r) => f.debug_tuple("Freeze").field(r).finish(),
+            Mutation::Unfreeze(r) => f.debug_tuple("Unfreeze").field(r).finish(),
+            Mutation::Topup(r) => f.debug_tuple("Topup").field(r).finish(),
+            Mutation::CreateUser(r) => f.debug_tuple("CreateUser").field(r).finish(),
+            Mutation::CreateCardholder(r) => f
+                .debug_struct("CreateCardholder")
+                .field("external_user_id", &r.external_user_id)
+                .field("subprovider_code", &r.subprovider_code)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// What `users/create` or `cardholders/create` said of the person.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PersonAnswer {
+    /// `user_id` / `cardholder_id`.
+    pub id: Option<String>,
+    pub registration_status: Option<String>,
+    pub kyc_status: Option<String>,
 }
 
 /// The fields of `cardholders/create` that identify a person. A cardholder mutation journals
@@ -49,6 +80,8 @@ impl Mutation {
             Mutation::Freeze(_) => OrderKind::Freeze,
             Mutation::Unfreeze(_) => OrderKind::Unfreeze,
             Mutation::Topup(_) => OrderKind::Topup,
+            Mutation::CreateUser(_) => OrderKind::CreateUser,
+            Mutation::CreateCardholder(_) => OrderKind::CreateCardholder,
         }
     }
 
@@ -59,6 +92,8 @@ impl Mutation {
             Mutation::Freeze(_) => FreezeRequest::ENDPOINT.path(),
             Mutation::Unfreeze(_) => UnfreezeRequest::ENDPOINT.path(),
             Mutation::Topup(_) => TopupRequest::ENDPOINT.path(),
+            Mutation::CreateUser(_) => CreateUserRequest::ENDPOINT.path(),
+            Mutation::CreateCardholder(_) => CreateCardholderRequest::ENDPOINT.path(),
         }
     }
 
@@ -68,7 +103,9 @@ impl Mutation {
             Mutation::IssueCard(_)
             | Mutation::Freeze(_)
             | Mutation::Unfreeze(_)
-            | Mutation::Topup(_) => &[],
+            | Mutation::Topup(_)
+            | Mutation::CreateUser(_) => &[],
+            Mutation::CreateCardholder(_) => CARDHOLDER_PERSONAL_FIELDS,
         }
     }
 
@@ -81,6 +118,8 @@ impl Mutation {
             Mutation::Freeze(r) => journal_json(r, personal, journal_key),
             Mutation::Unfreeze(r) => journal_json(r, personal, journal_key),
             Mutation::Topup(r) => journal_json(r, personal, journal_key),
+            Mutation::CreateUser(r) => journal_json(r, personal, journal_key),
+            Mutation::CreateCardholder(r) => journal_json(r, personal, journal_key),
         }
     }
 
@@ -99,6 +138,12 @@ impl Mutation {
             OrderKind::Freeze => parse(kind, request).map(Mutation::Freeze),
             OrderKind::Unfreeze => parse(kind, request).map(Mutation::Unfreeze),
             OrderKind::Topup => parse(kind, request).map(Mutation::Topup),
+            OrderKind::CreateUser => parse(kind, request).map(Mutation::CreateUser),
+            OrderKind::CreateCardholder => Err(Unreadable {
+                kind: kind.as_str(),
+                why: "it holds the personal fields as digests only: the declarations supply them"
+                    .into(),
+            }),
         }
     }
 
@@ -111,7 +156,31 @@ impl Mutation {
             Mutation::Freeze(r) => client.call(r, key).await,
             Mutation::Unfreeze(r) => client.call(r, key).await,
             Mutation::Topup(r) => client.call(r, key).await,
+            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => Err(ClientError::Fatal(
+                "a person's mutation is answered with the person, not an order: send_person".into(),
+            )),
         }
+    }
+
+    /// Sends a person's mutation under `idempotency_key`; `None` for a card's.
+    pub async fn send_person(
+        &self,
+        client: &Client,
+        idempotency_key: &str,
+    ) -> Option<Result<PersonAnswer, ClientError>> {
+        let key = Some(idempotency_key);
+        Some(match self {
+            Mutation::CreateUser(r) => client.call(r, key).await.map(|u| PersonAnswer {
+                id: u.user_id,
+                ..PersonAnswer::default()
+            }),
+            Mutation::CreateCardholder(r) => client.call(r, key).await.map(|c| PersonAnswer {
+                id: Some(c.cardholder_id),
+                registration_status: Some(c.registration_status.to_string()),
+                kyc_status: Some(c.kyc_status.to_string()),
+            }),
+            _ => return None,
+        })
     }
 
     /// Why `o`, as the provider answered it, cannot be the order this mutation created under
@@ -126,6 +195,8 @@ impl Mutation {
             Mutation::Freeze(_) => OrderType::CardFreeze,
             Mutation::Unfreeze(_) => OrderType::CardUnfreeze,
             Mutation::Topup(_) => OrderType::CardTopup,
+            // Answered with the person, not an order: nothing here to contradict the journal.
+            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => return None,
         };
         let known_type = !matches!(&o.order_type, OrderType::Unknown(s) if s.is_empty());
         if known_type && o.order_type != expected {
@@ -198,6 +269,7 @@ impl Mutation {
                     ));
                 }
             }
+            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => {}
         }
         None
     }

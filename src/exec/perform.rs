@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use std::time::Duration;
 
 use super::mutation::Mutation;
+use super::people::KycWait;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -46,17 +47,52 @@ impl Ctx {
         card: &mut CardRecord,
     ) -> Result<Ended, ExecError> {
         let first = match order.order_id.clone() {
-            None => match mutation.send(&self.client, &order.idempotency_key).await {
-                Ok(o) => {
-                    if let Some(why) = self.mismatch(&order, mutation, card, &o) {
-                        return self.refuse_binding(&order, mutation, why).await;
+            None => {
+                let (started, mut tries) = (tokio::time::Instant::now(), 0u32);
+                loop {
+                    let e = match mutation.send(&self.client, &order.idempotency_key).await {
+                        Ok(o) => {
+                            if let Some(why) = self.mismatch(&order, mutation, card, &o) {
+                                return self.refuse_binding(&order, mutation, why).await;
+                            }
+                            self.acknowledge(&mut order, &o, mutation.endpoint())
+                                .await?;
+                            break o;
+                        }
+                        Err(e) => e,
+                    };
+                    let Mutation::IssueCard(r) = mutation else {
+                        return self.send_failed(order, mutation, card, e).await;
+                    };
+                    // A refusal binds no key at the provider [assumed]: the same key is sent
+                    // again once the cardholder may be ready.
+                    match self
+                        .wait_for_kyc(&e, &r.external_user_id, started, &mut tries)
+                        .await?
+                    {
+                        KycWait::Retry => continue,
+                        KycWait::NotKyc => return self.send_failed(order, mutation, card, e).await,
+                        KycWait::TimedOut => {
+                            let message = format!(
+                                "{e}; still not ready after waiting {}s (--kyc-wait)",
+                                started.elapsed().as_secs()
+                            );
+                            self.send_failed(order, mutation, card, e).await?;
+                            return Ok(Ended::WaitingForKyc { message });
+                        }
+                        KycWait::Refused(status) => {
+                            self.send_failed(order, mutation, card, e).await?;
+                            return Ok(Ended::Failed {
+                                slug: slugs::KYC_REJECTED.into(),
+                                message: format!(
+                                    "the cardholder of {}: KYC {status}",
+                                    r.external_user_id
+                                ),
+                            });
+                        }
                     }
-                    self.acknowledge(&mut order, &o, mutation.endpoint())
-                        .await?;
-                    o
                 }
-                Err(e) => return self.send_failed(order, mutation, card, e).await,
-            },
+            }
             Some(id) => match self
                 .client
                 .call(&CheckOrderRequest { order_id: id }, None)
@@ -198,7 +234,7 @@ impl Ctx {
 
     /// The audit trail of mutations (`state audit`): one row per answer to a mutation, refusals
     /// and unknown outcomes included.
-    async fn audit(
+    pub(super) async fn audit(
         &self,
         order: &OrderRecord,
         endpoint: &str,
@@ -210,7 +246,7 @@ impl Ctx {
         Ok(())
     }
 
-    fn call_record(
+    pub(super) fn call_record(
         &self,
         order: &OrderRecord,
         endpoint: &str,
@@ -308,7 +344,7 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
                 .clone()
                 .or(Some(CardStatus::Active.to_string()));
         }
-        OrderKind::Topup => {}
+        OrderKind::Topup | OrderKind::CreateUser | OrderKind::CreateCardholder => {}
     }
 }
 

@@ -255,7 +255,10 @@ async fn refresh_one(
                 expected = match order.kind {
                     OrderKind::Freeze => Some(CardPhase::Frozen),
                     OrderKind::Unfreeze => Some(CardPhase::Active),
-                    OrderKind::Issue | OrderKind::Topup => None,
+                    OrderKind::Issue
+                    | OrderKind::Topup
+                    | OrderKind::CreateUser
+                    | OrderKind::CreateCardholder => None,
                 };
             }
             Err(e) => one.unread.push(unread(&card.key, &order_id, &e)),

@@ -24,9 +24,26 @@ pub fn of(e: &ClientError) -> String {
     e.slug().unwrap_or(UNREACHABLE).to_owned()
 }
 
+/// A cardholder mutation for a person the declarations no longer hold (a saved plan applied
+/// without its declaration files): its KYC fields exist nowhere else.
+pub const KYC_NOT_DECLARED: &str = "kyc_not_declared";
+/// The provider ended a person's KYC without approval: their cards cannot be issued.
+pub const KYC_REJECTED: &str = "kyc_rejected";
+/// A card whose cardholder's KYC was still running when `--kyc-wait` ran out.
+pub const KYC_PENDING: &str = "kyc_pending";
+
 /// What the user can do about a failure code, cardform's or the provider's.
 pub fn hint(slug: &str) -> &'static str {
     match slug {
+        KYC_NOT_DECLARED => {
+            "apply the plan where its declaration files are (they hold the KYC fields), or plan again with them"
+        }
+        KYC_REJECTED => {
+            "the provider rejected (or let expire) this person's KYC: resolve it with the provider, then re-run apply; their other work went ahead"
+        }
+        KYC_PENDING => {
+            "KYC was not approved within --kyc-wait: re-run apply later (nothing was charged; the card is issued once the provider approves the cardholder)"
+        }
         UNREACHABLE => {
             "the provider could not be reached or kept failing; nothing is lost: re-run apply to resume (orders are tracked under their idempotency keys)"
         }

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The kinds of resource cardform manages. Users and cardholders come next and get their own
-/// variant here.
+/// The kinds of resource cardform manages.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -18,20 +17,37 @@ pub enum ResourceKind {
     /// A declared top-up of a card, keyed `CARD:ID` (`:` is not allowed in a key, so the split
     /// is never ambiguous).
     Topup,
+    /// A person registered with the provider, keyed by their `external_user_id`.
+    User,
+    /// A person's KYC record at one subprovider, keyed `EXTERNAL_USER_ID:SUBPROVIDER` (split at
+    /// the last `:`, since an external user id is the provider's and may hold one).
+    Cardholder,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 2] = [ResourceKind::Card, ResourceKind::Topup];
+    pub const ALL: [ResourceKind; 4] = [
+        ResourceKind::Card,
+        ResourceKind::Topup,
+        ResourceKind::User,
+        ResourceKind::Cardholder,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Card => "card",
             ResourceKind::Topup => "topup",
+            ResourceKind::User => "user",
+            ResourceKind::Cardholder => "cardholder",
         }
     }
 
     pub fn is_card(&self) -> bool {
         *self == ResourceKind::Card
+    }
+
+    /// A person's resource (user or cardholder): never a card's, and never charged for.
+    pub fn is_person(self) -> bool {
+        matches!(self, ResourceKind::User | ResourceKind::Cardholder)
     }
 }
 
@@ -53,6 +69,9 @@ impl FromStr for ResourceKind {
 
 /// Between a top-up's card key and its id; never part of a key.
 pub const TOPUP_SEPARATOR: char = ':';
+
+/// Between a cardholder's external user id and its subprovider.
+pub const CARDHOLDER_SEPARATOR: char = ':';
 
 /// One resource: its kind and its key within that kind. Printed `kind.key`; the kind never
 /// contains a dot, so the first dot always ends it.
@@ -79,11 +98,25 @@ impl Address {
         Self::new(ResourceKind::Topup, format!("{card}{TOPUP_SEPARATOR}{id}"))
     }
 
-    /// The card this resource is or belongs to (a top-up's card).
+    /// The user `external_user_id`.
+    pub fn user(external_user_id: &str) -> Self {
+        Self::new(ResourceKind::User, external_user_id)
+    }
+
+    /// The cardholder of `external_user_id` at `subprovider`.
+    pub fn cardholder(external_user_id: &str, subprovider: &str) -> Self {
+        Self::new(
+            ResourceKind::Cardholder,
+            format!("{external_user_id}{CARDHOLDER_SEPARATOR}{subprovider}"),
+        )
+    }
+
+    /// The card this resource is or belongs to (a top-up's card); `None` for a person.
     pub fn card_key(&self) -> Option<&str> {
         match self.kind {
             ResourceKind::Card => Some(&self.key),
             ResourceKind::Topup => self.key.split_once(TOPUP_SEPARATOR).map(|(card, _)| card),
+            ResourceKind::User | ResourceKind::Cardholder => None,
         }
     }
 
@@ -91,7 +124,30 @@ impl Address {
     pub fn topup_id(&self) -> Option<&str> {
         match self.kind {
             ResourceKind::Topup => self.key.split_once(TOPUP_SEPARATOR).map(|(_, id)| id),
-            ResourceKind::Card => None,
+            _ => None,
+        }
+    }
+
+    /// The person a user or cardholder is (their `external_user_id`).
+    pub fn person(&self) -> Option<&str> {
+        match self.kind {
+            ResourceKind::User => Some(&self.key),
+            ResourceKind::Cardholder => self
+                .key
+                .rsplit_once(CARDHOLDER_SEPARATOR)
+                .map(|(uid, _)| uid),
+            _ => None,
+        }
+    }
+
+    /// A cardholder's subprovider.
+    pub fn subprovider(&self) -> Option<&str> {
+        match self.kind {
+            ResourceKind::Cardholder => self
+                .key
+                .rsplit_once(CARDHOLDER_SEPARATOR)
+                .map(|(_, sub)| sub),
+            _ => None,
         }
     }
 }
@@ -106,7 +162,7 @@ impl fmt::Display for Address {
 pub enum AddressError {
     #[error("`{0}` is not an address: expected KIND.KEY, e.g. card.alice")]
     Malformed(String),
-    #[error("unknown resource kind `{0}`: expected card")]
+    #[error("unknown resource kind `{0}`: expected card, topup, user or cardholder")]
     UnknownKind(String),
     #[error("invalid key in address: {0}")]
     Key(#[from] KeyError),
@@ -119,7 +175,22 @@ impl FromStr for Address {
             .split_once('.')
             .ok_or_else(|| AddressError::Malformed(s.to_owned()))?;
         let kind: ResourceKind = kind.parse()?;
-        check_key(key)?;
+        match kind {
+            ResourceKind::Card => check_key(key)?,
+            ResourceKind::Topup => {
+                let (card, id) = key
+                    .split_once(TOPUP_SEPARATOR)
+                    .ok_or_else(|| AddressError::Malformed(s.to_owned()))?;
+                check_key(card)?;
+                check_key(id)?;
+            }
+            // An external user id is the provider's, not a cardform key: any text but blank.
+            ResourceKind::User | ResourceKind::Cardholder => {
+                if key.trim().is_empty() {
+                    return Err(AddressError::Key(KeyError::Empty));
+                }
+            }
+        }
         Ok(Address::new(kind, key))
     }
 }

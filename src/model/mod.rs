@@ -7,7 +7,8 @@ pub mod country;
 mod labels;
 
 pub use address::{
-    Address, AddressError, KEY_MAX_LEN, KeyError, ResourceKind, TOPUP_SEPARATOR, check_key,
+    Address, AddressError, CARDHOLDER_SEPARATOR, KEY_MAX_LEN, KeyError, ResourceKind,
+    TOPUP_SEPARATOR, check_key,
 };
 pub use country::is_iso_alpha2;
 pub use labels::Labels;

@@ -8,11 +8,13 @@ pub mod document;
 mod estimate;
 mod model;
 mod moves;
+mod people;
 mod target;
 
 pub use document::{DeclarationsRef, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
+pub use people::Person;
 pub use target::{Partial, Target};
 
 use rust_decimal::Decimal;
@@ -38,6 +40,19 @@ pub fn plan(
 pub fn plan_with_moves(
     desired: &[DesiredCard],
     moves: &[Move],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Plan {
+    plan_all(desired, moves, &[], state, facts, options)
+}
+
+/// [`plan_with_moves`], with declared people (sorted by `external_user_id`): the users and
+/// cardholders missing for them, ahead of the cards that need them.
+pub fn plan_all(
+    desired: &[DesiredCard],
+    moves: &[Move],
+    people: &[Person],
     state: &Snapshot,
     facts: &ProviderFacts,
     options: &PlanOptions,
@@ -84,6 +99,16 @@ pub fn plan_with_moves(
     }
     let mut topup_problems = Vec::new();
     topups(desired, state, &mut actions, &mut topup_problems);
+    let mut people_warnings = Vec::new();
+    people::plan_people(
+        people,
+        desired,
+        state,
+        facts,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
     for (address, orders) in &state.open_orders {
         let Some(order) = orders.first() else {
             continue;
@@ -101,6 +126,7 @@ pub fn plan_with_moves(
             depends_on: Vec::new(),
             moved_to: None,
             amount: None,
+            person: None,
         };
         let Some(card) = address.card_key() else {
             continue;
@@ -139,6 +165,7 @@ pub fn plan_with_moves(
     totals.in_state = state.cards.len();
     let mut warnings = outliers(&actions);
     warnings.extend(renames(&actions));
+    warnings.extend(people_warnings);
     let mut plan = Plan {
         actions,
         unchanged,
@@ -244,6 +271,7 @@ fn topups(
                 depends_on: card_change.into_iter().cloned().collect(),
                 moved_to: None,
                 amount: Some(t.amount),
+                person: None,
             });
         }
     }
@@ -262,6 +290,7 @@ fn topups(
                 depends_on: Vec::new(),
                 moved_to: None,
                 amount: s.amount,
+                person: None,
             });
         }
     }
@@ -331,6 +360,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        person: None,
     };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -448,6 +478,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        person: None,
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -504,6 +535,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        person: None,
     })
 }
 

@@ -95,12 +95,20 @@ pub enum ActionKind {
     Move,
     /// `$` a declared top-up not yet sent (or whose last attempt failed): money onto the card.
     Topup,
+    /// `+` register a declared person's user with the provider (adopted when it exists).
+    CreateUser,
+    /// `+` create a declared person's cardholder (KYC) at a subprovider their cards need
+    /// (adopted when it exists). Free; the provider runs KYC afterwards.
+    CreateCardholder,
 }
 
 impl ActionKind {
     pub fn symbol(self) -> &'static str {
         match self {
-            ActionKind::Issue | ActionKind::Reissue => "+",
+            ActionKind::Issue
+            | ActionKind::Reissue
+            | ActionKind::CreateUser
+            | ActionKind::CreateCardholder => "+",
             ActionKind::Replace => "-/+",
             ActionKind::Resume => ">",
             ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::UpdateLabels => "~",
@@ -123,6 +131,8 @@ impl ActionKind {
             ActionKind::Undeclared => "undeclared",
             ActionKind::Move => "move",
             ActionKind::Topup => "topup",
+            ActionKind::CreateUser => "create_user",
+            ActionKind::CreateCardholder => "create_cardholder",
         }
     }
 
@@ -213,6 +223,9 @@ pub struct Action {
         skip_serializing_if = "Option::is_none"
     )]
     pub amount: Option<Decimal>,
+    /// For a person's action: all that may be shown of them (`A. S., US`), never a field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 impl Action {
@@ -282,6 +295,12 @@ pub enum Problem {
     },
     /// A top-up on a card declared frozen: a frozen card takes no money.
     TopupOnFrozenCard { key: String },
+    /// A declared person's card is of a product whose subprovider the provider does not say, so
+    /// the cardholder it needs cannot be created.
+    NoSubprovider {
+        product_code: String,
+        external_user_id: String,
+    },
 }
 
 impl Problem {
@@ -376,8 +395,17 @@ impl Problem {
                 "top-up {key}: its card is declared frozen, and a frozen card takes no top-up; \
                  unfreeze it or remove the top-up"
             ),
+            Problem::NoSubprovider {
+                product_code,
+                external_user_id,
+            } => format!(
+                "{external_user_id}: product {product_code} names no subprovider, so the \
+                 cardholder its card needs cannot be created; ask the provider, or declare the \
+                 card without a declared cardholder"
+            ),
             Problem::MoveWaitsForOrders { from, to } => format!(
-                "moved {from} → {to}: {from} has an order still open; finish it first with                  `cardform refresh`, then plan again"
+                "moved {from} → {to}: {from} has an order still open; finish it first with \
+                 `cardform refresh`, then plan again"
             ),
         }
     }
@@ -475,6 +503,19 @@ pub enum Warning {
     /// A new card for the same user and product as a card that leaves the declarations in the
     /// same plan: most likely a renamed key, which would issue (and pay for) a second card.
     PossibleRename { new_key: String, old_key: String },
+    /// A cardholder that exists whose declared KYC fields differ from what was sent: the API
+    /// cannot change them, so it is not an action. Names the fields, never their values.
+    KycDrift {
+        external_user_id: String,
+        subprovider: String,
+        fields: Vec<String>,
+    },
+    /// A cardholder whose KYC the provider rejected: its person's new cards cannot be issued.
+    KycRejected {
+        external_user_id: String,
+        subprovider: String,
+        kyc_status: String,
+    },
 }
 
 /// How many times the median an amount may be before the plan flags it.
@@ -497,6 +538,25 @@ impl Warning {
                 "{new_key} would be a new card for the same user and product as {old_key}, which \
                  leaves the declarations: renamed? declare `moved: [{{from: {old_key}, to: \
                  {new_key}}}]` to keep the card (and its fee)"
+            ),
+            Warning::KycDrift {
+                external_user_id,
+                subprovider,
+                fields,
+            } => format!(
+                "cardholder {external_user_id} at {subprovider}: declared {} differ{} from what \
+                 was sent; KYC data cannot be changed through the API: update it with the \
+                 provider, then declare it as they hold it",
+                fields.join(", "),
+                if fields.len() == 1 { "s" } else { "" }
+            ),
+            Warning::KycRejected {
+                external_user_id,
+                subprovider,
+                kyc_status,
+            } => format!(
+                "cardholder {external_user_id} at {subprovider}: KYC {kyc_status}; new cards for \
+                 them will wait and fail until the provider approves it"
             ),
         }
     }

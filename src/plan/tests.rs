@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::decl::{DesiredCard, Labels, Origin};
+use crate::model::Address;
 use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
 use crate::wire::Product;
 use proptest::prelude::*;
@@ -27,11 +28,15 @@ fn product(code: &str, fee: Option<&str>, active: bool) -> Product {
 }
 
 fn facts() -> ProviderFacts {
+    let at = |mut p: Product, sub: &str| {
+        p.subprovider_code = Some(sub.into());
+        p
+    };
     ProviderFacts {
         products: [
-            product("STD", Some("5.00"), true),
-            product("PREM", Some("15.00"), true),
-            product("NOFEE", None, true),
+            at(product("STD", Some("5.00"), true), "SP"),
+            at(product("PREM", Some("15.00"), true), "SP"),
+            at(product("NOFEE", None, true), "SP2"),
             product("OLD", Some("1.00"), false),
         ]
         .into_iter()
@@ -300,10 +305,33 @@ fn retired_cards_are_frozen_once_their_replacement_exists() {
 }
 
 /// What a successful apply records for each action: the model exec must follow.
-fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
+fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
     let mut next = state.clone();
     next.open_orders.clear();
     for a in &p.actions {
+        if matches!(
+            a.kind,
+            ActionKind::CreateUser | ActionKind::CreateCardholder
+        ) {
+            let sent = people
+                .iter()
+                .find(|x| Some(x.external_user_id.as_str()) == a.address().person())
+                .map(|x| x.journal_fields.clone())
+                .unwrap_or_default();
+            next.people.insert(
+                a.address(),
+                crate::state::PersonState {
+                    attempt: a.attempt,
+                    phase: OrderPhase::Completed,
+                    id: Some(format!("id-{}", a.key)),
+                    registration_status: Some("pending".into()),
+                    kyc_status: Some("pending".into()),
+                    sent,
+                    error_slug: None,
+                },
+            );
+            continue;
+        }
         if a.kind == ActionKind::Topup {
             next.topups.insert(
                 a.key.clone(),
@@ -412,6 +440,7 @@ proptest! {
         desired in prop::collection::btree_map("[a-e]{1,2}", arb_card(), 0..12),
         existing in prop::collection::vec((arb_card(), arb_phase()), 0..12),
         prune in any::<bool>(),
+        declared_people in prop::collection::btree_set("u[0-4]", 0..4),
     ) {
         let desired: Vec<DesiredCard> = desired
             .into_iter()
@@ -419,9 +448,17 @@ proptest! {
             .collect();
         let state = snapshot(existing.iter().map(|(c, ph)| record_from(c, *ph)).collect());
         let opts = PlanOptions { prune, ..Default::default() };
-        let first = plan(&desired, &state, &facts(), &opts);
-        let applied = apply_effects(&first, &state);
-        let second = plan(&desired, &applied, &facts(), &opts);
+        let people: Vec<Person> = declared_people.iter().map(|u| person(u, "a@x.io")).collect();
+        let first = plan_all(&desired, &[], &people, &state, &facts(), &opts);
+        // Every card issue of a declared person waits for what that person still needs.
+        for a in first.actions.iter().filter(|a| a.kind.issues_card()) {
+            let uid = &a.after.as_ref().unwrap().external_user_id;
+            if declared_people.contains(uid) {
+                prop_assert!(a.depends_on.contains(&Address::user(uid)), "{:?}", a);
+            }
+        }
+        let applied = apply_effects(&first, &state, &people);
+        let second = plan_all(&desired, &[], &people, &applied, &facts(), &opts);
         prop_assert!(!second.has_changes(), "second plan: {:?}", second.actions);
         prop_assert_eq!(second.unchanged, desired.len());
     }
@@ -436,6 +473,169 @@ proptest! {
         prop_assert_eq!(p.totals.charge, fees + topups);
         prop_assert_eq!(p.totals.unknown_fees, p.actions.iter().filter(|a| a.estimate.source == EstimateSource::Unknown).count());
     }
+}
+
+fn person(uid: &str, email: &str) -> Person {
+    Person {
+        external_user_id: uid.into(),
+        shown: "A. S., US".into(),
+        journal_fields: [
+            ("first_name", "hmac-sha256:f"),
+            ("email", &format!("hmac-sha256:{email}")),
+            ("country_iso", "US"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    }
+}
+
+#[test]
+fn people_come_before_the_cards_that_need_them() {
+    let mut a = card("a", "STD");
+    a.external_user_id = "u1".into();
+    let mut b = card("b", "PREM");
+    b.external_user_id = "u1".into();
+    let mut c = card("c", "NOFEE");
+    c.external_user_id = "u1".into();
+    let other = card("z", "STD"); // u-z: not a declared person, so as before
+    let people = [person("u1", "a@x.io")];
+    let p = plan_all(
+        &[a, b, c, other],
+        &[],
+        &people,
+        &Snapshot::default(),
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let kinds: Vec<(ActionKind, String)> = p
+        .actions
+        .iter()
+        .map(|a| (a.kind, a.address().to_string()))
+        .collect();
+    let user = Address::user("u1");
+    let sp = Address::cardholder("u1", "SP");
+    let sp2 = Address::cardholder("u1", "SP2");
+    assert!(kinds.contains(&(ActionKind::CreateUser, user.to_string())));
+    // One cardholder per subprovider the person's cards need: STD and PREM share SP.
+    assert!(kinds.contains(&(ActionKind::CreateCardholder, sp.to_string())));
+    assert!(kinds.contains(&(ActionKind::CreateCardholder, sp2.to_string())));
+    assert_eq!(p.totals.counts[&ActionKind::CreateCardholder], 2);
+    let get = |k: &str| p.actions.iter().find(|a| a.key == k).unwrap();
+    assert_eq!(get("a").depends_on, vec![user.clone(), sp.clone()]);
+    assert_eq!(get("b").depends_on, vec![user.clone(), sp.clone()]);
+    assert_eq!(get("c").depends_on, vec![user.clone(), sp2.clone()]);
+    assert!(get("z").depends_on.is_empty());
+    let holder = p.actions.iter().find(|a| a.address() == sp).unwrap();
+    assert_eq!(holder.depends_on, vec![user.clone()]);
+    assert_eq!(holder.person.as_deref(), Some("A. S., US"));
+    // People are free: the money line is the cards'.
+    assert_eq!(p.totals.fees, d("25.00"));
+    // Nothing personal in the plan file: only initials and digests' absence.
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("hmac-sha256"), "{json}");
+}
+
+#[test]
+fn a_sent_cardholder_is_compared_by_digest_and_never_edited() {
+    let mut a = card("a", "STD");
+    a.external_user_id = "u1".into();
+    let sent = person("u1", "old@x.io");
+    let mut state = Snapshot::default();
+    let done = |sent: &Person| crate::state::PersonState {
+        attempt: 1,
+        phase: OrderPhase::Completed,
+        id: Some("x".into()),
+        registration_status: Some("active".into()),
+        kyc_status: Some("approved".into()),
+        sent: sent.journal_fields.clone(),
+        error_slug: None,
+    };
+    state.people.insert(Address::user("u1"), done(&sent));
+    state
+        .people
+        .insert(Address::cardholder("u1", "SP"), done(&sent));
+    let now = [person("u1", "new@x.io")];
+    let p = plan_all(&[a], &[], &now, &state, &facts(), &PlanOptions::default());
+    assert!(
+        p.actions.iter().all(|a| a.resource.is_card()),
+        "{:?}",
+        p.actions
+    );
+    assert_eq!(
+        p.warnings,
+        vec![Warning::KycDrift {
+            external_user_id: "u1".into(),
+            subprovider: "SP".into(),
+            fields: vec!["email".into()],
+        }]
+    );
+    assert!(p.is_applicable());
+}
+
+#[test]
+fn a_refused_person_is_sent_again_under_the_next_attempt_and_an_unknown_one_under_its_own() {
+    let mut a = card("a", "STD");
+    a.external_user_id = "u1".into();
+    let mut state = Snapshot::default();
+    let entry = |phase| crate::state::PersonState {
+        attempt: 2,
+        phase,
+        id: None,
+        registration_status: None,
+        kyc_status: None,
+        sent: Default::default(),
+        error_slug: Some("invalid_request".into()),
+    };
+    state
+        .people
+        .insert(Address::user("u1"), entry(OrderPhase::Failed));
+    state
+        .people
+        .insert(Address::cardholder("u1", "SP"), entry(OrderPhase::Prepared));
+    let p = plan_all(
+        &[a],
+        &[],
+        &[person("u1", "a@x.io")],
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let user = p
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::CreateUser)
+        .unwrap();
+    assert_eq!(user.attempt, 3);
+    let holder = p
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::CreateCardholder)
+        .unwrap();
+    assert_eq!(holder.attempt, 2, "outcome unknown: the same key again");
+}
+
+#[test]
+fn a_person_whose_product_names_no_subprovider_is_a_problem() {
+    let mut facts = facts();
+    facts.products.get_mut("STD").unwrap().subprovider_code = None;
+    let mut a = card("a", "STD");
+    a.external_user_id = "u1".into();
+    let p = plan_all(
+        &[a],
+        &[],
+        &[person("u1", "a@x.io")],
+        &Snapshot::default(),
+        &facts,
+        &PlanOptions::default(),
+    );
+    assert_eq!(
+        p.problems,
+        vec![Problem::NoSubprovider {
+            product_code: "STD".into(),
+            external_user_id: "u1".into(),
+        }]
+    );
 }
 
 fn moved(from: &str, to: &str) -> crate::decl::Move {

@@ -15,9 +15,11 @@ pub const GROUP_THRESHOLD: usize = 30;
 const GROUP_SAMPLE: usize = 5;
 
 /// Sections in the order a reader wants them: what is in flight first, then what costs money.
-const ORDER: [ActionKind; 11] = [
+const ORDER: [ActionKind; 13] = [
     ActionKind::Resume,
     ActionKind::Move,
+    ActionKind::CreateUser,
+    ActionKind::CreateCardholder,
     ActionKind::Issue,
     ActionKind::Reissue,
     ActionKind::Replace,
@@ -55,13 +57,19 @@ fn heading(kind: ActionKind) -> &'static str {
         ActionKind::Undeclared => "undeclared (left untouched)",
         ActionKind::Move => "move (rename in state: no order, no fee)",
         ActionKind::Topup => "top up",
+        ActionKind::CreateUser => "create user",
+        ActionKind::CreateCardholder => "create cardholder (KYC runs at the provider)",
     }
 }
 
 fn paint_symbol(style: Style, kind: ActionKind) -> String {
     let s = format!("{:>3}", kind.symbol());
     match kind {
-        ActionKind::Issue | ActionKind::Reissue | ActionKind::Topup => style.green(&s),
+        ActionKind::Issue
+        | ActionKind::Reissue
+        | ActionKind::Topup
+        | ActionKind::CreateUser
+        | ActionKind::CreateCardholder => style.green(&s),
         ActionKind::Replace | ActionKind::Prune => style.red(&s),
         ActionKind::Resume | ActionKind::Move => style.cyan(&s),
         ActionKind::Undeclared => style.dim(&s),
@@ -87,6 +95,9 @@ fn estimate_text(a: &Action, cur: &str) -> String {
 
 fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     let mut parts = Vec::new();
+    if let Some(person) = &a.person {
+        parts.push(format!("({person})"));
+    }
     if let Some(to) = &a.moved_to {
         parts.push(format!("-> {to}"));
     }
@@ -260,9 +271,14 @@ fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style
                 money_part.push_str(&format!(", top-ups {}", amount(topups, cur)));
             }
         }
+        let what = match kind {
+            ActionKind::CreateUser => "users".to_owned(),
+            ActionKind::CreateCardholder => format!("cardholders at {product}"),
+            _ => format!("cards of {product}"),
+        };
         let _ = writeln!(
             out,
-            "{} {} cards of {product}{money_part}",
+            "{} {} {what}{money_part}",
             paint_symbol(style, kind),
             group.len()
         );
@@ -299,11 +315,24 @@ pub fn summary_line(t: &Totals) -> String {
         ActionKind::Undeclared => "undeclared",
         ActionKind::Move => "to move",
         ActionKind::Topup => "to top up",
+        ActionKind::CreateUser => "user",
+        ActionKind::CreateCardholder => "cardholder",
     };
     let changes: Vec<String> = ORDER
         .iter()
         .filter(|k| k.is_change())
-        .filter_map(|k| t.counts.get(k).map(|n| format!("{n} {}", verb(*k))))
+        .filter_map(|k| {
+            let n = t.counts.get(k)?;
+            Some(match k {
+                // People are counted as what they are: "2 users to create".
+                ActionKind::CreateUser | ActionKind::CreateCardholder => format!(
+                    "{n} {}{} to create",
+                    verb(*k),
+                    if *n == 1 { "" } else { "s" }
+                ),
+                _ => format!("{n} {}", verb(*k)),
+            })
+        })
         .collect();
     let mut s = String::from("Plan: ");
     if changes.is_empty() {
@@ -451,9 +480,11 @@ pub fn markdown(doc: &PlanDocument) -> String {
                 EstimateSource::Unknown => "unknown".into(),
                 _ => amount(a.estimate.total().unwrap_or_default(), &doc.currency),
             };
-            let key = match &a.moved_to {
-                Some(to) => format!("{}` → `{}", md_escape(&a.key), md_escape(to)),
-                None => md_escape(&a.key),
+            let key = match (&a.moved_to, &a.person) {
+                (Some(to), _) => format!("{}` → `{}", md_escape(&a.key), md_escape(to)),
+                // A person shows as their id with initials and country, never a field.
+                (None, Some(person)) => format!("{}` ({}) `", md_escape(&a.key), md_escape(person)),
+                (None, None) => md_escape(&a.key),
             };
             let _ = writeln!(
                 out,

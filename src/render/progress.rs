@@ -311,7 +311,29 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     if s.topped_up > 0 {
         let _ = writeln!(out, "  topped up {:>5}", s.topped_up);
     }
+    if s.people > 0 {
+        let _ = writeln!(
+            out,
+            "  people   {:>6}  (users and cardholders created or adopted)",
+            s.people
+        );
+    }
     let _ = writeln!(out, "  failed   {:>6}", s.failed);
+    if s.waiting_for_kyc > 0 {
+        let more = s.waiting_for_kyc.saturating_sub(s.waiting_keys.len());
+        let more = if more > 0 {
+            format!(", … {more} more")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  waiting for KYC {:>3}: {}{more}\n      hint: {}",
+            s.waiting_for_kyc,
+            s.waiting_keys.join(", "),
+            crate::exec::slugs::hint(crate::exec::slugs::KYC_PENDING)
+        );
+    }
     if s.skipped > 0 {
         let _ = writeln!(out, "  skipped  {:>6}", s.skipped);
     }

@@ -69,6 +69,11 @@ pub enum OrderKind {
     Topup,
     Freeze,
     Unfreeze,
+    /// `users/create`: answered at once with the user, no order to track.
+    CreateUser,
+    /// `cardholders/create`: answered at once with the cardholder (KYC then runs at the
+    /// provider); its personal fields are journalled as keyed digests only.
+    CreateCardholder,
 }
 
 impl OrderKind {
@@ -78,6 +83,8 @@ impl OrderKind {
             OrderKind::Topup => "topup",
             OrderKind::Freeze => "freeze",
             OrderKind::Unfreeze => "unfreeze",
+            OrderKind::CreateUser => "user",
+            OrderKind::CreateCardholder => "cardholder",
         }
     }
 }
@@ -185,6 +192,32 @@ pub struct Snapshot {
     pub observed_issue_fees: BTreeMap<String, Decimal>,
     /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt.
     pub topups: BTreeMap<String, TopupState>,
+    /// Every user and cardholder the journal has: its latest attempt.
+    pub people: BTreeMap<Address, PersonState>,
+}
+
+/// What the journal says of one user or cardholder: its latest creation attempt, and what the
+/// provider said of it since. Holds no personal data: `sent` has keyed digests in their place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonState {
+    pub attempt: u32,
+    pub phase: OrderPhase,
+    /// The provider's `user_id` / `cardholder_id`; `None` when an existing one was adopted
+    /// (the provider answered "exists" and named none).
+    pub id: Option<String>,
+    /// A cardholder's `registration_status` and `kyc_status`, as last learned.
+    pub registration_status: Option<String>,
+    pub kyc_status: Option<String>,
+    /// The request fields as journaled (personal ones as `hmac-sha256:` digests).
+    pub sent: BTreeMap<String, String>,
+    pub error_slug: Option<String>,
+}
+
+impl PersonState {
+    /// Whether the person exists at the provider (created or adopted).
+    pub fn exists(&self) -> bool {
+        self.phase == OrderPhase::Completed
+    }
 }
 
 /// What the journal says of one top-up: its latest attempt.

@@ -43,6 +43,9 @@ pub struct ProviderError {
     pub slug: String,
     pub message: String,
     pub http_status: u16,
+    /// [assumed] What a `cardholder_not_ready` says of the cardholder's KYC, when it says it:
+    /// the one way to tell a KYC still running from one that will not pass.
+    pub kyc_status: Option<KycStatus>,
 }
 
 impl fmt::Display for ProviderError {

@@ -251,6 +251,10 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
         let topups = codec::topups_from_rows(rows)?;
+        let rows: Vec<codec::PersonRow> = sqlx::query_as(codec::PEOPLE_SQL)
+            .fetch_all(&mut *tx)
+            .await?;
+        let people = codec::people_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -259,6 +263,7 @@ impl PgStore {
             open_orders,
             observed_issue_fees,
             topups,
+            people,
         })
     }
 

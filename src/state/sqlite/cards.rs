@@ -40,6 +40,11 @@ impl SqliteStore {
                 .fetch_all(&mut *tx)
                 .await?;
         let topups = crate::state::codec::topups_from_rows(rows)?;
+        let rows: Vec<crate::state::codec::PersonRow> =
+            sqlx::query_as(crate::state::codec::PEOPLE_SQL)
+                .fetch_all(&mut *tx)
+                .await?;
+        let people = crate::state::codec::people_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -48,6 +53,7 @@ impl SqliteStore {
             open_orders,
             observed_issue_fees,
             topups,
+            people,
         })
     }
 

@@ -1,0 +1,282 @@
+//! What a person's actions mean in mutations: `users/create` and `cardholders/create`, each
+//! answered at once (no order to track), each through the journal under its deterministic key;
+//! an "exists" answer adopts what the provider has. And the KYC wait: a card whose cardholder is
+//! not ready yet is parked (it holds no slot others could use) and sent again under the same key
+//! until it is accepted or `--kyc-wait` runs out.
+//!
+//! The personal fields come from the declarations (`ExecOptions::cardholder_forms`) at the
+//! moment of sending and go nowhere else: the journal keeps keyed digests.
+
+use rust_decimal::Decimal;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::mutation::{Mutation, PersonAnswer};
+use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
+use crate::client::ClientError;
+use crate::model::{Address, ResourceKind};
+use crate::plan::Action;
+use crate::state::{OrderPhase, OrderRecord};
+use crate::wire::error::slug;
+use crate::wire::{CreateCardholderRequest, CreateUserRequest};
+
+/// The first wait before a card refused with `cardholder_not_ready` is sent again; doubled each
+/// time up to [`KYC_RETRY_MAX`]. KYC takes seconds to days: polling faster only spends rate.
+const KYC_RETRY_FIRST: Duration = Duration::from_secs(1);
+const KYC_RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl Ctx {
+    /// Creates the user or cardholder of `action` (or adopts the one the provider has).
+    pub(super) async fn create_person(&self, action: &Action) -> Result<Ended, ExecError> {
+        let address = action.address();
+        let mutation = match self.person_mutation(&address) {
+            Ok(m) => m,
+            Err(ended) => return Ok(ended),
+        };
+        let order = self
+            .journal(
+                keys::person(&self.lineage, &address, action.attempt),
+                address,
+                &mutation,
+                action.attempt,
+                Some(Decimal::ZERO),
+            )
+            .await?;
+        let answer = match mutation
+            .send_person(&self.client, &order.idempotency_key)
+            .await
+        {
+            Some(answer) => answer,
+            None => unreachable!("person_mutation builds only a person's mutations"),
+        };
+        self.settle_person(order, &mutation, answer).await
+    }
+
+    fn person_mutation(&self, address: &Address) -> Result<Mutation, Ended> {
+        let Some(uid) = address.person() else {
+            return Err(corrupt(format!("{address} is not a person")));
+        };
+        if address.kind == ResourceKind::User {
+            return Ok(Mutation::CreateUser(CreateUserRequest {
+                external_user_id: uid.to_owned(),
+            }));
+        }
+        let Some(form) = self.cardholder_forms.get(uid) else {
+            return Err(Ended::Failed {
+                slug: slugs::KYC_NOT_DECLARED.into(),
+                message: format!(
+                    "no declared cardholder {uid} to send: its KYC fields come only from the \
+                     declarations"
+                ),
+            });
+        };
+        Ok(Mutation::CreateCardholder(CreateCardholderRequest {
+            subprovider_code: address.subprovider().unwrap_or_default().to_owned(),
+            ..form.clone()
+        }))
+    }
+
+    async fn settle_person(
+        &self,
+        mut order: OrderRecord,
+        mutation: &Mutation,
+        answer: Result<PersonAnswer, ClientError>,
+    ) -> Result<Ended, ExecError> {
+        let adopted = match &answer {
+            Ok(_) => false,
+            Err(e) => e.slug().is_some_and(|s| adopts(order.address.kind, s)),
+        };
+        order.updated_at = self.now();
+        match answer {
+            Ok(a) => {
+                order.phase = OrderPhase::Completed;
+                order.order_id = a.id;
+                order.provider_status = a.registration_status;
+                order.sub_status = a.kyc_status;
+                order.charge = Some(Decimal::ZERO);
+            }
+            Err(_) if adopted => {
+                // The provider has them already: nothing was created, nothing is wrong.
+                order.phase = OrderPhase::Completed;
+                order.charge = Some(Decimal::ZERO);
+            }
+            Err(e @ ClientError::Provider(_)) => {
+                let slug = slugs::of(&e);
+                order.phase = OrderPhase::Failed;
+                order.error_slug = Some(slug.clone());
+                order.error_message = Some(e.to_string());
+                let call = self.call_record(&order, mutation.endpoint(), &slug, None);
+                self.store.record_answer(self.serial, &order, &call).await?;
+                return Ok(Ended::Failed {
+                    slug,
+                    message: e.to_string(),
+                });
+            }
+            Err(e) => {
+                // The outcome is unknown: the entry stays `prepared`, and the next run sends the
+                // same key again to learn it.
+                let slug = slugs::of(&e);
+                self.audit(&order, mutation.endpoint(), &slug, None).await?;
+                return Ok(Ended::Failed {
+                    slug,
+                    message: format!("{e} (outcome unknown: re-run apply to resume it safely)"),
+                });
+            }
+        }
+        if order.address.kind == ResourceKind::Cardholder {
+            // Known to this run from now on, for the KYC status its cards' answers reveal.
+            self.kyc_learned
+                .lock()
+                .await
+                .entry(order.address.clone())
+                .or_insert(order.sub_status.clone());
+        }
+        let result = if adopted { "adopted" } else { "ok" };
+        let call = self.call_record(&order, mutation.endpoint(), result, None);
+        self.store.record_answer(self.serial, &order, &call).await?;
+        Ok(Ended::Done {
+            card_id: None,
+            charges: Charges::none(),
+        })
+    }
+
+    /// Whether to send a card refused with `e` again after a wait: its cardholder's KYC is still
+    /// running and `--kyc-wait` has time left. Parks the caller meanwhile (its slot is free for
+    /// other people's work) and records what the refusal says of the cardholder.
+    pub(super) async fn wait_for_kyc(
+        &self,
+        e: &ClientError,
+        external_user_id: &str,
+        started: tokio::time::Instant,
+        tries: &mut u32,
+    ) -> Result<KycWait, ExecError> {
+        let ClientError::Provider(p) = e else {
+            return Ok(KycWait::NotKyc);
+        };
+        if p.slug != slug::CARDHOLDER_NOT_READY {
+            return Ok(KycWait::NotKyc);
+        }
+        if let Some(status) = kyc_status_of(p) {
+            self.learn_kyc(external_user_id, &status).await?;
+            if KYC_DEAD_ENDS.contains(&status.as_str()) {
+                return Ok(KycWait::Refused(status.to_owned()));
+            }
+        }
+        let waited = started.elapsed();
+        if waited >= self.kyc_wait {
+            return Ok(KycWait::TimedOut);
+        }
+        let backoff = KYC_RETRY_FIRST
+            .saturating_mul(1u32 << (*tries).min(5))
+            .min(KYC_RETRY_MAX)
+            .min(self.kyc_wait - waited)
+            .mul_f64(1.0 + 0.2 * self.jitter().abs());
+        *tries += 1;
+        self.parked.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
+        tokio::time::sleep(backoff).await;
+        self.parked.fetch_sub(1, Ordering::SeqCst);
+        Ok(KycWait::Retry)
+    }
+
+    /// Records a KYC status learned from a card refusal (or an issue's success) on the
+    /// person's cardholder, once per change. A person with cardholders at several subproviders
+    /// is left as it is: a refusal does not say which one it is about.
+    pub(super) async fn learn_kyc(
+        &self,
+        external_user_id: &str,
+        status: &str,
+    ) -> Result<(), ExecError> {
+        let mut known = self.kyc_learned.lock().await;
+        // The person's cardholders are one key range: `UID:` up to `UID;`.
+        let from = Address::new(ResourceKind::Cardholder, format!("{external_user_id}:"));
+        let to = Address::new(ResourceKind::Cardholder, format!("{external_user_id};"));
+        let mut holders: std::collections::BTreeSet<Address> = self
+            .snapshot
+            .people
+            .range(from..to)
+            .map(|(a, _)| a)
+            .filter(|a| a.person() == Some(external_user_id))
+            .cloned()
+            .collect();
+        holders.extend(
+            known
+                .keys()
+                .filter(|a| a.person() == Some(external_user_id))
+                .cloned(),
+        );
+        if holders.len() != 1 {
+            return Ok(());
+        }
+        let Some(holder) = holders.pop_first() else {
+            return Ok(());
+        };
+        let before = known.get(&holder).cloned().flatten().or_else(|| {
+            self.snapshot
+                .people
+                .get(&holder)
+                .and_then(|p| p.kyc_status.clone())
+        });
+        if before.as_deref() == Some(status) {
+            return Ok(());
+        }
+        let Some(mut order) = self.store.orders_of(&holder).await?.pop() else {
+            return Ok(());
+        };
+        if order.phase != OrderPhase::Completed {
+            return Ok(());
+        }
+        order.sub_status = Some(status.to_owned());
+        order.provider_status = Some(registration_for_kyc(status).to_owned());
+        order.updated_at = self.now();
+        self.store.record(self.serial, Some(&order), None).await?;
+        known.insert(holder, Some(status.to_owned()));
+        Ok(())
+    }
+}
+
+/// The `kyc_status` a `cardholder_not_ready` refusal carries [assumed], if any.
+fn kyc_status_of(p: &crate::wire::ProviderError) -> Option<String> {
+    p.kyc_status.as_ref().map(|k| k.as_str().to_owned())
+}
+
+/// KYC statuses after which the provider must act before a card can be issued.
+const KYC_DEAD_ENDS: [&str; 2] = ["rejected", "expired"];
+
+/// What a card refused for KYC does next.
+pub(super) enum KycWait {
+    /// Not a KYC refusal: handle it as any refusal.
+    NotKyc,
+    /// Send it again under the same key.
+    Retry,
+    /// `--kyc-wait` ran out: the card waits for the next run.
+    TimedOut,
+    /// KYC ended without approval (`rejected`, `expired`): the provider must act first.
+    Refused(String),
+}
+
+/// Whether refusal `slug` of a person's create means the provider has them already.
+fn adopts(kind: ResourceKind, slug: &str) -> bool {
+    match kind {
+        ResourceKind::User => slug == slug::EXTERNAL_USER_ID_EXISTS,
+        ResourceKind::Cardholder => slug == slug::CARDHOLDER_ALREADY_EXISTS,
+        _ => false,
+    }
+}
+
+/// The `registration_status` that goes with a `kyc_status` learned from a card's answer: the
+/// provider says only the KYC side there.
+fn registration_for_kyc(kyc: &str) -> &'static str {
+    match kyc {
+        "approved" => "active",
+        "rejected" | "expired" => "failed",
+        _ => "pending",
+    }
+}
+
+fn corrupt(message: String) -> Ended {
+    Ended::Failed {
+        slug: slugs::JOURNAL_CORRUPT.into(),
+        message,
+    }
+}

@@ -1,0 +1,193 @@
+//! Declared people against the journal: a `create_user` for each person the provider has not
+//! been asked about yet, a `create_cardholder` for each subprovider their cards need, and the
+//! cards issued in the same plan made to wait for them. A cardholder that exists is compared by
+//! keyed digests only: a changed KYC field is drift to settle with the provider, never an action
+//! (the API cannot edit one).
+//!
+//! Sees no personal data: a [`Person`] carries what may be shown and the digests, made at the
+//! edge with the key the journal uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, ActionKind, Estimate, Problem, ProviderFacts, Warning};
+use crate::decl::DesiredCard;
+use crate::model::{Address, ResourceKind};
+use crate::state::{OrderPhase, PersonState, Snapshot};
+
+/// A declared person as the planner sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub external_user_id: String,
+    /// All that may be shown of them: initials and country (`A. S., US`).
+    pub shown: String,
+    /// Each KYC field as the journal holds it: personal ones as keyed digests, in the form the
+    /// journaled `cardholders/create` request has them.
+    pub journal_fields: BTreeMap<String, String>,
+}
+
+/// KYC statuses after which a card cannot be issued without the provider's help.
+const KYC_DEAD_ENDS: [&str; 2] = ["rejected", "expired"];
+
+/// Adds the people's actions to `actions` and makes the card issues they gate depend on them.
+pub(super) fn plan_people(
+    people: &[Person],
+    desired: &[DesiredCard],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    actions: &mut Vec<Action>,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Warning>,
+) {
+    if people.is_empty() {
+        return;
+    }
+    // The subprovider of every declared card, by person: one cardholder per user per subprovider.
+    let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for card in desired {
+        let Some(product) = facts.products.get(&card.product_code) else {
+            continue; // An unknown product is its own problem.
+        };
+        match product
+            .subprovider_code
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            Some(sub) => {
+                needs
+                    .entry(card.external_user_id.as_str())
+                    .or_default()
+                    .insert(sub.to_owned());
+            }
+            None if people
+                .binary_search_by(|p| p.external_user_id.as_str().cmp(&card.external_user_id))
+                .is_ok() =>
+            {
+                problems.push(Problem::NoSubprovider {
+                    product_code: card.product_code.clone(),
+                    external_user_id: card.external_user_id.clone(),
+                })
+            }
+            None => {}
+        }
+    }
+
+    // What must exist before a person's card can be issued, by (person, subprovider).
+    let mut gates: BTreeMap<(String, String), Vec<Address>> = BTreeMap::new();
+    for person in people {
+        let uid = person.external_user_id.as_str();
+        let user = Address::user(uid);
+        let user_action = create(&user, state.people.get(&user), person, "");
+        let user_planned = user_action.is_some();
+        actions.extend(user_action);
+        for sub in needs.get(uid).into_iter().flatten() {
+            let holder = Address::cardholder(uid, sub);
+            let known = state.people.get(&holder);
+            let mut gate = Vec::new();
+            if user_planned {
+                gate.push(user.clone());
+            }
+            match create(&holder, known, person, sub) {
+                Some(mut action) => {
+                    action.depends_on = gate.clone();
+                    gate.push(holder.clone());
+                    actions.push(action);
+                }
+                None => {
+                    let known = known.expect("no action means it exists");
+                    let fields = drifted(&person.journal_fields, known);
+                    if !fields.is_empty() {
+                        warnings.push(Warning::KycDrift {
+                            external_user_id: uid.to_owned(),
+                            subprovider: sub.clone(),
+                            fields,
+                        });
+                    }
+                    if let Some(kyc) = known
+                        .kyc_status
+                        .as_deref()
+                        .filter(|k| KYC_DEAD_ENDS.contains(k))
+                    {
+                        warnings.push(Warning::KycRejected {
+                            external_user_id: uid.to_owned(),
+                            subprovider: sub.clone(),
+                            kyc_status: kyc.to_owned(),
+                        });
+                    }
+                }
+            }
+            if !gate.is_empty() {
+                gates.insert((uid.to_owned(), sub.clone()), gate);
+            }
+        }
+    }
+    if gates.is_empty() {
+        return;
+    }
+    for action in actions.iter_mut().filter(|a| a.kind.issues_card()) {
+        let Some(after) = &action.after else { continue };
+        let Some(sub) = facts
+            .products
+            .get(&after.product_code)
+            .and_then(|p| p.subprovider_code.clone())
+        else {
+            continue;
+        };
+        if let Some(gate) = gates.get(&(after.external_user_id.clone(), sub)) {
+            action.depends_on.extend(gate.iter().cloned());
+        }
+    }
+}
+
+/// The action creating `address` for `person`, unless the journal shows it exists. An attempt
+/// whose outcome is unknown is sent again under its own key (the provider answers what it did);
+/// one the provider refused gets the next attempt.
+fn create(
+    address: &Address,
+    known: Option<&PersonState>,
+    person: &Person,
+    subprovider: &str,
+) -> Option<Action> {
+    let (attempt, reason) = match known {
+        None => (1, "declared, not in state".to_owned()),
+        Some(k) if k.exists() => return None,
+        Some(k) if k.phase == OrderPhase::Failed => (
+            k.attempt + 1,
+            format!(
+                "the last attempt was refused ({})",
+                k.error_slug.as_deref().unwrap_or("unknown")
+            ),
+        ),
+        Some(k) => (
+            k.attempt,
+            "sent before, outcome unknown: sent again under the same key".to_owned(),
+        ),
+    };
+    let kind = match address.kind {
+        ResourceKind::User => ActionKind::CreateUser,
+        _ => ActionKind::CreateCardholder,
+    };
+    Some(Action {
+        resource: address.kind,
+        key: address.key.clone(),
+        kind,
+        reason,
+        product_code: subprovider.to_owned(),
+        before: None,
+        after: None,
+        attempt,
+        estimate: Estimate::none(),
+        depends_on: Vec::new(),
+        moved_to: None,
+        amount: None,
+        person: Some(person.shown.clone()),
+    })
+}
+
+/// The KYC fields whose declared value differs from the one sent, by name.
+fn drifted(declared: &BTreeMap<String, String>, known: &PersonState) -> Vec<String> {
+    declared
+        .iter()
+        .filter(|(field, value)| known.sent.get(*field).is_some_and(|sent| sent != *value))
+        .map(|(field, _)| field.clone())
+        .collect()
+}
