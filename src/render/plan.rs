@@ -481,14 +481,14 @@ pub fn markdown(doc: &PlanDocument) -> String {
                 _ => amount(a.estimate.total().unwrap_or_default(), &doc.currency),
             };
             let key = match (&a.moved_to, &a.person) {
-                (Some(to), _) => format!("{}` → `{}", md_escape(&a.key), md_escape(to)),
+                (Some(to), _) => format!("`{}` → `{}`", md_escape(&a.key), md_escape(to)),
                 // A person shows as their id with initials and country, never a field.
-                (None, Some(person)) => format!("{}` ({}) `", md_escape(&a.key), md_escape(person)),
-                (None, None) => md_escape(&a.key),
+                (None, Some(person)) => format!("`{}` ({})", md_escape(&a.key), md_escape(person)),
+                (None, None) => format!("`{}`", md_escape(&a.key)),
             };
             let _ = writeln!(
                 out,
-                "| `{}` | `{}` | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {} |",
                 a.kind.symbol(),
                 key,
                 a.kind.as_str(),
