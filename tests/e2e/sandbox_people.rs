@@ -579,3 +579,67 @@ async fn people_and_their_kyc_timing_survive_a_restart() {
     assert_eq!(ins.people_count("u-rej"), (1, 1));
     sb.shutdown().await;
 }
+
+#[test]
+fn the_sandbox_cli_takes_the_people_flags() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cardform"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--require-people",
+            "--kyc-latency",
+            "1500ms",
+            "--kyc-reject-user",
+            "u-x",
+            "--kyc-reject",
+            "u-y",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cardform sandbox starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    let found = loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                banner.push_str(&line);
+                banner.push('\n');
+                if line.contains("kyc latency") {
+                    break Some(line);
+                }
+            }
+            Err(_) => break None,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.unwrap_or_else(|| panic!("no kyc latency line in {banner}"));
+    assert!(
+        line.contains("1.5s") && line.contains("people mode"),
+        "{line}"
+    );
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_cardform"))
+        .args(["sandbox", "--kyc-latency", "soon"])
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--kyc-latency"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
