@@ -140,7 +140,9 @@ pub fn plan_all(
         }
     }
 
-    actions.sort_by(|a, b| a.key.cmp(&b.key));
+    // People first (what cards wait for), then by key.
+    actions
+        .sort_by(|a, b| (!a.resource.is_person(), &a.key).cmp(&(!b.resource.is_person(), &b.key)));
     for action in &mut actions {
         action.estimate = estimate::for_action(action, state, facts);
     }

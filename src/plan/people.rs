@@ -133,6 +133,9 @@ pub(super) fn plan_people(
             continue;
         };
         if let Some(gate) = gates.get(&(after.external_user_id.clone(), sub)) {
+            if let Some(holder) = gate.last() {
+                action.reason = format!("{}; after {holder} (waits for KYC)", action.reason);
+            }
             action.depends_on.extend(gate.iter().cloned());
         }
     }

@@ -326,11 +326,13 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         } else {
             String::new()
         };
+        let mut keys = s.waiting_keys.clone();
+        keys.sort();
         let _ = writeln!(
             out,
             "  waiting for KYC {:>3}: {}{more}\n      hint: {}",
             s.waiting_for_kyc,
-            s.waiting_keys.join(", "),
+            keys.join(", "),
             crate::exec::slugs::hint(crate::exec::slugs::KYC_PENDING)
         );
     }

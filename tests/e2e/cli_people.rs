@@ -93,11 +93,7 @@ fn two_hundred_new_people_with_kyc_delays_are_onboarded_once_each() {
         .output()
         .unwrap();
     assert_success(&out);
-    assert!(
-        stdout(&out).contains("people      400"),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).contains("people      400"), "{}", stdout(&out));
     assert_once_each(&env, 200);
     let seen = env.inspect();
     // Every card waited for KYC at least once (refusals bind no key and charge nothing)...
@@ -106,7 +102,14 @@ fn two_hundred_new_people_with_kyc_delays_are_onboarded_once_each() {
     assert_eq!(seen.total_charged, Decimal::from(1000));
 
     let again = env
-        .cardform(&["plan", "--detailed-exitcode", "-f", "people.csv", "-f", "cards.csv"])
+        .cardform(&[
+            "plan",
+            "--detailed-exitcode",
+            "-f",
+            "people.csv",
+            "-f",
+            "cards.csv",
+        ])
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
@@ -133,8 +136,7 @@ fn a_killed_onboarding_resumes_without_repeating_anyone() {
             .spawn()
             .unwrap();
         let t0 = std::time::Instant::now();
-        while env.inspect().calls_to(endpoint) < until && t0.elapsed() < Duration::from_secs(30)
-        {
+        while env.inspect().calls_to(endpoint) < until && t0.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(5));
         }
         child.kill().unwrap(); // SIGKILL, mid-run
@@ -232,17 +234,29 @@ fn people_the_provider_has_already_are_adopted() {
     }
     env.write("travel.csv", &cards);
     let other = format!("{}/other.db", env.dir.path().display());
+    assert_success(&env.cardform_at(&other, &["init"]).output().unwrap());
     let out = env
         .cardform_at(
             &other,
-            &["apply", "--auto-approve", "-f", "people.csv", "-f", "travel.csv"],
+            &[
+                "apply",
+                "--auto-approve",
+                "-f",
+                "people.csv",
+                "-f",
+                "travel.csv",
+            ],
         )
         .output()
         .unwrap();
     assert_success(&out);
     assert!(stdout(&out).contains("people        6"), "{}", stdout(&out));
     let seen = env.inspect();
-    assert_eq!((seen.users, seen.cardholders), (3, 3), "adopted, not created");
+    assert_eq!(
+        (seen.users, seen.cardholders),
+        (3, 3),
+        "adopted, not created"
+    );
     assert_eq!(seen.cards, 6);
 }
 
@@ -251,9 +265,17 @@ fn a_saved_plan_takes_its_kyc_fields_from_its_declarations_only() {
     let env = Env::with(people_mode());
     hr_export(&env, 2);
     assert_success(
-        &env.cardform(&["plan", "-f", "people.csv", "-f", "cards.csv", "--out", "plan.json"])
-            .output()
-            .unwrap(),
+        &env.cardform(&[
+            "plan",
+            "-f",
+            "people.csv",
+            "-f",
+            "cards.csv",
+            "--out",
+            "plan.json",
+        ])
+        .output()
+        .unwrap(),
     );
     let saved = std::fs::read_to_string(env.path("plan.json")).unwrap();
     for field in person(0).iter().chain(person(1).iter()) {
@@ -275,9 +297,17 @@ fn a_saved_plan_takes_its_kyc_fields_from_its_declarations_only() {
     // With them, a plan made again finishes the job.
     std::fs::rename(env.path("people.bak"), env.path("people.csv")).unwrap();
     assert_success(
-        &env.cardform(&["plan", "-f", "people.csv", "-f", "cards.csv", "--out", "plan.json"])
-            .output()
-            .unwrap(),
+        &env.cardform(&[
+            "plan",
+            "-f",
+            "people.csv",
+            "-f",
+            "cards.csv",
+            "--out",
+            "plan.json",
+        ])
+        .output()
+        .unwrap(),
     );
     assert_success(
         &env.cardform(&["apply", "plan.json", "--kyc-wait", "60s"])
@@ -299,12 +329,44 @@ fn no_personal_data_in_state_plans_or_logs() {
         seen.extend(out.stdout);
         seen.extend(out.stderr);
     };
-    run(&["plan", "-f", "people.csv", "-f", "cards.csv", "--out", "plan.json"]);
+    run(&[
+        "plan",
+        "-f",
+        "people.csv",
+        "-f",
+        "cards.csv",
+        "--out",
+        "plan.json",
+    ]);
     run(&["plan", "--json", "-f", "people.csv", "-f", "cards.csv"]);
-    run(&["plan", "--format", "markdown", "-f", "people.csv", "-f", "cards.csv"]);
+    run(&[
+        "plan",
+        "--format",
+        "markdown",
+        "-f",
+        "people.csv",
+        "-f",
+        "cards.csv",
+    ]);
     run(&["apply", "plan.json", "--kyc-wait", "60s"]);
-    run(&["apply", "--auto-approve", "--json", "-f", "people.csv", "-f", "cards.csv"]);
-    run(&["apply", "--auto-approve", "--log-cards", "-f", "people.csv", "-f", "cards.csv"]);
+    run(&[
+        "apply",
+        "--auto-approve",
+        "--json",
+        "-f",
+        "people.csv",
+        "-f",
+        "cards.csv",
+    ]);
+    run(&[
+        "apply",
+        "--auto-approve",
+        "--log-cards",
+        "-f",
+        "people.csv",
+        "-f",
+        "cards.csv",
+    ]);
     run(&["show"]);
     run(&["show", "c0001"]);
     run(&["state", "history"]);
@@ -365,5 +427,8 @@ fn people_plans_read_well() {
     for volatile in ["created_at", "state", "declarations"] {
         json[volatile] = "[…]".into();
     }
-    insta::assert_snapshot!("people_plan_json", serde_json::to_string_pretty(&json).unwrap());
+    insta::assert_snapshot!(
+        "people_plan_json",
+        serde_json::to_string_pretty(&json).unwrap()
+    );
 }

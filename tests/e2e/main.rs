@@ -9,6 +9,7 @@ mod cli_errors;
 mod cli_guard_rails;
 mod cli_lifecycle;
 mod cli_logs;
+mod cli_people;
 mod cli_plan;
 mod cli_readme;
 mod cli_rollout;
