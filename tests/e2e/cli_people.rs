@@ -115,12 +115,16 @@ fn two_hundred_new_people_with_kyc_delays_are_onboarded_once_each() {
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
 }
 
-#[test]
-fn a_killed_onboarding_resumes_without_repeating_anyone() {
-    let env = Env::with(SandboxConfig {
-        drop_rate: 0.05,
-        ..people_mode()
-    });
+on_both_backends!(a_killed_onboarding_resumes_without_repeating_anyone);
+
+fn a_killed_onboarding_resumes_without_repeating_anyone(backend: Backend) {
+    let env = Env::on(
+        backend,
+        SandboxConfig {
+            drop_rate: 0.05,
+            ..people_mode()
+        },
+    );
     hr_export(&env, 60);
     let args = apply_args(&["--parallelism", "8", "--kyc-wait", "60s"]);
     // Killed while users are being created, then while cardholders are, then while cards are.
