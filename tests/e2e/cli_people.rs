@@ -436,3 +436,26 @@ fn people_plans_read_well() {
         serde_json::to_string_pretty(&json).unwrap()
     );
 }
+
+#[test]
+fn the_hr_example_onboards_from_nothing() {
+    let env = Env::with(people_mode());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hr");
+    let out = env
+        .cardform(&["apply", "--auto-approve", "-f", dir])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let seen = env.inspect();
+    // Four people; Idris has cards at two subproviders, so two cardholders.
+    assert_eq!(
+        (seen.users, seen.cardholders, seen.cards),
+        (4, 5, 5),
+        "{seen:?}"
+    );
+    let again = env
+        .cardform(&["plan", "--detailed-exitcode", "-f", dir])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
