@@ -180,8 +180,7 @@ fn validate(files: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-const PEOPLE_HEADER: &str =
-    "external_user_id,first_name,last_name,birth_date,email,phone_number_full,country_iso,label.team\n";
+const PEOPLE_HEADER: &str = "external_user_id,first_name,last_name,birth_date,email,phone_number_full,country_iso,label.team\n";
 const ONBOARDING_CARDS: &str = "version: 1
 cards:
   - {key: ada-travel, external_user_id: u-1001, product_code: VISA_USD_STD}
@@ -198,7 +197,12 @@ fn validate_takes_people_beside_cards() {
         &[],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("2 cards declared in 2 files"), "{text}");
 }
 
@@ -211,7 +215,10 @@ fn validate_names_the_place_of_each_bad_kyc_field_and_never_its_value() {
          u-1002,Charles,Babbage,2999-01-01,charles@example.com,+44 20 7946 0001,GB,\n\
          u-1003,,Menabrea,1809-09-04,luigi@example.it,+39 011 000 0000,it,\n"
     );
-    let files = [("people.csv", people.as_str()), ("cards.yaml", ONBOARDING_CARDS)];
+    let files = [
+        ("people.csv", people.as_str()),
+        ("cards.yaml", ONBOARDING_CARDS),
+    ];
     let out = validate(&files, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -224,13 +231,22 @@ fn validate_names_the_place_of_each_bad_kyc_field_and_never_its_value() {
         ("[people.csv:4:8]", "empty_value"),
     ] {
         assert!(err.contains(place), "{place} missing:\n{err}");
-        assert!(err.contains(&format!("cardform::spec::{code}")), "{code}:\n{err}");
+        assert!(
+            err.contains(&format!("cardform::spec::{code}")),
+            "{code}:\n{err}"
+        );
     }
     assert!(err.contains("unknown country code `ZZ`"), "{err}");
-    assert!(err.contains("6 problems in the declarations (1 file)"), "{err}");
+    assert!(
+        err.contains("6 problems in the declarations (1 file)"),
+        "{err}"
+    );
     let json = validate(&files, &["--json"]);
     let json = String::from_utf8_lossy(&json.stdout).into_owned();
-    assert!(json.contains("\"line\": 3") && json.contains("\"column\": 24"), "{json}");
+    assert!(
+        json.contains("\"line\": 3") && json.contains("\"column\": 24"),
+        "{json}"
+    );
     for secret in [
         "Augusta",
         "Byron",
