@@ -270,7 +270,7 @@ fn normalise_phone(raw: &str) -> Result<String, Invalid> {
     if !ok {
         let help = if !kept.starts_with('+') {
             "write the number in international form: `+`, the country code, then the number \
-             (e.g. +44 20 7946 0000)"
+             (e.g. +49 30 12345678)"
         } else {
             "a phone number is `+` and 8 to 15 digits; spaces, dashes, dots and parentheses \
              are allowed"

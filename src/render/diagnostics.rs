@@ -39,21 +39,31 @@ pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
 /// A personal problem has no source, so miette shows no place: the place goes where the snippet
 /// would be (before the help), in the same frame, with a note instead of the line.
 fn insert_place(out: &mut String, start: usize, problem: &SpecProblem) {
+    let place = |p: &SpecProblem| {
+        format!(
+            "   ╭─[{}:{}:{}]\n   │ (line not shown: it holds personal data)\n   ╰────\n",
+            p.file(),
+            p.line(),
+            p.column()
+        )
+    };
+    // The related places first (they come after the main one), each under its own message.
+    for related in problem.related_problems().iter().rev() {
+        let needle = format!("☞ {}\n", related.message());
+        if related.line() > 0
+            && let Some(i) = out[start..].find(&needle)
+        {
+            out.insert_str(start + i + needle.len(), &place(related));
+        }
+    }
     if problem.line() == 0 {
         return;
     }
-    let block = format!(
-        "   ╭─[{}:{}:{}]\n   │ (line not shown: it holds personal data)\n   ╰────\n",
-        problem.file(),
-        problem.line(),
-        problem.column()
-    );
     let at = out[start..]
         .find("\n  help: ")
         .or_else(|| out[start..].find("\n\nAdvice: "))
-        .or_else(|| out[start..].find("\n  ☞ "))
         .map_or(out.len(), |i| start + i + 1);
-    out.insert_str(at, &block);
+    out.insert_str(at, &place(problem));
 }
 
 /// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or

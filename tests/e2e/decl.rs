@@ -159,3 +159,143 @@ fn large_declarations_load_fast() {
         }
     }
 }
+
+/// `cardform validate` (the real binary) over a people CSV and a cards YAML, in a scratch folder.
+fn validate(files: &[(&str, &str)], extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["validate"];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        args.extend(["-f", name]);
+    }
+    args.extend(extra);
+    assert_cmd::Command::cargo_bin("cardform")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
+const PEOPLE_HEADER: &str = "external_user_id,first_name,last_name,birth_date,email,phone_number_full,country_iso,label.team\n";
+const ONBOARDING_CARDS: &str = "version: 1
+cards:
+  - {key: ada-travel, external_user_id: u-1001, product_code: VISA_USD_STD}
+  - {key: old-hand, external_user_id: u-0001, product_code: VISA_USD_STD}
+";
+
+#[test]
+fn validate_takes_people_beside_cards() {
+    let people = format!(
+        "{PEOPLE_HEADER}u-1001,Ada,Lovelace,1990-04-27,ada@example.com,+44 20 7946 0000,gb,eng\n"
+    );
+    let out = validate(
+        &[("people.csv", &people), ("cards.yaml", ONBOARDING_CARDS)],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 cards declared in 2 files"), "{text}");
+}
+
+#[test]
+fn validate_names_the_place_of_each_bad_kyc_field_and_never_its_value() {
+    // Row 2: every field wrong in its own way; row 3: a person born after today (any today).
+    let people = format!(
+        "{PEOPLE_HEADER}\
+         u-1001,Augusta,Byron-King,1815-12-32,augusta.byron@@example.com,020 7946 0000,ZZ,eng\n\
+         u-1002,Charles,Babbage,2999-01-01,charles@example.com,+44 20 7946 0001,GB,\n\
+         u-1003,,Menabrea,1809-09-04,luigi@example.it,+39 011 000 0000,it,\n"
+    );
+    let files = [
+        ("people.csv", people.as_str()),
+        ("cards.yaml", ONBOARDING_CARDS),
+    ];
+    let out = validate(&files, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    for (place, code) in [
+        ("[people.csv:2:27]", "invalid_date"),
+        ("[people.csv:2:38]", "invalid_email"),
+        ("[people.csv:2:65]", "invalid_phone"),
+        ("[people.csv:2:79]", "unknown_country"),
+        ("[people.csv:3:24]", "future_date"),
+        ("[people.csv:4:8]", "empty_value"),
+    ] {
+        assert!(err.contains(place), "{place} missing:\n{err}");
+        assert!(
+            err.contains(&format!("cardform::spec::{code}")),
+            "{code}:\n{err}"
+        );
+    }
+    assert!(err.contains("unknown country code `ZZ`"), "{err}");
+    assert!(
+        err.contains("6 problems in the declarations (1 file)"),
+        "{err}"
+    );
+    let json = validate(&files, &["--json"]);
+    let json = String::from_utf8_lossy(&json.stdout).into_owned();
+    assert!(
+        json.contains("\"line\": 3") && json.contains("\"column\": 24"),
+        "{json}"
+    );
+    for secret in [
+        "Augusta",
+        "Byron",
+        "1815",
+        "augusta.byron",
+        "7946",
+        "Charles",
+        "Babbage",
+        "2999",
+        "charles@",
+        "Menabrea",
+        "1809",
+        "luigi",
+        "011 000",
+    ] {
+        assert!(!err.contains(secret), "{secret} shown:\n{err}");
+        assert!(!json.contains(secret), "{secret} in --json:\n{json}");
+    }
+}
+
+#[test]
+fn validate_finds_a_person_declared_twice_across_files() {
+    let people = format!(
+        "{PEOPLE_HEADER}u-1001,Ada,Lovelace,1990-04-27,ada@example.com,+442079460000,GB,\n"
+    );
+    let yaml = "version: 1
+cardholders:
+  - external_user_id: u-1001
+    first_name: Ada
+    last_name: King
+    birth_date: 1990-04-27
+    email: ada.king@example.com
+    phone_number_full: \"+44 20 7946 0000\"
+    country_iso: GB
+";
+    let out = validate(
+        &[
+            ("people.csv", &people),
+            ("more-people.yaml", yaml),
+            ("cards.yaml", ONBOARDING_CARDS),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("duplicate cardholder `u-1001`"), "{err}");
+    assert!(err.contains("[more-people.yaml:3:23]"), "{err}");
+    assert!(err.contains("[people.csv:2:1]"), "{err}");
+    for secret in ["Ada", "Lovelace", "King", "1990", "example.com", "7946"] {
+        assert!(!err.contains(secret), "{secret} shown:\n{err}");
+    }
+}
