@@ -24,6 +24,9 @@ pub(crate) const EMAIL: &str = "email";
 pub(crate) const PHONE: &str = "phone_number_full";
 pub(crate) const COUNTRY: &str = "country_iso";
 
+/// The longest first or last name the provider takes [assumed].
+const MAX_NAME_CHARS: usize = 100;
+
 /// The KYC fields of `cardholders/create`, in the provider's order.
 pub(crate) const KYC_FIELDS: [&str; 6] = [FIRST_NAME, LAST_NAME, BIRTH_DATE, EMAIL, PHONE, COUNTRY];
 
@@ -178,6 +181,15 @@ pub(crate) fn check(field: &'static str, raw: Cow<'_, str>) -> Result<String, In
         PHONE => normalise_phone(&raw),
         COUNTRY => check_country(&raw),
         _ => {
+            // The provider's limit [assumed, as the sandbox's].
+            if raw.chars().count() > MAX_NAME_CHARS {
+                return Err(Invalid::new(
+                    ProblemKind::TooLong,
+                    format!("`{field}` is longer than {MAX_NAME_CHARS} characters"),
+                    "too long",
+                )
+                .help(format!("a name has at most {MAX_NAME_CHARS} characters")));
+            }
             if raw.trim() != raw {
                 return Err(Invalid::new(
                     ProblemKind::Whitespace,
@@ -216,6 +228,14 @@ fn check_birth_date(raw: &str) -> Result<Date, Invalid> {
     let (y, m, d) = (num(0..4), num(5..7), num(8..10));
     if y == 0 {
         return Err(invalid());
+    }
+    if y < 1900 {
+        return Err(Invalid::new(
+            ProblemKind::InvalidDate,
+            format!("`{BIRTH_DATE}` is before 1900"),
+            "before 1900",
+        )
+        .help("check the year"));
     }
     Date::new(y, m as i8, d as i8).map_err(|_| {
         Invalid::new(
@@ -266,14 +286,17 @@ fn normalise_phone(raw: &str) -> Result<String, Invalid> {
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
         .collect();
     let digits = kept.strip_prefix('+').unwrap_or("");
-    let ok = digits.bytes().all(|b| b.is_ascii_digit()) && (8..=15).contains(&digits.len());
+    // No country calling code starts with 0.
+    let ok = digits.bytes().all(|b| b.is_ascii_digit())
+        && (8..=15).contains(&digits.len())
+        && !digits.starts_with('0');
     if !ok {
         let help = if !kept.starts_with('+') {
             "write the number in international form: `+`, the country code, then the number \
              (e.g. +49 30 12345678)"
         } else {
-            "a phone number is `+` and 8 to 15 digits; spaces, dashes, dots and parentheses \
-             are allowed"
+            "a phone number is `+`, the country code (never 0…), then the number: 8 to 15 \
+             digits in all; spaces, dashes, dots and parentheses are allowed"
         };
         return Err(Invalid::new(
             ProblemKind::InvalidPhone,
@@ -539,7 +562,13 @@ mod tests {
                 "{bad}"
             );
         }
-        for bad in ["1990-02-30", "1990-13-01", "1990-00-10", "1999-02-29"] {
+        for bad in [
+            "1990-02-30",
+            "1990-13-01",
+            "1990-00-10",
+            "1999-02-29",
+            "1899-12-31",
+        ] {
             assert_eq!(
                 kind(BIRTH_DATE, bad),
                 Some(ProblemKind::InvalidDate),
@@ -574,6 +603,7 @@ mod tests {
             "0044 20 7946 0000",
             "+1234567",
             "+1234567890123456",
+            "+0441234567890",
             "+1 555 CALL NOW",
             "++15550100200",
             "+1/555/0100200",
@@ -600,6 +630,11 @@ mod tests {
         assert_eq!(kind(FIRST_NAME, "Zoë"), None);
         assert_eq!(kind(LAST_NAME, " Smith"), Some(ProblemKind::Whitespace));
         assert_eq!(kind(LAST_NAME, "  "), Some(ProblemKind::EmptyValue));
+        assert_eq!(kind(LAST_NAME, &"n".repeat(100)), None);
+        assert_eq!(
+            kind(LAST_NAME, &"n".repeat(101)),
+            Some(ProblemKind::TooLong)
+        );
     }
 
     #[test]

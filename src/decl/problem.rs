@@ -51,6 +51,8 @@ pub enum ProblemKind {
     InvalidPhone,
     /// A cardholder's `country_iso` that is not an ISO 3166-1 alpha-2 code.
     UnknownCountry,
+    /// A value longer than the provider takes (a cardholder's name).
+    TooLong,
 }
 
 impl ProblemKind {
@@ -87,6 +89,7 @@ impl ProblemKind {
             ProblemKind::InvalidEmail => "cardform::spec::invalid_email",
             ProblemKind::InvalidPhone => "cardform::spec::invalid_phone",
             ProblemKind::UnknownCountry => "cardform::spec::unknown_country",
+            ProblemKind::TooLong => "cardform::spec::too_long",
         }
     }
 }

@@ -8,7 +8,6 @@
 
 pub mod assumed;
 pub mod body;
-pub mod country;
 pub mod decimal;
 pub mod digest;
 pub mod envelope;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::super::catalog;
 use super::{ApiError, Settings, World, err, iso, text, to_value};
-use crate::wire::country::is_iso3166_alpha2;
+use crate::model::is_iso_alpha2;
 use crate::wire::error::slug;
 use crate::wire::{Cardholder, KycLevel, KycStatus, RegistrationStatus, User};
 
@@ -237,7 +237,7 @@ fn validate_form(f: &Map<String, Value>, now: u64) -> Result<String, ApiError> {
         )));
     }
     let country = required("country_iso")?;
-    if !is_iso3166_alpha2(&country) {
+    if !is_iso_alpha2(&country) {
         return Err(invalid(format!(
             "country_iso {country:?} is not an ISO 3166-1 alpha-2 code"
         )));
