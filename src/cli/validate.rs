@@ -18,8 +18,13 @@ pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
     }
     let decls = loaded?;
     super::settings::check_not_empty(&decls, args.allow_empty)?;
+    let people = match decls.cardholders.len() {
+        0 => String::new(),
+        1 => " and 1 cardholder".to_owned(),
+        n => format!(" and {n} cardholders"),
+    };
     println!(
-        "{} {} card{} declared in {} file{}.",
+        "{} {} card{}{people} declared in {} file{}.",
         global.style.green("Valid:"),
         decls.cards.len(),
         if decls.cards.len() == 1 { "" } else { "s" },

@@ -84,6 +84,7 @@ pub fn result_json(result: &Result<crate::decl::Declarations, SpecReport>) -> St
         Ok(d) => serde_json::json!({
             "valid": true,
             "cards": d.cards.len(),
+            "cardholders": d.cardholders.len(),
             "files": d.files,
             "fingerprint": d.fingerprint,
         }),

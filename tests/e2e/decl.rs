@@ -203,7 +203,10 @@ fn validate_takes_people_beside_cards() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("2 cards declared in 2 files"), "{text}");
+    assert!(
+        text.contains("2 cards and 1 cardholder declared in 2 files"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -213,7 +216,7 @@ fn validate_names_the_place_of_each_bad_kyc_field_and_never_its_value() {
         "{PEOPLE_HEADER}\
          u-1001,Augusta,Byron-King,1815-12-32,augusta.byron@@example.com,020 7946 0000,ZZ,eng\n\
          u-1002,Charles,Babbage,2999-01-01,charles@example.com,+44 20 7946 0001,GB,\n\
-         u-1003,,Menabrea,1809-09-04,luigi@example.it,+39 011 000 0000,it,\n"
+         u-1003,,Menabrea,1909-09-04,luigi@example.it,+39 011 000 0000,it,\n"
     );
     let files = [
         ("people.csv", people.as_str()),
