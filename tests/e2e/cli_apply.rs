@@ -122,17 +122,22 @@ fn failed_cards_are_reported_by_slug_and_others_go_on() {
     });
     let f = env.write("cards.yaml", &fleet(3, "VISA_USD_STD"));
     let out = env
-        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .cardform(&[
+            "apply",
+            "-f",
+            f.to_str().unwrap(),
+            "--auto-approve",
+            "--kyc-wait",
+            "1s",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
+    // Its cardholder's KYC is pending: the card waits (--kyc-wait), then is left for the next run.
+    assert!(text.contains("waiting for KYC   1: card-00001"), "{text}");
     assert!(
-        text.contains("cardholder_not_ready × 1: card-00001"),
-        "{text}"
-    );
-    assert!(
-        text.contains("hint: the cardholder's KYC is not complete"),
+        text.contains("hint: KYC was not approved within --kyc-wait"),
         "{text}"
     );
     assert!(text.contains("issued        2"), "{text}");

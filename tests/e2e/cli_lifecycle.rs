@@ -97,8 +97,9 @@ fn replace_freeze_unfreeze_relabel_and_prune(backend: Backend) {
 #[test]
 fn fail_fast_stops_starting_new_work() {
     let users: Vec<String> = (0..20).map(|i| format!("u-{i:05}")).collect();
+    // Unknown to the provider: refused at once (a KYC still running would be waited for instead).
     let env = Env::with(cardform::sandbox::SandboxConfig {
-        not_ready_users: users,
+        unknown_users: users,
         ..fast_sandbox()
     });
     let mut yaml = String::from("version: 1\ncards:\n");
