@@ -431,7 +431,7 @@ fn audit_lists_every_mutation(backend: Backend) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "at,endpoint,idempotency_key,order_id,card_key,result,charge"
+        "at,endpoint,idempotency_key,order_id,card_key,result,charge,address"
     );
     // 3 issues + carol's freeze.
     assert_eq!(lines.len(), 5, "{csv}");

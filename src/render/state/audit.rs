@@ -11,7 +11,7 @@ use super::tables::table;
 use super::{Style, amount, opt_money};
 use crate::state::CallRecord;
 
-const AUDIT_COLUMNS: [&str; 7] = [
+const AUDIT_COLUMNS: [&str; 8] = [
     "at",
     "endpoint",
     "idempotency_key",
@@ -19,6 +19,8 @@ const AUDIT_COLUMNS: [&str; 7] = [
     "card_key",
     "result",
     "charge",
+    // Last, so a CSV read by column position before it was added reads as it did.
+    "address",
 ];
 
 /// The card a call was about: the `card_key` column every audit format has had.
@@ -35,6 +37,10 @@ fn audit_row(c: &CallRecord) -> Vec<String> {
         card_key(c).unwrap_or_default().to_owned(),
         c.result.clone(),
         opt_money(c.charge).unwrap_or_default(),
+        c.address
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     ]
 }
 
@@ -85,9 +91,9 @@ pub fn audit_json(calls: &[CallRecord]) -> String {
         idempotency_key: Option<&'a str>,
         order_id: Option<&'a str>,
         card_key: Option<&'a str>,
-        address: Option<String>,
         result: &'a str,
         charge: Option<String>,
+        address: Option<String>,
     }
     let rows: Vec<Row> = calls
         .iter()
@@ -97,9 +103,9 @@ pub fn audit_json(calls: &[CallRecord]) -> String {
             idempotency_key: c.idempotency_key.as_deref(),
             order_id: c.order_id.as_deref(),
             card_key: card_key(c),
-            address: c.address.as_ref().map(ToString::to_string),
             result: &c.result,
             charge: opt_money(c.charge),
+            address: c.address.as_ref().map(ToString::to_string),
         })
         .collect();
     let mut s = serde_json::to_string_pretty(&rows).unwrap_or_default();

@@ -12,11 +12,13 @@ use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
-    const COUNTS: [&str; 11] = [
+    const COUNTS: [&str; 13] = [
         "issued",
         "changed",
         "resumed",
         "topped_up",
+        "people",
+        "waiting_for_kyc",
         "failed",
         "skipped",
         "removed",
