@@ -163,7 +163,8 @@ impl Ctx {
             }
         }
         let waited = started.elapsed();
-        if waited >= self.kyc_wait {
+        // A stopped run (Ctrl-C, --fail-fast, the brake) starts nothing new: a retry would be new.
+        if waited >= self.kyc_wait || self.stop.is_stopped() {
             return Ok(KycWait::TimedOut);
         }
         let backoff = KYC_RETRY_FIRST
@@ -174,7 +175,14 @@ impl Ctx {
         *tries += 1;
         self.parked.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
-        tokio::time::sleep(backoff).await;
+        // In slices, so a stop is noticed within a second rather than after a long backoff.
+        let until = tokio::time::Instant::now() + backoff;
+        while tokio::time::Instant::now() < until && !self.stop.is_stopped() {
+            tokio::time::sleep_until(
+                until.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+            )
+            .await;
+        }
         self.parked.fetch_sub(1, Ordering::SeqCst);
         Ok(KycWait::Retry)
     }
