@@ -264,6 +264,21 @@ async fn execute(
         max_fees: settings.max_fees,
         canary: args.canary,
         max_failure_rate: settings.max_failure_rate,
+        subproviders: if cardholder_forms.is_empty() && snapshot.people.is_empty() {
+            Default::default()
+        } else {
+            // Which cardholder a card's KYC answer is about: one products call, people only.
+            provider
+                .facts()
+                .await
+                .map(|f| {
+                    f.products
+                        .into_values()
+                        .filter_map(|p| Some((p.product_code, p.subprovider_code?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        },
         cardholder_forms,
         kyc_wait: settings.kyc_wait,
         ..ExecOptions::default()

@@ -86,7 +86,8 @@ impl Ctx {
         };
         if self.cardholder_forms.contains_key(&card.external_user_id) {
             // A card was issued: the provider approved its cardholder's KYC.
-            self.learn_kyc(&card.external_user_id, "approved").await?;
+            self.learn_kyc(&card.external_user_id, &card.product_code, "approved")
+                .await?;
         }
         if self.fetch_details
             && let Some(card_id) = card.card_id.clone()

@@ -71,6 +71,8 @@ pub struct ExecOptions {
     pub cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     /// `--kyc-wait`: how long a card whose cardholder is not ready yet keeps being retried.
     pub kyc_wait: Duration,
+    /// Each product's subprovider: which of a person's cardholders a card's answer is about.
+    pub subproviders: std::collections::BTreeMap<String, String>,
 }
 
 /// How long a card waits for its cardholder's KYC by default: long enough for an automated KYC,
@@ -93,6 +95,7 @@ impl Default for ExecOptions {
             max_failure_rate: None,
             cardholder_forms: Default::default(),
             kyc_wait: DEFAULT_KYC_WAIT,
+            subproviders: Default::default(),
         }
     }
 }
@@ -157,6 +160,7 @@ struct Ctx {
     summary: Mutex<Summary>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     kyc_wait: Duration,
+    subproviders: std::collections::BTreeMap<String, String>,
     /// Cardholders this run knows of, with the KYC status last recorded for each.
     kyc_learned: Mutex<std::collections::BTreeMap<crate::model::Address, Option<String>>>,
     /// Tasks sleeping until their cardholder's KYC may be done: they do not count against
@@ -258,6 +262,7 @@ pub async fn execute(
         summary: Mutex::new(Summary::default()),
         cardholder_forms: options.cardholder_forms,
         kyc_wait: options.kyc_wait,
+        subproviders: options.subproviders,
         kyc_learned: Mutex::new(Default::default()),
         parked: Default::default(),
         wake: Default::default(),

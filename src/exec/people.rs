@@ -147,6 +147,7 @@ impl Ctx {
         &self,
         e: &ClientError,
         external_user_id: &str,
+        product_code: &str,
         started: tokio::time::Instant,
         tries: &mut u32,
     ) -> Result<KycWait, ExecError> {
@@ -157,7 +158,8 @@ impl Ctx {
             return Ok(KycWait::NotKyc);
         }
         if let Some(status) = kyc_status_of(p) {
-            self.learn_kyc(external_user_id, &status).await?;
+            self.learn_kyc(external_user_id, product_code, &status)
+                .await?;
             if KYC_DEAD_ENDS.contains(&status.as_str()) {
                 return Ok(KycWait::Refused(status.to_owned()));
             }
@@ -187,38 +189,23 @@ impl Ctx {
         Ok(KycWait::Retry)
     }
 
-    /// Records a KYC status learned from a card refusal (or an issue's success) on the
-    /// person's cardholder, once per change. A person with cardholders at several subproviders
-    /// is left as it is: a refusal does not say which one it is about.
+    /// Records a KYC status learned from the answer to a card of `product_code` (a refusal, or
+    /// an issue's success) on the person's cardholder at that product's subprovider, once per
+    /// change, when state knows that cardholder.
     pub(super) async fn learn_kyc(
         &self,
         external_user_id: &str,
+        product_code: &str,
         status: &str,
     ) -> Result<(), ExecError> {
-        let mut known = self.kyc_learned.lock().await;
-        // The person's cardholders are one key range: `UID:` up to `UID;`.
-        let from = Address::new(ResourceKind::Cardholder, format!("{external_user_id}:"));
-        let to = Address::new(ResourceKind::Cardholder, format!("{external_user_id};"));
-        let mut holders: std::collections::BTreeSet<Address> = self
-            .snapshot
-            .people
-            .range(from..to)
-            .map(|(a, _)| a)
-            .filter(|a| a.person() == Some(external_user_id))
-            .cloned()
-            .collect();
-        holders.extend(
-            known
-                .keys()
-                .filter(|a| a.person() == Some(external_user_id))
-                .cloned(),
-        );
-        if holders.len() != 1 {
-            return Ok(());
-        }
-        let Some(holder) = holders.pop_first() else {
+        let Some(sub) = self.subproviders.get(product_code) else {
             return Ok(());
         };
+        let holder = Address::cardholder(external_user_id, sub);
+        let mut known = self.kyc_learned.lock().await;
+        if !known.contains_key(&holder) && !self.snapshot.people.contains_key(&holder) {
+            return Ok(());
+        }
         let before = known.get(&holder).cloned().flatten().or_else(|| {
             self.snapshot
                 .people

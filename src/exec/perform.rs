@@ -67,7 +67,13 @@ impl Ctx {
                     // A refusal binds no key at the provider [assumed]: the same key is sent
                     // again once the cardholder may be ready.
                     match self
-                        .wait_for_kyc(&e, &r.external_user_id, started, &mut tries)
+                        .wait_for_kyc(
+                            &e,
+                            &r.external_user_id,
+                            r.product_code.as_deref().unwrap_or_default(),
+                            started,
+                            &mut tries,
+                        )
                         .await?
                     {
                         KycWait::Retry => continue,
