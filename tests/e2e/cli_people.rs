@@ -459,3 +459,45 @@ fn the_hr_example_onboards_from_nothing() {
         .unwrap();
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
 }
+
+#[test]
+fn one_persons_kyc_holds_up_no_one_else() {
+    // One slot only: a card parked for KYC must give it up, or everyone queues behind u0000.
+    let env = Env::with(SandboxConfig {
+        not_ready_users: vec!["u0000".into()],
+        kyc_latency: Duration::ZERO,
+        ..people_mode()
+    });
+    hr_export(&env, 5);
+    let out = env
+        .cardform(&apply_args(&[
+            "--parallelism",
+            "1",
+            "--kyc-wait",
+            "4s",
+            "--json",
+        ]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |event: &str, key: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == event && e["key"] == key)
+            .unwrap_or_else(|| panic!("no {event} of {key}: {events:?}"))
+    };
+    let waited = at("failed", "c0000");
+    assert_eq!(events[waited]["slug"], "kyc_pending");
+    for i in 1..5 {
+        // Issued while c0000 was still waiting, not after it gave up.
+        assert!(at("done", &format!("c{i:04}")) < waited, "{events:?}");
+    }
+    let seen = env.inspect();
+    for i in 1..5 {
+        assert_eq!(seen.issue_count(&format!("u{i:04}"), "VISA_USD_STD"), 1);
+    }
+}
