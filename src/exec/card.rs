@@ -8,7 +8,10 @@ use super::mutation::Mutation;
 use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
 use crate::model::{Address, DesiredStatus};
 use crate::plan::{Action, ActionKind, Attributes};
-use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord};
+use crate::state::{
+    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
+    TopupRecord,
+};
 use crate::wire::{CreateCardRequest, FreezeRequest, TopupRequest, UnfreezeRequest};
 
 impl Ctx {
@@ -48,6 +51,7 @@ impl Ctx {
             },
             attempt: action.attempt,
             replaced_by: None,
+            balance: None,
             created_at: previous
                 .filter(|_| retire.is_none())
                 .map(|p| p.created_at.clone())
@@ -62,6 +66,7 @@ impl Ctx {
                 &mutation,
                 action.attempt,
                 action.estimate.total(),
+                None,
             )
             .await?;
         let mut items = vec![(None, Some(card.clone()))];
@@ -233,6 +238,7 @@ impl Ctx {
                 &mutation,
                 seq,
                 Some(Decimal::ZERO),
+                None,
             )
             .await?;
         self.perform(order, &mutation, card).await
@@ -264,13 +270,36 @@ impl Ctx {
             });
         };
         let mutation = Mutation::Topup(TopupRequest { card_id, amount });
+        // Its record as declared, committed with the journal entry: the labels are kept from the
+        // first instant the top-up exists at the provider.
+        let now = self.now();
+        let record = ResourceRecord {
+            address: address.clone(),
+            image: ResourceImage::Topup(TopupRecord {
+                card: card_key.to_owned(),
+                id: id.to_owned(),
+                amount,
+                labels: action.labels.clone(),
+                attempt: action.attempt,
+                phase: OrderPhase::Prepared,
+                charge: None,
+                error_slug: None,
+            }),
+            created_at: self
+                .snapshot
+                .resources
+                .get(&address)
+                .map_or_else(|| now.clone(), |r| r.created_at.clone()),
+            updated_at: now,
+        };
         let order = self
             .journal(
                 keys::topup(&self.lineage, card_key, id, action.attempt),
-                address,
+                address.clone(),
                 &mutation,
                 action.attempt,
                 action.estimate.total(),
+                Some(&record),
             )
             .await?;
         self.perform(order, &mutation, &mut card).await
@@ -347,6 +376,7 @@ fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardReco
         charged: Decimal::ZERO,
         attempt: order.attempt,
         replaced_by: None,
+        balance: None,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
     }

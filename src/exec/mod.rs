@@ -534,6 +534,7 @@ mod tests {
             depends_on: Vec::new(),
             moved_to: None,
             amount: None,
+            labels: Default::default(),
         }
     }
 

@@ -10,12 +10,15 @@ use super::mutation::Mutation;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
-use crate::state::{CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::state::{
+    CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceRecord,
+};
 use crate::wire::{CardStatus, CheckOrderRequest, Order, OrderStatus};
 
 impl Ctx {
     /// A journal entry for `mutation` on `address`, committed before anything is sent. The same
     /// key with the same request again is a no-op, so a re-run journals the very same entry.
+    /// `record` is the declared record of a resource that is not a card, committed with it.
     pub(super) async fn journal(
         &self,
         idempotency_key: String,
@@ -23,6 +26,7 @@ impl Ctx {
         mutation: &Mutation,
         attempt: u32,
         estimated_charge: Option<Decimal>,
+        record: Option<&ResourceRecord>,
     ) -> Result<OrderRecord, ExecError> {
         let order = OrderRecord::prepared(
             idempotency_key,
@@ -33,7 +37,10 @@ impl Ctx {
             estimated_charge,
             &self.now(),
         );
-        self.store.journal_order(self.serial, &order).await?;
+        match record {
+            Some(r) => self.store.journal_order_with(self.serial, &order, r).await?,
+            None => self.store.journal_order(self.serial, &order).await?,
+        }
         Ok(order)
     }
 

@@ -101,6 +101,7 @@ pub fn plan_with_moves(
             depends_on: Vec::new(),
             moved_to: None,
             amount: None,
+            labels: Default::default(),
         };
         let Some(card) = address.card_key() else {
             continue;
@@ -244,6 +245,7 @@ fn topups(
                 depends_on: card_change.into_iter().cloned().collect(),
                 moved_to: None,
                 amount: Some(t.amount),
+                labels: t.labels.clone(),
             });
         }
     }
@@ -262,6 +264,7 @@ fn topups(
                 depends_on: Vec::new(),
                 moved_to: None,
                 amount: s.amount,
+                labels: Default::default(),
             });
         }
     }
@@ -331,6 +334,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        labels: Default::default(),
     };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -448,6 +452,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        labels: Default::default(),
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -504,6 +509,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        labels: Default::default(),
     })
 }
 

@@ -213,6 +213,9 @@ pub struct Action {
         skip_serializing_if = "Option::is_none"
     )]
     pub amount: Option<Decimal>,
+    /// For a top-up: its own labels (from a top-up CSV's `label.*` columns), kept in its record.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl Action {

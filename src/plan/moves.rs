@@ -63,6 +63,7 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             depends_on: Vec::new(),
             moved_to: Some(m.to.clone()),
             amount: None,
+            labels: Default::default(),
         });
     }
     moved

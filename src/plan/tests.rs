@@ -70,6 +70,7 @@ fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
         charged: Decimal::ZERO,
         attempt: 1,
         replaced_by: None,
+        balance: None,
         created_at: String::new(),
         updated_at: String::new(),
     }
@@ -345,6 +346,7 @@ fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
             charged: Decimal::ZERO,
             attempt: a.attempt,
             replaced_by: None,
+            balance: None,
             created_at: String::new(),
             updated_at: String::new(),
         });

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use super::model::{
+    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
+};
 use super::{CallRecord, RunRecord, StateError};
 use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 use crate::wire::assumed::INITIAL_TOPUP_FIELD;
@@ -101,6 +103,7 @@ type PackedCard<'a> = (
     Option<String>,
     String,
     String,
+    Option<&'a str>,
 );
 
 /// Cards by key from a JSON array of packed cards (a chunk, in key order).
@@ -130,6 +133,7 @@ fn card_from_tuple(p: PackedCard<'_>) -> Result<CardRecord, StateError> {
         replaced_by: p.12,
         created_at: p.13,
         updated_at: p.14,
+        balance: p.15.map(|s| decimal("balance", s)).transpose()?,
     })
 }
 
@@ -468,4 +472,87 @@ pub(super) fn topup_key_range(card: &str) -> (String, String) {
     let sep = crate::model::TOPUP_SEPARATOR;
     let next = char::from_u32(sep as u32 + 1).expect("`;` follows `:`");
     (format!("{card}{sep}"), format!("{card}{next}"))
+}
+
+/// A resource's image as the `resources` table holds it: JSON tagged with its kind.
+pub(super) fn resource_image_json(image: &ResourceImage) -> Result<String, StateError> {
+    serde_json::to_string(image).map_err(|e| StateError::Corrupt(format!("resource image: {e}")))
+}
+
+/// The change-log image of a resource: the whole record (address, image, times), so the log alone
+/// rebuilds it at any serial.
+pub(super) fn resource_change_json(r: &ResourceRecord) -> Result<String, StateError> {
+    serde_json::to_string(r).map_err(|e| StateError::Corrupt(format!("resource record: {e}")))
+}
+
+/// One packed resource row: kind, key, image (embedded JSON), created_at, updated_at, serial.
+type PackedResource = (String, String, ResourceImage, String, String, i64);
+
+/// Resources with the serial they were last written under, from a JSON array of packed rows.
+pub(super) fn resources_from_packed(
+    packed: &str,
+) -> Result<Vec<(ResourceRecord, u64)>, StateError> {
+    let all: Vec<PackedResource> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("resource rows: {e}")))?;
+    all.into_iter()
+        .map(|(kind, key, image, created_at, updated_at, serial)| {
+            let address = address(kind, key)?;
+            if image.kind() != address.kind {
+                return Err(corrupt("resource image", &address.to_string()));
+            }
+            Ok((
+                ResourceRecord {
+                    address,
+                    image,
+                    created_at,
+                    updated_at,
+                },
+                serial_u64(serial)?,
+            ))
+        })
+        .collect()
+}
+
+/// Resources by address from a JSON array of change-log images (whole records).
+pub(super) fn resources_from_changes(
+    packed: &str,
+) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+    let all: Vec<ResourceRecord> =
+        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("change log: {e}")))?;
+    Ok(all.into_iter().map(|r| (r.address.clone(), r)).collect())
+}
+
+/// The record to write once `order` (of a resource that is not a card) is written: the stored
+/// record, or the one `declared` with the journal entry, or failing both what the order implies,
+/// brought up to the order. `None` when nothing changes (or there is nothing to record).
+pub(super) fn record_after_order(
+    stored: Option<ResourceRecord>,
+    declared: Option<&ResourceRecord>,
+    order: &OrderRecord,
+) -> Option<ResourceRecord> {
+    if order.address.kind.is_card() {
+        return None;
+    }
+    let declared = declared.filter(|d| d.address == order.address);
+    let before = stored.as_ref().map(|r| r.image.clone());
+    let mut record = match (stored, declared) {
+        (Some(mut r), Some(d)) => {
+            r.image.redeclare(&d.image);
+            r
+        }
+        (Some(r), None) => r,
+        (None, Some(d)) => d.clone(),
+        (None, None) => ResourceRecord {
+            address: order.address.clone(),
+            image: ResourceImage::from_order(order)?,
+            created_at: order.created_at.clone(),
+            updated_at: order.updated_at.clone(),
+        },
+    };
+    record.image.follow(order);
+    if before.as_ref() == Some(&record.image) {
+        return None;
+    }
+    record.updated_at = order.updated_at.clone().max(record.updated_at);
+    Some(record)
 }

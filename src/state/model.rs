@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::model::{Address, DesiredStatus, Labels};
+use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 
 /// Where a managed card is in its life, as cardform last recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -52,6 +52,14 @@ pub struct CardRecord {
     /// Sum of the real charges of this card's orders (`balance_before − balance_after`).
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
+    /// The card's own balance as the provider last reported it (`refresh`); `None` until a read
+    /// returned one. Images written before schema 4 have none.
+    #[serde(
+        with = "crate::wire::decimal::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub balance: Option<Decimal>,
     /// The issue attempt the current (or last) issue order belongs to; starts at 1.
     pub attempt: u32,
     /// When the card was superseded by a replacement, the key of the new card record (if any).
@@ -95,6 +103,15 @@ pub enum OrderPhase {
 }
 
 impl OrderPhase {
+    /// How far along an order is: prepared, then open, then an end.
+    fn rank(self) -> u8 {
+        match self {
+            OrderPhase::Prepared => 0,
+            OrderPhase::Open => 1,
+            OrderPhase::Completed | OrderPhase::Failed => 2,
+        }
+    }
+
     pub fn is_open(self) -> bool {
         matches!(self, OrderPhase::Prepared | OrderPhase::Open)
     }
@@ -171,6 +188,118 @@ impl OrderRecord {
     }
 }
 
+/// The current record of a resource that is not a card (cards keep their own table): what was
+/// declared for it and where its orders stand. Every write of one logs its after-image in the
+/// change log, as a card's does, so history, diff and export see every kind per serial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub address: Address,
+    pub image: ResourceImage,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What state holds of one resource, by kind. Stored as JSON tagged with its kind, so a kind added
+/// later is a new variant and no new table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResourceImage {
+    Topup(TopupRecord),
+}
+
+/// A declared top-up: what was declared (amount, labels) and its latest attempt's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupRecord {
+    /// The card it funds, by key.
+    pub card: String,
+    /// Its id within the card.
+    pub id: String,
+    #[serde(with = "crate::wire::decimal")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub labels: Labels,
+    /// The attempt its latest order belongs to; starts at 1.
+    pub attempt: u32,
+    /// Where that order stands.
+    pub phase: OrderPhase,
+    /// Its real charge (amount and fee), once known.
+    #[serde(with = "crate::wire::decimal::option", default)]
+    pub charge: Option<Decimal>,
+    pub error_slug: Option<String>,
+}
+
+impl ResourceImage {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            ResourceImage::Topup(_) => ResourceKind::Topup,
+        }
+    }
+
+    pub fn as_topup(&self) -> Option<&TopupRecord> {
+        match self {
+            ResourceImage::Topup(t) => Some(t),
+        }
+    }
+
+    /// Takes what `declared` (an image of the same resource, as the declarations say now) holds
+    /// of the declarations, keeping where its orders stand.
+    pub fn redeclare(&mut self, declared: &ResourceImage) {
+        match (self, declared) {
+            (ResourceImage::Topup(t), ResourceImage::Topup(d)) => t.labels = d.labels.clone(),
+        }
+    }
+
+    /// The image an order implies on its own, for a resource state has no record of (an order
+    /// journaled before schema 4, say): labels unknown. `None` when the order says too little.
+    pub fn from_order(order: &OrderRecord) -> Option<ResourceImage> {
+        match (order.address.kind, order.kind) {
+            (ResourceKind::Topup, OrderKind::Topup) => Some(ResourceImage::Topup(TopupRecord {
+                card: order.address.card_key()?.to_owned(),
+                id: order.address.topup_id()?.to_owned(),
+                amount: request_amount(order)?,
+                labels: Labels::new(),
+                attempt: order.attempt,
+                phase: order.phase,
+                charge: order.charge,
+                error_slug: order.error_slug.clone(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// Brings the image up to `order`, one of this resource's orders: a later attempt replaces
+    /// the progress of an earlier one, and within one attempt the phase only moves forward (a
+    /// late or repeated write of an earlier step never undoes a later one).
+    pub fn follow(&mut self, order: &OrderRecord) {
+        match self {
+            ResourceImage::Topup(t) => {
+                if order.kind != OrderKind::Topup || order.attempt < t.attempt {
+                    return;
+                }
+                if order.attempt > t.attempt || order.phase.rank() >= t.phase.rank() {
+                    if order.attempt > t.attempt {
+                        t.charge = None;
+                        if let Some(a) = request_amount(order) {
+                            t.amount = a;
+                        }
+                    }
+                    t.attempt = order.attempt;
+                    t.phase = order.phase;
+                    t.charge = order.charge.or(t.charge);
+                    t.error_slug = order.error_slug.clone();
+                }
+            }
+        }
+    }
+}
+
+/// The `amount` a top-up order's journaled request sent.
+fn request_amount(order: &OrderRecord) -> Option<Decimal> {
+    let request: serde_json::Value = serde_json::from_str(&order.request).ok()?;
+    request.get("amount")?.as_str()?.parse().ok()
+}
+
 /// Everything `plan` needs from state, loaded in one go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
@@ -183,8 +312,11 @@ pub struct Snapshot {
     /// Real charges observed per product code for issue orders without a top-up (for estimates
     /// when the provider publishes no fees): the most recent one.
     pub observed_issue_fees: BTreeMap<String, Decimal>,
-    /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt.
+    /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt. Read
+    /// from the journal itself, not the records: whether money was sent is the journal's word.
     pub topups: BTreeMap<String, TopupState>,
+    /// The record of every resource that is not a card, by address.
+    pub resources: BTreeMap<Address, ResourceRecord>,
 }
 
 /// What the journal says of one top-up: its latest attempt.

@@ -100,6 +100,7 @@ fn card(key: &str) -> CardRecord {
         charged: Decimal::ZERO,
         attempt: 1,
         replaced_by: None,
+        balance: None,
         created_at: "2025-03-01T10:00:00Z".into(),
         updated_at: "2025-03-01T10:00:00Z".into(),
     }
@@ -1067,7 +1068,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
     store.close().await;
 
     if b == Backend::Postgres {
-        // A schema-2 state (no `sent_serial`) is upgraded in place: each order goes to the last
+        // A schema-2 state (no `sent_serial`, nor anything schema 4 added) is upgraded in place: each order goes to the last
         // run that had started when it was journaled.
         let StateLocation::Postgres(pg) = &path else {
             unreachable!()
@@ -1079,7 +1080,8 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
             "SET search_path TO cardform_{0}; DROP INDEX orders_by_sent_serial; \
              ALTER TABLE orders DROP COLUMN sent_serial; \
              ALTER TABLE state_info DROP COLUMN currency; \
-             DELETE FROM cardform_migrations WHERE version = 3",
+             DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
+             DELETE FROM cardform_migrations WHERE version >= 3",
             pg.name()
         )))
         .execute(&mut conn)

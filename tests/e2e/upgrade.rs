@@ -5,6 +5,7 @@
 //! nothing and charges nothing. A state from a newer cardform is refused untouched.
 
 use cardform::sandbox::SandboxConfig;
+use cardform::state::SCHEMA_VERSION;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -139,7 +140,10 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
     let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.contains("from schema 1 to 3"), "{text}");
+    assert!(
+        text.contains(&format!("from schema 1 to {SCHEMA_VERSION}")),
+        "{text}"
+    );
     assert!(text.contains("cardform.db.schema-1.bak"), "{text}");
     // The copy is the old state as it was: still schema 1, private like the state itself.
     assert_eq!(env.rt.block_on(user_version(&backup(&env))), 1);
@@ -151,7 +155,7 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(env.rt.block_on(user_version(&env.state())), 3);
+    assert_eq!(env.rt.block_on(user_version(&env.state())), SCHEMA_VERSION);
 
     assert_same_facts(&env);
 
@@ -186,7 +190,7 @@ fn the_first_writing_command_upgrades_in_place_and_says_so() {
     assert_success(&out);
     let err = stderr(&out);
     assert!(
-        err.contains("upgraded the state from schema 1 to 3")
+        err.contains(&format!("upgraded the state from schema 1 to {SCHEMA_VERSION}"))
             && err.contains("cardform.db.schema-1.bak"),
         "{err}"
     );

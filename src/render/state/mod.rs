@@ -71,6 +71,7 @@ mod tests {
             charged: Decimal::new(1005, 1),
             attempt: 1,
             replaced_by: None,
+            balance: None,
             created_at: "2025-01-01T00:00:00Z".into(),
             updated_at: "2025-01-02T00:00:00Z".into(),
         }

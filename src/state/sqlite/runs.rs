@@ -85,6 +85,7 @@ impl SqliteStore {
     ) -> Result<(), StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         super::journal::upsert_order(&mut tx, serial, order).await?;
+        super::resources::follow_order_in(&mut tx, serial, order, None).await?;
         insert_call(&mut tx, call).await?;
         tx.commit().await?;
         Ok(())
