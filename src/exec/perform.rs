@@ -38,7 +38,11 @@ impl Ctx {
             &self.now(),
         );
         match record {
-            Some(r) => self.store.journal_order_with(self.serial, &order, r).await?,
+            Some(r) => {
+                self.store
+                    .journal_order_with(self.serial, &order, r)
+                    .await?
+            }
             None => self.store.journal_order(self.serial, &order).await?,
         }
         Ok(order)

@@ -104,9 +104,9 @@ impl fmt::Display for Address {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("`{0}` is not an address: expected KIND.KEY, e.g. card.alice")]
+    #[error("`{0}` is not an address: expected KIND.KEY, e.g. card.alice or topup.alice:2026-11")]
     Malformed(String),
-    #[error("unknown resource kind `{0}`: expected card")]
+    #[error("unknown resource kind `{0}`: expected card or topup")]
     UnknownKind(String),
     #[error("invalid key in address: {0}")]
     Key(#[from] KeyError),
@@ -119,7 +119,17 @@ impl FromStr for Address {
             .split_once('.')
             .ok_or_else(|| AddressError::Malformed(s.to_owned()))?;
         let kind: ResourceKind = kind.parse()?;
-        check_key(key)?;
+        match kind {
+            // `CARD:ID`: each half a key of its own.
+            ResourceKind::Topup => {
+                let (card, id) = key
+                    .split_once(TOPUP_SEPARATOR)
+                    .ok_or_else(|| AddressError::Malformed(s.to_owned()))?;
+                check_key(card)?;
+                check_key(id)?;
+            }
+            ResourceKind::Card => check_key(key)?,
+        }
         Ok(Address::new(kind, key))
     }
 }
@@ -188,6 +198,21 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, "\"card.team.ops/alice\"");
         assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), a);
+    }
+
+    #[test]
+    fn a_topup_address_round_trips_and_needs_both_halves() {
+        let a = Address::topup("alice", "2026-11");
+        assert_eq!(a.to_string(), "topup.alice:2026-11");
+        assert_eq!("topup.alice:2026-11".parse::<Address>().unwrap(), a);
+        assert!(matches!(
+            "topup.alice".parse::<Address>(),
+            Err(AddressError::Malformed(_))
+        ));
+        assert!(matches!(
+            "card.alice:1".parse::<Address>(),
+            Err(AddressError::Key(KeyError::BadChar(':')))
+        ));
     }
 
     #[test]

@@ -517,8 +517,8 @@ pub(super) fn resources_from_packed(
 pub(super) fn resources_from_changes(
     packed: &str,
 ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-    let all: Vec<ResourceRecord> =
-        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("change log: {e}")))?;
+    let all: Vec<ResourceRecord> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("change log: {e}")))?;
     Ok(all.into_iter().map(|r| (r.address.clone(), r)).collect())
 }
 

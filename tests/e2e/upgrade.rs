@@ -190,8 +190,9 @@ fn the_first_writing_command_upgrades_in_place_and_says_so() {
     assert_success(&out);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("upgraded the state from schema 1 to {SCHEMA_VERSION}"))
-            && err.contains("cardform.db.schema-1.bak"),
+        err.contains(&format!(
+            "upgraded the state from schema 1 to {SCHEMA_VERSION}"
+        )) && err.contains("cardform.db.schema-1.bak"),
         "{err}"
     );
     assert!(backup(&env).exists());

@@ -6,7 +6,8 @@ use super::resources::{RESOURCE_PACKED, put_resource_in};
 use super::{CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
-    orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64, timestamp_micros,
+    orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64,
+    timestamp_micros,
 };
 use crate::state::{StateDump, StateError};
 
