@@ -142,6 +142,9 @@ struct Ctx {
     card_ids: std::collections::HashMap<String, String>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
+    /// One lock per card whose record a settling order writes: two orders of one card (its
+    /// top-ups, say) settle one at a time, each adding its charge to the record as it is then.
+    card_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
     summary: Mutex<Summary>,
 }
 
@@ -229,6 +232,7 @@ pub async fn execute(
         journal_key,
         card_ids,
         committed_fees: Mutex::new(Decimal::ZERO),
+        card_locks: Default::default(),
         summary: Mutex::new(Summary::default()),
     });
     {
@@ -381,6 +385,15 @@ fn split_canary(work: Vec<Action>, n: usize) -> (Vec<Action>, Vec<Action>) {
 impl Ctx {
     fn now(&self) -> String {
         now_rfc3339(self.clock.as_ref())
+    }
+
+    /// The lock of card `key`'s record (see `card_locks`).
+    fn card_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(key.to_owned()).or_default().clone()
     }
 
     fn jitter(&self) -> f64 {

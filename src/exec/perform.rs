@@ -85,12 +85,23 @@ impl Ctx {
         if let Some(why) = self.mismatch(&order, mutation, card, &last) {
             return self.refuse_binding(&order, mutation, why).await;
         }
+        // The card as it is now, not as this order found it: another order of the same card may
+        // have settled meanwhile, and its charge (or, for a top-up, anything) must not be lost.
+        let lock = self.card_lock(&card.key);
+        let held = lock.lock().await;
+        if let Some(now) = self.store.get_card(&card.key).await? {
+            match order.kind {
+                OrderKind::Topup => *card = now,
+                _ => card.charged = now.charged,
+            }
+        }
         let now = self.now();
         card.updated_at = now.clone();
         settle(&mut order, card, &last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;
+        drop(held);
         if order.phase == OrderPhase::Failed {
             return Ok(Ended::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),

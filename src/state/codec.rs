@@ -1,5 +1,5 @@
 //! How records cross a backend boundary as text, the same for every backend: enum spellings,
-//! exact decimals, labels and card images as canonical JSON, serials and timestamps as integers,
+//! exact decimals, labels, card and resource images as canonical JSON, serials and timestamps as integers,
 //! and the packed JSON tuples a backend hands over in bulk (one value per chunk of rows instead of
 //! one per column). Must not run queries or know any SQL dialect.
 
@@ -213,6 +213,7 @@ pub(super) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateErro
                     summary: serde_json::from_str(&summary)
                         .map_err(|_| corrupt("run summary", &summary))?,
                     charged: None,
+                    topups_sent: None,
                 })
             },
         )
@@ -423,6 +424,25 @@ pub(super) fn attach_charges(
     }
     for run in runs {
         run.charged = sums.get(&run.serial).copied();
+    }
+    Ok(())
+}
+
+/// The SQL both backends count each run's top-up orders with: `(sent_serial, count)`.
+pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orders \
+     WHERE kind = 'topup' GROUP BY sent_serial";
+
+/// Sets each run's `topups_sent` from `(sent_serial, count)` rows.
+pub(super) fn attach_topups_sent(
+    runs: &mut [RunRecord],
+    by_run: Vec<(i64, i64)>,
+) -> Result<(), StateError> {
+    let mut counts = BTreeMap::new();
+    for (serial, n) in by_run {
+        counts.insert(serial_u64(serial)?, serial_u64(n)?);
+    }
+    for run in runs {
+        run.topups_sent = counts.get(&run.serial).copied();
     }
     Ok(())
 }

@@ -63,6 +63,10 @@ pub struct RunRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub charged: Option<Decimal>,
+    /// How many top-up orders this run sent (each attempt counts), whatever became of them; `None`
+    /// when it sent none. Read from the journal, so a killed run's top-ups are counted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topups_sent: Option<u64>,
 }
 
 /// One provider call that changed something (or tried to). Never holds a secret.
@@ -390,6 +394,8 @@ delegate! {
     pub async fn get_resource(&self, address: &Address) -> Result<Option<ResourceRecord>, StateError>;
     /// The records of `kind` (of every kind but cards, with `None`), in address order.
     pub async fn resources(&self, kind: Option<ResourceKind>) -> Result<Vec<ResourceRecord>, StateError>;
+    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
+    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError>;
     /// The records of resources that are not cards as they were at the end of run `serial`.
     pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
 

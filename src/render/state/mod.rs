@@ -23,11 +23,16 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::Style;
 
 pub use audit::{audit_csv, audit_json, audit_table};
-pub use diff::{ChangedCard, StateDiff, diff_human, diff_json};
-pub use export::{CanonicalCard, card_text, export_csv, export_json, export_yaml};
+pub use diff::{ChangedCard, ChangedTopup, DiffSide, StateDiff, TopupsDiff, diff_human, diff_json};
+pub use export::{
+    CanonicalCard, CanonicalTopup, ExportKinds, canonical_topups, card_text, export_csv,
+    export_json, export_topups_csv, export_yaml, topup_text,
+};
 pub use history::{history_human, history_json};
 pub use refresh::{drift_line, refresh_human};
-pub use tables::{OrderView, card_detail, card_detail_json, cards_json, cards_table};
+pub use tables::{
+    OrderView, card_detail, card_detail_json, cards_json, cards_table, topups_json, topups_table,
+};
 
 /// Money as export writes it: exactly two decimals, rounded half away from zero.
 pub fn money(d: Decimal) -> String {

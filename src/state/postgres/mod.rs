@@ -323,6 +323,10 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         codec::attach_charges(&mut runs, charges)?;
+        let topups: Vec<(i64, i64)> = sqlx::query_as(codec::TOPUPS_SENT_SQL)
+            .fetch_all(&self.pool)
+            .await?;
+        codec::attach_topups_sent(&mut runs, topups)?;
         Ok(runs)
     }
 

@@ -56,6 +56,18 @@ impl PgStore {
         Ok(resources_in(&mut conn, kind).await?.into_values().collect())
     }
 
+    pub(in crate::state) async fn topup_records_of(
+        &self,
+        card: &str,
+    ) -> Result<Vec<ResourceRecord>, StateError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(topup_records_in(&mut conn, card)
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
     pub(in crate::state) async fn resources_at(
         &self,
         serial: u64,
@@ -194,6 +206,23 @@ pub(super) async fn follow_order_in(
     Ok(())
 }
 
+async fn topup_records_in(
+    conn: &mut PgConnection,
+    card: &str,
+) -> Result<Vec<(ResourceRecord, u64)>, StateError> {
+    let (from, to) = codec::topup_key_range(card);
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
+         FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+           AND resource_key < $2"
+    )))
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    resources_from_packed(&packed)
+}
+
 /// Moves the records of card `old`'s top-ups to card `new` (a card rename).
 pub(super) async fn rename_topups_in(
     conn: &mut PgConnection,
@@ -201,16 +230,7 @@ pub(super) async fn rename_topups_in(
     old: &str,
     new: &str,
 ) -> Result<(), StateError> {
-    let (from, to) = codec::topup_key_range(old);
-    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
-         WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
-    )))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    for (mut r, _) in resources_from_packed(&packed)? {
+    for (mut r, _) in topup_records_in(conn, old).await? {
         remove_resource_in(conn, serial, &r.address).await?;
         let Some(id) = r.address.topup_id().map(str::to_owned) else {
             continue;

@@ -61,6 +61,19 @@ impl SqliteStore {
         Ok(resources_in(&mut conn, kind).await?.into_values().collect())
     }
 
+    /// The records of card `card`'s top-ups, by id (a key range: see `codec`).
+    pub(in crate::state) async fn topup_records_of(
+        &self,
+        card: &str,
+    ) -> Result<Vec<ResourceRecord>, StateError> {
+        let mut conn = self.reader.acquire().await?;
+        Ok(topup_records_in(&mut conn, card)
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
     /// The resources as they were at the end of run `serial`: per address, the latest image at
     /// or before it, unless that image is a removal (as `cards_at`).
     pub(in crate::state) async fn resources_at(
@@ -209,6 +222,24 @@ pub(super) async fn follow_order_in(
     Ok(())
 }
 
+async fn topup_records_in(
+    conn: &mut SqliteConnection,
+    card: &str,
+) -> Result<Vec<(ResourceRecord, u64)>, StateError> {
+    let (from, to) = codec::topup_key_range(card);
+    let packed: Option<String> = sqlx::query_scalar(concat!(
+        "SELECT json_group_array(",
+        resource_packed!(),
+        ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= ? \
+           AND resource_key < ? ORDER BY resource_key)"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    resources_from_packed(packed.as_deref().unwrap_or("[]"))
+}
+
 /// Moves the records of card `old`'s top-ups to card `new` (a card rename): each logged as
 /// removed under its old address and added under its new one.
 pub(super) async fn rename_topups_in(
@@ -217,18 +248,7 @@ pub(super) async fn rename_topups_in(
     old: &str,
     new: &str,
 ) -> Result<(), StateError> {
-    let (from, to) = codec::topup_key_range(old);
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM resources WHERE resource_kind = 'topup' AND resource_key >= ? \
-           AND resource_key < ?"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    for (mut r, _) in resources_from_packed(packed.as_deref().unwrap_or("[]"))? {
+    for (mut r, _) in topup_records_in(conn, old).await? {
         remove_resource_in(conn, serial, &r.address).await?;
         let Some(id) = r.address.topup_id().map(str::to_owned) else {
             continue;

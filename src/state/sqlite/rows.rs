@@ -123,6 +123,7 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, StateError> {
         command: row.try_get(5)?,
         summary: serde_json::from_str(&summary).map_err(|_| corrupt("run summary", &summary))?,
         charged: None,
+        topups_sent: None,
     })
 }
 

@@ -67,6 +67,10 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         attach_charges(&mut runs, charges)?;
+        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::codec::TOPUPS_SENT_SQL)
+            .fetch_all(&self.reader)
+            .await?;
+        crate::state::codec::attach_topups_sent(&mut runs, topups)?;
         Ok(runs)
     }
 
