@@ -155,9 +155,11 @@ fn changed_fields<T: Serialize>(b: &T, a: &T) -> Vec<String> {
     let (Some(bm), Some(am)) = (bv.as_object(), av.as_object()) else {
         return Vec::new();
     };
+    // A field left out on one side (a balance not read before) is a change too.
     bm.iter()
         .filter(|(k, v)| am.get(*k) != Some(v))
         .map(|(k, _)| k.clone())
+        .chain(am.keys().filter(|k| !bm.contains_key(*k)).cloned())
         .collect()
 }
 
