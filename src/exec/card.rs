@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::mutation::Mutation;
 use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
-use crate::model::{Address, DesiredStatus};
+use crate::model::{Address, DesiredStatus, ResourceKind};
 use crate::plan::{Action, ActionKind, Attributes};
 use crate::state::{
     CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
@@ -333,6 +333,9 @@ impl Ctx {
     }
 
     pub(super) async fn relabel(&self, action: &Action) -> Result<Ended, ExecError> {
+        if action.resource != ResourceKind::Card {
+            return self.relabel_resource(action).await;
+        }
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Done {
                 card_id: None,
@@ -348,6 +351,25 @@ impl Ctx {
             card_id: card.card_id.clone(),
             charges: Charges::none(),
         })
+    }
+}
+
+impl Ctx {
+    /// The record of a resource that is not a card takes its declared labels; nothing is sent.
+    async fn relabel_resource(&self, action: &Action) -> Result<Ended, ExecError> {
+        let done = Ended::Done {
+            card_id: None,
+            charges: Charges::none(),
+        };
+        let Some(mut record) = self.store.get_resource(&action.address()).await? else {
+            return Ok(done);
+        };
+        match &mut record.image {
+            ResourceImage::Topup(t) => t.labels = action.labels.clone(),
+        }
+        record.updated_at = self.now();
+        self.store.put_resource(self.serial, &record).await?;
+        Ok(done)
     }
 }
 

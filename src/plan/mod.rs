@@ -173,8 +173,9 @@ pub fn plan_with_moves(
 
 /// The declared top-ups against the journal: each not yet sent (or whose last attempt failed) is a
 /// `topup` action, after its card's issue when the card is new in this plan; one sent already
-/// stays as it is (a changed amount is a problem: money sent cannot be edited); one sent and no
-/// longer declared is listed, and nothing is undone.
+/// stays as it is (a changed amount is a problem: money sent cannot be edited), though its record
+/// takes changed labels (`update_labels`, state only); one sent and no longer declared is listed,
+/// and nothing is undone.
 fn topups(
     desired: &[DesiredCard],
     state: &Snapshot,
@@ -212,6 +213,28 @@ fn topups(
                             key: address.key.clone(),
                             sent: s.amount.unwrap_or_default(),
                             declared: t.amount,
+                        });
+                    } else if let Some(record) = state
+                        .resources
+                        .get(&address)
+                        .and_then(|r| r.image.as_topup())
+                        .filter(|r| r.labels != t.labels)
+                    {
+                        // Money sent stays as sent; what state says of it follows the labels.
+                        new.push(Action {
+                            resource: ResourceKind::Topup,
+                            key: address.key.clone(),
+                            kind: ActionKind::UpdateLabels,
+                            reason: "labels changed (state only, no provider call)".into(),
+                            product_code: card.product_code.clone(),
+                            before: None,
+                            after: Some(Attributes::from_desired(card)),
+                            attempt: record.attempt,
+                            estimate: Estimate::none(),
+                            depends_on: card_change.into_iter().cloned().collect(),
+                            moved_to: None,
+                            amount: Some(t.amount),
+                            labels: t.labels.clone(),
                         });
                     }
                     continue;

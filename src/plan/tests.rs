@@ -305,7 +305,35 @@ fn apply_effects(p: &Plan, state: &Snapshot) -> Snapshot {
     let mut next = state.clone();
     next.open_orders.clear();
     for a in &p.actions {
+        if a.resource == ResourceKind::Topup && a.kind == ActionKind::UpdateLabels {
+            let r = next
+                .resources
+                .get_mut(&a.address())
+                .expect("a record to relabel");
+            let crate::state::ResourceImage::Topup(t) = &mut r.image;
+            t.labels = a.labels.clone();
+            continue;
+        }
         if a.kind == ActionKind::Topup {
+            let address = a.address();
+            next.resources.insert(
+                address.clone(),
+                crate::state::ResourceRecord {
+                    image: crate::state::ResourceImage::Topup(crate::state::TopupRecord {
+                        card: address.card_key().unwrap().into(),
+                        id: address.topup_id().unwrap().into(),
+                        amount: a.amount.unwrap(),
+                        labels: a.labels.clone(),
+                        attempt: a.attempt,
+                        phase: OrderPhase::Completed,
+                        charge: a.estimate.total(),
+                        error_slug: None,
+                    }),
+                    address,
+                    created_at: String::new(),
+                    updated_at: String::new(),
+                },
+            );
             next.topups.insert(
                 a.key.clone(),
                 crate::state::TopupState {
@@ -390,7 +418,7 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
                     .map(|(id, amount)| crate::decl::DesiredTopup {
                         id,
                         amount: Decimal::from(amount),
-                        labels: Labels::new(),
+                        labels: Labels::from([("run".to_owned(), format!("r{}", amount % 2))]),
                         origin: Origin::default(),
                     })
                     .collect(),
@@ -602,4 +630,60 @@ fn a_card_target_takes_its_topups_along() {
     let keys: Vec<&str> = p.actions.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(keys, ["alice:2026-11"]);
     assert_eq!(p.partial.unwrap().left_out, 1, "bob's relabel");
+}
+
+#[test]
+fn a_sent_topups_changed_labels_relabel_its_record_and_send_nothing() {
+    let mut alice = card("alice", "STD");
+    alice.topups.push(crate::decl::DesiredTopup {
+        id: "2026-11".into(),
+        amount: d("100"),
+        labels: Labels::from([("run".to_owned(), "payroll".to_owned())]),
+        origin: Origin::default(),
+    });
+    let fresh = snapshot(vec![record_from(&alice, CardPhase::Active)]);
+    let first = plan(
+        std::slice::from_ref(&alice),
+        &fresh,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let sent = apply_effects(&first, &fresh);
+    let again = plan(
+        std::slice::from_ref(&alice),
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        again.actions.iter().all(|a| !a.kind.is_change()),
+        "{again:#?}"
+    );
+
+    alice.topups[0].labels = Labels::from([("run".to_owned(), "bonus".to_owned())]);
+    let p = plan(
+        std::slice::from_ref(&alice),
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let changes: Vec<(ResourceKind, &str, ActionKind)> = p
+        .actions
+        .iter()
+        .filter(|a| a.kind.is_change())
+        .map(|a| (a.resource, a.key.as_str(), a.kind))
+        .collect();
+    assert_eq!(
+        changes,
+        [(
+            ResourceKind::Topup,
+            "alice:2026-11",
+            ActionKind::UpdateLabels
+        )]
+    );
+    assert_eq!(p.actions[0].labels["run"], "bonus");
+    assert_eq!(p.totals.charge, Decimal::ZERO, "a relabel costs nothing");
+    let relabelled = apply_effects(&p, &sent);
+    let again = plan(&[alice], &relabelled, &facts(), &PlanOptions::default());
+    assert!(again.actions.iter().all(|a| !a.kind.is_change()));
 }

@@ -540,8 +540,36 @@ fn topup_records_are_kept_and_reported(backend: Backend) {
         serde_json::json!(["provider_status", "last4", "balance"])
     );
 
-    // Nothing left to do, and a relabel of a sent top-up is not a change of money.
+    // Nothing left to do; then a sent top-up's labels change: its record follows, state only.
     let plan = [&["plan", "--detailed-exitcode"][..], &files[..]].concat();
+    let out = env.cardform(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    env.write(
+        "payroll.csv",
+        "key,topup_id,amount,label.run\nalice,bonus,10.00,bonus\nbob,2026-11,25.00,payroll\n",
+    );
+    let out = env.cardform(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("~ alice:bonus  labels run=bonus")
+            && stdout(&out).contains("Plan: 1 to relabel; 2 unchanged."),
+        "{}",
+        stdout(&out)
+    );
+    let orders = env.inspect().orders;
+    let apply = [&["apply", "--auto-approve"][..], &files[..]].concat();
+    assert_success(&env.cardform(&apply).output().unwrap());
+    assert_eq!(env.inspect().orders, orders, "a relabel sends nothing");
+    let alice = json_of(&env, &["show", "alice", "--json"]);
+    assert_eq!(
+        alice["topups"][1]["labels"],
+        serde_json::json!({"run": "bonus"})
+    );
+    let diff = json_of(&env, &["state", "diff", "--json"]);
+    assert_eq!(
+        diff["topups"]["changed"][0]["fields"],
+        serde_json::json!(["labels"])
+    );
     let out = env.cardform(&plan).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
