@@ -159,7 +159,7 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// A card's `topups`: a list of `{id, amount}`, each id once.
+    /// A card's `topups`: a list of `{id, amount, labels}` (labels optional), each id once.
     fn topups(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
         if value.is_null() {
             return true;
@@ -178,6 +178,7 @@ impl Reader<'_, '_> {
             };
             let entry = *loc;
             let (mut id, mut amount) = (Slot::Absent, Slot::Absent);
+            let mut labels = Labels::new();
             let mut seen = Vec::new();
             for (k, v) in entries.iter_mut() {
                 let k: &Node<'_> = k;
@@ -194,6 +195,7 @@ impl Reader<'_, '_> {
                     AMOUNT => self.scalar(&name, v, true, &mut amount, |s| {
                         fields::check_amount(AMOUNT, &s)
                     }),
+                    LABELS => self.labels_into(v, &mut labels),
                     other => {
                         let p = SpecProblem::at(
                             ProblemKind::UnknownField,
@@ -204,7 +206,7 @@ impl Reader<'_, '_> {
                         )
                         .with_help(suggest::help_for(
                             other,
-                            &["id", AMOUNT],
+                            &["id", AMOUNT, LABELS],
                             "top-up fields",
                         ));
                         self.push(p);
@@ -234,7 +236,7 @@ impl Reader<'_, '_> {
                     card.topups.push(DesiredTopup {
                         id: id.value,
                         amount: amount.value,
-                        labels: Labels::new(),
+                        labels,
                         origin: Origin {
                             file: self.src.name.clone(),
                             line: id.loc.line(),
@@ -264,6 +266,11 @@ impl Reader<'_, '_> {
     }
 
     fn labels(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
+        self.labels_into(value, &mut card.labels)
+    }
+
+    /// A `labels` mapping (a card's or a top-up's), each label checked on its own.
+    fn labels_into(&mut self, value: &mut Node<'_>, labels: &mut Labels) -> bool {
         if value.is_null() {
             return true;
         }
@@ -315,7 +322,7 @@ impl Reader<'_, '_> {
             };
             match fields::check_text(format_args!("labels.{label}"), text) {
                 Ok(t) => {
-                    card.labels.insert(label, t);
+                    labels.insert(label, t);
                 }
                 Err(e) => {
                     self.push(e.at(self.src, value_loc));
