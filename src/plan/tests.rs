@@ -687,3 +687,68 @@ fn a_sent_topups_changed_labels_relabel_its_record_and_send_nothing() {
     let again = plan(&[alice], &relabelled, &facts(), &PlanOptions::default());
     assert!(again.actions.iter().all(|a| !a.kind.is_change()));
 }
+
+#[test]
+fn a_declared_move_takes_the_cards_sent_topups_along() {
+    let mut alice = card("alice", "STD");
+    alice.topups.push(crate::decl::DesiredTopup {
+        id: "2026-11".into(),
+        amount: d("100"),
+        labels: Labels::new(),
+        origin: Origin::default(),
+    });
+    let fresh = snapshot(vec![record_from(&alice, CardPhase::Active)]);
+    let sent = apply_effects(
+        &plan(
+            std::slice::from_ref(&alice),
+            &fresh,
+            &facts(),
+            &PlanOptions::default(),
+        ),
+        &fresh,
+    );
+    let mut renamed = alice.clone();
+    renamed.key = "alice-x".into();
+    let p = plan_with_moves(
+        std::slice::from_ref(&renamed),
+        &[moved("alice", "alice-x")],
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let changes: Vec<(&str, ActionKind)> = p
+        .actions
+        .iter()
+        .filter(|a| a.kind.is_change())
+        .map(|a| (a.key.as_str(), a.kind))
+        .collect();
+    assert_eq!(changes, [("alice", ActionKind::Move)], "{:#?}", p.actions);
+    assert_eq!(p.totals.charge, Decimal::ZERO, "nothing is sent again");
+
+    // While one of its top-ups is still open, the move waits.
+    let mut open = sent.clone();
+    let order = OrderRecord::prepared(
+        "k".into(),
+        crate::model::Address::topup("alice", "2026-11"),
+        OrderKind::Topup,
+        2,
+        r#"{"amount":"100"}"#.into(),
+        None,
+        "t",
+    );
+    open.open_orders.insert(order.address.clone(), vec![order]);
+    let p = plan_with_moves(
+        &[renamed],
+        &[moved("alice", "alice-x")],
+        &open,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        p.problems
+            .iter()
+            .any(|x| matches!(x, Problem::MoveWaitsForOrders { .. })),
+        "{:#?}",
+        p.problems
+    );
+}
