@@ -629,4 +629,30 @@ fn a_renamed_card_keeps_its_topups_sent() {
     let moved = json_of(&env, &["show", "alice-x", "--json"]);
     assert_eq!(ids(&moved["topups"]), ["alice-x:2026-11", "alice-x:bonus"]);
     assert_eq!(moved["topups"][1]["labels"]["run"], "payroll");
+
+    // A rename declared with `moved:` plans the move and nothing else: no top-up twice.
+    let yaml = std::fs::read_to_string(env.path("cards.yaml")).unwrap();
+    env.write(
+        "cards.yaml",
+        &format!(
+            "{}moved:\n  - {{from: alice-x, to: alice-y}}\n",
+            yaml.replace("key: alice-x\n", "key: alice-y\n")
+        ),
+    );
+    let csv = std::fs::read_to_string(env.path("payroll.csv")).unwrap();
+    env.write("payroll.csv", &csv.replace("alice-x,", "alice-y,"));
+    let plan = json_of(&env, &[&["plan", "--json"][..], &files[..]].concat());
+    assert_eq!(
+        plan["totals"]["counts"],
+        serde_json::json!({"move": 1}),
+        "{plan:#}"
+    );
+    assert_success(
+        &env.cardform(&[&["apply", "--auto-approve"][..], &files[..]].concat())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(env.inspect().calls_to("cards/topup"), sent);
+    let moved = json_of(&env, &["show", "alice-y", "--json"]);
+    assert_eq!(ids(&moved["topups"]), ["alice-y:2026-11", "alice-y:bonus"]);
 }
