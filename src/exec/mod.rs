@@ -396,6 +396,19 @@ impl Ctx {
         locks.entry(key.to_owned()).or_default().clone()
     }
 
+    /// Gives back a lock from [`Ctx::card_lock`], forgetting it when no other order of the card
+    /// holds or awaits it (a run over 100,000 cards keeps no lock per card).
+    fn card_lock_done(&self, key: &str, lock: Arc<Mutex<()>>) {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and this one: clones are only made under this mutex.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(key);
+        }
+    }
+
     fn jitter(&self) -> f64 {
         rand::random::<f64>() * 2.0 - 1.0
     }

@@ -102,6 +102,7 @@ impl Ctx {
             .record(self.serial, Some(&order), Some(card))
             .await?;
         drop(held);
+        self.card_lock_done(&card.key, lock);
         if order.phase == OrderPhase::Failed {
             return Ok(Ended::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),
