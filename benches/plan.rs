@@ -74,6 +74,7 @@ fn main() {
                         charged: Decimal::new(500, 2),
                         attempt: 1,
                         replaced_by: None,
+                        balance: None,
                         created_at: "2026-01-01T00:00:00Z".into(),
                         updated_at: "2026-01-01T00:00:00Z".into(),
                     }),

@@ -328,7 +328,8 @@ pub enum LimitShape {
 
 #[derive(Debug, Args, Clone)]
 pub struct ShowArgs {
-    /// The card to show; all cards when omitted
+    /// The card to show (or a person, by external_user_id: their user and cardholders); all
+    /// cards when omitted
     pub key: Option<String>,
     /// Print JSON
     #[arg(long)]
@@ -337,9 +338,9 @@ pub struct ShowArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// List the cards in state, optionally filtered
+    /// List the cards in state (or, with --topup, their top-ups), optionally filtered
     #[command(
-        after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json"
+        after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json\n  cardform state list --topup 2026-11 --status failed\n  cardform state list --topup '*' --label run=payroll"
     )]
     List(ListArgs),
     /// One line per serial: when, who, command, counts, money
@@ -349,14 +350,14 @@ pub enum StateCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Unified diff of the cards between two serials (default: previous → latest)
+    /// Unified diff of the cards and top-ups between two serials (default: previous → latest)
     #[command(
         after_help = "Examples:\n  cardform state diff\n  cardform state diff 3 7\n  cardform state diff 3 --json"
     )]
     Diff(DiffArgs),
-    /// Canonical, sorted, deterministic export of the cards (no secrets)
+    /// Canonical, sorted, deterministic export of the cards and top-ups (no secrets)
     #[command(
-        after_help = "Examples:\n  cardform state export > state.yaml\n  cardform state export --format csv --at 4"
+        after_help = "Examples:\n  cardform state export > state.yaml\n  cardform state export --format csv --at 4\n  cardform state export --format csv --kind topup > topups.csv"
     )]
     Export(ExportArgs),
     /// Rename a card in state: its card, orders, charges, history and audit trail come along
@@ -414,15 +415,26 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ListArgs {
-    /// Only cards in this status: active, frozen, pending, failed, closed
+    /// Only cards in this status: active, frozen, pending, failed, closed (with --topup: only
+    /// top-ups in this status: prepared, open, completed, failed)
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
-    /// Only cards of this product code
+    /// Only cards of this product code (with --topup: top-ups of such cards)
     #[arg(long, value_name = "CODE")]
     pub product: Option<String>,
-    /// Only cards with this label (k=v); repeatable, all must match
+    /// Only cards with this label (k=v); repeatable, all must match (with --topup: the top-up's
+    /// own labels)
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
+    /// List top-ups instead of cards: those with this id (ID-PREFIX* for a prefix, '*' for all),
+    /// one row per card that has one, with status, amount, charge and labels
+    #[arg(long, value_name = "ID")]
+    pub topup: Option<String>,
+    /// List users and cardholders instead of cards, one row each, with their provider ids and
+    /// KYC status (--status filters by KYC status: pending, approved, rejected, ...; --label by
+    /// their labels)
+    #[arg(long, conflicts_with_all = ["topup", "product"])]
+    pub people: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -446,6 +458,15 @@ pub enum ExportFormat {
     Csv,
 }
 
+/// Which records an export holds.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportKind {
+    Card,
+    Topup,
+    /// Users and cardholders.
+    Person,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "yaml")]
@@ -453,6 +474,10 @@ pub struct ExportArgs {
     /// Export the cards as they were at this serial [default: the latest]
     #[arg(long, value_name = "SERIAL")]
     pub at: Option<u64>,
+    /// Only this kind of record [default: YAML and JSON hold cards, top-ups and people; CSV holds
+    /// one kind, cards unless --kind topup or --kind person]
+    #[arg(long, value_enum)]
+    pub kind: Option<ExportKind>,
 }
 
 #[derive(Debug, Args, Clone)]

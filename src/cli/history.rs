@@ -1,7 +1,7 @@
 //! `cardform state history|diff|export|audit`: the record of what happened, for people and for
 //! review. Read-only: never creates or changes a state.
 
-use super::args::{AuditArgs, AuditFormat, DiffArgs, ExportArgs, ExportFormat};
+use super::args::{AuditArgs, AuditFormat, DiffArgs, ExportArgs, ExportFormat, ExportKind};
 use super::out::print;
 use super::settings::Global;
 use super::{CliError, Outcome, session};
@@ -39,13 +39,21 @@ async fn diff_in(args: &DiffArgs, global: &Global, store: &Store) -> Result<Outc
             )));
         }
     }
-    let before = store.cards_at(from).await?;
-    let after = store.cards_at(to).await?;
-    let d = view::StateDiff::new(from, to, &before, &after);
+    let (before, before_resources) = (store.cards_at(from).await?, store.resources_at(from).await?);
+    let (after, after_resources) = (store.cards_at(to).await?, store.resources_at(to).await?);
+    let before = view::DiffSide {
+        cards: &before,
+        resources: &before_resources,
+    };
+    let after = view::DiffSide {
+        cards: &after,
+        resources: &after_resources,
+    };
+    let d = view::StateDiff::new(from, to, before, after);
     print(&if args.json {
         view::diff_json(&d)
     } else {
-        view::diff_human(&d, &before, &after, global.style)
+        view::diff_human(&d, before, after, global.style)
     })
 }
 
@@ -62,15 +70,27 @@ async fn export_in(args: &ExportArgs, store: &Store) -> Result<Outcome, CliError
             "--at {serial}: the latest serial is {latest}"
         )));
     }
-    let cards = if serial == latest {
-        store.snapshot().await?.cards
+    let (cards, resources) = if serial == latest {
+        let snapshot = store.snapshot().await?;
+        (snapshot.cards, snapshot.resources)
     } else {
-        store.cards_at(serial).await?
+        (
+            store.cards_at(serial).await?,
+            store.resources_at(serial).await?,
+        )
     };
-    print(&match args.format {
-        ExportFormat::Yaml => view::export_yaml(&lineage, serial, &cards),
-        ExportFormat::Json => view::export_json(&lineage, serial, &cards),
-        ExportFormat::Csv => view::export_csv(&cards),
+    let kinds = match args.kind {
+        None => view::ExportKinds::All,
+        Some(ExportKind::Card) => view::ExportKinds::Cards,
+        Some(ExportKind::Topup) => view::ExportKinds::Topups,
+        Some(ExportKind::Person) => view::ExportKinds::People,
+    };
+    print(&match (args.format, kinds) {
+        (ExportFormat::Yaml, _) => view::export_yaml(&lineage, serial, &cards, &resources, kinds),
+        (ExportFormat::Json, _) => view::export_json(&lineage, serial, &cards, &resources, kinds),
+        (ExportFormat::Csv, view::ExportKinds::Topups) => view::export_topups_csv(&resources),
+        (ExportFormat::Csv, view::ExportKinds::People) => view::export_people_csv(&resources),
+        (ExportFormat::Csv, _) => view::export_csv(&cards),
     })
 }
 

@@ -31,6 +31,7 @@ pub fn planned(decls: &Declarations, journal_key: &[u8]) -> Vec<Person> {
                     (field.to_owned(), held)
                 })
                 .collect(),
+            labels: c.labels.clone(),
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use super::settings::Global;
 use super::{CliError, Outcome, session};
 use crate::model::{Address, Labels};
 use crate::render::state as view;
-use crate::state::{CardPhase, Store};
+use crate::state::{CardPhase, OrderPhase, Store};
 
 pub async fn show(args: &ShowArgs, global: &Global) -> Result<Outcome, CliError> {
     session::reading(global, async |store: Option<&Store>| {
@@ -33,17 +33,34 @@ async fn show_in(
     let cur = store.currency().await?.unwrap_or_default();
     match &args.key {
         Some(key) => {
-            let card = store
-                .get_card(key)
-                .await?
-                .ok_or_else(|| no_such_card(key, global))?;
+            let Some(card) = store.get_card(key).await? else {
+                // Not a card: a person, by external_user_id?
+                let person: Vec<_> = store
+                    .resources(None)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.address.person() == Some(key.as_str()))
+                    .collect();
+                if person.is_empty() {
+                    return Err(no_such_card(key, global));
+                }
+                let people = view::canonical_people(&person);
+                return print(&if args.json {
+                    let mut s = serde_json::to_string_pretty(&people).unwrap_or_default();
+                    s.push('\n');
+                    s
+                } else {
+                    view::people_table(&people, global.style)
+                });
+            };
             let mut orders = store.orders_of(&Address::card(key.as_str())).await?;
             // Its top-ups' orders too: the card's money is theirs as well.
             orders.extend(store.topup_orders_of(key).await?);
+            let topups = view::canonical_topups(&store.topup_records_of(key).await?);
             print(&if args.json {
-                view::card_detail_json(&card, &orders)
+                view::card_detail_json(&card, &topups, &orders)
             } else {
-                view::card_detail(&card, &orders, global.style, &cur)
+                view::card_detail(&card, &topups, &orders, global.style, &cur)
             })
         }
         None => {
@@ -85,7 +102,111 @@ fn parse_phase(s: &str) -> Result<CardPhase, CliError> {
     })
 }
 
+/// The top-up phase `--status` names when listing top-ups.
+fn parse_topup_phase(s: &str) -> Result<OrderPhase, CliError> {
+    [
+        OrderPhase::Prepared,
+        OrderPhase::Open,
+        OrderPhase::Completed,
+        OrderPhase::Failed,
+    ]
+    .into_iter()
+    .find(|p| p.as_str() == s.trim())
+    .ok_or_else(|| {
+        CliError::Usage(format!(
+            "--status {s:?} with --topup: expected one of prepared, open, completed, failed"
+        ))
+    })
+}
+
+/// Whether top-up id `id` matches `--topup PATTERN` (an id, `PREFIX*`, or `*`).
+fn topup_matches(pattern: &str, id: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => id == pattern,
+    }
+}
+
+/// `state list --topup ID`: the top-ups listed like kubectl lists a kind, one row each, the
+/// filters applying to them (`--product` to their card).
+async fn list_topups(pattern: &str, args: &ListArgs, global: &Global) -> Result<Outcome, CliError> {
+    let status = args.status.as_deref().map(parse_topup_phase).transpose()?;
+    let labels = parse_labels("--label", &args.label)?;
+    let (snapshot, cur) = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok((Some(store.snapshot().await?), store.currency().await?)),
+        None => Ok((None, None)),
+    })
+    .await?;
+    let Some(snapshot) = snapshot else {
+        return print(&if args.json {
+            view::topups_json(&[])
+        } else {
+            view::topups_table(&[], global.style, "")
+        });
+    };
+    let chosen: Vec<_> = snapshot
+        .resources
+        .values()
+        .filter(|r| {
+            r.image.as_topup().is_some_and(|t| {
+                topup_matches(pattern, &t.id)
+                    && status.is_none_or(|s| t.phase == s)
+                    && labels.iter().all(|(k, v)| t.labels.get(k) == Some(v))
+                    && args.product.as_ref().is_none_or(|p| {
+                        snapshot
+                            .cards
+                            .get(&t.card)
+                            .is_some_and(|c| &c.product_code == p)
+                    })
+            })
+        })
+        .collect();
+    let topups = view::canonical_topups(chosen);
+    print(&if args.json {
+        view::topups_json(&topups)
+    } else {
+        view::topups_table(&topups, global.style, cur.as_deref().unwrap_or_default())
+    })
+}
+
+/// `state list --people`: the users and cardholders, a row each.
+async fn list_people(args: &ListArgs, global: &Global) -> Result<Outcome, CliError> {
+    let labels = parse_labels("--label", &args.label)?;
+    let resources = session::reading(global, async |store: Option<&Store>| match store {
+        Some(store) => Ok(store.resources(None).await?),
+        None => Ok(Vec::new()),
+    })
+    .await?;
+    let chosen = resources.iter().filter(|r| {
+        r.address.kind.is_person()
+            && labels
+                .iter()
+                .all(|(k, v)| r.image.labels().get(k) == Some(v))
+    });
+    let people: Vec<_> = view::canonical_people(chosen)
+        .into_iter()
+        .filter(|p| {
+            args.status
+                .as_deref()
+                .is_none_or(|s| p.kyc_status.as_deref() == Some(s.trim()))
+        })
+        .collect();
+    print(&if args.json {
+        let mut s = serde_json::to_string_pretty(&people).unwrap_or_default();
+        s.push('\n');
+        s
+    } else {
+        view::people_table(&people, global.style)
+    })
+}
+
 pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError> {
+    if let Some(pattern) = &args.topup {
+        return list_topups(pattern, args, global).await;
+    }
+    if args.people {
+        return list_people(args, global).await;
+    }
     let status = args.status.as_deref().map(parse_phase).transpose()?;
     let labels = parse_labels("--label", &args.label)?;
     let (cards, cur) = session::reading(global, async |store: Option<&Store>| match store {

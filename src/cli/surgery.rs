@@ -194,6 +194,7 @@ async fn import_locked(
         charged: rust_decimal::Decimal::ZERO,
         attempt,
         replaced_by: None,
+        balance: None,
         created_at: now.clone(),
         updated_at: now,
     };

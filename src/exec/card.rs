@@ -6,9 +6,12 @@ use rust_decimal::Decimal;
 
 use super::mutation::Mutation;
 use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
-use crate::model::{Address, DesiredStatus};
+use crate::model::{Address, DesiredStatus, ResourceKind};
 use crate::plan::{Action, ActionKind, Attributes};
-use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord};
+use crate::state::{
+    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
+    TopupRecord,
+};
 use crate::wire::{CreateCardRequest, FreezeRequest, TopupRequest, UnfreezeRequest};
 
 impl Ctx {
@@ -48,6 +51,7 @@ impl Ctx {
             },
             attempt: action.attempt,
             replaced_by: None,
+            balance: None,
             created_at: previous
                 .filter(|_| retire.is_none())
                 .map(|p| p.created_at.clone())
@@ -62,6 +66,7 @@ impl Ctx {
                 &mutation,
                 action.attempt,
                 action.estimate.total(),
+                None,
             )
             .await?;
         let mut items = vec![(None, Some(card.clone()))];
@@ -244,6 +249,7 @@ impl Ctx {
                 &mutation,
                 seq,
                 Some(Decimal::ZERO),
+                None,
             )
             .await?;
         self.perform(order, &mutation, card).await
@@ -275,13 +281,36 @@ impl Ctx {
             });
         };
         let mutation = Mutation::Topup(TopupRequest { card_id, amount });
+        // Its record as declared, committed with the journal entry: the labels are kept from the
+        // first instant the top-up exists at the provider.
+        let now = self.now();
+        let record = ResourceRecord {
+            address: address.clone(),
+            image: ResourceImage::Topup(TopupRecord {
+                card: card_key.to_owned(),
+                id: id.to_owned(),
+                amount,
+                labels: action.labels.clone(),
+                attempt: action.attempt,
+                phase: OrderPhase::Prepared,
+                charge: None,
+                error_slug: None,
+            }),
+            created_at: self
+                .snapshot
+                .resources
+                .get(&address)
+                .map_or_else(|| now.clone(), |r| r.created_at.clone()),
+            updated_at: now,
+        };
         let order = self
             .journal(
                 keys::topup(&self.lineage, card_key, id, action.attempt),
-                address,
+                address.clone(),
                 &mutation,
                 action.attempt,
                 action.estimate.total(),
+                Some(&record),
             )
             .await?;
         self.perform(order, &mutation, &mut card).await
@@ -315,6 +344,9 @@ impl Ctx {
     }
 
     pub(super) async fn relabel(&self, action: &Action) -> Result<Ended, ExecError> {
+        if action.resource != ResourceKind::Card {
+            return self.relabel_resource(action).await;
+        }
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Done {
                 card_id: None,
@@ -330,6 +362,23 @@ impl Ctx {
             card_id: card.card_id.clone(),
             charges: Charges::none(),
         })
+    }
+}
+
+impl Ctx {
+    /// The record of a resource that is not a card takes its declared labels; nothing is sent.
+    async fn relabel_resource(&self, action: &Action) -> Result<Ended, ExecError> {
+        let done = Ended::Done {
+            card_id: None,
+            charges: Charges::none(),
+        };
+        let Some(mut record) = self.store.get_resource(&action.address()).await? else {
+            return Ok(done);
+        };
+        *record.image.labels_mut() = action.labels.clone();
+        record.updated_at = self.now();
+        self.store.put_resource(self.serial, &record).await?;
+        Ok(done)
     }
 }
 
@@ -358,6 +407,7 @@ fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardReco
         charged: Decimal::ZERO,
         attempt: order.attempt,
         replaced_by: None,
+        balance: None,
         created_at: now.to_owned(),
         updated_at: now.to_owned(),
     }

@@ -157,6 +157,9 @@ struct Ctx {
     card_ids: std::collections::HashMap<String, String>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
+    /// One lock per card whose record a settling order writes: two orders of one card (its
+    /// top-ups, say) settle one at a time, each adding its charge to the record as it is then.
+    card_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
     summary: Mutex<Summary>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     kyc_wait: Duration,
@@ -259,6 +262,7 @@ pub async fn execute(
         journal_key,
         card_ids,
         committed_fees: Mutex::new(Decimal::ZERO),
+        card_locks: Default::default(),
         summary: Mutex::new(Summary::default()),
         cardholder_forms: options.cardholder_forms,
         kyc_wait: options.kyc_wait,
@@ -432,6 +436,28 @@ impl Ctx {
         now_rfc3339(self.clock.as_ref())
     }
 
+    /// The lock of card `key`'s record (see `card_locks`).
+    fn card_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Gives back a lock from [`Ctx::card_lock`], forgetting it when no other order of the card
+    /// holds or awaits it (a run over 100,000 cards keeps no lock per card).
+    fn card_lock_done(&self, key: &str, lock: Arc<Mutex<()>>) {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and this one: clones are only made under this mutex.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(key);
+        }
+    }
+
     fn jitter(&self) -> f64 {
         rand::random::<f64>() * 2.0 - 1.0
     }
@@ -602,6 +628,7 @@ mod tests {
             moved_to: None,
             amount: None,
             person: None,
+            labels: Default::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, ResourceKind};
 use crate::plan::Action;
-use crate::state::{OrderPhase, OrderRecord};
+use crate::state::{OrderPhase, OrderRecord, ResourceImage, ResourceRecord};
 use crate::wire::error::slug;
 use crate::wire::{CreateCardholderRequest, CreateUserRequest};
 
@@ -33,13 +33,41 @@ impl Ctx {
             Ok(m) => m,
             Err(ended) => return Ok(ended),
         };
+        let key = keys::person(&self.lineage, &address, action.attempt);
+        // Its record as declared (labels, and the KYC fields' digests), committed with the
+        // journal entry.
+        let now = self.now();
+        let prepared = OrderRecord::prepared(
+            key.clone(),
+            address.clone(),
+            mutation.kind(),
+            action.attempt,
+            mutation.journal_form(&self.journal_key),
+            Some(Decimal::ZERO),
+            &now,
+        );
+        let Some(mut image) = ResourceImage::from_order(&prepared) else {
+            return Ok(corrupt(format!("{address}: no record for its request")));
+        };
+        *image.labels_mut() = action.labels.clone();
+        let record = ResourceRecord {
+            created_at: self
+                .snapshot
+                .resources
+                .get(&address)
+                .map_or(now.clone(), |r| r.created_at.clone()),
+            updated_at: now,
+            address: address.clone(),
+            image,
+        };
         let order = self
             .journal(
-                keys::person(&self.lineage, &address, action.attempt),
+                key,
                 address,
                 &mutation,
                 action.attempt,
                 Some(Decimal::ZERO),
+                Some(&record),
             )
             .await?;
         let answer = match mutation

@@ -11,12 +11,15 @@ use super::people::KycWait;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
-use crate::state::{CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::state::{
+    CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceRecord,
+};
 use crate::wire::{CardStatus, CheckOrderRequest, Order, OrderStatus};
 
 impl Ctx {
     /// A journal entry for `mutation` on `address`, committed before anything is sent. The same
     /// key with the same request again is a no-op, so a re-run journals the very same entry.
+    /// `record` is the declared record of a resource that is not a card, committed with it.
     pub(super) async fn journal(
         &self,
         idempotency_key: String,
@@ -24,6 +27,7 @@ impl Ctx {
         mutation: &Mutation,
         attempt: u32,
         estimated_charge: Option<Decimal>,
+        record: Option<&ResourceRecord>,
     ) -> Result<OrderRecord, ExecError> {
         let order = OrderRecord::prepared(
             idempotency_key,
@@ -34,7 +38,14 @@ impl Ctx {
             estimated_charge,
             &self.now(),
         );
-        self.store.journal_order(self.serial, &order).await?;
+        match record {
+            Some(r) => {
+                self.store
+                    .journal_order_with(self.serial, &order, r)
+                    .await?
+            }
+            None => self.store.journal_order(self.serial, &order).await?,
+        }
         Ok(order)
     }
 
@@ -116,12 +127,24 @@ impl Ctx {
         if let Some(why) = self.mismatch(&order, mutation, card, &last) {
             return self.refuse_binding(&order, mutation, why).await;
         }
+        // The card as it is now, not as this order found it: another order of the same card may
+        // have settled meanwhile, and its charge (or, for a top-up, anything) must not be lost.
+        let lock = self.card_lock(&card.key);
+        let held = lock.lock().await;
+        if let Some(now) = self.store.get_card(&card.key).await? {
+            match order.kind {
+                OrderKind::Topup => *card = now,
+                _ => card.charged = now.charged,
+            }
+        }
         let now = self.now();
         card.updated_at = now.clone();
         settle(&mut order, card, &last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;
+        drop(held);
+        self.card_lock_done(&card.key, lock);
         if order.phase == OrderPhase::Failed {
             return Ok(Ended::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),

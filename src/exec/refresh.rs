@@ -5,7 +5,8 @@
 //!
 //! It sends no mutation: an order that was journaled but never acknowledged cannot be looked up
 //! without re-sending it, so it is left for `apply` to resume. Of a card's details it keeps the
-//! status and `last4` only: the [`crate::wire::Card`] it reads is dropped here, never serialized.
+//! status, `last4` and the card's balance only: the [`crate::wire::Card`] it reads is dropped
+//! here, never serialized.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -290,6 +291,7 @@ async fn refresh_one(
                 // Only these survive the read: the Card (with its PAN and CVV) is dropped here.
                 let status = seen.status.to_string();
                 let last4 = seen.last4();
+                let balance = seen.balance;
                 drop(seen);
                 let was = card.phase;
                 if let Some(now) = phase_of(&status) {
@@ -298,6 +300,10 @@ async fn refresh_one(
                 card.provider_status = Some(status.clone());
                 if last4.is_some() {
                     card.last4 = last4;
+                }
+                // A provider that says nothing of the balance leaves the last one recorded.
+                if balance.is_some() {
+                    card.balance = balance;
                 }
                 // A phase an order just moved (or is moving) the card to is not drift.
                 if card.phase != was && expected != Some(card.phase) {

@@ -160,7 +160,7 @@ impl fmt::Display for Address {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("`{0}` is not an address: expected KIND.KEY, e.g. card.alice")]
+    #[error("`{0}` is not an address: expected KIND.KEY, e.g. card.alice or topup.alice:2026-11")]
     Malformed(String),
     #[error("unknown resource kind `{0}`: expected card, topup, user or cardholder")]
     UnknownKind(String),
@@ -177,6 +177,7 @@ impl FromStr for Address {
         let kind: ResourceKind = kind.parse()?;
         match kind {
             ResourceKind::Card => check_key(key)?,
+            // `CARD:ID`: each half a key of its own.
             ResourceKind::Topup => {
                 let (card, id) = key
                     .split_once(TOPUP_SEPARATOR)
@@ -259,6 +260,21 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, "\"card.team.ops/alice\"");
         assert_eq!(serde_json::from_str::<Address>(&json).unwrap(), a);
+    }
+
+    #[test]
+    fn a_topup_address_round_trips_and_needs_both_halves() {
+        let a = Address::topup("alice", "2026-11");
+        assert_eq!(a.to_string(), "topup.alice:2026-11");
+        assert_eq!("topup.alice:2026-11".parse::<Address>().unwrap(), a);
+        assert!(matches!(
+            "topup.alice".parse::<Address>(),
+            Err(AddressError::Malformed(_))
+        ));
+        assert!(matches!(
+            "card.alice:1".parse::<Address>(),
+            Err(AddressError::Key(KeyError::BadChar(':')))
+        ));
     }
 
     #[test]

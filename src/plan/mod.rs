@@ -127,6 +127,7 @@ pub fn plan_all(
             moved_to: None,
             amount: None,
             person: None,
+            labels: Default::default(),
         };
         let Some(card) = address.card_key() else {
             continue;
@@ -201,8 +202,9 @@ pub fn plan_all(
 
 /// The declared top-ups against the journal: each not yet sent (or whose last attempt failed) is a
 /// `topup` action, after its card's issue when the card is new in this plan; one sent already
-/// stays as it is (a changed amount is a problem: money sent cannot be edited); one sent and no
-/// longer declared is listed, and nothing is undone.
+/// stays as it is (a changed amount is a problem: money sent cannot be edited), though its record
+/// takes changed labels (`update_labels`, state only); one sent and no longer declared is listed,
+/// and nothing is undone.
 fn topups(
     desired: &[DesiredCard],
     state: &Snapshot,
@@ -241,6 +243,29 @@ fn topups(
                             sent: s.amount.unwrap_or_default(),
                             declared: t.amount,
                         });
+                    } else if let Some(record) = state
+                        .resources
+                        .get(&address)
+                        .and_then(|r| r.image.as_topup())
+                        .filter(|r| r.labels != t.labels)
+                    {
+                        // Money sent stays as sent; what state says of it follows the labels.
+                        new.push(Action {
+                            resource: ResourceKind::Topup,
+                            key: address.key.clone(),
+                            kind: ActionKind::UpdateLabels,
+                            reason: "labels changed (state only, no provider call)".into(),
+                            product_code: card.product_code.clone(),
+                            before: None,
+                            after: Some(Attributes::from_desired(card)),
+                            attempt: record.attempt,
+                            estimate: Estimate::none(),
+                            depends_on: card_change.into_iter().cloned().collect(),
+                            moved_to: None,
+                            amount: Some(t.amount),
+                            labels: t.labels.clone(),
+                            person: None,
+                        });
                     }
                     continue;
                 }
@@ -274,6 +299,7 @@ fn topups(
                 moved_to: None,
                 amount: Some(t.amount),
                 person: None,
+                labels: t.labels.clone(),
             });
         }
     }
@@ -293,6 +319,7 @@ fn topups(
                 moved_to: None,
                 amount: s.amount,
                 person: None,
+                labels: Default::default(),
             });
         }
     }
@@ -363,6 +390,7 @@ fn decide(card: &DesiredCard, state: &Snapshot) -> Option<Action> {
         moved_to: None,
         amount: None,
         person: None,
+        labels: Default::default(),
     };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -481,6 +509,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         moved_to: None,
         amount: None,
         person: None,
+        labels: Default::default(),
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -538,6 +567,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         moved_to: None,
         amount: None,
         person: None,
+        labels: Default::default(),
     })
 }
 

@@ -226,6 +226,9 @@ pub struct Action {
     /// For a person's action: all that may be shown of them (`A. S., US`), never a field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
+    /// For a top-up: its own labels (from a top-up CSV's `label.*` columns), kept in its record.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 impl Action {

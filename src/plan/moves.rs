@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use super::{Action, ActionKind, Attributes, Estimate, Problem};
 use crate::decl::Move;
-use crate::model::ResourceKind;
+use crate::model::{Address, ResourceKind};
 use crate::state::Snapshot;
 
 pub(super) struct Moved<'s> {
@@ -35,7 +35,11 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             });
             continue;
         }
-        if !state.open_card_orders(&m.from).is_empty() {
+        let open_topups = state
+            .open_orders
+            .keys()
+            .any(|a| a.kind == ResourceKind::Topup && a.card_key() == Some(m.from.as_str()));
+        if !state.open_card_orders(&m.from).is_empty() || open_topups {
             // Its journal entries would follow it mid-flight; finishing them first keeps a
             // resumed order and its card under one key.
             moved.problems.push(Problem::MoveWaitsForOrders {
@@ -49,6 +53,7 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             record.key = m.to.clone();
             state.cards.insert(m.to.clone(), record);
         }
+        move_topups(state, &m.from, &m.to);
         moved.actions.push(Action {
             resource: ResourceKind::Card,
             key: m.from.clone(),
@@ -64,7 +69,44 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             moved_to: Some(m.to.clone()),
             amount: None,
             person: None,
+            labels: Default::default(),
         });
     }
     moved
+}
+
+/// Card `from`'s top-ups as they will be once it is `to` (the store re-keys them with the card):
+/// sent under the new key, so none is planned again.
+fn move_topups(state: &mut Snapshot, from: &str, to: &str) {
+    let prefix = Address::topup(from, "").key;
+    let sent: Vec<String> = state
+        .topups
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in sent {
+        if let Some(t) = state.topups.remove(&key) {
+            let id = &key[prefix.len()..];
+            state.topups.insert(Address::topup(to, id).key, t);
+        }
+    }
+    let records: Vec<Address> = state
+        .resources
+        .keys()
+        .filter(|a| a.kind == ResourceKind::Topup && a.card_key() == Some(from))
+        .cloned()
+        .collect();
+    for address in records {
+        if let (Some(mut r), Some(id)) = (
+            state.resources.remove(&address),
+            address.topup_id().map(str::to_owned),
+        ) {
+            r.address = Address::topup(to, &id);
+            if let crate::state::ResourceImage::Topup(t) = &mut r.image {
+                t.card = to.to_owned();
+            }
+            state.resources.insert(r.address.clone(), r);
+        }
+    }
 }

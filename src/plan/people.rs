@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, ActionKind, Estimate, Problem, ProviderFacts, Warning};
 use crate::decl::DesiredCard;
-use crate::model::{Address, ResourceKind};
+use crate::model::{Address, Labels, ResourceKind};
 use crate::state::{OrderPhase, PersonState, Snapshot};
 
 /// A declared person as the planner sees them.
@@ -23,6 +23,8 @@ pub struct Person {
     /// Each KYC field as the journal holds it: personal ones as keyed digests, in the form the
     /// journaled `cardholders/create` request has them.
     pub journal_fields: BTreeMap<String, String>,
+    /// Kept in the records of their user and cardholders.
+    pub labels: Labels,
 }
 
 /// KYC statuses after which a card cannot be issued without the provider's help.
@@ -78,7 +80,10 @@ pub(super) fn plan_people(
         let user = Address::user(uid);
         let user_action = create(&user, state.people.get(&user), person, "");
         let user_planned = user_action.is_some();
-        actions.extend(user_action);
+        match user_action {
+            Some(a) => actions.push(a),
+            None => actions.extend(relabel(&user, state, person)),
+        }
         for sub in needs.get(uid).into_iter().flatten() {
             let holder = Address::cardholder(uid, sub);
             let known = state.people.get(&holder);
@@ -93,6 +98,7 @@ pub(super) fn plan_people(
                     actions.push(action);
                 }
                 None => {
+                    actions.extend(relabel(&holder, state, person));
                     let known = known.expect("no action means it exists");
                     let fields = drifted(&person.journal_fields, known);
                     if !fields.is_empty() {
@@ -182,6 +188,32 @@ fn create(
         depends_on: Vec::new(),
         moved_to: None,
         amount: None,
+        labels: person.labels.clone(),
+        person: Some(person.shown.clone()),
+    })
+}
+
+/// A `~ update_labels` of an existing person's record whose labels differ from the declared
+/// ones (state only: the provider has no labels).
+fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Action> {
+    let record = state.resources.get(address)?;
+    if record.image.labels() == &person.labels {
+        return None;
+    }
+    Some(Action {
+        resource: address.kind,
+        key: address.key.clone(),
+        kind: ActionKind::UpdateLabels,
+        reason: "labels changed (state only, no provider call)".into(),
+        product_code: address.subprovider().unwrap_or_default().to_owned(),
+        before: None,
+        after: None,
+        attempt: 0,
+        estimate: Estimate::none(),
+        depends_on: Vec::new(),
+        moved_to: None,
+        amount: None,
+        labels: person.labels.clone(),
         person: Some(person.shown.clone()),
     })
 }

@@ -75,6 +75,7 @@ fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
         charged: Decimal::ZERO,
         attempt: 1,
         replaced_by: None,
+        balance: None,
         created_at: String::new(),
         updated_at: String::new(),
     }
@@ -332,7 +333,34 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             );
             continue;
         }
+        if a.resource == ResourceKind::Topup && a.kind == ActionKind::UpdateLabels {
+            let r = next
+                .resources
+                .get_mut(&a.address())
+                .expect("a record to relabel");
+            *r.image.labels_mut() = a.labels.clone();
+            continue;
+        }
         if a.kind == ActionKind::Topup {
+            let address = a.address();
+            next.resources.insert(
+                address.clone(),
+                crate::state::ResourceRecord {
+                    image: crate::state::ResourceImage::Topup(crate::state::TopupRecord {
+                        card: address.card_key().unwrap().into(),
+                        id: address.topup_id().unwrap().into(),
+                        amount: a.amount.unwrap(),
+                        labels: a.labels.clone(),
+                        attempt: a.attempt,
+                        phase: OrderPhase::Completed,
+                        charge: a.estimate.total(),
+                        error_slug: None,
+                    }),
+                    address,
+                    created_at: String::new(),
+                    updated_at: String::new(),
+                },
+            );
             next.topups.insert(
                 a.key.clone(),
                 crate::state::TopupState {
@@ -373,6 +401,7 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             charged: Decimal::ZERO,
             attempt: a.attempt,
             replaced_by: None,
+            balance: None,
             created_at: String::new(),
             updated_at: String::new(),
         });
@@ -416,7 +445,7 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
                     .map(|(id, amount)| crate::decl::DesiredTopup {
                         id,
                         amount: Decimal::from(amount),
-                        labels: Labels::new(),
+                        labels: Labels::from([("run".to_owned(), format!("r{}", amount % 2))]),
                         origin: Origin::default(),
                     })
                     .collect(),
@@ -487,6 +516,7 @@ fn person(uid: &str, email: &str) -> Person {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
+        labels: Labels::new(),
     }
 }
 
@@ -800,4 +830,126 @@ fn a_card_target_takes_its_topups_along() {
     let keys: Vec<&str> = p.actions.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(keys, ["alice:2026-11"]);
     assert_eq!(p.partial.unwrap().left_out, 1, "bob's relabel");
+}
+
+#[test]
+fn a_sent_topups_changed_labels_relabel_its_record_and_send_nothing() {
+    let mut alice = card("alice", "STD");
+    alice.topups.push(crate::decl::DesiredTopup {
+        id: "2026-11".into(),
+        amount: d("100"),
+        labels: Labels::from([("run".to_owned(), "payroll".to_owned())]),
+        origin: Origin::default(),
+    });
+    let fresh = snapshot(vec![record_from(&alice, CardPhase::Active)]);
+    let first = plan(
+        std::slice::from_ref(&alice),
+        &fresh,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let sent = apply_effects(&first, &fresh, &[]);
+    let again = plan(
+        std::slice::from_ref(&alice),
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        again.actions.iter().all(|a| !a.kind.is_change()),
+        "{again:#?}"
+    );
+
+    alice.topups[0].labels = Labels::from([("run".to_owned(), "bonus".to_owned())]);
+    let p = plan(
+        std::slice::from_ref(&alice),
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let changes: Vec<(ResourceKind, &str, ActionKind)> = p
+        .actions
+        .iter()
+        .filter(|a| a.kind.is_change())
+        .map(|a| (a.resource, a.key.as_str(), a.kind))
+        .collect();
+    assert_eq!(
+        changes,
+        [(
+            ResourceKind::Topup,
+            "alice:2026-11",
+            ActionKind::UpdateLabels
+        )]
+    );
+    assert_eq!(p.actions[0].labels["run"], "bonus");
+    assert_eq!(p.totals.charge, Decimal::ZERO, "a relabel costs nothing");
+    let relabelled = apply_effects(&p, &sent, &[]);
+    let again = plan(&[alice], &relabelled, &facts(), &PlanOptions::default());
+    assert!(again.actions.iter().all(|a| !a.kind.is_change()));
+}
+
+#[test]
+fn a_declared_move_takes_the_cards_sent_topups_along() {
+    let mut alice = card("alice", "STD");
+    alice.topups.push(crate::decl::DesiredTopup {
+        id: "2026-11".into(),
+        amount: d("100"),
+        labels: Labels::new(),
+        origin: Origin::default(),
+    });
+    let fresh = snapshot(vec![record_from(&alice, CardPhase::Active)]);
+    let sent = apply_effects(
+        &plan(
+            std::slice::from_ref(&alice),
+            &fresh,
+            &facts(),
+            &PlanOptions::default(),
+        ),
+        &fresh,
+        &[],
+    );
+    let mut renamed = alice.clone();
+    renamed.key = "alice-x".into();
+    let p = plan_with_moves(
+        std::slice::from_ref(&renamed),
+        &[moved("alice", "alice-x")],
+        &sent,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let changes: Vec<(&str, ActionKind)> = p
+        .actions
+        .iter()
+        .filter(|a| a.kind.is_change())
+        .map(|a| (a.key.as_str(), a.kind))
+        .collect();
+    assert_eq!(changes, [("alice", ActionKind::Move)], "{:#?}", p.actions);
+    assert_eq!(p.totals.charge, Decimal::ZERO, "nothing is sent again");
+
+    // While one of its top-ups is still open, the move waits.
+    let mut open = sent.clone();
+    let order = OrderRecord::prepared(
+        "k".into(),
+        crate::model::Address::topup("alice", "2026-11"),
+        OrderKind::Topup,
+        2,
+        r#"{"amount":"100"}"#.into(),
+        None,
+        "t",
+    );
+    open.open_orders.insert(order.address.clone(), vec![order]);
+    let p = plan_with_moves(
+        &[renamed],
+        &[moved("alice", "alice-x")],
+        &open,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        p.problems
+            .iter()
+            .any(|x| matches!(x, Problem::MoveWaitsForOrders { .. })),
+        "{:#?}",
+        p.problems
+    );
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::Style;
+use crate::model::ResourceKind;
 use crate::plan::{Action, ActionKind, EstimateSource, PlanDocument, Totals};
 
 /// Above this many actions of one kind, a section lists products with counts instead of every card.
@@ -103,6 +104,14 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     }
     if let (Some(t), ActionKind::Topup) = (a.amount, a.kind) {
         parts.push(format!("top-up {}", amount(t, cur)));
+    }
+    // A top-up's relabel says what its labels become (a card's shows in its attributes' diff).
+    if a.resource == ResourceKind::Topup && a.kind == ActionKind::UpdateLabels {
+        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.push(match labels.is_empty() {
+            true => "labels -".into(),
+            false => format!("labels {}", labels.join(", ")),
+        });
     }
     if let Some(after) = &a.after
         && a.kind.issues_card()

@@ -1,14 +1,17 @@
 //! How records cross a backend boundary as text, the same for every backend: enum spellings,
-//! exact decimals, labels and card images as canonical JSON, serials and timestamps as integers,
-//! and the packed JSON tuples a backend hands over in bulk (one value per chunk of rows instead of
-//! one per column). Must not run queries or know any SQL dialect.
+//! exact decimals, labels, card and resource images as canonical JSON, serials and timestamps as
+//! integers, and the packed JSON tuples a backend hands over in bulk (one value per chunk of rows
+//! instead of one per column); and the rule a resource's record follows its orders by. Must not
+//! run queries or know any SQL dialect.
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use super::model::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
+use super::model::{
+    CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
+};
 use super::{CallRecord, RunRecord, StateError};
 use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 use crate::wire::assumed::INITIAL_TOPUP_FIELD;
@@ -103,6 +106,7 @@ type PackedCard<'a> = (
     Option<String>,
     String,
     String,
+    Option<&'a str>,
 );
 
 /// Cards by key from a JSON array of packed cards (a chunk, in key order).
@@ -132,6 +136,7 @@ fn card_from_tuple(p: PackedCard<'_>) -> Result<CardRecord, StateError> {
         replaced_by: p.12,
         created_at: p.13,
         updated_at: p.14,
+        balance: p.15.map(|s| decimal("balance", s)).transpose()?,
     })
 }
 
@@ -211,6 +216,7 @@ pub(super) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateErro
                     summary: serde_json::from_str(&summary)
                         .map_err(|_| corrupt("run summary", &summary))?,
                     charged: None,
+                    topups_sent: None,
                 })
             },
         )
@@ -425,6 +431,25 @@ pub(super) fn attach_charges(
     Ok(())
 }
 
+/// The SQL both backends count each run's top-up orders with: `(sent_serial, count)`.
+pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orders \
+     WHERE kind = 'topup' GROUP BY sent_serial";
+
+/// Sets each run's `topups_sent` from `(sent_serial, count)` rows.
+pub(super) fn attach_topups_sent(
+    runs: &mut [RunRecord],
+    by_run: Vec<(i64, i64)>,
+) -> Result<(), StateError> {
+    let mut counts = BTreeMap::new();
+    for (serial, n) in by_run {
+        counts.insert(serial_u64(serial)?, serial_u64(n)?);
+    }
+    for run in runs {
+        run.topups_sent = counts.get(&run.serial).copied();
+    }
+    Ok(())
+}
+
 /// The top-up rows of the journal (`resource_key, attempt, phase, request, charge, error_slug`,
 /// in journal order) as each top-up's latest attempt.
 pub(super) type TopupRow = (String, i64, String, String, Option<String>, Option<String>);
@@ -528,4 +553,87 @@ pub(super) fn topup_key_range(card: &str) -> (String, String) {
     let sep = crate::model::TOPUP_SEPARATOR;
     let next = char::from_u32(sep as u32 + 1).expect("`;` follows `:`");
     (format!("{card}{sep}"), format!("{card}{next}"))
+}
+
+/// A resource's image as the `resources` table holds it: JSON tagged with its kind.
+pub(super) fn resource_image_json(image: &ResourceImage) -> Result<String, StateError> {
+    serde_json::to_string(image).map_err(|e| StateError::Corrupt(format!("resource image: {e}")))
+}
+
+/// The change-log image of a resource: the whole record (address, image, times), so the log alone
+/// rebuilds it at any serial.
+pub(super) fn resource_change_json(r: &ResourceRecord) -> Result<String, StateError> {
+    serde_json::to_string(r).map_err(|e| StateError::Corrupt(format!("resource record: {e}")))
+}
+
+/// One packed resource row: kind, key, image (embedded JSON), created_at, updated_at, serial.
+type PackedResource = (String, String, ResourceImage, String, String, i64);
+
+/// Resources with the serial they were last written under, from a JSON array of packed rows.
+pub(super) fn resources_from_packed(
+    packed: &str,
+) -> Result<Vec<(ResourceRecord, u64)>, StateError> {
+    let all: Vec<PackedResource> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("resource rows: {e}")))?;
+    all.into_iter()
+        .map(|(kind, key, image, created_at, updated_at, serial)| {
+            let address = address(kind, key)?;
+            if image.kind() != address.kind {
+                return Err(corrupt("resource image", &address.to_string()));
+            }
+            Ok((
+                ResourceRecord {
+                    address,
+                    image,
+                    created_at,
+                    updated_at,
+                },
+                serial_u64(serial)?,
+            ))
+        })
+        .collect()
+}
+
+/// Resources by address from a JSON array of change-log images (whole records).
+pub(super) fn resources_from_changes(
+    packed: &str,
+) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+    let all: Vec<ResourceRecord> = serde_json::from_str(packed)
+        .map_err(|e| StateError::Corrupt(format!("change log: {e}")))?;
+    Ok(all.into_iter().map(|r| (r.address.clone(), r)).collect())
+}
+
+/// The record to write once `order` (of a resource that is not a card) is written: the stored
+/// record, or the one `declared` with the journal entry, or failing both what the order implies,
+/// brought up to the order. `None` when nothing changes (or there is nothing to record).
+pub(super) fn record_after_order(
+    stored: Option<ResourceRecord>,
+    declared: Option<&ResourceRecord>,
+    order: &OrderRecord,
+) -> Option<ResourceRecord> {
+    if order.address.kind.is_card() {
+        return None;
+    }
+    let declared = declared.filter(|d| d.address == order.address);
+    let before = stored.as_ref().map(|r| r.image.clone());
+    let mut record = match (stored, declared) {
+        (Some(mut r), Some(d)) => {
+            r.image.redeclare(&d.image);
+            r
+        }
+        (Some(r), None) => r,
+        (None, Some(d)) => d.clone(),
+        (None, None) => ResourceRecord {
+            address: order.address.clone(),
+            image: ResourceImage::from_order(order)?,
+            created_at: order.created_at.clone(),
+            updated_at: order.updated_at.clone(),
+        },
+    };
+    record.image.follow(order);
+    if before.as_ref() == Some(&record.image) {
+        return None;
+    }
+    record.updated_at = order.updated_at.clone().max(record.updated_at);
+    Some(record)
 }

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::Address;
+use crate::model::{Address, ResourceKind};
 
 /// Who started a run and what it does; `at` is RFC 3339. `command` is recorded as given, so it
 /// must already be redacted ([`redact_command_line`]).
@@ -63,6 +63,10 @@ pub struct RunRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub charged: Option<Decimal>,
+    /// How many top-up orders this run sent (each attempt counts), whatever became of them; `None`
+    /// when it sent none. Read from the journal, so a killed run's top-ups are counted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topups_sent: Option<u64>,
 }
 
 /// One provider call that changed something (or tried to). Never holds a secret.
@@ -93,6 +97,8 @@ pub struct StateDump {
     pub cards: Vec<(CardRecord, u64)>,
     /// In journal order.
     pub orders: Vec<(OrderRecord, u64)>,
+    /// The records of resources that are not cards, by address.
+    pub resources: Vec<(ResourceRecord, u64)>,
     /// The change log: (resource, serial, image), `None` for a removal.
     pub changes: Vec<(Address, u64, Option<String>)>,
     pub calls: Vec<CallRecord>,
@@ -354,7 +360,15 @@ delegate! {
     /// same key again with the same request is a no-op (the existing entry, with whatever
     /// progress it recorded, is kept); with a different request it is a
     /// [`StateError::JournalConflict`].
+    ///
+    /// Every write of an order of a resource that is not a card (this, [`Store::record`],
+    /// [`Store::record_batch`], [`Store::record_answer`]) brings that resource's record up to the
+    /// order in the same transaction; a resource without a record gets the one the order implies.
     pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<(), StateError>;
+    /// [`Store::journal_order`] for a resource that is not a card, with its record as declared
+    /// now (its labels): the entry and the record are committed together. Journaling again keeps
+    /// where the record's orders stand and takes the declared fields.
+    pub async fn journal_order_with(&self, serial: u64, order: &OrderRecord, record: &ResourceRecord) -> Result<(), StateError>;
     /// Updates an order and/or its card in one transaction.
     pub async fn record(&self, serial: u64, order: Option<&OrderRecord>, card: Option<&CardRecord>) -> Result<(), StateError>;
     /// Many [`Store::record`]s in one transaction: all or none are written.
@@ -371,6 +385,19 @@ delegate! {
 
     /// The managed cards as they were at the end of run `serial`.
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError>;
+
+    /// Writes the record of a resource that is not a card (cards have [`Store::put_card`]) and
+    /// logs its after-image under `serial`.
+    pub async fn put_resource(&self, serial: u64, record: &ResourceRecord) -> Result<(), StateError>;
+    /// Forgets a resource's record (state only) and logs a tombstone; `false` when there was none.
+    pub async fn remove_resource(&self, serial: u64, address: &Address) -> Result<bool, StateError>;
+    pub async fn get_resource(&self, address: &Address) -> Result<Option<ResourceRecord>, StateError>;
+    /// The records of `kind` (of every kind but cards, with `None`), in address order.
+    pub async fn resources(&self, kind: Option<ResourceKind>) -> Result<Vec<ResourceRecord>, StateError>;
+    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
+    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError>;
+    /// The records of resources that are not cards as they were at the end of run `serial`.
+    pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
 
     pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError>;
     /// An order's progress and the audit row of the answer that moved it, in one transaction.

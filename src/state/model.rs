@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::model::{Address, DesiredStatus, Labels};
+use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
 
 /// Where a managed card is in its life, as cardform last recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -52,6 +52,14 @@ pub struct CardRecord {
     /// Sum of the real charges of this card's orders (`balance_before − balance_after`).
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
+    /// The card's own balance as the provider last reported it (`refresh`); `None` until a read
+    /// returned one. Images written before schema 4 have none.
+    #[serde(
+        with = "crate::wire::decimal::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub balance: Option<Decimal>,
     /// The issue attempt the current (or last) issue order belongs to; starts at 1.
     pub attempt: u32,
     /// When the card was superseded by a replacement, the key of the new card record (if any).
@@ -102,6 +110,15 @@ pub enum OrderPhase {
 }
 
 impl OrderPhase {
+    /// How far along an order is: prepared, then open, then an end.
+    fn rank(self) -> u8 {
+        match self {
+            OrderPhase::Prepared => 0,
+            OrderPhase::Open => 1,
+            OrderPhase::Completed | OrderPhase::Failed => 2,
+        }
+    }
+
     pub fn is_open(self) -> bool {
         matches!(self, OrderPhase::Prepared | OrderPhase::Open)
     }
@@ -178,6 +195,244 @@ impl OrderRecord {
     }
 }
 
+/// The current record of a resource that is not a card (cards keep their own table): what was
+/// declared for it and where its orders stand. Every write of one logs its after-image in the
+/// change log, as a card's does, so history, diff and export see every kind per serial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub address: Address,
+    pub image: ResourceImage,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What state holds of one resource, by kind. Stored as JSON tagged with its kind, so a kind added
+/// later is a new variant and no new table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResourceImage {
+    Topup(TopupRecord),
+    User(UserRecord),
+    Cardholder(CardholderRecord),
+}
+
+/// A declared person's user at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub external_user_id: String,
+    /// The provider's `user_id`; `None` when an existing user was adopted.
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub labels: Labels,
+    pub attempt: u32,
+    pub phase: OrderPhase,
+    pub error_slug: Option<String>,
+}
+
+/// A declared person's cardholder at one subprovider. Never holds a personal field: `kyc` has
+/// each one's keyed digest (`hmac-sha256:…`), the country as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardholderRecord {
+    pub external_user_id: String,
+    pub subprovider: String,
+    /// The provider's `cardholder_id`; `None` when an existing cardholder was adopted.
+    pub cardholder_id: Option<String>,
+    /// As last learned: at creation, then from the answers to the person's cards.
+    pub registration_status: Option<String>,
+    pub kyc_status: Option<String>,
+    /// The KYC fields as sent, personal ones as keyed digests: what a changed declaration is
+    /// compared with.
+    #[serde(default)]
+    pub kyc: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: Labels,
+    pub attempt: u32,
+    pub phase: OrderPhase,
+    pub error_slug: Option<String>,
+}
+
+/// A declared top-up: what was declared (amount, labels) and its latest attempt's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupRecord {
+    /// The card it funds, by key.
+    pub card: String,
+    /// Its id within the card.
+    pub id: String,
+    #[serde(with = "crate::wire::decimal")]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub labels: Labels,
+    /// The attempt its latest order belongs to; starts at 1.
+    pub attempt: u32,
+    /// Where that order stands.
+    pub phase: OrderPhase,
+    /// Its real charge (amount and fee), once known.
+    #[serde(with = "crate::wire::decimal::option", default)]
+    pub charge: Option<Decimal>,
+    pub error_slug: Option<String>,
+}
+
+impl ResourceImage {
+    pub fn kind(&self) -> ResourceKind {
+        match self {
+            ResourceImage::Topup(_) => ResourceKind::Topup,
+            ResourceImage::User(_) => ResourceKind::User,
+            ResourceImage::Cardholder(_) => ResourceKind::Cardholder,
+        }
+    }
+
+    pub fn as_topup(&self) -> Option<&TopupRecord> {
+        match self {
+            ResourceImage::Topup(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn labels_mut(&mut self) -> &mut Labels {
+        match self {
+            ResourceImage::Topup(t) => &mut t.labels,
+            ResourceImage::User(u) => &mut u.labels,
+            ResourceImage::Cardholder(c) => &mut c.labels,
+        }
+    }
+
+    /// Its declared labels.
+    pub fn labels(&self) -> &Labels {
+        match self {
+            ResourceImage::Topup(t) => &t.labels,
+            ResourceImage::User(u) => &u.labels,
+            ResourceImage::Cardholder(c) => &c.labels,
+        }
+    }
+
+    /// Takes what `declared` (an image of the same resource, as the declarations say now) holds
+    /// of the declarations, keeping where its orders stand.
+    pub fn redeclare(&mut self, declared: &ResourceImage) {
+        match (self, declared) {
+            (ResourceImage::Topup(t), ResourceImage::Topup(d)) => t.labels = d.labels.clone(),
+            (ResourceImage::User(u), ResourceImage::User(d)) => u.labels = d.labels.clone(),
+            (ResourceImage::Cardholder(c), ResourceImage::Cardholder(d)) => {
+                c.labels = d.labels.clone()
+            }
+            _ => {}
+        }
+    }
+
+    /// The image an order implies on its own, for a resource state has no record of (an order
+    /// journaled before schema 4, say): labels unknown. `None` when the order says too little.
+    pub fn from_order(order: &OrderRecord) -> Option<ResourceImage> {
+        match (order.address.kind, order.kind) {
+            (ResourceKind::Topup, OrderKind::Topup) => Some(ResourceImage::Topup(TopupRecord {
+                card: order.address.card_key()?.to_owned(),
+                id: order.address.topup_id()?.to_owned(),
+                amount: request_amount(order)?,
+                labels: Labels::new(),
+                attempt: order.attempt,
+                phase: order.phase,
+                charge: order.charge,
+                error_slug: order.error_slug.clone(),
+            })),
+            (ResourceKind::User, OrderKind::CreateUser) => Some(ResourceImage::User(UserRecord {
+                external_user_id: order.address.key.clone(),
+                user_id: order.order_id.clone(),
+                labels: Labels::new(),
+                attempt: order.attempt,
+                phase: order.phase,
+                error_slug: order.error_slug.clone(),
+            })),
+            (ResourceKind::Cardholder, OrderKind::CreateCardholder) => {
+                let request: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&order.request).ok()?;
+                Some(ResourceImage::Cardholder(CardholderRecord {
+                    external_user_id: order.address.person()?.to_owned(),
+                    subprovider: order.address.subprovider()?.to_owned(),
+                    cardholder_id: order.order_id.clone(),
+                    registration_status: order.provider_status.clone(),
+                    kyc_status: order.sub_status.clone(),
+                    kyc: request
+                        .into_iter()
+                        .filter(|(k, _)| k != "external_user_id" && k != "subprovider_code")
+                        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                        .collect(),
+                    labels: Labels::new(),
+                    attempt: order.attempt,
+                    phase: order.phase,
+                    error_slug: order.error_slug.clone(),
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Brings the image up to `order`, one of this resource's orders: a later attempt replaces
+    /// the progress of an earlier one, and within one attempt the phase only moves forward (a
+    /// late or repeated write of an earlier step never undoes a later one).
+    pub fn follow(&mut self, order: &OrderRecord) {
+        match self {
+            ResourceImage::Topup(t) => {
+                if order.kind != OrderKind::Topup || order.attempt < t.attempt {
+                    return;
+                }
+                if order.attempt > t.attempt || order.phase.rank() >= t.phase.rank() {
+                    if order.attempt > t.attempt {
+                        t.charge = None;
+                        if let Some(a) = request_amount(order) {
+                            t.amount = a;
+                        }
+                    }
+                    t.attempt = order.attempt;
+                    t.phase = order.phase;
+                    t.charge = order.charge.or(t.charge);
+                    t.error_slug = order.error_slug.clone();
+                }
+            }
+            ResourceImage::User(u) => {
+                if order.kind != OrderKind::CreateUser || !moves_on(u.attempt, u.phase, order) {
+                    return;
+                }
+                u.attempt = order.attempt;
+                u.phase = order.phase;
+                u.user_id = order.order_id.clone().or(u.user_id.take());
+                u.error_slug = order.error_slug.clone();
+            }
+            ResourceImage::Cardholder(c) => {
+                if order.kind != OrderKind::CreateCardholder || !moves_on(c.attempt, c.phase, order)
+                {
+                    return;
+                }
+                if let Some(ResourceImage::Cardholder(sent)) = ResourceImage::from_order(order)
+                    && order.attempt > c.attempt
+                {
+                    c.kyc = sent.kyc;
+                }
+                c.attempt = order.attempt;
+                c.phase = order.phase;
+                c.cardholder_id = order.order_id.clone().or(c.cardholder_id.take());
+                // Statuses learned later (a card's answer) update the same journal entry.
+                c.registration_status = order
+                    .provider_status
+                    .clone()
+                    .or(c.registration_status.take());
+                c.kyc_status = order.sub_status.clone().or(c.kyc_status.take());
+                c.error_slug = order.error_slug.clone();
+            }
+        }
+    }
+}
+
+/// Whether `order` moves a record at (`attempt`, `phase`) on: a later attempt, or the same one at
+/// the same step or further (a late write of an earlier step never undoes a later one).
+fn moves_on(attempt: u32, phase: OrderPhase, order: &OrderRecord) -> bool {
+    order.attempt > attempt || (order.attempt == attempt && order.phase.rank() >= phase.rank())
+}
+
+/// The `amount` a top-up order's journaled request sent.
+fn request_amount(order: &OrderRecord) -> Option<Decimal> {
+    let request: serde_json::Value = serde_json::from_str(&order.request).ok()?;
+    request.get("amount")?.as_str()?.parse().ok()
+}
+
 /// Everything `plan` needs from state, loaded in one go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
@@ -190,8 +445,11 @@ pub struct Snapshot {
     /// Real charges observed per product code for issue orders without a top-up (for estimates
     /// when the provider publishes no fees): the most recent one.
     pub observed_issue_fees: BTreeMap<String, Decimal>,
-    /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt.
+    /// Every top-up the journal has, by its address key (`CARD:ID`): its latest attempt. Read
+    /// from the journal itself, not the records: whether money was sent is the journal's word.
     pub topups: BTreeMap<String, TopupState>,
+    /// The record of every resource that is not a card, by address.
+    pub resources: BTreeMap<Address, ResourceRecord>,
     /// Every user and cardholder the journal has: its latest attempt.
     pub people: BTreeMap<Address, PersonState>,
 }

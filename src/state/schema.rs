@@ -10,7 +10,9 @@ use serde::Serialize;
 /// The newest schema this build knows. Schema 1: the first release. Schema 2: journal, change
 /// log and audit keyed by resource address; no reserved column names; a migrations table.
 /// Schema 3: each order records the run that sent it (money belongs to the run that spent it).
-pub const SCHEMA_VERSION: i64 = 3;
+/// Schema 4: a record per resource that is not a card (`resources`, top-ups first, backfilled
+/// from the journal), logged in the change log like cards; a card's last reported balance.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

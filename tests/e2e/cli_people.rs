@@ -377,6 +377,11 @@ fn no_personal_data_in_state_plans_or_logs() {
     run(&["state", "audit"]);
     run(&["state", "export"]);
     run(&["state", "export", "--format", "json"]);
+    run(&["state", "export", "--format", "csv", "--kind", "person"]);
+    run(&["state", "list", "--people"]);
+    run(&["show", "u0003"]);
+    run(&["state", "diff"]);
+    run(&["state", "diff", "--json"]);
     // A bad person: its problem names the place and field, never the value.
     env.write(
         "bad.csv",
@@ -500,4 +505,88 @@ fn one_persons_kyc_holds_up_no_one_else() {
     for i in 1..5 {
         assert_eq!(seen.issue_count(&format!("u{i:04}"), "VISA_USD_STD"), 1);
     }
+}
+
+#[test]
+fn people_are_in_every_report() {
+    let env = Env::with(SandboxConfig {
+        kyc_rejected_users: vec!["u0001".into()],
+        ..people_mode()
+    });
+    hr_export(&env, 3);
+    let out = env
+        .cardform(&apply_args(&["--kyc-wait", "30s"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "u0001's KYC is rejected");
+    // Tables are compared with single spaces: column widths are not what is tested here.
+    let run = |args: &[&str]| {
+        let out = env.cardform(args).output().unwrap();
+        assert_success(&out);
+        stdout(&out)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let list = run(&["state", "list", "--people"]);
+    assert!(
+        list.contains("3 users, 3 cardholders (2 with KYC approved)."),
+        "{list}"
+    );
+    let rejected = run(&["state", "list", "--people", "--status", "rejected"]);
+    assert!(rejected.contains("u0001 cardholder"), "{rejected}");
+    assert!(!rejected.contains("u0000"), "{rejected}");
+    let shown = run(&["show", "u0001"]);
+    assert!(shown.contains("completed failed rejected"), "{shown}");
+    let export = env
+        .cardform(&["state", "export", "--format", "json"])
+        .output()
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_str(&stdout(&export)).unwrap();
+    let people = export["people"].as_array().unwrap();
+    assert_eq!(people.len(), 6);
+    assert_eq!(people[3]["address"], "cardholder.u0001:sandbox");
+    assert_eq!(people[3]["kyc_status"], "rejected");
+    let diff = run(&["state", "diff"]);
+    assert!(
+        diff.contains("people: 6 added, 0 removed, 0 changed"),
+        "{diff}"
+    );
+    let history = run(&["state", "history"]);
+    assert!(history.contains("people 6"), "{history}");
+    let audit = stdout(
+        &env.cardform(&["state", "audit", "--format", "csv"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        audit.matches("cardholders/create").count(),
+        3,
+        "one create per person: {audit}"
+    );
+    assert!(audit.contains(",user.u0002"), "{audit}");
+
+    // A label changed in the HR export follows into state; nothing is sent.
+    let people_csv = std::fs::read_to_string(env.path("people.csv")).unwrap();
+    let relabelled = people_csv
+        .replacen("country_iso\n", "country_iso,label.team\n", 1)
+        .replace(",GB\n", ",GB,ops\n");
+    env.write("people.csv", &relabelled);
+    let calls_before = env.inspect().calls.values().sum::<u64>();
+    let plan = run(&["plan", "-f", "people.csv", "-f", "cards.csv"]);
+    assert!(plan.contains("~ update labels (6)"), "{plan}");
+    let out = env
+        .cardform(&apply_args(&["--kyc-wait", "1s"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "u0001 still cannot get a card");
+    let list = run(&["state", "list", "--people", "--label", "team=ops"]);
+    assert!(list.contains("3 users, 3 cardholders"), "{list}");
+    // The relabel sent nothing; only u0001's card was tried again.
+    let sent: u64 = env.inspect().calls.values().sum::<u64>() - calls_before;
+    assert!(
+        env.inspect().calls_to("users/create") == 3 && sent < 20,
+        "{sent} calls"
+    );
 }

@@ -142,6 +142,21 @@ fn a_killed_apply_sends_each_topup_exactly_once() {
     // 60 issue orders and exactly 60 top-up orders: no top-up was created twice.
     let seen = env.inspect();
     assert_eq!(seen.orders, 120, "{seen:?}");
+    // Each top-up's record followed its orders through every kill: all completed, labels kept.
+    let records: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "list", "--topup", "2026-11", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 60);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["status"] == "completed" && r["labels"]["run"] == "payroll"),
+        "{records:#?}"
+    );
     let per_topup = "25.68".parse::<Decimal>().unwrap(); // 25.00 + 25 × 1.5% + 0.30, half up
     assert_eq!(
         seen.total_charged,
@@ -225,6 +240,22 @@ fn a_failed_topup_is_sent_again_by_the_next_run_under_a_new_key() {
     assert!(
         retried > 0,
         "with a 50% failure rate some top-up failed first"
+    );
+    // Each record holds its latest attempt: completed, the failed ones before it counted.
+    let records: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "list", "--topup", "*", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let records = records.as_array().unwrap();
+    assert!(records.iter().all(|r| r["status"] == "completed"));
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["attempt"].as_u64() > Some(1))
+            .count(),
+        retried
     );
 }
 
@@ -332,4 +363,296 @@ fn topup_problems_are_caught_before_anything_is_sent() {
         "{}",
         stdout(&out)
     );
+}
+
+/// Two cards, three top-ups: one declared in YAML, two from a payroll CSV with a label column.
+fn funded(env: &Env) {
+    env.write(
+        "cards.yaml",
+        "version: 1\ndefaults: {product_code: VISA_USD_STD}\ncards:\n  - key: alice\n    \
+         external_user_id: u-1\n    topups:\n      - {id: 2026-11, amount: \"100.00\"}\n  \
+         - {key: bob, external_user_id: u-2}\n",
+    );
+    env.write(
+        "payroll.csv",
+        "key,topup_id,amount,label.run\nalice,bonus,10.00,payroll\nbob,2026-11,25.00,payroll\n",
+    );
+}
+
+fn json_of(env: &Env, args: &[&str]) -> serde_json::Value {
+    let out = env.cardform(args).output().unwrap();
+    assert_success(&out);
+    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+}
+
+fn ids(rows: &serde_json::Value) -> Vec<String> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}:{}",
+                t["card"].as_str().unwrap(),
+                t["id"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// What state keeps of each top-up (its labels, status, charge) and every report that shows it:
+/// `show`, `state list --topup`, `state history`, `state diff`, `state export`; and the balance a
+/// refresh reads.
+fn topup_records_are_kept_and_reported(backend: Backend) {
+    let env = Env::on(backend, rich());
+    funded(&env);
+    let files = ["-f", "cards.yaml", "-f", "payroll.csv"];
+    let apply = [&["apply", "--auto-approve"][..], &files[..]].concat();
+    assert_success(&env.cardform(&apply).output().unwrap());
+
+    // show: the card's top-ups with their labels, and a charged total that adds up.
+    let alice = json_of(&env, &["show", "alice", "--json"]);
+    let topups = &alice["topups"];
+    assert_eq!(ids(topups), ["alice:2026-11", "alice:bonus"], "{alice:#}");
+    assert_eq!(topups[0]["labels"], serde_json::json!({}));
+    assert_eq!(topups[1]["labels"], serde_json::json!({"run": "payroll"}));
+    assert_eq!(topups[1]["status"], "completed");
+    assert_eq!(topups[1]["charge"], "10.45"); // 10.00 + 10 × 1.5% + 0.30
+    let orders: Decimal = alice["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| money(&o["charge"]))
+        .sum();
+    assert_eq!(money(&alice["card"]["charged"]), orders, "{alice:#}");
+    let text = stdout(&env.cardform(&["show", "alice"]).output().unwrap());
+    assert!(
+        text.contains("Top-ups:")
+            && text.contains("bonus    completed  10.00   10.45   1        run=payroll"),
+        "{text}"
+    );
+
+    // state list --topup: top-up rows, filtered like kubectl filters a kind.
+    let by_id = json_of(&env, &["state", "list", "--topup", "2026-11", "--json"]);
+    assert_eq!(ids(&by_id), ["alice:2026-11", "bob:2026-11"]);
+    let labelled = json_of(
+        &env,
+        &[
+            "state",
+            "list",
+            "--topup",
+            "*",
+            "--label",
+            "run=payroll",
+            "--json",
+        ],
+    );
+    assert_eq!(ids(&labelled), ["alice:bonus", "bob:2026-11"]);
+    let prefix = json_of(&env, &["state", "list", "--topup", "bo*", "--json"]);
+    assert_eq!(ids(&prefix), ["alice:bonus"]);
+    let failed = json_of(
+        &env,
+        &[
+            "state", "list", "--topup", "*", "--status", "failed", "--json",
+        ],
+    );
+    assert_eq!(ids(&failed), Vec::<String>::new());
+    let table = stdout(
+        &env.cardform(&["state", "list", "--topup", "2026-11"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        table.starts_with("CARD   TOPUP    STATUS     AMOUNT  CHARGE  ATTEMPT  SLUG  LABELS")
+            && table
+                .contains("2 top-ups: 125.00 USDT sent to cards, 127.48 USDT charged in total."),
+        "{table}"
+    );
+    let out = env
+        .cardform(&["state", "list", "--topup", "*", "--status", "active"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("prepared, open, completed, failed"));
+
+    // history: the top-up orders each run sent, from the journal.
+    let history = json_of(&env, &["state", "history", "--json"]);
+    assert_eq!(history[0]["topups_sent"], 3, "{history:#}");
+
+    // diff and export: the top-up records, labels included; CSV stays cards-only by default.
+    let diff = json_of(&env, &["state", "diff", "0", "1", "--json"]);
+    assert_eq!(
+        ids(&diff["topups"]["added"]),
+        ["alice:2026-11", "alice:bonus", "bob:2026-11"]
+    );
+    let human = stdout(&env.cardform(&["state", "diff", "0", "1"]).output().unwrap());
+    assert!(
+        human.contains("+ topup alice:bonus (added)")
+            && human.contains("+label.run: payroll")
+            && human
+                .contains("2 added, 0 removed, 0 changed; top-ups: 3 added, 0 removed, 0 changed."),
+        "{human}"
+    );
+    let export = json_of(&env, &["state", "export", "--format", "json"]);
+    assert_eq!(export["cards"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        ids(&export["topups"]),
+        ["alice:2026-11", "alice:bonus", "bob:2026-11"]
+    );
+    let only = json_of(
+        &env,
+        &["state", "export", "--format", "json", "--kind", "topup"],
+    );
+    assert!(only.get("cards").is_none() && only["topups"].as_array().unwrap().len() == 3);
+    let csv = stdout(
+        &env.cardform(&["state", "export", "--format", "csv", "--kind", "topup"])
+            .output()
+            .unwrap(),
+    );
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("key,topup_id,amount,status,attempt,charge,error_slug,created_at,label.run")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("alice,2026-11,100.00,completed,1,101.80,,")
+    );
+    let cards_csv = stdout(
+        &env.cardform(&["state", "export", "--format", "csv"])
+            .output()
+            .unwrap(),
+    );
+    assert!(cards_csv.starts_with("key,card_id,status,"), "{cards_csv}");
+    assert_eq!(cards_csv.lines().count(), 3);
+
+    // refresh: the card's balance, as the provider reports it.
+    assert_eq!(alice["card"].get("balance"), None, "not read yet");
+    assert_success(&env.cardform(&["refresh"]).output().unwrap());
+    let alice = json_of(&env, &["show", "alice", "--json"]);
+    assert_eq!(alice["card"]["balance"], "110.00");
+    let text = stdout(&env.cardform(&["show", "bob"]).output().unwrap());
+    assert!(text.contains("balance         25.00 USDT"), "{text}");
+    let diff = json_of(&env, &["state", "diff", "--json"]);
+    assert_eq!(
+        diff["changed"][0]["fields"],
+        serde_json::json!(["provider_status", "last4", "balance"])
+    );
+
+    // Nothing left to do; then a sent top-up's labels change: its record follows, state only.
+    let plan = [&["plan", "--detailed-exitcode"][..], &files[..]].concat();
+    let out = env.cardform(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    env.write(
+        "payroll.csv",
+        "key,topup_id,amount,label.run\nalice,bonus,10.00,bonus\nbob,2026-11,25.00,payroll\n",
+    );
+    let out = env.cardform(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("~ alice:bonus  labels run=bonus")
+            && stdout(&out).contains("Plan: 1 to relabel; 2 unchanged."),
+        "{}",
+        stdout(&out)
+    );
+    let orders = env.inspect().orders;
+    let apply = [&["apply", "--auto-approve"][..], &files[..]].concat();
+    assert_success(&env.cardform(&apply).output().unwrap());
+    assert_eq!(env.inspect().orders, orders, "a relabel sends nothing");
+    let alice = json_of(&env, &["show", "alice", "--json"]);
+    assert_eq!(
+        alice["topups"][1]["labels"],
+        serde_json::json!({"run": "bonus"})
+    );
+    let diff = json_of(&env, &["state", "diff", "--json"]);
+    assert_eq!(
+        diff["topups"]["changed"][0]["fields"],
+        serde_json::json!(["labels"])
+    );
+    let out = env.cardform(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+crate::harness::on_both_backends!(topup_records_are_kept_and_reported);
+
+#[test]
+fn the_json_plan_of_topups() {
+    let env = Env::with(rich());
+    funded(&env);
+    let mut doc = plan_json(&env, &["cards.yaml", "payroll.csv"]);
+    doc["created_at"] = "[TIME]".into();
+    let lineage = doc["state"]["lineage"].as_str().unwrap().to_owned();
+    doc["state"]["fingerprint"] = doc["state"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .replace(&lineage, "[LINEAGE]")
+        .into();
+    doc["state"]["lineage"] = "[LINEAGE]".into();
+    insta::assert_json_snapshot!("topup_plan_json", doc);
+}
+
+#[test]
+fn a_renamed_card_keeps_its_topups_sent() {
+    let env = Env::with(rich());
+    funded(&env);
+    let files = ["-f", "cards.yaml", "-f", "payroll.csv"];
+    assert_success(
+        &env.cardform(&[&["apply", "--auto-approve"][..], &files[..]].concat())
+            .output()
+            .unwrap(),
+    );
+    let sent = env.inspect().calls_to("cards/topup");
+    assert_success(
+        &env.cardform(&["state", "mv", "alice", "alice-x"])
+            .output()
+            .unwrap(),
+    );
+    let yaml = std::fs::read_to_string(env.path("cards.yaml")).unwrap();
+    env.write(
+        "cards.yaml",
+        &yaml.replace("key: alice\n", "key: alice-x\n"),
+    );
+    let csv = std::fs::read_to_string(env.path("payroll.csv")).unwrap();
+    env.write("payroll.csv", &csv.replace("alice,", "alice-x,"));
+    let out = env
+        .cardform(&[&["apply", "--auto-approve"][..], &files[..]].concat())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(
+        env.inspect().calls_to("cards/topup"),
+        sent,
+        "{}",
+        stdout(&out)
+    );
+    let moved = json_of(&env, &["show", "alice-x", "--json"]);
+    assert_eq!(ids(&moved["topups"]), ["alice-x:2026-11", "alice-x:bonus"]);
+    assert_eq!(moved["topups"][1]["labels"]["run"], "payroll");
+
+    // A rename declared with `moved:` plans the move and nothing else: no top-up twice.
+    let yaml = std::fs::read_to_string(env.path("cards.yaml")).unwrap();
+    env.write(
+        "cards.yaml",
+        &format!(
+            "{}moved:\n  - {{from: alice-x, to: alice-y}}\n",
+            yaml.replace("key: alice-x\n", "key: alice-y\n")
+        ),
+    );
+    let csv = std::fs::read_to_string(env.path("payroll.csv")).unwrap();
+    env.write("payroll.csv", &csv.replace("alice-x,", "alice-y,"));
+    let plan = json_of(&env, &[&["plan", "--json"][..], &files[..]].concat());
+    assert_eq!(
+        plan["totals"]["counts"],
+        serde_json::json!({"move": 1}),
+        "{plan:#}"
+    );
+    assert_success(
+        &env.cardform(&[&["apply", "--auto-approve"][..], &files[..]].concat())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(env.inspect().calls_to("cards/topup"), sent);
+    let moved = json_of(&env, &["show", "alice-y", "--json"]);
+    assert_eq!(ids(&moved["topups"]), ["alice-y:2026-11", "alice-y:bonus"]);
 }

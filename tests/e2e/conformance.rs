@@ -7,9 +7,11 @@
 
 use cardform::decl::{DesiredStatus, Labels};
 use cardform::model::Address;
+use cardform::model::ResourceKind;
 use cardform::state::{
-    CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord, RunInfo,
-    SCHEMA_VERSION, StateError, StateLocation, Store, local_host,
+    CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord,
+    ResourceImage, ResourceRecord, RunInfo, SCHEMA_VERSION, StateError, StateLocation, Store,
+    TopupRecord, local_host,
 };
 use rust_decimal::Decimal;
 use sqlx::Connection;
@@ -100,6 +102,7 @@ fn card(key: &str) -> CardRecord {
         charged: Decimal::ZERO,
         attempt: 1,
         replaced_by: None,
+        balance: None,
         created_at: "2025-03-01T10:00:00Z".into(),
         updated_at: "2025-03-01T10:00:00Z".into(),
     }
@@ -1067,7 +1070,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
     store.close().await;
 
     if b == Backend::Postgres {
-        // A schema-2 state (no `sent_serial`) is upgraded in place: each order goes to the last
+        // A schema-2 state (no `sent_serial`, nor anything schema 4 added) is upgraded in place: each order goes to the last
         // run that had started when it was journaled.
         let StateLocation::Postgres(pg) = &path else {
             unreachable!()
@@ -1079,7 +1082,8 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
             "SET search_path TO cardform_{0}; DROP INDEX orders_by_sent_serial; \
              ALTER TABLE orders DROP COLUMN sent_serial; \
              ALTER TABLE state_info DROP COLUMN currency; \
-             DELETE FROM cardform_migrations WHERE version = 3",
+             DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
+             DELETE FROM cardform_migrations WHERE version >= 3",
             pg.name()
         )))
         .execute(&mut conn)
@@ -1120,7 +1124,321 @@ async fn topup_orders_belong_to_their_card(b: Backend) {
     store.close().await;
 }
 
+/// Runs `sql` on the state at `at` behind the store's back (the state's own schema on PostgreSQL).
+async fn raw_sql(b: Backend, at: &StateLocation, sql: &str) {
+    match b {
+        Backend::Sqlite => {
+            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+                &sqlx::sqlite::SqliteConnectOptions::new().filename(file(at)),
+            )
+            .await
+            .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        Backend::Postgres => {
+            let StateLocation::Postgres(pg) = at else {
+                unreachable!()
+            };
+            let url = at.to_string().replace("***", crate::pg::PASSWORD);
+            let url = url.split('?').next().unwrap().to_owned();
+            let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET search_path TO cardform_{}; {sql}",
+                pg.name()
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+fn topup_order(card: &str, id: &str, attempt: u32, amount: &str) -> OrderRecord {
+    let mut o = order(
+        &format!("k-{card}-{id}-{attempt}"),
+        card,
+        &format!(r#"{{"amount":"{amount}","card_id":"c-{card}"}}"#),
+    );
+    o.address = Address::topup(card, id);
+    o.kind = OrderKind::Topup;
+    o.attempt = attempt;
+    o.estimated_charge = None;
+    o
+}
+
+fn topup_record(card: &str, id: &str, amount: &str, labels: &[(&str, &str)]) -> ResourceRecord {
+    ResourceRecord {
+        address: Address::topup(card, id),
+        image: ResourceImage::Topup(TopupRecord {
+            card: card.into(),
+            id: id.into(),
+            amount: d(amount),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            attempt: 1,
+            phase: OrderPhase::Prepared,
+            charge: None,
+            error_slug: None,
+        }),
+        created_at: "2025-03-01T10:00:01Z".into(),
+        updated_at: "2025-03-01T10:00:01Z".into(),
+    }
+}
+
+fn topup_of(r: &ResourceRecord) -> &TopupRecord {
+    r.image.as_topup().expect("a top-up record")
+}
+
+/// The resource store: a record written, read, listed by kind, replayed per serial from the change
+/// log, dumped and loaded, forgotten; and a top-up's record follows its orders in their own
+/// transactions (labels as declared, phase only forward, a new attempt replacing the last).
+async fn resource_records_follow_their_orders(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let path = b.fresh(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let first = store.begin_run(run_info("apply")).await.unwrap();
+    store.put_card(first, &card("a")).await.unwrap();
+
+    // Journaled with its declared record: both there at once.
+    let declared = topup_record("a", "2026-11", "100.00", &[("run", "payroll")]);
+    let mut o = topup_order("a", "2026-11", 1, "100.00");
+    store
+        .journal_order_with(first, &o, &declared)
+        .await
+        .unwrap();
+    let got = store
+        .get_resource(&declared.address)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, declared);
+
+    // Acknowledged (with its audit row), then completed: the record follows each write.
+    o.order_id = Some("ord-1".into());
+    o.phase = OrderPhase::Open;
+    o.updated_at = "2025-03-01T10:00:02Z".into();
+    let call = CallRecord {
+        at: "2025-03-01T10:00:02Z".into(),
+        endpoint: "cards/topup".into(),
+        idempotency_key: Some(o.idempotency_key.clone()),
+        order_id: o.order_id.clone(),
+        address: Some(o.address.clone()),
+        result: "ok".into(),
+        charge: None,
+    };
+    store.record_answer(first, &o, &call).await.unwrap();
+    let got = store
+        .get_resource(&declared.address)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(topup_of(&got).phase, OrderPhase::Open);
+    let mut done = o.clone();
+    done.phase = OrderPhase::Completed;
+    done.charge = Some(d("101.80"));
+    done.updated_at = "2025-03-01T10:00:03Z".into();
+    store.record(first, Some(&done), None).await.unwrap();
+    // A late write of an earlier step never undoes a later one.
+    store.record(first, Some(&o), None).await.unwrap();
+    let got = store
+        .get_resource(&declared.address)
+        .await
+        .unwrap()
+        .unwrap();
+    let t = topup_of(&got);
+    assert_eq!(
+        (t.phase, t.charge, &t.labels),
+        (OrderPhase::Completed, Some(d("101.80")), &declared_labels())
+    );
+    assert_eq!(got.created_at, declared.created_at);
+    assert_eq!(got.updated_at, "2025-03-01T10:00:03Z");
+
+    // A top-up journaled without a record gets the one its order implies; a failed attempt is
+    // replaced by the next one.
+    let second = store.begin_run(run_info("apply")).await.unwrap();
+    let mut f = topup_order("a", "bonus", 1, "10.00");
+    store.journal_order(second, &f).await.unwrap();
+    f.phase = OrderPhase::Failed;
+    f.error_slug = Some("provider_error".into());
+    store.record(second, Some(&f), None).await.unwrap();
+    let bonus = Address::topup("a", "bonus");
+    let t = topup_of(&store.get_resource(&bonus).await.unwrap().unwrap()).clone();
+    assert_eq!(
+        (t.attempt, t.phase, t.error_slug.as_deref(), t.amount),
+        (1, OrderPhase::Failed, Some("provider_error"), d("10.00"))
+    );
+    assert!(t.labels.is_empty());
+    let retry = topup_order("a", "bonus", 2, "10.00");
+    store
+        .journal_order_with(
+            second,
+            &retry,
+            &topup_record("a", "bonus", "10.00", &[("k", "v")]),
+        )
+        .await
+        .unwrap();
+    let t = topup_of(&store.get_resource(&bonus).await.unwrap().unwrap()).clone();
+    assert_eq!(
+        (t.attempt, t.phase, t.error_slug, t.labels.len()),
+        (2, OrderPhase::Prepared, None, 1)
+    );
+
+    // Listed by kind, in the snapshot, and replayed per serial from the change log.
+    let all = store.resources(Some(ResourceKind::Topup)).await.unwrap();
+    let keys: Vec<String> = all.iter().map(|r| r.address.to_string()).collect();
+    assert_eq!(keys, ["topup.a:2026-11", "topup.a:bonus"]);
+    assert!(
+        store
+            .resources(Some(ResourceKind::Card))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.resources(None).await.unwrap(), all);
+    let snapshot = store.snapshot().await.unwrap();
+    assert_eq!(
+        snapshot.resources.values().cloned().collect::<Vec<_>>(),
+        all
+    );
+    let at_first = store.resources_at(first).await.unwrap();
+    assert_eq!(
+        at_first.keys().map(|a| a.to_string()).collect::<Vec<_>>(),
+        ["topup.a:2026-11"]
+    );
+    assert_eq!(
+        topup_of(&at_first[&declared.address]).phase,
+        OrderPhase::Completed
+    );
+    assert_eq!(store.resources_at(second).await.unwrap().len(), 2);
+    assert!(store.resources_at(0).await.unwrap().is_empty());
+
+    // A card rename takes its top-ups along: journal, records and their history.
+    let third = store.begin_run(run_info("state mv a b")).await.unwrap();
+    assert!(store.rename_card(third, "a", "b").await.unwrap());
+    let moved = store.resources(None).await.unwrap();
+    let keys: Vec<String> = moved.iter().map(|r| r.address.to_string()).collect();
+    assert_eq!(keys, ["topup.b:2026-11", "topup.b:bonus"]);
+    assert!(moved.iter().all(|r| topup_of(r).card == "b"));
+    assert_eq!(store.topup_orders_of("b").await.unwrap().len(), 3);
+    assert!(store.topup_orders_of("a").await.unwrap().is_empty());
+    assert_eq!(store.snapshot().await.unwrap().topups.len(), 2);
+    assert_eq!(
+        store.resources_at(second).await.unwrap().len(),
+        2,
+        "history keeps the old keys"
+    );
+
+    // A whole state moves with its records.
+    let dump = store.dump().await.unwrap();
+    assert_eq!(dump.resources.len(), 2);
+    let copy_at = b.fresh(&dir);
+    let copy = Store::open(&copy_at).await.unwrap();
+    copy.load(&dump).await.unwrap();
+    assert_eq!(copy.resources(None).await.unwrap(), moved);
+    assert_eq!(
+        copy.resources_at(second).await.unwrap(),
+        store.resources_at(second).await.unwrap()
+    );
+    copy.close().await;
+
+    // Forgotten: gone now, still in the history.
+    let fourth = store.begin_run(run_info("rm")).await.unwrap();
+    assert!(
+        store
+            .remove_resource(fourth, &Address::topup("b", "bonus"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_resource(fourth, &Address::topup("b", "bonus"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.resources(None).await.unwrap().len(), 1);
+    assert_eq!(store.resources_at(fourth).await.unwrap().len(), 1);
+    assert_eq!(store.resources_at(third).await.unwrap().len(), 2);
+    store.close().await;
+}
+
+fn declared_labels() -> cardform::decl::Labels {
+    Labels::from([("run".to_string(), "payroll".to_string())])
+}
+
+/// A schema-3 state (no `resources`, no `cards.balance`) is upgraded in place: each top-up the
+/// journal holds gets a record of its latest attempt, logged under the run that last wrote it.
+async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let path = b.fresh(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    let mut c = card("a");
+    c.balance = Some(d("12.34"));
+    store.put_card(s, &c).await.unwrap();
+    let mut failed = topup_order("a", "2026-11", 1, "100.00");
+    store.journal_order(s, &failed).await.unwrap();
+    failed.phase = OrderPhase::Failed;
+    failed.error_slug = Some("provider_error".into());
+    store.record(s, Some(&failed), None).await.unwrap();
+    let next = store.begin_run(run_info("apply")).await.unwrap();
+    let mut done = topup_order("a", "2026-11", 2, "100.00");
+    done.created_at = "2025-03-02T10:00:00Z".into();
+    store.journal_order(next, &done).await.unwrap();
+    done.phase = OrderPhase::Completed;
+    done.charge = Some(d("101.80"));
+    done.updated_at = "2025-03-02T10:00:05Z".into();
+    store.record(next, Some(&done), None).await.unwrap();
+    let mut open = topup_order("a", "x", 1, "5.00");
+    open.created_at = "2025-03-02T11:00:00Z".into();
+    open.updated_at = open.created_at.clone();
+    store.journal_order(next, &open).await.unwrap();
+    let expected = store.resources(None).await.unwrap();
+    let expected_history = store.resources_at(next).await.unwrap();
+    store.close().await;
+
+    let back_to_3 = "DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance;          DELETE FROM changes WHERE resource_kind <> 'card';          DELETE FROM cardform_migrations WHERE version = 4";
+    raw_sql(b, &path, back_to_3).await;
+    if b == Backend::Sqlite {
+        set_user_version(&file(&path), 3).await;
+    }
+    assert!(matches!(
+        Store::open_existing(&path).await,
+        Err(StateError::OlderSchema { found: 3, .. })
+    ));
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.upgraded().map(|u| (u.from, u.to)), Some((3, 4)));
+    let records = store.resources(None).await.unwrap();
+    assert_eq!(records, expected);
+    let t = topup_of(&records[0]);
+    assert_eq!(
+        (t.attempt, t.phase, t.charge, t.amount, t.labels.is_empty()),
+        (
+            2,
+            OrderPhase::Completed,
+            Some(d("101.80")),
+            d("100.00"),
+            true
+        )
+    );
+    assert_eq!(
+        records[0].created_at, "2025-03-01T10:00:01Z",
+        "its first attempt's"
+    );
+    assert_eq!(store.resources_at(next).await.unwrap(), expected_history);
+    assert_eq!(store.get_card("a").await.unwrap().unwrap().balance, None);
+    store.close().await;
+}
+
 conformance! {
+    #[tokio::test] resource_records_follow_their_orders,
+    #[tokio::test] schema_3_topups_are_backfilled_into_records,
     #[tokio::test] topup_orders_belong_to_their_card,
     #[tokio::test] money_belongs_to_the_sending_run,
     #[tokio::test] create_and_reopen_keep_lineage_and_serial,

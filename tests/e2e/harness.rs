@@ -291,6 +291,7 @@ pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id:
             charged: rust_decimal::Decimal::ZERO,
             attempt: 1,
             replaced_by: None,
+            balance: None,
             created_at: now.clone(),
             updated_at: now,
         };

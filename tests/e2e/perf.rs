@@ -24,6 +24,7 @@ fn record(key: String, i: usize) -> CardRecord {
         charged: Decimal::new(500, 2),
         attempt: 1,
         replaced_by: None,
+        balance: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
     }

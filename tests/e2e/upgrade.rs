@@ -5,6 +5,7 @@
 //! nothing and charges nothing. A state from a newer cardform is refused untouched.
 
 use cardform::sandbox::SandboxConfig;
+use cardform::state::SCHEMA_VERSION;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -66,9 +67,10 @@ fn assert_same_facts(env: &Env) {
             &["state", "export", "--format", "json"][..],
             "expected-export.json",
         ),
+        // One column added at the end (`address`), every other cell unchanged.
         (
             &["state", "audit", "--format", "csv"][..],
-            "expected-audit.csv",
+            "corrected-audit.csv",
         ),
         (&["show"][..], "expected-show.txt"),
         // Every amount now shows its currency: the one change in how the plan reads.
@@ -139,7 +141,10 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
     let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.contains("from schema 1 to 3"), "{text}");
+    assert!(
+        text.contains(&format!("from schema 1 to {SCHEMA_VERSION}")),
+        "{text}"
+    );
     assert!(text.contains("cardform.db.schema-1.bak"), "{text}");
     // The copy is the old state as it was: still schema 1, private like the state itself.
     assert_eq!(env.rt.block_on(user_version(&backup(&env))), 1);
@@ -151,7 +156,7 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    assert_eq!(env.rt.block_on(user_version(&env.state())), 3);
+    assert_eq!(env.rt.block_on(user_version(&env.state())), SCHEMA_VERSION);
 
     assert_same_facts(&env);
 
@@ -186,8 +191,9 @@ fn the_first_writing_command_upgrades_in_place_and_says_so() {
     assert_success(&out);
     let err = stderr(&out);
     assert!(
-        err.contains("upgraded the state from schema 1 to 3")
-            && err.contains("cardform.db.schema-1.bak"),
+        err.contains(&format!(
+            "upgraded the state from schema 1 to {SCHEMA_VERSION}"
+        )) && err.contains("cardform.db.schema-1.bak"),
         "{err}"
     );
     assert!(backup(&env).exists());
@@ -247,4 +253,164 @@ fn init_creates_a_state_and_says_where() {
     let out = env.cardform(&["init"]).output().unwrap();
     assert_success(&out);
     assert!(stdout(&out).contains("nothing to do"), "{}", stdout(&out));
+}
+
+fn schema3(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schema3")
+        .join(name)
+}
+
+/// The schema-3 fixture (top-ups sent, no top-up records) beside the world it was applied to.
+fn schema3_env() -> (Env, TempDir) {
+    let world_dir = TempDir::new().unwrap();
+    let world = world_dir.path().join("world.json");
+    std::fs::copy(schema3("world.json"), &world).unwrap();
+    let env = Env::with(SandboxConfig {
+        world_file: Some(world),
+        ..fast_sandbox()
+    });
+    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
+    std::fs::copy(schema3("state.db"), env.state()).unwrap();
+    for f in ["cards.yaml", "payroll.csv"] {
+        std::fs::copy(schema3(f), env.path(f)).unwrap();
+    }
+    (env, world_dir)
+}
+
+/// From schema 3 to 4: each top-up the journal holds gets its record (labels unknown: schema 3
+/// never kept them), every report says what the schema-3 release said, and nothing is sent.
+#[test]
+fn a_schema_3_state_gets_a_record_for_every_topup_it_sent() {
+    let (env, _world) = schema3_env();
+    let out = env
+        .cardform(&["state", "list", "--topup", "*"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("older cardform (schema 3"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("from schema 3 to {SCHEMA_VERSION}")),
+        "{}",
+        stdout(&out)
+    );
+    let copy = env.path("state/cardform.db.schema-3.bak");
+    assert_eq!(env.rt.block_on(user_version(&copy)), 3);
+    assert_eq!(env.rt.block_on(user_version(&env.state())), SCHEMA_VERSION);
+
+    // The records, from the journal: what was sent, how it ended, what it cost.
+    let out = env
+        .cardform(&["state", "list", "--topup", "*", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let records: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let seen: Vec<(String, String, String, String, bool)> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}:{}",
+                    r["card"].as_str().unwrap(),
+                    r["id"].as_str().unwrap()
+                ),
+                r["amount"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["charge"].as_str().unwrap().to_owned(),
+                r["labels"].as_object().unwrap().is_empty(),
+            )
+        })
+        .collect();
+    let row = |k: &str, a: &str, c: &str| (k.into(), a.into(), "completed".into(), c.into(), true);
+    assert_eq!(
+        seen,
+        vec![
+            row("alice-travel:2026-11", "100.00", "101.80"),
+            row("alice-travel:bonus", "10.00", "10.45"),
+            row("bob-ops:2026-11", "25.00", "25.68"),
+        ]
+    );
+
+    // Every fact the schema-3 release printed, printed again.
+    for (args, file) in [
+        (&["state", "history"][..], "expected-history.txt"),
+        // The one deliberate difference: the labels schema 3 never kept are recorded, state only.
+        (
+            &["plan", "-f", "cards.yaml", "-f", "payroll.csv"][..],
+            "corrected-plan.txt",
+        ),
+    ] {
+        let out = env.cardform(args).output().unwrap();
+        assert_success(&out);
+        assert_eq!(
+            stdout(&out),
+            std::fs::read_to_string(schema3(file)).unwrap(),
+            "`cardform {}`",
+            args.join(" ")
+        );
+    }
+    let out = env
+        .cardform(&["state", "export", "--format", "json"])
+        .output()
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema3("expected-export.json")).unwrap())
+            .unwrap();
+    assert_eq!(export["cards"], before["cards"]);
+    assert_eq!(export["topups"].as_array().unwrap().len(), 3);
+    // `show`: the card as it was, then its top-ups, then the same orders and charges.
+    let shown = stdout(&env.cardform(&["show", "alice-travel"]).output().unwrap());
+    let old = std::fs::read_to_string(schema3("expected-show-alice.txt")).unwrap();
+    let orders = |t: &str| t[t.find("\nOrders:").unwrap()..].to_owned();
+    assert_eq!(orders(&shown), orders(&old));
+    assert!(shown.contains("Top-ups:\nID"), "{shown}");
+    // The diff of the run that sent them, replayed from the backfilled change log.
+    let diff = stdout(&env.cardform(&["state", "diff", "0", "2"]).output().unwrap());
+    assert!(
+        diff.contains("top-ups: 3 added, 0 removed, 0 changed."),
+        "{diff}"
+    );
+
+    // Lineage and keys survived: re-applying sends nothing and charges nothing.
+    let seen_before = env.inspect();
+    let out = env
+        .cardform(&[
+            "apply",
+            "-f",
+            "cards.yaml",
+            "-f",
+            "payroll.csv",
+            "--auto-approve",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let after = env.inspect();
+    assert_eq!(after.orders, seen_before.orders);
+    assert_eq!(after.total_charged, seen_before.total_charged);
+    // That run relabelled the two top-ups the CSV labels (state only): their records are whole.
+    let out = env
+        .cardform(&[
+            "state",
+            "list",
+            "--topup",
+            "*",
+            "--label",
+            "run=payroll",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let labelled: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(labelled.as_array().unwrap().len(), 2, "{labelled:#}");
 }

@@ -159,7 +159,7 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// A card's `topups`: a list of `{id, amount}`, each id once.
+    /// A card's `topups`: a list of `{id, amount, labels}` (labels optional), each id once.
     fn topups(&mut self, value: &mut Node<'_>, card: &mut RawCard) -> bool {
         if value.is_null() {
             return true;
@@ -178,6 +178,7 @@ impl Reader<'_, '_> {
             };
             let entry = *loc;
             let (mut id, mut amount) = (Slot::Absent, Slot::Absent);
+            let mut labels = Labels::new();
             let mut seen = Vec::new();
             for (k, v) in entries.iter_mut() {
                 let k: &Node<'_> = k;
@@ -194,6 +195,7 @@ impl Reader<'_, '_> {
                     AMOUNT => self.scalar(&name, v, true, &mut amount, |s| {
                         fields::check_amount(AMOUNT, &s)
                     }),
+                    LABELS => self.labels(v, &mut labels),
                     other => {
                         let p = SpecProblem::at(
                             ProblemKind::UnknownField,
@@ -204,7 +206,7 @@ impl Reader<'_, '_> {
                         )
                         .with_help(suggest::help_for(
                             other,
-                            &["id", AMOUNT],
+                            &["id", AMOUNT, LABELS],
                             "top-up fields",
                         ));
                         self.push(p);
@@ -234,7 +236,7 @@ impl Reader<'_, '_> {
                     card.topups.push(DesiredTopup {
                         id: id.value,
                         amount: amount.value,
-                        labels: Labels::new(),
+                        labels,
                         origin: Origin {
                             file: self.src.name.clone(),
                             line: id.loc.line(),
@@ -263,7 +265,7 @@ impl Reader<'_, '_> {
         ok
     }
 
-    /// A `labels` mapping (of a card or a cardholder), each name and value checked.
+    /// A `labels` mapping (of a card, a top-up or a cardholder), each name and value checked.
     pub(super) fn labels(&mut self, value: &mut Node<'_>, labels: &mut Labels) -> bool {
         if value.is_null() {
             return true;

@@ -186,3 +186,24 @@ fn key_not_allowed_in_defaults() {
     let k = kinds("version: 1\ndefaults: {key: x}\n");
     assert_eq!(k, vec![(ProblemKind::UnknownField, 2, 12)]);
 }
+
+#[test]
+fn a_topup_may_carry_labels_checked_like_a_cards() {
+    let (problems, out) = run(
+        "version: 1\ncards:\n  - key: k1\n    external_user_id: u\n    \
+         product_code: P\n    topups:\n      - {id: b, amount: \"5.00\", labels: {run: payroll}}\n      \
+         - {id: a, amount: \"1.00\"}\n",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let topups = &out[0].card.as_ref().unwrap().topups;
+    assert_eq!(topups[0].id, "a");
+    assert!(topups[0].labels.is_empty());
+    assert_eq!(topups[1].labels["run"], "payroll");
+    assert_eq!(
+        kinds(
+            "version: 1\ncards:\n  - key: k1\n    external_user_id: u\n    product_code: P\n    \
+               topups:\n      - {id: b, amount: \"5.00\", labels: {run: }}\n"
+        ),
+        [(ProblemKind::InvalidLabel, 7, 42)]
+    );
+}

@@ -1,5 +1,5 @@
-//! `cardform state diff`: which cards were added, removed or changed between two serials, as a
-//! unified text diff per card or as structured JSON.
+//! `cardform state diff`: which cards, top-ups and people were added, removed or changed between two
+//! serials, as a unified text diff per record or as structured JSON.
 //!
 //! Compares canonical forms only (see the `export` module), so a change that export would not
 //! show, such as a new `updated_at`, is no change here either. It must not decide anything about
@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::Style;
-use super::export::{CanonicalCard, card_text};
-use crate::state::CardRecord;
+use super::export::{
+    CanonicalCard, CanonicalPerson, CanonicalTopup, canonical_people, canonical_topups, card_text,
+    person_text, topup_text,
+};
+use crate::model::Address;
+use crate::state::{CardRecord, ResourceRecord};
 
-/// How the cards differ between two serials. Unchanged cards are not in it.
+/// How the cards (and top-ups) differ between two serials. Unchanged records are not in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateDiff {
     pub from: u64,
@@ -21,6 +25,56 @@ pub struct StateDiff {
     pub added: Vec<CanonicalCard>,
     pub removed: Vec<CanonicalCard>,
     pub changed: Vec<ChangedCard>,
+    /// The top-ups, the same way; left out when none differ.
+    #[serde(skip_serializing_if = "TopupsDiff::is_empty")]
+    pub topups: TopupsDiff,
+    /// Users and cardholders, the same way; left out when none differ.
+    #[serde(skip_serializing_if = "PeopleDiff::is_empty")]
+    pub people: PeopleDiff,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct PeopleDiff {
+    pub added: Vec<CanonicalPerson>,
+    pub removed: Vec<CanonicalPerson>,
+    pub changed: Vec<ChangedPerson>,
+}
+
+impl PeopleDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedPerson {
+    /// `user.UID` or `cardholder.UID:SUBPROVIDER`.
+    pub address: String,
+    pub fields: Vec<String>,
+    pub before: CanonicalPerson,
+    pub after: CanonicalPerson,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct TopupsDiff {
+    pub added: Vec<CanonicalTopup>,
+    pub removed: Vec<CanonicalTopup>,
+    pub changed: Vec<ChangedTopup>,
+}
+
+impl TopupsDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedTopup {
+    /// `CARD:ID`.
+    pub key: String,
+    pub fields: Vec<String>,
+    pub before: CanonicalTopup,
+    pub after: CanonicalTopup,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,8 +86,80 @@ pub struct ChangedCard {
     pub after: CanonicalCard,
 }
 
+/// The records of one serial that a diff compares.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffSide<'a> {
+    pub cards: &'a BTreeMap<String, CardRecord>,
+    pub resources: &'a BTreeMap<Address, ResourceRecord>,
+}
+
+fn people_by_address(
+    resources: &BTreeMap<Address, ResourceRecord>,
+) -> BTreeMap<String, CanonicalPerson> {
+    canonical_people(resources.values())
+        .into_iter()
+        .map(|p| (p.address.clone(), p))
+        .collect()
+}
+
+fn topups_by_key(
+    resources: &BTreeMap<Address, ResourceRecord>,
+) -> BTreeMap<String, CanonicalTopup> {
+    canonical_topups(resources.values())
+        .into_iter()
+        .map(|t| (t.key(), t))
+        .collect()
+}
+
 impl StateDiff {
-    pub fn new(
+    pub fn new(from: u64, to: u64, before: DiffSide<'_>, after: DiffSide<'_>) -> StateDiff {
+        let mut d = Self::of_cards(from, to, before.cards, after.cards);
+        let (b, a) = (
+            topups_by_key(before.resources),
+            topups_by_key(after.resources),
+        );
+        for (key, bt) in &b {
+            match a.get(key) {
+                None => d.topups.removed.push(bt.clone()),
+                Some(at) if at != bt => d.topups.changed.push(ChangedTopup {
+                    key: key.clone(),
+                    fields: changed_fields(bt, at),
+                    before: bt.clone(),
+                    after: at.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        d.topups.added = a
+            .iter()
+            .filter(|(k, _)| !b.contains_key(*k))
+            .map(|(_, t)| t.clone())
+            .collect();
+        let (b, a) = (
+            people_by_address(before.resources),
+            people_by_address(after.resources),
+        );
+        for (address, bp) in &b {
+            match a.get(address) {
+                None => d.people.removed.push(bp.clone()),
+                Some(ap) if ap != bp => d.people.changed.push(ChangedPerson {
+                    address: address.clone(),
+                    fields: changed_fields(bp, ap),
+                    before: bp.clone(),
+                    after: ap.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        d.people.added = a
+            .iter()
+            .filter(|(k, _)| !b.contains_key(*k))
+            .map(|(_, p)| p.clone())
+            .collect();
+        d
+    }
+
+    fn of_cards(
         from: u64,
         to: u64,
         before: &BTreeMap<String, CardRecord>,
@@ -45,6 +171,8 @@ impl StateDiff {
             added: Vec::new(),
             removed: Vec::new(),
             changed: Vec::new(),
+            topups: TopupsDiff::default(),
+            people: PeopleDiff::default(),
         };
         for (key, b) in before {
             match after.get(key) {
@@ -71,11 +199,15 @@ impl StateDiff {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.topups.is_empty()
+            && self.people.is_empty()
     }
 }
 
-fn changed_fields(b: &CanonicalCard, a: &CanonicalCard) -> Vec<String> {
+fn changed_fields<T: Serialize>(b: &T, a: &T) -> Vec<String> {
     let (bv, av) = (
         serde_json::to_value(b).unwrap_or_default(),
         serde_json::to_value(a).unwrap_or_default(),
@@ -83,17 +215,20 @@ fn changed_fields(b: &CanonicalCard, a: &CanonicalCard) -> Vec<String> {
     let (Some(bm), Some(am)) = (bv.as_object(), av.as_object()) else {
         return Vec::new();
     };
+    // A field left out on one side (a balance not read before) is a change too.
     bm.iter()
         .filter(|(k, v)| am.get(*k) != Some(v))
         .map(|(k, _)| k.clone())
+        .chain(am.keys().filter(|k| !bm.contains_key(*k)).cloned())
         .collect()
 }
 
-/// The unified diff, one block per card (added, removed, then changed, each sorted by key).
+/// The unified diff, one block per card (added, removed, then changed, each sorted by key), then
+/// one per top-up the same way.
 pub fn diff_human(
     diff: &StateDiff,
-    before: &BTreeMap<String, CardRecord>,
-    after: &BTreeMap<String, CardRecord>,
+    before: DiffSide<'_>,
+    after: DiffSide<'_>,
     style: Style,
 ) -> String {
     let mut out = String::new();
@@ -111,46 +246,120 @@ pub fn diff_human(
     keys.extend(diff.removed.iter().map(|c| ('-', c.key.as_str())));
     keys.extend(diff.changed.iter().map(|c| ('~', c.key.as_str())));
     for (sign, key) in keys {
-        let old = before.get(key).map(card_text).unwrap_or_default();
-        let new = after.get(key).map(card_text).unwrap_or_default();
-        let title = match sign {
-            '+' => style.green(&format!("+ {key} (added)")),
-            '-' => style.red(&format!("- {key} (removed)")),
-            _ => style.yellow(&format!("~ {key} (changed)")),
-        };
-        let _ = writeln!(out, "\n{title}");
-        let text = similar::TextDiff::from_lines(&old, &new);
-        let unified = text
-            .unified_diff()
-            .context_radius(2)
-            .header(
-                &format!("{key} @ serial {}", diff.from),
-                &format!("{key} @ serial {}", diff.to),
-            )
-            .to_string();
-        for line in unified.lines() {
-            let painted = if line.starts_with("+++") || line.starts_with("---") {
-                style.bold(line)
-            } else if line.starts_with('+') {
-                style.green(line)
-            } else if line.starts_with('-') {
-                style.red(line)
-            } else if line.starts_with("@@") {
-                style.cyan(line)
-            } else {
-                line.to_owned()
-            };
-            let _ = writeln!(out, "{painted}");
+        let old = before.cards.get(key).map(card_text).unwrap_or_default();
+        let new = after.cards.get(key).map(card_text).unwrap_or_default();
+        block(&mut out, diff, sign, key, &old, &new, style);
+    }
+    if !diff.topups.is_empty() {
+        let (b, a) = (
+            topups_by_key(before.resources),
+            topups_by_key(after.resources),
+        );
+        let t = &diff.topups;
+        let mut keys: Vec<(char, String)> = Vec::new();
+        keys.extend(t.added.iter().map(|x| ('+', x.key())));
+        keys.extend(t.removed.iter().map(|x| ('-', x.key())));
+        keys.extend(t.changed.iter().map(|x| ('~', x.key.clone())));
+        for (sign, key) in keys {
+            let old = b.get(&key).map(topup_text).unwrap_or_default();
+            let new = a.get(&key).map(topup_text).unwrap_or_default();
+            block(
+                &mut out,
+                diff,
+                sign,
+                &format!("topup {key}"),
+                &old,
+                &new,
+                style,
+            );
         }
     }
-    let _ = writeln!(
+    if !diff.people.is_empty() {
+        let (b, a) = (
+            people_by_address(before.resources),
+            people_by_address(after.resources),
+        );
+        let p = &diff.people;
+        let mut keys: Vec<(char, String)> = Vec::new();
+        keys.extend(p.added.iter().map(|x| ('+', x.address.clone())));
+        keys.extend(p.removed.iter().map(|x| ('-', x.address.clone())));
+        keys.extend(p.changed.iter().map(|x| ('~', x.address.clone())));
+        for (sign, key) in keys {
+            let old = b.get(&key).map(person_text).unwrap_or_default();
+            let new = a.get(&key).map(person_text).unwrap_or_default();
+            block(&mut out, diff, sign, &key, &old, &new, style);
+        }
+    }
+    let _ = write!(
         out,
-        "\n{} added, {} removed, {} changed.",
+        "\n{} added, {} removed, {} changed",
         diff.added.len(),
         diff.removed.len(),
         diff.changed.len()
     );
+    if !diff.topups.is_empty() {
+        let t = &diff.topups;
+        let _ = write!(
+            out,
+            "; top-ups: {} added, {} removed, {} changed",
+            t.added.len(),
+            t.removed.len(),
+            t.changed.len()
+        );
+    }
+    if !diff.people.is_empty() {
+        let p = &diff.people;
+        let _ = write!(
+            out,
+            "; people: {} added, {} removed, {} changed",
+            p.added.len(),
+            p.removed.len(),
+            p.changed.len()
+        );
+    }
+    let _ = writeln!(out, ".");
     out
+}
+
+/// One record's block: its title, then the unified diff of its canonical text.
+fn block(
+    out: &mut String,
+    diff: &StateDiff,
+    sign: char,
+    key: &str,
+    old: &str,
+    new: &str,
+    style: Style,
+) {
+    let title = match sign {
+        '+' => style.green(&format!("+ {key} (added)")),
+        '-' => style.red(&format!("- {key} (removed)")),
+        _ => style.yellow(&format!("~ {key} (changed)")),
+    };
+    let _ = writeln!(out, "\n{title}");
+    let text = similar::TextDiff::from_lines(old, new);
+    let unified = text
+        .unified_diff()
+        .context_radius(2)
+        .header(
+            &format!("{key} @ serial {}", diff.from),
+            &format!("{key} @ serial {}", diff.to),
+        )
+        .to_string();
+    for line in unified.lines() {
+        let painted = if line.starts_with("+++") || line.starts_with("---") {
+            style.bold(line)
+        } else if line.starts_with('+') {
+            style.green(line)
+        } else if line.starts_with('-') {
+            style.red(line)
+        } else if line.starts_with("@@") {
+            style.cyan(line)
+        } else {
+            line.to_owned()
+        };
+        let _ = writeln!(out, "{painted}");
+    }
 }
 
 pub fn diff_json(diff: &StateDiff) -> String {
@@ -173,13 +382,18 @@ mod tests {
         bc.phase = CardPhase::Frozen;
         bc.updated_at = "2025-02-01T00:00:00Z".into();
         b.insert("c".into(), card("c"));
-        let d = StateDiff::new(1, 2, &a, &b);
+        let none = BTreeMap::new();
+        let side = |cards| DiffSide {
+            cards,
+            resources: &none,
+        };
+        let d = StateDiff::new(1, 2, side(&a), side(&b));
         assert_eq!(d.added.len(), 1);
         assert!(d.removed.is_empty());
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.changed[0].key, "b");
         assert_eq!(d.changed[0].fields, vec!["status".to_owned()]);
-        let text = diff_human(&d, &a, &b, Style::PLAIN);
+        let text = diff_human(&d, side(&a), side(&b), Style::PLAIN);
         assert!(text.contains("-status: active\n+status: frozen"), "{text}");
         assert!(!text.contains("~ a"), "{text}");
     }
@@ -189,6 +403,11 @@ mod tests {
         let a = BTreeMap::from([("a".to_owned(), card("a"))]);
         let mut b = a.clone();
         b.get_mut("a").unwrap().updated_at = "2030-01-01T00:00:00Z".into();
-        assert!(StateDiff::new(1, 2, &a, &b).is_empty());
+        let none = BTreeMap::new();
+        let side = |cards| DiffSide {
+            cards,
+            resources: &none,
+        };
+        assert!(StateDiff::new(1, 2, side(&a), side(&b)).is_empty());
     }
 }

@@ -1,5 +1,5 @@
-//! `cardform state history`: one line per run, with the counts its summary recorded and the money
-//! the orders it sent were charged.
+//! `cardform state history`: one line per run, with the counts its summary recorded, the top-up
+//! orders and the money the orders it sent were charged.
 //!
 //! Reads the summaries as loose JSON, because runs of every command (and of older builds) write
 //! different fields; it must not fail on a field it does not know, only leave it out.
@@ -80,10 +80,19 @@ pub fn history_human(runs: &[RunRecord], style: Style, cur: &str) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let counts = match r.finished_at {
+            let mut counts = match r.finished_at {
                 Some(_) => summary_text(&r.summary),
                 None => "unfinished (killed or still running)".to_owned(),
             };
+            // What the journal says it sent, when the summary does not say as much already (a
+            // killed run, a failed or resumed top-up).
+            let topped_up = r.summary.get("topped_up").and_then(|n| n.as_u64());
+            if let Some(n) = r.topups_sent.filter(|n| Some(*n) != topped_up) {
+                counts = match counts.as_str() {
+                    "no changes" => format!("top-ups sent {n}"),
+                    _ => format!("{counts}, top-ups sent {n}"),
+                };
+            }
             let money = money_text(r, cur);
             vec![
                 r.serial.to_string(),

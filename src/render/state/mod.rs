@@ -23,11 +23,21 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::Style;
 
 pub use audit::{audit_csv, audit_json, audit_table};
-pub use diff::{ChangedCard, StateDiff, diff_human, diff_json};
-pub use export::{CanonicalCard, card_text, export_csv, export_json, export_yaml};
+pub use diff::{
+    ChangedCard, ChangedPerson, ChangedTopup, DiffSide, PeopleDiff, StateDiff, TopupsDiff,
+    diff_human, diff_json,
+};
+pub use export::{
+    CanonicalCard, CanonicalPerson, CanonicalTopup, ExportKinds, canonical_people,
+    canonical_topups, card_text, export_csv, export_json, export_people_csv, export_topups_csv,
+    export_yaml, person_text, topup_text,
+};
 pub use history::{history_human, history_json};
 pub use refresh::{drift_line, refresh_human};
-pub use tables::{OrderView, card_detail, card_detail_json, cards_json, cards_table};
+pub use tables::{
+    OrderView, card_detail, card_detail_json, cards_json, cards_table, people_table, topups_json,
+    topups_table,
+};
 
 /// Money as export writes it: exactly two decimals, rounded half away from zero.
 pub fn money(d: Decimal) -> String {
@@ -71,6 +81,7 @@ mod tests {
             charged: Decimal::new(1005, 1),
             attempt: 1,
             replaced_by: None,
+            balance: None,
             created_at: "2025-01-01T00:00:00Z".into(),
             updated_at: "2025-01-02T00:00:00Z".into(),
         }

@@ -1,5 +1,6 @@
-//! `cardform state list` and `state show`: the cards table, one card in detail with its journaled
-//! orders ([`OrderView`]), their JSON forms, and the column layout the other tables share.
+//! `cardform state list` and `state show`: the cards table, the top-ups table (`list --topup`),
+//! one card in detail with its top-ups and journaled orders ([`OrderView`]), their JSON forms, and
+//! the column layout the other tables share.
 //!
 //! Layout only: which cards and orders to show is the caller's choice, and nothing here may
 //! print more of a card than [`CardRecord`] holds.
@@ -9,7 +10,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::export::CanonicalCard;
+use super::export::{CanonicalCard, CanonicalTopup};
 use super::{Style, amount, money, opt_money};
 use crate::state::{CardPhase, CardRecord, OrderRecord};
 
@@ -104,6 +105,126 @@ pub fn cards_json<'a>(cards: impl IntoIterator<Item = &'a CardRecord>) -> String
     s
 }
 
+fn labels_text(labels: &crate::model::Labels) -> String {
+    if labels.is_empty() {
+        return "-".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Top-ups, one row each: card, id, status, amount, charge, attempt, labels; then their totals.
+pub fn topups_table(topups: &[CanonicalTopup], style: Style, cur: &str) -> String {
+    if topups.is_empty() {
+        return "No top-ups in state match.\n".to_owned();
+    }
+    let (mut sent, mut charged) = (Decimal::ZERO, Decimal::ZERO);
+    let rows: Vec<Vec<String>> = topups
+        .iter()
+        .map(|t| {
+            if t.status == "completed" {
+                sent += t.amount.parse::<Decimal>().unwrap_or_default();
+            }
+            charged += t
+                .charge
+                .as_deref()
+                .and_then(|c| c.parse::<Decimal>().ok())
+                .unwrap_or_default();
+            vec![
+                t.card.clone(),
+                t.id.clone(),
+                t.status.clone(),
+                t.amount.clone(),
+                t.charge.clone().unwrap_or_else(|| "-".into()),
+                t.attempt.to_string(),
+                t.error_slug.clone().unwrap_or_else(|| "-".into()),
+                labels_text(&t.labels),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "CARD", "TOPUP", "STATUS", "AMOUNT", "CHARGE", "ATTEMPT", "SLUG", "LABELS",
+        ],
+        &rows,
+        style,
+    );
+    let _ = writeln!(
+        out,
+        "\n{} top-up{}: {} sent to cards, {} charged in total.",
+        topups.len(),
+        if topups.len() == 1 { "" } else { "s" },
+        amount(sent, cur),
+        amount(charged, cur)
+    );
+    out
+}
+
+/// Users and cardholders, one row each: who (by `external_user_id` only), where, what the
+/// provider said of them. No personal field exists in state to show.
+pub fn people_table(people: &[super::CanonicalPerson], style: Style) -> String {
+    if people.is_empty() {
+        return "No users or cardholders in state match.\n".to_owned();
+    }
+    let dash = || "-".to_owned();
+    let rows: Vec<Vec<String>> = people
+        .iter()
+        .map(|p| {
+            vec![
+                p.external_user_id.clone(),
+                if p.subprovider.is_some() {
+                    "cardholder"
+                } else {
+                    "user"
+                }
+                .to_owned(),
+                p.subprovider.clone().unwrap_or_else(dash),
+                p.id.clone().unwrap_or_else(|| "(adopted)".to_owned()),
+                p.status.clone(),
+                p.registration_status.clone().unwrap_or_else(dash),
+                p.kyc_status.clone().unwrap_or_else(dash),
+                labels_text(&p.labels),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "PERSON",
+            "KIND",
+            "SUBPROVIDER",
+            "ID",
+            "STATUS",
+            "REGISTRATION",
+            "KYC",
+            "LABELS",
+        ],
+        &rows,
+        style,
+    );
+    let holders = people.iter().filter(|p| p.subprovider.is_some()).count();
+    let approved = people
+        .iter()
+        .filter(|p| p.kyc_status.as_deref() == Some("approved"))
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} user{}, {holders} cardholder{} ({approved} with KYC approved).",
+        people.len() - holders,
+        if people.len() - holders == 1 { "" } else { "s" },
+        if holders == 1 { "" } else { "s" },
+    );
+    out
+}
+
+pub fn topups_json(topups: &[CanonicalTopup]) -> String {
+    let mut s = serde_json::to_string_pretty(topups).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// An order as `show` prints it: the journal's fields without the raw request.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrderView {
@@ -140,8 +261,15 @@ impl From<&OrderRecord> for OrderView {
     }
 }
 
-/// One card in detail: declared vs recorded vs last seen at the provider, its orders, charges.
-pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur: &str) -> String {
+/// One card in detail: declared vs recorded vs last seen at the provider, its top-ups, its orders,
+/// charges.
+pub fn card_detail(
+    card: &CardRecord,
+    topups: &[CanonicalTopup],
+    orders: &[OrderRecord],
+    style: Style,
+    cur: &str,
+) -> String {
     let mut out = String::new();
     let dash = || "-".to_owned();
     let _ = writeln!(out, "{}", style.bold(&card.key));
@@ -156,18 +284,7 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur:
         "initial top-up",
         opt_money(card.initial_topup).unwrap_or_else(dash),
     );
-    field(
-        "labels",
-        if card.labels.is_empty() {
-            dash()
-        } else {
-            card.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
+    field("labels", labels_text(&card.labels));
     field("declared", card.desired_status.as_str().to_owned());
     field("recorded", phase_painted(card.phase, style));
     field(
@@ -177,12 +294,41 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur:
             .unwrap_or_else(|| "- (never read: run `cardform refresh`)".into()),
     );
     field("charged", amount(card.charged, cur));
+    field(
+        "balance",
+        card.balance.map_or_else(
+            || "- (not reported yet: run `cardform refresh`)".into(),
+            |b| amount(b, cur),
+        ),
+    );
     field("attempt", card.attempt.to_string());
     if let Some(r) = &card.replaced_by {
         field("replaced by", r.clone());
     }
     field("created", card.created_at.clone());
     field("updated", card.updated_at.clone());
+
+    if !topups.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Top-ups:"));
+        let rows: Vec<Vec<String>> = topups
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.clone(),
+                    t.status.clone(),
+                    t.amount.clone(),
+                    t.charge.clone().unwrap_or_else(dash),
+                    t.attempt.to_string(),
+                    labels_text(&t.labels),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["ID", "STATUS", "AMOUNT", "CHARGE", "ATTEMPT", "LABELS"],
+            &rows,
+            style,
+        ));
+    }
 
     if orders.is_empty() {
         let _ = writeln!(out, "\nNo orders journaled.");
@@ -246,16 +392,23 @@ pub fn card_detail(card: &CardRecord, orders: &[OrderRecord], style: Style, cur:
     out
 }
 
-pub fn card_detail_json(card: &CardRecord, orders: &[OrderRecord]) -> String {
+pub fn card_detail_json(
+    card: &CardRecord,
+    topups: &[CanonicalTopup],
+    orders: &[OrderRecord],
+) -> String {
     #[derive(Serialize)]
-    struct Detail {
+    struct Detail<'a> {
         card: CanonicalCard,
         updated_at: String,
+        #[serde(skip_serializing_if = "<[CanonicalTopup]>::is_empty")]
+        topups: &'a [CanonicalTopup],
         orders: Vec<OrderView>,
     }
     let d = Detail {
         card: card.into(),
         updated_at: card.updated_at.clone(),
+        topups,
         orders: orders.iter().map(OrderView::from).collect(),
     };
     let mut s = serde_json::to_string_pretty(&d).unwrap_or_default();

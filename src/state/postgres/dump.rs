@@ -2,10 +2,12 @@
 //! the order it was written, in one snapshot; loads into a state just created, in one
 //! transaction. Must not change a state that already holds anything.
 
+use super::resources::{RESOURCE_PACKED, put_resource_in};
 use super::{CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
-    orders_with_serial_from_packed, serial_i64, serial_u64, timestamp_micros,
+    orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64,
+    timestamp_micros,
 };
 use crate::state::{StateDump, StateError};
 
@@ -47,6 +49,11 @@ impl PgStore {
              '[]')::text FROM orders"
         ))
         .await?;
+        let resources = packed(format!(
+            "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_kind, resource_key), \
+             '[]')::text FROM resources"
+        ))
+        .await?;
         let changes = packed(
             "SELECT coalesce(json_agg(json_build_array(resource_kind, resource_key, serial, image) \
              ORDER BY serial, resource_kind, resource_key), '[]')::text FROM changes"
@@ -67,6 +74,7 @@ impl PgStore {
             runs: crate::state::codec::runs_from_packed(&runs)?,
             cards: cards_with_serial_from_packed(&cards)?,
             orders: orders_with_serial_from_packed(&orders)?,
+            resources: resources_from_packed(&resources)?,
             changes: changes_from_packed(&changes)?,
             calls: crate::state::codec::calls_from_packed(&calls)?,
             observed_fees: observed_fees_from_packed(&fees)?,
@@ -112,7 +120,10 @@ impl PgStore {
         for (order, serial) in &dump.orders {
             upsert_order(&mut tx, *serial, order).await?;
         }
-        // After the cards: the change log as it was replaces what writing them logged.
+        for (record, serial) in &dump.resources {
+            put_resource_in(&mut tx, *serial, record).await?;
+        }
+        // After the cards and resources: the change log as it was replaces what writing them logged.
         for (address, serial, image) in &dump.changes {
             sqlx::query(
                 "INSERT INTO changes (resource_kind, resource_key, serial, image) \

@@ -9,6 +9,7 @@
 
 mod dump;
 mod lock;
+mod resources;
 mod schema;
 
 use rust_decimal::Decimal;
@@ -24,7 +25,7 @@ use crate::state::codec::{
     self, FeeLesson, cards_from_images, cards_from_packed, serial_i64, serial_u64, timestamp_micros,
 };
 use crate::state::location::PgLocation;
-use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
 use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
@@ -41,7 +42,7 @@ const FOREIGN_KEY_VIOLATION: &str = "23503";
 
 const CARD_PACKED: &str = "json_build_array(key, external_user_id, product_code, initial_topup, \
      desired_status, labels::json, card_id, phase, provider_status, last4, charged, attempt, \
-     replaced_by, created_at, updated_at)";
+     replaced_by, created_at, updated_at, balance)";
 
 const ORDER_PACKED: &str = "json_build_array(idempotency_key, resource_kind, resource_key, kind, \
      attempt, request, order_id, phase, provider_status, sub_status, error_slug, error_message, \
@@ -251,6 +252,7 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
         let topups = codec::topups_from_rows(rows)?;
+        let resources = resources::resources_in(&mut tx, None).await?;
         let rows: Vec<codec::PersonRow> = sqlx::query_as(codec::PEOPLE_SQL)
             .fetch_all(&mut *tx)
             .await?;
@@ -263,6 +265,7 @@ impl PgStore {
             open_orders,
             observed_issue_fees,
             topups,
+            resources,
             people,
         })
     }
@@ -325,6 +328,10 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await?;
         codec::attach_charges(&mut runs, charges)?;
+        let topups: Vec<(i64, i64)> = sqlx::query_as(codec::TOPUPS_SENT_SQL)
+            .fetch_all(&self.pool)
+            .await?;
+        codec::attach_topups_sent(&mut runs, topups)?;
         Ok(runs)
     }
 
@@ -413,6 +420,21 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // So do its top-ups (`OLD:ID` becomes `NEW:ID`), which would otherwise be sent again.
+        let (from, to) = codec::topup_key_range(old);
+        for table in ["orders", "calls"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET resource_key = $1 || substr(resource_key, $2) \
+                 WHERE resource_kind = 'topup' AND resource_key >= $3 AND resource_key < $4"
+            )))
+            .bind(new)
+            .bind(i32::try_from(old.chars().count() + 1).unwrap_or(i32::MAX))
+            .bind(&from)
+            .bind(&to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        resources::rename_topups_in(&mut tx, serial, old, new).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -449,6 +471,24 @@ impl PgStore {
         &self,
         serial: u64,
         order: &OrderRecord,
+    ) -> Result<(), StateError> {
+        self.journal_in(serial, order, None).await
+    }
+
+    pub(in crate::state) async fn journal_order_with(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        record: &ResourceRecord,
+    ) -> Result<(), StateError> {
+        self.journal_in(serial, order, Some(record)).await
+    }
+
+    async fn journal_in(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        declared: Option<&ResourceRecord>,
     ) -> Result<(), StateError> {
         let held = self.held_lock()?;
         let mut tx = self.pool.begin().await?;
@@ -496,6 +536,7 @@ impl PgStore {
                 });
             }
         }
+        resources::follow_order_in(&mut tx, serial, order, declared).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -606,6 +647,7 @@ impl PgStore {
     ) -> Result<(), StateError> {
         let mut tx = self.pool.begin().await?;
         upsert_order(&mut tx, serial, order).await?;
+        resources::follow_order_in(&mut tx, serial, order, None).await?;
         insert_call(&mut tx, call).await?;
         tx.commit().await?;
         Ok(())
@@ -675,8 +717,8 @@ pub(super) async fn put_card_in(
     sqlx::query(
         "INSERT INTO cards (key, external_user_id, product_code, initial_topup, desired_status, \
            labels, card_id, phase, provider_status, last4, charged, attempt, replaced_by, \
-           created_at, updated_at, serial) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+           created_at, updated_at, balance, serial) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (key) DO UPDATE SET external_user_id = excluded.external_user_id, \
            product_code = excluded.product_code, initial_topup = excluded.initial_topup, \
            desired_status = excluded.desired_status, labels = excluded.labels, \
@@ -684,7 +726,8 @@ pub(super) async fn put_card_in(
            provider_status = excluded.provider_status, last4 = excluded.last4, \
            charged = excluded.charged, attempt = excluded.attempt, \
            replaced_by = excluded.replaced_by, created_at = excluded.created_at, \
-           updated_at = excluded.updated_at, serial = excluded.serial",
+           updated_at = excluded.updated_at, balance = excluded.balance, \
+           serial = excluded.serial",
     )
     .bind(&c.key)
     .bind(&c.external_user_id)
@@ -701,6 +744,7 @@ pub(super) async fn put_card_in(
     .bind(&c.replaced_by)
     .bind(&c.created_at)
     .bind(&c.updated_at)
+    .bind(c.balance.map(|d| d.to_string()))
     .bind(s)
     .execute(&mut **tx)
     .await
@@ -728,6 +772,7 @@ async fn record_in(
 ) -> Result<(), StateError> {
     if let Some(o) = order {
         upsert_order(tx, serial, o).await?;
+        resources::follow_order_in(tx, serial, o, None).await?;
     }
     if let Some(c) = card {
         put_card_in(tx, serial, c).await?;

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sent_serial",
         include_str!("migrations/0003_sent_serial.sql"),
     ),
+    (
+        4,
+        "resources",
+        include_str!("migrations/0004_resources.sql"),
+    ),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);

@@ -40,6 +40,7 @@ impl SqliteStore {
                 .fetch_all(&mut *tx)
                 .await?;
         let topups = crate::state::codec::topups_from_rows(rows)?;
+        let resources = super::resources::resources_in(&mut tx, None).await?;
         let rows: Vec<crate::state::codec::PersonRow> =
             sqlx::query_as(crate::state::codec::PEOPLE_SQL)
                 .fetch_all(&mut *tx)
@@ -53,6 +54,7 @@ impl SqliteStore {
             open_orders,
             observed_issue_fees,
             topups,
+            resources,
             people,
         })
     }
@@ -208,6 +210,22 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // So do its top-ups (`OLD:ID` becomes `NEW:ID`): the journal says they were sent, and a
+        // top-up left under the old key would be sent again under the new one.
+        let (from, to) = crate::state::codec::topup_key_range(old);
+        for table in ["orders", "calls"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET resource_key = ?1 || substr(resource_key, ?2) \
+                 WHERE resource_kind = 'topup' AND resource_key >= ?3 AND resource_key < ?4"
+            )))
+            .bind(new)
+            .bind(i64::try_from(old.chars().count() + 1).unwrap_or(i64::MAX))
+            .bind(&from)
+            .bind(&to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        super::resources::rename_topups_in(&mut tx, serial, old, new).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -260,7 +278,7 @@ pub(super) async fn put_card_in(
     sqlx::query(concat!(
         "INSERT OR REPLACE INTO cards (",
         card_columns!(),
-        ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(&c.key)
     .bind(&c.external_user_id)
@@ -277,6 +295,7 @@ pub(super) async fn put_card_in(
     .bind(&c.replaced_by)
     .bind(&c.created_at)
     .bind(&c.updated_at)
+    .bind(c.balance.map(|d| d.to_string()))
     .bind(s)
     .execute(&mut *conn)
     .await

@@ -6,12 +6,13 @@ use sqlx::Connection;
 
 use super::cards::put_card_in;
 use super::journal::upsert_order;
+use super::resources::{put_resource_in, resource_packed};
 use super::rows::card_packed;
 use super::*;
 use crate::state::StateDump;
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
-    orders_with_serial_from_packed,
+    orders_with_serial_from_packed, resources_from_packed,
 };
 
 impl SqliteStore {
@@ -61,6 +62,12 @@ impl SqliteStore {
                updated_at, sent_serial), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
         )
         .await?;
+        let resources = packed(concat!(
+            "SELECT json_group_array(",
+            resource_packed!(),
+            ") FROM (SELECT * FROM resources ORDER BY resource_kind, resource_key)"
+        ))
+        .await?;
         let changes = packed(
             "SELECT json_group_array(json_array(resource_kind, resource_key, serial, image)) \
              FROM (SELECT * FROM changes ORDER BY serial, resource_kind, resource_key)",
@@ -80,6 +87,7 @@ impl SqliteStore {
             runs,
             cards: cards_with_serial_from_packed(&cards)?,
             orders: orders_with_serial_from_packed(&orders)?,
+            resources: resources_from_packed(&resources)?,
             changes: changes_from_packed(&changes)?,
             calls,
             observed_fees: observed_fees_from_packed(&fees)?,
@@ -125,7 +133,10 @@ impl SqliteStore {
         for (order, serial) in &dump.orders {
             upsert_order(&mut tx, *serial, order).await?;
         }
-        // After the cards: the change log as it was replaces what writing them logged.
+        for (record, serial) in &dump.resources {
+            put_resource_in(&mut tx, *serial, record).await?;
+        }
+        // After the cards and resources: the change log as it was replaces what writing them logged.
         for (address, serial, image) in &dump.changes {
             sqlx::query(
                 "INSERT INTO changes (resource_kind, resource_key, serial, image) \

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use sqlx::sqlite::SqliteConnection;
 
 use super::cards::put_card_in;
+use super::resources::follow_order_in;
 use super::rows::{self, card_columns, order_columns};
 use super::*;
 use crate::state::codec::FeeLesson;
@@ -19,6 +20,26 @@ impl SqliteStore {
         &self,
         serial: u64,
         order: &OrderRecord,
+    ) -> Result<(), StateError> {
+        self.journal_in(serial, order, None).await
+    }
+
+    /// [`Self::journal_order`] for a resource that is not a card, with its record as declared:
+    /// the entry and the record are committed together.
+    pub(in crate::state) async fn journal_order_with(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        record: &ResourceRecord,
+    ) -> Result<(), StateError> {
+        self.journal_in(serial, order, Some(record)).await
+    }
+
+    async fn journal_in(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        declared: Option<&ResourceRecord>,
     ) -> Result<(), StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = bind_order(
@@ -56,6 +77,7 @@ impl SqliteStore {
                 });
             }
         }
+        follow_order_in(&mut tx, serial, order, declared).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -205,6 +227,7 @@ async fn record_in(
 ) -> Result<(), StateError> {
     if let Some(o) = order {
         upsert_order(conn, serial, o).await?;
+        follow_order_in(conn, serial, o, None).await?;
     }
     if let Some(c) = card {
         put_card_in(conn, serial, c).await?;

@@ -1,12 +1,13 @@
 //! The SQLite backend: a state in one local file. Opening it (creating, upgrading, refusing), and
-//! every read and write of runs, cards, the order journal, the change log and the audit of
-//! provider calls. Must not decide what to do with what it holds, and nothing outside `state`
+//! every read and write of runs, cards, other resources' records, the order journal, the change
+//! log and the audit of provider calls. Must not decide what to do with what it holds, and nothing outside `state`
 //! sees a type of this module.
 
 mod cards;
 mod dump;
 mod journal;
 mod lock;
+mod resources;
 mod rows;
 mod runs;
 mod schema;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use crate::model::Address;
 use crate::state::codec::{serial_i64, serial_u64, timestamp_micros};
-use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
 use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
 
 impl From<sqlx::Error> for StateError {

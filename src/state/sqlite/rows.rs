@@ -20,7 +20,8 @@ use crate::state::{CallRecord, RunRecord};
 macro_rules! card_columns {
     () => {
         "key, external_user_id, product_code, initial_topup, desired_status, labels, card_id, \
-         phase, provider_status, last4, charged, attempt, replaced_by, created_at, updated_at"
+         phase, provider_status, last4, charged, attempt, replaced_by, created_at, updated_at, \
+         balance"
     };
 }
 pub(super) use card_columns;
@@ -54,7 +55,7 @@ macro_rules! card_packed {
     () => {
         "json_array(key, external_user_id, product_code, initial_topup, desired_status, \
          json(labels), card_id, phase, provider_status, last4, charged, attempt, replaced_by, \
-         created_at, updated_at)"
+         created_at, updated_at, balance)"
     };
 }
 pub(super) use card_packed;
@@ -81,6 +82,7 @@ pub(super) fn card(row: &SqliteRow) -> Result<CardRecord, StateError> {
         replaced_by: row.try_get(12)?,
         created_at: row.try_get(13)?,
         updated_at: row.try_get(14)?,
+        balance: opt_decimal("balance", row.try_get(15)?)?,
     })
 }
 
@@ -121,6 +123,7 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, StateError> {
         command: row.try_get(5)?,
         summary: serde_json::from_str(&summary).map_err(|_| corrupt("run summary", &summary))?,
         charged: None,
+        topups_sent: None,
     })
 }
 

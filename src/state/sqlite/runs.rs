@@ -67,6 +67,10 @@ impl SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         attach_charges(&mut runs, charges)?;
+        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::codec::TOPUPS_SENT_SQL)
+            .fetch_all(&self.reader)
+            .await?;
+        crate::state::codec::attach_topups_sent(&mut runs, topups)?;
         Ok(runs)
     }
 
@@ -85,6 +89,7 @@ impl SqliteStore {
     ) -> Result<(), StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         super::journal::upsert_order(&mut tx, serial, order).await?;
+        super::resources::follow_order_in(&mut tx, serial, order, None).await?;
         insert_call(&mut tx, call).await?;
         tx.commit().await?;
         Ok(())
