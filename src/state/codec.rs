@@ -471,18 +471,29 @@ pub(super) fn topups_from_rows(
             charge: opt_decimal("charge", charge)?,
             error_slug,
         };
-        match topups.entry(key) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(state);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                if state.attempt >= o.get().attempt {
-                    o.insert(state);
-                }
+        keep_latest(&mut topups, key, state, |s| s.attempt);
+    }
+    Ok(topups)
+}
+
+/// Keeps `state` as `key`'s unless an entry of a later attempt is there. Rows come in journal
+/// order, so of one attempt the later entry (a status learned later) wins.
+fn keep_latest<K: Ord, S>(
+    into: &mut BTreeMap<K, S>,
+    key: K,
+    state: S,
+    attempt: impl Fn(&S) -> u32,
+) {
+    match into.entry(key) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(state);
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => {
+            if attempt(&state) >= attempt(o.get()) {
+                o.insert(state);
             }
         }
     }
-    Ok(topups)
 }
 
 /// The person rows of the journal (`resource_kind, resource_key, attempt, phase, request,
@@ -528,17 +539,7 @@ pub(super) fn people_from_rows(
             sent,
             error_slug,
         };
-        // Journal order: a later entry of the same attempt (a status learned later) wins too.
-        match people.entry(Address::new(kind, key)) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(state);
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                if state.attempt >= o.get().attempt {
-                    o.insert(state);
-                }
-            }
-        }
+        keep_latest(&mut people, Address::new(kind, key), state, |s| s.attempt);
     }
     Ok(people)
 }

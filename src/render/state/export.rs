@@ -320,37 +320,28 @@ const CSV_COLUMNS: [&str; 13] = [
 /// CSV in the declaration files' spirit: one row per card, one `label.<name>` column per label
 /// name found in any card (sorted).
 pub fn export_csv(cards: &BTreeMap<String, CardRecord>) -> String {
-    let mut label_names: Vec<&String> = cards.values().flat_map(|c| c.labels.keys()).collect();
-    label_names.sort();
-    label_names.dedup();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = CSV_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
-    header.extend(label_names.iter().map(|n| format!("label.{n}")));
-    let _ = w.write_record(&header);
-    for c in canonical(cards) {
-        let mut row = vec![
-            c.key,
-            c.card_id.unwrap_or_default(),
-            c.status,
-            c.provider_status.unwrap_or_default(),
-            c.last4.unwrap_or_default(),
-            c.external_user_id,
-            c.product_code,
-            c.initial_topup.unwrap_or_default(),
-            c.desired_status,
-            c.charged,
-            c.attempt.to_string(),
-            c.replaced_by.unwrap_or_default(),
-            c.created_at,
-        ];
-        row.extend(
-            label_names
-                .iter()
-                .map(|n| c.labels.get(n).cloned().unwrap_or_default()),
-        );
-        let _ = w.write_record(&row);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    let cards = canonical(cards);
+    labelled_csv(
+        &CSV_COLUMNS,
+        cards.iter().map(|c| {
+            let row = vec![
+                c.key.clone(),
+                c.card_id.clone().unwrap_or_default(),
+                c.status.clone(),
+                c.provider_status.clone().unwrap_or_default(),
+                c.last4.clone().unwrap_or_default(),
+                c.external_user_id.clone(),
+                c.product_code.clone(),
+                c.initial_topup.clone().unwrap_or_default(),
+                c.desired_status.clone(),
+                c.charged.clone(),
+                c.attempt.to_string(),
+                c.replaced_by.clone().unwrap_or_default(),
+                c.created_at.clone(),
+            ];
+            (row, &c.labels)
+        }),
+    )
 }
 
 const TOPUP_CSV_COLUMNS: [&str; 8] = [
@@ -368,28 +359,42 @@ const TOPUP_CSV_COLUMNS: [&str; 8] = [
 /// (`key` is the card's), then where each stands, then one `label.<name>` column per label name.
 pub fn export_topups_csv(resources: &BTreeMap<Address, ResourceRecord>) -> String {
     let topups = canonical_topups(resources.values());
-    let mut label_names: Vec<&String> = topups.iter().flat_map(|t| t.labels.keys()).collect();
+    labelled_csv(
+        &TOPUP_CSV_COLUMNS,
+        topups.iter().map(|t| {
+            let row = vec![
+                t.card.clone(),
+                t.id.clone(),
+                t.amount.clone(),
+                t.status.clone(),
+                t.attempt.to_string(),
+                t.charge.clone().unwrap_or_default(),
+                t.error_slug.clone().unwrap_or_default(),
+                t.created_at.clone(),
+            ];
+            (row, &t.labels)
+        }),
+    )
+}
+
+/// A CSV of `columns`, then one `label.<name>` column per label name found in any row (sorted),
+/// as the declaration files have them.
+fn labelled_csv<'a>(
+    columns: &[&str],
+    rows: impl Iterator<Item = (Vec<String>, &'a crate::decl::Labels)> + Clone,
+) -> String {
+    let mut label_names: Vec<&String> = rows.clone().flat_map(|(_, l)| l.keys()).collect();
     label_names.sort();
     label_names.dedup();
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = TOPUP_CSV_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+    let mut header: Vec<String> = columns.iter().map(|s| (*s).to_owned()).collect();
     header.extend(label_names.iter().map(|n| format!("label.{n}")));
     let _ = w.write_record(&header);
-    for t in &topups {
-        let mut row = vec![
-            t.card.clone(),
-            t.id.clone(),
-            t.amount.clone(),
-            t.status.clone(),
-            t.attempt.to_string(),
-            t.charge.clone().unwrap_or_default(),
-            t.error_slug.clone().unwrap_or_default(),
-            t.created_at.clone(),
-        ];
+    for (mut row, labels) in rows {
         row.extend(
             label_names
                 .iter()
-                .map(|n| t.labels.get(n).cloned().unwrap_or_default()),
+                .map(|n| labels.get(n).cloned().unwrap_or_default()),
         );
         let _ = w.write_record(&row);
     }
@@ -413,40 +418,30 @@ const PEOPLE_CSV_COLUMNS: [&str; 11] = [
 /// CSV of the users and cardholders, one row each, then one `label.<name>` column per label name.
 pub fn export_people_csv(resources: &BTreeMap<Address, ResourceRecord>) -> String {
     let people = canonical_people(resources.values());
-    let mut label_names: Vec<&String> = people.iter().flat_map(|p| p.labels.keys()).collect();
-    label_names.sort();
-    label_names.dedup();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<String> = PEOPLE_CSV_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
-    header.extend(label_names.iter().map(|n| format!("label.{n}")));
-    let _ = w.write_record(&header);
-    for p in &people {
-        let kind = if p.subprovider.is_some() {
-            "cardholder"
-        } else {
-            "user"
-        };
-        let mut row = vec![
-            p.address.clone(),
-            kind.to_owned(),
-            p.external_user_id.clone(),
-            p.subprovider.clone().unwrap_or_default(),
-            p.id.clone().unwrap_or_default(),
-            p.status.clone(),
-            p.registration_status.clone().unwrap_or_default(),
-            p.kyc_status.clone().unwrap_or_default(),
-            p.attempt.to_string(),
-            p.error_slug.clone().unwrap_or_default(),
-            p.created_at.clone(),
-        ];
-        row.extend(
-            label_names
-                .iter()
-                .map(|n| p.labels.get(n).cloned().unwrap_or_default()),
-        );
-        let _ = w.write_record(&row);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    labelled_csv(
+        &PEOPLE_CSV_COLUMNS,
+        people.iter().map(|p| {
+            let kind = if p.subprovider.is_some() {
+                "cardholder"
+            } else {
+                "user"
+            };
+            let row = vec![
+                p.address.clone(),
+                kind.to_owned(),
+                p.external_user_id.clone(),
+                p.subprovider.clone().unwrap_or_default(),
+                p.id.clone().unwrap_or_default(),
+                p.status.clone(),
+                p.registration_status.clone().unwrap_or_default(),
+                p.kyc_status.clone().unwrap_or_default(),
+                p.attempt.to_string(),
+                p.error_slug.clone().unwrap_or_default(),
+                p.created_at.clone(),
+            ];
+            (row, &p.labels)
+        }),
+    )
 }
 
 /// The lines a top-up contributes to a diff: its canonical fields, one per line.
