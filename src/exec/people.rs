@@ -130,15 +130,13 @@ impl Ctx {
             }
             Err(e @ ClientError::Provider(_)) => {
                 let slug = slugs::of(&e);
+                let message = refusal_message(mutation, &e);
                 order.phase = OrderPhase::Failed;
                 order.error_slug = Some(slug.clone());
-                order.error_message = Some(e.to_string());
+                order.error_message = Some(message.clone());
                 let call = self.call_record(&order, mutation.endpoint(), &slug, None);
                 self.store.record_answer(self.serial, &order, &call).await?;
-                return Ok(Ended::Failed {
-                    slug,
-                    message: e.to_string(),
-                });
+                return Ok(Ended::Failed { slug, message });
             }
             Err(e) => {
                 // The outcome is unknown: the entry stays `prepared`, and the next run sends the
@@ -278,6 +276,34 @@ pub(super) enum KycWait {
     Refused(String),
 }
 
+/// What is kept and shown of a refusal of `mutation`. A provider's message about a cardholder
+/// may quote the very fields it refused (`email "ada@…" is not valid`): it goes nowhere, only its
+/// slug and the fields it names do.
+fn refusal_message(mutation: &Mutation, e: &ClientError) -> String {
+    let Mutation::CreateCardholder(_) = mutation else {
+        return e.to_string();
+    };
+    let ClientError::Provider(p) = e else {
+        return e.to_string();
+    };
+    let named: Vec<&str> = super::mutation::CARDHOLDER_PERSONAL_FIELDS
+        .iter()
+        .chain(&["country_iso", "subprovider_code"])
+        .copied()
+        .filter(|f| p.message.contains(f))
+        .collect();
+    let about = if named.is_empty() {
+        String::new()
+    } else {
+        format!(" about {}", named.join(", "))
+    };
+    format!(
+        "the provider refused the cardholder{about} ({}, HTTP {}); its message is not kept: it \
+         may quote personal data",
+        p.slug, p.http_status
+    )
+}
+
 /// Whether refusal `slug` of a person's create means the provider has them already.
 fn adopts(kind: ResourceKind, slug: &str) -> bool {
     match kind {
@@ -301,5 +327,40 @@ fn corrupt(message: String) -> Ended {
     Ended::Failed {
         slug: slugs::JOURNAL_CORRUPT.into(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ProviderError;
+
+    #[test]
+    fn a_cardholder_refusal_keeps_no_word_of_the_providers_message() {
+        let e = ClientError::Provider(ProviderError {
+            slug: "invalid_request".into(),
+            message: "email \"ada.secret@example.com\" is not an email address".into(),
+            http_status: 400,
+            kyc_status: None,
+        });
+        let holder = Mutation::CreateCardholder(crate::wire::CreateCardholderRequest {
+            external_user_id: "u-1".into(),
+            subprovider_code: "sp".into(),
+            first_name: "Ada".into(),
+            last_name: "Secret".into(),
+            birth_date: "1990-01-01".into(),
+            email: "ada.secret@example.com".into(),
+            phone_number_full: "+4420000000".into(),
+            country_iso: "GB".into(),
+        });
+        let kept = refusal_message(&holder, &e);
+        assert!(!kept.contains("ada.secret"), "{kept}");
+        assert!(kept.contains("about email"), "{kept}");
+        assert!(kept.contains("invalid_request"), "{kept}");
+        // A user's refusal says nothing personal: kept as the provider said it.
+        let user = Mutation::CreateUser(crate::wire::CreateUserRequest {
+            external_user_id: "u-1".into(),
+        });
+        assert!(refusal_message(&user, &e).contains("is not an email address"));
     }
 }
