@@ -7,6 +7,7 @@ mod cards;
 mod dump;
 mod journal;
 mod lock;
+mod raw;
 mod rows;
 mod runs;
 mod schema;
@@ -42,8 +43,7 @@ const READERS: u32 = 2;
 /// snapshot wait on a thread hand-off every few rows.
 const READ_ROW_BUFFER: usize = 10_000;
 
-/// Cards per chunk of a snapshot: large enough that the per-query cost vanishes, small enough
-/// that one chunk's JSON (about 500 bytes a card) stays a few megabytes.
+/// Cards per chunk of a snapshot as it is gathered (see `cards::Runs`).
 const SNAPSHOT_CHUNK: i64 = 4096;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
