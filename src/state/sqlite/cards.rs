@@ -10,20 +10,29 @@ use super::rows::{self, card_columns};
 use super::*;
 
 /// Cards arriving in key order, gathered into one map with bounded extra memory: chunks of
-/// [`SNAPSHOT_CHUNK`] become small trees, merged like a binary counter (two trees of about the
-/// same size become one), so each card is moved a logarithmic number of times rather than once
-/// per later chunk. One `collect` of all cards would hold them twice at the end (the buffer and
-/// the tree), and inserting them one by one in order would leave the tree's nodes half empty.
-#[derive(Default)]
+/// `limit` cards become small trees, merged like a binary counter (two trees of about the same
+/// size become one), so each card is moved a logarithmic number of times rather than once per
+/// later chunk. One `collect` of all cards would hold them twice at the end (the buffer and the
+/// tree), and inserting them one by one in order would leave the tree's nodes half empty. Large
+/// chunks (a few megabytes) keep the merges few: at a million cards, four.
 struct Runs {
+    limit: usize,
     chunk: Vec<(String, CardRecord)>,
     runs: Vec<BTreeMap<String, CardRecord>>,
 }
 
 impl Runs {
+    fn new(limit: usize) -> Self {
+        Runs {
+            limit: limit.max(1),
+            chunk: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
     fn push(&mut self, card: CardRecord) {
         self.chunk.push((card.key.clone(), card));
-        if self.chunk.len() >= SNAPSHOT_CHUNK as usize {
+        if self.chunk.len() >= self.limit {
             self.flush();
         }
     }
@@ -108,7 +117,7 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
     ) -> Result<BTreeMap<String, CardRecord>, StateError> {
         let mut handle = conn.lock_handle().await?;
-        let mut runs = Runs::default();
+        let mut runs = Runs::new(SNAPSHOT_CHUNK);
         raw::cards(handle.as_raw_handle(), |card| runs.push(card))?;
         Ok(runs.finish())
     }
@@ -292,4 +301,47 @@ pub(super) async fn put_card_in(
     .await
     .map_err(serial_err(serial))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(key: String) -> CardRecord {
+        CardRecord {
+            key,
+            external_user_id: "u".into(),
+            product_code: "p".into(),
+            initial_topup: None,
+            desired_status: crate::decl::DesiredStatus::Active,
+            labels: Default::default(),
+            card_id: None,
+            phase: crate::state::CardPhase::Active,
+            provider_status: None,
+            last4: None,
+            charged: Default::default(),
+            attempt: 1,
+            replaced_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    /// Whatever the number of cards against the chunk size, each is there once, under its key.
+    #[test]
+    fn runs_lose_and_repeat_nothing() {
+        for limit in [1, 2, 3, 7] {
+            for n in 0..60 {
+                let mut runs = Runs::new(limit);
+                for i in 0..n {
+                    runs.push(card(format!("k{i:03}")));
+                }
+                let cards = runs.finish();
+                let keys: Vec<_> = cards.keys().cloned().collect();
+                let want: Vec<_> = (0..n).map(|i| format!("k{i:03}")).collect();
+                assert_eq!(keys, want, "{n} cards in chunks of {limit}");
+                assert!(cards.iter().all(|(k, c)| *k == c.key));
+            }
+        }
+    }
 }
