@@ -32,7 +32,7 @@ impl<T> Schedule<T> {
         // Only addresses some change depends on are indexed: most changes of a large plan (new
         // cards) have no dependents, and an index of every address was the run's largest
         // structure after the changes themselves.
-        let wanted: BTreeSet<&Address> = items.iter().flat_map(|i| depends_on(i)).collect();
+        let wanted: BTreeSet<&Address> = items.iter().flat_map(&depends_on).collect();
         let mut by_address: BTreeMap<Address, Vec<usize>> = BTreeMap::new();
         if !wanted.is_empty() {
             for (i, item) in items.iter().enumerate() {
