@@ -6,7 +6,8 @@
 //! wall time and peak memory. Figures, not assertions: these machines are noisy.
 //!
 //! `CARDFORM_BENCH_STATE=postgres://…?state=NAME` measures with the state in PostgreSQL (use a
-//! NAME no state has yet); the default is a SQLite file in a temp dir.
+//! NAME no state has yet); the default is a SQLite file in a temp dir. `CARDFORM_BENCH_KEEP=DIR`
+//! keeps the fleet and the SQLite state there afterwards, to profile `cardform plan` on them.
 
 use cardform::decl::{self, DesiredStatus};
 use cardform::plan::{self, PlanOptions, ProviderFacts};
@@ -26,10 +27,15 @@ fn main() {
     let yaml_path = dir.path().join("fleet.yaml");
     std::fs::write(&yaml_path, &yaml).unwrap();
     println!("{n} cards, {:.1} MB of YAML", yaml.len() as f64 / 1e6);
+    drop(yaml);
 
     let t = Instant::now();
     let decls = decl::load(std::slice::from_ref(&yaml_path)).expect("valid fleet");
-    println!("load declarations     {:>8.3} s", t.elapsed().as_secs_f64());
+    println!(
+        "load declarations     {:>8.3} s  RSS {:>7.1} MiB",
+        t.elapsed().as_secs_f64(),
+        peak_rss_mib("VmRSS")
+    );
 
     // A state that already holds every card, with every 10th one frozen (so the plan has work).
     // As `--state` takes it (a URL keeps its password here; only `Display` hides it).
@@ -104,7 +110,11 @@ fn main() {
             .await
             .unwrap()
     });
-    println!("read state snapshot   {:>8.3} s", t.elapsed().as_secs_f64());
+    println!(
+        "read state snapshot   {:>8.3} s  RSS {:>7.1} MiB",
+        t.elapsed().as_secs_f64(),
+        peak_rss_mib("VmRSS")
+    );
 
     let facts = ProviderFacts {
         products: [cardform::wire::Product {
@@ -124,8 +134,9 @@ fn main() {
     let t = Instant::now();
     let p = plan::plan(&decls.cards, &snapshot, &facts, &PlanOptions::default());
     println!(
-        "plan (pure)           {:>8.3} s  ({} actions, {} unchanged)",
+        "plan (pure)           {:>8.3} s  RSS {:>7.1} MiB  ({} actions, {} unchanged)",
         t.elapsed().as_secs_f64(),
+        peak_rss_mib("VmRSS"),
         p.actions.len(),
         p.unchanged
     );
@@ -178,6 +189,15 @@ fn main() {
     );
     println!("  {summary}");
     rt.block_on(sandbox.shutdown());
+    if let Ok(keep) = std::env::var("CARDFORM_BENCH_KEEP") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for name in ["fleet.yaml", "state.db", "state.db-wal"] {
+            let _ = std::fs::copy(
+                dir.path().join(name),
+                std::path::Path::new(&keep).join(name),
+            );
+        }
+    }
 }
 
 fn fleet(n: usize) -> String {

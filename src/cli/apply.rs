@@ -179,6 +179,9 @@ async fn locked(
         ));
     }
 
+    // The executor owns the actions from here: a copy for it would double apply's memory.
+    let mut doc = doc;
+    let mut actions = std::mem::take(&mut doc.plan.actions);
     session
         .run(async |serial| {
             if !doc.currency.is_empty() {
@@ -193,6 +196,7 @@ async fn locked(
                 serial,
                 snapshot,
                 &doc,
+                std::mem::take(&mut actions),
                 std::mem::take(&mut forms),
                 stop,
                 &sending,
@@ -230,6 +234,7 @@ async fn execute(
     serial: u64,
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
+    actions: Vec<crate::plan::Action>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
@@ -289,7 +294,7 @@ async fn execute(
         clock,
         serial,
         snapshot,
-        doc.plan.actions.clone(),
+        actions,
         options,
         sink,
         stop.clone(),

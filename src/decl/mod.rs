@@ -278,7 +278,6 @@ fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecRepo
 
     // Stable: equal keys stay in file order, then in order within the file.
     candidates.sort_by(|a: &fields::Candidate, b| a.key.cmp(&b.key));
-    let mut cards = Vec::with_capacity(candidates.len());
     let mut first = 0;
     for i in 0..candidates.len() {
         let (c, f) = (&candidates[i], &candidates[first]);
@@ -291,14 +290,15 @@ fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecRepo
                     duplicate_key(&c.key, here, c.key_loc, there, f.key_loc),
                 ));
             }
+            candidates[i].card = None;
         } else {
             first = i;
-            // Moved, not cloned: 100,000 cards are cheap to gather this way.
-            if let Some(card) = candidates[i].card.take() {
-                cards.push(card);
-            }
         }
     }
+    // Moved, not cloned, and in place: the cards take over the candidates' buffer (a card is
+    // smaller than its candidate), so a million cards are never held twice while gathered.
+    let mut cards: Vec<DesiredCard> = candidates.into_iter().filter_map(|c| c.card).collect();
+    cards.shrink_to_fit();
 
     let moves = moves::check(move_candidates, &cards, &sources, &mut problems);
     attach_topups(topup_candidates, &mut cards, &sources, &mut problems);

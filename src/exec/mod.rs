@@ -245,6 +245,16 @@ pub async fn execute(
         .values()
         .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
         .collect();
+    // The run reads the cards of its own changes only (what an issue keeps, what a replace
+    // retires): the rest of a large state need not stay in memory while it runs.
+    let mut snapshot = snapshot;
+    {
+        let touched: std::collections::HashSet<&str> =
+            work.iter().map(|a| a.key.as_str()).collect();
+        snapshot
+            .cards
+            .retain(|key, _| touched.contains(key.as_str()));
+    }
     let ctx = Arc::new(Ctx {
         store,
         client,

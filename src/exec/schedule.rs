@@ -4,7 +4,7 @@
 //! order. Pure bookkeeping: no I/O, no clock, no provider.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use crate::model::Address;
 
@@ -29,9 +29,18 @@ impl<T> Schedule<T> {
         address: impl Fn(&T) -> Address,
         depends_on: impl Fn(&T) -> &[Address],
     ) -> Self {
+        // Only addresses some change depends on are indexed: most changes of a large plan (new
+        // cards) have no dependents, and an index of every address was the run's largest
+        // structure after the changes themselves.
+        let wanted: BTreeSet<&Address> = items.iter().flat_map(&depends_on).collect();
         let mut by_address: BTreeMap<Address, Vec<usize>> = BTreeMap::new();
-        for (i, item) in items.iter().enumerate() {
-            by_address.entry(address(item)).or_default().push(i);
+        if !wanted.is_empty() {
+            for (i, item) in items.iter().enumerate() {
+                let at = address(item);
+                if wanted.contains(&at) {
+                    by_address.entry(at).or_default().push(i);
+                }
+            }
         }
         let mut waiting = vec![0; items.len()];
         let mut dependents = vec![Vec::new(); items.len()];

@@ -953,3 +953,36 @@ fn a_declared_move_takes_the_cards_sent_topups_along() {
         p.problems
     );
 }
+
+/// The walk along sorted declarations and state finds what a lookup per card finds: the same
+/// plan whatever order the cards are passed in.
+#[test]
+fn declaration_order_does_not_change_the_plan() {
+    let mut declared: Vec<DesiredCard> = (0..40)
+        .filter(|i| i % 5 != 0)
+        .map(|i| card(&format!("k{i:02}"), "STD"))
+        .collect();
+    let mut records: Vec<CardRecord> = (0..40)
+        .filter(|i| i % 3 != 0)
+        .map(|i| {
+            let phase = if i % 4 == 0 {
+                CardPhase::Frozen
+            } else {
+                CardPhase::Active
+            };
+            record_from(&card(&format!("k{i:02}"), "STD"), phase)
+        })
+        .collect();
+    records[2].labels.insert("team".into(), "x".into());
+    let state = snapshot(records);
+    let options = PlanOptions {
+        prune: true,
+        ..PlanOptions::default()
+    };
+    let sorted = plan(&declared, &state, &facts(), &options);
+    declared.reverse();
+    let reversed = plan(&declared, &state, &facts(), &options);
+    assert_eq!(sorted, reversed);
+    let kinds: std::collections::BTreeSet<_> = sorted.actions.iter().map(|a| a.kind).collect();
+    assert!(kinds.len() >= 3, "{kinds:?}");
+}

@@ -12,6 +12,7 @@
 
 mod card;
 mod events;
+mod flow_line;
 mod moved;
 mod node;
 mod person;
@@ -24,12 +25,44 @@ use super::moves::MoveCandidate;
 use super::people::PersonCandidate;
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 
-use reader::Reader;
+use reader::{Fast, Reader};
 
 /// Reads one YAML file: problems go to `problems`, every entry with a key to `out`. After a
 /// syntax error only that error is reported for the file: what was read before it may be
 /// misread (a broken quote swallows lines), so its other findings are dropped.
+///
+/// A file whose cards are all one-line flow mappings is read the fast way first (see
+/// `flow_line`); it counts only when it read every card line and found no problem at all, so
+/// whatever a file reports, and where, always comes from the parser reading all of it.
 pub(crate) fn read(
+    src: &Source,
+    file: usize,
+    problems: &mut Vec<SpecProblem>,
+    out: &mut Vec<Candidate>,
+    moves: &mut Vec<MoveCandidate>,
+    people: &mut Vec<PersonCandidate>,
+) {
+    if let Some(block) = flow_line::block(&src.text) {
+        let mut fast = Fast { block, used: false };
+        let (mut found, mut cards, mut moved, mut persons) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut reader = Reader {
+            src,
+            problems: &mut found,
+        };
+        let read = reader.stream(file, &mut cards, &mut moved, &mut persons, Some(&mut fast));
+        if read.is_ok() && fast.used && found.is_empty() {
+            out.append(&mut cards);
+            moves.append(&mut moved);
+            people.append(&mut persons);
+            return;
+        }
+    }
+    read_parsed(src, file, problems, out, moves, people);
+}
+
+/// [`read`] with the parser alone.
+fn read_parsed(
     src: &Source,
     file: usize,
     problems: &mut Vec<SpecProblem>,
@@ -45,7 +78,7 @@ pub(crate) fn read(
         src,
         problems: &mut found,
     };
-    match reader.stream(file, &mut cards, &mut moved, &mut persons) {
+    match reader.stream(file, &mut cards, &mut moved, &mut persons, None) {
         Ok(()) => {
             problems.append(&mut found);
             out.append(&mut cards);

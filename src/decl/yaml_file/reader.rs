@@ -5,6 +5,7 @@
 use saphyr_parser::{Event, ScanError};
 
 use super::events::Events;
+use super::flow_line;
 use super::node::{Node, loc_of};
 use crate::decl::fields::{self, Candidate, RawCard};
 use crate::decl::moves::MoveCandidate;
@@ -19,6 +20,14 @@ const MOVED: &str = "moved";
 const CARDHOLDERS: &str = "cardholders";
 const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS, MOVED, CARDHOLDERS];
 const SUPPORTED_VERSION: &str = "1";
+
+/// A file read the fast way: the parser reads the text before `block`, whose card lines
+/// `flow_line` tokenizes. `used` ends true only when every card line was of its form and was
+/// read as the `cards` list; otherwise the caller reads the file again with the parser alone.
+pub(super) struct Fast {
+    pub(super) block: flow_line::Block,
+    pub(super) used: bool,
+}
 
 pub(super) struct Reader<'s, 'p> {
     pub(super) src: &'s Source,
@@ -94,15 +103,24 @@ impl Reader<'_, '_> {
 
     /// The whole stream: the first document holds the declarations; any further one is a
     /// mistake (but is still parsed, so that its syntax errors show).
+    ///
+    /// With `fast`, the parser reads only the text before its card lines, which are tokenized by
+    /// `flow_line` where the empty `cards:` is met (see [`Fast`]).
     pub(super) fn stream(
         &mut self,
         file: usize,
         out: &mut Vec<Candidate>,
         moves: &mut Vec<MoveCandidate>,
         people: &mut Vec<PersonCandidate>,
+        fast: Option<&mut Fast>,
     ) -> Result<(), ScanError> {
         let src: &Source = self.src;
-        let mut ev = Events::new(&src.text);
+        let text = match &fast {
+            Some(f) => &src.text[..f.block.start],
+            None => &src.text[..],
+        };
+        let mut fast = fast;
+        let mut ev = Events::new(text);
         let mut documents = 0;
         while let Some((event, span)) = ev.next()? {
             if !matches!(event, Event::DocumentStart(_)) {
@@ -110,7 +128,7 @@ impl Reader<'_, '_> {
             }
             documents += 1;
             if documents == 1 {
-                self.document(&mut ev, file, out, moves, people)?;
+                self.document(&mut ev, file, out, moves, people, fast.take())?;
                 continue;
             }
             let extra = ev.node()?;
@@ -138,6 +156,7 @@ impl Reader<'_, '_> {
         out: &mut Vec<Candidate>,
         moves: &mut Vec<MoveCandidate>,
         people: &mut Vec<PersonCandidate>,
+        mut fast: Option<&mut Fast>,
     ) -> Result<(), ScanError> {
         if !matches!(ev.peek()?, Some(Event::MappingStart(..))) {
             let root = ev.node()?;
@@ -202,25 +221,34 @@ impl Reader<'_, '_> {
                             ev.next()?;
                             break;
                         }
-                        let mut item = ev.node()?;
-                        let Node::Map { entries, loc } = &mut item else {
-                            r.wrong_type(&item, "a card", "a mapping of card fields");
-                            continue;
+                        let item = ev.node()?;
+                        let to = if settled { None } else { Some(&mut cards) };
+                        r.card_item(item, defaults.as_ref(), file, out, to);
+                    }
+                }
+                // The empty `cards:` the text given to the parser ends with: its list is the
+                // card lines after it, read without the parser.
+                Some(CARDS)
+                    if fast
+                        .as_ref()
+                        .is_some_and(|f| f.block.cards_line == name.loc.line()) =>
+                {
+                    let value = ev.node()?;
+                    let Some(f) = fast.take() else { continue };
+                    f.used = value.is_null();
+                    let settled = version_ok == Some(true)
+                        && seen.iter().any(|(field, _)| *field == DEFAULTS);
+                    let mut r = Reader {
+                        src: self.src,
+                        problems: &mut card_problems,
+                    };
+                    for (line_no, line) in flow_line::lines(&self.src.text, &f.block) {
+                        let Some(item) = flow_line::card(line_no, line) else {
+                            f.used = false;
+                            return Ok(());
                         };
-                        let loc = *loc;
-                        let card = r.fields(entries, false);
-                        if settled {
-                            out.extend(fields::finish(
-                                card,
-                                defaults.as_ref(),
-                                self.src,
-                                file,
-                                loc,
-                                r.problems,
-                            ));
-                        } else {
-                            cards.push((card, loc));
-                        }
+                        let to = if settled { None } else { Some(&mut cards) };
+                        r.card_item(item, defaults.as_ref(), file, out, to);
                     }
                 }
                 Some(CARDS) => {
@@ -336,6 +364,35 @@ impl Reader<'_, '_> {
         }
         self.problems.append(&mut card_problems);
         Ok(())
+    }
+
+    /// One entry of the `cards` list: checked, then finished at once (`to` is `None`: the
+    /// version and defaults are known) or kept in `to` until the end of the document.
+    fn card_item(
+        &mut self,
+        mut item: Node<'_>,
+        defaults: Option<&RawCard>,
+        file: usize,
+        out: &mut Vec<Candidate>,
+        to: Option<&mut Vec<(RawCard, Loc)>>,
+    ) {
+        let Node::Map { entries, loc } = &mut item else {
+            self.wrong_type(&item, "a card", "a mapping of card fields");
+            return;
+        };
+        let loc = *loc;
+        let card = self.fields(entries, false);
+        match to {
+            None => out.extend(fields::finish(
+                card,
+                defaults,
+                self.src,
+                file,
+                loc,
+                self.problems,
+            )),
+            Some(cards) => cards.push((card, loc)),
+        }
     }
 
     /// Checks the `version` value; false (with a problem) unless it is 1.

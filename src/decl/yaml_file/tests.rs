@@ -207,3 +207,69 @@ fn a_topup_may_carry_labels_checked_like_a_cards() {
         [(ProblemKind::InvalidLabel, 7, 42)]
     );
 }
+
+/// The fast path for one-line cards reads what the parser reads, and reports what it reports.
+#[test]
+fn one_line_cards_read_as_the_parser_reads_them() {
+    for text in [
+        "version: 1\ndefaults:\n  product_code: P\n  labels: {a: b}\ncards:\n  - {key: k1, external_user_id: u1, labels: {c: d}}\n  - {key: k2, external_user_id: u2, initial_topup: 5.10, status: frozen}\n",
+        "# fleet\nversion: 1\ncards:\n- {key: k1, external_user_id: u1, product_code: P}\n\n- {key: k2, external_user_id: u2, product_code: P}",
+        "version: 1\ncards:\n  - {key: k1, external_user_id: u1}\n",
+        "version: 1\ncards:\n  - {key: Bad Key, external_user_id: u1, product_code: P}\n",
+        "version: 1\ncards:\n  - {key: k1, key: k2, external_user_id: u1, product_code: P}\n",
+        "version: 1\ncards:\n  - {key: k1, prodcut_code: P, external_user_id: u1}\n",
+        "version: 2\ncards:\n  - {key: k1, external_user_id: u1, product_code: P}\n",
+        "cards:\n  - {key: k1, external_user_id: u1, product_code: P}\n",
+        "version: 1\ncards: []\ncards:\n  - {key: k1, external_user_id: u1, product_code: P}\n",
+        "version: 1\ndefaults: {product_code: P, initial_topup: x}\ncards:\n  - {key: k1, external_user_id: u1}\n",
+        "version: 1\ncards:\n  - {key: k1, external_user_id: u1, product_code: P, labels: {Bad: x}}\n",
+        "version: 1\ncards:\n  - {key: k1, external_user_id: u1, product_code: P}\n  - {key: k2, external_user_id: u1, product_code: P, status: gone}\n",
+    ] {
+        let src = Source::new("t.yaml".into(), text.into());
+        let both = [true, false].map(|fast| {
+            let (mut problems, mut out) = (Vec::new(), Vec::new());
+            let (mut moves, mut people) = (Vec::new(), Vec::new());
+            if fast {
+                read(&src, 0, &mut problems, &mut out, &mut moves, &mut people);
+            } else {
+                read_parsed(&src, 0, &mut problems, &mut out, &mut moves, &mut people);
+            }
+            let problems: Vec<_> = problems
+                .iter()
+                .map(|p| (p.kind(), p.line(), p.column(), p.to_string()))
+                .collect();
+            format!("{problems:?}\n{out:?}")
+        });
+        assert_eq!(both[0], both[1], "{text}");
+    }
+}
+
+/// A generated fleet really takes the fast path (else the test above would prove nothing).
+#[test]
+fn a_generated_fleet_takes_the_fast_path() {
+    let mut text = String::from("version: 1\ndefaults:\n  product_code: P\ncards:\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "  - {{key: fleet-{i:06}, external_user_id: user-{i:06}, labels: {{batch: fleet}}}}\n"
+        ));
+    }
+    let src = Source::new("t.yaml".into(), text.clone());
+    let block = flow_line::block(&src.text).expect("the block");
+    let mut fast = reader::Fast { block, used: false };
+    let (mut problems, mut out) = (Vec::new(), Vec::new());
+    let mut r = Reader {
+        src: &src,
+        problems: &mut problems,
+    };
+    r.stream(
+        0,
+        &mut out,
+        &mut Vec::new(),
+        &mut Vec::new(),
+        Some(&mut fast),
+    )
+    .unwrap();
+    assert!(fast.used && problems.is_empty());
+    assert_eq!(out.len(), 100);
+    assert_eq!(out[7].card.as_ref().unwrap().origin.line, 12);
+}

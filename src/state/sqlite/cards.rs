@@ -6,8 +6,62 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
 
-use super::rows::{self, card_columns, card_packed};
+use super::rows::{self, card_columns};
 use super::*;
+
+/// Cards arriving in key order, gathered into one map with bounded extra memory: chunks of
+/// `limit` cards become small trees, merged like a binary counter (two trees of about the same
+/// size become one), so each card is moved a logarithmic number of times rather than once per
+/// later chunk. One `collect` of all cards would hold them twice at the end (the buffer and the
+/// tree), and inserting them one by one in order would leave the tree's nodes half empty. Large
+/// chunks (a few megabytes) keep the merges few: at a million cards, four.
+struct Runs {
+    limit: usize,
+    chunk: Vec<(String, CardRecord)>,
+    runs: Vec<BTreeMap<String, CardRecord>>,
+}
+
+impl Runs {
+    fn new(limit: usize) -> Self {
+        Runs {
+            limit: limit.max(1),
+            chunk: Vec::new(),
+            runs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, card: CardRecord) {
+        self.chunk.push((card.key.clone(), card));
+        if self.chunk.len() >= self.limit {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        // In key order already: `collect` is a linear bulk build.
+        let mut tree: BTreeMap<String, CardRecord> =
+            std::mem::take(&mut self.chunk).into_iter().collect();
+        while let Some(last) = self.runs.last_mut() {
+            if last.len() > tree.len() {
+                break;
+            }
+            // `append` rebuilds packed nodes from both sorted trees.
+            last.append(&mut tree);
+            tree = self.runs.pop().unwrap_or_default();
+        }
+        self.runs.push(tree);
+    }
+
+    fn finish(mut self) -> BTreeMap<String, CardRecord> {
+        self.flush();
+        let mut cards = BTreeMap::new();
+        while let Some(mut run) = self.runs.pop() {
+            run.append(&mut cards);
+            cards = run;
+        }
+        cards
+    }
+}
 
 impl SqliteStore {
     /// Everything plan needs, read in one transaction so it is a consistent picture.
@@ -59,62 +113,15 @@ impl SqliteStore {
         })
     }
 
-    /// Every managed card, read in key order a chunk at a time.
-    ///
-    /// Each chunk crosses from SQLite as one JSON document instead of thousands of rows of
-    /// fifteen columns: sqlx's per-row and per-value overhead would dominate, and SQLite packs
-    /// them far faster. Chunks rather than one document for the whole table, because a
-    /// 100,000-card document (about 50 MB, plus its parse) would double a plan's peak memory.
+    /// Every managed card, read in key order straight from SQLite (see `raw` for why not
+    /// through sqlx), inside the caller's transaction.
     async fn cards_in(
         conn: &mut SqliteConnection,
     ) -> Result<BTreeMap<String, CardRecord>, StateError> {
-        let mut runs: Vec<BTreeMap<String, CardRecord>> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            // Keyset paging on the primary key: each chunk is a range seek, where OFFSET would
-            // rescan everything before it.
-            let query = match &after {
-                None => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(",
-                    card_packed!(),
-                    ") FROM (SELECT * FROM cards ORDER BY key LIMIT ?)"
-                )),
-                Some(_) => sqlx::query_scalar(concat!(
-                    "SELECT json_group_array(",
-                    card_packed!(),
-                    ") FROM (SELECT * FROM cards WHERE key > ? ORDER BY key LIMIT ?)"
-                )),
-            };
-            let query = match &after {
-                Some(last) => query.bind(last.as_str()),
-                None => query,
-            };
-            let packed: Option<String> = query.bind(SNAPSHOT_CHUNK).fetch_one(&mut *conn).await?;
-            let mut chunk = rows::cards_from_packed(packed.as_deref().unwrap_or("[]"))?;
-            drop(packed);
-            let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
-            after = chunk.last_key_value().map(|(k, _)| k.clone());
-            // Chunks are merged like a binary counter: two trees of about the same size become
-            // one, so each card is moved a logarithmic number of times rather than once per
-            // later chunk. (`append` rebuilds packed nodes; inserting cards one by one in
-            // order would leave nodes half empty.)
-            while let Some(last) = runs.last_mut() {
-                if last.len() > chunk.len() {
-                    break;
-                }
-                last.append(&mut chunk);
-                chunk = runs.pop().unwrap_or_default();
-            }
-            runs.push(chunk);
-            if !full || after.is_none() {
-                let mut cards = BTreeMap::new();
-                while let Some(mut run) = runs.pop() {
-                    run.append(&mut cards);
-                    cards = run;
-                }
-                return Ok(cards);
-            }
-        }
+        let mut handle = conn.lock_handle().await?;
+        let mut runs = Runs::new(SNAPSHOT_CHUNK);
+        raw::cards(handle.as_raw_handle(), |card| runs.push(card))?;
+        Ok(runs.finish())
     }
 
     pub(in crate::state) async fn put_card(
@@ -313,4 +320,48 @@ pub(super) async fn put_card_in(
     .await
     .map_err(serial_err(serial))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(key: String) -> CardRecord {
+        CardRecord {
+            key,
+            external_user_id: "u".into(),
+            product_code: "p".into(),
+            initial_topup: None,
+            desired_status: crate::decl::DesiredStatus::Active,
+            labels: Default::default(),
+            card_id: None,
+            phase: crate::state::CardPhase::Active,
+            provider_status: None,
+            last4: None,
+            charged: Default::default(),
+            attempt: 1,
+            replaced_by: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            balance: None,
+        }
+    }
+
+    /// Whatever the number of cards against the chunk size, each is there once, under its key.
+    #[test]
+    fn runs_lose_and_repeat_nothing() {
+        for limit in [1, 2, 3, 7] {
+            for n in 0..60 {
+                let mut runs = Runs::new(limit);
+                for i in 0..n {
+                    runs.push(card(format!("k{i:03}")));
+                }
+                let cards = runs.finish();
+                let keys: Vec<_> = cards.keys().cloned().collect();
+                let want: Vec<_> = (0..n).map(|i| format!("k{i:03}")).collect();
+                assert_eq!(keys, want, "{n} cards in chunks of {limit}");
+                assert!(cards.iter().all(|(k, c)| *k == c.key));
+            }
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod cards;
 mod dump;
 mod journal;
 mod lock;
+mod raw;
 mod resources;
 mod rows;
 mod runs;
@@ -43,9 +44,8 @@ const READERS: u32 = 2;
 /// snapshot wait on a thread hand-off every few rows.
 const READ_ROW_BUFFER: usize = 10_000;
 
-/// Cards per chunk of a snapshot: large enough that the per-query cost vanishes, small enough
-/// that one chunk's JSON (about 500 bytes a card) stays a few megabytes.
-const SNAPSHOT_CHUNK: i64 = 4096;
+/// Cards per chunk of a snapshot as it is gathered (see `cards::Runs`): about 20 MB.
+const SNAPSHOT_CHUNK: usize = 1 << 16;
 
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 

@@ -9,9 +9,7 @@ use crate::state::codec::{
     address, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase, serial_u64,
     u32_of,
 };
-pub(super) use crate::state::codec::{
-    card_image, cards_from_images, cards_from_packed, decimal, labels_json,
-};
+pub(super) use crate::state::codec::{card_image, cards_from_images, decimal, labels_json};
 use crate::state::model::{CardRecord, OrderRecord};
 use crate::state::{CallRecord, RunRecord};
 
