@@ -269,7 +269,9 @@ async fn execute(
         max_fees: settings.max_fees,
         canary: args.canary,
         max_failure_rate: settings.max_failure_rate,
-        subproviders: if cardholder_forms.is_empty() && snapshot.people.is_empty() {
+        subproviders: if cardholder_forms.is_empty()
+            && !snapshot.resources.keys().any(|a| a.kind.is_person())
+        {
             Default::default()
         } else {
             // Which cardholder a card's KYC answer is about: one products call, people only.

@@ -229,15 +229,19 @@ impl Ctx {
         };
         let holder = Address::cardholder(external_user_id, sub);
         let mut known = self.kyc_learned.lock().await;
-        if !known.contains_key(&holder) && !self.snapshot.people.contains_key(&holder) {
+        let in_state = self
+            .snapshot
+            .resources
+            .get(&holder)
+            .and_then(|r| r.image.as_cardholder());
+        if !known.contains_key(&holder) && in_state.is_none() {
             return Ok(());
         }
-        let before = known.get(&holder).cloned().flatten().or_else(|| {
-            self.snapshot
-                .people
-                .get(&holder)
-                .and_then(|p| p.kyc_status.clone())
-        });
+        let before = known
+            .get(&holder)
+            .cloned()
+            .flatten()
+            .or_else(|| in_state.and_then(|c| c.kyc_status.clone()));
         if before.as_deref() == Some(status) {
             return Ok(());
         }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Action, ActionKind, Estimate, Problem, ProviderFacts, Warning};
 use crate::decl::DesiredCard;
 use crate::model::{Address, Labels, ResourceKind};
-use crate::state::{OrderPhase, PersonState, Snapshot};
+use crate::state::{CardholderRecord, OrderPhase, ResourceImage, Snapshot};
 
 /// A declared person as the planner sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub(super) fn plan_people(
     for person in people {
         let uid = person.external_user_id.as_str();
         let user = Address::user(uid);
-        let user_action = create(&user, state.people.get(&user), person, "");
+        let user_action = create(&user, known(state, &user), person, "");
         let user_planned = user_action.is_some();
         match user_action {
             Some(a) => actions.push(a),
@@ -86,7 +86,7 @@ pub(super) fn plan_people(
         }
         for sub in needs.get(uid).into_iter().flatten() {
             let holder = Address::cardholder(uid, sub);
-            let known = state.people.get(&holder);
+            let known = known(state, &holder);
             let mut gate = Vec::new();
             if user_planned {
                 gate.push(user.clone());
@@ -99,7 +99,9 @@ pub(super) fn plan_people(
                 }
                 None => {
                     actions.extend(relabel(&holder, state, person));
-                    let known = known.expect("no action means it exists");
+                    let Some(known) = known.and_then(ResourceImage::as_cardholder) else {
+                        continue;
+                    };
                     let fields = drifted(&person.journal_fields, known);
                     if !fields.is_empty() {
                         warnings.push(Warning::KycDrift {
@@ -147,27 +149,34 @@ pub(super) fn plan_people(
     }
 }
 
-/// The action creating `address` for `person`, unless the journal shows it exists. An attempt
+/// What state holds of the user or cardholder at `address`: its record, which follows its
+/// journal entries in their own transactions.
+fn known<'a>(state: &'a Snapshot, address: &Address) -> Option<&'a ResourceImage> {
+    state.resources.get(address).map(|r| &r.image)
+}
+
+/// The action creating `address` for `person`, unless state shows it exists. An attempt
 /// whose outcome is unknown is sent again under its own key (the provider answers what it did);
 /// one the provider refused gets the next attempt.
 fn create(
     address: &Address,
-    known: Option<&PersonState>,
+    known: Option<&ResourceImage>,
     person: &Person,
     subprovider: &str,
 ) -> Option<Action> {
-    let (attempt, reason) = match known {
+    let (attempt, reason) = match known.map(|k| (k, k.progress())) {
         None => (1, "declared, not in state".to_owned()),
-        Some(k) if k.exists() => return None,
-        Some(k) if k.phase == OrderPhase::Failed => (
-            k.attempt + 1,
+        // Created, or adopted: it exists at the provider.
+        Some((_, (_, OrderPhase::Completed))) => return None,
+        Some((k, (attempt, OrderPhase::Failed))) => (
+            attempt + 1,
             format!(
                 "the last attempt was refused ({})",
-                k.error_slug.as_deref().unwrap_or("unknown")
+                k.error_slug().unwrap_or("unknown")
             ),
         ),
-        Some(k) => (
-            k.attempt,
+        Some((_, (attempt, _))) => (
+            attempt,
             "sent before, outcome unknown: sent again under the same key".to_owned(),
         ),
     };
@@ -219,10 +228,10 @@ fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Actio
 }
 
 /// The KYC fields whose declared value differs from the one sent, by name.
-fn drifted(declared: &BTreeMap<String, String>, known: &PersonState) -> Vec<String> {
+fn drifted(declared: &BTreeMap<String, String>, known: &CardholderRecord) -> Vec<String> {
     declared
         .iter()
-        .filter(|(field, value)| known.sent.get(*field).is_some_and(|sent| sent != *value))
+        .filter(|(field, value)| known.kyc.get(*field).is_some_and(|sent| sent != *value))
         .map(|(field, _)| field.clone())
         .collect()
 }

@@ -305,6 +305,47 @@ fn retired_cards_are_frozen_once_their_replacement_exists() {
     );
 }
 
+/// The record state keeps of the user or cardholder at `address` after an order of `attempt`
+/// ended in `phase`, the KYC fields as `person` declared them.
+fn person_record(
+    address: Address,
+    attempt: u32,
+    phase: OrderPhase,
+    person: Option<&Person>,
+) -> crate::state::ResourceRecord {
+    use crate::state::{CardholderRecord, ResourceImage, ResourceRecord, UserRecord};
+    let uid = address.person().unwrap().to_owned();
+    let error_slug = (phase == OrderPhase::Failed).then(|| "invalid_request".to_owned());
+    let image = match address.subprovider() {
+        None => ResourceImage::User(UserRecord {
+            external_user_id: uid,
+            user_id: Some("usr".into()),
+            labels: Labels::new(),
+            attempt,
+            phase,
+            error_slug,
+        }),
+        Some(sub) => ResourceImage::Cardholder(CardholderRecord {
+            external_user_id: uid,
+            subprovider: sub.into(),
+            cardholder_id: Some("ch".into()),
+            registration_status: Some("active".into()),
+            kyc_status: Some("approved".into()),
+            kyc: person.map(|p| p.journal_fields.clone()).unwrap_or_default(),
+            labels: Labels::new(),
+            attempt,
+            phase,
+            error_slug,
+        }),
+    };
+    ResourceRecord {
+        address,
+        image,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
 /// What a successful apply records for each action: the model exec must follow.
 fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
     let mut next = state.clone();
@@ -314,22 +355,12 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             a.kind,
             ActionKind::CreateUser | ActionKind::CreateCardholder
         ) {
-            let sent = people
+            let declared = people
                 .iter()
-                .find(|x| Some(x.external_user_id.as_str()) == a.address().person())
-                .map(|x| x.journal_fields.clone())
-                .unwrap_or_default();
-            next.people.insert(
+                .find(|x| Some(x.external_user_id.as_str()) == a.address().person());
+            next.resources.insert(
                 a.address(),
-                crate::state::PersonState {
-                    attempt: a.attempt,
-                    phase: OrderPhase::Completed,
-                    id: Some(format!("id-{}", a.key)),
-                    registration_status: Some("pending".into()),
-                    kyc_status: Some("pending".into()),
-                    sent,
-                    error_slug: None,
-                },
+                person_record(a.address(), a.attempt, OrderPhase::Completed, declared),
             );
             continue;
         }
@@ -572,19 +603,12 @@ fn a_sent_cardholder_is_compared_by_digest_and_never_edited() {
     a.external_user_id = "u1".into();
     let sent = person("u1", "old@x.io");
     let mut state = Snapshot::default();
-    let done = |sent: &Person| crate::state::PersonState {
-        attempt: 1,
-        phase: OrderPhase::Completed,
-        id: Some("x".into()),
-        registration_status: Some("active".into()),
-        kyc_status: Some("approved".into()),
-        sent: sent.journal_fields.clone(),
-        error_slug: None,
-    };
-    state.people.insert(Address::user("u1"), done(&sent));
-    state
-        .people
-        .insert(Address::cardholder("u1", "SP"), done(&sent));
+    for address in [Address::user("u1"), Address::cardholder("u1", "SP")] {
+        state.resources.insert(
+            address.clone(),
+            person_record(address, 1, OrderPhase::Completed, Some(&sent)),
+        );
+    }
     let now = [person("u1", "new@x.io")];
     let p = plan_all(&[a], &[], &now, &state, &facts(), &PlanOptions::default());
     assert!(
@@ -608,21 +632,14 @@ fn a_refused_person_is_sent_again_under_the_next_attempt_and_an_unknown_one_unde
     let mut a = card("a", "STD");
     a.external_user_id = "u1".into();
     let mut state = Snapshot::default();
-    let entry = |phase| crate::state::PersonState {
-        attempt: 2,
-        phase,
-        id: None,
-        registration_status: None,
-        kyc_status: None,
-        sent: Default::default(),
-        error_slug: Some("invalid_request".into()),
-    };
-    state
-        .people
-        .insert(Address::user("u1"), entry(OrderPhase::Failed));
-    state
-        .people
-        .insert(Address::cardholder("u1", "SP"), entry(OrderPhase::Prepared));
+    for (address, phase) in [
+        (Address::user("u1"), OrderPhase::Failed),
+        (Address::cardholder("u1", "SP"), OrderPhase::Prepared),
+    ] {
+        state
+            .resources
+            .insert(address.clone(), person_record(address, 2, phase, None));
+    }
     let p = plan_all(
         &[a],
         &[],

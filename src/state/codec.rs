@@ -496,54 +496,6 @@ fn keep_latest<K: Ord, S>(
     }
 }
 
-/// The person rows of the journal (`resource_kind, resource_key, attempt, phase, request,
-/// order_id, provider_status, sub_status, error_slug`, in journal order).
-pub(super) type PersonRow = (
-    String,
-    String,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-/// The SQL both backends read users and cardholders with.
-pub(super) const PEOPLE_SQL: &str = "SELECT resource_kind, resource_key, attempt, phase, request, \
-     order_id, provider_status, sub_status, error_slug FROM orders \
-     WHERE resource_kind IN ('user', 'cardholder') ORDER BY seq";
-
-/// Each user's and cardholder's latest journal entry, as what state knows of that person.
-pub(super) fn people_from_rows(
-    rows: Vec<PersonRow>,
-) -> Result<BTreeMap<Address, super::model::PersonState>, StateError> {
-    let mut people = BTreeMap::new();
-    for (kind, key, attempt, phase, request, id, registration, kyc, error_slug) in rows {
-        let kind: crate::model::ResourceKind =
-            kind.parse().map_err(|_| corrupt("resource kind", &kind))?;
-        let sent = match serde_json::from_str::<serde_json::Value>(&request) {
-            Ok(serde_json::Value::Object(fields)) => fields
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        let state = super::model::PersonState {
-            attempt: u32_of("attempt", attempt)?,
-            phase: order_phase(&phase)?,
-            id,
-            registration_status: registration,
-            kyc_status: kyc,
-            sent,
-            error_slug,
-        };
-        keep_latest(&mut people, Address::new(kind, key), state, |s| s.attempt);
-    }
-    Ok(people)
-}
-
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";

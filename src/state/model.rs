@@ -297,6 +297,30 @@ impl ResourceImage {
         }
     }
 
+    pub fn as_cardholder(&self) -> Option<&CardholderRecord> {
+        match self {
+            ResourceImage::Cardholder(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The attempt its latest order belongs to, and where that order stands.
+    pub fn progress(&self) -> (u32, OrderPhase) {
+        match self {
+            ResourceImage::Topup(t) => (t.attempt, t.phase),
+            ResourceImage::User(u) => (u.attempt, u.phase),
+            ResourceImage::Cardholder(c) => (c.attempt, c.phase),
+        }
+    }
+
+    pub fn error_slug(&self) -> Option<&str> {
+        match self {
+            ResourceImage::Topup(t) => t.error_slug.as_deref(),
+            ResourceImage::User(u) => u.error_slug.as_deref(),
+            ResourceImage::Cardholder(c) => c.error_slug.as_deref(),
+        }
+    }
+
     /// Its declared labels.
     pub fn labels(&self) -> &Labels {
         match self {
@@ -450,32 +474,6 @@ pub struct Snapshot {
     pub topups: BTreeMap<String, TopupState>,
     /// The record of every resource that is not a card, by address.
     pub resources: BTreeMap<Address, ResourceRecord>,
-    /// Every user and cardholder the journal has: its latest attempt.
-    pub people: BTreeMap<Address, PersonState>,
-}
-
-/// What the journal says of one user or cardholder: its latest creation attempt, and what the
-/// provider said of it since. Holds no personal data: `sent` has keyed digests in their place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonState {
-    pub attempt: u32,
-    pub phase: OrderPhase,
-    /// The provider's `user_id` / `cardholder_id`; `None` when an existing one was adopted
-    /// (the provider answered "exists" and named none).
-    pub id: Option<String>,
-    /// A cardholder's `registration_status` and `kyc_status`, as last learned.
-    pub registration_status: Option<String>,
-    pub kyc_status: Option<String>,
-    /// The request fields as journaled (personal ones as `hmac-sha256:` digests).
-    pub sent: BTreeMap<String, String>,
-    pub error_slug: Option<String>,
-}
-
-impl PersonState {
-    /// Whether the person exists at the provider (created or adopted).
-    pub fn exists(&self) -> bool {
-        self.phase == OrderPhase::Completed
-    }
 }
 
 /// What the journal says of one top-up: its latest attempt.

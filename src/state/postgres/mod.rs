@@ -253,10 +253,6 @@ impl PgStore {
             .await?;
         let topups = codec::topups_from_rows(rows)?;
         let resources = resources::resources_in(&mut tx, None).await?;
-        let rows: Vec<codec::PersonRow> = sqlx::query_as(codec::PEOPLE_SQL)
-            .fetch_all(&mut *tx)
-            .await?;
-        let people = codec::people_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -266,7 +262,6 @@ impl PgStore {
             observed_issue_fees,
             topups,
             resources,
-            people,
         })
     }
 

@@ -95,11 +95,6 @@ impl SqliteStore {
                 .await?;
         let topups = crate::state::codec::topups_from_rows(rows)?;
         let resources = super::resources::resources_in(&mut tx, None).await?;
-        let rows: Vec<crate::state::codec::PersonRow> =
-            sqlx::query_as(crate::state::codec::PEOPLE_SQL)
-                .fetch_all(&mut *tx)
-                .await?;
-        let people = crate::state::codec::people_from_rows(rows)?;
         tx.commit().await?;
         Ok(Snapshot {
             lineage,
@@ -109,7 +104,6 @@ impl SqliteStore {
             observed_issue_fees,
             topups,
             resources,
-            people,
         })
     }
 
