@@ -397,23 +397,37 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
     fatal
 }
 
-/// The canary of `--canary n`: up to `n` changes that can start at once and send an order, taken
-/// round-robin across products (a misconfigured product shows in the canary whatever the plan's
-/// order), and the rest.
+/// The canary of `--canary n`: up to `n` changes that send an order, taken round-robin across
+/// products (a misconfigured product shows in the canary whatever the plan's order), together
+/// with the free, order-less changes they wait for (a new person's user and cardholder, a move),
+/// and the rest. A change that waits for another order is never a canary: its outcome would say
+/// more about that order than about itself.
 fn split_canary(work: Vec<Action>, n: usize) -> (Vec<Action>, Vec<Action>) {
-    let mut by_product: std::collections::BTreeMap<&str, std::collections::VecDeque<usize>> =
-        Default::default();
-    for (i, a) in work.iter().enumerate() {
-        // A person's create is free and says nothing about a product: not a canary.
-        let sends = !matches!(
-            a.kind,
+    // Changes that send no order and cost nothing.
+    let free = |k: ActionKind| {
+        matches!(
+            k,
             ActionKind::UpdateLabels
                 | ActionKind::Move
                 | ActionKind::Undeclared
                 | ActionKind::CreateUser
                 | ActionKind::CreateCardholder
-        );
-        if sends && a.depends_on.is_empty() {
+        )
+    };
+    let mut at: std::collections::HashMap<crate::model::Address, Vec<usize>> = Default::default();
+    for (i, a) in work.iter().enumerate() {
+        at.entry(a.address()).or_default().push(i);
+    }
+    let deps = |a: &Action| -> Vec<usize> {
+        a.depends_on
+            .iter()
+            .flat_map(|d| at.get(d).into_iter().flatten().copied())
+            .collect()
+    };
+    let mut by_product: std::collections::BTreeMap<&str, std::collections::VecDeque<usize>> =
+        Default::default();
+    for (i, a) in work.iter().enumerate() {
+        if !free(a.kind) && deps(a).iter().all(|&d| free(work[d].kind)) {
             by_product
                 .entry(a.product_code.as_str())
                 .or_default()
@@ -421,12 +435,21 @@ fn split_canary(work: Vec<Action>, n: usize) -> (Vec<Action>, Vec<Action>) {
         }
     }
     let mut chosen = std::collections::BTreeSet::new();
-    while chosen.len() < n && by_product.values().any(|q| !q.is_empty()) {
+    let mut taken = 0;
+    while taken < n && by_product.values().any(|q| !q.is_empty()) {
         for q in by_product.values_mut() {
-            if chosen.len() < n
+            if taken < n
                 && let Some(i) = q.pop_front()
             {
+                taken += 1;
                 chosen.insert(i);
+                // What it waits for goes first, in the canary too (free changes need no more).
+                let mut stack = deps(&work[i]);
+                while let Some(d) = stack.pop() {
+                    if chosen.insert(d) {
+                        stack.extend(deps(&work[d]));
+                    }
+                }
             }
         }
     }
@@ -640,6 +663,26 @@ mod tests {
             person: None,
             labels: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_canary_takes_the_people_its_cards_wait_for() {
+        let mut work = Vec::new();
+        for i in 0..4 {
+            let mut user = change(&format!("u{i}"), "", ActionKind::CreateUser);
+            user.resource = ResourceKind::User;
+            let mut card = change(&format!("c{i}"), "A", ActionKind::Issue);
+            card.depends_on = vec![user.address()];
+            let mut topup = change(&format!("c{i}:t"), "A", ActionKind::Topup);
+            topup.resource = ResourceKind::Topup;
+            topup.depends_on = vec![card.address()];
+            work.extend([user, card, topup]);
+        }
+        let (canary, rest) = split_canary(work, 2);
+        let keys: Vec<&str> = canary.iter().map(|a| a.key.as_str()).collect();
+        // Two cards, each with its user; never a top-up that waits for an issue order.
+        assert_eq!(keys, ["u0", "c0", "u1", "c1"]);
+        assert_eq!(rest.len(), 8);
     }
 
     #[test]

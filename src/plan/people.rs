@@ -1,4 +1,4 @@
-//! Declared people against the journal: a `create_user` for each person the provider has not
+//! Declared people against state: a `create_user` for each person the provider has not
 //! been asked about yet, a `create_cardholder` for each subprovider their cards need, and the
 //! cards issued in the same plan made to wait for them. A cardholder that exists is compared by
 //! keyed digests only: a changed KYC field is drift to settle with the provider, never an action

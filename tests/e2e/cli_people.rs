@@ -590,3 +590,30 @@ fn people_are_in_every_report() {
         "{sent} calls"
     );
 }
+
+#[test]
+fn a_canary_of_new_people_takes_the_people_its_cards_wait_for() {
+    let env = Env::with(people_mode());
+    hr_export(&env, 10);
+    let out = env
+        .cardform(&apply_args(&[
+            "--canary",
+            "2",
+            "--kyc-wait",
+            "30s",
+            "--json",
+        ]))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stages: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "stage")
+        .collect();
+    // Two cards, their two users and two cardholders; then the other 8 people and cards.
+    assert_eq!(stages[0]["stage"], "canary", "{stages:?}");
+    assert_eq!(stages[0]["changes"], 6, "{stages:?}");
+    assert_eq!(stages[1]["changes"], 24, "{stages:?}");
+    assert_once_each(&env, 10);
+}
