@@ -65,11 +65,22 @@ async fn show_in(
         }
         None => {
             let snapshot = store.snapshot().await?;
-            print(&if args.json {
-                view::cards_json(snapshot.cards.values())
-            } else {
-                view::cards_table(snapshot.cards.values(), global.style, &cur)
-            })
+            if args.json {
+                return print(&view::cards_json(snapshot.cards.values()));
+            }
+            let mut out = view::cards_table(snapshot.cards.values(), global.style, &cur);
+            let people = snapshot
+                .resources
+                .keys()
+                .filter(|a| a.kind.is_person())
+                .count();
+            if people > 0 {
+                out.push_str(&global.with_flags(&format!(
+                    "{people} users and cardholders are in state too: `cardform state list \
+                     --people`\n"
+                )));
+            }
+            print(&out)
         }
     }
 }
