@@ -524,9 +524,10 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RefreshArgs {
-    /// Cards read at once (the rate limit still applies)
-    #[arg(long, default_value_t = crate::exec::DEFAULT_PARALLELISM, value_name = "N")]
-    pub parallelism: usize,
+    /// Cards read at once (the rate limit still applies) [default: 128, or R when --rate R is
+    /// higher]
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
     /// Provider requests per second
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,

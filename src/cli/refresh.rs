@@ -84,7 +84,8 @@ async fn refresh_run(
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
     let wait = settings::lock_wait(&args.lock_timeout)?;
     let rate = settings::rate(args.rate)?;
-    let parallelism = settings::parallelism(Some(args.parallelism), None)?;
+    // As for apply: enough in flight to keep a `--rate R` provider busy.
+    let parallelism = settings::parallelism(args.parallelism, args.rate)?;
     let provider = Provider::connect(global, rate).await?;
     let interval = settings::parse_duration("--progress-interval", &args.progress_interval)?;
     let result = refresh_state(global, &provider, parallelism, wait, interval).await;
