@@ -74,6 +74,10 @@ pub struct Summary {
     /// The first few of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting_keys: Vec<String>,
+    /// Of `changed`, those made in state only (labels, moves): they say nothing of how the
+    /// provider is doing, so the failure-rate brake leaves them out.
+    #[serde(skip)]
+    pub state_only: usize,
     pub failed: usize,
     pub skipped: usize,
     /// slug → (count, hint, first few keys)

@@ -529,7 +529,10 @@ impl Ctx {
         let Some(max) = self.max_failure_rate else {
             return;
         };
-        let finished = s.issued + s.changed + s.resumed + s.topped_up + s.failed;
+        // Changes the provider took part in: a relabel or a move always succeeds and would dilute
+        // the share of failures.
+        let finished =
+            s.issued + s.changed - s.state_only + s.resumed + s.topped_up + s.people + s.failed;
         if finished < BRAKE_MIN_FINISHED
             || Decimal::from(s.failed) <= max * Decimal::from(finished)
             || s.stopped.is_some()
@@ -581,6 +584,10 @@ impl Ctx {
                     ActionKind::Resume => s.resumed += 1,
                     ActionKind::Topup => s.topped_up += 1,
                     ActionKind::CreateUser | ActionKind::CreateCardholder => s.people += 1,
+                    ActionKind::UpdateLabels | ActionKind::Move => {
+                        s.changed += 1;
+                        s.state_only += 1;
+                    }
                     _ => s.changed += 1,
                 }
                 let charge = charges.total();
