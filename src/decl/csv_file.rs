@@ -277,20 +277,8 @@ fn read_header(
             columns.push(Column::Ignored);
             continue;
         }
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            problems.push(
-                SpecProblem::at(
-                    ProblemKind::DuplicateColumn,
-                    src,
-                    cell.loc(),
-                    format!("duplicate column `{name}`"),
-                    "column repeated here",
-                )
-                .with_help(format!(
-                    "column {} already is `{name}`; remove one",
-                    first + 1
-                )),
-            );
+        if let Some(problem) = duplicate_column(src, cell, name, &seen) {
+            problems.push(problem);
             columns.push(Column::Ignored);
             continue;
         }
@@ -370,6 +358,29 @@ fn read_header(
         .with_help("a CSV file needs the columns `key`, `external_user_id` and `product_code` (CSV has no defaults)"),
     );
     None
+}
+
+/// A header cell naming a column `seen` already has (name, index), as a problem.
+fn duplicate_column(
+    src: &Source,
+    cell: &Cell<'_>,
+    name: &str,
+    seen: &[(&str, usize)],
+) -> Option<SpecProblem> {
+    let (_, first) = seen.iter().find(|(n, _)| *n == name)?;
+    Some(
+        SpecProblem::at(
+            ProblemKind::DuplicateColumn,
+            src,
+            cell.loc(),
+            format!("duplicate column `{name}`"),
+            "column repeated here",
+        )
+        .with_help(format!(
+            "column {} already is `{name}`; remove one",
+            first + 1
+        )),
+    )
 }
 
 /// Checks one row's cells; the card's fields when the row has the header's shape. With no
@@ -648,20 +659,8 @@ fn read_people<'a>(
     let mut misspelt = Vec::new();
     for (i, cell) in header.cells.iter().enumerate() {
         let name = cell.value.as_ref();
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            problems.push(
-                SpecProblem::at(
-                    ProblemKind::DuplicateColumn,
-                    src,
-                    cell.loc(),
-                    format!("duplicate column `{name}`"),
-                    "column repeated here",
-                )
-                .with_help(format!(
-                    "column {} already is `{name}`; remove one",
-                    first + 1
-                )),
-            );
+        if let Some(problem) = duplicate_column(src, cell, name, &seen) {
+            problems.push(problem);
             columns.push(Column::Ignored);
             continue;
         }

@@ -190,6 +190,7 @@ pub(crate) fn check(field: &'static str, raw: Cow<'_, str>) -> Result<String, In
                 )
                 .help(format!("a name has at most {MAX_NAME_CHARS} characters")));
             }
+            // Not `fields::check_text`: its help quotes the value, and this one is personal.
             if raw.trim() != raw {
                 return Err(Invalid::new(
                     ProblemKind::Whitespace,
