@@ -97,7 +97,8 @@ impl ProblemKind {
 /// One input file's name and text, shared by every problem that points into it.
 #[derive(Debug)]
 pub(crate) struct Source {
-    pub name: String,
+    /// Shared with the [`Origin`](super::Origin) of every declaration read from it.
+    pub name: Arc<str>,
     pub text: Arc<String>,
     /// Byte offset of each line start; built only when a problem needs it, so a clean load of a
     /// large file never pays for it.
@@ -133,7 +134,7 @@ impl Loc {
 impl Source {
     pub fn new(name: String, text: String) -> Self {
         Source {
-            name,
+            name: name.into(),
             text: Arc::new(text),
             line_starts: OnceLock::new(),
         }
@@ -250,7 +251,7 @@ impl SpecProblem {
         SpecProblem {
             kind,
             message: message.into(),
-            file: src.name.clone(),
+            file: src.name.to_string(),
             line,
             column,
             offset: span.offset(),

@@ -76,7 +76,7 @@ fn valid_fixtures_load() {
         alice.labels.get("cost_center").map(String::as_str),
         Some("cc-100")
     );
-    assert_eq!(alice.origin.file, "tests/fixtures/spec/valid.yaml");
+    assert_eq!(&*alice.origin.file, "tests/fixtures/spec/valid.yaml");
     assert_eq!(alice.origin.line, 6);
     assert_eq!(
         d.files,
