@@ -360,6 +360,28 @@ fn read_header(
     None
 }
 
+/// A `label.<name>` cell into `labels`; `false` (with the problem pushed) when it is not a label
+/// value.
+fn label_cell(
+    src: &Source,
+    cell: &Cell<'_>,
+    name: &str,
+    value: &str,
+    labels: &mut crate::model::Labels,
+    problems: &mut Vec<SpecProblem>,
+) -> bool {
+    match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(value)) {
+        Ok(v) => {
+            labels.insert(name.to_owned(), v);
+            true
+        }
+        Err(e) => {
+            problems.push(e.at(src, cell.loc()));
+            false
+        }
+    }
+}
+
 /// A header cell naming a column `seen` already has (name, index), as a problem.
 fn duplicate_column(
     src: &Source,
@@ -461,18 +483,7 @@ fn read_row(
                 fields::check_status(raw),
                 problems,
             ),
-            Column::Label(name) => {
-                match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(raw)) {
-                    Ok(v) => {
-                        card.labels.insert(name.clone(), v);
-                        true
-                    }
-                    Err(e) => {
-                        problems.push(e.at(src, cell.loc()));
-                        false
-                    }
-                }
-            }
+            Column::Label(name) => label_cell(src, cell, name, raw, &mut card.labels, problems),
         };
         if !ok {
             card.rejected = true;
@@ -609,16 +620,7 @@ fn read_topups<'a>(
                     problems,
                 ),
                 (None, Some(name)) if !raw.is_empty() => {
-                    match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(raw)) {
-                        Ok(v) => {
-                            row_labels.insert(name.clone(), v);
-                            true
-                        }
-                        Err(e) => {
-                            problems.push(e.at(src, cell.loc()));
-                            false
-                        }
-                    }
+                    label_cell(src, cell, name, raw, &mut row_labels, problems)
                 }
                 (None, _) => true,
             };
@@ -766,16 +768,7 @@ fn read_people<'a>(
                 ),
                 Column::Label(_) if value.is_empty() => true,
                 Column::Label(name) => {
-                    match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(value)) {
-                        Ok(v) => {
-                            raw.labels.insert(name.clone(), v);
-                            true
-                        }
-                        Err(e) => {
-                            problems.push(e.at(src, cell.loc()));
-                            false
-                        }
-                    }
+                    label_cell(src, cell, name, value, &mut raw.labels, problems)
                 }
             };
             if !ok {
