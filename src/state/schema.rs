@@ -12,7 +12,9 @@ use serde::Serialize;
 /// Schema 3: each order records the run that sent it (money belongs to the run that spent it).
 /// Schema 4: a record per resource that is not a card (`resources`, top-ups first, backfilled
 /// from the journal), logged in the change log like cards; a card's last reported balance.
-pub const SCHEMA_VERSION: i64 = 4;
+/// Schema 5: the same facts in fewer bytes: positional card images, and audited calls that name
+/// their order instead of repeating its key and resource.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1403,7 +1403,10 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
     let expected_history = store.resources_at(next).await.unwrap();
     store.close().await;
 
-    let back_to_3 = "DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance;          DELETE FROM changes WHERE resource_kind <> 'card';          DELETE FROM cardform_migrations WHERE version = 4";
+    // Schema 5 only reshapes `calls`, which is empty here: migration 5 runs again over it as is.
+    let back_to_3 = "DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
+         DELETE FROM changes WHERE resource_kind <> 'card'; \
+         DELETE FROM cardform_migrations WHERE version >= 4";
     raw_sql(b, &path, back_to_3).await;
     if b == Backend::Sqlite {
         set_user_version(&file(&path), 3).await;
@@ -1413,7 +1416,10 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
         Err(StateError::OlderSchema { found: 3, .. })
     ));
     let store = Store::open(&path).await.unwrap();
-    assert_eq!(store.upgraded().map(|u| (u.from, u.to)), Some((3, 4)));
+    assert_eq!(
+        store.upgraded().map(|u| (u.from, u.to)),
+        Some((3, SCHEMA_VERSION))
+    );
     let records = store.resources(None).await.unwrap();
     assert_eq!(records, expected);
     let t = topup_of(&records[0]);
@@ -1436,7 +1442,151 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
     store.close().await;
 }
 
+/// Schema 5 stores a call made for a journaled order as a reference to it, and its time once; the
+/// audit reads back exactly what was recorded, before and after a schema-4 state is upgraded, and
+/// after `state mv` renames the card.
+async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let path = b.fresh(&dir);
+    let store = Store::open(&path).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    store.put_card(s, &card("a")).await.unwrap();
+    let o = order("k-a-1", "a", "{}");
+    store.journal_order(s, &o).await.unwrap();
+    let call = |at: &str, key: Option<&str>, card: Option<&str>| CallRecord {
+        at: at.into(),
+        endpoint: "cards/create".into(),
+        idempotency_key: key.map(Into::into),
+        order_id: Some("ord-a".into()),
+        address: card.map(Address::card),
+        result: "ok".into(),
+        charge: Some(d("5.00")),
+    };
+    let calls = [
+        // Of the journaled order, at a time as cardform writes them.
+        call("2025-03-01T10:00:01.5Z", Some("k-a-1"), Some("a")),
+        // Of the order, at a time written with an offset: its text is kept.
+        call("2025-03-01T11:00:02+01:00", Some("k-a-1"), Some("a")),
+        // Of no journaled order (or of another resource than the order's): kept whole.
+        call("2025-03-01T10:00:03Z", Some("k-unknown"), Some("b")),
+        call("2025-03-01T10:00:04Z", Some("k-a-1"), Some("b")),
+        call("2025-03-01T10:00:05Z", None, None),
+    ];
+    for c in &calls {
+        store.record_call(c).await.unwrap();
+    }
+    assert_eq!(store.calls(None).await.unwrap(), calls.to_vec());
+    store.close().await;
+    let stored = "SELECT count(*) FROM calls WHERE order_seq IS NOT NULL \
+                  AND idempotency_key IS NULL AND resource_key IS NULL";
+    assert_eq!(
+        raw_count(b, &path, stored).await,
+        2,
+        "two calls name the order"
+    );
+    assert_eq!(
+        raw_count(b, &path, "SELECT count(*) FROM calls WHERE at IS NULL").await,
+        4,
+        "only the offset time is kept as text"
+    );
+
+    // The same calls in a schema-4 state, upgraded.
+    let (id, at_us) = match b {
+        Backend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+        Backend::Postgres => ("BIGSERIAL PRIMARY KEY", "BIGINT"),
+    };
+    let rows: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            let text = |v: Option<&str>| v.map_or("NULL".into(), |v| format!("'{v}'"));
+            let micros = c.at.parse::<jiff::Timestamp>().unwrap().as_microsecond();
+            format!(
+                "('{}', {micros}, 'cards/create', {}, 'ord-a', {}, {}, 'ok', '5.00')",
+                c.at,
+                text(c.idempotency_key.as_deref()),
+                text(c.address.as_ref().map(|a| a.kind.as_str())),
+                text(c.address.as_ref().map(|a| a.key.as_str())),
+            )
+        })
+        .collect();
+    let back_to_4 = format!(
+        "DROP TABLE calls; \
+         CREATE TABLE calls (id {id}, at TEXT NOT NULL, at_us {at_us} NOT NULL, \
+           endpoint TEXT NOT NULL, idempotency_key TEXT, order_id TEXT, resource_kind TEXT, \
+           resource_key TEXT, result TEXT NOT NULL, charge TEXT); \
+         INSERT INTO calls (at, at_us, endpoint, idempotency_key, order_id, resource_kind, \
+           resource_key, result, charge) VALUES {}; \
+         DELETE FROM cardform_migrations WHERE version = 5",
+        rows.join(", ")
+    );
+    raw_sql(b, &path, &back_to_4).await;
+    if b == Backend::Sqlite {
+        set_user_version(&file(&path), 4).await;
+    }
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.upgraded().map(|u| (u.from, u.to)), Some((4, 5)));
+    assert_eq!(store.calls(None).await.unwrap(), calls.to_vec());
+    // New calls go on after the copied ones (PostgreSQL's id sequence was moved past them).
+    let later = call("2025-03-01T10:00:06Z", Some("k-a-1"), Some("a"));
+    store.record_call(&later).await.unwrap();
+    let s = store.begin_run(run_info("state mv")).await.unwrap();
+    assert!(store.rename_card(s, "a", "a2").await.unwrap());
+    store.close().await;
+    assert_eq!(raw_count(b, &path, stored).await, 3);
+
+    // Renamed, the order's calls follow it; the calls that named `b` themselves stay.
+    let store = Store::open(&path).await.unwrap();
+    let renamed: Vec<CallRecord> = calls
+        .iter()
+        .chain([&later])
+        .cloned()
+        .map(|mut c| {
+            if c.address == Some(Address::card("a")) {
+                c.address = Some(Address::card("a2"));
+            }
+            c
+        })
+        .collect();
+    assert_eq!(store.calls(None).await.unwrap(), renamed);
+    store.close().await;
+}
+
+/// `count(*)` of `sql` on the state at `at`, behind the store's back.
+async fn raw_count(b: Backend, at: &StateLocation, sql: &str) -> i64 {
+    match b {
+        Backend::Sqlite => {
+            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+                &sqlx::sqlite::SqliteConnectOptions::new().filename(file(at)),
+            )
+            .await
+            .unwrap();
+            let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            n
+        }
+        Backend::Postgres => {
+            let StateLocation::Postgres(pg) = at else {
+                unreachable!()
+            };
+            let url = at.to_string().replace("***", crate::pg::PASSWORD);
+            let url = url.split('?').next().unwrap().to_owned();
+            let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+            let sql = sql.replace("FROM calls", &format!("FROM cardform_{}.calls", pg.name()));
+            let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            n
+        }
+    }
+}
+
 conformance! {
+    #[tokio::test] calls_name_their_order_and_read_back_exactly,
     #[tokio::test] resource_records_follow_their_orders,
     #[tokio::test] schema_3_topups_are_backfilled_into_records,
     #[tokio::test] topup_orders_belong_to_their_card,

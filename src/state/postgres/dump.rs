@@ -3,11 +3,12 @@
 //! transaction. Must not change a state that already holds anything.
 
 use super::resources::{RESOURCE_PACKED, put_resource_in};
-use super::{CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order};
+use super::{
+    CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order,
+};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
     orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64,
-    timestamp_micros,
 };
 use crate::state::{StateDump, StateError};
 
@@ -32,12 +33,10 @@ impl PgStore {
                 .into(),
         )
         .await?;
-        let calls = packed(
-            "SELECT coalesce(json_agg(json_build_array(at, endpoint, idempotency_key, order_id, \
-               resource_kind, resource_key, result, charge) ORDER BY at_us, id), '[]')::text \
-             FROM calls"
-                .into(),
-        )
+        let calls = packed(format!(
+            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
+               '[]')::text FROM {CALLS_JOINED}"
+        ))
         .await?;
         let cards = packed(format!(
             "SELECT coalesce(json_agg(json_build_array({CARD_PACKED}, serial) ORDER BY key), \
@@ -137,22 +136,9 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        // After the orders: a call names the order it was made for.
         for c in &dump.calls {
-            sqlx::query(
-                "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
-                   resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(timestamp_micros(&c.at)?)
-            .bind(&c.at)
-            .bind(&c.endpoint)
-            .bind(&c.idempotency_key)
-            .bind(&c.order_id)
-            .bind(c.address.as_ref().map(|a| a.kind.as_str()))
-            .bind(c.address.as_ref().map(|a| a.key.as_str()))
-            .bind(&c.result)
-            .bind(c.charge.map(|d| d.to_string()))
-            .execute(&mut *tx)
-            .await?;
+            super::insert_call(&mut tx, c).await?;
         }
         for f in &dump.observed_fees {
             sqlx::query(

@@ -653,11 +653,10 @@ impl PgStore {
         since: Option<&str>,
     ) -> Result<Vec<CallRecord>, StateError> {
         let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_agg(json_build_array(at, endpoint, idempotency_key, order_id, \
-               resource_kind, resource_key, result, charge) ORDER BY at_us, id), '[]')::text \
-             FROM calls WHERE at_us >= $1",
-        )
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
+               '[]')::text FROM {CALLS_JOINED} WHERE c.at_us >= $1"
+        )))
         .bind(from)
         .fetch_one(&self.pool)
         .await?;
@@ -778,13 +777,39 @@ async fn record_in(
     Ok(())
 }
 
-async fn insert_call(conn: &mut PgConnection, entry: &CallRecord) -> Result<(), StateError> {
+/// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer
+/// repeats (over [`CALLS_JOINED`]).
+pub(super) const CALL_PACKED: &str = "c.at, c.at_us, c.endpoint, \
+     coalesce(c.idempotency_key, o.idempotency_key), c.order_id, \
+     coalesce(c.resource_kind, o.resource_kind), coalesce(c.resource_key, o.resource_key), \
+     c.result, c.charge";
+
+/// The calls, each beside the order it names (if any).
+pub(super) const CALLS_JOINED: &str = "calls AS c LEFT JOIN orders AS o ON o.seq = c.order_seq";
+
+pub(super) async fn insert_call(
+    conn: &mut PgConnection,
+    entry: &CallRecord,
+) -> Result<(), StateError> {
+    // A call made for a journaled order (the order is journaled before it is sent) names it by
+    // `order_seq`; only a call with no such order keeps its own key and resource.
+    let at_us = timestamp_micros(&entry.at)?;
     sqlx::query(
-        "INSERT INTO calls (at_us, at, endpoint, idempotency_key, order_id, resource_kind, \
-           resource_key, result, charge) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO calls (at_us, at, endpoint, order_seq, idempotency_key, order_id, \
+           resource_kind, resource_key, result, charge) \
+         SELECT n.at_us, n.at, n.endpoint, o.seq, \
+                CASE WHEN o.seq IS NULL THEN n.idempotency_key END, n.order_id, \
+                CASE WHEN o.seq IS NULL THEN n.resource_kind END, \
+                CASE WHEN o.seq IS NULL THEN n.resource_key END, n.result, n.charge \
+         FROM (SELECT $1::bigint AS at_us, $2::text AS at, $3::text AS endpoint, \
+                      $4::text AS idempotency_key, $5::text AS order_id, \
+                      $6::text AS resource_kind, $7::text AS resource_key, $8::text AS result, \
+                      $9::text AS charge) AS n \
+         LEFT JOIN orders AS o ON o.idempotency_key = n.idempotency_key \
+               AND o.resource_kind = n.resource_kind AND o.resource_key = n.resource_key",
     )
-    .bind(timestamp_micros(&entry.at)?)
-    .bind(&entry.at)
+    .bind(at_us)
+    .bind(codec::stored_call_at(&entry.at, at_us))
     .bind(&entry.endpoint)
     .bind(&entry.idempotency_key)
     .bind(&entry.order_id)

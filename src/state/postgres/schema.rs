@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "resources",
         include_str!("migrations/0004_resources.sql"),
     ),
+    (5, "compact", include_str!("migrations/0005_compact.sql")),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);

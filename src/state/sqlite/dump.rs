@@ -38,7 +38,9 @@ impl SqliteStore {
         let calls = sqlx::query(concat!(
             "SELECT ",
             rows::call_columns!(),
-            " FROM calls ORDER BY at_us, id"
+            " FROM ",
+            rows::calls_joined!(),
+            " ORDER BY c.at_us, c.id"
         ))
         .fetch_all(&mut *tx)
         .await?
@@ -150,23 +152,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        // After the orders: a call names the order it was made for.
         for c in &dump.calls {
-            sqlx::query(concat!(
-                "INSERT INTO calls (at_us, ",
-                rows::call_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(timestamp_micros(&c.at)?)
-            .bind(&c.at)
-            .bind(&c.endpoint)
-            .bind(&c.idempotency_key)
-            .bind(&c.order_id)
-            .bind(c.address.as_ref().map(|a| a.kind.as_str()))
-            .bind(c.address.as_ref().map(|a| a.key.as_str()))
-            .bind(&c.result)
-            .bind(c.charge.map(|d| d.to_string()))
-            .execute(&mut *tx)
-            .await?;
+            super::runs::insert_call(&mut tx, c).await?;
         }
         for f in &dump.observed_fees {
             sqlx::query(

@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::state::StateError;
 use crate::state::codec::{
-    address, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase, serial_u64,
-    u32_of,
+    address, call_at, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase,
+    serial_u64, u32_of,
 };
 pub(super) use crate::state::codec::{card_image, cards_from_images, decimal, labels_json};
 use crate::state::model::{CardRecord, OrderRecord};
@@ -40,12 +40,24 @@ macro_rules! run_columns {
 }
 pub(super) use run_columns;
 
+/// A call's columns, its order's filling in what schema 5 no longer repeats (see
+/// [`calls_joined!`]).
 macro_rules! call_columns {
     () => {
-        "at, endpoint, idempotency_key, order_id, resource_kind, resource_key, result, charge"
+        "c.at, c.at_us, c.endpoint, coalesce(c.idempotency_key, o.idempotency_key), c.order_id, \
+         coalesce(c.resource_kind, o.resource_kind), coalesce(c.resource_key, o.resource_key), \
+         c.result, c.charge"
     };
 }
 pub(super) use call_columns;
+
+/// The calls, each beside the order it names (if any).
+macro_rules! calls_joined {
+    () => {
+        "calls AS c LEFT JOIN orders AS o ON o.seq = c.order_seq"
+    };
+}
+pub(super) use calls_joined;
 
 /// The columns of [`card_columns!`] packed into one JSON array per card (labels embedded as an
 /// object), so a snapshot crosses from SQLite to Rust as one value instead of 1.5 million.
@@ -128,15 +140,15 @@ pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, StateError> {
 /// Expects [`call_columns!`] in order.
 pub(super) fn call(row: &SqliteRow) -> Result<CallRecord, StateError> {
     Ok(CallRecord {
-        at: row.try_get(0)?,
-        endpoint: row.try_get(1)?,
-        idempotency_key: row.try_get(2)?,
-        order_id: row.try_get(3)?,
-        address: match (row.try_get::<Option<String>, _>(4)?, row.try_get(5)?) {
+        at: call_at(row.try_get(0)?, row.try_get(1)?)?,
+        endpoint: row.try_get(2)?,
+        idempotency_key: row.try_get(3)?,
+        order_id: row.try_get(4)?,
+        address: match (row.try_get::<Option<String>, _>(5)?, row.try_get(6)?) {
             (Some(kind), Some(key)) => Some(address(kind, key)?),
             _ => None,
         },
-        result: row.try_get(6)?,
-        charge: opt_decimal("charge", row.try_get(7)?)?,
+        result: row.try_get(7)?,
+        charge: opt_decimal("charge", row.try_get(8)?)?,
     })
 }

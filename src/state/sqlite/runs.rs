@@ -1,9 +1,9 @@
 //! Runs and the call audit in the SQLite state: one serial per command that writes, and one row
 //! per provider call that changed something.
 
-use super::rows::{self, call_columns, run_columns};
+use super::rows::{self, call_columns, calls_joined, run_columns};
 use super::*;
-use crate::state::codec::attach_charges;
+use crate::state::codec::{attach_charges, stored_call_at};
 
 impl SqliteStore {
     /// Starts a run: the serial goes up by one and the run is recorded under it.
@@ -104,7 +104,9 @@ impl SqliteStore {
         sqlx::query(concat!(
             "SELECT ",
             call_columns!(),
-            " FROM calls WHERE at_us >= ? ORDER BY at_us, id"
+            " FROM ",
+            calls_joined!(),
+            " WHERE c.at_us >= ? ORDER BY c.at_us, c.id"
         ))
         .bind(from)
         .fetch_all(&self.reader)
@@ -119,13 +121,23 @@ pub(super) async fn insert_call(
     conn: &mut sqlx::SqliteConnection,
     entry: &CallRecord,
 ) -> Result<(), StateError> {
-    sqlx::query(concat!(
-        "INSERT INTO calls (at_us, ",
-        call_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(timestamp_micros(&entry.at)?)
-    .bind(&entry.at)
+    // A call made for a journaled order (the order is journaled before it is sent) names it by
+    // `order_seq`; only a call with no such order keeps its own key and resource.
+    let at_us = timestamp_micros(&entry.at)?;
+    sqlx::query(
+        "INSERT INTO calls (at_us, at, endpoint, order_seq, idempotency_key, order_id, \
+           resource_kind, resource_key, result, charge) \
+         SELECT n.at_us, n.at, n.endpoint, o.seq, \
+                CASE WHEN o.seq IS NULL THEN n.idempotency_key END, n.order_id, \
+                CASE WHEN o.seq IS NULL THEN n.resource_kind END, \
+                CASE WHEN o.seq IS NULL THEN n.resource_key END, n.result, n.charge \
+         FROM (SELECT ? AS at_us, ? AS at, ? AS endpoint, ? AS idempotency_key, ? AS order_id, \
+                      ? AS resource_kind, ? AS resource_key, ? AS result, ? AS charge) AS n \
+         LEFT JOIN orders AS o ON o.idempotency_key = n.idempotency_key \
+               AND o.resource_kind = n.resource_kind AND o.resource_key = n.resource_key",
+    )
+    .bind(at_us)
+    .bind(stored_call_at(&entry.at, at_us))
     .bind(&entry.endpoint)
     .bind(&entry.idempotency_key)
     .bind(&entry.order_id)
