@@ -1072,24 +1072,16 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
     if b == Backend::Postgres {
         // A schema-2 state (no `sent_serial`, nor anything schema 4 added) is upgraded in place: each order goes to the last
         // run that had started when it was journaled.
-        let StateLocation::Postgres(pg) = &path else {
-            unreachable!()
-        };
-        let url = path.to_string().replace("***", crate::pg::PASSWORD);
-        let url = url.split('?').next().unwrap().to_owned();
-        let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "SET search_path TO cardform_{0}; DROP INDEX orders_by_sent_serial; \
+        raw_sql(
+            b,
+            &path,
+            "DROP INDEX orders_by_sent_serial; \
              ALTER TABLE orders DROP COLUMN sent_serial; \
              ALTER TABLE state_info DROP COLUMN currency; \
              DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
              DELETE FROM cardform_migrations WHERE version >= 3",
-            pg.name()
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
+        )
+        .await;
         assert!(matches!(
             Store::open_existing(&path).await,
             Err(StateError::OlderSchema { .. })
@@ -1124,38 +1116,73 @@ async fn topup_orders_belong_to_their_card(b: Backend) {
     store.close().await;
 }
 
-/// Runs `sql` on the state at `at` behind the store's back (the state's own schema on PostgreSQL).
-async fn raw_sql(b: Backend, at: &StateLocation, sql: &str) {
-    match b {
-        Backend::Sqlite => {
-            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
-                &sqlx::sqlite::SqliteConnectOptions::new().filename(file(at)),
-            )
-            .await
-            .unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+/// A connection to the state at `at` behind the store's back, in the state's own schema on
+/// PostgreSQL.
+enum RawConnection {
+    Sqlite(sqlx::sqlite::SqliteConnection),
+    Postgres(sqlx::postgres::PgConnection),
+}
+
+impl RawConnection {
+    async fn open(b: Backend, at: &StateLocation) -> Self {
+        match b {
+            Backend::Sqlite => RawConnection::Sqlite(
+                sqlx::sqlite::SqliteConnection::connect_with(
+                    &sqlx::sqlite::SqliteConnectOptions::new().filename(file(at)),
+                )
+                .await
+                .unwrap(),
+            ),
+            Backend::Postgres => {
+                let StateLocation::Postgres(pg) = at else {
+                    unreachable!()
+                };
+                let url = at.to_string().replace("***", crate::pg::PASSWORD);
+                let url = url.split('?').next().unwrap().to_owned();
+                let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "SET search_path TO cardform_{}",
+                    pg.name()
+                )))
                 .execute(&mut conn)
                 .await
                 .unwrap();
-            conn.close().await.unwrap();
-        }
-        Backend::Postgres => {
-            let StateLocation::Postgres(pg) = at else {
-                unreachable!()
-            };
-            let url = at.to_string().replace("***", crate::pg::PASSWORD);
-            let url = url.split('?').next().unwrap().to_owned();
-            let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SET search_path TO cardform_{}; {sql}",
-                pg.name()
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-            conn.close().await.unwrap();
+                RawConnection::Postgres(conn)
+            }
         }
     }
+
+    async fn close(self) {
+        match self {
+            RawConnection::Sqlite(c) => c.close().await.unwrap(),
+            RawConnection::Postgres(c) => c.close().await.unwrap(),
+        }
+    }
+}
+
+/// Runs `sql` on the state at `at` behind the store's back.
+async fn raw_sql(b: Backend, at: &StateLocation, sql: &str) {
+    let mut conn = RawConnection::open(b, at).await;
+    let sql = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+    match &mut conn {
+        RawConnection::Sqlite(c) => sql.execute(c).await.map(drop),
+        RawConnection::Postgres(c) => sql.execute(c).await.map(drop),
+    }
+    .unwrap();
+    conn.close().await;
+}
+
+/// The one integer `sql` selects from the state at `at`, behind the store's back.
+async fn raw_count(b: Backend, at: &StateLocation, sql: &str) -> i64 {
+    let mut conn = RawConnection::open(b, at).await;
+    let sql = || sqlx::AssertSqlSafe(sql.to_owned());
+    let n = match &mut conn {
+        RawConnection::Sqlite(c) => sqlx::query_scalar(sql()).fetch_one(c).await,
+        RawConnection::Postgres(c) => sqlx::query_scalar(sql()).fetch_one(c).await,
+    }
+    .unwrap();
+    conn.close().await;
+    n
 }
 
 fn topup_order(card: &str, id: &str, attempt: u32, amount: &str) -> OrderRecord {
@@ -1549,40 +1576,6 @@ async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
         .collect();
     assert_eq!(store.calls(None).await.unwrap(), renamed);
     store.close().await;
-}
-
-/// `count(*)` of `sql` on the state at `at`, behind the store's back.
-async fn raw_count(b: Backend, at: &StateLocation, sql: &str) -> i64 {
-    match b {
-        Backend::Sqlite => {
-            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
-                &sqlx::sqlite::SqliteConnectOptions::new().filename(file(at)),
-            )
-            .await
-            .unwrap();
-            let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            n
-        }
-        Backend::Postgres => {
-            let StateLocation::Postgres(pg) = at else {
-                unreachable!()
-            };
-            let url = at.to_string().replace("***", crate::pg::PASSWORD);
-            let url = url.split('?').next().unwrap().to_owned();
-            let mut conn = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
-            let sql = sql.replace("FROM calls", &format!("FROM cardform_{}.calls", pg.name()));
-            let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-            n
-        }
-    }
 }
 
 conformance! {
