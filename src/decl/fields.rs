@@ -10,6 +10,7 @@ use std::str::FromStr;
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 use super::suggest;
 use super::{DesiredCard, DesiredStatus, Origin};
+use crate::model::LabelSets;
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const EXTERNAL_USER_ID: &str = "external_user_id";
@@ -276,6 +277,18 @@ pub(crate) struct Candidate {
     pub card: Option<DesiredCard>,
 }
 
+thread_local! {
+    /// The label sets the cards read on this thread share (see [`LabelSets`]). Per thread rather
+    /// than passed along, so neither reader has to carry it through its every function; a file
+    /// is read on one thread, so its cards still share.
+    static LABEL_SETS: std::cell::RefCell<LabelSets> = Default::default();
+}
+
+/// `labels`, or the equal set an earlier card read on this thread holds.
+fn share_labels(labels: crate::model::Labels) -> crate::model::Labels {
+    LABEL_SETS.with_borrow_mut(|sets| sets.share(labels))
+}
+
 /// Apply `defaults`, report missing required fields at `entry` (the start of the card's entry),
 /// and produce the candidate for the key if there is one.
 pub(crate) fn finish(
@@ -365,7 +378,7 @@ pub(crate) fn finish(
                 product_code: p.value,
                 initial_topup,
                 status,
-                labels,
+                labels: share_labels(labels),
                 topups,
                 origin: Origin {
                     file: src.name.clone(),
