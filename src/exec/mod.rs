@@ -658,7 +658,7 @@ mod tests {
             resource: ResourceKind::Card,
             key: key.into(),
             kind,
-            reason: String::new(),
+            reason: Default::default(),
             product_code: product.into(),
             before: None,
             after: None,

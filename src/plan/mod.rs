@@ -18,6 +18,7 @@ pub use people::Person;
 pub use target::{Partial, Target};
 
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decl::{DesiredCard, DesiredStatus, Move};
@@ -138,7 +139,7 @@ pub fn plan_all(
             resource: address.kind,
             key: address.key.clone(),
             kind: ActionKind::Resume,
-            reason: format!("{} order is still open", order.kind.as_str()),
+            reason: format!("{} order is still open", order.kind.as_str()).into(),
             product_code,
             before: None,
             after: None,
@@ -309,7 +310,8 @@ fn topups(
                     "attempt {} failed ({}): sent again under a new key",
                     s.attempt,
                     s.error_slug.as_deref().unwrap_or("order_failed")
-                ),
+                )
+                .into(),
                 None => "declared, not sent yet".into(),
             };
             new.push(Action {
@@ -404,7 +406,7 @@ fn restrict(
 fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
-    let action = |kind, reason: String, before: Option<Attributes>, attempt| Action {
+    let action = |kind, reason: Cow<'static, str>, before: Option<Attributes>, attempt| Action {
         resource: ResourceKind::Card,
         key: card.key.clone(),
         kind,
@@ -433,7 +435,8 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
                     .as_deref()
                     .unwrap_or("(not yet acknowledged)"),
                 order.phase.as_str()
-            ),
+            )
+            .into(),
             before,
             order.attempt,
         ));
@@ -485,7 +488,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
     if !immutable.is_empty() {
         return Some(action(
             ActionKind::Replace,
-            format!("{} (cannot change in place)", immutable.join(", ")),
+            format!("{} (cannot change in place)", immutable.join(", ")).into(),
             before,
             record.attempt + 1,
         ));
@@ -505,9 +508,9 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
     match (kind_reason, labels_differ) {
         (Some((kind, reason)), labels) => {
             let reason = if labels {
-                format!("{reason}; labels changed")
+                format!("{reason}; labels changed").into()
             } else {
-                reason.to_owned()
+                reason.into()
             };
             Some(action(kind, reason, before, record.attempt))
         }
@@ -523,11 +526,11 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
 
 fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
     let before = Some(Attributes::from_record(record));
-    let base = |kind, reason: &str| Action {
+    let base = |kind, reason: Cow<'static, str>| Action {
         resource: ResourceKind::Card,
         key: record.key.clone(),
         kind,
-        reason: reason.to_owned(),
+        reason,
         product_code: record.product_code.clone(),
         before: before.clone(),
         after: None,
@@ -542,15 +545,19 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
             ActionKind::Resume,
-            &format!(
+            format!(
                 "no longer declared, but its {} order is still open",
                 order.kind.as_str()
-            ),
+            )
+            .into(),
         );
     }
     match (options.prune, record.phase) {
         (true, CardPhase::Active) => {
-            let mut a = base(ActionKind::Prune, "no longer declared; --prune freezes it");
+            let mut a = base(
+                ActionKind::Prune,
+                "no longer declared; --prune freezes it".into(),
+            );
             a.after = before.clone().map(|mut b| {
                 b.status = DesiredStatus::Frozen;
                 b
@@ -559,11 +566,11 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         }
         (true, _) => base(
             ActionKind::Undeclared,
-            "no longer declared; nothing to freeze",
+            "no longer declared; nothing to freeze".into(),
         ),
         (false, _) => base(
             ActionKind::Undeclared,
-            "no longer declared; left untouched (use --prune to freeze it)",
+            "no longer declared; left untouched (use --prune to freeze it)".into(),
         ),
     }
 }
@@ -585,7 +592,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         resource: ResourceKind::Card,
         key: record.key.clone(),
         kind: ActionKind::Freeze,
-        reason: format!("replaced by {new_key}; the old card is frozen"),
+        reason: format!("replaced by {new_key}; the old card is frozen").into(),
         product_code: record.product_code.clone(),
         before: Some(before),
         after: Some(after),

@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::Estimate;
@@ -201,7 +202,9 @@ pub struct Action {
     pub key: String,
     #[serde(rename = "action")]
     pub kind: ActionKind,
-    pub reason: String,
+    /// Borrowed when it is one of the planner's fixed texts (most are): a million actions then
+    /// hold no copy of it.
+    pub reason: Cow<'static, str>,
     /// The product the action is about (the new one, for a replacement).
     pub product_code: String,
     pub before: Option<Attributes>,

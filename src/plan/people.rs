@@ -142,7 +142,7 @@ pub(super) fn plan_people(
         };
         if let Some(gate) = gates.get(&(after.external_user_id.clone(), sub)) {
             if let Some(holder) = gate.last() {
-                action.reason = format!("{}; after {holder} (waits for KYC)", action.reason);
+                action.reason = format!("{}; after {holder} (waits for KYC)", action.reason).into();
             }
             action.depends_on.extend(gate.iter().cloned());
         }
@@ -164,22 +164,24 @@ fn create(
     person: &Person,
     subprovider: &str,
 ) -> Option<Action> {
-    let (attempt, reason) = match known.map(|k| (k, k.progress())) {
-        None => (1, "declared, not in state".to_owned()),
-        // Created, or adopted: it exists at the provider.
-        Some((_, (_, OrderPhase::Completed))) => return None,
-        Some((k, (attempt, OrderPhase::Failed))) => (
-            attempt + 1,
-            format!(
-                "the last attempt was refused ({})",
-                k.error_slug().unwrap_or("unknown")
+    let (attempt, reason): (_, std::borrow::Cow<'static, str>) =
+        match known.map(|k| (k, k.progress())) {
+            None => (1, "declared, not in state".into()),
+            // Created, or adopted: it exists at the provider.
+            Some((_, (_, OrderPhase::Completed))) => return None,
+            Some((k, (attempt, OrderPhase::Failed))) => (
+                attempt + 1,
+                format!(
+                    "the last attempt was refused ({})",
+                    k.error_slug().unwrap_or("unknown")
+                )
+                .into(),
             ),
-        ),
-        Some((_, (attempt, _))) => (
-            attempt,
-            "sent before, outcome unknown: sent again under the same key".to_owned(),
-        ),
-    };
+            Some((_, (attempt, _))) => (
+                attempt,
+                "sent before, outcome unknown: sent again under the same key".into(),
+            ),
+        };
     let kind = match address.kind {
         ResourceKind::User => ActionKind::CreateUser,
         _ => ActionKind::CreateCardholder,
