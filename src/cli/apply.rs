@@ -420,7 +420,7 @@ fn declarations_changed(
         let attrs = crate::plan::Attributes::from_desired(card);
         let what = match (
             planned.get(card.key.as_str()),
-            snapshot.cards.get(&card.key),
+            snapshot.cards.get(card.key.as_str()),
         ) {
             (Some(a), _) if a.after.as_ref() != Some(&attrs) => "changed",
             (Some(_), _) => continue,

@@ -11,6 +11,7 @@ use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 use super::suggest;
 use super::{DesiredCard, DesiredStatus, Origin};
 use crate::model::LabelSets;
+use compact_str::CompactString;
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const EXTERNAL_USER_ID: &str = "external_user_id";
@@ -272,7 +273,7 @@ pub(crate) struct RawCard {
 #[derive(Debug)]
 pub(crate) struct Candidate {
     pub file: usize,
-    pub key: String,
+    pub key: CompactString,
     pub key_loc: Loc,
     pub card: Option<DesiredCard>,
 }
@@ -361,6 +362,8 @@ pub(crate) fn finish(
     let Slot::Set(key) = card.key else {
         return None;
     };
+    // Inline when short: the card's copy below is then no allocation either.
+    let key_text = CompactString::from(key.value);
     let built = match (external_user_id, product_code) {
         (Slot::Set(e), Slot::Set(p)) if !rejected => {
             // An invalid slot always came with a problem, so `rejected` is set and we are not here.
@@ -373,9 +376,9 @@ pub(crate) fn finish(
                 _ => DesiredStatus::default(),
             };
             Some(DesiredCard {
-                key: key.value.clone(),
-                external_user_id: e.value,
-                product_code: p.value,
+                key: key_text.clone(),
+                external_user_id: e.value.into(),
+                product_code: p.value.into(),
                 initial_topup,
                 status,
                 labels: share_labels(labels),
@@ -390,7 +393,7 @@ pub(crate) fn finish(
     };
     Some(Candidate {
         file,
-        key: key.value,
+        key: key_text,
         key_loc: key.loc,
         card: built,
     })

@@ -17,6 +17,7 @@ pub use model::*;
 pub use people::Person;
 pub use target::{Partial, Target};
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,12 +80,15 @@ pub fn plan_all(
     let mut records = state.cards.iter().peekable();
     for card in desired {
         let record = if sorted {
-            while records.next_if(|(key, _)| **key < card.key).is_some() {}
+            while records
+                .next_if(|(key, _)| key.as_str() < card.key.as_str())
+                .is_some()
+            {}
             records
                 .next_if(|(key, _)| **key == card.key)
                 .map(|(_, record)| record)
         } else {
-            state.cards.get(&card.key)
+            state.cards.get(card.key.as_str())
         };
         match decide(card, record, state) {
             Some(mut action) => {
@@ -137,10 +141,10 @@ pub fn plan_all(
         };
         let resume = |product_code: String| Action {
             resource: address.kind,
-            key: address.key.clone(),
+            key: address.key.as_str().into(),
             kind: ActionKind::Resume,
             reason: format!("{} order is still open", order.kind.as_str()).into(),
-            product_code,
+            product_code: product_code.into(),
             before: None,
             after: None,
             attempt: order.attempt,
@@ -280,7 +284,7 @@ fn topups(
                         // Money sent stays as sent; what state says of it follows the labels.
                         new.push(Action {
                             resource: ResourceKind::Topup,
-                            key: address.key.clone(),
+                            key: address.key.as_str().into(),
                             kind: ActionKind::UpdateLabels,
                             reason: "labels changed (state only, no provider call)".into(),
                             product_code: card.product_code.clone(),
@@ -316,7 +320,7 @@ fn topups(
             };
             new.push(Action {
                 resource: ResourceKind::Topup,
-                key: address.key,
+                key: address.key.into(),
                 kind: ActionKind::Topup,
                 reason,
                 product_code: card.product_code.clone(),
@@ -336,10 +340,10 @@ fn topups(
         if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
             new.push(Action {
                 resource: ResourceKind::Topup,
-                key: key.clone(),
+                key: key.as_str().into(),
                 kind: ActionKind::Undeclared,
                 reason: "sent, no longer declared: money sent stays sent".into(),
-                product_code: String::new(),
+                product_code: CompactString::default(),
                 before: None,
                 after: None,
                 attempt: s.attempt,
@@ -528,10 +532,10 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
     let before = Some(Attributes::from_record(record));
     let base = |kind, reason: Cow<'static, str>| Action {
         resource: ResourceKind::Card,
-        key: record.key.clone(),
+        key: record.key.as_str().into(),
         kind,
         reason,
-        product_code: record.product_code.clone(),
+        product_code: record.product_code.as_str().into(),
         before: before.clone(),
         after: None,
         attempt: record.attempt,
@@ -590,10 +594,10 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
     after.status = DesiredStatus::Frozen;
     Some(Action {
         resource: ResourceKind::Card,
-        key: record.key.clone(),
+        key: record.key.as_str().into(),
         kind: ActionKind::Freeze,
         reason: format!("replaced by {new_key}; the old card is frozen").into(),
-        product_code: record.product_code.clone(),
+        product_code: record.product_code.as_str().into(),
         before: Some(before),
         after: Some(after),
         attempt: record.attempt,
@@ -621,22 +625,22 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
     let mut problems = Vec::new();
     for a in actions.iter().filter(|a| a.kind.issues_card()) {
         let Some(after) = &a.after else { continue };
-        match facts.products.get(&after.product_code) {
+        match facts.products.get(after.product_code.as_str()) {
             None => unknown
-                .entry(after.product_code.clone())
+                .entry(after.product_code.to_string())
                 .or_default()
-                .push(a.key.clone()),
+                .push(a.key.to_string()),
             Some(p) if !p.is_active => inactive
-                .entry(after.product_code.clone())
+                .entry(after.product_code.to_string())
                 .or_default()
-                .push(a.key.clone()),
+                .push(a.key.to_string()),
             Some(p) => {
                 if let Some(amount) = after.initial_topup {
                     let below = p.min_topup.is_some_and(|min| amount < min);
                     let above = p.max_topup.is_some_and(|max| amount > max);
                     if below || above {
                         problems.push(Problem::TopupOutOfRange {
-                            key: a.key.clone(),
+                            key: a.key.to_string(),
                             amount,
                             min: p.min_topup,
                             max: p.max_topup,
@@ -647,14 +651,15 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
         }
     }
     for a in actions.iter().filter(|a| a.kind == ActionKind::Topup) {
-        let (Some(p), Some(amount)) = (facts.products.get(&a.product_code), a.amount) else {
+        let (Some(p), Some(amount)) = (facts.products.get(a.product_code.as_str()), a.amount)
+        else {
             continue;
         };
         if p.min_topup.is_some_and(|min| amount < min)
             || p.max_topup.is_some_and(|max| amount > max)
         {
             problems.push(Problem::TopupOutOfRange {
-                key: a.key.clone(),
+                key: a.key.to_string(),
                 amount,
                 min: p.min_topup,
                 max: p.max_topup,
@@ -702,7 +707,7 @@ fn renames(actions: &[Action]) -> Vec<Warning> {
             let old =
                 leaving.get(&(after.external_user_id.as_str(), after.product_code.as_str()))?;
             Some(Warning::PossibleRename {
-                new_key: a.key.clone(),
+                new_key: a.key.to_string(),
                 old_key: (*old).to_owned(),
             })
         })
@@ -744,7 +749,7 @@ fn outliers(actions: &[Action]) -> Vec<Warning> {
             for a in &group {
                 if let Some(x) = amount(a).filter(|x| *x > median * factor) {
                     warnings.push(Warning::OutlierAmount {
-                        key: a.key.clone(),
+                        key: a.key.to_string(),
                         product_code: product.to_owned(),
                         what: what.to_owned(),
                         amount: x,

@@ -46,7 +46,7 @@ pub(super) fn plan_people(
     // The subprovider of every declared card, by person: one cardholder per user per subprovider.
     let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for card in desired {
-        let Some(product) = facts.products.get(&card.product_code) else {
+        let Some(product) = facts.products.get(card.product_code.as_str()) else {
             continue; // An unknown product is its own problem.
         };
         match product
@@ -65,8 +65,8 @@ pub(super) fn plan_people(
                 .is_ok() =>
             {
                 problems.push(Problem::NoSubprovider {
-                    product_code: card.product_code.clone(),
-                    external_user_id: card.external_user_id.clone(),
+                    product_code: card.product_code.to_string(),
+                    external_user_id: card.external_user_id.to_string(),
                 })
             }
             None => {}
@@ -135,12 +135,12 @@ pub(super) fn plan_people(
         let Some(after) = &action.after else { continue };
         let Some(sub) = facts
             .products
-            .get(&after.product_code)
+            .get(after.product_code.as_str())
             .and_then(|p| p.subprovider_code.clone())
         else {
             continue;
         };
-        if let Some(gate) = gates.get(&(after.external_user_id.clone(), sub)) {
+        if let Some(gate) = gates.get(&(after.external_user_id.to_string(), sub)) {
             if let Some(holder) = gate.last() {
                 action.reason = format!("{}; after {holder} (waits for KYC)", action.reason).into();
             }
@@ -188,10 +188,10 @@ fn create(
     };
     Some(Action {
         resource: address.kind,
-        key: address.key.clone(),
+        key: address.key.as_str().into(),
         kind,
         reason,
-        product_code: subprovider.to_owned(),
+        product_code: subprovider.into(),
         before: None,
         after: None,
         attempt,
@@ -213,10 +213,10 @@ fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Actio
     }
     Some(Action {
         resource: address.kind,
-        key: address.key.clone(),
+        key: address.key.as_str().into(),
         kind: ActionKind::UpdateLabels,
         reason: "labels changed (state only, no provider call)".into(),
-        product_code: address.subprovider().unwrap_or_default().to_owned(),
+        product_code: address.subprovider().unwrap_or_default().into(),
         before: None,
         after: None,
         attempt: 0,
