@@ -62,6 +62,11 @@ pub fn plan_all(
     let moved = moves::apply(moves, state);
     let state: &Snapshot = &moved.state;
     let mut actions = moved.actions;
+    // Room for the most the two walks below can push (one action per declared card, one per card
+    // in state), reserved once: a vector of a million actions grown by doubling held its old
+    // buffers too until the allocator got round to returning them, 400 MB more at the peak.
+    // Capacity never written costs address space, not memory.
+    actions.reserve(desired.len() + state.cards.len());
     // Only the move actions can be a card's `moved_to`; searching every action pushed so far
     // instead made a large plan quadratic.
     let moves_end = actions.len();
@@ -246,21 +251,28 @@ fn topups(
     let mut declared = BTreeSet::new();
     let mut new = Vec::new();
     // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
-    let card_changes: std::collections::HashMap<&str, crate::model::Address> = actions
-        .iter()
-        .filter(|a| {
-            a.resource == ResourceKind::Card
-                && matches!(
-                    a.kind,
-                    ActionKind::Issue
-                        | ActionKind::Reissue
-                        | ActionKind::Replace
-                        | ActionKind::Resume
-                        | ActionKind::Move
-                )
-        })
-        .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
-        .collect();
+    // Only wanted when some card declares top-ups: for a million new cards it was a table of a
+    // million addresses, 200 MB, built for nothing.
+    let card_changes: std::collections::HashMap<&str, crate::model::Address> =
+        if desired.iter().any(|c| !c.topups.is_empty()) {
+            actions
+                .iter()
+                .filter(|a| {
+                    a.resource == ResourceKind::Card
+                        && matches!(
+                            a.kind,
+                            ActionKind::Issue
+                                | ActionKind::Reissue
+                                | ActionKind::Replace
+                                | ActionKind::Resume
+                                | ActionKind::Move
+                        )
+                })
+                .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
+                .collect()
+        } else {
+            Default::default()
+        };
     for card in desired.iter().filter(|c| !c.topups.is_empty()) {
         let card_change = card_changes.get(card.key.as_str());
         for t in &card.topups {
