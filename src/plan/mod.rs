@@ -301,7 +301,7 @@ fn topups(
                             reason: "labels changed (state only, no provider call)".into(),
                             product_code: card.product_code.clone(),
                             before: None,
-                            after: Some(Attributes::from_desired(card)),
+                            after: Some(Attributes::from_desired(card).into()),
                             attempt: record.attempt,
                             estimate: Estimate::none(),
                             depends_on: card_change.into_iter().cloned().collect(),
@@ -337,7 +337,7 @@ fn topups(
                 reason,
                 product_code: card.product_code.clone(),
                 before: None,
-                after: Some(Attributes::from_desired(card)),
+                after: Some(Attributes::from_desired(card).into()),
                 attempt,
                 estimate: Estimate::none(),
                 depends_on: card_change.into_iter().cloned().collect(),
@@ -422,25 +422,26 @@ fn restrict(
 fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
-    let action = |kind, reason: Cow<'static, str>, before: Option<Attributes>, attempt| Action {
-        resource: ResourceKind::Card,
-        key: card.key.clone(),
-        kind,
-        reason,
-        product_code: card.product_code.clone(),
-        before,
-        after: Some(Attributes::from_desired(card)),
-        attempt,
-        estimate: Estimate::none(),
-        depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        person: None,
-        labels: Default::default(),
-    };
+    let action =
+        |kind, reason: Cow<'static, str>, before: Option<Box<Attributes>>, attempt| Action {
+            resource: ResourceKind::Card,
+            key: card.key.clone(),
+            kind,
+            reason,
+            product_code: card.product_code.clone(),
+            before,
+            after: Some(Attributes::from_desired(card).into()),
+            attempt,
+            estimate: Estimate::none(),
+            depends_on: Vec::new(),
+            moved_to: None,
+            amount: None,
+            person: None,
+            labels: Default::default(),
+        };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
-        let before = record.map(Attributes::from_record);
+        let before = record.map(|r| Box::new(Attributes::from_record(r)));
         return Some(action(
             ActionKind::Resume,
             format!(
@@ -466,7 +467,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
             1,
         ));
     };
-    let before = Some(Attributes::from_record(record));
+    let before = Some(Box::new(Attributes::from_record(record)));
 
     match record.phase {
         CardPhase::Failed | CardPhase::Pending => {
@@ -541,7 +542,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
 }
 
 fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
-    let before = Some(Attributes::from_record(record));
+    let before = Some(Box::new(Attributes::from_record(record)));
     let base = |kind, reason: Cow<'static, str>| Action {
         resource: ResourceKind::Card,
         key: record.key.as_str().into(),
@@ -601,7 +602,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
     if record.phase != CardPhase::Active || !replacement_issued {
         return None;
     }
-    let before = Attributes::from_record(record);
+    let before = Box::new(Attributes::from_record(record));
     let mut after = before.clone();
     after.status = DesiredStatus::Frozen;
     Some(Action {

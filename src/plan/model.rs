@@ -209,8 +209,10 @@ pub struct Action {
     pub reason: Cow<'static, str>,
     /// The product the action is about (the new one, for a replacement).
     pub product_code: CompactString,
-    pub before: Option<Attributes>,
-    pub after: Option<Attributes>,
+    // Boxed: 88 bytes each inline, where most actions carry one of them (a new card has no
+    // `before`), and a million actions are held at once.
+    pub before: Option<Box<Attributes>>,
+    pub after: Option<Box<Attributes>>,
     /// The issue attempt this action belongs to (idempotency keys derive from it).
     pub attempt: u32,
     pub estimate: Estimate,

@@ -61,7 +61,7 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             reason: "renamed in the declarations (`moved:`): keeps its card, orders and history"
                 .into(),
             product_code: card.product_code.as_str().into(),
-            before: Some(Attributes::from_record(card)),
+            before: Some(Attributes::from_record(card).into()),
             after: None,
             attempt: card.attempt,
             estimate: Estimate::none(),
