@@ -71,17 +71,28 @@ pub fn plan_all(
     // instead made a large plan quadratic.
     let moves_end = actions.len();
     let mut unchanged = 0usize;
-    // A sorted list searched by halves rather than a tree: declarations arrive sorted by key, so
-    // sorting it is one linear pass, where a million tree inserts cost more than the diff.
-    let mut declared: Vec<&str> = desired.iter().map(|c| c.key.as_str()).collect();
-    declared.sort_unstable();
-    declared.dedup();
-    let declared = |key: &str| declared.binary_search(&key).is_ok();
-
     // Declarations come sorted by key, as the state's cards do: one walk along both finds each
     // card's record, where a lookup per card (a million of them) cost most of the diff. Callers
     // that pass cards in another order get the lookups.
     let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
+    // A sorted list searched by halves rather than a tree: a million tree inserts cost more than
+    // the diff. Sorted declarations are that list already, so a copy of their keys is made only
+    // for declarations in another order.
+    let mut keys: Vec<&str> = Vec::new();
+    if !sorted {
+        keys = desired.iter().map(|c| c.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    let declared = |key: &str| {
+        if sorted {
+            desired
+                .binary_search_by(|c| c.key.as_str().cmp(key))
+                .is_ok()
+        } else {
+            keys.binary_search(&key).is_ok()
+        }
+    };
     let mut records = state.cards.iter().peekable();
     for card in desired {
         let record = if sorted {
