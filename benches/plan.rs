@@ -63,9 +63,9 @@ fn main() {
                 (
                     None,
                     Some(CardRecord {
-                        key: c.key.clone(),
-                        external_user_id: c.external_user_id.clone(),
-                        product_code: c.product_code.clone(),
+                        key: c.key.to_string(),
+                        external_user_id: c.external_user_id.to_string(),
+                        product_code: c.product_code.to_string(),
                         initial_topup: c.initial_topup,
                         desired_status: DesiredStatus::Active,
                         labels: c.labels.clone(),

@@ -420,9 +420,9 @@ fn declarations_changed(
         let attrs = crate::plan::Attributes::from_desired(card);
         let what = match (
             planned.get(card.key.as_str()),
-            snapshot.cards.get(&card.key),
+            snapshot.cards.get(card.key.as_str()),
         ) {
-            (Some(a), _) if a.after.as_ref() != Some(&attrs) => "changed",
+            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
             (Some(_), _) => continue,
             (None, None) => "newly declared",
             (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",

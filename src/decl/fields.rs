@@ -10,6 +10,8 @@ use std::str::FromStr;
 use super::problem::{Loc, ProblemKind, Source, SpecProblem};
 use super::suggest;
 use super::{DesiredCard, DesiredStatus, Origin};
+use crate::model::LabelSets;
+use compact_str::CompactString;
 
 pub(crate) const KEY: &str = "key";
 pub(crate) const EXTERNAL_USER_ID: &str = "external_user_id";
@@ -271,9 +273,21 @@ pub(crate) struct RawCard {
 #[derive(Debug)]
 pub(crate) struct Candidate {
     pub file: usize,
-    pub key: String,
+    pub key: CompactString,
     pub key_loc: Loc,
     pub card: Option<DesiredCard>,
+}
+
+thread_local! {
+    /// The label sets the cards read on this thread share (see [`LabelSets`]). Per thread rather
+    /// than passed along, so neither reader has to carry it through its every function; a file
+    /// is read on one thread, so its cards still share.
+    static LABEL_SETS: std::cell::RefCell<LabelSets> = Default::default();
+}
+
+/// `labels`, or the equal set an earlier card read on this thread holds.
+fn share_labels(labels: crate::model::Labels) -> crate::model::Labels {
+    LABEL_SETS.with_borrow_mut(|sets| sets.share(labels))
 }
 
 /// Apply `defaults`, report missing required fields at `entry` (the start of the card's entry),
@@ -348,6 +362,8 @@ pub(crate) fn finish(
     let Slot::Set(key) = card.key else {
         return None;
     };
+    // Inline when short: the card's copy below is then no allocation either.
+    let key_text = CompactString::from(key.value);
     let built = match (external_user_id, product_code) {
         (Slot::Set(e), Slot::Set(p)) if !rejected => {
             // An invalid slot always came with a problem, so `rejected` is set and we are not here.
@@ -360,12 +376,12 @@ pub(crate) fn finish(
                 _ => DesiredStatus::default(),
             };
             Some(DesiredCard {
-                key: key.value.clone(),
-                external_user_id: e.value,
-                product_code: p.value,
+                key: key_text.clone(),
+                external_user_id: e.value.into(),
+                product_code: p.value.into(),
                 initial_topup,
                 status,
-                labels,
+                labels: share_labels(labels),
                 topups,
                 origin: Origin {
                     file: src.name.clone(),
@@ -377,7 +393,7 @@ pub(crate) fn finish(
     };
     Some(Candidate {
         file,
-        key: key.value,
+        key: key_text,
         key_loc: key.loc,
         card: built,
     })

@@ -22,6 +22,7 @@ pub use moves::Move;
 pub use people::{DesiredCardholder, Kyc};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
+use compact_str::CompactString;
 use jiff::civil::Date;
 use problem::Source;
 use rust_decimal::Decimal;
@@ -44,9 +45,10 @@ pub struct Origin {
 /// One card as the user declared it, after defaults are applied and everything is validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredCard {
-    pub key: String,
-    pub external_user_id: String,
-    pub product_code: String,
+    // Inline (no allocation) up to 24 bytes, which keys and ids of a large fleet rarely exceed.
+    pub key: CompactString,
+    pub external_user_id: CompactString,
+    pub product_code: CompactString,
     #[serde(with = "crate::wire::decimal::option", default)]
     pub initial_topup: Option<Decimal>,
     pub status: DesiredStatus,

@@ -163,9 +163,9 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
     )
         .prop_map(
             |(key, external_user_id, product_code, topup, frozen, labels)| DesiredCard {
-                key,
-                external_user_id,
-                product_code,
+                key: key.into(),
+                external_user_id: external_user_id.into(),
+                product_code: product_code.into(),
                 initial_topup: topup.map(|(m, s)| Decimal::new(m as i64, s)),
                 status: if frozen {
                     DesiredStatus::Frozen
@@ -255,7 +255,7 @@ proptest! {
     ) {
         let cards: Vec<DesiredCard> = cards
             .into_iter()
-            .map(|(key, mut c)| { c.key = key; c })
+            .map(|(key, mut c)| { c.key = key.into(); c })
             .collect();
         let from_yaml = load_sources(vec![("c.yaml".into(), to_yaml(&cards))]);
         let from_csv = load_sources(vec![("c.csv".into(), to_csv(&cards))]);

@@ -27,17 +27,17 @@ impl Ctx {
             .as_ref()
             .expect("issue actions always carry the declared attributes");
         let mutation = Mutation::IssueCard(CreateCardRequest {
-            product_code: Some(after.product_code.clone()),
+            product_code: Some(after.product_code.to_string()),
             product_id: None,
-            external_user_id: after.external_user_id.clone(),
+            external_user_id: after.external_user_id.to_string(),
             initial_topup_amount: after.initial_topup,
         });
         let now = self.now();
-        let previous = self.snapshot.cards.get(&action.key);
+        let previous = self.snapshot.cards.get(action.key.as_str());
         let mut card = CardRecord {
-            key: action.key.clone(),
-            external_user_id: after.external_user_id.clone(),
-            product_code: after.product_code.clone(),
+            key: action.key.to_string(),
+            external_user_id: after.external_user_id.to_string(),
+            product_code: after.product_code.to_string(),
             initial_topup: after.initial_topup,
             desired_status: after.status,
             labels: after.labels.clone(),
@@ -126,13 +126,13 @@ impl Ctx {
     }
 
     pub(super) async fn replace(&self, action: &Action) -> Result<Ended, ExecError> {
-        let Some(old) = self.snapshot.cards.get(&action.key).cloned() else {
+        let Some(old) = self.snapshot.cards.get(action.key.as_str()).cloned() else {
             return self.issue(action, None).await;
         };
         // The old card keeps its own record under a retired key, pointing at its replacement.
         let mut retired = old.clone();
         retired.key = format!("{}~{}", old.key, old.attempt);
-        retired.replaced_by = Some(action.key.clone());
+        retired.replaced_by = Some(action.key.to_string());
         retired.updated_at = self.now();
         self.issue(action, Some(retired)).await
     }

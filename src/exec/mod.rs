@@ -552,7 +552,7 @@ impl Ctx {
     async fn skip(&self, action: &Action, reason: String) {
         self.summary.lock().await.skipped += 1;
         self.events.emit(Event::Skipped {
-            key: action.key.clone(),
+            key: action.key.to_string(),
             action: action.kind,
             reason,
         });
@@ -600,7 +600,7 @@ impl Ctx {
                 }
                 drop(s);
                 self.events.emit(Event::Done {
-                    key: action.key.clone(),
+                    key: action.key.to_string(),
                     action: action.kind,
                     card_id,
                     charge,
@@ -609,11 +609,11 @@ impl Ctx {
             Ended::WaitingForKyc { message } => {
                 s.waiting_for_kyc += 1;
                 if s.waiting_keys.len() < 5 {
-                    s.waiting_keys.push(action.key.clone());
+                    s.waiting_keys.push(action.key.to_string());
                 }
                 drop(s);
                 self.events.emit(Event::Failed {
-                    key: action.key.clone(),
+                    key: action.key.to_string(),
                     action: action.kind,
                     slug: slugs::KYC_PENDING.into(),
                     message,
@@ -627,7 +627,7 @@ impl Ctx {
                 g.count += 1;
                 g.hint = hint.clone();
                 if g.keys.len() < 5 {
-                    g.keys.push(action.key.clone());
+                    g.keys.push(action.key.to_string());
                 }
                 self.brake(&mut s);
                 drop(s);
@@ -635,7 +635,7 @@ impl Ctx {
                     self.stop.fail_fast();
                 }
                 self.events.emit(Event::Failed {
-                    key: action.key.clone(),
+                    key: action.key.to_string(),
                     action: action.kind,
                     slug,
                     message,
@@ -658,7 +658,7 @@ mod tests {
             resource: ResourceKind::Card,
             key: key.into(),
             kind,
-            reason: String::new(),
+            reason: Default::default(),
             product_code: product.into(),
             before: None,
             after: None,

@@ -1,42 +1,72 @@
-//! [`Labels`]: a card's free-form `name → value` labels as a compact sorted slice. Owns only the
-//! container; what a label may contain is checked by the declaration readers, not here.
+//! [`Labels`]: a card's free-form `name → value` labels as a compact sorted slice, shared between
+//! the cards that carry the same set. Owns only the container; what a label may contain is checked
+//! by the declaration readers, not here.
 //!
 //! A `BTreeMap` allocates a ~552-byte leaf for even one entry, which at 100,000 cards on each side
 //! of a plan (declarations and state) was ~110 MB. Cards carry a handful of labels at most, so an
-//! exactly-sized boxed slice kept sorted by key (binary search to look up, a reallocation per
-//! insert) is both smaller and fast enough. Iteration and serialization are in key order, so every
-//! serialized form (state, plan files, exports, fingerprints) is byte-identical to `BTreeMap`'s.
+//! exactly-sized slice kept sorted by key (binary search to look up, a new slice per insert) is
+//! both smaller and fast enough. Iteration and serialization are in key order, so every serialized
+//! form (state, plan files, exports, fingerprints) is byte-identical to `BTreeMap`'s.
+//!
+//! The slice is reference-counted: a fleet repeats a few label sets (a team, a cost centre) over
+//! many cards, and [`LabelSets`] lets the readers hand every card with the same set one shared
+//! copy. Copying labels into a plan's actions is then a count increment, not an allocation.
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-/// Labels sorted by key, keys unique. Boxed rather than a `Vec` so there is no spare capacity:
-/// a `Vec` grown by pushes would reserve room for four entries.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Box<[(String, String)]>);
+/// Labels sorted by key, keys unique. `None` when there are none, so the many empty sets (most
+/// actions carry none) allocate nothing; a set is never changed in place, only replaced.
+#[derive(Clone, Default)]
+pub struct Labels(Option<Arc<[(String, String)]>>);
 
 impl Labels {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The entries, sorted by key.
+    fn entries(&self) -> &[(String, String)] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+
+    /// Exactly sized (an `Arc<[_]>` made from a `Vec` has no spare capacity).
+    fn from_sorted(v: Vec<(String, String)>) -> Self {
+        Self((!v.is_empty()).then(|| v.into()))
+    }
+
+    /// The entries as a `Vec` to change, leaving `self` empty: moved out when no other card
+    /// shares them, copied when one does.
+    fn take_vec(&mut self) -> Vec<(String, String)> {
+        match self.0.take() {
+            None => Vec::new(),
+            Some(mut shared) => match Arc::get_mut(&mut shared) {
+                Some(own) => own.iter_mut().map(std::mem::take).collect(),
+                None => shared.to_vec(),
+            },
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        self.entries()
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
     pub fn get(&self, key: &str) -> Option<&String> {
-        self.find(key).ok().map(|i| &self.0[i].1)
+        self.find(key).ok().map(|i| &self.entries()[i].1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -45,36 +75,38 @@ impl Labels {
 
     /// Sets `key` to `value`, returning the value it replaces (like `BTreeMap::insert`).
     pub fn insert(&mut self, key: String, value: String) -> Option<String> {
-        match self.find(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+        let found = self.find(&key);
+        let mut v = self.take_vec();
+        let old = match found {
+            Ok(i) => Some(std::mem::replace(&mut v[i].1, value)),
             Err(i) => {
-                let mut v = std::mem::take(&mut self.0).into_vec();
                 v.insert(i, (key, value));
-                self.0 = v.into_boxed_slice();
                 None
             }
-        }
+        };
+        *self = Self::from_sorted(v);
+        old
     }
 
     pub fn remove(&mut self, key: &str) -> Option<String> {
         let i = self.find(key).ok()?;
-        let mut v = std::mem::take(&mut self.0).into_vec();
+        let mut v = self.take_vec();
         let (_, value) = v.remove(i);
-        self.0 = v.into_boxed_slice();
+        *self = Self::from_sorted(v);
         Some(value)
     }
 
     /// `(key, value)` in key order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter(self.0.iter())
+        Iter(self.entries().iter())
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + '_ {
-        self.0.iter().map(|(k, _)| k)
+        self.entries().iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator + '_ {
-        self.0.iter().map(|(_, v)| v)
+        self.entries().iter().map(|(_, v)| v)
     }
 
     /// Sorts by key and keeps the last value of each duplicate key, as inserting them one by one
@@ -89,7 +121,65 @@ impl Labels {
                 _ => out.push((k, val)),
             }
         }
-        Self(out.into_boxed_slice())
+        Self::from_sorted(out)
+    }
+}
+
+// By content, as the boxed slice compared: sharing is a saving, never a difference.
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            _ => self.entries() == other.entries(),
+        }
+    }
+}
+
+impl Eq for Labels {}
+
+impl Hash for Labels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.entries().hash(state);
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.entries().cmp(other.entries())
+    }
+}
+
+/// Hands out one shared copy of each label set seen recently: a reader passes every set it reads
+/// through [`LabelSets::share`], so a million cards of fifty teams hold fifty sets, not a
+/// million. Bounded: a fleet whose cards each have their own set (a label per person) would
+/// otherwise keep a table as large as the fleet for nothing, so past [`LabelSets::LIMIT`] sets the
+/// table starts over.
+#[derive(Debug, Default)]
+pub struct LabelSets(HashSet<Labels>);
+
+impl LabelSets {
+    /// Distinct sets remembered at most; far more than a fleet's teams and cost centres.
+    pub const LIMIT: usize = 4096;
+
+    /// `labels`, or an equal set handed out earlier (the same allocation).
+    pub fn share(&mut self, labels: Labels) -> Labels {
+        if labels.is_empty() {
+            return labels;
+        }
+        if let Some(shared) = self.0.get(&labels) {
+            return shared.clone();
+        }
+        if self.0.len() >= Self::LIMIT {
+            self.0.clear();
+        }
+        self.0.insert(labels.clone());
+        labels
     }
 }
 
@@ -148,8 +238,8 @@ impl IntoIterator for Labels {
     type Item = (String, String);
     type IntoIter = std::vec::IntoIter<(String, String)>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_vec().into_iter()
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.take_vec().into_iter()
     }
 }
 
@@ -162,7 +252,7 @@ impl FromIterator<(String, String)> for Labels {
 impl Extend<(String, String)> for Labels {
     /// Later entries win over existing ones, as with `BTreeMap::extend`.
     fn extend<I: IntoIterator<Item = (String, String)>>(&mut self, iter: I) {
-        let mut v = std::mem::take(&mut self.0).into_vec();
+        let mut v = self.take_vec();
         v.extend(iter);
         *self = Self::from_vec(v);
     }
@@ -177,7 +267,7 @@ impl<const N: usize> From<[(String, String); N]> for Labels {
 impl From<BTreeMap<String, String>> for Labels {
     fn from(map: BTreeMap<String, String>) -> Self {
         // Already sorted and unique.
-        Self(map.into_iter().collect())
+        Self::from_sorted(map.into_iter().collect())
     }
 }
 

@@ -11,7 +11,7 @@ pub use address::{
     TOPUP_SEPARATOR, check_key,
 };
 pub use country::is_iso_alpha2;
-pub use labels::Labels;
+pub use labels::{LabelSets, Labels};
 
 use serde::{Deserialize, Serialize};
 

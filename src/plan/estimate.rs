@@ -62,7 +62,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
         return Estimate::none();
     };
     let topup = cents(after.initial_topup.unwrap_or_default());
-    let product = facts.products.get(&after.product_code);
+    let product = facts.products.get(after.product_code.as_str());
     if let Some(p) = product {
         let fee = match after.initial_topup {
             None => p.issue_fee.map(assumed::round_money),
@@ -86,7 +86,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
     }
     // Observed charges only tell the issue fee of a card without a top-up.
     if after.initial_topup.is_none()
-        && let Some(fee) = state.observed_issue_fees.get(&after.product_code)
+        && let Some(fee) = state.observed_issue_fees.get(after.product_code.as_str())
     {
         return Estimate {
             fee: Some(cents(*fee)),
@@ -107,7 +107,7 @@ fn topup(action: &Action, facts: &ProviderFacts) -> Estimate {
     let amount = action.amount.unwrap_or_default();
     let fee = facts
         .products
-        .get(&action.product_code)
+        .get(action.product_code.as_str())
         .and_then(|p| assumed::topup_fee(amount, p.topup_fee_percent, p.topup_fee_fixed))
         .map(|f| cents(assumed::round_money(f)));
     Estimate {

@@ -17,7 +17,9 @@ pub use model::*;
 pub use people::Person;
 pub use target::{Partial, Target};
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decl::{DesiredCard, DesiredStatus, Move};
@@ -60,30 +62,49 @@ pub fn plan_all(
     let moved = moves::apply(moves, state);
     let state: &Snapshot = &moved.state;
     let mut actions = moved.actions;
+    // Room for the most the two walks below can push (one action per declared card, one per card
+    // in state), reserved once: a vector of a million actions grown by doubling held its old
+    // buffers too until the allocator got round to returning them, 400 MB more at the peak.
+    // Capacity never written costs address space, not memory.
+    actions.reserve(desired.len() + state.cards.len());
     // Only the move actions can be a card's `moved_to`; searching every action pushed so far
     // instead made a large plan quadratic.
     let moves_end = actions.len();
     let mut unchanged = 0usize;
-    // A sorted list searched by halves rather than a tree: declarations arrive sorted by key, so
-    // sorting it is one linear pass, where a million tree inserts cost more than the diff.
-    let mut declared: Vec<&str> = desired.iter().map(|c| c.key.as_str()).collect();
-    declared.sort_unstable();
-    declared.dedup();
-    let declared = |key: &str| declared.binary_search(&key).is_ok();
-
     // Declarations come sorted by key, as the state's cards do: one walk along both finds each
     // card's record, where a lookup per card (a million of them) cost most of the diff. Callers
     // that pass cards in another order get the lookups.
     let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
+    // A sorted list searched by halves rather than a tree: a million tree inserts cost more than
+    // the diff. Sorted declarations are that list already, so a copy of their keys is made only
+    // for declarations in another order.
+    let mut keys: Vec<&str> = Vec::new();
+    if !sorted {
+        keys = desired.iter().map(|c| c.key.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    let declared = |key: &str| {
+        if sorted {
+            desired
+                .binary_search_by(|c| c.key.as_str().cmp(key))
+                .is_ok()
+        } else {
+            keys.binary_search(&key).is_ok()
+        }
+    };
     let mut records = state.cards.iter().peekable();
     for card in desired {
         let record = if sorted {
-            while records.next_if(|(key, _)| **key < card.key).is_some() {}
+            while records
+                .next_if(|(key, _)| key.as_str() < card.key.as_str())
+                .is_some()
+            {}
             records
                 .next_if(|(key, _)| **key == card.key)
                 .map(|(_, record)| record)
         } else {
-            state.cards.get(&card.key)
+            state.cards.get(card.key.as_str())
         };
         match decide(card, record, state) {
             Some(mut action) => {
@@ -136,10 +157,10 @@ pub fn plan_all(
         };
         let resume = |product_code: String| Action {
             resource: address.kind,
-            key: address.key.clone(),
+            key: address.key.as_str().into(),
             kind: ActionKind::Resume,
-            reason: format!("{} order is still open", order.kind.as_str()),
-            product_code,
+            reason: format!("{} order is still open", order.kind.as_str()).into(),
+            product_code: product_code.into(),
             before: None,
             after: None,
             attempt: order.attempt,
@@ -241,21 +262,28 @@ fn topups(
     let mut declared = BTreeSet::new();
     let mut new = Vec::new();
     // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
-    let card_changes: std::collections::HashMap<&str, crate::model::Address> = actions
-        .iter()
-        .filter(|a| {
-            a.resource == ResourceKind::Card
-                && matches!(
-                    a.kind,
-                    ActionKind::Issue
-                        | ActionKind::Reissue
-                        | ActionKind::Replace
-                        | ActionKind::Resume
-                        | ActionKind::Move
-                )
-        })
-        .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
-        .collect();
+    // Only wanted when some card declares top-ups: for a million new cards it was a table of a
+    // million addresses, 200 MB, built for nothing.
+    let card_changes: std::collections::HashMap<&str, crate::model::Address> =
+        if desired.iter().any(|c| !c.topups.is_empty()) {
+            actions
+                .iter()
+                .filter(|a| {
+                    a.resource == ResourceKind::Card
+                        && matches!(
+                            a.kind,
+                            ActionKind::Issue
+                                | ActionKind::Reissue
+                                | ActionKind::Replace
+                                | ActionKind::Resume
+                                | ActionKind::Move
+                        )
+                })
+                .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
+                .collect()
+        } else {
+            Default::default()
+        };
     for card in desired.iter().filter(|c| !c.topups.is_empty()) {
         let card_change = card_changes.get(card.key.as_str());
         for t in &card.topups {
@@ -279,12 +307,12 @@ fn topups(
                         // Money sent stays as sent; what state says of it follows the labels.
                         new.push(Action {
                             resource: ResourceKind::Topup,
-                            key: address.key.clone(),
+                            key: address.key.as_str().into(),
                             kind: ActionKind::UpdateLabels,
                             reason: "labels changed (state only, no provider call)".into(),
                             product_code: card.product_code.clone(),
                             before: None,
-                            after: Some(Attributes::from_desired(card)),
+                            after: Some(Attributes::from_desired(card).into()),
                             attempt: record.attempt,
                             estimate: Estimate::none(),
                             depends_on: card_change.into_iter().cloned().collect(),
@@ -309,17 +337,18 @@ fn topups(
                     "attempt {} failed ({}): sent again under a new key",
                     s.attempt,
                     s.error_slug.as_deref().unwrap_or("order_failed")
-                ),
+                )
+                .into(),
                 None => "declared, not sent yet".into(),
             };
             new.push(Action {
                 resource: ResourceKind::Topup,
-                key: address.key,
+                key: address.key.into(),
                 kind: ActionKind::Topup,
                 reason,
                 product_code: card.product_code.clone(),
                 before: None,
-                after: Some(Attributes::from_desired(card)),
+                after: Some(Attributes::from_desired(card).into()),
                 attempt,
                 estimate: Estimate::none(),
                 depends_on: card_change.into_iter().cloned().collect(),
@@ -334,10 +363,10 @@ fn topups(
         if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
             new.push(Action {
                 resource: ResourceKind::Topup,
-                key: key.clone(),
+                key: key.as_str().into(),
                 kind: ActionKind::Undeclared,
                 reason: "sent, no longer declared: money sent stays sent".into(),
-                product_code: String::new(),
+                product_code: CompactString::default(),
                 before: None,
                 after: None,
                 attempt: s.attempt,
@@ -404,25 +433,26 @@ fn restrict(
 fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
-    let action = |kind, reason: String, before: Option<Attributes>, attempt| Action {
-        resource: ResourceKind::Card,
-        key: card.key.clone(),
-        kind,
-        reason,
-        product_code: card.product_code.clone(),
-        before,
-        after: Some(Attributes::from_desired(card)),
-        attempt,
-        estimate: Estimate::none(),
-        depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        person: None,
-        labels: Default::default(),
-    };
+    let action =
+        |kind, reason: Cow<'static, str>, before: Option<Box<Attributes>>, attempt| Action {
+            resource: ResourceKind::Card,
+            key: card.key.clone(),
+            kind,
+            reason,
+            product_code: card.product_code.clone(),
+            before,
+            after: Some(Attributes::from_desired(card).into()),
+            attempt,
+            estimate: Estimate::none(),
+            depends_on: Vec::new(),
+            moved_to: None,
+            amount: None,
+            person: None,
+            labels: Default::default(),
+        };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
-        let before = record.map(Attributes::from_record);
+        let before = record.map(|r| Box::new(Attributes::from_record(r)));
         return Some(action(
             ActionKind::Resume,
             format!(
@@ -433,7 +463,8 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
                     .as_deref()
                     .unwrap_or("(not yet acknowledged)"),
                 order.phase.as_str()
-            ),
+            )
+            .into(),
             before,
             order.attempt,
         ));
@@ -447,7 +478,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
             1,
         ));
     };
-    let before = Some(Attributes::from_record(record));
+    let before = Some(Box::new(Attributes::from_record(record)));
 
     match record.phase {
         CardPhase::Failed | CardPhase::Pending => {
@@ -485,7 +516,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
     if !immutable.is_empty() {
         return Some(action(
             ActionKind::Replace,
-            format!("{} (cannot change in place)", immutable.join(", ")),
+            format!("{} (cannot change in place)", immutable.join(", ")).into(),
             before,
             record.attempt + 1,
         ));
@@ -505,9 +536,9 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
     match (kind_reason, labels_differ) {
         (Some((kind, reason)), labels) => {
             let reason = if labels {
-                format!("{reason}; labels changed")
+                format!("{reason}; labels changed").into()
             } else {
-                reason.to_owned()
+                reason.into()
             };
             Some(action(kind, reason, before, record.attempt))
         }
@@ -522,13 +553,13 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
 }
 
 fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
-    let before = Some(Attributes::from_record(record));
-    let base = |kind, reason: &str| Action {
+    let before = Some(Box::new(Attributes::from_record(record)));
+    let base = |kind, reason: Cow<'static, str>| Action {
         resource: ResourceKind::Card,
-        key: record.key.clone(),
+        key: record.key.as_str().into(),
         kind,
-        reason: reason.to_owned(),
-        product_code: record.product_code.clone(),
+        reason,
+        product_code: record.product_code.as_str().into(),
         before: before.clone(),
         after: None,
         attempt: record.attempt,
@@ -542,15 +573,19 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
             ActionKind::Resume,
-            &format!(
+            format!(
                 "no longer declared, but its {} order is still open",
                 order.kind.as_str()
-            ),
+            )
+            .into(),
         );
     }
     match (options.prune, record.phase) {
         (true, CardPhase::Active) => {
-            let mut a = base(ActionKind::Prune, "no longer declared; --prune freezes it");
+            let mut a = base(
+                ActionKind::Prune,
+                "no longer declared; --prune freezes it".into(),
+            );
             a.after = before.clone().map(|mut b| {
                 b.status = DesiredStatus::Frozen;
                 b
@@ -559,11 +594,11 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         }
         (true, _) => base(
             ActionKind::Undeclared,
-            "no longer declared; nothing to freeze",
+            "no longer declared; nothing to freeze".into(),
         ),
         (false, _) => base(
             ActionKind::Undeclared,
-            "no longer declared; left untouched (use --prune to freeze it)",
+            "no longer declared; left untouched (use --prune to freeze it)".into(),
         ),
     }
 }
@@ -578,15 +613,15 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
     if record.phase != CardPhase::Active || !replacement_issued {
         return None;
     }
-    let before = Attributes::from_record(record);
+    let before = Box::new(Attributes::from_record(record));
     let mut after = before.clone();
     after.status = DesiredStatus::Frozen;
     Some(Action {
         resource: ResourceKind::Card,
-        key: record.key.clone(),
+        key: record.key.as_str().into(),
         kind: ActionKind::Freeze,
-        reason: format!("replaced by {new_key}; the old card is frozen"),
-        product_code: record.product_code.clone(),
+        reason: format!("replaced by {new_key}; the old card is frozen").into(),
+        product_code: record.product_code.as_str().into(),
         before: Some(before),
         after: Some(after),
         attempt: record.attempt,
@@ -614,22 +649,22 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
     let mut problems = Vec::new();
     for a in actions.iter().filter(|a| a.kind.issues_card()) {
         let Some(after) = &a.after else { continue };
-        match facts.products.get(&after.product_code) {
+        match facts.products.get(after.product_code.as_str()) {
             None => unknown
-                .entry(after.product_code.clone())
+                .entry(after.product_code.to_string())
                 .or_default()
-                .push(a.key.clone()),
+                .push(a.key.to_string()),
             Some(p) if !p.is_active => inactive
-                .entry(after.product_code.clone())
+                .entry(after.product_code.to_string())
                 .or_default()
-                .push(a.key.clone()),
+                .push(a.key.to_string()),
             Some(p) => {
                 if let Some(amount) = after.initial_topup {
                     let below = p.min_topup.is_some_and(|min| amount < min);
                     let above = p.max_topup.is_some_and(|max| amount > max);
                     if below || above {
                         problems.push(Problem::TopupOutOfRange {
-                            key: a.key.clone(),
+                            key: a.key.to_string(),
                             amount,
                             min: p.min_topup,
                             max: p.max_topup,
@@ -640,14 +675,15 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
         }
     }
     for a in actions.iter().filter(|a| a.kind == ActionKind::Topup) {
-        let (Some(p), Some(amount)) = (facts.products.get(&a.product_code), a.amount) else {
+        let (Some(p), Some(amount)) = (facts.products.get(a.product_code.as_str()), a.amount)
+        else {
             continue;
         };
         if p.min_topup.is_some_and(|min| amount < min)
             || p.max_topup.is_some_and(|max| amount > max)
         {
             problems.push(Problem::TopupOutOfRange {
-                key: a.key.clone(),
+                key: a.key.to_string(),
                 amount,
                 min: p.min_topup,
                 max: p.max_topup,
@@ -695,7 +731,7 @@ fn renames(actions: &[Action]) -> Vec<Warning> {
             let old =
                 leaving.get(&(after.external_user_id.as_str(), after.product_code.as_str()))?;
             Some(Warning::PossibleRename {
-                new_key: a.key.clone(),
+                new_key: a.key.to_string(),
                 old_key: (*old).to_owned(),
             })
         })
@@ -737,7 +773,7 @@ fn outliers(actions: &[Action]) -> Vec<Warning> {
             for a in &group {
                 if let Some(x) = amount(a).filter(|x| *x > median * factor) {
                     warnings.push(Warning::OutlierAmount {
-                        key: a.key.clone(),
+                        key: a.key.to_string(),
                         product_code: product.to_owned(),
                         what: what.to_owned(),
                         amount: x,

@@ -1,8 +1,10 @@
 //! The plan as data: actions, estimates, totals and problems. Serializable, so a plan can be saved
 //! and rendered as JSON; the format is versioned by the renderer.
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::Estimate;
@@ -153,8 +155,9 @@ impl ActionKind {
 /// The declared attributes of a card, as compared by the planner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attributes {
-    pub external_user_id: String,
-    pub product_code: String,
+    // Inline up to 24 bytes (see `DesiredCard`).
+    pub external_user_id: CompactString,
+    pub product_code: CompactString,
     #[serde(
         with = "crate::wire::decimal::option",
         default,
@@ -180,8 +183,8 @@ impl Attributes {
     /// What state records, with the status the card really is in (not what was declared).
     pub fn from_record(r: &CardRecord) -> Self {
         Self {
-            external_user_id: r.external_user_id.clone(),
-            product_code: r.product_code.clone(),
+            external_user_id: r.external_user_id.as_str().into(),
+            product_code: r.product_code.as_str().into(),
             initial_topup: r.initial_topup,
             status: match r.phase {
                 crate::state::CardPhase::Frozen => DesiredStatus::Frozen,
@@ -198,14 +201,18 @@ pub struct Action {
     /// so plans of cards read as they always have.
     #[serde(default, skip_serializing_if = "ResourceKind::is_card")]
     pub resource: ResourceKind,
-    pub key: String,
+    pub key: CompactString,
     #[serde(rename = "action")]
     pub kind: ActionKind,
-    pub reason: String,
+    /// Borrowed when it is one of the planner's fixed texts (most are): a million actions then
+    /// hold no copy of it.
+    pub reason: Cow<'static, str>,
     /// The product the action is about (the new one, for a replacement).
-    pub product_code: String,
-    pub before: Option<Attributes>,
-    pub after: Option<Attributes>,
+    pub product_code: CompactString,
+    // Boxed: 88 bytes each inline, where most actions carry one of them (a new card has no
+    // `before`), and a million actions are held at once.
+    pub before: Option<Box<Attributes>>,
+    pub after: Option<Box<Attributes>>,
     /// The issue attempt this action belongs to (idempotency keys derive from it).
     pub attempt: u32,
     pub estimate: Estimate,

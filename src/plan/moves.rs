@@ -56,12 +56,12 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
         move_topups(state, &m.from, &m.to);
         moved.actions.push(Action {
             resource: ResourceKind::Card,
-            key: m.from.clone(),
+            key: m.from.as_str().into(),
             kind: ActionKind::Move,
             reason: "renamed in the declarations (`moved:`): keeps its card, orders and history"
                 .into(),
-            product_code: card.product_code.clone(),
-            before: Some(Attributes::from_record(card)),
+            product_code: card.product_code.as_str().into(),
+            before: Some(Attributes::from_record(card).into()),
             after: None,
             attempt: card.attempt,
             estimate: Estimate::none(),

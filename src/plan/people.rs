@@ -46,7 +46,7 @@ pub(super) fn plan_people(
     // The subprovider of every declared card, by person: one cardholder per user per subprovider.
     let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for card in desired {
-        let Some(product) = facts.products.get(&card.product_code) else {
+        let Some(product) = facts.products.get(card.product_code.as_str()) else {
             continue; // An unknown product is its own problem.
         };
         match product
@@ -65,8 +65,8 @@ pub(super) fn plan_people(
                 .is_ok() =>
             {
                 problems.push(Problem::NoSubprovider {
-                    product_code: card.product_code.clone(),
-                    external_user_id: card.external_user_id.clone(),
+                    product_code: card.product_code.to_string(),
+                    external_user_id: card.external_user_id.to_string(),
                 })
             }
             None => {}
@@ -135,14 +135,14 @@ pub(super) fn plan_people(
         let Some(after) = &action.after else { continue };
         let Some(sub) = facts
             .products
-            .get(&after.product_code)
+            .get(after.product_code.as_str())
             .and_then(|p| p.subprovider_code.clone())
         else {
             continue;
         };
-        if let Some(gate) = gates.get(&(after.external_user_id.clone(), sub)) {
+        if let Some(gate) = gates.get(&(after.external_user_id.to_string(), sub)) {
             if let Some(holder) = gate.last() {
-                action.reason = format!("{}; after {holder} (waits for KYC)", action.reason);
+                action.reason = format!("{}; after {holder} (waits for KYC)", action.reason).into();
             }
             action.depends_on.extend(gate.iter().cloned());
         }
@@ -164,32 +164,34 @@ fn create(
     person: &Person,
     subprovider: &str,
 ) -> Option<Action> {
-    let (attempt, reason) = match known.map(|k| (k, k.progress())) {
-        None => (1, "declared, not in state".to_owned()),
-        // Created, or adopted: it exists at the provider.
-        Some((_, (_, OrderPhase::Completed))) => return None,
-        Some((k, (attempt, OrderPhase::Failed))) => (
-            attempt + 1,
-            format!(
-                "the last attempt was refused ({})",
-                k.error_slug().unwrap_or("unknown")
+    let (attempt, reason): (_, std::borrow::Cow<'static, str>) =
+        match known.map(|k| (k, k.progress())) {
+            None => (1, "declared, not in state".into()),
+            // Created, or adopted: it exists at the provider.
+            Some((_, (_, OrderPhase::Completed))) => return None,
+            Some((k, (attempt, OrderPhase::Failed))) => (
+                attempt + 1,
+                format!(
+                    "the last attempt was refused ({})",
+                    k.error_slug().unwrap_or("unknown")
+                )
+                .into(),
             ),
-        ),
-        Some((_, (attempt, _))) => (
-            attempt,
-            "sent before, outcome unknown: sent again under the same key".to_owned(),
-        ),
-    };
+            Some((_, (attempt, _))) => (
+                attempt,
+                "sent before, outcome unknown: sent again under the same key".into(),
+            ),
+        };
     let kind = match address.kind {
         ResourceKind::User => ActionKind::CreateUser,
         _ => ActionKind::CreateCardholder,
     };
     Some(Action {
         resource: address.kind,
-        key: address.key.clone(),
+        key: address.key.as_str().into(),
         kind,
         reason,
-        product_code: subprovider.to_owned(),
+        product_code: subprovider.into(),
         before: None,
         after: None,
         attempt,
@@ -211,10 +213,10 @@ fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Actio
     }
     Some(Action {
         resource: address.kind,
-        key: address.key.clone(),
+        key: address.key.as_str().into(),
         kind: ActionKind::UpdateLabels,
         reason: "labels changed (state only, no provider call)".into(),
-        product_code: address.subprovider().unwrap_or_default().to_owned(),
+        product_code: address.subprovider().unwrap_or_default().into(),
         before: None,
         after: None,
         attempt: 0,

@@ -50,7 +50,7 @@ fn facts() -> ProviderFacts {
 fn card(key: &str, product: &str) -> DesiredCard {
     DesiredCard {
         key: key.into(),
-        external_user_id: format!("u-{key}"),
+        external_user_id: format!("u-{key}").into(),
         product_code: product.into(),
         initial_topup: None,
         status: DesiredStatus::Active,
@@ -62,9 +62,9 @@ fn card(key: &str, product: &str) -> DesiredCard {
 
 fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
     CardRecord {
-        key: c.key.clone(),
-        external_user_id: c.external_user_id.clone(),
-        product_code: c.product_code.clone(),
+        key: c.key.to_string(),
+        external_user_id: c.external_user_id.to_string(),
+        product_code: c.product_code.to_string(),
         initial_topup: c.initial_topup,
         desired_status: c.status,
         labels: c.labels.clone(),
@@ -393,7 +393,7 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
                 },
             );
             next.topups.insert(
-                a.key.clone(),
+                a.key.to_string(),
                 crate::state::TopupState {
                     attempt: a.attempt,
                     phase: OrderPhase::Completed,
@@ -410,16 +410,16 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             DesiredStatus::Frozen => CardPhase::Frozen,
         };
         if a.kind == ActionKind::Replace
-            && let Some(mut old) = next.cards.remove(&a.key)
+            && let Some(mut old) = next.cards.remove(a.key.as_str())
         {
-            old.replaced_by = Some(a.key.clone());
+            old.replaced_by = Some(a.key.to_string());
             old.phase = CardPhase::Frozen;
             old.key = format!("{}~{}", a.key, old.attempt);
             next.cards.insert(old.key.clone(), old);
         }
-        let existing = next.cards.get(&a.key).cloned();
+        let existing = next.cards.get(a.key.as_str()).cloned();
         let mut r = existing.unwrap_or_else(|| CardRecord {
-            key: a.key.clone(),
+            key: a.key.to_string(),
             external_user_id: String::new(),
             product_code: String::new(),
             initial_topup: None,
@@ -436,15 +436,15 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             created_at: String::new(),
             updated_at: String::new(),
         });
-        r.external_user_id = after.external_user_id.clone();
-        r.product_code = after.product_code.clone();
+        r.external_user_id = after.external_user_id.to_string();
+        r.product_code = after.product_code.to_string();
         r.initial_topup = after.initial_topup;
         r.labels = after.labels.clone();
         r.desired_status = after.status;
         r.phase = phase;
         r.attempt = a.attempt;
         r.card_id = Some(format!("card-{}-{}", a.key, a.attempt));
-        next.cards.insert(a.key.clone(), r);
+        next.cards.insert(a.key.to_string(), r);
     }
     next
 }
@@ -461,8 +461,8 @@ fn arb_card() -> impl Strategy<Value = DesiredCard> {
     )
         .prop_map(
             |(key, user, product, topup, frozen, labels, topups)| DesiredCard {
-                key,
-                external_user_id: user,
+                key: key.into(),
+                external_user_id: user.into(),
                 product_code: product.into(),
                 initial_topup: topup.map(Decimal::from),
                 status: if frozen {
@@ -504,7 +504,7 @@ proptest! {
     ) {
         let desired: Vec<DesiredCard> = desired
             .into_iter()
-            .map(|(k, mut c)| { c.key = k; c })
+            .map(|(k, mut c)| { c.key = k.into(); c })
             .collect();
         let state = snapshot(existing.iter().map(|(c, ph)| record_from(c, *ph)).collect());
         let opts = PlanOptions { prune, ..Default::default() };
@@ -513,7 +513,7 @@ proptest! {
         // Every card issue of a declared person waits for what that person still needs.
         for a in first.actions.iter().filter(|a| a.kind.issues_card()) {
             let uid = &a.after.as_ref().unwrap().external_user_id;
-            if declared_people.contains(uid) {
+            if declared_people.contains(uid.as_str()) {
                 prop_assert!(a.depends_on.contains(&Address::user(uid)), "{:?}", a);
             }
         }
@@ -525,7 +525,7 @@ proptest! {
 
     #[test]
     fn totals_add_up(desired in prop::collection::btree_map("[a-z]{1,3}", arb_card(), 0..20)) {
-        let desired: Vec<DesiredCard> = desired.into_iter().map(|(k, mut c)| { c.key = k; c }).collect();
+        let desired: Vec<DesiredCard> = desired.into_iter().map(|(k, mut c)| { c.key = k.into(); c }).collect();
         let p = plan(&desired, &Snapshot::default(), &facts(), &PlanOptions::default());
         let fees: Decimal = p.actions.iter().filter_map(|a| a.estimate.fee).sum();
         let topups: Decimal = p.actions.iter().map(|a| a.estimate.topup).sum();

@@ -52,7 +52,7 @@ pub(crate) fn read(
         };
         let read = reader.stream(file, &mut cards, &mut moved, &mut persons, Some(&mut fast));
         if read.is_ok() && fast.used && found.is_empty() {
-            out.append(&mut cards);
+            take_all(out, &mut cards);
             moves.append(&mut moved);
             people.append(&mut persons);
             return;
@@ -81,7 +81,7 @@ fn read_parsed(
     match reader.stream(file, &mut cards, &mut moved, &mut persons, None) {
         Ok(()) => {
             problems.append(&mut found);
-            out.append(&mut cards);
+            take_all(out, &mut cards);
             moves.append(&mut moved);
             people.append(&mut persons);
         }
@@ -104,5 +104,16 @@ fn read_parsed(
                 .with_help("the rest of this file was not checked; fix this first"),
             );
         }
+    }
+}
+
+/// Moves `from`'s cards onto the end of `to`. Into an empty `to` (the first file read) it hands
+/// over the buffer rather than copying it: a file of a million cards was otherwise held twice
+/// while appended.
+fn take_all(to: &mut Vec<Candidate>, from: &mut Vec<Candidate>) {
+    if to.is_empty() {
+        std::mem::swap(to, from);
+    } else {
+        to.append(from);
     }
 }

@@ -12,6 +12,7 @@ use std::ffi::{CStr, c_int};
 use std::ptr::NonNull;
 
 use super::rows::card_columns;
+use crate::model::LabelSets;
 use crate::state::StateError;
 use crate::state::codec::{card_phase, corrupt, decimal, desired_status, u32_of};
 use crate::state::model::CardRecord;
@@ -99,10 +100,12 @@ pub(super) fn cards(
         return Err(error(db));
     };
     let stmt = Statement(stmt);
+    // Cards with the same labels share one copy of them.
+    let mut label_sets = LabelSets::default();
     loop {
         // SAFETY: a prepared statement of this connection.
         match unsafe { ffi::sqlite3_step(stmt.0.as_ptr()) } {
-            ffi::SQLITE_ROW => each(card(&stmt)?),
+            ffi::SQLITE_ROW => each(card(&stmt, &mut label_sets)?),
             ffi::SQLITE_DONE => return Ok(()),
             _ => return Err(error(db)),
         }
@@ -110,7 +113,7 @@ pub(super) fn cards(
 }
 
 /// The current row, in [`card_columns!`] order: the same mapping as `rows::card`.
-fn card(s: &Statement) -> Result<CardRecord, StateError> {
+fn card(s: &Statement, label_sets: &mut LabelSets) -> Result<CardRecord, StateError> {
     let labels = s.required(5, "labels")?;
     Ok(CardRecord {
         key: s.required(0, "card key")?.to_owned(),
@@ -121,7 +124,8 @@ fn card(s: &Statement) -> Result<CardRecord, StateError> {
             .map(|t| decimal("initial top-up", t))
             .transpose()?,
         desired_status: desired_status(s.required(4, "desired status")?)?,
-        labels: serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?,
+        labels: label_sets
+            .share(serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?),
         card_id: s.owned(6, "card id")?,
         phase: card_phase(s.required(7, "card phase")?)?,
         provider_status: s.owned(8, "provider status")?,
