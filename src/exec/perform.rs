@@ -298,12 +298,11 @@ impl Ctx {
         let started = tokio::time::Instant::now();
         let mut n = 0u32;
         while !last.status.is_terminal() {
-            let wait = if n == 0 {
-                self.latency.first_check(self.jitter())
+            if n == 0 {
+                self.latency.until_first_check(started, self.jitter()).await;
             } else {
-                self.latency.recheck(n, self.jitter())
-            };
-            tokio::time::sleep(wait).await;
+                tokio::time::sleep(self.latency.recheck(n, self.jitter())).await;
+            }
             n += 1;
             let req = CheckOrderRequest {
                 order_id: order
