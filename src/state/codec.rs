@@ -1,8 +1,9 @@
 //! How records cross a backend boundary as text, the same for every backend: enum spellings,
-//! exact decimals, labels, card and resource images as canonical JSON, serials and timestamps as
-//! integers, and the packed JSON tuples a backend hands over in bulk (one value per chunk of rows
-//! instead of one per column); and the rule a resource's record follows its orders by. Must not
-//! run queries or know any SQL dialect.
+//! exact decimals, labels, card images as positional JSON arrays (objects before schema 5, still
+//! read), resource images as canonical JSON, serials and timestamps as integers, a call's time
+//! stored once, and the packed JSON tuples a backend hands over in bulk (one value per chunk of
+//! rows instead of one per column); and the rule a resource's record follows its orders by. Must
+//! not run queries or know any SQL dialect.
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
