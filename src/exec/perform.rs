@@ -29,7 +29,7 @@ impl Ctx {
         estimated_charge: Option<Decimal>,
         record: Option<&ResourceRecord>,
     ) -> Result<OrderRecord, ExecError> {
-        let order = OrderRecord::prepared(
+        let mut order = OrderRecord::prepared(
             idempotency_key,
             address,
             mutation.kind(),
@@ -38,14 +38,17 @@ impl Ctx {
             estimated_charge,
             &self.now(),
         );
-        match record {
+        // An entry journaled by an earlier run (a card taken out of state with `state rm` and
+        // declared again sends its first order's key again, and the provider answers with that
+        // order): whatever it was charged is that run's money, not this one's.
+        order.sent_serial = match record {
             Some(r) => {
                 self.store
                     .journal_order_with(self.serial, &order, r)
                     .await?
             }
             None => self.store.journal_order(self.serial, &order).await?,
-        }
+        };
         Ok(order)
     }
 
@@ -156,7 +159,7 @@ impl Ctx {
         }
         Ok(Ended::Done {
             card_id: card.card_id.clone(),
-            // A fresh entry has no `sent_serial` until it is read back: this run sent it.
+            // No `sent_serial`: this run journaled the entry, so what it was charged is this run's.
             charges: Charges::of(order.sent_serial.unwrap_or(self.serial), order.charge),
         })
     }

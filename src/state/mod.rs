@@ -364,11 +364,14 @@ delegate! {
     /// Every write of an order of a resource that is not a card (this, [`Store::record`],
     /// [`Store::record_batch`], [`Store::record_answer`]) brings that resource's record up to the
     /// order in the same transaction; a resource without a record gets the one the order implies.
-    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<(), StateError>;
+    ///
+    /// Returns the serial of the run that first journaled the entry when it was there already
+    /// (its money is that run's, whoever sends it again), or `None` when this call journaled it.
+    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<Option<u64>, StateError>;
     /// [`Store::journal_order`] for a resource that is not a card, with its record as declared
     /// now (its labels): the entry and the record are committed together. Journaling again keeps
     /// where the record's orders stand and takes the declared fields.
-    pub async fn journal_order_with(&self, serial: u64, order: &OrderRecord, record: &ResourceRecord) -> Result<(), StateError>;
+    pub async fn journal_order_with(&self, serial: u64, order: &OrderRecord, record: &ResourceRecord) -> Result<Option<u64>, StateError>;
     /// Updates an order and/or its card in one transaction.
     pub async fn record(&self, serial: u64, order: Option<&OrderRecord>, card: Option<&CardRecord>) -> Result<(), StateError>;
     /// Many [`Store::record`]s in one transaction: all or none are written.

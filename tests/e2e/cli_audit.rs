@@ -231,6 +231,46 @@ fn history_after_apply_rm_import_refresh(backend: Backend) {
     assert_eq!(runs.len(), 4);
 }
 
+/// A card taken out of state and declared again sends its first issue order's key again; the
+/// provider answers with that order (no second card, no second fee), and apply says the money
+/// was the first run's, as `state history` does.
+fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
+    apply(&env, ONBOARDING);
+    let before = cards(&env);
+    let first_charge = before["bob-ops"]["charged"].as_str().unwrap().to_owned();
+    let provider_total = env.inspect().total_charged;
+    ok(&mut env.cardform(&["state", "rm", "bob-ops"]));
+
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = ok(&mut env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"]));
+    assert!(
+        out.contains("actually charged 0.00 USDT")
+            && out.contains(&format!(
+                "plus {first_charge} USDT charged earlier by run 1"
+            )),
+        "{out}"
+    );
+    assert_eq!(
+        env.inspect().total_charged,
+        provider_total,
+        "nothing charged again"
+    );
+    let after = cards(&env);
+    assert_eq!(after["bob-ops"]["card_id"], before["bob-ops"]["card_id"]);
+
+    let runs: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&mut env.cardform(&["state", "history", "--json"]))).unwrap();
+    let last = &runs[2]["summary"];
+    let charged: rust_decimal::Decimal = last["charged"].as_str().unwrap().parse().unwrap();
+    assert!(charged.is_zero(), "{last:#}");
+    assert_eq!(
+        last["charged_earlier"]["1"],
+        first_charge.as_str(),
+        "{last:#}"
+    );
+}
+
 fn diff_between_serials(backend: Backend) {
     let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
@@ -626,6 +666,7 @@ fn writers_take_the_state_lock() {
 on_both_backends!(
     show_and_list_with_filters,
     history_after_apply_rm_import_refresh,
+    redeclared_after_rm_reports_the_first_runs_money,
     diff_between_serials,
     export_is_deterministic,
     drift_is_refreshed_and_planned_away,

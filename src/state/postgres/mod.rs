@@ -466,7 +466,7 @@ impl PgStore {
         &self,
         serial: u64,
         order: &OrderRecord,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         self.journal_in(serial, order, None).await
     }
 
@@ -475,7 +475,7 @@ impl PgStore {
         serial: u64,
         order: &OrderRecord,
         record: &ResourceRecord,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         self.journal_in(serial, order, Some(record)).await
     }
 
@@ -484,7 +484,7 @@ impl PgStore {
         serial: u64,
         order: &OrderRecord,
         declared: Option<&ResourceRecord>,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         let held = self.held_lock()?;
         let mut tx = self.pool.begin().await?;
         // A new order may start only while this handle still holds the lock: FOR SHARE makes a
@@ -512,9 +512,10 @@ impl PgStore {
         .map_err(serial_err(serial))?
         .rows_affected()
             > 0;
+        let mut first_sent = None;
         if !inserted {
-            let same: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM orders WHERE idempotency_key = $1 AND resource_kind = $2 \
+            let same: Option<i64> = sqlx::query_scalar(
+                "SELECT sent_serial FROM orders WHERE idempotency_key = $1 AND resource_kind = $2 \
                  AND resource_key = $3 AND kind = $4 AND attempt = $5 AND request = $6",
             )
             .bind(&order.idempotency_key)
@@ -525,15 +526,18 @@ impl PgStore {
             .bind(&order.request)
             .fetch_optional(&mut *tx)
             .await?;
-            if same.is_none() {
-                return Err(StateError::JournalConflict {
-                    key: order.idempotency_key.clone(),
-                });
+            match same {
+                Some(s) => first_sent = Some(serial_u64(s)?),
+                None => {
+                    return Err(StateError::JournalConflict {
+                        key: order.idempotency_key.clone(),
+                    });
+                }
             }
         }
         resources::follow_order_in(&mut tx, serial, order, declared).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(first_sent)
     }
 
     pub(in crate::state) async fn record(

@@ -20,7 +20,7 @@ impl SqliteStore {
         &self,
         serial: u64,
         order: &OrderRecord,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         self.journal_in(serial, order, None).await
     }
 
@@ -31,7 +31,7 @@ impl SqliteStore {
         serial: u64,
         order: &OrderRecord,
         record: &ResourceRecord,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         self.journal_in(serial, order, Some(record)).await
     }
 
@@ -40,7 +40,7 @@ impl SqliteStore {
         serial: u64,
         order: &OrderRecord,
         declared: Option<&ResourceRecord>,
-    ) -> Result<(), StateError> {
+    ) -> Result<Option<u64>, StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = bind_order(
             sqlx::query(concat!(
@@ -58,9 +58,10 @@ impl SqliteStore {
         .map_err(serial_err(serial))?
         .rows_affected()
             > 0;
+        let mut first_sent = None;
         if !inserted {
             let same: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM orders WHERE idempotency_key = ? AND resource_kind = ? \
+                "SELECT sent_serial FROM orders WHERE idempotency_key = ? AND resource_kind = ? \
                  AND resource_key = ? AND kind = ? AND attempt = ? AND request = ?",
             )
             .bind(&order.idempotency_key)
@@ -71,15 +72,18 @@ impl SqliteStore {
             .bind(&order.request)
             .fetch_optional(&mut *tx)
             .await?;
-            if same.is_none() {
-                return Err(StateError::JournalConflict {
-                    key: order.idempotency_key.clone(),
-                });
+            match same {
+                Some(s) => first_sent = Some(serial_u64(s)?),
+                None => {
+                    return Err(StateError::JournalConflict {
+                        key: order.idempotency_key.clone(),
+                    });
+                }
             }
         }
         follow_order_in(&mut tx, serial, order, declared).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(first_sent)
     }
 
     /// Updates an order and/or its card in one transaction.
