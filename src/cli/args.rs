@@ -302,6 +302,10 @@ pub struct SandboxArgs {
     /// repeatable
     #[arg(long, value_name = "ID", alias = "kyc-reject")]
     pub kyc_reject_user: Vec<String>,
+    /// external_user_id whose KYC ends expired (approved once, lapsed since) after
+    /// --kyc-latency; repeatable
+    #[arg(long, value_name = "ID")]
+    pub kyc_expire_user: Vec<String>,
     /// People mode: nobody is known until users/create, then cardholders/create at the product's
     /// subprovider (cards/create answers cardholder_not_found before)
     #[arg(long)]

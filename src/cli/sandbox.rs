@@ -43,6 +43,7 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         unknown_users: a.unknown_user.clone(),
         kyc_latency: parse_duration("--kyc-latency", &a.kyc_latency)?,
         kyc_rejected_users: a.kyc_reject_user.clone(),
+        kyc_expired_users: a.kyc_expire_user.clone(),
         require_people: a.require_people,
         fail_products: a.fail_product.clone(),
         world_file: a.world.clone(),

@@ -91,6 +91,9 @@ pub struct SandboxConfig {
     pub kyc_latency: Duration,
     /// `external_user_id`s whose KYC ends `rejected` (registration `failed`) after `kyc_latency`.
     pub kyc_rejected_users: Vec<String>,
+    /// `external_user_id`s whose KYC ends `expired` after `kyc_latency`: approved once, lapsed
+    /// since (documents out of date), so no card may be issued to them until it is renewed.
+    pub kyc_expired_users: Vec<String>,
     /// People mode: every `external_user_id` is unknown until `users/create` and then
     /// `cardholders/create` at the product's subprovider; `cardholders/create` needs the user.
     pub require_people: bool,
@@ -125,6 +128,7 @@ impl Default for SandboxConfig {
             unknown_users: Vec::new(),
             kyc_latency: Duration::ZERO,
             kyc_rejected_users: Vec::new(),
+            kyc_expired_users: Vec::new(),
             require_people: false,
             fail_products: Vec::new(),
             world_file: None,
@@ -152,6 +156,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("unknown_users", &self.unknown_users)
             .field("kyc_latency", &self.kyc_latency)
             .field("kyc_rejected_users", &self.kyc_rejected_users)
+            .field("kyc_expired_users", &self.kyc_expired_users)
             .field("require_people", &self.require_people)
             .field("fail_products", &self.fail_products)
             .field("world_file", &self.world_file)
@@ -444,6 +449,11 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         kyc_latency_us: u64::try_from(config.kyc_latency.as_micros()).unwrap_or(u64::MAX / 4),
         kyc_reject: config
             .kyc_rejected_users
+            .iter()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        kyc_expire: config
+            .kyc_expired_users
             .iter()
             .cloned()
             .collect::<HashSet<_>>(),

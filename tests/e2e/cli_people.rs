@@ -194,6 +194,47 @@ fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
 }
 
 #[test]
+fn an_expired_kyc_stops_that_persons_cards_like_a_rejection() {
+    let env = Env::with(SandboxConfig {
+        kyc_expired_users: vec!["u0001".into()],
+        ..people_mode()
+    });
+    hr_export(&env, 3);
+    let t0 = std::time::Instant::now();
+    let out = env
+        .cardform(&apply_args(&["--kyc-wait", "60s"]))
+        .output()
+        .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "stopped at once, not after --kyc-wait"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("c0001: issue failed: kyc_rejected"), "{text}");
+    assert!(text.contains("KYC expired"), "{text}");
+    assert!(text.contains("issued        2"), "{text}");
+    let seen = env.inspect();
+    assert_eq!(seen.issue_count("u0001", "VISA_USD_STD"), 0);
+    assert_eq!(
+        seen.person("u0001").unwrap().kyc[sandbox::SUBPROVIDER],
+        "expired"
+    );
+    let plan = env
+        .cardform(&["plan", "-f", "people.csv", "-f", "cards.csv"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&plan).contains(&format!(
+            "cardholder u0001 at {}: KYC expired",
+            sandbox::SUBPROVIDER
+        )),
+        "{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
 fn a_card_still_waiting_for_kyc_is_left_for_the_next_run() {
     let env = Env::with(SandboxConfig {
         kyc_latency: Duration::from_secs(3600),

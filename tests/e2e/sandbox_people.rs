@@ -124,16 +124,20 @@ async fn a_rejected_kyc_is_told_by_the_error_and_not_ready_stays_pending() {
     let (sb, raw) = start(SandboxConfig {
         kyc_latency: Duration::from_secs(5),
         kyc_rejected_users: vec!["u-rej".into()],
+        kyc_expired_users: vec!["u-exp".into()],
         not_ready_users: vec!["u-slow".into()],
         clock: clock.clone(),
         ..people()
     })
     .await;
     onboard(&raw, "u-rej", sandbox::SUBPROVIDER).await;
+    onboard(&raw, "u-exp", sandbox::SUBPROVIDER).await;
     onboard(&raw, "u-slow", sandbox::SUBPROVIDER).await;
     not_ready(&raw, "u-rej", "VISA_USD_STD", "k-rej", "pending").await;
+    not_ready(&raw, "u-exp", "VISA_USD_STD", "k-exp", "pending").await;
     clock.advance(Duration::from_secs(5));
     not_ready(&raw, "u-rej", "VISA_USD_STD", "k-rej", "rejected").await;
+    not_ready(&raw, "u-exp", "VISA_USD_STD", "k-exp", "expired").await;
     clock.advance(Duration::from_secs(3600));
     not_ready(&raw, "u-rej", "VISA_USD_STD", "k-rej", "rejected").await;
     not_ready(&raw, "u-slow", "VISA_USD_STD", "k-slow", "pending").await;
@@ -150,6 +154,7 @@ async fn a_rejected_kyc_is_told_by_the_error_and_not_ready_stays_pending() {
     assert_eq!(ins.orders, 0);
     assert_eq!(ins.balance, d("10000.00"));
     assert_eq!(ins.person("u-rej").unwrap().kyc["sandbox"], "rejected");
+    assert_eq!(ins.person("u-exp").unwrap().kyc["sandbox"], "expired");
     assert_eq!(ins.person("u-slow").unwrap().kyc["sandbox"], "pending");
     sb.shutdown().await;
 
@@ -157,11 +162,13 @@ async fn a_rejected_kyc_is_told_by_the_error_and_not_ready_stays_pending() {
     // --kyc-reject-user, pending for --not-ready-user, each error carrying its kyc_status.
     let (sb, raw) = start(SandboxConfig {
         kyc_rejected_users: vec!["r".into()],
+        kyc_expired_users: vec!["e".into()],
         not_ready_users: vec!["p".into()],
         ..base_config()
     })
     .await;
     not_ready(&raw, "r", "VISA_USD_STD", "k1", "rejected").await;
+    not_ready(&raw, "e", "VISA_USD_STD", "k4", "expired").await;
     not_ready(&raw, "p", "MC_EUR_PREMIUM", "k2", "pending").await;
     raw.issue("anyone", "VISA_USD_STD", None, "k3").await;
     sb.shutdown().await;

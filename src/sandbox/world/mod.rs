@@ -60,6 +60,8 @@ pub(crate) struct Settings {
     pub kyc_latency_us: u64,
     /// Whose KYC ends rejected.
     pub kyc_reject: HashSet<String>,
+    /// Whose KYC ends expired.
+    pub kyc_expire: HashSet<String>,
     /// People mode: nobody is known until created through users/create and cardholders/create.
     pub require_people: bool,
     pub fail_products: HashSet<String>,

@@ -1,12 +1,14 @@
 //! Users and cardholders: creating them, the validation of the cardholder form, the KYC each
 //! cardholder goes through (pending for `--kyc-latency`, then approved, or rejected for
-//! `--kyc-reject-user`, or pending forever for `--not-ready-user`), and the gate `cards/create`
+//! `--kyc-reject-user`, or expired for `--kyc-expire-user`, or pending forever for
+//! `--not-ready-user`), and the gate `cards/create`
 //! passes a person through (`cardholder_not_found` / `cardholder_not_ready`).
 //!
 //! One cardholder per (external_user_id, subprovider_code) [assumed]. In people mode
 //! (`--require-people`) nobody is known until created; otherwise a person with no cardholder at a
 //! subprovider has an implicit one there that is ready (unless `--unknown-user`,
-//! `--not-ready-user` or `--kyc-reject-user` say otherwise), as before people could be created.
+//! `--not-ready-user`, `--kyc-reject-user` or `--kyc-expire-user` say otherwise), as before
+//! people could be created.
 //!
 //! KYC is decided from the world's clock when asked, never by a timer: a cardholder records when
 //! it was created and when its KYC ends, so the world file keeps the timing across restarts.
@@ -27,6 +29,8 @@ use crate::wire::{Cardholder, KycLevel, KycStatus, RegistrationStatus, User};
 pub(super) enum KycOutcome {
     Approved,
     Rejected,
+    /// Approved once and lapsed since: as final for issuing as a rejection until renewed.
+    Expired,
 }
 
 /// A cardholder as the provider keeps it: ids and KYC timing, no personal data.
@@ -48,6 +52,7 @@ impl HolderRec {
             Some(due) if now >= due => match self.kyc_outcome {
                 KycOutcome::Approved => KycStatus::Approved,
                 KycOutcome::Rejected => KycStatus::Rejected,
+                KycOutcome::Expired => KycStatus::Expired,
             },
             _ => KycStatus::Pending,
         }
@@ -132,6 +137,9 @@ impl World {
         if s.kyc_reject.contains(uid) {
             return Err(not_ready(uid, subprovider, KycStatus::Rejected));
         }
+        if s.kyc_expire.contains(uid) {
+            return Err(not_ready(uid, subprovider, KycStatus::Expired));
+        }
         Ok(())
     }
 
@@ -185,6 +193,8 @@ impl World {
             kyc_due: (!s.not_ready.contains(&uid)).then(|| now.saturating_add(s.kyc_latency_us)),
             kyc_outcome: if s.kyc_reject.contains(&uid) {
                 KycOutcome::Rejected
+            } else if s.kyc_expire.contains(&uid) {
+                KycOutcome::Expired
             } else {
                 KycOutcome::Approved
             },
