@@ -128,12 +128,13 @@ async fn locked(
             if let Some(notice) = render::plan::partial_notice(&doc) {
                 eprintln!("{notice}");
             }
-            if let Some(why) = declarations_changed(&doc, &snapshot, global) {
+            let journal_key = provider.client.journal_key();
+            if let Some(why) = declarations_changed(&doc, &snapshot, global, journal_key) {
                 return Err(CliError::Other(format!(
                     "refusing to apply a stale plan: {why}"
                 )));
             }
-            forms = saved_plan_forms(&doc);
+            forms = saved_plan_forms(&doc, journal_key);
             doc
         }
         Input::Declared(decls) => {
@@ -369,6 +370,7 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
 /// files are gone, those actions fail with a hint and the rest of the plan goes ahead.
 fn saved_plan_forms(
     doc: &PlanDocument,
+    journal_key: &[u8],
 ) -> std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest> {
     let creates_cardholders = doc
         .plan
@@ -380,7 +382,7 @@ fn saved_plan_forms(
         return Default::default();
     }
     match decl::load(&files) {
-        Ok(decls) if decls.fingerprint == doc.declarations.fingerprint => {
+        Ok(decls) if decls.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
             super::people::forms(&decls)
         }
         _ => Default::default(),
@@ -393,13 +395,16 @@ fn declarations_changed(
     doc: &PlanDocument,
     snapshot: &crate::state::Snapshot,
     global: &Global,
+    journal_key: &[u8],
 ) -> Option<String> {
     let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
     if files.is_empty() || !files.iter().all(|f| f.exists()) {
         return None;
     }
     let now = match decl::load(&files) {
-        Ok(now) if now.fingerprint == doc.declarations.fingerprint => return None,
+        Ok(now) if now.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
+            return None;
+        }
         Ok(now) => now,
         Err(_) => {
             return Some(
@@ -435,6 +440,14 @@ fn declarations_changed(
         now.cards.iter().map(|c| c.key.as_str()).collect();
     for key in planned.keys().filter(|k| !declared.contains(**k)) {
         changed.push(format!("{key} (no longer declared)"));
+    }
+    if changed.is_empty() {
+        // No card differs: what changed is a declared person or a move (never named by value).
+        changed.push(if now.cardholders.is_empty() {
+            "the declared moves".to_owned()
+        } else {
+            "the declared people or moves".to_owned()
+        });
     }
     const SHOW: usize = 10;
     let more = changed.len().saturating_sub(SHOW);

@@ -163,7 +163,7 @@ pub fn document(
         p,
         StateRef::new(&snapshot.lineage, snapshot.serial),
         DeclarationsRef {
-            fingerprint: decls.fingerprint.clone(),
+            fingerprint: decls.fingerprint_keyed(journal_key),
             files: decls.files.clone(),
         },
         options.prune,

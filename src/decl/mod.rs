@@ -85,8 +85,24 @@ pub struct Declarations {
     /// The input files read, in the order read.
     pub files: Vec<String>,
     /// `sha256:<hex>` over the canonical form of `cards`, `moves` and `cardholders` (independent
-    /// of file layout and order).
+    /// of file layout and order). People's personal fields count by name only: a digest anyone
+    /// can recompute would let a guess at a birth date be checked against it. What a plan
+    /// records is [`Declarations::fingerprint_keyed`], which covers their values too.
     pub fingerprint: String,
+}
+
+impl Declarations {
+    /// The fingerprint a plan records: [`Declarations::fingerprint`], with each personal field
+    /// of a declared person as its digest under `key` (the journal's key, which only holders of
+    /// the API secret can derive), so a changed birth date makes a saved plan stale while the
+    /// plan file, and the pull request it is posted to, give nothing to check a guess against.
+    /// The same as `fingerprint` when no people are declared.
+    pub fn fingerprint_keyed(&self, key: &[u8]) -> String {
+        if self.cardholders.is_empty() {
+            return self.fingerprint.clone();
+        }
+        fingerprint(&self.cards, &self.moves, &self.cardholders, Some(key))
+    }
 }
 
 /// How a file is read, by its extension.
@@ -314,7 +330,7 @@ fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecRepo
             problems.into_iter().map(|(_, p)| p).collect(),
         ));
     }
-    let fingerprint = fingerprint(&cards, &moves, &cardholders);
+    let fingerprint = fingerprint(&cards, &moves, &cardholders, None);
     Ok(Declarations {
         cards,
         moves,
@@ -422,7 +438,13 @@ fn duplicate_key(
 /// normalised so `50.1` and `50.10` agree): the same declarations give the same fingerprint
 /// whatever the files, their order, layout or comments. Each field is length-prefixed, so no
 /// value can imitate a field boundary.
-fn fingerprint(cards: &[DesiredCard], moves: &[Move], cardholders: &[DesiredCardholder]) -> String {
+/// See [`Declarations::fingerprint`]; with `key`, [`Declarations::fingerprint_keyed`].
+fn fingerprint(
+    cards: &[DesiredCard],
+    moves: &[Move],
+    cardholders: &[DesiredCardholder],
+    key: Option<&[u8]>,
+) -> String {
     fn field(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
         buf.extend_from_slice(s.as_bytes());
@@ -484,16 +506,25 @@ fn fingerprint(cards: &[DesiredCard], moves: &[Move], cardholders: &[DesiredCard
         h.update(&buf);
     }
     // Only when there are any, so declarations without people keep the fingerprint they had.
-    // Only this digest of the personal fields leaves the process, never the fields themselves.
+    // A personal value enters only as its keyed digest, and without a key not at all.
     if !cardholders.is_empty() {
         buf.clear();
-        buf.extend_from_slice(b"cardholders");
+        buf.extend_from_slice(if key.is_some() {
+            b"cardholders-keyed"
+        } else {
+            b"cardholders-unkeyed"
+        });
         buf.extend_from_slice(&(cardholders.len() as u64).to_le_bytes());
         for c in cardholders {
             field(&mut buf, &c.external_user_id);
             for (name, value) in c.kyc.fields() {
                 field(&mut buf, name);
-                field(&mut buf, value);
+                if !people::is_personal(name) {
+                    field(&mut buf, value);
+                } else if let Some(key) = key {
+                    let message = [name.as_bytes(), b"\0", value.as_bytes()].concat();
+                    buf.extend_from_slice(&crate::wire::digest::hmac_sha256(key, &message));
+                }
             }
             buf.extend_from_slice(&(c.labels.len() as u64).to_le_bytes());
             for (k, v) in &c.labels {

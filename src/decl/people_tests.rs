@@ -282,20 +282,34 @@ fn fingerprints_without_people_are_unchanged_and_with_people_follow_every_field(
     assert_eq!(cards.fingerprint, CARDS_FINGERPRINT);
     let base = load(&[("p.csv", PEOPLE_CSV), ("c.yaml", CARDS)]).unwrap();
     assert_ne!(base.fingerprint, cards.fingerprint);
-    for (from, to) in [
-        ("Alice", "Alicia"),
-        ("Smith", "Smyth"),
-        ("1990-04-27", "1990-04-28"),
-        ("alice.smith@", "alice.smyth@"),
-        ("010-0200", "010-0201"),
-        (",US,", ",CA,"),
-        ("travel", "ops"),
-        ("label.team", "label.group"),
-        ("u-1,", "u-9,"),
+    assert_eq!(
+        cards.fingerprint_keyed(KEY),
+        cards.fingerprint,
+        "no people, no key"
+    );
+    let keyed = base.fingerprint_keyed(KEY);
+    assert_ne!(keyed, base.fingerprint);
+    assert_ne!(keyed, base.fingerprint_keyed(b"another key"));
+    // Personal values count only under the key; the rest counts either way.
+    for (from, to, personal) in [
+        ("Alice", "Alicia", true),
+        ("Smith", "Smyth", true),
+        ("1990-04-27", "1990-04-28", true),
+        ("alice.smith@", "alice.smyth@", true),
+        ("010-0200", "010-0201", true),
+        (",US,", ",CA,", false),
+        ("travel", "ops", false),
+        ("label.team", "label.group", false),
+        ("u-1,", "u-9,", false),
     ] {
         let changed = PEOPLE_CSV.replace(from, to);
         let d = load(&[("p.csv", &changed), ("c.yaml", CARDS)]).unwrap();
-        assert_ne!(d.fingerprint, base.fingerprint, "{from} -> {to}");
+        assert_ne!(d.fingerprint_keyed(KEY), keyed, "{from} -> {to}");
+        assert_eq!(
+            d.fingerprint == base.fingerprint,
+            personal,
+            "{from} -> {to}: unkeyed"
+        );
     }
     // Layout is not content: the same people written differently agree.
     let relaid = PEOPLE_CSV
@@ -303,7 +317,10 @@ fn fingerprints_without_people_are_unchanged_and_with_people_follow_every_field(
         .replace(",gb,", ",GB,");
     let d = load(&[("c.yaml", CARDS), ("z.csv", &relaid)]).unwrap();
     assert_eq!(d.fingerprint, base.fingerprint);
+    assert_eq!(d.fingerprint_keyed(KEY), keyed);
 }
+
+const KEY: &[u8] = b"a journal key";
 
 const CARDS_FINGERPRINT: &str =
     "sha256:7c32570e10a4d243f0c33cf095b5339ae88c4491d338f10a7db66b0a88f3acb8";
@@ -361,4 +378,18 @@ fn problems_in_a_yaml_file_with_people_show_no_snippet() {
     let out = crate::render::diagnostics::render_report(&r, false, 100);
     assert!(out.contains("{key: a, product_code: P}"), "{out}");
     assert!(!r.problems()[0].is_personal());
+}
+
+#[test]
+fn the_personal_fields_are_the_ones_the_journal_keeps_as_digests() {
+    let kyc = load(&[("p.csv", PEOPLE_CSV)]).unwrap().cardholders[0]
+        .kyc
+        .clone();
+    for (name, _) in kyc.fields() {
+        assert_eq!(
+            super::people::is_personal(name),
+            crate::exec::mutation::CARDHOLDER_PERSONAL_FIELDS.contains(&name),
+            "{name}"
+        );
+    }
 }

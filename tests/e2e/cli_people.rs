@@ -362,6 +362,66 @@ fn a_saved_plan_takes_its_kyc_fields_from_its_declarations_only() {
     assert_once_each(&env, 2);
 }
 
+/// A saved plan's fingerprint covers people's personal fields only through digests under the
+/// journal's key: the plan file gives nothing to check a guessed birth date against, yet a changed
+/// one still makes the plan stale.
+#[test]
+fn a_saved_plan_is_stale_when_a_persons_field_changes() {
+    let env = Env::with(people_mode());
+    hr_export(&env, 2);
+    let plan = |out: &str| {
+        let o = env
+            .cardform(&["plan", "-f", "people.csv", "-f", "cards.csv", "--out", out])
+            .output()
+            .unwrap();
+        assert_success(&o);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(env.path(out)).unwrap()).unwrap();
+        doc["declarations"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let validated = |args: &[&str]| {
+        let o = env.cardform(args).output().unwrap();
+        assert_success(&o);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["fingerprint"].as_str().unwrap().to_owned()
+    };
+    let saved = plan("plan.json");
+    assert_eq!(plan("again.json"), saved, "deterministic");
+    let unkeyed = validated(&["validate", "--json", "-f", "people.csv", "-f", "cards.csv"]);
+    assert_ne!(saved, unkeyed, "the plan's fingerprint is keyed");
+
+    let born = person(0)[2].clone();
+    let people = std::fs::read_to_string(env.path("people.csv")).unwrap();
+    assert!(people.contains(&born));
+    env.write("people.csv", &people.replace(&born, "1970-01-01"));
+    assert_eq!(
+        validated(&["validate", "--json", "-f", "people.csv", "-f", "cards.csv"]),
+        unkeyed,
+        "validate's fingerprint holds no personal value, keyed or not"
+    );
+    let out = env.cardform(&["apply", "plan.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refusing to apply a stale plan")
+            && err.contains("the declared people or moves"),
+        "{err}"
+    );
+    assert!(!err.contains("1970-01-01") && !err.contains(&born), "{err}");
+    assert_eq!(env.inspect().users, 0, "nothing was sent");
+
+    env.write("people.csv", &people);
+    assert_success(
+        &env.cardform(&["apply", "plan.json", "--kyc-wait", "60s"])
+            .output()
+            .unwrap(),
+    );
+    assert_once_each(&env, 2);
+}
+
 /// The raw bytes of everything cardform wrote or printed hold no name, birth date, email or
 /// phone number of anyone declared.
 #[test]
