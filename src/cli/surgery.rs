@@ -64,10 +64,24 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
                 Ok((serial, summary))
             })
             .await?;
-        Ok(format!(
+        let mut text = format!(
             "Removed {key} from state (serial {serial}). Card {} was not touched at the provider.\n",
             card.card_id.as_deref().unwrap_or("(none)")
-        ))
+        );
+        // The journal keeps the card's orders, so declaring the key again re-sends its issue
+        // order's idempotency key: what the provider answers then depends on how long it keeps
+        // keys, which cardform cannot know. Say so while the user can still choose.
+        if let Some(id) = &card.card_id {
+            text.push_str(&format!(
+                "Declared again, {key} re-sends its issue order: while the provider keeps that \
+                 order's idempotency key (at least {} hours) it answers with this same card, at \
+                 no charge; after that it may issue and charge for a new one. `{}` takes this \
+                 card back for certain.\n",
+                crate::wire::assumed::IDEMPOTENCY_KEY_TTL_SECS / 3600,
+                global.cmd(&format!("import {key} {id}"))
+            ));
+        }
+        Ok(text)
     })
     .await?;
     print(&text)

@@ -240,7 +240,13 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
     let before = cards(&env);
     let first_charge = before["bob-ops"]["charged"].as_str().unwrap().to_owned();
     let provider_total = env.inspect().total_charged;
-    ok(&mut env.cardform(&["state", "rm", "bob-ops"]));
+    let out = ok(&mut env.cardform(&["state", "rm", "bob-ops"]));
+    let id = before["bob-ops"]["card_id"].as_str().unwrap();
+    assert!(
+        out.contains("Declared again, bob-ops re-sends its issue order")
+            && out.contains(&format!("import bob-ops {id}` takes this card back")),
+        "{out}"
+    );
 
     let f = env.write("cards.yaml", ONBOARDING);
     let out = ok(&mut env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"]));
