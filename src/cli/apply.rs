@@ -138,6 +138,7 @@ async fn locked(
             doc
         }
         Input::Declared(decls) => {
+            settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
             let facts = provider.facts().await?;
             let options = PlanOptions {
                 prune: args.prune,

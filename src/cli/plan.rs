@@ -45,6 +45,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     let journal_key = *provider.client.journal_key();
     provider.shutdown().await;
     let (snapshot, holder, facts) = gathered?;
+    super::settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
     let mut doc = document(&decls, &snapshot, &facts, &options, &journal_key);
     doc.in_progress = holder;
     // Not needed past this point, and not freed: the process ends right after printing, and

@@ -526,6 +526,13 @@ pub enum Warning {
         subprovider: String,
         kyc_status: String,
     },
+    /// Declared people with no declared card and no cardholder yet: a cardholder (where KYC
+    /// happens) belongs to the subprovider of a card's product, so theirs waits for a card.
+    NoCardholderYet {
+        /// The first few of them, sorted.
+        external_user_ids: Vec<String>,
+        count: usize,
+    },
 }
 
 /// How many times the median an amount may be before the plan flags it.
@@ -568,6 +575,26 @@ impl Warning {
                 "cardholder {external_user_id} at {subprovider}: KYC {kyc_status}; new cards for \
                  them will wait and fail until the provider approves it"
             ),
+            Warning::NoCardholderYet {
+                external_user_ids,
+                count,
+            } => {
+                let more = count.saturating_sub(external_user_ids.len());
+                format!(
+                    "{} declared without a card: only {} user{} created, since a cardholder (and \
+                     its KYC) belongs to the subprovider of a card's product; declare their cards \
+                     to start KYC",
+                    if more > 0 {
+                        format!("{} and {more} more are", external_user_ids.join(", "))
+                    } else if *count == 1 {
+                        format!("{} is", external_user_ids.join(", "))
+                    } else {
+                        format!("{} are", external_user_ids.join(", "))
+                    },
+                    if *count == 1 { "its" } else { "their" },
+                    if *count == 1 { " is" } else { "s are" },
+                )
+            }
         }
     }
 }

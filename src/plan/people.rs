@@ -75,8 +75,15 @@ pub(super) fn plan_people(
 
     // What must exist before a person's card can be issued, by (person, subprovider).
     let mut gates: BTreeMap<(String, String), Vec<Address>> = BTreeMap::new();
+    let (mut waiting, mut waiting_count) = (Vec::new(), 0usize);
     for person in people {
         let uid = person.external_user_id.as_str();
+        if !needs.contains_key(uid) && !has_cardholder(state, uid) {
+            waiting_count += 1;
+            if waiting.len() < 5 {
+                waiting.push(uid.to_owned());
+            }
+        }
         let user = Address::user(uid);
         let user_action = create(&user, known(state, &user), person, "");
         let user_planned = user_action.is_some();
@@ -128,6 +135,12 @@ pub(super) fn plan_people(
             }
         }
     }
+    if waiting_count > 0 {
+        warnings.push(Warning::NoCardholderYet {
+            external_user_ids: waiting,
+            count: waiting_count,
+        });
+    }
     if gates.is_empty() {
         return;
     }
@@ -147,6 +160,17 @@ pub(super) fn plan_people(
             action.depends_on.extend(gate.iter().cloned());
         }
     }
+}
+
+/// Whether state holds a cardholder of `uid` at any subprovider.
+fn has_cardholder(state: &Snapshot, uid: &str) -> bool {
+    // Cardholder addresses sort by `UID<separator>SUBPROVIDER`: theirs start where this prefix is.
+    let prefix = Address::cardholder(uid, "");
+    state
+        .resources
+        .range(&prefix..)
+        .next()
+        .is_some_and(|(a, _)| a.kind == ResourceKind::Cardholder && a.key.starts_with(&prefix.key))
 }
 
 /// What state holds of the user or cardholder at `address`: its record, which follows its

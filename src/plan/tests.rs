@@ -598,6 +598,54 @@ fn people_come_before_the_cards_that_need_them() {
 }
 
 #[test]
+fn people_without_a_card_get_a_user_and_a_warning_not_a_cardholder() {
+    // u1 has a card (so a cardholder), u2 none, u3 none but a cardholder from an earlier card.
+    let mut a = card("a", "STD");
+    a.external_user_id = "u1".into();
+    let people = [
+        person("u1", "1@x.io"),
+        person("u2", "2@x.io"),
+        person("u3", "3@x.io"),
+    ];
+    let mut state = Snapshot::default();
+    for address in [Address::user("u3"), Address::cardholder("u3", "SP")] {
+        state.resources.insert(
+            address.clone(),
+            person_record(address, 1, OrderPhase::Completed, Some(&people[2])),
+        );
+    }
+    let p = plan_all(
+        &[a],
+        &[],
+        &people,
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    let holders: Vec<String> = p
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::CreateCardholder)
+        .map(|a| a.key.to_string())
+        .collect();
+    assert_eq!(holders, [Address::cardholder("u1", "SP").key]);
+    assert!(p.actions.iter().any(|a| a.address() == Address::user("u2")));
+    assert_eq!(
+        p.warnings,
+        vec![Warning::NoCardholderYet {
+            external_user_ids: vec!["u2".into()],
+            count: 1,
+        }]
+    );
+    assert!(
+        p.warnings[0]
+            .message()
+            .starts_with("u2 is declared without a card: only its user is created")
+    );
+    assert!(p.is_applicable());
+}
+
+#[test]
 fn a_sent_cardholder_is_compared_by_digest_and_never_edited() {
     let mut a = card("a", "STD");
     a.external_user_id = "u1".into();

@@ -234,6 +234,66 @@ fn an_expired_kyc_stops_that_persons_cards_like_a_rejection() {
     );
 }
 
+/// Onboarding in two steps: people first (their KYC takes time), cards later. People without
+/// cards need no `--allow-empty` while state holds no card; once it does, `-f people.csv` alone
+/// is refused as the forgotten `-f cards.csv` it most likely is.
+#[test]
+fn people_may_be_declared_before_their_cards() {
+    let env = Env::with(people_mode());
+    hr_export(&env, 2);
+    let run = |args: &[&str]| env.cardform(args).output().unwrap();
+    let out = run(&["validate", "-f", "people.csv"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("0 cards and 2 cardholders"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&["plan", "-f", "people.csv"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("create user (2)"), "{text}");
+    // A cardholder belongs to the subprovider of a card's product: it waits for a card, and the
+    // plan says so rather than leave KYC silently unstarted.
+    assert!(
+        text.contains("u0000, u0001 are declared without a card: only their users are created"),
+        "{text}"
+    );
+    assert_success(&run(&["apply", "--auto-approve", "-f", "people.csv"]));
+    let seen = env.inspect();
+    assert_eq!((seen.users, seen.cardholders, seen.cards), (2, 0, 0));
+
+    assert_success(&run(&apply_args(&["--kyc-wait", "60s"])));
+    assert_once_each(&env, 2);
+    let calls = env.inspect().calls;
+    for args in [
+        &["plan", "-f", "people.csv"][..],
+        &["apply", "--auto-approve", "--prune", "-f", "people.csv"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(
+                "only people are declared in people.csv, no cards, while state holds 2 cards"
+            ) && err.contains("--allow-empty"),
+            "{err}"
+        );
+    }
+    let after = env.inspect().calls;
+    for mutation in [
+        "cards/freeze",
+        "users/create",
+        "cardholders/create",
+        "cards/create",
+    ] {
+        assert_eq!(after.get(mutation), calls.get(mutation), "{mutation}");
+    }
+    let out = run(&["plan", "-f", "people.csv", "--allow-empty"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains("undeclared"), "{}", stdout(&out));
+}
+
 #[test]
 fn a_card_still_waiting_for_kyc_is_left_for_the_next_run() {
     let env = Env::with(SandboxConfig {
