@@ -300,9 +300,12 @@ impl Ctx {
     async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
         let started = tokio::time::Instant::now();
         let mut n = 0u32;
+        // Held until the order is observed below: if its checks fail first, and it was the
+        // scout, dropping it hands the role on.
+        let mut _first_check = None;
         while !last.status.is_terminal() {
             if n == 0 {
-                self.latency.until_first_check(started, self.jitter()).await;
+                _first_check = Some(self.latency.until_first_check(started, self.jitter()).await);
             } else {
                 tokio::time::sleep(self.latency.recheck(n, self.jitter())).await;
             }

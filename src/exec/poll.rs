@@ -5,7 +5,8 @@
 //! orders (a whole short run, at a high rate) would all wait out its safety margin. So one order,
 //! the scout, checks at the guess itself, and every order waiting for its first check is woken
 //! when the estimate moves, to wait for what is known then instead of what was guessed when it
-//! was sent. A wrong guess costs the scout's re-checks, not every order's.
+//! was sent. A wrong guess costs the scout's re-checks, not every order's. A scout whose order
+//! ends unseen (its checks failed) hands the role on to an order still waiting.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,15 +66,23 @@ impl LatencyModel {
     }
 
     /// Waits until the first check of an order acknowledged at `since` is due, by the estimate as
-    /// it stands when due (see the module's doc); `jitter` in [-1, 1] spreads the checks.
-    pub async fn until_first_check(&self, since: Instant, jitter: f64) {
-        let scout = self.observations() == 0 && !self.scouting.swap(true, Ordering::AcqRel);
+    /// it stands when due (see the module's doc); `jitter` in [-1, 1] spreads the checks. Keep
+    /// what it returns until the order is observed or given up on: dropped before anything was
+    /// observed, it hands the scout's role on.
+    pub async fn until_first_check(&self, since: Instant, jitter: f64) -> FirstCheck<'_> {
+        // Held from the moment the role is taken: a wait cancelled midway hands it on too.
+        let mut check = FirstCheck {
+            model: self,
+            scout: false,
+        };
         loop {
             // Registered before the estimate is read, so a change in between is not missed.
             let moved = self.moved.notified();
             let mut moved = std::pin::pin!(moved);
             moved.as_mut().enable();
-            let wait = if scout && self.observations() == 0 {
+            check.scout = check.scout
+                || (self.observations() == 0 && !self.scouting.swap(true, Ordering::AcqRel));
+            let wait = if check.scout && self.observations() == 0 {
                 let mean = self.inner.lock().expect("latency model lock").0;
                 clamp((mean * 1.05 + 0.02) * (1.0 + 0.1 * jitter))
             } else {
@@ -81,10 +90,10 @@ impl LatencyModel {
             };
             let due = since + wait;
             if Instant::now() >= due {
-                return;
+                return check;
             }
             tokio::select! {
-                () = tokio::time::sleep_until(due) => return,
+                () = tokio::time::sleep_until(due) => return check,
                 () = moved => {}
             }
         }
@@ -99,6 +108,24 @@ impl LatencyModel {
         let g = self.inner.lock().expect("latency model lock");
         let base = (g.0 * 0.25).max(0.1);
         clamp(base * 1.6f64.powi(n as i32 - 1) * (1.0 + 0.2 * jitter))
+    }
+}
+
+/// An order's first check being made. The scout's, dropped before any order was observed (its
+/// check failed, say), frees the role and wakes the waiting orders, so one of them checks at the
+/// guess instead of all waiting out its margin.
+#[must_use = "hold it until the order is observed"]
+pub struct FirstCheck<'a> {
+    model: &'a LatencyModel,
+    scout: bool,
+}
+
+impl Drop for FirstCheck<'_> {
+    fn drop(&mut self) {
+        if self.scout && self.model.observations() == 0 {
+            self.model.scouting.store(false, Ordering::Release);
+            self.model.moved.notify_waiters();
+        }
     }
 }
 
@@ -138,7 +165,7 @@ mod tests {
             .map(|_| {
                 let m = m.clone();
                 tokio::spawn(async move {
-                    m.until_first_check(start, 0.0).await;
+                    let _check = m.until_first_check(start, 0.0).await;
                     start.elapsed().as_millis()
                 })
             })
@@ -163,6 +190,40 @@ mod tests {
         // The scout at the guess (1 s, +5 % + 20 ms); the others, due by then by what it
         // learnt, at once instead of at the guess's margin (1.595 s).
         assert_eq!(at, vec![1070, 1070, 1070]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scout_whose_check_fails_hands_the_role_on() {
+        let m = std::sync::Arc::new(LatencyModel::new(Duration::from_secs(1)));
+        let start = Instant::now();
+        let scout = {
+            let m = m.clone();
+            tokio::spawn(async move {
+                // Its check fails: the order ends unobserved and the role is dropped.
+                let check = m.until_first_check(start, 0.0).await;
+                assert!(check.scout);
+                start.elapsed().as_millis()
+            })
+        };
+        tokio::task::yield_now().await;
+        let waiting = {
+            let m = m.clone();
+            tokio::spawn(async move {
+                let check = m.until_first_check(start, 0.0).await;
+                let at = start.elapsed().as_millis();
+                // The new scout's check finds the order done.
+                assert!(check.scout);
+                m.observe(Duration::from_millis(600));
+                at
+            })
+        };
+        let last = first_checks(m.clone(), 2).await;
+        assert_eq!(scout.await.unwrap(), 1070);
+        // At once, at the failed scout's time, not at the guess's margin (1.595 s); the
+        // others follow what the new scout learnt.
+        assert_eq!(waiting.await.unwrap(), 1070);
+        assert_eq!(last, vec![1070, 1070]);
+        assert_eq!(m.observations(), 1);
     }
 
     #[tokio::test(start_paused = true)]
