@@ -63,13 +63,13 @@ fn main() {
                 (
                     None,
                     Some(CardRecord {
-                        key: c.key.to_string(),
-                        external_user_id: c.external_user_id.to_string(),
-                        product_code: c.product_code.to_string(),
+                        key: c.key.clone(),
+                        external_user_id: c.external_user_id.clone(),
+                        product_code: c.product_code.clone(),
                         initial_topup: c.initial_topup,
                         desired_status: DesiredStatus::Active,
                         labels: c.labels.clone(),
-                        card_id: Some(format!("card_{i:08}")),
+                        card_id: Some(format!("card_{i:08}").into()),
                         phase: if i % 10 == 0 {
                             CardPhase::Frozen
                         } else {

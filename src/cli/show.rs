@@ -166,8 +166,8 @@ async fn list_topups(pattern: &str, args: &ListArgs, global: &Global) -> Result<
                     && args.product.as_ref().is_none_or(|p| {
                         snapshot
                             .cards
-                            .get(&t.card)
-                            .is_some_and(|c| &c.product_code == p)
+                            .get(t.card.as_str())
+                            .is_some_and(|c| c.product_code == *p)
                     })
             })
         })
@@ -227,7 +227,7 @@ pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError>
     .await?;
     let chosen = cards.values().filter(|c| {
         status.is_none_or(|s| c.phase == s)
-            && args.product.as_ref().is_none_or(|p| &c.product_code == p)
+            && args.product.as_ref().is_none_or(|p| c.product_code == *p)
             && labels.iter().all(|(k, v)| c.labels.get(k) == Some(v))
     });
     print(&if args.json {

@@ -191,9 +191,9 @@ async fn import_locked(
         .unwrap_or(1);
     let now = now_rfc3339(&SystemClock);
     let card = CardRecord {
-        key: key.to_owned(),
-        external_user_id: user,
-        product_code: product,
+        key: key.into(),
+        external_user_id: user.into(),
+        product_code: product.into(),
         initial_topup: None,
         desired_status: if status == CardStatus::Frozen {
             DesiredStatus::Frozen
@@ -201,10 +201,10 @@ async fn import_locked(
             DesiredStatus::Active
         },
         labels,
-        card_id: Some(args.card_id.clone()),
+        card_id: Some(args.card_id.as_str().into()),
         phase,
-        provider_status: Some(status.to_string()),
-        last4,
+        provider_status: Some(status.to_string().into()),
+        last4: last4.map(Into::into),
         charged: rust_decimal::Decimal::ZERO,
         attempt,
         replaced_by: None,

@@ -35,9 +35,9 @@ impl Ctx {
         let now = self.now();
         let previous = self.snapshot.cards.get(action.key.as_str());
         let mut card = CardRecord {
-            key: action.key.to_string(),
-            external_user_id: after.external_user_id.to_string(),
-            product_code: after.product_code.to_string(),
+            key: action.key.clone(),
+            external_user_id: after.external_user_id.clone(),
+            product_code: after.product_code.clone(),
             initial_topup: after.initial_topup,
             desired_status: after.status,
             labels: after.labels.clone(),
@@ -89,7 +89,10 @@ impl Ctx {
         let Ended::Done { charges, .. } = ended else {
             return Ok(ended);
         };
-        if self.cardholder_forms.contains_key(&card.external_user_id) {
+        if self
+            .cardholder_forms
+            .contains_key(card.external_user_id.as_str())
+        {
             // A card was issued: the provider approved its cardholder's KYC.
             self.learn_kyc(&card.external_user_id, &card.product_code, "approved")
                 .await?;
@@ -99,8 +102,8 @@ impl Ctx {
             && let Ok(details) = self.client.get_card(&card_id).await
         {
             // Only the last four digits are kept; the PAN and CVV are dropped with `details`.
-            card.last4 = details.last4();
-            card.provider_status = Some(details.status.to_string());
+            card.last4 = details.last4().map(Into::into);
+            card.provider_status = Some(details.status.to_string().into());
             self.store.put_card(self.serial, card).await?;
         }
         if card.desired_status == DesiredStatus::Frozen
@@ -120,7 +123,7 @@ impl Ctx {
             });
         }
         Ok(Ended::Done {
-            card_id: card.card_id.clone(),
+            card_id: card.card_id.as_deref().map(str::to_owned),
             charges,
         })
     }
@@ -131,8 +134,8 @@ impl Ctx {
         };
         // The old card keeps its own record under a retired key, pointing at its replacement.
         let mut retired = old.clone();
-        retired.key = format!("{}~{}", old.key, old.attempt);
-        retired.replaced_by = Some(action.key.to_string());
+        retired.key = compact_str::format_compact!("{}~{}", old.key, old.attempt);
+        retired.replaced_by = Some(action.key.clone());
         retired.updated_at = self.now();
         self.issue(action, Some(retired)).await
     }
@@ -231,14 +234,14 @@ impl Ctx {
             .filter(|o| o.kind == kind)
             .count() as u32
             + 1;
-        let external_user_id = card.external_user_id.clone();
+        let external_user_id = card.external_user_id.to_string();
         let mutation = match kind {
             OrderKind::Unfreeze => Mutation::Unfreeze(UnfreezeRequest {
-                card_id: card_id.clone(),
+                card_id: card_id.to_string(),
                 external_user_id,
             }),
             _ => Mutation::Freeze(FreezeRequest {
-                card_id: card_id.clone(),
+                card_id: card_id.to_string(),
                 external_user_id,
             }),
         };
@@ -280,7 +283,10 @@ impl Ctx {
                 message: format!("state has no provider card id for {card_key}"),
             });
         };
-        let mutation = Mutation::Topup(TopupRequest { card_id, amount });
+        let mutation = Mutation::Topup(TopupRequest {
+            card_id: card_id.to_string(),
+            amount,
+        });
         // Its record as declared, committed with the journal entry: the labels are kept from the
         // first instant the top-up exists at the provider.
         let now = self.now();
@@ -329,7 +335,8 @@ impl Ctx {
             .store
             .get_card(&action.key)
             .await?
-            .and_then(|c| c.card_id);
+            .and_then(|c| c.card_id)
+            .map(String::from);
         match self.store.rename_card(self.serial, &action.key, to).await {
             Ok(_) => Ok(Ended::Done {
                 card_id,
@@ -359,7 +366,7 @@ impl Ctx {
         card.updated_at = self.now();
         self.store.put_card(self.serial, &card).await?;
         Ok(Ended::Done {
-            card_id: card.card_id.clone(),
+            card_id: card.card_id.as_deref().map(str::to_owned),
             charges: Charges::none(),
         })
     }
@@ -394,9 +401,9 @@ fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardReco
     let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
     let after = action.after.as_ref();
     CardRecord {
-        key: order.address.key.clone(),
-        external_user_id: s("external_user_id"),
-        product_code: s("product_code"),
+        key: order.address.key.as_str().into(),
+        external_user_id: s("external_user_id").into(),
+        product_code: s("product_code").into(),
         initial_topup: after.and_then(|a| a.initial_topup),
         desired_status: after.map(|a| a.status).unwrap_or_default(),
         labels: after.map(|a| a.labels.clone()).unwrap_or_default(),

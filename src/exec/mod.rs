@@ -154,7 +154,7 @@ struct Ctx {
     journal_key: [u8; 32],
     /// Provider card id → the key state binds it to, as the run started: a card id is bound to
     /// one card only.
-    card_ids: std::collections::HashMap<String, String>,
+    card_ids: std::collections::HashMap<compact_str::CompactString, compact_str::CompactString>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     /// One lock per card whose record a settling order writes: two orders of one card (its

@@ -158,7 +158,7 @@ impl Ctx {
             });
         }
         Ok(Ended::Done {
-            card_id: card.card_id.clone(),
+            card_id: card.card_id.as_deref().map(str::to_owned),
             // No `sent_serial`: this run journaled the entry, so what it was charged is this run's.
             charges: Charges::of(order.sent_serial.unwrap_or(self.serial), order.charge),
         })
@@ -179,7 +179,7 @@ impl Ctx {
         let other = o
             .card_id
             .as_ref()
-            .and_then(|id| self.card_ids.get(id))
+            .and_then(|id| self.card_ids.get(id.as_str()))
             .filter(|key| **key != card.key && mutation.kind() == OrderKind::Issue)?;
         Some(format!(
             "order {} names card {}, which state already binds to {other}",
@@ -360,23 +360,25 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
     order.phase = OrderPhase::Completed;
     match order.kind {
         OrderKind::Issue => {
-            card.card_id = o.card_id.clone().or(card.card_id.take());
+            card.card_id = o.card_id.as_deref().map(Into::into).or(card.card_id.take());
             card.phase = CardPhase::Active;
-            card.provider_status = o.provider_card_status.clone();
+            card.provider_status = o.provider_card_status.as_deref().map(Into::into);
         }
         OrderKind::Freeze => {
             card.phase = CardPhase::Frozen;
             card.provider_status = o
                 .provider_card_status
-                .clone()
-                .or(Some(CardStatus::Frozen.to_string()));
+                .as_deref()
+                .map(Into::into)
+                .or(Some(CardStatus::Frozen.to_string().into()));
         }
         OrderKind::Unfreeze => {
             card.phase = CardPhase::Active;
             card.provider_status = o
                 .provider_card_status
-                .clone()
-                .or(Some(CardStatus::Active.to_string()));
+                .as_deref()
+                .map(Into::into)
+                .or(Some(CardStatus::Active.to_string().into()));
         }
         OrderKind::Topup | OrderKind::CreateUser | OrderKind::CreateCardholder => {}
     }

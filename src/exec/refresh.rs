@@ -122,7 +122,7 @@ pub async fn refresh(
             .cloned()
             .partition(|o| o.order_id.is_some());
         if !unacknowledged.is_empty() {
-            report.unacknowledged.push(key.clone());
+            report.unacknowledged.push(key.to_string());
         }
         if card.card_id.is_some() || !acknowledged.is_empty() {
             work.push((card.clone(), acknowledged));
@@ -211,7 +211,7 @@ async fn refresh_one(
     orders: Vec<OrderRecord>,
 ) -> Result<One, ExecError> {
     let mut one = One {
-        key: original.key.clone(),
+        key: original.key.to_string(),
         ..One::default()
     };
     let mut card = original.clone();
@@ -230,7 +230,7 @@ async fn refresh_one(
                 .and_then(|m| m.mismatch(&order, o))
         {
             one.unread.push(Unread {
-                key: card.key.clone(),
+                key: card.key.to_string(),
                 id: order_id,
                 slug: super::slugs::ORDER_MISMATCH.into(),
                 message: format!("{why}; nothing was recorded for it"),
@@ -243,7 +243,7 @@ async fn refresh_one(
                 let charge = order.charge.unwrap_or_default();
                 one.charged += charge;
                 one.drift.push(Drift::OrderFinished {
-                    key: card.key.clone(),
+                    key: card.key.to_string(),
                     kind: order.kind,
                     order_id,
                     phase: order.phase,
@@ -277,8 +277,8 @@ async fn refresh_one(
             {
                 // Not this card's: a provider reset, or an id bound to the wrong key.
                 one.unread.push(Unread {
-                    key: card.key.clone(),
-                    id: card_id.clone(),
+                    key: card.key.to_string(),
+                    id: card_id.to_string(),
                     slug: super::slugs::ORDER_MISMATCH.into(),
                     message: format!(
                         "card {card_id} belongs to user {}, not {}; nothing was recorded for it",
@@ -297,9 +297,9 @@ async fn refresh_one(
                 if let Some(now) = phase_of(&status) {
                     card.phase = now;
                 }
-                card.provider_status = Some(status.clone());
+                card.provider_status = Some(status.as_str().into());
                 if last4.is_some() {
-                    card.last4 = last4;
+                    card.last4 = last4.map(Into::into);
                 }
                 // A provider that says nothing of the balance leaves the last one recorded.
                 if balance.is_some() {
@@ -308,8 +308,8 @@ async fn refresh_one(
                 // A phase an order just moved (or is moving) the card to is not drift.
                 if card.phase != was && expected != Some(card.phase) {
                     one.drift.push(Drift::Status {
-                        key: card.key.clone(),
-                        card_id,
+                        key: card.key.to_string(),
+                        card_id: card_id.to_string(),
                         was,
                         now: card.phase,
                         provider_status: status,

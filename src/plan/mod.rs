@@ -177,7 +177,7 @@ pub fn plan_all(
         if address.kind == ResourceKind::Topup {
             // Tracked to the end whatever the declarations say: its money may be sent already.
             let product = state.cards.get(card).map(|c| c.product_code.clone());
-            actions.push(resume(product.unwrap_or_default()));
+            actions.push(resume(product.map(String::from).unwrap_or_default()));
         } else if !declared(card) && !state.cards.contains_key(card) {
             actions.push(resume(String::new()));
         }

@@ -25,10 +25,10 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
         problems: Vec::new(),
     };
     for m in moves {
-        let Some(card) = state.cards.get(&m.from) else {
+        let Some(card) = state.cards.get(m.from.as_str()) else {
             continue;
         };
-        if state.cards.contains_key(&m.to) {
+        if state.cards.contains_key(m.to.as_str()) {
             moved.problems.push(Problem::MoveConflict {
                 from: m.from.clone(),
                 to: m.to.clone(),
@@ -49,9 +49,9 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             continue;
         }
         let state = moved.state.to_mut();
-        if let Some(mut record) = state.cards.remove(&m.from) {
-            record.key = m.to.clone();
-            state.cards.insert(m.to.clone(), record);
+        if let Some(mut record) = state.cards.remove(m.from.as_str()) {
+            record.key = m.to.as_str().into();
+            state.cards.insert(m.to.as_str().into(), record);
         }
         move_topups(state, &m.from, &m.to);
         moved.actions.push(Action {

@@ -62,13 +62,13 @@ fn card(key: &str, product: &str) -> DesiredCard {
 
 fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
     CardRecord {
-        key: c.key.to_string(),
-        external_user_id: c.external_user_id.to_string(),
-        product_code: c.product_code.to_string(),
+        key: c.key.clone(),
+        external_user_id: c.external_user_id.clone(),
+        product_code: c.product_code.clone(),
         initial_topup: c.initial_topup,
         desired_status: c.status,
         labels: c.labels.clone(),
-        card_id: Some(format!("card-{}", c.key)),
+        card_id: Some(compact_str::format_compact!("card-{}", c.key)),
         phase,
         provider_status: None,
         last4: Some("4242".into()),
@@ -412,16 +412,16 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
         if a.kind == ActionKind::Replace
             && let Some(mut old) = next.cards.remove(a.key.as_str())
         {
-            old.replaced_by = Some(a.key.to_string());
+            old.replaced_by = Some(a.key.clone());
             old.phase = CardPhase::Frozen;
-            old.key = format!("{}~{}", a.key, old.attempt);
+            old.key = compact_str::format_compact!("{}~{}", a.key, old.attempt);
             next.cards.insert(old.key.clone(), old);
         }
         let existing = next.cards.get(a.key.as_str()).cloned();
         let mut r = existing.unwrap_or_else(|| CardRecord {
-            key: a.key.to_string(),
-            external_user_id: String::new(),
-            product_code: String::new(),
+            key: a.key.clone(),
+            external_user_id: Default::default(),
+            product_code: Default::default(),
             initial_topup: None,
             desired_status: after.status,
             labels: Labels::new(),
@@ -436,15 +436,15 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             created_at: String::new(),
             updated_at: String::new(),
         });
-        r.external_user_id = after.external_user_id.to_string();
-        r.product_code = after.product_code.to_string();
+        r.external_user_id = after.external_user_id.clone();
+        r.product_code = after.product_code.clone();
         r.initial_topup = after.initial_topup;
         r.labels = after.labels.clone();
         r.desired_status = after.status;
         r.phase = phase;
         r.attempt = a.attempt;
-        r.card_id = Some(format!("card-{}-{}", a.key, a.attempt));
-        next.cards.insert(a.key.to_string(), r);
+        r.card_id = Some(compact_str::format_compact!("card-{}-{}", a.key, a.attempt));
+        next.cards.insert(a.key.clone(), r);
     }
     next
 }

@@ -5,6 +5,7 @@
 //! rows instead of one per column); and the rule a resource's record follows its orders by. Must
 //! not run queries or know any SQL dialect.
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -117,8 +118,10 @@ pub(super) fn card_image(c: &CardRecord) -> Result<String, StateError> {
 
 /// Cards by key from `json_group_object(key, json(image))` over the change log, images of either
 /// form: objects (schema 4 and before, never rewritten) and arrays ([`card_image`]).
-pub(super) fn cards_from_images(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
-    let images: BTreeMap<String, CardImage> = serde_json::from_str(packed)
+pub(super) fn cards_from_images(
+    packed: &str,
+) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
+    let images: BTreeMap<CompactString, CardImage> = serde_json::from_str(packed)
         .map_err(|e| StateError::Corrupt(format!("change log: {e}")))?;
     images
         .into_iter()
@@ -136,18 +139,18 @@ enum CardImage {
 /// [`card_image`]'s array, in its order.
 type CompactCard = (
     u8,
-    String,
-    String,
+    CompactString,
+    CompactString,
     Option<String>,
     DesiredStatus,
     Labels,
-    Option<String>,
+    Option<CompactString>,
     CardPhase,
-    Option<String>,
-    Option<String>,
+    Option<CompactString>,
+    Option<CompactString>,
     String,
     u32,
-    Option<String>,
+    Option<CompactString>,
     Stamp,
     Stamp,
     Option<String>,
@@ -181,7 +184,7 @@ impl<'de> Deserialize<'de> for CardImage {
 }
 
 impl CardImage {
-    fn into_record(self, key: String) -> Result<CardRecord, StateError> {
+    fn into_record(self, key: CompactString) -> Result<CardRecord, StateError> {
         let c = match self {
             CardImage::Record(record) if record.key == key => return Ok(record),
             CardImage::Record(_) => return Err(corrupt("card image of", &key)),
@@ -261,26 +264,28 @@ impl<'de> Deserialize<'de> for Stamp {
 /// One packed card: the card columns in the order of `CardRecord`'s fields as stored. Enum and decimal columns are borrowed from the input (they
 /// never contain JSON escapes) to save allocations that dominate a 100,000-card snapshot.
 type PackedCard<'a> = (
-    String,
-    String,
-    String,
+    CompactString,
+    CompactString,
+    CompactString,
     Option<&'a str>,
     &'a str,
     Labels,
-    Option<String>,
+    Option<CompactString>,
     &'a str,
-    Option<String>,
-    Option<String>,
+    Option<CompactString>,
+    Option<CompactString>,
     &'a str,
     i64,
-    Option<String>,
+    Option<CompactString>,
     String,
     String,
     Option<&'a str>,
 );
 
 /// Cards by key from a JSON array of packed cards (a chunk, in key order).
-pub(super) fn cards_from_packed(packed: &str) -> Result<BTreeMap<String, CardRecord>, StateError> {
+pub(super) fn cards_from_packed(
+    packed: &str,
+) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
     let all: Vec<PackedCard<'_>> =
         serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
     // Rows arrive in key order, so collecting is a linear bulk build, not 100,000 inserts.
@@ -511,7 +516,7 @@ impl FeeLesson {
         let (product, topup) = match (request_field(o, "product_code"), card) {
             (Some(serde_json::Value::String(p)), _) => (p, req_topup),
             (_, Some(c)) => (
-                c.product_code.clone(),
+                c.product_code.to_string(),
                 req_topup || c.initial_topup.is_some(),
             ),
             _ => return FeeLesson::Nothing,

@@ -27,6 +27,7 @@ pub use lock::{LockInfo, LockRequest, local_host};
 pub use model::*;
 pub use schema::{SCHEMA_VERSION, Upgrade};
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -387,7 +388,7 @@ delegate! {
     pub async fn get_order(&self, idempotency_key: &str) -> Result<Option<OrderRecord>, StateError>;
 
     /// The managed cards as they were at the end of run `serial`.
-    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<String, CardRecord>, StateError>;
+    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;
 
     /// Writes the record of a resource that is not a card (cards have [`Store::put_card`]) and
     /// logs its after-image under `serial`.

@@ -13,6 +13,7 @@ use cardform::state::{
     ResourceImage, ResourceRecord, RunInfo, SCHEMA_VERSION, StateError, StateLocation, Store,
     TopupRecord, local_host,
 };
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use sqlx::Connection;
 use std::collections::BTreeMap;
@@ -90,7 +91,7 @@ fn run_info(command: &str) -> RunInfo {
 fn card(key: &str) -> CardRecord {
     CardRecord {
         key: key.into(),
-        external_user_id: format!("u-{key}"),
+        external_user_id: format!("u-{key}").into(),
         product_code: "VISA_USD_STD".into(),
         initial_topup: None,
         desired_status: DesiredStatus::Active,
@@ -549,7 +550,7 @@ async fn cards_at_reconstructs_every_serial(b: Backend) {
     store.put_card(s3, &card("d")).await.unwrap();
     assert!(store.remove_card(s3, "d").await.unwrap());
 
-    let keys = |m: &BTreeMap<String, CardRecord>| m.keys().cloned().collect::<Vec<_>>();
+    let keys = |m: &BTreeMap<CompactString, CardRecord>| m.keys().cloned().collect::<Vec<_>>();
     assert!(store.cards_at(0).await.unwrap().is_empty());
     let at1 = store.cards_at(s1).await.unwrap();
     assert_eq!(keys(&at1), ["a", "b"]);
@@ -862,8 +863,8 @@ async fn snapshot_of_100k_cards(b: Backend) {
         .map(|i| {
             let mut c = card(&format!("card-{i:06}"));
             c.phase = CardPhase::Active;
-            c.card_id = Some(format!("card_{i}"));
-            c.last4 = Some(format!("{:04}", i % 10_000));
+            c.card_id = Some(format!("card_{i}").into());
+            c.last4 = Some(format!("{:04}", i % 10_000).into());
             c.charged = d("5.00");
             (None, Some(c))
         })

@@ -7,20 +7,20 @@ use rust_decimal::Decimal;
 
 fn record(key: String, i: usize) -> CardRecord {
     CardRecord {
-        key,
-        external_user_id: format!("user-{i}"),
+        key: key.into(),
+        external_user_id: format!("user-{i}").into(),
         product_code: "VISA_USD_STD".into(),
         initial_topup: i.is_multiple_of(3).then(|| Decimal::new(i as i64 + 1, 2)),
         desired_status: DesiredStatus::Active,
         labels: Labels::from([("n".to_string(), i.to_string())]),
-        card_id: Some(format!("card_{i}")),
+        card_id: Some(format!("card_{i}").into()),
         phase: if i.is_multiple_of(7) {
             CardPhase::Frozen
         } else {
             CardPhase::Active
         },
         provider_status: Some("active".into()),
-        last4: Some(format!("{:04}", i % 10_000)),
+        last4: Some(format!("{:04}", i % 10_000).into()),
         charged: Decimal::new(500, 2),
         attempt: 1,
         replaced_by: None,

@@ -5,6 +5,7 @@
 //! show, such as a new `updated_at`, is no change here either. It must not decide anything about
 //! the cards it compares.
 
+use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,7 +90,7 @@ pub struct ChangedCard {
 /// The records of one serial that a diff compares.
 #[derive(Debug, Clone, Copy)]
 pub struct DiffSide<'a> {
-    pub cards: &'a BTreeMap<String, CardRecord>,
+    pub cards: &'a BTreeMap<CompactString, CardRecord>,
     pub resources: &'a BTreeMap<Address, ResourceRecord>,
 }
 
@@ -162,8 +163,8 @@ impl StateDiff {
     fn of_cards(
         from: u64,
         to: u64,
-        before: &BTreeMap<String, CardRecord>,
-        after: &BTreeMap<String, CardRecord>,
+        before: &BTreeMap<CompactString, CardRecord>,
+        after: &BTreeMap<CompactString, CardRecord>,
     ) -> StateDiff {
         let mut d = StateDiff {
             from,
@@ -181,7 +182,7 @@ impl StateDiff {
                     let (b, a) = (CanonicalCard::from(b), CanonicalCard::from(a));
                     if a != b {
                         d.changed.push(ChangedCard {
-                            key: key.clone(),
+                            key: key.to_string(),
                             fields: changed_fields(&b, &a),
                             before: b,
                             after: a,
@@ -376,7 +377,7 @@ mod tests {
 
     #[test]
     fn diff_skips_unchanged_and_names_changed_fields() {
-        let a = BTreeMap::from([("a".to_owned(), card("a")), ("b".to_owned(), card("b"))]);
+        let a = BTreeMap::from([("a".into(), card("a")), ("b".into(), card("b"))]);
         let mut b = a.clone();
         let bc = b.get_mut("b").unwrap();
         bc.phase = CardPhase::Frozen;
@@ -400,7 +401,7 @@ mod tests {
 
     #[test]
     fn only_updated_at_is_no_change() {
-        let a = BTreeMap::from([("a".to_owned(), card("a"))]);
+        let a = BTreeMap::from([("a".into(), card("a"))]);
         let mut b = a.clone();
         b.get_mut("a").unwrap().updated_at = "2030-01-01T00:00:00Z".into();
         let none = BTreeMap::new();

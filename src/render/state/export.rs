@@ -6,6 +6,7 @@
 //! (`updated_at`) and its money format must not change with how the tables below look. Nothing
 //! here may read the clock or anything but the records it is given.
 
+use compact_str::CompactString;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,19 +42,19 @@ pub struct CanonicalCard {
 impl From<&CardRecord> for CanonicalCard {
     fn from(c: &CardRecord) -> Self {
         CanonicalCard {
-            key: c.key.clone(),
-            card_id: c.card_id.clone(),
+            key: c.key.to_string(),
+            card_id: c.card_id.as_deref().map(str::to_owned),
             status: c.phase.as_str().to_owned(),
-            provider_status: c.provider_status.clone(),
-            last4: c.last4.clone(),
-            external_user_id: c.external_user_id.clone(),
-            product_code: c.product_code.clone(),
+            provider_status: c.provider_status.as_deref().map(str::to_owned),
+            last4: c.last4.as_deref().map(str::to_owned),
+            external_user_id: c.external_user_id.to_string(),
+            product_code: c.product_code.to_string(),
             initial_topup: opt_money(c.initial_topup),
             desired_status: c.desired_status.as_str().to_owned(),
             labels: c.labels.clone(),
             charged: money(c.charged),
             attempt: c.attempt,
-            replaced_by: c.replaced_by.clone(),
+            replaced_by: c.replaced_by.as_deref().map(str::to_owned),
             created_at: c.created_at.clone(),
             balance: opt_money(c.balance),
         }
@@ -233,7 +234,7 @@ struct Export<'a> {
     people: Option<Vec<CanonicalPerson>>,
 }
 
-fn canonical(cards: &BTreeMap<String, CardRecord>) -> Vec<CanonicalCard> {
+fn canonical(cards: &BTreeMap<CompactString, CardRecord>) -> Vec<CanonicalCard> {
     // BTreeMap iteration is sorted by key: the order is part of the canonical form.
     cards.values().map(CanonicalCard::from).collect()
 }
@@ -253,7 +254,7 @@ pub fn canonical_topups<'a>(
 fn document<'a>(
     lineage: &'a str,
     serial: u64,
-    cards: &BTreeMap<String, CardRecord>,
+    cards: &BTreeMap<CompactString, CardRecord>,
     resources: &BTreeMap<Address, ResourceRecord>,
     kinds: ExportKinds,
 ) -> Export<'a> {
@@ -280,7 +281,7 @@ fn document<'a>(
 pub fn export_json(
     lineage: &str,
     serial: u64,
-    cards: &BTreeMap<String, CardRecord>,
+    cards: &BTreeMap<CompactString, CardRecord>,
     resources: &BTreeMap<Address, ResourceRecord>,
     kinds: ExportKinds,
 ) -> String {
@@ -293,7 +294,7 @@ pub fn export_json(
 pub fn export_yaml(
     lineage: &str,
     serial: u64,
-    cards: &BTreeMap<String, CardRecord>,
+    cards: &BTreeMap<CompactString, CardRecord>,
     resources: &BTreeMap<Address, ResourceRecord>,
     kinds: ExportKinds,
 ) -> String {
@@ -319,7 +320,7 @@ const CSV_COLUMNS: [&str; 13] = [
 
 /// CSV in the declaration files' spirit: one row per card, one `label.<name>` column per label
 /// name found in any card (sorted).
-pub fn export_csv(cards: &BTreeMap<String, CardRecord>) -> String {
+pub fn export_csv(cards: &BTreeMap<CompactString, CardRecord>) -> String {
     let cards = canonical(cards);
     labelled_csv(
         &CSV_COLUMNS,
@@ -505,7 +506,7 @@ mod tests {
 
     #[test]
     fn csv_has_label_columns() {
-        let cards = BTreeMap::from([("a".to_owned(), card("a"))]);
+        let cards = BTreeMap::from([("a".into(), card("a"))]);
         let csv = export_csv(&cards);
         let mut lines = csv.lines();
         assert!(lines.next().unwrap().ends_with(",created_at,label.team"));

@@ -71,12 +71,12 @@ pub fn cards_table<'a>(
         .map(|c| {
             total += c.charged;
             vec![
-                c.key.clone(),
+                c.key.to_string(),
                 c.phase.as_str().to_owned(),
-                c.product_code.clone(),
-                c.external_user_id.clone(),
-                c.card_id.clone().unwrap_or_else(|| "-".into()),
-                c.last4.clone().unwrap_or_else(|| "-".into()),
+                c.product_code.to_string(),
+                c.external_user_id.to_string(),
+                c.card_id.as_deref().unwrap_or("-").to_owned(),
+                c.last4.as_deref().unwrap_or("-").to_owned(),
                 money(c.charged),
             ]
         })
@@ -276,10 +276,16 @@ pub fn card_detail(
     let mut field = |name: &str, value: String| {
         let _ = writeln!(out, "  {name:<16}{value}");
     };
-    field("card id", card.card_id.clone().unwrap_or_else(dash));
-    field("last4", card.last4.clone().unwrap_or_else(dash));
-    field("user", card.external_user_id.clone());
-    field("product", card.product_code.clone());
+    field(
+        "card id",
+        card.card_id.as_deref().map_or_else(dash, str::to_owned),
+    );
+    field(
+        "last4",
+        card.last4.as_deref().map_or_else(dash, str::to_owned),
+    );
+    field("user", card.external_user_id.to_string());
+    field("product", card.product_code.to_string());
     field(
         "initial top-up",
         opt_money(card.initial_topup).unwrap_or_else(dash),
@@ -289,9 +295,10 @@ pub fn card_detail(
     field("recorded", phase_painted(card.phase, style));
     field(
         "provider says",
-        card.provider_status
-            .clone()
-            .unwrap_or_else(|| "- (never read: run `cardform refresh`)".into()),
+        card.provider_status.as_deref().map_or_else(
+            || "- (never read: run `cardform refresh`)".to_owned(),
+            str::to_owned,
+        ),
     );
     field("charged", amount(card.charged, cur));
     field(
@@ -303,7 +310,7 @@ pub fn card_detail(
     );
     field("attempt", card.attempt.to_string());
     if let Some(r) = &card.replaced_by {
-        field("replaced by", r.clone());
+        field("replaced by", r.to_string());
     }
     field("created", card.created_at.clone());
     field("updated", card.updated_at.clone());

@@ -12,6 +12,7 @@ mod lock;
 mod resources;
 mod schema;
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
@@ -225,7 +226,7 @@ impl PgStore {
             let mut chunk = cards_from_packed(&packed)?;
             let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
             match chunk.last_key_value() {
-                Some((k, _)) => after = k.clone(),
+                Some((k, _)) => after = k.to_string(),
                 None => break,
             }
             // Chunks come in key order, so appending keeps the tree packed.
@@ -400,7 +401,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(serial_err(serial))?;
-        card.key = new.to_owned();
+        card.key = new.into();
         card.updated_at = now();
         put_card_in(&mut tx, serial, &card).await?;
         // The journal and the audit follow the card; its idempotency keys stay what they were.
@@ -445,7 +446,7 @@ impl PgStore {
     pub(in crate::state) async fn cards_at(
         &self,
         serial: u64,
-    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
         let packed: String = sqlx::query_scalar(
             "SELECT coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text \
              FROM changes AS c \
@@ -727,19 +728,19 @@ pub(super) async fn put_card_in(
            updated_at = excluded.updated_at, balance = excluded.balance, \
            serial = excluded.serial",
     )
-    .bind(&c.key)
-    .bind(&c.external_user_id)
-    .bind(&c.product_code)
+    .bind(c.key.as_str())
+    .bind(c.external_user_id.as_str())
+    .bind(c.product_code.as_str())
     .bind(c.initial_topup.map(|d| d.to_string()))
     .bind(c.desired_status.as_str())
     .bind(codec::labels_json(&c.labels)?)
-    .bind(&c.card_id)
+    .bind(c.card_id.as_deref())
     .bind(c.phase.as_str())
-    .bind(&c.provider_status)
-    .bind(&c.last4)
+    .bind(c.provider_status.as_deref())
+    .bind(c.last4.as_deref())
     .bind(c.charged.to_string())
     .bind(i64::from(c.attempt))
-    .bind(&c.replaced_by)
+    .bind(c.replaced_by.as_deref())
     .bind(&c.created_at)
     .bind(&c.updated_at)
     .bind(c.balance.map(|d| d.to_string()))
@@ -753,7 +754,7 @@ pub(super) async fn put_card_in(
          VALUES ('card', $1, $2, $3) \
          ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
     )
-    .bind(&c.key)
+    .bind(c.key.as_str())
     .bind(s)
     .bind(codec::card_image(c)?)
     .execute(&mut **tx)

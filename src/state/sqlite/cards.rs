@@ -2,6 +2,7 @@
 //! log that history, diff and export replay. Must not touch the journal beyond what a snapshot
 //! reads.
 
+use compact_str::CompactString;
 use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use super::*;
 /// chunks (a few megabytes) keep the merges few: at a million cards, four.
 struct Runs {
     limit: usize,
-    chunk: Vec<(String, CardRecord)>,
-    runs: Vec<BTreeMap<String, CardRecord>>,
+    chunk: Vec<(CompactString, CardRecord)>,
+    runs: Vec<BTreeMap<CompactString, CardRecord>>,
 }
 
 impl Runs {
@@ -39,7 +40,7 @@ impl Runs {
 
     fn flush(&mut self) {
         // In key order already: `collect` is a linear bulk build.
-        let mut tree: BTreeMap<String, CardRecord> =
+        let mut tree: BTreeMap<CompactString, CardRecord> =
             std::mem::take(&mut self.chunk).into_iter().collect();
         while let Some(last) = self.runs.last_mut() {
             if last.len() > tree.len() {
@@ -52,7 +53,7 @@ impl Runs {
         self.runs.push(tree);
     }
 
-    fn finish(mut self) -> BTreeMap<String, CardRecord> {
+    fn finish(mut self) -> BTreeMap<CompactString, CardRecord> {
         self.flush();
         let mut cards = BTreeMap::new();
         while let Some(mut run) = self.runs.pop() {
@@ -111,7 +112,7 @@ impl SqliteStore {
     /// through sqlx), inside the caller's transaction.
     async fn cards_in(
         conn: &mut SqliteConnection,
-    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
         let mut handle = conn.lock_handle().await?;
         let mut runs = Runs::new(SNAPSHOT_CHUNK);
         raw::cards(handle.as_raw_handle(), |card| runs.push(card))?;
@@ -196,7 +197,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(serial_err(serial))?;
-        card.key = new.to_owned();
+        card.key = new.into();
         card.updated_at = now();
         put_card_in(&mut tx, serial, &card).await?;
         // The journal and the audit follow the card; its idempotency keys stay what they were.
@@ -253,7 +254,7 @@ impl SqliteStore {
     pub(in crate::state) async fn cards_at(
         &self,
         serial: u64,
-    ) -> Result<BTreeMap<String, CardRecord>, StateError> {
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
         // Per card, the image of its latest serial up to `serial` (a seek on the primary key);
         // the images are then handed over as one JSON object (see `snapshot` for why).
         let packed: Option<String> = sqlx::query_scalar(
@@ -281,19 +282,19 @@ pub(super) async fn put_card_in(
         card_columns!(),
         ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
-    .bind(&c.key)
-    .bind(&c.external_user_id)
-    .bind(&c.product_code)
+    .bind(c.key.as_str())
+    .bind(c.external_user_id.as_str())
+    .bind(c.product_code.as_str())
     .bind(c.initial_topup.map(|d| d.to_string()))
     .bind(c.desired_status.as_str())
     .bind(rows::labels_json(&c.labels)?)
-    .bind(&c.card_id)
+    .bind(c.card_id.as_deref())
     .bind(c.phase.as_str())
-    .bind(&c.provider_status)
-    .bind(&c.last4)
+    .bind(c.provider_status.as_deref())
+    .bind(c.last4.as_deref())
     .bind(c.charged.to_string())
     .bind(i64::from(c.attempt))
-    .bind(&c.replaced_by)
+    .bind(c.replaced_by.as_deref())
     .bind(&c.created_at)
     .bind(&c.updated_at)
     .bind(c.balance.map(|d| d.to_string()))
@@ -307,7 +308,7 @@ pub(super) async fn put_card_in(
          VALUES ('card', ?, ?, ?) \
          ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
     )
-    .bind(&c.key)
+    .bind(c.key.as_str())
     .bind(s)
     .bind(rows::card_image(c)?)
     .execute(&mut *conn)
@@ -322,7 +323,7 @@ mod tests {
 
     fn card(key: String) -> CardRecord {
         CardRecord {
-            key,
+            key: key.into(),
             external_user_id: "u".into(),
             product_code: "p".into(),
             initial_topup: None,

@@ -7,6 +7,7 @@
 //! encoding and parsing). Stepping the statement here builds each [`CardRecord`] from SQLite's own
 //! buffers directly.
 
+use compact_str::CompactString;
 use libsqlite3_sys as ffi;
 use std::ffi::{CStr, c_int};
 use std::ptr::NonNull;
@@ -54,8 +55,8 @@ impl Statement {
         self.text(i, what)?.ok_or_else(|| corrupt(what, "NULL"))
     }
 
-    fn owned(&self, i: c_int, what: &str) -> Result<Option<String>, StateError> {
-        Ok(self.text(i, what)?.map(str::to_owned))
+    fn compact(&self, i: c_int, what: &str) -> Result<Option<CompactString>, StateError> {
+        Ok(self.text(i, what)?.map(CompactString::from))
     }
 
     /// Column `i` as an integer, which it must be stored as.
@@ -116,9 +117,9 @@ pub(super) fn cards(
 fn card(s: &Statement, label_sets: &mut LabelSets) -> Result<CardRecord, StateError> {
     let labels = s.required(5, "labels")?;
     Ok(CardRecord {
-        key: s.required(0, "card key")?.to_owned(),
-        external_user_id: s.required(1, "external user id")?.to_owned(),
-        product_code: s.required(2, "product code")?.to_owned(),
+        key: s.required(0, "card key")?.into(),
+        external_user_id: s.required(1, "external user id")?.into(),
+        product_code: s.required(2, "product code")?.into(),
         initial_topup: s
             .text(3, "initial top-up")?
             .map(|t| decimal("initial top-up", t))
@@ -126,13 +127,13 @@ fn card(s: &Statement, label_sets: &mut LabelSets) -> Result<CardRecord, StateEr
         desired_status: desired_status(s.required(4, "desired status")?)?,
         labels: label_sets
             .share(serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?),
-        card_id: s.owned(6, "card id")?,
+        card_id: s.compact(6, "card id")?,
         phase: card_phase(s.required(7, "card phase")?)?,
-        provider_status: s.owned(8, "provider status")?,
-        last4: s.owned(9, "last4")?,
+        provider_status: s.compact(8, "provider status")?,
+        last4: s.compact(9, "last4")?,
         charged: decimal("charged amount", s.required(10, "charged amount")?)?,
         attempt: u32_of("attempt", s.integer(11, "attempt")?)?,
-        replaced_by: s.owned(12, "replaced_by")?,
+        replaced_by: s.compact(12, "replaced_by")?,
         created_at: s.required(13, "created_at")?.to_owned(),
         updated_at: s.required(14, "updated_at")?.to_owned(),
         balance: s
