@@ -125,6 +125,13 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
             parts.push("then frozen".into());
         }
     }
+    // A card leaving the declarations is known by what it was: which product, whose.
+    if let Some(before) = &a.before
+        && matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune)
+    {
+        parts.push(format!("{:<product_width$}", before.product_code));
+        parts.push(format!("user {}", before.external_user_id));
+    }
     let est = estimate_text(a, cur);
     if !est.is_empty() {
         parts.push(est);
@@ -209,13 +216,8 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
                 .unwrap_or(0);
             for a in actions {
                 let d = detail(a, product_width, &doc.currency);
-                let _ = writeln!(
-                    out,
-                    "{} {:<width$}  {}",
-                    paint_symbol(style, kind),
-                    a.key,
-                    d
-                );
+                let line = format!("{} {:<width$}  {}", paint_symbol(style, kind), a.key, d);
+                let _ = writeln!(out, "{}", line.trim_end());
                 let _ = writeln!(out, "      {}", style.dim(&a.reason));
             }
         }
