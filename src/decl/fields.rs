@@ -188,7 +188,17 @@ pub(crate) fn check_amount(field: &str, raw: &str) -> Result<Decimal, Invalid> {
             "money has at most 2 decimal places",
         )
         .help(if value.round_dp(2) > Decimal::ZERO {
-            format!("round it to cents, e.g. `{}`", value.round_dp(2))
+            // Both neighbours: which way money is rounded is the user's call, not ours.
+            use rust_decimal::RoundingStrategy::{AwayFromZero, ToZero};
+            let (down, up) = (
+                value.round_dp_with_strategy(2, ToZero),
+                value.round_dp_with_strategy(2, AwayFromZero),
+            );
+            if down > Decimal::ZERO {
+                format!("round it to cents: `{down}` or `{up}`")
+            } else {
+                format!("round it to cents: `{up}` is the smallest amount")
+            }
         } else {
             "round it to cents; the smallest amount is 0.01".to_owned()
         }));
@@ -435,6 +445,21 @@ mod tests {
         assert_eq!(check_amount("t", "50").unwrap().to_string(), "50");
         assert_eq!(check_amount("t", "0.01").unwrap().to_string(), "0.01");
         assert_eq!(check_amount("t", "+7").unwrap().to_string(), "7");
+    }
+
+    #[test]
+    fn too_many_decimals_suggests_both_neighbouring_cents() {
+        let help = |s: &str| check_amount("t", s).unwrap_err().help.unwrap();
+        assert_eq!(help("10.005"), "round it to cents: `10.00` or `10.01`");
+        assert_eq!(help("20.001"), "round it to cents: `20.00` or `20.01`");
+        assert_eq!(
+            help("0.006"),
+            "round it to cents: `0.01` is the smallest amount"
+        );
+        assert_eq!(
+            help("0.004"),
+            "round it to cents; the smallest amount is 0.01"
+        );
     }
 
     #[test]
