@@ -142,6 +142,10 @@ fn show_and_list_with_filters(backend: Backend) {
         "idempotency keys are shown: {detail}"
     );
     assert!(detail.contains("Charges: 117.00 USDT in total"), "{detail}");
+    assert!(
+        detail.contains("initial top-up  100.00 USDT"),
+        "amounts carry their currency: {detail}"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&ok(&mut env.cardform(&["show", "alice-travel", "--json"]))).unwrap();

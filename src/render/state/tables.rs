@@ -288,7 +288,7 @@ pub fn card_detail(
     field("product", card.product_code.to_string());
     field(
         "initial top-up",
-        opt_money(card.initial_topup).unwrap_or_else(dash),
+        card.initial_topup.map_or_else(dash, |t| amount(t, cur)),
     );
     field("labels", labels_text(&card.labels));
     field("declared", card.desired_status.as_str().to_owned());
