@@ -264,7 +264,7 @@ impl Ctx {
     pub(super) async fn topup(&self, action: &Action) -> Result<Ended, ExecError> {
         let address = action.address();
         let (Some(card_key), Some(id), Some(amount)) =
-            (address.card_key(), address.topup_id(), action.amount)
+            (address.card_key(), address.topup_id(), action.amount())
         else {
             return Ok(Ended::Failed {
                 slug: slugs::JOURNAL_CORRUPT.into(),
@@ -296,7 +296,7 @@ impl Ctx {
                 card: card_key.to_owned(),
                 id: id.to_owned(),
                 amount,
-                labels: action.labels.clone(),
+                labels: action.labels().clone(),
                 attempt: action.attempt,
                 phase: OrderPhase::Prepared,
                 charge: None,
@@ -325,7 +325,7 @@ impl Ctx {
     /// A declared move: the card, its journal, charges and audit trail take the new key in one
     /// transaction. Nothing is sent; a move whose old key is gone already did its work.
     pub(super) async fn rename(&self, action: &Action) -> Result<Ended, ExecError> {
-        let Some(to) = action.moved_to.as_deref() else {
+        let Some(to) = action.moved_to() else {
             return Ok(Ended::Failed {
                 slug: slugs::JOURNAL_CORRUPT.into(),
                 message: "a move action without the key it moves to".into(),
@@ -382,7 +382,7 @@ impl Ctx {
         let Some(mut record) = self.store.get_resource(&action.address()).await? else {
             return Ok(done);
         };
-        *record.image.labels_mut() = action.labels.clone();
+        *record.image.labels_mut() = action.labels().clone();
         record.updated_at = self.now();
         self.store.put_resource(self.serial, &record).await?;
         Ok(done)

@@ -665,10 +665,7 @@ mod tests {
             attempt: 1,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            moved_to: None,
-            amount: None,
-            person: None,
-            labels: Default::default(),
+            extra: None,
         }
     }
 

@@ -49,7 +49,7 @@ impl Ctx {
         let Some(mut image) = ResourceImage::from_order(&prepared) else {
             return Ok(corrupt(format!("{address}: no record for its request")));
         };
-        *image.labels_mut() = action.labels.clone();
+        *image.labels_mut() = action.labels().clone();
         let record = ResourceRecord {
             created_at: self
                 .snapshot

@@ -104,7 +104,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
 /// A top-up: its amount, and the product's top-up fee on it (no observed fallback: the fee
 /// depends on the amount, and state holds no rule to learn it from).
 fn topup(action: &Action, facts: &ProviderFacts) -> Estimate {
-    let amount = action.amount.unwrap_or_default();
+    let amount = action.amount().unwrap_or_default();
     let fee = facts
         .products
         .get(action.product_code.as_str())

@@ -110,7 +110,7 @@ pub fn plan_all(
             Some(mut action) => {
                 if let Some(m) = actions[..moves_end]
                     .iter()
-                    .find(|m| m.moved_to.as_deref() == Some(card.key.as_str()))
+                    .find(|m| m.moved_to() == Some(card.key.as_str()))
                 {
                     action.depends_on.push(m.address());
                 }
@@ -166,10 +166,7 @@ pub fn plan_all(
             attempt: order.attempt,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            moved_to: None,
-            amount: None,
-            person: None,
-            labels: Default::default(),
+            extra: None,
         };
         let Some(card) = address.card_key() else {
             continue;
@@ -279,7 +276,7 @@ fn topups(
                                 | ActionKind::Move
                         )
                 })
-                .map(|a| (a.moved_to.as_deref().unwrap_or(&a.key), a.address()))
+                .map(|a| (a.moved_to().unwrap_or(&a.key), a.address()))
                 .collect()
         } else {
             Default::default()
@@ -316,10 +313,12 @@ fn topups(
                             attempt: record.attempt,
                             estimate: Estimate::none(),
                             depends_on: card_change.into_iter().cloned().collect(),
-                            moved_to: None,
-                            amount: Some(t.amount),
-                            labels: t.labels.clone(),
-                            person: None,
+                            extra: ActionExtra {
+                                amount: Some(t.amount),
+                                labels: t.labels.clone(),
+                                ..Default::default()
+                            }
+                            .boxed(),
                         });
                     }
                     continue;
@@ -352,10 +351,12 @@ fn topups(
                 attempt,
                 estimate: Estimate::none(),
                 depends_on: card_change.into_iter().cloned().collect(),
-                moved_to: None,
-                amount: Some(t.amount),
-                person: None,
-                labels: t.labels.clone(),
+                extra: ActionExtra {
+                    amount: Some(t.amount),
+                    labels: t.labels.clone(),
+                    ..Default::default()
+                }
+                .boxed(),
             });
         }
     }
@@ -372,10 +373,11 @@ fn topups(
                 attempt: s.attempt,
                 estimate: Estimate::none(),
                 depends_on: Vec::new(),
-                moved_to: None,
-                amount: s.amount,
-                person: None,
-                labels: Default::default(),
+                extra: ActionExtra {
+                    amount: s.amount,
+                    ..Default::default()
+                }
+                .boxed(),
             });
         }
     }
@@ -445,10 +447,7 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
             attempt,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            moved_to: None,
-            amount: None,
-            person: None,
-            labels: Default::default(),
+            extra: None,
         };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
@@ -565,10 +564,7 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        person: None,
-        labels: Default::default(),
+        extra: None,
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
         return base(
@@ -627,10 +623,7 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        person: None,
-        labels: Default::default(),
+        extra: None,
     })
 }
 
@@ -675,7 +668,7 @@ fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> V
         }
     }
     for a in actions.iter().filter(|a| a.kind == ActionKind::Topup) {
-        let (Some(p), Some(amount)) = (facts.products.get(a.product_code.as_str()), a.amount)
+        let (Some(p), Some(amount)) = (facts.products.get(a.product_code.as_str()), a.amount())
         else {
             continue;
         };

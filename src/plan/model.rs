@@ -195,14 +195,13 @@ impl Attributes {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One change of a plan. Serialized flat (`ActionRepr`): the fields only some actions carry are
+/// boxed in memory, never in a plan file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
-    /// The kind of resource acted on; with `key`, its address. Written only when it is not a card,
-    /// so plans of cards read as they always have.
-    #[serde(default, skip_serializing_if = "ResourceKind::is_card")]
+    /// The kind of resource acted on; with `key`, its address.
     pub resource: ResourceKind,
     pub key: CompactString,
-    #[serde(rename = "action")]
     pub kind: ActionKind,
     /// Borrowed when it is one of the planner's fixed texts (most are): a million actions then
     /// hold no copy of it.
@@ -218,30 +217,135 @@ pub struct Action {
     pub estimate: Estimate,
     /// Changes in this plan that must complete before this one starts; when one fails, this one
     /// is blocked (never sent, never charged).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// What only moves, top-ups and people's actions carry: `None` for a new card, so a million
+    /// of them do not hold 80 empty bytes each.
+    pub extra: Option<Box<ActionExtra>>,
+}
+
+/// The fields of an [`Action`] that only some kinds have.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActionExtra {
     /// For a move: the key the card moves to (`key` is the one it leaves).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_to: Option<String>,
     /// For a top-up: the amount it sends (`key` is `CARD:ID`).
-    #[serde(
-        default,
-        with = "crate::wire::decimal::option",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub amount: Option<Decimal>,
     /// For a person's action: all that may be shown of them (`A. S., US`), never a field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<String>,
     /// For a top-up: its own labels (from a top-up CSV's `label.*` columns), kept in its record.
-    #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+}
+
+impl ActionExtra {
+    /// `None` when there is nothing in it, so an action without any holds no box.
+    pub fn boxed(self) -> Option<Box<Self>> {
+        (self != Self::default()).then(|| Box::new(self))
+    }
 }
 
 impl Action {
     /// The resource acted on.
     pub fn address(&self) -> Address {
         Address::new(self.resource, self.key.clone())
+    }
+
+    /// For a move: the key the card moves to.
+    pub fn moved_to(&self) -> Option<&str> {
+        self.extra.as_ref()?.moved_to.as_deref()
+    }
+
+    /// For a top-up: the amount it sends.
+    pub fn amount(&self) -> Option<Decimal> {
+        self.extra.as_ref()?.amount
+    }
+
+    /// For a person's action: what may be shown of them.
+    pub fn person(&self) -> Option<&str> {
+        self.extra.as_ref()?.person.as_deref()
+    }
+
+    /// For a top-up: its own labels.
+    pub fn labels(&self) -> &Labels {
+        static NONE: std::sync::LazyLock<Labels> = std::sync::LazyLock::new(Labels::new);
+        self.extra.as_ref().map_or(&NONE, |e| &e.labels)
+    }
+}
+
+/// An [`Action`] as plan files have always held it: every field at the top level.
+#[derive(Serialize, Deserialize)]
+struct ActionRepr<'a> {
+    /// Written only when it is not a card, so plans of cards read as they always have.
+    #[serde(default, skip_serializing_if = "ResourceKind::is_card")]
+    resource: ResourceKind,
+    key: CompactString,
+    #[serde(rename = "action")]
+    kind: ActionKind,
+    reason: Cow<'a, str>,
+    product_code: CompactString,
+    before: Option<Cow<'a, Attributes>>,
+    after: Option<Cow<'a, Attributes>>,
+    attempt: u32,
+    estimate: Cow<'a, Estimate>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    depends_on: Cow<'a, [Address]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moved_to: Option<Cow<'a, str>>,
+    #[serde(
+        default,
+        with = "crate::wire::decimal::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    amount: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    labels: Cow<'a, Labels>,
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ActionRepr {
+            resource: self.resource,
+            key: self.key.clone(),
+            kind: self.kind,
+            reason: Cow::Borrowed(&self.reason),
+            product_code: self.product_code.clone(),
+            before: self.before.as_deref().map(Cow::Borrowed),
+            after: self.after.as_deref().map(Cow::Borrowed),
+            attempt: self.attempt,
+            estimate: Cow::Borrowed(&self.estimate),
+            depends_on: Cow::Borrowed(&self.depends_on),
+            moved_to: self.moved_to().map(Cow::Borrowed),
+            amount: self.amount(),
+            person: self.person().map(Cow::Borrowed),
+            labels: Cow::Borrowed(self.labels()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = ActionRepr::deserialize(d)?;
+        Ok(Action {
+            resource: r.resource,
+            key: r.key,
+            kind: r.kind,
+            reason: Cow::Owned(r.reason.into_owned()),
+            product_code: r.product_code,
+            before: r.before.map(|b| Box::new(b.into_owned())),
+            after: r.after.map(|a| Box::new(a.into_owned())),
+            attempt: r.attempt,
+            estimate: r.estimate.into_owned(),
+            depends_on: r.depends_on.into_owned(),
+            extra: ActionExtra {
+                moved_to: r.moved_to.map(Cow::into_owned),
+                amount: r.amount,
+                person: r.person.map(Cow::into_owned),
+                labels: r.labels.into_owned(),
+            }
+            .boxed(),
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{Action, ActionKind, Attributes, Estimate, Problem};
+use super::{Action, ActionExtra, ActionKind, Attributes, Estimate, Problem};
 use crate::decl::Move;
 use crate::model::{Address, ResourceKind};
 use crate::state::Snapshot;
@@ -66,10 +66,11 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             attempt: card.attempt,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            moved_to: Some(m.to.clone()),
-            amount: None,
-            person: None,
-            labels: Default::default(),
+            extra: ActionExtra {
+                moved_to: Some(m.to.clone()),
+                ..Default::default()
+            }
+            .boxed(),
         });
     }
     moved

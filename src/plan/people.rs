@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, ActionKind, Estimate, Problem, ProviderFacts, Warning};
+use super::{Action, ActionExtra, ActionKind, Estimate, Problem, ProviderFacts, Warning};
 use crate::decl::DesiredCard;
 use crate::model::{Address, Labels, ResourceKind};
 use crate::state::{CardholderRecord, OrderPhase, ResourceImage, Snapshot};
@@ -221,10 +221,12 @@ fn create(
         attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        labels: person.labels.clone(),
-        person: Some(person.shown.clone()),
+        extra: ActionExtra {
+            labels: person.labels.clone(),
+            person: Some(person.shown.clone()),
+            ..Default::default()
+        }
+        .boxed(),
     })
 }
 
@@ -246,10 +248,12 @@ fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Actio
         attempt: 0,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        moved_to: None,
-        amount: None,
-        labels: person.labels.clone(),
-        person: Some(person.shown.clone()),
+        extra: ActionExtra {
+            labels: person.labels.clone(),
+            person: Some(person.shown.clone()),
+            ..Default::default()
+        }
+        .boxed(),
     })
 }
 

@@ -100,7 +100,7 @@ impl Target {
         let attrs = [a.after.as_deref(), a.before.as_deref()];
         let address = a.address();
         let card = address.card_key().unwrap_or(&a.key);
-        let keys = std::iter::once(card).chain(a.moved_to.as_deref());
+        let keys = std::iter::once(card).chain(a.moved_to());
         let empty = Labels::new();
         keys.into_iter().any(|key| {
             attrs

@@ -369,7 +369,7 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
                 .resources
                 .get_mut(&a.address())
                 .expect("a record to relabel");
-            *r.image.labels_mut() = a.labels.clone();
+            *r.image.labels_mut() = a.labels().clone();
             continue;
         }
         if a.kind == ActionKind::Topup {
@@ -380,8 +380,8 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
                     image: crate::state::ResourceImage::Topup(crate::state::TopupRecord {
                         card: address.card_key().unwrap().into(),
                         id: address.topup_id().unwrap().into(),
-                        amount: a.amount.unwrap(),
-                        labels: a.labels.clone(),
+                        amount: a.amount().unwrap(),
+                        labels: a.labels().clone(),
                         attempt: a.attempt,
                         phase: OrderPhase::Completed,
                         charge: a.estimate.total(),
@@ -397,7 +397,7 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
                 crate::state::TopupState {
                     attempt: a.attempt,
                     phase: OrderPhase::Completed,
-                    amount: a.amount,
+                    amount: a.amount(),
                     charge: a.estimate.total(),
                     error_slug: None,
                 },
@@ -589,7 +589,7 @@ fn people_come_before_the_cards_that_need_them() {
     assert!(get("z").depends_on.is_empty());
     let holder = p.actions.iter().find(|a| a.address() == sp).unwrap();
     assert_eq!(holder.depends_on, vec![user.clone()]);
-    assert_eq!(holder.person.as_deref(), Some("A. S., US"));
+    assert_eq!(holder.person(), Some("A. S., US"));
     // People are free: the money line is the cards'.
     assert_eq!(p.totals.fees, d("25.00"));
     // Nothing personal in the plan file: only initials and digests' absence.
@@ -765,7 +765,7 @@ fn a_declared_move_renames_in_state_and_issues_nothing() {
             (ActionKind::Move, "bob-ops"),
         ]
     );
-    assert_eq!(p.actions[1].moved_to.as_deref(), Some("bob-operations"));
+    assert_eq!(p.actions[1].moved_to(), Some("bob-operations"));
     assert_eq!(
         p.actions[0].depends_on,
         vec![crate::model::Address::card("bob-ops")],
@@ -946,7 +946,7 @@ fn a_sent_topups_changed_labels_relabel_its_record_and_send_nothing() {
             ActionKind::UpdateLabels
         )]
     );
-    assert_eq!(p.actions[0].labels["run"], "bonus");
+    assert_eq!(p.actions[0].labels()["run"], "bonus");
     assert_eq!(p.totals.charge, Decimal::ZERO, "a relabel costs nothing");
     let relabelled = apply_effects(&p, &sent, &[]);
     let again = plan(&[alice], &relabelled, &facts(), &PlanOptions::default());
@@ -1050,4 +1050,43 @@ fn declaration_order_does_not_change_the_plan() {
     assert_eq!(sorted, reversed);
     let kinds: std::collections::BTreeSet<_> = sorted.actions.iter().map(|a| a.kind).collect();
     assert!(kinds.len() >= 3, "{kinds:?}");
+}
+
+#[test]
+fn actions_read_back_from_a_plan_file_as_they_were_written() {
+    let mut topup = Action {
+        resource: ResourceKind::Topup,
+        key: "a:t1".into(),
+        kind: ActionKind::Topup,
+        reason: "declared, not sent yet".into(),
+        product_code: "STD".into(),
+        before: None,
+        after: None,
+        attempt: 1,
+        estimate: Estimate::none(),
+        depends_on: vec![Address::card("a")],
+        extra: ActionExtra {
+            amount: Some(d("15.00")),
+            labels: Labels::from_iter([("run".to_owned(), "payroll".to_owned())]),
+            ..Default::default()
+        }
+        .boxed(),
+    };
+    let json = serde_json::to_value(&topup).unwrap();
+    // Flat, as plan files always had them.
+    assert_eq!(json["amount"], "15.00");
+    assert_eq!(json["labels"]["run"], "payroll");
+    assert_eq!(json["resource"], "topup");
+    assert!(
+        json.get("extra").is_none() && json.get("moved_to").is_none(),
+        "{json}"
+    );
+    let back: Action = serde_json::from_value(json).unwrap();
+    assert_eq!(back, topup);
+    // A new card's action carries no extra box, written or read.
+    topup.extra = ActionExtra::default().boxed();
+    assert!(topup.extra.is_none());
+    let plain: Action = serde_json::from_value(serde_json::to_value(&topup).unwrap()).unwrap();
+    assert_eq!(plain, topup);
+    assert!(plain.labels().is_empty() && plain.amount().is_none() && plain.moved_to().is_none());
 }

@@ -96,18 +96,18 @@ fn estimate_text(a: &Action, cur: &str) -> String {
 
 fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     let mut parts = Vec::new();
-    if let Some(person) = &a.person {
+    if let Some(person) = &a.person() {
         parts.push(format!("({person})"));
     }
-    if let Some(to) = &a.moved_to {
+    if let Some(to) = &a.moved_to() {
         parts.push(format!("-> {to}"));
     }
-    if let (Some(t), ActionKind::Topup) = (a.amount, a.kind) {
+    if let (Some(t), ActionKind::Topup) = (a.amount(), a.kind) {
         parts.push(format!("top-up {}", amount(t, cur)));
     }
     // A top-up's relabel says what its labels become (a card's shows in its attributes' diff).
     if a.resource == ResourceKind::Topup && a.kind == ActionKind::UpdateLabels {
-        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let labels: Vec<String> = a.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
         parts.push(match labels.is_empty() {
             true => "labels -".into(),
             false => format!("labels {}", labels.join(", ")),
@@ -491,7 +491,7 @@ pub fn markdown(doc: &PlanDocument) -> String {
                 EstimateSource::Unknown => "unknown".into(),
                 _ => amount(a.estimate.total().unwrap_or_default(), &doc.currency),
             };
-            let key = match (&a.moved_to, &a.person) {
+            let key = match (&a.moved_to(), &a.person()) {
                 (Some(to), _) => format!("`{}` → `{}`", md_escape(&a.key), md_escape(to)),
                 // A person shows as their id with initials and country, never a field.
                 (None, Some(person)) => format!("`{}` ({})", md_escape(&a.key), md_escape(person)),
