@@ -156,20 +156,22 @@ fn a_killed_onboarding_resumes_without_repeating_anyone(backend: Backend) {
     assert_eq!(env.inspect().total_charged, Decimal::from(300));
 }
 
-#[test]
-fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
-    let env = Env::with(SandboxConfig {
-        kyc_rejected_users: vec!["u0002".into()],
-        ..people_mode()
-    });
+/// A KYC that ended `status` (rejected, or expired) stops that person's cards at once, not after
+/// `--kyc-wait`, with a slug and a hint; everyone else's cards are issued, and the next plan says
+/// why.
+fn a_dead_end_kyc_stops_that_persons_cards_and_nobody_elses(config: SandboxConfig, status: &str) {
+    let env = Env::with(config);
     hr_export(&env, 5);
+    let t0 = std::time::Instant::now();
     let out = env
         .cardform(&apply_args(&["--kyc-wait", "60s"]))
         .output()
         .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30), "stopped at once");
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(text.contains("c0002: issue failed: kyc_rejected"), "{text}");
+    assert!(text.contains(&format!("KYC {status}")), "{text}");
     assert!(
         text.contains("resolve it with the provider"),
         "a hint: {text}"
@@ -178,6 +180,10 @@ fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
     let seen = env.inspect();
     assert_eq!(seen.issue_count("u0002", "VISA_USD_STD"), 0);
     assert_eq!(seen.total_charged, Decimal::from(20), "nothing for u0002");
+    assert_eq!(
+        seen.person("u0002").unwrap().kyc[sandbox::SUBPROVIDER],
+        status
+    );
     // State knows why, and the next plan says so.
     let plan = env
         .cardform(&["plan", "-f", "people.csv", "-f", "cards.csv"])
@@ -185,7 +191,7 @@ fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
         .unwrap();
     assert!(
         stdout(&plan).contains(&format!(
-            "cardholder u0002 at {}: KYC rejected",
+            "cardholder u0002 at {}: KYC {status}",
             sandbox::SUBPROVIDER
         )),
         "{}",
@@ -194,43 +200,24 @@ fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
 }
 
 #[test]
+fn a_rejected_kyc_stops_that_persons_cards_and_nobody_elses() {
+    a_dead_end_kyc_stops_that_persons_cards_and_nobody_elses(
+        SandboxConfig {
+            kyc_rejected_users: vec!["u0002".into()],
+            ..people_mode()
+        },
+        "rejected",
+    );
+}
+
+#[test]
 fn an_expired_kyc_stops_that_persons_cards_like_a_rejection() {
-    let env = Env::with(SandboxConfig {
-        kyc_expired_users: vec!["u0001".into()],
-        ..people_mode()
-    });
-    hr_export(&env, 3);
-    let t0 = std::time::Instant::now();
-    let out = env
-        .cardform(&apply_args(&["--kyc-wait", "60s"]))
-        .output()
-        .unwrap();
-    assert!(
-        t0.elapsed() < Duration::from_secs(30),
-        "stopped at once, not after --kyc-wait"
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("c0001: issue failed: kyc_rejected"), "{text}");
-    assert!(text.contains("KYC expired"), "{text}");
-    assert!(text.contains("issued        2"), "{text}");
-    let seen = env.inspect();
-    assert_eq!(seen.issue_count("u0001", "VISA_USD_STD"), 0);
-    assert_eq!(
-        seen.person("u0001").unwrap().kyc[sandbox::SUBPROVIDER],
-        "expired"
-    );
-    let plan = env
-        .cardform(&["plan", "-f", "people.csv", "-f", "cards.csv"])
-        .output()
-        .unwrap();
-    assert!(
-        stdout(&plan).contains(&format!(
-            "cardholder u0001 at {}: KYC expired",
-            sandbox::SUBPROVIDER
-        )),
-        "{}",
-        stdout(&plan)
+    a_dead_end_kyc_stops_that_persons_cards_and_nobody_elses(
+        SandboxConfig {
+            kyc_expired_users: vec!["u0002".into()],
+            ..people_mode()
+        },
+        "expired",
     );
 }
 
