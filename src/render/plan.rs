@@ -611,7 +611,8 @@ pub fn products_table(facts: &crate::plan::ProviderFacts, style: Style) -> Strin
         };
         rows.push([
             p.product_code.clone(),
-            p.currency.clone(),
+            // Upper case, as every amount cardform prints names its currency.
+            p.currency.to_uppercase(),
             opt(p.issue_fee),
             topup_fee,
             format!("{} .. {}", opt(p.min_topup), opt(p.max_topup)),
@@ -646,9 +647,9 @@ pub fn products_table(facts: &crate::plan::ProviderFacts, style: Style) -> Strin
         "\n{} products. Fees are charged in the master balance's currency ({}).",
         facts.products.len(),
         if facts.currency.is_empty() {
-            "?"
+            "?".to_owned()
         } else {
-            &facts.currency
+            facts.currency.to_uppercase()
         }
     );
     out

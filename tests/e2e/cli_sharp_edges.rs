@@ -15,7 +15,11 @@ fn products_lists_what_can_be_declared() {
         .lines()
         .find(|l| l.starts_with("VISA_USD_STD"))
         .expect("the sandbox's VISA_USD_STD");
-    assert!(visa.contains("USD") && visa.contains("5.00"), "{visa}");
+    assert!(visa.contains(" USD ") && visa.contains("5.00"), "{visa}");
+    assert!(
+        text.contains("the master balance's currency (USDT)"),
+        "currencies read as they do in a plan: {text}"
+    );
     let out = env.cardform(&["products", "--json"]).output().unwrap();
     let products: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
