@@ -180,6 +180,14 @@ async fn locked(
             "the saved plan has problems and cannot be applied".into(),
         ));
     }
+    // As `apply -f` does: no run is recorded, so the serial (and every other saved plan made
+    // against it) stays as it is.
+    if !doc.has_changes {
+        if !args.json {
+            println!("No changes in the saved plan: nothing to apply.");
+        }
+        return Ok(Outcome::Success);
+    }
 
     // The executor owns the actions from here: a copy for it would double apply's memory.
     let mut doc = doc;

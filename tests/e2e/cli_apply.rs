@@ -217,6 +217,40 @@ fn saved_plan_applies_once_then_is_stale(backend: Backend) {
         err.contains("serial 1: `cardform --state"),
         "names the run since: {err}"
     );
+
+    // A plan with nothing to do records no run: the serial, and so every other plan saved
+    // against it, stays as it is.
+    let out = env
+        .cardform(&[
+            "plan",
+            "-f",
+            f.to_str().unwrap(),
+            "--out",
+            plan.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    for _ in 0..2 {
+        let out = env
+            .cardform(&["apply", plan.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_success(&out);
+        assert!(
+            stdout(&out).contains("No changes in the saved plan: nothing to apply."),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let runs: serde_json::Value = serde_json::from_slice(
+        &env.cardform(&["state", "history", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs:#}");
 }
 
 fn two_concurrent_applies_cannot_both_run(backend: Backend) {
