@@ -191,7 +191,6 @@ pub fn check_cards_declared(
     )))
 }
 
-/// `--parallelism`: how many things are in flight at once.
 /// `--target`s, parsed.
 pub fn targets(raw: &[String]) -> Result<Vec<crate::plan::Target>, CliError> {
     raw.iter()
