@@ -189,27 +189,12 @@ fn failed_orders_are_reissued_with_a_new_attempt() {
 fn saved_plan_applies_once_then_is_stale(backend: Backend) {
     let env = Env::on(backend, fast_sandbox());
     let f = env.write("cards.yaml", ONBOARDING);
-    let plan = env.path("plan.json");
-    let out = env
-        .cardform(&[
-            "plan",
-            "-f",
-            f.to_str().unwrap(),
-            "--out",
-            plan.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = env
-        .cardform(&["apply", plan.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let out = env
-        .cardform(&["apply", plan.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let (f, plan) = (f.to_str().unwrap(), env.path("plan.json"));
+    let plan = plan.to_str().unwrap();
+    let run = |args: &[&str]| env.cardform(args).output().unwrap();
+    assert_success(&run(&["plan", "-f", f, "--out", plan]));
+    assert_success(&run(&["apply", plan]));
+    let out = run(&["apply", plan]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("stale plan"), "{err}");
@@ -220,22 +205,9 @@ fn saved_plan_applies_once_then_is_stale(backend: Backend) {
 
     // A plan with nothing to do records no run: the serial, and so every other plan saved
     // against it, stays as it is.
-    let out = env
-        .cardform(&[
-            "plan",
-            "-f",
-            f.to_str().unwrap(),
-            "--out",
-            plan.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_success(&out);
+    assert_success(&run(&["plan", "-f", f, "--out", plan]));
     for _ in 0..2 {
-        let out = env
-            .cardform(&["apply", plan.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = run(&["apply", plan]);
         assert_success(&out);
         assert!(
             stdout(&out).contains("No changes in the saved plan: nothing to apply."),
@@ -243,13 +215,8 @@ fn saved_plan_applies_once_then_is_stale(backend: Backend) {
             stdout(&out)
         );
     }
-    let runs: serde_json::Value = serde_json::from_slice(
-        &env.cardform(&["state", "history", "--json"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let runs: serde_json::Value =
+        serde_json::from_slice(&run(&["state", "history", "--json"]).stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs:#}");
 }
 
