@@ -25,12 +25,16 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
             .get_card(key)
             .await?
             .ok_or_else(|| no_such_card(key, global))?;
-        let open: Vec<_> = store
-            .orders_of(&Address::card(key))
-            .await?
-            .into_iter()
-            .filter(|o| o.phase.is_open())
-            .collect();
+        let orders = store.orders_of(&Address::card(key)).await?;
+        // Declared again, the key asks for its first issue order: one the journal holds as
+        // acknowledged and completed is checked, not sent again, and gives this card back.
+        let comes_back = orders.iter().any(|o| {
+            o.kind == OrderKind::Issue
+                && o.attempt == 1
+                && o.order_id.is_some()
+                && o.phase == crate::state::OrderPhase::Completed
+        });
+        let open: Vec<_> = orders.into_iter().filter(|o| o.phase.is_open()).collect();
         if !open.is_empty() && !args.force {
             let which: Vec<String> = open
                 .iter()
@@ -68,18 +72,20 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
             "Removed {key} from state (serial {serial}). Card {} was not touched at the provider.\n",
             card.card_id.as_deref().unwrap_or("(none)")
         );
-        // The journal keeps the card's orders, so declaring the key again re-sends its issue
-        // order's idempotency key: what the provider answers then depends on how long it keeps
-        // keys, which cardform cannot know. Say so while the user can still choose.
+        // What declaring the key again will do, said while the user can still choose.
         if let Some(id) = &card.card_id {
-            text.push_str(&format!(
-                "Declared again, {key} re-sends its issue order: while the provider keeps that \
-                 order's idempotency key (at least {} hours) it answers with this same card, at \
-                 no charge; after that it may issue and charge for a new one. `{}` takes this \
-                 card back for certain.\n",
-                crate::wire::assumed::IDEMPOTENCY_KEY_TTL_SECS / 3600,
-                global.cmd(&format!("import {key} {id}"))
-            ));
+            text.push_str(&if comes_back {
+                format!(
+                    "Declared again, {key} takes this same card back at no charge: the journal \
+                     keeps its issue order, which is checked rather than sent again.\n"
+                )
+            } else {
+                format!(
+                    "Declared again, {key} may be issued as a new card (and charged for); `{}` \
+                     takes this one back instead.\n",
+                    global.cmd(&format!("import {key} {id}"))
+                )
+            });
         }
         Ok(text)
     })

@@ -38,9 +38,9 @@ impl Ctx {
             estimated_charge,
             &self.now(),
         );
-        // An entry journaled by an earlier run (a card taken out of state with `state rm` and
-        // declared again sends its first order's key again, and the provider answers with that
-        // order): whatever it was charged is that run's money, not this one's.
+        // An entry journaled by an earlier run: a card taken out of state with `state rm` and
+        // declared again asks for its first issue order again. Whatever that order was charged
+        // is that run's money, not this one's.
         order.sent_serial = match record {
             Some(r) => {
                 self.store
@@ -49,6 +49,20 @@ impl Ctx {
             }
             None => self.store.journal_order(self.serial, &order).await?,
         };
+        if order.sent_serial.is_some() && order.kind == OrderKind::Issue {
+            // Look before re-sending: the provider keeps idempotency keys only so long
+            // [assumed: `IDEMPOTENCY_KEY_TTL_SECS`], and past that the same key would issue (and
+            // charge for) a second card. An order the journal knows the id of is checked instead.
+            if let Some(stored) = self
+                .store
+                .orders_of(&order.address)
+                .await?
+                .into_iter()
+                .find(|o| o.idempotency_key == order.idempotency_key && o.order_id.is_some())
+            {
+                return Ok(stored);
+            }
+        }
         Ok(order)
     }
 

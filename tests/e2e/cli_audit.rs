@@ -245,15 +245,17 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
     let first_charge = before["bob-ops"]["charged"].as_str().unwrap().to_owned();
     let provider_total = env.inspect().total_charged;
     let out = ok(&mut env.cardform(&["state", "rm", "bob-ops"]));
-    let id = before["bob-ops"]["card_id"].as_str().unwrap();
     assert!(
-        out.contains("Declared again, bob-ops re-sends its issue order")
-            && out.contains(&format!("import bob-ops {id}` takes this card back")),
+        out.contains("Declared again, bob-ops takes this same card back at no charge"),
         "{out}"
     );
 
+    let creates = env.inspect().calls["cards/create"];
     let f = env.write("cards.yaml", ONBOARDING);
     let out = ok(&mut env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"]));
+    // The journal knows the order's id: it is checked, never sent again under its key (which
+    // the provider keeps only so long, and past that would issue a second card).
+    assert_eq!(env.inspect().calls["cards/create"], creates, "{out}");
     assert!(
         out.contains("actually charged 0.00 USDT")
             && out.contains(&format!(
@@ -278,6 +280,17 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
         last["charged_earlier"]["1"],
         first_charge.as_str(),
         "{last:#}"
+    );
+
+    // A card cardform never issued (imported) has no issue order to check: removed, then
+    // declared again, it would be a new card, and `state rm` says how to take it back instead.
+    let outside = issue_outside(&env, "u-2001");
+    ok(&mut env.cardform(&["import", "dave-sales", &outside]));
+    let out = ok(&mut env.cardform(&["state", "rm", "dave-sales"]));
+    assert!(
+        out.contains("Declared again, dave-sales may be issued as a new card")
+            && out.contains(&format!("import dave-sales {outside}` takes this one back")),
+        "{out}"
     );
 }
 
