@@ -27,13 +27,15 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
             .ok_or_else(|| no_such_card(key, global))?;
         let orders = store.orders_of(&Address::card(key)).await?;
         // Declared again, the key asks for its first issue order: one the journal holds as
-        // acknowledged and completed is checked, not sent again, and gives this card back.
-        let comes_back = orders.iter().any(|o| {
+        // acknowledged and completed is checked, not sent again, and gives the card of that
+        // attempt back (this card, unless it was issued by a later attempt).
+        let first_issue_done = orders.iter().any(|o| {
             o.kind == OrderKind::Issue
                 && o.attempt == 1
                 && o.order_id.is_some()
                 && o.phase == crate::state::OrderPhase::Completed
         });
+        let comes_back = card.attempt == 1 && first_issue_done;
         let open: Vec<_> = orders.into_iter().filter(|o| o.phase.is_open()).collect();
         if !open.is_empty() && !args.force {
             let which: Vec<String> = open
