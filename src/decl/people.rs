@@ -24,10 +24,9 @@ pub(crate) const EMAIL: &str = "email";
 pub(crate) const PHONE: &str = "phone_number_full";
 pub(crate) const COUNTRY: &str = "country_iso";
 
-/// Whether a cardholder field is personal data: every field of the form but the country.
-/// Personal values leave the process only for the provider, or as digests under a secret key.
+/// Whether a cardholder field is personal data (see [`crate::model::PERSONAL_FIELDS`]).
 pub(crate) fn is_personal(field: &str) -> bool {
-    matches!(field, FIRST_NAME | LAST_NAME | BIRTH_DATE | EMAIL | PHONE)
+    crate::model::PERSONAL_FIELDS.contains(&field)
 }
 
 /// The longest first or last name the provider takes [assumed].

@@ -57,13 +57,7 @@ pub struct PersonAnswer {
 
 /// The fields of `cardholders/create` that identify a person. A cardholder mutation journals
 /// these as keyed digests; the values live only in the declarations.
-pub const CARDHOLDER_PERSONAL_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "birth_date",
-    "email",
-    "phone_number_full",
-];
+pub const CARDHOLDER_PERSONAL_FIELDS: &[&str] = crate::model::PERSONAL_FIELDS;
 
 /// Why a journaled request cannot be turned back into a mutation.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,17 @@ pub use labels::{LabelSets, Labels};
 
 use serde::{Deserialize, Serialize};
 
+/// The cardholder fields that identify a person (every field of the form but the country). Their
+/// values leave the process only for the provider, or as digests under a secret key: declarations
+/// read them, the journal keeps their digests, a plan's fingerprint covers them keyed.
+pub const PERSONAL_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "birth_date",
+    "email",
+    "phone_number_full",
+];
+
 /// The status a declaration asks for.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
