@@ -26,16 +26,18 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
             .await?
             .ok_or_else(|| no_such_card(key, global))?;
         let orders = store.orders_of(&Address::card(key)).await?;
-        // Declared again, the key asks for its first issue order: one the journal holds as
-        // acknowledged and completed is checked, not sent again, and gives the card of that
-        // attempt back (this card, unless it was issued by a later attempt).
-        let first_issue_done = orders.iter().any(|o| {
-            o.kind == OrderKind::Issue
-                && o.attempt == 1
-                && o.order_id.is_some()
-                && o.phase == crate::state::OrderPhase::Completed
-        });
-        let comes_back = card.attempt == 1 && first_issue_done;
+        // Declared again as it is, the key takes back its latest issue order (see `plan`): one
+        // the journal holds as acknowledged and completed is checked, not sent again, and gives
+        // this card back when this card is what that attempt issued.
+        let comes_back = orders
+            .iter()
+            .filter(|o| o.kind == OrderKind::Issue)
+            .max_by_key(|o| o.attempt)
+            .is_some_and(|o| {
+                o.attempt == card.attempt
+                    && o.order_id.is_some()
+                    && o.phase == crate::state::OrderPhase::Completed
+            });
         let open: Vec<_> = orders.into_iter().filter(|o| o.phase.is_open()).collect();
         if !open.is_empty() && !args.force {
             let which: Vec<String> = open
@@ -79,7 +81,8 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
             text.push_str(&if comes_back {
                 format!(
                     "Declared again, {key} takes this same card back at no charge: the journal \
-                     keeps its issue order, which is checked rather than sent again.\n"
+                     keeps its issue order, which is checked rather than sent again (declared \
+                     with another product, user or top-up, it is a new card).\n"
                 )
             } else {
                 format!(

@@ -34,6 +34,34 @@ impl Ctx {
         });
         let now = self.now();
         let previous = self.snapshot.cards.get(action.key.as_str());
+        // A key that left state and is declared again: its own order of this attempt is taken
+        // back as it is (never journaled again: the declaration may word the same request
+        // differently), and a new attempt skips every key already journaled under this key's
+        // name (a card that moved to another key took its orders, and their keys, with it).
+        let taken_back = match previous {
+            None => self
+                .snapshot
+                .removed_issue(&action.key, action.attempt)
+                .cloned(),
+            Some(_) => None,
+        };
+        let mut attempt = action.attempt;
+        if previous.is_none()
+            && taken_back.is_none()
+            && self
+                .snapshot
+                .removed_cards
+                .contains_key(action.key.as_str())
+        {
+            while self
+                .store
+                .get_order(&keys::issue(&self.lineage, &action.key, attempt))
+                .await?
+                .is_some()
+            {
+                attempt += 1;
+            }
+        }
         let mut card = CardRecord {
             key: action.key.clone(),
             external_user_id: after.external_user_id.clone(),
@@ -45,11 +73,12 @@ impl Ctx {
             phase: CardPhase::Pending,
             provider_status: None,
             last4: None,
-            charged: match (&retire, previous) {
-                (None, Some(p)) => p.charged,
+            charged: match (&retire, previous, &taken_back) {
+                (None, Some(p), _) => p.charged,
+                (None, None, Some(order)) => self.charged_before_removal(&action.key, order),
                 _ => Decimal::ZERO,
             },
-            attempt: action.attempt,
+            attempt,
             replaced_by: None,
             balance: None,
             created_at: previous
@@ -59,16 +88,20 @@ impl Ctx {
             updated_at: now,
         };
         // Journal first: the order and the pending card are durable before anything is sent.
-        let order = self
-            .journal(
-                keys::issue(&self.lineage, &action.key, action.attempt),
-                action.address(),
-                &mutation,
-                action.attempt,
-                action.estimate.total(),
-                None,
-            )
-            .await?;
+        let order = match taken_back {
+            Some(order) => order,
+            None => {
+                self.journal(
+                    keys::issue(&self.lineage, &action.key, attempt),
+                    action.address(),
+                    &mutation,
+                    attempt,
+                    action.estimate.total(),
+                    None,
+                )
+                .await?
+            }
+        };
         let mut items = vec![(None, Some(card.clone()))];
         if let Some(old) = &retire {
             items.push((None, Some(old.clone())));
@@ -76,6 +109,29 @@ impl Ctx {
         self.store.record_batch(self.serial, &items).await?;
         let ended = self.perform(order, &mutation, &mut card).await?;
         self.after_issue(ended, &mut card, retire).await
+    }
+
+    /// What card `key` had been charged when it left state, besides the issue order `taken_back`
+    /// that brings it back: its other orders and its top-ups, which the journal still holds.
+    fn charged_before_removal(&self, key: &str, taken_back: &OrderRecord) -> Decimal {
+        let orders: Decimal = self
+            .snapshot
+            .removed_cards
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|o| o.idempotency_key != taken_back.idempotency_key)
+            .filter_map(|o| o.charge)
+            .sum();
+        let prefix = format!("{key}{}", crate::model::TOPUP_SEPARATOR);
+        let topups: Decimal = self
+            .snapshot
+            .topups
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(_, t)| t.charge)
+            .sum();
+        orders + topups
     }
 
     /// Once a card is issued: read its last four digits when asked, freeze it when it is declared

@@ -61,6 +61,14 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
     let Some(after) = &action.after else {
         return Estimate::none();
     };
+    // A card taken back from an acknowledged issue order: that order was paid when it was sent.
+    if action.kind == ActionKind::Issue
+        && state
+            .removed_issue(&action.key, action.attempt)
+            .is_some_and(|o| o.order_id.is_some())
+    {
+        return Estimate::none();
+    }
     let topup = cents(after.initial_topup.unwrap_or_default());
     let product = facts.products.get(after.product_code.as_str());
     if let Some(p) = product {

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decl::{DesiredCard, DesiredStatus, Move};
 use crate::model::ResourceKind;
-use crate::state::{CardPhase, CardRecord, Snapshot};
+use crate::state::{CardPhase, CardRecord, OrderPhase, Snapshot};
 
 /// Diff what is declared against what state holds.
 pub fn plan(
@@ -432,6 +432,57 @@ fn restrict(
 
 /// What to do for one declared card, whose record in state is `record`; `None` when state
 /// already matches.
+/// The issue attempt, and why, of a declared card state has no record of. A key that left state
+/// (`state rm`, a move) may have issue orders journaled under it: its latest one is taken back
+/// when it asked for what is declared now (the order is checked, not sent again, so the same card
+/// returns at no charge); otherwise the card is new under the next attempt, whose idempotency key
+/// was never sent. Re-sending an old key with another request could only fail, and past the
+/// provider's key retention would issue and charge for a card nobody tracks.
+fn comeback(card: &DesiredCard, state: &Snapshot) -> (u32, Cow<'static, str>) {
+    let Some(last) = state.removed_issues(&card.key).max_by_key(|o| o.attempt) else {
+        return (1, "declared, not in state".into());
+    };
+    let asked_the_same = serde_json::from_str::<crate::wire::CreateCardRequest>(&last.request)
+        .is_ok_and(|r| {
+            r.product_code.as_deref() == Some(card.product_code.as_str())
+                && r.external_user_id == card.external_user_id.as_str()
+                && r.initial_topup_amount == card.initial_topup
+        });
+    let order = last.order_id.as_deref().unwrap_or("(not yet acknowledged)");
+    match last.phase {
+        OrderPhase::Failed => (
+            last.attempt + 1,
+            format!(
+                "declared again after it left state; its last issue order (attempt {}) failed",
+                last.attempt
+            )
+            .into(),
+        ),
+        _ if asked_the_same => (
+            last.attempt,
+            format!(
+                "taken out of state earlier: its issue order {order} is checked, not sent again{}",
+                if last.order_id.is_some() {
+                    " (no new charge)"
+                } else {
+                    ""
+                }
+            )
+            .into(),
+        ),
+        _ => (
+            last.attempt + 1,
+            format!(
+                "declared again with another product, user or top-up than the card that left \
+                 state (issue order {order}): a new card; `cardform import {} CARD_ID` takes the \
+                 old one back instead",
+                card.key
+            )
+            .into(),
+        ),
+    }
+}
+
 fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
@@ -470,12 +521,8 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
     }
 
     let Some(record) = record else {
-        return Some(action(
-            ActionKind::Issue,
-            "declared, not in state".into(),
-            None,
-            1,
-        ));
+        let (attempt, reason) = comeback(card, state);
+        return Some(action(ActionKind::Issue, reason, None, attempt));
     };
     let before = Some(Box::new(Attributes::from_record(record)));
 

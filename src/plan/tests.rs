@@ -1090,3 +1090,72 @@ fn actions_read_back_from_a_plan_file_as_they_were_written() {
     assert_eq!(plain, topup);
     assert!(plain.labels().is_empty() && plain.amount().is_none() && plain.moved_to().is_none());
 }
+
+/// A key that left state and is declared again: its latest issue order is taken back when it
+/// asked for what is declared now (no new charge once acknowledged); a failed one, or one that
+/// asked for another product, gives a new card under the next attempt.
+#[test]
+fn a_removed_key_declared_again_takes_back_or_issues_anew() {
+    let issued = |attempt: u32, product: &str, phase: OrderPhase| {
+        let mut o = OrderRecord::prepared(
+            format!("k{attempt}"),
+            Address::card("a"),
+            OrderKind::Issue,
+            attempt,
+            format!(r#"{{"product_code":"{product}","external_user_id":"u-a"}}"#),
+            Some(d("5")),
+            "",
+        );
+        o.order_id = (phase != OrderPhase::Prepared).then(|| format!("ord-{attempt}"));
+        o.phase = phase;
+        o
+    };
+    let planned = |orders: Vec<OrderRecord>, declared: &str| {
+        let mut s = Snapshot::default();
+        s.removed_cards.insert("a".into(), orders);
+        let p = plan(
+            &[card("a", declared)],
+            &s,
+            &facts(),
+            &PlanOptions::default(),
+        );
+        let a = p.actions[0].clone();
+        assert_eq!(a.kind, ActionKind::Issue);
+        (a.attempt, a.reason.to_string(), p.totals.charge)
+    };
+
+    // Never removed, or removed with no issue order of its own (it moved, or was imported).
+    let (attempt, reason, charge) = planned(Vec::new(), "STD");
+    assert_eq!(
+        (attempt, reason.as_str(), charge),
+        (1, "declared, not in state", d("5"))
+    );
+
+    let (attempt, reason, charge) = planned(
+        vec![
+            issued(1, "STD", OrderPhase::Failed),
+            issued(2, "STD", OrderPhase::Completed),
+        ],
+        "STD",
+    );
+    assert_eq!((attempt, charge), (2, Decimal::ZERO), "{reason}");
+    assert!(
+        reason.contains("ord-2 is checked, not sent again"),
+        "{reason}"
+    );
+
+    // Journaled but never acknowledged: the same order, which may still be charged when sent.
+    let (attempt, _, charge) = planned(vec![issued(1, "STD", OrderPhase::Prepared)], "STD");
+    assert_eq!((attempt, charge), (1, d("5")));
+
+    let (attempt, reason, charge) = planned(vec![issued(1, "STD", OrderPhase::Failed)], "STD");
+    assert_eq!((attempt, charge), (2, d("5")), "{reason}");
+    assert!(reason.contains("(attempt 1) failed"), "{reason}");
+
+    let (attempt, reason, charge) = planned(vec![issued(3, "STD", OrderPhase::Completed)], "PREM");
+    assert_eq!((attempt, charge), (4, d("15")), "{reason}");
+    assert!(
+        reason.contains("a new card; `cardform import a CARD_ID`"),
+        "{reason}"
+    );
+}

@@ -694,6 +694,28 @@ fn keep_latest<K: Ord, S>(
     }
 }
 
+/// The keys that left state, by the change log's tombstones (an index of them: schema 6), that
+/// no card record holds now. Both backends; SQLite is told the index, since its planner prefers
+/// the primary key's `resource_kind` range (every card's change log, 0.3 s at a million cards)
+/// even after `ANALYZE`.
+pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
+    macro_rules! removed_card_keys {
+        ($index:literal) => {
+            concat!(
+                "SELECT DISTINCT t.resource_key FROM changes AS t ",
+                $index,
+                " WHERE t.resource_kind = 'card' AND t.image IS NULL \
+                   AND NOT EXISTS (SELECT 1 FROM cards WHERE cards.key = t.resource_key)"
+            )
+        };
+    }
+    if sqlite {
+        removed_card_keys!("INDEXED BY changes_tombstones")
+    } else {
+        removed_card_keys!("")
+    }
+}
+
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";

@@ -477,6 +477,10 @@ pub struct Snapshot {
     pub topups: BTreeMap<String, TopupState>,
     /// The record of every resource that is not a card, by address.
     pub resources: BTreeMap<Address, ResourceRecord>,
+    /// Keys that left state (`state rm`, or a card moved to another key) and have no record now,
+    /// each with the card orders still journaled under it, oldest first: none when the card moved
+    /// (its orders went with it). A key declared again is planned from these, never blind.
+    pub removed_cards: BTreeMap<CompactString, Vec<OrderRecord>>,
 }
 
 /// What the journal says of one top-up: its latest attempt.
@@ -505,5 +509,23 @@ impl Snapshot {
             return &[];
         }
         self.open_orders_of(&Address::card(key))
+    }
+
+    /// The issue orders still journaled under `key`, a key that left state (see
+    /// [`Snapshot::removed_cards`]), oldest first; empty for any other key.
+    pub fn removed_issues(&self, key: &str) -> impl DoubleEndedIterator<Item = &OrderRecord> {
+        self.removed_cards
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|o| o.kind == OrderKind::Issue)
+    }
+
+    /// The issue order of attempt `attempt` journaled under `key`, a key that left state: the
+    /// order a card declared again takes back (see `plan`), never sent again.
+    pub fn removed_issue(&self, key: &str, attempt: u32) -> Option<&OrderRecord> {
+        self.removed_issues(key)
+            .rev()
+            .find(|o| o.attempt == attempt)
     }
 }

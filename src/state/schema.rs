@@ -13,8 +13,9 @@ use serde::Serialize;
 /// Schema 4: a record per resource that is not a card (`resources`, top-ups first, backfilled
 /// from the journal), logged in the change log like cards; a card's last reported balance.
 /// Schema 5: the same facts in fewer bytes: positional card images, and audited calls that name
-/// their order instead of repeating its key and resource.
-pub const SCHEMA_VERSION: i64 = 5;
+/// their order instead of repeating its key and resource. Schema 6: the change log's tombstones
+/// indexed, so a snapshot knows the keys that left state without reading the log.
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

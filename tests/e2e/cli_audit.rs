@@ -4,6 +4,7 @@
 
 use crate::harness::*;
 use cardform::client::Client;
+use cardform::sandbox::SandboxConfig;
 use cardform::state::Store;
 use cardform::wire::{CreateCardRequest, FreezeRequest, Order};
 use std::collections::BTreeMap;
@@ -252,6 +253,22 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
 
     let creates = env.inspect().calls["cards/create"];
     let f = env.write("cards.yaml", ONBOARDING);
+    // The plan knows the card comes back: what it costs is nothing.
+    let plan: serde_json::Value = serde_json::from_str(&ok(&mut env.cardform(&[
+        "plan",
+        "-f",
+        f.to_str().unwrap(),
+        "--json",
+    ])))
+    .unwrap();
+    let totals = &plan["totals"];
+    assert_eq!(totals["counts"]["issue"], 1, "{totals:#}");
+    assert_eq!(totals["charge"], "0", "{totals:#}");
+    let human = ok(&mut env.cardform(&["plan", "-f", f.to_str().unwrap()]));
+    assert!(
+        human.contains("taken out of state earlier: its issue order") && !human.contains("fee "),
+        "{human}"
+    );
     let out = ok(&mut env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"]));
     // The journal knows the order's id: it is checked, never sent again under its key (which
     // the provider keeps only so long, and past that would issue a second card).
@@ -270,6 +287,7 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
     );
     let after = cards(&env);
     assert_eq!(after["bob-ops"]["card_id"], before["bob-ops"]["card_id"]);
+    assert_eq!(after["bob-ops"]["charged"], before["bob-ops"]["charged"]);
 
     let runs: Vec<serde_json::Value> =
         serde_json::from_str(&ok(&mut env.cardform(&["state", "history", "--json"]))).unwrap();
@@ -292,6 +310,61 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
             && out.contains(&format!("import dave-sales {outside}` takes this one back")),
         "{out}"
     );
+}
+
+/// A key that left state and is declared again with what its old order cannot give back (a
+/// failed order, another product) or whose card moved to another key gets a new card, under a
+/// new idempotency key: the old one is never re-sent with another request (a journal conflict
+/// that stopped the whole run) nor taken back from the card's new key.
+fn redeclared_after_rm_or_mv_gets_a_new_card(backend: Backend) {
+    let env = Env::on(
+        backend,
+        SandboxConfig {
+            fail_products: vec!["MC_EUR_PREMIUM".into()],
+            ..fast_sandbox()
+        },
+    );
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "carol's product fails");
+    assert_eq!(cards(&env)["carol-premium"]["status"], "failed");
+    ok(&mut env.cardform(&["state", "rm", "carol-premium", "--force"]));
+    ok(&mut env.cardform(&["state", "mv", "bob-ops", "bob-2"]));
+
+    // carol on a product that works, bob-ops declared beside the card that was his.
+    let again = ONBOARDING
+        .replace("product_code: MC_EUR_PREMIUM", "product_code: VISA_USD_STD")
+        .replace(
+            "  - key: bob-ops\n",
+            "  - key: bob-2\n    external_user_id: u-1002\n  - key: bob-ops\n",
+        );
+    let f = env.write("cards.yaml", &again);
+    let plan = ok(&mut env.cardform(&["plan", "-f", f.to_str().unwrap()]));
+    assert!(plan.contains("2 to issue"), "{plan}");
+    assert!(
+        plan.contains("its last issue order (attempt 1) failed"),
+        "{plan}"
+    );
+    let creates = env.inspect().calls["cards/create"];
+    let out = ok(&mut env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"]));
+    assert!(
+        out.contains("issued        2") && out.contains("failed        0"),
+        "{out}"
+    );
+    assert_eq!(env.inspect().calls["cards/create"], creates + 2, "{out}");
+    let state = cards(&env);
+    assert_eq!(
+        state["carol-premium"]["status"], "frozen",
+        "issued, then frozen"
+    );
+    assert_eq!(state["carol-premium"]["product_code"], "VISA_USD_STD");
+    assert_ne!(state["bob-ops"]["card_id"], state["bob-2"]["card_id"]);
+    assert_eq!(state["bob-ops"]["status"], "active");
+    let replan = ok(&mut env.cardform(&["plan", "-f", f.to_str().unwrap()]));
+    assert!(replan.contains("No changes."), "{replan}");
 }
 
 fn diff_between_serials(backend: Backend) {
@@ -690,6 +763,7 @@ on_both_backends!(
     show_and_list_with_filters,
     history_after_apply_rm_import_refresh,
     redeclared_after_rm_reports_the_first_runs_money,
+    redeclared_after_rm_or_mv_gets_a_new_card,
     diff_between_serials,
     export_is_deterministic,
     drift_is_refreshed_and_planned_away,

@@ -254,8 +254,10 @@ impl PgStore {
             .await?;
         let topups = codec::topups_from_rows(rows)?;
         let resources = resources::resources_in(&mut tx, None).await?;
+        let removed_cards = Self::removed_cards_in(&mut tx).await?;
         tx.commit().await?;
         Ok(Snapshot {
+            removed_cards,
             lineage,
             serial,
             cards,
@@ -614,6 +616,36 @@ impl PgStore {
         .fetch_one(&mut *conn)
         .await?;
         codec::orders_from_packed(&packed)
+    }
+
+    /// The keys that left state, with the card orders still under each (see
+    /// [`Snapshot::removed_cards`]): from the change log's tombstones, an index of them.
+    async fn removed_cards_in(
+        conn: &mut PgConnection,
+    ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
+        let mut removed: BTreeMap<CompactString, Vec<OrderRecord>> =
+            sqlx::query_scalar::<_, String>(codec::removed_card_keys_sql(false))
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|key| (CompactString::from(key), Vec::new()))
+                .collect();
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE resource_kind = 'card' AND resource_key IN ({})",
+            codec::removed_card_keys_sql(false)
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        for order in codec::orders_from_packed(&packed)? {
+            if let Some(list) = removed.get_mut(order.address.key.as_str()) {
+                list.push(order);
+            }
+        }
+        Ok(removed)
     }
 
     pub(in crate::state) async fn get_order(

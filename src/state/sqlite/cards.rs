@@ -96,8 +96,10 @@ impl SqliteStore {
                 .await?;
         let topups = crate::state::codec::topups_from_rows(rows)?;
         let resources = super::resources::resources_in(&mut tx, None).await?;
+        let removed_cards = Self::removed_cards_in(&mut tx).await?;
         tx.commit().await?;
         Ok(Snapshot {
+            removed_cards,
             lineage,
             serial,
             cards,

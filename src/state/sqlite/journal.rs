@@ -9,7 +9,10 @@ use super::cards::put_card_in;
 use super::resources::follow_order_in;
 use super::rows::{self, card_columns, order_columns};
 use super::*;
+use crate::state::codec;
 use crate::state::codec::FeeLesson;
+use compact_str::CompactString;
+use std::collections::BTreeMap;
 
 impl SqliteStore {
     /// Journals an order before its request is sent. Committed when this returns. Journaling the
@@ -176,6 +179,38 @@ impl SqliteStore {
         .iter()
         .map(rows::order)
         .collect()
+    }
+
+    /// The keys that left state, with the card orders still under each (see
+    /// [`Snapshot::removed_cards`]): from the change log's tombstones, an index of them.
+    pub(super) async fn removed_cards_in(
+        conn: &mut SqliteConnection,
+    ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
+        let mut removed: BTreeMap<CompactString, Vec<OrderRecord>> =
+            sqlx::query_scalar::<_, String>(codec::removed_card_keys_sql(true))
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|key| (CompactString::from(key), Vec::new()))
+                .collect();
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        let orders = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM orders WHERE resource_kind = 'card' AND resource_key IN ({}) \
+             ORDER BY seq",
+            order_columns!(),
+            codec::removed_card_keys_sql(true)
+        )))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &orders {
+            let order = rows::order(row)?;
+            if let Some(list) = removed.get_mut(order.address.key.as_str()) {
+                list.push(order);
+            }
+        }
+        Ok(removed)
     }
 
     pub(in crate::state) async fn get_order(

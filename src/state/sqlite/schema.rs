@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_resources.sql"),
     ),
     (5, "compact", include_str!("migrations/0005_compact.sql")),
+    (
+        6,
+        "tombstones",
+        include_str!("migrations/0006_tombstones.sql"),
+    ),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
