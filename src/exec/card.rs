@@ -45,23 +45,15 @@ impl Ctx {
                 .cloned(),
             Some(_) => None,
         };
-        let mut attempt = action.attempt;
-        if previous.is_none()
-            && taken_back.is_none()
-            && self
-                .snapshot
-                .removed_cards
-                .contains_key(action.key.as_str())
-        {
-            while self
-                .store
-                .get_order(&keys::issue(&self.lineage, &action.key, attempt))
+        let attempt = match (previous, &taken_back) {
+            (None, None) => {
+                self.unused_attempt(&action.key, &action.address(), action.attempt, |n| {
+                    keys::issue(&self.lineage, &action.key, n)
+                })
                 .await?
-                .is_some()
-            {
-                attempt += 1;
             }
-        }
+            _ => action.attempt,
+        };
         let mut card = CardRecord {
             key: action.key.clone(),
             external_user_id: after.external_user_id.clone(),
@@ -109,6 +101,28 @@ impl Ctx {
         self.store.record_batch(self.serial, &items).await?;
         let ended = self.perform(order, &mutation, &mut card).await?;
         self.after_issue(ended, &mut card, retire).await
+    }
+
+    /// The first attempt from `attempt` on whose idempotency key (`key_of`) the journal holds no
+    /// order of a resource other than `address`. Only a key that left state can meet one: a card
+    /// that moved to another key took its orders with it, and the keys they were sent under
+    /// (derived from the old key) are never sent again for a new card under the old key.
+    async fn unused_attempt(
+        &self,
+        card_key: &str,
+        address: &Address,
+        mut attempt: u32,
+        key_of: impl Fn(u32) -> String,
+    ) -> Result<u32, ExecError> {
+        if !self.snapshot.removed_cards.contains_key(card_key) {
+            return Ok(attempt);
+        }
+        while let Some(other) = self.store.get_order(&key_of(attempt)).await?
+            && other.address != *address
+        {
+            attempt += 1;
+        }
+        Ok(attempt)
     }
 
     /// What card `key` had been charged when it left state, besides the issue order `taken_back`
@@ -346,7 +360,7 @@ impl Ctx {
         // Its record as declared, committed with the journal entry: the labels are kept from the
         // first instant the top-up exists at the provider.
         let now = self.now();
-        let record = ResourceRecord {
+        let mut record = ResourceRecord {
             address: address.clone(),
             image: ResourceImage::Topup(TopupRecord {
                 card: card_key.to_owned(),
@@ -365,12 +379,20 @@ impl Ctx {
                 .map_or_else(|| now.clone(), |r| r.created_at.clone()),
             updated_at: now,
         };
+        let attempt = self
+            .unused_attempt(card_key, &address, action.attempt, |n| {
+                keys::topup(&self.lineage, card_key, id, n)
+            })
+            .await?;
+        if let ResourceImage::Topup(t) = &mut record.image {
+            t.attempt = attempt;
+        }
         let order = self
             .journal(
-                keys::topup(&self.lineage, card_key, id, action.attempt),
+                keys::topup(&self.lineage, card_key, id, attempt),
                 address.clone(),
                 &mutation,
-                action.attempt,
+                attempt,
                 action.estimate.total(),
                 Some(&record),
             )

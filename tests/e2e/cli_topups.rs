@@ -655,4 +655,47 @@ fn a_renamed_card_keeps_its_topups_sent() {
     assert_eq!(env.inspect().calls_to("cards/topup"), sent);
     let moved = json_of(&env, &["show", "alice-y", "--json"]);
     assert_eq!(ids(&moved["topups"]), ["alice-y:2026-11", "alice-y:bonus"]);
+
+    // The old key declared again, with the top-ups it had: a new card, sent its own top-ups
+    // under keys of their own. Those its first card was sent under moved with it and are never
+    // re-sent (the journal refused them, and the whole run stopped).
+    let csv = std::fs::read_to_string(env.path("payroll.csv")).unwrap();
+    let again: String = csv
+        .lines()
+        .filter(|l| l.starts_with("alice-y,"))
+        .map(|l| format!("{}\n", l.replacen("alice-y,", "alice,", 1)))
+        .collect();
+    env.write("payroll.csv", &format!("{csv}{again}"));
+    let yaml = std::fs::read_to_string(env.path("cards.yaml")).unwrap();
+    let alice_y = yaml
+        .split("\n  - ")
+        .find(|c| c.contains("key: alice-y\n"))
+        .unwrap()
+        .replace("key: alice-y\n", "key: alice\n");
+    let yaml = yaml.replace("moved:\n  - {from: alice-x, to: alice-y}\n", "");
+    env.write(
+        "cards.yaml",
+        &format!("{}  - {}\n", yaml, alice_y.trim_end()),
+    );
+    let out = env
+        .cardform(&[&["apply", "--auto-approve"][..], &files[..]].concat())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(
+        env.inspect().calls_to("cards/topup"),
+        sent + 2,
+        "{}",
+        stdout(&out)
+    );
+    let new = json_of(&env, &["show", "alice", "--json"]);
+    assert!(new["card"]["card_id"].is_string(), "{new:#}");
+    assert_ne!(new["card"]["card_id"], moved["card"]["card_id"]);
+    assert_eq!(ids(&new["topups"]), ["alice:2026-11", "alice:bonus"]);
+    let plan = stdout(
+        &env.cardform(&[&["plan"][..], &files[..]].concat())
+            .output()
+            .unwrap(),
+    );
+    assert!(plan.contains("No changes."), "{plan}");
 }
