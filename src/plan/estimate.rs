@@ -62,11 +62,7 @@ pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFact
         return Estimate::none();
     };
     // A card taken back from an acknowledged issue order: that order was paid when it was sent.
-    if action.kind == ActionKind::Issue
-        && state
-            .removed_issue(&action.key, action.attempt)
-            .is_some_and(|o| o.order_id.is_some())
-    {
+    if action.kind == ActionKind::Issue && state.takes_back(&action.key, action.attempt) {
         return Estimate::none();
     }
     let topup = cents(after.initial_topup.unwrap_or_default());

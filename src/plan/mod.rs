@@ -197,7 +197,7 @@ pub fn plan_all(
 
     let mut problems = moved.problems;
     problems.extend(topup_problems);
-    problems.extend(check(&actions, facts, options));
+    problems.extend(check(&actions, state, facts, options));
     let prunes = actions
         .iter()
         .filter(|a| a.kind == ActionKind::Prune)
@@ -683,11 +683,20 @@ fn phase_status(phase: CardPhase) -> DesiredStatus {
 }
 
 /// Plan-level problems: anything here makes the plan fail instead of being applied.
-fn check(actions: &[Action], facts: &ProviderFacts, _options: &PlanOptions) -> Vec<Problem> {
+fn check(
+    actions: &[Action],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    _options: &PlanOptions,
+) -> Vec<Problem> {
     let mut unknown: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut inactive: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for a in actions.iter().filter(|a| a.kind.issues_card()) {
+    // A card taken back asks nothing of its product: the order that issued it is only checked.
+    for a in actions
+        .iter()
+        .filter(|a| a.kind.issues_card() && !state.takes_back(&a.key, a.attempt))
+    {
         let Some(after) = &a.after else { continue };
         match facts.products.get(after.product_code.as_str()) {
             None => unknown

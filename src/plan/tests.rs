@@ -1152,6 +1152,18 @@ fn a_removed_key_declared_again_takes_back_or_issues_anew() {
     assert_eq!((attempt, charge), (2, d("5")), "{reason}");
     assert!(reason.contains("(attempt 1) failed"), "{reason}");
 
+    // Nothing is asked of the product of a card taken back: one no longer sold is no problem.
+    let mut s = Snapshot::default();
+    s.removed_cards
+        .insert("a".into(), vec![issued(1, "OLD", OrderPhase::Completed)]);
+    let p = plan(&[card("a", "OLD")], &s, &facts(), &PlanOptions::default());
+    assert!(p.is_applicable(), "{:?}", p.problems);
+    let mut s = Snapshot::default();
+    s.removed_cards
+        .insert("a".into(), vec![issued(1, "STD", OrderPhase::Completed)]);
+    let p = plan(&[card("a", "OLD")], &s, &facts(), &PlanOptions::default());
+    assert!(!p.is_applicable(), "a new card of a product no longer sold");
+
     let (attempt, reason, charge) = planned(vec![issued(3, "STD", OrderPhase::Completed)], "PREM");
     assert_eq!((attempt, charge), (4, d("15")), "{reason}");
     assert!(

@@ -528,4 +528,11 @@ impl Snapshot {
             .rev()
             .find(|o| o.attempt == attempt)
     }
+
+    /// Whether issue attempt `attempt` of `key` takes back an order the provider acknowledged
+    /// before the key left state: nothing is asked of the provider again, and nothing is paid.
+    pub fn takes_back(&self, key: &str, attempt: u32) -> bool {
+        self.removed_issue(key, attempt)
+            .is_some_and(|o| o.order_id.is_some())
+    }
 }
