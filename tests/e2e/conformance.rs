@@ -1005,6 +1005,65 @@ async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
 }
 
 /// Every contract test, once per backend.
+/// The keys that left state, each with the card orders still journaled under it: a removed
+/// card keeps its orders there, a moved one took them to its new key, and a key with a record
+/// again is not among them.
+async fn snapshot_names_the_keys_that_left_state(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let s = store.begin_run(run_info("apply")).await.unwrap();
+    for key in ["a", "b", "c", "d"] {
+        store.put_card(s, &card(key)).await.unwrap();
+    }
+    let mut failed = order("k-a-1", "a", r#"{"product_code":"VISA_USD_STD"}"#);
+    failed.phase = OrderPhase::Failed;
+    let mut issued = order("k-a-2", "a", r#"{"product_code":"VISA_USD_STD"}"#);
+    issued.attempt = 2;
+    issued.phase = OrderPhase::Completed;
+    issued.order_id = Some("ord_a".into());
+    issued.charge = Some(d("5.00"));
+    let b_issue = order("k-b-1", "b", r#"{"product_code":"VISA_USD_STD"}"#);
+    let d_issue = order("k-d-1", "d", r#"{"product_code":"VISA_USD_STD"}"#);
+    for o in [&failed, &issued, &b_issue, &d_issue] {
+        store.journal_order(s, o).await.unwrap();
+    }
+    store.record(s, Some(&failed), None).await.unwrap();
+    store.record(s, Some(&issued), None).await.unwrap();
+    assert!(store.snapshot().await.unwrap().removed_cards.is_empty());
+
+    let s = store.begin_run(run_info("state rm a")).await.unwrap();
+    assert!(store.remove_card(s, "a").await.unwrap());
+    assert!(store.rename_card(s, "b", "b2").await.unwrap());
+    assert!(store.remove_card(s, "d").await.unwrap());
+    store.put_card(s, &card("d")).await.unwrap();
+
+    let snap = store.snapshot().await.unwrap();
+    let removed: Vec<(&str, Vec<(&str, u32)>)> = snap
+        .removed_cards
+        .iter()
+        .map(|(k, orders)| {
+            (
+                k.as_str(),
+                orders
+                    .iter()
+                    .map(|o| (o.idempotency_key.as_str(), o.attempt))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        removed,
+        vec![("a", vec![("k-a-1", 1), ("k-a-2", 2)]), ("b", vec![])],
+        "d has a record again; c never left"
+    );
+    let taken_back = snap.removed_issue("a", 2).unwrap();
+    assert_eq!(taken_back.order_id.as_deref(), Some("ord_a"));
+    assert_eq!(taken_back.charge, Some(d("5.00")));
+    assert!(snap.takes_back("a", 2));
+    assert!(!snap.takes_back("a", 1), "never acknowledged");
+    store.close().await;
+}
+
 macro_rules! conformance {
     ($( #[$attr:meta] $name:ident ),* $(,)?) => {
         mod sqlite {
@@ -1585,6 +1644,7 @@ async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
 }
 
 conformance! {
+    #[tokio::test] snapshot_names_the_keys_that_left_state,
     #[tokio::test] calls_name_their_order_and_read_back_exactly,
     #[tokio::test] resource_records_follow_their_orders,
     #[tokio::test] schema_3_topups_are_backfilled_into_records,
