@@ -110,6 +110,17 @@ pub async fn mv(args: &MvArgs, global: &Global) -> Result<Outcome, CliError> {
         if s.store().get_card(old).await?.is_none() {
             return Err(no_such_card(old, global));
         }
+        // A key that left state keeps its orders: moving another card there would mix the two
+        // histories, and the next issue attempt under it could take back the old card.
+        if s.store().get_card(new).await?.is_none()
+            && !s.store().orders_of(&Address::card(new)).await?.is_empty()
+        {
+            return Err(CliError::Other(format!(
+                "refusing to move {old} to {new}: the journal holds the orders of an earlier card \
+                 under {new}, taken out of state; its history would mix with {old}'s: choose \
+                 another key (nothing was changed)"
+            )));
+        }
         let serial = s
             .run(async |serial| {
                 if !s.store().rename_card(serial, old, new).await? {

@@ -399,6 +399,9 @@ pub enum Problem {
     MoveConflict { from: String, to: String },
     /// A declared move of a card with an order still open.
     MoveWaitsForOrders { from: String, to: String },
+    /// A declared move onto a key that left state with orders journaled under it: the two
+    /// cards' histories would mix, and the new card's next attempt could take back the old one.
+    MoveOntoUsedKey { from: String, to: String },
     /// A top-up already sent whose declared amount changed: money sent cannot be edited.
     TopupAmountChanged {
         key: String,
@@ -516,6 +519,11 @@ impl Problem {
                 "{external_user_id}: product {product_code} names no subprovider, so the \
                  cardholder its card needs cannot be created; ask the provider, or declare the \
                  card without a declared cardholder"
+            ),
+            Problem::MoveOntoUsedKey { from, to } => format!(
+                "moved {from} → {to}: the journal holds the orders of an earlier card under \
+                 {to}, taken out of state; moving {from} there would mix the two cards' histories: \
+                 choose another key"
             ),
             Problem::MoveWaitsForOrders { from, to } => format!(
                 "moved {from} → {to}: {from} has an order still open; finish it first with \

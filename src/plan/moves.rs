@@ -35,6 +35,17 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
             });
             continue;
         }
+        if state
+            .removed_cards
+            .get(m.to.as_str())
+            .is_some_and(|orders| !orders.is_empty())
+        {
+            moved.problems.push(Problem::MoveOntoUsedKey {
+                from: m.from.clone(),
+                to: m.to.clone(),
+            });
+            continue;
+        }
         let open_topups = state
             .open_orders
             .keys()

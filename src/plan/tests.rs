@@ -1170,4 +1170,21 @@ fn a_removed_key_declared_again_takes_back_or_issues_anew() {
         reason.contains("a new card; `cardform import a CARD_ID`"),
         "{reason}"
     );
+
+    // A move onto a key with orders of its own, taken out of state, is refused.
+    let mut s = snapshot(vec![record_from(&card("b", "STD"), CardPhase::Active)]);
+    s.removed_cards
+        .insert("a".into(), vec![issued(1, "STD", OrderPhase::Completed)]);
+    let p = plan_with_moves(
+        &[card("a", "STD")],
+        &[moved("b", "a")],
+        &s,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        matches!(&p.problems[..], [Problem::MoveOntoUsedKey { from, to }] if from == "b" && to == "a"),
+        "{:?}",
+        p.problems
+    );
 }

@@ -333,6 +333,12 @@ fn redeclared_after_rm_or_mv_gets_a_new_card(backend: Backend) {
     assert_eq!(cards(&env)["carol-premium"]["status"], "failed");
     ok(&mut env.cardform(&["state", "rm", "carol-premium", "--force"]));
     ok(&mut env.cardform(&["state", "mv", "bob-ops", "bob-2"]));
+    // carol-premium's key keeps its orders: another card moved there would mix the histories.
+    let err = fails(&mut env.cardform(&["state", "mv", "bob-2", "carol-premium"]));
+    assert!(
+        err.contains("the journal holds the orders of an earlier card under carol-premium"),
+        "{err}"
+    );
 
     // carol on a product that works, bob-ops declared beside the card that was his.
     let again = ONBOARDING
