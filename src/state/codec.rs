@@ -716,6 +716,24 @@ pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
     }
 }
 
+/// [`Snapshot::removed_cards`](super::Snapshot::removed_cards) from the keys that left state and
+/// the card orders under them (in journal order).
+pub(super) fn removed_cards_from(
+    keys: Vec<String>,
+    orders: Vec<OrderRecord>,
+) -> BTreeMap<CompactString, Vec<OrderRecord>> {
+    let mut removed: BTreeMap<CompactString, Vec<OrderRecord>> = keys
+        .into_iter()
+        .map(|key| (CompactString::from(key), Vec::new()))
+        .collect();
+    for order in orders {
+        if let Some(list) = removed.get_mut(order.address.key.as_str()) {
+            list.push(order);
+        }
+    }
+    removed
+}
+
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";

@@ -623,15 +623,11 @@ impl PgStore {
     async fn removed_cards_in(
         conn: &mut PgConnection,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
-        let mut removed: BTreeMap<CompactString, Vec<OrderRecord>> =
-            sqlx::query_scalar::<_, String>(codec::removed_card_keys_sql(false))
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|key| (CompactString::from(key), Vec::new()))
-                .collect();
-        if removed.is_empty() {
-            return Ok(removed);
+        let keys: Vec<String> = sqlx::query_scalar(codec::removed_card_keys_sql(false))
+            .fetch_all(&mut *conn)
+            .await?;
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
         }
         let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
@@ -640,12 +636,10 @@ impl PgStore {
         )))
         .fetch_one(&mut *conn)
         .await?;
-        for order in codec::orders_from_packed(&packed)? {
-            if let Some(list) = removed.get_mut(order.address.key.as_str()) {
-                list.push(order);
-            }
-        }
-        Ok(removed)
+        Ok(codec::removed_cards_from(
+            keys,
+            codec::orders_from_packed(&packed)?,
+        ))
     }
 
     pub(in crate::state) async fn get_order(

@@ -186,31 +186,24 @@ impl SqliteStore {
     pub(super) async fn removed_cards_in(
         conn: &mut SqliteConnection,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
-        let mut removed: BTreeMap<CompactString, Vec<OrderRecord>> =
-            sqlx::query_scalar::<_, String>(codec::removed_card_keys_sql(true))
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|key| (CompactString::from(key), Vec::new()))
-                .collect();
-        if removed.is_empty() {
-            return Ok(removed);
-        }
-        let orders = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM orders WHERE resource_kind = 'card' AND resource_key IN ({}) \
-             ORDER BY seq",
-            order_columns!(),
-            codec::removed_card_keys_sql(true)
-        )))
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &orders {
-            let order = rows::order(row)?;
-            if let Some(list) = removed.get_mut(order.address.key.as_str()) {
-                list.push(order);
+        let keys: Vec<String> = sqlx::query_scalar(codec::removed_card_keys_sql(true))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut orders = Vec::new();
+        if !keys.is_empty() {
+            for row in &sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM orders WHERE resource_kind = 'card' AND resource_key IN ({}) \
+                 ORDER BY seq",
+                order_columns!(),
+                codec::removed_card_keys_sql(true)
+            )))
+            .fetch_all(&mut *conn)
+            .await?
+            {
+                orders.push(rows::order(row)?);
             }
         }
-        Ok(removed)
+        Ok(codec::removed_cards_from(keys, orders))
     }
 
     pub(in crate::state) async fn get_order(
