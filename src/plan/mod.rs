@@ -440,7 +440,16 @@ fn restrict(
 /// provider's key retention would issue and charge for a card nobody tracks.
 fn comeback(card: &DesiredCard, state: &Snapshot) -> (u32, Cow<'static, str>) {
     let Some(last) = state.removed_issues(&card.key).max_by_key(|o| o.attempt) else {
-        return (1, "declared, not in state".into());
+        return (
+            1,
+            if state.removed_cards.contains_key(card.key.as_str()) {
+                "declared, not in state: the card this key had left with no issue order of its \
+                 own (it moved to another key, or was imported), so this is a new card"
+            } else {
+                "declared, not in state"
+            }
+            .into(),
+        );
     };
     let asked_the_same = serde_json::from_str::<crate::wire::CreateCardRequest>(&last.request)
         .is_ok_and(|r| {
