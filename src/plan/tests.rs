@@ -523,6 +523,87 @@ proptest! {
         prop_assert_eq!(second.unchanged, desired.len());
     }
 
+    /// A key that left state, declared again: its card is taken back (no charge) only from an
+    /// order that asked for what is declared now and did not fail, and charged as new only
+    /// under an attempt the journal never sent; either way the next plan has nothing to do.
+    #[test]
+    fn a_removed_key_comes_back_without_reusing_a_key_it_should_not(
+        declared in arb_card(),
+        history in prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    OrderPhase::Prepared,
+                    OrderPhase::Completed,
+                    OrderPhase::Failed,
+                ]),
+                any::<bool>(),
+            ),
+            0..4,
+        ),
+    ) {
+        let mut declared = declared;
+        declared.topups.clear();
+        let request = |same: bool| {
+            let product = if same { declared.product_code.as_str() } else { "OTHER" };
+            let mut r = serde_json::json!({
+                "product_code": product,
+                "external_user_id": declared.external_user_id.as_str(),
+            });
+            if let Some(t) = declared.initial_topup {
+                r["initial_topup_amount"] = t.to_string().into();
+            }
+            r.to_string()
+        };
+        let orders: Vec<OrderRecord> = history
+            .iter()
+            .enumerate()
+            .map(|(i, (phase, same))| {
+                let mut o = OrderRecord::prepared(
+                    format!("k{i}"),
+                    Address::card(declared.key.as_str()),
+                    OrderKind::Issue,
+                    i as u32 + 1,
+                    request(*same),
+                    None,
+                    "",
+                );
+                o.phase = *phase;
+                o.order_id = (*phase != OrderPhase::Prepared).then(|| format!("ord-{i}"));
+                o
+            })
+            .collect();
+        let mut state = Snapshot::default();
+        state.removed_cards.insert(declared.key.clone(), orders.clone());
+        let desired = std::slice::from_ref(&declared);
+        let first = plan(desired, &state, &facts(), &PlanOptions::default());
+        let issue = first.actions.iter().find(|a| a.kind == ActionKind::Issue).unwrap();
+        let new = plan(
+            desired,
+            &Snapshot::default(),
+            &facts(),
+            &PlanOptions::default(),
+        );
+        match orders.iter().find(|o| o.attempt == issue.attempt) {
+            Some(o) => {
+                prop_assert!(o.phase != OrderPhase::Failed, "{:?}", issue);
+                prop_assert_eq!(&o.request, &request(true));
+                let charge = if o.order_id.is_some() {
+                    Decimal::ZERO
+                } else {
+                    new.totals.charge
+                };
+                prop_assert_eq!(first.totals.charge, charge);
+            }
+            None => {
+                prop_assert_eq!(issue.attempt as usize, orders.len() + 1);
+                prop_assert_eq!(first.totals.charge, new.totals.charge);
+            }
+        }
+        let applied = apply_effects(&first, &state, &[]);
+        let second = plan(desired, &applied, &facts(), &PlanOptions::default());
+        prop_assert!(!second.has_changes(), "second plan: {:?}", second.actions);
+    }
+
     #[test]
     fn totals_add_up(desired in prop::collection::btree_map("[a-z]{1,3}", arb_card(), 0..20)) {
         let desired: Vec<DesiredCard> = desired.into_iter().map(|(k, mut c)| { c.key = k.into(); c }).collect();
