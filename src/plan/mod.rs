@@ -140,8 +140,14 @@ pub fn plan_all(
         }
     }
     let mut topup_problems = Vec::new();
-    topups(desired, state, &mut actions, &mut topup_problems);
     let mut people_warnings = Vec::new();
+    topups(
+        desired,
+        state,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
     people::plan_people(
         people,
         desired,
@@ -249,19 +255,21 @@ pub fn plan_all(
 /// `topup` action, after its card's issue when the card is new in this plan; one sent already
 /// stays as it is (a changed amount is a problem: money sent cannot be edited), though its record
 /// takes changed labels (`update_labels`, state only); one sent and no longer declared is listed,
-/// and nothing is undone.
+/// and nothing is undone. A card this plan issues anew does not get again what its earlier card
+/// was sent: a warning says so.
 fn topups(
     desired: &[DesiredCard],
     state: &Snapshot,
     actions: &mut Vec<Action>,
     problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Warning>,
 ) {
     let mut declared = BTreeSet::new();
     let mut new = Vec::new();
     // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
     // Only wanted when some card declares top-ups: for a million new cards it was a table of a
     // million addresses, 200 MB, built for nothing.
-    let card_changes: std::collections::HashMap<&str, crate::model::Address> =
+    let card_changes: std::collections::HashMap<&str, (crate::model::Address, bool)> =
         if desired.iter().any(|c| !c.topups.is_empty()) {
             actions
                 .iter()
@@ -276,13 +284,24 @@ fn topups(
                                 | ActionKind::Move
                         )
                 })
-                .map(|a| (a.moved_to().unwrap_or(&a.key), a.address()))
+                .map(|a| {
+                    // A card whose earlier one got money: taken back, it is that same card.
+                    let new_card = matches!(
+                        a.kind,
+                        ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
+                    ) && !state.takes_back(&a.key, a.attempt);
+                    (a.moved_to().unwrap_or(&a.key), (a.address(), new_card))
+                })
                 .collect()
         } else {
             Default::default()
         };
     for card in desired.iter().filter(|c| !c.topups.is_empty()) {
-        let card_change = card_changes.get(card.key.as_str());
+        let (card_change, new_card) = match card_changes.get(card.key.as_str()) {
+            Some((address, new_card)) => (Some(address), *new_card),
+            None => (None, false),
+        };
+        let mut kept_by_earlier_card = Vec::new();
         for t in &card.topups {
             let address = crate::model::Address::topup(&card.key, &t.id);
             declared.insert(address.key.clone());
@@ -295,6 +314,8 @@ fn topups(
                             sent: s.amount.unwrap_or_default(),
                             declared: t.amount,
                         });
+                    } else if new_card {
+                        kept_by_earlier_card.push(t.id.clone());
                     } else if let Some(record) = state
                         .resources
                         .get(&address)
@@ -357,6 +378,12 @@ fn topups(
                     ..Default::default()
                 }
                 .boxed(),
+            });
+        }
+        if !kept_by_earlier_card.is_empty() {
+            warnings.push(Warning::TopupsKeptByEarlierCard {
+                key: card.key.to_string(),
+                ids: kept_by_earlier_card,
             });
         }
     }

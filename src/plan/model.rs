@@ -638,6 +638,10 @@ pub enum Warning {
         subprovider: String,
         kyc_status: String,
     },
+    /// A card this plan issues anew (re-issued, replaced, or declared again after it left state)
+    /// whose declared top-ups were sent to its earlier card: each is sent once, so the new card
+    /// does not get them.
+    TopupsKeptByEarlierCard { key: String, ids: Vec<String> },
     /// Declared people with no declared card and no cardholder yet: a cardholder (where KYC
     /// happens) belongs to the subprovider of a card's product, so theirs waits for a card.
     NoCardholderYet {
@@ -686,6 +690,13 @@ impl Warning {
             } => format!(
                 "cardholder {external_user_id} at {subprovider}: KYC {kyc_status}; new cards for \
                  them will wait and fail until the provider approves it"
+            ),
+            Warning::TopupsKeptByEarlierCard { key, ids } => format!(
+                "{key} is a new card in this plan; its top-up{} {} went to its earlier card and \
+                 {} not sent again (each top-up is sent once): declare new ids to fund the new card",
+                if ids.len() == 1 { "" } else { "s" },
+                ids.join(", "),
+                if ids.len() == 1 { "is" } else { "are" },
             ),
             Warning::NoCardholderYet {
                 external_user_ids,

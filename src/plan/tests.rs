@@ -1270,3 +1270,61 @@ fn a_removed_key_declared_again_takes_back_or_issues_anew() {
         p.problems
     );
 }
+
+/// A card issued anew does not get the top-ups its earlier card was sent, and the plan says so;
+/// a card taken back is that same card, and nothing is said.
+#[test]
+fn a_new_card_is_told_its_earlier_cards_topups_stay_sent() {
+    let mut declared = card("a", "PREM");
+    declared.topups = vec![crate::decl::DesiredTopup {
+        id: "t1".into(),
+        amount: d("50"),
+        labels: Labels::new(),
+        origin: Origin::default(),
+    }];
+    let sent = crate::state::TopupState {
+        attempt: 1,
+        phase: OrderPhase::Completed,
+        amount: Some(d("50")),
+        charge: Some(d("51.05")),
+        error_slug: None,
+    };
+
+    // Another product: the card is replaced.
+    let mut state = snapshot(vec![record_from(&card("a", "STD"), CardPhase::Active)]);
+    state.topups.insert("a:t1".into(), sent.clone());
+    let p = plan(
+        std::slice::from_ref(&declared),
+        &state,
+        &facts(),
+        &PlanOptions::default(),
+    );
+    assert!(p.actions.iter().any(|a| a.kind == ActionKind::Replace));
+    assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Topup));
+    let told: Vec<String> = p.warnings.iter().map(Warning::message).collect();
+    assert!(
+        told.iter().any(|w| w.starts_with(
+            "a is a new card in this plan; its top-up t1 went to its earlier card"
+        )),
+        "{told:?}"
+    );
+
+    // Taken back after `state rm`: the same card, which has its top-up.
+    let mut state = Snapshot::default();
+    state.topups.insert("a:t1".into(), sent);
+    let mut order = OrderRecord::prepared(
+        "k".into(),
+        Address::card("a"),
+        OrderKind::Issue,
+        1,
+        r#"{"product_code":"PREM","external_user_id":"u-a"}"#.into(),
+        None,
+        "",
+    );
+    order.phase = OrderPhase::Completed;
+    order.order_id = Some("ord".into());
+    state.removed_cards.insert("a".into(), vec![order]);
+    let p = plan(&[declared], &state, &facts(), &PlanOptions::default());
+    assert_eq!(p.totals.charge, Decimal::ZERO);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
