@@ -560,20 +560,33 @@ impl Ctx {
 
     /// Carries out one action; `Ok(true)` when it completed (what depends on it may start).
     async fn run_action(self: Arc<Self>, action: Action) -> Result<bool, ExecError> {
-        let ended = match action.kind {
-            ActionKind::Issue | ActionKind::Reissue => self.issue(&action, None).await?,
-            ActionKind::Replace => self.replace(&action).await?,
-            ActionKind::Resume => self.resume(&action).await?,
+        let carried_out = match action.kind {
+            ActionKind::Issue | ActionKind::Reissue => self.issue(&action, None).await,
+            ActionKind::Replace => self.replace(&action).await,
+            ActionKind::Resume => self.resume(&action).await,
             ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::Prune => {
-                self.change_status(&action).await?
+                self.change_status(&action).await
             }
-            ActionKind::UpdateLabels => self.relabel(&action).await?,
-            ActionKind::Move => self.rename(&action).await?,
-            ActionKind::Topup => self.topup(&action).await?,
+            ActionKind::UpdateLabels => self.relabel(&action).await,
+            ActionKind::Move => self.rename(&action).await,
+            ActionKind::Topup => self.topup(&action).await,
             ActionKind::CreateUser | ActionKind::CreateCardholder => {
-                self.create_person(&action).await?
+                self.create_person(&action).await
             }
             ActionKind::Undeclared => return Ok(true),
+        };
+        let ended = match carried_out {
+            Ok(ended) => ended,
+            // The journal refused this change's entry: nothing of it was written or sent, so it
+            // fails alone, where a broken store stops the run.
+            Err(ExecError::State(StateError::JournalConflict { key })) => Ended::Failed {
+                slug: slugs::JOURNAL_CONFLICT.into(),
+                message: format!(
+                    "idempotency key {key} is already journaled for a different request; \
+                     nothing was sent"
+                ),
+            },
+            Err(e) => return Err(e),
         };
         let completed = matches!(ended, Ended::Done { .. });
         let mut s = self.summary.lock().await;

@@ -18,6 +18,9 @@ pub const ORDER_FAILED: &str = "order_failed";
 pub const ORDER_MISMATCH: &str = "order_mismatch";
 /// A declared move found its new key taken in state (another writer got there first).
 pub const MOVE_CONFLICT: &str = "move_conflict";
+/// The journal holds the change's idempotency key for another request: nothing was journaled
+/// or sent for it.
+pub const JOURNAL_CONFLICT: &str = "journal_conflict";
 
 /// The slug of a client error: the provider's, else [`UNREACHABLE`].
 pub fn of(e: &ClientError) -> String {
@@ -56,6 +59,9 @@ pub fn hint(slug: &str) -> &'static str {
         }
         ORDER_MISMATCH => {
             "the provider's answer does not match what the journal sent under that key (another provider world after a reset, a wrong CARDFORM_API_URL, a key reused elsewhere?); nothing was bound or charged to this card: check the provider URL and `cardform show KEY` before re-running"
+        }
+        JOURNAL_CONFLICT => {
+            "the journal already holds this change's idempotency key for another request (a state edited by hand, or two cards' histories mixed under one key); nothing was sent for it and the rest of the run went on: inspect it with `cardform show KEY` and report it before re-running"
         }
         MOVE_CONFLICT => {
             "both keys are in state now; run `cardform plan` again and resolve it there (remove the move, or `cardform state rm` one of them)"

@@ -1303,9 +1303,8 @@ fn a_new_card_is_told_its_earlier_cards_topups_stay_sent() {
     assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Topup));
     let told: Vec<String> = p.warnings.iter().map(Warning::message).collect();
     assert!(
-        told.iter().any(|w| w.starts_with(
-            "a is a new card in this plan; its top-up t1 went to its earlier card"
-        )),
+        told.iter().any(|w| w
+            .starts_with("a is a new card in this plan; its top-up t1 went to its earlier card")),
         "{told:?}"
     );
 

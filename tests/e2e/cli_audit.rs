@@ -374,6 +374,73 @@ fn redeclared_after_rm_or_mv_gets_a_new_card(backend: Backend) {
     assert!(replan.contains("No changes."), "{replan}");
 }
 
+/// A change whose idempotency key the journal holds for another request (a state edited by
+/// hand, or two histories mixed by an older release) fails alone, saying so; the rest of the run
+/// goes on, and nothing is sent for it.
+fn a_journal_conflict_fails_one_change_not_the_run(backend: Backend) {
+    let env = Env::on(backend, fast_sandbox());
+    env.rt.block_on(async {
+        let store = Store::open(&env.location()).await.unwrap();
+        let lineage = store.lineage().await.unwrap();
+        let serial = store
+            .begin_run(cardform::state::RunInfo {
+                command: "an older cardform".into(),
+                user: "test".into(),
+                host: "test".into(),
+                at: "2025-01-01T00:00:00Z".into(),
+            })
+            .await
+            .unwrap();
+        let now = "2025-01-01T00:00:00Z".to_owned();
+        let order = cardform::state::OrderRecord {
+            idempotency_key: cardform::exec::keys::issue(&lineage, "bob-ops", 1),
+            address: cardform::model::Address::card("bob-ops"),
+            kind: cardform::state::OrderKind::Issue,
+            attempt: 1,
+            request: r#"{"product_code":"MC_EUR_PREMIUM","external_user_id":"u-9"}"#.into(),
+            order_id: None,
+            phase: cardform::state::OrderPhase::Failed,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: None,
+            charge: None,
+            created_at: now.clone(),
+            updated_at: now,
+            sent_serial: None,
+        };
+        store.journal_order(serial, &order).await.unwrap();
+        store
+            .finish_run(serial, &serde_json::json!({}))
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let f = env.write("cards.yaml", ONBOARDING);
+    let out = env
+        .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}{err}");
+    assert!(
+        err.contains("bob-ops")
+            && err.contains("journal_conflict")
+            && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert!(text.contains("issued        2"), "{text}");
+    assert_eq!(
+        env.inspect().calls["cards/create"],
+        2,
+        "nothing sent for bob-ops"
+    );
+    let state = cards(&env);
+    assert!(state.contains_key("alice-travel") && state.contains_key("carol-premium"));
+    assert!(!state.contains_key("bob-ops"), "nothing recorded for it");
+}
+
 fn diff_between_serials(backend: Backend) {
     let env = Env::on(backend, fast_sandbox());
     apply(&env, ONBOARDING);
@@ -771,6 +838,7 @@ on_both_backends!(
     history_after_apply_rm_import_refresh,
     redeclared_after_rm_reports_the_first_runs_money,
     redeclared_after_rm_or_mv_gets_a_new_card,
+    a_journal_conflict_fails_one_change_not_the_run,
     diff_between_serials,
     export_is_deterministic,
     drift_is_refreshed_and_planned_away,
