@@ -73,9 +73,11 @@ impl Ctx {
             attempt,
             replaced_by: None,
             balance: None,
+            // A card taken back was created when its issue order was journaled.
             created_at: previous
                 .filter(|_| retire.is_none())
                 .map(|p| p.created_at.clone())
+                .or_else(|| taken_back.as_ref().map(|o| o.created_at.clone()))
                 .unwrap_or(now.clone()),
             updated_at: now,
         };

@@ -292,6 +292,13 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
     let runs: Vec<serde_json::Value> =
         serde_json::from_str(&ok(&mut env.cardform(&["state", "history", "--json"]))).unwrap();
     let last = &runs[2]["summary"];
+    // Created when first issued, before it was taken out of state.
+    assert!(
+        after["bob-ops"]["created_at"].as_str().unwrap() < runs[1]["at"].as_str().unwrap(),
+        "{} then rm at {}",
+        after["bob-ops"]["created_at"],
+        runs[1]["at"]
+    );
     let charged: rust_decimal::Decimal = last["charged"].as_str().unwrap().parse().unwrap();
     assert!(charged.is_zero(), "{last:#}");
     assert_eq!(
