@@ -386,44 +386,19 @@ fn redeclared_after_rm_or_mv_gets_a_new_card(backend: Backend) {
 /// goes on, and nothing is sent for it.
 fn a_journal_conflict_fails_one_change_not_the_run(backend: Backend) {
     let env = Env::on(backend, fast_sandbox());
-    env.rt.block_on(async {
-        let store = Store::open(&env.location()).await.unwrap();
-        let lineage = store.lineage().await.unwrap();
-        let serial = store
-            .begin_run(cardform::state::RunInfo {
-                command: "an older cardform".into(),
-                user: "test".into(),
-                host: "test".into(),
-                at: "2025-01-01T00:00:00Z".into(),
-            })
-            .await
-            .unwrap();
-        let now = "2025-01-01T00:00:00Z".to_owned();
-        let order = cardform::state::OrderRecord {
-            idempotency_key: cardform::exec::keys::issue(&lineage, "bob-ops", 1),
-            address: cardform::model::Address::card("bob-ops"),
-            kind: cardform::state::OrderKind::Issue,
-            attempt: 1,
-            request: r#"{"product_code":"MC_EUR_PREMIUM","external_user_id":"u-9"}"#.into(),
-            order_id: None,
-            phase: cardform::state::OrderPhase::Failed,
-            provider_status: None,
-            sub_status: None,
-            error_slug: None,
-            error_message: None,
-            estimated_charge: None,
-            charge: None,
-            created_at: now.clone(),
-            updated_at: now,
-            sent_serial: None,
-        };
-        store.journal_order(serial, &order).await.unwrap();
-        store
-            .finish_run(serial, &serde_json::json!({}))
-            .await
-            .unwrap();
-        store.close().await;
-    });
+    journal_by_hand(
+        &env,
+        |lineage| {
+            let mut order = issue_order(
+                "bob-ops",
+                &cardform::exec::keys::issue(lineage, "bob-ops", 1),
+                r#"{"product_code":"MC_EUR_PREMIUM","external_user_id":"u-9"}"#,
+            );
+            order.phase = cardform::state::OrderPhase::Failed;
+            order
+        },
+        None,
+    );
     let f = env.write("cards.yaml", ONBOARDING);
     let out = env
         .cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])

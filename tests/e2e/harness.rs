@@ -242,8 +242,82 @@ impl Drop for Env {
 /// A card (user u-3001, VISA_USD_STD) whose issue order is in the journal as a killed apply
 /// leaves it: journalled under `idempotency_key`, acknowledged when `order_id` is given.
 pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id: Option<&str>) {
+    let now = "2025-01-01T00:00:00Z".to_owned();
+    let card = cardform::state::CardRecord {
+        key: key.into(),
+        external_user_id: "u-3001".into(),
+        product_code: "VISA_USD_STD".into(),
+        initial_topup: None,
+        desired_status: Default::default(),
+        labels: cardform::decl::Labels::new(),
+        card_id: None,
+        phase: cardform::state::CardPhase::Pending,
+        provider_status: None,
+        last4: None,
+        charged: rust_decimal::Decimal::ZERO,
+        attempt: 1,
+        replaced_by: None,
+        balance: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    journal_by_hand(
+        env,
+        |_| {
+            let mut order = issue_order(
+                key,
+                idempotency_key,
+                r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#,
+            );
+            order.phase = if order_id.is_some() {
+                cardform::state::OrderPhase::Open
+            } else {
+                cardform::state::OrderPhase::Prepared
+            };
+            order.order_id = order_id.map(str::to_owned);
+            order
+        },
+        Some(card),
+    );
+}
+
+/// Attempt 1 of card `key`'s issue order as journaled, before any answer.
+pub fn issue_order(
+    key: &str,
+    idempotency_key: &str,
+    request: &str,
+) -> cardform::state::OrderRecord {
+    let now = "2025-01-01T00:00:00Z".to_owned();
+    cardform::state::OrderRecord {
+        idempotency_key: idempotency_key.to_owned(),
+        address: cardform::model::Address::card(key),
+        kind: cardform::state::OrderKind::Issue,
+        attempt: 1,
+        request: request.into(),
+        phase: cardform::state::OrderPhase::Prepared,
+        order_id: None,
+        provider_status: None,
+        sub_status: None,
+        error_slug: None,
+        error_message: None,
+        estimated_charge: None,
+        charge: None,
+        created_at: now.clone(),
+        updated_at: now,
+        sent_serial: None,
+    }
+}
+
+/// Writes what a run of another cardform left behind: the order `order` makes from the state's
+/// lineage, journaled and recorded with `card`, in a run of its own.
+pub fn journal_by_hand(
+    env: &Env,
+    order: impl FnOnce(&str) -> cardform::state::OrderRecord,
+    card: Option<cardform::state::CardRecord>,
+) {
     env.rt.block_on(async {
         let store = cardform::state::Store::open(&env.location()).await.unwrap();
+        let order = order(&store.lineage().await.unwrap());
         let serial = store
             .begin_run(cardform::state::RunInfo {
                 command: "test setup".into(),
@@ -253,50 +327,9 @@ pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id:
             })
             .await
             .unwrap();
-        let now = "2025-01-01T00:00:00Z".to_owned();
-        let order = cardform::state::OrderRecord {
-            idempotency_key: idempotency_key.to_owned(),
-            address: cardform::model::Address::card(key),
-            kind: cardform::state::OrderKind::Issue,
-            attempt: 1,
-            request: r#"{"product_code":"VISA_USD_STD","external_user_id":"u-3001"}"#.into(),
-            phase: if order_id.is_some() {
-                cardform::state::OrderPhase::Open
-            } else {
-                cardform::state::OrderPhase::Prepared
-            },
-            order_id: order_id.map(str::to_owned),
-            provider_status: None,
-            sub_status: None,
-            error_slug: None,
-            error_message: None,
-            estimated_charge: None,
-            charge: None,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            sent_serial: None,
-        };
         store.journal_order(serial, &order).await.unwrap();
-        let card = cardform::state::CardRecord {
-            key: key.into(),
-            external_user_id: "u-3001".into(),
-            product_code: "VISA_USD_STD".into(),
-            initial_topup: None,
-            desired_status: Default::default(),
-            labels: cardform::decl::Labels::new(),
-            card_id: None,
-            phase: cardform::state::CardPhase::Pending,
-            provider_status: None,
-            last4: None,
-            charged: rust_decimal::Decimal::ZERO,
-            attempt: 1,
-            replaced_by: None,
-            balance: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
         store
-            .record(serial, Some(&order), Some(&card))
+            .record(serial, Some(&order), card.as_ref())
             .await
             .unwrap();
         store
