@@ -60,6 +60,10 @@ pub enum Stage {
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Summary {
     pub issued: usize,
+    /// Cards declared again after they left state, given back by their issue order (checked,
+    /// not sent again): no card was issued for them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub taken_back: usize,
     pub changed: usize,
     pub resumed: usize,
     #[serde(default, skip_serializing_if = "is_zero")]

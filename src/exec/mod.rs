@@ -531,8 +531,11 @@ impl Ctx {
         };
         // Changes the provider took part in: a relabel or a move always succeeds and would dilute
         // the share of failures.
-        let finished =
-            s.issued + s.changed - s.state_only + s.resumed + s.topped_up + s.people + s.failed;
+        let finished = s.issued + s.taken_back + s.changed - s.state_only
+            + s.resumed
+            + s.topped_up
+            + s.people
+            + s.failed;
         if finished < BRAKE_MIN_FINISHED
             || Decimal::from(s.failed) <= max * Decimal::from(finished)
             || s.stopped.is_some()
@@ -593,6 +596,14 @@ impl Ctx {
         match ended {
             Ended::Done { card_id, charges } => {
                 match action.kind {
+                    ActionKind::Issue
+                        if self
+                            .snapshot
+                            .removed_issue(&action.key, action.attempt)
+                            .is_some() =>
+                    {
+                        s.taken_back += 1
+                    }
                     ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
                     ActionKind::Resume => s.resumed += 1,
                     ActionKind::Topup => s.topped_up += 1,

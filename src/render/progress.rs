@@ -306,6 +306,13 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n{}", style.bold("Apply summary"));
     let _ = writeln!(out, "  issued   {:>6}", s.issued);
+    if s.taken_back > 0 {
+        let _ = writeln!(
+            out,
+            "  taken back {:>4}  (cards that left state, given back by their issue order: none issued)",
+            s.taken_back
+        );
+    }
     let _ = writeln!(out, "  changed  {:>6}", s.changed);
     let _ = writeln!(out, "  resumed  {:>6}", s.resumed);
     if s.topped_up > 0 {

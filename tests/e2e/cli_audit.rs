@@ -274,7 +274,8 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
     // the provider keeps only so long, and past that would issue a second card).
     assert_eq!(env.inspect().calls["cards/create"], creates, "{out}");
     assert!(
-        out.contains("actually charged 0.00 USDT")
+        out.contains("taken back    1")
+            && out.contains("actually charged 0.00 USDT")
             && out.contains(&format!(
                 "plus {first_charge} USDT charged earlier by run 1"
             )),
@@ -298,6 +299,16 @@ fn redeclared_after_rm_reports_the_first_runs_money(backend: Backend) {
         "{} then rm at {}",
         after["bob-ops"]["created_at"],
         runs[1]["at"]
+    );
+    assert_eq!(last["taken_back"], 1, "{last:#}");
+    assert_eq!(last["issued"], 0, "no card was issued: {last:#}");
+    let history = ok(&mut env.cardform(&["state", "history"]));
+    assert!(
+        history
+            .lines()
+            .nth(3)
+            .is_some_and(|l| l.contains("taken back 1") && !l.contains("issued")),
+        "{history}"
     );
     let charged: rust_decimal::Decimal = last["charged"].as_str().unwrap().parse().unwrap();
     assert!(charged.is_zero(), "{last:#}");

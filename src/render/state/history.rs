@@ -12,8 +12,9 @@ use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
-    const COUNTS: [&str; 13] = [
+    const COUNTS: [&str; 14] = [
         "issued",
+        "taken_back",
         "changed",
         "resumed",
         "topped_up",
