@@ -761,7 +761,7 @@ fn state_never_holds_a_pan_or_cvv() {
 fn audit_records_refusals(backend: Backend) {
     let env = Env::on(
         backend,
-        cardform::sandbox::SandboxConfig {
+        SandboxConfig {
             unknown_users: vec!["u-1002".into()],
             ..fast_sandbox()
         },
