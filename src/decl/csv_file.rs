@@ -626,6 +626,7 @@ fn read_topups<'a>(
             };
         }
         if let (true, Slot::Set(key), Slot::Set(id), Slot::Set(amount)) = (row_ok, key, id, amount)
+            && src.keep.holds(&key.value)
         {
             out.push(TopupCandidate {
                 file,

@@ -12,6 +12,7 @@
 mod csv_file;
 mod fields;
 mod moves;
+mod part;
 mod people;
 mod problem;
 pub(crate) mod suggest;
@@ -19,6 +20,7 @@ mod yaml_file;
 
 pub use crate::model::{DesiredStatus, Labels};
 pub use moves::Move;
+pub use part::Part;
 pub use people::{DesiredCardholder, Kyc};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 
@@ -148,8 +150,20 @@ pub fn today_utc() -> Date {
         .date()
 }
 
+/// [`load`], keeping only the cards of `part` (and their top-ups): every file is still read and
+/// checked whole, so a problem anywhere is reported, whichever part is asked for. Moves and people
+/// are not split, and moves are checked against the whole declarations only: read a part only
+/// of declarations a whole load found without moves.
+pub fn load_part(paths: &[PathBuf], part: Part) -> Result<Declarations, SpecReport> {
+    load_files(paths, today_utc(), part)
+}
+
 /// [`load`], with the date birth dates must not be after.
 pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecReport> {
+    load_files(paths, today, Part::WHOLE)
+}
+
+fn load_files(paths: &[PathBuf], today: Date, part: Part) -> Result<Declarations, SpecReport> {
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     let mut read = |path: &Path, inputs: &mut Vec<Input>| {
@@ -188,7 +202,7 @@ pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecRe
             Ok(_) => read(path, &mut inputs),
         }
     }
-    load_inputs(inputs, today)
+    load_inputs(inputs, today, part)
 }
 
 fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {
@@ -231,16 +245,26 @@ pub fn load_sources_as_of(
     sources: Vec<(String, String)>,
     today: Date,
 ) -> Result<Declarations, SpecReport> {
+    load_sources_part(sources, today, Part::WHOLE)
+}
+
+/// [`load_sources_as_of`], keeping only the cards of `part` (see [`load_part`]).
+pub fn load_sources_part(
+    sources: Vec<(String, String)>,
+    today: Date,
+    part: Part,
+) -> Result<Declarations, SpecReport> {
     load_inputs(
         sources
             .into_iter()
             .map(|(name, text)| Input::Text { name, text })
             .collect(),
         today,
+        part,
     )
 }
 
-fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecReport> {
+fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declarations, SpecReport> {
     let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
     let mut candidates = Vec::new();
     let mut move_candidates = Vec::new();
@@ -255,7 +279,8 @@ fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecRepo
                 sources.push(None);
             }
             Input::Text { name, text } => {
-                let src = Source::new(name, text);
+                let mut src = Source::new(name, text);
+                src.keep = part;
                 let mut local = Vec::new();
                 let kind = kind_of(&src.name);
                 match kind {
@@ -320,7 +345,11 @@ fn load_inputs(inputs: Vec<Input>, today: Date) -> Result<Declarations, SpecRepo
     let mut cards: Vec<DesiredCard> = candidates.into_iter().filter_map(|c| c.card).collect();
     cards.shrink_to_fit();
 
-    let moves = moves::check(move_candidates, &cards, &sources, &mut problems);
+    // A move names two keys, which may be in different parts: checked in a whole load only.
+    let moves = match part.is_whole() {
+        true => moves::check(move_candidates, &cards, &sources, &mut problems),
+        false => moves::unchecked(move_candidates, &sources),
+    };
     attach_topups(topup_candidates, &mut cards, &sources, &mut problems);
     let cardholders = people::merge(person_candidates, today, &sources, &mut problems);
 

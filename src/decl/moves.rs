@@ -121,3 +121,26 @@ pub(crate) fn check(
     moves.sort_by(|a, b| a.from.cmp(&b.from));
     moves
 }
+
+/// The moves as declared, unchecked: for a load of one part of the declarations, where a move's
+/// two keys may lie in different parts. Whoever reads parts has checked the whole first.
+pub(crate) fn unchecked(candidates: Vec<MoveCandidate>, sources: &[Option<Source>]) -> Vec<Move> {
+    let mut moves: Vec<Move> = candidates
+        .into_iter()
+        .filter_map(|m| {
+            let Some(Some(src)) = sources.get(m.file) else {
+                return None;
+            };
+            Some(Move {
+                origin: Origin {
+                    file: src.name.clone(),
+                    line: m.from_loc.line(),
+                },
+                from: m.from,
+                to: m.to,
+            })
+        })
+        .collect();
+    moves.sort_by(|a, b| a.from.cmp(&b.from));
+    moves
+}

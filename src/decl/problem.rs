@@ -103,6 +103,9 @@ pub(crate) struct Source {
     /// Byte offset of each line start; built only when a problem needs it, so a clean load of a
     /// large file never pays for it.
     line_starts: OnceLock<Vec<usize>>,
+    /// The cards wanted from this file: those of one part when a large fleet is read a part at
+    /// a time. Every entry is still checked and its problems reported.
+    pub keep: super::Part,
 }
 
 /// A position in a source, as the reader that found it knows it.
@@ -137,6 +140,7 @@ impl Source {
             name: name.into(),
             text: Arc::new(text),
             line_starts: OnceLock::new(),
+            keep: super::Part::WHOLE,
         }
     }
 

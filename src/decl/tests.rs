@@ -267,6 +267,73 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Read a part at a time, the declarations are the same cards (top-ups attached), each in
+    /// exactly one part, whatever the number of parts and the file kinds.
+    #[test]
+    fn the_parts_of_the_declarations_are_the_whole(
+        cards in proptest::collection::btree_map("[A-Za-z0-9._/-]{1,20}", arb_card(), 0..40),
+        count in 1u32..6,
+    ) {
+        let cards: Vec<DesiredCard> = cards
+            .into_iter()
+            .map(|(key, mut c)| { c.key = key.into(); c })
+            .collect();
+        let (first, second) = cards.split_at(cards.len() / 2);
+        let mut topups = String::from("key,topup_id,amount\n");
+        for c in second.iter().step_by(3) {
+            topups.push_str(&format!("{},t1,5\n{},t2,7.5\n", csv_quote(&c.key), csv_quote(&c.key)));
+        }
+        let files = vec![
+            ("a.yaml".to_owned(), to_yaml(first)),
+            ("b.csv".to_owned(), to_csv(second)),
+            ("t.csv".to_owned(), topups),
+        ];
+        let today = today_utc();
+        let whole = load_sources_as_of(files.clone(), today)
+            .map_err(|e| format!("{:?}", e.problems()))
+            .unwrap();
+        let mut joined = Vec::new();
+        for part in Part::all(count) {
+            let d = load_sources_part(files.clone(), today, part)
+                .map_err(|e| format!("{:?}", e.problems()))
+                .unwrap();
+            prop_assert!(d.cards.iter().all(|c| part.holds(&c.key)));
+            prop_assert!(d.cards.windows(2).all(|w| w[0].key < w[1].key));
+            joined.extend(d.cards);
+        }
+        joined.sort_by(|a, b| a.key.cmp(&b.key));
+        prop_assert_eq!(joined, whole.cards);
+    }
+}
+
+/// A problem anywhere stops every part: each reads and checks every entry, keeping only its own.
+/// A duplicate key is found by the part holding the key.
+#[test]
+fn every_part_reports_problems_wherever_they_are() {
+    let text = "version: 1\ndefaults: {product_code: P}\ncards:\n  - {key: a, external_user_id: u}\n  - {key: b, external_user_id: u, status: melted}\n  - {key: c, external_user_id: u}\n  - {key: c, external_user_id: v}\n";
+    let today = today_utc();
+    for part in Part::all(3) {
+        let report = load_sources_part(vec![src("a.yaml", text)], today, part).unwrap_err();
+        let messages: Vec<String> = report
+            .problems()
+            .iter()
+            .map(|p| p.message().to_owned())
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains("melted")),
+            "{part:?}: {messages:?}"
+        );
+        assert_eq!(
+            messages
+                .iter()
+                .any(|m| m.contains("duplicate card key `c`")),
+            part.holds("c"),
+            "{part:?}: {messages:?}"
+        );
+    }
+}
+
 const PEOPLE: &str = "version: 1\ndefaults: {product_code: P}\ncards:\n  - {key: bob-operations, external_user_id: u-b}\n  - {key: carol, external_user_id: u-c}\n";
 
 #[test]
