@@ -12,15 +12,13 @@
 mod csv_file;
 mod fields;
 mod moves;
-mod part;
 mod people;
 mod problem;
 pub(crate) mod suggest;
 mod yaml_file;
 
-pub use crate::model::{DesiredStatus, Labels};
+pub use crate::model::{DesiredStatus, Labels, Part};
 pub use moves::Move;
-pub use part::Part;
 pub use people::{DesiredCardholder, Kyc};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
 

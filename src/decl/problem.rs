@@ -105,7 +105,7 @@ pub(crate) struct Source {
     line_starts: OnceLock<Vec<usize>>,
     /// The cards wanted from this file: those of one part when a large fleet is read a part at
     /// a time. Every entry is still checked and its problems reported.
-    pub keep: super::Part,
+    pub keep: crate::model::Part,
 }
 
 /// A position in a source, as the reader that found it knows it.
@@ -140,7 +140,7 @@ impl Source {
             name: name.into(),
             text: Arc::new(text),
             line_starts: OnceLock::new(),
-            keep: super::Part::WHOLE,
+            keep: crate::model::Part::WHOLE,
         }
     }
 

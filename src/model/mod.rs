@@ -5,6 +5,7 @@
 mod address;
 pub mod country;
 mod labels;
+mod part;
 
 pub use address::{
     Address, AddressError, CARDHOLDER_SEPARATOR, KEY_MAX_LEN, KeyError, ResourceKind,
@@ -12,6 +13,7 @@ pub use address::{
 };
 pub use country::is_iso_alpha2;
 pub use labels::{LabelSets, Labels};
+pub use part::Part;
 
 use serde::{Deserialize, Serialize};
 

@@ -604,6 +604,45 @@ proptest! {
         prop_assert!(!second.has_changes(), "second plan: {:?}", second.actions);
     }
 
+    /// Planned a part at a time (each part of the declarations against its part of state), a
+    /// fleet gets the actions of its whole plan, each once: what lets a very large apply run a
+    /// part at a time.
+    #[test]
+    fn the_plans_of_the_parts_are_the_whole_plan(
+        earlier in prop::collection::btree_map("[a-e]{1,2}", arb_card(), 0..12),
+        desired in prop::collection::btree_map("[a-e]{1,2}", arb_card(), 0..12),
+        existing in prop::collection::vec((arb_card(), arb_phase()), 0..12),
+        prune in any::<bool>(),
+        count in 1u32..5,
+    ) {
+        let keyed = |m: std::collections::BTreeMap<String, DesiredCard>| -> Vec<DesiredCard> {
+            m.into_iter().map(|(k, mut c)| { c.key = k.into(); c }).collect()
+        };
+        let (earlier, desired) = (keyed(earlier), keyed(desired));
+        let opts = PlanOptions { prune, ..Default::default() };
+        // State with top-ups sent and cards in every phase, as an earlier run leaves it.
+        let base = snapshot(existing.iter().map(|(c, ph)| record_from(c, *ph)).collect());
+        let state = apply_effects(&plan(&earlier, &base, &facts(), &opts), &base, &[]);
+        let whole = plan(&desired, &state, &facts(), &opts);
+        let mut actions = Vec::new();
+        let mut unchanged = 0;
+        for part in crate::model::Part::all(count) {
+            let mine: Vec<DesiredCard> =
+                desired.iter().filter(|c| part.holds(&c.key)).cloned().collect();
+            let p = plan(&mine, &state.part(part), &facts(), &opts);
+            unchanged += p.unchanged;
+            actions.extend(p.actions);
+        }
+        let order = |a: &Action, b: &Action| {
+            (&a.key, a.kind.as_str(), a.attempt).cmp(&(&b.key, b.kind.as_str(), b.attempt))
+        };
+        let mut expected = whole.actions.clone();
+        expected.sort_by(order);
+        actions.sort_by(order);
+        prop_assert_eq!(actions, expected);
+        prop_assert_eq!(unchanged, whole.unchanged);
+    }
+
     #[test]
     fn totals_add_up(desired in prop::collection::btree_map("[a-z]{1,3}", arb_card(), 0..20)) {
         let desired: Vec<DesiredCard> = desired.into_iter().map(|(k, mut c)| { c.key = k.into(); c }).collect();

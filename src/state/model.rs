@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::model::{Address, DesiredStatus, Labels, ResourceKind};
+use crate::model::{Address, DesiredStatus, Labels, Part, ResourceKind};
 
 /// Where a managed card is in its life, as cardform last recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -529,10 +529,46 @@ impl Snapshot {
             .find(|o| o.attempt == attempt)
     }
 
+    /// What state holds of the cards of `part` (see [`Part`]): their records, orders, top-ups and
+    /// removals. What is not a card's (a person's user or cardholder) goes with the first part,
+    /// so each is planned once; observed fees are kept whole (they are per product). Planning
+    /// each part of the declarations against its part of state gives, together, the actions of
+    /// the whole plan.
+    pub fn part(&self, part: Part) -> Snapshot {
+        let holds = |address: &Address| match address.card_key() {
+            Some(key) => part.holds(key),
+            None => part.index() == 0,
+        };
+        let by_key = |key: &str| part.holds(key);
+        Snapshot {
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            cards: filtered(&self.cards, |k| by_key(k)),
+            open_orders: filtered(&self.open_orders, holds),
+            observed_issue_fees: self.observed_issue_fees.clone(),
+            topups: filtered(&self.topups, |k| {
+                holds(&Address::new(ResourceKind::Topup, k.as_str()))
+            }),
+            resources: filtered(&self.resources, holds),
+            removed_cards: filtered(&self.removed_cards, |k| by_key(k)),
+        }
+    }
+
     /// Whether issue attempt `attempt` of `key` takes back an order the provider acknowledged
     /// before the key left state: nothing is asked of the provider again, and nothing is paid.
     pub fn takes_back(&self, key: &str, attempt: u32) -> bool {
         self.removed_issue(key, attempt)
             .is_some_and(|o| o.order_id.is_some())
     }
+}
+
+/// The entries of `map` whose key passes `keep`, cloned.
+fn filtered<K: Ord + Clone, V: Clone>(
+    map: &BTreeMap<K, V>,
+    keep: impl Fn(&K) -> bool,
+) -> BTreeMap<K, V> {
+    map.iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -1,9 +1,11 @@
-//! [`Part`]: one of several disjoint parts of the declarations, chosen by a hash of each card's
-//! key, so a very large fleet can be read, planned and applied a part at a time with bounded
-//! memory. Owns only the choice of part; reading a part is [`super::load_part`].
+//! [`Part`]: one of several disjoint parts of a fleet, chosen by a hash of each card's key, so a
+//! very large fleet can be read, planned and applied a part at a time with bounded memory. Owns
+//! only the choice of part: reading a part of the declarations is `decl::load_part`, taking a
+//! part of state is `Snapshot::part`.
 //!
 //! Every relation the declarations have between cards is by key (a duplicate, a top-up and its
-//! card), so each part holds all of a key's declarations and can be checked on its own. Moves and
+//! card), and so is every record state keeps of a card (its orders, top-ups, removal), so each
+//! part holds all of a key's declarations and records and can be planned on its own. Moves and
 //! people relate keys and users across parts: they are not split.
 
 /// Part `index` of `count` (`0 <= index < count`).
