@@ -233,103 +233,171 @@ pub async fn execute(
     events: EventSink,
     stop: StopFlag,
 ) -> Result<Summary, ExecError> {
-    let lineage = store.lineage().await?;
-    let work: Vec<Action> = actions.into_iter().filter(|a| a.kind.is_change()).collect();
-    events.emit(Event::Started {
-        total: work.len(),
-        serial,
-    });
-    let journal_key = *client.journal_key();
-    let card_ids = snapshot
-        .cards
-        .values()
-        .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
-        .collect();
-    // The run reads the cards of its own changes only (what an issue keeps, what a replace
-    // retires): the rest of a large state need not stay in memory while it runs.
-    let mut snapshot = snapshot;
-    {
-        let touched: std::collections::HashSet<&str> =
-            work.iter().map(|a| a.key.as_str()).collect();
-        snapshot
+    let total = actions.iter().filter(|a| a.kind.is_change()).count();
+    let mut run = Run::start(
+        store, client, clock, serial, &snapshot, total, options, events, stop,
+    )
+    .await?;
+    run.part(snapshot, actions).await?;
+    Ok(run.finish().await)
+}
+
+/// One run, fed its changes a part at a time (see [`crate::model::Part`]): a very large plan is
+/// carried out part by part, so only one part's changes are held at once. Everything a run
+/// keeps across parts (its summary, fees committed, the failure-rate brake, the stop flag, what
+/// it learned of order latency and KYC) lives in it; each part brings its changes and the part
+/// of state they touch. A change may depend only on changes of its own part. With one part this
+/// is exactly [`execute`].
+pub struct Run {
+    ctx: Arc<Ctx>,
+    parallelism: usize,
+    /// `--canary n`, until a part with changes has run it.
+    canary: Option<usize>,
+    /// The changes of every part: the canary's stage says how many follow it.
+    total: usize,
+}
+
+impl Run {
+    /// Starts run `serial` of `total` changes. `snapshot` is all of state as the run starts: a
+    /// provider card id stays bound to its one card whichever part it is met in.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        store: Store,
+        client: Client,
+        clock: Arc<dyn Clock>,
+        serial: u64,
+        snapshot: &Snapshot,
+        total: usize,
+        options: ExecOptions,
+        events: EventSink,
+        stop: StopFlag,
+    ) -> Result<Run, ExecError> {
+        let lineage = store.lineage().await?;
+        events.emit(Event::Started { total, serial });
+        let journal_key = *client.journal_key();
+        let card_ids = snapshot
             .cards
-            .retain(|key, _| touched.contains(key.as_str()));
+            .values()
+            .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
+            .collect();
+        let ctx = Arc::new(Ctx {
+            store,
+            client,
+            clock,
+            lineage,
+            serial,
+            snapshot: Snapshot::default(),
+            latency: LatencyModel::new(options.initial_latency),
+            events,
+            stop,
+            fail_fast: options.fail_fast,
+            fetch_details: options.fetch_details,
+            max_fees: options.max_fees,
+            max_failure_rate: options.max_failure_rate,
+            journal_key,
+            card_ids,
+            committed_fees: Mutex::new(Decimal::ZERO),
+            card_locks: Default::default(),
+            summary: Mutex::new(Summary::default()),
+            cardholder_forms: options.cardholder_forms,
+            kyc_wait: options.kyc_wait,
+            subproviders: options.subproviders,
+            kyc_learned: Mutex::new(Default::default()),
+            parked: Default::default(),
+            wake: Default::default(),
+        });
+        Ok(Run {
+            ctx,
+            parallelism: options.parallelism.max(1),
+            canary: options.canary.filter(|&n| n > 0),
+            total,
+        })
     }
-    let ctx = Arc::new(Ctx {
-        store,
-        client,
-        clock,
-        lineage,
-        serial,
-        snapshot,
-        latency: LatencyModel::new(options.initial_latency),
-        events,
-        stop,
-        fail_fast: options.fail_fast,
-        fetch_details: options.fetch_details,
-        max_fees: options.max_fees,
-        max_failure_rate: options.max_failure_rate,
-        journal_key,
-        card_ids,
-        committed_fees: Mutex::new(Decimal::ZERO),
-        card_locks: Default::default(),
-        summary: Mutex::new(Summary::default()),
-        cardholder_forms: options.cardholder_forms,
-        kyc_wait: options.kyc_wait,
-        subproviders: options.subproviders,
-        kyc_learned: Mutex::new(Default::default()),
-        parked: Default::default(),
-        wake: Default::default(),
-    });
-    {
-        let mut s = ctx.summary.lock().await;
-        for a in &work {
-            match a.estimate.total() {
-                Some(t) => s.estimated += t,
-                None => s.estimated_unknown += 1,
+
+    /// Carries out one part's `actions` to the end, against `snapshot`, state's part holding
+    /// their cards. Returns the state error that stopped it; a stopped run skips what is left
+    /// (each change reported), part after part, as it would in one.
+    pub async fn part(
+        &mut self,
+        snapshot: Snapshot,
+        actions: Vec<Action>,
+    ) -> Result<(), ExecError> {
+        let work: Vec<Action> = actions.into_iter().filter(|a| a.kind.is_change()).collect();
+        // The run reads the cards of its own changes only (what an issue keeps, what a replace
+        // retires): the rest of a large state need not stay in memory while it runs.
+        let mut snapshot = snapshot;
+        {
+            let touched: std::collections::HashSet<&str> =
+                work.iter().map(|a| a.key.as_str()).collect();
+            snapshot
+                .cards
+                .retain(|key, _| touched.contains(key.as_str()));
+        }
+        // Every task of the last part has ended (`run_schedule` waits for them all), so the run
+        // holds the only reference and the part's state can take the last one's place.
+        let Some(ctx) = Arc::get_mut(&mut self.ctx) else {
+            unreachable!("a task of the previous part outlived it");
+        };
+        ctx.snapshot = snapshot;
+        let ctx = &self.ctx;
+        {
+            let mut s = ctx.summary.lock().await;
+            for a in &work {
+                match a.estimate.total() {
+                    Some(t) => s.estimated += t,
+                    None => s.estimated_unknown += 1,
+                }
             }
+        }
+
+        let (canary, rest) = match self.canary {
+            Some(n) if !work.is_empty() => {
+                self.canary = None;
+                split_canary(work, n)
+            }
+            _ => (Vec::new(), work),
+        };
+        let mut fatal = None;
+        let canary_len = canary.len();
+        if !canary.is_empty() {
+            ctx.events.emit(Event::Stage {
+                stage: Stage::Canary,
+                changes: canary.len(),
+            });
+            fatal = run_schedule(ctx, canary, self.parallelism).await;
+            let mut s = ctx.summary.lock().await;
+            if s.failed > 0 {
+                let why = format!(
+                    "the canary failed ({} of its changes); nothing else was started",
+                    s.failed
+                );
+                s.stopped.get_or_insert(why);
+                ctx.stop.halt();
+            } else if !ctx.stop.is_stopped() {
+                ctx.events.emit(Event::Stage {
+                    stage: Stage::Rollout,
+                    changes: self.total.saturating_sub(canary_len),
+                });
+            }
+        }
+        if fatal.is_none() {
+            fatal = run_schedule(ctx, rest, self.parallelism).await;
+        }
+        match fatal {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
-    let parallelism = options.parallelism.max(1);
-    let (canary, rest) = match options.canary {
-        Some(n) if n > 0 => split_canary(work, n),
-        _ => (Vec::new(), work),
-    };
-    let mut fatal = None;
-    if !canary.is_empty() {
-        ctx.events.emit(Event::Stage {
-            stage: Stage::Canary,
-            changes: canary.len(),
+    /// Ends the run: its summary, also sent as the last event.
+    pub async fn finish(self) -> Summary {
+        let mut summary = self.ctx.summary.lock().await.clone();
+        summary.interrupted = self.ctx.stop.is_interrupted();
+        self.ctx.events.emit(Event::Finished {
+            summary: summary.clone(),
         });
-        fatal = run_schedule(&ctx, canary, parallelism).await;
-        let mut s = ctx.summary.lock().await;
-        if s.failed > 0 {
-            let why = format!(
-                "the canary failed ({} of its changes); nothing else was started",
-                s.failed
-            );
-            s.stopped.get_or_insert(why);
-            ctx.stop.halt();
-        } else if !ctx.stop.is_stopped() {
-            ctx.events.emit(Event::Stage {
-                stage: Stage::Rollout,
-                changes: rest.len(),
-            });
-        }
+        summary
     }
-    if fatal.is_none() {
-        fatal = run_schedule(&ctx, rest, parallelism).await;
-    }
-    if let Some(e) = fatal {
-        return Err(e);
-    }
-    let mut summary = ctx.summary.lock().await.clone();
-    summary.interrupted = ctx.stop.is_interrupted();
-    ctx.events.emit(Event::Finished {
-        summary: summary.clone(),
-    });
-    Ok(summary)
 }
 
 /// Runs `work` to the end: starts each change when what it depends on completed, up to
