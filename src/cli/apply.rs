@@ -28,6 +28,7 @@ struct Settings {
     progress_interval: std::time::Duration,
     max_failure_rate: Option<rust_decimal::Decimal>,
     kyc_wait: std::time::Duration,
+    part_cards: usize,
 }
 
 impl Settings {
@@ -49,6 +50,10 @@ impl Settings {
             )?,
             max_failure_rate: settings::max_failure_rate(&args.max_failure_rate)?,
             kyc_wait: settings::parse_duration("--kyc-wait", &args.kyc_wait)?,
+            part_cards: match args.part_size {
+                0 => return Err(CliError::Usage("--part-size must be at least 1".into())),
+                n => n,
+            },
         })
     }
 }
@@ -107,6 +112,7 @@ async fn locked(
     let store = session.store();
     let snapshot = store.snapshot().await?;
     let mut forms;
+    let mut parts = None;
     let doc = match input {
         Input::Saved(doc) => {
             let doc = *doc;
@@ -171,6 +177,15 @@ async fn locked(
                 return Ok(Outcome::Success);
             }
             forms = super::people::forms(&decls);
+            parts = super::parts::split(
+                &decls,
+                &args.files,
+                &snapshot,
+                &doc.plan,
+                &facts,
+                &options,
+                settings.part_cards,
+            );
             drop(decls);
             doc
         }
@@ -207,6 +222,7 @@ async fn locked(
                 snapshot,
                 &doc,
                 std::mem::take(&mut actions),
+                parts.take(),
                 std::mem::take(&mut forms),
                 stop,
                 &sending,
@@ -245,6 +261,7 @@ async fn execute(
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
     actions: Vec<crate::plan::Action>,
+    parts: Option<super::parts::Parts>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
@@ -300,19 +317,47 @@ async fn execute(
         kyc_wait: settings.kyc_wait,
         ..ExecOptions::default()
     };
-    let result = exec::execute(
+    let Some(parts) = parts else {
+        let result = exec::execute(
+            store.clone(),
+            provider.client.clone(),
+            clock,
+            serial,
+            snapshot,
+            actions,
+            options,
+            sink,
+            stop.clone(),
+        )
+        .await;
+        return result.map_err(|e| CliError::Other(e.to_string()));
+    };
+    // Each part is planned again as it comes: the whole plan's actions need not be held.
+    drop(actions);
+    if !args.json {
+        eprintln!(
+            "note: {} changes are carried out in {} parts of about {} cards (--part-size), each \
+             planned again and checked against this plan before it starts",
+            parts.total,
+            parts.count(),
+            settings.part_cards
+        );
+    }
+    let mut run = exec::Run::start(
         store.clone(),
         provider.client.clone(),
         clock,
         serial,
-        snapshot,
-        actions,
+        &snapshot,
+        parts.total,
         options,
         sink,
         stop.clone(),
     )
-    .await;
-    result.map_err(|e| CliError::Other(e.to_string()))
+    .await
+    .map_err(|e| CliError::Other(e.to_string()))?;
+    parts.carry_out(&mut run, &snapshot).await?;
+    Ok(run.finish().await)
 }
 
 /// Before anything is sent, Ctrl-C releases the lock and leaves. Once orders are being sent, the

@@ -249,6 +249,10 @@ pub struct ApplyArgs {
     /// work goes on meanwhile); cards still waiting then are left for the next run
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub kyc_wait: String,
+    /// Once approved, carry out a fleet of more cards than this a part of about this many at a
+    /// time, so memory stays flat while orders are in flight (not with moves or people declared)
+    #[arg(long, value_name = "CARDS", default_value_t = super::parts::DEFAULT_PART_CARDS)]
+    pub part_size: usize,
 }
 
 #[derive(Debug, Args, Clone)]

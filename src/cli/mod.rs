@@ -13,6 +13,7 @@ mod history;
 mod init;
 mod migrate;
 mod out;
+mod parts;
 mod people;
 mod plan;
 mod provider;

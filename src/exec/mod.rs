@@ -255,6 +255,8 @@ pub struct Run {
     canary: Option<usize>,
     /// The changes of every part: the canary's stage says how many follow it.
     total: usize,
+    /// The changes of the parts carried out so far.
+    fed: usize,
 }
 
 impl Run {
@@ -311,6 +313,7 @@ impl Run {
             parallelism: options.parallelism.max(1),
             canary: options.canary.filter(|&n| n > 0),
             total,
+            fed: 0,
         })
     }
 
@@ -323,6 +326,7 @@ impl Run {
         actions: Vec<Action>,
     ) -> Result<(), ExecError> {
         let work: Vec<Action> = actions.into_iter().filter(|a| a.kind.is_change()).collect();
+        self.fed += work.len();
         // The run reads the cards of its own changes only (what an issue keeps, what a replace
         // retires): the rest of a large state need not stay in memory while it runs.
         let mut snapshot = snapshot;
@@ -387,6 +391,26 @@ impl Run {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Whether the run starts nothing new any more (Ctrl-C, `--fail-fast`, the canary or the
+    /// brake): the parts not carried out yet need not even be read.
+    pub fn is_stopped(&self) -> bool {
+        self.ctx.stop.is_stopped()
+    }
+
+    /// Stops the run for `why` (kept as the summary's reason): nothing new starts.
+    pub async fn halt(&self, why: String) {
+        self.ctx.summary.lock().await.stopped.get_or_insert(why);
+        self.ctx.stop.halt();
+    }
+
+    /// Counts the changes of the parts never carried out as skipped, so the summary accounts
+    /// for every change of the plan.
+    pub async fn skip_rest(&mut self) {
+        let left = self.total.saturating_sub(self.fed);
+        self.ctx.summary.lock().await.skipped += left;
+        self.fed = self.total;
     }
 
     /// Ends the run: its summary, also sent as the last event.

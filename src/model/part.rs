@@ -42,6 +42,15 @@ impl Part {
         self.is_whole() || Self::of(key, self.count) == self.index
     }
 
+    /// The part of `count` that holds the card keyed `key`.
+    pub fn holding(key: &str, count: u32) -> Part {
+        let count = count.max(1);
+        Part {
+            index: Self::of(key, count),
+            count,
+        }
+    }
+
     /// The part of `count` that `key` falls in. FNV-1a: stable across runs, builds and machines
     /// (a std hasher is seeded per process), and cheap for short keys.
     fn of(key: &str, count: u32) -> u32 {
@@ -63,8 +72,12 @@ mod tests {
         for count in [1, 2, 7, 20] {
             for i in 0..500 {
                 let key = format!("card-{i:05}");
-                let holding = Part::all(count).filter(|p| p.holds(&key)).count();
-                assert_eq!(holding, 1, "{key} in {count} parts");
+                let holding: Vec<Part> = Part::all(count).filter(|p| p.holds(&key)).collect();
+                assert_eq!(
+                    holding,
+                    [Part::holding(&key, count)],
+                    "{key} in {count} parts"
+                );
             }
         }
     }

@@ -8,7 +8,9 @@ mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
 mod cli_lifecycle;
+
 mod cli_logs;
+mod cli_parts;
 mod cli_people;
 mod cli_plan;
 mod cli_readme;

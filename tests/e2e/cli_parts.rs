@@ -1,0 +1,192 @@
+//! `apply` of a fleet larger than `--part-size`, carried out a part at a time: the same changes,
+//! each sent once, as all at once; and a part edited while the run goes on is never sent.
+
+use crate::harness::*;
+use cardform::model::Part;
+use cardform::sandbox::SandboxConfig;
+use std::time::{Duration, Instant};
+
+/// `n` cards from `from`, each of `product`, labelled `batch`.
+fn cards(from: usize, n: usize, product: &str, batch: &str) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "  - {{key: card-{i:03}, external_user_id: u-{i:03}, product_code: {product}, \
+                 labels: {{batch: {batch}}}}}\n"
+            )
+        })
+        .collect()
+}
+
+/// A second run over a fleet with every kind of change a part can hold: new cards (some with
+/// top-ups), relabelled and frozen cards, cards no longer declared, top-ups of cards in state.
+fn second_run(env: &Env, args: &[&str]) -> std::process::Output {
+    let first = format!(
+        "version: 1\ncards:\n{}",
+        cards(0, 30, "VISA_USD_STD", "one")
+    );
+    let f = env.write("cards.yaml", &first);
+    let f = f.to_str().unwrap().to_owned();
+    assert_success(
+        &env.cardform(&["apply", "-f", &f, "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    let mut next = String::from("version: 1\ncards:\n");
+    next.push_str(&cards(0, 10, "VISA_USD_STD", "one"));
+    next.push_str(&cards(10, 5, "VISA_USD_STD", "two"));
+    next.push_str(&cards(15, 5, "VISA_USD_STD", "one").replace(
+        "labels: {batch: one}}",
+        "labels: {batch: one}, status: frozen}",
+    ));
+    next.push_str(&cards(30, 25, "MC_EUR_PREMIUM", "new"));
+    env.write("cards.yaml", &next);
+    let mut topups = String::from("key,topup_id,amount\n");
+    for i in (0..15).chain(30..40) {
+        topups.push_str(&format!("card-{i:03},t1,60\n"));
+    }
+    let t = env.write("topups.csv", &topups);
+    let mut all = vec![
+        "apply",
+        "-f",
+        &f,
+        "-f",
+        t.to_str().unwrap(),
+        "--auto-approve",
+    ];
+    all.extend(args);
+    env.cardform(&all).output().unwrap()
+}
+
+#[test]
+fn a_fleet_applied_in_parts_gets_what_it_gets_at_once() {
+    let whole = Env::new();
+    let at_once = second_run(&whole, &[]);
+    assert_success(&at_once);
+    let parted = Env::new();
+    let in_parts = second_run(&parted, &["--part-size", "8"]);
+    assert_success(&in_parts);
+    let err = stderr(&in_parts);
+    assert!(
+        err.contains("carried out in 6 parts of about 8 cards"),
+        "{err}"
+    );
+    assert!(!stderr(&at_once).contains("parts of about"));
+    // The same plan and summary, line for line: what was issued, changed, topped up, charged.
+    let text = |env: &Env, out| stdout(out).replace(&env.state_arg(), "STATE");
+    assert_eq!(text(&parted, &in_parts), text(&whole, &at_once));
+    let (a, b) = (whole.inspect(), parted.inspect());
+    assert_eq!(a.issue_orders, b.issue_orders);
+    assert!(b.issue_orders.iter().all(|c| c.count == 1), "{b:?}");
+    assert_eq!(a.total_charged, b.total_charged);
+    assert_eq!(b.calls_to("cards/topup"), 25);
+    assert_eq!(b.calls_to("cards/freeze"), 5);
+    let plan = parted
+        .cardform(&["plan", "-f", "cards.yaml", "-f", "topups.csv"])
+        .output()
+        .unwrap();
+    assert_success(&plan);
+    assert!(
+        stdout(&plan).contains("Plan: no changes;"),
+        "{}",
+        stdout(&plan)
+    );
+}
+
+#[test]
+fn the_canary_of_a_run_in_parts_comes_from_its_first_part() {
+    let env = Env::new();
+    let f = env.write(
+        "cards.yaml",
+        &format!(
+            "version: 1\ncards:\n{}",
+            cards(0, 20, "VISA_USD_STD", "one")
+        ),
+    );
+    let out = env
+        .cardform(&[
+            "apply",
+            "-f",
+            f.to_str().unwrap(),
+            "--auto-approve",
+            "--canary",
+            "3",
+            "--part-size",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("canary passed: rolling out the other 17 changes"),
+        "{err}"
+    );
+    let seen = env.inspect();
+    assert_eq!(seen.issue_orders.len(), 20);
+    assert!(seen.issue_orders.iter().all(|c| c.count == 1));
+}
+
+/// Each part is planned again just before it starts, and must be what was approved: a file
+/// edited while the first part is in flight stops the run before the next part sends anything.
+#[test]
+fn a_part_edited_while_the_run_goes_on_is_never_sent() {
+    let env = Env::with(SandboxConfig {
+        order_latency: Duration::from_secs(2),
+        ..fast_sandbox()
+    });
+    let f = env.write(
+        "cards.yaml",
+        &format!(
+            "version: 1\ncards:\n{}",
+            cards(0, 12, "VISA_USD_STD", "one")
+        ),
+    );
+    let f = f.to_str().unwrap().to_owned();
+    let args = ["apply", "-f", &f, "--auto-approve", "--part-size", "4"];
+    let child = env
+        .process(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while env.inspect().calls_to("cards/create") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The first part is in flight (its orders take 2 s): every card of the rest now says
+    // another product.
+    env.write(
+        "cards.yaml",
+        &format!(
+            "version: 1\ncards:\n{}",
+            cards(0, 12, "VIRTUAL_NOFEES", "one")
+        ),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("the declarations changed while apply ran (this part no longer plans as approved): part 2 of 3"),
+        "{text}"
+    );
+    let first: Vec<String> = (0..12)
+        .map(|i| format!("card-{i:03}"))
+        .filter(|k| Part::holding(k, 3).index() == 0)
+        .collect();
+    let seen = env.inspect();
+    assert_eq!(
+        seen.calls_to("cards/create") as usize,
+        first.len(),
+        "{seen:?}"
+    );
+    assert_eq!(seen.issue_count("u-000", "VIRTUAL_NOFEES"), 0);
+    // What was not sent is planned again, as the files say now.
+    let plan = env.cardform(&["plan", "-f", &f]).output().unwrap();
+    let plan = stdout(&plan);
+    assert!(
+        plan.contains(&format!("{} to issue", 12 - first.len())),
+        "{plan}"
+    );
+}
