@@ -8,6 +8,8 @@ pub mod document;
 mod estimate;
 mod model;
 mod moves;
+pub mod outline;
+pub mod parts;
 mod people;
 mod target;
 

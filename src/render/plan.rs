@@ -8,12 +8,10 @@ use std::fmt::Write;
 
 use super::Style;
 use crate::model::ResourceKind;
+use crate::plan::outline::{Outline, Section};
 use crate::plan::{Action, ActionKind, EstimateSource, PlanDocument, Totals};
 
-/// Above this many actions of one kind, a section lists products with counts instead of every card.
-pub const GROUP_THRESHOLD: usize = 30;
-/// How many keys a grouped line names before "and N more".
-const GROUP_SAMPLE: usize = 5;
+pub use crate::plan::outline::{GROUP_SAMPLE, GROUP_THRESHOLD};
 
 /// Sections in the order a reader wants them: what is in flight first, then what costs money.
 const ORDER: [ActionKind; 13] = [
@@ -152,16 +150,50 @@ pub fn partial_notice(doc: &PlanDocument) -> Option<String> {
     ))
 }
 
-/// The human view of a plan.
 /// The plan for a terminal. Large groups of one kind are summarised by product unless `detail`
 /// asks for every change.
 pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
+    // `--detail` lists straight from the plan: an outline of every action would copy them all.
+    let mut outline = Outline::of(&doc.plan.actions, false);
+    outline.finish();
+    let listed = match every_change {
+        true => {
+            let mut by_kind: BTreeMap<ActionKind, Vec<&Action>> = BTreeMap::new();
+            for a in &doc.plan.actions {
+                by_kind.entry(a.kind).or_default().push(a);
+            }
+            by_kind
+        }
+        false => listed(&outline),
+    };
+    view(doc, &outline, &listed, style, every_change)
+}
+
+/// The plan for a terminal from its outline: what a plan made a part at a time shows, the same
+/// text [`human`] gives for the whole plan.
+pub fn human_outlined(doc: &PlanDocument, outline: &Outline, style: Style) -> String {
+    view(doc, outline, &listed(outline), style, false)
+}
+
+/// The actions each section of `outline` lists.
+fn listed(outline: &Outline) -> BTreeMap<ActionKind, Vec<&Action>> {
+    outline
+        .kinds
+        .iter()
+        .filter(|(_, s)| s.count <= GROUP_THRESHOLD)
+        .map(|(kind, s)| (*kind, s.listed.iter().collect()))
+        .collect()
+}
+
+fn view(
+    doc: &PlanDocument,
+    outline: &Outline,
+    listed: &BTreeMap<ActionKind, Vec<&Action>>,
+    style: Style,
+    every_change: bool,
+) -> String {
     let mut out = String::new();
     let plan = &doc.plan;
-    let mut by_kind: BTreeMap<ActionKind, Vec<&Action>> = BTreeMap::new();
-    for a in &plan.actions {
-        by_kind.entry(a.kind).or_default().push(a);
-    }
 
     if let Some(notice) = partial_notice(doc) {
         let _ = writeln!(out, "{} {notice}\n", style.yellow("!"));
@@ -177,7 +209,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
             p.since
         );
     }
-    if plan.actions.is_empty() {
+    if outline.is_empty() {
         let _ = writeln!(
             out,
             "{} Declarations and state match ({} cards unchanged).",
@@ -187,39 +219,40 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
     }
 
     for kind in ORDER {
-        let Some(actions) = by_kind.get(&kind) else {
+        let Some(section) = outline.kinds.get(&kind) else {
             continue;
         };
         let count = match kind {
             // How much of the fleet a prune stops, not just how many: 40 is a lot of 50.
             ActionKind::Prune => format!(
                 "{}, {} of the {} cards in state",
-                actions.len(),
-                crate::plan::percent(actions.len(), plan.totals.in_state),
+                section.count,
+                crate::plan::percent(section.count, plan.totals.in_state),
                 plan.totals.in_state
             ),
-            _ => actions.len().to_string(),
+            _ => section.count.to_string(),
         };
         let _ = writeln!(
             out,
             "{} ({count}):",
             style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
         );
-        if actions.len() > GROUP_THRESHOLD && !every_change {
-            grouped(&mut out, kind, actions, style, &doc.currency);
-        } else {
-            let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
-            let product_width = actions
-                .iter()
-                .map(|a| a.product_code.len())
-                .max()
-                .unwrap_or(0);
-            for a in actions {
-                let d = detail(a, product_width, &doc.currency);
-                let line = format!("{} {:<width$}  {}", paint_symbol(style, kind), a.key, d);
-                let _ = writeln!(out, "{}", line.trim_end());
-                let _ = writeln!(out, "      {}", style.dim(&a.reason));
+        match listed.get(&kind) {
+            Some(actions) => {
+                let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
+                let product_width = actions
+                    .iter()
+                    .map(|a| a.product_code.len())
+                    .max()
+                    .unwrap_or(0);
+                for a in actions {
+                    let d = detail(a, product_width, &doc.currency);
+                    let line = format!("{} {:<width$}  {}", paint_symbol(style, kind), a.key, d);
+                    let _ = writeln!(out, "{}", line.trim_end());
+                    let _ = writeln!(out, "      {}", style.dim(&a.reason));
+                }
             }
+            None => grouped(&mut out, kind, section, style, &doc.currency),
         }
         out.push('\n');
     }
@@ -246,7 +279,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
 
     let _ = writeln!(out, "{}", summary_line(&plan.totals));
     let _ = writeln!(out, "{}", money_line(&plan.totals, &doc.currency));
-    if !every_change && plan.actions.len() > GROUP_THRESHOLD {
+    if !every_change && outline.len() > GROUP_THRESHOLD {
         let _ = writeln!(
             out,
             "{}",
@@ -256,30 +289,17 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
     out
 }
 
-fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style, cur: &str) {
-    let mut by_product: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
-    for a in actions {
-        by_product
-            .entry(a.product_code.as_str())
-            .or_default()
-            .push(a);
-    }
-    for (product, group) in by_product {
-        let fees: Decimal = group.iter().filter_map(|a| a.estimate.fee).sum();
-        let topups: Decimal = group.iter().map(|a| a.estimate.topup).sum();
-        let unknown = group
-            .iter()
-            .filter(|a| a.estimate.source == EstimateSource::Unknown)
-            .count();
+fn grouped(out: &mut String, kind: ActionKind, section: &Section, style: Style, cur: &str) {
+    for (product, group) in &section.groups {
         let product = if product.is_empty() { "-" } else { product };
         let mut money_part = String::new();
         if kind.issues_card() || kind == ActionKind::Topup {
-            money_part = format!("  fees {}", amount(fees, cur));
-            if unknown > 0 {
-                money_part.push_str(&format!(" + unknown for {unknown}"));
+            money_part = format!("  fees {}", amount(group.fees, cur));
+            if group.unknown > 0 {
+                money_part.push_str(&format!(" + unknown for {}", group.unknown));
             }
-            if !topups.is_zero() {
-                money_part.push_str(&format!(", top-ups {}", amount(topups, cur)));
+            if !group.topups.is_zero() {
+                money_part.push_str(&format!(", top-ups {}", amount(group.topups, cur)));
             }
         }
         let what = match kind {
@@ -291,14 +311,10 @@ fn grouped(out: &mut String, kind: ActionKind, actions: &[&Action], style: Style
             out,
             "{} {} {what}{money_part}",
             paint_symbol(style, kind),
-            group.len()
+            group.count
         );
-        let sample: Vec<&str> = group
-            .iter()
-            .take(GROUP_SAMPLE)
-            .map(|a| a.key.as_str())
-            .collect();
-        let more = group.len().saturating_sub(GROUP_SAMPLE);
+        let sample: Vec<&str> = group.sample.iter().map(|k| k.as_str()).collect();
+        let more = group.count.saturating_sub(GROUP_SAMPLE);
         let tail = if more > 0 {
             format!(", … and {more} more")
         } else {

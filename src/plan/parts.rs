@@ -1,0 +1,305 @@
+//! A plan made a part at a time (see [`crate::model::Part`]): each part of the declarations is
+//! planned against its part of state with [`plan`](super::plan), and its plan is folded into a
+//! [`Folding`], which keeps what the whole plan shows and checks (its outline, totals, problems
+//! and warnings) but not its actions. [`Folding::finish`] gives the whole plan without them and
+//! the outline the human view draws: the same text, totals, problems and warnings as the whole
+//! plan made at once (a property test holds the two together).
+//!
+//! Only for plans without moves or people (they relate cards across parts). Pure data, like the
+//! rest of the planner.
+
+use compact_str::CompactString;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::outline::Outline;
+use super::{
+    ActionKind, OUTLIER_FACTOR, Plan, PlanOptions, Problem, ProviderFacts, Totals, Warning,
+};
+use crate::state::Snapshot;
+
+/// How many keys an outlier warning can name per amount: an amount shared by more cards than
+/// this is the fleet's, not a typo, and naming each would bury the plan.
+pub const OUTLIER_NAMES: usize = 1_000;
+
+/// Per (product, `topup` or `fee`), per amount: how many cards, and the first of them.
+type Amounts = BTreeMap<(CompactString, &'static str), BTreeMap<Decimal, (usize, Vec<String>)>>;
+
+/// The whole plan so far, folded from the plans of its parts.
+#[derive(Debug, Default)]
+pub struct Folding {
+    outline: Outline,
+    totals: Totals,
+    /// A top-up's problems (amount changed, on a frozen card), per (card key, top-up id).
+    topup_problems: Vec<((String, String), Problem)>,
+    /// An initial top-up out of its product's range, by card key.
+    issue_ranges: Vec<Problem>,
+    /// A declared top-up out of its product's range, by top-up address.
+    topup_ranges: Vec<Problem>,
+    unknown: BTreeMap<String, (Vec<String>, Option<String>)>,
+    inactive: BTreeMap<String, Vec<String>>,
+    /// What no part can fold (nothing, without moves or people), kept in order.
+    other_problems: Vec<Problem>,
+    /// Per (product, `topup` or `fee`): how many cards of each amount, and (up to
+    /// [`OUTLIER_NAMES`]) which.
+    amounts: Amounts,
+    /// Cards leaving the declarations, by (user, product): the last key in plan order.
+    leaving: BTreeMap<(CompactString, CompactString), String>,
+    /// New cards of a (user, product) some card in state has: each may be a renamed key.
+    renamed: Vec<(String, (CompactString, CompactString))>,
+    /// The (user, product) of every card in state.
+    pairs_in_state: BTreeSet<(CompactString, CompactString)>,
+    card_warnings: Vec<Warning>,
+}
+
+impl Folding {
+    /// An empty fold, for a plan against `state` (all of it).
+    pub fn new(state: &Snapshot) -> Self {
+        Folding {
+            pairs_in_state: state
+                .cards
+                .values()
+                .map(|r| (r.external_user_id.clone(), r.product_code.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Folds in one part's plan.
+    pub fn add(&mut self, part: Plan) {
+        for a in &part.actions {
+            self.outline.add(a);
+            if a.kind.issues_card() {
+                let product = a.product_code.clone();
+                if let Some(t) = Some(a.estimate.topup).filter(|t| !t.is_zero()) {
+                    self.amount(product.clone(), "topup", t, &a.key);
+                }
+                if let Some(fee) = a.estimate.fee {
+                    self.amount(product, "fee", fee, &a.key);
+                }
+            }
+            if matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune)
+                && let Some(b) = &a.before
+            {
+                let pair = (b.external_user_id.clone(), b.product_code.clone());
+                let key = self.leaving.entry(pair).or_default();
+                if key.as_str() < a.key.as_str() {
+                    *key = a.key.to_string();
+                }
+            }
+            if a.kind == ActionKind::Issue
+                && let Some(after) = &a.after
+            {
+                let pair = (after.external_user_id.clone(), after.product_code.clone());
+                if self.pairs_in_state.contains(&pair) {
+                    self.renamed.push((a.key.to_string(), pair));
+                }
+            }
+        }
+        let t = &mut self.totals;
+        for (kind, n) in &part.totals.counts {
+            *t.counts.entry(*kind).or_default() += n;
+        }
+        t.unchanged += part.unchanged;
+        t.fees += part.totals.fees;
+        t.unknown_fees += part.totals.unknown_fees;
+        t.topups += part.totals.topups;
+        for p in part.problems {
+            match p {
+                Problem::TopupAmountChanged { ref key, .. }
+                | Problem::TopupOnFrozenCard { ref key } => {
+                    let (card, id) = key
+                        .split_once(crate::model::TOPUP_SEPARATOR)
+                        .unwrap_or((key, ""));
+                    self.topup_problems
+                        .push(((card.to_owned(), id.to_owned()), p));
+                }
+                Problem::TopupOutOfRange { ref key, .. }
+                    if key.contains(crate::model::TOPUP_SEPARATOR) =>
+                {
+                    self.topup_ranges.push(p)
+                }
+                Problem::TopupOutOfRange { .. } => self.issue_ranges.push(p),
+                Problem::UnknownProduct {
+                    product_code,
+                    keys,
+                    did_you_mean,
+                } => {
+                    let entry = self.unknown.entry(product_code).or_default();
+                    entry.0.extend(keys);
+                    entry.1 = did_you_mean;
+                }
+                Problem::InactiveProduct { product_code, keys } => {
+                    self.inactive.entry(product_code).or_default().extend(keys)
+                }
+                // Checks of the whole plan: made again on its totals by `finish`.
+                Problem::PruneOverLimit { .. }
+                | Problem::FeesOverBudget { .. }
+                | Problem::InsufficientBalance { .. } => {}
+                other => self.other_problems.push(other),
+            }
+        }
+        for w in part.warnings {
+            match w {
+                // Checks of the whole plan: made again by `finish`.
+                Warning::OutlierAmount { .. } | Warning::PossibleRename { .. } => {}
+                other => self.card_warnings.push(other),
+            }
+        }
+    }
+
+    fn amount(&mut self, product: CompactString, what: &'static str, amount: Decimal, key: &str) {
+        let (count, keys) = self
+            .amounts
+            .entry((product, what))
+            .or_default()
+            .entry(amount)
+            .or_default();
+        *count += 1;
+        if keys.len() < OUTLIER_NAMES {
+            keys.push(key.to_owned());
+        }
+    }
+
+    /// The whole plan (without its actions) and its outline, checked as a whole: `state` is all
+    /// of state, `facts` and `options` those every part was planned with.
+    pub fn finish(
+        mut self,
+        state: &Snapshot,
+        facts: &ProviderFacts,
+        options: &PlanOptions,
+    ) -> (Plan, Outline) {
+        self.outline.finish();
+        let mut totals = self.totals;
+        totals.charge = totals.fees + totals.topups;
+        totals.balance_before = facts.balance;
+        totals.balance_after = facts.balance.map(|b| b - totals.charge);
+        totals.in_state = state.cards.len();
+        let unchanged = totals.unchanged;
+
+        // In the order the whole plan has them: a top-up's own problems by card, then by id;
+        // the range checks by key; unknown and inactive products by code, their keys sorted.
+        self.topup_problems.sort_by(|a, b| a.0.cmp(&b.0));
+        let key_of = |p: &Problem| match p {
+            Problem::TopupOutOfRange { key, .. } => key.clone(),
+            _ => String::new(),
+        };
+        self.issue_ranges.sort_by_key(key_of);
+        self.topup_ranges.sort_by_key(key_of);
+        let mut problems: Vec<Problem> = self.other_problems;
+        problems.extend(self.topup_problems.into_iter().map(|(_, p)| p));
+        problems.extend(self.issue_ranges);
+        problems.extend(self.topup_ranges);
+        for (product_code, (mut keys, did_you_mean)) in self.unknown {
+            keys.sort();
+            problems.push(Problem::UnknownProduct {
+                product_code,
+                keys,
+                did_you_mean,
+            });
+        }
+        for (product_code, mut keys) in self.inactive {
+            keys.sort();
+            problems.push(Problem::InactiveProduct { product_code, keys });
+        }
+        let prunes = totals.counts.get(&ActionKind::Prune).copied().unwrap_or(0);
+        if prunes > 0 && !options.max_prune.allows(prunes, state.cards.len()) {
+            problems.push(Problem::PruneOverLimit {
+                prunes,
+                fleet: state.cards.len(),
+                limit: options.max_prune.to_string(),
+            });
+        }
+        if let Some(budget) = options.max_fees
+            && (totals.fees > budget || totals.unknown_fees > 0)
+        {
+            problems.push(Problem::FeesOverBudget {
+                fees: totals.fees,
+                budget,
+                unknown: totals.unknown_fees,
+            });
+        }
+        if let Some(balance) = facts.balance
+            && totals.charge > balance
+        {
+            problems.push(Problem::InsufficientBalance {
+                needed: totals.charge,
+                balance,
+                missing: totals.charge - balance,
+            });
+        }
+
+        let mut warnings = outliers(self.amounts);
+        self.renamed.sort();
+        warnings.extend(self.renamed.into_iter().filter_map(|(new_key, pair)| {
+            Some(Warning::PossibleRename {
+                old_key: self.leaving.get(&pair)?.clone(),
+                new_key,
+            })
+        }));
+        self.card_warnings
+            .sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
+        warnings.extend(self.card_warnings);
+        let plan = Plan {
+            actions: Vec::new(),
+            unchanged,
+            totals,
+            problems,
+            warnings,
+            partial: None,
+        };
+        (plan, self.outline)
+    }
+}
+
+/// The card a warning of one card is about, for plan order.
+fn warning_key(w: &Warning) -> &str {
+    match w {
+        Warning::TopupsKeptByEarlierCard { key, .. } => key,
+        _ => "",
+    }
+}
+
+/// Each amount far above its product's median (as `plan`'s own check finds them), from the
+/// counts of each amount.
+fn outliers(amounts: Amounts) -> Vec<Warning> {
+    let factor = Decimal::from(OUTLIER_FACTOR);
+    // By product, top-ups before fees, as the whole plan's check goes.
+    let mut groups: Vec<_> = amounts.into_iter().collect();
+    groups.sort_by(|((p1, w1), _), ((p2, w2), _)| (p1, *w1 != "topup").cmp(&(p2, *w2 != "topup")));
+    let mut warnings = Vec::new();
+    for ((product, what), by_amount) in groups {
+        let n: usize = by_amount.values().map(|(c, _)| c).sum();
+        if n < 3 {
+            continue;
+        }
+        let mut seen = 0;
+        let Some(median) = by_amount.iter().find_map(|(amount, (c, _))| {
+            seen += c;
+            (seen > n / 2).then_some(*amount)
+        }) else {
+            continue;
+        };
+        if median.is_zero() {
+            continue;
+        }
+        let mut named: Vec<(String, Decimal)> = by_amount
+            .into_iter()
+            .filter(|(amount, _)| *amount > median * factor)
+            .flat_map(|(amount, (_, keys))| keys.into_iter().map(move |k| (k, amount)))
+            .collect();
+        named.sort();
+        warnings.extend(
+            named
+                .into_iter()
+                .map(|(key, amount)| Warning::OutlierAmount {
+                    key,
+                    product_code: product.to_string(),
+                    what: what.to_owned(),
+                    amount,
+                    median,
+                }),
+        );
+    }
+    warnings
+}
