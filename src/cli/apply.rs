@@ -64,11 +64,7 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     // Everything that can fail on input fails before the provider hears of it.
     let input = match &args.plan_file {
         Some(path) => Input::Saved(Box::new(read_plan_file(path)?)),
-        None => {
-            let decls = decl::load(&args.files)?;
-            settings::check_not_empty(&decls, args.allow_empty)?;
-            Input::Declared(decls)
-        }
+        None => declared(args, &settings)?,
     };
 
     let provider = Provider::connect(global, settings.rate).await?;
@@ -92,10 +88,38 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     result
 }
 
-/// What to apply: a plan saved earlier, or declarations to plan now.
+/// What to apply: a plan saved earlier, or declarations to plan now, read whole or a part at a
+/// time.
 enum Input {
     Saved(Box<PlanDocument>),
     Declared(decl::Declarations),
+    /// A fleet of more than `--part-size` cards without moves or people: every entry checked
+    /// and counted (no card kept), to be planned and applied a part at a time.
+    InParts(decl::Declarations),
+}
+
+/// The shortest a card can be written (a CSV row of one-letter fields): files smaller than this
+/// per card of `--part-size` cannot hold more cards than a part, and are read whole at once.
+const LEAST_BYTES_PER_CARD: u64 = 8;
+
+/// Reads `-f`: counted first when the files could hold more cards than a part, and then read a
+/// part at a time when they do and nothing in them relates cards of different parts.
+fn declared(args: &ApplyArgs, settings: &Settings) -> Result<Input, CliError> {
+    let may_be_large =
+        decl::input_bytes(&args.files) > settings.part_cards as u64 * LEAST_BYTES_PER_CARD;
+    if may_be_large
+        && args.target.is_empty()
+        && let Ok(counted) = decl::load_part(&args.files, crate::model::Part::NONE)
+        && counted.declared > settings.part_cards
+        && counted.moves.is_empty()
+        && counted.cardholders.is_empty()
+    {
+        return Ok(Input::InParts(counted));
+    }
+    // A problem found while counting is reported by the whole read, with every other.
+    let decls = decl::load(&args.files)?;
+    settings::check_not_empty(&decls, args.allow_empty)?;
+    Ok(Input::Declared(decls))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -111,8 +135,33 @@ async fn locked(
 ) -> Result<Outcome, CliError> {
     let store = session.store();
     let snapshot = store.snapshot().await?;
-    let mut forms;
+    let mut forms = Default::default();
     let mut parts = None;
+    let options = PlanOptions {
+        prune: args.prune,
+        max_fees: settings.max_fees,
+        max_prune: settings.max_prune,
+        targets: super::settings::targets(&args.target)?,
+    };
+    // People in state relate cards across parts (a card waits for its person): planned whole.
+    let people_in_state = snapshot.resources.keys().any(|a| a.kind.is_person())
+        || snapshot.open_orders.keys().any(|a| a.kind.is_person());
+    let input = match input {
+        Input::InParts(_) if people_in_state => Input::Declared(decl::load(&args.files)?),
+        other => other,
+    };
+    let mut folded = None;
+    if let Input::InParts(counted) = &input {
+        let facts = provider.facts().await?;
+        let count = u32::try_from(counted.declared.div_ceil(settings.part_cards))
+            .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
+        folded = super::parts::fold(&args.files, &snapshot, &facts, &options, count)?
+            .map(|f| (f, facts));
+    }
+    let input = match input {
+        Input::InParts(_) if folded.is_none() => Input::Declared(decl::load(&args.files)?),
+        other => other,
+    };
     let doc = match input {
         Input::Saved(doc) => {
             let doc = *doc;
@@ -143,15 +192,45 @@ async fn locked(
             forms = saved_plan_forms(&doc, journal_key);
             doc
         }
+        Input::InParts(counted) => {
+            let Some(((plan, outline, in_parts), facts)) = folded.take() else {
+                unreachable!("a fleet that could not be folded is read whole above");
+            };
+            let doc = PlanDocument::new(
+                plan,
+                crate::plan::StateRef::new(&snapshot.lineage, snapshot.serial),
+                crate::plan::DeclarationsRef {
+                    // A fingerprint covers the whole declarations in order, which are never
+                    // held here; nothing reads it from a plan that is not saved.
+                    fingerprint: String::new(),
+                    files: counted.files,
+                },
+                args.prune,
+                &facts.currency,
+                crate::wire::timestamp::now_rfc3339(&SystemClock),
+            );
+            if !args.json {
+                print!(
+                    "{}",
+                    global.with_flags(&render::plan::human_outlined(&doc, &outline, global.style))
+                );
+            }
+            if !doc.applicable {
+                return Err(CliError::Reported);
+            }
+            if !doc.has_changes {
+                return Ok(Outcome::Success);
+            }
+            if !args.auto_approve && !approved()? {
+                println!("Apply cancelled: nothing was sent.");
+                return Ok(Outcome::Success);
+            }
+            parts = Some(in_parts);
+            doc
+        }
         Input::Declared(decls) => {
             settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
             let facts = provider.facts().await?;
-            let options = PlanOptions {
-                prune: args.prune,
-                max_fees: settings.max_fees,
-                max_prune: settings.max_prune,
-                targets: super::settings::targets(&args.target)?,
-            };
             let doc = document(
                 &decls,
                 &snapshot,
@@ -177,15 +256,6 @@ async fn locked(
                 return Ok(Outcome::Success);
             }
             forms = super::people::forms(&decls);
-            parts = super::parts::split(
-                &decls,
-                &args.files,
-                &snapshot,
-                &doc.plan,
-                &facts,
-                &options,
-                settings.part_cards,
-            );
             drop(decls);
             doc
         }

@@ -1,7 +1,8 @@
-//! `apply -f` of a very large fleet, a part at a time (see [`Part`]). Once the whole plan is
-//! approved, each part of the declarations is read again, planned against its part of state,
-//! checked against what was approved for it, and handed to the run: while orders are in flight,
-//! only one part's declarations and changes are held, not the whole plan's.
+//! `apply -f` of a very large fleet, a part at a time (see [`Part`]): the plan is made part by
+//! part and folded (`plan::parts`), so the whole plan's actions are never held; once it is
+//! approved, each part of the declarations is read again, planned again, checked against what
+//! was approved for it, and handed to the run. Only one part's declarations and changes are held
+//! at any time, before approval or after.
 //!
 //! Owns the choice to split and the check that every part plans as approved; sends nothing
 //! itself (the executor does) and prints nothing.
@@ -10,9 +11,11 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 use super::CliError;
-use crate::decl::{self, Declarations};
+use crate::decl;
 use crate::exec;
 use crate::model::{Address, Part};
+use crate::plan::outline::Outline;
+use crate::plan::parts::Folding;
 use crate::plan::{self, Action, Plan, PlanOptions, ProviderFacts};
 use crate::state::Snapshot;
 
@@ -32,47 +35,65 @@ pub struct Parts {
     pub total: usize,
 }
 
-/// How to carry out `plan`, made from `decls` (read from `files`) against `snapshot`: a part at
-/// a time when more than `part_cards` cards are declared and nothing relates cards of different
-/// parts; `None` to carry it out at once. Moves and people relate cards across parts (a move's
-/// two keys, a person's cards), so with either declared, or people in state, it is never split.
-pub fn split(
-    decls: &Declarations,
+/// The plan of the fleet in `files`, made a part at a time in `count` parts (each part of the
+/// declarations against its part of `snapshot`, all of state) and folded: the whole plan without
+/// its actions, the outline the human view shows, and the digest of each part's actions, which
+/// the run checks each part against before it starts. `None` when a change of one part waits
+/// for a change of another (never, without moves or people): the fleet is then planned whole.
+pub fn fold(
     files: &[PathBuf],
     snapshot: &Snapshot,
-    plan: &Plan,
     facts: &ProviderFacts,
     options: &PlanOptions,
-    part_cards: usize,
-) -> Option<Parts> {
-    let people_in_state = snapshot.resources.keys().any(|a| a.kind.is_person())
-        || snapshot.open_orders.keys().any(|a| a.kind.is_person());
-    if decls.cards.len() <= part_cards
-        || !decls.moves.is_empty()
-        || !decls.cardholders.is_empty()
-        || !options.targets.is_empty()
-        || people_in_state
-    {
-        return None;
-    }
-    let count = u32::try_from(decls.cards.len().div_ceil(part_cards.max(1))).ok()?;
-    let part_of = |a: &Address| a.card_key().map(|key| Part::holding(key, count).index());
-    let mut digests: Vec<Sha256> = vec![Sha256::new(); count as usize];
-    let mut buf = Vec::new();
-    for a in &plan.actions {
-        let part = part_of(&a.address())?;
-        if a.depends_on.iter().any(|d| part_of(d) != Some(part)) {
-            return None;
+    count: u32,
+) -> Result<Option<(Plan, Outline, Parts)>, CliError> {
+    let mut folding = Folding::new(snapshot);
+    let mut approved = Vec::new();
+    for part in Part::all(count) {
+        let decls = match decl::load_part(files, part) {
+            Ok(decls) => decls,
+            // A part reports only its own duplicates: the whole load reports every problem.
+            Err(_) => {
+                return Err(match decl::load(files) {
+                    Err(report) => report.into(),
+                    Ok(_) => CliError::Other(
+                        "the declarations changed while they were read; run apply again".into(),
+                    ),
+                });
+            }
+        };
+        let planned = plan::plan(&decls.cards, &snapshot.part(part), facts, options);
+        drop(decls);
+        let part_of = |a: &Address| a.card_key().map(|key| part.holds(key));
+        let crosses = planned.actions.iter().any(|a| {
+            part_of(&a.address()) != Some(true)
+                || a.depends_on.iter().any(|d| part_of(d) != Some(true))
+        });
+        if crosses {
+            return Ok(None);
         }
-        add(&mut digests[part as usize], &mut buf, a);
+        approved.push(digest(&planned.actions));
+        folding.add(planned);
     }
-    Some(Parts {
+    let (plan, outline) = folding.finish(snapshot, facts, options);
+    let parts = Parts {
         files: files.to_vec(),
         facts: facts.clone(),
         options: options.clone(),
-        approved: digests.into_iter().map(|d| d.finalize().into()).collect(),
-        total: plan.actions.iter().filter(|a| a.kind.is_change()).count(),
-    })
+        approved,
+        total: plan.totals.changes(),
+    };
+    Ok(Some((plan, outline, parts)))
+}
+
+/// The digest of one part's actions, in plan order.
+fn digest(actions: &[Action]) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    let mut buf = Vec::new();
+    for a in actions {
+        add(&mut digest, &mut buf, a);
+    }
+    digest.finalize().into()
 }
 
 /// Adds `action` to a part's digest: its plan-file form, length-prefixed.
@@ -115,12 +136,7 @@ impl Parts {
             let state = snapshot.part(part);
             let planned = plan::plan(&decls.cards, &state, &self.facts, &self.options);
             drop(decls);
-            let mut digest = Sha256::new();
-            let mut buf = Vec::new();
-            for a in &planned.actions {
-                add(&mut digest, &mut buf, a);
-            }
-            if <[u8; 32]>::from(digest.finalize()) != *approved {
+            if digest(&planned.actions) != *approved {
                 run.halt(changed("this part no longer plans as approved"))
                     .await;
                 break;

@@ -372,10 +372,6 @@ pub(crate) fn finish(
     let Slot::Set(key) = card.key else {
         return None;
     };
-    // Checked above like every other entry; kept only when it is in the part being read.
-    if !src.keep.holds(&key.value) {
-        return None;
-    }
     // Inline when short: the card's copy below is then no allocation either.
     let key_text = CompactString::from(key.value);
     let built = match (external_user_id, product_code) {
@@ -405,6 +401,14 @@ pub(crate) fn finish(
         }
         _ => None,
     };
+    if built.is_some() {
+        src.declared
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Checked and counted like every other entry; kept only when it is in the part being read.
+    if !src.keep.holds(&key_text) {
+        return None;
+    }
     Some(Candidate {
         file,
         key: key_text,

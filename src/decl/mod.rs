@@ -84,6 +84,9 @@ pub struct Declarations {
     pub cardholders: Vec<DesiredCardholder>,
     /// The input files read, in the order read.
     pub files: Vec<String>,
+    /// How many valid cards the files declare: `cards.len()`, unless one part was read
+    /// ([`load_part`]).
+    pub declared: usize,
     /// `sha256:<hex>` over the canonical form of `cards`, `moves` and `cardholders` (independent
     /// of file layout and order). People's personal fields count by name only: a digest anyone
     /// can recompute would let a guess at a birth date be checked against it. What a plan
@@ -146,6 +149,24 @@ pub fn today_utc() -> Date {
     jiff::tz::TimeZone::UTC
         .to_datetime(jiff::Timestamp::now())
         .date()
+}
+
+/// The size in bytes of what `-f paths` names (the files, and the declaration files directly in
+/// the directories), without reading any: what a caller weighs before choosing how to read.
+pub fn input_bytes(paths: &[PathBuf]) -> u64 {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    paths
+        .iter()
+        .map(|p| match std::fs::metadata(p) {
+            Ok(meta) if meta.is_dir() => dir_entries(p)
+                .unwrap_or_default()
+                .iter()
+                .map(|f| size(f))
+                .sum(),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// [`load`], keeping only the cards of `part` (and their top-ups): every file is still read and
@@ -358,12 +379,18 @@ fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declaratio
         ));
     }
     let fingerprint = fingerprint(&cards, &moves, &cardholders, None);
+    let declared = sources
+        .iter()
+        .flatten()
+        .map(|s| s.declared.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     Ok(Declarations {
         cards,
         moves,
         cardholders,
         files,
         fingerprint,
+        declared,
     })
 }
 

@@ -106,6 +106,8 @@ pub(crate) struct Source {
     /// The cards wanted from this file: those of one part when a large fleet is read a part at
     /// a time. Every entry is still checked and its problems reported.
     pub keep: crate::model::Part,
+    /// How many valid cards the file declares, kept or not.
+    pub declared: std::sync::atomic::AtomicUsize,
 }
 
 /// A position in a source, as the reader that found it knows it.
@@ -141,6 +143,7 @@ impl Source {
             text: Arc::new(text),
             line_starts: OnceLock::new(),
             keep: crate::model::Part::WHOLE,
+            declared: Default::default(),
         }
     }
 

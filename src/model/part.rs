@@ -19,6 +19,13 @@ impl Part {
     /// All of the declarations: the one part of one.
     pub const WHOLE: Part = Part { index: 0, count: 1 };
 
+    /// None of them: every entry is still read and checked, and counted, but no card is kept.
+    /// (No key hashes to an index equal to the count.)
+    pub const NONE: Part = Part {
+        index: u32::MAX,
+        count: u32::MAX,
+    };
+
     /// The `count` parts (at least one), in order.
     pub fn all(count: u32) -> impl Iterator<Item = Part> {
         let count = count.max(1);
@@ -79,6 +86,13 @@ mod tests {
                     "{key} in {count} parts"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn no_key_is_in_no_part() {
+        for i in 0..10_000 {
+            assert!(!Part::NONE.holds(&format!("k{i}")));
         }
     }
 

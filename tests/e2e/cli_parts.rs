@@ -190,3 +190,56 @@ fn a_part_edited_while_the_run_goes_on_is_never_sent() {
         "{plan}"
     );
 }
+
+/// Read a part at a time, the declarations are still checked whole before anything is sent:
+/// every problem of every part is reported, as a whole read reports them, and a plan with
+/// problems shows the same text either way.
+#[test]
+fn problems_in_a_fleet_read_in_parts_are_reported_whole_and_nothing_is_sent() {
+    let env = Env::new();
+    let mut text = format!(
+        "version: 1\ncards:\n{}",
+        cards(0, 20, "VISA_USD_STD", "one")
+    );
+    text.push_str(&cards(3, 1, "VISA_USD_STD", "again"));
+    text.push_str(&cards(17, 1, "VISA_USD_STD", "again"));
+    let f = env.write("cards.yaml", &text);
+    let f = f.to_str().unwrap().to_owned();
+    let parted = env
+        .cardform(&["apply", "-f", &f, "--auto-approve", "--part-size", "4"])
+        .output()
+        .unwrap();
+    let whole = env
+        .cardform(&["apply", "-f", &f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(parted.status.code(), Some(1));
+    let err = stderr(&parted);
+    assert!(err.contains("duplicate card key `card-003`"), "{err}");
+    assert!(err.contains("duplicate card key `card-017`"), "{err}");
+    assert_eq!(err, stderr(&whole));
+
+    let mut text = format!(
+        "version: 1\ncards:\n{}",
+        cards(0, 20, "VISA_USD_STD", "one")
+    );
+    text.push_str(&cards(20, 3, "VISA_USD_STDD", "typo"));
+    env.write("cards.yaml", &text);
+    let parted = env
+        .cardform(&["apply", "-f", &f, "--auto-approve", "--part-size", "4"])
+        .output()
+        .unwrap();
+    let whole = env
+        .cardform(&["apply", "-f", &f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(parted.status.code(), Some(1));
+    let out = stdout(&parted);
+    assert!(
+        out.contains("product VISA_USD_STDD does not exist at the provider"),
+        "{out}"
+    );
+    assert!(out.contains("card-020, card-021, card-022"), "{out}");
+    assert_eq!(out, stdout(&whole));
+    assert_eq!(env.inspect().calls_to("cards/create"), 0);
+}
