@@ -95,7 +95,7 @@ enum Input {
     Declared(decl::Declarations),
     /// A fleet of more than `--part-size` cards without moves or people: every entry checked
     /// and counted (no card kept), to be planned and applied a part at a time.
-    InParts(decl::Declarations),
+    InParts(decl::Checked),
 }
 
 /// The shortest a card can be written (a CSV row of one-letter fields): files smaller than this
@@ -109,12 +109,12 @@ fn declared(args: &ApplyArgs, settings: &Settings) -> Result<Input, CliError> {
         decl::input_bytes(&args.files) > settings.part_cards as u64 * LEAST_BYTES_PER_CARD;
     if may_be_large
         && args.target.is_empty()
-        && let Ok(counted) = decl::load_part(&args.files, crate::model::Part::NONE)
-        && counted.declared > settings.part_cards
-        && counted.moves.is_empty()
-        && counted.cardholders.is_empty()
+        && let Ok(checked) = decl::check(&args.files)
+        && checked.cards > settings.part_cards
+        && !checked.has_moves
+        && !checked.has_people
     {
-        return Ok(Input::InParts(counted));
+        return Ok(Input::InParts(checked));
     }
     // A problem found while counting is reported by the whole read, with every other.
     let decls = decl::load(&args.files)?;
@@ -153,7 +153,7 @@ async fn locked(
     let mut folded = None;
     if let Input::InParts(counted) = &input {
         let facts = provider.facts().await?;
-        let count = u32::try_from(counted.declared.div_ceil(settings.part_cards))
+        let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
             .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
         folded = super::parts::fold(&args.files, &snapshot, &facts, &options, count)?
             .map(|f| (f, facts));

@@ -14,6 +14,7 @@ mod fields;
 mod moves;
 mod people;
 mod problem;
+mod sieve;
 pub(crate) mod suggest;
 mod yaml_file;
 
@@ -173,16 +174,76 @@ pub fn input_bytes(paths: &[PathBuf]) -> u64 {
 /// checked whole, so a problem anywhere is reported, whichever part is asked for. Moves and people
 /// are not split, and moves are checked against the whole declarations only: read a part only
 /// of declarations a whole load found without moves.
+///
+/// A YAML file's one-line cards of other parts are left out as it is read (see `sieve`), so a
+/// part of a large fleet costs about a byte of text for each card it does not hold.
 pub fn load_part(paths: &[PathBuf], part: Part) -> Result<Declarations, SpecReport> {
-    load_files(paths, today_utc(), part)
+    let sieve = match part.is_whole() {
+        true => sieve::Sieve::All,
+        false => sieve::Sieve::Part(part),
+    };
+    load_files(paths, today_utc(), part, sieve).0
+}
+
+/// What [`check`] found: the declarations are valid entry by entry (duplicate keys and top-ups
+/// of undeclared cards are found only by reading what a key's part holds: [`load_part`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// How many valid cards are declared.
+    pub cards: usize,
+    pub has_moves: bool,
+    pub has_people: bool,
+    /// The input files read, in the order read.
+    pub files: Vec<String>,
+}
+
+/// How many one-line cards of a YAML file one window of [`check`] reads.
+const CHECK_WINDOW: usize = 65_536;
+
+/// Every entry of `paths` read and checked, and the cards counted, without holding them or a
+/// large YAML fleet's whole text: its one-line cards are read a window at a time (the rest of
+/// each file, and every CSV file, in each window).
+pub fn check(paths: &[PathBuf]) -> Result<Checked, SpecReport> {
+    check_in_windows(paths, CHECK_WINDOW)
+}
+
+fn check_in_windows(paths: &[PathBuf], size: usize) -> Result<Checked, SpecReport> {
+    let today = today_utc();
+    let window = |n: usize| sieve::Sieve::Window {
+        from: n * size,
+        to: (n + 1) * size,
+    };
+    let (first, one_line) = load_files(paths, today, Part::NONE, window(0));
+    let first = first?;
+    // Each one-line card is in one window; every other card is in all of them.
+    let in_first: usize = one_line.iter().map(|&n| n.min(size)).sum();
+    let others = first.declared.saturating_sub(in_first);
+    let windows = one_line.iter().map(|n| n.div_ceil(size)).max().unwrap_or(0);
+    for n in 1..windows {
+        load_files(paths, today, Part::NONE, window(n)).0?;
+    }
+    Ok(Checked {
+        cards: others + one_line.iter().sum::<usize>(),
+        has_moves: !first.moves.is_empty(),
+        has_people: !first.cardholders.is_empty(),
+        files: first.files,
+    })
 }
 
 /// [`load`], with the date birth dates must not be after.
 pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecReport> {
-    load_files(paths, today, Part::WHOLE)
+    load_files(paths, today, Part::WHOLE, sieve::Sieve::All).0
 }
 
-fn load_files(paths: &[PathBuf], today: Date, part: Part) -> Result<Declarations, SpecReport> {
+/// Reads `paths` (YAML files through `sieve`), keeping the cards of `part`; with the number of
+/// one-line cards of each YAML file read through the sieve.
+fn load_files(
+    paths: &[PathBuf],
+    today: Date,
+    part: Part,
+    sieve: sieve::Sieve,
+) -> (Result<Declarations, SpecReport>, Vec<usize>) {
+    let mut one_line = Vec::new();
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     let mut read = |path: &Path, inputs: &mut Vec<Input>| {
@@ -192,6 +253,14 @@ fn load_files(paths: &[PathBuf], today: Date, part: Part) -> Result<Declarations
         if let Ok(canonical) = std::fs::canonicalize(path)
             && !seen.insert(canonical)
         {
+            return;
+        }
+        if !matches!(sieve, sieve::Sieve::All)
+            && kind_of(&name) == Some(Kind::Yaml)
+            && let Some((text, cards)) = sieve::read(path, sieve)
+        {
+            one_line.push(cards);
+            inputs.push(Input::Text { name, text });
             return;
         }
         inputs.push(match std::fs::read(path) {
@@ -221,7 +290,7 @@ fn load_files(paths: &[PathBuf], today: Date, part: Part) -> Result<Declarations
             Ok(_) => read(path, &mut inputs),
         }
     }
-    load_inputs(inputs, today, part)
+    (load_inputs(inputs, today, part), one_line)
 }
 
 fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {

@@ -307,6 +307,87 @@ proptest! {
     }
 }
 
+/// `cards` as one-line flow entries (what large fleets are), with every third card written as a
+/// block entry instead, which a read of a part keeps whole.
+fn to_flow_yaml(cards: &[DesiredCard]) -> String {
+    let mut out = String::from("version: 1\ndefaults:\n  product_code: P\ncards:\n");
+    for (i, c) in cards.iter().enumerate() {
+        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let labels = match labels.is_empty() {
+            true => String::new(),
+            false => format!(", labels: {{{}}}", labels.join(", ")),
+        };
+        if i % 3 == 2 {
+            out.push_str(&format!(
+                "  - key: {}\n    external_user_id: {}\n",
+                c.key, c.external_user_id
+            ));
+        } else {
+            out.push_str(&format!(
+                "  - {{key: {}, external_user_id: {}{labels}}}\n",
+                c.key, c.external_user_id
+            ));
+        }
+    }
+    out
+}
+
+fn fleet(n: usize) -> Vec<DesiredCard> {
+    (0..n)
+        .map(|i| DesiredCard {
+            key: format!("k-{i:03}").into(),
+            external_user_id: format!("u{}", i % 7).into(),
+            product_code: "P".into(),
+            initial_topup: None,
+            status: DesiredStatus::Active,
+            labels: Labels::from([("team".to_owned(), format!("t{}", i % 3))]),
+            topups: Vec::new(),
+            origin: Origin::default(),
+        })
+        .collect()
+}
+
+/// Files read a part at a time through the sieve give each part exactly its cards, at the lines
+/// the whole read gives, and a windowed check counts every card and finds a problem in any window.
+#[test]
+fn a_fleet_file_read_in_parts_and_checked_in_windows_is_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.yaml");
+    let mut text = to_flow_yaml(&fleet(40));
+    text.push_str("moved: []\n");
+    std::fs::write(&path, &text).unwrap();
+    let paths = vec![path.clone()];
+    let whole = load(&paths).unwrap();
+    assert_eq!(whole.cards.len(), 40);
+    let mut joined = Vec::new();
+    for part in Part::all(3) {
+        let d = load_part(&paths, part).unwrap();
+        assert!(d.cards.iter().all(|c| part.holds(&c.key)));
+        joined.extend(d.cards);
+    }
+    joined.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(joined, whole.cards, "origins (lines) included");
+    for size in [1, 4, 7, 100] {
+        let checked = check_in_windows(&paths, size).unwrap();
+        assert_eq!(checked.cards, 40, "window of {size}");
+        assert!(!checked.has_moves && !checked.has_people);
+    }
+    // A bad card in the last window is still found.
+    let bad = text.replace(
+        "{key: k-037, external_user_id: u2",
+        "{key: k-037, external_user_id: u2, status: melted",
+    );
+    assert_ne!(bad, text);
+    std::fs::write(&path, &bad).unwrap();
+    let report = check_in_windows(&paths, 4).unwrap_err();
+    assert!(
+        report
+            .problems()
+            .iter()
+            .any(|p| p.message().contains("melted"))
+    );
+}
+
 /// A problem anywhere stops every part: each reads and checks every entry, keeping only its own.
 /// A duplicate key is found by the part holding the key.
 #[test]
