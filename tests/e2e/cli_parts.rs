@@ -243,3 +243,53 @@ fn problems_in_a_fleet_read_in_parts_are_reported_whole_and_nothing_is_sent() {
     assert_eq!(out, stdout(&whole));
     assert_eq!(env.inspect().calls_to("cards/create"), 0);
 }
+
+/// Ctrl-C in a run in parts: what is in flight is tracked to its end, no later part is read or
+/// sent, the summary counts the parts never started as skipped, and a re-run issues the rest,
+/// each card once.
+#[test]
+fn ctrl_c_in_a_run_in_parts_leaves_the_rest_for_the_next_run() {
+    let env = Env::with(SandboxConfig {
+        order_latency: Duration::from_secs(1),
+        ..fast_sandbox()
+    });
+    let f = env.write(
+        "cards.yaml",
+        &format!(
+            "version: 1\ncards:\n{}",
+            cards(0, 30, "VISA_USD_STD", "one")
+        ),
+    );
+    let f = f.to_str().unwrap().to_owned();
+    let child = env
+        .process(&["apply", "-f", &f, "--auto-approve", "--part-size", "6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while env.inspect().calls_to("cards/create") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let created = env.inspect().calls_to("cards/create") as usize;
+    assert!(created < 30, "no later part started ({created} created)");
+    let text = stdout(&out);
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(
+        text.contains(&format!("skipped      {:>2}", 30 - created)),
+        "every change not started is counted: {text}"
+    );
+    let again = env
+        .cardform(&["apply", "-f", &f, "--auto-approve", "--part-size", "6"])
+        .output()
+        .unwrap();
+    assert_success(&again);
+    let seen = env.inspect();
+    assert_eq!(seen.issue_orders.len(), 30);
+    assert!(seen.issue_orders.iter().all(|c| c.count == 1), "{seen:?}");
+}
