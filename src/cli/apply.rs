@@ -209,21 +209,9 @@ async fn locked(
                 &facts.currency,
                 crate::wire::timestamp::now_rfc3339(&SystemClock),
             );
-            if !args.json {
-                print!(
-                    "{}",
-                    global.with_flags(&render::plan::human_outlined(&doc, &outline, global.style))
-                );
-            }
-            if !doc.applicable {
-                return Err(CliError::Reported);
-            }
-            if !doc.has_changes {
-                return Ok(Outcome::Success);
-            }
-            if !args.auto_approve && !approved()? {
-                println!("Apply cancelled: nothing was sent.");
-                return Ok(Outcome::Success);
+            let shown = || render::plan::human_outlined(&doc, &outline, global.style);
+            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
+                return Ok(end);
             }
             parts = Some(in_parts);
             doc
@@ -239,21 +227,9 @@ async fn locked(
                 provider.client.journal_key(),
             );
             super::settings::check_targets_matched(&doc)?;
-            if !args.json {
-                print!(
-                    "{}",
-                    global.with_flags(&render::plan::human(&doc, global.style, false))
-                );
-            }
-            if !doc.applicable {
-                return Err(CliError::Reported);
-            }
-            if !doc.has_changes {
-                return Ok(Outcome::Success);
-            }
-            if !args.auto_approve && !approved()? {
-                println!("Apply cancelled: nothing was sent.");
-                return Ok(Outcome::Success);
+            let shown = || render::plan::human(&doc, global.style, false);
+            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
+                return Ok(end);
             }
             forms = super::people::forms(&decls);
             drop(decls);
@@ -452,6 +428,30 @@ async fn watch_interrupts(stop: StopFlag, sending: Arc<AtomicBool>, store: Store
         );
         std::process::exit(130);
     }
+}
+
+/// Shows the plan (`text`, unless `--json`) and asks for approval: `Some` of how apply ends when
+/// it goes no further (problems, nothing to do, not approved), `None` to go on.
+fn show_and_ask(
+    args: &ApplyArgs,
+    global: &Global,
+    doc: &PlanDocument,
+    text: impl FnOnce() -> String,
+) -> Result<Option<Outcome>, CliError> {
+    if !args.json {
+        print!("{}", global.with_flags(&text()));
+    }
+    if !doc.applicable {
+        return Err(CliError::Reported);
+    }
+    if !doc.has_changes {
+        return Ok(Some(Outcome::Success));
+    }
+    if !args.auto_approve && !approved()? {
+        println!("Apply cancelled: nothing was sent.");
+        return Ok(Some(Outcome::Success));
+    }
+    Ok(None)
 }
 
 fn approved() -> Result<bool, CliError> {

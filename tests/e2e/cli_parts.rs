@@ -18,6 +18,36 @@ fn cards(from: usize, n: usize, product: &str, batch: &str) -> String {
         .collect()
 }
 
+/// A sandbox whose orders take `latency`, and a file of `n` cards for it.
+fn slow_fleet(latency: Duration, n: usize) -> (Env, String) {
+    let env = Env::with(SandboxConfig {
+        order_latency: latency,
+        ..fast_sandbox()
+    });
+    let f = env.write(
+        "cards.yaml",
+        &format!("version: 1\ncards:\n{}", cards(0, n, "VISA_USD_STD", "one")),
+    );
+    let f = f.to_str().unwrap().to_owned();
+    (env, f)
+}
+
+/// `apply -f file --part-size size` started, once its first card is sent (output captured).
+fn apply_until_sent(env: &Env, file: &str, size: &str) -> std::process::Child {
+    let child = env
+        .process(&["apply", "-f", file, "--auto-approve", "--part-size", size])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while env.inspect().calls_to("cards/create") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
 /// A second run over a fleet with every kind of change a part can hold: new cards (some with
 /// top-ups), relabelled and frozen cards, cards no longer declared, top-ups of cards in state.
 fn second_run(env: &Env, args: &[&str]) -> std::process::Output {
@@ -131,30 +161,8 @@ fn the_canary_of_a_run_in_parts_comes_from_its_first_part() {
 /// edited while the first part is in flight stops the run before the next part sends anything.
 #[test]
 fn a_part_edited_while_the_run_goes_on_is_never_sent() {
-    let env = Env::with(SandboxConfig {
-        order_latency: Duration::from_secs(2),
-        ..fast_sandbox()
-    });
-    let f = env.write(
-        "cards.yaml",
-        &format!(
-            "version: 1\ncards:\n{}",
-            cards(0, 12, "VISA_USD_STD", "one")
-        ),
-    );
-    let f = f.to_str().unwrap().to_owned();
-    let args = ["apply", "-f", &f, "--auto-approve", "--part-size", "4"];
-    let child = env
-        .process(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while env.inspect().calls_to("cards/create") == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (env, f) = slow_fleet(Duration::from_secs(2), 12);
+    let child = apply_until_sent(&env, &f, "4");
     // The first part is in flight (its orders take 2 s): every card of the rest now says
     // another product.
     env.write(
@@ -191,6 +199,16 @@ fn a_part_edited_while_the_run_goes_on_is_never_sent() {
     );
 }
 
+/// `apply -f file --auto-approve`, with parts of 4 cards and at once.
+fn in_parts_and_whole(env: &Env, file: &str) -> (std::process::Output, std::process::Output) {
+    let run = |more: &[&str]| {
+        let mut args = vec!["apply", "-f", file, "--auto-approve"];
+        args.extend(more);
+        env.cardform(&args).output().unwrap()
+    };
+    (run(&["--part-size", "4"]), run(&[]))
+}
+
 /// Read a part at a time, the declarations are still checked whole before anything is sent:
 /// every problem of every part is reported, as a whole read reports them, and a plan with
 /// problems shows the same text either way.
@@ -205,14 +223,7 @@ fn problems_in_a_fleet_read_in_parts_are_reported_whole_and_nothing_is_sent() {
     text.push_str(&cards(17, 1, "VISA_USD_STD", "again"));
     let f = env.write("cards.yaml", &text);
     let f = f.to_str().unwrap().to_owned();
-    let parted = env
-        .cardform(&["apply", "-f", &f, "--auto-approve", "--part-size", "4"])
-        .output()
-        .unwrap();
-    let whole = env
-        .cardform(&["apply", "-f", &f, "--auto-approve"])
-        .output()
-        .unwrap();
+    let (parted, whole) = in_parts_and_whole(&env, &f);
     assert_eq!(parted.status.code(), Some(1));
     let err = stderr(&parted);
     assert!(err.contains("duplicate card key `card-003`"), "{err}");
@@ -225,14 +236,7 @@ fn problems_in_a_fleet_read_in_parts_are_reported_whole_and_nothing_is_sent() {
     );
     text.push_str(&cards(20, 3, "VISA_USD_STDD", "typo"));
     env.write("cards.yaml", &text);
-    let parted = env
-        .cardform(&["apply", "-f", &f, "--auto-approve", "--part-size", "4"])
-        .output()
-        .unwrap();
-    let whole = env
-        .cardform(&["apply", "-f", &f, "--auto-approve"])
-        .output()
-        .unwrap();
+    let (parted, whole) = in_parts_and_whole(&env, &f);
     assert_eq!(parted.status.code(), Some(1));
     let out = stdout(&parted);
     assert!(
@@ -249,29 +253,8 @@ fn problems_in_a_fleet_read_in_parts_are_reported_whole_and_nothing_is_sent() {
 /// each card once.
 #[test]
 fn ctrl_c_in_a_run_in_parts_leaves_the_rest_for_the_next_run() {
-    let env = Env::with(SandboxConfig {
-        order_latency: Duration::from_secs(1),
-        ..fast_sandbox()
-    });
-    let f = env.write(
-        "cards.yaml",
-        &format!(
-            "version: 1\ncards:\n{}",
-            cards(0, 30, "VISA_USD_STD", "one")
-        ),
-    );
-    let f = f.to_str().unwrap().to_owned();
-    let child = env
-        .process(&["apply", "-f", &f, "--auto-approve", "--part-size", "6"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while env.inspect().calls_to("cards/create") == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (env, f) = slow_fleet(Duration::from_secs(1), 30);
+    let child = apply_until_sent(&env, &f, "6");
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
