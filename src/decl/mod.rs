@@ -175,8 +175,9 @@ pub fn input_bytes(paths: &[PathBuf]) -> u64 {
 /// are not split, and moves are checked against the whole declarations only: read a part only
 /// of declarations a whole load found without moves.
 ///
-/// A YAML file's one-line cards of other parts are left out as it is read (see `sieve`), so a
-/// part of a large fleet costs about a byte of text for each card it does not hold.
+/// The rows of other parts (a YAML file's one-line cards, a CSV file's plain rows) are left out as
+/// each file is read (see `sieve`), so a part of a large fleet costs about a byte of text for
+/// each card it does not hold.
 pub fn load_part(paths: &[PathBuf], part: Part) -> Result<Declarations, SpecReport> {
     let sieve = match part.is_whole() {
         true => sieve::Sieve::All,
@@ -197,12 +198,12 @@ pub struct Checked {
     pub files: Vec<String>,
 }
 
-/// How many one-line cards of a YAML file one window of [`check`] reads.
+/// How many rows of a file (one-line YAML cards, plain CSV rows) one window of [`check`] reads.
 const CHECK_WINDOW: usize = 65_536;
 
 /// Every entry of `paths` read and checked, and the cards counted, without holding them or a
-/// large YAML fleet's whole text: its one-line cards are read a window at a time (the rest of
-/// each file, and every CSV file, in each window).
+/// large fleet's whole text: its one-line YAML cards and plain CSV rows are read a window at a
+/// time (every other line in each window).
 pub fn check(paths: &[PathBuf]) -> Result<Checked, SpecReport> {
     check_in_windows(paths, CHECK_WINDOW)
 }
@@ -213,17 +214,16 @@ fn check_in_windows(paths: &[PathBuf], size: usize) -> Result<Checked, SpecRepor
         from: n * size,
         to: (n + 1) * size,
     };
-    let (first, one_line) = load_files(paths, today, Part::NONE, window(0));
+    let (first, rows) = load_files(paths, today, Part::NONE, window(0));
     let first = first?;
-    // Each one-line card is in one window; every other card is in all of them.
-    let in_first: usize = one_line.iter().map(|&n| n.min(size)).sum();
+    // Each row the sieve can leave out is in one window; every other card is in all of them.
+    let in_first: usize = rows.card_rows.iter().map(|&n| n.min(size)).sum();
     let others = first.declared.saturating_sub(in_first);
-    let windows = one_line.iter().map(|n| n.div_ceil(size)).max().unwrap_or(0);
-    for n in 1..windows {
+    for n in 1..rows.most.div_ceil(size) {
         load_files(paths, today, Part::NONE, window(n)).0?;
     }
     Ok(Checked {
-        cards: others + one_line.iter().sum::<usize>(),
+        cards: others + rows.card_rows.iter().sum::<usize>(),
         has_moves: !first.moves.is_empty(),
         has_people: !first.cardholders.is_empty(),
         files: first.files,
@@ -235,15 +235,24 @@ pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecRe
     load_files(paths, today, Part::WHOLE, sieve::Sieve::All).0
 }
 
-/// Reads `paths` (YAML files through `sieve`), keeping the cards of `part`; with the number of
-/// one-line cards of each YAML file read through the sieve.
+/// What [`load_files`] saw of the rows its sieve could leave out.
+struct Rows {
+    /// Per file whose rows are cards: how many.
+    card_rows: Vec<usize>,
+    /// The most rows of any one file (cards or top-ups).
+    most: usize,
+}
+
+/// Reads `paths` (each file through `sieve`), keeping the cards of `part`; with what the sieve
+/// saw.
 fn load_files(
     paths: &[PathBuf],
     today: Date,
     part: Part,
     sieve: sieve::Sieve,
-) -> (Result<Declarations, SpecReport>, Vec<usize>) {
-    let mut one_line = Vec::new();
+) -> (Result<Declarations, SpecReport>, Rows) {
+    let mut card_rows = Vec::new();
+    let mut windows = 0;
     let mut inputs = Vec::new();
     let mut seen = HashSet::new();
     let mut read = |path: &Path, inputs: &mut Vec<Input>| {
@@ -256,11 +265,17 @@ fn load_files(
             return;
         }
         if !matches!(sieve, sieve::Sieve::All)
-            && kind_of(&name) == Some(Kind::Yaml)
-            && let Some((text, cards)) = sieve::read(path, sieve)
+            && let Some(kind) = kind_of(&name)
+            && let Some(sieved) = sieve::read(path, kind == Kind::Csv, sieve)
         {
-            one_line.push(cards);
-            inputs.push(Input::Text { name, text });
+            windows = windows.max(sieved.rows);
+            if sieved.rows_are_cards {
+                card_rows.push(sieved.rows);
+            }
+            inputs.push(Input::Text {
+                name,
+                text: sieved.text,
+            });
             return;
         }
         inputs.push(match std::fs::read(path) {
@@ -290,7 +305,11 @@ fn load_files(
             Ok(_) => read(path, &mut inputs),
         }
     }
-    (load_inputs(inputs, today, part), one_line)
+    let rows = Rows {
+        card_rows,
+        most: windows,
+    };
+    (load_inputs(inputs, today, part), rows)
 }
 
 fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {

@@ -1,14 +1,17 @@
-//! Reading a large YAML fleet without its whole text: the one-line cards a read does not want
-//! are blanked as the file streams in, so what the reader then parses is about one byte a card
-//! it skips. Every other line (the header, `defaults`, `moved`, cardholders, any card not of the
-//! simple one-line form) is kept as written, and line numbers stay what they are in the file.
+//! Reading a large fleet without its whole text: the rows a read does not want (a YAML file's
+//! one-line cards, a CSV file's unquoted card or top-up rows) are blanked as the file streams in,
+//! so what the reader then parses is about one byte a row it skips. Every other line (headers,
+//! `defaults`, `moved`, cardholders, any card not of the simple form, any CSV line a quote
+//! touches) is kept as written, and line numbers stay what they are in the file: both readers
+//! skip blank lines.
 //!
 //! Blanking a card is safe only for a card whose whole entry is its one line: `- {key: K, ...}`
 //! at the indentation of the list's first item, ending in `}`, with no quote, comment, tab or
 //! carriage return that could make it mean more. Such an entry stands alone in a YAML block
 //! list, so the file without it reads as the file minus that card. A card the sieve is unsure of
-//! is kept, and the part filter (`fields::finish`) decides. Owns only the text; what a card means
-//! is the readers'.
+//! is kept, and the part filter (`fields::finish`) decides. A CSV row without a quote is one line
+//! and one record, so the same holds for it. Owns only the text; what a card means is the
+//! readers'.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -25,44 +28,124 @@ pub(crate) enum Sieve {
     Window { from: usize, to: usize },
 }
 
-/// A file's text with the one-line cards `sieve` does not keep blanked, and how many one-line
-/// cards the file has. `None` when the file cannot be read this way (not UTF-8, say): read it
-/// whole, and let that read report why.
-pub(crate) fn read(path: &Path, sieve: Sieve) -> Option<(String, usize)> {
+/// What [`read`] gives: the text, with the rows it did not keep blanked.
+pub(crate) struct Sieved {
+    pub text: String,
+    /// How many rows the sieve could have left out (kept or not).
+    pub rows: usize,
+    /// Whether those rows are cards (a YAML fleet, a card CSV), not top-ups (a top-up CSV).
+    pub rows_are_cards: bool,
+}
+
+/// A file's text with the rows `sieve` does not keep blanked: a YAML file's one-line cards, a CSV
+/// file's unquoted rows (cards, or top-ups by their card's key). `None` when the file cannot be
+/// read this way (not UTF-8, say): read it whole, and let that read report why.
+pub(crate) fn read(path: &Path, csv: bool, sieve: Sieve) -> Option<Sieved> {
     let file = std::fs::File::open(path).ok()?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut rows = Rows::new(csv);
     let mut text = String::new();
     let mut line = Vec::new();
-    let mut in_cards = false;
-    let mut indent = None;
-    let mut cards = 0;
+    let mut n = 0;
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).ok()? == 0 {
             break;
         }
         let l = std::str::from_utf8(&line).ok()?;
-        let body = l.strip_suffix('\n').unwrap_or(l);
-        if !in_cards {
-            in_cards = body == "cards:";
-        } else if let Some(key) = one_line_card(body, &mut indent) {
-            let n = cards;
-            cards += 1;
+        if let Some(key) = rows.key(l.strip_suffix('\n').unwrap_or(l)) {
             let keep = match sieve {
                 Sieve::All => true,
                 Sieve::Part(part) => part.holds(key),
                 Sieve::Window { from, to } => (from..to).contains(&n),
             };
+            n += 1;
             if !keep {
                 text.push('\n');
                 continue;
             }
-        } else if ends_block(body) {
-            in_cards = false;
         }
         text.push_str(l);
     }
-    Some((text, cards))
+    Some(Sieved {
+        text,
+        rows: n,
+        rows_are_cards: !rows.topups,
+    })
+}
+
+/// Which lines of a file are rows a sieve may leave out, as the file streams by.
+struct Rows {
+    csv: bool,
+    /// YAML: inside the top-level `cards` list; its items' indentation, once seen.
+    in_cards: bool,
+    indent: Option<usize>,
+    /// CSV: the key column, once the header is read (`None` before it, or when it has none or
+    /// anything unusual: then no row is left out); whether a quoted cell is still open.
+    key_column: Option<usize>,
+    header_read: bool,
+    in_quotes: bool,
+    topups: bool,
+}
+
+impl Rows {
+    fn new(csv: bool) -> Self {
+        Rows {
+            csv,
+            in_cards: false,
+            indent: None,
+            key_column: None,
+            header_read: false,
+            in_quotes: false,
+            topups: false,
+        }
+    }
+
+    /// The key of the card (or of a top-up's card) `line` is the whole of, when leaving it out
+    /// leaves the rest of the file meaning what it did.
+    fn key<'l>(&mut self, line: &'l str) -> Option<&'l str> {
+        if self.csv {
+            return self.csv_key(line);
+        }
+        if !self.in_cards {
+            self.in_cards = line == "cards:";
+            return None;
+        }
+        let key = one_line_card(line, &mut self.indent);
+        if key.is_none() && ends_block(line) {
+            self.in_cards = false;
+        }
+        key
+    }
+
+    fn csv_key<'l>(&mut self, line: &'l str) -> Option<&'l str> {
+        // A quote anywhere may open a cell that runs on over lines: such a line and those it
+        // spans are kept, and the state follows every quote.
+        let quotes = line.bytes().filter(|&b| b == b'"').count();
+        let was_in_quotes = self.in_quotes;
+        self.in_quotes ^= quotes % 2 == 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if was_in_quotes || quotes > 0 || line.is_empty() {
+            if !self.header_read && !line.is_empty() {
+                self.header_read = true;
+            }
+            return None;
+        }
+        if !self.header_read {
+            self.header_read = true;
+            let header: Vec<&str> = line.trim_start_matches('\u{feff}').split(',').collect();
+            self.key_column = header.iter().position(|c| *c == super::fields::KEY);
+            self.topups = header.contains(&super::fields::TOPUP_ID);
+            return None;
+        }
+        let key = line.split(',').nth(self.key_column?)?;
+        valid_key(key).then_some(key)
+    }
+}
+
+fn valid_key(key: &str) -> bool {
+    let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
+    !key.is_empty() && key.bytes().all(valid)
 }
 
 /// A line at the top level ends the `cards` block (`moved:`, `cardholders:`, a new document).
@@ -91,19 +174,23 @@ fn one_line_card<'l>(line: &'l str, indent: &mut Option<usize>) -> Option<&'l st
         return None;
     }
     let key = &rest[..rest.find([',', '}'])?];
-    let valid = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
-    (!key.is_empty() && key.bytes().all(valid)).then_some(key)
+    valid_key(key).then_some(key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sieved(text: &str, sieve: Sieve) -> (String, usize) {
+    fn sieved_as(name: &str, text: &str, sieve: Sieve) -> (String, usize) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.yaml");
+        let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        read(&path, sieve).unwrap()
+        let s = read(&path, name.ends_with(".csv"), sieve).unwrap();
+        (s.text, s.rows)
+    }
+
+    fn sieved(text: &str, sieve: Sieve) -> (String, usize) {
+        sieved_as("f.yaml", text, sieve)
     }
 
     const FLEET: &str = "version: 1\ndefaults: {product_code: P}\ncards:\n  - {key: a, external_user_id: u}\n  - {key: b, external_user_id: u, labels: {t: x}}\n  - key: c\n    external_user_id: u\n  - {key: \"d\", external_user_id: u}\n  - {key: e, external_user_id: u} # note\nmoved:\n  - {from: x, to: a}\n";
@@ -133,5 +220,25 @@ mod tests {
         let (none, cards) = sieved(text, Sieve::Window { from: 0, to: 0 });
         assert_eq!(cards, 1);
         assert!(none.contains("key: b"), "{none}");
+    }
+
+    #[test]
+    fn a_csv_row_is_left_out_only_when_no_quote_touches_it() {
+        let text = "\u{feff}external_user_id,key,product_code\r\nu,a,P\r\nu,\"b\",P\r\nu,c,\"two\nlines\"\nu,d,P\n\nu,e,P\n";
+        let (none, rows) = sieved_as("f.csv", text, Sieve::Window { from: 0, to: 0 });
+        assert_eq!(rows, 3, "a, d and e");
+        assert_eq!(none.lines().count(), text.lines().count());
+        for kept in ["external_user_id,key", "\"b\"", "u,c,\"two", "lines\""] {
+            assert!(none.contains(kept), "{kept}: {none:?}");
+        }
+        for left_out in ["u,a,P", "u,d,P", "u,e,P"] {
+            assert!(!none.contains(left_out), "{left_out}: {none:?}");
+        }
+        // A file without a key column (people) is kept whole.
+        let people = "external_user_id,first_name\nu1,Ann\n";
+        assert_eq!(
+            sieved_as("p.csv", people, Sieve::Window { from: 0, to: 0 }).0,
+            people
+        );
     }
 }

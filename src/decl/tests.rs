@@ -332,6 +332,22 @@ fn to_flow_yaml(cards: &[DesiredCard]) -> String {
     out
 }
 
+/// `cards` as a card CSV without a quote: what a generated fleet is, and what the sieve reads.
+fn to_plain_csv(cards: &[DesiredCard]) -> String {
+    let mut out = String::from("key,external_user_id,product_code,status,label.team\n");
+    for c in cards {
+        let team = c.labels.get("team").map(String::as_str).unwrap_or("");
+        out.push_str(&format!(
+            "{},{},{},{},{team}\n",
+            c.key,
+            c.external_user_id,
+            c.product_code,
+            c.status.as_str()
+        ));
+    }
+    out
+}
+
 fn fleet(n: usize) -> Vec<DesiredCard> {
     (0..n)
         .map(|i| DesiredCard {
@@ -347,45 +363,71 @@ fn fleet(n: usize) -> Vec<DesiredCard> {
         .collect()
 }
 
-/// Files read a part at a time through the sieve give each part exactly its cards, at the lines
-/// the whole read gives, and a windowed check counts every card and finds a problem in any window.
+/// Files read a part at a time through the sieve give each part exactly its cards (top-ups
+/// attached), at the lines the whole read gives, and a windowed check counts every card and finds
+/// a problem in any window: for a YAML fleet and for a card CSV with a top-up CSV.
 #[test]
 fn a_fleet_file_read_in_parts_and_checked_in_windows_is_the_whole_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fleet.yaml");
-    let mut text = to_flow_yaml(&fleet(40));
-    text.push_str("moved: []\n");
-    std::fs::write(&path, &text).unwrap();
-    let paths = vec![path.clone()];
-    let whole = load(&paths).unwrap();
-    assert_eq!(whole.cards.len(), 40);
-    let mut joined = Vec::new();
-    for part in Part::all(3) {
-        let d = load_part(&paths, part).unwrap();
-        assert!(d.cards.iter().all(|c| part.holds(&c.key)));
-        joined.extend(d.cards);
+    let cards = fleet(40);
+    let mut topups = String::from("key,topup_id,amount\n");
+    for c in cards.iter().step_by(4) {
+        topups.push_str(&format!("{},t1,5\n", c.key));
     }
-    joined.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(joined, whole.cards, "origins (lines) included");
-    for size in [1, 4, 7, 100] {
-        let checked = check_in_windows(&paths, size).unwrap();
-        assert_eq!(checked.cards, 40, "window of {size}");
-        assert!(!checked.has_moves && !checked.has_people);
-    }
-    // A bad card in the last window is still found.
-    let bad = text.replace(
-        "{key: k-037, external_user_id: u2",
-        "{key: k-037, external_user_id: u2, status: melted",
-    );
-    assert_ne!(bad, text);
-    std::fs::write(&path, &bad).unwrap();
-    let report = check_in_windows(&paths, 4).unwrap_err();
-    assert!(
-        report
-            .problems()
+    let mut yaml = to_flow_yaml(&cards);
+    yaml.push_str("moved: []\n");
+    let fleets = [
+        vec![("fleet.yaml", yaml.clone()), ("topups.csv", topups.clone())],
+        vec![("fleet.csv", to_plain_csv(&cards)), ("topups.csv", topups)],
+    ];
+    for files in fleets {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = files
             .iter()
-            .any(|p| p.message().contains("melted"))
-    );
+            .map(|(name, text)| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                path
+            })
+            .collect();
+        let whole = load(&paths).unwrap();
+        assert_eq!(whole.cards.len(), 40);
+        let mut joined = Vec::new();
+        for part in Part::all(3) {
+            let d = load_part(&paths, part).unwrap();
+            assert!(d.cards.iter().all(|c| part.holds(&c.key)));
+            joined.extend(d.cards);
+        }
+        joined.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(
+            joined, whole.cards,
+            "{}: origins (lines) and top-ups included",
+            files[0].0
+        );
+        for size in [1, 4, 7, 100] {
+            let checked = check_in_windows(&paths, size).unwrap();
+            assert_eq!(checked.cards, 40, "{}: window of {size}", files[0].0);
+            assert!(!checked.has_moves && !checked.has_people);
+        }
+        // A bad card in the last window is still found.
+        let (name, text) = &files[0];
+        let bad = text
+            .replace(
+                "{key: k-037, external_user_id: u2",
+                "{key: k-037, external_user_id: u2, status: melted",
+            )
+            .replace("k-037,u2,P,active,", "k-037,u2,P,melted,");
+        assert_ne!(&bad, text, "{name}");
+        std::fs::write(dir.path().join(name), &bad).unwrap();
+        let report = check_in_windows(&paths, 4).unwrap_err();
+        assert!(
+            report
+                .problems()
+                .iter()
+                .any(|p| p.message().contains("melted")),
+            "{name}: {:?}",
+            report.problems()
+        );
+    }
 }
 
 /// A problem anywhere stops every part: each reads and checks every entry, keeping only its own.
