@@ -70,12 +70,12 @@ impl Folding {
         for a in &part.actions {
             self.outline.add(a);
             if a.kind.issues_card() {
-                let product = a.product_code.clone();
-                if let Some(t) = Some(a.estimate.topup).filter(|t| !t.is_zero()) {
-                    self.amount(product.clone(), "topup", t, &a.key);
+                let product = &a.product_code;
+                if !a.estimate.topup.is_zero() {
+                    self.amount(product.clone(), "topup", a.estimate.topup, &a.key);
                 }
                 if let Some(fee) = a.estimate.fee {
-                    self.amount(product, "fee", fee, &a.key);
+                    self.amount(product.clone(), "fee", fee, &a.key);
                 }
             }
             if matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune)
