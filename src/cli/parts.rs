@@ -50,20 +50,15 @@ pub fn fold(
     let mut folding = Folding::new(snapshot);
     let mut approved = Vec::new();
     for part in Part::all(count) {
-        let decls = match decl::load_part(files, part) {
-            Ok(decls) => decls,
+        let Ok((planned, _)) = plan_part(files, snapshot, part, facts, options) else {
             // A part reports only its own duplicates: the whole load reports every problem.
-            Err(_) => {
-                return Err(match decl::load(files) {
-                    Err(report) => report.into(),
-                    Ok(_) => CliError::Other(
-                        "the declarations changed while they were read; run apply again".into(),
-                    ),
-                });
-            }
+            return Err(match decl::load(files) {
+                Err(report) => report.into(),
+                Ok(_) => CliError::Other(
+                    "the declarations changed while they were read; run apply again".into(),
+                ),
+            });
         };
-        let planned = plan::plan(&decls.cards, &snapshot.part(part), facts, options);
-        drop(decls);
         let part_of = |a: &Address| a.card_key().map(|key| part.holds(key));
         let crosses = planned.actions.iter().any(|a| {
             part_of(&a.address()) != Some(true)
@@ -84,6 +79,21 @@ pub fn fold(
         total: plan.totals.changes(),
     };
     Ok(Some((plan, outline, parts)))
+}
+
+/// One part of the fleet in `files`, planned against its part of `snapshot` (returned too): the
+/// one way both the fold and the run plan a part, so the run's digest can match the approved one.
+fn plan_part(
+    files: &[PathBuf],
+    snapshot: &Snapshot,
+    part: Part,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Result<(Plan, Snapshot), decl::SpecReport> {
+    let decls = decl::load_part(files, part)?;
+    let state = snapshot.part(part);
+    let planned = plan::plan(&decls.cards, &state, facts, options);
+    Ok((planned, state))
 }
 
 /// The digest of one part's actions, in plan order.
@@ -126,16 +136,12 @@ impl Parts {
                     part.index() + 1
                 )
             };
-            let decls = match decl::load_part(&self.files, part) {
-                Ok(decls) => decls,
-                Err(_) => {
-                    run.halt(changed("they no longer read cleanly")).await;
-                    break;
-                }
+            let Ok((planned, state)) =
+                plan_part(&self.files, snapshot, part, &self.facts, &self.options)
+            else {
+                run.halt(changed("they no longer read cleanly")).await;
+                break;
             };
-            let state = snapshot.part(part);
-            let planned = plan::plan(&decls.cards, &state, &self.facts, &self.options);
-            drop(decls);
             if digest(&planned.actions) != *approved {
                 run.halt(changed("this part no longer plans as approved"))
                     .await;
