@@ -318,9 +318,24 @@ pub struct SandboxArgs {
     /// repeatable
     #[arg(long, value_name = "CODE")]
     pub fail_product: Vec<String>,
+    /// Product whose top-up orders all end failed; repeatable
+    #[arg(long, value_name = "CODE")]
+    pub fail_topup_product: Vec<String>,
+    /// What a failed order gives back: all of its charge, half of it, or nothing (then it
+    /// carries no `refunded_amount`)
+    #[arg(long, value_enum, default_value = "full")]
+    pub refund: RefundArg,
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,
+}
+
+/// The policies of `crate::sandbox::RefundPolicy`, as `--refund` spells them.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RefundArg {
+    Full,
+    Partial,
+    None,
 }
 
 /// The shapes of `crate::sandbox::RateLimitShape`, as `--rate-limit-shape` spells them.

@@ -3,10 +3,10 @@
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-use super::args::{LimitShape, SandboxArgs};
+use super::args::{LimitShape, RefundArg, SandboxArgs};
 use super::settings::parse_duration;
 use super::{CliError, Outcome};
-use crate::sandbox::{self, RateLimitShape, SandboxConfig};
+use crate::sandbox::{self, RateLimitShape, RefundPolicy, SandboxConfig};
 use crate::wire::Secret;
 
 pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
@@ -46,6 +46,12 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         kyc_expired_users: a.kyc_expire_user.clone(),
         require_people: a.require_people,
         fail_products: a.fail_product.clone(),
+        fail_topup_products: a.fail_topup_product.clone(),
+        refund: match a.refund {
+            RefundArg::Full => RefundPolicy::Full,
+            RefundArg::Partial => RefundPolicy::Partial,
+            RefundArg::None => RefundPolicy::None,
+        },
         world_file: a.world.clone(),
         ..SandboxConfig::default()
     };

@@ -220,6 +220,28 @@ impl Charges {
     }
 }
 
+impl Summary {
+    /// Counts what a change cost: this run's money, or, for an order an earlier run sent, that
+    /// run's.
+    fn book(&mut self, serial: u64, charges: Charges) {
+        for (sent, amount) in charges.0 {
+            if sent == serial {
+                self.charged += amount;
+            } else {
+                *self.charged_earlier.entry(sent).or_default() += amount;
+            }
+        }
+    }
+}
+
+impl Ctx {
+    /// [`Summary::book`] for a change that ends without [`Ended::Done`] (a failed order that
+    /// kept some of its charge).
+    async fn book(&self, charges: Charges) {
+        self.summary.lock().await.book(self.serial, charges);
+    }
+}
+
 /// Carry out `actions` against the provider, recording everything in `store` under `serial`.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute(
@@ -707,13 +729,7 @@ impl Ctx {
                     _ => s.changed += 1,
                 }
                 let charge = charges.total();
-                for (sent, amount) in charges.0 {
-                    if sent == self.serial {
-                        s.charged += amount;
-                    } else {
-                        *s.charged_earlier.entry(sent).or_default() += amount;
-                    }
-                }
+                s.book(self.serial, charges);
                 drop(s);
                 self.events.emit(Event::Done {
                     key: action.key.to_string(),

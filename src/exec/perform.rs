@@ -12,7 +12,7 @@ use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
 use crate::state::{
-    CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceRecord,
+    CallRecord, CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceRecord, money,
 };
 use crate::wire::{CardStatus, CheckOrderRequest, Order, OrderStatus};
 
@@ -145,14 +145,14 @@ impl Ctx {
             return self.refuse_binding(&order, mutation, why).await;
         }
         // The card as it is now, not as this order found it: another order of the same card may
-        // have settled meanwhile, and its charge (or, for a top-up, anything) must not be lost.
+        // have settled meanwhile, and a top-up changes nothing of the card it must not keep. What
+        // the card cost is not ours to add to: the store derives it from the journal.
         let lock = self.card_lock(&card.key);
         let held = lock.lock().await;
-        if let Some(now) = self.store.get_card(&card.key).await? {
-            match order.kind {
-                OrderKind::Topup => *card = now,
-                _ => card.charged = now.charged,
-            }
+        if let Some(now) = self.store.get_card(&card.key).await?
+            && order.kind == OrderKind::Topup
+        {
+            *card = now;
         }
         let now = self.now();
         card.updated_at = now.clone();
@@ -160,9 +160,19 @@ impl Ctx {
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;
+        // The figure the store derived, so the caller's copy agrees with state.
+        if let Some(now) = self.store.get_card(&card.key).await? {
+            card.charged = now.charged;
+        }
         drop(held);
         self.card_lock_done(&card.key, lock);
+        let charges = Charges::of(
+            order.sent_serial.unwrap_or(self.serial),
+            money::order_cost(&order),
+        );
         if order.phase == OrderPhase::Failed {
+            // A failed order that kept (part of) its charge still cost that much.
+            self.book(charges).await;
             return Ok(Ended::Failed {
                 slug: order.error_slug.clone().unwrap_or_default(),
                 message: last
@@ -173,8 +183,8 @@ impl Ctx {
         }
         Ok(Ended::Done {
             card_id: card.card_id.as_deref().map(str::to_owned),
-            // No `sent_serial`: this run journaled the entry, so what it was charged is this run's.
-            charges: Charges::of(order.sent_serial.unwrap_or(self.serial), order.charge),
+            // No `sent_serial`: this run journaled the entry, so what it cost is this run's.
+            charges,
         })
     }
 
@@ -357,8 +367,8 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
         order.sub_status = o.issue_status.as_ref().map(|s| s.to_string());
     }
     order.charge = o.charge().or(order.charge);
+    order.refunded = o.refunded();
     order.updated_at = now.to_owned();
-    card.charged += order.charge.unwrap_or_default();
     if o.status == OrderStatus::Failed {
         order.phase = OrderPhase::Failed;
         order.error_slug = o

@@ -240,6 +240,7 @@ fn open_orders_are_resumed_even_when_undeclared() {
             error_message: None,
             estimated_charge: Some(d("5")),
             charge: Some(d("5")),
+            refunded: None,
             created_at: String::new(),
             updated_at: String::new(),
             sent_serial: None,

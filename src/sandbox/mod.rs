@@ -43,7 +43,7 @@ use crate::wire::{Clock, Key, Secret, SystemClock};
 use world::{Payload, Reply, Settings, World};
 
 pub use catalog::{SUBPROVIDER, SUBPROVIDER_EU};
-pub use world::{RateLimitShape, luhn_valid};
+pub use world::{RateLimitShape, RefundPolicy, luhn_valid};
 
 /// The unauthenticated inspection endpoint.
 pub const INSPECT_PATH: &str = "/__sandbox/inspect";
@@ -100,6 +100,11 @@ pub struct SandboxConfig {
     /// Product codes whose issue orders all end failed, as when a product is misconfigured at the
     /// provider (the order is created and charged, then fails and is refunded).
     pub fail_products: Vec<String>,
+    /// Product codes whose top-up orders all end failed (charged, then given back as `refund`
+    /// says).
+    pub fail_topup_products: Vec<String>,
+    /// What a failed order (issue or top-up) gives back to the master balance.
+    pub refund: RefundPolicy,
     /// Load the world from this JSON at start, save it periodically when changed and on shutdown.
     pub world_file: Option<PathBuf>,
     /// Save the world file before answering any request that changed it, so a process killed at
@@ -131,6 +136,8 @@ impl Default for SandboxConfig {
             kyc_expired_users: Vec::new(),
             require_people: false,
             fail_products: Vec::new(),
+            fail_topup_products: Vec::new(),
+            refund: RefundPolicy::default(),
             world_file: None,
             durable: false,
             clock: Arc::new(SystemClock),
@@ -159,6 +166,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("kyc_expired_users", &self.kyc_expired_users)
             .field("require_people", &self.require_people)
             .field("fail_products", &self.fail_products)
+            .field("fail_topup_products", &self.fail_topup_products)
+            .field("refund", &self.refund)
             .field("world_file", &self.world_file)
             .finish_non_exhaustive()
     }
@@ -459,6 +468,12 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
             .collect::<HashSet<_>>(),
         require_people: config.require_people,
         fail_products: config.fail_products.iter().cloned().collect::<HashSet<_>>(),
+        fail_topup_products: config
+            .fail_topup_products
+            .iter()
+            .cloned()
+            .collect::<HashSet<_>>(),
+        refund: config.refund,
     };
     let shared = Arc::new(Shared {
         settings,

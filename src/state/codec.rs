@@ -341,6 +341,9 @@ struct PackedOrder(
     String,
     String,
     i64,
+    /// `refunded` (schema 7), last so every older position holds.
+    #[serde(default)]
+    Option<String>,
 );
 
 /// Orders from a JSON array of packed orders, in the array's order.
@@ -363,6 +366,7 @@ pub(super) fn orders_from_packed(packed: &str) -> Result<Vec<OrderRecord>, State
                 error_message: p.11,
                 estimated_charge: opt_decimal("estimated charge", p.12)?,
                 charge: opt_decimal("charge", p.13)?,
+                refunded: opt_decimal("refunded", p.17)?,
                 created_at: p.14,
                 updated_at: p.15,
                 sent_serial: Some(serial_u64(p.16)?),
@@ -609,8 +613,78 @@ pub(super) fn observed_fees_from_packed(
         .collect()
 }
 
-/// Sets each run's `charged` from `(sent_serial, "charge charge …")` rows: the charges of the
-/// orders each run sent, summed exactly (the databases would sum text as floating point).
+/// The journal's charged orders as `(resource_kind, resource_key, charge, refunded)` rows: what
+/// each card cost with its top-ups (see [`super::money`]), by card key. For the upgrade that
+/// recomputes the figures of a state from its journal.
+pub(super) fn card_costs(
+    rows: Vec<(String, String, String, Option<String>)>,
+) -> Result<BTreeMap<String, Decimal>, StateError> {
+    let mut costs: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (kind, key, charge, refunded) in rows {
+        let address = address(kind, key)?;
+        let Some(card) = address.card_key() else {
+            continue;
+        };
+        let cost = super::money::cost(
+            decimal("charge", &charge)?,
+            opt_decimal("refunded", refunded)?,
+        );
+        *costs.entry(card.to_owned()).or_default() += cost;
+    }
+    Ok(costs)
+}
+
+/// The SQL both backends read [`card_costs`]'s rows with.
+pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key, charge, refunded \
+     FROM orders WHERE charge IS NOT NULL AND resource_kind IN ('card', 'topup')";
+
+/// The cards whose stored `charged` (`(key, charged)` rows) differs from what `costs` says their
+/// orders cost, with the right figure.
+pub(super) fn misstated(
+    stored: Vec<(String, String)>,
+    costs: &BTreeMap<String, Decimal>,
+) -> Result<Vec<(String, Decimal)>, StateError> {
+    let mut wrong = Vec::new();
+    for (key, charged) in stored {
+        let right = costs.get(&key).copied().unwrap_or_default();
+        if decimal("charged amount", &charged)? != right {
+            wrong.push((key, right));
+        }
+    }
+    Ok(wrong)
+}
+
+/// Whether writing `o` over `before` (the same journal entry as stored) is a late write of an
+/// earlier step: an order seen open after it was seen settled. The journal keeps the settled
+/// entry, so what the order cost is never unlearned. `Err` when `o` is not the same request.
+pub(super) fn is_late_write(
+    before: Option<&OrderRecord>,
+    o: &OrderRecord,
+) -> Result<bool, StateError> {
+    let Some(b) = before else {
+        return Ok(false);
+    };
+    if b.phase.is_open() || !o.phase.is_open() {
+        return Ok(false);
+    }
+    let same = b.address == o.address
+        && b.kind == o.kind
+        && b.attempt == o.attempt
+        && b.request == o.request;
+    if !same {
+        return Err(StateError::JournalConflict {
+            key: o.idempotency_key.clone(),
+        });
+    }
+    Ok(true)
+}
+
+/// One order's cost as the terms [`attach_charges`] sums, in SQL both dialects read: its charge,
+/// then its refund negated (see [`super::money::order_cost`]).
+pub(super) const ORDER_COST_TERMS: &str = "charge || coalesce(' -' || refunded, '')";
+
+/// Sets each run's `charged` from `(sent_serial, "charge -refund charge …")` rows: what the
+/// orders each run sent cost, summed exactly (the databases would sum text as floating point).
 pub(super) fn attach_charges(
     runs: &mut [RunRecord],
     by_run: Vec<(i64, String)>,
@@ -648,15 +722,23 @@ pub(super) fn attach_topups_sent(
     Ok(())
 }
 
-/// The top-up rows of the journal (`resource_key, attempt, phase, request, charge, error_slug`,
-/// in journal order) as each top-up's latest attempt.
-pub(super) type TopupRow = (String, i64, String, String, Option<String>, Option<String>);
+/// The top-up rows of the journal (`resource_key, attempt, phase, request, charge, error_slug,
+/// refunded`, in journal order) as each top-up's latest attempt.
+pub(super) type TopupRow = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 pub(super) fn topups_from_rows(
     rows: Vec<TopupRow>,
 ) -> Result<BTreeMap<String, super::model::TopupState>, StateError> {
     let mut topups = BTreeMap::new();
-    for (key, attempt, phase, request, charge, error_slug) in rows {
+    for (key, attempt, phase, request, charge, error_slug, refunded) in rows {
         let amount = serde_json::from_str::<serde_json::Value>(&request)
             .ok()
             .and_then(|r| r.get("amount").and_then(|a| a.as_str()).map(str::to_owned))
@@ -666,7 +748,12 @@ pub(super) fn topups_from_rows(
             attempt: u32_of("attempt", attempt)?,
             phase: order_phase(&phase)?,
             amount,
-            charge: opt_decimal("charge", charge)?,
+            // What the attempt cost: the one money rule, refunds counted.
+            charge: opt_decimal("charge", charge)?
+                .map(|c| {
+                    Ok::<_, StateError>(c - opt_decimal("refunded", refunded)?.unwrap_or_default())
+                })
+                .transpose()?,
             error_slug,
         };
         keep_latest(&mut topups, key, state, |s| s.attempt);
@@ -736,7 +823,7 @@ pub(super) fn removed_cards_from(
 
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
-     error_slug FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
+     error_slug, refunded FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
 
 /// The keys of card `card`'s top-ups, as a half-open range `[CARD:, CARD;)`: `;` follows the
 /// separator `:` byte for byte, and neither may appear in a key.
@@ -797,10 +884,14 @@ pub(super) fn resources_from_changes(
 /// The record to write once `order` (of a resource that is not a card) is written: the stored
 /// record, or the one `declared` with the journal entry, or failing both what the order implies,
 /// brought up to the order. `None` when nothing changes (or there is nothing to record).
+///
+/// `orders` are every order of the resource as the journal holds them now, this one written:
+/// what the record says it cost is theirs (see [`super::money`]).
 pub(super) fn record_after_order(
     stored: Option<ResourceRecord>,
     declared: Option<&ResourceRecord>,
     order: &OrderRecord,
+    orders: &[OrderRecord],
 ) -> Option<ResourceRecord> {
     if order.address.kind.is_card() {
         return None;
@@ -822,6 +913,7 @@ pub(super) fn record_after_order(
         },
     };
     record.image.follow(order);
+    super::money::cost_into(&mut record.image, orders);
     if before.as_ref() == Some(&record.image) {
         return None;
     }

@@ -8,6 +8,7 @@
 //! stealing a live lock could let two applies spend money on the same state.
 
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::StateError;
@@ -34,6 +35,39 @@ pub struct LockInfo {
     /// The holder's process no longer exists on this host. Never set for a holder the backend
     /// sees alive through an OS lock, whatever its pid.
     pub stale: bool,
+}
+
+/// The fencing token of the lock a store handle holds, shared by the handle's clones: every write
+/// the handle makes while it holds a lock first checks that the lock row still names this token,
+/// in the write's own transaction. A run whose lock was taken over (its database session ended,
+/// or `force-unlock`) so writes nothing more: its orders in flight stay open in the journal, and
+/// the next holder resumes them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Fence(Arc<Mutex<Option<String>>>);
+
+impl Fence {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // The token is a plain string, valid whatever a panicking holder was doing.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The handle holds lock `lock_id` from now on.
+    pub(super) fn hold(&self, lock_id: &str) {
+        *self.slot() = Some(lock_id.to_owned());
+    }
+
+    /// The handle gave lock `lock_id` up; a later lock it holds stays.
+    pub(super) fn release(&self, lock_id: &str) {
+        let mut slot = self.slot();
+        if slot.as_deref() == Some(lock_id) {
+            *slot = None;
+        }
+    }
+
+    /// The token every write must still hold, while the handle holds a lock.
+    pub(super) fn token(&self) -> Option<String> {
+        self.slot().clone()
+    }
 }
 
 /// This machine's host name, as locks and runs record it.

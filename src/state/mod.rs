@@ -18,6 +18,7 @@ mod codec;
 mod location;
 mod lock;
 pub mod model;
+pub mod money;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -93,6 +94,8 @@ pub struct StateDump {
     pub lineage: String,
     /// The currency its money is charged in, once known.
     pub currency: Option<String>,
+    /// The provider it belongs to, once recorded.
+    pub provider: Option<String>,
     pub serial: u64,
     pub runs: Vec<RunRecord>,
     pub cards: Vec<(CardRecord, u64)>,
@@ -164,10 +167,14 @@ pub enum StateError {
     #[error("{}", lock::locked_message(.0))]
     Locked(LockInfo),
 
-    /// The session holding the lock died mid-run (a dropped connection): nothing new may start.
+    /// This run's lock is gone (its database session ended, or another cardform took the state
+    /// over after `force-unlock`): the run writes nothing more (fencing).
     #[error(
-        "the state lock was lost (the database connection holding it dropped): no new order was started; run the same command again to resume"
+        "the state lock was lost (its database session ended, or another cardform took the state over): this run wrote nothing more and started no new order; orders it had in flight stay open in the journal"
     )]
+    #[diagnostic(help(
+        "run the same command again: it resumes the open orders under their own idempotency keys, so nothing is sent or paid twice"
+    ))]
     LockLost,
 
     #[error("not found: {0}")]
@@ -340,6 +347,10 @@ delegate! {
     /// The currency the state's money is charged in (upper case), once a run has learned it.
     pub async fn currency(&self) -> Result<Option<String>, StateError>;
     pub async fn set_currency(&self, currency: &str) -> Result<(), StateError>;
+    /// The provider the state belongs to (see `crate::cli::provider`), once recorded: the
+    /// sandbox, or the origin of the API URL; never a credential.
+    pub async fn provider(&self) -> Result<Option<String>, StateError>;
+    pub async fn set_provider(&self, provider: &str) -> Result<(), StateError>;
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 

@@ -52,7 +52,9 @@ pub struct CardRecord {
     /// The provider's own status string, as last seen.
     pub provider_status: Option<CompactString>,
     pub last4: Option<CompactString>,
-    /// Sum of the real charges of this card's orders (`balance_before − balance_after`).
+    /// What this card and its top-ups cost: [`super::money::resource_cost`] of their orders.
+    /// Derived by the store from the journal whenever the card or one of those orders is
+    /// written, whatever a caller puts here, so settling an order twice changes nothing.
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
     /// The card's own balance as the provider last reported it (`refresh`); `None` until a read
@@ -156,8 +158,19 @@ pub struct OrderRecord {
     pub error_message: Option<String>,
     #[serde(with = "crate::wire::decimal::option", default)]
     pub estimated_charge: Option<Decimal>,
+    /// What the provider took when it created the order (`balance_before − balance_after`).
     #[serde(with = "crate::wire::decimal::option", default)]
     pub charge: Option<Decimal>,
+    /// What the provider gave back of `charge` when the order failed (`refunded_amount`; a
+    /// partial refund is possible). `Some(0)` for a failed order that kept its charge; `None`
+    /// while it is not failed, and for a failed order settled before schema 7 (unknown). What
+    /// the order cost is [`super::money::order_cost`].
+    #[serde(
+        with = "crate::wire::decimal::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub refunded: Option<Decimal>,
     pub created_at: String,
     pub updated_at: String,
     /// The run whose journal entry sent the request: its charge belongs to that run, whichever
@@ -191,6 +204,7 @@ impl OrderRecord {
             error_message: None,
             estimated_charge,
             charge: None,
+            refunded: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
             sent_serial: None,

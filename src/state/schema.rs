@@ -14,8 +14,10 @@ use serde::Serialize;
 /// from the journal), logged in the change log like cards; a card's last reported balance.
 /// Schema 5: the same facts in fewer bytes: positional card images, and audited calls that name
 /// their order instead of repeating its key and resource. Schema 6: the change log's tombstones
-/// indexed, so a snapshot knows the keys that left state without reading the log.
-pub const SCHEMA_VERSION: i64 = 6;
+/// indexed, so a snapshot knows the keys that left state without reading the log. Schema 7: money
+/// derived from the journal: an order records what was refunded, a card's `charged` is what its
+/// orders cost (recomputed by the upgrade), and a state records the provider it belongs to.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -367,6 +367,22 @@ impl Order {
     pub fn charge(&self) -> Option<Decimal> {
         Some(self.balance_before? - self.balance_after?)
     }
+
+    /// What a failed order gave back ([`super::assumed::REFUNDED_AMOUNT_FIELD`] in `data`, a decimal
+    /// string or number): `Some(0)` for a failed order without it (it kept its charge), `None`
+    /// for an order that has not failed. An amount that is not a decimal counts as not given.
+    pub fn refunded(&self) -> Option<Decimal> {
+        if self.status != OrderStatus::Failed {
+            return None;
+        }
+        let given = self.data.get(super::assumed::REFUNDED_AMOUNT_FIELD);
+        let amount = match given {
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => n.to_string().parse().ok(),
+            _ => None,
+        };
+        Some(amount.unwrap_or_default())
+    }
 }
 
 /// `cards/get`. PAN and CVV are [`Sensitive`]: they print masked and cardform never stores them.

@@ -302,6 +302,7 @@ pub fn issue_order(
         error_message: None,
         estimated_charge: None,
         charge: None,
+        refunded: None,
         created_at: now.clone(),
         updated_at: now,
         sent_serial: None,

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use super::tables::table;
 use super::{Style, amount, opt_money};
-use crate::state::CallRecord;
+use crate::state::{CallRecord, money};
 
 const AUDIT_COLUMNS: [&str; 8] = [
     "at",
@@ -72,14 +72,36 @@ pub fn audit_table(calls: &[CallRecord], style: Style, cur: &str) -> String {
         .collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut out = table(&header, &rows, style);
+    // A refund is a row of its own with a negative charge, so the column nets to what the
+    // orders cost; the total says both halves.
+    let is_refund = |c: &&CallRecord| c.result == money::REFUND_RESULT;
     let total: Decimal = calls.iter().filter_map(|c| c.charge).sum();
-    let _ = writeln!(
-        out,
-        "\n{} call{}, {} charged.",
-        calls.len(),
-        if calls.len() == 1 { "" } else { "s" },
-        amount(total, cur)
-    );
+    let refunded: Decimal = -calls
+        .iter()
+        .filter(is_refund)
+        .filter_map(|c| c.charge)
+        .sum::<Decimal>();
+    let n = calls.iter().filter(|c| !is_refund(c)).count();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if refunded.is_zero() {
+        let _ = writeln!(
+            out,
+            "\n{n} call{}, {} charged.",
+            plural(n),
+            amount(total, cur)
+        );
+    } else {
+        let refunds = calls.len() - n;
+        let _ = writeln!(
+            out,
+            "\n{n} call{}, {} charged; {refunds} refund{}, {} given back: {} net.",
+            plural(n),
+            amount(total + refunded, cur),
+            plural(refunds),
+            amount(refunded, cur),
+            amount(total, cur)
+        );
+    }
     out
 }
 

@@ -12,7 +12,7 @@ use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
-    const COUNTS: [&str; 14] = [
+    const COUNTS: [&str; 15] = [
         "issued",
         "taken_back",
         "changed",
@@ -27,6 +27,8 @@ fn summary_text(summary: &serde_json::Value) -> String {
         "drift",
         "cards_checked",
         "orders_checked",
+        // The upgrade to schema 7, which recomputed what cards cost from their orders.
+        "recomputed_charged",
     ];
     let mut counts = Vec::new();
     for name in COUNTS {

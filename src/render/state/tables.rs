@@ -237,6 +237,12 @@ pub struct OrderView {
     pub error_message: Option<String>,
     pub estimated_charge: Option<String>,
     pub charge: Option<String>,
+    /// What the provider gave back of `charge` when the order failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<String>,
+    /// What the order cost: `charge` less `refunded` (the one money rule, `state::money`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<String>,
     pub idempotency_key: String,
     pub created_at: String,
     pub updated_at: String,
@@ -254,6 +260,8 @@ impl From<&OrderRecord> for OrderView {
             error_message: o.error_message.clone(),
             estimated_charge: opt_money(o.estimated_charge),
             charge: opt_money(o.charge),
+            refunded: opt_money(o.refunded),
+            cost: opt_money(crate::state::money::order_cost(o)),
             idempotency_key: o.idempotency_key.clone(),
             created_at: o.created_at.clone(),
             updated_at: o.updated_at.clone(),
@@ -342,10 +350,14 @@ pub fn card_detail(
         return out;
     }
     let _ = writeln!(out, "\n{}", style.bold("Orders:"));
+    // A column of refunds only where the provider gave something back: most cards have none.
+    let refunds = orders
+        .iter()
+        .any(|o| o.refunded.is_some_and(|r| !r.is_zero()));
     let rows: Vec<Vec<String>> = orders
         .iter()
         .map(|o| {
-            vec![
+            let mut row = vec![
                 // A top-up names its id: `topup 2026-11`.
                 match o.address.topup_id() {
                     Some(id) => format!("{} {id}", o.kind.as_str()),
@@ -357,27 +369,31 @@ pub fn card_detail(
                 o.error_slug.clone().unwrap_or_else(dash),
                 opt_money(o.estimated_charge).unwrap_or_else(dash),
                 opt_money(o.charge).unwrap_or_else(dash),
-                o.idempotency_key.clone(),
-            ]
+            ];
+            if refunds {
+                row.push(opt_money(o.refunded).unwrap_or_else(dash));
+            }
+            row.push(o.idempotency_key.clone());
+            row
         })
         .collect();
-    out.push_str(&table(
-        &[
-            "KIND",
-            "ATTEMPT",
-            "ORDER ID",
-            "PHASE",
-            "SLUG",
-            "ESTIMATED",
-            "CHARGE",
-            "IDEMPOTENCY KEY",
-        ],
-        &rows,
-        style,
-    ));
+    let mut headers = vec![
+        "KIND",
+        "ATTEMPT",
+        "ORDER ID",
+        "PHASE",
+        "SLUG",
+        "ESTIMATED",
+        "CHARGE",
+    ];
+    if refunds {
+        headers.push("REFUNDED");
+    }
+    headers.push("IDEMPOTENCY KEY");
+    out.push_str(&table(&headers, &rows, style));
     let mut by_kind: BTreeMap<&str, Decimal> = BTreeMap::new();
     for o in orders {
-        if let Some(c) = o.charge {
+        if let Some(c) = crate::state::money::order_cost(o) {
             *by_kind.entry(o.kind.as_str()).or_default() += c;
         }
     }
@@ -386,14 +402,23 @@ pub fn card_detail(
         .iter()
         .map(|(k, v)| format!("{k} {}", money(*v)))
         .collect();
+    let given_back: Decimal = orders.iter().filter_map(|o| o.refunded).sum();
     let _ = writeln!(
         out,
-        "\nCharges: {} in total{}",
+        "\nCharges: {} in total{}{}",
         amount(total, cur),
         if parts.is_empty() {
             String::new()
         } else {
             format!(" ({})", parts.join(", "))
+        },
+        if given_back.is_zero() {
+            String::new()
+        } else {
+            format!(
+                ", after {} refunded by the provider",
+                amount(given_back, cur)
+            )
         }
     );
     out

@@ -108,12 +108,14 @@ impl World {
                 message: "sandbox: the product is misconfigured at the card network \
                           (--fail-product)"
                     .to_owned(),
+                refund: Some(s.refund.of(charge)),
             })
         } else {
             (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
                 slug: slug::PROVIDER_ERROR.to_owned(),
                 message: "sandbox: the card network declined to create the card (--fail-rate)"
                     .to_owned(),
+                refund: Some(s.refund.of(charge)),
             })
         };
         let card_id = self.new_id("card");
@@ -170,10 +172,21 @@ impl World {
         )
         .ok_or_else(|| err(slug::INVALID_PRICING, "the product has no pricing"))?;
         self.charge(charge)?;
-        let fail = (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
-            slug: slug::PROVIDER_ERROR.to_owned(),
-            message: "sandbox: the card network declined the top-up (--fail-rate)".to_owned(),
-        });
+        let fail = if s.fail_topup_products.contains(product.code) {
+            Some(Failure {
+                slug: slug::PROVIDER_ERROR.to_owned(),
+                message: "sandbox: the card network declines top-ups of this product \
+                          (--fail-topup-product)"
+                    .to_owned(),
+                refund: Some(s.refund.of(charge)),
+            })
+        } else {
+            (s.fail_rate > 0.0 && self.rng.random::<f64>() < s.fail_rate).then(|| Failure {
+                slug: slug::PROVIDER_ERROR.to_owned(),
+                message: "sandbox: the card network declined the top-up (--fail-rate)".to_owned(),
+                refund: Some(s.refund.of(charge)),
+            })
+        };
         let o = self.new_order(
             s,
             now,

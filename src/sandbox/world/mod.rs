@@ -41,6 +41,7 @@ use persist::WORLD_FORMAT;
 use users::HolderRec;
 
 pub use cards::luhn_valid;
+pub use money::RefundPolicy;
 pub use rate_limit::RateLimitShape;
 use rate_limit::RateWindow;
 
@@ -65,6 +66,10 @@ pub(crate) struct Settings {
     /// People mode: nobody is known until created through users/create and cardholders/create.
     pub require_people: bool,
     pub fail_products: HashSet<String>,
+    /// Products whose top-ups all end failed.
+    pub fail_topup_products: HashSet<String>,
+    /// What a failed order gives back.
+    pub refund: RefundPolicy,
 }
 
 /// The decided answer to one request; the HTTP layer encrypts it unless `plain`.

@@ -11,6 +11,31 @@ use super::{ApiError, World, err};
 use crate::wire::assumed::round_money;
 use crate::wire::error::slug;
 
+/// What a failed order gives back to the master balance. The reference assumes all of it
+/// ([`crate::wire::assumed::FAILED_ISSUE_ORDER_REFUNDED`]); a provider may give back part, or
+/// nothing (then the order carries no `refunded_amount`), and cardform must count each right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RefundPolicy {
+    /// All of the charge (the default, as the reference assumes).
+    #[default]
+    Full,
+    /// Half of the charge, rounded half-up to cents: a provider that keeps its costs.
+    Partial,
+    /// Nothing: the order keeps its charge and says no `refunded_amount`.
+    None,
+}
+
+impl RefundPolicy {
+    /// What an order that charged `charge` gives back when it fails.
+    pub fn of(self, charge: Decimal) -> Decimal {
+        match self {
+            RefundPolicy::Full => charge,
+            RefundPolicy::Partial => round_money(charge / Decimal::TWO),
+            RefundPolicy::None => Decimal::ZERO,
+        }
+    }
+}
+
 impl World {
     pub(super) fn charge(&mut self, charge: Decimal) -> Result<(), ApiError> {
         if charge > self.balance {

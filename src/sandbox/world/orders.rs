@@ -31,6 +31,19 @@ pub(super) enum Kind {
 pub(super) struct Failure {
     pub(super) slug: String,
     pub(super) message: String,
+    /// What the failed order gives back to the master balance (see [`RefundPolicy`]). `None` in
+    /// a world file written before refund policies, when every failed order gave back all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) refund: Option<Decimal>,
+}
+
+impl OrderRec {
+    /// What this order gives back when it fails.
+    fn refund(&self) -> Decimal {
+        self.fail
+            .as_ref()
+            .map_or(Decimal::ZERO, |f| f.refund.unwrap_or(self.charge))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,10 +111,8 @@ impl World {
         match (kind, stage) {
             (Kind::Issue, 0) => match &o.fail {
                 Some(_) => {
-                    if assumed::FAILED_ISSUE_ORDER_REFUNDED {
-                        self.balance += o.charge;
-                        self.total_refunded += o.charge;
-                    }
+                    self.balance += o.refund();
+                    self.total_refunded += o.refund();
                 }
                 None => {
                     let card = self.new_card(&o);
@@ -123,8 +134,8 @@ impl World {
             }
             (Kind::Topup, _) if o.fail.is_some() => {
                 // A failed top-up gives its money back, as a failed issue order does.
-                self.balance += o.charge;
-                self.total_refunded += o.charge;
+                self.balance += o.refund();
+                self.total_refunded += o.refund();
             }
             (Kind::Topup, _) => {
                 if let Some(c) = self.cards.get_mut(&o.card_id) {
@@ -251,12 +262,7 @@ impl World {
                         v.failed_at = Some(iso(o.created + l / 3));
                         v.last_error = Some(f.message.clone());
                         v.last_error_slug = Some(f.slug.clone());
-                        if assumed::FAILED_ISSUE_ORDER_REFUNDED {
-                            data.insert(
-                                assumed::REFUNDED_AMOUNT_FIELD.into(),
-                                json!(o.charge.to_string()),
-                            );
-                        }
+                        refunded(&mut data, o);
                         (OrderStatus::Failed, IssueStatus::CardCreateError)
                     }
                     (None, _) if done => (
@@ -300,6 +306,7 @@ impl World {
                     v.failed_at = Some(iso(o.created + l));
                     v.last_error = Some(f.message.clone());
                     v.last_error_slug = Some(f.slug.clone());
+                    refunded(&mut data, o);
                     (OrderStatus::Failed, TopupStatus::Failed)
                 } else if done {
                     (OrderStatus::Completed, TopupStatus::Completed)
@@ -329,5 +336,17 @@ impl World {
         }
         v.data = Value::Object(data);
         v
+    }
+}
+
+/// A failed order's `data` says what it gave back, when it gave anything: an order failed
+/// without `refunded_amount` kept its charge (REFERENCE.md §3).
+fn refunded(data: &mut Map<String, Value>, o: &OrderRec) {
+    let refund = o.refund();
+    if !refund.is_zero() {
+        data.insert(
+            assumed::REFUNDED_AMOUNT_FIELD.into(),
+            json!(refund.to_string()),
+        );
     }
 }

@@ -18,10 +18,12 @@ impl PgStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let (lineage, serial, currency): (String, i64, Option<String>) =
-            sqlx::query_as("SELECT lineage, serial, currency FROM state_info WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (lineage, serial, currency, provider): (String, i64, Option<String>, Option<String>) =
+            sqlx::query_as(
+                "SELECT lineage, serial, currency, provider FROM state_info WHERE id = 1",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
         let mut packed = async |sql: String| -> Result<String, StateError> {
             Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_one(&mut *tx)
@@ -69,6 +71,7 @@ impl PgStore {
         Ok(StateDump {
             lineage,
             currency,
+            provider,
             serial: serial_u64(serial)?,
             runs: crate::state::codec::runs_from_packed(&runs)?,
             cards: cards_with_serial_from_packed(&cards)?,
@@ -92,10 +95,11 @@ impl PgStore {
                 "it already holds {runs} runs (serial {serial})"
             )));
         }
-        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2, currency = $3 WHERE id = 1")
+        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2, currency = $3, provider = $4 WHERE id = 1")
             .bind(&dump.lineage)
             .bind(serial_i64(dump.serial)?)
             .bind(&dump.currency)
+            .bind(&dump.provider)
             .execute(&mut *tx)
             .await?;
         for r in &dump.runs {

@@ -27,7 +27,7 @@ use crate::state::codec::{
 };
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
-use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
+use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, money, now};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
 const POOL: u32 = 8;
@@ -47,11 +47,11 @@ const CARD_PACKED: &str = "json_build_array(key, external_user_id, product_code,
 
 const ORDER_PACKED: &str = "json_build_array(idempotency_key, resource_kind, resource_key, kind, \
      attempt, request, order_id, phase, provider_status, sub_status, error_slug, error_message, \
-     estimated_charge, charge, created_at, updated_at, sent_serial)";
+     estimated_charge, charge, created_at, updated_at, sent_serial, refunded)";
 
 const ORDER_COLUMNS: &str = "idempotency_key, resource_kind, resource_key, kind, attempt, request, \
      order_id, phase, provider_status, sub_status, error_slug, error_message, estimated_charge, \
-     charge, created_at, updated_at, sent_serial, serial";
+     charge, created_at, updated_at, sent_serial, serial, refunded";
 
 /// A handle on one state. Cheap to clone (the pool and the lock connection are shared).
 #[derive(Clone)]
@@ -186,10 +186,31 @@ impl PgStore {
     }
 
     pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
+        let mut tx = self.write().await?;
         sqlx::query("UPDATE state_info SET currency = $1 WHERE id = 1")
             .bind(currency)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The provider this state belongs to, once a run has recorded it.
+    pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT provider FROM state_info WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(in crate::state) async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE state_info SET provider = $1 WHERE id = 1")
+            .bind(provider)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -271,7 +292,7 @@ impl PgStore {
     // ----- runs -----
 
     pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let serial: i64 = sqlx::query_scalar(
             "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
         )
@@ -299,15 +320,17 @@ impl PgStore {
     ) -> Result<(), StateError> {
         let summary = serde_json::to_string(summary)
             .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+        let mut tx = self.write().await?;
         let done = sqlx::query("UPDATE runs SET finished_at = $1, summary = $2 WHERE serial = $3")
             .bind(now())
             .bind(summary)
             .bind(serial_i64(serial)?)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StateError::NotFound(format!("run with serial {serial}")));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -319,10 +342,11 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await?;
         let mut runs = codec::runs_from_packed(&packed)?;
-        let charges: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT sent_serial, string_agg(charge, ' ') FROM orders \
-             WHERE charge IS NOT NULL GROUP BY sent_serial",
-        )
+        let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT sent_serial, string_agg({}, ' ') FROM orders \
+                 WHERE charge IS NOT NULL GROUP BY sent_serial",
+            crate::state::codec::ORDER_COST_TERMS
+        )))
         .fetch_all(&self.pool)
         .await?;
         codec::attach_charges(&mut runs, charges)?;
@@ -340,8 +364,8 @@ impl PgStore {
         serial: u64,
         card: &CardRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
-        put_card_in(&mut tx, serial, card).await?;
+        let mut tx = self.write().await?;
+        put_card_costed_in(&mut tx, serial, card).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -352,7 +376,7 @@ impl PgStore {
         key: &str,
     ) -> Result<bool, StateError> {
         let s = serial_i64(serial)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let gone = sqlx::query("DELETE FROM cards WHERE key = $1")
             .bind(key)
             .execute(&mut *tx)
@@ -382,7 +406,7 @@ impl PgStore {
         new: &str,
     ) -> Result<bool, StateError> {
         let s = serial_i64(serial)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let Some(mut card) = get_card_in(&mut tx, old).await? else {
             return Ok(false);
         };
@@ -482,16 +506,12 @@ impl PgStore {
         self.journal_in(serial, order, Some(record)).await
     }
 
-    async fn journal_in(
-        &self,
-        serial: u64,
-        order: &OrderRecord,
-        declared: Option<&ResourceRecord>,
-    ) -> Result<Option<u64>, StateError> {
+    /// A write transaction, fenced: while this handle holds the lock, it begins only if the
+    /// lock's session is alive and the lock row still names it. FOR SHARE makes a takeover
+    /// (which deletes our row) wait until this write is committed, or see it gone first.
+    async fn write(&self) -> Result<Transaction<'_, Postgres>, StateError> {
         let held = self.held_lock()?;
         let mut tx = self.pool.begin().await?;
-        // A new order may start only while this handle still holds the lock: FOR SHARE makes a
-        // takeover (which deletes our row) wait until this entry is committed, or see it gone.
         if let Some(h) = held {
             let ours: Option<i32> =
                 sqlx::query_scalar("SELECT 1 FROM lock WHERE lock_id = $1 FOR SHARE")
@@ -502,10 +522,20 @@ impl PgStore {
                 return Err(StateError::LockLost);
             }
         }
+        Ok(tx)
+    }
+
+    async fn journal_in(
+        &self,
+        serial: u64,
+        order: &OrderRecord,
+        declared: Option<&ResourceRecord>,
+    ) -> Result<Option<u64>, StateError> {
+        let mut tx = self.write().await?;
         let inserted = bind_order(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (idempotency_key) DO NOTHING"
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (idempotency_key) DO NOTHING"
             ))),
             order,
             serial_i64(serial)?,
@@ -549,7 +579,7 @@ impl PgStore {
         order: Option<&OrderRecord>,
         card: Option<&CardRecord>,
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         record_in(&mut tx, serial, order, card).await?;
         tx.commit().await?;
         Ok(())
@@ -560,7 +590,7 @@ impl PgStore {
         serial: u64,
         items: &[(Option<OrderRecord>, Option<CardRecord>)],
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         for (order, card) in items {
             record_in(&mut tx, serial, order.as_ref(), card.as_ref()).await?;
         }
@@ -659,8 +689,10 @@ impl PgStore {
     // ----- audit -----
 
     pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        let mut conn = self.pool.acquire().await?;
-        insert_call(&mut conn, entry).await
+        let mut tx = self.write().await?;
+        insert_call(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// An order's progress and the audit row of the answer that moved it, in one transaction
@@ -671,9 +703,11 @@ impl PgStore {
         order: &OrderRecord,
         call: &CallRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
-        upsert_order(&mut tx, serial, order).await?;
-        resources::follow_order_in(&mut tx, serial, order, None).await?;
+        let mut tx = self.write().await?;
+        write_order_in(&mut tx, serial, order).await?;
+        if let Some(key) = order.address.card_key() {
+            recost_card_in(&mut tx, serial, key).await?;
+        }
         insert_call(&mut tx, call).await?;
         tx.commit().await?;
         Ok(())
@@ -721,6 +755,7 @@ fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q
                 .unwrap_or(serial),
         )
         .bind(serial)
+        .bind(o.refunded.map(|d| d.to_string()))
 }
 
 async fn get_card_in(conn: &mut PgConnection, key: &str) -> Result<Option<CardRecord>, StateError> {
@@ -796,16 +831,178 @@ async fn record_in(
     card: Option<&CardRecord>,
 ) -> Result<(), StateError> {
     if let Some(o) = order {
-        upsert_order(tx, serial, o).await?;
-        resources::follow_order_in(tx, serial, o, None).await?;
+        write_order_in(tx, serial, o).await?;
     }
     if let Some(c) = card {
-        put_card_in(tx, serial, c).await?;
+        put_card_costed_in(tx, serial, c).await?;
     }
     if let Some(o) = order {
+        if let Some(key) = o.address.card_key()
+            && card.is_none_or(|c| c.key != key)
+        {
+            recost_card_in(tx, serial, key).await?;
+        }
         observe_issue_fee(tx, o, card).await?;
     }
     Ok(())
+}
+
+/// Writes an order's progress with what follows from it in the same transaction (see the
+/// SQLite store's).
+async fn write_order_in(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let before = order_in(tx, &o.idempotency_key).await?;
+    if codec::is_late_write(before.as_ref(), o)? {
+        return Ok(());
+    }
+    upsert_order(tx, serial, o).await?;
+    resources::follow_order_in(tx, serial, o, None).await?;
+    if let Some(amount) = money::new_refund(before.as_ref(), o) {
+        insert_call(tx, &money::refund_call(o, amount, &o.updated_at)).await?;
+    }
+    Ok(())
+}
+
+async fn order_in(conn: &mut PgConnection, key: &str) -> Result<Option<OrderRecord>, StateError> {
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({ORDER_PACKED}), '[]')::text FROM orders \
+         WHERE idempotency_key = $1"
+    )))
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(codec::orders_from_packed(&packed)?.pop())
+}
+
+/// Every order of `address`, oldest first, as the transaction sees them.
+pub(super) async fn orders_of_in(
+    conn: &mut PgConnection,
+    address: &Address,
+) -> Result<Vec<OrderRecord>, StateError> {
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+         WHERE resource_kind = $1 AND resource_key = $2"
+    )))
+    .bind(address.kind.as_str())
+    .bind(&address.key)
+    .fetch_one(&mut *conn)
+    .await?;
+    codec::orders_from_packed(&packed)
+}
+
+/// Every order of card `key` and of its top-ups: what its `charged` is derived from.
+async fn card_orders_in(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Vec<OrderRecord>, StateError> {
+    let (from, to) = codec::topup_key_range(key);
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+         WHERE (resource_kind = 'card' AND resource_key = $1) \
+            OR (resource_kind = 'topup' AND resource_key >= $2 AND resource_key < $3)"
+    )))
+    .bind(key)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    codec::orders_from_packed(&packed)
+}
+
+/// Writes `card` with `charged` derived from its orders (see [`money`]).
+async fn put_card_costed_in(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    card: &CardRecord,
+) -> Result<(), StateError> {
+    let cost = money::resource_cost(&card_orders_in(tx, &card.key).await?);
+    if cost == card.charged {
+        return put_card_in(tx, serial, card).await;
+    }
+    let mut costed = card.clone();
+    costed.charged = cost;
+    put_card_in(tx, serial, &costed).await
+}
+
+/// Brings the stored card `key`'s `charged` up to its orders, when one of them changed without
+/// the card being written.
+async fn recost_card_in(
+    tx: &mut Transaction<'_, Postgres>,
+    serial: u64,
+    key: &str,
+) -> Result<(), StateError> {
+    let Some(card) = get_card_in(tx, key).await? else {
+        return Ok(());
+    };
+    let cost = money::resource_cost(&card_orders_in(tx, key).await?);
+    if cost != card.charged {
+        put_card_in(
+            tx,
+            serial,
+            &CardRecord {
+                charged: cost,
+                ..card
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The upgrade to schema 7 (see the SQLite store's): every card's `charged` recomputed from its
+/// orders, the cards whose figure changes written under a run of their own.
+pub(super) async fn recompute_charged_in(
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<u64, StateError> {
+    let rows: Vec<(String, String, String, Option<String>)> =
+        sqlx::query_as(codec::CHARGED_ORDERS_SQL)
+            .fetch_all(&mut **tx)
+            .await?;
+    let costs = codec::card_costs(rows)?;
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, charged FROM cards")
+        .fetch_all(&mut **tx)
+        .await?;
+    let wrong = codec::misstated(stored, &costs)?;
+    if wrong.is_empty() {
+        return Ok(0);
+    }
+    let serial: i64 = sqlx::query_scalar(
+        "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let at = now();
+    let summary = serde_json::json!({ "recomputed_charged": wrong.len() });
+    sqlx::query(
+        "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
+         VALUES ($1, $2, $3, 'cardform', $4, $5, $6)",
+    )
+    .bind(serial)
+    .bind(&at)
+    .bind(&at)
+    .bind(crate::state::local_host())
+    .bind(money::RECOMPUTE_COMMAND)
+    .bind(summary.to_string())
+    .execute(&mut **tx)
+    .await?;
+    let serial = serial_u64(serial)?;
+    for (key, charged) in &wrong {
+        if let Some(card) = get_card_in(tx, key).await? {
+            put_card_in(
+                tx,
+                serial,
+                &CardRecord {
+                    charged: *charged,
+                    ..card
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(wrong.len() as u64)
 }
 
 /// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer
@@ -863,13 +1060,14 @@ pub(super) async fn upsert_order(
     let written = bind_order(
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
                order_id = excluded.order_id, phase = excluded.phase, \
                provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
                error_slug = excluded.error_slug, error_message = excluded.error_message, \
                estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
-               updated_at = excluded.updated_at, serial = excluded.serial \
+               refunded = excluded.refunded, updated_at = excluded.updated_at, \
+               serial = excluded.serial \
              WHERE orders.resource_kind = excluded.resource_kind \
                AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
                AND orders.attempt = excluded.attempt AND orders.request = excluded.request"

@@ -23,7 +23,7 @@ impl PgStore {
         serial: u64,
         record: &ResourceRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         put_resource_in(&mut tx, serial, record).await?;
         tx.commit().await?;
         Ok(())
@@ -34,7 +34,7 @@ impl PgStore {
         serial: u64,
         address: &Address,
     ) -> Result<bool, StateError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let gone = remove_resource_in(&mut tx, serial, address).await?;
         tx.commit().await?;
         Ok(gone)
@@ -200,7 +200,12 @@ pub(super) async fn follow_order_in(
         return Ok(());
     }
     let stored = get_resource_in(conn, &order.address).await?;
-    if let Some(record) = record_after_order(stored, declared, order) {
+    // Only a top-up's record says what it cost.
+    let orders = match order.address.kind {
+        ResourceKind::Topup => super::orders_of_in(conn, &order.address).await?,
+        _ => Vec::new(),
+    };
+    if let Some(record) = record_after_order(stored, declared, order, &orders) {
         put_resource_in(conn, serial, &record).await?;
     }
     Ok(())

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tombstones",
         include_str!("migrations/0006_tombstones.sql"),
     ),
+    (7, "money", include_str!("migrations/0007_money.sql")),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
@@ -132,6 +133,9 @@ pub(super) async fn migrate(
         .bind(now())
         .execute(&mut *tx)
         .await?;
+    }
+    if (1..7).contains(&found) {
+        super::recompute_charged_in(&mut tx).await?;
     }
     if found == 0 {
         sqlx::query("INSERT INTO state_info (id, lineage, serial) VALUES (1, $1, 0)")

@@ -126,8 +126,8 @@ impl SqliteStore {
         serial: u64,
         card: &CardRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        put_card_in(&mut tx, serial, card).await?;
+        let mut tx = self.write().await?;
+        super::journal::put_card_costed_in(&mut tx, serial, card).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -139,7 +139,7 @@ impl SqliteStore {
         key: &str,
     ) -> Result<bool, StateError> {
         let s = serial_i64(serial)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let gone = sqlx::query("DELETE FROM cards WHERE key = ?")
             .bind(key)
             .execute(&mut *tx)
@@ -169,7 +169,7 @@ impl SqliteStore {
         new: &str,
     ) -> Result<bool, StateError> {
         let s = serial_i64(serial)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let card_of = |key: &str| {
             sqlx::query(concat!(
                 "SELECT ",

@@ -19,10 +19,12 @@ impl SqliteStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
         let mut conn = self.reader().acquire().await?;
         let mut tx = conn.begin().await?;
-        let (lineage, serial, currency): (String, i64, Option<String>) =
-            sqlx::query_as("SELECT lineage, serial, currency FROM state_info WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        let (lineage, serial, currency, provider): (String, i64, Option<String>, Option<String>) =
+            sqlx::query_as(
+                "SELECT lineage, serial, currency, provider FROM state_info WHERE id = 1",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
         // Every table in this one read transaction: a copy made while an apply writes is still
         // one consistent moment.
         let runs = sqlx::query(concat!(
@@ -61,7 +63,7 @@ impl SqliteStore {
             "SELECT json_group_array(json_array(json_array(idempotency_key, resource_kind, \
                resource_key, kind, attempt, request, order_id, phase, provider_status, \
                sub_status, error_slug, error_message, estimated_charge, charge, created_at, \
-               updated_at, sent_serial), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
+               updated_at, sent_serial, refunded), serial)) FROM (SELECT * FROM orders ORDER BY seq)",
         )
         .await?;
         let resources = packed(concat!(
@@ -85,6 +87,7 @@ impl SqliteStore {
         Ok(StateDump {
             lineage,
             currency,
+            provider,
             serial: serial_u64(serial)?,
             runs,
             cards: cards_with_serial_from_packed(&cards)?,
@@ -108,10 +111,11 @@ impl SqliteStore {
                 "it already holds {runs} runs (serial {serial})"
             )));
         }
-        sqlx::query("UPDATE state_info SET lineage = ?, serial = ?, currency = ? WHERE id = 1")
+        sqlx::query("UPDATE state_info SET lineage = ?, serial = ?, currency = ?, provider = ? WHERE id = 1")
             .bind(&dump.lineage)
             .bind(serial_i64(dump.serial)?)
             .bind(&dump.currency)
+            .bind(&dump.provider)
             .execute(&mut *tx)
             .await?;
         for r in &dump.runs {

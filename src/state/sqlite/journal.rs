@@ -11,6 +11,7 @@ use super::rows::{self, card_columns, order_columns};
 use super::*;
 use crate::state::codec;
 use crate::state::codec::FeeLesson;
+use crate::state::money;
 use compact_str::CompactString;
 use std::collections::BTreeMap;
 
@@ -44,12 +45,12 @@ impl SqliteStore {
         order: &OrderRecord,
         declared: Option<&ResourceRecord>,
     ) -> Result<Option<u64>, StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let inserted = bind_order(
             sqlx::query(concat!(
                 "INSERT INTO orders (",
                 order_columns!(),
-                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (idempotency_key) DO NOTHING"
             )),
             order,
@@ -96,7 +97,7 @@ impl SqliteStore {
         order: Option<&OrderRecord>,
         card: Option<&CardRecord>,
     ) -> Result<(), StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         record_in(&mut tx, serial, order, card).await?;
         tx.commit().await?;
         Ok(())
@@ -108,7 +109,7 @@ impl SqliteStore {
         serial: u64,
         items: &[(Option<OrderRecord>, Option<CardRecord>)],
     ) -> Result<(), StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         for (order, card) in items {
             record_in(&mut tx, serial, order.as_ref(), card.as_ref()).await?;
         }
@@ -248,7 +249,8 @@ fn bind_order<'q>(
         .bind(o.charge.map(|d| d.to_string()))
         .bind(&o.created_at)
         .bind(&o.updated_at)
-        .bind(serial_i64(o.sent_serial.unwrap_or(serial))?))
+        .bind(serial_i64(o.sent_serial.unwrap_or(serial))?)
+        .bind(o.refunded.map(|d| d.to_string())))
 }
 
 async fn record_in(
@@ -258,14 +260,150 @@ async fn record_in(
     card: Option<&CardRecord>,
 ) -> Result<(), StateError> {
     if let Some(o) = order {
-        upsert_order(conn, serial, o).await?;
-        follow_order_in(conn, serial, o, None).await?;
+        write_order_in(conn, serial, o).await?;
     }
     if let Some(c) = card {
-        put_card_in(conn, serial, c).await?;
+        put_card_costed_in(conn, serial, c).await?;
     }
     if let Some(o) = order {
+        if let Some(key) = o.address.card_key()
+            && card.is_none_or(|c| c.key != key)
+        {
+            recost_card_in(conn, serial, key).await?;
+        }
         observe_issue_fee(conn, o, card).await?;
+    }
+    Ok(())
+}
+
+/// Writes an order's progress with what follows from it in the same transaction: its resource's
+/// record, and the audit row of a refund the provider just reported (once, however often the
+/// order is settled).
+pub(super) async fn write_order_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let before = order_in(conn, &o.idempotency_key).await?;
+    if codec::is_late_write(before.as_ref(), o)? {
+        return Ok(());
+    }
+    upsert_order(conn, serial, o).await?;
+    follow_order_in(conn, serial, o, None).await?;
+    if let Some(amount) = money::new_refund(before.as_ref(), o) {
+        super::runs::insert_call(conn, &money::refund_call(o, amount, &o.updated_at)).await?;
+    }
+    Ok(())
+}
+
+/// The journal entry under `key`, as the transaction sees it.
+async fn order_in(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Option<OrderRecord>, StateError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE idempotency_key = ?"
+    ))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(rows::order)
+    .transpose()
+}
+
+/// Every order of `address`, oldest first, as the transaction sees them.
+pub(super) async fn orders_of_in(
+    conn: &mut SqliteConnection,
+    address: &Address,
+) -> Result<Vec<OrderRecord>, StateError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE resource_kind = ? AND resource_key = ? ORDER BY seq"
+    ))
+    .bind(address.kind.as_str())
+    .bind(&address.key)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(rows::order)
+    .collect()
+}
+
+/// Every order of card `key` and of its top-ups: what its `charged` is derived from.
+async fn card_orders_in(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Vec<OrderRecord>, StateError> {
+    let mut orders = orders_of_in(conn, &Address::card(key)).await?;
+    let (from, to) = codec::topup_key_range(key);
+    for row in &sqlx::query(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE resource_kind = 'topup' AND resource_key >= ? \
+          AND resource_key < ? ORDER BY seq"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        orders.push(rows::order(row)?);
+    }
+    Ok(orders)
+}
+
+/// Writes `card` with `charged` derived from its orders (see [`money`]): whatever the caller
+/// computed, the journal decides what a card cost.
+pub(super) async fn put_card_costed_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    card: &CardRecord,
+) -> Result<(), StateError> {
+    let cost = money::resource_cost(&card_orders_in(conn, &card.key).await?);
+    if cost == card.charged {
+        return put_card_in(conn, serial, card).await;
+    }
+    let mut costed = card.clone();
+    costed.charged = cost;
+    put_card_in(conn, serial, &costed).await
+}
+
+/// Brings the stored card `key`'s `charged` up to its orders, when one of them changed without
+/// the card being written (a top-up's order, an acknowledged issue order).
+pub(super) async fn recost_card_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    key: &str,
+) -> Result<(), StateError> {
+    let stored = sqlx::query(concat!(
+        "SELECT ",
+        card_columns!(),
+        " FROM cards WHERE key = ?"
+    ))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?
+    .as_ref()
+    .map(rows::card)
+    .transpose()?;
+    let Some(card) = stored else {
+        return Ok(());
+    };
+    let cost = money::resource_cost(&card_orders_in(conn, key).await?);
+    if cost != card.charged {
+        put_card_in(
+            conn,
+            serial,
+            &CardRecord {
+                charged: cost,
+                ..card
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -281,13 +419,14 @@ pub(super) async fn upsert_order(
         sqlx::query(concat!(
             "INSERT INTO orders (",
             order_columns!(),
-            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            ", serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (idempotency_key) DO UPDATE SET \
                order_id = excluded.order_id, phase = excluded.phase, \
                provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
                error_slug = excluded.error_slug, error_message = excluded.error_message, \
                estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
-               updated_at = excluded.updated_at, serial = excluded.serial \
+               refunded = excluded.refunded, updated_at = excluded.updated_at, \
+               serial = excluded.serial \
              WHERE orders.resource_kind = excluded.resource_kind \
                AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
                AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
@@ -359,4 +498,59 @@ async fn upsert_observed_fee(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The upgrade to schema 7: every card's `charged` recomputed from its orders (a lost lock could
+/// have added an order's charge twice; refunds were not counted). The cards whose figure changes
+/// are written under a run of their own, so history and diff show the correction. Returns how
+/// many changed.
+pub(super) async fn recompute_charged_in(conn: &mut SqliteConnection) -> Result<u64, StateError> {
+    let rows: Vec<(String, String, String, Option<String>)> =
+        sqlx::query_as(codec::CHARGED_ORDERS_SQL)
+            .fetch_all(&mut *conn)
+            .await?;
+    let costs = codec::card_costs(rows)?;
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, charged FROM cards")
+        .fetch_all(&mut *conn)
+        .await?;
+    let wrong = codec::misstated(stored, &costs)?;
+    if wrong.is_empty() {
+        return Ok(0);
+    }
+    let serial: i64 = sqlx::query_scalar(
+        "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let at = now();
+    let summary = serde_json::json!({ "recomputed_charged": wrong.len() });
+    sqlx::query(
+        "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
+         VALUES (?, ?, ?, 'cardform', ?, ?, ?)",
+    )
+    .bind(serial)
+    .bind(&at)
+    .bind(&at)
+    .bind(crate::state::local_host())
+    .bind(money::RECOMPUTE_COMMAND)
+    .bind(summary.to_string())
+    .execute(&mut *conn)
+    .await?;
+    let serial = serial_u64(serial)?;
+    for (key, charged) in &wrong {
+        let card = sqlx::query(concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE key = ?"
+        ))
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+        let card = CardRecord {
+            charged: *charged,
+            ..rows::card(&card)?
+        };
+        put_card_in(conn, serial, &card).await?;
+    }
+    Ok(wrong.len() as u64)
 }

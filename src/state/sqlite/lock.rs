@@ -268,6 +268,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.fence.hold(&mine.lock_id);
         Ok(Ok(mine))
     }
 
@@ -283,6 +284,7 @@ impl SqliteStore {
         // Even when the row could not be deleted: holding on would block every later run, while
         // a row without an OS lock behind it is replaced by the next acquirer.
         self.os_lock.give_up(lock_id);
+        self.fence.release(lock_id);
         deleted?;
         Ok(())
     }
@@ -313,6 +315,7 @@ impl SqliteStore {
         tx.commit().await?;
         // When this very handle holds it, the lock can go entirely.
         self.os_lock.give_up(lock_id);
+        self.fence.release(lock_id);
         Ok(holder)
     }
 

@@ -64,6 +64,8 @@ pub(super) struct SqliteStore {
     /// descriptor while its connections may still be closing: harmless, as they do no more work
     /// that SQLite's own locks must guard, and the OS lock must die with the handle.
     os_lock: lock::OsLock,
+    /// The lock this handle holds, if any: every write checks it still does (fencing).
+    fence: crate::state::lock::Fence,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
@@ -224,6 +226,7 @@ impl SqliteStore {
             writer,
             reader,
             os_lock,
+            fence: Default::default(),
         })
     }
 
@@ -238,6 +241,23 @@ impl SqliteStore {
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// A write transaction, fenced: while this handle holds the lock, it begins only if the lock
+    /// row still names it. `BEGIN IMMEDIATE` holds SQLite's write lock from here to the commit,
+    /// so a takeover (which writes the row) lands wholly before or wholly after the write.
+    async fn write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StateError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(lock_id) = self.fence.token() {
+            let ours: Option<i64> = sqlx::query_scalar("SELECT 1 FROM lock WHERE lock_id = ?")
+                .bind(&lock_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if ours.is_none() {
+                return Err(StateError::LockLost);
+            }
+        }
+        Ok(tx)
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -261,10 +281,31 @@ impl SqliteStore {
     }
 
     pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
+        let mut tx = self.write().await?;
         sqlx::query("UPDATE state_info SET currency = ? WHERE id = 1")
             .bind(currency)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The provider this state belongs to, once a run has recorded it.
+    pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
+        Ok(
+            sqlx::query_scalar("SELECT provider FROM state_info WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    pub(in crate::state) async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE state_info SET provider = ? WHERE id = 1")
+            .bind(provider)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -28,7 +28,7 @@ impl SqliteStore {
         serial: u64,
         record: &ResourceRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         put_resource_in(&mut tx, serial, record).await?;
         tx.commit().await?;
         Ok(())
@@ -39,7 +39,7 @@ impl SqliteStore {
         serial: u64,
         address: &Address,
     ) -> Result<bool, StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let gone = remove_resource_in(&mut tx, serial, address).await?;
         tx.commit().await?;
         Ok(gone)
@@ -216,7 +216,12 @@ pub(super) async fn follow_order_in(
         return Ok(());
     }
     let stored = get_resource_in(conn, &order.address).await?;
-    if let Some(record) = record_after_order(stored, declared, order) {
+    // Only a top-up's record says what it cost.
+    let orders = match order.address.kind {
+        ResourceKind::Topup => super::journal::orders_of_in(conn, &order.address).await?,
+        _ => Vec::new(),
+    };
+    if let Some(record) = record_after_order(stored, declared, order, &orders) {
         put_resource_in(conn, serial, &record).await?;
     }
     Ok(())

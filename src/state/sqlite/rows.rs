@@ -28,7 +28,7 @@ macro_rules! order_columns {
     () => {
         "idempotency_key, resource_kind, resource_key, kind, attempt, request, order_id, phase, \
          provider_status, sub_status, error_slug, error_message, estimated_charge, charge, \
-         created_at, updated_at, sent_serial"
+         created_at, updated_at, sent_serial, refunded"
     };
 }
 pub(super) use order_columns;
@@ -117,6 +117,7 @@ pub(super) fn order(row: &SqliteRow) -> Result<OrderRecord, StateError> {
         created_at: row.try_get(14)?,
         updated_at: row.try_get(15)?,
         sent_serial: Some(serial_u64(row.try_get(16)?)?),
+        refunded: opt_decimal("refunded", row.try_get(17)?)?,
     })
 }
 

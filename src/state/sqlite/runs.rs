@@ -8,7 +8,7 @@ use crate::state::codec::{attach_charges, stored_call_at};
 impl SqliteStore {
     /// Starts a run: the serial goes up by one and the run is recorded under it.
     pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let serial: i64 = sqlx::query_scalar(
             "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
         )
@@ -36,15 +36,17 @@ impl SqliteStore {
     ) -> Result<(), StateError> {
         let summary = serde_json::to_string(summary)
             .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+        let mut tx = self.write().await?;
         let done = sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE serial = ?")
             .bind(now())
             .bind(summary)
             .bind(serial_i64(serial)?)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StateError::NotFound(format!("run with serial {serial}")));
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -60,10 +62,11 @@ impl SqliteStore {
         .iter()
         .map(rows::run)
         .collect::<Result<Vec<_>, _>>()?;
-        let charges: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT sent_serial, group_concat(charge, ' ') FROM orders \
-             WHERE charge IS NOT NULL GROUP BY sent_serial",
-        )
+        let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT sent_serial, group_concat({}, ' ') FROM orders \
+                 WHERE charge IS NOT NULL GROUP BY sent_serial",
+            crate::state::codec::ORDER_COST_TERMS
+        )))
         .fetch_all(&self.reader)
         .await?;
         attach_charges(&mut runs, charges)?;
@@ -75,8 +78,10 @@ impl SqliteStore {
     }
 
     pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        let mut conn = self.writer.acquire().await?;
-        insert_call(&mut conn, entry).await
+        let mut tx = self.write().await?;
+        insert_call(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// An order's progress and the audit row of the answer that moved it, in one transaction:
@@ -87,9 +92,11 @@ impl SqliteStore {
         order: &OrderRecord,
         call: &CallRecord,
     ) -> Result<(), StateError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        super::journal::upsert_order(&mut tx, serial, order).await?;
-        super::resources::follow_order_in(&mut tx, serial, order, None).await?;
+        let mut tx = self.write().await?;
+        super::journal::write_order_in(&mut tx, serial, order).await?;
+        if let Some(key) = order.address.card_key() {
+            super::journal::recost_card_in(&mut tx, serial, key).await?;
+        }
         insert_call(&mut tx, call).await?;
         tx.commit().await?;
         Ok(())

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "tombstones",
         include_str!("migrations/0006_tombstones.sql"),
     ),
+    (7, "money", include_str!("migrations/0007_money.sql")),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
@@ -188,6 +189,9 @@ pub(super) async fn migrate(
         )))
         .execute(&mut *tx)
         .await?;
+    }
+    if (1..7).contains(&found) {
+        super::journal::recompute_charged_in(&mut tx).await?;
     }
     if found == 0 {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
