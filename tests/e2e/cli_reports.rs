@@ -1,0 +1,146 @@
+//! A `force-unlock` that is deliberate: a lock is removed only when asked (or with `--force`),
+//! never from a holder still running on this host.
+
+use crate::harness::*;
+use cardform::state::{LockInfo, LockRequest, Store, local_host};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// `n` cards of VISA_USD_STD (a fee known to the plan), keys from `from`.
+fn cards(from: usize, n: usize) -> String {
+    let mut s = String::from("version: 1\ncards:\n");
+    for i in from..from + n {
+        s.push_str(&format!(
+            "  - {{key: card-{i:03}, external_user_id: u-{i:03}, product_code: VISA_USD_STD}}\n"
+        ));
+    }
+    s
+}
+
+fn current_lock(env: &Env) -> Option<LockInfo> {
+    env.rt.block_on(async {
+        let store = Store::open(&env.location()).await.unwrap();
+        let lock = store.current_lock().await.unwrap();
+        store.close().await;
+        lock
+    })
+}
+
+/// A lock row as its holder left it, taken for `host` and `pid`; its OS lock went with the
+/// handle (as it does with a process on another machine, or one that died). Returns its id.
+fn lock_left_by(env: &Env, host: &str, pid: u32) -> String {
+    env.rt.block_on(async {
+        let holder = Store::open(&env.location()).await.unwrap();
+        let lock = holder
+            .acquire_lock(
+                LockRequest {
+                    command: "cardform apply -f cards.yaml".into(),
+                    pid,
+                    host: host.into(),
+                    user: "alice".into(),
+                },
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        holder.close().await;
+        lock.lock_id
+    })
+}
+
+fn elsewhere() -> String {
+    format!("{}-elsewhere.invalid", local_host())
+}
+
+/// What another host's holder goes through when its lock is removed, as force-unlock says it.
+const FATE: &str = "it stops at its next write, having changed nothing; its orders in flight \
+                    stay open in the journal and the next run resumes them";
+
+#[test]
+fn force_unlock_without_a_terminal_refuses_unless_forced() {
+    let env = Env::new();
+    let id = lock_left_by(&env, &elsewhere(), 4242);
+    let out = env
+        .cardform(&["force-unlock", &id])
+        .write_stdin("yes\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not a terminal") && err.contains("pass --force"),
+        "{err}"
+    );
+    assert_eq!(
+        current_lock(&env).map(|l| l.lock_id),
+        Some(id),
+        "the lock is still there"
+    );
+}
+
+#[test]
+fn force_unlock_refuses_a_holder_alive_on_this_host_even_forced() {
+    let env = Env::new();
+    let mut alive = std::process::Command::new("sleep")
+        .arg("60")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = alive.id();
+    let id = lock_left_by(&env, &local_host(), pid);
+    let out = env
+        .cardform(&["force-unlock", &id, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("pid {pid} is still running on this host")),
+        "{err}"
+    );
+    assert_eq!(current_lock(&env).map(|l| l.lock_id), Some(id.clone()));
+
+    // Once that process is gone, its lock may go.
+    alive.kill().unwrap();
+    alive.wait().unwrap();
+    let out = env
+        .cardform(&["force-unlock", &id, "--force"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("Removed lock {id}"))
+            && text.contains(&format!(
+                "Its process (pid {pid}) is no longer running on this host."
+            )),
+        "{text}"
+    );
+    assert_eq!(current_lock(&env), None);
+}
+
+#[test]
+fn force_unlock_forced_removes_another_hosts_lock_and_says_what_becomes_of_its_holder() {
+    let env = Env::new();
+    let host = elsewhere();
+    let id = lock_left_by(&env, &host, 4242);
+    let out = env
+        .cardform(&["force-unlock", &id, "--force"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("Removed lock {id} (held by alice@{host} pid 4242"))
+            && text.contains(FATE),
+        "{text}"
+    );
+    assert_eq!(current_lock(&env), None);
+    // The next run takes the lock at once.
+    let f = env.write("cards.yaml", &cards(0, 2));
+    assert_success(
+        &env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+}
