@@ -1,8 +1,11 @@
-//! A `force-unlock` that is deliberate: a lock is removed only when asked (or with `--force`),
-//! never from a holder still running on this host.
+//! Reports that say only what they know, and a `force-unlock` that is deliberate: a refresh that
+//! could not read every card never says "No drift"; a lock is removed only when asked (or with
+//! `--force`), never from a holder still running on this host.
 
 use crate::harness::*;
+use cardform::sandbox::SandboxConfig;
 use cardform::state::{LockInfo, LockRequest, Store, local_host};
+use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -143,4 +146,79 @@ fn force_unlock_forced_removes_another_hosts_lock_and_says_what_becomes_of_its_h
             .output()
             .unwrap(),
     );
+}
+
+/// The env's sandbox replaced by a fresh one at the same address: the cards it issued are gone.
+fn provider_forgets_every_card(env: &mut Env) {
+    let old = env.sandbox.take().unwrap();
+    let listen = old.addr();
+    env.rt.block_on(old.shutdown());
+    let fresh = env
+        .rt
+        .block_on(cardform::sandbox::spawn(SandboxConfig {
+            listen,
+            // Another seed: ids it makes never repeat the old sandbox's.
+            seed: 0x5eed,
+            ..fast_sandbox()
+        }))
+        .unwrap();
+    env.sandbox = Some(fresh);
+}
+
+#[test]
+fn refresh_that_cannot_read_every_card_says_how_many_and_why_never_no_drift() {
+    let mut env = Env::new();
+    let f = env.write("cards.yaml", &cards(0, 2));
+    let f = f.to_str().unwrap().to_owned();
+    assert_success(
+        &env.cardform(&["apply", "-f", &f, "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    // Two cards the provider no longer knows, three it issued since.
+    provider_forgets_every_card(&mut env);
+    env.write("cards.yaml", &cards(0, 5));
+    assert_success(
+        &env.cardform(&["apply", "-f", &f, "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+
+    let out = env.cardform(&["refresh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("No drift"), "{text}");
+    assert!(
+        text.contains("2 cards could not be read (card_not_found: 2)"),
+        "{text}"
+    );
+
+    let out = env.cardform(&["refresh", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["cards_unread"], 2, "{report:#}");
+    assert_eq!(
+        report["cards_unread_by_slug"],
+        serde_json::json!({"card_not_found": 2}),
+        "{report:#}"
+    );
+    assert_eq!(report["unread"].as_array().unwrap().len(), 2, "{report:#}");
+}
+
+#[test]
+fn refresh_that_read_every_card_still_says_no_drift() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", &cards(0, 3));
+    assert_success(
+        &env.cardform(&["apply", "-f", f.to_str().unwrap(), "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
+    let out = env.cardform(&["refresh", "--json"]).output().unwrap();
+    assert_success(&out);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["cards_unread"], 0, "{report:#}");
+    let out = env.cardform(&["refresh"]).output().unwrap();
+    assert_success(&out);
+    assert!(stdout(&out).contains("No drift"), "{}", stdout(&out));
 }
