@@ -1,13 +1,15 @@
 //! Reports that say only what they know, and a `force-unlock` that is deliberate: a refresh that
-//! could not read every card never says "No drift"; a lock is removed only when asked (or with
-//! `--force`), never from a holder still running on this host.
+//! could not read every card never says "No drift"; a run that left part of its plan sets what
+//! it was charged against the estimate of what it carried out, and says what is left; a lock is
+//! removed only when asked (or with `--force`), never from a holder still running on this host.
 
 use crate::harness::*;
 use cardform::sandbox::SandboxConfig;
 use cardform::state::{LockInfo, LockRequest, Store, local_host};
+use rust_decimal::Decimal;
 use serde_json::Value;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `n` cards of VISA_USD_STD (a fee known to the plan), keys from `from`.
 fn cards(from: usize, n: usize) -> String {
@@ -18,6 +20,13 @@ fn cards(from: usize, n: usize) -> String {
         ));
     }
     s
+}
+
+fn money(v: &Value) -> Decimal {
+    v.as_str()
+        .unwrap_or_else(|| panic!("money as a string: {v}"))
+        .parse()
+        .unwrap()
 }
 
 fn current_lock(env: &Env) -> Option<LockInfo> {
@@ -221,4 +230,144 @@ fn refresh_that_read_every_card_still_says_no_drift() {
     let out = env.cardform(&["refresh"]).output().unwrap();
     assert_success(&out);
     assert!(stdout(&out).contains("No drift"), "{}", stdout(&out));
+}
+
+/// The whole plan's estimated charge, from `plan --json`.
+fn plan_estimate(env: &Env, file: &str) -> Decimal {
+    let out = env
+        .cardform(&["plan", "-f", file, "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["totals"]["unknown_fees"], 0, "{plan:#}");
+    money(&plan["totals"]["charge"])
+}
+
+/// The last apply's summary, as state history keeps it.
+fn last_apply_summary(env: &Env) -> Value {
+    let out = env
+        .cardform(&["state", "history", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let runs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    runs.as_array()
+        .unwrap()
+        .iter()
+        .rfind(|r| r["command"].as_str().unwrap().contains(" apply "))
+        .unwrap()["summary"]
+        .clone()
+}
+
+/// A summary of a run that left part of its plan: its carried-out and left shares make the whole
+/// plan's estimate and changes, what it was charged is what left the provider's balance, and the
+/// human line says the same figures.
+fn assert_money_split(
+    env: &Env,
+    text: &str,
+    whole: Decimal,
+    changes: u64,
+    balance_before: Decimal,
+) {
+    let s = last_apply_summary(env);
+    let done = &s["carried_out"];
+    let left = &s["left"];
+    let (done_est, left_est) = (money(&done["estimated"]), money(&left["estimated"]));
+    assert!(left["changes"].as_u64().unwrap() > 0, "{s:#}");
+    assert_eq!(
+        done["changes"].as_u64().unwrap() + left["changes"].as_u64().unwrap(),
+        changes,
+        "{s:#}"
+    );
+    assert_eq!(done_est + left_est, whole, "{s:#}");
+    assert_eq!(money(&s["estimated"]), whole, "{s:#}");
+    let seen = env.inspect();
+    let charged = money(&s["charged"]);
+    assert_eq!(charged, balance_before - seen.balance, "{s:#}");
+    assert_eq!(charged, seen.total_charged - seen.total_refunded, "{s:#}");
+    let line = format!(
+        "Money: estimated {done_est:.2} USDT for the {} changes carried out, actually charged \
+         {charged:.2} USDT; {} changes (estimated {left_est:.2} USDT) left for the next run",
+        done["changes"], left["changes"]
+    );
+    assert!(text.contains(&line), "{line}\n{text}");
+}
+
+#[test]
+fn an_interrupted_run_sets_its_charge_against_what_it_carried_out() {
+    let env = Env::with(SandboxConfig {
+        order_latency: Duration::from_millis(800),
+        ..fast_sandbox()
+    });
+    let n = 40;
+    let f = env.write("cards.yaml", &cards(0, n));
+    let f = f.to_str().unwrap().to_owned();
+    let whole = plan_estimate(&env, &f);
+    let before = env.inspect().balance;
+    let child = env
+        .process(&["apply", "-f", &f, "--auto-approve", "--parallelism", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while env.inspect().calls_to("cards/create") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("interrupted"), "{text}");
+    assert_money_split(&env, &text, whole, n as u64, before);
+}
+
+#[test]
+fn a_braked_run_sets_its_charge_against_what_it_carried_out() {
+    // Every order of the product fails (charged, then refunded): the brake stops the run.
+    let env = Env::with(SandboxConfig {
+        fail_products: vec!["VISA_USD_STD".into()],
+        ..fast_sandbox()
+    });
+    let n = 60;
+    let f = env.write("cards.yaml", &cards(0, n));
+    let f = f.to_str().unwrap().to_owned();
+    let whole = plan_estimate(&env, &f);
+    let before = env.inspect().balance;
+    let out = env
+        .cardform(&["apply", "-f", &f, "--auto-approve", "--parallelism", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("stopped early"), "{text}");
+    assert_money_split(&env, &text, whole, n as u64, before);
+}
+
+#[test]
+fn a_complete_run_keeps_the_whole_plans_money_line() {
+    let env = Env::new();
+    let f = env.write("cards.yaml", &cards(0, 3));
+    let f = f.to_str().unwrap().to_owned();
+    let whole = plan_estimate(&env, &f);
+    let out = env
+        .cardform(&["apply", "-f", &f, "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "Money: estimated {whole:.2} USDT, actually charged {whole:.2} USDT"
+        )) && !text.contains("left for the next run"),
+        "{text}"
+    );
+    let s = last_apply_summary(&env);
+    assert!(
+        s.get("carried_out").is_none() && s.get("left").is_none(),
+        "{s:#}"
+    );
 }
