@@ -325,6 +325,36 @@ fn an_interrupted_run_sets_its_charge_against_what_it_carried_out() {
     assert_money_split(&env, &text, whole, n as u64, before);
 }
 
+/// In parts, the parts never started are left with what the plan estimated for them.
+#[test]
+fn an_interrupted_run_in_parts_leaves_the_parts_it_never_started_with_their_estimate() {
+    let env = Env::with(SandboxConfig {
+        order_latency: Duration::from_secs(1),
+        ..fast_sandbox()
+    });
+    let n = 30;
+    let f = env.write("cards.yaml", &cards(0, n));
+    let f = f.to_str().unwrap().to_owned();
+    let whole = plan_estimate(&env, &f);
+    let before = env.inspect().balance;
+    let child = env
+        .process(&["apply", "-f", &f, "--auto-approve", "--part-size", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while env.inspect().calls_to("cards/create") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "it never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_money_split(&env, &stdout(&out), whole, n as u64, before);
+}
+
 #[test]
 fn a_braked_run_sets_its_charge_against_what_it_carried_out() {
     // Every order of the product fails (charged, then refunded): the brake stops the run.
