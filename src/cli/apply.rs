@@ -1,5 +1,6 @@
 //! `cardform apply` and `cardform force-unlock`: plan (or read a saved plan), ask, lock the state,
-//! hand the actions to the executor, draw its events, and settle the exit code.
+//! hand the actions to the executor, draw its events, and settle the exit code; remove a lock
+//! whose holder is gone, once asked.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::decl;
 use crate::exec::{self, EventSink, ExecOptions, StopFlag};
 use crate::plan::{PlanDocument, PlanOptions};
 use crate::render::{self, progress};
-use crate::state::Store;
+use crate::state::{StateError, Store};
 use crate::wire::{Clock, SystemClock};
 
 /// `apply`'s flags, each checked once before anything is read or sent.
@@ -455,19 +456,27 @@ fn show_and_ask(
 }
 
 fn approved() -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
+    confirmed("Do you want to perform these actions?")?.ok_or_else(|| {
+        CliError::Usage(
             "apply needs approval, but standard input is not a terminal: pass --auto-approve (for CI), or apply a saved plan (cardform plan --out PLANFILE; cardform apply PLANFILE)".into(),
-        ));
+        )
+    })
+}
+
+/// Asks `question` on the terminal, where only `yes` means yes; `None` when standard input is
+/// not a terminal to ask on.
+fn confirmed(question: &str) -> Result<Option<bool>, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    print!("\n{question} Only 'yes' will be accepted: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
         .map_err(|e| CliError::io("stdin", e))?;
-    Ok(answer.trim() == "yes")
+    Ok(Some(answer.trim() == "yes"))
 }
 
 fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
@@ -595,14 +604,80 @@ fn declarations_changed(
     ))
 }
 
-pub async fn force_unlock(lock_id: &str, global: &Global) -> Result<Outcome, CliError> {
-    let info = session::reading_required(global, async |store: &Store| {
-        Ok(store.force_unlock(lock_id).await?)
+/// Removes lock `lock_id` once a person has said its holder is gone. A holder still running on
+/// this host is refused whatever the flags: removing its record would not stop it (on PostgreSQL
+/// it would end its session mid-run), and stopping that process frees the lock anyway. Any other
+/// holder goes after a `yes` on the terminal, or with `--force` where there is none to ask on.
+pub async fn force_unlock(
+    lock_id: &str,
+    force: bool,
+    global: &Global,
+) -> Result<Outcome, CliError> {
+    session::reading_required(global, async |store: &Store| {
+        let holder = match store.current_lock().await? {
+            Some(holder) if holder.lock_id == lock_id => holder,
+            Some(other) => {
+                return Err(StateError::NotFound(format!(
+                    "no lock {lock_id}; the state is locked by {} (pid {} on {})",
+                    other.lock_id, other.pid, other.host
+                ))
+                .into());
+            }
+            None => {
+                return Err(
+                    StateError::NotFound(format!("no lock is held (asked for {lock_id})")).into(),
+                );
+            }
+        };
+        let held = format!(
+            "lock {} (held by {}@{} pid {} running `{}` since {})",
+            holder.lock_id, holder.user, holder.host, holder.pid, holder.command, holder.since
+        );
+        if super::who::runs_here(&holder.host, holder.pid) {
+            return Err(CliError::Other(format!(
+                "refusing to remove {held}: pid {} is still running on this host, and removing \
+                 its lock would not stop it. Stop that process (or let it finish): its lock goes \
+                 with it",
+                holder.pid
+            )));
+        }
+        let fate = holder_fate(&holder);
+        if !force {
+            println!("{} {held}.\n{fate}", global.style.bold("Force-unlock"));
+            let Some(yes) = confirmed("Do you want to remove this lock?")? else {
+                return Err(CliError::Usage(format!(
+                    "force-unlock needs confirmation, but standard input is not a terminal: \
+                     pass --force to remove {held}"
+                )));
+            };
+            if !yes {
+                println!("Force-unlock cancelled: the lock is still in place.");
+                return Ok(Outcome::Success);
+            }
+        }
+        let info = store.force_unlock(lock_id).await?;
+        println!(
+            "Removed lock {} (held by {}@{} pid {} running `{}` since {}). {fate}",
+            info.lock_id, info.user, info.host, info.pid, info.command, info.since
+        );
+        Ok(Outcome::Success)
     })
-    .await?;
-    println!(
-        "Removed lock {} (held by {}@{} pid {} running `{}` since {}).",
-        info.lock_id, info.user, info.host, info.pid, info.command, info.since
-    );
-    Ok(Outcome::Success)
+    .await
+}
+
+/// What becomes of the holder of a lock that is removed (one known not to run on this host).
+fn holder_fate(holder: &crate::state::LockInfo) -> String {
+    if holder.host == crate::state::local_host() {
+        format!(
+            "Its process (pid {}) is no longer running on this host.",
+            holder.pid
+        )
+    } else {
+        format!(
+            "It was taken on another host ({}), where it may still be running: if so, it stops \
+             at its next write, having changed nothing; its orders in flight stay open in the \
+             journal and the next run resumes them.",
+            holder.host
+        )
+    }
 }

@@ -78,11 +78,17 @@ pub enum Command {
     /// Re-read cards and open orders from the provider and record drift
     #[command(after_help = "Examples:\n  cardform refresh\n  cardform refresh --json --rate 20")]
     Refresh(RefreshArgs),
-    /// Remove a stale state lock
-    #[command(after_help = "Example:\n  cardform force-unlock 6f1c2d3e-…")]
+    /// Remove a stale state lock (asks first; never one whose holder still runs on this host)
+    #[command(
+        after_help = "Examples:\n  cardform force-unlock 6f1c2d3e-…\n  cardform force-unlock 6f1c2d3e-… --force   # without a terminal (CI)"
+    )]
     ForceUnlock {
         /// The lock id, as the error naming the lock holder printed it
         lock_id: String,
+        /// Do not ask (needed without a terminal). A holder still running on this host is
+        /// refused even so: stop that process instead
+        #[arg(long)]
+        force: bool,
     },
     /// The provider's card products: code, currency, fees and top-up limits
     #[command(after_help = "Examples:\n  cardform products --sandbox\n  cardform products --json")]

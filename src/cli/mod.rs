@@ -101,7 +101,9 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,
-        Command::ForceUnlock { lock_id } => apply::force_unlock(&lock_id, global).await,
+        Command::ForceUnlock { lock_id, force } => {
+            apply::force_unlock(&lock_id, force, global).await
+        }
         Command::Sandbox(a) => sandbox::run(&a).await,
         Command::Products { json } => products(json, global).await,
         Command::Completions { shell } => {

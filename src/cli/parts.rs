@@ -31,6 +31,9 @@ pub struct Parts {
     options: PlanOptions,
     /// Per part, in order: the digest of the actions approved for it.
     approved: Vec<[u8; 32]>,
+    /// Per part, in order: its changes and what the plan estimated for them, so a run that
+    /// stops says what the parts it never started would have cost.
+    estimates: Vec<exec::Share>,
     /// The changes of all parts.
     pub total: usize,
 }
@@ -49,6 +52,7 @@ pub fn fold(
 ) -> Result<Option<(Plan, Outline, Parts)>, CliError> {
     let mut folding = Folding::new(snapshot);
     let mut approved = Vec::new();
+    let mut estimates = Vec::new();
     for part in Part::all(count) {
         let Ok((planned, _)) = plan_part(files, snapshot, part, facts, options) else {
             // A part reports only its own duplicates: the whole load reports every problem.
@@ -68,6 +72,11 @@ pub fn fold(
             return Ok(None);
         }
         approved.push(digest(&planned.actions));
+        let mut estimate = exec::Share::default();
+        for a in planned.actions.iter().filter(|a| a.kind.is_change()) {
+            estimate.add(a.estimate.total());
+        }
+        estimates.push(estimate);
         folding.add(planned);
     }
     let (plan, outline) = folding.finish(snapshot, facts, options);
@@ -76,6 +85,7 @@ pub fn fold(
         facts: facts.clone(),
         options: options.clone(),
         approved,
+        estimates,
         total: plan.totals.changes(),
     };
     Ok(Some((plan, outline, parts)))
@@ -125,6 +135,8 @@ impl Parts {
     /// went on) stops the run before anything of it is sent; so does one that no longer reads.
     pub async fn carry_out(self, run: &mut exec::Run, snapshot: &Snapshot) -> Result<(), CliError> {
         let count = self.approved.len() as u32;
+        // The first part not fed to the run: it and those after it are left.
+        let mut started = 0;
         for (part, approved) in Part::all(count).zip(&self.approved) {
             if run.is_stopped() {
                 break;
@@ -147,11 +159,17 @@ impl Parts {
                     .await;
                 break;
             }
+            started += 1;
             run.part(state, planned.actions)
                 .await
                 .map_err(|e| CliError::Other(e.to_string()))?;
         }
-        run.skip_rest().await;
+        let mut left = exec::Share::default();
+        for e in &self.estimates[started..] {
+            left.estimated += e.estimated;
+            left.estimated_unknown += e.estimated_unknown;
+        }
+        run.skip_rest(left).await;
         Ok(())
     }
 }

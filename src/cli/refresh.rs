@@ -76,6 +76,7 @@ async fn refresh_run(
             .map(|d| view::drift_line(d, report.currency.as_deref().unwrap_or_default()))
             .collect::<Vec<_>>(),
         "unread": report.unread.len(),
+        "cards_unread": report.cards_unread,
         "charged": view::money(report.charged),
     });
     Ok((report, summary))

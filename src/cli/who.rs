@@ -54,3 +54,21 @@ pub fn lock_request() -> LockRequest {
         user: username(),
     }
 }
+
+/// Whether `pid` on `host` is a process of this host that still runs: a lock it holds is not
+/// stale, whatever its record says. Only a definite "no such process" counts as gone (another
+/// user's process answers EPERM and runs); a pid of another host says nothing here.
+pub fn runs_here(host: &str, pid: u32) -> bool {
+    if host != local_host() {
+        return false;
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

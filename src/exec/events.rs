@@ -100,6 +100,14 @@ pub struct Summary {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub charged_earlier: BTreeMap<u64, Decimal>,
+    /// The changes not started (Ctrl-C, a stop, `--max-fees`, a change they wait for that
+    /// failed): left for the next run, with their estimate. Empty when none was left.
+    #[serde(default, skip_serializing_if = "Share::is_empty")]
+    pub left: Share,
+    /// When changes were left: the changes carried out and their estimate, the one to set
+    /// against `charged` (the whole plan's `estimated` is theirs plus `left`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_out: Option<Share>,
     pub interrupted: bool,
     /// Why the run stopped starting new work before the end (a failed canary, the failure-rate
     /// brake), if it did.
@@ -112,6 +120,31 @@ pub struct FailureGroup {
     pub count: usize,
     pub hint: String,
     pub keys: Vec<String>,
+}
+
+/// Some of a plan's changes and what the plan estimated for them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Share {
+    pub changes: usize,
+    #[serde(with = "crate::wire::decimal")]
+    pub estimated: Decimal,
+    /// Of `changes`, those whose estimate was unknown (not in `estimated`).
+    pub estimated_unknown: usize,
+}
+
+impl Share {
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0
+    }
+
+    /// Counts one more change, estimated at `estimate` (`None`: unknown).
+    pub fn add(&mut self, estimate: Option<Decimal>) {
+        self.changes += 1;
+        match estimate {
+            Some(e) => self.estimated += e,
+            None => self.estimated_unknown += 1,
+        }
+    }
 }
 
 impl Summary {

@@ -21,7 +21,7 @@ pub mod refresh;
 pub mod schedule;
 pub mod slugs;
 
-pub use events::{Event, EventSink, FailureGroup, Stage, Summary};
+pub use events::{Event, EventSink, FailureGroup, Share, Stage, Summary};
 pub use mutation::Mutation;
 pub(crate) use perform::settle;
 
@@ -428,10 +428,18 @@ impl Run {
     }
 
     /// Counts the changes of the parts never carried out as skipped, so the summary accounts
-    /// for every change of the plan.
-    pub async fn skip_rest(&mut self) {
+    /// for every change of the plan; `estimate` is what the plan estimated for them (they were
+    /// never fed to the run, which cannot know it; the run counts them itself).
+    pub async fn skip_rest(&mut self, estimate: Share) {
         let left = self.total.saturating_sub(self.fed);
-        self.ctx.summary.lock().await.skipped += left;
+        let mut s = self.ctx.summary.lock().await;
+        s.skipped += left;
+        s.left.changes += left;
+        s.left.estimated += estimate.estimated;
+        s.left.estimated_unknown += estimate.estimated_unknown;
+        s.estimated += estimate.estimated;
+        s.estimated_unknown += estimate.estimated_unknown;
+        drop(s);
         self.fed = self.total;
     }
 
@@ -439,6 +447,16 @@ impl Run {
     pub async fn finish(self) -> Summary {
         let mut summary = self.ctx.summary.lock().await.clone();
         summary.interrupted = self.ctx.stop.is_interrupted();
+        if !summary.left.is_empty() {
+            // What was done is measured against its own estimate, not the whole plan's.
+            summary.carried_out = Some(Share {
+                changes: self.total.saturating_sub(summary.left.changes),
+                estimated: summary.estimated - summary.left.estimated,
+                estimated_unknown: summary
+                    .estimated_unknown
+                    .saturating_sub(summary.left.estimated_unknown),
+            });
+        }
         self.ctx.events.emit(Event::Finished {
             summary: summary.clone(),
         });
@@ -667,7 +685,10 @@ impl Ctx {
     }
 
     async fn skip(&self, action: &Action, reason: String) {
-        self.summary.lock().await.skipped += 1;
+        let mut s = self.summary.lock().await;
+        s.skipped += 1;
+        s.left.add(action.estimate.total());
+        drop(s);
         self.events.emit(Event::Skipped {
             key: action.key.to_string(),
             action: action.kind,

@@ -10,6 +10,7 @@
 
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -68,6 +69,11 @@ pub struct RefreshReport {
     pub orders_checked: usize,
     pub drift: Vec<Drift>,
     pub unread: Vec<Unread>,
+    /// Cards of which something could not be read (the card, or an open order of it): state
+    /// keeps what it had for them, so nothing can be said of their drift.
+    pub cards_unread: usize,
+    /// Those cards per error slug; a card that met two slugs counts under each.
+    pub cards_unread_by_slug: BTreeMap<String, usize>,
     /// Open orders never acknowledged by the provider: only `apply` can resume them.
     pub unacknowledged: Vec<String>,
     /// Charges of orders found finished during this refresh.
@@ -178,6 +184,20 @@ pub async fn refresh(
     // Tasks finish in any order; the report must not.
     report.drift.sort_by(|a, b| a.key().cmp(b.key()));
     report.unread.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut seen = std::collections::BTreeSet::new();
+    for u in &report.unread {
+        if seen.insert((u.slug.as_str(), u.key.as_str())) {
+            *report
+                .cards_unread_by_slug
+                .entry(u.slug.clone())
+                .or_default() += 1;
+        }
+    }
+    report.cards_unread = seen
+        .iter()
+        .map(|(_, key)| *key)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     Ok(report)
 }
 

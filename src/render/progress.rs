@@ -361,18 +361,40 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
             g.hint
         );
     }
-    let unknown = if s.estimated_unknown > 0 {
-        format!(" + unknown for {}", s.estimated_unknown)
-    } else {
-        String::new()
-    };
     let cur = currency.to_uppercase();
-    let _ = writeln!(
-        out,
-        "Money: estimated {}{unknown} {cur}, actually charged {} {cur}",
-        money(s.estimated),
-        money(s.charged)
-    );
+    let estimated = |amount: rust_decimal::Decimal, unknown: usize| {
+        if unknown > 0 {
+            format!("{} + unknown for {unknown} {cur}", money(amount))
+        } else {
+            format!("{} {cur}", money(amount))
+        }
+    };
+    match &s.carried_out {
+        // Part of the plan was left: what was charged is set against the estimate of what was
+        // done, never the whole plan's.
+        Some(done) => {
+            let _ = writeln!(
+                out,
+                "Money: estimated {} for the {} change{} carried out, actually charged {} {cur}; \
+                 {} change{} (estimated {}) left for the next run",
+                estimated(done.estimated, done.estimated_unknown),
+                done.changes,
+                plural(done.changes),
+                money(s.charged),
+                s.left.changes,
+                plural(s.left.changes),
+                estimated(s.left.estimated, s.left.estimated_unknown),
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "Money: estimated {}, actually charged {} {cur}",
+                estimated(s.estimated, s.estimated_unknown),
+                money(s.charged)
+            );
+        }
+    }
     if !s.charged_earlier.is_empty() {
         // Orders a killed or interrupted run sent: their money is that run's, not this one's.
         let earlier: Vec<String> = s
@@ -405,6 +427,11 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         );
     }
     out
+}
+
+/// "s" after a count that is not one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// Progress of `refresh`: a bar on a terminal; otherwise a line every `interval` (the report at

@@ -50,21 +50,44 @@ pub fn drift_line(d: &Drift, cur: &str) -> String {
 /// What a refresh found, for people.
 pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Refreshed {} card{} and {} open order{} from the provider.",
+    let counts = format!(
+        "{} card{} and {} open order{}",
         report.cards_checked,
         if report.cards_checked == 1 { "" } else { "s" },
         report.orders_checked,
         if report.orders_checked == 1 { "" } else { "s" },
     );
-    if report.drift.is_empty() {
+    // Asked, not refreshed, when some answers never came.
+    let _ = if report.cards_unread == 0 {
+        writeln!(out, "Refreshed {counts} from the provider.")
+    } else {
+        writeln!(out, "Asked the provider about {counts}.")
+    };
+    if report.cards_unread > 0 {
+        // Unread cards may have drifted: "no drift" would claim what was never seen.
+        let _ = writeln!(
+            out,
+            "{} could not be read ({}): state keeps what it last recorded for {}, unchecked.",
+            style.red(&format!(
+                "{} card{}",
+                report.cards_unread,
+                if report.cards_unread == 1 { "" } else { "s" }
+            )),
+            unread_slugs(report),
+            if report.cards_unread == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        );
+    }
+    if report.drift.is_empty() && report.cards_unread == 0 {
         let _ = writeln!(
             out,
             "{} state matches the provider.",
             style.green("No drift:")
         );
-    } else {
+    } else if !report.drift.is_empty() {
         let _ = writeln!(
             out,
             "{} ({}):",
@@ -109,4 +132,14 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
         );
     }
     out
+}
+
+/// "card_not_found: 5, rate_limited: 1": why cards could not be read.
+pub fn unread_slugs(report: &RefreshReport) -> String {
+    report
+        .cards_unread_by_slug
+        .iter()
+        .map(|(slug, n)| format!("{slug}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
