@@ -10,6 +10,7 @@ mod cli_guard_rails;
 mod cli_lifecycle;
 
 mod cli_logs;
+mod cli_money;
 mod cli_parts;
 mod cli_people;
 mod cli_plan;
