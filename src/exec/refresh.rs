@@ -260,8 +260,8 @@ async fn refresh_one(
         match answer {
             Ok(o) if o.status.is_terminal() => {
                 super::settle(&mut order, &mut card, &o, &now_rfc3339(clock));
-                let charge = order.charge.unwrap_or_default();
-                one.charged += charge;
+                // What it cost (its refund counted), as every other figure reads it.
+                one.charged += crate::state::money::order_cost(&order).unwrap_or_default();
                 one.drift.push(Drift::OrderFinished {
                     key: card.key.to_string(),
                     kind: order.kind,
