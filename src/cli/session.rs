@@ -3,11 +3,14 @@
 //! → release, however the work ends (apply, refresh, import, state rm, state migrate); no command
 //! takes or releases the lock by hand. Readers go through [`reading`], which closes the state
 //! after, so a file is left whole. Only `init` creates a state (and upgrades one) by itself.
+//! Writers that talk to a provider go through [`write_for`], which refuses a state recorded for
+//! another provider and records the provider in a state that has none yet.
 
 use std::time::Duration;
 
 use super::CliError;
 use super::settings::Global;
+use crate::model::provider::{Binding, ProviderId};
 use crate::state::{LockInfo, Store};
 
 /// A locked, open state. Lives only inside [`write`].
@@ -55,15 +58,52 @@ pub async fn write<T>(
     wait: Duration,
     work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
+    write_inner(global, wait, None, work).await
+}
+
+/// Like [`write`], for a command that talks to `provider`: under the lock, and before `work`
+/// sends anything, a state recorded for another provider is refused, and a state that records
+/// none (new, or older than provider records) adopts `provider`.
+pub async fn write_for<T>(
+    global: &Global,
+    wait: Duration,
+    provider: &ProviderId,
+    work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    write_inner(global, wait, Some(provider), work).await
+}
+
+async fn write_inner<T>(
+    global: &Global,
+    wait: Duration,
+    provider: Option<&ProviderId>,
+    work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     let store = open(global).await?;
     let lock = store.acquire_lock(super::who::lock_request(), wait).await?;
     let session = Session { store, lock };
-    let result = work(&session).await;
+    let result = match provider {
+        Some(provider) => bind(&session.store, provider).await,
+        None => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => work(&session).await,
+        Err(e) => Err(e),
+    };
     let released = session.store.release_lock(&session.lock.lock_id).await;
     session.store.close().await;
     let value = result?;
     released?;
     Ok(value)
+}
+
+/// Checked under the lock, so the provider read is the one the run writes against.
+async fn bind(store: &Store, provider: &ProviderId) -> Result<(), CliError> {
+    let recorded = store.provider().await?;
+    if super::provider::check(recorded.as_deref(), provider)? == Binding::Adopt {
+        store.set_provider(provider.as_str()).await?;
+    }
+    Ok(())
 }
 
 /// Opens (upgrading if it must) the state for a writing command; an upgrade is reported on
