@@ -200,3 +200,26 @@ fn a_state_without_a_provider_adopts_the_first_writers() {
     assert_success(&out);
     assert_eq!(recorded_provider(&env.location()), Some(env.url()));
 }
+
+#[test]
+fn a_first_apply_that_never_reached_its_provider_binds_nothing() {
+    let env = Env::new();
+    env.write("cards.yaml", CARDS);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .env("CARDFORM_API_URL", format!("http://127.0.0.1:{closed}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(recorded_provider(&env.location()), None);
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(recorded_provider(&env.location()), Some(env.url()));
+}
