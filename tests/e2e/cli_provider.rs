@@ -82,6 +82,7 @@ fn another_provider_is_refused_until_the_state_is_moved(backend: Backend) {
         &["apply", "-f", cards, "--auto-approve"],
         &["refresh"],
         &["plan", "--refresh", "-f", cards],
+        &["import", "k9", "card_from_elsewhere"],
     ] {
         let out = second.cardform_at(&state, args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
@@ -171,6 +172,15 @@ fn another_provider_is_refused_until_the_state_is_moved(backend: Backend) {
         .unwrap_or_else(|| panic!("no replace-provider run: {runs:#}"));
     assert_eq!(moved["summary"]["provider_from"], first.url());
     assert_eq!(moved["summary"]["provider_to"], second.url());
+    let out = second
+        .cardform_at(&state, &["state", "history"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains(&format!("provider {} → {}", first.url(), second.url())),
+        "{}",
+        stdout(&out)
+    );
 
     // The run now proceeds against the new provider, and the old one is refused in turn.
     let out = second
