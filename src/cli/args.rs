@@ -7,7 +7,9 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Provider settings come from the environment: CARDFORM_API_URL, CARDFORM_API_KEY,
 CARDFORM_API_SECRET (never from declaration files). Pass --sandbox to use the built-in
-sandbox provider instead (state then defaults to state/sandbox.db).
+sandbox provider instead (its state is then state/sandbox.db unless --state says otherwise:
+CARDFORM_STATE is for the real provider's state, and --sandbox ignores it). A state belongs to
+the provider it was first written for; `cardform state replace-provider` moves it.
 
 Exit codes: 0 success, 1 error, 2 changes present (with --detailed-exitcode), 130 interrupted.";
 
