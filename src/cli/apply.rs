@@ -69,21 +69,26 @@ pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError>
     };
 
     let provider = Provider::connect(global, settings.rate).await?;
-    let result = session::write(global, settings.lock_wait, async |s: &Session| {
-        // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases
-        // the lock and exits; while orders are in flight it stops starting new work.
-        let stop = StopFlag::default();
-        let sending = Arc::new(AtomicBool::new(false));
-        let signals = tokio::spawn(watch_interrupts(
-            stop.clone(),
-            sending.clone(),
-            s.store().clone(),
-            s.lock().lock_id.clone(),
-        ));
-        let result = locked(args, &settings, global, &provider, s, input, stop, sending).await;
-        signals.abort();
-        result
-    })
+    let result = session::write_for(
+        global,
+        settings.lock_wait,
+        &provider.id,
+        async |s: &Session| {
+            // From here on Ctrl-C must not leave the lock behind: before anything is sent it releases
+            // the lock and exits; while orders are in flight it stops starting new work.
+            let stop = StopFlag::default();
+            let sending = Arc::new(AtomicBool::new(false));
+            let signals = tokio::spawn(watch_interrupts(
+                stop.clone(),
+                sending.clone(),
+                s.store().clone(),
+                s.lock().lock_id.clone(),
+            ));
+            let result = locked(args, &settings, global, &provider, s, input, stop, sending).await;
+            signals.abort();
+            result
+        },
+    )
     .await;
     provider.shutdown().await;
     result
@@ -465,7 +470,7 @@ fn approved() -> Result<bool, CliError> {
 
 /// Asks `question` on the terminal, where only `yes` means yes; `None` when standard input is
 /// not a terminal to ask on.
-fn confirmed(question: &str) -> Result<Option<bool>, CliError> {
+pub(super) fn confirmed(question: &str) -> Result<Option<bool>, CliError> {
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Provider settings come from the environment: CARDFORM_API_URL, CARDFORM_API_KEY,
 CARDFORM_API_SECRET (never from declaration files). Pass --sandbox to use the built-in
-sandbox provider instead (state then defaults to state/sandbox.db).
+sandbox provider instead (its state is then state/sandbox.db unless --state says otherwise:
+CARDFORM_STATE is for the real provider's state, and --sandbox ignores it). A state belongs to
+the provider it was first written for; `cardform state replace-provider` moves it.
 
 Exit codes: 0 success, 1 error, 2 changes present (with --detailed-exitcode), 130 interrupted.";
 
@@ -28,8 +30,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// State database file [default: state/cardform.db, or state/sandbox.db with --sandbox]
-    #[arg(long, global = true, env = "CARDFORM_STATE", value_name = "PATH")]
+    /// State database file or postgres:// URL [default: $CARDFORM_STATE, else state/cardform.db;
+    /// with --sandbox always state/sandbox.db, never $CARDFORM_STATE]
+    #[arg(long, global = true, value_name = "PATH")]
     pub state: Option<String>,
     /// Use the built-in sandbox provider, started in-process on a free loopback port
     #[arg(long, global = true)]
@@ -66,7 +69,7 @@ pub enum Command {
         after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json"
     )]
     Show(ShowArgs),
-    /// Audit and surgery on state: list, history, diff, export, rm, audit
+    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
     #[command(
         subcommand,
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"
@@ -412,6 +415,21 @@ pub enum StateCommand {
         after_help = "Examples:\n  cardform state backup backups/cards-$(date +%F).db\n  cardform --state \"$CARDFORM_STATE\" state backup nightly.db   # a PostgreSQL state, as a file\n\nThe copy is a complete state: use it with --state FILE, or move it back with state migrate."
     )]
     Backup(BackupArgs),
+    /// Record that the state now belongs to the provider this run talks to (asks first)
+    #[command(
+        after_help = "Examples:\n  CARDFORM_API_URL=https://api.new.example cardform state replace-provider\n  cardform state replace-provider --auto-approve   # in CI\n\nEvery other command refuses a state recorded for another provider. The move is a serial of\nits own: `cardform state history` shows it."
+    )]
+    ReplaceProvider(ReplaceProviderArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReplaceProviderArgs {
+    /// Do not ask (needed without a terminal)
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -25,6 +25,13 @@ pub enum CliError {
         "no state at {location}: run `cardform init --state {location}` to create it, or point --state / CARDFORM_STATE at your team's shared state (nothing was sent to the provider)"
     )]
     NoState { location: String },
+    /// The state was written for another provider: its cards exist there, not at this one.
+    #[error(
+        "this state belongs to provider {recorded}, but this run would use {current}: refusing \
+         to plan or change cards against a provider that did not issue them (nothing was sent \
+         to the provider)"
+    )]
+    OtherProvider { recorded: String, current: String },
     /// Already explained on the output (plan problems, failed cards): only the exit code remains.
     #[error("")]
     Reported,
@@ -62,6 +69,13 @@ impl CliError {
                 }
                 s
             }
+            CliError::OtherProvider { current, .. } => format!(
+                "{} {self}\n  {} check CARDFORM_API_URL (or --sandbox / --state); if the state \
+                 has really moved to {current}, run `cardform state replace-provider` to record \
+                 that\n",
+                style.red("error:"),
+                style.bold("hint:")
+            ),
             other => format!("{} {other}\n", style.red("error:")),
         }
     }

@@ -17,6 +17,7 @@ mod parts;
 mod people;
 mod plan;
 mod provider;
+mod rebind;
 mod refresh;
 mod sandbox;
 mod session;
@@ -67,6 +68,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if global.state_source == (settings::StateSource::Default { env_ignored: true }) {
+        // Not an error: a demo beside a team's setup is normal; it just must not touch that state.
+        eprintln!(
+            "note: {} is ignored with --sandbox: its state is {} (pass --state to use another).",
+            settings::ENV_STATE,
+            global.state
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,6 +107,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Audit(a) => history::audit(&a, global).await,
             StateCommand::Migrate(a) => migrate::run(&a, global).await,
             StateCommand::Backup(a) => migrate::backup(&a, global).await,
+            StateCommand::ReplaceProvider(a) => rebind::replace_provider(&a, global).await,
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,

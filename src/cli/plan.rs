@@ -88,10 +88,11 @@ async fn gather(
     global: &Global,
     provider: &Provider,
     format: Format,
-    early: Option<Result<(Snapshot, Option<plan::InProgress>), CliError>>,
+    early: Option<Result<StateRead, CliError>>,
 ) -> Result<(Snapshot, Option<plan::InProgress>, plan::ProviderFacts), CliError> {
     if let Some(read) = early {
-        let (snapshot, holder) = read?;
+        let (snapshot, holder, recorded) = read?;
+        super::provider::check(recorded.as_deref(), &provider.id)?;
         return Ok((snapshot, holder, provider.facts().await?));
     }
     if args.refresh && Store::exists(&global.state).await? {
@@ -115,13 +116,19 @@ async fn gather(
             ),
         }
     }
-    let (snapshot, holder) = read_snapshot(global).await?;
+    let (snapshot, holder, recorded) = read_snapshot(global).await?;
+    super::provider::check(recorded.as_deref(), &provider.id)?;
     Ok((snapshot, holder, provider.facts().await?))
 }
 
-/// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one), and
-/// who is applying to it right now, if anyone.
-async fn read_snapshot(global: &Global) -> Result<(Snapshot, Option<plan::InProgress>), CliError> {
+/// What plan reads of the state: a snapshot, who is applying to it right now (if anyone), and
+/// the provider it belongs to (if recorded yet).
+type StateRead = (Snapshot, Option<plan::InProgress>, Option<String>);
+
+/// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one), who is
+/// applying to it right now, and the provider it belongs to: plan against another provider
+/// would plan nonsense, so [`gather`] refuses it before asking that provider anything.
+async fn read_snapshot(global: &Global) -> Result<StateRead, CliError> {
     super::session::reading(global, async |store: Option<&Store>| match store {
         Some(store) => {
             let snapshot = store.snapshot().await?;
@@ -135,9 +142,9 @@ async fn read_snapshot(global: &Global) -> Result<(Snapshot, Option<plan::InProg
                         by: format!("{}@{}", l.user, l.host),
                         since: l.since,
                     });
-            Ok((snapshot, holder))
+            Ok((snapshot, holder, store.provider().await?))
         }
-        None => Ok((Snapshot::default(), None)),
+        None => Ok((Snapshot::default(), None, None)),
     })
     .await
 }

@@ -1,11 +1,14 @@
 //! Which provider a command talks to: the real one from `CARDFORM_API_*`, or the built-in sandbox
-//! started in-process (`--sandbox`), whose world persists beside the sandbox state.
+//! started in-process (`--sandbox`), whose world persists beside the sandbox state. Also which
+//! provider that is, as a state records it ([`identity`]), and the refusal of a state recorded
+//! for another ([`check`]; the rule itself is `crate::model::provider`).
 
 use std::time::Duration;
 
 use super::CliError;
 use super::settings::Global;
 use crate::client::{Client, ClientConfig, ClientError};
+use crate::model::provider::{self as rule, Binding, ProviderId};
 use crate::plan::ProviderFacts;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
 use crate::wire::{BalanceRequest, ProductsRequest, Secret};
@@ -16,7 +19,38 @@ pub const ENV_SECRET: &str = "CARDFORM_API_SECRET";
 
 pub struct Provider {
     pub client: Client,
+    /// The identity a state records for it.
+    pub id: ProviderId,
     sandbox: Option<SandboxHandle>,
+}
+
+/// The provider this run would talk to, as a state records it, without connecting: the sandbox
+/// with `--sandbox`, else the origin of `CARDFORM_API_URL`.
+pub fn identity(global: &Global) -> Result<ProviderId, CliError> {
+    if global.sandbox {
+        return Ok(ProviderId::sandbox());
+    }
+    let Some(url) = std::env::var(ENV_URL).ok().filter(|v| !v.trim().is_empty()) else {
+        return Err(CliError::NoProvider);
+    };
+    ProviderId::from_api_url(&url).map_err(|e| {
+        // The URL itself is not shown: a mistyped one may hold a key.
+        CliError::Usage(format!(
+            "{ENV_URL} is not a provider's API URL: {e} (e.g. https://api.example.com)"
+        ))
+    })
+}
+
+/// Refuses a state that belongs to another provider than `current`, before anything is sent.
+/// `recorded` is what the state says (`None`: nothing yet, the state adopts `current`).
+pub fn check(recorded: Option<&str>, current: &ProviderId) -> Result<Binding, CliError> {
+    match rule::binding(recorded, current) {
+        Binding::Other(recorded) => Err(CliError::OtherProvider {
+            recorded,
+            current: current.to_string(),
+        }),
+        fine => Ok(fine),
+    }
 }
 
 impl Provider {
@@ -53,6 +87,7 @@ impl Provider {
                  local sandbox)"
             )));
         }
+        let id = identity(global)?;
         let client = Client::new(ClientConfig {
             base_url: url.trim_end_matches('/').to_owned(),
             api_key: Secret::new(key),
@@ -62,6 +97,7 @@ impl Provider {
         })?;
         Ok(Provider {
             client,
+            id,
             sandbox: None,
         })
     }
@@ -93,6 +129,7 @@ impl Provider {
         })?;
         Ok(Provider {
             client,
+            id: ProviderId::sandbox(),
             sandbox: Some(handle),
         })
     }

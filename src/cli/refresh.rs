@@ -23,7 +23,7 @@ pub async fn refresh_state(
     wait: std::time::Duration,
     progress_interval: std::time::Duration,
 ) -> Result<RefreshReport, CliError> {
-    session::write(global, wait, async |s: &Session| {
+    session::write_for(global, wait, &provider.id, async |s: &Session| {
         s.run(async |serial| {
             refresh_run(
                 s,

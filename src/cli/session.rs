@@ -3,17 +3,24 @@
 //! → release, however the work ends (apply, refresh, import, state rm, state migrate); no command
 //! takes or releases the lock by hand. Readers go through [`reading`], which closes the state
 //! after, so a file is left whole. Only `init` creates a state (and upgrades one) by itself.
+//! Writers that talk to a provider go through [`write_for`], which refuses a state recorded for
+//! another provider and records the provider in a state that has none yet.
 
 use std::time::Duration;
 
 use super::CliError;
 use super::settings::Global;
+use crate::model::provider::{Binding, ProviderId};
 use crate::state::{LockInfo, Store};
 
 /// A locked, open state. Lives only inside [`write`].
 pub struct Session {
     store: Store,
     lock: LockInfo,
+    /// The provider a state that records none adopts at this session's first run: not before,
+    /// so a first apply that never reached its provider (a mistyped URL) binds the state to
+    /// nothing.
+    adopt: std::sync::Mutex<Option<ProviderId>>,
 }
 
 impl Session {
@@ -32,6 +39,10 @@ impl Session {
         work: impl AsyncFnOnce(u64) -> Result<(T, serde_json::Value), CliError>,
     ) -> Result<T, CliError> {
         let serial = self.store.begin_run(super::who::run_info()).await?;
+        let adopt = self.adopt.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(provider) = adopt {
+            self.store.set_provider(provider.as_str()).await?;
+        }
         match work(serial).await {
             Ok((value, summary)) => {
                 self.store.finish_run(serial, &summary).await?;
@@ -55,15 +66,60 @@ pub async fn write<T>(
     wait: Duration,
     work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
+    write_inner(global, wait, None, work).await
+}
+
+/// Like [`write`], for a command that talks to `provider`: under the lock, and before `work`
+/// sends anything, a state recorded for another provider is refused; a state that records none
+/// (new, or older than provider records) adopts `provider` when its first run begins.
+pub async fn write_for<T>(
+    global: &Global,
+    wait: Duration,
+    provider: &ProviderId,
+    work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    write_inner(global, wait, Some(provider), work).await
+}
+
+async fn write_inner<T>(
+    global: &Global,
+    wait: Duration,
+    provider: Option<&ProviderId>,
+    work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     let store = open(global).await?;
     let lock = store.acquire_lock(super::who::lock_request(), wait).await?;
-    let session = Session { store, lock };
-    let result = work(&session).await;
+    let mut session = Session {
+        store,
+        lock,
+        adopt: Default::default(),
+    };
+    let result = match provider {
+        Some(provider) => bind(&session.store, provider).await,
+        None => Ok(None),
+    };
+    let result = match result {
+        Ok(adopt) => {
+            session.adopt = std::sync::Mutex::new(adopt);
+            work(&session).await
+        }
+        Err(e) => Err(e),
+    };
     let released = session.store.release_lock(&session.lock.lock_id).await;
     session.store.close().await;
     let value = result?;
     released?;
     Ok(value)
+}
+
+/// Checked under the lock, so the provider read is the one the run writes against. The provider
+/// to adopt, when the state records none.
+async fn bind(store: &Store, provider: &ProviderId) -> Result<Option<ProviderId>, CliError> {
+    let recorded = store.provider().await?;
+    Ok(
+        (super::provider::check(recorded.as_deref(), provider)? == Binding::Adopt)
+            .then(|| provider.clone()),
+    )
 }
 
 /// Opens (upgrading if it must) the state for a writing command; an upgrade is reported on

@@ -1,6 +1,7 @@
 //! Resolved settings: clap's strings turned into typed values once, with the defaults that depend
 //! on other flags (`--sandbox` moves the state to `state/sandbox.db`). Every flag that more than
 //! one command takes (`--lock-timeout`, `--rate`, `--max-fees`) is checked here and only here.
+//! Where the state lives is decided here too, and [`StateSource`] says from what.
 
 use rust_decimal::Decimal;
 use std::io::IsTerminal;
@@ -18,10 +19,25 @@ pub const DEFAULT_STATE: &str = "state/cardform.db";
 pub const SANDBOX_STATE: &str = "state/sandbox.db";
 /// The sandbox's world is kept beside its state, so `--sandbox` runs are one persistent provider.
 pub const SANDBOX_WORLD: &str = "sandbox-world.json";
+/// Where a team keeps its real state (a shared file or a postgres:// URL).
+pub const ENV_STATE: &str = "CARDFORM_STATE";
+
+/// Where the state location came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateSource {
+    /// `--state`, which always wins.
+    Flag,
+    /// `CARDFORM_STATE`, for runs against a real provider only.
+    Env,
+    /// The default for the provider (`state/cardform.db`, or `state/sandbox.db` with `--sandbox`).
+    /// `env_ignored`: `CARDFORM_STATE` was set, and `--sandbox` left it alone.
+    Default { env_ignored: bool },
+}
 
 #[derive(Debug, Clone)]
 pub struct Global {
     pub state: StateLocation,
+    pub state_source: StateSource,
     pub sandbox: bool,
     /// Colour on stdout.
     pub style: Style,
@@ -31,17 +47,18 @@ pub struct Global {
 
 impl Global {
     pub fn resolve(g: &GlobalArgs) -> Result<Self, CliError> {
-        let state = match &g.state {
-            Some(raw) => StateLocation::parse(raw).map_err(CliError::Usage)?,
-            None => StateLocation::file(if g.sandbox {
-                SANDBOX_STATE
-            } else {
-                DEFAULT_STATE
-            }),
-        };
+        let env = std::env::var(ENV_STATE)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let (state, state_source) = state_location(g.state.as_deref(), env.as_deref(), g.sandbox);
+        let state = StateLocation::parse(state).map_err(|e| match state_source {
+            StateSource::Env => CliError::Usage(format!("{ENV_STATE}: {e}")),
+            _ => CliError::Usage(e),
+        })?;
         let color_ok = !g.no_color && std::env::var_os("NO_COLOR").is_none();
         Ok(Global {
             state,
+            state_source,
             sandbox: g.sandbox,
             style: Style {
                 color: color_ok && std::io::stdout().is_terminal(),
@@ -108,6 +125,28 @@ impl Global {
             .and_then(|f| f.parent())
             .map(|p| p.join(SANDBOX_WORLD))
             .unwrap_or_else(|| PathBuf::from(SANDBOX_WORLD))
+    }
+}
+
+/// Where the state lives: `--state` if given; else, against a real provider, `CARDFORM_STATE`
+/// (`env`) if set; else the default. A `--sandbox` run never takes `CARDFORM_STATE`: that is
+/// where a team keeps its real state, and sandbox cards recorded there would make the next real
+/// plan say "No changes" for cards the provider never issued.
+pub fn state_location<'a>(
+    flag: Option<&'a str>,
+    env: Option<&'a str>,
+    sandbox: bool,
+) -> (&'a str, StateSource) {
+    match (flag, env, sandbox) {
+        (Some(flag), _, _) => (flag, StateSource::Flag),
+        (None, Some(env), false) => (env, StateSource::Env),
+        (None, env, true) => (
+            SANDBOX_STATE,
+            StateSource::Default {
+                env_ignored: env.is_some(),
+            },
+        ),
+        (None, None, false) => (DEFAULT_STATE, StateSource::Default { env_ignored: false }),
     }
 }
 
@@ -286,6 +325,7 @@ mod tests {
     fn suggested_commands_get_the_flags_once() {
         let global = |state: &str, sandbox: bool| Global {
             state: StateLocation::file(state),
+            state_source: StateSource::Flag,
             sandbox,
             style: Style::PLAIN,
             err_style: Style::PLAIN,
@@ -304,6 +344,35 @@ mod tests {
             "run `cardform --sandbox refresh`, then `cardform --sandbox plan`, `cardform init \
              --state x.db` and `cardform --sandbox force-unlock L1` (held by command `cardform \
              apply`)"
+        );
+    }
+
+    #[test]
+    fn the_sandbox_never_takes_its_state_from_the_environment() {
+        let team = Some("postgres://ci@db/cardform");
+        assert_eq!(
+            state_location(None, team, true),
+            (SANDBOX_STATE, StateSource::Default { env_ignored: true })
+        );
+        assert_eq!(
+            state_location(None, None, true),
+            (SANDBOX_STATE, StateSource::Default { env_ignored: false })
+        );
+        assert_eq!(
+            state_location(Some("demo.db"), team, true),
+            ("demo.db", StateSource::Flag)
+        );
+        assert_eq!(
+            state_location(None, team, false),
+            ("postgres://ci@db/cardform", StateSource::Env)
+        );
+        assert_eq!(
+            state_location(Some("x.db"), team, false),
+            ("x.db", StateSource::Flag)
+        );
+        assert_eq!(
+            state_location(None, None, false),
+            (DEFAULT_STATE, StateSource::Default { env_ignored: false })
         );
     }
 

@@ -153,7 +153,7 @@ pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliEr
     let labels = parse_labels("--label", &args.label)?;
     let wait = settings::lock_wait(&args.lock_timeout)?;
     let provider = Provider::connect(global, None).await?;
-    let result = session::write(global, wait, async |s: &Session| {
+    let result = session::write_for(global, wait, &provider.id, async |s: &Session| {
         import_locked(args, labels, s, &provider, global).await
     })
     .await;

@@ -1,11 +1,13 @@
 //! The domain vocabulary that declarations, state, the planner and the executor share: resource
-//! addresses and the rule for keys, the status a card may be declared in, and labels. Plain data
-//! with no I/O; must not depend on any other cardform layer.
+//! addresses and the rule for keys, the status a card may be declared in, labels, and the
+//! provider a state belongs to. Plain data with no I/O; must not depend on any other cardform
+//! layer.
 
 mod address;
 pub mod country;
 mod labels;
 mod part;
+pub mod provider;
 
 pub use address::{
     Address, AddressError, CARDHOLDER_SEPARATOR, KEY_MAX_LEN, KeyError, ResourceKind,
@@ -14,6 +16,7 @@ pub use address::{
 pub use country::is_iso_alpha2;
 pub use labels::{LabelSets, Labels};
 pub use part::Part;
+pub use provider::{Binding, ProviderId, ProviderIdError};
 
 use serde::{Deserialize, Serialize};
 

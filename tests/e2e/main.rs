@@ -14,6 +14,7 @@ mod cli_money;
 mod cli_parts;
 mod cli_people;
 mod cli_plan;
+mod cli_provider;
 mod cli_readme;
 mod cli_reports;
 mod cli_rollout;

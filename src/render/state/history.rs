@@ -42,6 +42,14 @@ fn summary_text(summary: &serde_json::Value) -> String {
             _ => {}
         }
     }
+    // `state replace-provider`: the state moved to another provider.
+    if let Some(to) = summary.get("provider_to").and_then(|p| p.as_str()) {
+        let from = summary
+            .get("provider_from")
+            .and_then(|p| p.as_str())
+            .unwrap_or("none recorded");
+        counts.push(format!("provider {from} → {to}"));
+    }
     if let Some(e) = summary.get("error").and_then(|e| e.as_str()) {
         counts.push(format!("error: {e}"));
     }
@@ -118,4 +126,18 @@ pub fn history_json(runs: &[RunRecord]) -> String {
     let mut s = serde_json::to_string_pretty(runs).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_move_is_named() {
+        let moved =
+            serde_json::json!({"provider_from": "sandbox", "provider_to": "https://a.example"});
+        assert_eq!(summary_text(&moved), "provider sandbox → https://a.example");
+        let adopted = serde_json::json!({"provider_from": null, "provider_to": "sandbox"});
+        assert_eq!(summary_text(&adopted), "provider none recorded → sandbox");
+    }
 }
