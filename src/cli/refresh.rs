@@ -78,6 +78,7 @@ async fn refresh_run(
         "unread": report.unread.len(),
         "cards_unread": report.cards_unread,
         "charged": view::money(report.charged),
+        "refunds_learned": report.refunds_learned.len(),
     });
     Ok((report, summary))
 }

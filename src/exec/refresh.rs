@@ -79,9 +79,22 @@ pub struct RefreshReport {
     /// Charges of orders found finished during this refresh.
     #[serde(with = "crate::wire::decimal")]
     pub charged: Decimal,
+    /// Failed orders settled before schema 7 whose refund was unknown, read again: what the
+    /// provider gave back for each (zero when it kept the charge).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refunds_learned: Vec<RefundLearned>,
     /// The currency state records its money in, when a run has learned it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+}
+
+/// A refund `refresh` learned of an order settled before refunds were recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundLearned {
+    pub key: String,
+    pub order_id: String,
+    #[serde(with = "crate::wire::decimal")]
+    pub refunded: Decimal,
 }
 
 /// Progress of a refresh, for whoever draws it.
@@ -181,6 +194,7 @@ pub async fn refresh(
     if let Some(e) = fatal {
         return Err(e);
     }
+    learn_refunds(store, client, clock.as_ref(), serial, &mut report).await?;
     // Tasks finish in any order; the report must not.
     report.drift.sort_by(|a, b| a.key().cmp(b.key()));
     report.unread.sort_by(|a, b| a.key.cmp(&b.key));
@@ -199,6 +213,50 @@ pub async fn refresh(
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     Ok(report)
+}
+
+/// Reads again the failed orders whose refund state does not know (settled before schema 7,
+/// which kept no `refunded_amount`) and records what the provider gave back, so what their cards
+/// cost becomes the provider's figure. An order that cannot be read is unread, as a card is.
+async fn learn_refunds(
+    store: &Store,
+    client: &Client,
+    clock: &dyn Clock,
+    serial: u64,
+    report: &mut RefreshReport,
+) -> Result<(), ExecError> {
+    for mut order in store.refunds_unknown().await? {
+        let order_id = order.order_id.clone().unwrap_or_default();
+        let key = order
+            .address
+            .card_key()
+            .unwrap_or(&order.address.key)
+            .to_owned();
+        report.orders_checked += 1;
+        match client.check_order(&order_id).await {
+            Ok(o) if o.order_id == order_id && o.status == crate::wire::OrderStatus::Failed => {
+                order.refunded = o.refunded();
+                order.updated_at = now_rfc3339(clock);
+                store.record(serial, Some(&order), None).await?;
+                report.refunds_learned.push(RefundLearned {
+                    key,
+                    order_id,
+                    refunded: order.refunded.unwrap_or_default(),
+                });
+            }
+            Ok(o) => report.unread.push(Unread {
+                key,
+                id: order_id,
+                slug: super::slugs::ORDER_MISMATCH.into(),
+                message: format!(
+                    "the journal says this order failed, the provider says {}; nothing was recorded for it",
+                    o.status
+                ),
+            }),
+            Err(e) => report.unread.push(unread(&key, &order_id, &e)),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]

@@ -679,6 +679,10 @@ pub(super) fn is_late_write(
     Ok(true)
 }
 
+/// The condition both backends select [`super::Store::refunds_unknown`]'s orders by.
+pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
+     AND refunded IS NULL AND order_id IS NOT NULL";
+
 /// One order's cost as the terms [`attach_charges`] sums, in SQL both dialects read: its charge,
 /// then its refund negated (see [`super::money::order_cost`]).
 pub(super) const ORDER_COST_TERMS: &str = "charge || coalesce(' -' || refunded, '')";

@@ -397,6 +397,9 @@ delegate! {
     /// tracked.
     pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError>;
     pub async fn get_order(&self, idempotency_key: &str) -> Result<Option<OrderRecord>, StateError>;
+    /// Failed orders that were charged and whose refund is unknown (settled before schema 7,
+    /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
+    pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError>;
 
     /// The managed cards as they were at the end of run `serial`.
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;

@@ -25,7 +25,7 @@ fn json(env: &Env, args: &[&str]) -> serde_json::Value {
 }
 
 /// What the provider's balance went down by.
-fn spent(env: &Env, start: Decimal) -> Decimal {
+pub(crate) fn spent(env: &Env, start: Decimal) -> Decimal {
     let seen = env.inspect();
     assert_eq!(
         start - seen.balance,
@@ -35,7 +35,7 @@ fn spent(env: &Env, start: Decimal) -> Decimal {
 }
 
 /// Every figure cardform reports, each summed: they must all equal `spent`.
-fn assert_figures(env: &Env, spent: Decimal) {
+pub(crate) fn assert_figures(env: &Env, spent: Decimal) {
     let export = json(env, &["state", "export", "--format", "json"]);
     let cards = export["cards"].as_array().unwrap();
     let by_cards: Decimal = cards.iter().map(|c| dec(&c["charged"])).sum();

@@ -438,3 +438,55 @@ fn a_schema_3_state_gets_a_record_for_every_topup_it_sent() {
     let labelled: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(labelled.as_array().unwrap().len(), 2, "{labelled:#}");
 }
+
+fn schema6(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/schema6")
+        .join(name)
+}
+
+/// From schema 6, the last before money was derived from the journal: a state whose failed
+/// issue orders were refunded by the provider but counted at their charge (`make.sh`). The
+/// upgrade keeps every order; `refresh` reads the refunds schema 6 never recorded, and then every
+/// figure is the provider's to the cent.
+#[test]
+fn a_schema_6_state_learns_the_refunds_it_never_recorded() {
+    let world_dir = TempDir::new().unwrap();
+    let world = world_dir.path().join("world.json");
+    std::fs::copy(schema6("world.json"), &world).unwrap();
+    let env = Env::with(SandboxConfig {
+        world_file: Some(world),
+        ..fast_sandbox()
+    });
+    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
+    std::fs::copy(schema6("state.db"), env.state()).unwrap();
+    std::fs::copy(schema6("cards.yaml"), env.path("cards.yaml")).unwrap();
+    let start = cardform::sandbox::SandboxConfig::default().balance;
+
+    // What schema 6 printed: the refunded fees counted as spent.
+    let old = std::fs::read_to_string(schema6("expected-list.txt")).unwrap();
+    assert!(old.contains("charged in total"), "{old}");
+    let out = env.cardform(&["init", "--upgrade"]).output().unwrap();
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!("from schema 6 to {SCHEMA_VERSION}")),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = env.cardform(&["refresh"]).output().unwrap();
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Read the refunds of 4 failed orders"),
+        "{text}"
+    );
+    let spent = crate::cli_money::spent(&env, start);
+    crate::cli_money::assert_figures(&env, spent);
+    // Once learned, a refund is never read or counted again.
+    let again = stdout(&env.cardform(&["refresh"]).output().unwrap());
+    assert!(!again.contains("Read the refunds"), "{again}");
+    crate::cli_money::assert_figures(&env, spent);
+    let shown = stdout(&env.cardform(&["show", "carol-premium"]).output().unwrap());
+    assert!(shown.contains("refunded by the provider"), "{shown}");
+}

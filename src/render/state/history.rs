@@ -12,7 +12,7 @@ use crate::state::RunRecord;
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
-    const COUNTS: [&str; 15] = [
+    const COUNTS: [&str; 16] = [
         "issued",
         "taken_back",
         "changed",
@@ -29,6 +29,7 @@ fn summary_text(summary: &serde_json::Value) -> String {
         "orders_checked",
         // The upgrade to schema 7, which recomputed what cards cost from their orders.
         "recomputed_charged",
+        "refunds_learned",
     ];
     let mut counts = Vec::new();
     for name in COUNTS {

@@ -102,6 +102,18 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             );
         }
     }
+    if !report.refunds_learned.is_empty() {
+        let n = report.refunds_learned.len();
+        let back: rust_decimal::Decimal = report.refunds_learned.iter().map(|r| r.refunded).sum();
+        let _ = writeln!(
+            out,
+            "Read the refunds of {n} failed order{} settled before refunds were recorded: {} given \
+             back, and what {} cards cost corrected.",
+            if n == 1 { "" } else { "s" },
+            amount(back, report.currency.as_deref().unwrap_or_default()),
+            if n == 1 { "its" } else { "their" },
+        );
+    }
     for u in &report.unread {
         let _ = writeln!(
             out,

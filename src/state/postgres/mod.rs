@@ -672,6 +672,17 @@ impl PgStore {
         ))
     }
 
+    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE {}",
+            codec::REFUND_UNKNOWN
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
     pub(in crate::state) async fn get_order(
         &self,
         idempotency_key: &str,

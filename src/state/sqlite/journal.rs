@@ -207,6 +207,19 @@ impl SqliteStore {
         Ok(codec::removed_cards_from(keys, orders))
     }
 
+    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM orders WHERE {} ORDER BY seq",
+            order_columns!(),
+            codec::REFUND_UNKNOWN
+        )))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
     pub(in crate::state) async fn get_order(
         &self,
         idempotency_key: &str,
