@@ -40,6 +40,10 @@ pub struct GlobalArgs {
     /// Never colour the output (also: NO_COLOR=1)
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// How long one provider call may go without any answer, across its retries, before the run
+    /// fails naming the host (e.g. 30s, 2m)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
+    pub request_timeout: String,
 }
 
 #[derive(Debug, Subcommand)]

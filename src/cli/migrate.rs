@@ -99,9 +99,7 @@ async fn load(
     wait: std::time::Duration,
 ) -> Result<String, CliError> {
     let target = Store::open(to).await?;
-    let lock = target
-        .acquire_lock(super::who::lock_request(), wait)
-        .await?;
+    let lock = super::who::acquire_lock(&target, wait).await?;
     let loaded = target.load(dump).await;
     let released = target.release_lock(&lock.lock_id).await;
     target.close().await;

@@ -93,8 +93,10 @@ impl Provider {
             api_key: Secret::new(key),
             api_secret: Secret::new(secret),
             rate,
+            request_timeout: global.request_timeout,
             ..ClientConfig::default()
         })?;
+        tell_waits(&client);
         Ok(Provider {
             client,
             id,
@@ -125,8 +127,10 @@ impl Provider {
             api_key,
             api_secret,
             rate,
+            request_timeout: global.request_timeout,
             ..ClientConfig::default()
         })?;
+        tell_waits(&client);
         Ok(Provider {
             client,
             id: ProviderId::sandbox(),
@@ -157,4 +161,12 @@ impl Provider {
             h.shutdown().await;
         }
     }
+}
+
+/// Every wait of the client longer than a few seconds is a plain line on stderr, so a run is
+/// never silent: a request with no answer yet, a provider's `Retry-After`.
+fn tell_waits(client: &Client) {
+    client.on_wait(std::sync::Arc::new(|wait: &crate::client::Wait| {
+        eprintln!("note: {wait}");
+    }));
 }

@@ -88,7 +88,7 @@ async fn write_inner<T>(
     work: impl AsyncFnOnce(&Session) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
     let store = open(global).await?;
-    let lock = store.acquire_lock(super::who::lock_request(), wait).await?;
+    let lock = super::who::acquire_lock(&store, wait).await?;
     let mut session = Session {
         store,
         lock,

@@ -43,6 +43,8 @@ pub struct Global {
     pub style: Style,
     /// Colour on stderr.
     pub err_style: Style,
+    /// `--request-timeout`: how long one provider call may go without any answer.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Global {
@@ -56,10 +58,17 @@ impl Global {
             _ => CliError::Usage(e),
         })?;
         let color_ok = !g.no_color && std::env::var_os("NO_COLOR").is_none();
+        let request_timeout = parse_duration("--request-timeout", &g.request_timeout)?;
+        if request_timeout.is_zero() {
+            return Err(CliError::Usage(
+                "--request-timeout 0: a call needs some time to be answered (e.g. 30s)".into(),
+            ));
+        }
         Ok(Global {
             state,
             state_source,
             sandbox: g.sandbox,
+            request_timeout,
             style: Style {
                 color: color_ok && std::io::stdout().is_terminal(),
             },

@@ -2,8 +2,11 @@
 //! user, host, pid). Secrets never appear here: api credentials come from the environment, and a
 //! password in a URL argument is hidden before the command line is recorded.
 
-use crate::state::{LockRequest, RunInfo, local_host, redact_command_line};
+use crate::state::{
+    LockInfo, LockRequest, RunInfo, StateError, Store, local_host, redact_command_line,
+};
 use crate::wire::{SystemClock, timestamp::now_rfc3339};
+use std::time::Duration;
 
 pub fn command_line() -> String {
     redact_command_line(std::iter::once("cardform".to_owned()).chain(std::env::args().skip(1)))
@@ -53,6 +56,51 @@ pub fn lock_request() -> LockRequest {
         host: local_host(),
         user: username(),
     }
+}
+
+/// How often a run waiting for the state lock says it still waits.
+const STILL_WAITING_EVERY: Duration = Duration::from_secs(30);
+
+/// Takes the state lock for this process, waiting up to `wait` for a holder to finish, and never
+/// silently: a wait begins with a line naming the holder (pid, host, command, since when) and how
+/// long this run will wait, and goes on with a line every half minute.
+pub async fn acquire_lock(store: &Store, wait: Duration) -> Result<LockInfo, StateError> {
+    let holder = match store.acquire_lock(lock_request(), Duration::ZERO).await {
+        Err(StateError::Locked(holder)) if !wait.is_zero() => holder,
+        taken => return taken,
+    };
+    eprintln!(
+        "note: waiting up to {}s for the state lock: {}",
+        wait.as_secs(),
+        holder_text(&holder)
+    );
+    let started = tokio::time::Instant::now();
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        match store
+            .acquire_lock(lock_request(), left.min(STILL_WAITING_EVERY))
+            .await
+        {
+            Err(StateError::Locked(holder)) if started.elapsed() < wait => eprintln!(
+                "note: still waiting for the state lock after {}s (of {}s): {}",
+                started.elapsed().as_secs(),
+                wait.as_secs(),
+                holder_text(&holder)
+            ),
+            done => return done,
+        }
+    }
+}
+
+/// "held by pid 42 on ci-7 (`cardform apply …`, user alice, since …)".
+fn holder_text(l: &LockInfo) -> String {
+    if l.lock_id.is_empty() {
+        return "held by a cardform that has not recorded itself yet".to_owned();
+    }
+    format!(
+        "held by pid {} on {} (`{}`, user {}, since {})",
+        l.pid, l.host, l.command, l.user, l.since
+    )
 }
 
 /// Whether `pid` on `host` is a process of this host that still runs: a lock it holds is not

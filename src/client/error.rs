@@ -31,6 +31,16 @@ pub enum ClientError {
     /// than retried. `url` is shown without userinfo or query.
     #[error("cannot reach the provider at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    /// The provider accepted the connection but said nothing for `waited` seconds, across
+    /// `attempts` attempts (`--request-timeout`). For a mutation the outcome is unknown;
+    /// retrying later under the same Idempotency-Key is safe.
+    #[error("{host} did not answer {endpoint} for {waited}s ({attempts} attempts)")]
+    NoAnswer {
+        host: String,
+        endpoint: &'static str,
+        waited: u64,
+        attempts: u32,
+    },
     /// Retrying cannot help: bad configuration, an undecodable or undecryptable response, a
     /// programming error such as a mutation without an Idempotency-Key.
     #[error("{0}")]
@@ -54,6 +64,11 @@ impl ClientError {
                  CARDFORM_API_URL and the network, lower --rate, and re-run (mutations are retried \
                  under the same Idempotency-Key, so nothing is issued or charged twice)"
                 .to_owned(),
+            ClientError::NoAnswer { .. } => "the host takes connections but does not answer: \
+                 is CARDFORM_API_URL the provider's API (not a proxy or another service on that \
+                 port)? is the provider up? Raise --request-timeout only for a provider known to \
+                 be slow; re-running is safe (same Idempotency-Key)"
+                .to_owned(),
             ClientError::Unreachable { .. } => "is CARDFORM_API_URL right (scheme, host, port)? \
                  is the provider reachable from here (network, VPN, proxy, firewall)?"
                 .to_owned(),
@@ -68,7 +83,7 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ClientError::Provider(e) => e.slug == slug::RATE_LIMITED || e.http_status >= 500,
-            ClientError::Exhausted { .. } => true,
+            ClientError::Exhausted { .. } | ClientError::NoAnswer { .. } => true,
             ClientError::Unreachable { .. } | ClientError::Fatal(_) => false,
         }
     }

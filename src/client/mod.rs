@@ -49,7 +49,9 @@ pub struct ClientConfig {
     /// provider answers 429.
     pub rate: Option<f64>,
     pub connect_timeout: Duration,
-    /// Whole exchange, connect to last body byte.
+    /// How long one call may go without any answer from the provider, across all its attempts
+    /// (`--request-timeout`): a host that accepts connections but never answers fails the call
+    /// within this, naming the host. An answer of any kind (a 429, a 503) restarts it.
     pub request_timeout: Duration,
     /// Attempts after the first one; a call sends at most `max_retries + 1` requests.
     pub max_retries: u32,
@@ -88,6 +90,10 @@ struct Inner {
     /// so state alone never reveals (or lets anyone guess) the values behind them.
     journal_key: [u8; 32],
     max_retries: u32,
+    /// See [`ClientConfig::request_timeout`].
+    request_timeout: Duration,
+    /// Told of every wait longer than [`WAIT_NOTICE_AFTER`], so a run is never silent.
+    on_wait: std::sync::RwLock<Option<WaitListener>>,
     backoff_base: Duration,
     limiter: RateLimiter,
     jitter: Jitter,
@@ -111,12 +117,69 @@ impl fmt::Debug for Client {
 enum Failure {
     /// Not worth another attempt.
     Final(ClientError),
-    /// Possibly transient; `after` is the provider's `Retry-After`, if it gave one.
+    /// Possibly transient; `after` is the provider's `Retry-After`, if it gave one. `answered`
+    /// when the provider sent an HTTP answer (a 429, a 5xx), not silence.
     Retry {
         reason: String,
         after: Option<Duration>,
+        answered: bool,
     },
 }
+
+/// A wait worth telling the user about: nothing is silent for longer than
+/// [`WAIT_NOTICE_AFTER`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// A request has had no answer yet.
+    NoAnswer {
+        host: String,
+        endpoint: &'static str,
+        attempt: u32,
+        elapsed: Duration,
+        gives_up_in: Duration,
+    },
+    /// The provider said to come back later.
+    RetryAfter {
+        host: String,
+        endpoint: &'static str,
+        after: Duration,
+    },
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::NoAnswer {
+                host,
+                endpoint,
+                attempt,
+                elapsed,
+                gives_up_in,
+            } => write!(
+                f,
+                "waiting for {host}: {endpoint} has had no answer for {}s (attempt {attempt}); \
+                 giving up in {}s (--request-timeout)",
+                elapsed.as_secs(),
+                gives_up_in.as_secs()
+            ),
+            Wait::RetryAfter {
+                host,
+                endpoint,
+                after,
+            } => write!(
+                f,
+                "waiting {}s: {host} rate-limited {endpoint} (Retry-After)",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// Who is told of waits (see [`Client::on_wait`]).
+pub type WaitListener = Arc<dyn Fn(&Wait) + Send + Sync>;
+
+/// How long a wait may last before the user is told what it is for.
+pub const WAIT_NOTICE_AFTER: Duration = Duration::from_secs(5);
 
 impl Client {
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
@@ -164,7 +227,6 @@ impl Client {
             // misconfigured base URL, better reported than followed.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
             .build()
             .map_err(|e| ClientError::Fatal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -178,6 +240,8 @@ impl Client {
                     b"cardform journal digest v1",
                 ),
                 max_retries: config.max_retries,
+                request_timeout: config.request_timeout,
+                on_wait: std::sync::RwLock::new(None),
                 backoff_base: config.backoff_base,
                 limiter: RateLimiter::new(config.rate),
                 jitter,
@@ -215,15 +279,36 @@ impl Client {
             .map_err(|e| ClientError::Fatal(format!("{path}: cannot serialize request: {e}")))?;
         let url = format!("{}{path}", self.inner.prefix);
         let mut attempts = 0u32;
+        // Silence is bounded from the last answer of any kind, so a provider that throttles us
+        // is waited for, and one that never answers is not.
+        let mut last_answer = tokio::time::Instant::now();
         loop {
             attempts += 1;
+            let budget = self
+                .inner
+                .request_timeout
+                .saturating_sub(last_answer.elapsed());
             match self
-                .attempt::<C>(endpoint, &url, &fields, idempotency_key)
+                .attempt::<C>(endpoint, &url, &fields, idempotency_key, attempts, budget)
                 .await
             {
                 Ok(resp) => return Ok(resp),
                 Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Retry { reason, after }) => {
+                Err(Failure::Retry {
+                    reason,
+                    after,
+                    answered,
+                }) => {
+                    if answered {
+                        last_answer = tokio::time::Instant::now();
+                    } else if last_answer.elapsed() >= self.inner.request_timeout {
+                        return Err(ClientError::NoAnswer {
+                            host: self.inner.shown_url.clone(),
+                            endpoint: path,
+                            waited: last_answer.elapsed().as_secs(),
+                            attempts,
+                        });
+                    }
                     if attempts > self.inner.max_retries {
                         return Err(ClientError::Exhausted {
                             endpoint: path,
@@ -232,21 +317,61 @@ impl Client {
                         });
                     }
                     bump(&self.inner.counters.retries);
-                    let delay = after.unwrap_or_else(|| {
+                    let mut delay = after.unwrap_or_else(|| {
                         retry::backoff(self.inner.backoff_base, attempts, &self.inner.jitter)
                     });
+                    if !answered {
+                        // Backing off from silence never outlasts the bound on it.
+                        delay = delay.min(
+                            self.inner
+                                .request_timeout
+                                .saturating_sub(last_answer.elapsed()),
+                        );
+                    }
+                    if delay >= WAIT_NOTICE_AFTER {
+                        self.tell(&Wait::RetryAfter {
+                            host: self.inner.shown_url.clone(),
+                            endpoint: path,
+                            after: delay,
+                        });
+                    }
                     tokio::time::sleep(delay).await;
                 }
             }
         }
     }
 
+    /// Sets who is told of waits longer than [`WAIT_NOTICE_AFTER`] (the command line prints
+    /// them); clones share it.
+    pub fn on_wait(&self, listener: WaitListener) {
+        *self
+            .inner
+            .on_wait
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(listener);
+    }
+
+    fn tell(&self, wait: &Wait) {
+        let listener = self
+            .inner
+            .on_wait
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(l) = listener {
+            l(wait);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn attempt<C: Call>(
         &self,
         endpoint: Endpoint,
         url: &str,
         fields: &Value,
         idempotency_key: Option<&str>,
+        attempt: u32,
+        budget: Duration,
     ) -> Result<C::Response, Failure> {
         let inner = &*self.inner;
         let path = endpoint.path();
@@ -259,6 +384,8 @@ impl Client {
         let mut rb = inner
             .http
             .post(url)
+            // At least a moment, so a call whose budget is spent still makes its one attempt.
+            .timeout(budget.max(Duration::from_millis(100)))
             .header(CONTENT_TYPE, "application/json")
             .header(API_KEY_HEADER, inner.api_key.expose())
             .body(body);
@@ -266,7 +393,23 @@ impl Client {
             rb = rb.header(IDEMPOTENCY_KEY_HEADER, k);
         }
         inner.counters.sent(endpoint);
-        let resp = rb.send().await.map_err(|e| self.transport_failure(e))?;
+        let started = tokio::time::Instant::now();
+        let send = rb.send();
+        tokio::pin!(send);
+        let sent = tokio::select! {
+            r = &mut send => r,
+            () = tokio::time::sleep(WAIT_NOTICE_AFTER) => {
+                self.tell(&Wait::NoAnswer {
+                    host: inner.shown_url.clone(),
+                    endpoint: path,
+                    attempt,
+                    elapsed: started.elapsed(),
+                    gives_up_in: budget.saturating_sub(started.elapsed()),
+                });
+                send.await
+            }
+        };
+        let resp = sent.map_err(|e| self.transport_failure(e))?;
         inner.reached.store(true, Ordering::Relaxed);
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
@@ -279,6 +422,7 @@ impl Client {
             return Err(Failure::Retry {
                 reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
                 after: retry_after,
+                answered: true,
             });
         }
         inner.limiter.on_success(slot);
@@ -289,6 +433,7 @@ impl Client {
             return Err(Failure::Retry {
                 reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(&bytes)),
                 after: retry_after,
+                answered: true,
             });
         }
 
@@ -299,6 +444,7 @@ impl Client {
                 Err(Failure::Retry {
                     reason: format!("rate_limited: {}", e.error),
                     after: retry_after,
+                    answered: true,
                 })
             }
             Ok(Decoded::Error(e)) => Err(Failure::Final(ClientError::Provider(ProviderError {
@@ -360,6 +506,7 @@ impl Client {
         Failure::Retry {
             reason: error_chain(&e),
             after: None,
+            answered: false,
         }
     }
 

@@ -95,3 +95,42 @@ fn a_provider_lost_mid_run_is_still_retried() {
         "{e:?}"
     );
 }
+
+/// A host that takes connections and never answers: a line says what the run waits for after a
+/// few seconds, and the run fails within `--request-timeout`, naming the host and what to check.
+#[test]
+fn a_host_that_never_answers_is_waited_for_aloud_then_given_up() {
+    let env = Env::new();
+    let quiet = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", quiet.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Held open, never answered.
+        let mut held = Vec::new();
+        for conn in quiet.incoming() {
+            held.push(conn);
+        }
+    });
+    let start = Instant::now();
+    let out = env
+        .cardform(&["products", "--request-timeout", "7s"])
+        .env("CARDFORM_API_URL", &url)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        took >= Duration::from_secs(6) && took < Duration::from_secs(20),
+        "took {took:?}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("note: waiting for {url}")) && err.contains("no answer for"),
+        "{err}"
+    );
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(
+        err.contains("takes connections but does not answer"),
+        "{err}"
+    );
+}
