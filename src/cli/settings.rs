@@ -338,6 +338,7 @@ mod tests {
             sandbox,
             style: Style::PLAIN,
             err_style: Style::PLAIN,
+            request_timeout: std::time::Duration::from_secs(30),
         };
         let hint = "run `cardform refresh`, then `cardform --sandbox plan`, `cardform init --state \
                     x.db` and `cardform force-unlock L1` (held by command `cardform apply`)";
