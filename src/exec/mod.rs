@@ -17,6 +17,9 @@ pub mod mutation;
 mod people;
 mod perform;
 pub mod poll;
+mod ramp;
+
+pub use ramp::SLOW_START;
 pub mod refresh;
 pub mod schedule;
 pub mod slugs;
@@ -171,6 +174,9 @@ struct Ctx {
     parked: std::sync::atomic::AtomicUsize,
     /// Wakes the scheduler when a task parks, so it can start another in its place.
     wake: tokio::sync::Notify,
+    /// How many changes may be in flight now: slow start, growing as they succeed (across
+    /// parts: a run ramps up once).
+    ramp: std::sync::Mutex<ramp::Ramp>,
 }
 
 /// What one action (or one mutation of it) ended as.
@@ -235,6 +241,12 @@ impl Summary {
 }
 
 impl Ctx {
+    /// The changes that may be in flight now, at most `parallelism`.
+    fn in_flight_limit(&self, parallelism: usize) -> usize {
+        let ramp = self.ramp.lock().unwrap_or_else(|p| p.into_inner());
+        ramp.window().min(parallelism)
+    }
+
     /// [`Summary::book`] for a change that ends without [`Ended::Done`] (a failed order that
     /// kept some of its charge).
     async fn book(&self, charges: Charges) {
@@ -329,6 +341,7 @@ impl Run {
             kyc_learned: Mutex::new(Default::default()),
             parked: Default::default(),
             wake: Default::default(),
+            ramp: std::sync::Mutex::new(ramp::Ramp::new(options.parallelism)),
         });
         Ok(Run {
             ctx,
@@ -471,7 +484,7 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
     let mut tasks = tokio::task::JoinSet::new();
     let mut fatal: Option<ExecError> = None;
     loop {
-        while tasks.len() < parallelism + ctx.parked.load(Ordering::SeqCst) {
+        while tasks.len() < ctx.in_flight_limit(parallelism) + ctx.parked.load(Ordering::SeqCst) {
             let Some((id, action)) = schedule.next_ready() else {
                 break;
             };
@@ -517,6 +530,10 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
                 false
             }
         };
+        ctx.ramp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finished(completed);
         for (blocked, _) in schedule.finish(id, completed) {
             ctx.skip(&blocked, format!("blocked: {address} did not complete"))
                 .await;

@@ -229,3 +229,50 @@ fn the_failure_rate_brake_stops_a_failing_run_and_tracks_what_is_in_flight() {
         .unwrap();
     assert!(!stdout(&out).contains("resume"), "{}", stdout(&out));
 }
+
+/// At default settings (`--parallelism` 128), a product whose every order fails costs about
+/// what the brake needs to see: the slow start never opens past its first window, so about 30
+/// orders are sent, not the 147 of a run that started 128 at once.
+#[test]
+fn a_failing_product_at_default_settings_costs_about_the_brakes_threshold() {
+    let env = failing_premium();
+    let fleet = mixed_fleet(300).replace("VISA_USD_STD", "MC_EUR_PREMIUM");
+    env.write("cards.yaml", &fleet);
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let orders = env.inspect().orders;
+    assert!(
+        (20..=20 + cardform::exec::SLOW_START as u64).contains(&orders),
+        "about the brake's threshold: {orders} orders"
+    );
+    assert!(stdout(&out).contains("more than --max-failure-rate 20%"));
+}
+
+/// A healthy run still reaches its full parallelism: with 128 allowed, more than 64 orders are
+/// in flight at once before the end (the slow start doubled four times).
+#[test]
+fn a_healthy_run_ramps_up_to_full_parallelism() {
+    let env = Env::with(cardform::sandbox::SandboxConfig {
+        order_latency: std::time::Duration::from_millis(400),
+        ..fast_sandbox()
+    });
+    env.write(
+        "cards.yaml",
+        &mixed_fleet(400).replace("MC_EUR_PREMIUM", "VISA_USD_STD"),
+    );
+    let mut child = env
+        .process(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(env.inspect().open_orders);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(most > 64, "at most {most} orders open at once");
+    assert_eq!(env.inspect().cards, 400);
+}
