@@ -1,6 +1,7 @@
 //! Slow start: how many changes a run may have in flight. It starts small and doubles each time
-//! a window's worth of changes finished with few failures, up to `--parallelism`; failures stop
-//! the growth. So a product whose every order fails costs about what the failure-rate brake
+//! a quarter of a window's worth of changes finished with few failures (so about four doublings
+//! per order latency: full speed within two latencies), up to `--parallelism`; failures stop the
+//! growth. So a product whose every order fails costs about what the failure-rate brake
 //! needs to see (its first window, then the brake's count), not `--parallelism` orders, while a
 //! healthy run reaches full speed after a few windows. Owns the arithmetic only: it must not
 //! start, send or stop anything.
@@ -47,7 +48,7 @@ impl Ramp {
             // Too many failures for this window to prove anything: start counting again.
             self.ok = 0;
             self.failed = 0;
-        } else if self.ok >= self.window {
+        } else if self.ok >= (self.window / 4).max(2) {
             self.window = (self.window * 2).min(self.max);
             self.ok = 0;
             self.failed = 0;
@@ -70,9 +71,13 @@ mod tests {
             }
         }
         assert_eq!(seen, vec![8, 16, 32, 64, 128]);
-        // 8 + 16 + 32 + 64 = 120 changes to full speed.
+        // 2 + 4 + 8 + 16 = 30 changes to full speed: the first wave of 8 opens it to 32.
         let mut r = Ramp::new(128);
-        for _ in 0..119 {
+        for _ in 0..8 {
+            r.finished(true);
+        }
+        assert_eq!(r.window(), 32);
+        for _ in 8..29 {
             r.finished(true);
         }
         assert_eq!(r.window(), 64);
