@@ -13,10 +13,20 @@ the provider it was first written for; `cardform state replace-provider` moves i
 
 Exit codes: 0 success, 1 error, 2 changes present (with --detailed-exitcode), 130 interrupted.";
 
+/// `cardform --version`: the release, the commit it was built from and the build date.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CARDFORM_GIT_COMMIT"),
+    ", built ",
+    env!("CARDFORM_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cardform",
-    version,
+    version = VERSION,
     about = "Infrastructure-as-code for virtual payment cards",
     after_help = AFTER_HELP,
     propagate_version = true
