@@ -1,10 +1,24 @@
 //! Problems found in declarations, as miette diagnostics that point into the source text.
 //! Owns the source bookkeeping (file name, text, line index) that turns parser positions into
 //! byte spans. Must not decide what is valid: the readers do that and only report here.
+//!
+//! Everything a problem shows a person (message, label, help, snippet, file name) goes through
+//! [`crate::render::safe`]: declarations are untrusted text. The accessors used for JSON
+//! (`message()`, `file()`, ...) stay exact.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode, SourceSpan};
+mod snippet;
+
+use miette::{Diagnostic, LabeledSpan, Severity, SourceCode, SourceSpan};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+
+use crate::render::safe;
+use snippet::Snippet;
+
+/// At most this many characters of a message are shown: one quoting a whole 10 MB value must
+/// not print it. Start and end are kept, as the value quoted is usually in the middle.
+const MESSAGE_MAX: usize = 300;
 
 /// What went wrong; each kind has a stable diagnostic code `cardform::spec::<kind>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +61,9 @@ pub enum ProblemKind {
     FutureDate,
     /// A cardholder's `email` that cannot be an address.
     InvalidEmail,
+    /// A control character (an escape sequence, a tab, a line break) in a free-text value or a
+    /// label name: it would reach terminals and the provider as it is.
+    ControlCharacter,
     /// A cardholder's `phone_number_full` that is not `+` and 8 to 15 digits.
     InvalidPhone,
     /// A cardholder's `country_iso` that is not an ISO 3166-1 alpha-2 code.
@@ -87,6 +104,7 @@ impl ProblemKind {
             ProblemKind::InvalidDate => "cardform::spec::invalid_date",
             ProblemKind::FutureDate => "cardform::spec::future_date",
             ProblemKind::InvalidEmail => "cardform::spec::invalid_email",
+            ProblemKind::ControlCharacter => "cardform::spec::control_character",
             ProblemKind::InvalidPhone => "cardform::spec::invalid_phone",
             ProblemKind::UnknownCountry => "cardform::spec::unknown_country",
             ProblemKind::TooLong => "cardform::spec::too_long",
@@ -215,13 +233,9 @@ impl Source {
         SourceSpan::new(start.into(), end - start)
     }
 
-    fn named(&self) -> NamedSource<Arc<String>> {
-        let lang = if self.name.ends_with(".csv") {
-            "CSV"
-        } else {
-            "YAML"
-        };
-        NamedSource::new(self.name.clone(), Arc::clone(&self.text)).with_language(lang)
+    /// What miette draws for a span: its lines, windowed and escaped (see [`Snippet`]).
+    fn snippet(&self, span: SourceSpan, column: usize) -> Snippet {
+        Snippet::new(&self.name, &self.text, self.line_starts(), span, column)
     }
 }
 
@@ -234,7 +248,7 @@ pub struct SpecProblem {
     line: usize,
     column: usize,
     offset: usize,
-    source: Option<NamedSource<Arc<String>>>,
+    source: Option<Snippet>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
     related: Vec<SpecProblem>,
@@ -255,6 +269,8 @@ impl SpecProblem {
         label: impl Into<String>,
     ) -> Self {
         let (line, column) = src.line_col(span.offset());
+        let snippet = src.snippet(span, column.saturating_sub(1));
+        let label = safe(&label.into()).into_owned();
         SpecProblem {
             kind,
             message: message.into(),
@@ -262,8 +278,11 @@ impl SpecProblem {
             line,
             column,
             offset: span.offset(),
-            source: Some(src.named()),
-            labels: vec![LabeledSpan::new_primary_with_span(Some(label.into()), span)],
+            labels: vec![LabeledSpan::new_primary_with_span(
+                Some(label),
+                snippet.span(),
+            )],
+            source: Some(snippet),
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
@@ -336,8 +355,14 @@ impl SpecProblem {
     pub fn kind(&self) -> ProblemKind {
         self.kind
     }
+    /// Exact, as read (for JSON); [`Self::shown_message`] is what a terminal gets.
     pub fn message(&self) -> &str {
         &self.message
+    }
+    /// The message as shown to a person: control characters escaped, cut to about
+    /// [`MESSAGE_MAX`] characters.
+    pub fn shown_message(&self) -> Cow<'_, str> {
+        safe::clipped(&self.message, MESSAGE_MAX)
     }
     /// The file name as given (a path relative to where cardform was run, if given so).
     pub fn file(&self) -> &str {
@@ -366,7 +391,7 @@ impl SpecProblem {
 
 impl fmt::Display for SpecProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.shown_message())
     }
 }
 
@@ -382,7 +407,7 @@ impl Diagnostic for SpecProblem {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .map(|h| Box::new(safe::clipped(h, MESSAGE_MAX)) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
         self.source.as_ref().map(|s| s as &dyn SourceCode)
