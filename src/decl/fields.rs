@@ -515,6 +515,28 @@ mod tests {
     fn text_values() {
         assert_eq!(check_text("f", "u-1".into()).as_deref(), Ok("u-1"));
         assert_eq!(
+            check_text("f", "Zoë 東京".into()).as_deref(),
+            Ok("Zoë 東京")
+        );
+        for (raw, shown) in [
+            ("\x1b[31mred", "\\u{1b}"),
+            ("ding\x07", "\\u{7}"),
+            ("a\r\nb", "\\r"),
+            ("a\tb", "\\t"),
+            ("\u{9b}2J", "\\u{9b}"),
+            ("txt\u{202e}exe", "\\u{202e}"),
+        ] {
+            let e = check_text("labels.team", raw.into()).unwrap_err();
+            assert_eq!(e.kind, ProblemKind::ControlCharacter, "{raw:?}");
+            assert_eq!(
+                e.message,
+                format!("`labels.team` holds a control character `{shown}`")
+            );
+            assert!(!e.message.contains(raw), "{raw:?}");
+            let e = check_label_name(raw).unwrap_err();
+            assert_eq!(e.kind, ProblemKind::ControlCharacter, "{raw:?}");
+        }
+        assert_eq!(
             check_text("f", "".into()).unwrap_err().kind,
             ProblemKind::EmptyValue
         );

@@ -688,3 +688,14 @@ pub fn products_json(facts: &crate::plan::ProviderFacts) -> String {
     s.push('\n');
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_escape_control_characters_and_pipes() {
+        assert_eq!(md_escape("a|b"), "a\\|b");
+        assert_eq!(md_escape("\x1b[2Jx\x07|y"), "\\u{1b}[2Jx\\u{7}\\|y");
+    }
+}

@@ -206,6 +206,23 @@ fn text_already_in_state_is_shown_escaped_and_exported_exact() {
     assert!(history.contains(r"apply \u{1b}]0;title\u{7}"), "{history}");
     assert!(history.contains(r"error: boom\u{1b}[2J"), "{history}");
 
+    // A plan lists the card as undeclared by what it was (its user): escaped on a terminal and
+    // in markdown, which is posted to PRs and read in CI logs.
+    env.write(
+        "other.yaml",
+        "version: 1\ncards:\n  - {key: k2, external_user_id: u2, product_code: VISA_USD_STD}\n",
+    );
+    for args in [
+        &["plan", "-f", "other.yaml"][..],
+        &["plan", "-f", "other.yaml", "--detail"],
+        &["plan", "-f", "other.yaml", "--format", "markdown"],
+    ] {
+        let out = run(&env, args);
+        assert_no_raw_controls(&out, &args.join(" "));
+    }
+    let plan = stdout(&run(&env, &["plan", "-f", "other.yaml"]));
+    assert!(plan.contains(r"user u\u{1b}[31m1"), "{plan}");
+
     // Machine-readable output is data: exact.
     let out = run(&env, &["state", "export", "--format", "json"]);
     assert_success(&out);
