@@ -232,10 +232,38 @@ impl Source {
         let end = start + self.text[start..line_end].trim_end().len();
         SourceSpan::new(start.into(), end - start)
     }
+}
 
-    /// What miette draws for a span: its lines, windowed and escaped (see [`Snippet`]).
-    fn snippet(&self, span: SourceSpan, column: usize) -> Snippet {
-        Snippet::new(&self.name, &self.text, self.line_starts(), span, column)
+/// Where a problem points: the file's text shared, and the snippet miette draws (its lines,
+/// windowed and escaped; see [`Snippet`]), built only when the problem is rendered, so a load
+/// that finds a million problems does not hold a million snippets.
+struct Place {
+    name: Arc<str>,
+    text: Arc<String>,
+    span: SourceSpan,
+    /// 0-based line and character column of the span's start.
+    line: usize,
+    column: usize,
+    /// The text under the caret, escaped.
+    label: String,
+    snippet: OnceLock<Snippet>,
+}
+
+impl Place {
+    fn snippet(&self) -> &Snippet {
+        self.snippet
+            .get_or_init(|| Snippet::new(&self.name, &self.text, self.span, self.line, self.column))
+    }
+}
+
+/// Never the text: a problem may be debug-printed, and the file may hold anything.
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Place")
+            .field("name", &self.name)
+            .field("span", &self.span)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -248,8 +276,9 @@ pub struct SpecProblem {
     line: usize,
     column: usize,
     offset: usize,
-    source: Option<Snippet>,
-    labels: Vec<LabeledSpan>,
+    /// `None` for a problem about a whole file, or one in personal data.
+    /// Boxed: most problems are few, and a `SpecProblem` travels inside other types.
+    place: Option<Box<Place>>,
     help: Option<String>,
     related: Vec<SpecProblem>,
     severity: Severity,
@@ -269,8 +298,6 @@ impl SpecProblem {
         label: impl Into<String>,
     ) -> Self {
         let (line, column) = src.line_col(span.offset());
-        let snippet = src.snippet(span, column.saturating_sub(1));
-        let label = safe(&label.into()).into_owned();
         SpecProblem {
             kind,
             message: message.into(),
@@ -278,11 +305,15 @@ impl SpecProblem {
             line,
             column,
             offset: span.offset(),
-            labels: vec![LabeledSpan::new_primary_with_span(
-                Some(label),
-                snippet.span(),
-            )],
-            source: Some(snippet),
+            place: Some(Box::new(Place {
+                name: Arc::clone(&src.name),
+                text: Arc::clone(&src.text),
+                span,
+                line: line.saturating_sub(1),
+                column: column.saturating_sub(1),
+                label: safe(&label.into()).into_owned(),
+                snippet: OnceLock::new(),
+            })),
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
@@ -313,8 +344,7 @@ impl SpecProblem {
             line: 0,
             column: 0,
             offset: 0,
-            source: None,
-            labels: Vec::new(),
+            place: None,
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
@@ -337,8 +367,7 @@ impl SpecProblem {
     /// must not quote a personal value either; that is up to whoever writes them.
     pub(crate) fn into_personal(mut self) -> Self {
         self.personal = true;
-        self.source = None;
-        self.labels.clear();
+        self.place = None;
         self.related = self.related.into_iter().map(Self::into_personal).collect();
         self
     }
@@ -410,14 +439,13 @@ impl Diagnostic for SpecProblem {
             .map(|h| Box::new(safe::clipped(h, MESSAGE_MAX)) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
+        self.place.as_ref().map(|p| p.snippet() as &dyn SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.labels.iter().cloned()))
-        }
+        let place = self.place.as_ref()?;
+        let label =
+            LabeledSpan::new_primary_with_span(Some(place.label.clone()), place.snippet().span());
+        Some(Box::new(std::iter::once(label)))
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         if self.related.is_empty() {

@@ -47,12 +47,61 @@ struct Cut {
 }
 
 impl Snippet {
-    /// The snippet for `span` of `text`; `starts` is the byte offset of each of its lines and
-    /// `column` the span's 0-based column in characters.
+    /// The snippet for `span` of `text`, which starts on 0-based `line` at 0-based `column` (in
+    /// characters). Only the lines shown are looked for, so this costs the same in a 10 MB file.
     pub(crate) fn new(
         name: &str,
         text: &str,
+        span: SourceSpan,
+        line: usize,
+        column: usize,
+    ) -> Self {
+        let start = span.offset().min(text.len());
+        let mut end = (start + span.len()).min(text.len());
+        let line_start = |off: usize| text[..off].rfind('\n').map_or(0, |i| i + 1);
+        let next = |s: usize| text[s..].find('\n').map(|i| s + i + 1);
+        // The byte offset of each line shown: CONTEXT before the span's, the span's (at most
+        // 1 + MAX_SPAN_LINES), CONTEXT after.
+        let mut starts = vec![line_start(start)];
+        while starts.len() <= CONTEXT && starts[0] > 0 {
+            starts.insert(0, line_start(starts[0] - 1));
+        }
+        let before = starts.len() - 1;
+        let last_off = end.saturating_sub(1).max(start);
+        let mut span_lines = 1;
+        while let Some(n) = starts.last().and_then(|&l| next(l)) {
+            if n > last_off {
+                break;
+            }
+            if span_lines > MAX_SPAN_LINES {
+                end = n - 1;
+                break;
+            }
+            starts.push(n);
+            span_lines += 1;
+        }
+        for _ in 0..CONTEXT {
+            match starts.last().and_then(|&l| next(l)) {
+                Some(n) => starts.push(n),
+                None => break,
+            }
+        }
+        let limit = starts
+            .last()
+            .and_then(|&l| next(l))
+            .map_or(text.len(), |n| n - 1);
+        let span = SourceSpan::new(start.into(), end - start);
+        let mut snippet = Self::build(name, text, &starts, limit, span, column);
+        snippet.first_line += line.saturating_sub(before);
+        snippet
+    }
+
+    /// The snippet of the lines starting at `starts` (the last ending at `limit`).
+    fn build(
+        name: &str,
+        text: &str,
         starts: &[usize],
+        limit: usize,
         span: SourceSpan,
         column: usize,
     ) -> Self {
@@ -66,7 +115,7 @@ impl Snippet {
             Err(i) => i.saturating_sub(1),
         };
         let line_end = |i: usize| {
-            let end = starts.get(i + 1).map_or(text.len(), |&s| s - 1);
+            let end = starts.get(i + 1).map_or(limit, |&s| s - 1);
             // A CRLF file's CR is part of the line break, not of the line.
             if end > starts[i] && text.as_bytes()[end - 1] == b'\r' && end < text.len() {
                 end - 1
@@ -215,19 +264,14 @@ impl SourceCode for Snippet {
 mod tests {
     use super::*;
 
-    fn starts(text: &str) -> Vec<usize> {
-        let mut v = vec![0];
-        v.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        v
-    }
-
     fn snip(text: &str, start: usize, len: usize) -> Snippet {
         let col = text[..start].rfind('\n').map_or(start, |n| start - n - 1);
+        let line = text[..start].matches('\n').count();
         Snippet::new(
             "t.yaml",
             text,
-            &starts(text),
             SourceSpan::new(start.into(), len),
+            line,
             col,
         )
     }
@@ -268,6 +312,19 @@ mod tests {
         let unsafe_char = |c: char| c != '\n' && crate::render::safe::is_unsafe(c);
         assert!(!s.text.chars().any(unsafe_char), "{:?}", s.text);
         assert_eq!(spanned(&s), "\"\\u{1b}]0;pwned\\u{7}\"");
+    }
+
+    #[test]
+    fn a_long_span_is_cut_to_its_first_lines_and_keeps_line_numbers() {
+        let text: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let start = text.find("line 20").unwrap();
+        let s = snip(&text, start, text.len() - start);
+        assert_eq!(s.first_line, 18);
+        assert!(s.text.starts_with("line 19\nline 20\n"), "{}", s.text);
+        assert!(s.text.ends_with("line 28\nline 29"), "{}", s.text);
+        assert!(spanned(&s).starts_with("line 20") && spanned(&s).ends_with("line 28"));
+        let s = snip(&text, 0, 3);
+        assert_eq!((s.first_line, s.text.as_str()), (0, "line 1\nline 2"));
     }
 
     #[test]
