@@ -187,7 +187,7 @@ async fn locked(
                 return Err(CliError::Other(msg));
             }
             if let Some(notice) = render::plan::partial_notice(&doc) {
-                eprintln!("{notice}");
+                eprintln!("{}", render::safe(&notice));
             }
             let journal_key = provider.client.journal_key();
             if let Some(why) = declarations_changed(&doc, &snapshot, global, journal_key) {
@@ -648,7 +648,13 @@ pub async fn force_unlock(
         }
         let fate = holder_fate(&holder);
         if !force {
-            println!("{} {held}.\n{fate}", global.style.bold("Force-unlock"));
+            // The lock's holder (user, host, command) is state's text.
+            println!(
+                "{} {}.\n{}",
+                global.style.bold("Force-unlock"),
+                render::safe(&held),
+                render::safe(&fate)
+            );
             let Some(yes) = confirmed("Do you want to remove this lock?")? else {
                 return Err(CliError::Usage(format!(
                     "force-unlock needs confirmation, but standard input is not a terminal: \
@@ -661,10 +667,11 @@ pub async fn force_unlock(
             }
         }
         let info = store.force_unlock(lock_id).await?;
-        println!(
-            "Removed lock {} (held by {}@{} pid {} running `{}` since {}). {fate}",
+        let removed = format!(
+            "Removed lock {} (held by {}@{} pid {} running `{}` since {}).",
             info.lock_id, info.user, info.host, info.pid, info.command, info.since
         );
+        println!("{} {}", render::safe(&removed), render::safe(&fate));
         Ok(Outcome::Success)
     })
     .await

@@ -2,7 +2,7 @@
 
 use crate::client::ClientError;
 use crate::decl::SpecReport;
-use crate::render::Style;
+use crate::render::{Style, safe};
 use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,9 @@ impl CliError {
         CliError::Io(format!("{what}: {e}"))
     }
 
-    /// The text for stderr (empty when the command already said everything).
+    /// The text for stderr (empty when the command already said everything). Every message may
+    /// quote a key, a path, state's or the provider's text: each is escaped (see
+    /// [`crate::render::safe`]) before it is painted.
     pub fn render(&self, style: Style) -> String {
         match self {
             CliError::Reported => String::new(),
@@ -55,28 +57,31 @@ impl CliError {
                 s
             }
             CliError::Client(e) => {
-                let mut s = format!("{} {e}\n", style.red("error:"));
+                let mut s = format!("{} {}\n", style.red("error:"), safe(&e.to_string()));
                 let hint = e.hint();
                 if !hint.is_empty() {
-                    s.push_str(&format!("  {} {hint}\n", style.bold("hint:")));
+                    s.push_str(&format!("  {} {}\n", style.bold("hint:"), safe(&hint)));
                 }
                 s
             }
             CliError::State(e) => {
-                let mut s = format!("{} {e}\n", style.red("error:"));
+                let mut s = format!("{} {}\n", style.red("error:"), safe(&e.to_string()));
                 if let Some(help) = miette::Diagnostic::help(e) {
-                    s.push_str(&format!("  {} {help}\n", style.bold("hint:")));
+                    let help = help.to_string();
+                    s.push_str(&format!("  {} {}\n", style.bold("hint:"), safe(&help)));
                 }
                 s
             }
             CliError::OtherProvider { current, .. } => format!(
-                "{} {self}\n  {} check CARDFORM_API_URL (or --sandbox / --state); if the state \
-                 has really moved to {current}, run `cardform state replace-provider` to record \
+                "{} {}\n  {} check CARDFORM_API_URL (or --sandbox / --state); if the state \
+                 has really moved to {}, run `cardform state replace-provider` to record \
                  that\n",
                 style.red("error:"),
-                style.bold("hint:")
+                safe(&self.to_string()),
+                style.bold("hint:"),
+                safe(current),
             ),
-            other => format!("{} {other}\n", style.red("error:")),
+            other => format!("{} {}\n", style.red("error:"), safe(&other.to_string())),
         }
     }
 }

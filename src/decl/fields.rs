@@ -90,8 +90,10 @@ impl Invalid {
 }
 
 /// A free-text value (external user id, product code, label value): not empty, not blank, no
-/// blanks around it.
+/// blanks around it, no control characters.
 pub(crate) fn check_text(field: impl fmt::Display, raw: Cow<'_, str>) -> Result<String, Invalid> {
+    // Before the blanks check: a CR or LF would otherwise be reported as "blanks".
+    check_no_control(&field, &raw)?;
     if raw.trim().is_empty() {
         return Err(Invalid::new(
             ProblemKind::EmptyValue,
@@ -109,6 +111,25 @@ pub(crate) fn check_text(field: impl fmt::Display, raw: Cow<'_, str>) -> Result<
         .help(format!("write it as `{}`", raw.trim())));
     }
     Ok(raw.into_owned())
+}
+
+/// No control characters (see [`crate::render::safe::is_unsafe`]) in a free-text value: an
+/// escape sequence, a tab or a line break in a user id or a label would be sent to the provider
+/// and shown on every terminal that lists the card, and no provider id or label needs one. The
+/// value is refused here rather than kept and escaped on each display. The character is named
+/// escaped, never raw.
+fn check_no_control(field: &dyn fmt::Display, raw: &str) -> Result<(), Invalid> {
+    match crate::render::safe::first_unsafe(raw) {
+        None => Ok(()),
+        Some(shown) => Err(Invalid::new(
+            ProblemKind::ControlCharacter,
+            format!("`{field}` holds a control character `{shown}`"),
+            format!("control character `{shown}`"),
+        )
+        .help(format!(
+            "`{field}` may not hold control characters (escape sequences, tabs, line breaks); remove it"
+        ))),
+    }
 }
 
 /// A card key: the one rule of [`crate::model::check_key`], as a spanned problem.
@@ -220,6 +241,7 @@ pub(crate) fn check_status(raw: &str) -> Result<DesiredStatus, Invalid> {
 }
 
 pub(crate) fn check_label_name(raw: &str) -> Result<String, Invalid> {
+    check_no_control(&"label name", raw)?;
     if raw.trim().is_empty() || raw.trim() != raw {
         return Err(Invalid::new(
             ProblemKind::InvalidLabel,
@@ -492,6 +514,28 @@ mod tests {
     #[test]
     fn text_values() {
         assert_eq!(check_text("f", "u-1".into()).as_deref(), Ok("u-1"));
+        assert_eq!(
+            check_text("f", "Zoë 東京".into()).as_deref(),
+            Ok("Zoë 東京")
+        );
+        for (raw, shown) in [
+            ("\x1b[31mred", "\\u{1b}"),
+            ("ding\x07", "\\u{7}"),
+            ("a\r\nb", "\\r"),
+            ("a\tb", "\\t"),
+            ("\u{9b}2J", "\\u{9b}"),
+            ("txt\u{202e}exe", "\\u{202e}"),
+        ] {
+            let e = check_text("labels.team", raw.into()).unwrap_err();
+            assert_eq!(e.kind, ProblemKind::ControlCharacter, "{raw:?}");
+            assert_eq!(
+                e.message,
+                format!("`labels.team` holds a control character `{shown}`")
+            );
+            assert!(!e.message.contains(raw), "{raw:?}");
+            let e = check_label_name(raw).unwrap_err();
+            assert_eq!(e.kind, ProblemKind::ControlCharacter, "{raw:?}");
+        }
         assert_eq!(
             check_text("f", "".into()).unwrap_err().kind,
             ProblemKind::EmptyValue

@@ -1,10 +1,24 @@
 //! Problems found in declarations, as miette diagnostics that point into the source text.
 //! Owns the source bookkeeping (file name, text, line index) that turns parser positions into
 //! byte spans. Must not decide what is valid: the readers do that and only report here.
+//!
+//! Everything a problem shows a person (message, label, help, snippet, file name) goes through
+//! [`crate::render::safe`]: declarations are untrusted text. The accessors used for JSON
+//! (`message()`, `file()`, ...) stay exact.
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode, SourceSpan};
+mod snippet;
+
+use miette::{Diagnostic, LabeledSpan, Severity, SourceCode, SourceSpan};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+
+use crate::render::safe;
+use snippet::Snippet;
+
+/// At most this many characters of a message are shown: one quoting a whole 10 MB value must
+/// not print it. Start and end are kept, as the value quoted is usually in the middle.
+const MESSAGE_MAX: usize = 300;
 
 /// What went wrong; each kind has a stable diagnostic code `cardform::spec::<kind>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +61,9 @@ pub enum ProblemKind {
     FutureDate,
     /// A cardholder's `email` that cannot be an address.
     InvalidEmail,
+    /// A control character (an escape sequence, a tab, a line break) in a free-text value or a
+    /// label name: it would reach terminals and the provider as it is.
+    ControlCharacter,
     /// A cardholder's `phone_number_full` that is not `+` and 8 to 15 digits.
     InvalidPhone,
     /// A cardholder's `country_iso` that is not an ISO 3166-1 alpha-2 code.
@@ -87,6 +104,7 @@ impl ProblemKind {
             ProblemKind::InvalidDate => "cardform::spec::invalid_date",
             ProblemKind::FutureDate => "cardform::spec::future_date",
             ProblemKind::InvalidEmail => "cardform::spec::invalid_email",
+            ProblemKind::ControlCharacter => "cardform::spec::control_character",
             ProblemKind::InvalidPhone => "cardform::spec::invalid_phone",
             ProblemKind::UnknownCountry => "cardform::spec::unknown_country",
             ProblemKind::TooLong => "cardform::spec::too_long",
@@ -214,14 +232,38 @@ impl Source {
         let end = start + self.text[start..line_end].trim_end().len();
         SourceSpan::new(start.into(), end - start)
     }
+}
 
-    fn named(&self) -> NamedSource<Arc<String>> {
-        let lang = if self.name.ends_with(".csv") {
-            "CSV"
-        } else {
-            "YAML"
-        };
-        NamedSource::new(self.name.clone(), Arc::clone(&self.text)).with_language(lang)
+/// Where a problem points: the file's text shared, and the snippet miette draws (its lines,
+/// windowed and escaped; see [`Snippet`]), built only when the problem is rendered, so a load
+/// that finds a million problems does not hold a million snippets.
+struct Place {
+    name: Arc<str>,
+    text: Arc<String>,
+    span: SourceSpan,
+    /// 0-based line and character column of the span's start.
+    line: usize,
+    column: usize,
+    /// The text under the caret, escaped.
+    label: String,
+    snippet: OnceLock<Snippet>,
+}
+
+impl Place {
+    fn snippet(&self) -> &Snippet {
+        self.snippet
+            .get_or_init(|| Snippet::new(&self.name, &self.text, self.span, self.line, self.column))
+    }
+}
+
+/// Never the text: a problem may be debug-printed, and the file may hold anything.
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Place")
+            .field("name", &self.name)
+            .field("span", &self.span)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,8 +276,9 @@ pub struct SpecProblem {
     line: usize,
     column: usize,
     offset: usize,
-    source: Option<NamedSource<Arc<String>>>,
-    labels: Vec<LabeledSpan>,
+    /// `None` for a problem about a whole file, or one in personal data.
+    /// Boxed: most problems are few, and a `SpecProblem` travels inside other types.
+    place: Option<Box<Place>>,
     help: Option<String>,
     related: Vec<SpecProblem>,
     severity: Severity,
@@ -262,8 +305,15 @@ impl SpecProblem {
             line,
             column,
             offset: span.offset(),
-            source: Some(src.named()),
-            labels: vec![LabeledSpan::new_primary_with_span(Some(label.into()), span)],
+            place: Some(Box::new(Place {
+                name: Arc::clone(&src.name),
+                text: Arc::clone(&src.text),
+                span,
+                line: line.saturating_sub(1),
+                column: column.saturating_sub(1),
+                label: safe(&label.into()).into_owned(),
+                snippet: OnceLock::new(),
+            })),
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
@@ -294,8 +344,7 @@ impl SpecProblem {
             line: 0,
             column: 0,
             offset: 0,
-            source: None,
-            labels: Vec::new(),
+            place: None,
             help: None,
             related: Vec::new(),
             severity: Severity::Error,
@@ -318,8 +367,7 @@ impl SpecProblem {
     /// must not quote a personal value either; that is up to whoever writes them.
     pub(crate) fn into_personal(mut self) -> Self {
         self.personal = true;
-        self.source = None;
-        self.labels.clear();
+        self.place = None;
         self.related = self.related.into_iter().map(Self::into_personal).collect();
         self
     }
@@ -336,8 +384,14 @@ impl SpecProblem {
     pub fn kind(&self) -> ProblemKind {
         self.kind
     }
+    /// Exact, as read (for JSON); [`Self::shown_message`] is what a terminal gets.
     pub fn message(&self) -> &str {
         &self.message
+    }
+    /// The message as shown to a person: control characters escaped, cut to about
+    /// [`MESSAGE_MAX`] characters.
+    pub fn shown_message(&self) -> Cow<'_, str> {
+        safe::clipped(&self.message, MESSAGE_MAX)
     }
     /// The file name as given (a path relative to where cardform was run, if given so).
     pub fn file(&self) -> &str {
@@ -366,7 +420,7 @@ impl SpecProblem {
 
 impl fmt::Display for SpecProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.shown_message())
     }
 }
 
@@ -382,17 +436,16 @@ impl Diagnostic for SpecProblem {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+            .map(|h| Box::new(safe::clipped(h, MESSAGE_MAX)) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
+        self.place.as_ref().map(|p| p.snippet() as &dyn SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        if self.labels.is_empty() {
-            None
-        } else {
-            Some(Box::new(self.labels.iter().cloned()))
-        }
+        let place = self.place.as_ref()?;
+        let label =
+            LabeledSpan::new_primary_with_span(Some(place.label.clone()), place.snippet().span());
+        Some(Box::new(std::iter::once(label)))
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         if self.related.is_empty() {

@@ -42,14 +42,14 @@ fn insert_place(out: &mut String, start: usize, problem: &SpecProblem) {
     let place = |p: &SpecProblem| {
         format!(
             "   ╭─[{}:{}:{}]\n   │ (line not shown: it holds personal data)\n   ╰────\n",
-            p.file(),
+            crate::render::safe(p.file()),
             p.line(),
             p.column()
         )
     };
     // The related places first (they come after the main one), each under its own message.
     for related in problem.related_problems().iter().rev() {
-        let needle = format!("☞ {}\n", related.message());
+        let needle = format!("☞ {}\n", related.shown_message());
         if related.line() > 0
             && let Some(i) = out[start..].find(&needle)
         {
@@ -133,6 +133,49 @@ mod tests {
         let col_src = lines[src].chars().position(|c| c == 'f').unwrap();
         let col_caret = caret_line.chars().position(|c| c == '─').unwrap();
         assert_eq!(col_src, col_caret, "{text}");
+    }
+
+    #[test]
+    fn carets_sit_under_the_offending_text_in_a_cut_line() {
+        let pad = "x".repeat(500);
+        let r = report(
+            "t.yaml",
+            &format!(
+                "version: 1\ncards:\n  - {{key: k, external_user_id: \"{pad}\", product_code: P, status: frozn, labels: {{a: \"{pad}\"}}}}\n"
+            ),
+        );
+        let text = render_report(&r, false, 100);
+        assert!(text.len() < 2_000, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let src = lines.iter().position(|l| l.contains("frozn,")).unwrap();
+        assert!(
+            lines[src].contains("… x") || lines[src].contains("…x"),
+            "{text}"
+        );
+        let col_src = lines[src].chars().position(|c| c == 'f').unwrap();
+        let col_caret = lines[src + 1].chars().position(|c| c == '─').unwrap();
+        assert_eq!(col_src, col_caret, "{text}");
+        assert!(text.contains("[t.yaml:3:"), "{text}");
+        let col = 1
+            + "  - {key: k, external_user_id: \"".len()
+            + 500
+            + "\", product_code: P, status: ".len();
+        assert!(text.contains(&format!("[t.yaml:3:{col}]")), "{text}");
+    }
+
+    #[test]
+    fn a_key_holding_an_osc_sequence_is_shown_escaped() {
+        let r = report(
+            "t.yaml",
+            "version: 1\ncards:\n  - {key: \"a\\e]0;pwned\\a\", external_user_id: u, product_code: P}\n",
+        );
+        let text = render_report(&r, true, 100);
+        assert!(text.contains("\\u{1b}]0;pwned\\u{7}"), "{text}");
+        // The only ESC bytes left are the handler's own colours: none is followed by `]`.
+        assert!(
+            !text.contains("\x1b]") && !text.contains('\x07'),
+            "{text:?}"
+        );
     }
 
     #[test]

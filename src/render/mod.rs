@@ -4,7 +4,9 @@
 pub mod diagnostics;
 pub mod plan;
 pub mod progress;
+pub mod safe;
 pub mod state;
 pub mod style;
 
+pub use safe::safe;
 pub use style::Style;

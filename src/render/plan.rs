@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::Style;
+use super::{Style, safe};
 use crate::model::ResourceKind;
 use crate::plan::outline::{Outline, Section};
 use crate::plan::{Action, ActionKind, EstimateSource, PlanDocument, Totals};
@@ -39,7 +39,8 @@ pub fn amount(d: Decimal, currency: &str) -> String {
     if currency.is_empty() {
         money(d)
     } else {
-        format!("{} {}", money(d), currency.to_uppercase())
+        // The currency is the provider's word for it.
+        format!("{} {}", money(d), safe(&currency.to_uppercase()))
     }
 }
 
@@ -134,7 +135,8 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     if !est.is_empty() {
         parts.push(est);
     }
-    parts.join("  ")
+    // Product codes, user ids, labels, people: declarations' and state's text.
+    safe(&parts.join("  ")).into_owned()
 }
 
 /// For a plan `--target` restricted: that it is partial and what it leaves out.
@@ -196,7 +198,7 @@ fn view(
     let plan = &doc.plan;
 
     if let Some(notice) = partial_notice(doc) {
-        let _ = writeln!(out, "{} {notice}\n", style.yellow("!"));
+        let _ = writeln!(out, "{} {}\n", style.yellow("!"), safe(&notice));
     }
     if let Some(p) = &doc.in_progress {
         let _ = writeln!(
@@ -204,9 +206,9 @@ fn view(
             "{} another cardform is applying right now (`{}` by {} since {}): open orders below \
              are in progress under it, and are resumed only if it stops.\n",
             style.yellow("!"),
-            p.command,
-            p.by,
-            p.since
+            safe(&p.command),
+            safe(&p.by),
+            safe(&p.since)
         );
     }
     if outline.is_empty() {
@@ -239,7 +241,11 @@ fn view(
         );
         match listed.get(&kind) {
             Some(actions) => {
-                let width = actions.iter().map(|a| a.key.len()).max().unwrap_or(0);
+                let width = actions
+                    .iter()
+                    .map(|a| safe(&a.key).chars().count())
+                    .max()
+                    .unwrap_or(0);
                 let product_width = actions
                     .iter()
                     .map(|a| a.product_code.len())
@@ -247,9 +253,10 @@ fn view(
                     .unwrap_or(0);
                 for a in actions {
                     let d = detail(a, product_width, &doc.currency);
-                    let line = format!("{} {:<width$}  {}", paint_symbol(style, kind), a.key, d);
+                    let key = safe(&a.key);
+                    let line = format!("{} {key:<width$}  {d}", paint_symbol(style, kind));
                     let _ = writeln!(out, "{}", line.trim_end());
-                    let _ = writeln!(out, "      {}", style.dim(&a.reason));
+                    let _ = writeln!(out, "      {}", style.dim(&safe(&a.reason)));
                 }
             }
             None => grouped(&mut out, kind, section, style, &doc.currency),
@@ -264,7 +271,7 @@ fn view(
             style.red(&style.bold("Problems (the plan cannot be applied):"))
         );
         for p in &plan.problems {
-            let _ = writeln!(out, "  {} {}", style.red("✗"), p.message());
+            let _ = writeln!(out, "  {} {}", style.red("✗"), safe(&p.message()));
         }
         out.push('\n');
     }
@@ -272,7 +279,7 @@ fn view(
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", style.bold("Look twice:"));
         for w in &plan.warnings {
-            let _ = writeln!(out, "  ! {}", w.message());
+            let _ = writeln!(out, "  ! {}", safe(&w.message()));
         }
         out.push('\n');
     }
@@ -292,6 +299,7 @@ fn view(
 fn grouped(out: &mut String, kind: ActionKind, section: &Section, style: Style, cur: &str) {
     for (product, group) in &section.groups {
         let product = if product.is_empty() { "-" } else { product };
+        let product = safe(product);
         let mut money_part = String::new();
         if kind.issues_card() || kind == ActionKind::Topup {
             money_part = format!("  fees {}", amount(group.fees, cur));
@@ -323,7 +331,7 @@ fn grouped(out: &mut String, kind: ActionKind, section: &Section, style: Style, 
         let _ = writeln!(
             out,
             "      {}",
-            style.dim(&format!("{}{tail}", sample.join(", ")))
+            style.dim(&safe(&format!("{}{tail}", sample.join(", "))))
         );
     }
 }
@@ -595,8 +603,10 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// Text for a markdown table cell or list item: control characters escaped (a PR comment is
+/// also read in terminals and CI logs), and `|` so it cannot end a cell.
 fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    safe(s).replace('|', "\\|")
 }
 
 /// The versioned JSON document (`--json`, and the content of a saved plan file).
@@ -616,6 +626,7 @@ pub fn products_table(facts: &crate::plan::ProviderFacts, style: Style) -> Strin
         "ACTIVE".into(),
         "NAME".into(),
     ]];
+    // Codes and names are the provider's text.
     for p in facts.products.values() {
         let topup_fee = match (p.topup_fee_percent, p.topup_fee_fixed) {
             (None, None) => "-".to_owned(),
@@ -626,14 +637,14 @@ pub fn products_table(facts: &crate::plan::ProviderFacts, style: Style) -> Strin
             ),
         };
         rows.push([
-            p.product_code.clone(),
+            safe(&p.product_code).into_owned(),
             // Upper case, as every amount cardform prints names its currency.
             p.currency.to_uppercase(),
             opt(p.issue_fee),
             topup_fee,
             format!("{} .. {}", opt(p.min_topup), opt(p.max_topup)),
             if p.is_active { "yes" } else { "no" }.into(),
-            p.name.clone(),
+            safe(&p.name).into_owned(),
         ]);
     }
     let widths: Vec<usize> = (0..7)
@@ -676,4 +687,15 @@ pub fn products_json(facts: &crate::plan::ProviderFacts) -> String {
     let mut s = serde_json::to_string_pretty(&products).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_escape_control_characters_and_pipes() {
+        assert_eq!(md_escape("a|b"), "a\\|b");
+        assert_eq!(md_escape("\x1b[2Jx\x07|y"), "\\u{1b}[2Jx\\u{7}\\|y");
+    }
 }

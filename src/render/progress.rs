@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Style;
 use super::plan::{amount, money};
+use super::{Style, safe};
 use crate::exec::{Event, Stage, Summary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,12 +218,13 @@ impl Progress {
                 s.charged += *charge;
                 if self.each_card() {
                     eprintln!(
-                        "{} {key}: {} done{}{}",
+                        "{} {}: {} done{}{}",
                         self.style.green("✓"),
+                        safe(key),
                         action.as_str(),
                         card_id
                             .as_deref()
-                            .map(|c| format!(" (card {c})"))
+                            .map(|c| format!(" (card {})", safe(c)))
                             .unwrap_or_default(),
                         if charge.is_zero() {
                             String::new()
@@ -243,10 +244,14 @@ impl Progress {
                 s.done += 1;
                 s.failed += 1;
                 s.in_flight = s.in_flight.saturating_sub(1);
+                // Key, slug and message are state's and the provider's text.
                 let line = format!(
-                    "{} {key}: {} failed: {slug}: {message}",
+                    "{} {}",
                     self.style.red("✗"),
-                    action.as_str()
+                    safe(&format!(
+                        "{key}: {} failed: {slug}: {message}",
+                        action.as_str()
+                    ))
                 );
                 match &s.bar {
                     Some(bar) => bar.println(line),
@@ -258,7 +263,11 @@ impl Progress {
                 s.done += 1;
                 s.skipped += 1;
                 if self.each_card() {
-                    eprintln!("{} {key}: skipped: {reason}", self.style.yellow("-"));
+                    eprintln!(
+                        "{} {}",
+                        self.style.yellow("-"),
+                        safe(&format!("{key}: skipped: {reason}"))
+                    );
                 }
             }
             Event::Stage { stage, changes } => {
@@ -339,7 +348,7 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
             out,
             "  waiting for KYC {:>3}: {}{more}\n      hint: {}",
             s.waiting_for_kyc,
-            keys.join(", "),
+            safe(&keys.join(", ")),
             crate::exec::slugs::hint(crate::exec::slugs::KYC_PENDING)
         );
     }
@@ -354,14 +363,15 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         };
         let _ = writeln!(
             out,
-            "  {} {slug} × {}: {}{more}\n      hint: {}",
+            "  {} {} × {}: {}{more}\n      hint: {}",
             style.red("✗"),
+            safe(slug),
             g.count,
-            g.keys.join(", "),
+            safe(&g.keys.join(", ")),
             g.hint
         );
     }
-    let cur = currency.to_uppercase();
+    let cur = safe(&currency.to_uppercase()).into_owned();
     let estimated = |amount: rust_decimal::Decimal, unknown: usize| {
         if unknown > 0 {
             format!("{} + unknown for {unknown} {cur}", money(amount))
@@ -411,7 +421,7 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         );
     }
     if let Some(why) = &s.stopped {
-        let _ = writeln!(out, "{} stopped early: {why}", style.red("!"));
+        let _ = writeln!(out, "{} stopped early: {}", style.red("!"), safe(why));
     }
     if s.interrupted {
         let _ = writeln!(

@@ -332,6 +332,8 @@ fn block(
     new: &str,
     style: Style,
 ) {
+    // Keys and every line of the canonical text are state's text: escaped, then painted.
+    let key = crate::render::safe(key);
     let title = match sign {
         '+' => style.green(&format!("+ {key} (added)")),
         '-' => style.red(&format!("- {key} (removed)")),
@@ -348,6 +350,7 @@ fn block(
         )
         .to_string();
     for line in unified.lines() {
+        let line = &*crate::render::safe(line);
         let painted = if line.starts_with("+++") || line.starts_with("---") {
             style.bold(line)
         } else if line.starts_with('+') {

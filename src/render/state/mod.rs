@@ -55,7 +55,12 @@ fn amount(d: Decimal, currency: &str) -> String {
     if currency.is_empty() {
         money(d)
     } else {
-        format!("{} {}", money(d), currency.to_uppercase())
+        // The currency is the provider's word for it.
+        format!(
+            "{} {}",
+            money(d),
+            crate::render::safe(&currency.to_uppercase())
+        )
     }
 }
 

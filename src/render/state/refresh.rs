@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::{Style, amount};
 use crate::exec::refresh::{Drift, RefreshReport};
+use crate::render::safe;
 use crate::state::CardPhase;
 
 /// "bob-ops: frozen outside cardform (was active)".
@@ -73,7 +74,7 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
                 report.cards_unread,
                 if report.cards_unread == 1 { "" } else { "s" }
             )),
-            unread_slugs(report),
+            safe(&unread_slugs(report)),
             if report.cards_unread == 1 {
                 "it"
             } else {
@@ -98,7 +99,10 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  {}",
-                drift_line(d, report.currency.as_deref().unwrap_or_default())
+                safe(&drift_line(
+                    d,
+                    report.currency.as_deref().unwrap_or_default()
+                ))
             );
         }
     }
@@ -117,12 +121,13 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
     for u in &report.unread {
         let _ = writeln!(
             out,
-            "{} {}: could not read {} ({}): {}",
+            "{} {}",
             style.red("warning:"),
-            u.key,
-            u.id,
-            u.slug,
-            u.message
+            // Key, card id, slug and message are state's and the provider's text.
+            safe(&format!(
+                "{}: could not read {} ({}): {}",
+                u.key, u.id, u.slug, u.message
+            ))
         );
     }
     if !report.unacknowledged.is_empty() {
@@ -135,7 +140,7 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             } else {
                 "s"
             },
-            report.unacknowledged.join(", "),
+            safe(&report.unacknowledged.join(", ")),
             if report.unacknowledged.len() == 1 {
                 "it"
             } else {

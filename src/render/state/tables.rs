@@ -12,10 +12,18 @@ use std::fmt::Write as _;
 
 use super::export::{CanonicalCard, CanonicalTopup};
 use super::{Style, amount, money, opt_money};
+use crate::render::safe;
 use crate::state::{CardPhase, CardRecord, OrderRecord};
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
+/// Left-aligned columns separated by two spaces; the last column is not padded. Every cell is
+/// state's text (keys, user ids, labels, provider slugs): it is escaped here, once for every
+/// table, so no cell can hold a terminal sequence or a line break (cells must not be painted).
 pub(super) fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| safe(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, cell) in r.iter().enumerate() {
@@ -280,8 +288,13 @@ pub fn card_detail(
 ) -> String {
     let mut out = String::new();
     let dash = || "-".to_owned();
-    let _ = writeln!(out, "{}", style.bold(&card.key));
+    let _ = writeln!(out, "{}", style.bold(&safe(&card.key)));
+    // Values are state's text, escaped; only `recorded` is painted, and it is ours.
     let mut field = |name: &str, value: String| {
+        let value = match name {
+            "recorded" => value.into(),
+            _ => safe(&value),
+        };
         let _ = writeln!(out, "  {name:<16}{value}");
     };
     field(
