@@ -167,6 +167,6 @@ impl Provider {
 /// never silent: a request with no answer yet, a provider's `Retry-After`.
 fn tell_waits(client: &Client) {
     client.on_wait(std::sync::Arc::new(|wait: &crate::client::Wait| {
-        eprintln!("note: {wait}");
+        eprintln!("note: {}", crate::render::safe(&wait.to_string()));
     }));
 }

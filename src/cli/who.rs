@@ -97,10 +97,12 @@ fn holder_text(l: &LockInfo) -> String {
     if l.lock_id.is_empty() {
         return "held by a cardform that has not recorded itself yet".to_owned();
     }
-    format!(
+    // What the lock row says came from another process: shown with its controls escaped.
+    crate::render::safe(&format!(
         "held by pid {} on {} (`{}`, user {}, since {})",
         l.pid, l.host, l.command, l.user, l.since
-    )
+    ))
+    .into_owned()
 }
 
 /// Whether `pid` on `host` is a process of this host that still runs: a lock it holds is not
