@@ -20,6 +20,7 @@ mod cli_reports;
 mod cli_rollout;
 mod cli_shared_state;
 mod cli_sharp_edges;
+mod cli_state_files;
 mod cli_topups;
 mod cli_trust;
 mod cli_unreachable;
