@@ -58,7 +58,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a state, or upgrade one written by an older cardform
+    /// Create a state where none exists (never over a file), or upgrade one written by an older cardform
     #[command(
         after_help = "Examples:\n  cardform init\n  cardform init --state team.db\n  cardform init --upgrade   # bring an older state to this release's schema"
     )]

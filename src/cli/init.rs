@@ -16,9 +16,13 @@ pub async fn run(args: &InitArgs, global: &Global) -> Result<Outcome, CliError> 
              `cardform init --upgrade --state {at}` (a copy of the old file is kept beside it)"
         )));
     }
-    // Opening for writing creates a missing state, upgrades an older one (refusing while an
-    // older cardform holds its lock) and refuses a newer one untouched.
-    let store = Store::open(at).await?;
+    // Only here is a state created, and only where nothing is (an empty file is refused, not
+    // taken for a new state). Opening an existing one upgrades an older schema (refusing while
+    // an older cardform holds its lock) and refuses a newer one untouched.
+    let store = match found {
+        None => Store::create(at).await?,
+        Some(_) => Store::open(at).await?,
+    };
     let lineage = store.lineage().await?;
     let serial = store.serial().await?;
     let text = match (found, store.upgraded()) {

@@ -37,7 +37,7 @@ pub async fn backup(args: &BackupArgs, global: &Global) -> Result<Outcome, CliEr
     let to = StateLocation::file(&args.file);
     let text = session::reading_required(global, async |store: &Store| {
         let dump = store.dump().await?;
-        let target = Store::open(&to).await?;
+        let target = Store::create(&to).await?;
         let loaded = target.load(&dump).await;
         target.close().await;
         loaded?;
@@ -98,7 +98,8 @@ async fn load(
     to: &StateLocation,
     wait: std::time::Duration,
 ) -> Result<String, CliError> {
-    let target = Store::open(to).await?;
+    // `copy` found nothing there, or a state never written to: a state to create, or to fill.
+    let target = Store::open_or_create(to).await?;
     let lock = super::who::acquire_lock(&target, wait).await?;
     let loaded = target.load(dump).await;
     let released = target.release_lock(&lock.lock_id).await;

@@ -3,6 +3,8 @@
 //! → release, however the work ends (apply, refresh, import, state rm, state migrate); no command
 //! takes or releases the lock by hand. Readers go through [`reading`], which closes the state
 //! after, so a file is left whole. Only `init` creates a state (and upgrades one) by itself.
+//! Whatever is at the state's location and is not a state (an empty file, another database) is
+//! refused by both, before anything is sent.
 //! Writers that talk to a provider go through [`write_for`], which refuses a state recorded for
 //! another provider and records the provider in a state that has none yet.
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 use super::CliError;
 use super::settings::Global;
 use crate::model::provider::{Binding, ProviderId};
-use crate::state::{LockInfo, Store};
+use crate::state::{LockInfo, StateError, Store};
 
 /// A locked, open state. Lives only inside [`write`].
 pub struct Session {
@@ -126,11 +128,19 @@ async fn bind(store: &Store, provider: &ProviderId) -> Result<Option<ProviderId>
 /// stderr, where it cannot corrupt machine-readable output. A missing state is created only with
 /// `--sandbox` (a demo initialises its own); otherwise only `cardform init` creates one, so a
 /// runner pointed at the wrong place never starts a new lineage and pays for every card again.
+/// Something there that is not a state (an empty file, say) is refused even with `--sandbox`.
 pub async fn open(global: &Global) -> Result<Store, CliError> {
-    if !global.sandbox && !Store::exists(&global.state).await? {
-        return Err(missing(global));
-    }
-    let store = Store::open(&global.state).await?;
+    let store = match Store::open(&global.state).await {
+        Err(StateError::Missing { .. }) if global.sandbox => {
+            match Store::create(&global.state).await {
+                // Another sandbox run created it a moment ago.
+                Err(StateError::Exists { .. }) => Store::open(&global.state).await?,
+                created => created?,
+            }
+        }
+        Err(StateError::Missing { .. }) => return Err(missing(global)),
+        opened => opened?,
+    };
     if let Some(up) = store.upgraded() {
         eprintln!("note: {}: {up}.", global.state);
     }

@@ -16,6 +16,11 @@ pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
             Err(_) => Err(CliError::Reported),
         };
     }
+    // Said before the verdict, valid or not: a file left out of a directory on purpose is still
+    // one someone may have meant to declare cards in.
+    for skipped in decl::skipped(&args.files.files) {
+        println!("skipped: {skipped}");
+    }
     let decls = loaded?;
     super::settings::check_not_empty(&decls, args.allow_empty)?;
     let people = match decls.cardholders.len() {

@@ -11,6 +11,7 @@
 
 mod csv_file;
 mod fields;
+mod files;
 mod moves;
 mod people;
 mod problem;
@@ -22,6 +23,8 @@ pub use crate::model::{DesiredStatus, Labels, Part};
 pub use moves::Move;
 pub use people::{DesiredCardholder, Kyc};
 pub use problem::{ProblemKind, SpecProblem, SpecReport};
+
+pub use files::{FileError, SkipReason, Skipped, skipped};
 
 use compact_str::CompactString;
 use jiff::civil::Date;
@@ -292,17 +295,20 @@ fn load_files(
     };
     for path in paths {
         let name = path.display().to_string();
-        match std::fs::metadata(path) {
-            Err(e) => inputs.push(Input::Failed(unreadable(&name, &e))),
-            Ok(meta) if meta.is_dir() => match dir_entries(path) {
-                Ok(files) => {
-                    for f in files {
-                        read(&f, &mut inputs);
+        match files::examine(path) {
+            Err(e) => inputs.push(Input::Failed(refused(e))),
+            Ok(files::Found::Dir) => match files::list_dir(path) {
+                Ok(listing) => {
+                    for entry in listing.entries {
+                        match entry {
+                            Ok(f) => read(&f, &mut inputs),
+                            Err(e) => inputs.push(Input::Failed(refused(e))),
+                        }
                     }
                 }
                 Err(e) => inputs.push(Input::Failed(unreadable(&name, &e))),
             },
-            Ok(_) => read(path, &mut inputs),
+            Ok(files::Found::File) => read(path, &mut inputs),
         }
     }
     let rows = Rows {
@@ -313,32 +319,28 @@ fn load_files(
 }
 
 fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {
-    let why = match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
-    };
-    SpecProblem::about_file(
-        ProblemKind::Unreadable,
-        name,
-        format!("cannot read `{name}`: {why}"),
-    )
+    refused(files::FileError::io(name.to_owned(), e))
 }
 
-/// The declaration files directly inside `dir`, sorted by file name.
-fn dir_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // Follow symlinks: a linked file counts like a file.
-        let is_file = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
-        if is_file && kind_of(&name).is_some() {
-            files.push((name, entry.path()));
-        }
+/// A path not read, as the problem that names it.
+fn refused(e: files::FileError) -> SpecProblem {
+    let problem = SpecProblem::about_file(ProblemKind::Unreadable, e.name(), e.to_string());
+    match e {
+        files::FileError::Unreadable { .. } => problem,
+        _ => problem.with_help(
+            "remove it, or name the declaration files to read with -f; nothing was read from it",
+        ),
     }
-    files.sort();
-    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// The declaration files directly inside `dir`, sorted by file name (refused entries left out:
+/// only sizes are wanted here).
+fn dir_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(files::list_dir(dir)?
+        .entries
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect())
 }
 
 /// Read declarations from in-memory `(name, contents)` pairs; the kind comes from the name's

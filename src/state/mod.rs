@@ -191,6 +191,32 @@ pub enum StateError {
     #[error("state is corrupt or not a cardform state: {0}")]
     Corrupt(String),
 
+    /// Nothing is where the state should be: only `cardform init` creates one, so a command
+    /// pointed at the wrong place never starts a new lineage and pays for every card again.
+    #[error("no state at {location} (nothing was sent to the provider)")]
+    #[diagnostic(help(
+        "run `cardform init --state {location}` to create it, or point --state / CARDFORM_STATE at your team's shared state"
+    ))]
+    Missing { location: String },
+
+    /// Something is where the state should be, and it is not a cardform state: an empty file (a
+    /// full disk, a bad copy, a cache restored empty), another program's database, an empty or
+    /// foreign PostgreSQL schema. Never taken for a new state: that would issue every card again.
+    #[error(
+        "{location} is not a cardform state: {what}; refusing to use it (nothing was changed or sent to the provider)"
+    )]
+    #[diagnostic(help(
+        "restore the state from a backup, or point --state / CARDFORM_STATE at the right one; `cardform init` creates a new state only where none exists"
+    ))]
+    NotAState { location: String, what: String },
+
+    /// A state was to be created where something already is.
+    #[error("{location} already exists: refusing to create a new state over it")]
+    #[diagnostic(help(
+        "use the state that is there with --state {location}, or name a place where nothing exists yet"
+    ))]
+    Exists { location: String },
+
     /// The journal already holds this idempotency key for a different request: sending it again
     /// would either be refused by the provider or, worse, return an unrelated order.
     #[error(
@@ -244,8 +270,10 @@ macro_rules! delegate {
 }
 
 impl Store {
-    /// Opens the state for a command that writes, creating it when missing and bringing an older
-    /// schema up to date (keeping a copy of the old file; see [`Store::upgraded`]).
+    /// Opens an existing state for a command that writes, bringing an older schema up to date
+    /// (keeping a copy of the old file; see [`Store::upgraded`]). Never creates one:
+    /// [`StateError::Missing`] where nothing is, [`StateError::NotAState`] where something else
+    /// is (an empty file, another database, an empty or foreign schema), both before any write.
     pub async fn open(location: &StateLocation) -> Result<Store, StateError> {
         let (backend, upgraded) = match location {
             StateLocation::File(path) => {
@@ -264,9 +292,38 @@ impl Store {
         })
     }
 
-    /// Opens the state for a command that only reads: `None` when it does not exist (read-only
-    /// commands never create one), [`StateError::OlderSchema`] when it needs an upgrade first
-    /// (they never change a schema).
+    /// Creates a new, empty state and opens it: what `cardform init` does (and the sandbox, for
+    /// its own default state). [`StateError::Exists`] when anything is there already, even an
+    /// empty file: a state is never created over something. A file appears whole or not at all
+    /// (built beside it and linked into place), so an interrupted creation leaves no empty file.
+    pub async fn create(location: &StateLocation) -> Result<Store, StateError> {
+        let backend = match location {
+            StateLocation::File(path) => Backend::Sqlite(sqlite::SqliteStore::create(path).await?),
+            StateLocation::Postgres(pg) => {
+                Backend::Postgres(Box::new(postgres::PgStore::create(pg).await?))
+            }
+        };
+        Ok(Store {
+            backend,
+            location: location.clone(),
+            upgraded: None,
+        })
+    }
+
+    /// What `cardform init` followed by [`Store::open`] does: creates the state when nothing is
+    /// there, else opens it (refusing what is not a state). For tests and tools that set up a
+    /// state of their own, and `state migrate` (whose target it checked is absent or unused);
+    /// commands use [`Store::open`] or [`Store::create`].
+    pub async fn open_or_create(location: &StateLocation) -> Result<Store, StateError> {
+        match Store::create(location).await {
+            Err(StateError::Exists { .. }) => Store::open(location).await,
+            created => created,
+        }
+    }
+
+    /// Opens the state for a command that only reads: `None` when nothing is there (read-only
+    /// commands never create one), [`StateError::NotAState`] when something else is,
+    /// [`StateError::OlderSchema`] when it needs an upgrade first (they never change a schema).
     pub async fn open_existing(location: &StateLocation) -> Result<Option<Store>, StateError> {
         let backend = match location {
             StateLocation::File(path) => match sqlite::SqliteStore::open_for_read(path).await? {
@@ -285,17 +342,17 @@ impl Store {
         }))
     }
 
-    /// Whether a state exists at `location`, without opening or creating anything.
+    /// Whether anything is at `location` (a file, a schema), without opening or creating
+    /// anything: opening decides whether it is a state.
     pub async fn exists(location: &StateLocation) -> Result<bool, StateError> {
         match location {
             StateLocation::File(path) => sqlite::SqliteStore::exists(path),
-            StateLocation::Postgres(pg) => {
-                Ok(postgres::PgStore::schema_version(pg).await?.is_some())
-            }
+            StateLocation::Postgres(pg) => postgres::PgStore::exists(pg).await,
         }
     }
 
-    /// The schema this state is at, read without changing anything; `None` when there is none.
+    /// The schema this state is at, read without changing anything; `None` when nothing is
+    /// there, [`StateError::NotAState`] when something else is.
     pub async fn schema_version(location: &StateLocation) -> Result<Option<i64>, StateError> {
         match location {
             StateLocation::File(path) => sqlite::SqliteStore::schema_version(path).await,

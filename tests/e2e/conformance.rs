@@ -163,7 +163,7 @@ async fn set_user_version(path: &Path, v: i64) {
 async fn create_and_reopen_keep_lineage_and_serial(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     assert_eq!(store.location(), &path);
     let lineage = store.lineage().await.unwrap();
     assert!(uuid::Uuid::parse_str(&lineage).is_ok(), "{lineage}");
@@ -172,12 +172,12 @@ async fn create_and_reopen_keep_lineage_and_serial(b: Backend) {
     assert_eq!(serial, 1);
     store.close().await;
 
-    let again = Store::open(&path).await.unwrap();
+    let again = Store::open_or_create(&path).await.unwrap();
     assert_eq!(again.lineage().await.unwrap(), lineage);
     assert_eq!(again.serial().await.unwrap(), 1);
 
     // Another file gets its own lineage.
-    let other = Store::open(&b.fresh(&dir)).await.unwrap();
+    let other = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     assert_ne!(other.lineage().await.unwrap(), lineage);
 }
 
@@ -186,7 +186,7 @@ async fn open_existing_does_not_create(b: Backend) {
     let at = b.fresh(&dir);
     assert!(Store::open_existing(&at).await.unwrap().is_none());
     assert!(!Store::exists(&at).await.unwrap());
-    Store::open(&at).await.unwrap().close().await;
+    Store::open_or_create(&at).await.unwrap().close().await;
     let store = Store::open_existing(&at)
         .await
         .unwrap()
@@ -199,7 +199,7 @@ async fn file_mode_is_0600_including_the_wal() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new().unwrap();
     let path = Backend::Sqlite.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let serial = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(serial, &card("a")).await.unwrap();
     let path = file(&path);
@@ -215,9 +215,9 @@ async fn file_mode_is_0600_including_the_wal() {
 async fn newer_schema_is_refused_with_a_clear_message(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    Store::open(&path).await.unwrap().close().await;
+    Store::open_or_create(&path).await.unwrap().close().await;
     b.force_schema_version(&path, SCHEMA_VERSION + 7).await;
-    let err = Store::open(&path).await.unwrap_err();
+    let err = Store::open_or_create(&path).await.unwrap_err();
     match &err {
         StateError::NewerSchema {
             found, supported, ..
@@ -239,8 +239,8 @@ async fn foreign_files_are_refused() {
     let text = dir.path().join("notes.db");
     std::fs::write(&text, "hello, not a database at all").unwrap();
     assert!(matches!(
-        Store::open(&StateLocation::file(&text)).await,
-        Err(StateError::Corrupt(_))
+        Store::open_or_create(&StateLocation::file(&text)).await,
+        Err(StateError::NotAState { .. })
     ));
     assert_eq!(
         std::fs::read_to_string(&text).unwrap(),
@@ -262,14 +262,14 @@ async fn foreign_files_are_refused() {
         .unwrap();
     conn.close().await.unwrap();
     assert!(matches!(
-        Store::open(&StateLocation::file(&other)).await,
-        Err(StateError::Corrupt(_))
+        Store::open_or_create(&StateLocation::file(&other)).await,
+        Err(StateError::NotAState { .. })
     ));
 }
 
 async fn runs_get_serials_and_history(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s1 = store.begin_run(run_info("apply")).await.unwrap();
     let s2 = store.begin_run(run_info("refresh")).await.unwrap();
     assert_eq!((s1, s2), (1, 2));
@@ -297,7 +297,7 @@ async fn runs_get_serials_and_history(b: Backend) {
 
 async fn writes_need_a_run(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     assert!(matches!(
         store.put_card(5, &card("a")).await,
         Err(StateError::UnknownSerial(5))
@@ -307,7 +307,7 @@ async fn writes_need_a_run(b: Backend) {
 
 async fn cards_round_trip_exactly(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("alice-travel");
     c.initial_topup = Some(d("50.10"));
@@ -342,7 +342,7 @@ async fn cards_round_trip_exactly(b: Backend) {
 async fn journal_first_then_record(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let req = r#"{"external_user_id":"u-a","product_code":"VISA_USD_STD"}"#;
     let o = order("k-a-1", "a", req);
@@ -351,7 +351,7 @@ async fn journal_first_then_record(b: Backend) {
     let o = sent_by(o, s);
 
     // Durable for another handle (another process) as soon as it returns.
-    let other = Store::open(&path).await.unwrap();
+    let other = Store::open_or_create(&path).await.unwrap();
     assert_eq!(other.get_order("k-a-1").await.unwrap(), Some(o.clone()));
 
     // The provider acknowledged it: order id and phase are recorded with the card, atomically.
@@ -409,7 +409,7 @@ async fn journal_first_then_record(b: Backend) {
 
 async fn a_failing_batch_writes_nothing(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     store
         .journal_order(s, &order("k1", "a", r#"{"product_code":"P"}"#))
@@ -425,7 +425,7 @@ async fn a_failing_batch_writes_nothing(b: Backend) {
 
 async fn snapshot_holds_open_orders_and_observed_fees(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     for key in ["a", "b", "c", "gone"] {
         store.put_card(s, &card(key)).await.unwrap();
@@ -529,7 +529,7 @@ async fn snapshot_holds_open_orders_and_observed_fees(b: Backend) {
 
 async fn cards_at_reconstructs_every_serial(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
 
     let s1 = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(s1, &card("a")).await.unwrap();
@@ -570,7 +570,7 @@ async fn cards_at_reconstructs_every_serial(b: Backend) {
 
 async fn audit_calls_in_time_order_with_since(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let call = |at: &str, result: &str, charge: Option<&str>| CallRecord {
         at: at.into(),
         endpoint: "cards/create".into(),
@@ -616,7 +616,7 @@ async fn audit_calls_in_time_order_with_since(b: Backend) {
 
 async fn second_acquirer_fails_fast_naming_the_holder(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let mine = store
         .acquire_lock(
             lock_req("apply -f cards.yaml", std::process::id()),
@@ -626,7 +626,7 @@ async fn second_acquirer_fails_fast_naming_the_holder(b: Backend) {
         .unwrap();
     assert_eq!(store.current_lock().await.unwrap(), Some(mine.clone()));
 
-    let other = Store::open(store.location()).await.unwrap();
+    let other = Store::open_or_create(store.location()).await.unwrap();
     let started = Instant::now();
     let err = other
         .acquire_lock(lock_req("apply", 1), Duration::ZERO)
@@ -674,7 +674,7 @@ async fn second_acquirer_fails_fast_naming_the_holder(b: Backend) {
 
 async fn waiting_gives_up_after_the_timeout(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     store
         .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
         .await
@@ -700,7 +700,7 @@ fn dead_pid() -> u32 {
 /// A lock as a killed process leaves it: the row is there, the OS lock went with the process
 /// (closing the handle closes its descriptor, as dying does).
 async fn left_behind(at: &StateLocation, req: LockRequest) -> String {
-    let holder = Store::open(at).await.unwrap();
+    let holder = Store::open_or_create(at).await.unwrap();
     let lock = holder.acquire_lock(req, Duration::ZERO).await.unwrap();
     holder.close().await;
     lock.lock_id
@@ -710,7 +710,7 @@ async fn left_behind(at: &StateLocation, req: LockRequest) -> String {
 async fn a_dead_holders_lock_is_taken_over_and_force_unlock_removes_a_row_by_id() {
     let dir = TempDir::new().unwrap();
     let at = Backend::Sqlite.fresh(&dir);
-    let store = Store::open(&at).await.unwrap();
+    let store = Store::open_or_create(&at).await.unwrap();
     // Another host's row too: the OS lock, not the pid, says whether its holder is gone, and the
     // pid's verdict (`stale`) is only information.
     let mut elsewhere = lock_req("apply", 1);
@@ -763,12 +763,12 @@ async fn a_dead_holders_lock_is_taken_over_and_force_unlock_removes_a_row_by_id(
 async fn a_lock_held_by_a_live_process_is_reported_alive_and_never_taken_over() {
     let dir = TempDir::new().unwrap();
     let at = Backend::Sqlite.fresh(&dir);
-    let holder = Store::open(&at).await.unwrap();
+    let holder = Store::open_or_create(&at).await.unwrap();
     // A pid that is dead on this host: only the OS lock can tell this holder is alive.
     let req = lock_req("apply -f cards.yaml", dead_pid());
     let held = holder.acquire_lock(req, Duration::ZERO).await.unwrap();
 
-    let other = Store::open(&at).await.unwrap();
+    let other = Store::open_or_create(&at).await.unwrap();
     let err = other
         .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
         .await
@@ -806,11 +806,11 @@ async fn a_lock_held_by_a_live_process_is_reported_alive_and_never_taken_over() 
 async fn concurrent_acquirers_exactly_one_wins(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    Store::open(&path).await.unwrap().close().await;
+    Store::open_or_create(&path).await.unwrap().close().await;
     for round in 0..5 {
         let mut stores = Vec::new();
         for _ in 0..6 {
-            stores.push(Store::open(&path).await.unwrap());
+            stores.push(Store::open_or_create(&path).await.unwrap());
         }
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(stores.len()));
         let tasks: Vec<_> = stores
@@ -860,7 +860,7 @@ fn cpu_time() -> Duration {
 
 async fn snapshot_of_100k_cards(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let items: Vec<_> = (0..100_000)
         .map(|i| {
@@ -883,7 +883,7 @@ async fn snapshot_of_100k_cards(b: Backend) {
     // What a `plan` process sees: a fresh open of a state written earlier.
     let path = store.location().clone();
     store.close().await;
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     for round in 1..=2 {
         let started = Instant::now();
         let cpu = cpu_time();
@@ -908,7 +908,7 @@ async fn snapshot_of_100k_cards(b: Backend) {
 
 async fn last4_cannot_hold_a_card_number(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("a");
     c.last4 = Some("4242424242424242".into());
@@ -921,7 +921,7 @@ async fn last4_cannot_hold_a_card_number(b: Backend) {
 /// snapshot hands both to the planner, and settling one leaves the other open.
 async fn several_open_orders_per_resource_are_all_kept(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(s, &card("a")).await.unwrap();
     let mut freeze = order(
@@ -973,7 +973,7 @@ async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
         r#"{"external_user_id":"u-a","product_code":"P1"}"#,
     );
     {
-        let store = Store::open(&at).await.unwrap();
+        let store = Store::open_or_create(&at).await.unwrap();
         lineage = store.lineage().await.unwrap();
         let s = store.begin_run(run_info("apply")).await.unwrap();
         store.put_card(s, &card("a")).await.unwrap();
@@ -981,7 +981,7 @@ async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
         // No close: the process dies here.
         drop(store);
     }
-    let store = Store::open(&at).await.unwrap();
+    let store = Store::open_or_create(&at).await.unwrap();
     assert_eq!(
         store.lineage().await.unwrap(),
         lineage,
@@ -1013,7 +1013,7 @@ async fn a_crash_before_the_answer_resumes_the_same_entry(b: Backend) {
 /// again is not among them.
 async fn snapshot_names_the_keys_that_left_state(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     for key in ["a", "b", "c", "d"] {
         store.put_card(s, &card(key)).await.unwrap();
@@ -1083,7 +1083,7 @@ macro_rules! conformance {
 async fn money_belongs_to_the_sending_run(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     // Real times: the schema-2 upgrade below places orders by when runs started.
     let started_now = || RunInfo {
         at: cardform::state::now(),
@@ -1151,7 +1151,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
             Store::open_existing(&path).await,
             Err(StateError::OlderSchema { .. })
         ));
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::open_or_create(&path).await.unwrap();
         assert_eq!(charged(store.history().await.unwrap()), expected);
         store.close().await;
     }
@@ -1161,7 +1161,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
 async fn topup_orders_belong_to_their_card(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let topup = |card: &str, id: &str| {
         let mut o = order(&format!("k-{card}-{id}"), card, r#"{"amount":"10.00"}"#);
@@ -1294,7 +1294,7 @@ fn topup_of(r: &ResourceRecord) -> &TopupRecord {
 async fn resource_records_follow_their_orders(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let first = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(first, &card("a")).await.unwrap();
 
@@ -1431,7 +1431,7 @@ async fn resource_records_follow_their_orders(b: Backend) {
     let dump = store.dump().await.unwrap();
     assert_eq!(dump.resources.len(), 2);
     let copy_at = b.fresh(&dir);
-    let copy = Store::open(&copy_at).await.unwrap();
+    let copy = Store::open_or_create(&copy_at).await.unwrap();
     copy.load(&dump).await.unwrap();
     assert_eq!(copy.resources(None).await.unwrap(), moved);
     assert_eq!(
@@ -1469,7 +1469,7 @@ fn declared_labels() -> cardform::decl::Labels {
 async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("a");
     c.balance = Some(d("12.34"));
@@ -1508,7 +1508,7 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
         Store::open_existing(&path).await,
         Err(StateError::OlderSchema { found: 3, .. })
     ));
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     assert_eq!(
         store.upgraded().map(|u| (u.from, u.to)),
         Some((3, SCHEMA_VERSION))
@@ -1541,7 +1541,7 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
 async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     store.put_card(s, &card("a")).await.unwrap();
     let o = order("k-a-1", "a", "{}");
@@ -1618,7 +1618,7 @@ async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
     if b == Backend::Sqlite {
         set_user_version(&file(&path), 4).await;
     }
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     assert_eq!(
         store.upgraded().map(|u| (u.from, u.to)),
         Some((4, SCHEMA_VERSION))
@@ -1633,7 +1633,7 @@ async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
     assert_eq!(raw_count(b, &path, stored).await, 3);
 
     // Renamed, the order's calls follow it; the calls that named `b` themselves stay.
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open_or_create(&path).await.unwrap();
     let renamed: Vec<CallRecord> = calls
         .iter()
         .chain([&later])
@@ -1683,7 +1683,7 @@ conformance! {
 /// the card, the top-up's record, history and the audit all agree.
 async fn what_a_card_cost_is_its_orders_once(b: Backend) {
     let dir = TempDir::new().unwrap();
-    let store = Store::open(&b.fresh(&dir)).await.unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
     let s = store.begin_run(run_info("apply")).await.unwrap();
     let mut c = card("a");
     c.charged = d("999.00");
@@ -1778,7 +1778,7 @@ async fn what_a_card_cost_is_its_orders_once(b: Backend) {
 async fn a_run_that_lost_its_lock_writes_nothing(b: Backend) {
     let dir = TempDir::new().unwrap();
     let path = b.fresh(&dir);
-    let old = Store::open(&path).await.unwrap();
+    let old = Store::open_or_create(&path).await.unwrap();
     let lock = old
         .acquire_lock(lock_req("apply", std::process::id()), Duration::ZERO)
         .await
@@ -1792,7 +1792,7 @@ async fn a_run_that_lost_its_lock_writes_nothing(b: Backend) {
     o.charge = Some(d("5.00"));
     old.record(s, Some(&o), None).await.unwrap();
 
-    let other = Store::open(&path).await.unwrap();
+    let other = Store::open_or_create(&path).await.unwrap();
     other.force_unlock(&lock.lock_id).await.unwrap();
     let mut done = o.clone();
     done.phase = OrderPhase::Completed;

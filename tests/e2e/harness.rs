@@ -100,7 +100,7 @@ impl Env {
         };
         // What `cardform init` does: a state exists before any command uses it.
         env.rt.block_on(async {
-            cardform::state::Store::open(&env.location())
+            cardform::state::Store::create(&env.location())
                 .await
                 .unwrap()
                 .close()

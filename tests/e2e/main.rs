@@ -4,6 +4,7 @@
 
 mod cli_apply;
 mod cli_audit;
+mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
@@ -20,6 +21,7 @@ mod cli_reports;
 mod cli_rollout;
 mod cli_shared_state;
 mod cli_sharp_edges;
+mod cli_state_files;
 mod cli_text_safety;
 mod cli_topups;
 mod cli_trust;

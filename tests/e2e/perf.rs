@@ -35,7 +35,7 @@ async fn snapshot_chunks_lose_and_repeat_nothing() {
     // Around the snapshot's chunk size (4096) and a few chunks beyond it.
     for n in [0usize, 1, 4095, 4096, 4097, 8192, 13_001] {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&cardform::state::StateLocation::file(
+        let store = Store::create(&cardform::state::StateLocation::file(
             dir.path().join("s.db"),
         ))
         .await

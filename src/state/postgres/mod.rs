@@ -128,7 +128,30 @@ impl PgStore {
         })
     }
 
-    /// Opens the state for a command that writes: creating it when missing.
+    /// Creates a new state, refusing when its schema exists at all; then opens it for writing.
+    pub(super) async fn create(location: &PgLocation) -> Result<PgStore, StateError> {
+        let store = Self::connect(location).await?;
+        if let Err(e) = schema::create(&store.pool, location).await {
+            store.close().await;
+            return Err(e);
+        }
+        Ok(store)
+    }
+
+    /// Whether the state's schema exists (opening decides whether it holds a state).
+    pub(super) async fn exists(location: &PgLocation) -> Result<bool, StateError> {
+        let store = Self::connect(location).await?;
+        let found: Result<Option<i32>, _> =
+            sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                .bind(location.schema().as_str())
+                .fetch_optional(&store.pool)
+                .await;
+        store.close().await;
+        Ok(found?.is_some())
+    }
+
+    /// Opens an existing state for a command that writes, upgrading an older schema; never
+    /// creates one.
     pub(super) async fn open_for_write(
         location: &PgLocation,
     ) -> Result<(PgStore, Option<Upgrade>), StateError> {

@@ -75,21 +75,46 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
     }
 }
 
-/// Creates the file with mode 0600 before SQLite writes a byte to it, or checks that an existing
-/// file is an SQLite database at all (so a wrong `--state` gets a clear error, not a migration).
-fn prepare_file(path: &Path) -> Result<(), StateError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+pub(super) fn not_a_state(path: &Path, what: &str) -> StateError {
+    StateError::NotAState {
+        location: path.display().to_string(),
+        what: what.into(),
     }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+}
+
+/// Whether anything is at `path`, even a dangling symlink: a state is never created over it.
+fn present(path: &Path) -> Result<bool, StateError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Refuses, before SQLite opens it, a file that cannot be a state: not a regular file (opening
+/// a FIFO would block), empty, or not an SQLite database. `false` when nothing is there. Reads
+/// the first 16 bytes and changes nothing.
+fn check_file(path: &Path) -> Result<bool, StateError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(io_err(path)(e)),
+    };
+    if !meta.is_file() {
+        return Err(not_a_state(path, "not a regular file"));
+    }
+    if meta.len() == 0 {
+        // A state made by an older release (which created the file in place) and killed before
+        // its first checkpoint has all its data in the WAL beside an empty main file: SQLite
+        // reads that, and the schema decides. Without one, an empty file is no state.
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        return match std::fs::metadata(&wal) {
+            Ok(w) if w.is_file() && w.len() > 0 => Ok(true),
+            _ => Err(not_a_state(path, "an empty file (0 bytes)")),
+        };
     }
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
     let mut head = Vec::with_capacity(16);
@@ -97,14 +122,26 @@ fn prepare_file(path: &Path) -> Result<(), StateError> {
         .take(16)
         .read_to_end(&mut head)
         .map_err(io_err(path))?;
-    // An empty file is one we (or a crashed open) created and SQLite has not initialised yet.
-    if !head.is_empty() && head.as_slice() != SQLITE_MAGIC {
-        return Err(StateError::Corrupt(format!(
-            "{}: not an SQLite database",
-            path.display()
-        )));
+    if head.as_slice() != SQLITE_MAGIC {
+        return Err(not_a_state(path, "not an SQLite database"));
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The schema of the state at `path`; `None` when nothing is there, [`StateError::NotAState`]
+/// when something else is. Its connection sets no journal mode, so another program's database
+/// is left as it was, byte for byte.
+async fn probe(path: &Path) -> Result<Option<i64>, StateError> {
+    if !check_file(path)? {
+        return Ok(None);
+    }
+    let mut conn = SqliteConnection::connect_with(&connect_options(path)).await?;
+    let status = schema::status(&mut conn, path).await;
+    conn.close().await?;
+    match status? {
+        schema::Status::Empty => Err(schema::empty(path)),
+        schema::Status::At(v) => Ok(Some(v)),
+    }
 }
 
 fn connect_options(path: &Path) -> SqliteConnectOptions {
@@ -124,11 +161,64 @@ fn serial_err(serial: u64) -> impl FnOnce(sqlx::Error) -> StateError {
 }
 
 impl SqliteStore {
-    /// Opens the state at `path` for a command that writes: creating it (and its directory) when
-    /// missing, upgrading an older schema after keeping a copy of it.
+    /// Creates a new state at `path` (and its directory), refusing when anything is there.
     ///
-    /// The file is created with mode 0600 before SQLite writes to it; SQLite gives the WAL and
-    /// shared-memory files the same mode. Journal mode is WAL so readers (`show`, `plan`) never
+    /// The state is built in a file of its own beside `path` (mode 0600 before SQLite writes to
+    /// it; SQLite gives the WAL and shared-memory files the same mode), closed, and then linked
+    /// to `path`, which fails if anything appeared there meanwhile: a state appears whole or not
+    /// at all, so a crash never leaves an empty file, and two processes creating the same state
+    /// at once make exactly one (the other gets [`StateError::Exists`]).
+    pub(in crate::state) async fn create(path: &Path) -> Result<SqliteStore, StateError> {
+        let exists = || StateError::Exists {
+            location: path.display().to_string(),
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        if present(path)? {
+            return Err(exists());
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let building = path.with_file_name(format!(".{name}.new-{}", uuid::Uuid::new_v4()));
+        let built = Self::build(&building, path).await;
+        let placed = built.and_then(|()| match std::fs::hard_link(&building, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(exists()),
+            // A filesystem without hard links: a rename, after one more look.
+            Err(_) if !present(path)? => std::fs::rename(&building, path).map_err(io_err(path)),
+            Err(_) => Err(exists()),
+        });
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", building.display()));
+        }
+        placed?;
+        let (store, _) = Self::open_for_write(path).await?;
+        Ok(store)
+    }
+
+    /// Makes a new state in the new file `building`, to live at `path`, and closes it, its WAL
+    /// checkpointed into it.
+    async fn build(building: &Path, path: &Path) -> Result<(), StateError> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(building)
+            .map_err(io_err(building))?;
+        let opts = connect_options(building)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let mut conn = SqliteConnection::connect_with(&opts).await?;
+        let created = schema::create(&mut conn, path).await;
+        conn.close().await?;
+        created
+    }
+
+    /// Opens the state at `path` for a command that writes, upgrading an older schema after
+    /// keeping a copy of it. Refuses, changing nothing, when nothing is there
+    /// ([`StateError::Missing`]) or something else is ([`StateError::NotAState`]).
+    ///
+    /// Journal mode is WAL so readers (`show`, `plan`) never
     /// block an apply. `synchronous=NORMAL` means a power loss may drop the last few commits
     /// (WAL frames not yet synced), but never corrupts the file; and losing a journal entry is
     /// safe because idempotency keys are deterministic (lineage, card key, attempt): the re-run
@@ -137,7 +227,11 @@ impl SqliteStore {
     pub(in crate::state) async fn open_for_write(
         path: &Path,
     ) -> Result<(SqliteStore, Option<Upgrade>), StateError> {
-        prepare_file(path)?;
+        if probe(path).await?.is_none() {
+            return Err(StateError::Missing {
+                location: path.display().to_string(),
+            });
+        }
         let writer_opts = connect_options(path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
@@ -148,33 +242,25 @@ impl SqliteStore {
         Ok((Self::pools(path, writer_opts).await?, upgraded))
     }
 
-    /// Opens the state at `path` for a command that only reads: `None` when there is no state
-    /// there; an error, changing nothing, when its schema is not this build's.
+    /// Opens the state at `path` for a command that only reads: `None` when nothing is there;
+    /// an error, changing nothing, when it is not a state or its schema is not this build's.
     pub(in crate::state) async fn open_for_read(
         path: &Path,
     ) -> Result<Option<SqliteStore>, StateError> {
-        if !Self::exists(path)? {
+        if probe(path).await?.is_none() {
             return Ok(None);
         }
-        prepare_file(path)?;
         let opts = connect_options(path).synchronous(SqliteSynchronous::Normal);
         let mut conn = SqliteConnection::connect_with(&opts).await?;
-        let checked = match schema::status(&mut conn, path).await {
-            // A file created by a writer that never got to its first migration: no state yet.
-            Ok(schema::Status::Empty) => Ok(false),
-            Ok(_) => schema::check_readable(&mut conn, path).await.map(|()| true),
-            Err(e) => Err(e),
-        };
+        let checked = schema::check_readable(&mut conn, path).await;
         conn.close().await?;
-        if !checked? {
-            return Ok(None);
-        }
+        checked?;
         // Writing methods are never called by read-only commands; the journal mode was set for
         // good by the writer that created the file.
         Ok(Some(Self::pools(path, opts).await?))
     }
 
-    /// Whether a state file exists (an empty file left by a crash counts: opening decides).
+    /// Whether anything is at `path` (opening decides whether it is a state).
     pub(super) fn exists(path: &Path) -> Result<bool, StateError> {
         match std::fs::metadata(path) {
             Ok(_) => Ok(true),
@@ -183,19 +269,9 @@ impl SqliteStore {
         }
     }
 
-    /// The schema of the file at `path`, changing nothing; `None` without a state there.
+    /// The schema of the file at `path`, changing nothing; `None` when nothing is there.
     pub(in crate::state) async fn schema_version(path: &Path) -> Result<Option<i64>, StateError> {
-        if !Self::exists(path)? {
-            return Ok(None);
-        }
-        prepare_file(path)?;
-        let mut conn = SqliteConnection::connect_with(&connect_options(path)).await?;
-        let status = schema::status(&mut conn, path).await;
-        conn.close().await?;
-        Ok(match status? {
-            schema::Status::Empty => None,
-            schema::Status::At(v) => Some(v),
-        })
+        probe(path).await
     }
 
     async fn pools(

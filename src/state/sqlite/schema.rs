@@ -48,7 +48,7 @@ const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
 /// Where a file stands before anything is done to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Status {
-    /// An empty database: a new state.
+    /// An empty database: a state being created (see [`create`]), or not a state at all.
     Empty,
     /// A cardform state at this version.
     At(i64),
@@ -104,10 +104,10 @@ fn newer(found: i64, path: &Path) -> StateError {
 }
 
 fn not_ours(path: &Path, why: &str) -> StateError {
-    StateError::Corrupt(format!(
-        "{}: an SQLite database that cardform did not create{why}",
-        path.display()
-    ))
+    super::not_a_state(
+        path,
+        &format!("an SQLite database that cardform did not create{why}"),
+    )
 }
 
 /// For a read-only command: the file must be at exactly this build's schema.
@@ -123,16 +123,19 @@ pub(super) async fn check_readable(
             supported: SCHEMA_VERSION,
             location: path.display().to_string(),
         }),
-        // Created by a writer that has not committed its first migration yet.
-        Status::Empty => Err(StateError::Corrupt(format!(
-            "{}: an empty database (a state being created right now?)",
-            path.display()
-        ))),
+        Status::Empty => Err(empty(path)),
     }
 }
 
-/// For a writing command: creates a new state or brings an older one to [`SCHEMA_VERSION`],
-/// keeping a copy of an older file first. Refuses a newer schema before writing anything.
+/// An SQLite database with nothing in it is not a state: states are built whole before they
+/// appear (see `SqliteStore::create`), so this is someone else's file, or one emptied.
+pub(super) fn empty(path: &Path) -> StateError {
+    super::not_a_state(path, "an empty SQLite database")
+}
+
+/// For a writing command: brings an older state to [`SCHEMA_VERSION`], keeping a copy of the
+/// older file first. Refuses a newer schema, or a database that holds no state, before writing
+/// anything.
 pub(super) async fn migrate(
     conn: &mut SqliteConnection,
     path: &Path,
@@ -143,35 +146,66 @@ pub(super) async fn migrate(
         Status::At(v) if v > SCHEMA_VERSION => return Err(newer(v, path)),
         Status::At(SCHEMA_VERSION) => return Ok(None),
         Status::At(v) => v,
-        Status::Empty => 0,
+        Status::Empty => return Err(empty(path)),
     };
-    let backup = if found > 0 {
-        Some(keep_copy(conn, path, found).await?)
-    } else {
-        None
-    };
+    let backup = keep_copy(conn, path, found).await?;
 
     // IMMEDIATE: two processes opening the same file at once must not both migrate it.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let found = match status(&mut tx, path).await? {
         Status::At(v) if v > SCHEMA_VERSION => return Err(newer(v, path)),
         Status::At(v) => v,
-        Status::Empty => 0,
+        Status::Empty => return Err(empty(path)),
     };
     if found == SCHEMA_VERSION {
         // Someone else upgraded it while we copied: nothing left to do.
         return Ok(None);
     }
-    if found > 0
-        && let Some(holder) = schema_one_lock_holder(&mut tx).await?
-    {
+    if let Some(holder) = schema_one_lock_holder(&mut tx).await? {
         // An older cardform is applying right now: changing the tables under it would break its
         // journal writes mid-run. It must finish first.
-        let _ = backup.as_ref().map(std::fs::remove_file);
+        let _ = std::fs::remove_file(&backup);
         return Err(StateError::Locked(holder));
     }
+    apply_migrations(&mut tx, found).await?;
+    if found < 7 {
+        super::journal::recompute_charged_in(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(Upgrade {
+        from: found,
+        to: SCHEMA_VERSION,
+        backup: Some(backup.display().to_string()),
+    }))
+}
+
+/// Makes the empty database behind `conn` a new state at [`SCHEMA_VERSION`] with a new lineage.
+/// `path` is where it will live, for messages.
+pub(super) async fn create(conn: &mut SqliteConnection, path: &Path) -> Result<(), StateError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if status(&mut tx, path).await? != Status::Empty {
+        return Err(StateError::Exists {
+            location: path.display().to_string(),
+        });
+    }
+    apply_migrations(&mut tx, 0).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA application_id = {APPLICATION_ID}"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO state_info (id, lineage, serial) VALUES (1, ?, 0)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every migration after `found`, each recorded as it goes.
+async fn apply_migrations(conn: &mut SqliteConnection, found: i64) -> Result<(), StateError> {
     for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > found) {
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::raw_sql(*sql).execute(&mut *conn).await?;
         if *version >= 2 {
             sqlx::query(
                 "INSERT INTO cardform_migrations (version, description, applied_at) \
@@ -180,36 +214,17 @@ pub(super) async fn migrate(
             .bind(version)
             .bind(name)
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         }
         // PRAGMA takes no bound parameters; the value is a compile-time integer.
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "PRAGMA user_version = {version}"
         )))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    if (1..7).contains(&found) {
-        super::journal::recompute_charged_in(&mut tx).await?;
-    }
-    if found == 0 {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "PRAGMA application_id = {APPLICATION_ID}"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO state_info (id, lineage, serial) VALUES (1, ?, 0)")
-            .bind(uuid::Uuid::new_v4().to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok((found > 0).then(|| Upgrade {
-        from: found,
-        to: SCHEMA_VERSION,
-        backup: backup.map(|b| b.display().to_string()),
-    }))
+    Ok(())
 }
 
 /// A consistent copy of the whole state, as it is now, beside it: `NAME.schema-N.bak` (or
