@@ -93,7 +93,7 @@ impl Provider {
             api_key: Secret::new(key),
             api_secret: Secret::new(secret),
             rate,
-            request_timeout: global.request_timeout,
+            give_up_after: global.request_timeout,
             ..ClientConfig::default()
         })?;
         tell_waits(&client);
@@ -127,7 +127,7 @@ impl Provider {
             api_key,
             api_secret,
             rate,
-            request_timeout: global.request_timeout,
+            give_up_after: global.request_timeout,
             ..ClientConfig::default()
         })?;
         tell_waits(&client);

@@ -49,10 +49,13 @@ pub struct ClientConfig {
     /// provider answers 429.
     pub rate: Option<f64>,
     pub connect_timeout: Duration,
-    /// How long one call may go without any answer from the provider, across all its attempts
-    /// (`--request-timeout`): a host that accepts connections but never answers fails the call
-    /// within this, naming the host. An answer of any kind (a 429, a 503) restarts it.
+    /// How long one attempt may take, connect to last body byte.
     pub request_timeout: Duration,
+    /// How long one call may go without any answer from the provider, across all its attempts
+    /// (`--request-timeout` on the command line): a host that accepts connections but never
+    /// answers fails the call within this, naming the host. An answer of any kind (a 429, a
+    /// 503) restarts it.
+    pub give_up_after: Duration,
     /// Attempts after the first one; a call sends at most `max_retries + 1` requests.
     pub max_retries: u32,
     /// First backoff step; doubles per failure up to [`BACKOFF_CAP`], with full jitter.
@@ -67,7 +70,8 @@ impl Default for ClientConfig {
             api_secret: Secret::new(""),
             rate: None,
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(30),
             max_retries: 8,
             backoff_base: Duration::from_millis(100),
         }
@@ -92,6 +96,8 @@ struct Inner {
     max_retries: u32,
     /// See [`ClientConfig::request_timeout`].
     request_timeout: Duration,
+    /// See [`ClientConfig::give_up_after`].
+    give_up_after: Duration,
     /// Told of every wait longer than [`WAIT_NOTICE_AFTER`], so a run is never silent.
     on_wait: std::sync::RwLock<Option<WaitListener>>,
     backoff_base: Duration,
@@ -241,6 +247,7 @@ impl Client {
                 ),
                 max_retries: config.max_retries,
                 request_timeout: config.request_timeout,
+                give_up_after: config.give_up_after,
                 on_wait: std::sync::RwLock::new(None),
                 backoff_base: config.backoff_base,
                 limiter: RateLimiter::new(config.rate),
@@ -286,7 +293,7 @@ impl Client {
             attempts += 1;
             let budget = self
                 .inner
-                .request_timeout
+                .give_up_after
                 .saturating_sub(last_answer.elapsed());
             match self
                 .attempt::<C>(endpoint, &url, &fields, idempotency_key, attempts, budget)
@@ -301,7 +308,7 @@ impl Client {
                 }) => {
                     if answered {
                         last_answer = tokio::time::Instant::now();
-                    } else if last_answer.elapsed() >= self.inner.request_timeout {
+                    } else if last_answer.elapsed() >= self.inner.give_up_after {
                         return Err(ClientError::NoAnswer {
                             host: self.inner.shown_url.clone(),
                             endpoint: path,
@@ -324,7 +331,7 @@ impl Client {
                         // Backing off from silence never outlasts the bound on it.
                         delay = delay.min(
                             self.inner
-                                .request_timeout
+                                .give_up_after
                                 .saturating_sub(last_answer.elapsed()),
                         );
                     }
@@ -385,7 +392,12 @@ impl Client {
             .http
             .post(url)
             // At least a moment, so a call whose budget is spent still makes its one attempt.
-            .timeout(budget.max(Duration::from_millis(100)))
+            .timeout(
+                inner
+                    .request_timeout
+                    .min(budget)
+                    .max(Duration::from_millis(100)),
+            )
             .header(CONTENT_TYPE, "application/json")
             .header(API_KEY_HEADER, inner.api_key.expose())
             .body(body);
