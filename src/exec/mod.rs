@@ -21,7 +21,7 @@ pub mod refresh;
 pub mod schedule;
 pub mod slugs;
 
-pub use events::{Event, EventSink, FailureGroup, Share, Stage, Summary};
+pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
 pub use mutation::Mutation;
 pub(crate) use perform::settle;
 
@@ -152,9 +152,13 @@ struct Ctx {
     max_failure_rate: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
-    /// Provider card id → the key state binds it to, as the run started: a card id is bound to
-    /// one card only.
-    card_ids: std::collections::HashMap<compact_str::CompactString, compact_str::CompactString>,
+    /// Provider card id → the key it is bound to: every card in state as the run started, and
+    /// every card this run bound since. A card id is bound to one card only, so a bind checks
+    /// and inserts under this one lock (see `Ctx::claim_card_id`): two orders that name the same
+    /// card id cannot both bind it, whichever finishes first.
+    bound: std::sync::Mutex<
+        std::collections::HashMap<compact_str::CompactString, compact_str::CompactString>,
+    >,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     /// One lock per card whose record a settling order writes: two orders of one card (its
@@ -299,7 +303,7 @@ impl Run {
         let lineage = store.lineage().await?;
         events.emit(Event::Started { total, serial });
         let journal_key = *client.journal_key();
-        let card_ids = snapshot
+        let bound = snapshot
             .cards
             .values()
             .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
@@ -319,7 +323,7 @@ impl Run {
             max_fees: options.max_fees,
             max_failure_rate: options.max_failure_rate,
             journal_key,
-            card_ids,
+            bound: std::sync::Mutex::new(bound),
             committed_fees: Mutex::new(Decimal::ZERO),
             card_locks: Default::default(),
             summary: Mutex::new(Summary::default()),
@@ -458,7 +462,7 @@ impl Run {
             });
         }
         self.ctx.events.emit(Event::Finished {
-            summary: summary.clone(),
+            summary: Box::new(summary.clone()),
         });
         summary
     }

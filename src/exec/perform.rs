@@ -6,6 +6,7 @@
 use rust_decimal::Decimal;
 use std::time::Duration;
 
+use super::events::ChargeWarning;
 use super::mutation::Mutation;
 use super::people::KycWait;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
@@ -141,7 +142,12 @@ impl Ctx {
             Err(e) => return Ok(still_tracked(&order, e)),
         };
         // Checked again at the end: the order id is journalled now, and the card id is known.
-        if let Some(why) = self.mismatch(&order, mutation, card, &last) {
+        // The card id is claimed last, so an answer refused for another reason claims nothing.
+        if let Some(why) = self
+            .mismatch(&order, mutation, card, &last)
+            .or_else(|| not_issued(&order, card, &last))
+            .or_else(|| self.claim_card_id(&order, card, &last))
+        {
             return self.refuse_binding(&order, mutation, why).await;
         }
         // The card as it is now, not as this order found it: another order of the same card may
@@ -166,6 +172,9 @@ impl Ctx {
         }
         drop(held);
         self.card_lock_done(&card.key, lock);
+        if let Some(warning) = unexpected_charge(&order) {
+            self.warn_charge(warning).await;
+        }
         let charges = Charges::of(
             order.sent_serial.unwrap_or(self.serial),
             money::order_cost(&order),
@@ -189,7 +198,9 @@ impl Ctx {
     }
 
     /// Why the provider's answer `o` cannot be bound to `order` and `card` (see
-    /// [`Mutation::mismatch`]), or a card id it names that state binds to another card.
+    /// [`Mutation::mismatch`]): a card id that is not the card's own, or one an issue order
+    /// names that is bound to another card (in state, or earlier in this run). Only reads the
+    /// bindings: [`Ctx::claim_card_id`] takes one.
     fn mismatch(
         &self,
         order: &OrderRecord,
@@ -200,16 +211,60 @@ impl Ctx {
         if let Some(why) = mutation.mismatch(order, o) {
             return Some(why);
         }
-        let other = o
-            .card_id
-            .as_ref()
-            .and_then(|id| self.card_ids.get(id.as_str()))
-            .filter(|key| **key != card.key && mutation.kind() == OrderKind::Issue)?;
-        Some(format!(
-            "order {} names card {}, which state already binds to {other}",
-            o.order_id,
-            o.card_id.as_deref().unwrap_or_default()
-        ))
+        let theirs = o.card_id.as_deref()?;
+        // A top-up or status order is about the card it was sent for, and an issue order resumed
+        // for a card that has an id already must name that one: another id is another card.
+        if let Some(ours) = card.card_id.as_deref().filter(|ours| *ours != theirs) {
+            return Some(format!(
+                "the provider's {} order {} names card {theirs}, but {} is card {ours}",
+                order.kind.as_str(),
+                o.order_id,
+                card.key
+            ));
+        }
+        if mutation.kind() != OrderKind::Issue {
+            return None;
+        }
+        let other = self.bound_to(theirs).filter(|key| *key != card.key)?;
+        Some(taken(o, theirs, &other))
+    }
+
+    /// The key card id `card_id` is bound to, in state or by this run.
+    fn bound_to(&self, card_id: &str) -> Option<compact_str::CompactString> {
+        let bound = self
+            .bound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        bound.get(card_id).cloned()
+    }
+
+    /// Binds the card id a completed issue order names to `card`, unless another card holds it
+    /// already: checked and taken under one lock, so of two orders naming one card id only the
+    /// first to finish binds it, at any parallelism. `Some` of why it was refused.
+    fn claim_card_id(&self, order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+        if order.kind != OrderKind::Issue || o.status != OrderStatus::Completed {
+            return None;
+        }
+        let theirs = o.card_id.as_deref()?;
+        let mut bound = self
+            .bound
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match bound.get(theirs) {
+            Some(other) if *other != card.key => Some(taken(o, theirs, other)),
+            Some(_) => None,
+            None => {
+                bound.insert(theirs.into(), card.key.clone());
+                None
+            }
+        }
+    }
+
+    /// Counts and reports an order charged other than the plan expected. The charge itself
+    /// stays as observed: it is what the provider took, and every report reads it.
+    async fn warn_charge(&self, warning: ChargeWarning) {
+        self.summary.lock().await.warn_charge(warning.clone());
+        self.events.emit(Event::ChargeDiffers(warning));
     }
 
     /// An answer that contradicts the journal binds nothing: the journal entry stays as it was
@@ -346,6 +401,48 @@ impl Ctx {
         self.latency.observe(took);
         Ok(last)
     }
+}
+
+/// Why an issue order the provider calls `completed` issued nothing we can bind: it names no
+/// card. Its journal entry stays open (it is not settled), so the next run checks it again.
+fn not_issued(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+    let unissued = order.kind == OrderKind::Issue
+        && o.status == OrderStatus::Completed
+        && o.card_id.is_none()
+        && card.card_id.is_none();
+    unissued.then(|| {
+        format!(
+            "order {} completed without a card id: the card is not issued (its order stays \
+             open; the next run checks it again)",
+            o.order_id
+        )
+    })
+}
+
+/// Why card id `card_id`, named by `o`, cannot be bound: `other` holds it.
+fn taken(o: &Order, card_id: &str, other: &str) -> String {
+    format!(
+        "order {} names card {card_id}, which is already bound to {other}",
+        o.order_id
+    )
+}
+
+/// Beyond this, a charge differs from the plan's estimate (not a rounding of it).
+const CHARGE_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// A settled order charged other than the plan expected: more or less than its estimate beyond
+/// rounding, or a credit (a negative charge) where it was to cost something. `None` when the
+/// estimate or the charge is unknown.
+fn unexpected_charge(order: &OrderRecord) -> Option<ChargeWarning> {
+    let (expected, charged) = (order.estimated_charge?, order.charge?);
+    let credit = charged < Decimal::ZERO && expected > Decimal::ZERO;
+    ((charged - expected).abs() > CHARGE_TOLERANCE || credit).then(|| ChargeWarning {
+        key: order.address.key.to_string(),
+        kind: order.kind.as_str(),
+        order_id: order.order_id.clone().unwrap_or_default(),
+        expected,
+        charged,
+    })
 }
 
 /// An acknowledged order whose end could not be seen: it stays open in the journal.
