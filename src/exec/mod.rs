@@ -152,13 +152,8 @@ struct Ctx {
     max_failure_rate: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
-    /// Provider card id → the key it is bound to: every card in state as the run started, and
-    /// every card this run bound since. A card id is bound to one card only, so a bind checks
-    /// and inserts under this one lock (see `Ctx::claim_card_id`): two orders that name the same
-    /// card id cannot both bind it, whichever finishes first.
-    bound: std::sync::Mutex<
-        std::collections::HashMap<compact_str::CompactString, compact_str::CompactString>,
-    >,
+    /// Which card ids are bound to which keys: state's, and this run's as it binds them.
+    bound: perform::Bindings,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     /// One lock per card whose record a settling order writes: two orders of one card (its
@@ -303,11 +298,7 @@ impl Run {
         let lineage = store.lineage().await?;
         events.emit(Event::Started { total, serial });
         let journal_key = *client.journal_key();
-        let bound = snapshot
-            .cards
-            .values()
-            .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
-            .collect();
+        let bound = perform::Bindings::of(snapshot.cards.values());
         let ctx = Arc::new(Ctx {
             store,
             client,
@@ -323,7 +314,7 @@ impl Run {
             max_fees: options.max_fees,
             max_failure_rate: options.max_failure_rate,
             journal_key,
-            bound: std::sync::Mutex::new(bound),
+            bound,
             committed_fees: Mutex::new(Decimal::ZERO),
             card_locks: Default::default(),
             summary: Mutex::new(Summary::default()),
