@@ -370,25 +370,31 @@ impl Ctx {
 /// only, so a bind checks and inserts under this one lock ([`Bindings::refuse`]): two orders
 /// that name the same card id cannot both bind it, whichever finishes first.
 #[derive(Default)]
-pub(crate) struct Bindings(
-    std::sync::Mutex<HashMap<compact_str::CompactString, compact_str::CompactString>>,
-);
+pub(crate) struct Bindings(std::sync::Mutex<Bound>);
+
+/// What [`Bindings`] guards.
+#[derive(Default)]
+struct Bound {
+    /// Card id → key.
+    keys: HashMap<compact_str::CompactString, compact_str::CompactString>,
+    /// The card ids bound by this run (not read from state): an answer told us whose they are,
+    /// and nothing else has confirmed it yet.
+    fresh: std::collections::HashSet<compact_str::CompactString>,
+}
 
 impl Bindings {
     /// The bindings of `cards` (state's, as the run starts).
     pub(crate) fn of<'a>(cards: impl IntoIterator<Item = &'a CardRecord>) -> Self {
-        Self(std::sync::Mutex::new(
-            cards
+        Self(std::sync::Mutex::new(Bound {
+            keys: cards
                 .into_iter()
                 .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
                 .collect(),
-        ))
+            fresh: Default::default(),
+        }))
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<compact_str::CompactString, compact_str::CompactString>>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bound> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -396,7 +402,17 @@ impl Bindings {
 
     /// The key card id `card_id` is bound to.
     fn bound_to(&self, card_id: &str) -> Option<compact_str::CompactString> {
-        self.lock().get(card_id).cloned()
+        self.lock().keys.get(card_id).cloned()
+    }
+
+    /// Whether this run bound `card_id` (rather than finding it in state).
+    pub(crate) fn is_fresh(&self, card_id: &str) -> bool {
+        self.lock().fresh.contains(card_id)
+    }
+
+    /// The provider confirmed whose card `card_id` is (`cards/get`): it need not be read again.
+    pub(crate) fn confirm(&self, card_id: &str) {
+        self.lock().fresh.remove(card_id);
     }
 
     /// Why the terminal answer `o` to `order` must not be settled into `card`: it names another
@@ -418,11 +434,12 @@ impl Bindings {
         }
         let theirs = o.card_id.as_deref()?;
         let mut bound = self.lock();
-        match bound.get(theirs) {
+        match bound.keys.get(theirs) {
             Some(other) if *other != card.key => Some(taken(o, theirs, other)),
             Some(_) => None,
             None => {
-                bound.insert(theirs.into(), card.key.clone());
+                bound.keys.insert(theirs.into(), card.key.clone());
+                bound.fresh.insert(theirs.into());
                 None
             }
         }
