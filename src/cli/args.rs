@@ -348,6 +348,17 @@ pub struct SandboxArgs {
     /// carries no `refunded_amount`)
     #[arg(long, value_enum, default_value = "full")]
     pub refund: RefundArg,
+    /// Hostile: every issue order names the first card id ever issued (a provider mixing its
+    /// answers up), for testing that cardform binds no card id twice
+    #[arg(long)]
+    pub same_card_for_every_order: bool,
+    /// Hostile: issue orders end `completed` without a `card_id`
+    #[arg(long)]
+    pub completed_without_card_id: bool,
+    /// Hostile: issue and top-up orders charge their fee times this (10: ten times the fee;
+    /// -1: a credit, the balance goes up)
+    #[arg(long, value_name = "FACTOR", allow_hyphen_values = true)]
+    pub charge_multiplier: Option<String>,
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,

@@ -23,6 +23,15 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
     }
     let balance = Decimal::from_str(&a.balance)
         .map_err(|_| CliError::Usage(format!("--balance {:?}: expected a decimal", a.balance)))?;
+    let charge_multiplier = a
+        .charge_multiplier
+        .as_deref()
+        .map(|m| {
+            Decimal::from_str(m).map_err(|_| {
+                CliError::Usage(format!("--charge-multiplier {m:?}: expected a decimal"))
+            })
+        })
+        .transpose()?;
     let config = SandboxConfig {
         listen: a.listen,
         api_key: a.api_key.clone(),
@@ -52,6 +61,9 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
             RefundArg::Partial => RefundPolicy::Partial,
             RefundArg::None => RefundPolicy::None,
         },
+        same_card_for_every_order: a.same_card_for_every_order,
+        completed_without_card_id: a.completed_without_card_id,
+        charge_multiplier,
         world_file: a.world.clone(),
         ..SandboxConfig::default()
     };

@@ -173,6 +173,14 @@ impl Ctx {
             && let Some(card_id) = card.card_id.clone()
             && let Ok(details) = self.client.get_card(&card_id).await
         {
+            if details
+                .external_user_id
+                .as_deref()
+                .is_none_or(|u| u == card.external_user_id)
+            {
+                // Read already: a top-up of it need not read it again (see `not_theirs`).
+                self.bound.confirm(&card_id);
+            }
             // Only the last four digits are kept; the PAN and CVV are dropped with `details`.
             card.last4 = details.last4().map(Into::into);
             card.provider_status = Some(details.status.to_string().into());
@@ -355,6 +363,12 @@ impl Ctx {
                 message: format!("state has no provider card id for {card_key}"),
             });
         };
+        if let Some(why) = self.not_theirs(&card, &card_id).await {
+            return Ok(Ended::Failed {
+                slug: slugs::ORDER_MISMATCH.into(),
+                message: format!("{why}; the top-up was not sent"),
+            });
+        }
         let mutation = Mutation::Topup(TopupRequest {
             card_id: card_id.to_string(),
             amount,
@@ -453,6 +467,41 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// Before money goes to a card this run bound, whose it is according to the provider
+    /// (`cards/get`): only an issue order's answer said it was `card`'s, and of two orders a
+    /// provider mixed up, the first to finish binds the card id, rightly or not. One read per
+    /// top-up of a card issued in this run (cards from state are not read again). `Some` of why
+    /// the card is not `card`'s. An unreadable card is left to the top-up itself.
+    async fn not_theirs(&self, card: &CardRecord, card_id: &str) -> Option<String> {
+        if !self.bound.is_fresh(card_id) {
+            return None;
+        }
+        let seen = self.client.get_card(card_id).await.ok()?;
+        // The PAN and CVV are dropped with `seen`; only whose card it is, is kept.
+        if let Some(user) = seen
+            .external_user_id
+            .as_deref()
+            .filter(|u| *u != card.external_user_id)
+        {
+            return Some(format!(
+                "card {card_id} belongs to user {user}, not {}",
+                card.external_user_id
+            ));
+        }
+        let Some(product) = seen
+            .product_code
+            .as_deref()
+            .filter(|p| *p != card.product_code)
+        else {
+            self.bound.confirm(card_id);
+            return None;
+        };
+        Some(format!(
+            "card {card_id} is a {product} card, not {}",
+            card.product_code
+        ))
+    }
+
     /// The record of a resource that is not a card takes its declared labels; nothing is sent.
     async fn relabel_resource(&self, action: &Action) -> Result<Ended, ExecError> {
         let done = Ended::Done {

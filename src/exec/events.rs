@@ -43,10 +43,12 @@ pub enum Event {
         action: ActionKind,
         reason: String,
     },
+    /// A settled order was charged other than the plan expected (see [`ChargeWarning`]).
+    ChargeDiffers(ChargeWarning),
     /// A stage of a `--canary` run begins: the canary, then (when it passed) the rest.
     Stage { stage: Stage, changes: usize },
-    /// The run is over.
-    Finished { summary: Summary },
+    /// The run is over. Boxed: a summary is many times the size of any other event.
+    Finished { summary: Box<Summary> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,11 +111,35 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carried_out: Option<Share>,
     pub interrupted: bool,
+    /// Orders charged other than the plan expected (beyond rounding, or a credit where a cost
+    /// was expected). They are recorded as charged; this says they were not what was planned.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub charge_warnings: usize,
+    /// The first [`CHARGE_WARNINGS_KEPT`] of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charge_warning_orders: Vec<ChargeWarning>,
     /// Why the run stopped starting new work before the end (a failed canary, the failure-rate
     /// brake), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
 }
+
+/// An order the provider charged other than the fee the plan expected for it: the charge its
+/// answer implies (`balance_before − balance_after`) against the journal's estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChargeWarning {
+    pub key: String,
+    pub kind: &'static str,
+    pub order_id: String,
+    #[serde(with = "crate::wire::decimal")]
+    pub expected: Decimal,
+    #[serde(with = "crate::wire::decimal")]
+    pub charged: Decimal,
+}
+
+/// How many charge warnings a summary names; the rest are counted (a provider overcharging
+/// every order of a large run must not make the summary as long as the run).
+pub const CHARGE_WARNINGS_KEPT: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct FailureGroup {
@@ -148,6 +174,14 @@ impl Share {
 }
 
 impl Summary {
+    /// Counts one charge warning, naming it while fewer than [`CHARGE_WARNINGS_KEPT`] are.
+    pub fn warn_charge(&mut self, warning: ChargeWarning) {
+        self.charge_warnings += 1;
+        if self.charge_warning_orders.len() < CHARGE_WARNINGS_KEPT {
+            self.charge_warning_orders.push(warning);
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.failed == 0 && self.skipped == 0 && self.waiting_for_kyc == 0 && !self.interrupted
     }

@@ -24,7 +24,7 @@ pub mod refresh;
 pub mod schedule;
 pub mod slugs;
 
-pub use events::{Event, EventSink, FailureGroup, Share, Stage, Summary};
+pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
 pub use mutation::Mutation;
 pub(crate) use perform::settle;
 
@@ -155,9 +155,8 @@ struct Ctx {
     max_failure_rate: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
-    /// Provider card id → the key state binds it to, as the run started: a card id is bound to
-    /// one card only.
-    card_ids: std::collections::HashMap<compact_str::CompactString, compact_str::CompactString>,
+    /// Which card ids are bound to which keys: state's, and this run's as it binds them.
+    bound: perform::Bindings,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
     /// One lock per card whose record a settling order writes: two orders of one card (its
@@ -311,11 +310,7 @@ impl Run {
         let lineage = store.lineage().await?;
         events.emit(Event::Started { total, serial });
         let journal_key = *client.journal_key();
-        let card_ids = snapshot
-            .cards
-            .values()
-            .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
-            .collect();
+        let bound = perform::Bindings::of(snapshot.cards.values());
         let ctx = Arc::new(Ctx {
             store,
             client,
@@ -331,7 +326,7 @@ impl Run {
             max_fees: options.max_fees,
             max_failure_rate: options.max_failure_rate,
             journal_key,
-            card_ids,
+            bound,
             committed_fees: Mutex::new(Decimal::ZERO),
             card_locks: Default::default(),
             summary: Mutex::new(Summary::default()),
@@ -471,7 +466,7 @@ impl Run {
             });
         }
         self.ctx.events.emit(Event::Finished {
-            summary: summary.clone(),
+            summary: Box::new(summary.clone()),
         });
         summary
     }

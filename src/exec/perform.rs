@@ -4,8 +4,10 @@
 //! else in cardform sends a mutation. Must not decide which mutations to make (that is `card`).
 
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 use std::time::Duration;
 
+use super::events::ChargeWarning;
 use super::mutation::Mutation;
 use super::people::KycWait;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
@@ -141,7 +143,11 @@ impl Ctx {
             Err(e) => return Ok(still_tracked(&order, e)),
         };
         // Checked again at the end: the order id is journalled now, and the card id is known.
-        if let Some(why) = self.mismatch(&order, mutation, card, &last) {
+        // The card id is claimed last, so an answer refused for another reason claims nothing.
+        if let Some(why) = self
+            .mismatch(&order, mutation, card, &last)
+            .or_else(|| self.bound.refuse(&order, card, &last))
+        {
             return self.refuse_binding(&order, mutation, why).await;
         }
         // The card as it is now, not as this order found it: another order of the same card may
@@ -166,6 +172,9 @@ impl Ctx {
         }
         drop(held);
         self.card_lock_done(&card.key, lock);
+        if let Some(warning) = unexpected_charge(&order) {
+            self.warn_charge(warning).await;
+        }
         let charges = Charges::of(
             order.sent_serial.unwrap_or(self.serial),
             money::order_cost(&order),
@@ -189,7 +198,9 @@ impl Ctx {
     }
 
     /// Why the provider's answer `o` cannot be bound to `order` and `card` (see
-    /// [`Mutation::mismatch`]), or a card id it names that state binds to another card.
+    /// [`Mutation::mismatch`]): a card id that is not the card's own, or one an issue order
+    /// names that is bound to another card (in state, or earlier in this run). Only reads the
+    /// bindings: [`Ctx::claim_card_id`] takes one.
     fn mismatch(
         &self,
         order: &OrderRecord,
@@ -200,16 +211,22 @@ impl Ctx {
         if let Some(why) = mutation.mismatch(order, o) {
             return Some(why);
         }
-        let other = o
-            .card_id
-            .as_ref()
-            .and_then(|id| self.card_ids.get(id.as_str()))
-            .filter(|key| **key != card.key && mutation.kind() == OrderKind::Issue)?;
-        Some(format!(
-            "order {} names card {}, which state already binds to {other}",
-            o.order_id,
-            o.card_id.as_deref().unwrap_or_default()
-        ))
+        if let Some(why) = another_card(order, card, o) {
+            return Some(why);
+        }
+        if mutation.kind() != OrderKind::Issue {
+            return None;
+        }
+        let theirs = o.card_id.as_deref()?;
+        let other = self.bound.bound_to(theirs).filter(|key| *key != card.key)?;
+        Some(taken(o, theirs, &other))
+    }
+
+    /// Counts and reports an order charged other than the plan expected. The charge itself
+    /// stays as observed: it is what the provider took, and every report reads it.
+    async fn warn_charge(&self, warning: ChargeWarning) {
+        self.summary.lock().await.warn_charge(warning.clone());
+        self.events.emit(Event::ChargeDiffers(warning));
     }
 
     /// An answer that contradicts the journal binds nothing: the journal entry stays as it was
@@ -348,6 +365,143 @@ impl Ctx {
     }
 }
 
+/// Provider card id → the key it is bound to, for one run (apply's or refresh's): every card in
+/// state as the run started, and every card the run bound since. A card id is bound to one card
+/// only, so a bind checks and inserts under this one lock ([`Bindings::refuse`]): two orders
+/// that name the same card id cannot both bind it, whichever finishes first.
+#[derive(Default)]
+pub(crate) struct Bindings(std::sync::Mutex<Bound>);
+
+/// What [`Bindings`] guards.
+#[derive(Default)]
+struct Bound {
+    /// Card id → key.
+    keys: HashMap<compact_str::CompactString, compact_str::CompactString>,
+    /// The card ids bound by this run (not read from state): an answer told us whose they are,
+    /// and nothing else has confirmed it yet.
+    fresh: std::collections::HashSet<compact_str::CompactString>,
+}
+
+impl Bindings {
+    /// The bindings of `cards` (state's, as the run starts).
+    pub(crate) fn of<'a>(cards: impl IntoIterator<Item = &'a CardRecord>) -> Self {
+        Self(std::sync::Mutex::new(Bound {
+            keys: cards
+                .into_iter()
+                .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
+                .collect(),
+            fresh: Default::default(),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bound> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key card id `card_id` is bound to.
+    fn bound_to(&self, card_id: &str) -> Option<compact_str::CompactString> {
+        self.lock().keys.get(card_id).cloned()
+    }
+
+    /// Whether this run bound `card_id` (rather than finding it in state).
+    pub(crate) fn is_fresh(&self, card_id: &str) -> bool {
+        self.lock().fresh.contains(card_id)
+    }
+
+    /// The provider confirmed whose card `card_id` is (`cards/get`): it need not be read again.
+    pub(crate) fn confirm(&self, card_id: &str) {
+        self.lock().fresh.remove(card_id);
+    }
+
+    /// Why the terminal answer `o` to `order` must not be settled into `card`: it names another
+    /// card than the card's own, an issue order completed naming no card, or the card id it
+    /// names is bound to another key. Otherwise a completed issue order's card id is bound to
+    /// `card` here, checked and taken under one lock, and `None` is returned. The card id is
+    /// taken last, so an answer refused for another reason takes nothing.
+    pub(crate) fn refuse(
+        &self,
+        order: &OrderRecord,
+        card: &CardRecord,
+        o: &Order,
+    ) -> Option<String> {
+        if let Some(why) = another_card(order, card, o).or_else(|| not_issued(order, card, o)) {
+            return Some(why);
+        }
+        if order.kind != OrderKind::Issue || o.status != OrderStatus::Completed {
+            return None;
+        }
+        let theirs = o.card_id.as_deref()?;
+        let mut bound = self.lock();
+        match bound.keys.get(theirs) {
+            Some(other) if *other != card.key => Some(taken(o, theirs, other)),
+            Some(_) => None,
+            None => {
+                bound.keys.insert(theirs.into(), card.key.clone());
+                bound.fresh.insert(theirs.into());
+                None
+            }
+        }
+    }
+}
+
+/// Why `o` is not about `card`: a top-up or status order is about the card it was sent for, and
+/// an issue order resumed for a card that has an id already must name that one. Another id is
+/// another card, perhaps another person's.
+fn another_card(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+    let theirs = o.card_id.as_deref()?;
+    let ours = card.card_id.as_deref().filter(|ours| *ours != theirs)?;
+    Some(format!(
+        "the provider's {} order {} names card {theirs}, but {} is card {ours}",
+        order.kind.as_str(),
+        o.order_id,
+        card.key
+    ))
+}
+
+/// Why an issue order the provider calls `completed` issued nothing we can bind: it names no
+/// card. Its journal entry stays open (it is not settled), so the next run checks it again.
+fn not_issued(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+    let unissued = order.kind == OrderKind::Issue
+        && o.status == OrderStatus::Completed
+        && o.card_id.is_none()
+        && card.card_id.is_none();
+    unissued.then(|| {
+        format!(
+            "order {} completed without a card id: the card is not issued (its order stays \
+             open; the next run checks it again)",
+            o.order_id
+        )
+    })
+}
+
+/// Why card id `card_id`, named by `o`, cannot be bound: `other` holds it.
+fn taken(o: &Order, card_id: &str, other: &str) -> String {
+    format!(
+        "order {} names card {card_id}, which is already bound to {other}",
+        o.order_id
+    )
+}
+
+/// Beyond this, a charge differs from the plan's estimate (not a rounding of it).
+const CHARGE_TOLERANCE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// A settled order charged other than the plan expected: more or less than its estimate beyond
+/// rounding, or a credit (a negative charge) where it was to cost something. `None` when the
+/// estimate or the charge is unknown.
+fn unexpected_charge(order: &OrderRecord) -> Option<ChargeWarning> {
+    let (expected, charged) = (order.estimated_charge?, order.charge?);
+    let credit = charged < Decimal::ZERO && expected > Decimal::ZERO;
+    ((charged - expected).abs() > CHARGE_TOLERANCE || credit).then(|| ChargeWarning {
+        key: order.address.key.to_string(),
+        kind: order.kind.as_str(),
+        order_id: order.order_id.clone().unwrap_or_default(),
+        expected,
+        charged,
+    })
+}
+
 /// An acknowledged order whose end could not be seen: it stays open in the journal.
 fn still_tracked(order: &OrderRecord, e: ClientError) -> Ended {
     Ended::Failed {
@@ -415,4 +569,148 @@ fn provider_duration(o: &Order) -> Option<Duration> {
     let end: jiff::Timestamp = end.parse().ok()?;
     let d = end.duration_since(start);
     Duration::try_from(d).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::CardPhase;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn card(key: &str, card_id: Option<&str>) -> CardRecord {
+        CardRecord {
+            key: key.into(),
+            external_user_id: "u-1".into(),
+            product_code: "VISA_USD_STD".into(),
+            initial_topup: None,
+            desired_status: Default::default(),
+            labels: Default::default(),
+            card_id: card_id.map(Into::into),
+            phase: CardPhase::Pending,
+            provider_status: None,
+            last4: None,
+            charged: Decimal::ZERO,
+            attempt: 1,
+            replaced_by: None,
+            balance: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn order(key: &str, kind: OrderKind, estimate: Option<&str>) -> OrderRecord {
+        let mut o = OrderRecord::prepared(
+            format!("cf-{key}"),
+            Address::card(key),
+            kind,
+            1,
+            "{}".into(),
+            estimate.map(d),
+            "",
+        );
+        o.order_id = Some(format!("ord-{key}"));
+        o
+    }
+
+    fn answer(order_type: &str, card_id: Option<&str>) -> Order {
+        serde_json::from_value(serde_json::json!({
+            "order_id": "ord-x", "order_type": order_type, "status": "completed",
+            "card_id": card_id, "data": {}, "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_card_id_is_bound_to_one_key_only() {
+        let bound = Bindings::of([&card("old", Some("card_0"))]);
+        let issue = |key| order(key, OrderKind::Issue, None);
+        // State's card keeps its id; the first key to finish binds a new one, the next is refused.
+        let why = bound.refuse(
+            &issue("a"),
+            &card("a", None),
+            &answer("card_issue", Some("card_0")),
+        );
+        assert!(why.unwrap().contains("already bound to old"));
+        assert_eq!(
+            bound.refuse(
+                &issue("a"),
+                &card("a", None),
+                &answer("card_issue", Some("card_1"))
+            ),
+            None
+        );
+        assert_eq!(
+            bound.refuse(
+                &issue("a"),
+                &card("a", None),
+                &answer("card_issue", Some("card_1"))
+            ),
+            None,
+            "the same key again"
+        );
+        let why = bound.refuse(
+            &issue("b"),
+            &card("b", None),
+            &answer("card_issue", Some("card_1")),
+        );
+        assert!(why.unwrap().contains("already bound to a"));
+        // Completed naming no card: nothing issued, nothing bound.
+        let why = bound.refuse(&issue("c"), &card("c", None), &answer("card_issue", None));
+        assert!(why.unwrap().contains("completed without a card id"));
+        // A top-up or status order for another card than the card's own.
+        let topup = order("a", OrderKind::Topup, None);
+        let why = bound.refuse(
+            &topup,
+            &card("a", Some("card_1")),
+            &answer("card_topup", Some("card_0")),
+        );
+        assert!(
+            why.unwrap()
+                .contains("names card card_0, but a is card card_1")
+        );
+        let freeze = order("a", OrderKind::Freeze, None);
+        assert_eq!(
+            bound.refuse(
+                &freeze,
+                &card("a", Some("card_1")),
+                &answer("card_freeze", Some("card_1"))
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn charges_beyond_rounding_or_credits_are_unexpected() {
+        let charged = |estimate: Option<&str>, charge: Option<&str>| {
+            let mut o = order("a", OrderKind::Issue, estimate);
+            o.charge = charge.map(d);
+            unexpected_charge(&o).map(|w| (w.expected, w.charged))
+        };
+        assert_eq!(charged(Some("5.00"), Some("5.00")), None);
+        assert_eq!(charged(Some("5.00"), Some("5.01")), None, "rounding");
+        assert_eq!(charged(Some("5.00"), Some("4.99")), None, "rounding");
+        assert_eq!(
+            charged(Some("5.00"), Some("50.00")),
+            Some((d("5.00"), d("50.00")))
+        );
+        assert_eq!(
+            charged(Some("5.00"), Some("-5.00")),
+            Some((d("5.00"), d("-5.00")))
+        );
+        assert_eq!(
+            charged(Some("0.01"), Some("-0.01")),
+            Some((d("0.01"), d("-0.01"))),
+            "a credit"
+        );
+        assert_eq!(
+            charged(None, Some("50.00")),
+            None,
+            "no estimate: nothing to compare"
+        );
+        assert_eq!(charged(Some("5.00"), None), None);
+        assert_eq!(charged(Some("0"), Some("0.00")), None, "a status order");
+    }
 }

@@ -153,6 +153,9 @@ pub async fn refresh(
         orders: work.iter().map(|(_, o)| o.len()).sum(),
     });
 
+    // A card id an order names is bound to one card only, as in apply: against state and
+    // against what this refresh binds, whichever card's task gets there first.
+    let bound = Arc::new(super::perform::Bindings::of(snapshot.cards.values()));
     let slots = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (card, orders) in work {
@@ -160,9 +163,19 @@ pub async fn refresh(
         let store = store.clone();
         let client = client.clone();
         let clock = clock.clone();
+        let bound = bound.clone();
         tasks.spawn(async move {
             let _permit = slots.acquire_owned().await.expect("never closed");
-            refresh_one(&store, &client, clock.as_ref(), serial, card, orders).await
+            refresh_one(
+                &store,
+                &client,
+                clock.as_ref(),
+                &bound,
+                serial,
+                card,
+                orders,
+            )
+            .await
         });
     }
     let mut fatal = None;
@@ -284,6 +297,7 @@ async fn refresh_one(
     store: &Store,
     client: &Client,
     clock: &dyn Clock,
+    bound: &super::perform::Bindings,
     serial: u64,
     original: CardRecord,
     orders: Vec<OrderRecord>,
@@ -316,6 +330,18 @@ async fn refresh_one(
             continue;
         }
         match answer {
+            Ok(o)
+                if o.status.is_terminal()
+                    && let Some(why) = bound.refuse(&order, &card, &o) =>
+            {
+                // Left open: the next apply or refresh looks at it again.
+                one.unread.push(Unread {
+                    key: card.key.to_string(),
+                    id: order_id,
+                    slug: super::slugs::ORDER_MISMATCH.into(),
+                    message: format!("{why}; nothing was recorded for it"),
+                });
+            }
             Ok(o) if o.status.is_terminal() => {
                 super::settle(&mut order, &mut card, &o, &now_rfc3339(clock));
                 // What it cost (its refund counted), as every other figure reads it.

@@ -58,7 +58,7 @@ pub fn hint(slug: &str) -> &'static str {
             "state has no provider card id for this card; run `cardform refresh` or `cardform import KEY CARD_ID`"
         }
         ORDER_MISMATCH => {
-            "the provider's answer does not match what the journal sent under that key (another provider world after a reset, a wrong CARDFORM_API_URL, a key reused elsewhere?); nothing was bound or charged to this card: check the provider URL and `cardform show KEY` before re-running"
+            "the provider's answer does not match what the journal sent under that key (another provider world after a reset, a wrong CARDFORM_API_URL, a key reused elsewhere?), names a card id another card holds, or completed without a card id; nothing was bound to this card and its order stays in the journal: check the provider URL and `cardform show KEY` before re-running"
         }
         JOURNAL_CONFLICT => {
             "the journal already holds this change's idempotency key for another request (a state edited by hand, or two cards' histories mixed under one key); nothing was sent for it and the rest of the run went on: inspect it with `cardform show KEY` and report it before re-running"

@@ -270,6 +270,18 @@ impl Progress {
                     );
                 }
             }
+            Event::ChargeDiffers(w) => {
+                // Always shown, even without --log-cards: it is money other than planned.
+                let line = format!(
+                    "{} {}",
+                    self.style.yellow("!"),
+                    charge_warning(w, &self.currency)
+                );
+                match &s.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::Stage { stage, changes } => {
                 let line = match stage {
                     Stage::Canary => format!(
@@ -420,6 +432,22 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
             earlier.join(", ")
         );
     }
+    if s.charge_warnings > 0 {
+        let more = s.charge_warnings - s.charge_warning_orders.len();
+        let _ = writeln!(
+            out,
+            "{} {} order{} charged other than the plan expected (recorded as charged):",
+            style.yellow("!"),
+            s.charge_warnings,
+            plural(s.charge_warnings)
+        );
+        for w in &s.charge_warning_orders {
+            let _ = writeln!(out, "    {}", charge_warning(w, currency));
+        }
+        if more > 0 {
+            let _ = writeln!(out, "    … {more} more");
+        }
+    }
     if let Some(why) = &s.stopped {
         let _ = writeln!(out, "{} stopped early: {}", style.red("!"), safe(why));
     }
@@ -437,6 +465,24 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
         );
     }
     out
+}
+
+/// One order charged other than planned: which, what was expected, what it took.
+fn charge_warning(w: &crate::exec::ChargeWarning, currency: &str) -> String {
+    let cur = currency.to_uppercase();
+    format!(
+        "{}: {} order {} charged {} {cur}, the plan expected {} {cur}{}",
+        w.key,
+        w.kind,
+        w.order_id,
+        money(w.charged),
+        money(w.expected),
+        if w.charged < rust_decimal::Decimal::ZERO {
+            " (a credit: the balance went up)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// "s" after a count that is not one.

@@ -105,6 +105,15 @@ pub struct SandboxConfig {
     pub fail_topup_products: Vec<String>,
     /// What a failed order (issue or top-up) gives back to the master balance.
     pub refund: RefundPolicy,
+    /// Hostile: every issue order, once issued, names the first card id this world ever issued
+    /// (a provider that mixes its answers up). The cards themselves are created as usual.
+    pub same_card_for_every_order: bool,
+    /// Hostile: issue orders end `completed` without a `card_id`.
+    pub completed_without_card_id: bool,
+    /// Hostile: issue and top-up orders take their fee times this from the master balance
+    /// (`10`: ten times the fee; `-1`: a credit of the fee, the balance goes up). The ledger
+    /// (`balance`, `total_charged`) records what the orders really took.
+    pub charge_multiplier: Option<Decimal>,
     /// Load the world from this JSON at start, save it periodically when changed and on shutdown.
     pub world_file: Option<PathBuf>,
     /// Save the world file before answering any request that changed it, so a process killed at
@@ -138,6 +147,9 @@ impl Default for SandboxConfig {
             fail_products: Vec::new(),
             fail_topup_products: Vec::new(),
             refund: RefundPolicy::default(),
+            same_card_for_every_order: false,
+            completed_without_card_id: false,
+            charge_multiplier: None,
             world_file: None,
             durable: false,
             clock: Arc::new(SystemClock),
@@ -168,6 +180,9 @@ impl std::fmt::Debug for SandboxConfig {
             .field("fail_products", &self.fail_products)
             .field("fail_topup_products", &self.fail_topup_products)
             .field("refund", &self.refund)
+            .field("same_card_for_every_order", &self.same_card_for_every_order)
+            .field("completed_without_card_id", &self.completed_without_card_id)
+            .field("charge_multiplier", &self.charge_multiplier)
             .field("world_file", &self.world_file)
             .finish_non_exhaustive()
     }
@@ -346,6 +361,15 @@ impl SandboxHandle {
                 faults.push(format!("{name} {v}"));
             }
         }
+        if config.same_card_for_every_order {
+            faults.push("hostile: every issue order names the first card".to_owned());
+        }
+        if config.completed_without_card_id {
+            faults.push("hostile: issue orders complete without a card id".to_owned());
+        }
+        if let Some(m) = config.charge_multiplier {
+            faults.push(format!("hostile: orders charge {m} × their fee"));
+        }
         let balance = self.inspect().balance;
         let mut out = format!(
             "cardform sandbox listening on {url}\n\
@@ -474,6 +498,9 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
             .cloned()
             .collect::<HashSet<_>>(),
         refund: config.refund,
+        same_card_for_every_order: config.same_card_for_every_order,
+        completed_without_card_id: config.completed_without_card_id,
+        charge_multiplier: config.charge_multiplier,
     };
     let shared = Arc::new(Shared {
         settings,

@@ -17,6 +17,7 @@ fn config(fake: &FakeProvider) -> ClientConfig {
         rate: None,
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(3),
+        give_up_after: Duration::from_secs(30),
         max_retries: 4,
         backoff_base: Duration::from_millis(5),
     }

@@ -101,6 +101,7 @@ impl World {
             Some(product.topup_fee_fixed),
         )
         .ok_or_else(|| err(slug::INVALID_PRICING, "the product has no pricing"))?;
+        let charge = s.charged(charge);
         self.charge(charge)?;
         let fail = if s.fail_products.contains(product.code) {
             Some(Failure {
@@ -119,6 +120,7 @@ impl World {
             })
         };
         let card_id = self.new_id("card");
+        self.first_card.get_or_insert_with(|| card_id.clone());
         let o = self.new_order(
             s,
             now,
@@ -130,7 +132,7 @@ impl World {
             charge,
             fail,
         );
-        self.order_response(o, now)
+        self.order_response(s, o, now)
     }
 
     pub(super) fn topup(
@@ -171,6 +173,7 @@ impl World {
             Some(product.topup_fee_fixed),
         )
         .ok_or_else(|| err(slug::INVALID_PRICING, "the product has no pricing"))?;
+        let charge = s.charged(charge);
         self.charge(charge)?;
         let fail = if s.fail_topup_products.contains(product.code) {
             Some(Failure {
@@ -198,7 +201,7 @@ impl World {
             charge,
             fail,
         );
-        self.order_response(o, now)
+        self.order_response(s, o, now)
     }
 
     pub(super) fn change_status(
@@ -251,7 +254,7 @@ impl World {
         if let Some(c) = self.cards.get_mut(&id) {
             c.pending_change = Some(o.clone());
         }
-        self.order_response(o, now)
+        self.order_response(s, o, now)
     }
 
     /// Close a card as the provider would on its own (fraud, expiry, a support request): the one

@@ -70,6 +70,13 @@ pub(crate) struct Settings {
     pub fail_topup_products: HashSet<String>,
     /// What a failed order gives back.
     pub refund: RefundPolicy,
+    /// Hostile: every issue order, once issued, names the first card id this world ever issued.
+    pub same_card_for_every_order: bool,
+    /// Hostile: issue orders complete without a `card_id`.
+    pub completed_without_card_id: bool,
+    /// Hostile: issue and top-up orders charge their fee times this (negative: a credit), so
+    /// `balance_before − balance_after` differs from the fee the product publishes.
+    pub charge_multiplier: Option<Decimal>,
 }
 
 /// The decided answer to one request; the HTTP layer encrypts it unless `plain`.
@@ -175,6 +182,9 @@ pub(crate) struct World {
     epoch: u32,
     orders: HashMap<String, OrderRec>,
     cards: HashMap<String, CardRec>,
+    /// The card id of the first issue order ever created (see `same_card_for_every_order`).
+    #[serde(default)]
+    first_card: Option<String>,
     users: HashMap<String, User>,
     /// external_user_id → subprovider_code → its one cardholder there.
     cardholders: BTreeMap<String, BTreeMap<String, HolderRec>>,
@@ -207,6 +217,7 @@ impl World {
             epoch: persist::fresh_epoch(),
             orders: HashMap::new(),
             cards: HashMap::new(),
+            first_card: None,
             users: HashMap::new(),
             cardholders: BTreeMap::new(),
             idempotency: HashMap::new(),
@@ -414,7 +425,7 @@ impl World {
                     .orders
                     .get(&id)
                     .ok_or_else(|| err(slug::ORDER_NOT_FOUND, format!("no order {id}")))?;
-                to_value(&self.order_view(o, now))
+                to_value(&self.order_view(s, o, now))
             }
             Endpoint::CardsGet => {
                 let id = card_id(f)?;

@@ -36,6 +36,18 @@ impl RefundPolicy {
     }
 }
 
+impl super::Settings {
+    /// What an order whose fee is `fee` really takes from the master balance: the fee, unless
+    /// the hostile `charge_multiplier` says otherwise (the world's ledger records what this says,
+    /// so it stays the truth to compare cardform's figures with).
+    pub(super) fn charged(&self, fee: Decimal) -> Decimal {
+        match self.charge_multiplier {
+            Some(m) => money(fee * m),
+            None => fee,
+        }
+    }
+}
+
 impl World {
     pub(super) fn charge(&mut self, charge: Decimal) -> Result<(), ApiError> {
         if charge > self.balance {

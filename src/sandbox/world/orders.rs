@@ -208,17 +208,22 @@ impl World {
 
     /// The order as the creating call answers it, after applying whatever is already due
     /// (everything, with a zero latency).
-    pub(super) fn order_response(&mut self, id: String, now: u64) -> Result<Value, ApiError> {
+    pub(super) fn order_response(
+        &mut self,
+        s: &Settings,
+        id: String,
+        now: u64,
+    ) -> Result<Value, ApiError> {
         self.advance(now);
         let o = self
             .orders
             .get(&id)
             .ok_or_else(|| err(slug::PROVIDER_ERROR, "order vanished"))?;
-        to_value(&self.order_view(o, now))
+        to_value(&self.order_view(s, o, now))
     }
 
     /// An order as `orders/check` shows it at `now`.
-    pub(super) fn order_view(&self, o: &OrderRec, now: u64) -> Order {
+    pub(super) fn order_view(&self, s: &Settings, o: &OrderRec, now: u64) -> Order {
         let elapsed = now.saturating_sub(o.created);
         let l = o.latency;
         let done = elapsed >= l;
@@ -289,8 +294,13 @@ impl World {
                 v.status = status;
                 v.issue_status = Some(issue);
                 v.is_issued = Some(issued);
-                if issued {
-                    v.card_id = Some(o.card_id.clone());
+                if issued && !s.completed_without_card_id {
+                    // The hostile switch names the first card ever issued, whoever's it is.
+                    let named = match &self.first_card {
+                        Some(first) if s.same_card_for_every_order => first,
+                        _ => &o.card_id,
+                    };
+                    v.card_id = Some(named.clone());
                     v.provider_card_status = card.map(|c| c.status.to_string());
                 }
             }
