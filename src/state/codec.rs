@@ -634,10 +634,6 @@ pub(super) fn card_costs(
     Ok(costs)
 }
 
-/// The SQL both backends read [`card_costs`]'s rows with.
-pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key, charge, refunded \
-     FROM orders WHERE charge IS NOT NULL AND resource_kind IN ('card', 'topup')";
-
 /// The cards whose stored `charged` (`(key, charged)` rows) differs from what `costs` says their
 /// orders cost, with the right figure.
 pub(super) fn misstated(
@@ -679,14 +675,6 @@ pub(super) fn is_late_write(
     Ok(true)
 }
 
-/// The condition both backends select [`super::Store::refunds_unknown`]'s orders by.
-pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
-     AND refunded IS NULL AND order_id IS NOT NULL";
-
-/// One order's cost as the terms [`attach_charges`] sums, in SQL both dialects read: its charge,
-/// then its refund negated (see [`super::money::order_cost`]).
-pub(super) const ORDER_COST_TERMS: &str = "charge || coalesce(' -' || refunded, '')";
-
 /// Sets each run's `charged` from `(sent_serial, "charge -refund charge …")` rows: what the
 /// orders each run sent cost, summed exactly (the databases would sum text as floating point).
 pub(super) fn attach_charges(
@@ -706,10 +694,6 @@ pub(super) fn attach_charges(
     }
     Ok(())
 }
-
-/// The SQL both backends count each run's top-up orders with: `(sent_serial, count)`.
-pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orders \
-     WHERE kind = 'topup' GROUP BY sent_serial";
 
 /// Sets each run's `topups_sent` from `(sent_serial, count)` rows.
 pub(super) fn attach_topups_sent(
@@ -785,28 +769,6 @@ fn keep_latest<K: Ord, S>(
     }
 }
 
-/// The keys that left state, by the change log's tombstones (an index of them: schema 6), that
-/// no card record holds now. Both backends; SQLite is told the index, since its planner prefers
-/// the primary key's `resource_kind` range (every card's change log, 0.3 s at a million cards)
-/// even after `ANALYZE`.
-pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
-    macro_rules! removed_card_keys {
-        ($index:literal) => {
-            concat!(
-                "SELECT DISTINCT t.resource_key FROM changes AS t ",
-                $index,
-                " WHERE t.resource_kind = 'card' AND t.image IS NULL \
-                   AND NOT EXISTS (SELECT 1 FROM cards WHERE cards.key = t.resource_key)"
-            )
-        };
-    }
-    if sqlite {
-        removed_card_keys!("INDEXED BY changes_tombstones")
-    } else {
-        removed_card_keys!("")
-    }
-}
-
 /// [`Snapshot::removed_cards`](super::Snapshot::removed_cards) from the keys that left state and
 /// the card orders under them (in journal order).
 pub(super) fn removed_cards_from(
@@ -824,10 +786,6 @@ pub(super) fn removed_cards_from(
     }
     removed
 }
-
-/// The SQL both backends read top-ups with.
-pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
-     error_slug, refunded FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
 
 /// The keys of card `card`'s top-ups, as a half-open range `[CARD:, CARD;)`: `;` follows the
 /// separator `:` byte for byte, and neither may appear in a key.

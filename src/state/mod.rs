@@ -21,6 +21,7 @@ pub mod model;
 pub mod money;
 mod postgres;
 mod schema;
+mod sql;
 mod sqlite;
 
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};

@@ -293,7 +293,7 @@ impl PgStore {
             let charge: String = row.try_get(1)?;
             observed_issue_fees.insert(product, codec::decimal("observed fee", &charge)?);
         }
-        let rows: Vec<codec::TopupRow> = sqlx::query_as(codec::TOPUPS_SQL)
+        let rows: Vec<codec::TopupRow> = sqlx::query_as(crate::state::sql::TOPUPS_SQL)
             .fetch_all(&mut *tx)
             .await?;
         let topups = codec::topups_from_rows(rows)?;
@@ -368,12 +368,12 @@ impl PgStore {
         let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT sent_serial, string_agg({}, ' ') FROM orders \
                  WHERE charge IS NOT NULL GROUP BY sent_serial",
-            crate::state::codec::ORDER_COST_TERMS
+            crate::state::sql::ORDER_COST_TERMS
         )))
         .fetch_all(&self.pool)
         .await?;
         codec::attach_charges(&mut runs, charges)?;
-        let topups: Vec<(i64, i64)> = sqlx::query_as(codec::TOPUPS_SENT_SQL)
+        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::sql::TOPUPS_SENT_SQL)
             .fetch_all(&self.pool)
             .await?;
         codec::attach_topups_sent(&mut runs, topups)?;
@@ -676,7 +676,7 @@ impl PgStore {
     async fn removed_cards_in(
         conn: &mut PgConnection,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
-        let keys: Vec<String> = sqlx::query_scalar(codec::removed_card_keys_sql(false))
+        let keys: Vec<String> = sqlx::query_scalar(crate::state::sql::removed_card_keys_sql(false))
             .fetch_all(&mut *conn)
             .await?;
         if keys.is_empty() {
@@ -685,7 +685,7 @@ impl PgStore {
         let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
              WHERE resource_kind = 'card' AND resource_key IN ({})",
-            codec::removed_card_keys_sql(false)
+            crate::state::sql::removed_card_keys_sql(false)
         )))
         .fetch_one(&mut *conn)
         .await?;
@@ -699,7 +699,7 @@ impl PgStore {
         let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
              WHERE {}",
-            codec::REFUND_UNKNOWN
+            crate::state::sql::REFUND_UNKNOWN
         )))
         .fetch_one(&self.pool)
         .await?;
@@ -992,7 +992,7 @@ pub(super) async fn recompute_charged_in(
     tx: &mut Transaction<'_, Postgres>,
 ) -> Result<u64, StateError> {
     let rows: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as(codec::CHARGED_ORDERS_SQL)
+        sqlx::query_as(crate::state::sql::CHARGED_ORDERS_SQL)
             .fetch_all(&mut **tx)
             .await?;
     let costs = codec::card_costs(rows)?;

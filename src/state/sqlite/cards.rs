@@ -91,7 +91,7 @@ impl SqliteStore {
             observed_issue_fees.insert(product, rows::decimal("observed fee", &charge)?);
         }
         let rows: Vec<crate::state::codec::TopupRow> =
-            sqlx::query_as(crate::state::codec::TOPUPS_SQL)
+            sqlx::query_as(crate::state::sql::TOPUPS_SQL)
                 .fetch_all(&mut *tx)
                 .await?;
         let topups = crate::state::codec::topups_from_rows(rows)?;

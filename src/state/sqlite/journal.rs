@@ -187,7 +187,7 @@ impl SqliteStore {
     pub(super) async fn removed_cards_in(
         conn: &mut SqliteConnection,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
-        let keys: Vec<String> = sqlx::query_scalar(codec::removed_card_keys_sql(true))
+        let keys: Vec<String> = sqlx::query_scalar(crate::state::sql::removed_card_keys_sql(true))
             .fetch_all(&mut *conn)
             .await?;
         let mut orders = Vec::new();
@@ -196,7 +196,7 @@ impl SqliteStore {
                 "SELECT {} FROM orders WHERE resource_kind = 'card' AND resource_key IN ({}) \
                  ORDER BY seq",
                 order_columns!(),
-                codec::removed_card_keys_sql(true)
+                crate::state::sql::removed_card_keys_sql(true)
             )))
             .fetch_all(&mut *conn)
             .await?
@@ -211,7 +211,7 @@ impl SqliteStore {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM orders WHERE {} ORDER BY seq",
             order_columns!(),
-            codec::REFUND_UNKNOWN
+            crate::state::sql::REFUND_UNKNOWN
         )))
         .fetch_all(&self.reader)
         .await?
@@ -519,7 +519,7 @@ async fn upsert_observed_fee(
 /// many changed.
 pub(super) async fn recompute_charged_in(conn: &mut SqliteConnection) -> Result<u64, StateError> {
     let rows: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as(codec::CHARGED_ORDERS_SQL)
+        sqlx::query_as(crate::state::sql::CHARGED_ORDERS_SQL)
             .fetch_all(&mut *conn)
             .await?;
     let costs = codec::card_costs(rows)?;

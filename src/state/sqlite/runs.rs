@@ -65,12 +65,12 @@ impl SqliteStore {
         let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT sent_serial, group_concat({}, ' ') FROM orders \
                  WHERE charge IS NOT NULL GROUP BY sent_serial",
-            crate::state::codec::ORDER_COST_TERMS
+            crate::state::sql::ORDER_COST_TERMS
         )))
         .fetch_all(&self.reader)
         .await?;
         attach_charges(&mut runs, charges)?;
-        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::codec::TOPUPS_SENT_SQL)
+        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::sql::TOPUPS_SENT_SQL)
             .fetch_all(&self.reader)
             .await?;
         crate::state::codec::attach_topups_sent(&mut runs, topups)?;
