@@ -59,6 +59,7 @@ impl Provider {
         if global.sandbox {
             return Self::sandbox(global, rate).await;
         }
+        sandbox_settings::tell_ignored();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let (url, key, secret) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET));
         let missing: Vec<&str> = [(ENV_URL, &url), (ENV_KEY, &key), (ENV_SECRET, &secret)]

@@ -63,6 +63,12 @@ pub fn parse(raw: &str) -> Result<SandboxSettings, CliError> {
                 .chain(words.iter().map(String::as_str)),
         )
         .map_err(|e| {
+            if e.kind() == clap::error::ErrorKind::DisplayHelp {
+                return usage(
+                    "the settings are the flags of cardform sandbox: see cardform sandbox --help"
+                        .to_owned(),
+                );
+            }
             // Clap's first line says what is wrong; its usage line would show the in-process
             // defaults as if they were required.
             let text = e.render().to_string();
@@ -115,6 +121,14 @@ pub fn balance_hint(problems: &[Problem]) -> Option<String> {
         )),
         _ => None,
     })
+}
+
+/// Says on stderr that `CARDFORM_SANDBOX` is set but this run talks to a real provider, so a
+/// setting meant for the sandbox is not silently taken for one that applies.
+pub fn tell_ignored() {
+    if std::env::var(ENV_SANDBOX).is_ok_and(|v| !v.trim().is_empty()) {
+        eprintln!("note: {ENV_SANDBOX} is ignored without --sandbox");
+    }
 }
 
 /// Tells on stderr how to raise the balance, when the provider is the in-process sandbox and
@@ -250,6 +264,7 @@ mod tests {
             "--world w.json",
             "--balance lots",
             "--no-such-flag",
+            "--help",
             "--fail-rate 2",
         ] {
             let Err(CliError::Usage(m)) = parse(bad) else {

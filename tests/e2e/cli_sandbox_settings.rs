@@ -164,6 +164,10 @@ fn a_bad_setting_names_the_variable() {
         ("--fail-rate 2", "CARDFORM_SANDBOX: --fail-rate 2"),
         ("--no-such-flag", "CARDFORM_SANDBOX: unexpected argument"),
         (
+            "--help",
+            "CARDFORM_SANDBOX: the settings are the flags of cardform sandbox",
+        ),
+        (
             "--listen 127.0.0.1:9",
             "CARDFORM_SANDBOX: --listen is not a setting of --sandbox",
         ),
@@ -291,4 +295,23 @@ fn a_card_waiting_for_kyc_says_so() {
             assert!(!err.contains("xq"), "{err}");
         }
     }
+}
+
+/// The setting is for the in-process sandbox only: against a real provider it is said to be
+/// ignored, not taken for one that applies.
+#[test]
+fn the_setting_is_ignored_without_the_sandbox() {
+    let env = Env::new();
+    env.write("cards.yaml", CARDS);
+    let out = env
+        .cardform(&["plan", "-f", "cards.yaml"])
+        .env(ENV_SANDBOX, "--balance 100000")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("note: CARDFORM_SANDBOX is ignored without --sandbox"),
+        "{}",
+        stderr(&out)
+    );
 }
