@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Write a fleet of N cards as YAML (default 1000) to stdout:
-#   examples/gen-fleet.sh 10000 > fleet.yaml && cardform plan --sandbox -f fleet.yaml
+#   examples/gen-fleet.sh 10000 > fleet.yaml && CARDFORM_SANDBOX="--balance 100000" cardform plan --sandbox -f fleet.yaml
+# (the built-in sandbox starts with 10000 USDT; CARDFORM_SANDBOX sizes it, see the README)
 set -euo pipefail
 n=${1:-1000}
 product=${2:-VISA_USD_STD}

@@ -448,6 +448,7 @@ fn show_and_ask(
         print!("{}", global.with_flags(&text()));
     }
     if !doc.applicable {
+        super::sandbox_settings::hint_balance(global, &doc.plan.problems);
         return Err(CliError::Reported);
     }
     if !doc.has_changes {

@@ -20,6 +20,7 @@ mod provider;
 mod rebind;
 mod refresh;
 mod sandbox;
+mod sandbox_settings;
 mod session;
 mod settings;
 mod show;

@@ -73,6 +73,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
         );
     }
     if !doc.applicable {
+        super::sandbox_settings::hint_balance(global, &doc.plan.problems);
         return Err(CliError::Reported);
     }
     Ok(if args.detailed_exitcode && doc.has_changes {

@@ -3,9 +3,10 @@
 //! provider that is, as a state records it ([`identity`]), and the refusal of a state recorded
 //! for another ([`check`]; the rule itself is `crate::model::provider`).
 
-use std::time::Duration;
+use rust_decimal::Decimal;
 
 use super::CliError;
+use super::sandbox_settings::{self, ENV_SANDBOX};
 use super::settings::Global;
 use crate::client::{Client, ClientConfig, ClientError};
 use crate::model::provider::{self as rule, Binding, ProviderId};
@@ -58,6 +59,7 @@ impl Provider {
         if global.sandbox {
             return Self::sandbox(global, rate).await;
         }
+        sandbox_settings::tell_ignored();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let (url, key, secret) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET));
         let missing: Vec<&str> = [(ENV_URL, &url), (ENV_KEY, &key), (ENV_SECRET, &secret)]
@@ -109,19 +111,30 @@ impl Provider {
         if let Some(dir) = world.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display(), e))?;
         }
+        // Balance and faults from CARDFORM_SANDBOX (defaults when unset); where it listens and
+        // keeps its world are this run's to say.
+        let settings = sandbox_settings::from_env()?;
         let config = SandboxConfig {
             listen: "127.0.0.1:0".parse().expect("valid loopback address"),
-            order_latency: Duration::from_millis(300),
             world_file: Some(world),
             // It lives and dies with this cardform process: a kill -9 must lose nothing.
             durable: true,
-            ..SandboxConfig::default()
+            ..settings.config
         };
         let api_key = Secret::new(config.api_key.clone());
         let api_secret = config.api_secret.clone();
         let handle = sandbox::spawn(config)
             .await
             .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+        // A saved world keeps its own balance; a larger --balance is paid in on top, so the
+        // setting works on the world a user already has.
+        let deposited = settings.balance.map(|b| handle.deposit_up_to(b));
+        if !settings.shown.is_empty() {
+            eprintln!(
+                "note: {}",
+                tell_settings(&settings.shown, deposited, &handle)
+            );
+        }
         let client = Client::new(ClientConfig {
             base_url: handle.base_url(),
             api_key,
@@ -161,6 +174,24 @@ impl Provider {
             h.shutdown().await;
         }
     }
+}
+
+/// The one line saying the in-process sandbox is not the default one: the flags of
+/// `CARDFORM_SANDBOX`, and what `--balance` did to a saved world.
+fn tell_settings(shown: &[String], deposited: Option<Decimal>, handle: &SandboxHandle) -> String {
+    let balance = handle.inspect().balance;
+    let money = match deposited {
+        Some(d) if d > Decimal::ZERO => {
+            format!(" (deposited {d} USDT: the master balance is now {balance} USDT)")
+        }
+        Some(_) => format!(" (the master balance is {balance} USDT)"),
+        None => String::new(),
+    };
+    crate::render::safe(&format!(
+        "the sandbox runs with {ENV_SANDBOX}=\"{}\"{money}",
+        shown.join(" ")
+    ))
+    .into_owned()
 }
 
 /// Every wait of the client longer than a few seconds is a plain line on stderr, so a run is

@@ -10,6 +10,19 @@ use crate::sandbox::{self, RateLimitShape, RefundPolicy, SandboxConfig};
 use crate::wire::Secret;
 
 pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
+    let config = config(a)?;
+    let handle = sandbox::spawn(config.clone())
+        .await
+        .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+    println!("{}", handle.banner(&config));
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    Ok(Outcome::Success)
+}
+
+/// What the flags ask of a sandbox. Shared with the in-process `--sandbox`, which takes the same
+/// flags from `CARDFORM_SANDBOX` (`super::provider`), so every fault is there too.
+pub fn config(a: &SandboxArgs) -> Result<SandboxConfig, CliError> {
     for (flag, v) in [
         ("--fail-rate", a.fail_rate),
         ("--error-rate", a.error_rate),
@@ -67,11 +80,5 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
         world_file: a.world.clone(),
         ..SandboxConfig::default()
     };
-    let handle = sandbox::spawn(config.clone())
-        .await
-        .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
-    println!("{}", handle.banner(&config));
-    let _ = tokio::signal::ctrl_c().await;
-    handle.shutdown().await;
-    Ok(Outcome::Success)
+    Ok(config)
 }

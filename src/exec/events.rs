@@ -43,6 +43,15 @@ pub enum Event {
         action: ActionKind,
         reason: String,
     },
+    /// A card has waited this long for its cardholder's KYC (told once it has waited a few
+    /// seconds, then now and then): sent again under the same key until `--kyc-wait` runs out.
+    WaitingForKyc {
+        key: String,
+        /// The person's id, as plans show it; nothing else of the person.
+        external_user_id: String,
+        waited_secs: u64,
+        gives_up_in_secs: u64,
+    },
     /// A settled order was charged other than the plan expected (see [`ChargeWarning`]).
     ChargeDiffers(ChargeWarning),
     /// A stage of a `--canary` run begins: the canary, then (when it passed) the rest.

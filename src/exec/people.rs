@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::mutation::{Mutation, PersonAnswer};
-use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
+use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, ResourceKind};
 use crate::plan::Action;
@@ -172,10 +172,11 @@ impl Ctx {
     pub(super) async fn wait_for_kyc(
         &self,
         e: &ClientError,
+        key: &str,
         external_user_id: &str,
         product_code: &str,
         started: tokio::time::Instant,
-        tries: &mut u32,
+        tries: &mut KycTries,
     ) -> Result<KycWait, ExecError> {
         let ClientError::Provider(p) = e else {
             return Ok(KycWait::NotKyc);
@@ -196,16 +197,18 @@ impl Ctx {
             return Ok(KycWait::TimedOut);
         }
         let backoff = KYC_RETRY_FIRST
-            .saturating_mul(1u32 << (*tries).min(5))
+            .saturating_mul(1u32 << tries.sent.min(5))
             .min(KYC_RETRY_MAX)
             .min(self.kyc_wait - waited)
             .mul_f64(1.0 + 0.2 * self.jitter().abs());
-        *tries += 1;
+        tries.sent += 1;
         self.parked.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
-        // In slices, so a stop is noticed within a second rather than after a long backoff.
+        // In slices, so a stop is noticed within a second rather than after a long backoff, and
+        // the wait is told when it is due rather than at the next retry.
         let until = tokio::time::Instant::now() + backoff;
         while tokio::time::Instant::now() < until && !self.stop.is_stopped() {
+            self.tell_kyc_wait(key, external_user_id, started.elapsed(), tries);
             tokio::time::sleep_until(
                 until.min(tokio::time::Instant::now() + Duration::from_secs(1)),
             )
@@ -213,6 +216,32 @@ impl Ctx {
         }
         self.parked.fetch_sub(1, Ordering::SeqCst);
         Ok(KycWait::Retry)
+    }
+
+    /// Says that `key` waits for its cardholder's KYC, once it has waited [`KYC_TELL_AFTER`] and
+    /// then every [`KYC_TELL_EVERY`]: a wait of up to `--kyc-wait` is never silent. Only the
+    /// card's key and the external_user_id (an id, shown in plans already) are named.
+    fn tell_kyc_wait(
+        &self,
+        key: &str,
+        external_user_id: &str,
+        waited: Duration,
+        tries: &mut KycTries,
+    ) {
+        let due = match tries.told {
+            None => waited >= KYC_TELL_AFTER,
+            Some(last) => waited >= last + KYC_TELL_EVERY,
+        };
+        if !due {
+            return;
+        }
+        tries.told = Some(waited);
+        self.events.emit(Event::WaitingForKyc {
+            key: key.to_owned(),
+            external_user_id: external_user_id.to_owned(),
+            waited_secs: waited.as_secs(),
+            gives_up_in_secs: self.kyc_wait.saturating_sub(waited).as_secs(),
+        });
     }
 
     /// Records a KYC status learned from the answer to a card of `product_code` (a refusal, or
@@ -267,6 +296,18 @@ fn kyc_status_of(p: &crate::wire::ProviderError) -> Option<String> {
 
 /// KYC statuses after which the provider must act before a card can be issued.
 const KYC_DEAD_ENDS: [&str; 2] = ["rejected", "expired"];
+
+/// How long a card waits for KYC before the wait is told, and then how often it is told again.
+const KYC_TELL_AFTER: Duration = Duration::from_secs(5);
+const KYC_TELL_EVERY: Duration = Duration::from_secs(30);
+
+/// One card's KYC wait so far: how many times it was sent, when the wait was last told.
+#[derive(Debug, Default)]
+pub(super) struct KycTries {
+    sent: u32,
+    /// How long it had waited when the wait was last told (`None`: not yet).
+    told: Option<Duration>,
+}
 
 /// What a card refused for KYC does next.
 pub(super) enum KycWait {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::events::ChargeWarning;
 use super::mutation::Mutation;
-use super::people::KycWait;
+use super::people::{KycTries, KycWait};
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -78,7 +78,7 @@ impl Ctx {
     ) -> Result<Ended, ExecError> {
         let first = match order.order_id.clone() {
             None => {
-                let (started, mut tries) = (tokio::time::Instant::now(), 0u32);
+                let (started, mut tries) = (tokio::time::Instant::now(), KycTries::default());
                 loop {
                     let e = match mutation.send(&self.client, &order.idempotency_key).await {
                         Ok(o) => {
@@ -99,6 +99,7 @@ impl Ctx {
                     match self
                         .wait_for_kyc(
                             &e,
+                            &card.key,
                             &r.external_user_id,
                             r.product_code.as_deref().unwrap_or_default(),
                             started,

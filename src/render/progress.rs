@@ -282,6 +282,27 @@ impl Progress {
                     None => eprintln!("{line}"),
                 }
             }
+            Event::WaitingForKyc {
+                key,
+                external_user_id,
+                waited_secs,
+                gives_up_in_secs,
+            } => {
+                // Told whatever the mode: a wait of minutes must not look like a hang.
+                let line = format!(
+                    "note: {}",
+                    safe(&format!(
+                        "waiting for KYC: card {key} (cardholder {external_user_id}) is not \
+                         ready after {}; giving up in {} (--kyc-wait)",
+                        seconds(*waited_secs as f64),
+                        seconds(*gives_up_in_secs as f64)
+                    ))
+                );
+                match &s.bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
             Event::Stage { stage, changes } => {
                 let line = match stage {
                     Stage::Canary => format!(

@@ -222,6 +222,9 @@ pub struct Inspection {
     pub total_charged: Decimal,
     /// Given back for failed issue orders.
     pub total_refunded: Decimal,
+    /// Paid in by the operator ([`SandboxHandle::deposit_up_to`]): neither a charge nor a refund.
+    #[serde(default)]
+    pub total_deposited: Decimal,
     /// Sorted by (external_user_id, product_code).
     pub issue_orders: Vec<IssueOrderCount>,
     /// Per endpoint path, every call including rejected ones (`(unknown)` for other paths).
@@ -311,6 +314,10 @@ impl Shared {
         let now = self.clock.now_micros();
         self.world().close_card(now, card_id)
     }
+
+    fn deposit_up_to(&self, target: Decimal) -> Decimal {
+        self.world().deposit_up_to(target)
+    }
 }
 
 /// A running sandbox. Dropping it stops the server without saving; call [`shutdown`](Self::shutdown).
@@ -334,6 +341,13 @@ impl SandboxHandle {
 
     pub fn inspect(&self) -> Inspection {
         self.shared.inspect()
+    }
+
+    /// Raise the master balance to `target` if it is below it, as an operator's deposit (a world
+    /// loaded from its file keeps its own balance otherwise). Returns what was paid in. Saved
+    /// with the world's next save, like any change.
+    pub fn deposit_up_to(&self, target: Decimal) -> Decimal {
+        self.shared.deposit_up_to(target)
     }
 
     /// Close a card at the provider, as `POST /__sandbox/close` does. `false` if no such card.

@@ -20,6 +20,7 @@ mod cli_provider;
 mod cli_readme;
 mod cli_reports;
 mod cli_rollout;
+mod cli_sandbox_settings;
 mod cli_shared_state;
 mod cli_sharp_edges;
 mod cli_state_files;

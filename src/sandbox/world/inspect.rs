@@ -52,6 +52,7 @@ impl World {
             balance: self.balance,
             total_charged: self.total_charged,
             total_refunded: self.total_refunded,
+            total_deposited: self.total_deposited,
             issue_orders: counts
                 .into_iter()
                 .map(|((u, p), count)| IssueOrderCount {

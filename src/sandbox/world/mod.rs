@@ -175,6 +175,10 @@ pub(crate) struct World {
     balance: Decimal,
     total_charged: Decimal,
     total_refunded: Decimal,
+    /// Paid in by the operator (`deposit_up_to`), not by any order: kept apart from the charges
+    /// and refunds so the ledger still says what cardform's orders did.
+    #[serde(default)]
+    total_deposited: Decimal,
     next_id: u64,
     /// Drawn from the OS when the world is made: mixed into every id, so two worlds (a sandbox
     /// whose world was lost, a second sandbox) never hand out the same order or card id.
@@ -213,6 +217,7 @@ impl World {
             balance: money(balance),
             total_charged: Decimal::new(0, 2),
             total_refunded: Decimal::new(0, 2),
+            total_deposited: Decimal::new(0, 2),
             next_id: 0,
             epoch: persist::fresh_epoch(),
             orders: HashMap::new(),

@@ -61,6 +61,22 @@ impl World {
         }
         Ok(())
     }
+
+    /// An operator's deposit: raises the master balance to `target` when it is below it (a
+    /// sandbox asked for a larger balance than its saved world has left). Returns what was paid
+    /// in (zero when the balance already reaches `target`). Counted in `total_deposited` only:
+    /// it is neither a charge nor a refund.
+    pub fn deposit_up_to(&mut self, target: Decimal) -> Decimal {
+        let target = money(target);
+        if target <= self.balance {
+            return Decimal::new(0, 2);
+        }
+        let paid = target - self.balance;
+        self.balance = target;
+        self.total_deposited = money(self.total_deposited + paid);
+        self.dirty = true;
+        paid
+    }
 }
 
 pub(super) fn money(v: Decimal) -> Decimal {
