@@ -30,13 +30,14 @@ pub fn identity(global: &Global) -> Result<ProviderId, CliError> {
     if global.sandbox {
         return Ok(ProviderId::sandbox());
     }
-    let Some(url) = std::env::var(ENV_URL).ok().filter(|v| !v.trim().is_empty()) else {
+    // `CARDFORM_API_URL`, else `api_url` in cardform.toml (resolved in settings).
+    let Some((url, source)) = &global.api_url else {
         return Err(CliError::NoProvider);
     };
-    ProviderId::from_api_url(&url).map_err(|e| {
+    ProviderId::from_api_url(url).map_err(|e| {
         // The URL itself is not shown: a mistyped one may hold a key.
         CliError::Usage(format!(
-            "{ENV_URL} is not a provider's API URL: {e} (e.g. https://api.example.com)"
+            "{source} is not a provider's API URL: {e} (e.g. https://api.example.com)"
         ))
     })
 }
@@ -59,7 +60,8 @@ impl Provider {
             return Self::sandbox(global, rate).await;
         }
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (url, key, secret) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET));
+        let url = global.api_url.as_ref().map(|(u, _)| u.clone());
+        let (key, secret) = (var(ENV_KEY), var(ENV_SECRET));
         let missing: Vec<&str> = [(ENV_URL, &url), (ENV_KEY, &key), (ENV_SECRET, &secret)]
             .into_iter()
             .filter(|(_, v)| v.is_none())

@@ -5,6 +5,7 @@
 mod cli_apply;
 mod cli_audit;
 mod cli_bindings;
+mod cli_config;
 mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
