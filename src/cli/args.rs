@@ -85,9 +85,9 @@ pub enum Command {
         after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --rate 100\n  cardform apply plan.json"
     )]
     Apply(ApplyArgs),
-    /// Show what state holds: one card in detail, or a table of all
+    /// Show what state holds (one card in detail, or a table of all), or a saved plan
     #[command(
-        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json"
+        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json\n  cardform show plan.json --format markdown   # a plan saved with `plan --out`"
     )]
     Show(ShowArgs),
     /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
@@ -221,8 +221,9 @@ pub struct PlanArgs {
     /// List every change on a terminal, however many (large groups are summarised otherwise)
     #[arg(long)]
     pub detail: bool,
-    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
-    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, NAME=VALUE (a label, e.g. team=ops),
+    /// label=VALUE (any label with that value) or product=CODE. The plan says it is partial and
+    /// how many changes it leaves out
     #[arg(long, value_name = "TARGET")]
     pub target: Vec<String>,
 }
@@ -262,8 +263,9 @@ pub struct ApplyArgs {
     /// Apply even when the declarations hold no cards at all
     #[arg(long)]
     pub allow_empty: bool,
-    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
-    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, NAME=VALUE (a label, e.g. team=ops),
+    /// label=VALUE (any label with that value) or product=CODE. The plan says it is partial and
+    /// how many changes it leaves out
     #[arg(long, value_name = "TARGET")]
     pub target: Vec<String>,
     /// Carry out the first N changes (spread across products) and wait for them; go on only if
@@ -409,12 +411,16 @@ pub enum LimitShape {
 
 #[derive(Debug, Args, Clone)]
 pub struct ShowArgs {
-    /// The card to show (or a person, by external_user_id: their user and cardholders); all
-    /// cards when omitted
+    /// The card to show (or a person, by external_user_id: their user and cardholders), or a
+    /// plan saved with `cardform plan --out` (a .json file); all cards when omitted
+    #[arg(value_name = "KEY|PLANFILE")]
     pub key: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Output format (markdown: for a saved plan only)
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
