@@ -123,10 +123,16 @@ impl Project {
     /// The project file for this run: `explicit` (`--config-file` / `CARDFORM_CONFIG`) if
     /// given, else the nearest `cardform.toml` in `start` or above it; `None` when there is none.
     pub fn load(explicit: Option<&Path>, start: &Path) -> Result<Option<Project>, ProjectError> {
-        let path = match explicit {
-            Some(p) => p.to_path_buf(),
+        let (path, base) = match explicit {
+            Some(p) => (
+                p.to_path_buf(),
+                p.parent().unwrap_or(Path::new("")).to_path_buf(),
+            ),
             None => match find(start) {
-                Some(p) => p,
+                Some(p) => {
+                    let base = relative_base(start, &p);
+                    (p, base)
+                }
                 None => return Ok(None),
             },
         };
@@ -134,7 +140,7 @@ impl Project {
             path: path.display().to_string(),
             source,
         })?;
-        parse(&path, &text).map(Some)
+        parse_in(&path, &base, &text).map(Some)
     }
 }
 
@@ -144,6 +150,17 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         .ancestors()
         .map(|dir| dir.join(FILE_NAME))
         .find(|p| p.is_file())
+}
+
+/// The found file's directory as seen from `start` (`../..`, or empty when it is `start`): paths
+/// joined to it stay relative, as `-f cards/` would be, so a saved plan records the files the
+/// same way on every checkout of the repository.
+fn relative_base(start: &Path, found: &Path) -> PathBuf {
+    let dir = found.parent().unwrap_or(Path::new(""));
+    match start.strip_prefix(dir) {
+        Ok(below) => below.components().map(|_| "..").collect(),
+        Err(_) => dir.to_path_buf(),
+    }
 }
 
 fn at(path: &Path, line: Option<usize>) -> String {
@@ -195,7 +212,8 @@ fn has_password(url: &str) -> bool {
             .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("password=")))
 }
 
-pub fn parse(path: &Path, text: &str) -> Result<Project, ProjectError> {
+/// The file at `path`, its relative paths joined to `dir` (its directory, as the run sees it).
+fn parse_in(path: &Path, dir: &Path, text: &str) -> Result<Project, ProjectError> {
     let shown = || path.display().to_string();
     let table: toml::Table = text
         .parse()
@@ -236,7 +254,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Project, ProjectError> {
         path: shown(),
         message: e.message().to_owned(),
     })?;
-    let dir = path.parent().unwrap_or(Path::new(""));
     let lines = KEYS
         .iter()
         .filter_map(|k| line_of(text, k).map(|l| ((*k).to_owned(), l)))
@@ -291,7 +308,7 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<Project, ProjectError> {
-        parse(Path::new("/repo/cardform.toml"), text)
+        parse_in(Path::new("/repo/cardform.toml"), Path::new("/repo"), text)
     }
 
     #[test]
@@ -346,6 +363,18 @@ mod tests {
             "/repo/cardform.toml:2: unknown key `max_prun` (did you mean `max_prune`?) (known \
              keys: files, state, api_url, rate, parallelism, max_prune, max_failure_rate)"
         );
+    }
+
+    #[test]
+    fn a_found_file_gives_paths_relative_to_the_working_directory() {
+        let found = Path::new("/repo/cardform.toml");
+        assert_eq!(relative_base(Path::new("/repo"), found), PathBuf::from(""));
+        assert_eq!(
+            relative_base(Path::new("/repo/docs/runbooks"), found),
+            PathBuf::from("../..")
+        );
+        let p = parse_in(found, Path::new("../.."), "files = [\"cards/\"]").unwrap();
+        assert_eq!(p.files.unwrap(), vec![PathBuf::from("../../cards/")]);
     }
 
     #[test]
