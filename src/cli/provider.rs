@@ -84,8 +84,13 @@ impl Provider {
             )));
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
+            // Named where it was written: CARDFORM_API_URL, or api_url in cardform.toml.
+            let from = global
+                .api_url
+                .as_ref()
+                .map_or_else(|| ENV_URL.to_owned(), |(_, source)| source.to_string());
             return Err(CliError::Usage(format!(
-                "{ENV_URL}={url:?} has no scheme: write it as https://{url} (or http:// for a \
+                "{from}: {url:?} has no scheme: write it as https://{url} (or http:// for a \
                  local sandbox)"
             )));
         }
