@@ -33,23 +33,19 @@ struct Settings {
 }
 
 impl Settings {
-    fn resolve(args: &ApplyArgs) -> Result<Self, CliError> {
-        if args.plan_file.is_none() && args.files.is_empty() {
-            return Err(CliError::Usage(
-                "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE".into(),
-            ));
-        }
+    fn resolve(args: &ApplyArgs, global: &Global) -> Result<Self, CliError> {
+        let rate = global.rate(args.rate)?.map(|(r, _)| r);
         Ok(Settings {
             max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
-            max_prune: settings::max_prune(&args.max_prune)?,
+            max_prune: global.max_prune(args.max_prune.as_deref())?.0,
             lock_wait: settings::lock_wait(&args.lock_timeout)?,
-            rate: settings::rate(args.rate)?,
-            parallelism: settings::parallelism(args.parallelism, args.rate)?,
+            rate,
+            parallelism: global.parallelism(args.parallelism, rate)?.0,
             progress_interval: settings::parse_duration(
                 "--progress-interval",
                 &args.progress_interval,
             )?,
-            max_failure_rate: settings::max_failure_rate(&args.max_failure_rate)?,
+            max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
             kyc_wait: settings::parse_duration("--kyc-wait", &args.kyc_wait)?,
             part_cards: match args.part_size {
                 0 => return Err(CliError::Usage("--part-size must be at least 1".into())),
@@ -60,7 +56,19 @@ impl Settings {
 }
 
 pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError> {
-    let settings = Settings::resolve(args)?;
+    // Without a PLANFILE, `-f` may come from cardform.toml: resolved once, here.
+    let mut args = args.clone();
+    if args.plan_file.is_none() {
+        args.files = global.files(&args.files).map_err(|_| {
+            CliError::Usage(
+                "nothing to apply: pass -f FILE|DIR (repeatable) or a saved PLANFILE, or list \
+                 the declarations as `files = [\"cards/\"]` in cardform.toml"
+                    .into(),
+            )
+        })?;
+    }
+    let args = &args;
+    let settings = Settings::resolve(args, global)?;
 
     // Everything that can fail on input fails before the provider hears of it.
     let input = match &args.plan_file {

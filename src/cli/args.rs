@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
 Provider settings come from the environment: CARDFORM_API_URL, CARDFORM_API_KEY,
-CARDFORM_API_SECRET (never from declaration files). Pass --sandbox to use the built-in
+CARDFORM_API_SECRET (never from declaration files; the URL may also be `api_url` in
+cardform.toml, the project file found by walking up from the working directory, which can give
+-f paths, the state and flag defaults too: flags > environment > cardform.toml > defaults;
+`cardform config` shows what applies). Pass --sandbox to use the built-in
 sandbox provider instead (its state is then state/sandbox.db unless --state says otherwise:
 CARDFORM_STATE is for the real provider's state, and --sandbox ignores it). A state belongs to
 the provider it was first written for; `cardform state replace-provider` moves it.
@@ -40,10 +43,14 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// State database file or postgres:// URL [default: $CARDFORM_STATE, else state/cardform.db;
-    /// with --sandbox always state/sandbox.db, never $CARDFORM_STATE]
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Where the state is: a SQLite file path, or a postgres:// URL (?state=NAME picks one of
+    /// several; the password comes from PGPASSWORD) [default: $CARDFORM_STATE, else `state` in
+    /// cardform.toml, else state/cardform.db; with --sandbox always state/sandbox.db]
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub state: Option<String>,
+    /// The project file to use instead of the nearest cardform.toml [env: CARDFORM_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
     /// Use the built-in sandbox provider, started in-process on a free loopback port
     #[arg(long, global = true)]
     pub sandbox: bool,
@@ -78,9 +85,9 @@ pub enum Command {
         after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --rate 100\n  cardform apply plan.json"
     )]
     Apply(ApplyArgs),
-    /// Show what state holds: one card in detail, or a table of all
+    /// Show what state holds (one card in detail, or a table of all), or a saved plan
     #[command(
-        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json"
+        after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json\n  cardform show plan.json --format markdown   # a plan saved with `plan --out`"
     )]
     Show(ShowArgs),
     /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
@@ -114,6 +121,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The resolved settings (paths, state, provider, flag defaults) and where each came from
+    #[command(
+        after_help = "Examples:\n  cardform config\n  cardform config --json\n\nPrecedence: flags > environment variables > cardform.toml > built-in defaults.\nSecrets are never shown, only whether they are set."
+    )]
+    Config {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the built-in provider stand-in on loopback
     #[command(
         after_help = "Examples:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100\n  cardform sandbox --rate-limit 50 --rate-limit-shape fixed"
@@ -132,8 +148,12 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct InitArgs {
     /// Upgrade an existing state written by an older cardform (a copy of it is kept beside it)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub upgrade: bool,
+    /// Write a commented starter cardform.toml in the working directory instead (never over an
+    /// existing one); creates no state
+    #[arg(long, alias = "write-config")]
+    pub config: bool,
     /// How long to wait for another cardform holding the state lock (e.g. 30s, 5m)
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub lock_timeout: String,
@@ -141,8 +161,9 @@ pub struct InitArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct FilesArgs {
-    /// Declaration file or directory (every *.yaml, *.yml, *.csv inside); repeatable
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    /// Declaration file or directory (every *.yaml, *.yml, *.csv inside); repeatable [default:
+    /// `files` in cardform.toml]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 }
 
@@ -184,9 +205,10 @@ pub struct PlanArgs {
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,
-    /// The most cards --prune may freeze: a count, or a share of the cards in state
-    #[arg(long, value_name = "N|P%", default_value = "10%")]
-    pub max_prune: String,
+    /// The most cards --prune may freeze: a count, or a share of the cards in state [default:
+    /// `max_prune` in cardform.toml, else 10%]
+    #[arg(long, value_name = "N|P%")]
+    pub max_prune: Option<String>,
     /// Plan even when the declarations hold no cards at all
     #[arg(long)]
     pub allow_empty: bool,
@@ -199,8 +221,9 @@ pub struct PlanArgs {
     /// List every change on a terminal, however many (large groups are summarised otherwise)
     #[arg(long)]
     pub detail: bool,
-    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
-    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, NAME=VALUE (a label, e.g. team=ops),
+    /// label=VALUE (any label with that value) or product=CODE. The plan says it is partial and
+    /// how many changes it leaves out
     #[arg(long, value_name = "TARGET")]
     pub target: Vec<String>,
 }
@@ -210,7 +233,7 @@ pub struct ApplyArgs {
     /// A plan saved with `cardform plan --out`; applied without asking
     #[arg(value_name = "PLANFILE", conflicts_with = "files")]
     pub plan_file: Option<PathBuf>,
-    /// Declaration file or directory; repeatable
+    /// Declaration file or directory; repeatable [default: `files` in cardform.toml]
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
     /// Do not ask for approval (for CI)
@@ -233,14 +256,16 @@ pub struct ApplyArgs {
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,
-    /// The most cards --prune may freeze: a count, or a share of the cards in state
-    #[arg(long, value_name = "N|P%", default_value = "10%")]
-    pub max_prune: String,
+    /// The most cards --prune may freeze: a count, or a share of the cards in state [default:
+    /// `max_prune` in cardform.toml, else 10%]
+    #[arg(long, value_name = "N|P%")]
+    pub max_prune: Option<String>,
     /// Apply even when the declarations hold no cards at all
     #[arg(long)]
     pub allow_empty: bool,
-    /// Only these cards (repeatable): KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or
-    /// product=CODE. The plan says it is partial and how many changes it leaves out
+    /// Only these cards (repeatable): KEY, KEY-PREFIX*, NAME=VALUE (a label, e.g. team=ops),
+    /// label=VALUE (any label with that value) or product=CODE. The plan says it is partial and
+    /// how many changes it leaves out
     #[arg(long, value_name = "TARGET")]
     pub target: Vec<String>,
     /// Carry out the first N changes (spread across products) and wait for them; go on only if
@@ -248,9 +273,10 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N")]
     pub canary: Option<usize>,
     /// Stop starting new work once at least 20 orders finished and more than this share failed
-    /// (in-flight orders are still tracked to the end); 100% turns the brake off
-    #[arg(long, value_name = "P%", default_value = "20%")]
-    pub max_failure_rate: String,
+    /// (in-flight orders are still tracked to the end); 100% turns the brake off [default:
+    /// `max_failure_rate` in cardform.toml, else 20%]
+    #[arg(long, value_name = "P%")]
+    pub max_failure_rate: Option<String>,
     /// Stop starting orders once the charged fees would pass this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
@@ -385,12 +411,16 @@ pub enum LimitShape {
 
 #[derive(Debug, Args, Clone)]
 pub struct ShowArgs {
-    /// The card to show (or a person, by external_user_id: their user and cardholders); all
-    /// cards when omitted
+    /// The card to show (or a person, by external_user_id: their user and cardholders), or a
+    /// plan saved with `cardform plan --out` (a .json file); all cards when omitted
+    #[arg(value_name = "KEY|PLANFILE")]
     pub key: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Output format (markdown: for a saved plan only)
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

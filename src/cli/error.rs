@@ -16,13 +16,13 @@ pub enum CliError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(
-        "no provider configured: set CARDFORM_API_URL, CARDFORM_API_KEY and CARDFORM_API_SECRET, or pass --sandbox to try the built-in sandbox"
+        "no provider configured: set CARDFORM_API_URL (or api_url in cardform.toml), CARDFORM_API_KEY and CARDFORM_API_SECRET, or pass --sandbox to try the built-in sandbox"
     )]
     NoProvider,
     #[error("{0}")]
     Io(String),
     #[error(
-        "no state at {location}: run `cardform init --state {location}` to create it, or point --state / CARDFORM_STATE at your team's shared state (nothing was sent to the provider)"
+        "no state at {location}: run `cardform init --state {location}` to create it, or point --state / CARDFORM_STATE (or `state` in cardform.toml) at your team's shared state (nothing was sent to the provider)"
     )]
     NoState { location: String },
     /// The state was written for another provider: its cards exist there, not at this one.

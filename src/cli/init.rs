@@ -1,5 +1,6 @@
 //! `cardform init`: create a state on purpose, or (`--upgrade`) bring one written by an older
 //! cardform to this release's schema. The only command whose job is the schema itself.
+//! `init --config` instead writes a starter `cardform.toml` (see `project`).
 
 use super::args::InitArgs;
 use super::out::print;
@@ -8,6 +9,9 @@ use super::{CliError, Outcome};
 use crate::state::{SCHEMA_VERSION, Store};
 
 pub async fn run(args: &InitArgs, global: &Global) -> Result<Outcome, CliError> {
+    if args.config {
+        return write_config();
+    }
     let at = &global.state;
     let found = Store::schema_version(at).await?;
     if let Some(v) = found.filter(|v| *v < SCHEMA_VERSION && !args.upgrade) {
@@ -40,4 +44,31 @@ pub async fn run(args: &InitArgs, global: &Global) -> Result<Outcome, CliError> 
     };
     store.close().await;
     print(&text)
+}
+
+/// `init --config`: a commented cardform.toml in the working directory, never over one.
+fn write_config() -> Result<Outcome, CliError> {
+    use std::io::Write;
+    let path = std::path::Path::new(super::project::FILE_NAME);
+    // `create_new`: the check and the write are one step, so a file appearing meanwhile is kept.
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(CliError::Other(format!(
+                "{} already exists: refusing to overwrite it (edit it, or remove it first)",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(CliError::io(path.display(), e)),
+    };
+    file.write_all(super::project::STARTER.as_bytes())
+        .map_err(|e| CliError::io(path.display(), e))?;
+    print(&format!(
+        "Wrote {}: edit `files` and `state`, then run `cardform config` to check what applies.\n",
+        path.display()
+    ))
 }

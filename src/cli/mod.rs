@@ -8,6 +8,7 @@
 
 mod apply;
 mod args;
+mod config;
 mod error;
 mod history;
 mod init;
@@ -16,6 +17,7 @@ mod out;
 mod parts;
 mod people;
 mod plan;
+mod project;
 mod provider;
 mod rebind;
 mod refresh;
@@ -30,7 +32,7 @@ mod who;
 
 pub use error::CliError;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use std::process::ExitCode;
 
@@ -51,7 +53,7 @@ pub enum Outcome {
 pub fn main() -> ExitCode {
     // clap exits 2 on a usage error, which a pipeline using `--detailed-exitcode` would read as
     // "changes present": usage errors are errors (1) here, like every other.
-    let cli = match Cli::try_parse() {
+    let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -62,7 +64,7 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let global = match Global::resolve(&cli.global) {
+    let global = match project_for(&cli).and_then(|p| Global::resolve(&cli.global, p)) {
         Ok(g) => g,
         Err(e) => {
             eprint!("{}", e.render(crate::render::Style::PLAIN));
@@ -91,6 +93,59 @@ pub fn main() -> ExitCode {
     exit(result, &global)
 }
 
+/// The global flags that mean nothing to `cardform sandbox` (it keeps no state and talks to no
+/// provider): hidden from its `--help`, and refused there.
+const NOT_FOR_SANDBOX: &[&str] = &["state", "sandbox", "config_file", "request_timeout"];
+
+/// clap's parse, with `sandbox --help` left without the global flags it ignores.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let command = Cli::command();
+    // Global flags are copied into each subcommand when the command is built, unless it has
+    // its own: the sandbox gets its own hidden copies.
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|a| NOT_FOR_SANDBOX.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    let command = command.mut_subcommand("sandbox", |sub| sub.args(hidden));
+    let matches = command.try_get_matches()?;
+    if let Some(("sandbox", sub)) = matches.subcommand() {
+        for id in NOT_FOR_SANDBOX {
+            if sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                let flag = format!("--{}", id.replace('_', "-"));
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{flag} does nothing with `cardform sandbox`, which runs the provider \
+                         stand-in and keeps no cardform state (its world persists with --world \
+                         PATH)\n"
+                    ),
+                ));
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches)
+}
+
+/// The project file for this run: `--config-file`, else `CARDFORM_CONFIG`, else the nearest
+/// cardform.toml. Commands that use none of its settings (the sandbox server, completions,
+/// writing a starter file) never read it, so a broken file cannot stop them.
+fn project_for(cli: &Cli) -> Result<Option<project::Project>, CliError> {
+    match &cli.command {
+        Command::Sandbox(_) | Command::Completions { .. } => return Ok(None),
+        Command::Init(a) if a.config => return Ok(None),
+        _ => {}
+    }
+    let explicit = cli
+        .global
+        .config_file
+        .clone()
+        .or_else(|| settings::env_var(project::ENV_CONFIG).map(Into::into));
+    let cwd = std::env::current_dir().map_err(|e| CliError::io("the working directory", e))?;
+    project::Project::load(explicit.as_deref(), &cwd).map_err(|e| CliError::Usage(e.to_string()))
+}
+
 async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
     match command {
         Command::Validate(a) => validate::run(&a, global),
@@ -117,6 +172,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         }
         Command::Sandbox(a) => sandbox::run(&a).await,
         Command::Products { json } => products(json, global).await,
+        Command::Config { json } => config::run(json, global),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

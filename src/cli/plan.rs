@@ -13,10 +13,14 @@ use crate::state::{Snapshot, Store};
 use crate::wire::{SystemClock, timestamp::now_rfc3339};
 
 pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> {
+    // `-f` and `--max-prune` may come from cardform.toml: resolved once, here.
+    let mut args = args.clone();
+    args.files.files = global.files(&args.files.files)?;
+    let args = &args;
     let options = PlanOptions {
         prune: args.prune,
         max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
-        max_prune: super::settings::max_prune(&args.max_prune)?,
+        max_prune: global.max_prune(args.max_prune.as_deref())?.0,
         targets: super::settings::targets(&args.target)?,
     };
     // The declarations are parsed on a blocking thread while the state is read: on a large fleet

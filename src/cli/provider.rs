@@ -31,13 +31,14 @@ pub fn identity(global: &Global) -> Result<ProviderId, CliError> {
     if global.sandbox {
         return Ok(ProviderId::sandbox());
     }
-    let Some(url) = std::env::var(ENV_URL).ok().filter(|v| !v.trim().is_empty()) else {
+    // `CARDFORM_API_URL`, else `api_url` in cardform.toml (resolved in settings).
+    let Some((url, source)) = &global.api_url else {
         return Err(CliError::NoProvider);
     };
-    ProviderId::from_api_url(&url).map_err(|e| {
+    ProviderId::from_api_url(url).map_err(|e| {
         // The URL itself is not shown: a mistyped one may hold a key.
         CliError::Usage(format!(
-            "{ENV_URL} is not a provider's API URL: {e} (e.g. https://api.example.com)"
+            "{source} is not a provider's API URL: {e} (e.g. https://api.example.com)"
         ))
     })
 }
@@ -61,7 +62,8 @@ impl Provider {
         }
         sandbox_settings::tell_ignored();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let (url, key, secret) = (var(ENV_URL), var(ENV_KEY), var(ENV_SECRET));
+        let url = global.api_url.as_ref().map(|(u, _)| u.clone());
+        let (key, secret) = (var(ENV_KEY), var(ENV_SECRET));
         let missing: Vec<&str> = [(ENV_URL, &url), (ENV_KEY, &key), (ENV_SECRET, &secret)]
             .into_iter()
             .filter(|(_, v)| v.is_none())
@@ -84,8 +86,13 @@ impl Provider {
             )));
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
+            // Named where it was written: CARDFORM_API_URL, or api_url in cardform.toml.
+            let from = global
+                .api_url
+                .as_ref()
+                .map_or_else(|| ENV_URL.to_owned(), |(_, source)| source.to_string());
             return Err(CliError::Usage(format!(
-                "{ENV_URL}={url:?} has no scheme: write it as https://{url} (or http:// for a \
+                "{from}: {url:?} has no scheme: write it as https://{url} (or http:// for a \
                  local sandbox)"
             )));
         }

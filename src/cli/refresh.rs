@@ -85,9 +85,9 @@ async fn refresh_run(
 
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
     let wait = settings::lock_wait(&args.lock_timeout)?;
-    let rate = settings::rate(args.rate)?;
+    let rate = global.rate(args.rate)?.map(|(r, _)| r);
     // As for apply: enough in flight to keep a `--rate R` provider busy.
-    let parallelism = settings::parallelism(args.parallelism, args.rate)?;
+    let parallelism = global.parallelism(args.parallelism, rate)?.0;
     let provider = Provider::connect(global, rate).await?;
     let interval = settings::parse_duration("--progress-interval", &args.progress_interval)?;
     let result = refresh_state(global, &provider, parallelism, wait, interval).await;

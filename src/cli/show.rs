@@ -1,9 +1,10 @@
-//! `cardform show` and `cardform state list`: what state holds, one card in detail or a table.
-//! Read-only: never creates or changes a state.
+//! `cardform show` and `cardform state list`: what state holds, one card in detail or a table;
+//! or, as Terraform's `show PLANFILE`, a plan saved with `plan --out`. Read-only: never creates
+//! or changes a state.
 
 use std::collections::BTreeMap;
 
-use super::args::{ListArgs, ShowArgs};
+use super::args::{Format, ListArgs, ShowArgs};
 use super::out::{no_such_card, print};
 use super::settings::Global;
 use super::{CliError, Outcome, session};
@@ -12,10 +13,86 @@ use crate::render::state as view;
 use crate::state::{CardPhase, OrderPhase, Store};
 
 pub async fn show(args: &ShowArgs, global: &Global) -> Result<Outcome, CliError> {
-    session::reading(global, async |store: Option<&Store>| {
+    let mut not_a_plan = None;
+    if let Some(arg) = &args.key {
+        match saved_plan(arg) {
+            Ok(Some(doc)) => return show_plan(&doc, arg, args, global),
+            Ok(None) => {}
+            // Keys may end in `.json` too: a file that is no plan falls back to the key, and the
+            // reason it was no plan is said only if no card has that key either.
+            Err(why) => not_a_plan = Some(why),
+        }
+    }
+    if args.format == Format::Markdown {
+        return Err(CliError::Usage(
+            "--format markdown is for a saved plan (`cardform show plan.json --format \
+             markdown`); a card or the card table prints as human text or --json"
+                .into(),
+        ));
+    }
+    let shown = session::reading(global, async |store: Option<&Store>| {
         show_in(args, global, store).await
     })
-    .await
+    .await;
+    match (shown, not_a_plan, &args.key) {
+        (Err(CliError::Other(m)), Some(why), Some(arg)) if m.starts_with("no card ") => {
+            Err(CliError::Other(format!(
+                "{arg} is neither a saved plan ({why}) nor a card in state {}",
+                global.state
+            )))
+        }
+        (shown, _, _) => shown,
+    }
+}
+
+/// `arg` as a saved plan: `Ok(None)` when it is not an existing `.json` file (so a card key),
+/// `Err` with the reason when it is one that holds no plan.
+fn saved_plan(arg: &str) -> Result<Option<crate::plan::PlanDocument>, String> {
+    let path = std::path::Path::new(arg);
+    if !arg.ends_with(".json") || !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let doc: crate::plan::PlanDocument =
+        serde_json::from_str(&text).map_err(|e| format!("not a cardform plan file: {e}"))?;
+    if doc.format_version != crate::plan::FORMAT_VERSION {
+        return Err(format!(
+            "a plan file of format {}, and this cardform reads format {}",
+            doc.format_version,
+            crate::plan::FORMAT_VERSION
+        ));
+    }
+    Ok(Some(doc))
+}
+
+/// A saved plan, rendered as `cardform plan` rendered it; neither state nor provider is read.
+fn show_plan(
+    doc: &crate::plan::PlanDocument,
+    path: &str,
+    args: &ShowArgs,
+    global: &Global,
+) -> Result<Outcome, CliError> {
+    use crate::render::plan as render;
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Json => print(&format!("{}\n", render::json(doc))),
+        Format::Markdown => print(&global.with_flags(&render::markdown(doc))),
+        Format::Human => {
+            let mut text = format!(
+                "Saved plan {path}, made {} against state serial {}:\n\n",
+                crate::render::safe(&doc.created_at),
+                doc.state.serial
+            );
+            text.push_str(&global.with_flags(&render::human(doc, global.style, false)));
+            if doc.applicable && doc.has_changes {
+                text.push_str(&format!(
+                    "\nApply exactly this plan with: {}\n",
+                    global.cmd(&format!("apply {path}"))
+                ));
+            }
+            print(&text)
+        }
+    }
 }
 
 async fn show_in(

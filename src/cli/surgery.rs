@@ -187,7 +187,25 @@ async fn import_locked(
             args.card_id, other.key
         )));
     }
-    let seen = provider.client.get_card(&args.card_id).await?;
+    let seen = match provider.client.get_card(&args.card_id).await {
+        Ok(seen) => seen,
+        // The provider's generic hint ("run refresh") is for a card state already holds; here
+        // the id was typed by hand, and the likeliest fault is the typing.
+        Err(crate::client::ClientError::Provider(e))
+            if [
+                crate::wire::error::slug::CARD_NOT_FOUND,
+                crate::wire::error::slug::INVALID_CARD_ID,
+            ]
+            .contains(&e.slug.as_str()) =>
+        {
+            return Err(CliError::Other(format!(
+                "the provider has no card {:?} ({}): check the card id (copy it from the \
+                 provider's dashboard or API); nothing was imported",
+                args.card_id, e.slug
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Keep what state may hold and let the Card (PAN, CVV) go at once.
     let status = seen.status.clone();
     let last4 = seen.last4();

@@ -7,6 +7,10 @@ use crate::decl;
 use crate::render::diagnostics;
 
 pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
+    // `-f` may come from cardform.toml.
+    let mut args = args.clone();
+    args.files.files = global.files(&args.files.files)?;
+    let args = &args;
     let loaded = decl::load(&args.files.files);
     if args.json {
         println!("{}", diagnostics::result_json(&loaded));

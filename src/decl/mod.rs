@@ -466,6 +466,7 @@ fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declaratio
         problems.sort_by_key(|(file, p)| (*file, p.offset()));
         return Err(SpecReport::new(
             problems.into_iter().map(|(_, p)| p).collect(),
+            sources.len(),
         ));
     }
     let fingerprint = fingerprint(&cards, &moves, &cardholders, None);

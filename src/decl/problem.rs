@@ -461,14 +461,20 @@ impl Diagnostic for SpecProblem {
 pub struct SpecReport {
     problems: Vec<SpecProblem>,
     files: usize,
+    /// How many files were read, so "(1 file)" is never taken for all that was read.
+    files_read: usize,
 }
 
 impl SpecReport {
-    pub(crate) fn new(problems: Vec<SpecProblem>) -> Self {
+    pub(crate) fn new(problems: Vec<SpecProblem>, files_read: usize) -> Self {
         let mut files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
         files.dedup();
         let files = files.len();
-        SpecReport { problems, files }
+        SpecReport {
+            problems,
+            files,
+            files_read: files_read.max(files),
+        }
     }
     pub fn problems(&self) -> &[SpecProblem] {
         &self.problems
@@ -488,13 +494,25 @@ impl SpecReport {
 impl fmt::Display for SpecReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "{n} problem{} in the declarations ({} file{})",
-            if n == 1 { "" } else { "s" },
-            self.files,
-            if self.files == 1 { "" } else { "s" }
-        )
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        if self.files == self.files_read {
+            write!(
+                f,
+                "{n} problem{} in the declarations ({} file{})",
+                plural(n),
+                self.files,
+                plural(self.files)
+            )
+        } else {
+            // "(1 file)" after reading two would read as if only one was read.
+            write!(
+                f,
+                "{n} problem{} in the declarations ({} of {} files)",
+                plural(n),
+                self.files,
+                self.files_read
+            )
+        }
     }
 }
 

@@ -13,7 +13,7 @@ pub mod parts;
 mod people;
 mod target;
 
-pub use document::{DeclarationsRef, InProgress, PlanDocument, StateRef};
+pub use document::{DeclarationsRef, FORMAT_VERSION, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
 pub use model::*;
 pub use people::Person;

@@ -1,7 +1,9 @@
 //! `--target`: a plan restricted to some cards, as Terraform's `-target` restricts to some
-//! resources. A target names a key (`alice`), a key prefix (`team-a/*`), a label
-//! (`label=ops` for any label with that value, `label=team=ops` for one label) or a product
-//! (`product=VISA_USD_STD`). Pure, like the rest of the planner.
+//! resources. A target names a key (`alice`), a key prefix (`team-a/*`), a label (`team=ops`,
+//! or `label=team=ops`; `label=ops` for any label with that value) or a product
+//! (`product=VISA_USD_STD`). A key never holds `=`, so `NAME=VALUE` cannot be mistaken for one;
+//! `label=` and `product=` are read first, so a label named `label` or `product` is written
+//! `label=product=X`. Pure, like the rest of the planner.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,11 +61,18 @@ impl Target {
                 e => Err(format!("--target {raw:?}: {e}")),
             })?;
             Rule::Prefix(prefix.to_owned())
-        } else if raw.contains('=') {
-            return Err(format!(
-                "--target {raw:?}: expected KEY, KEY-PREFIX*, label=VALUE, label=NAME=VALUE or \
-                 product=CODE"
-            ));
+        } else if let Some((name, value)) = raw.split_once('=') {
+            // `team=t1`: the label, as `state list --label team=t1` and declarations spell it.
+            if name.is_empty() {
+                return Err(format!(
+                    "--target {raw:?}: expected KEY, KEY-PREFIX*, NAME=VALUE (a label), \
+                     label=VALUE (any label) or product=CODE"
+                ));
+            }
+            Rule::Label {
+                name: Some(name.to_owned()),
+                value: value.to_owned(),
+            }
         } else {
             crate::model::check_key(raw).map_err(|e| format!("--target {raw:?}: {e}"))?;
             Rule::Key(raw.to_owned())
@@ -137,12 +146,11 @@ mod tests {
             "label=ops",
             "label=team=ops",
             "product=P",
+            "team=ops",
         ] {
             assert!(Target::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "label=", "label==x", "product=", "a b", "foo=bar", "bad key*",
-        ] {
+        for bad in ["label=", "label==x", "product=", "a b", "=bar", "bad key*"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         let mut labels = Labels::new();
@@ -152,6 +160,11 @@ mod tests {
         assert!(!t("team-a/*").matches("team-b/x", "P", &labels));
         assert!(t("label=ops").matches("k", "P", &labels));
         assert!(t("label=team=ops").matches("k", "P", &labels));
+        // `NAME=VALUE` is the label, as `label=NAME=VALUE` is.
+        assert_eq!(t("team=ops").rule, t("label=team=ops").rule);
+        assert!(t("team=ops").matches("k", "P", &labels));
+        assert!(!t("team=dev").matches("k", "P", &labels));
+        assert!(!t("owner=ops").matches("k", "P", &labels));
         assert!(!t("label=owner=ops").matches("k", "P", &labels));
         assert!(t("product=P").matches("k", "P", &labels));
         assert!(!t("alice").matches("alice2", "P", &labels));

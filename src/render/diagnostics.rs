@@ -121,6 +121,24 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_says_how_many_files_were_read() {
+        let r = match load_sources(vec![
+            ("good.yaml".to_owned(), "version: 1\ncards: []\n".to_owned()),
+            (
+                "bad.yaml".to_owned(),
+                "version: 1\ncards:\n  - key: \"open".to_owned(),
+            ),
+        ]) {
+            Ok(_) => panic!("should be invalid"),
+            Err(r) => r,
+        };
+        assert_eq!(
+            r.to_string(),
+            "1 problem in the declarations (1 of 2 files)"
+        );
+    }
+
+    #[test]
     fn carets_sit_under_the_offending_text_after_wide_characters() {
         let r = report(
             "t.yaml",

@@ -214,9 +214,10 @@ fn view(
     if outline.is_empty() {
         let _ = writeln!(
             out,
-            "{} Declarations and state match ({} cards unchanged).",
+            "{} Declarations and state match ({} card{} unchanged).",
             style.green("No changes."),
-            plan.unchanged
+            plan.unchanged,
+            if plan.unchanged == 1 { "" } else { "s" }
         );
     }
 
@@ -304,7 +305,11 @@ fn grouped(out: &mut String, kind: ActionKind, section: &Section, style: Style, 
         if kind.issues_card() || kind == ActionKind::Topup {
             money_part = format!("  fees {}", amount(group.fees, cur));
             if group.unknown > 0 {
-                money_part.push_str(&format!(" + unknown for {}", group.unknown));
+                money_part.push_str(&format!(
+                    " + unknown for {} card{}",
+                    group.unknown,
+                    if group.unknown == 1 { "" } else { "s" }
+                ));
             }
             if !group.topups.is_zero() {
                 money_part.push_str(&format!(", top-ups {}", amount(group.topups, cur)));

@@ -407,7 +407,12 @@ pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
     let cur = safe(&currency.to_uppercase()).into_owned();
     let estimated = |amount: rust_decimal::Decimal, unknown: usize| {
         if unknown > 0 {
-            format!("{} + unknown for {unknown} {cur}", money(amount))
+            // The currency belongs to the amount; the unknown part is a count of cards.
+            format!(
+                "{} {cur} + unknown fees for {unknown} card{}",
+                money(amount),
+                plural(unknown)
+            )
         } else {
             format!("{} {cur}", money(amount))
         }
@@ -582,5 +587,27 @@ impl RefreshBar {
         if let Some(bar) = self.bar.lock().expect("progress lock").take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_currency_follows_the_amount_and_unknown_fees_count_cards() {
+        let s = crate::exec::Summary {
+            estimated: rust_decimal::Decimal::new(305172770, 2),
+            estimated_unknown: 16666,
+            ..Default::default()
+        };
+        let text = summary(&s, Style::PLAIN, "usdt");
+        assert!(
+            text.contains(
+                "Money: estimated 3051727.70 USDT + unknown fees for 16666 cards, actually \
+                 charged 0.00 USDT"
+            ),
+            "{text}"
+        );
     }
 }

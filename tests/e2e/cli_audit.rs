@@ -228,6 +228,14 @@ fn history_after_apply_rm_import_refresh(backend: Backend) {
     assert!(err.contains("already in state"), "{err}");
     let err = fails(&mut env.cardform(&["import", "dave-2", &outside]));
     assert!(err.contains("already managed as dave-sales"), "{err}");
+    // A mistyped card id is a typo to fix, not drift to refresh (issue 29).
+    let err = fails(&mut env.cardform(&["import", "dave-3", "card_no_such_id"]));
+    assert!(
+        err.contains("the provider has no card \"card_no_such_id\"")
+            && err.contains("check the card id"),
+        "{err}"
+    );
+    assert!(!err.contains("refresh"), "{err}");
     let err = fails(&mut env.cardform(&["state", "rm", "bob-ops"]));
     assert!(err.contains("no card \"bob-ops\""), "{err}");
     // Refusals are not runs.

@@ -32,6 +32,8 @@ fn a_target_restricts_the_plan_and_says_what_it_leaves_out() {
         (&["team-a/*"], 3, 2),
         (&["label=b"], 2, 3),
         (&["label=team=a"], 3, 2),
+        // `NAME=VALUE` is the label, as `state list --label` spells it (issue 29).
+        (&["team=a"], 3, 2),
         (&["product=MC_EUR_PREMIUM"], 2, 3),
         (&["team-a/x1", "product=MC_EUR_PREMIUM"], 3, 2),
     ] {

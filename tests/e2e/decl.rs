@@ -241,7 +241,8 @@ fn validate_names_the_place_of_each_bad_kyc_field_and_never_its_value() {
     }
     assert!(err.contains("unknown country code `ZZ`"), "{err}");
     assert!(
-        err.contains("6 problems in the declarations (1 file)"),
+        // Two files were read: "(1 file)" would read as if only one was (issue 29).
+        err.contains("6 problems in the declarations (1 of 2 files)"),
         "{err}"
     );
     let json = validate(&files, &["--json"]);

@@ -5,10 +5,12 @@
 mod cli_apply;
 mod cli_audit;
 mod cli_bindings;
+mod cli_config;
 mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
+mod cli_habits;
 mod cli_lifecycle;
 
 mod cli_logs;
