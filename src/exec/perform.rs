@@ -5,11 +5,11 @@
 
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::events::ChargeWarning;
 use super::mutation::Mutation;
 use super::people::KycWait;
+use super::poll::{FirstCheck, Seen};
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -337,16 +337,22 @@ impl Ctx {
         }
     }
 
-    /// Poll `orders/check` until the order is terminal, checking near its expected finish.
+    /// Poll `orders/check` until the order is terminal, checking near its expected finish, and
+    /// tell the latency model what the checks showed (an interval, see [`Seen`]).
     async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
         let started = tokio::time::Instant::now();
         let mut n = 0u32;
         // Held until the order is observed below: if its checks fail first, and it was the
         // scout, dropping it hands the role on.
-        let mut _first_check = None;
+        let mut first_check = None;
+        let (mut open_at, mut sent) = (None, 0.0);
         while !last.status.is_terminal() {
             if n == 0 {
-                _first_check = Some(self.latency.until_first_check(started, self.jitter()).await);
+                first_check = Some(self.latency.until_first_check(started, self.jitter()).await);
+            } else if n == 1 && first_check.as_ref().is_some_and(FirstCheck::explores) {
+                // An explorer found it open, as most do: check again when an ordinary first
+                // check would, not in re-check steps from its early start.
+                tokio::time::sleep_until(started + self.latency.first_check(self.jitter())).await;
             } else {
                 tokio::time::sleep(self.latency.recheck(n, self.jitter())).await;
             }
@@ -357,10 +363,20 @@ impl Ctx {
                     .clone()
                     .expect("tracked orders are acknowledged"),
             };
+            sent = started.elapsed().as_secs_f64();
             last = self.client.call(&req, None).await?;
+            if !last.status.is_terminal() {
+                open_at = Some(sent);
+            }
         }
-        let took = provider_duration(&last).unwrap_or_else(|| started.elapsed());
-        self.latency.observe(took);
+        let seen = Seen {
+            open_at,
+            done_sent: sent,
+            done_by: started.elapsed().as_secs_f64(),
+            provider: provider_span(&last),
+        };
+        let explorer = first_check.as_ref().is_some_and(FirstCheck::explores);
+        self.latency.observe(seen, explorer);
         Ok(last)
     }
 }
@@ -562,13 +578,29 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
     }
 }
 
-/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`).
-fn provider_duration(o: &Order) -> Option<Duration> {
+/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`), in
+/// seconds, as a span widened by the timestamps' resolution: a provider that stamps whole seconds
+/// says only "between d − 1 s and d + 1 s".
+fn provider_span(o: &Order) -> Option<(f64, f64)> {
     let end = o.completed_at.as_deref().or(o.failed_at.as_deref())?;
     let start: jiff::Timestamp = o.created_at.parse().ok()?;
     let end: jiff::Timestamp = end.parse().ok()?;
-    let d = end.duration_since(start);
-    Duration::try_from(d).ok()
+    let d = end.duration_since(start).as_secs_f64();
+    if d < 0.0 {
+        return None;
+    }
+    Some(((d - resolution(start)).max(0.0), d + resolution(end)))
+}
+
+/// The finest unit a timestamp seems to be given in, in seconds (from its fraction's trailing
+/// zeros; a precise one that happens to fall on a whole second is only taken as coarser).
+fn resolution(t: jiff::Timestamp) -> f64 {
+    match t.subsec_nanosecond() {
+        0 => 1.0,
+        n if n % 1_000_000 == 0 => 1e-3,
+        n if n % 1_000 == 0 => 1e-6,
+        _ => 1e-9,
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
+mod cli_latency;
 mod cli_lifecycle;
 
 mod cli_logs;
