@@ -585,11 +585,10 @@ fn provider_span(o: &Order) -> Option<(f64, f64)> {
     let end = o.completed_at.as_deref().or(o.failed_at.as_deref())?;
     let start: jiff::Timestamp = o.created_at.parse().ok()?;
     let end: jiff::Timestamp = end.parse().ok()?;
+    // Negative only where truncation put the end in the second before the start.
     let d = end.duration_since(start).as_secs_f64();
-    if d < 0.0 {
-        return None;
-    }
-    Some(((d - resolution(start)).max(0.0), d + resolution(end)))
+    let span = ((d - resolution(start)).max(0.0), d + resolution(end));
+    (span.1 >= 0.0).then_some(span)
 }
 
 /// The finest unit a timestamp seems to be given in, in seconds (from its fraction's trailing
@@ -744,5 +743,28 @@ mod tests {
         );
         assert_eq!(charged(Some("5.00"), None), None);
         assert_eq!(charged(Some("0"), Some("0.00")), None, "a status order");
+    }
+
+    #[test]
+    fn the_providers_span_is_as_wide_as_its_timestamps_are_coarse() {
+        let stamped = |created: &str, completed: Option<&str>| {
+            let mut o = answer("card_issue", None);
+            o.created_at = created.into();
+            o.completed_at = completed.map(Into::into);
+            provider_span(&o)
+        };
+        let near =
+            |(a, b): (f64, f64), (x, y): (f64, f64)| (a - x).abs() < 1e-9 && (b - y).abs() < 1e-9;
+        let span = stamped(
+            "2026-01-01T00:00:00.1Z",
+            Some("2026-01-01T00:00:00.300001Z"),
+        )
+        .unwrap();
+        assert!(near(span, (0.199_001, 0.200_002)), "{span:?}");
+        // Whole seconds: the end truncated into the second the order started in.
+        let span = stamped("2026-01-01T00:00:00.8Z", Some("2026-01-01T00:00:00Z")).unwrap();
+        assert!(near(span, (0.0, 0.2)), "{span:?}");
+        assert_eq!(stamped("2026-01-01T00:00:00.8Z", None), None);
+        assert_eq!(stamped("2026-01-01T00:00:00.8Z", Some("soon")), None);
     }
 }

@@ -110,3 +110,57 @@ fn a_provider_that_gets_faster_midway_is_followed() {
         );
     }
 }
+
+/// What an order says of its end in each mode, read twice well after it ended.
+#[test]
+fn each_mode_stamps_the_end_as_it_says() {
+    use cardform::wire::{CheckOrderRequest, CreateCardRequest, Order};
+    let latency = Duration::from_millis(200);
+    for mode in [
+        CompletedAt::Precise,
+        CompletedAt::Omitted,
+        CompletedAt::OnRead,
+        CompletedAt::Seconds,
+    ] {
+        let env = Env::with(sandbox(mode, latency));
+        let c = env.client();
+        let (first, second): (Order, Order) = env.rt.block_on(async {
+            let req = CreateCardRequest {
+                product_code: Some("VISA_USD_STD".into()),
+                product_id: None,
+                external_user_id: "u-1".into(),
+                initial_topup_amount: None,
+            };
+            let o: Order = c.call(&req, Some("stamp-1")).await.unwrap();
+            let check = CheckOrderRequest {
+                order_id: o.order_id.clone(),
+            };
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let first: Order = c.call(&check, None).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (first, c.call(&check, None).await.unwrap())
+        });
+        assert_eq!(first.status.to_string(), "completed", "{mode:?}");
+        let took = |o: &Order| {
+            let start: jiff::Timestamp = o.created_at.parse().unwrap();
+            let end: jiff::Timestamp = o.completed_at.as_deref()?.parse().ok()?;
+            Some((end, end.duration_since(start).as_secs_f64()))
+        };
+        match mode {
+            CompletedAt::Precise => assert_eq!(took(&first).unwrap().1, 0.2),
+            CompletedAt::Omitted => assert_eq!(first.completed_at, None),
+            CompletedAt::OnRead => {
+                let (_, d) = took(&first).unwrap();
+                assert!(d >= 0.5, "{d}");
+            }
+            CompletedAt::Seconds => {
+                let (end, d) = took(&first).unwrap();
+                // Truncated: up to a second early, before the start even.
+                assert_eq!(end.subsec_nanosecond(), 0);
+                assert!(d <= 0.2 && d > -0.8, "{d}");
+            }
+        }
+        // Read again, the same end.
+        assert_eq!(first.completed_at, second.completed_at, "{mode:?}");
+    }
+}
