@@ -321,6 +321,13 @@ pub struct SandboxArgs {
     /// How long an order takes to finish (e.g. 2s, 500ms)
     #[arg(long, default_value = "2s")]
     pub order_latency: String,
+    /// Order latency that changes during the run: LATENCY[@FROM],… with FROM counted from the
+    /// first order (e.g. 1s,200ms@10s,1s@20s: slow, fast from 10 s, slow again from 20 s)
+    #[arg(long, value_name = "SCHEDULE")]
+    pub latency_schedule: Option<String>,
+    /// What orders say of when they ended (completed_at/failed_at, optional in the reference)
+    #[arg(long, value_enum, value_name = "MODE", default_value = "precise")]
+    pub completed_at: CompletedAtArg,
     /// Requests per second before answering 429 (with Retry-After)
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
@@ -407,6 +414,19 @@ pub enum LimitShape {
     Fixed,
     /// A token bucket: N tokens, refilled at N per second (one second of burst)
     Bucket,
+}
+
+/// The modes of `crate::sandbox::CompletedAt`, as `--completed-at` spells them.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CompletedAtArg {
+    /// The real time the order ended
+    Precise,
+    /// Never sent
+    Omitted,
+    /// The time of the first read that saw the order ended, not the real end
+    OnRead,
+    /// The real time, truncated to whole seconds
+    Seconds,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -2,11 +2,12 @@
 
 use rust_decimal::Decimal;
 use std::str::FromStr;
+use std::time::Duration;
 
-use super::args::{LimitShape, RefundArg, SandboxArgs};
+use super::args::{CompletedAtArg, LimitShape, RefundArg, SandboxArgs};
 use super::settings::parse_duration;
 use super::{CliError, Outcome};
-use crate::sandbox::{self, RateLimitShape, RefundPolicy, SandboxConfig};
+use crate::sandbox::{self, CompletedAt, RateLimitShape, RefundPolicy, SandboxConfig};
 use crate::wire::Secret;
 
 pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
@@ -51,6 +52,16 @@ pub fn config(a: &SandboxArgs) -> Result<SandboxConfig, CliError> {
         api_secret: Secret::new(a.api_secret.clone()),
         balance,
         order_latency: parse_duration("--order-latency", &a.order_latency)?,
+        latency_schedule: match &a.latency_schedule {
+            Some(s) => latency_schedule(s)?,
+            None => Vec::new(),
+        },
+        completed_at: match a.completed_at {
+            CompletedAtArg::Precise => CompletedAt::Precise,
+            CompletedAtArg::Omitted => CompletedAt::Omitted,
+            CompletedAtArg::OnRead => CompletedAt::OnRead,
+            CompletedAtArg::Seconds => CompletedAt::Seconds,
+        },
         rate_limit: a.rate_limit,
         rate_limit_shape: match a.rate_limit_shape {
             LimitShape::Sliding => RateLimitShape::Sliding,
@@ -81,4 +92,42 @@ pub fn config(a: &SandboxArgs) -> Result<SandboxConfig, CliError> {
         ..SandboxConfig::default()
     };
     Ok(config)
+}
+
+/// `--latency-schedule LATENCY[@FROM],…`: steps of order latency, each from its offset (a step
+/// without one starts at 0), in increasing order.
+fn latency_schedule(s: &str) -> Result<Vec<(Duration, Duration)>, CliError> {
+    let flag = "--latency-schedule";
+    let mut steps = Vec::new();
+    for step in s.split(',') {
+        let (latency, from) = step.split_once('@').unwrap_or((step, "0s"));
+        let step = (parse_duration(flag, from)?, parse_duration(flag, latency)?);
+        if steps.last().is_some_and(|&(prev, _)| prev >= step.0) {
+            return Err(CliError::Usage(format!(
+                "{flag} {s:?}: steps must start at increasing times (LATENCY@FROM,…)"
+            )));
+        }
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_latency_schedule_reads_as_steps() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            latency_schedule("1s,200ms@10s,1s@20s").unwrap(),
+            vec![
+                (ms(0), ms(1000)),
+                (ms(10_000), ms(200)),
+                (ms(20_000), ms(1000))
+            ]
+        );
+        assert!(latency_schedule("1s@10s,2s@5s").is_err());
+        assert!(latency_schedule("fast").is_err());
+    }
 }

@@ -5,11 +5,11 @@
 
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::events::ChargeWarning;
 use super::mutation::Mutation;
 use super::people::{KycTries, KycWait};
+use super::poll::{FirstCheck, Seen};
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -338,16 +338,22 @@ impl Ctx {
         }
     }
 
-    /// Poll `orders/check` until the order is terminal, checking near its expected finish.
+    /// Poll `orders/check` until the order is terminal, checking near its expected finish, and
+    /// tell the latency model what the checks showed (an interval, see [`Seen`]).
     async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
         let started = tokio::time::Instant::now();
         let mut n = 0u32;
         // Held until the order is observed below: if its checks fail first, and it was the
         // scout, dropping it hands the role on.
-        let mut _first_check = None;
+        let mut first_check = None;
+        let (mut open_at, mut sent) = (None, 0.0);
         while !last.status.is_terminal() {
             if n == 0 {
-                _first_check = Some(self.latency.until_first_check(started, self.jitter()).await);
+                first_check = Some(self.latency.until_first_check(started, self.jitter()).await);
+            } else if n == 1 && first_check.as_ref().is_some_and(FirstCheck::explores) {
+                // An explorer found it open, as most do: check again when an ordinary first
+                // check would, not in re-check steps from its early start.
+                tokio::time::sleep_until(started + self.latency.first_check(self.jitter())).await;
             } else {
                 tokio::time::sleep(self.latency.recheck(n, self.jitter())).await;
             }
@@ -358,10 +364,20 @@ impl Ctx {
                     .clone()
                     .expect("tracked orders are acknowledged"),
             };
+            sent = started.elapsed().as_secs_f64();
             last = self.client.call(&req, None).await?;
+            if !last.status.is_terminal() {
+                open_at = Some(sent);
+            }
         }
-        let took = provider_duration(&last).unwrap_or_else(|| started.elapsed());
-        self.latency.observe(took);
+        let seen = Seen {
+            open_at,
+            done_sent: sent,
+            done_by: started.elapsed().as_secs_f64(),
+            provider: provider_span(&last),
+        };
+        let explorer = first_check.as_ref().is_some_and(FirstCheck::explores);
+        self.latency.observe(seen, explorer);
         Ok(last)
     }
 }
@@ -563,13 +579,28 @@ pub(crate) fn settle(order: &mut OrderRecord, card: &mut CardRecord, o: &Order, 
     }
 }
 
-/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`).
-fn provider_duration(o: &Order) -> Option<Duration> {
+/// How long the provider says the order took (`completed_at`/`failed_at` − `created_at`), in
+/// seconds, as a span widened by the timestamps' resolution: a provider that stamps whole seconds
+/// says only "between d − 1 s and d + 1 s".
+fn provider_span(o: &Order) -> Option<(f64, f64)> {
     let end = o.completed_at.as_deref().or(o.failed_at.as_deref())?;
     let start: jiff::Timestamp = o.created_at.parse().ok()?;
     let end: jiff::Timestamp = end.parse().ok()?;
-    let d = end.duration_since(start);
-    Duration::try_from(d).ok()
+    // Negative only where truncation put the end in the second before the start.
+    let d = end.duration_since(start).as_secs_f64();
+    let span = ((d - resolution(start)).max(0.0), d + resolution(end));
+    (span.1 >= 0.0).then_some(span)
+}
+
+/// The finest unit a timestamp seems to be given in, in seconds (from its fraction's trailing
+/// zeros; a precise one that happens to fall on a whole second is only taken as coarser).
+fn resolution(t: jiff::Timestamp) -> f64 {
+    match t.subsec_nanosecond() {
+        0 => 1.0,
+        n if n % 1_000_000 == 0 => 1e-3,
+        n if n % 1_000 == 0 => 1e-6,
+        _ => 1e-9,
+    }
 }
 
 #[cfg(test)]
@@ -713,5 +744,28 @@ mod tests {
         );
         assert_eq!(charged(Some("5.00"), None), None);
         assert_eq!(charged(Some("0"), Some("0.00")), None, "a status order");
+    }
+
+    #[test]
+    fn the_providers_span_is_as_wide_as_its_timestamps_are_coarse() {
+        let stamped = |created: &str, completed: Option<&str>| {
+            let mut o = answer("card_issue", None);
+            o.created_at = created.into();
+            o.completed_at = completed.map(Into::into);
+            provider_span(&o)
+        };
+        let near =
+            |(a, b): (f64, f64), (x, y): (f64, f64)| (a - x).abs() < 1e-9 && (b - y).abs() < 1e-9;
+        let span = stamped(
+            "2026-01-01T00:00:00.1Z",
+            Some("2026-01-01T00:00:00.300001Z"),
+        )
+        .unwrap();
+        assert!(near(span, (0.199_001, 0.200_002)), "{span:?}");
+        // Whole seconds: the end truncated into the second the order started in.
+        let span = stamped("2026-01-01T00:00:00.8Z", Some("2026-01-01T00:00:00Z")).unwrap();
+        assert!(near(span, (0.0, 0.2)), "{span:?}");
+        assert_eq!(stamped("2026-01-01T00:00:00.8Z", None), None);
+        assert_eq!(stamped("2026-01-01T00:00:00.8Z", Some("soon")), None);
     }
 }

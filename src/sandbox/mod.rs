@@ -43,7 +43,7 @@ use crate::wire::{Clock, Key, Secret, SystemClock};
 use world::{Payload, Reply, Settings, World};
 
 pub use catalog::{SUBPROVIDER, SUBPROVIDER_EU};
-pub use world::{RateLimitShape, RefundPolicy, luhn_valid};
+pub use world::{CompletedAt, RateLimitShape, RefundPolicy, luhn_valid};
 
 /// The unauthenticated inspection endpoint.
 pub const INSPECT_PATH: &str = "/__sandbox/inspect";
@@ -68,6 +68,12 @@ pub struct SandboxConfig {
     pub balance: Decimal,
     /// How long an order takes from creation to `completed`.
     pub order_latency: Duration,
+    /// Steps of order latency during a run: (from, latency), `from` counted from the first
+    /// order the sandbox creates; `order_latency` before the first step. Empty: fixed.
+    pub latency_schedule: Vec<(Duration, Duration)>,
+    /// What orders say of when they ended: the real time (default), nothing, the time of the
+    /// first read that saw them ended, or whole seconds.
+    pub completed_at: CompletedAt,
     /// Requests per second over all API calls; beyond it 429 with `Retry-After`. `None` or 0: no limit.
     pub rate_limit: Option<u32>,
     /// How `rate_limit` counts: sliding window (default), fixed window or token bucket.
@@ -132,6 +138,8 @@ impl Default for SandboxConfig {
             api_secret: Secret::new("sandbox-secret"),
             balance: Decimal::new(1_000_000, 2),
             order_latency: Duration::from_secs(2),
+            latency_schedule: Vec::new(),
+            completed_at: CompletedAt::default(),
             rate_limit: None,
             rate_limit_shape: RateLimitShape::default(),
             fail_rate: 0.0,
@@ -165,6 +173,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("api_secret", &self.api_secret)
             .field("balance", &self.balance)
             .field("order_latency", &self.order_latency)
+            .field("latency_schedule", &self.latency_schedule)
+            .field("completed_at", &self.completed_at)
             .field("rate_limit", &self.rate_limit)
             .field("rate_limit_shape", &self.rate_limit_shape)
             .field("fail_rate", &self.fail_rate)
@@ -384,6 +394,12 @@ impl SandboxHandle {
         if let Some(m) = config.charge_multiplier {
             faults.push(format!("hostile: orders charge {m} × their fee"));
         }
+        if config.completed_at != CompletedAt::Precise {
+            faults.push(format!("completed_at {:?}", config.completed_at));
+        }
+        for (from, l) in &config.latency_schedule {
+            faults.push(format!("order latency {l:?} from {from:?}"));
+        }
         let balance = self.inspect().balance;
         let mut out = format!(
             "cardform sandbox listening on {url}\n\
@@ -481,7 +497,14 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let settings = Settings {
         api_key: config.api_key.clone(),
         key: Key::from_secret(&config.api_secret),
-        latency_us: u64::try_from(config.order_latency.as_micros()).unwrap_or(u64::MAX / 4),
+        latency_us: micros(config.order_latency),
+        latency_schedule: config
+            .latency_schedule
+            .iter()
+            .map(|&(from, l)| (micros(from), micros(l)))
+            .collect(),
+        schedule_origin: std::sync::OnceLock::new(),
+        completed_at: config.completed_at,
         rate_limit: config.rate_limit,
         rate_limit_shape: config.rate_limit_shape,
         fail_rate: config.fail_rate,
@@ -798,4 +821,9 @@ async fn save_periodically(shared: Arc<Shared>, path: PathBuf, mut stop: watch::
             eprintln!("sandbox: could not save the world file: {e}");
         }
     }
+}
+
+/// A duration in the world's unit, µs (saturating far beyond any sensible latency).
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 4)
 }

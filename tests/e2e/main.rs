@@ -11,6 +11,7 @@ mod cli_drift;
 mod cli_errors;
 mod cli_guard_rails;
 mod cli_habits;
+mod cli_latency;
 mod cli_lifecycle;
 
 mod cli_logs;

@@ -45,11 +45,47 @@ pub use money::RefundPolicy;
 pub use rate_limit::RateLimitShape;
 use rate_limit::RateWindow;
 
+/// What orders say of when they ended (`completed_at`/`failed_at`, optional in the reference).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CompletedAt {
+    /// The real time (the default).
+    #[default]
+    Precise,
+    /// Never sent.
+    Omitted,
+    /// The time of the first read that saw the order ended, not the real end.
+    OnRead,
+    /// The real time, truncated to whole seconds.
+    Seconds,
+}
+
+impl Settings {
+    /// The latency of an order created at `now`: the schedule's step in force, counted from
+    /// the first order, or the fixed latency.
+    pub fn latency_at(&self, now: u64) -> u64 {
+        if self.latency_schedule.is_empty() {
+            return self.latency_us;
+        }
+        let t = now.saturating_sub(*self.schedule_origin.get_or_init(|| now));
+        self.latency_schedule
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map_or(self.latency_us, |(_, l)| *l)
+    }
+}
+
 /// What the sandbox was told at start; fixed for its lifetime.
 pub(crate) struct Settings {
     pub api_key: String,
     pub key: Key,
     pub latency_us: u64,
+    /// Order latency changing during the run: (from, latency) in µs, from the first order on.
+    pub latency_schedule: Vec<(u64, u64)>,
+    /// When the first order was created: where the schedule's offsets count from.
+    pub schedule_origin: std::sync::OnceLock<u64>,
+    /// What orders say of when they ended.
+    pub completed_at: CompletedAt,
     pub rate_limit: Option<u32>,
     pub rate_limit_shape: RateLimitShape,
     pub fail_rate: f64,
@@ -426,11 +462,7 @@ impl World {
                         format!("{} is required", assumed::ORDER_CHECK_FIELD),
                     )
                 })?;
-                let o = self
-                    .orders
-                    .get(&id)
-                    .ok_or_else(|| err(slug::ORDER_NOT_FOUND, format!("no order {id}")))?;
-                to_value(&self.order_view(s, o, now))
+                self.read_order(s, &id, now)
             }
             Endpoint::CardsGet => {
                 let id = card_id(f)?;

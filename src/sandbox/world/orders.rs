@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::catalog::ProductDef;
-use super::{ApiError, Settings, World, err, iso, to_value};
+use super::{ApiError, CompletedAt, Settings, World, err, iso, to_value};
 use crate::wire::assumed;
 use crate::wire::error::slug;
 use crate::wire::{CardStatus, IssueStatus, Order, OrderStatus, OrderType, TopupStatus};
@@ -64,6 +64,9 @@ pub(super) struct OrderRec {
     pub(super) fail: Option<Failure>,
     /// How many of the order's timed side effects have been applied.
     pub(super) stage: u8,
+    /// When a read first saw the order ended: what `--completed-at on-read` stamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read_ended: Option<u64>,
 }
 
 impl OrderRec {
@@ -187,7 +190,7 @@ impl World {
             id: id.clone(),
             kind,
             created: now,
-            latency: s.latency_us,
+            latency: s.latency_at(now),
             card_id,
             external_user_id,
             product_code: product.code.to_owned(),
@@ -197,6 +200,7 @@ impl World {
             balance_after: self.balance,
             fail,
             stage: 0,
+            read_ended: None,
         };
         if let Some(t) = rec.next_event() {
             self.events.push(Reverse((t, id.clone())));
@@ -215,10 +219,34 @@ impl World {
         now: u64,
     ) -> Result<Value, ApiError> {
         self.advance(now);
+        if !self.orders.contains_key(&id) {
+            return Err(err(slug::PROVIDER_ERROR, "order vanished"));
+        }
+        self.read_order(s, &id, now)
+    }
+
+    /// An order as a read shows it at `now` (`orders/check`, or the creating call's answer),
+    /// noting when a read first saw it ended, for `--completed-at on-read`.
+    pub(super) fn read_order(
+        &mut self,
+        s: &Settings,
+        id: &str,
+        now: u64,
+    ) -> Result<Value, ApiError> {
         let o = self
             .orders
-            .get(&id)
-            .ok_or_else(|| err(slug::PROVIDER_ERROR, "order vanished"))?;
+            .get(id)
+            .ok_or_else(|| err(slug::ORDER_NOT_FOUND, format!("no order {id}")))?;
+        if s.completed_at == CompletedAt::OnRead
+            && o.read_ended.is_none()
+            && self.order_view(s, o, now).status.is_terminal()
+        {
+            if let Some(o) = self.orders.get_mut(id) {
+                o.read_ended = Some(now);
+            }
+            self.dirty = true;
+        }
+        let o = &self.orders[id];
         to_value(&self.order_view(s, o, now))
     }
 
@@ -345,6 +373,19 @@ impl World {
             }
         }
         v.data = Value::Object(data);
+        // What the provider says of when the order ended (REFERENCE.md §3: optional, maybe
+        // stamped when next read): the real time, unless told otherwise.
+        let stamp = |at: Option<String>| match s.completed_at {
+            CompletedAt::Precise => at,
+            CompletedAt::Omitted => None,
+            CompletedAt::OnRead => at.and(o.read_ended.map(iso)),
+            CompletedAt::Seconds => at
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .and_then(|t| jiff::Timestamp::from_second(t.as_second()).ok())
+                .map(|t| t.to_string()),
+        };
+        v.completed_at = stamp(v.completed_at.take());
+        v.failed_at = stamp(v.failed_at.take());
         v
     }
 }
