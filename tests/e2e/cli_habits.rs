@@ -88,3 +88,39 @@ fn one_card_unchanged_is_one_card() {
         stdout(&out)
     );
 }
+
+/// A move is a move: `state history` lists `state mv` as the move it is, and `state diff` shows
+/// the card under its old and new key as one moved card, not one key removed and another added.
+#[test]
+fn a_move_reads_as_a_move_in_history_and_diff() {
+    let env = Env::new();
+    env.write("cards.yaml", ONE_CARD);
+    let out = env
+        .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let out = env
+        .cardform(&["state", "mv", "dave-sales", "dave-emea"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let history = stdout(&env.cardform(&["state", "history"]).output().unwrap());
+    let last = history.lines().last().unwrap();
+    assert!(last.contains("moved dave-sales → dave-emea"), "{history}");
+    let diff = stdout(&env.cardform(&["state", "diff", "1", "2"]).output().unwrap());
+    assert!(diff.contains("> dave-sales → dave-emea (moved)"), "{diff}");
+    assert!(
+        diff.contains("0 added, 0 removed, 0 changed, 1 moved"),
+        "{diff}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "diff", "1", "2", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(json["moved"][0]["from"], "dave-sales");
+    assert_eq!(json["moved"][0]["to"], "dave-emea");
+    assert_eq!(json["added"].as_array().unwrap().len(), 0);
+}

@@ -26,12 +26,27 @@ pub struct StateDiff {
     pub added: Vec<CanonicalCard>,
     pub removed: Vec<CanonicalCard>,
     pub changed: Vec<ChangedCard>,
+    /// Cards that moved to another key (`state mv`, a `moved:` entry): the same card, shown as
+    /// a move rather than one key removed and another added. Left out when none moved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<MovedCard>,
     /// The top-ups, the same way; left out when none differ.
     #[serde(skip_serializing_if = "TopupsDiff::is_empty")]
     pub topups: TopupsDiff,
     /// Users and cardholders, the same way; left out when none differ.
     #[serde(skip_serializing_if = "PeopleDiff::is_empty")]
     pub people: PeopleDiff,
+}
+
+/// A card that left one key for another between the two serials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovedCard {
+    pub from: String,
+    pub to: String,
+    /// What else changed with it (besides its key).
+    pub fields: Vec<String>,
+    pub before: CanonicalCard,
+    pub after: CanonicalCard,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -172,6 +187,7 @@ impl StateDiff {
             added: Vec::new(),
             removed: Vec::new(),
             changed: Vec::new(),
+            moved: Vec::new(),
             topups: TopupsDiff::default(),
             people: PeopleDiff::default(),
         };
@@ -196,13 +212,51 @@ impl StateDiff {
                 d.added.push(a.into());
             }
         }
+        d.pair_moves();
         d
+    }
+
+    /// A removed key and an added one that are the same card are a move: the same provider
+    /// card id, or, before it had one, the same user, product and creation time (a move keeps
+    /// the record whole).
+    fn pair_moves(&mut self) {
+        let same = |b: &CanonicalCard, a: &CanonicalCard| match (&b.card_id, &a.card_id) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => {
+                b.external_user_id == a.external_user_id
+                    && b.product_code == a.product_code
+                    && b.created_at == a.created_at
+            }
+            _ => false,
+        };
+        let mut removed = std::mem::take(&mut self.removed);
+        let mut added = std::mem::take(&mut self.added);
+        removed.retain(|b| {
+            let Some(i) = added.iter().position(|a| same(b, a)) else {
+                return true;
+            };
+            let a = added.remove(i);
+            let mut before = b.clone();
+            before.key = a.key.clone();
+            let fields = changed_fields(&before, &a);
+            self.moved.push(MovedCard {
+                from: b.key.clone(),
+                to: a.key.clone(),
+                fields,
+                before: b.clone(),
+                after: a,
+            });
+            false
+        });
+        self.removed = removed;
+        self.added = added;
     }
 
     pub fn is_empty(&self) -> bool {
         self.added.is_empty()
             && self.removed.is_empty()
             && self.changed.is_empty()
+            && self.moved.is_empty()
             && self.topups.is_empty()
             && self.people.is_empty()
     }
@@ -251,6 +305,27 @@ pub fn diff_human(
         let new = after.cards.get(key).map(card_text).unwrap_or_default();
         block(&mut out, diff, sign, key, &old, &new, style);
     }
+    for m in &diff.moved {
+        let old = before
+            .cards
+            .get(m.from.as_str())
+            .map(card_text)
+            .unwrap_or_default();
+        let new = after
+            .cards
+            .get(m.to.as_str())
+            .map(card_text)
+            .unwrap_or_default();
+        block(
+            &mut out,
+            diff,
+            '>',
+            &format!("{} → {}", m.from, m.to),
+            &old,
+            &new,
+            style,
+        );
+    }
     if !diff.topups.is_empty() {
         let (b, a) = (
             topups_by_key(before.resources),
@@ -298,6 +373,9 @@ pub fn diff_human(
         diff.removed.len(),
         diff.changed.len()
     );
+    if !diff.moved.is_empty() {
+        let _ = write!(out, ", {} moved", diff.moved.len());
+    }
     if !diff.topups.is_empty() {
         let t = &diff.topups;
         let _ = write!(
@@ -337,6 +415,7 @@ fn block(
     let title = match sign {
         '+' => style.green(&format!("+ {key} (added)")),
         '-' => style.red(&format!("- {key} (removed)")),
+        '>' => style.yellow(&format!("> {key} (moved)")),
         _ => style.yellow(&format!("~ {key} (changed)")),
     };
     let _ = writeln!(out, "\n{title}");

@@ -51,6 +51,15 @@ fn summary_text(summary: &serde_json::Value) -> String {
             .unwrap_or("none recorded");
         counts.push(format!("provider {from} → {to}"));
     }
+    // `state mv` records the move itself: one card, from one key to another.
+    if let Some([from, to]) = summary
+        .get("moved")
+        .and_then(|m| m.as_array())
+        .map(Vec::as_slice)
+        && let (Some(from), Some(to)) = (from.as_str(), to.as_str())
+    {
+        counts.push(format!("moved {from} → {to}"));
+    }
     if let Some(e) = summary.get("error").and_then(|e| e.as_str()) {
         counts.push(format!("error: {e}"));
     }
