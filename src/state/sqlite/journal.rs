@@ -385,14 +385,9 @@ pub(super) async fn put_card_costed_in(
     put_card_in(conn, serial, &costed).await
 }
 
-/// Brings the stored card `key`'s `charged` up to its orders, when one of them changed without
-/// the card being written (a top-up's order, an acknowledged issue order).
-pub(super) async fn recost_card_in(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    key: &str,
-) -> Result<(), StateError> {
-    let stored = sqlx::query(concat!(
+/// The card record under `key`, as the transaction sees it.
+async fn card_in(conn: &mut SqliteConnection, key: &str) -> Result<Option<CardRecord>, StateError> {
+    sqlx::query(concat!(
         "SELECT ",
         card_columns!(),
         " FROM cards WHERE key = ?"
@@ -402,8 +397,17 @@ pub(super) async fn recost_card_in(
     .await?
     .as_ref()
     .map(rows::card)
-    .transpose()?;
-    let Some(card) = stored else {
+    .transpose()
+}
+
+/// Brings the stored card `key`'s `charged` up to its orders, when one of them changed without
+/// the card being written (a top-up's order, an acknowledged issue order).
+pub(super) async fn recost_card_in(
+    conn: &mut SqliteConnection,
+    serial: u64,
+    key: &str,
+) -> Result<(), StateError> {
+    let Some(card) = card_in(conn, key).await? else {
         return Ok(());
     };
     let cost = money::resource_cost(&card_orders_in(conn, key).await?);
@@ -469,17 +473,7 @@ async fn observe_issue_fee(
 ) -> Result<(), StateError> {
     let lesson = match FeeLesson::of(o, card) {
         FeeLesson::NeedsStoredCard(key) => {
-            let stored = sqlx::query(concat!(
-                "SELECT ",
-                card_columns!(),
-                " FROM cards WHERE key = ?"
-            ))
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?
-            .as_ref()
-            .map(rows::card)
-            .transpose()?;
+            let stored = card_in(conn, &key).await?;
             FeeLesson::with_stored(o, stored.as_ref())
         }
         lesson => lesson,
@@ -551,19 +545,18 @@ pub(super) async fn recompute_charged_in(conn: &mut SqliteConnection) -> Result<
     .await?;
     let serial = serial_u64(serial)?;
     for (key, charged) in &wrong {
-        let card = sqlx::query(concat!(
-            "SELECT ",
-            card_columns!(),
-            " FROM cards WHERE key = ?"
-        ))
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
-        let card = CardRecord {
-            charged: *charged,
-            ..rows::card(&card)?
-        };
-        put_card_in(conn, serial, &card).await?;
+        // Like the PostgreSQL store's: a card in `wrong` was read from this transaction.
+        if let Some(card) = card_in(conn, key).await? {
+            put_card_in(
+                conn,
+                serial,
+                &CardRecord {
+                    charged: *charged,
+                    ..card
+                },
+            )
+            .await?;
+        }
     }
     Ok(wrong.len() as u64)
 }
