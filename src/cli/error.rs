@@ -1,7 +1,7 @@
 //! Every way a command can fail, and how each is shown to a person: what went wrong and what to do.
 
 use crate::client::ClientError;
-use crate::decl::SpecReport;
+use crate::decl::DeclReport;
 use crate::render::{Style, safe};
 use crate::state::StateError;
 
@@ -10,7 +10,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error("invalid declarations")]
-    Spec(#[from] SpecReport),
+    Decl(#[from] DeclReport),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -50,7 +50,7 @@ impl CliError {
     pub fn render(&self, style: Style) -> String {
         match self {
             CliError::Reported => String::new(),
-            CliError::Spec(report) => {
+            CliError::Decl(report) => {
                 let width = 100;
                 let mut s = crate::render::diagnostics::render_report(report, style.color, width);
                 s.push_str("note: nothing was sent to the provider.\n");

@@ -99,7 +99,7 @@ fn plan_part(
     part: Part,
     facts: &ProviderFacts,
     options: &PlanOptions,
-) -> Result<(Plan, Snapshot), decl::SpecReport> {
+) -> Result<(Plan, Snapshot), decl::DeclReport> {
     let decls = decl::load_part(files, part)?;
     let state = snapshot.part(part);
     let planned = plan::plan(&decls.cards, &state, facts, options);

@@ -14,7 +14,7 @@ use super::fields::{
     STATUS, Slot, TOPUP_ID,
 };
 use super::people::{self, PERSON_COLUMNS, PersonCandidate, RawPerson};
-use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+use super::problem::{DeclProblem, Loc, ProblemKind, Source};
 use super::suggest;
 
 const LABEL_PREFIX: &str = "label.";
@@ -196,7 +196,7 @@ enum Column {
 pub(crate) fn read(
     src: &Source,
     file: usize,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
     out: &mut Vec<Candidate>,
     topups: &mut Vec<TopupCandidate>,
     persons: &mut Vec<PersonCandidate>,
@@ -210,7 +210,7 @@ pub(crate) fn read(
                 line: e.line,
             };
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::CsvSyntax,
                     src,
                     loc,
@@ -256,7 +256,7 @@ pub(crate) fn read(
 fn read_header(
     src: &Source,
     header: &Row<'_>,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> Option<Vec<Column>> {
     let mut columns = Vec::with_capacity(header.cells.len());
     let mut seen: Vec<(&str, usize)> = Vec::new();
@@ -265,7 +265,7 @@ fn read_header(
         let name = cell.value.as_ref();
         if name.trim().is_empty() {
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::UnknownColumn,
                     src,
                     cell.loc(),
@@ -313,7 +313,7 @@ fn read_header(
                 h
             };
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::UnknownColumn,
                     src,
                     cell.loc(),
@@ -348,7 +348,7 @@ fn read_header(
         .join(", ");
     let plural = if missing.len() == 1 { "" } else { "s" };
     problems.push(
-        SpecProblem::at_span(
+        DeclProblem::at_span(
             ProblemKind::MissingColumn,
             src,
             src.rest_of_line(header.loc()),
@@ -368,7 +368,7 @@ fn label_cell(
     name: &str,
     value: &str,
     labels: &mut crate::model::Labels,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> bool {
     match fields::check_text(format_args!("label.{name}"), Cow::Borrowed(value)) {
         Ok(v) => {
@@ -388,10 +388,10 @@ fn duplicate_column(
     cell: &Cell<'_>,
     name: &str,
     seen: &[(&str, usize)],
-) -> Option<SpecProblem> {
+) -> Option<DeclProblem> {
     let (_, first) = seen.iter().find(|(n, _)| *n == name)?;
     Some(
-        SpecProblem::at(
+        DeclProblem::at(
             ProblemKind::DuplicateColumn,
             src,
             cell.loc(),
@@ -412,7 +412,7 @@ fn read_row(
     header: &Row<'_>,
     columns: &[Column],
     row: &Row<'_>,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> Option<RawCard> {
     // Spreadsheets export trailing rows of empty cells: those are not cards.
     if row
@@ -425,7 +425,7 @@ fn read_row(
     if row.cells.len() != header.cells.len() {
         let (n, h) = (row.cells.len(), header.cells.len());
         problems.push(
-            SpecProblem::at_span(
+            DeclProblem::at_span(
                 ProblemKind::RaggedRow,
                 src,
                 src.rest_of_line(row.loc()),
@@ -498,7 +498,7 @@ fn read_topups<'a>(
     file: usize,
     header: &Row<'a>,
     rows: impl Iterator<Item = Row<'a>>,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
     out: &mut Vec<TopupCandidate>,
 ) {
     const TOPUP_COLUMNS: &[&str] = &[KEY, TOPUP_ID, AMOUNT];
@@ -519,7 +519,7 @@ fn read_topups<'a>(
             }
         } else {
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::UnknownColumn,
                     src,
                     cell.loc(),
@@ -540,7 +540,7 @@ fn read_topups<'a>(
         if !columns.contains(&Some(required)) {
             ok = false;
             problems.push(
-                SpecProblem::at_span(
+                DeclProblem::at_span(
                     ProblemKind::MissingColumn,
                     src,
                     src.rest_of_line(header.loc()),
@@ -561,7 +561,7 @@ fn read_topups<'a>(
         }
         if row.cells.len() != header.cells.len() {
             problems.push(
-                SpecProblem::at_span(
+                DeclProblem::at_span(
                     ProblemKind::RaggedRow,
                     src,
                     src.rest_of_line(row.loc()),
@@ -587,7 +587,7 @@ fn read_topups<'a>(
             row_ok &= match (column, label) {
                 (Some(c), _) if raw.is_empty() => {
                     problems.push(
-                        SpecProblem::at(
+                        DeclProblem::at(
                             ProblemKind::EmptyValue,
                             src,
                             cell.loc(),
@@ -654,7 +654,7 @@ fn read_people<'a>(
     file: usize,
     header: &Row<'a>,
     rows: impl Iterator<Item = Row<'a>>,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
     out: &mut Vec<PersonCandidate>,
 ) {
     let mut columns = Vec::with_capacity(header.cells.len());
@@ -685,7 +685,7 @@ fn read_people<'a>(
                 help.push_str(", and `label.<name>`");
             }
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::UnknownColumn,
                     src,
                     cell.loc(),
@@ -712,7 +712,7 @@ fn read_people<'a>(
         let list = missing.join(", ");
         let plural = if missing.len() == 1 { "" } else { "s" };
         problems.push(
-            SpecProblem::at_span(
+            DeclProblem::at_span(
                 ProblemKind::MissingColumn,
                 src,
                 src.rest_of_line(header.loc()),
@@ -736,7 +736,7 @@ fn read_people<'a>(
         if row.cells.len() != header.cells.len() {
             let (n, h) = (row.cells.len(), header.cells.len());
             problems.push(
-                SpecProblem::at_span(
+                DeclProblem::at_span(
                     ProblemKind::RaggedRow,
                     src,
                     src.rest_of_line(row.loc()),
@@ -795,7 +795,7 @@ fn set<T>(
     cell: &Cell<'_>,
     slot: &mut Slot<T>,
     checked: Result<T, fields::Invalid>,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> bool {
     match checked {
         Ok(v) => {
@@ -827,7 +827,7 @@ mod tests {
         }
     }
 
-    fn run(text: &str) -> (Vec<SpecProblem>, Vec<Candidate>) {
+    fn run(text: &str) -> (Vec<DeclProblem>, Vec<Candidate>) {
         let src = Source::new("t.csv".into(), text.into());
         let mut problems = Vec::new();
         let mut out = Vec::new();

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+use super::problem::{DeclProblem, Loc, ProblemKind, Source};
 use super::suggest;
 use super::{DesiredCard, DesiredStatus, Origin};
 use crate::model::LabelSets;
@@ -80,8 +80,8 @@ impl Invalid {
         self.help = Some(help.into());
         self
     }
-    pub fn at(self, src: &Source, loc: Loc) -> SpecProblem {
-        let p = SpecProblem::at(self.kind, src, loc, self.message, self.label);
+    pub fn at(self, src: &Source, loc: Loc) -> DeclProblem {
+        let p = DeclProblem::at(self.kind, src, loc, self.message, self.label);
         match self.help {
             Some(h) => p.with_help(h),
             None => p,
@@ -330,7 +330,7 @@ pub(crate) fn finish(
     src: &Source,
     file: usize,
     entry: Loc,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> Option<Candidate> {
     let none = RawCard::default();
     let d = defaults.unwrap_or(&none);
@@ -380,7 +380,7 @@ pub(crate) fn finish(
             format!("add {list} to the card")
         };
         problems.push(
-            SpecProblem::at_span(
+            DeclProblem::at_span(
                 ProblemKind::MissingField,
                 src,
                 src.rest_of_line(entry),

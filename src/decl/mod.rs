@@ -22,7 +22,7 @@ mod yaml_file;
 pub use crate::model::{DesiredStatus, Labels, Part};
 pub use moves::Move;
 pub use people::{DesiredCardholder, Kyc};
-pub use problem::{ProblemKind, SpecProblem, SpecReport};
+pub use problem::{DeclProblem, DeclReport, ProblemKind};
 
 pub use files::{FileError, SkipReason, Skipped, skipped};
 
@@ -134,7 +134,7 @@ fn kind_of(name: &str) -> Option<Kind> {
 /// One input: its text, or why it could not be had.
 enum Input {
     Text { name: String, text: String },
-    Failed(SpecProblem),
+    Failed(DeclProblem),
 }
 
 /// Expand `-f` arguments and read every declaration file: files as given; a directory gives every
@@ -142,7 +142,7 @@ enum Input {
 /// unreadable path is a problem naming it. A file reached twice is read once.
 ///
 /// Birth dates are checked against [`today_utc`]; [`load_as_of`] takes "today" from the caller.
-pub fn load(paths: &[PathBuf]) -> Result<Declarations, SpecReport> {
+pub fn load(paths: &[PathBuf]) -> Result<Declarations, DeclReport> {
     load_as_of(paths, today_utc())
 }
 
@@ -181,7 +181,7 @@ pub fn input_bytes(paths: &[PathBuf]) -> u64 {
 /// The rows of other parts (a YAML file's one-line cards, a CSV file's plain rows) are left out as
 /// each file is read (see `sieve`), so a part of a large fleet costs about a byte of text for
 /// each card it does not hold.
-pub fn load_part(paths: &[PathBuf], part: Part) -> Result<Declarations, SpecReport> {
+pub fn load_part(paths: &[PathBuf], part: Part) -> Result<Declarations, DeclReport> {
     let sieve = match part.is_whole() {
         true => sieve::Sieve::All,
         false => sieve::Sieve::Part(part),
@@ -207,11 +207,11 @@ const CHECK_WINDOW: usize = 65_536;
 /// Every entry of `paths` read and checked, and the cards counted, without holding them or a
 /// large fleet's whole text: its one-line YAML cards and plain CSV rows are read a window at a
 /// time (every other line in each window).
-pub fn check(paths: &[PathBuf]) -> Result<Checked, SpecReport> {
+pub fn check(paths: &[PathBuf]) -> Result<Checked, DeclReport> {
     check_in_windows(paths, CHECK_WINDOW)
 }
 
-fn check_in_windows(paths: &[PathBuf], size: usize) -> Result<Checked, SpecReport> {
+fn check_in_windows(paths: &[PathBuf], size: usize) -> Result<Checked, DeclReport> {
     let today = today_utc();
     let window = |n: usize| sieve::Sieve::Window {
         from: n * size,
@@ -234,7 +234,7 @@ fn check_in_windows(paths: &[PathBuf], size: usize) -> Result<Checked, SpecRepor
 }
 
 /// [`load`], with the date birth dates must not be after.
-pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, SpecReport> {
+pub fn load_as_of(paths: &[PathBuf], today: Date) -> Result<Declarations, DeclReport> {
     load_files(paths, today, Part::WHOLE, sieve::Sieve::All).0
 }
 
@@ -253,7 +253,7 @@ fn load_files(
     today: Date,
     part: Part,
     sieve: sieve::Sieve,
-) -> (Result<Declarations, SpecReport>, Rows) {
+) -> (Result<Declarations, DeclReport>, Rows) {
     let mut card_rows = Vec::new();
     let mut windows = 0;
     let mut inputs = Vec::new();
@@ -284,7 +284,7 @@ fn load_files(
         inputs.push(match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => Input::Text { name, text },
-                Err(_) => Input::Failed(SpecProblem::about_file(
+                Err(_) => Input::Failed(DeclProblem::about_file(
                     ProblemKind::Unreadable,
                     &name,
                     format!("`{name}` is not UTF-8 text"),
@@ -318,13 +318,13 @@ fn load_files(
     (load_inputs(inputs, today, part), rows)
 }
 
-fn unreadable(name: &str, e: &std::io::Error) -> SpecProblem {
+fn unreadable(name: &str, e: &std::io::Error) -> DeclProblem {
     refused(files::FileError::io(name.to_owned(), e))
 }
 
 /// A path not read, as the problem that names it.
-fn refused(e: files::FileError) -> SpecProblem {
-    let problem = SpecProblem::about_file(ProblemKind::Unreadable, e.name(), e.to_string());
+fn refused(e: files::FileError) -> DeclProblem {
+    let problem = DeclProblem::about_file(ProblemKind::Unreadable, e.name(), e.to_string());
     match e {
         files::FileError::Unreadable { .. } => problem,
         _ => problem.with_help(
@@ -345,7 +345,7 @@ fn dir_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Read declarations from in-memory `(name, contents)` pairs; the kind comes from the name's
 /// extension. Same rules and problems as [`load`].
-pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, SpecReport> {
+pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, DeclReport> {
     load_sources_as_of(sources, today_utc())
 }
 
@@ -353,7 +353,7 @@ pub fn load_sources(sources: Vec<(String, String)>) -> Result<Declarations, Spec
 pub fn load_sources_as_of(
     sources: Vec<(String, String)>,
     today: Date,
-) -> Result<Declarations, SpecReport> {
+) -> Result<Declarations, DeclReport> {
     load_sources_part(sources, today, Part::WHOLE)
 }
 
@@ -362,7 +362,7 @@ pub fn load_sources_part(
     sources: Vec<(String, String)>,
     today: Date,
     part: Part,
-) -> Result<Declarations, SpecReport> {
+) -> Result<Declarations, DeclReport> {
     load_inputs(
         sources
             .into_iter()
@@ -373,8 +373,8 @@ pub fn load_sources_part(
     )
 }
 
-fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declarations, SpecReport> {
-    let mut problems: Vec<(usize, SpecProblem)> = Vec::new();
+fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declarations, DeclReport> {
+    let mut problems: Vec<(usize, DeclProblem)> = Vec::new();
     let mut candidates = Vec::new();
     let mut move_candidates = Vec::new();
     let mut topup_candidates = Vec::new();
@@ -409,7 +409,7 @@ fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declaratio
                         &mut topup_candidates,
                         &mut person_candidates,
                     ),
-                    None => local.push(SpecProblem::about_file(
+                    None => local.push(DeclProblem::about_file(
                         ProblemKind::UnsupportedFile,
                         &*src.name,
                         format!(
@@ -421,7 +421,7 @@ fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declaratio
                 // A snippet of a file with people in it could show a person's data: problems
                 // there keep their place but lose the snippet.
                 if kind.is_some() && people::may_hold_people(kind == Some(Kind::Yaml), &src.text) {
-                    local = local.into_iter().map(SpecProblem::into_personal).collect();
+                    local = local.into_iter().map(DeclProblem::into_personal).collect();
                 }
                 problems.extend(local.into_iter().map(|p| (i, p)));
                 files.push(src.name.to_string());
@@ -464,7 +464,7 @@ fn load_inputs(inputs: Vec<Input>, today: Date, part: Part) -> Result<Declaratio
 
     if !problems.is_empty() {
         problems.sort_by_key(|(file, p)| (*file, p.offset()));
-        return Err(SpecReport::new(
+        return Err(DeclReport::new(
             problems.into_iter().map(|(_, p)| p).collect(),
             sources.len(),
         ));
@@ -491,7 +491,7 @@ fn attach_topups(
     candidates: Vec<csv_file::TopupCandidate>,
     cards: &mut [DesiredCard],
     sources: &[Option<Source>],
-    problems: &mut Vec<(usize, SpecProblem)>,
+    problems: &mut Vec<(usize, DeclProblem)>,
 ) {
     let mut touched = Vec::new();
     for t in candidates {
@@ -508,7 +508,7 @@ fn attach_topups(
             };
             problems.push((
                 t.file,
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::UnknownCard,
                     src,
                     t.card_loc,
@@ -523,7 +523,7 @@ fn attach_topups(
         if let Some(first) = card.topups.iter().find(|x| x.id == t.topup.id) {
             problems.push((
                 t.file,
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::DuplicateKey,
                     src,
                     t.id_loc,
@@ -553,8 +553,8 @@ fn duplicate_key(
     here_loc: problem::Loc,
     there: &Source,
     there_loc: problem::Loc,
-) -> SpecProblem {
-    let first = SpecProblem::at(
+) -> DeclProblem {
+    let first = DeclProblem::at(
         ProblemKind::FirstDeclared,
         there,
         there_loc,
@@ -568,7 +568,7 @@ fn duplicate_key(
         first.line(),
         first.column()
     );
-    SpecProblem::at(
+    DeclProblem::at(
         ProblemKind::DuplicateKey,
         here,
         here_loc,

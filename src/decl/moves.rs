@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+use super::problem::{DeclProblem, Loc, ProblemKind, Source};
 use super::{DesiredCard, Origin};
 
 /// One declared rename, validated.
@@ -35,7 +35,7 @@ pub(crate) fn check(
     candidates: Vec<MoveCandidate>,
     cards: &[DesiredCard],
     sources: &[Option<Source>],
-    problems: &mut Vec<(usize, SpecProblem)>,
+    problems: &mut Vec<(usize, DeclProblem)>,
 ) -> Vec<Move> {
     let declared = |key: &str| cards.binary_search_by(|c| c.key.as_str().cmp(key)).is_ok();
     let froms: BTreeSet<&str> = candidates.iter().map(|m| m.from.as_str()).collect();
@@ -47,10 +47,10 @@ pub(crate) fn check(
             continue;
         };
         let problem = |loc: Loc, message: String, label: &str, help: String| {
-            SpecProblem::at(ProblemKind::InvalidMove, src, loc, message, label).with_help(help)
+            DeclProblem::at(ProblemKind::InvalidMove, src, loc, message, label).with_help(help)
         };
         let mut fine = true;
-        let mut report = |p: SpecProblem| {
+        let mut report = |p: DeclProblem| {
             problems.push((m.file, p));
             fine = false;
         };

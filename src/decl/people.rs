@@ -6,7 +6,7 @@
 //! field, the place and at most the `external_user_id` (and the country code, which is not
 //! personal), never the value of a name, birth date, email or phone number. Problems in a file
 //! that may hold people are rendered without a snippet of the source (see
-//! [`SpecProblem::into_personal`]). Must not read the clock: "today" is passed in.
+//! [`DeclProblem::into_personal`]). Must not read the clock: "today" is passed in.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::fmt;
 use jiff::civil::Date;
 
 use super::fields::{At, EXTERNAL_USER_ID, Invalid, Slot};
-use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+use super::problem::{DeclProblem, Loc, ProblemKind, Source};
 use super::{Labels, Origin};
 
 pub(crate) const FIRST_NAME: &str = "first_name";
@@ -347,7 +347,7 @@ pub(crate) fn finish(
     src: &Source,
     file: usize,
     entry: Loc,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
 ) -> Option<PersonCandidate> {
     let mut rejected = raw.rejected;
     let mut missing = Vec::new();
@@ -378,7 +378,7 @@ pub(crate) fn finish(
             _ => "cardholder".to_owned(),
         };
         problems.push(
-            SpecProblem::at_span(
+            DeclProblem::at_span(
                 ProblemKind::MissingField,
                 src,
                 src.rest_of_line(entry),
@@ -447,7 +447,7 @@ pub(crate) fn merge(
     mut candidates: Vec<PersonCandidate>,
     today: Date,
     sources: &[Option<Source>],
-    problems: &mut Vec<(usize, SpecProblem)>,
+    problems: &mut Vec<(usize, DeclProblem)>,
 ) -> Vec<DesiredCardholder> {
     // Stable: equal ids stay in file order, then in order within the file.
     candidates.sort_by(|a, b| a.id.cmp(&b.id));
@@ -477,7 +477,7 @@ pub(crate) fn merge(
             if let (Some(Some(src)), Some(loc)) = (sources.get(c.file), c.birth_loc) {
                 problems.push((
                     c.file,
-                    SpecProblem::at(
+                    DeclProblem::at(
                         ProblemKind::FutureDate,
                         src,
                         loc,
@@ -504,8 +504,8 @@ fn duplicate(
     here_loc: Loc,
     there: &Source,
     there_loc: Loc,
-) -> SpecProblem {
-    let first = SpecProblem::at(
+) -> DeclProblem {
+    let first = DeclProblem::at(
         ProblemKind::FirstDeclared,
         there,
         there_loc,
@@ -520,7 +520,7 @@ fn duplicate(
         first.line(),
         first.column()
     );
-    SpecProblem::at(
+    DeclProblem::at(
         ProblemKind::DuplicateKey,
         here,
         here_loc,

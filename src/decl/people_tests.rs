@@ -12,7 +12,7 @@ fn today() -> Date {
     Date::new(2026, 11, 30).unwrap()
 }
 
-fn load(files: &[(&str, &str)]) -> Result<Declarations, SpecReport> {
+fn load(files: &[(&str, &str)]) -> Result<Declarations, DeclReport> {
     load_sources_as_of(files.iter().map(|(n, t)| src(n, t)).collect(), today())
 }
 

@@ -20,7 +20,8 @@ use snippet::Snippet;
 /// not print it. Start and end are kept, as the value quoted is usually in the middle.
 const MESSAGE_MAX: usize = 300;
 
-/// What went wrong; each kind has a stable diagnostic code `cardform::spec::<kind>`.
+/// What went wrong; each kind has a stable diagnostic code `cardform::spec::<kind>`. The codes keep
+/// the word `spec` from before the types were named `Decl*`: scripts match on them, so they stay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProblemKind {
     /// A path given with `-f` is missing or unreadable.
@@ -269,7 +270,7 @@ impl fmt::Debug for Place {
 
 /// One problem in the declarations: a diagnostic with the file, a labelled span and a help text.
 #[derive(Debug)]
-pub struct SpecProblem {
+pub struct DeclProblem {
     kind: ProblemKind,
     message: String,
     file: String,
@@ -277,10 +278,10 @@ pub struct SpecProblem {
     column: usize,
     offset: usize,
     /// `None` for a problem about a whole file, or one in personal data.
-    /// Boxed: most problems are few, and a `SpecProblem` travels inside other types.
+    /// Boxed: most problems are few, and a `DeclProblem` travels inside other types.
     place: Option<Box<Place>>,
     help: Option<String>,
-    related: Vec<SpecProblem>,
+    related: Vec<DeclProblem>,
     severity: Severity,
     /// The place holds personal data (a cardholder's entry): the source text is dropped, so no
     /// snippet of it can be rendered (nor debug-printed); the place is still known by file, line
@@ -288,7 +289,7 @@ pub struct SpecProblem {
     personal: bool,
 }
 
-impl SpecProblem {
+impl DeclProblem {
     /// A problem at a span of a source; `label` is the text under the caret.
     pub(crate) fn at_span(
         kind: ProblemKind,
@@ -298,7 +299,7 @@ impl SpecProblem {
         label: impl Into<String>,
     ) -> Self {
         let (line, column) = src.line_col(span.offset());
-        SpecProblem {
+        DeclProblem {
             kind,
             message: message.into(),
             file: src.name.to_string(),
@@ -337,7 +338,7 @@ impl SpecProblem {
         file: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        SpecProblem {
+        DeclProblem {
             kind,
             message: message.into(),
             file: file.into(),
@@ -357,7 +358,7 @@ impl SpecProblem {
         self
     }
 
-    pub(crate) fn with_related(mut self, related: SpecProblem) -> Self {
+    pub(crate) fn with_related(mut self, related: DeclProblem) -> Self {
         self.related.push(related);
         self
     }
@@ -413,20 +414,20 @@ impl SpecProblem {
         self.personal
     }
     /// Other places involved (the first declaration of a duplicate key, ...).
-    pub fn related_problems(&self) -> &[SpecProblem] {
+    pub fn related_problems(&self) -> &[DeclProblem] {
         &self.related
     }
 }
 
-impl fmt::Display for SpecProblem {
+impl fmt::Display for DeclProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.shown_message())
     }
 }
 
-impl std::error::Error for SpecProblem {}
+impl std::error::Error for DeclProblem {}
 
-impl Diagnostic for SpecProblem {
+impl Diagnostic for DeclProblem {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.kind.code()))
     }
@@ -458,25 +459,25 @@ impl Diagnostic for SpecProblem {
 
 /// Every problem found in one load, in file order (files as read, then position in the file).
 #[derive(Debug)]
-pub struct SpecReport {
-    problems: Vec<SpecProblem>,
+pub struct DeclReport {
+    problems: Vec<DeclProblem>,
     files: usize,
     /// How many files were read, so "(1 file)" is never taken for all that was read.
     files_read: usize,
 }
 
-impl SpecReport {
-    pub(crate) fn new(problems: Vec<SpecProblem>, files_read: usize) -> Self {
+impl DeclReport {
+    pub(crate) fn new(problems: Vec<DeclProblem>, files_read: usize) -> Self {
         let mut files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
         files.dedup();
         let files = files.len();
-        SpecReport {
+        DeclReport {
             problems,
             files,
             files_read: files_read.max(files),
         }
     }
-    pub fn problems(&self) -> &[SpecProblem] {
+    pub fn problems(&self) -> &[DeclProblem] {
         &self.problems
     }
     pub fn len(&self) -> usize {
@@ -491,7 +492,7 @@ impl SpecReport {
     }
 }
 
-impl fmt::Display for SpecReport {
+impl fmt::Display for DeclReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
         let plural = |n: usize| if n == 1 { "" } else { "s" };
@@ -516,9 +517,9 @@ impl fmt::Display for SpecReport {
     }
 }
 
-impl std::error::Error for SpecReport {}
+impl std::error::Error for DeclReport {}
 
-impl Diagnostic for SpecReport {
+impl Diagnostic for DeclReport {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new("cardform::spec::invalid"))
     }

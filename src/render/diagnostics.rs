@@ -1,15 +1,15 @@
-//! Rendering declaration problems ([`SpecReport`]) as miette draws them on a terminal: one
+//! Rendering declaration problems ([`DeclReport`]) as miette draws them on a terminal: one
 //! snippet with a caret per problem, then a summary line. A problem about a person's data (see
-//! [`SpecProblem::is_personal`]) shows its place, never a snippet of the line. Must not decide
+//! [`DeclProblem::is_personal`]) shows its place, never a snippet of the line. Must not decide
 //! what is a problem.
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::decl::{SpecProblem, SpecReport};
+use crate::decl::{DeclProblem, DeclReport};
 
 /// Render a report as miette would on a terminal; `color=false` gives plain text (for CI logs and
 /// snapshots). `width` is the column count text is wrapped to.
-pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
+pub fn render_report(report: &DeclReport, color: bool, width: usize) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
@@ -38,8 +38,8 @@ pub fn render_report(report: &SpecReport, color: bool, width: usize) -> String {
 
 /// A personal problem has no source, so miette shows no place: the place goes where the snippet
 /// would be (before the help), in the same frame, with a note instead of the line.
-fn insert_place(out: &mut String, start: usize, problem: &SpecProblem) {
-    let place = |p: &SpecProblem| {
+fn insert_place(out: &mut String, start: usize, problem: &DeclProblem) {
+    let place = |p: &DeclProblem| {
         format!(
             "   ╭─[{}:{}:{}]\n   │ (line not shown: it holds personal data)\n   ╰────\n",
             crate::render::safe(p.file()),
@@ -68,8 +68,8 @@ fn insert_place(out: &mut String, start: usize, problem: &SpecProblem) {
 
 /// `validate --json`: `{"valid": true, "cards": N, "files": [...], "fingerprint": ...}` or
 /// `{"valid": false, "problems": [{code, message, file, line, column, help, related}]}`.
-pub fn result_json(result: &Result<crate::decl::Declarations, SpecReport>) -> String {
-    fn problem(p: &crate::decl::SpecProblem) -> serde_json::Value {
+pub fn result_json(result: &Result<crate::decl::Declarations, DeclReport>) -> String {
+    fn problem(p: &crate::decl::DeclProblem) -> serde_json::Value {
         serde_json::json!({
             "code": p.kind().code(),
             "message": p.message(),
@@ -101,7 +101,7 @@ mod tests {
     use super::*;
     use crate::decl::load_sources;
 
-    fn report(name: &str, text: &str) -> SpecReport {
+    fn report(name: &str, text: &str) -> DeclReport {
         match load_sources(vec![(name.to_owned(), text.to_owned())]) {
             Ok(_) => panic!("{text:?} should be invalid"),
             Err(r) => r,

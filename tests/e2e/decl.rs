@@ -1,4 +1,4 @@
-//! Declarations end to end: fixture files under `tests/fixtures/spec/` loaded through
+//! Declarations end to end: fixture files under `tests/fixtures/decl/` loaded through
 //! `cardform::decl::load`, their diagnostics rendered colourless and snapshotted. Paths are given
 //! relative to the package root (where `cargo test` runs), so snapshots are the same anywhere.
 
@@ -6,7 +6,7 @@ use cardform::decl::{self, ProblemKind};
 use cardform::render::diagnostics::render_report;
 use std::path::PathBuf;
 
-const DIR: &str = "tests/fixtures/spec";
+const DIR: &str = "tests/fixtures/decl";
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(format!("{DIR}/{name}"))
@@ -76,13 +76,13 @@ fn valid_fixtures_load() {
         alice.labels.get("cost_center").map(String::as_str),
         Some("cc-100")
     );
-    assert_eq!(&*alice.origin.file, "tests/fixtures/spec/valid.yaml");
+    assert_eq!(&*alice.origin.file, "tests/fixtures/decl/valid.yaml");
     assert_eq!(alice.origin.line, 6);
     assert_eq!(
         d.files,
         [
-            "tests/fixtures/spec/valid.yaml",
-            "tests/fixtures/spec/valid.csv"
+            "tests/fixtures/decl/valid.yaml",
+            "tests/fixtures/decl/valid.csv"
         ]
     );
 }
@@ -101,11 +101,11 @@ fn multi_file_reports_both_files_and_the_duplicate() {
     let text = rendered(&["multi"]);
     // Both places of the duplicate are named.
     assert!(
-        text.contains("tests/fixtures/spec/multi/a.yaml:5:10"),
+        text.contains("tests/fixtures/decl/multi/a.yaml:5:10"),
         "{text}"
     );
     assert!(
-        text.contains("[tests/fixtures/spec/multi/b.csv:3:1]"),
+        text.contains("[tests/fixtures/decl/multi/b.csv:3:1]"),
         "{text}"
     );
 }

@@ -10,7 +10,7 @@ use crate::decl::fields::{
     self, AMOUNT, At, CARD_FIELDS, EXTERNAL_USER_ID, INITIAL_TOPUP, Invalid, KEY, LABELS,
     PRODUCT_CODE, RawCard, STATUS, Slot, TOPUPS,
 };
-use crate::decl::problem::{Loc, ProblemKind, SpecProblem};
+use crate::decl::problem::{DeclProblem, Loc, ProblemKind};
 use crate::decl::suggest;
 use crate::decl::{DesiredTopup, Labels, Origin};
 
@@ -36,7 +36,7 @@ impl Reader<'_, '_> {
             }
             let ok = match name.text {
                 KEY if in_defaults => {
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
@@ -64,7 +64,7 @@ impl Reader<'_, '_> {
                 }),
                 LABELS => self.labels(v, &mut card.labels),
                 TOPUPS if in_defaults => {
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
@@ -85,7 +85,7 @@ impl Reader<'_, '_> {
                     if let Some(meant) = fields::misspelling_of(other, candidates) {
                         card.misspelt.push(meant);
                     }
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
@@ -121,7 +121,7 @@ impl Reader<'_, '_> {
     ) -> bool {
         if value.is_null() {
             if required {
-                let p = SpecProblem::at(
+                let p = DeclProblem::at(
                     ProblemKind::EmptyValue,
                     self.src,
                     name.loc,
@@ -197,7 +197,7 @@ impl Reader<'_, '_> {
                     }),
                     LABELS => self.labels(v, &mut labels),
                     other => {
-                        let p = SpecProblem::at(
+                        let p = DeclProblem::at(
                             ProblemKind::UnknownField,
                             self.src,
                             name.loc,
@@ -217,7 +217,7 @@ impl Reader<'_, '_> {
             match (id, amount) {
                 (Slot::Set(id), Slot::Set(amount)) => {
                     if let Some((_, first)) = ids.iter().find(|(i, _)| *i == id.value) {
-                        let p = SpecProblem::at(
+                        let p = DeclProblem::at(
                             ProblemKind::DuplicateKey,
                             self.src,
                             id.loc,
@@ -246,7 +246,7 @@ impl Reader<'_, '_> {
                 (id, amount) => {
                     for (slot, field) in [(id.is_absent(), "id"), (amount.is_absent(), AMOUNT)] {
                         if slot {
-                            let p = SpecProblem::at(
+                            let p = DeclProblem::at(
                                 ProblemKind::MissingField,
                                 self.src,
                                 entry,
@@ -297,7 +297,7 @@ impl Reader<'_, '_> {
             let value_loc = v.loc();
             let text = match v {
                 _ if v.is_null() => {
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::InvalidLabel,
                         self.src,
                         name.loc,

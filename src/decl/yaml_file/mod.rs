@@ -23,7 +23,7 @@ mod tests;
 use super::fields::Candidate;
 use super::moves::MoveCandidate;
 use super::people::PersonCandidate;
-use super::problem::{Loc, ProblemKind, Source, SpecProblem};
+use super::problem::{DeclProblem, Loc, ProblemKind, Source};
 
 use reader::{Fast, Reader};
 
@@ -37,7 +37,7 @@ use reader::{Fast, Reader};
 pub(crate) fn read(
     src: &Source,
     file: usize,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
     out: &mut Vec<Candidate>,
     moves: &mut Vec<MoveCandidate>,
     people: &mut Vec<PersonCandidate>,
@@ -65,7 +65,7 @@ pub(crate) fn read(
 fn read_parsed(
     src: &Source,
     file: usize,
-    problems: &mut Vec<SpecProblem>,
+    problems: &mut Vec<DeclProblem>,
     out: &mut Vec<Candidate>,
     moves: &mut Vec<MoveCandidate>,
     people: &mut Vec<PersonCandidate>,
@@ -94,7 +94,7 @@ fn read_parsed(
                 end_col: m.col(),
             };
             problems.push(
-                SpecProblem::at(
+                DeclProblem::at(
                     ProblemKind::YamlSyntax,
                     src,
                     loc,

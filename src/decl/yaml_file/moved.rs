@@ -5,7 +5,7 @@ use super::node::Node;
 use super::reader::Reader;
 use crate::decl::fields::{self, Slot};
 use crate::decl::moves::MoveCandidate;
-use crate::decl::problem::{ProblemKind, SpecProblem};
+use crate::decl::problem::{DeclProblem, ProblemKind};
 use crate::decl::suggest;
 
 const FROM: &str = "from";
@@ -44,7 +44,7 @@ impl Reader<'_, '_> {
                 }
                 other => {
                     misspelt.extend(suggest::did_you_mean(other, MOVE_FIELDS));
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
@@ -62,7 +62,7 @@ impl Reader<'_, '_> {
         }
         for (slot, field) in [(&from, FROM), (&to, TO)] {
             if matches!(slot, Slot::Absent) && !misspelt.contains(&field) {
-                let p = SpecProblem::at(
+                let p = DeclProblem::at(
                     ProblemKind::MissingField,
                     self.src,
                     entry,

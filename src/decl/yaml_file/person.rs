@@ -6,7 +6,7 @@ use super::node::Node;
 use super::reader::Reader;
 use crate::decl::fields::LABELS;
 use crate::decl::people::{self, PERSON_FIELDS, PersonCandidate, RawPerson};
-use crate::decl::problem::{ProblemKind, SpecProblem};
+use crate::decl::problem::{DeclProblem, ProblemKind};
 use crate::decl::suggest;
 
 impl Reader<'_, '_> {
@@ -41,7 +41,7 @@ impl Reader<'_, '_> {
             } else {
                 raw.misspelt
                     .extend(suggest::did_you_mean(name.text, PERSON_FIELDS));
-                let p = SpecProblem::at(
+                let p = DeclProblem::at(
                     ProblemKind::UnknownField,
                     self.src,
                     name.loc,

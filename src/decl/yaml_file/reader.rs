@@ -10,7 +10,7 @@ use super::node::{Node, loc_of};
 use crate::decl::fields::{self, Candidate, RawCard};
 use crate::decl::moves::MoveCandidate;
 use crate::decl::people::PersonCandidate;
-use crate::decl::problem::{Loc, ProblemKind, Source, SpecProblem};
+use crate::decl::problem::{DeclProblem, Loc, ProblemKind, Source};
 use crate::decl::suggest;
 
 const VERSION: &str = "version";
@@ -31,7 +31,7 @@ pub(super) struct Fast {
 
 pub(super) struct Reader<'s, 'p> {
     pub(super) src: &'s Source,
-    pub(super) problems: &'p mut Vec<SpecProblem>,
+    pub(super) problems: &'p mut Vec<DeclProblem>,
 }
 
 /// A mapping key read as a field name.
@@ -41,12 +41,12 @@ pub(super) struct Name<'n> {
 }
 
 impl Reader<'_, '_> {
-    pub(super) fn push(&mut self, p: SpecProblem) {
+    pub(super) fn push(&mut self, p: DeclProblem) {
         self.problems.push(p);
     }
 
     pub(super) fn wrong_type(&mut self, node: &Node<'_>, what: &str, expected: &str) {
-        let p = SpecProblem::at_span(
+        let p = DeclProblem::at_span(
             ProblemKind::WrongType,
             self.src,
             node.span(self.src),
@@ -83,7 +83,7 @@ impl Reader<'_, '_> {
         what: &str,
     ) -> bool {
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name.text) {
-            let p = SpecProblem::at(
+            let p = DeclProblem::at(
                 ProblemKind::DuplicateField,
                 self.src,
                 name.loc,
@@ -133,7 +133,7 @@ impl Reader<'_, '_> {
             }
             let extra = ev.node()?;
             if documents == 2 && !extra.is_null() {
-                let p = SpecProblem::at_span(
+                let p = DeclProblem::at_span(
                     ProblemKind::YamlSyntax,
                     self.src,
                     self.src.rest_of_line(loc_of(&span)),
@@ -317,7 +317,7 @@ impl Reader<'_, '_> {
                 }
                 None => {
                     ev.node()?;
-                    let p = SpecProblem::at(
+                    let p = DeclProblem::at(
                         ProblemKind::UnknownField,
                         self.src,
                         name.loc,
@@ -336,7 +336,7 @@ impl Reader<'_, '_> {
 
         match version_ok {
             None => {
-                let p = SpecProblem::at_span(
+                let p = DeclProblem::at_span(
                     ProblemKind::MissingVersion,
                     self.src,
                     self.src.rest_of_line(start),
@@ -404,7 +404,7 @@ impl Reader<'_, '_> {
             Node::Scalar { value, .. } if !v.is_null() => format!("`{value}`"),
             other => other.describe().to_owned(),
         };
-        let p = SpecProblem::at_span(
+        let p = DeclProblem::at_span(
             ProblemKind::UnsupportedVersion,
             self.src,
             v.span(self.src),

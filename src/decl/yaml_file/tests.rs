@@ -4,7 +4,7 @@
 use super::*;
 use crate::decl::DesiredStatus;
 
-fn run(text: &str) -> (Vec<SpecProblem>, Vec<Candidate>) {
+fn run(text: &str) -> (Vec<DeclProblem>, Vec<Candidate>) {
     let src = Source::new("t.yaml".into(), text.into());
     let mut problems = Vec::new();
     let mut out = Vec::new();
