@@ -14,6 +14,7 @@ mod card;
 pub mod events;
 pub mod keys;
 pub mod mutation;
+pub mod parts;
 mod people;
 mod perform;
 pub mod poll;
