@@ -245,7 +245,7 @@ async fn locked(
             if let Some(end) = show_and_ask(args, global, &doc, shown)? {
                 return Ok(end);
             }
-            forms = super::people::forms(&decls);
+            forms = crate::exec::declared::forms(&decls);
             drop(decls);
             doc
         }
@@ -530,7 +530,7 @@ fn saved_plan_forms(
     }
     match decl::load(&files) {
         Ok(decls) if decls.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            super::people::forms(&decls)
+            crate::exec::declared::forms(&decls)
         }
         _ => Default::default(),
     }

@@ -14,7 +14,6 @@ mod history;
 mod init;
 mod migrate;
 mod out;
-mod people;
 mod plan;
 mod project;
 mod provider;

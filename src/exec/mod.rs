@@ -11,6 +11,7 @@
 //! what each card action means in mutations.
 
 mod card;
+pub mod declared;
 pub mod events;
 pub mod keys;
 pub mod mutation;

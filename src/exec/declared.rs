@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::decl::Declarations;
-use crate::exec::mutation::{CARDHOLDER_PERSONAL_FIELDS, personal_digest};
+use super::mutation::{CARDHOLDER_PERSONAL_FIELDS, personal_digest};
 use crate::plan::Person;
 use crate::wire::CreateCardholderRequest;
 
