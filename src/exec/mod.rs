@@ -1,7 +1,7 @@
 //! Carrying out a plan: the scheduler over its changes, concurrency, the order journal, polling to
 //! completion. Reports progress as [`Event`]s and never prints.
 //!
-//! The money rules live here. Every mutation ([`Mutation`]) goes through one path (`perform`):
+//! The money rules live here. Every mutation ([`CardMutation`], [`PersonMutation`]) goes through one path (`perform`):
 //! committed to the journal (with its deterministic idempotency key and request) *before* it is
 //! sent, its order id committed as soon as it is known, tracked to the end and settled, so a run
 //! killed at any instant resumes the same orders instead of creating new ones. A change starts
@@ -27,7 +27,7 @@ pub mod schedule;
 pub mod slugs;
 
 pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
-pub use mutation::Mutation;
+pub use mutation::{CardMutation, PersonMutation};
 pub(crate) use perform::settle;
 
 use rust_decimal::Decimal;
