@@ -61,6 +61,11 @@ pub struct GlobalArgs {
     /// fails naming the host (e.g. 30s, 2m)
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub request_timeout: String,
+    /// Log to stderr: -v each provider request and answer, -vv their bodies (secrets, card data
+    /// and personal fields redacted) and state operations, -vvv everything [env: CARDFORM_LOG,
+    /// RUST_LOG syntax; CARDFORM_LOG_FILE to log to a file]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

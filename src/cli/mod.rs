@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod history;
 mod init;
+mod logging;
 mod migrate;
 mod out;
 mod parts;
@@ -64,6 +65,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = logging::init(cli.global.verbose) {
+        eprint!("{}", e.render(crate::render::Style::PLAIN));
+        return ExitCode::from(1);
+    }
     let global = match project_for(&cli).and_then(|p| Global::resolve(&cli.global, p)) {
         Ok(g) => g,
         Err(e) => {
