@@ -450,6 +450,37 @@ pub struct ShowArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
+    /// List the named states in the PostgreSQL database of --state: serial, cards, last run,
+    /// which is selected (not the cards: that is `state list`)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform' state ls\n  cardform state ls --json\n\nA SQLite file holds one state: ls shows it."
+    )]
+    Ls {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty named state beside the one --state names (what `init` does, for NAME)
+    #[command(
+        after_help = "Example:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state new staging"
+    )]
+    New {
+        /// The new state's name: 1 to 40 characters from a-z 0-9 _
+        name: String,
+    },
+    /// Delete a named state of the database of --state, with its history (asks first; never the
+    /// selected state, a locked one, or one with live cards unless --force)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state delete staging\n  cardform state delete old_test --force   # without a terminal (CI), or with live cards"
+    )]
+    Delete {
+        /// The state to delete
+        name: String,
+        /// Do not ask (needed without a terminal), and delete it even with live cards (they
+        /// stay at the provider, unmanaged)
+        #[arg(long)]
+        force: bool,
+    },
     /// List the cards in state (or, with --topup, their top-ups), optionally filtered
     #[command(
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json\n  cardform state list --topup 2026-11 --status failed\n  cardform state list --topup '*' --label run=payroll"

@@ -27,6 +27,7 @@ mod sandbox_settings;
 mod session;
 mod settings;
 mod show;
+mod states;
 mod surgery;
 mod validate;
 mod who;
@@ -160,6 +161,9 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Show(a) => show::show(&a, global).await,
         Command::State(c) => match c {
             StateCommand::List(a) => show::list(&a, global).await,
+            StateCommand::Ls { json } => states::ls(json, global).await,
+            StateCommand::New { name } => states::new(&name, global).await,
+            StateCommand::Delete { name, force } => states::delete(&name, force, global).await,
             StateCommand::History { json } => history::history(json, global).await,
             StateCommand::Diff(a) => history::diff(&a, global).await,
             StateCommand::Export(a) => history::export(&a, global).await,
