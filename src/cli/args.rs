@@ -95,7 +95,8 @@ pub enum Command {
         after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json\n  cardform show plan.json --format markdown   # a plan saved with `plan --out`"
     )]
     Show(ShowArgs),
-    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
+    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider; named
+    /// PostgreSQL states: ls, new, delete
     #[command(
         subcommand,
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"

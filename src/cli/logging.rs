@@ -80,12 +80,18 @@ mod tests {
         assert_eq!(directives(0, None), None);
         assert_eq!(directives(0, Some("  ")), None);
         assert_eq!(directives(1, None).as_deref(), Some("cardform=info"));
-        assert_eq!(directives(2, Some("trace")).as_deref(), Some("cardform=debug"));
+        assert_eq!(
+            directives(2, Some("trace")).as_deref(),
+            Some("cardform=debug")
+        );
         assert_eq!(
             directives(3, None).as_deref(),
             Some("cardform=trace,sqlx=debug")
         );
-        assert_eq!(directives(0, Some("DEBUG")).as_deref(), Some("cardform=debug"));
+        assert_eq!(
+            directives(0, Some("DEBUG")).as_deref(),
+            Some("cardform=debug")
+        );
         assert_eq!(
             directives(0, Some("cardform::client=trace,sqlx=info")).as_deref(),
             Some("cardform::client=trace,sqlx=info")

@@ -6,6 +6,7 @@
 //! what a state's summary is and every other refusal are `state::named`'s.
 
 use serde_json::json;
+use std::io::IsTerminal;
 
 use super::out::print;
 use super::settings::Global;
@@ -19,9 +20,10 @@ impl From<NamedError> for CliError {
         match e {
             NamedError::State(e) => CliError::State(e),
             other => {
+                // One line: the message is escaped as a whole when shown.
                 let mut text = other.to_string();
                 if let Some(help) = miette::Diagnostic::help(&other) {
-                    text.push_str(&format!("\n  hint: {help}"));
+                    text.push_str(&format!("; {help}"));
                 }
                 CliError::Other(text)
             }
@@ -76,11 +78,22 @@ fn table(
     states: &[StateSummary],
     global: &Global,
 ) -> String {
-    let mut out = format!("States in {}:\n", safe(database));
+    let mut out = match global.state {
+        StateLocation::Postgres(_) => format!("States in {}:\n", safe(database)),
+        StateLocation::File(_) => format!(
+            "State in {} (a SQLite file holds one state; named states live in PostgreSQL):\n",
+            safe(database)
+        ),
+    };
     if states.is_empty() {
         out.push_str("  (none)\n");
     } else {
-        let width = states.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+        let width = states
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         out.push_str(&format!(
             "  {:width$}  {:>6}  {:>6}  {:>6}  LAST RUN\n",
             "NAME", "SERIAL", "CARDS", "LIVE"
@@ -128,15 +141,13 @@ pub async fn new(name: &str, global: &Global) -> Result<Outcome, CliError> {
     let pg = postgres(global, "create")?;
     let store = named::create(pg, name).await?;
     let lineage = store.lineage().await;
-    let shown = store.location().to_string();
     store.close().await;
     print(&format!(
-        "Created state {name} in {} (schema {}, lineage {}).\nUse it with --state '{}' (or \
-         CARDFORM_STATE / `state` in cardform.toml).\n",
+        "Created state {name} in {} (schema {}, lineage {}).\nSelect it with ?state={name} in \
+         the URL of --state, CARDFORM_STATE or `state` in cardform.toml.\n",
         safe(&named::database(pg)),
         crate::state::SCHEMA_VERSION,
         lineage?,
-        safe(&shown),
     ))
 }
 
@@ -157,10 +168,10 @@ pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome,
         return Err(CliError::State(crate::state::StateError::Locked(holder)));
     }
     let what = format!(
-        "state {name} in {} (serial {}, {} card(s), {} live, last run {})",
+        "state {name} in {} (serial {}, {}, {} live, last run {})",
         named::database(pg),
         found.serial,
-        found.cards,
+        cards(found.cards),
         found.live_cards,
         found.last_run.as_deref().unwrap_or("never")
     );
@@ -172,13 +183,18 @@ pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome,
             }
             .into());
         }
-        println!("{} {}.", global.style.bold("Delete"), safe(&what));
-        println!("Its history, journal and audit trail go with it; this cannot be undone.");
-        let Some(yes) = super::apply::confirmed("Do you want to delete this state?")? else {
+        if !std::io::stdin().is_terminal() {
             return Err(CliError::Usage(format!(
                 "state delete needs confirmation, but standard input is not a terminal: pass \
                  --force to delete {what}"
             )));
+        }
+        println!("{} {}.", global.style.bold("Delete"), safe(&what));
+        println!("Its history, journal and audit trail go with it; this cannot be undone.");
+        let Some(yes) = super::apply::confirmed("Do you want to delete this state?")? else {
+            return Err(CliError::Usage(
+                "standard input is no longer a terminal".into(),
+            ));
         };
         if !yes {
             println!("State delete cancelled: {name} is still there.");
@@ -187,7 +203,17 @@ pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome,
     }
     let gone = named::delete(pg, name, force).await?;
     print(&format!(
-        "Deleted state {name} (serial {}, {} card(s), {} live).\n",
-        gone.serial, gone.cards, gone.live_cards
+        "Deleted state {name} (serial {}, {}, {} live).\n",
+        gone.serial,
+        cards(gone.cards),
+        gone.live_cards
     ))
+}
+
+fn cards(n: u64) -> String {
+    if n == 1 {
+        "1 card".into()
+    } else {
+        format!("{n} cards")
+    }
 }

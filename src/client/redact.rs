@@ -116,7 +116,10 @@ pub fn redacted(value: &Value) -> Value {
 /// number, whatever field it came in. Ids that are merely long numbers fail the check 9 times in
 /// 10 and stay readable.
 fn looks_like_pan(s: &str) -> bool {
-    if !s.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-') {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+    {
         return false;
     }
     let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
@@ -133,7 +136,7 @@ fn looks_like_pan(s: &str) -> bool {
             (_, dd) => dd,
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

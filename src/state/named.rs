@@ -49,7 +49,10 @@ pub enum NamedError {
         "for another state, use another file (`cardform init --state other.db`); named states \
          live in PostgreSQL (--state 'postgres://…/db?state=NAME')"
     ))]
-    OneFileOneState { location: String, verb: &'static str },
+    OneFileOneState {
+        location: String,
+        verb: &'static str,
+    },
 
     #[error("state name {name:?} must be 1 to 40 characters from a-z 0-9 _")]
     BadName { name: String },
@@ -67,8 +70,9 @@ pub enum NamedError {
 
     /// The state still records cards that exist at the provider.
     #[error(
-        "refusing to delete state {name}: it still has {live} live card(s) (pending, active or \
-         frozen) that would stay at the provider with nothing managing them"
+        "refusing to delete state {name}: it still has {live} live {} (pending, active or \
+         frozen) that would stay at the provider with nothing managing them",
+        if *.live == 1 { "card" } else { "cards" }
     )]
     #[diagnostic(help(
         "move them to another state first (`cardform state migrate`), or pass --force to delete \
