@@ -244,3 +244,28 @@ fn without_a_flag_nothing_is_logged_and_stdout_is_the_same_with_one() {
     };
     assert_eq!(strip(&quiet), strip(&loud));
 }
+
+#[test]
+fn vvv_on_a_postgres_state_logs_its_statements_and_locks_but_never_its_password() {
+    let env = Env::postgres();
+    env.write(
+        "cards.yaml",
+        "version: 1\ncards:\n  - {key: a, external_user_id: u-1, product_code: VISA_USD_STD}\n",
+    );
+    let out = env
+        .cardform(&["-vvv", "apply", "-f", "cards.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let log = stderr(&out);
+    assert!(log.contains("sqlx::query"), "no statement logged:\n{log}");
+    assert!(
+        log.contains("lock taken") && log.contains("lock released"),
+        "{log}"
+    );
+    assert!(log.contains("run finished"), "{log}");
+    assert!(
+        !log.contains(crate::pg::PASSWORD),
+        "the database password is in the log"
+    );
+}
