@@ -102,6 +102,7 @@ async fn delete_on(
     if !got {
         return Err(StateError::Locked(holder(conn, at).await?).into());
     }
+    tracing::debug!(target: "cardform::state", state = at.name(), "lock taken for deletion");
     let schema = at.schema();
     let row: (i64, i64, i64, Option<String>) =
         sqlx::query_as(sqlx::AssertSqlSafe(summary_sql(Some(&schema))))
@@ -128,6 +129,7 @@ async fn delete_on(
         .await
         .map_err(StateError::from)?;
     tx.commit().await.map_err(StateError::from)?;
+    tracing::debug!(target: "cardform::state", state = at.name(), schema, "state deleted");
     // The session closes right after, which frees the advisory lock whatever this answers.
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(key)
