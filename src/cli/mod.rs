@@ -26,6 +26,7 @@ mod sandbox_settings;
 mod session;
 mod settings;
 mod show;
+mod stale;
 mod surgery;
 mod validate;
 mod who;

@@ -11,6 +11,7 @@ mod moves;
 pub mod outline;
 pub mod parts;
 mod people;
+pub mod stale;
 mod target;
 
 pub use document::{DeclarationsRef, FORMAT_VERSION, InProgress, PlanDocument, StateRef};
