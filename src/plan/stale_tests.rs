@@ -196,7 +196,7 @@ fn arb_address() -> impl Strategy<Value = Address> {
     prop_oneof![
         key.prop_map(Address::card),
         (key, "[xy]").prop_map(|(k, id)| Address::topup(&k, &id)),
-        "u[1-4]".prop_map(Address::user),
+        "u[1-4]".prop_map(|u| Address::user(&u)),
         ("u[1-4]", "S[12]").prop_map(|(u, s)| Address::cardholder(&u, &s)),
     ]
 }
