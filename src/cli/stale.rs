@@ -40,8 +40,13 @@ pub(super) async fn against_state(
     let runs = store.history().await?;
     match stale::judge(&doc.state, snapshot.serial, &footprint, &changes, &runs) {
         Verdict::Current => Ok(()),
-        // Run commands and users are state's text.
-        Verdict::Stale(why) => Err(refuse(crate::render::safe(&why))),
+        // Run commands and users are state's text: made safe line by line, the lines kept.
+        Verdict::Stale(why) => Err(refuse(
+            why.lines()
+                .map(crate::render::safe)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
         Verdict::MovedOn { runs, changes } => {
             eprintln!(
                 "note: state moved on since the plan was made (serial {} then, {} now: {runs} \

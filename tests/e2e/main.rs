@@ -9,6 +9,7 @@ mod cli_config;
 mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
+mod cli_gitops;
 mod cli_guard_rails;
 mod cli_habits;
 mod cli_latency;
