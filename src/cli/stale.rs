@@ -14,6 +14,7 @@ use super::CliError;
 use super::provider::Provider;
 use super::settings::Global;
 use crate::decl;
+use crate::model::Address;
 use crate::plan::stale::{self, Footprint, Verdict};
 use crate::plan::{ActionKind, PlanDocument, PlanOptions};
 use crate::state::{Snapshot, Store};
@@ -58,10 +59,10 @@ pub(super) async fn against_state(
     }
 }
 
-/// When the plan's declaration files are still around and now say something else, refuses
-/// naming which keys, in which files, differ from what the reviewed plan was made from, unless
-/// planned now they ask for exactly the reviewed changes (another pull request merged in, and
-/// applied, since the review).
+/// When the plan's declaration files are still around and now say something else (another pull
+/// request merged in since the review), refuses when what differs touches the plan: a card it
+/// acts on declared otherwise, no longer declared, or planned now with other changes. Names what
+/// differs elsewhere in a note: the next plan has it.
 pub(super) async fn against_declarations(
     doc: &PlanDocument,
     snapshot: &Snapshot,
@@ -85,14 +86,20 @@ pub(super) async fn against_declarations(
         }
     };
     let again = || global.cmd("plan -f DECLARATIONS --out PLANFILE");
-    if let Some(why) = cards_changed(doc, snapshot, &now) {
+    let footprint = Footprint::of(&doc.plan);
+    let cards = cards_changed(doc, snapshot, &now);
+    if cards
+        .iter()
+        .any(|c| footprint.touches(&Address::card(c.key.as_str())))
+    {
         return Err(refuse(format!(
-            "{why}. Run `{}` again and review that plan",
+            "{}. Run `{}` again and review that plan",
+            cards_message(&cards),
             again()
         )));
     }
-    // No card differs from the plan or from state. A person's fields count only through the
-    // keyed fingerprint, and a targeted plan is a part: neither can be checked by planning again.
+    // No card the plan touches differs. A person's fields count only through the keyed
+    // fingerprint, and a targeted plan is a part: neither can be checked by planning again.
     let creates_people = doc.plan.actions.iter().any(|a| {
         matches!(
             a.kind,
@@ -117,34 +124,57 @@ pub(super) async fn against_declarations(
         ..PlanOptions::default()
     };
     let fresh = super::plan::document(&now, snapshot, &facts, &options, journal_key);
-    let differ = stale::differing_changes(&doc.plan, &fresh.plan);
-    if differ.is_empty() {
+    let (touched, elsewhere): (Vec<Address>, Vec<Address>) =
+        stale::differing_changes(&doc.plan, &fresh.plan)
+            .into_iter()
+            .partition(|a| footprint.touches(a));
+    let named = |addresses: &[Address]| {
+        listed(
+            addresses
+                .iter()
+                .map(|a| format!("{} {}", a.kind, a.key))
+                .collect(),
+        )
+    };
+    if !touched.is_empty() {
+        return Err(refuse(format!(
+            "the declarations changed since the plan was made: planned now, they ask for other \
+             changes of {}. Run `{}` again and review that plan",
+            named(&touched),
+            again()
+        )));
+    }
+    if elsewhere.is_empty() {
         eprintln!(
             "note: the declarations changed since the plan was made, but only by what state \
              already holds: they ask for exactly the reviewed changes"
         );
-        return Ok(());
+    } else {
+        eprintln!(
+            "note: the declarations changed since the plan was made; what this plan touches did \
+             not, and it is applied as reviewed. They also ask for changes it does not make, of \
+             {}: run `{}` after this apply to review those",
+            named(&elsewhere),
+            again()
+        );
     }
-    Err(refuse(format!(
-        "the declarations changed since the plan was made: planned now, they ask for other \
-         changes of {}. Run `{}` again and review that plan",
-        listed(
-            differ
-                .iter()
-                .map(|a| format!("{} {}", a.kind, a.key))
-                .collect()
-        ),
-        again()
-    )))
+    Ok(())
 }
 
-/// Which declared cards differ from the reviewed plan, or (not planned) from state, and which
-/// planned ones are no longer declared: `None` when none.
+/// A declared card that differs from the reviewed plan or (not planned) from state, or a planned
+/// one no longer declared.
+struct CardChange {
+    key: String,
+    what: &'static str,
+    /// Where it is declared now.
+    file: Option<String>,
+}
+
 fn cards_changed(
     doc: &PlanDocument,
     snapshot: &Snapshot,
     now: &decl::Declarations,
-) -> Option<String> {
+) -> Vec<CardChange> {
     let planned: BTreeMap<&str, &crate::plan::Action> = doc
         .plan
         .actions
@@ -152,8 +182,7 @@ fn cards_changed(
         .filter(|a| a.after.is_some())
         .map(|a| (a.key.as_str(), a))
         .collect();
-    let mut changed: Vec<String> = Vec::new();
-    let mut in_files = BTreeSet::new();
+    let mut changed = Vec::new();
     for card in &now.cards {
         let attrs = crate::plan::Attributes::from_desired(card);
         let what = match (
@@ -166,28 +195,40 @@ fn cards_changed(
             (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",
             (None, Some(_)) => continue,
         };
-        in_files.insert(card.origin.file.clone());
-        changed.push(format!("{} ({what})", card.key));
+        changed.push(CardChange {
+            key: card.key.to_string(),
+            what,
+            file: Some(card.origin.file.to_string()),
+        });
     }
     let declared: BTreeSet<&str> = now.cards.iter().map(|c| c.key.as_str()).collect();
     for key in planned.keys().filter(|k| !declared.contains(**k)) {
-        changed.push(format!("{key} (no longer declared)"));
+        changed.push(CardChange {
+            key: (*key).to_owned(),
+            what: "no longer declared",
+            file: None,
+        });
     }
-    if changed.is_empty() {
-        return None;
-    }
-    let files = if in_files.is_empty() {
+    changed
+}
+
+/// `the declarations changed since the plan was made in FILES: KEY (WHAT), …`.
+fn cards_message(changed: &[CardChange]) -> String {
+    let files: BTreeSet<&str> = changed.iter().filter_map(|c| c.file.as_deref()).collect();
+    let files = if files.is_empty() {
         String::new()
     } else {
-        format!(
-            " in {}",
-            in_files.into_iter().collect::<Vec<_>>().join(", ")
-        )
+        format!(" in {}", files.into_iter().collect::<Vec<_>>().join(", "))
     };
-    Some(format!(
+    format!(
         "the declarations changed since the plan was made{files}: {}",
-        listed(changed)
-    ))
+        listed(
+            changed
+                .iter()
+                .map(|c| format!("{} ({})", c.key, c.what))
+                .collect()
+        )
+    )
 }
 
 /// The first few of `items`, and how many more.

@@ -155,6 +155,51 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         4,
         "base-1, base-2, b-1, a-1, each once"
     );
+    // E adds a card; before it merges, base-2 is closed at the provider and a refresh records
+    // that drift: E's plan, which does not touch base-2, still applies as reviewed.
+    let e_cards = with_card(
+        &both,
+        "{key: e-1, external_user_id: u-30, product_code: VISA_USD_STD}",
+    );
+    let e = Repo::new(&env, "pr-e", &e_cards);
+    assert_eq!(e.pull_request("6").0, "2");
+    let shown = env
+        .cardform(&["show", "base-2", "--json"])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let card_id = shown["card"]["card_id"].as_str().unwrap().to_owned();
+    assert!(env.sandbox.as_ref().unwrap().close_card(&card_id));
+    let refresh = env.cardform(&["refresh"]).output().unwrap();
+    assert!(
+        !stdout(&refresh).contains("No drift"),
+        "{}",
+        stdout(&refresh)
+    );
+    // F merged meanwhile and is not applied yet (its apply queued behind this one).
+    let with_f = with_card(
+        &e_cards,
+        "{key: f-1, external_user_id: u-40, product_code: VISA_USD_STD}",
+    );
+    e.merge_into(&main, &with_f);
+    let applied = main.step(&["apply"]);
+    assert_success(&applied);
+    let err = stderr(&applied);
+    assert!(err.contains("none to what this plan touches"), "{err}");
+    assert!(
+        err.contains("changes it does not make, of card base-2, card f-1"),
+        "names what the next plan has: {err}"
+    );
+    assert_eq!(
+        env.inspect().cards,
+        5,
+        "e-1 issued, base-2 left for the next plan"
+    );
+    assert_success(
+        &env.cardform(&["apply", "-f", "main/cards", "--auto-approve"])
+            .output()
+            .unwrap(),
+    );
     let plan_again = env
         .cardform(&["plan", "-f", "main/cards", "--detailed-exitcode"])
         .output()
@@ -162,13 +207,13 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
     assert_eq!(plan_again.status.code(), Some(0), "{}", stdout(&plan_again));
 
     // C freezes base-1; before it merges, a person relabels base-1 by hand.
-    let c_cards = both.replace(
+    let c_cards = with_f.replace(
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD}",
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD, status: frozen}",
     );
     let c = Repo::new(&env, "pr-c", &c_cards);
     assert_eq!(c.pull_request("3").0, "2");
-    let relabelled = both.replace(
+    let relabelled = with_f.replace(
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD}",
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD, labels: {team: ops}}",
     );
