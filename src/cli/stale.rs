@@ -128,11 +128,12 @@ pub(super) async fn against_declarations(
         stale::differing_changes(&doc.plan, &fresh.plan)
             .into_iter()
             .partition(|a| footprint.touches(a));
+    // A person's address is their external user id: the provider's text, shown made safe.
     let named = |addresses: &[Address]| {
         listed(
             addresses
                 .iter()
-                .map(|a| format!("{} {}", a.kind, a.key))
+                .map(|a| format!("{} {}", a.kind, crate::render::safe(&a.key)))
                 .collect(),
         )
     };
