@@ -118,12 +118,32 @@ pub(super) async fn against_declarations(
             again()
         )));
     }
+    planned_again(doc, snapshot, &now, &footprint, global, provider).await
+}
+
+/// Plans the changed declarations again against the state: refuses when they ask for other
+/// changes of what the plan touches; notes the changes elsewhere, which the next plan has.
+async fn planned_again(
+    doc: &PlanDocument,
+    snapshot: &Snapshot,
+    now: &decl::Declarations,
+    footprint: &Footprint,
+    global: &Global,
+    provider: &Provider,
+) -> Result<(), CliError> {
+    let again = || global.cmd("plan -f DECLARATIONS --out PLANFILE");
     let facts = provider.facts().await?;
     let options = PlanOptions {
         prune: doc.prune,
         ..PlanOptions::default()
     };
-    let fresh = super::plan::document(&now, snapshot, &facts, &options, journal_key);
+    let fresh = super::plan::document(
+        now,
+        snapshot,
+        &facts,
+        &options,
+        provider.client.journal_key(),
+    );
     let (touched, elsewhere): (Vec<Address>, Vec<Address>) =
         stale::differing_changes(&doc.plan, &fresh.plan)
             .into_iter()

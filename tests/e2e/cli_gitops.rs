@@ -106,6 +106,23 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
             .unwrap(),
     );
 
+    let merged = two_pull_requests_merge_one_after_the_other(&env, &main);
+    let merged = drift_and_an_unapplied_merge_leave_a_plan_valid(&env, &main, &merged);
+    a_change_to_a_card_a_plan_touches_makes_it_stale(&env, &main, &merged);
+
+    // The backup step: a complete SQLite copy and today's audit.
+    assert_success(&main.step(&["backup"]));
+    assert!(main.dir.join("state-backup.db").metadata().unwrap().len() > 0);
+    assert!(
+        main.read("audit.csv").lines().count() > 4,
+        "{}",
+        main.read("audit.csv")
+    );
+}
+
+/// A and B plan from the same base; B is applied, a refresh finds no drift, then A (whose merge
+/// holds B's card too) still applies as reviewed. Returns the merged declarations.
+fn two_pull_requests_merge_one_after_the_other(env: &Env, main: &Repo) -> String {
     let a_cards = with_card(
         BASE,
         "{key: a-1, external_user_id: u-10, product_code: VISA_USD_STD}",
@@ -115,8 +132,8 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         "{key: b-1, external_user_id: u-20, product_code: VISA_USD_STD}",
     );
     let (a, b) = (
-        Repo::new(&env, "pr-a", &a_cards),
-        Repo::new(&env, "pr-b", &b_cards),
+        Repo::new(env, "pr-a", &a_cards),
+        Repo::new(env, "pr-b", &b_cards),
     );
     for (pr, number, key) in [(&a, "1", "a-1"), (&b, "2", "b-1")] {
         let (code, comment, verdict) = pr.pull_request(number);
@@ -129,7 +146,7 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
     }
 
     // B merges first and is applied; a refresh that finds no drift runs after it.
-    b.merge_into(&main, &b_cards);
+    b.merge_into(main, &b_cards);
     assert_success(&main.step(&["apply"]));
     let refresh = env.cardform(&["refresh"]).output().unwrap();
     assert_success(&refresh);
@@ -144,7 +161,7 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         &b_cards,
         "{key: a-1, external_user_id: u-10, product_code: VISA_USD_STD}",
     );
-    a.merge_into(&main, &both);
+    a.merge_into(main, &both);
     let applied = main.step(&["apply"]);
     assert_success(&applied);
     let err = stderr(&applied);
@@ -155,13 +172,19 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         4,
         "base-1, base-2, b-1, a-1, each once"
     );
+    both
+}
+
+/// E is planned; then base-2 closes at the provider (a refresh records it) and F merges without
+/// being applied: E, touching neither, applies as reviewed and notes what the next plan has.
+fn drift_and_an_unapplied_merge_leave_a_plan_valid(env: &Env, main: &Repo, both: &str) -> String {
     // E adds a card; before it merges, base-2 is closed at the provider and a refresh records
     // that drift: E's plan, which does not touch base-2, still applies as reviewed.
     let e_cards = with_card(
-        &both,
+        both,
         "{key: e-1, external_user_id: u-30, product_code: VISA_USD_STD}",
     );
-    let e = Repo::new(&env, "pr-e", &e_cards);
+    let e = Repo::new(env, "pr-e", &e_cards);
     assert_eq!(e.pull_request("6").0, "2");
     let shown = env
         .cardform(&["show", "base-2", "--json"])
@@ -181,7 +204,7 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         &e_cards,
         "{key: f-1, external_user_id: u-40, product_code: VISA_USD_STD}",
     );
-    e.merge_into(&main, &with_f);
+    e.merge_into(main, &with_f);
     let applied = main.step(&["apply"]);
     assert_success(&applied);
     let err = stderr(&applied);
@@ -206,18 +229,24 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         .unwrap();
     assert_eq!(plan_again.status.code(), Some(0), "{}", stdout(&plan_again));
 
+    with_f
+}
+
+/// C freezes base-1; a person relabels base-1 by hand before C merges: C is refused, naming the
+/// card and the run, and nothing is sent.
+fn a_change_to_a_card_a_plan_touches_makes_it_stale(env: &Env, main: &Repo, with_f: &str) {
     // C freezes base-1; before it merges, a person relabels base-1 by hand.
     let c_cards = with_f.replace(
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD}",
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD, status: frozen}",
     );
-    let c = Repo::new(&env, "pr-c", &c_cards);
+    let c = Repo::new(env, "pr-c", &c_cards);
     assert_eq!(c.pull_request("3").0, "2");
     let relabelled = with_f.replace(
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD}",
         "{key: base-1, external_user_id: u-1, product_code: VISA_USD_STD, labels: {team: ops}}",
     );
-    Repo::new(&env, "hand", &relabelled);
+    Repo::new(env, "hand", &relabelled);
     assert_success(
         &env.cardform(&["apply", "-f", "hand/cards", "--auto-approve"])
             .output()
@@ -232,7 +261,7 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         .as_u64()
         .unwrap();
     let orders = env.inspect().orders;
-    c.merge_into(&main, &c_cards);
+    c.merge_into(main, &c_cards);
     let refused = main.step(&["apply"]);
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     let err = stderr(&refused);
@@ -247,15 +276,6 @@ fn reviewed_plans_apply_after_other_merges_and_go_stale_only_for_what_they_touch
         "only what it touches: {err}"
     );
     assert_eq!(env.inspect().orders, orders, "nothing was sent");
-
-    // The backup step: a complete SQLite copy and today's audit.
-    assert_success(&main.step(&["backup"]));
-    assert!(main.dir.join("state-backup.db").metadata().unwrap().len() > 0);
-    assert!(
-        main.read("audit.csv").lines().count() > 4,
-        "{}",
-        main.read("audit.csv")
-    );
 }
 
 #[test]
