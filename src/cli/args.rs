@@ -300,7 +300,7 @@ pub struct ApplyArgs {
     pub kyc_wait: String,
     /// Once approved, carry out a fleet of more cards than this a part of about this many at a
     /// time, so memory stays flat while orders are in flight (not with moves or people declared)
-    #[arg(long, value_name = "CARDS", default_value_t = super::parts::DEFAULT_PART_CARDS)]
+    #[arg(long, value_name = "CARDS", default_value_t = crate::exec::parts::DEFAULT_PART_CARDS)]
     pub part_size: usize,
 }
 

@@ -14,8 +14,6 @@ mod history;
 mod init;
 mod migrate;
 mod out;
-mod parts;
-mod people;
 mod plan;
 mod project;
 mod provider;
