@@ -25,6 +25,7 @@ mod sandbox_settings;
 mod session;
 mod settings;
 mod show;
+mod stale;
 mod states;
 mod surgery;
 mod validate;

@@ -11,6 +11,7 @@ mod model;
 mod moves;
 pub mod outline;
 mod people;
+pub mod stale;
 mod target;
 
 pub use document::{DeclarationsRef, FORMAT_VERSION, InProgress, PlanDocument, StateRef};

@@ -10,6 +10,7 @@ mod cli_debug_log;
 mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
+mod cli_gitops;
 mod cli_guard_rails;
 mod cli_habits;
 mod cli_latency;

@@ -7,6 +7,7 @@
 //! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
 //! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
 
+mod changes;
 mod dump;
 mod lock;
 pub(super) mod named;

@@ -4,6 +4,7 @@
 //! sees a type of this module.
 
 mod cards;
+mod changes;
 mod dump;
 mod journal;
 mod lock;
