@@ -95,13 +95,15 @@ pub enum Command {
         after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json\n  cardform show plan.json --format markdown   # a plan saved with `plan --out`"
     )]
     Show(ShowArgs),
-    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider; named
-    /// PostgreSQL states: ls, new, delete
+    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
     #[command(
         subcommand,
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"
     )]
     State(StateCommand),
+    /// The named states of a PostgreSQL database, like Terraform's workspaces: list, new, delete
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
     /// Adopt a card issued outside cardform (read with cards/get; nothing is charged)
     #[command(after_help = "Example:\n  cardform import dave-sales card_8f2c41 --label team=sales")]
     Import(ImportArgs),
@@ -450,20 +452,20 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StateCommand {
+pub enum WorkspaceCommand {
     /// List the named states in the PostgreSQL database of --state: serial, cards, last run,
-    /// which is selected (not the cards: that is `state list`)
+    /// which is selected (Terraform's workspaces)
     #[command(
-        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform' state ls\n  cardform state ls --json\n\nA SQLite file holds one state: ls shows it."
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform' workspace list\n  cardform workspace list --json\n\nA SQLite file holds one state: list shows it."
     )]
-    Ls {
+    List {
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
     /// Create an empty named state beside the one --state names (what `init` does, for NAME)
     #[command(
-        after_help = "Example:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state new staging"
+        after_help = "Example:\n  cardform --state 'postgres://ci@db/cardform?state=prod' workspace new staging"
     )]
     New {
         /// The new state's name: 1 to 40 characters from a-z 0-9 _
@@ -472,7 +474,7 @@ pub enum StateCommand {
     /// Delete a named state of the database of --state, with its history (asks first; never the
     /// selected state, a locked one, or one with live cards unless --force)
     #[command(
-        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state delete staging\n  cardform state delete old_test --force   # without a terminal (CI), or with live cards"
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform?state=prod' workspace delete staging\n  cardform workspace delete old_test --force   # without a terminal (CI), or with live cards"
     )]
     Delete {
         /// The state to delete
@@ -482,6 +484,10 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
     /// List the cards in state (or, with --topup, their top-ups), optionally filtered
     #[command(
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json\n  cardform state list --topup 2026-11 --status failed\n  cardform state list --topup '*' --label run=payroll"

@@ -37,7 +37,7 @@ use clap::CommandFactory;
 
 use std::process::ExitCode;
 
-use args::{Cli, Command, StateCommand};
+use args::{Cli, Command, StateCommand, WorkspaceCommand};
 use settings::Global;
 
 /// How a command ended, when it did not fail.
@@ -160,9 +160,6 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Show(a) => show::show(&a, global).await,
         Command::State(c) => match c {
             StateCommand::List(a) => show::list(&a, global).await,
-            StateCommand::Ls { json } => states::ls(json, global).await,
-            StateCommand::New { name } => states::new(&name, global).await,
-            StateCommand::Delete { name, force } => states::delete(&name, force, global).await,
             StateCommand::History { json } => history::history(json, global).await,
             StateCommand::Diff(a) => history::diff(&a, global).await,
             StateCommand::Export(a) => history::export(&a, global).await,
@@ -172,6 +169,11 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Migrate(a) => migrate::run(&a, global).await,
             StateCommand::Backup(a) => migrate::backup(&a, global).await,
             StateCommand::ReplaceProvider(a) => rebind::replace_provider(&a, global).await,
+        },
+        Command::Workspace(c) => match c {
+            WorkspaceCommand::List { json } => states::ls(json, global).await,
+            WorkspaceCommand::New { name } => states::new(&name, global).await,
+            WorkspaceCommand::Delete { name, force } => states::delete(&name, force, global).await,
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,

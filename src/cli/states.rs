@@ -1,6 +1,6 @@
-//! `cardform state ls | new | delete`: the named states of the PostgreSQL database `--state`
+//! `cardform workspace list | new | delete`: the named states of the PostgreSQL database `--state`
 //! points into, listed, created and deleted (Terraform's workspaces). A SQLite `--state` is one
-//! state: `ls` shows it, `new` and `delete` say to use another file.
+//! state: `list` shows it, `new` and `delete` say to use another file.
 //!
 //! Owns the wording, the table, the confirmation and the refusal to delete the selected state;
 //! what a state's summary is and every other refusal are `state::named`'s.
@@ -43,7 +43,7 @@ fn postgres<'a>(global: &'a Global, verb: &'static str) -> Result<&'a PgLocation
     }
 }
 
-/// `state ls`.
+/// `workspace list`.
 pub async fn ls(json: bool, global: &Global) -> Result<Outcome, CliError> {
     let states = named::list(&global.state).await?;
     let (database, selected) = match &global.state {
@@ -128,7 +128,7 @@ fn table(
             String::new()
         } else {
             format!(
-                "; it does not exist yet: `cardform state new {}` creates it",
+                "; it does not exist yet: `cardform workspace new {}` creates it",
                 safe(selected)
             )
         }
@@ -136,7 +136,7 @@ fn table(
     out
 }
 
-/// `state new NAME`.
+/// `workspace new NAME`.
 pub async fn new(name: &str, global: &Global) -> Result<Outcome, CliError> {
     let pg = postgres(global, "create")?;
     let store = named::create(pg, name).await?;
@@ -151,7 +151,7 @@ pub async fn new(name: &str, global: &Global) -> Result<Outcome, CliError> {
     ))
 }
 
-/// `state delete NAME [--force]`.
+/// `workspace delete NAME [--force]`.
 pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome, CliError> {
     let pg = postgres(global, "delete")?;
     if name == pg.name() {
@@ -185,7 +185,7 @@ pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome,
         }
         if !std::io::stdin().is_terminal() {
             return Err(CliError::Usage(format!(
-                "state delete needs confirmation, but standard input is not a terminal: pass \
+                "workspace delete needs confirmation, but standard input is not a terminal: pass \
                  --force to delete {what}"
             )));
         }

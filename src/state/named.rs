@@ -18,7 +18,7 @@ use super::{Backend, LockInfo, StateError, Store};
 /// the state that records it would leave it there unmanaged.
 pub(super) const LIVE_PHASES_SQL: &str = "('pending', 'active', 'frozen')";
 
-/// One state, as `state ls` shows it.
+/// One state, as `workspace list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateSummary {
     /// The state's name in its database, or the file's path for a SQLite state.
@@ -65,7 +65,7 @@ pub enum NamedError {
     },
 
     #[error("a state named {name} already exists in {database}: refusing to create it again")]
-    #[diagnostic(help("`cardform state ls` lists the states there"))]
+    #[diagnostic(help("`cardform workspace list` lists the states there"))]
     Exists { name: String, database: String },
 
     /// The state still records cards that exist at the provider.

@@ -1,5 +1,5 @@
-//! Named PostgreSQL states (issue 29, Terraform's workspaces): `state ls` lists every state of the
-//! database `--state` points into, `state new` creates one, `state delete` removes one, and each
+//! Named PostgreSQL states (issue 29, Terraform's workspaces): `workspace list` lists every state of the
+//! database `--state` points into, `workspace new` creates one, `workspace delete` removes one, and each
 //! refusal holds: the selected state, a locked one, one with live cards (unless --force), a
 //! schema cardform did not create, a SQLite file. Through the real binary, against the sandbox
 //! and the test PostgreSQL server.
@@ -20,7 +20,10 @@ fn named(env: &Env, name: &str) -> String {
 }
 
 fn ls_json(env: &Env) -> serde_json::Value {
-    let out = env.cardform(&["state", "ls", "--json"]).output().unwrap();
+    let out = env
+        .cardform(&["workspace", "list", "--json"])
+        .output()
+        .unwrap();
     assert_success(&out);
     serde_json::from_str(&stdout(&out)).unwrap()
 }
@@ -53,17 +56,22 @@ fn named_states_are_listed_created_used_and_deleted() {
             .unwrap(),
     );
 
-    let created = env.cardform(&["state", "new", "staging"]).output().unwrap();
+    let created = env
+        .cardform(&["workspace", "new", "staging"])
+        .output()
+        .unwrap();
     assert_success(&created);
     let said = stdout(&created);
     assert!(said.contains("Created state staging in"), "{said}");
     assert!(!said.contains(crate::pg::PASSWORD), "{said}");
     fails_with(
-        &env.cardform(&["state", "new", "staging"]).output().unwrap(),
+        &env.cardform(&["workspace", "new", "staging"])
+            .output()
+            .unwrap(),
         "a state named staging already exists",
     );
     fails_with(
-        &env.cardform(&["state", "new", "Bad-Name"])
+        &env.cardform(&["workspace", "new", "Bad-Name"])
             .output()
             .unwrap(),
         "must be 1 to 40 characters from a-z 0-9 _",
@@ -95,7 +103,7 @@ fn named_states_are_listed_created_used_and_deleted() {
     );
     assert_eq!(staging["last_run"], serde_json::Value::Null);
 
-    let table = env.cardform(&["state", "ls"]).output().unwrap();
+    let table = env.cardform(&["workspace", "list"]).output().unwrap();
     assert_success(&table);
     let text = stdout(&table);
     assert!(text.contains("NAME"), "{text}");
@@ -118,20 +126,20 @@ fn named_states_are_listed_created_used_and_deleted() {
 
     // No terminal to ask on: --force is needed, and nothing is deleted without it.
     fails_with(
-        &env.cardform(&["state", "delete", "staging"])
+        &env.cardform(&["workspace", "delete", "staging"])
             .output()
             .unwrap(),
         "pass --force",
     );
     assert_eq!(names(&ls_json(&env)), ["e2e", "staging"]);
     fails_with(
-        &env.cardform(&["state", "delete", "nosuch", "--force"])
+        &env.cardform(&["workspace", "delete", "nosuch", "--force"])
             .output()
             .unwrap(),
         "no state named nosuch in",
     );
     let gone = env
-        .cardform(&["state", "delete", "staging", "--force"])
+        .cardform(&["workspace", "delete", "staging", "--force"])
         .output()
         .unwrap();
     assert_success(&gone);
@@ -142,7 +150,11 @@ fn named_states_are_listed_created_used_and_deleted() {
     );
     assert_eq!(names(&ls_json(&env)), ["e2e"]);
     // And its name is free again.
-    assert_success(&env.cardform(&["state", "new", "staging"]).output().unwrap());
+    assert_success(
+        &env.cardform(&["workspace", "new", "staging"])
+            .output()
+            .unwrap(),
+    );
 }
 
 #[test]
@@ -150,10 +162,14 @@ fn the_selected_a_locked_and_a_live_state_are_not_deleted() {
     let env = Env::postgres();
     env.write("cards.yaml", TWO_CARDS);
     let staging = named(&env, "staging");
-    assert_success(&env.cardform(&["state", "new", "staging"]).output().unwrap());
+    assert_success(
+        &env.cardform(&["workspace", "new", "staging"])
+            .output()
+            .unwrap(),
+    );
 
     fails_with(
-        &env.cardform(&["state", "delete", "e2e", "--force"])
+        &env.cardform(&["workspace", "delete", "e2e", "--force"])
             .output()
             .unwrap(),
         "refusing to delete state e2e: it is the state selected now (from flag --state)",
@@ -166,7 +182,7 @@ fn the_selected_a_locked_and_a_live_state_are_not_deleted() {
             .unwrap(),
     );
     fails_with(
-        &env.cardform(&["state", "delete", "staging"])
+        &env.cardform(&["workspace", "delete", "staging"])
             .output()
             .unwrap(),
         "it still has 2 live cards",
@@ -188,7 +204,7 @@ fn the_selected_a_locked_and_a_live_state_are_not_deleted() {
     let ls = ls_json(&env);
     assert_eq!(ls["states"][1]["locked"], true, "{ls:#}");
     let refused = env
-        .cardform(&["state", "delete", "staging", "--force"])
+        .cardform(&["workspace", "delete", "staging", "--force"])
         .output()
         .unwrap();
     fails_with(&refused, "state is locked by lock");
@@ -204,7 +220,7 @@ fn the_selected_a_locked_and_a_live_state_are_not_deleted() {
     });
 
     let gone = env
-        .cardform(&["state", "delete", "staging", "--force"])
+        .cardform(&["workspace", "delete", "staging", "--force"])
         .output()
         .unwrap();
     assert_success(&gone);
@@ -231,7 +247,7 @@ fn a_schema_cardform_did_not_create_is_listed_as_such_and_never_dropped() {
     };
     run("CREATE SCHEMA cardform_theirs; CREATE TABLE cardform_theirs.payroll (id int)");
 
-    let ls = env.cardform(&["state", "ls"]).output().unwrap();
+    let ls = env.cardform(&["workspace", "list"]).output().unwrap();
     assert_success(&ls);
     assert!(
         stdout(&ls).contains("theirs") && stdout(&ls).contains("not a cardform state"),
@@ -239,7 +255,7 @@ fn a_schema_cardform_did_not_create_is_listed_as_such_and_never_dropped() {
         stdout(&ls)
     );
     fails_with(
-        &env.cardform(&["state", "delete", "theirs", "--force"])
+        &env.cardform(&["workspace", "delete", "theirs", "--force"])
             .output()
             .unwrap(),
         "is not a cardform state",
@@ -257,7 +273,10 @@ fn a_sqlite_file_is_one_state() {
             .output()
             .unwrap(),
     );
-    let ls = env.cardform(&["state", "ls", "--json"]).output().unwrap();
+    let ls = env
+        .cardform(&["workspace", "list", "--json"])
+        .output()
+        .unwrap();
     assert_success(&ls);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&ls)).unwrap();
     let only = &doc["states"][0];
@@ -267,7 +286,10 @@ fn a_sqlite_file_is_one_state() {
         (&only["serial"], &only["cards"], &only["selected"]),
         (&1.into(), &2.into(), &true.into())
     );
-    for args in [["state", "new", "staging"], ["state", "delete", "staging"]] {
+    for args in [
+        ["workspace", "new", "staging"],
+        ["workspace", "delete", "staging"],
+    ] {
         let out = env.cardform(&args).output().unwrap();
         fails_with(&out, "is a SQLite file, which holds exactly one state");
         assert!(

@@ -1,4 +1,4 @@
-//! A SQLite file's summary for `state ls` (see `state::named`): a file is one state, so this is
+//! A SQLite file's summary for `workspace list` (see `state::named`): a file is one state, so this is
 //! all there is of named states here. Reads only.
 
 use super::SqliteStore;
