@@ -233,9 +233,10 @@ async fn locked(
         }
     };
     if !doc.applicable {
-        return Err(CliError::Other(
-            "the saved plan has problems and cannot be applied".into(),
-        ));
+        return Err(
+            CliError::refused("the saved plan has problems and cannot be applied")
+                .hint("`cardform show PLANFILE` lists them; fix the declarations and plan again"),
+        );
     }
     // As `apply -f` does: no run is recorded, so the serial (and every other saved plan made
     // against it) stays as it is.
@@ -372,7 +373,7 @@ async fn execute(
             stop.clone(),
         )
         .await;
-        return result.map_err(|e| CliError::Other(e.to_string()));
+        return result.map_err(CliError::from);
     };
     // Each part is planned again as it comes: the whole plan's actions need not be held.
     drop(actions);
@@ -396,8 +397,7 @@ async fn execute(
         sink,
         stop.clone(),
     )
-    .await
-    .map_err(|e| CliError::Other(e.to_string()))?;
+    .await?;
     parts.carry_out(&mut run, &snapshot).await?;
     Ok(run.finish().await)
 }
@@ -486,11 +486,14 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
                 path.display()
             ));
         }
-        CliError::Other(format!(
-            "{} is not a cardform plan file ({e}); save a plan with `cardform plan -f \
-             DECLARATIONS --out plan.json`, then `cardform apply plan.json`",
+        CliError::refused(format!(
+            "{} is not a cardform plan file ({e})",
             path.display()
         ))
+        .hint(
+            "save a plan with `cardform plan -f DECLARATIONS --out plan.json`, then `cardform \
+             apply plan.json`",
+        )
     })
 }
 
@@ -548,12 +551,12 @@ pub async fn force_unlock(
             holder.lock_id, holder.user, holder.host, holder.pid, holder.command, holder.since
         );
         if super::who::runs_here(&holder.host, holder.pid) {
-            return Err(CliError::Other(format!(
+            return Err(CliError::refused(format!(
                 "refusing to remove {held}: pid {} is still running on this host, and removing \
-                 its lock would not stop it. Stop that process (or let it finish): its lock goes \
-                 with it",
+                 its lock would not stop it",
                 holder.pid
-            )));
+            ))
+            .hint("stop that process (or let it finish): its lock goes with it"));
         }
         let fate = holder_fate(&holder);
         if !force {

@@ -68,7 +68,7 @@ pub fn init(verbose: u8) -> Result<(), CliError> {
         // Plain text: a log is grepped and pasted into issues, and colour codes get in the way.
         .with_ansi(false)
         .try_init()
-        .map_err(|e| CliError::Other(format!("cannot start logging: {e}")))
+        .map_err(|e| CliError::refused(format!("cannot start logging: {e}")))
 }
 
 #[cfg(test)]

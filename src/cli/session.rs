@@ -178,10 +178,11 @@ pub async fn reading_required<T>(
 ) -> Result<T, CliError> {
     reading(global, async |store: Option<&Store>| match store {
         Some(store) => work(store).await,
-        None => Err(CliError::Other(format!(
-            "no state at {}: nothing has been applied or imported yet (pass --state PATH to use another)",
+        None => Err(CliError::refused(format!(
+            "no state at {}: nothing has been applied or imported yet",
             global.state
-        ))),
+        ))
+        .hint("pass --state PATH to use another")),
     })
     .await
 }

@@ -20,7 +20,7 @@ use crate::plan::{ActionKind, PlanDocument, PlanOptions};
 use crate::state::{Snapshot, Store};
 
 fn refuse(why: impl std::fmt::Display) -> CliError {
-    CliError::Other(format!("refusing to apply a stale plan: {why}"))
+    CliError::refused(format!("refusing to apply a stale plan: {why}"))
 }
 
 /// Refuses a plan made for another state or format, or one some run since has touched; notes a

@@ -25,7 +25,7 @@ impl From<NamedError> for CliError {
                 if let Some(help) = miette::Diagnostic::help(&other) {
                     text.push_str(&format!("; {help}"));
                 }
-                CliError::Other(text)
+                CliError::refused(text)
             }
         }
     }
@@ -155,7 +155,7 @@ pub async fn new(name: &str, global: &Global) -> Result<Outcome, CliError> {
 pub async fn delete(name: &str, force: bool, global: &Global) -> Result<Outcome, CliError> {
     let pg = postgres(global, "delete")?;
     if name == pg.name() {
-        return Err(CliError::Other(format!(
+        return Err(CliError::refused(format!(
             "refusing to delete state {name}: it is the state selected now (from {}); select \
              another one with --state '…?state=OTHER' first",
             global.state_source_shown()
