@@ -2,15 +2,14 @@
 //! the order it was written, in one snapshot; loads into a state just created, in one
 //! transaction. Must not change a state that already holds anything.
 
-use super::resources::{RESOURCE_PACKED, put_resource_in};
-use super::{
-    CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order,
-};
+use super::resources::RESOURCE_PACKED;
+use super::{CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
     orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64,
 };
-use crate::state::{StateDump, StateError};
+use crate::state::seam::Tx;
+use crate::state::{StateDump, StateError, rules};
 
 impl PgStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
@@ -118,13 +117,13 @@ impl PgStore {
             .await?;
         }
         for (card, serial) in &dump.cards {
-            put_card_in(&mut tx, *serial, card).await?;
+            rules::put_card_in(&mut *tx, *serial, card).await?;
         }
         for (order, serial) in &dump.orders {
-            upsert_order(&mut tx, *serial, order).await?;
+            rules::upsert_order_in(&mut *tx, *serial, order).await?;
         }
         for (record, serial) in &dump.resources {
-            put_resource_in(&mut tx, *serial, record).await?;
+            rules::put_resource_in(&mut *tx, *serial, record).await?;
         }
         // After the cards and resources: the change log as it was replaces what writing them logged.
         for (address, serial, image) in &dump.changes {
@@ -142,7 +141,7 @@ impl PgStore {
         }
         // After the orders: a call names the order it was made for.
         for c in &dump.calls {
-            super::insert_call(&mut tx, c).await?;
+            tx.insert_call(c).await?;
         }
         for f in &dump.observed_fees {
             sqlx::query(

@@ -4,16 +4,15 @@
 
 use sqlx::Connection;
 
-use super::cards::put_card_in;
-use super::journal::upsert_order;
-use super::resources::{put_resource_in, resource_packed};
+use super::resources::resource_packed;
 use super::rows::card_packed;
 use super::*;
-use crate::state::StateDump;
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
     orders_with_serial_from_packed, resources_from_packed,
 };
+use crate::state::seam::Tx;
+use crate::state::{StateDump, rules};
 
 impl SqliteStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
@@ -134,13 +133,13 @@ impl SqliteStore {
             .await?;
         }
         for (card, serial) in &dump.cards {
-            put_card_in(&mut tx, *serial, card).await?;
+            rules::put_card_in(&mut *tx, *serial, card).await?;
         }
         for (order, serial) in &dump.orders {
-            upsert_order(&mut tx, *serial, order).await?;
+            rules::upsert_order_in(&mut *tx, *serial, order).await?;
         }
         for (record, serial) in &dump.resources {
-            put_resource_in(&mut tx, *serial, record).await?;
+            rules::put_resource_in(&mut *tx, *serial, record).await?;
         }
         // After the cards and resources: the change log as it was replaces what writing them logged.
         for (address, serial, image) in &dump.changes {
@@ -158,7 +157,7 @@ impl SqliteStore {
         }
         // After the orders: a call names the order it was made for.
         for c in &dump.calls {
-            super::runs::insert_call(&mut tx, c).await?;
+            tx.insert_call(c).await?;
         }
         for f in &dump.observed_fees {
             sqlx::query(

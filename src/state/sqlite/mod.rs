@@ -12,6 +12,7 @@ mod resources;
 mod rows;
 mod runs;
 mod schema;
+mod tx;
 
 use sqlx::Connection;
 use sqlx::sqlite::{
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use crate::model::Address;
 use crate::state::codec::{serial_i64, serial_u64, timestamp_micros};
-use crate::state::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
+use crate::state::model::{CardRecord, OrderRecord, Snapshot};
 use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
 
 impl From<sqlx::Error> for StateError {
@@ -51,6 +52,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// SQLite's extended result code for a failed foreign key constraint.
 const SQLITE_CONSTRAINT_FOREIGNKEY: &str = "787";
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 /// A handle on one state file. Cheap to clone (the pools are shared).
 #[derive(Debug, Clone)]
@@ -322,17 +325,11 @@ impl SqliteStore {
     /// A write transaction, fenced: while this handle holds the lock, it begins only if the lock
     /// row still names it. `BEGIN IMMEDIATE` holds SQLite's write lock from here to the commit,
     /// so a takeover (which writes the row) lands wholly before or wholly after the write.
-    async fn write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StateError> {
+    pub(in crate::state) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(lock_id) = self.fence.token() {
-            let ours: Option<i64> = sqlx::query_scalar("SELECT 1 FROM lock WHERE lock_id = ?")
-                .bind(&lock_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if ours.is_none() {
-                return Err(StateError::LockLost);
-            }
-        }
+        crate::state::rules::fence(&mut *tx, self.fence.token().as_deref()).await?;
         Ok(tx)
     }
 

@@ -9,7 +9,7 @@ use crate::state::codec::{
     address, call_at, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase,
     serial_u64, u32_of,
 };
-pub(super) use crate::state::codec::{card_image, cards_from_images, decimal, labels_json};
+pub(super) use crate::state::codec::{cards_from_images, decimal};
 use crate::state::model::{CardRecord, OrderRecord};
 use crate::state::{CallRecord, RunRecord};
 

@@ -1,0 +1,301 @@
+//! The PostgreSQL side of the write seam ([`Tx`] on a connection inside a fenced transaction):
+//! each method runs one statement of `state::sql`, or reads rows packed as JSON (see the module
+//! header of `postgres`), and decodes it. The rules that combine them are `state::rules`'. Must
+//! decide nothing.
+
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+
+use super::resources::RESOURCE_PACKED;
+use super::{CARD_PACKED, ORDER_PACKED, PgQuery, serial_err};
+use crate::model::Address;
+use crate::state::codec::{
+    self, cards_from_packed, resource_image_json, resources_from_packed, serial_i64,
+};
+use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
+use crate::state::seam::Tx;
+use crate::state::{CallRecord, StateError, sql};
+
+/// Binds an order's fields in the order of `sql::INSERT_ORDER`; a new entry was sent by run
+/// `serial`, under which it is written.
+fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q> {
+    q.bind(&o.idempotency_key)
+        .bind(o.address.kind.as_str())
+        .bind(&o.address.key)
+        .bind(o.kind.as_str())
+        .bind(i64::from(o.attempt))
+        .bind(&o.request)
+        .bind(&o.order_id)
+        .bind(o.phase.as_str())
+        .bind(&o.provider_status)
+        .bind(&o.sub_status)
+        .bind(&o.error_slug)
+        .bind(&o.error_message)
+        .bind(o.estimated_charge.map(|d| d.to_string()))
+        .bind(o.charge.map(|d| d.to_string()))
+        .bind(&o.created_at)
+        .bind(&o.updated_at)
+        .bind(
+            o.sent_serial
+                .and_then(|s| i64::try_from(s).ok())
+                .unwrap_or(serial),
+        )
+        .bind(o.refunded.map(|d| d.to_string()))
+        .bind(serial)
+}
+
+/// Every order of `address`, oldest first.
+pub(super) async fn orders_of_in(
+    conn: &mut PgConnection,
+    address: &Address,
+) -> Result<Vec<OrderRecord>, StateError> {
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+         WHERE resource_kind = $1 AND resource_key = $2"
+    )))
+    .bind(address.kind.as_str())
+    .bind(&address.key)
+    .fetch_one(&mut *conn)
+    .await?;
+    codec::orders_from_packed(&packed)
+}
+
+pub(super) async fn resource_in(
+    conn: &mut PgConnection,
+    address: &Address,
+) -> Result<Option<ResourceRecord>, StateError> {
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
+         WHERE resource_kind = $1 AND resource_key = $2"
+    )))
+    .bind(address.kind.as_str())
+    .bind(&address.key)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(resources_from_packed(&packed)?.pop().map(|(r, _)| r))
+}
+
+pub(super) async fn topup_records_in(
+    conn: &mut PgConnection,
+    card: &str,
+) -> Result<Vec<ResourceRecord>, StateError> {
+    let (from, to) = codec::topup_key_range(card);
+    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
+         FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+           AND resource_key < $2"
+    )))
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(resources_from_packed(&packed)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+impl Tx for PgConnection {
+    async fn holds_lock(&mut self, lock_id: &str) -> Result<bool, StateError> {
+        let ours: Option<i32> = sqlx::query_scalar(sql::HOLDS_LOCK.postgres)
+            .bind(lock_id)
+            .fetch_optional(&mut *self)
+            .await?;
+        Ok(ours.is_some())
+    }
+
+    async fn order(&mut self, key: &str) -> Result<Option<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED}), '[]')::text FROM orders \
+             WHERE idempotency_key = $1"
+        )))
+        .bind(key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(codec::orders_from_packed(&packed)?.pop())
+    }
+
+    async fn insert_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
+        Ok(
+            bind_order(sqlx::query(sql::INSERT_ORDER), o, serial_i64(serial)?)
+                .execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    async fn update_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
+        Ok(
+            bind_order(sqlx::query(sql::UPSERT_ORDER), o, serial_i64(serial)?)
+                .execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    async fn orders_of(&mut self, address: &Address) -> Result<Vec<OrderRecord>, StateError> {
+        orders_of_in(self, address).await
+    }
+
+    async fn card_orders(&mut self, key: &str) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = codec::topup_key_range(key);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE (resource_kind = 'card' AND resource_key = $1) \
+                OR (resource_kind = 'topup' AND resource_key >= $2 AND resource_key < $3)"
+        )))
+        .bind(key)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    async fn card(&mut self, key: &str) -> Result<Option<CardRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({CARD_PACKED}), '[]')::text FROM cards WHERE key = $1"
+        )))
+        .bind(key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(cards_from_packed(&packed)?.into_values().next())
+    }
+
+    async fn write_card(&mut self, serial: u64, c: &CardRecord) -> Result<(), StateError> {
+        sqlx::query(sql::WRITE_CARD.postgres)
+            .bind(c.key.as_str())
+            .bind(c.external_user_id.as_str())
+            .bind(c.product_code.as_str())
+            .bind(c.initial_topup.map(|d| d.to_string()))
+            .bind(c.desired_status.as_str())
+            .bind(codec::labels_json(&c.labels)?)
+            .bind(c.card_id.as_deref())
+            .bind(c.phase.as_str())
+            .bind(c.provider_status.as_deref())
+            .bind(c.last4.as_deref())
+            .bind(c.charged.to_string())
+            .bind(i64::from(c.attempt))
+            .bind(c.replaced_by.as_deref())
+            .bind(&c.created_at)
+            .bind(&c.updated_at)
+            .bind(c.balance.map(|d| d.to_string()))
+            .bind(serial_i64(serial)?)
+            .execute(&mut *self)
+            .await
+            .map_err(serial_err(serial))?;
+        Ok(())
+    }
+
+    async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
+        resource_in(self, address).await
+    }
+
+    async fn write_resource(&mut self, serial: u64, r: &ResourceRecord) -> Result<(), StateError> {
+        sqlx::query(sql::WRITE_RESOURCE)
+            .bind(r.address.kind.as_str())
+            .bind(&r.address.key)
+            .bind(resource_image_json(&r.image)?)
+            .bind(serial_i64(serial)?)
+            .bind(&r.created_at)
+            .bind(&r.updated_at)
+            .execute(&mut *self)
+            .await
+            .map_err(serial_err(serial))?;
+        Ok(())
+    }
+
+    async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
+        topup_records_in(self, card).await
+    }
+
+    async fn delete(&mut self, address: &Address) -> Result<bool, StateError> {
+        let done = if address.kind.is_card() {
+            sqlx::query(sql::DELETE_CARD).bind(&address.key)
+        } else {
+            sqlx::query(sql::DELETE_RESOURCE)
+                .bind(address.kind.as_str())
+                .bind(&address.key)
+        }
+        .execute(&mut *self)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn log_change(
+        &mut self,
+        serial: u64,
+        address: &Address,
+        image: Option<String>,
+    ) -> Result<(), StateError> {
+        sqlx::query(sql::LOG_CHANGE)
+            .bind(address.kind.as_str())
+            .bind(&address.key)
+            .bind(serial_i64(serial)?)
+            .bind(image)
+            .execute(&mut *self)
+            .await
+            .map_err(serial_err(serial))?;
+        Ok(())
+    }
+
+    async fn rekey_card(&mut self, old: &str, new: &str) -> Result<(), StateError> {
+        for statement in sql::REKEY_CARD {
+            sqlx::query(statement)
+                .bind(new)
+                .bind(old)
+                .execute(&mut *self)
+                .await?;
+        }
+        let (from, to) = codec::topup_key_range(old);
+        // `substr` takes an `int4` here.
+        let after = i32::try_from(old.chars().count() + 1).unwrap_or(i32::MAX);
+        for statement in sql::REKEY_TOPUPS {
+            sqlx::query(statement)
+                .bind(new)
+                .bind(after)
+                .bind(&from)
+                .bind(&to)
+                .execute(&mut *self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_call(&mut self, call: &CallRecord) -> Result<(), StateError> {
+        let at_us = codec::timestamp_micros(&call.at)?;
+        sqlx::query(sql::INSERT_CALL)
+            .bind(at_us)
+            .bind(codec::stored_call_at(&call.at, at_us))
+            .bind(&call.endpoint)
+            .bind(&call.idempotency_key)
+            .bind(&call.order_id)
+            .bind(call.address.as_ref().map(|a| a.kind.as_str()))
+            .bind(call.address.as_ref().map(|a| a.key.as_str()))
+            .bind(&call.result)
+            .bind(call.charge.map(|c| c.to_string()))
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn observe_fee(
+        &mut self,
+        product: &str,
+        charge: Decimal,
+        o: &OrderRecord,
+    ) -> Result<(), StateError> {
+        sqlx::query(sql::OBSERVE_FEE)
+            .bind(product)
+            .bind(charge.to_string())
+            .bind(&o.updated_at)
+            .bind(&o.idempotency_key)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! The rules of a write, once for every backend, over the dialect primitives of [`Tx`]: the
+//! journal-conflict rule, the money rule (a card's `charged` is what its orders say), a record
+//! following its orders, a rename with its top-ups, fee lessons, and the fencing check. Each runs
+//! inside the caller's transaction; the caller commits.
+//!
+//! Must hold no SQL and no backend type, and must not decide what to send (that is `exec`).
+
+use super::codec::{self, FeeLesson, record_after_order, resource_change_json};
+use super::model::{CardRecord, OrderRecord, ResourceRecord};
+use super::seam::Tx;
+use super::{StateError, money, now};
+use crate::model::{Address, ResourceKind};
+
+/// Fencing: while a handle holds lock `token`, a write begins only if the lock row still names it.
+pub(super) async fn fence<T: Tx + ?Sized>(
+    tx: &mut T,
+    token: Option<&str>,
+) -> Result<(), StateError> {
+    match token {
+        Some(lock_id) if !tx.holds_lock(lock_id).await? => Err(StateError::LockLost),
+        _ => Ok(()),
+    }
+}
+
+/// Whether two journal entries are the same request: what makes resending a key safe.
+fn same_request(a: &OrderRecord, b: &OrderRecord) -> bool {
+    a.address == b.address && a.kind == b.kind && a.attempt == b.attempt && a.request == b.request
+}
+
+/// Journals an order before it is sent (see [`super::Store::journal_order`]): the serial of the
+/// run that first journaled the same request, `None` when this call did, a
+/// [`StateError::JournalConflict`] when the key holds another request.
+pub(super) async fn journal_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    order: &OrderRecord,
+    declared: Option<&ResourceRecord>,
+) -> Result<Option<u64>, StateError> {
+    let mut first_sent = None;
+    if !tx.insert_order(serial, order).await? {
+        match tx.order(&order.idempotency_key).await? {
+            Some(stored) if same_request(&stored, order) => first_sent = stored.sent_serial,
+            _ => {
+                return Err(StateError::JournalConflict {
+                    key: order.idempotency_key.clone(),
+                });
+            }
+        }
+    }
+    follow_order_in(tx, serial, order, declared).await?;
+    Ok(first_sent)
+}
+
+/// An order and/or its card written together (see [`super::Store::record`]).
+pub(super) async fn record_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    order: Option<&OrderRecord>,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    if let Some(o) = order {
+        write_order_in(tx, serial, o).await?;
+    }
+    if let Some(c) = card {
+        put_card_costed_in(tx, serial, c).await?;
+    }
+    if let Some(o) = order {
+        if let Some(key) = o.address.card_key()
+            && card.is_none_or(|c| c.key != key)
+        {
+            recost_card_in(tx, serial, key).await?;
+        }
+        observe_issue_fee(tx, o, card).await?;
+    }
+    Ok(())
+}
+
+/// An order's progress and the audit row of the answer that moved it, together: a kill between
+/// the two would drop the charge from the audit or, on resend, count it twice.
+pub(super) async fn record_answer_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    order: &OrderRecord,
+    call: &super::CallRecord,
+) -> Result<(), StateError> {
+    write_order_in(tx, serial, order).await?;
+    if let Some(key) = order.address.card_key() {
+        recost_card_in(tx, serial, key).await?;
+    }
+    tx.insert_call(call).await
+}
+
+/// Writes an order's progress with what follows from it in the same transaction: its resource's
+/// record, and the audit row of a refund the provider just reported (once, however often the
+/// order is settled). A late write (an older answer after a newer one) changes nothing.
+pub(super) async fn write_order_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    let before = tx.order(&o.idempotency_key).await?;
+    if codec::is_late_write(before.as_ref(), o)? {
+        return Ok(());
+    }
+    upsert_order_in(tx, serial, o).await?;
+    follow_order_in(tx, serial, o, None).await?;
+    if let Some(amount) = money::new_refund(before.as_ref(), o) {
+        tx.insert_call(&money::refund_call(o, amount, &o.updated_at))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes an order's progress; the identity of a journaled order never changes under its key.
+pub(super) async fn upsert_order_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    o: &OrderRecord,
+) -> Result<(), StateError> {
+    if tx.update_order(serial, o).await? {
+        Ok(())
+    } else {
+        Err(StateError::JournalConflict {
+            key: o.idempotency_key.clone(),
+        })
+    }
+}
+
+/// Writes a card and logs its after-image under `serial`, as given (a load, a rename).
+pub(super) async fn put_card_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    c: &CardRecord,
+) -> Result<(), StateError> {
+    tx.write_card(serial, c).await?;
+    tx.log_change(
+        serial,
+        &Address::card(c.key.as_str()),
+        Some(codec::card_image(c)?),
+    )
+    .await
+}
+
+/// Writes `card` with `charged` derived from its orders (see [`money`]): whatever the caller
+/// computed, the journal decides what a card cost.
+pub(super) async fn put_card_costed_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    card: &CardRecord,
+) -> Result<(), StateError> {
+    let cost = money::resource_cost(&tx.card_orders(&card.key).await?);
+    if cost == card.charged {
+        return put_card_in(tx, serial, card).await;
+    }
+    let mut costed = card.clone();
+    costed.charged = cost;
+    put_card_in(tx, serial, &costed).await
+}
+
+/// Brings the stored card `key`'s `charged` up to its orders, when one of them changed without
+/// the card being written (a top-up's order, an acknowledged issue order).
+pub(super) async fn recost_card_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    key: &str,
+) -> Result<(), StateError> {
+    let Some(card) = tx.card(key).await? else {
+        return Ok(());
+    };
+    let cost = money::resource_cost(&tx.card_orders(key).await?);
+    if cost != card.charged {
+        let card = CardRecord {
+            charged: cost,
+            ..card
+        };
+        put_card_in(tx, serial, &card).await?;
+    }
+    Ok(())
+}
+
+/// Keeps `observed_fees` current (the rule is [`FeeLesson`]'s); reads the stored card only when
+/// neither the request nor the batch says what the order was for.
+async fn observe_issue_fee<T: Tx + ?Sized>(
+    tx: &mut T,
+    o: &OrderRecord,
+    card: Option<&CardRecord>,
+) -> Result<(), StateError> {
+    let lesson = match FeeLesson::of(o, card) {
+        FeeLesson::NeedsStoredCard(key) => {
+            let stored = tx.card(&key).await?;
+            FeeLesson::with_stored(o, stored.as_ref())
+        }
+        lesson => lesson,
+    };
+    match lesson {
+        FeeLesson::Fee { product, charge } => tx.observe_fee(&product, charge, o).await,
+        _ => Ok(()),
+    }
+}
+
+/// Brings the record of `order`'s resource up to the order, in the transaction writing the order:
+/// a record and its order never disagree, whatever instant a run dies at. `declared` is the
+/// record as the declarations say now, given when the order is journaled.
+pub(super) async fn follow_order_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    order: &OrderRecord,
+    declared: Option<&ResourceRecord>,
+) -> Result<(), StateError> {
+    if order.address.kind.is_card() {
+        return Ok(());
+    }
+    let stored = tx.resource(&order.address).await?;
+    // Only a top-up's record says what it cost.
+    let orders = match order.address.kind {
+        ResourceKind::Topup => tx.orders_of(&order.address).await?,
+        _ => Vec::new(),
+    };
+    if let Some(record) = record_after_order(stored, declared, order, &orders) {
+        put_resource_in(tx, serial, &record).await?;
+    }
+    Ok(())
+}
+
+/// Writes the record of a resource that is not a card and logs its after-image under `serial`.
+pub(super) async fn put_resource_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    r: &ResourceRecord,
+) -> Result<(), StateError> {
+    if r.image.kind() != r.address.kind {
+        return Err(StateError::Corrupt(format!(
+            "a {} image for {}",
+            r.image.kind(),
+            r.address
+        )));
+    }
+    tx.write_resource(serial, r).await?;
+    tx.log_change(serial, &r.address, Some(resource_change_json(r)?))
+        .await
+}
+
+/// Forgets the record at `address` (a card's or another resource's) and logs a tombstone;
+/// `false` when there was none.
+pub(super) async fn remove_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    address: &Address,
+) -> Result<bool, StateError> {
+    let gone = tx.delete(address).await?;
+    if gone {
+        tx.log_change(serial, address, None).await?;
+    }
+    Ok(gone)
+}
+
+/// Gives card `old` the key `new`, with its journal, charges, audit trail and top-ups; logged as
+/// `old` removed and `new` added under `serial`. `false` without such a card.
+pub(super) async fn rename_card_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    old: &str,
+    new: &str,
+) -> Result<bool, StateError> {
+    let Some(mut card) = tx.card(old).await? else {
+        return Ok(false);
+    };
+    if tx.card(new).await?.is_some() {
+        return Err(StateError::KeyExists(new.to_owned()));
+    }
+    tx.delete(&Address::card(old)).await?;
+    tx.log_change(serial, &Address::card(old), None).await?;
+    card.key = new.into();
+    card.updated_at = now();
+    put_card_in(tx, serial, &card).await?;
+    // The journal and the audit follow the card, its idempotency keys unchanged; so do its
+    // top-ups (`OLD:ID` becomes `NEW:ID`): a top-up left under the old key would be sent again.
+    tx.rekey_card(old, new).await?;
+    rename_topups_in(tx, serial, old, new).await?;
+    Ok(true)
+}
+
+/// Moves the records of card `old`'s top-ups to card `new`: each logged as removed under its old
+/// address and added under its new one.
+async fn rename_topups_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    old: &str,
+    new: &str,
+) -> Result<(), StateError> {
+    for mut r in tx.topup_records(old).await? {
+        remove_in(tx, serial, &r.address).await?;
+        let Some(id) = r.address.topup_id().map(str::to_owned) else {
+            continue;
+        };
+        r.address = Address::topup(new, &id);
+        if let super::ResourceImage::Topup(t) = &mut r.image {
+            t.card = new.to_owned();
+        }
+        r.updated_at = now();
+        put_resource_in(tx, serial, &r).await?;
+    }
+    Ok(())
+}
