@@ -302,3 +302,165 @@ async fn rename_topups_in<T: Tx + ?Sized>(
     }
     Ok(())
 }
+
+/// The rules through [`super::Store`] on a real SQLite file: what holds here holds for every
+/// backend, since they share this code (the conformance suite runs both).
+#[cfg(test)]
+mod tests {
+    use super::super::{CardPhase, LockRequest, OrderKind, OrderPhase, StateLocation, Store};
+    use super::*;
+    use rust_decimal::Decimal;
+    use std::time::Duration;
+
+    const T: &str = "2026-01-01T00:00:00Z";
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        Store::create(&StateLocation::File(dir.path().join("s.db")))
+            .await
+            .unwrap()
+    }
+
+    async fn run(s: &Store) -> u64 {
+        let info = super::super::RunInfo {
+            command: "test".into(),
+            user: "u".into(),
+            host: "h".into(),
+            at: T.into(),
+        };
+        s.begin_run(info).await.unwrap()
+    }
+
+    fn order(key: &str, address: Address, kind: OrderKind, request: &str) -> OrderRecord {
+        OrderRecord::prepared(key.into(), address, kind, 1, request.into(), None, T)
+    }
+
+    fn charged(mut o: OrderRecord, charge: &str) -> OrderRecord {
+        o.phase = OrderPhase::Completed;
+        o.charge = Some(d(charge));
+        o.updated_at = "2026-01-01T00:00:01Z".into();
+        o
+    }
+
+    fn card(key: &str) -> CardRecord {
+        CardRecord {
+            key: key.into(),
+            external_user_id: "u-1".into(),
+            product_code: "P".into(),
+            initial_topup: None,
+            desired_status: crate::decl::DesiredStatus::Active,
+            labels: Default::default(),
+            card_id: Some("c-1".into()),
+            phase: CardPhase::Active,
+            provider_status: None,
+            last4: None,
+            charged: Decimal::ZERO,
+            attempt: 1,
+            replaced_by: None,
+            created_at: T.into(),
+            updated_at: T.into(),
+            balance: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_journals_one_request_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let first = run(&s).await;
+        let o = order("k1", Address::card("a"), OrderKind::Issue, "{}");
+        assert_eq!(s.journal_order(first, &o).await.unwrap(), None);
+        let second = run(&s).await;
+        // Again, by a later run: the money stays the first run's.
+        assert_eq!(s.journal_order(second, &o).await.unwrap(), Some(first));
+        let other = order("k1", Address::card("a"), OrderKind::Issue, r#"{"x":1}"#);
+        let err = s.journal_order(second, &other).await.unwrap_err();
+        assert!(matches!(err, StateError::JournalConflict { .. }), "{err}");
+        let elsewhere = order("k1", Address::card("b"), OrderKind::Issue, "{}");
+        let err = s.journal_order(second, &elsewhere).await.unwrap_err();
+        assert!(matches!(err, StateError::JournalConflict { .. }), "{err}");
+        let err = s.record(second, Some(&charged(other, "1")), None).await;
+        assert!(matches!(err, Err(StateError::JournalConflict { .. })));
+        assert_eq!(s.get_order("k1").await.unwrap().unwrap().request, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_card_costs_what_its_orders_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let serial = run(&s).await;
+        let mut c = card("a");
+        c.charged = d("999");
+        s.put_card(serial, &c).await.unwrap();
+        assert_eq!(s.get_card("a").await.unwrap().unwrap().charged, d("0"));
+        let issue = order("k1", Address::card("a"), OrderKind::Issue, "{}");
+        s.journal_order(serial, &issue).await.unwrap();
+        s.record(serial, Some(&charged(issue, "5.00")), None)
+            .await
+            .unwrap();
+        let topup = order(
+            "k2",
+            Address::topup("a", "t1"),
+            OrderKind::Topup,
+            r#"{"amount":"20.00"}"#,
+        );
+        s.journal_order(serial, &topup).await.unwrap();
+        s.record(serial, Some(&charged(topup, "20.50")), None)
+            .await
+            .unwrap();
+        assert_eq!(s.get_card("a").await.unwrap().unwrap().charged, d("25.50"));
+        let record = s.get_resource(&Address::topup("a", "t1")).await.unwrap();
+        assert!(record.is_some(), "the top-up's record follows its order");
+    }
+
+    #[tokio::test]
+    async fn a_renamed_card_takes_its_topups_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let serial = run(&s).await;
+        s.put_card(serial, &card("a")).await.unwrap();
+        s.put_card(serial, &card("b")).await.unwrap();
+        let topup = order(
+            "k2",
+            Address::topup("a", "t1"),
+            OrderKind::Topup,
+            r#"{"amount":"20.00"}"#,
+        );
+        s.journal_order(serial, &topup).await.unwrap();
+        let err = s.rename_card(serial, "a", "b").await.unwrap_err();
+        assert!(matches!(err, StateError::KeyExists(_)), "{err}");
+        assert!(!s.rename_card(serial, "nope", "c").await.unwrap());
+        assert!(s.rename_card(serial, "a", "c").await.unwrap());
+        assert!(s.get_card("a").await.unwrap().is_none());
+        assert_eq!(s.get_card("c").await.unwrap().unwrap().key, "c");
+        assert!(s.topup_orders_of("a").await.unwrap().is_empty());
+        assert_eq!(s.topup_orders_of("c").await.unwrap().len(), 1);
+        let records = s.topup_records_of("c").await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].address, Address::topup("c", "t1"));
+        assert!(s.topup_records_of("a").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_write_after_the_lock_was_taken_over_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let serial = run(&s).await;
+        let who = LockRequest {
+            command: "apply".into(),
+            pid: std::process::id(),
+            host: "h".into(),
+            user: "u".into(),
+        };
+        let held = s.acquire_lock(who, Duration::ZERO).await.unwrap();
+        s.put_card(serial, &card("a")).await.unwrap();
+        let other = Store::open(s.location()).await.unwrap();
+        other.force_unlock(&held.lock_id).await.unwrap();
+        let err = s.put_card(serial, &card("b")).await.unwrap_err();
+        assert!(matches!(err, StateError::LockLost), "{err}");
+        assert!(other.get_card("b").await.unwrap().is_none());
+    }
+}
