@@ -415,9 +415,6 @@ delegate! {
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 
-    /// Starts a run: the serial goes up by one and the run is recorded under it.
-    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError>;
-    pub async fn finish_run(&self, serial: u64, summary: &serde_json::Value) -> Result<(), StateError>;
     /// One record per serial, oldest first.
     pub async fn history(&self) -> Result<Vec<RunRecord>, StateError>;
 

@@ -8,7 +8,7 @@
 use super::codec::{self, FeeLesson, record_after_order, resource_change_json};
 use super::model::{CardRecord, OrderRecord, ResourceRecord};
 use super::seam::Tx;
-use super::{StateError, money, now};
+use super::{RunInfo, RunRecord, StateDump, StateError, money, now};
 use crate::model::{Address, ResourceKind};
 
 /// Fencing: while a handle holds lock `token`, a write begins only if the lock row still names it.
@@ -299,6 +299,119 @@ async fn rename_topups_in<T: Tx + ?Sized>(
         }
         r.updated_at = now();
         put_resource_in(tx, serial, &r).await?;
+    }
+    Ok(())
+}
+
+/// Starts a run: the serial goes up by one and the run is recorded under it.
+pub(super) async fn begin_run_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    info: &RunInfo,
+) -> Result<u64, StateError> {
+    let serial = tx.next_serial().await?;
+    tx.insert_run(&RunRecord {
+        serial,
+        at: info.at.clone(),
+        finished_at: None,
+        user: info.user.clone(),
+        host: info.host.clone(),
+        command: info.command.clone(),
+        summary: serde_json::json!({}),
+        charged: None,
+        topups_sent: None,
+    })
+    .await?;
+    Ok(serial)
+}
+
+pub(super) async fn finish_run_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    serial: u64,
+    summary: &serde_json::Value,
+) -> Result<(), StateError> {
+    let summary = serde_json::to_string(summary)
+        .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
+    if tx.finish_run(serial, &now(), &summary).await? {
+        Ok(())
+    } else {
+        Err(StateError::NotFound(format!("run with serial {serial}")))
+    }
+}
+
+/// The upgrade to schema 7: every card's `charged` recomputed from its orders (a lost lock could
+/// have added an order's charge twice; refunds were not counted). The cards whose figure changes
+/// are written under a run of their own, so history and diff show the correction. Returns how
+/// many changed.
+pub(super) async fn recompute_charged_in<T: Tx + ?Sized>(tx: &mut T) -> Result<u64, StateError> {
+    let costs = codec::card_costs(tx.charged_orders().await?)?;
+    let wrong = codec::misstated(tx.stored_charges().await?, &costs)?;
+    if wrong.is_empty() {
+        return Ok(0);
+    }
+    let serial = tx.next_serial().await?;
+    let at = now();
+    tx.insert_run(&RunRecord {
+        serial,
+        at: at.clone(),
+        finished_at: Some(at),
+        user: "cardform".into(),
+        host: super::local_host(),
+        command: money::RECOMPUTE_COMMAND.into(),
+        summary: serde_json::json!({ "recomputed_charged": wrong.len() }),
+        charged: None,
+        topups_sent: None,
+    })
+    .await?;
+    for (key, charged) in &wrong {
+        // A card in `wrong` was read from this transaction.
+        if let Some(card) = tx.card(key).await? {
+            let card = CardRecord {
+                charged: *charged,
+                ..card
+            };
+            put_card_in(tx, serial, &card).await?;
+        }
+    }
+    Ok(wrong.len() as u64)
+}
+
+/// Fills a state just created (serial 0, no runs) with `dump`, every row under the serial it was
+/// last written under; refuses one that holds anything.
+pub(super) async fn load_in<T: Tx + ?Sized>(
+    tx: &mut T,
+    dump: &StateDump,
+) -> Result<(), StateError> {
+    let (serial, runs) = tx.load_target().await?;
+    if serial != 0 || runs != 0 {
+        return Err(StateError::NotEmpty(format!(
+            "it already holds {runs} runs (serial {serial})"
+        )));
+    }
+    let (currency, provider) = (dump.currency.as_deref(), dump.provider.as_deref());
+    tx.set_identity(&dump.lineage, dump.serial, currency, provider)
+        .await?;
+    for r in &dump.runs {
+        tx.insert_run(r).await?;
+    }
+    for (card, serial) in &dump.cards {
+        put_card_in(tx, *serial, card).await?;
+    }
+    for (order, serial) in &dump.orders {
+        upsert_order_in(tx, *serial, order).await?;
+    }
+    for (record, serial) in &dump.resources {
+        put_resource_in(tx, *serial, record).await?;
+    }
+    // After the cards and resources: the change log as it was replaces what writing them logged.
+    for (address, serial, image) in &dump.changes {
+        tx.log_change(*serial, address, image.clone()).await?;
+    }
+    // After the orders: a call names the order it was made for.
+    for c in &dump.calls {
+        tx.insert_call(c).await?;
+    }
+    for f in &dump.observed_fees {
+        tx.insert_observed_fee(f).await?;
     }
     Ok(())
 }

@@ -16,8 +16,8 @@
 use rust_decimal::Decimal;
 use std::future::Future;
 
-use super::StateError;
 use super::model::{CardRecord, OrderRecord, ResourceRecord};
+use super::{ObservedFee, RunRecord, StateError};
 use crate::model::Address;
 use crate::state::CallRecord;
 
@@ -66,4 +66,27 @@ pub(super) trait Tx: Send {
     fn insert_call(&mut self, call: &CallRecord) -> impl Step<()>;
     /// Records the fee an issue order of `product` was charged, unless a later one is known.
     fn observe_fee(&mut self, product: &str, charge: Decimal, o: &OrderRecord) -> impl Step<()>;
+
+    /// The next serial: `state_info`'s goes up by one.
+    fn next_serial(&mut self) -> impl Step<u64>;
+    /// Records a run as given (`charged` and `topups_sent` are read from the journal, never
+    /// stored).
+    fn insert_run(&mut self, run: &RunRecord) -> impl Step<()>;
+    /// `false` when no run has `serial`.
+    fn finish_run(&mut self, serial: u64, at: &str, summary: &str) -> impl Step<bool>;
+    /// Every charged order of a card or top-up, `(kind, key, charge, refunded)`: the rows of
+    /// `codec::card_costs`.
+    fn charged_orders(&mut self) -> impl Step<Vec<(String, String, String, Option<String>)>>;
+    /// Every card's `(key, charged)` as stored.
+    fn stored_charges(&mut self) -> impl Step<Vec<(String, String)>>;
+    /// The serial and the number of runs of a state about to be loaded into.
+    fn load_target(&mut self) -> impl Step<(i64, i64)>;
+    fn set_identity(
+        &mut self,
+        lineage: &str,
+        serial: u64,
+        currency: Option<&str>,
+        provider: Option<&str>,
+    ) -> impl Step<()>;
+    fn insert_observed_fee(&mut self, fee: &ObservedFee) -> impl Step<()>;
 }

@@ -168,3 +168,30 @@ pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug, refunded FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
+
+/// The serial goes up by one; the new one comes back.
+pub(super) const NEXT_SERIAL: &str =
+    "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial";
+
+/// A run: serial, at, finished at, actor, host, command, summary.
+pub(super) const INSERT_RUN: &str = "INSERT INTO runs (serial, at, finished_at, actor, host, \
+       command, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(super) const FINISH_RUN: &str =
+    "UPDATE runs SET finished_at = $1, summary = $2 WHERE serial = $3";
+
+/// What every card says it cost, for the schema-7 recomputation.
+pub(super) const STORED_CHARGES: &str = "SELECT key, charged FROM cards";
+
+/// The serial and the number of runs of a state about to be loaded into; PostgreSQL locks the
+/// row against a second load (SQLite's `BEGIN IMMEDIATE` already does).
+pub(super) const LOAD_TARGET: Dialects = Dialects {
+    sqlite: "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1",
+    postgres: "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1 FOR UPDATE",
+};
+
+pub(super) const SET_IDENTITY: &str = "UPDATE state_info SET lineage = $1, serial = $2, \
+     currency = $3, provider = $4 WHERE id = 1";
+
+pub(super) const INSERT_OBSERVED_FEE: &str = "INSERT INTO observed_fees (product_code, charge, \
+     observed_at, idempotency_key) VALUES ($1, $2, $3, $4)";

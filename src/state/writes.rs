@@ -3,7 +3,7 @@
 //! and commits. Must hold no SQL; what each write means is documented on the method.
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord};
-use super::{Backend, CallRecord, StateError, Store, rules};
+use super::{Backend, CallRecord, RunInfo, StateError, Store, rules};
 use crate::model::Address;
 
 /// Runs `$body` (an expression of `$tx`, the open transaction's connection) in a fenced write
@@ -30,6 +30,19 @@ macro_rules! in_write {
 }
 
 impl Store {
+    /// Starts a run: the serial goes up by one and the run is recorded under it.
+    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
+        in_write!(self, |tx| rules::begin_run_in(tx, &info))
+    }
+
+    pub async fn finish_run(
+        &self,
+        serial: u64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        in_write!(self, |tx| rules::finish_run_in(tx, serial, summary))
+    }
+
     pub async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError> {
         in_write!(self, |tx| rules::put_card_costed_in(tx, serial, card))
     }

@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use crate::model::Address;
 use crate::state::codec::{
-    self, cards_from_images, cards_from_packed, serial_i64, serial_u64, timestamp_micros,
+    self, cards_from_images, cards_from_packed, serial_u64, timestamp_micros,
 };
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
 use crate::state::seam::Tx;
-use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, money, now};
+use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
 const POOL: u32 = 8;
@@ -311,49 +311,6 @@ impl PgStore {
 
     // ----- runs -----
 
-    pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
-        let mut tx = self.write().await?;
-        let serial: i64 = sqlx::query_scalar(
-            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO runs (serial, at, actor, host, command, summary) \
-             VALUES ($1, $2, $3, $4, $5, '{}')",
-        )
-        .bind(serial)
-        .bind(&info.at)
-        .bind(&info.user)
-        .bind(&info.host)
-        .bind(&info.command)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        serial_u64(serial)
-    }
-
-    pub(in crate::state) async fn finish_run(
-        &self,
-        serial: u64,
-        summary: &serde_json::Value,
-    ) -> Result<(), StateError> {
-        let summary = serde_json::to_string(summary)
-            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE runs SET finished_at = $1, summary = $2 WHERE serial = $3")
-            .bind(now())
-            .bind(summary)
-            .bind(serial_i64(serial)?)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StateError::NotFound(format!("run with serial {serial}")));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
         let packed: String = sqlx::query_scalar(
             "SELECT coalesce(json_agg(json_build_array(serial, at, finished_at, actor, host, \
@@ -523,56 +480,6 @@ impl PgStore {
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
-pub(super) async fn recompute_charged_in(
-    tx: &mut Transaction<'_, Postgres>,
-) -> Result<u64, StateError> {
-    let rows: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as(crate::state::sql::CHARGED_ORDERS_SQL)
-            .fetch_all(&mut **tx)
-            .await?;
-    let costs = codec::card_costs(rows)?;
-    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, charged FROM cards")
-        .fetch_all(&mut **tx)
-        .await?;
-    let wrong = codec::misstated(stored, &costs)?;
-    if wrong.is_empty() {
-        return Ok(0);
-    }
-    let serial: i64 = sqlx::query_scalar(
-        "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    let at = now();
-    let summary = serde_json::json!({ "recomputed_charged": wrong.len() });
-    sqlx::query(
-        "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
-         VALUES ($1, $2, $3, 'cardform', $4, $5, $6)",
-    )
-    .bind(serial)
-    .bind(&at)
-    .bind(&at)
-    .bind(crate::state::local_host())
-    .bind(money::RECOMPUTE_COMMAND)
-    .bind(summary.to_string())
-    .execute(&mut **tx)
-    .await?;
-    let serial = serial_u64(serial)?;
-    for (key, charged) in &wrong {
-        if let Some(card) = tx.card(key).await? {
-            crate::state::rules::put_card_in(
-                &mut **tx,
-                serial,
-                &CardRecord {
-                    charged: *charged,
-                    ..card
-                },
-            )
-            .await?;
-        }
-    }
-    Ok(wrong.len() as u64)
-}
 
 /// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer
 /// repeats (over [`CALLS_JOINED`]).

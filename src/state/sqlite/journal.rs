@@ -7,7 +7,6 @@ use sqlx::sqlite::SqliteConnection;
 use super::rows::{self, order_columns};
 use super::*;
 use crate::state::codec;
-use crate::state::money;
 use crate::state::seam::Tx;
 use compact_str::CompactString;
 use std::collections::BTreeMap;
@@ -108,58 +107,4 @@ impl SqliteStore {
         let mut conn = self.reader.acquire().await?;
         conn.order(idempotency_key).await
     }
-}
-
-/// The upgrade to schema 7: every card's `charged` recomputed from its orders (a lost lock could
-/// have added an order's charge twice; refunds were not counted). The cards whose figure changes
-/// are written under a run of their own, so history and diff show the correction. Returns how
-/// many changed.
-pub(super) async fn recompute_charged_in(conn: &mut SqliteConnection) -> Result<u64, StateError> {
-    let rows: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as(crate::state::sql::CHARGED_ORDERS_SQL)
-            .fetch_all(&mut *conn)
-            .await?;
-    let costs = codec::card_costs(rows)?;
-    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, charged FROM cards")
-        .fetch_all(&mut *conn)
-        .await?;
-    let wrong = codec::misstated(stored, &costs)?;
-    if wrong.is_empty() {
-        return Ok(0);
-    }
-    let serial: i64 = sqlx::query_scalar(
-        "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let at = now();
-    let summary = serde_json::json!({ "recomputed_charged": wrong.len() });
-    sqlx::query(
-        "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
-         VALUES (?, ?, ?, 'cardform', ?, ?, ?)",
-    )
-    .bind(serial)
-    .bind(&at)
-    .bind(&at)
-    .bind(crate::state::local_host())
-    .bind(money::RECOMPUTE_COMMAND)
-    .bind(summary.to_string())
-    .execute(&mut *conn)
-    .await?;
-    let serial = serial_u64(serial)?;
-    for (key, charged) in &wrong {
-        // Like the PostgreSQL store's: a card in `wrong` was read from this transaction.
-        if let Some(card) = conn.card(key).await? {
-            crate::state::rules::put_card_in(
-                conn,
-                serial,
-                &CardRecord {
-                    charged: *charged,
-                    ..card
-                },
-            )
-            .await?;
-        }
-    }
-    Ok(wrong.len() as u64)
 }

@@ -25,9 +25,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::codec::{serial_i64, serial_u64, timestamp_micros};
+use crate::state::codec::{serial_u64, timestamp_micros};
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
+use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
 
 impl From<sqlx::Error> for StateError {
     fn from(e: sqlx::Error) -> Self {

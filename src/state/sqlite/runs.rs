@@ -6,50 +6,6 @@ use super::*;
 use crate::state::codec::attach_charges;
 
 impl SqliteStore {
-    /// Starts a run: the serial goes up by one and the run is recorded under it.
-    pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
-        let mut tx = self.write().await?;
-        let serial: i64 = sqlx::query_scalar(
-            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO runs (serial, at, actor, host, command, summary) \
-             VALUES (?, ?, ?, ?, ?, '{}')",
-        )
-        .bind(serial)
-        .bind(&info.at)
-        .bind(&info.user)
-        .bind(&info.host)
-        .bind(&info.command)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        serial_u64(serial)
-    }
-
-    pub(in crate::state) async fn finish_run(
-        &self,
-        serial: u64,
-        summary: &serde_json::Value,
-    ) -> Result<(), StateError> {
-        let summary = serde_json::to_string(summary)
-            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE serial = ?")
-            .bind(now())
-            .bind(summary)
-            .bind(serial_i64(serial)?)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StateError::NotFound(format!("run with serial {serial}")));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// One record per serial, oldest first.
     pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
         let mut runs = sqlx::query(concat!(

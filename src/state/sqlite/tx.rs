@@ -9,10 +9,12 @@ use super::resources::resource_packed;
 use super::rows::{self, card_columns, order_columns};
 use super::{SqliteQuery, serial_err};
 use crate::model::Address;
-use crate::state::codec::{self, resource_image_json, resources_from_packed, serial_i64};
+use crate::state::codec::{
+    self, resource_image_json, resources_from_packed, serial_i64, serial_u64,
+};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
-use crate::state::{CallRecord, StateError, sql};
+use crate::state::{CallRecord, ObservedFee, RunRecord, StateError, sql};
 
 /// Binds an order's fields in the order of `sql::INSERT_ORDER`; a new entry was sent by run
 /// `serial`, under which it is written.
@@ -311,6 +313,90 @@ impl Tx for SqliteConnection {
             .bind(charge.to_string())
             .bind(&o.updated_at)
             .bind(&o.idempotency_key)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn next_serial(&mut self) -> Result<u64, StateError> {
+        let serial: i64 = sqlx::query_scalar(sql::NEXT_SERIAL)
+            .fetch_one(&mut *self)
+            .await?;
+        serial_u64(serial)
+    }
+
+    async fn insert_run(&mut self, run: &RunRecord) -> Result<(), StateError> {
+        sqlx::query(sql::INSERT_RUN)
+            .bind(serial_i64(run.serial)?)
+            .bind(&run.at)
+            .bind(&run.finished_at)
+            .bind(&run.user)
+            .bind(&run.host)
+            .bind(&run.command)
+            .bind(run.summary.to_string())
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_run(
+        &mut self,
+        serial: u64,
+        at: &str,
+        summary: &str,
+    ) -> Result<bool, StateError> {
+        let done = sqlx::query(sql::FINISH_RUN)
+            .bind(at)
+            .bind(summary)
+            .bind(serial_i64(serial)?)
+            .execute(&mut *self)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn charged_orders(
+        &mut self,
+    ) -> Result<Vec<(String, String, String, Option<String>)>, StateError> {
+        Ok(sqlx::query_as(sql::CHARGED_ORDERS_SQL)
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn stored_charges(&mut self) -> Result<Vec<(String, String)>, StateError> {
+        Ok(sqlx::query_as(sql::STORED_CHARGES)
+            .fetch_all(&mut *self)
+            .await?)
+    }
+
+    async fn load_target(&mut self) -> Result<(i64, i64), StateError> {
+        Ok(sqlx::query_as(sql::LOAD_TARGET.sqlite)
+            .fetch_one(&mut *self)
+            .await?)
+    }
+
+    async fn set_identity(
+        &mut self,
+        lineage: &str,
+        serial: u64,
+        currency: Option<&str>,
+        provider: Option<&str>,
+    ) -> Result<(), StateError> {
+        sqlx::query(sql::SET_IDENTITY)
+            .bind(lineage)
+            .bind(serial_i64(serial)?)
+            .bind(currency)
+            .bind(provider)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_observed_fee(&mut self, fee: &ObservedFee) -> Result<(), StateError> {
+        sqlx::query(sql::INSERT_OBSERVED_FEE)
+            .bind(&fee.product_code)
+            .bind(fee.charge.to_string())
+            .bind(&fee.observed_at)
+            .bind(&fee.idempotency_key)
             .execute(&mut *self)
             .await?;
         Ok(())
