@@ -407,11 +407,9 @@ delegate! {
     pub async fn serial(&self) -> Result<u64, StateError>;
     /// The currency the state's money is charged in (upper case), once a run has learned it.
     pub async fn currency(&self) -> Result<Option<String>, StateError>;
-    pub async fn set_currency(&self, currency: &str) -> Result<(), StateError>;
     /// The provider the state belongs to (see `crate::cli::provider`), once recorded: the
     /// sandbox, or the origin of the API URL; never a credential.
     pub async fn provider(&self) -> Result<Option<String>, StateError>;
-    pub async fn set_provider(&self, provider: &str) -> Result<(), StateError>;
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 

@@ -89,4 +89,6 @@ pub(super) trait Tx: Send {
         provider: Option<&str>,
     ) -> impl Step<()>;
     fn insert_observed_fee(&mut self, fee: &ObservedFee) -> impl Step<()>;
+    /// Runs `statement` (`sql::SET_CURRENCY`, `sql::SET_PROVIDER`) with `value` as `$1`.
+    fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
 }

@@ -195,3 +195,9 @@ pub(super) const SET_IDENTITY: &str = "UPDATE state_info SET lineage = $1, seria
 
 pub(super) const INSERT_OBSERVED_FEE: &str = "INSERT INTO observed_fees (product_code, charge, \
      observed_at, idempotency_key) VALUES ($1, $2, $3, $4)";
+
+/// What the state's money is charged in, once a run has learned it.
+pub(super) const SET_CURRENCY: &str = "UPDATE state_info SET currency = $1 WHERE id = 1";
+
+/// The provider the state belongs to, once recorded.
+pub(super) const SET_PROVIDER: &str = "UPDATE state_info SET provider = $1 WHERE id = 1";

@@ -3,7 +3,8 @@
 //! and commits. Must hold no SQL; what each write means is documented on the method.
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord};
-use super::{Backend, CallRecord, RunInfo, StateError, Store, rules};
+use super::seam::Tx;
+use super::{Backend, CallRecord, RunInfo, StateError, Store, rules, sql};
 use crate::model::Address;
 
 /// Runs `$body` (an expression of `$tx`, the open transaction's connection) in a fenced write
@@ -30,6 +31,14 @@ macro_rules! in_write {
 }
 
 impl Store {
+    pub async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
+        in_write!(self, |tx| tx.set_info(sql::SET_CURRENCY, currency))
+    }
+
+    pub async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
+        in_write!(self, |tx| tx.set_info(sql::SET_PROVIDER, provider))
+    }
+
     /// Starts a run: the serial goes up by one and the run is recorded under it.
     pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
         in_write!(self, |tx| rules::begin_run_in(tx, &info))
@@ -138,7 +147,7 @@ impl Store {
     }
 
     pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        in_write!(self, |tx| super::seam::Tx::insert_call(tx, entry))
+        in_write!(self, |tx| tx.insert_call(entry))
     }
 
     /// An order's progress and the audit row of the answer that moved it, in one transaction.

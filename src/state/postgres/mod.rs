@@ -205,16 +205,6 @@ impl PgStore {
         )
     }
 
-    pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET currency = $1 WHERE id = 1")
-            .bind(currency)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The provider this state belongs to, once a run has recorded it.
     pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
         Ok(
@@ -222,16 +212,6 @@ impl PgStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    pub(in crate::state) async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET provider = $1 WHERE id = 1")
-            .bind(provider)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {

@@ -382,4 +382,12 @@ impl Tx for PgConnection {
             .await?;
         Ok(())
     }
+
+    async fn set_info(&mut self, statement: &'static str, value: &str) -> Result<(), StateError> {
+        sqlx::query(statement)
+            .bind(value)
+            .execute(&mut *self)
+            .await?;
+        Ok(())
+    }
 }

@@ -353,16 +353,6 @@ impl SqliteStore {
         )
     }
 
-    pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET currency = ? WHERE id = 1")
-            .bind(currency)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The provider this state belongs to, once a run has recorded it.
     pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
         Ok(
@@ -370,16 +360,6 @@ impl SqliteStore {
                 .fetch_one(&self.reader)
                 .await?,
         )
-    }
-
-    pub(in crate::state) async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET provider = ? WHERE id = 1")
-            .bind(provider)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
