@@ -5,7 +5,8 @@
 //! its orders, renames, fee lessons) live once in `rules`, generic over this trait.
 //!
 //! Must not decide anything: an implementation runs its statement (texts in `sql`) and decodes
-//! what it read, so a third backend is statement texts, a connection and this impl.
+//! what it read. Most primitives are written once, in [`shared_primitives!`], over the shared
+//! texts; a third backend is its statement texts, a connection, its reads and that macro.
 //!
 //! A small trait rather than sqlx's `Any` driver or a generic over `sqlx::Database`: `Any` loses
 //! the column types and the fast SQLite reads, and a generic over the database needs an
@@ -92,3 +93,261 @@ pub(super) trait Tx: Send {
     /// Runs `statement` (`sql::SET_CURRENCY`, `sql::SET_PROVIDER`) with `value` as `$1`.
     fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
 }
+
+/// The primitives whose statement text both dialects share (or pick from a [`Dialects`] pair),
+/// written once and stamped into each backend's `impl Tx`: `$dialect` names the pair's field
+/// (`sqlite`, `postgres`), `$substr` the integer type the dialect's `substr` takes. A backend
+/// writes by hand only what it reads back its own way (orders, cards, resources) and the
+/// fencing check.
+///
+/// [`Dialects`]: super::sql::Dialects
+macro_rules! shared_primitives {
+    ($dialect:ident, $substr:ty) => {
+        async fn write_card(
+            &mut self,
+            serial: u64,
+            c: &$crate::state::CardRecord,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::WRITE_CARD.$dialect)
+                .bind(c.key.as_str())
+                .bind(c.external_user_id.as_str())
+                .bind(c.product_code.as_str())
+                .bind(c.initial_topup.map(|d| d.to_string()))
+                .bind(c.desired_status.as_str())
+                .bind($crate::state::codec::labels_json(&c.labels)?)
+                .bind(c.card_id.as_deref())
+                .bind(c.phase.as_str())
+                .bind(c.provider_status.as_deref())
+                .bind(c.last4.as_deref())
+                .bind(c.charged.to_string())
+                .bind(i64::from(c.attempt))
+                .bind(c.replaced_by.as_deref())
+                .bind(&c.created_at)
+                .bind(&c.updated_at)
+                .bind(c.balance.map(|d| d.to_string()))
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?;
+            Ok(())
+        }
+
+        async fn write_resource(
+            &mut self,
+            serial: u64,
+            r: &$crate::state::ResourceRecord,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::WRITE_RESOURCE)
+                .bind(r.address.kind.as_str())
+                .bind(&r.address.key)
+                .bind($crate::state::codec::resource_image_json(&r.image)?)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .bind(&r.created_at)
+                .bind(&r.updated_at)
+                .execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?;
+            Ok(())
+        }
+
+        async fn delete(
+            &mut self,
+            address: &$crate::model::Address,
+        ) -> Result<bool, $crate::state::StateError> {
+            let done = if address.kind.is_card() {
+                sqlx::query($crate::state::sql::DELETE_CARD).bind(&address.key)
+            } else {
+                sqlx::query($crate::state::sql::DELETE_RESOURCE)
+                    .bind(address.kind.as_str())
+                    .bind(&address.key)
+            }
+            .execute(&mut *self)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        async fn log_change(
+            &mut self,
+            serial: u64,
+            address: &$crate::model::Address,
+            image: Option<String>,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::LOG_CHANGE)
+                .bind(address.kind.as_str())
+                .bind(&address.key)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .bind(image)
+                .execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?;
+            Ok(())
+        }
+
+        async fn rekey_card(
+            &mut self,
+            old: &str,
+            new: &str,
+        ) -> Result<(), $crate::state::StateError> {
+            for statement in $crate::state::sql::REKEY_CARD {
+                sqlx::query(statement)
+                    .bind(new)
+                    .bind(old)
+                    .execute(&mut *self)
+                    .await?;
+            }
+            let (from, to) = $crate::state::codec::topup_key_range(old);
+            let after = <$substr>::try_from(old.chars().count() + 1).unwrap_or(<$substr>::MAX);
+            for statement in $crate::state::sql::REKEY_TOPUPS {
+                sqlx::query(statement)
+                    .bind(new)
+                    .bind(after)
+                    .bind(&from)
+                    .bind(&to)
+                    .execute(&mut *self)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_call(
+            &mut self,
+            call: &$crate::state::CallRecord,
+        ) -> Result<(), $crate::state::StateError> {
+            let at_us = $crate::state::codec::timestamp_micros(&call.at)?;
+            sqlx::query($crate::state::sql::INSERT_CALL)
+                .bind(at_us)
+                .bind($crate::state::codec::stored_call_at(&call.at, at_us))
+                .bind(&call.endpoint)
+                .bind(&call.idempotency_key)
+                .bind(&call.order_id)
+                .bind(call.address.as_ref().map(|a| a.kind.as_str()))
+                .bind(call.address.as_ref().map(|a| a.key.as_str()))
+                .bind(&call.result)
+                .bind(call.charge.map(|c| c.to_string()))
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn observe_fee(
+            &mut self,
+            product: &str,
+            charge: ::rust_decimal::Decimal,
+            o: &$crate::state::OrderRecord,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::OBSERVE_FEE)
+                .bind(product)
+                .bind(charge.to_string())
+                .bind(&o.updated_at)
+                .bind(&o.idempotency_key)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn next_serial(&mut self) -> Result<u64, $crate::state::StateError> {
+            let serial: i64 = sqlx::query_scalar($crate::state::sql::NEXT_SERIAL)
+                .fetch_one(&mut *self)
+                .await?;
+            $crate::state::codec::serial_u64(serial)
+        }
+
+        async fn insert_run(
+            &mut self,
+            run: &$crate::state::RunRecord,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::INSERT_RUN)
+                .bind($crate::state::codec::serial_i64(run.serial)?)
+                .bind(&run.at)
+                .bind(&run.finished_at)
+                .bind(&run.user)
+                .bind(&run.host)
+                .bind(&run.command)
+                .bind(run.summary.to_string())
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn finish_run(
+            &mut self,
+            serial: u64,
+            at: &str,
+            summary: &str,
+        ) -> Result<bool, $crate::state::StateError> {
+            let done = sqlx::query($crate::state::sql::FINISH_RUN)
+                .bind(at)
+                .bind(summary)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .execute(&mut *self)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        async fn charged_orders(
+            &mut self,
+        ) -> Result<Vec<(String, String, String, Option<String>)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::CHARGED_ORDERS_SQL)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn stored_charges(
+            &mut self,
+        ) -> Result<Vec<(String, String)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::STORED_CHARGES)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn load_target(&mut self) -> Result<(i64, i64), $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::LOAD_TARGET.$dialect)
+                .fetch_one(&mut *self)
+                .await?)
+        }
+
+        async fn set_identity(
+            &mut self,
+            lineage: &str,
+            serial: u64,
+            currency: Option<&str>,
+            provider: Option<&str>,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::SET_IDENTITY)
+                .bind(lineage)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .bind(currency)
+                .bind(provider)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn insert_observed_fee(
+            &mut self,
+            fee: &$crate::state::ObservedFee,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::INSERT_OBSERVED_FEE)
+                .bind(&fee.product_code)
+                .bind(fee.charge.to_string())
+                .bind(&fee.observed_at)
+                .bind(&fee.idempotency_key)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn set_info(
+            &mut self,
+            statement: &'static str,
+            value: &str,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query(statement)
+                .bind(value)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+    };
+}
+pub(super) use shared_primitives;

@@ -1,20 +1,18 @@
 //! The PostgreSQL side of the write seam ([`Tx`] on a connection inside a fenced transaction):
-//! each method runs one statement of `state::sql`, or reads rows packed as JSON (see the module
-//! header of `postgres`), and decodes it. The rules that combine them are `state::rules`'. Must
-//! decide nothing.
+//! the reads it decodes its own way (rows packed as JSON, see the module header of `postgres`),
+//! the order binds and the fencing check; every other primitive is `seam::shared_primitives!`,
+//! stamped here with the PostgreSQL texts of `state::sql`. The rules that combine them are
+//! `state::rules`'. Must decide nothing.
 
-use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
 use super::resources::RESOURCE_PACKED;
 use super::{CARD_PACKED, ORDER_PACKED, PgQuery, serial_err};
 use crate::model::Address;
-use crate::state::codec::{
-    self, cards_from_packed, resource_image_json, resources_from_packed, serial_i64, serial_u64,
-};
+use crate::state::codec::{self, cards_from_packed, resources_from_packed, serial_i64};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
-use crate::state::{CallRecord, ObservedFee, RunRecord, StateError, sql};
+use crate::state::{StateError, sql};
 
 /// Binds an order's fields in the order of `sql::INSERT_ORDER`; a new entry was sent by run
 /// `serial`, under which it is written.
@@ -166,228 +164,13 @@ impl Tx for PgConnection {
         Ok(cards_from_packed(&packed)?.into_values().next())
     }
 
-    async fn write_card(&mut self, serial: u64, c: &CardRecord) -> Result<(), StateError> {
-        sqlx::query(sql::WRITE_CARD.postgres)
-            .bind(c.key.as_str())
-            .bind(c.external_user_id.as_str())
-            .bind(c.product_code.as_str())
-            .bind(c.initial_topup.map(|d| d.to_string()))
-            .bind(c.desired_status.as_str())
-            .bind(codec::labels_json(&c.labels)?)
-            .bind(c.card_id.as_deref())
-            .bind(c.phase.as_str())
-            .bind(c.provider_status.as_deref())
-            .bind(c.last4.as_deref())
-            .bind(c.charged.to_string())
-            .bind(i64::from(c.attempt))
-            .bind(c.replaced_by.as_deref())
-            .bind(&c.created_at)
-            .bind(&c.updated_at)
-            .bind(c.balance.map(|d| d.to_string()))
-            .bind(serial_i64(serial)?)
-            .execute(&mut *self)
-            .await
-            .map_err(serial_err(serial))?;
-        Ok(())
-    }
-
     async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
         resource_in(self, address).await
-    }
-
-    async fn write_resource(&mut self, serial: u64, r: &ResourceRecord) -> Result<(), StateError> {
-        sqlx::query(sql::WRITE_RESOURCE)
-            .bind(r.address.kind.as_str())
-            .bind(&r.address.key)
-            .bind(resource_image_json(&r.image)?)
-            .bind(serial_i64(serial)?)
-            .bind(&r.created_at)
-            .bind(&r.updated_at)
-            .execute(&mut *self)
-            .await
-            .map_err(serial_err(serial))?;
-        Ok(())
     }
 
     async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
         topup_records_in(self, card).await
     }
 
-    async fn delete(&mut self, address: &Address) -> Result<bool, StateError> {
-        let done = if address.kind.is_card() {
-            sqlx::query(sql::DELETE_CARD).bind(&address.key)
-        } else {
-            sqlx::query(sql::DELETE_RESOURCE)
-                .bind(address.kind.as_str())
-                .bind(&address.key)
-        }
-        .execute(&mut *self)
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn log_change(
-        &mut self,
-        serial: u64,
-        address: &Address,
-        image: Option<String>,
-    ) -> Result<(), StateError> {
-        sqlx::query(sql::LOG_CHANGE)
-            .bind(address.kind.as_str())
-            .bind(&address.key)
-            .bind(serial_i64(serial)?)
-            .bind(image)
-            .execute(&mut *self)
-            .await
-            .map_err(serial_err(serial))?;
-        Ok(())
-    }
-
-    async fn rekey_card(&mut self, old: &str, new: &str) -> Result<(), StateError> {
-        for statement in sql::REKEY_CARD {
-            sqlx::query(statement)
-                .bind(new)
-                .bind(old)
-                .execute(&mut *self)
-                .await?;
-        }
-        let (from, to) = codec::topup_key_range(old);
-        // `substr` takes an `int4` here.
-        let after = i32::try_from(old.chars().count() + 1).unwrap_or(i32::MAX);
-        for statement in sql::REKEY_TOPUPS {
-            sqlx::query(statement)
-                .bind(new)
-                .bind(after)
-                .bind(&from)
-                .bind(&to)
-                .execute(&mut *self)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_call(&mut self, call: &CallRecord) -> Result<(), StateError> {
-        let at_us = codec::timestamp_micros(&call.at)?;
-        sqlx::query(sql::INSERT_CALL)
-            .bind(at_us)
-            .bind(codec::stored_call_at(&call.at, at_us))
-            .bind(&call.endpoint)
-            .bind(&call.idempotency_key)
-            .bind(&call.order_id)
-            .bind(call.address.as_ref().map(|a| a.kind.as_str()))
-            .bind(call.address.as_ref().map(|a| a.key.as_str()))
-            .bind(&call.result)
-            .bind(call.charge.map(|c| c.to_string()))
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
-
-    async fn observe_fee(
-        &mut self,
-        product: &str,
-        charge: Decimal,
-        o: &OrderRecord,
-    ) -> Result<(), StateError> {
-        sqlx::query(sql::OBSERVE_FEE)
-            .bind(product)
-            .bind(charge.to_string())
-            .bind(&o.updated_at)
-            .bind(&o.idempotency_key)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
-
-    async fn next_serial(&mut self) -> Result<u64, StateError> {
-        let serial: i64 = sqlx::query_scalar(sql::NEXT_SERIAL)
-            .fetch_one(&mut *self)
-            .await?;
-        serial_u64(serial)
-    }
-
-    async fn insert_run(&mut self, run: &RunRecord) -> Result<(), StateError> {
-        sqlx::query(sql::INSERT_RUN)
-            .bind(serial_i64(run.serial)?)
-            .bind(&run.at)
-            .bind(&run.finished_at)
-            .bind(&run.user)
-            .bind(&run.host)
-            .bind(&run.command)
-            .bind(run.summary.to_string())
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
-
-    async fn finish_run(
-        &mut self,
-        serial: u64,
-        at: &str,
-        summary: &str,
-    ) -> Result<bool, StateError> {
-        let done = sqlx::query(sql::FINISH_RUN)
-            .bind(at)
-            .bind(summary)
-            .bind(serial_i64(serial)?)
-            .execute(&mut *self)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn charged_orders(
-        &mut self,
-    ) -> Result<Vec<(String, String, String, Option<String>)>, StateError> {
-        Ok(sqlx::query_as(sql::CHARGED_ORDERS_SQL)
-            .fetch_all(&mut *self)
-            .await?)
-    }
-
-    async fn stored_charges(&mut self) -> Result<Vec<(String, String)>, StateError> {
-        Ok(sqlx::query_as(sql::STORED_CHARGES)
-            .fetch_all(&mut *self)
-            .await?)
-    }
-
-    async fn load_target(&mut self) -> Result<(i64, i64), StateError> {
-        Ok(sqlx::query_as(sql::LOAD_TARGET.postgres)
-            .fetch_one(&mut *self)
-            .await?)
-    }
-
-    async fn set_identity(
-        &mut self,
-        lineage: &str,
-        serial: u64,
-        currency: Option<&str>,
-        provider: Option<&str>,
-    ) -> Result<(), StateError> {
-        sqlx::query(sql::SET_IDENTITY)
-            .bind(lineage)
-            .bind(serial_i64(serial)?)
-            .bind(currency)
-            .bind(provider)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_observed_fee(&mut self, fee: &ObservedFee) -> Result<(), StateError> {
-        sqlx::query(sql::INSERT_OBSERVED_FEE)
-            .bind(&fee.product_code)
-            .bind(fee.charge.to_string())
-            .bind(&fee.observed_at)
-            .bind(&fee.idempotency_key)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_info(&mut self, statement: &'static str, value: &str) -> Result<(), StateError> {
-        sqlx::query(statement)
-            .bind(value)
-            .execute(&mut *self)
-            .await?;
-        Ok(())
-    }
+    crate::state::seam::shared_primitives!(postgres, i32);
 }
