@@ -94,6 +94,38 @@ pub(super) trait Tx: Send {
     fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
 }
 
+/// `$statement` (`sql::INSERT_ORDER` or `sql::UPSERT_ORDER`) with an order's fields bound in its
+/// placeholders' order; a new entry was sent by run `$serial`, under which it is written. Inside
+/// a function returning `Result<_, StateError>`.
+macro_rules! order_row {
+    ($statement:expr, $o:expr, $serial:expr) => {{
+        let o = $o;
+        sqlx::query($statement)
+            .bind(&o.idempotency_key)
+            .bind(o.address.kind.as_str())
+            .bind(&o.address.key)
+            .bind(o.kind.as_str())
+            .bind(i64::from(o.attempt))
+            .bind(&o.request)
+            .bind(&o.order_id)
+            .bind(o.phase.as_str())
+            .bind(&o.provider_status)
+            .bind(&o.sub_status)
+            .bind(&o.error_slug)
+            .bind(&o.error_message)
+            .bind(o.estimated_charge.map(|d| d.to_string()))
+            .bind(o.charge.map(|d| d.to_string()))
+            .bind(&o.created_at)
+            .bind(&o.updated_at)
+            .bind($crate::state::codec::serial_i64(
+                o.sent_serial.unwrap_or($serial),
+            )?)
+            .bind(o.refunded.map(|d| d.to_string()))
+            .bind($crate::state::codec::serial_i64($serial)?)
+    }};
+}
+pub(super) use order_row;
+
 /// The primitives whose statement text both dialects share (or pick from a [`Dialects`] pair),
 /// written once and stamped into each backend's `impl Tx`: `$dialect` names the pair's field
 /// (`sqlite`, `postgres`), `$substr` the integer type the dialect's `substr` takes. A backend
@@ -103,6 +135,32 @@ pub(super) trait Tx: Send {
 /// [`Dialects`]: super::sql::Dialects
 macro_rules! shared_primitives {
     ($dialect:ident, $substr:ty) => {
+        async fn insert_order(
+            &mut self,
+            serial: u64,
+            o: &$crate::state::OrderRecord,
+        ) -> Result<bool, $crate::state::StateError> {
+            let q = $crate::state::seam::order_row!($crate::state::sql::INSERT_ORDER, o, serial);
+            Ok(q.execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?
+                .rows_affected()
+                > 0)
+        }
+
+        async fn update_order(
+            &mut self,
+            serial: u64,
+            o: &$crate::state::OrderRecord,
+        ) -> Result<bool, $crate::state::StateError> {
+            let q = $crate::state::seam::order_row!($crate::state::sql::UPSERT_ORDER, o, serial);
+            Ok(q.execute(&mut *self)
+                .await
+                .map_err(serial_err(serial))?
+                .rows_affected()
+                > 0)
+        }
+
         async fn write_card(
             &mut self,
             serial: u64,

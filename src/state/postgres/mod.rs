@@ -459,8 +459,6 @@ impl PgStore {
     }
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
-
 /// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer
 /// repeats (over [`CALLS_JOINED`]).
 pub(super) const CALL_PACKED: &str = "c.at, c.at_us, c.endpoint, \

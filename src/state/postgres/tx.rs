@@ -7,40 +7,12 @@
 use sqlx::PgConnection;
 
 use super::resources::RESOURCE_PACKED;
-use super::{CARD_PACKED, ORDER_PACKED, PgQuery, serial_err};
+use super::{CARD_PACKED, ORDER_PACKED, serial_err};
 use crate::model::Address;
-use crate::state::codec::{self, cards_from_packed, resources_from_packed, serial_i64};
+use crate::state::codec::{self, cards_from_packed, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
 use crate::state::{StateError, sql};
-
-/// Binds an order's fields in the order of `sql::INSERT_ORDER`; a new entry was sent by run
-/// `serial`, under which it is written.
-fn bind_order<'q>(q: PgQuery<'q>, o: &'q OrderRecord, serial: i64) -> PgQuery<'q> {
-    q.bind(&o.idempotency_key)
-        .bind(o.address.kind.as_str())
-        .bind(&o.address.key)
-        .bind(o.kind.as_str())
-        .bind(i64::from(o.attempt))
-        .bind(&o.request)
-        .bind(&o.order_id)
-        .bind(o.phase.as_str())
-        .bind(&o.provider_status)
-        .bind(&o.sub_status)
-        .bind(&o.error_slug)
-        .bind(&o.error_message)
-        .bind(o.estimated_charge.map(|d| d.to_string()))
-        .bind(o.charge.map(|d| d.to_string()))
-        .bind(&o.created_at)
-        .bind(&o.updated_at)
-        .bind(
-            o.sent_serial
-                .and_then(|s| i64::try_from(s).ok())
-                .unwrap_or(serial),
-        )
-        .bind(o.refunded.map(|d| d.to_string()))
-        .bind(serial)
-}
 
 /// Every order of `address`, oldest first.
 pub(super) async fn orders_of_in(
@@ -111,28 +83,6 @@ impl Tx for PgConnection {
         .fetch_one(&mut *self)
         .await?;
         Ok(codec::orders_from_packed(&packed)?.pop())
-    }
-
-    async fn insert_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
-        Ok(
-            bind_order(sqlx::query(sql::INSERT_ORDER), o, serial_i64(serial)?)
-                .execute(&mut *self)
-                .await
-                .map_err(serial_err(serial))?
-                .rows_affected()
-                > 0,
-        )
-    }
-
-    async fn update_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
-        Ok(
-            bind_order(sqlx::query(sql::UPSERT_ORDER), o, serial_i64(serial)?)
-                .execute(&mut *self)
-                .await
-                .map_err(serial_err(serial))?
-                .rows_affected()
-                > 0,
-        )
     }
 
     async fn orders_of(&mut self, address: &Address) -> Result<Vec<OrderRecord>, StateError> {

@@ -53,8 +53,6 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// SQLite's extended result code for a failed foreign key constraint.
 const SQLITE_CONSTRAINT_FOREIGNKEY: &str = "787";
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
 /// A handle on one state file. Cheap to clone (the pools are shared).
 #[derive(Debug, Clone)]
 pub(super) struct SqliteStore {

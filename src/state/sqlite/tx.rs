@@ -7,40 +7,12 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::resources::resource_packed;
 use super::rows::{self, card_columns, order_columns};
-use super::{SqliteQuery, serial_err};
+use super::serial_err;
 use crate::model::Address;
-use crate::state::codec::{self, resources_from_packed, serial_i64};
+use crate::state::codec::{self, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
 use crate::state::{StateError, sql};
-
-/// Binds an order's fields in the order of `sql::INSERT_ORDER`; a new entry was sent by run
-/// `serial`, under which it is written.
-fn bind_order<'q>(
-    q: SqliteQuery<'q>,
-    o: &'q OrderRecord,
-    serial: u64,
-) -> Result<SqliteQuery<'q>, StateError> {
-    Ok(q.bind(&o.idempotency_key)
-        .bind(o.address.kind.as_str())
-        .bind(&o.address.key)
-        .bind(o.kind.as_str())
-        .bind(i64::from(o.attempt))
-        .bind(&o.request)
-        .bind(&o.order_id)
-        .bind(o.phase.as_str())
-        .bind(&o.provider_status)
-        .bind(&o.sub_status)
-        .bind(&o.error_slug)
-        .bind(&o.error_message)
-        .bind(o.estimated_charge.map(|d| d.to_string()))
-        .bind(o.charge.map(|d| d.to_string()))
-        .bind(&o.created_at)
-        .bind(&o.updated_at)
-        .bind(serial_i64(o.sent_serial.unwrap_or(serial))?)
-        .bind(o.refunded.map(|d| d.to_string()))
-        .bind(serial_i64(serial)?))
-}
 
 /// Every order of `address`, oldest first.
 const ORDERS_OF: &str = concat!(
@@ -136,24 +108,6 @@ impl Tx for SqliteConnection {
             .as_ref()
             .map(rows::order)
             .transpose()
-    }
-
-    async fn insert_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
-        Ok(bind_order(sqlx::query(sql::INSERT_ORDER), o, serial)?
-            .execute(&mut *self)
-            .await
-            .map_err(serial_err(serial))?
-            .rows_affected()
-            > 0)
-    }
-
-    async fn update_order(&mut self, serial: u64, o: &OrderRecord) -> Result<bool, StateError> {
-        Ok(bind_order(sqlx::query(sql::UPSERT_ORDER), o, serial)?
-            .execute(&mut *self)
-            .await
-            .map_err(serial_err(serial))?
-            .rows_affected()
-            > 0)
     }
 
     async fn orders_of(&mut self, address: &Address) -> Result<Vec<OrderRecord>, StateError> {
