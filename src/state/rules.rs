@@ -6,10 +6,11 @@
 //! Must hold no SQL and no backend type, and must not decide what to send (that is `exec`).
 
 use super::codec::{self, FeeLesson, record_after_order, resource_change_json};
-use super::model::{CardRecord, OrderRecord, ResourceRecord};
+use super::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
 use super::seam::Tx;
 use super::{RunInfo, RunRecord, StateDump, StateError, money, now};
 use crate::model::{Address, ResourceKind};
+use std::collections::BTreeMap;
 
 /// Fencing: while a handle holds lock `token`, a write begins only if the lock row still names it.
 pub(super) async fn fence<T: Tx + ?Sized>(
@@ -414,6 +415,26 @@ pub(super) async fn load_in<T: Tx + ?Sized>(
         tx.insert_observed_fee(f).await?;
     }
     Ok(())
+}
+
+/// Everything plan needs, read in the caller's read transaction (one consistent picture).
+pub(super) async fn snapshot_in<T: Tx + ?Sized>(tx: &mut T) -> Result<Snapshot, StateError> {
+    let (lineage, serial) = tx.lineage_serial().await?;
+    let cards = tx.all_cards().await?;
+    let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
+    for o in tx.open_orders().await? {
+        open_orders.entry(o.address.clone()).or_default().push(o);
+    }
+    Ok(Snapshot {
+        lineage,
+        serial,
+        cards,
+        open_orders,
+        observed_issue_fees: tx.observed_fees().await?,
+        topups: tx.topups().await?,
+        resources: tx.all_resources().await?,
+        removed_cards: tx.removed_cards().await?,
+    })
 }
 
 /// The rules through [`super::Store`] on a real SQLite file: what holds here holds for every

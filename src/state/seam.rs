@@ -14,10 +14,12 @@
 //! on SQLite, packed JSON on PostgreSQL) behind the same few methods, as atuin's `Database`
 //! trait and jj's `Backend` do.
 
+use compact_str::CompactString;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::model::{CardRecord, OrderRecord, ResourceRecord};
+use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
 use super::{ObservedFee, RunRecord, StateError};
 use crate::model::Address;
 use crate::state::CallRecord;
@@ -92,6 +94,23 @@ pub(super) trait Tx: Send {
     fn insert_observed_fee(&mut self, fee: &ObservedFee) -> impl Step<()>;
     /// Runs `statement` (`sql::SET_CURRENCY`, `sql::SET_PROVIDER`) with `value` as `$1`.
     fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
+
+    // Bulk reads, for the snapshot `rules::snapshot_in` assembles in one read transaction.
+
+    /// The state's lineage and serial.
+    fn lineage_serial(&mut self) -> impl Step<(String, u64)>;
+    /// Every managed card, by key.
+    fn all_cards(&mut self) -> impl Step<BTreeMap<CompactString, CardRecord>>;
+    /// Orders not yet terminal of resources state still manages, in journal order.
+    fn open_orders(&mut self) -> impl Step<Vec<OrderRecord>>;
+    /// The last fee seen per product.
+    fn observed_fees(&mut self) -> impl Step<BTreeMap<String, Decimal>>;
+    /// Every top-up as its orders say it stands, by address key.
+    fn topups(&mut self) -> impl Step<BTreeMap<String, TopupState>>;
+    /// Every record of a resource that is not a card, by address.
+    fn all_resources(&mut self) -> impl Step<BTreeMap<Address, ResourceRecord>>;
+    /// The keys that left state, with the card orders still under each.
+    fn removed_cards(&mut self) -> impl Step<BTreeMap<CompactString, Vec<OrderRecord>>>;
 }
 
 /// `$statement` (`sql::INSERT_ORDER` or `sql::UPSERT_ORDER`) with an order's fields bound in its
@@ -135,6 +154,46 @@ pub(super) use order_row;
 /// [`Dialects`]: super::sql::Dialects
 macro_rules! shared_primitives {
     ($dialect:ident, $substr:ty) => {
+        async fn lineage_serial(&mut self) -> Result<(String, u64), $crate::state::StateError> {
+            let (lineage, serial): (String, i64) =
+                sqlx::query_as($crate::state::sql::LINEAGE_SERIAL)
+                    .fetch_one(&mut *self)
+                    .await?;
+            Ok((lineage, $crate::state::codec::serial_u64(serial)?))
+        }
+
+        async fn observed_fees(
+            &mut self,
+        ) -> Result<
+            std::collections::BTreeMap<String, ::rust_decimal::Decimal>,
+            $crate::state::StateError,
+        > {
+            let rows: Vec<(String, String)> = sqlx::query_as($crate::state::sql::OBSERVED_FEES)
+                .fetch_all(&mut *self)
+                .await?;
+            rows.into_iter()
+                .map(|(product, charge)| {
+                    Ok((
+                        product,
+                        $crate::state::codec::decimal("observed fee", &charge)?,
+                    ))
+                })
+                .collect()
+        }
+
+        async fn topups(
+            &mut self,
+        ) -> Result<
+            std::collections::BTreeMap<String, $crate::state::TopupState>,
+            $crate::state::StateError,
+        > {
+            let rows: Vec<$crate::state::codec::TopupRow> =
+                sqlx::query_as($crate::state::sql::TOPUPS_SQL)
+                    .fetch_all(&mut *self)
+                    .await?;
+            $crate::state::codec::topups_from_rows(rows)
+        }
+
         async fn insert_order(
             &mut self,
             serial: u64,

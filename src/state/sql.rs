@@ -201,3 +201,7 @@ pub(super) const SET_CURRENCY: &str = "UPDATE state_info SET currency = $1 WHERE
 
 /// The provider the state belongs to, once recorded.
 pub(super) const SET_PROVIDER: &str = "UPDATE state_info SET provider = $1 WHERE id = 1";
+
+pub(super) const LINEAGE_SERIAL: &str = "SELECT lineage, serial FROM state_info WHERE id = 1";
+
+pub(super) const OBSERVED_FEES: &str = "SELECT product_code, charge FROM observed_fees";

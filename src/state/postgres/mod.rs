@@ -15,7 +15,7 @@ mod tx;
 
 use compact_str::CompactString;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -223,16 +223,19 @@ impl PgStore {
 
     pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
         let mut tx = self.pool.begin().await?;
-        // One consistent picture across the several statements below.
+        // One consistent picture across the several statements of the snapshot.
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let lineage: String = info.try_get(0)?;
-        let serial = serial_u64(info.try_get(1)?)?;
+        let snapshot = crate::state::rules::snapshot_in(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(snapshot)
+    }
 
+    /// Every card, read in key order in chunks of [`SNAPSHOT_CHUNK`].
+    async fn all_cards_in(
+        conn: &mut PgConnection,
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
         let mut cards = BTreeMap::new();
         let mut after = String::new();
         loop {
@@ -242,7 +245,7 @@ impl PgStore {
             )))
             .bind(&after)
             .bind(SNAPSHOT_CHUNK)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
             let mut chunk = cards_from_packed(&packed)?;
             let full = chunk.len() >= SNAPSHOT_CHUNK as usize;
@@ -256,37 +259,7 @@ impl PgStore {
                 break;
             }
         }
-
-        let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
-        for o in Self::open_orders_in(&mut tx).await? {
-            open_orders.entry(o.address.clone()).or_default().push(o);
-        }
-        let mut observed_issue_fees = BTreeMap::new();
-        for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let product: String = row.try_get(0)?;
-            let charge: String = row.try_get(1)?;
-            observed_issue_fees.insert(product, codec::decimal("observed fee", &charge)?);
-        }
-        let rows: Vec<codec::TopupRow> = sqlx::query_as(crate::state::sql::TOPUPS_SQL)
-            .fetch_all(&mut *tx)
-            .await?;
-        let topups = codec::topups_from_rows(rows)?;
-        let resources = resources::resources_in(&mut tx, None).await?;
-        let removed_cards = Self::removed_cards_in(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Snapshot {
-            removed_cards,
-            lineage,
-            serial,
-            cards,
-            open_orders,
-            observed_issue_fees,
-            topups,
-            resources,
-        })
+        Ok(cards)
     }
 
     // ----- runs -----
@@ -386,7 +359,9 @@ impl PgStore {
         Self::open_orders_in(&mut conn).await
     }
 
-    async fn open_orders_in(conn: &mut PgConnection) -> Result<Vec<OrderRecord>, StateError> {
+    pub(super) async fn open_orders_in(
+        conn: &mut PgConnection,
+    ) -> Result<Vec<OrderRecord>, StateError> {
         let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
              WHERE phase IN ('prepared', 'open') \
@@ -400,7 +375,7 @@ impl PgStore {
 
     /// The keys that left state, with the card orders still under each (see
     /// [`Snapshot::removed_cards`]): from the change log's tombstones, an index of them.
-    async fn removed_cards_in(
+    pub(super) async fn removed_cards_in(
         conn: &mut PgConnection,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
         let keys: Vec<String> = sqlx::query_scalar(crate::state::sql::removed_card_keys_sql(false))

@@ -7,12 +7,14 @@
 use sqlx::PgConnection;
 
 use super::resources::RESOURCE_PACKED;
-use super::{CARD_PACKED, ORDER_PACKED, serial_err};
+use super::{CARD_PACKED, ORDER_PACKED, PgStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, cards_from_packed, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
 use crate::state::{StateError, sql};
+use compact_str::CompactString;
+use std::collections::BTreeMap;
 
 /// Every order of `address`, oldest first.
 pub(super) async fn orders_of_in(
@@ -123,4 +125,22 @@ impl Tx for PgConnection {
     }
 
     crate::state::seam::shared_primitives!(postgres, i32);
+
+    async fn all_cards(&mut self) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
+        PgStore::all_cards_in(self).await
+    }
+
+    async fn open_orders(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        PgStore::open_orders_in(self).await
+    }
+
+    async fn all_resources(&mut self) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        super::resources::resources_in(self, None).await
+    }
+
+    async fn removed_cards(
+        &mut self,
+    ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
+        PgStore::removed_cards_in(self).await
+    }
 }

@@ -3,7 +3,6 @@
 //! journal beyond what a snapshot reads.
 
 use compact_str::CompactString;
-use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
 
@@ -69,51 +68,14 @@ impl SqliteStore {
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
         let mut tx = self.reader.begin().await?;
-        let info = sqlx::query("SELECT lineage, serial FROM state_info WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let lineage: String = info.try_get(0)?;
-        let serial = serial_u64(info.try_get(1)?)?;
-
-        let cards = Self::cards_in(&mut tx).await?;
-
-        let mut open_orders: BTreeMap<Address, Vec<OrderRecord>> = BTreeMap::new();
-        for o in Self::open_orders_in(&mut tx).await? {
-            open_orders.entry(o.address.clone()).or_default().push(o);
-        }
-
-        let mut observed_issue_fees = BTreeMap::new();
-        for row in sqlx::query("SELECT product_code, charge FROM observed_fees")
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let product: String = row.try_get(0)?;
-            let charge: String = row.try_get(1)?;
-            observed_issue_fees.insert(product, rows::decimal("observed fee", &charge)?);
-        }
-        let rows: Vec<crate::state::codec::TopupRow> =
-            sqlx::query_as(crate::state::sql::TOPUPS_SQL)
-                .fetch_all(&mut *tx)
-                .await?;
-        let topups = crate::state::codec::topups_from_rows(rows)?;
-        let resources = super::resources::resources_in(&mut tx, None).await?;
-        let removed_cards = Self::removed_cards_in(&mut tx).await?;
+        let snapshot = crate::state::rules::snapshot_in(&mut *tx).await?;
         tx.commit().await?;
-        Ok(Snapshot {
-            removed_cards,
-            lineage,
-            serial,
-            cards,
-            open_orders,
-            observed_issue_fees,
-            topups,
-            resources,
-        })
+        Ok(snapshot)
     }
 
     /// Every managed card, read in key order straight from SQLite (see `raw` for why not
     /// through sqlx), inside the caller's transaction.
-    async fn cards_in(
+    pub(super) async fn cards_in(
         conn: &mut SqliteConnection,
     ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
         let mut handle = conn.lock_handle().await?;

@@ -7,12 +7,14 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::resources::resource_packed;
 use super::rows::{self, card_columns, order_columns};
-use super::serial_err;
+use super::{SqliteStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
 use crate::state::seam::Tx;
 use crate::state::{StateError, sql};
+use compact_str::CompactString;
+use std::collections::BTreeMap;
 
 /// Every order of `address`, oldest first.
 const ORDERS_OF: &str = concat!(
@@ -147,4 +149,22 @@ impl Tx for SqliteConnection {
     }
 
     crate::state::seam::shared_primitives!(sqlite, i64);
+
+    async fn all_cards(&mut self) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
+        SqliteStore::cards_in(self).await
+    }
+
+    async fn open_orders(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        SqliteStore::open_orders_in(self).await
+    }
+
+    async fn all_resources(&mut self) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        super::resources::resources_in(self, None).await
+    }
+
+    async fn removed_cards(
+        &mut self,
+    ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
+        SqliteStore::removed_cards_in(self).await
+    }
 }
