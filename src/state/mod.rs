@@ -3,8 +3,10 @@
 //!
 //! Everything above this module sees [`Store`] and domain types only: no sqlx, no connection, no
 //! row, no file path. A [`StateLocation`] says where a state lives (a file, or a named state in a
-//! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`) that
-//! delegates every method, so nothing above this line asks which backend it talks to.
+//! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`), so nothing
+//! above this line asks which backend it talks to. Its writes and the snapshot are written once
+//! (`writes.rs`, `rules.rs`) over the narrow seam a backend offers inside a transaction
+//! (`seam.rs`; statement texts of both dialects in `sql.rs`); its other reads delegate.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
 //! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
