@@ -1,6 +1,7 @@
 //! The change log since a serial, in the PostgreSQL state (see `state::changes`).
 
 use super::*;
+use crate::state::codec::serial_i64;
 
 impl PgStore {
     /// `(kind, key, serial)` of every change logged after `serial`.
