@@ -548,12 +548,8 @@ fn request_field(o: &OrderRecord, name: &str) -> Option<serde_json::Value> {
 /// `text` with the password of `url` (if it has one) hidden: a driver's error may quote what it
 /// was given, and no message may carry a credential.
 pub(super) fn scrub(text: &str, url: &str) -> String {
-    let password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
-        .and_then(|authority| authority.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, password)| password)
+    let password = super::location::password_span(url)
+        .map(|span| &url[span])
         .filter(|p| !p.is_empty());
     match password {
         Some(p) => text.replace(p, "***"),
