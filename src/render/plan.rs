@@ -211,6 +211,14 @@ fn view(
             safe(&p.since)
         );
     }
+    if let Some(r) = &doc.refresh {
+        out.push_str(&super::state::refreshed_section(r, style, &doc.currency));
+    }
+    let refresh_only = doc.refresh.as_ref().filter(|r| r.refresh_only);
+    if let Some(r) = refresh_only {
+        let _ = writeln!(out, "{}", super::state::refresh_only_summary(r));
+        return out;
+    }
     if outline.is_empty() {
         let _ = writeln!(
             out,
@@ -440,7 +448,7 @@ pub fn markdown(doc: &PlanDocument) -> String {
     let _ = writeln!(out, "### cardform plan\n");
     let status = if !plan.is_applicable() {
         "❌ **cannot be applied**"
-    } else if plan.has_changes() {
+    } else if doc.has_changes {
         "📝 **changes**"
     } else {
         "✅ **no changes**"
@@ -460,6 +468,18 @@ pub fn markdown(doc: &PlanDocument) -> String {
         );
     }
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
+    if let Some(r) = doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
+        let _ = writeln!(out, "**Changed outside cardform ({})**\n", r.updates.len());
+        for line in r.updates.iter().take(50).flat_map(|u| {
+            super::state::update_lines(u, &doc.currency)
+        }) {
+            let _ = writeln!(out, "- `~` {}", md_escape(&line));
+        }
+        if r.updates.len() > 50 {
+            let _ = writeln!(out, "- … and {} more (see the JSON plan)", r.updates.len() - 50);
+        }
+        out.push('\n');
+    }
     let footer = format!(
         "\n<sub>state {} · declarations {}</sub>\n",
         md_escape(&doc.state.fingerprint),
