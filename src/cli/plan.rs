@@ -162,8 +162,9 @@ pub fn refresh_only_document(
         currency,
         now_rfc3339(&SystemClock),
     );
-    doc.has_changes = !observed.updates.is_empty();
-    doc.refresh = Some(super::refresh::refreshed(observed, true));
+    let refreshed = super::refresh::refreshed(observed, true, snapshot);
+    doc.has_changes = !refreshed.updates.is_empty();
+    doc.refresh = Some(refreshed);
     doc
 }
 
@@ -218,9 +219,10 @@ async fn gather(
     let refreshed = match read.refresh {
         Some(known) => {
             let observed = super::refresh::look(global, provider, &known).await;
+            let refreshed = super::refresh::refreshed(observed, false, &known.snapshot);
             snapshot = known.snapshot;
-            plan::drift::apply_in_memory(&mut snapshot, &observed.updates);
-            Some(super::refresh::refreshed(observed, false))
+            plan::drift::apply_in_memory(&mut snapshot, &refreshed.updates);
+            Some(refreshed)
         }
         None => None,
     };

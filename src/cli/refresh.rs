@@ -13,6 +13,7 @@ use super::{CliError, Outcome};
 use crate::exec::refresh::{self, Observed, RefreshEvent, RefreshReport};
 use crate::plan::drift::Refreshed;
 use crate::render::state as view;
+use crate::state::{CardRecord, Snapshot};
 use crate::wire::{Clock, SystemClock};
 
 /// How often a refresh without a terminal prints a progress line, unless told otherwise.
@@ -142,14 +143,34 @@ pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) 
     observed
 }
 
-/// What a plan carries of a look.
-pub fn refreshed(observed: Observed, refresh_only: bool) -> Refreshed {
+/// What a plan carries of a look at `snapshot`. Plan files travel (CI artifacts, pull
+/// requests): a card's last four digits stay out of them, kept as state has them, and a card
+/// whose only news was those digits has none left.
+pub fn refreshed(observed: Observed, refresh_only: bool, snapshot: &Snapshot) -> Refreshed {
+    let mut updates = observed.updates;
+    updates.retain_mut(|u| {
+        let Some(card) = u.card.as_mut() else {
+            return true;
+        };
+        let Some(before) = snapshot.cards.get(&card.key) else {
+            return true;
+        };
+        card.last4 = before.last4.clone();
+        let same = CardRecord {
+            updated_at: before.updated_at.clone(),
+            ..card.clone()
+        } == *before;
+        if same {
+            u.card = None;
+        }
+        u.card.is_some() || !u.drift.is_empty() || u.refund.is_some() || !u.orders.is_empty()
+    });
     Refreshed {
         refresh_only,
         cards_checked: observed.report.cards_checked,
         orders_checked: observed.report.orders_checked,
         cards_unread: observed.report.cards_unread,
-        updates: observed.updates,
+        updates,
     }
 }
 
@@ -222,11 +243,7 @@ pub async fn apply_refresh_only(
         let currency = known.currency.clone().unwrap_or_default();
         let doc = super::plan::refresh_only_document(&known.snapshot, observed, &currency, None);
         if !args.json {
-            print(&global.with_flags(&crate::render::plan::human(
-                &doc,
-                global.style,
-                false,
-            )))?;
+            print(&global.with_flags(&crate::render::plan::human(&doc, global.style, false)))?;
         }
         if !doc.has_changes {
             return Ok(Outcome::Success);

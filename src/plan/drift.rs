@@ -75,7 +75,11 @@ impl StateUpdate {
     /// The writes that record it, as [`crate::state::Store::record_batch`] takes them: the orders
     /// first, then the card, in one transaction.
     pub fn records(&self) -> Vec<(Option<OrderRecord>, Option<CardRecord>)> {
-        let mut items: Vec<_> = self.orders.iter().map(|o| (Some(o.clone()), None)).collect();
+        let mut items: Vec<_> = self
+            .orders
+            .iter()
+            .map(|o| (Some(o.clone()), None))
+            .collect();
         if let Some(card) = &self.card {
             items.push((None, Some(card.clone())));
         }

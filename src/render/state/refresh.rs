@@ -176,7 +176,11 @@ pub fn update_lines(u: &StateUpdate, cur: &str) -> Vec<String> {
     }
     if lines.is_empty() {
         lines.push(match u.card.as_ref().and_then(|c| c.balance) {
-            Some(b) => format!("{}: balance {} as the provider reports it", u.key, amount(b, cur)),
+            Some(b) => format!(
+                "{}: balance {} as the provider reports it",
+                u.key,
+                amount(b, cur)
+            ),
             None => format!("{}: details as the provider reports them", u.key),
         });
     }
