@@ -132,3 +132,71 @@ pub fn apply_in_memory(snapshot: &mut Snapshot, updates: &[StateUpdate]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+
+    fn order(key: &str, idem: &str, phase: OrderPhase) -> OrderRecord {
+        OrderRecord {
+            idempotency_key: idem.into(),
+            address: Address::card(key),
+            kind: OrderKind::Issue,
+            attempt: 1,
+            request: "{}".into(),
+            order_id: Some(format!("ord-{idem}")),
+            phase,
+            provider_status: None,
+            sub_status: None,
+            error_slug: None,
+            error_message: None,
+            estimated_charge: None,
+            charge: None,
+            refunded: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            sent_serial: None,
+        }
+    }
+
+    #[test]
+    fn a_finished_order_leaves_the_open_ones() {
+        let mut snapshot = Snapshot::default();
+        snapshot.open_orders.insert(
+            Address::card("a"),
+            vec![
+                order("a", "k1", OrderPhase::Open),
+                order("a", "k2", OrderPhase::Open),
+            ],
+        );
+        let mut snapshot_b = snapshot.clone();
+        apply_in_memory(
+            &mut snapshot,
+            &[StateUpdate {
+                key: "a".into(),
+                drift: Vec::new(),
+                refund: None,
+                card: None,
+                orders: vec![order("a", "k1", OrderPhase::Completed)],
+            }],
+        );
+        let left: Vec<_> = snapshot.open_orders[&Address::card("a")]
+            .iter()
+            .map(|o| o.idempotency_key.as_str())
+            .collect();
+        assert_eq!(left, ["k2"]);
+        // Still open at the provider: still open here.
+        apply_in_memory(
+            &mut snapshot_b,
+            &[StateUpdate {
+                key: "a".into(),
+                drift: Vec::new(),
+                refund: None,
+                card: None,
+                orders: vec![order("a", "k1", OrderPhase::Open)],
+            }],
+        );
+        assert_eq!(snapshot_b.open_orders[&Address::card("a")].len(), 2);
+    }
+}

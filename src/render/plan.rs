@@ -468,22 +468,22 @@ pub fn markdown(doc: &PlanDocument) -> String {
         );
     }
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
-    if let Some(r) = doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
-        let _ = writeln!(out, "**Changed outside cardform ({})**\n", r.updates.len());
-        for line in r
-            .updates
+    let shown = doc
+        .refresh
+        .as_ref()
+        .map(super::state::shown_updates)
+        .unwrap_or_default();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "**Changed outside cardform ({})**\n", shown.len());
+        for line in shown
             .iter()
             .take(50)
             .flat_map(|u| super::state::update_lines(u, &doc.currency))
         {
             let _ = writeln!(out, "- `~` {}", md_escape(&line));
         }
-        if r.updates.len() > 50 {
-            let _ = writeln!(
-                out,
-                "- … and {} more (see the JSON plan)",
-                r.updates.len() - 50
-            );
+        if shown.len() > 50 {
+            let _ = writeln!(out, "- … and {} more (see the JSON plan)", shown.len() - 50);
         }
         out.push('\n');
     }

@@ -34,7 +34,7 @@ pub use export::{
 };
 pub use history::{history_human, history_json};
 pub use refresh::{
-    drift_line, refresh_human, refresh_only_summary, refreshed_section, update_lines,
+    drift_line, refresh_human, refresh_only_summary, refreshed_section, shown_updates, update_lines,
 };
 pub use tables::{
     OrderView, card_detail, card_detail_json, cards_json, cards_table, people_table, topups_json,

@@ -187,6 +187,15 @@ pub fn update_lines(u: &StateUpdate, cur: &str) -> Vec<String> {
     lines
 }
 
+/// The updates a plan lists: what bears on it (drift, a refund learned). A balance read is news
+/// only to a refresh-only plan, whose changes are exactly its updates.
+pub fn shown_updates(r: &Refreshed) -> Vec<&StateUpdate> {
+    r.updates
+        .iter()
+        .filter(|u| r.refresh_only || !u.drift.is_empty() || u.refund.is_some())
+        .collect()
+}
+
 /// The `~ drift` section of a plan made against the provider's view (`plan --refresh`,
 /// `plan --refresh-only`), with Terraform's wording for what a refresh-only plan does.
 pub fn refreshed_section(r: &Refreshed, style: Style, cur: &str) -> String {
@@ -210,7 +219,8 @@ pub fn refreshed_section(r: &Refreshed, style: Style, cur: &str) -> String {
             )),
         );
     }
-    if r.updates.is_empty() {
+    let shown = shown_updates(r);
+    if shown.is_empty() {
         if r.refresh_only && r.cards_unread == 0 {
             let _ = writeln!(
                 out,
@@ -225,9 +235,9 @@ pub fn refreshed_section(r: &Refreshed, style: Style, cur: &str) -> String {
         out,
         "{} ({}): changed outside cardform since state last recorded it",
         style.bold(&format!("{} drift", style.yellow("~"))),
-        r.updates.len()
+        shown.len()
     );
-    for u in &r.updates {
+    for u in shown {
         for line in update_lines(u, cur) {
             let _ = writeln!(out, "  {} {}", style.yellow("~"), safe(&line));
         }
