@@ -282,16 +282,8 @@ async fn locked(
             if !doc.currency.is_empty() {
                 store.set_currency(&doc.currency).await?;
             }
-            // A saved plan made with `--refresh` was made against what the provider said:
-            // recorded first, in this run, as Terraform's apply does, and planned from.
-            let mut recorded = None;
-            let snapshot = match doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
-                Some(r) => {
-                    recorded = Some(super::refresh::record(store, serial, r, &doc.currency).await?);
-                    store.snapshot().await?
-                }
-                None => snapshot,
-            };
+            let (snapshot, recorded) =
+                super::refresh::record_saved(store, serial, &doc, snapshot).await?;
             let summary = execute(
                 args,
                 settings,
@@ -309,8 +301,8 @@ async fn locked(
             )
             .await?;
             let mut json = serde_json::to_value(&summary).unwrap_or_default();
-            if let (Some(recorded), Some(json)) = (recorded, json.as_object_mut()) {
-                json.insert("drift".into(), recorded["drift"].clone());
+            if let (Some(drift), Some(json)) = (recorded, json.as_object_mut()) {
+                json.insert("drift".into(), drift);
             }
             Ok((summary, json))
         })

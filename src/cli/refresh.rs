@@ -193,6 +193,24 @@ pub async fn record(
     }))
 }
 
+/// Before `apply` of a saved plan made with `--refresh` carries out its changes: what its look
+/// found, recorded in the same run (as Terraform's apply does), and the state as it is then,
+/// which the plan was made against. The drift lines for the run's summary, when there were any.
+pub async fn record_saved(
+    store: &crate::state::Store,
+    serial: u64,
+    doc: &crate::plan::PlanDocument,
+    snapshot: Snapshot,
+) -> Result<(Snapshot, Option<serde_json::Value>), CliError> {
+    match doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
+        Some(r) => {
+            let summary = record(store, serial, r, &doc.currency).await?;
+            Ok((store.snapshot().await?, Some(summary["drift"].clone())))
+        }
+        None => Ok((snapshot, None)),
+    }
+}
+
 /// `apply` of a refresh-only plan (saved, or made just now under the lock): its updates in one
 /// run, nothing sent.
 pub async fn apply_refreshed(

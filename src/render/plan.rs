@@ -453,7 +453,11 @@ pub fn markdown(doc: &PlanDocument) -> String {
     } else {
         "✅ **no changes**"
     };
-    let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
+    let summary = match doc.refresh.as_ref().filter(|r| r.refresh_only) {
+        Some(r) => super::state::refresh_only_summary(r),
+        None => summary_line(&plan.totals),
+    };
+    let _ = writeln!(out, "{status} · {summary}\n");
     if let Some(notice) = partial_notice(doc) {
         let _ = writeln!(out, "🎯 {}\n", md_escape(&notice));
     }
