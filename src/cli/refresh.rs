@@ -113,7 +113,11 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
 
 /// Reads the provider for what `known` manages and says what changed, writing nothing: what
 /// `plan --refresh` plans against and `--refresh-only` plans to record.
-pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) -> Observed {
+pub async fn look(
+    global: &Global,
+    provider: &Provider,
+    known: &refresh::Known,
+) -> Result<Observed, CliError> {
     let bar = Arc::new(crate::render::progress::RefreshBar::new(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         global.err_style,
@@ -126,9 +130,11 @@ pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) 
         Arc::new(SystemClock),
         crate::exec::DEFAULT_PARALLELISM,
         Arc::new(move |e: RefreshEvent| drawer.handle(&e)),
+        None,
     )
     .await;
     bar.finish();
+    let observed = observed.map_err(|e| CliError::Other(e.to_string()))?;
     // Warnings go to stderr: a machine-readable plan owns stdout.
     for u in &observed.report.unread {
         eprintln!(
@@ -140,7 +146,7 @@ pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) 
             ))
         );
     }
-    observed
+    Ok(observed)
 }
 
 /// What a plan carries of a look at `snapshot`. Plan files travel (CI artifacts, pull
@@ -257,7 +263,7 @@ pub async fn apply_refresh_only(
         let known = refresh::Known::read(s.store())
             .await
             .map_err(|e| CliError::Other(e.to_string()))?;
-        let observed = look(global, &provider, &known).await;
+        let observed = look(global, &provider, &known).await?;
         let currency = known.currency.clone().unwrap_or_default();
         let doc = super::plan::refresh_only_document(&known.snapshot, observed, &currency, None);
         if !args.json {

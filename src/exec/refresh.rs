@@ -116,8 +116,15 @@ pub async fn refresh(
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
 ) -> Result<RefreshReport, ExecError> {
     let known = Known::read(store).await?;
-    let observed = observe(&known, client, clock, parallelism, events).await;
-    record(store, serial, &observed.updates).await?;
+    let observed = observe(
+        &known,
+        client,
+        clock,
+        parallelism,
+        events,
+        Some((store, serial)),
+    )
+    .await?;
     Ok(observed.report)
 }
 
@@ -130,15 +137,18 @@ pub async fn record(store: &Store, serial: u64, updates: &[StateUpdate]) -> Resu
     Ok(())
 }
 
-/// Re-read everything `known` manages from the provider and say what changed, writing nothing:
-/// what `refresh` records and `plan --refresh` plans against.
+/// Re-read everything `known` manages from the provider and say what changed: what `refresh`
+/// records and `plan --refresh` plans against. With `record_to`, each card's update is written
+/// there as soon as it is read (a refresh of a large fleet keeps what it read if stopped, and
+/// never holds every update at once) and none is returned; without, nothing is written.
 pub async fn observe(
     known: &Known,
     client: &Client,
     clock: Arc<dyn Clock>,
     parallelism: usize,
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
-) -> Observed {
+    record_to: Option<(&Store, u64)>,
+) -> Result<Observed, ExecError> {
     let snapshot = &known.snapshot;
     let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
     let mut report = RefreshReport {
@@ -180,6 +190,7 @@ pub async fn observe(
         });
     }
     let mut updates = Vec::new();
+    let mut fatal = None;
     while let Some(joined) = tasks.join_next().await {
         let one = match joined {
             Ok(one) => one,
@@ -209,8 +220,22 @@ pub async fn observe(
                 orders: one.orders,
             });
         }
+        if let Some((store, serial)) = record_to
+            && fatal.is_none()
+            && let Some(update) = updates.pop()
+            && let Err(e) = store.record_batch(serial, &update.records()).await
+        {
+            // Read on, so the report is whole; nothing more is written.
+            fatal = Some(e);
+        }
     }
     updates.extend(learn_refunds(known, client, clock.as_ref(), &mut report).await);
+    if let Some(e) = fatal {
+        return Err(e.into());
+    }
+    if let Some((store, serial)) = record_to {
+        record(store, serial, &std::mem::take(&mut updates)).await?;
+    }
     // Tasks finish in any order; the report must not.
     updates.sort_by(|a, b| a.key.cmp(&b.key));
     report.drift.sort_by(|a, b| a.key().cmp(b.key()));
@@ -229,7 +254,7 @@ pub async fn observe(
         .map(|(_, key)| *key)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    Observed { report, updates }
+    Ok(Observed { report, updates })
 }
 
 /// Reads again the failed orders whose refund state does not know (settled before schema 7,

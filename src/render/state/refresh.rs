@@ -1,4 +1,5 @@
-//! What `cardform refresh` found: one line per drift, and the report people read.
+//! What `cardform refresh` found: one line per drift, and the report people read; and the
+//! `~ drift` section of a plan made against the provider's view (`--refresh`, `--refresh-only`).
 //!
 //! Describes the [`RefreshReport`] it is given; what counts as drift is decided by
 //! `exec::refresh`, never here.
