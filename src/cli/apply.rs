@@ -174,7 +174,7 @@ async fn locked(
         let facts = provider.facts().await?;
         let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
             .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
-        folded = super::parts::fold(&args.files, &snapshot, &facts, &options, count)?
+        folded = crate::exec::parts::fold(&args.files, &snapshot, &facts, &options, count)?
             .map(|f| (f, facts));
     }
     let input = match input {
@@ -184,30 +184,12 @@ async fn locked(
     let doc = match input {
         Input::Saved(doc) => {
             let doc = *doc;
-            if let Some(why) = doc.staleness(&snapshot.lineage, snapshot.serial) {
-                let mut msg = format!("refusing to apply a stale plan: {why}");
-                // Say what changed: the runs recorded since the plan was made.
-                for run in store.history().await? {
-                    if run.serial > doc.state.serial
-                        && (doc.state.lineage.is_empty() || doc.state.lineage == snapshot.lineage)
-                    {
-                        msg.push_str(&format!(
-                            "\n  serial {}: `{}` by {}@{} at {}",
-                            run.serial, run.command, run.user, run.host, run.at
-                        ));
-                    }
-                }
-                return Err(CliError::Other(msg));
-            }
+            super::stale::against_state(&doc, &snapshot, store).await?;
             if let Some(notice) = render::plan::partial_notice(&doc) {
                 eprintln!("{}", render::safe(&notice));
             }
             let journal_key = provider.client.journal_key();
-            if let Some(why) = declarations_changed(&doc, &snapshot, global, journal_key) {
-                return Err(CliError::Other(format!(
-                    "refusing to apply a stale plan: {why}"
-                )));
-            }
+            super::stale::against_declarations(&doc, &snapshot, global, provider).await?;
             forms = saved_plan_forms(&doc, journal_key);
             doc
         }
@@ -251,7 +233,7 @@ async fn locked(
             if let Some(end) = show_and_ask(args, global, &doc, shown)? {
                 return Ok(end);
             }
-            forms = super::people::forms(&decls);
+            forms = crate::exec::declared::forms(&decls);
             drop(decls);
             doc
         }
@@ -336,7 +318,7 @@ async fn execute(
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
     actions: Vec<crate::plan::Action>,
-    parts: Option<super::parts::Parts>,
+    parts: Option<crate::exec::parts::Parts>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
@@ -545,92 +527,10 @@ fn saved_plan_forms(
     }
     match decl::load(&files) {
         Ok(decls) if decls.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            super::people::forms(&decls)
+            crate::exec::declared::forms(&decls)
         }
         _ => Default::default(),
     }
-}
-
-/// When the plan's declaration files are still around and now say something else, say what:
-/// which keys, in which files, differ from what the reviewed plan was made from.
-fn declarations_changed(
-    doc: &PlanDocument,
-    snapshot: &crate::state::Snapshot,
-    global: &Global,
-    journal_key: &[u8],
-) -> Option<String> {
-    let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
-    if files.is_empty() || !files.iter().all(|f| f.exists()) {
-        return None;
-    }
-    let now = match decl::load(&files) {
-        Ok(now) if now.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            return None;
-        }
-        Ok(now) => now,
-        Err(_) => {
-            return Some(
-                "the declarations changed since the plan was made and are now invalid".into(),
-            );
-        }
-    };
-    let planned: std::collections::BTreeMap<&str, &crate::plan::Action> = doc
-        .plan
-        .actions
-        .iter()
-        .filter(|a| a.after.is_some())
-        .map(|a| (a.key.as_str(), a))
-        .collect();
-    let mut changed: Vec<String> = Vec::new();
-    let mut in_files = std::collections::BTreeSet::new();
-    for card in &now.cards {
-        let attrs = crate::plan::Attributes::from_desired(card);
-        let what = match (
-            planned.get(card.key.as_str()),
-            snapshot.cards.get(card.key.as_str()),
-        ) {
-            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
-            (Some(_), _) => continue,
-            (None, None) => "newly declared",
-            (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",
-            (None, Some(_)) => continue,
-        };
-        in_files.insert(card.origin.file.clone());
-        changed.push(format!("{} ({what})", card.key));
-    }
-    let declared: std::collections::BTreeSet<&str> =
-        now.cards.iter().map(|c| c.key.as_str()).collect();
-    for key in planned.keys().filter(|k| !declared.contains(**k)) {
-        changed.push(format!("{key} (no longer declared)"));
-    }
-    if changed.is_empty() {
-        // No card differs: what changed is a declared person or a move (never named by value).
-        changed.push(if now.cardholders.is_empty() {
-            "the declared moves".to_owned()
-        } else {
-            "the declared people or moves".to_owned()
-        });
-    }
-    const SHOW: usize = 10;
-    let more = changed.len().saturating_sub(SHOW);
-    changed.truncate(SHOW);
-    let mut list = changed.join(", ");
-    if more > 0 {
-        list.push_str(&format!(" and {more} more"));
-    }
-    let files = if in_files.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " in {}",
-            in_files.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    };
-    Some(format!(
-        "the declarations changed since the plan was made{files}: {list}. Run `{}` again and \
-         review that plan",
-        global.cmd("plan -f DECLARATIONS --out PLANFILE")
-    ))
 }
 
 /// Removes lock `lock_id` once a person has said its holder is gone. A holder still running on

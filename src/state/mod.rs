@@ -14,16 +14,19 @@
 // error path is rare, so its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod changes;
 mod codec;
 mod location;
 mod lock;
 pub mod model;
 pub mod money;
+pub mod named;
 mod postgres;
 mod schema;
 mod sql;
 mod sqlite;
 
+pub use changes::Changed;
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
 pub use model::*;

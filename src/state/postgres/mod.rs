@@ -7,8 +7,10 @@
 //! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
 //! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
 
+mod changes;
 mod dump;
 mod lock;
+pub(super) mod named;
 mod resources;
 mod schema;
 

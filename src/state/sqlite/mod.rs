@@ -4,9 +4,11 @@
 //! sees a type of this module.
 
 mod cards;
+mod changes;
 mod dump;
 mod journal;
 mod lock;
+mod named;
 mod raw;
 mod resources;
 mod rows;
