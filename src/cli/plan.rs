@@ -218,7 +218,7 @@ async fn gather(
     let mut snapshot = read.snapshot;
     let refreshed = match read.refresh {
         Some(known) => {
-            let observed = super::refresh::look(global, provider, &known).await?;
+            let observed = super::refresh::look(global, provider, &known).await;
             let refreshed = super::refresh::refreshed(observed, false, &known.snapshot);
             snapshot = known.snapshot;
             plan::drift::apply_in_memory(&mut snapshot, &refreshed.updates);

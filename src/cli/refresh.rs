@@ -113,11 +113,7 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
 
 /// Reads the provider for what `known` manages and says what changed, writing nothing: what
 /// `plan --refresh` plans against and `--refresh-only` plans to record.
-pub async fn look(
-    global: &Global,
-    provider: &Provider,
-    known: &refresh::Known,
-) -> Result<Observed, CliError> {
+pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) -> Observed {
     let bar = Arc::new(crate::render::progress::RefreshBar::new(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         global.err_style,
@@ -130,11 +126,9 @@ pub async fn look(
         Arc::new(SystemClock),
         crate::exec::DEFAULT_PARALLELISM,
         Arc::new(move |e: RefreshEvent| drawer.handle(&e)),
-        None,
     )
     .await;
     bar.finish();
-    let observed = observed.map_err(|e| CliError::Other(e.to_string()))?;
     // Warnings go to stderr: a machine-readable plan owns stdout.
     for u in &observed.report.unread {
         eprintln!(
@@ -146,7 +140,7 @@ pub async fn look(
             ))
         );
     }
-    Ok(observed)
+    observed
 }
 
 /// What a plan carries of a look at `snapshot`. Plan files travel (CI artifacts, pull
@@ -188,9 +182,7 @@ pub async fn record(
     refreshed: &Refreshed,
     currency: &str,
 ) -> Result<serde_json::Value, CliError> {
-    refresh::record(store, serial, &refreshed.updates)
-        .await
-        .map_err(|e| CliError::Other(e.to_string()))?;
+    refresh::record(store, serial, &refreshed.updates).await?;
     Ok(serde_json::json!({
         "refresh_only": refreshed.refresh_only,
         "drift": refreshed.drift().map(|d| view::drift_line(d, currency)).collect::<Vec<_>>(),
@@ -260,10 +252,8 @@ pub async fn apply_refresh_only(
     let rate = global.rate(args.rate)?.map(|(r, _)| r);
     let provider = Provider::connect(global, rate).await?;
     let result = session::write_for(global, wait, &provider.id, async |s: &Session| {
-        let known = refresh::Known::read(s.store())
-            .await
-            .map_err(|e| CliError::Other(e.to_string()))?;
-        let observed = look(global, &provider, &known).await?;
+        let known = refresh::Known::read(s.store()).await?;
+        let observed = look(global, &provider, &known).await;
         let currency = known.currency.clone().unwrap_or_default();
         let doc = super::plan::refresh_only_document(&known.snapshot, observed, &currency, None);
         if !args.json {

@@ -97,7 +97,7 @@ pub struct Known {
 }
 
 impl Known {
-    pub async fn read(store: &Store) -> Result<Self, ExecError> {
+    pub async fn read(store: &Store) -> Result<Self, crate::state::StateError> {
         Ok(Known {
             snapshot: store.snapshot().await?,
             refunds_unknown: store.refunds_unknown().await?,
@@ -116,7 +116,7 @@ pub async fn refresh(
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
 ) -> Result<RefreshReport, ExecError> {
     let known = Known::read(store).await?;
-    let observed = observe(
+    let (observed, fatal) = read_all(
         &known,
         client,
         clock,
@@ -124,31 +124,52 @@ pub async fn refresh(
         events,
         Some((store, serial)),
     )
-    .await?;
-    Ok(observed.report)
+    .await;
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(observed.report),
+    }
 }
 
 /// Writes `updates` under `serial`: each card with its orders in one transaction, as they were
 /// found.
-pub async fn record(store: &Store, serial: u64, updates: &[StateUpdate]) -> Result<(), ExecError> {
+pub async fn record(
+    store: &Store,
+    serial: u64,
+    updates: &[StateUpdate],
+) -> Result<(), crate::state::StateError> {
     for update in updates {
         store.record_batch(serial, &update.records()).await?;
     }
     Ok(())
 }
 
-/// Re-read everything `known` manages from the provider and say what changed: what `refresh`
-/// records and `plan --refresh` plans against. With `record_to`, each card's update is written
-/// there as soon as it is read (a refresh of a large fleet keeps what it read if stopped, and
-/// never holds every update at once) and none is returned; without, nothing is written.
+/// Re-read everything `known` manages from the provider and say what changed, writing nothing:
+/// what `plan --refresh` plans against and `--refresh-only` plans to record.
 pub async fn observe(
     known: &Known,
     client: &Client,
     clock: Arc<dyn Clock>,
     parallelism: usize,
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
+) -> Observed {
+    // Nothing to write, so no write can fail.
+    read_all(known, client, clock, parallelism, events, None)
+        .await
+        .0
+}
+
+/// [`observe`]; with `record_to`, each card's update is written there as soon as it is read (a
+/// refresh of a large fleet keeps what it read if stopped, and never holds every update at once)
+/// and none is returned. The first write that failed, after which nothing more is written.
+async fn read_all(
+    known: &Known,
+    client: &Client,
+    clock: Arc<dyn Clock>,
+    parallelism: usize,
+    events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
     record_to: Option<(&Store, u64)>,
-) -> Result<Observed, ExecError> {
+) -> (Observed, Option<crate::state::StateError>) {
     let snapshot = &known.snapshot;
     let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
     let mut report = RefreshReport {
@@ -230,11 +251,13 @@ pub async fn observe(
         }
     }
     updates.extend(learn_refunds(known, client, clock.as_ref(), &mut report).await);
-    if let Some(e) = fatal {
-        return Err(e.into());
-    }
     if let Some((store, serial)) = record_to {
-        record(store, serial, &std::mem::take(&mut updates)).await?;
+        let refunds = std::mem::take(&mut updates);
+        if fatal.is_none()
+            && let Err(e) = record(store, serial, &refunds).await
+        {
+            fatal = Some(e);
+        }
     }
     // Tasks finish in any order; the report must not.
     updates.sort_by(|a, b| a.key.cmp(&b.key));
@@ -254,7 +277,7 @@ pub async fn observe(
         .map(|(_, key)| *key)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    Ok(Observed { report, updates })
+    (Observed { report, updates }, fatal)
 }
 
 /// Reads again the failed orders whose refund state does not know (settled before schema 7,
