@@ -56,6 +56,9 @@ impl Settings {
 }
 
 pub async fn run(args: &ApplyArgs, global: &Global) -> Result<Outcome, CliError> {
+    if args.refresh_only {
+        return super::refresh::apply_refresh_only(args, global).await;
+    }
     // Without a PLANFILE, `-f` may come from cardform.toml: resolved once, here.
     let mut args = args.clone();
     if args.plan_file.is_none() {
@@ -123,6 +126,7 @@ fn declared(args: &ApplyArgs, settings: &Settings) -> Result<Input, CliError> {
         decl::input_bytes(&args.files) > settings.part_cards as u64 * LEAST_BYTES_PER_CARD;
     if may_be_large
         && args.target.is_empty()
+        && args.replace.is_empty()
         && let Ok(checked) = decl::check(&args.files)
         && checked.cards > settings.part_cards
         && !checked.has_moves
@@ -151,11 +155,12 @@ async fn locked(
     let snapshot = store.snapshot().await?;
     let mut forms = Default::default();
     let mut parts = None;
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         prune: args.prune,
         max_fees: settings.max_fees,
         max_prune: settings.max_prune,
         targets: super::settings::targets(&args.target)?,
+        replace: Default::default(),
     };
     // People in state relate cards across parts (a card waits for its person): planned whole.
     let people_in_state = snapshot.resources.keys().any(|a| a.kind.is_person())
@@ -214,6 +219,7 @@ async fn locked(
         }
         Input::Declared(decls) => {
             settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
+            options.replace = super::plan::replace_set(&args.replace, &decls, &snapshot)?;
             let facts = provider.facts().await?;
             let doc = document(
                 &decls,
@@ -247,6 +253,10 @@ async fn locked(
         return Ok(Outcome::Success);
     }
 
+    if doc.refresh.as_ref().is_some_and(|r| r.refresh_only) {
+        return super::refresh::apply_refreshed(session, &doc, args.json, global).await;
+    }
+
     // The executor owns the actions from here: a copy for it would double apply's memory.
     let mut doc = doc;
     let mut actions = std::mem::take(&mut doc.plan.actions);
@@ -255,6 +265,8 @@ async fn locked(
             if !doc.currency.is_empty() {
                 store.set_currency(&doc.currency).await?;
             }
+            let (snapshot, recorded) =
+                super::refresh::record_saved(store, serial, &doc, snapshot).await?;
             let summary = execute(
                 args,
                 settings,
@@ -271,7 +283,10 @@ async fn locked(
                 &sending,
             )
             .await?;
-            let json = serde_json::to_value(&summary).unwrap_or_default();
+            let mut json = serde_json::to_value(&summary).unwrap_or_default();
+            if let (Some(drift), Some(json)) = (recorded, json.as_object_mut()) {
+                json.insert("drift".into(), drift);
+            }
             Ok((summary, json))
         })
         .await

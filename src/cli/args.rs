@@ -82,12 +82,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Diff declarations against state and show what would change and what it costs
     #[command(
-        after_help = "Examples:\n  cardform plan -f cards/\n  cardform plan -f cards/ --format markdown --detailed-exitcode\n  cardform plan --sandbox -f examples/onboarding.yaml --out plan.json"
+        after_help = "Examples:\n  cardform plan -f cards/\n  cardform plan -f cards/ --format markdown --detailed-exitcode\n  cardform plan --sandbox -f examples/onboarding.yaml --out plan.json\n  cardform plan --refresh-only --out drift.json   # then: cardform apply drift.json\n  cardform plan -f cards/ --replace alice-travel"
     )]
     Plan(PlanArgs),
     /// Issue the missing cards and carry out the plan (asks for approval)
     #[command(
-        after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --rate 100\n  cardform apply plan.json"
+        after_help = "Examples:\n  cardform apply -f cards/\n  cardform apply -f cards/ --auto-approve --rate 100\n  cardform apply plan.json\n  cardform apply -f cards/ --replace alice-travel   # re-issue a lost card\n  cardform apply --refresh-only"
     )]
     Apply(ApplyArgs),
     /// Show what state holds (one card in detail, or a table of all), or a saved plan
@@ -223,9 +223,18 @@ pub struct PlanArgs {
     /// Fail when the plan's fees exceed this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
-    /// Re-read cards and open orders from the provider first (records drift in state)
+    /// Re-read cards and open orders from the provider first and plan against what it says;
+    /// writes nothing (drift is recorded by `refresh`, or by applying a --refresh-only plan)
     #[arg(long)]
     pub refresh: bool,
+    /// Plan only what changed at the provider outside cardform (`~ drift`), to record in state
+    /// by `apply PLANFILE`; plans nothing from the declarations (-f is not read)
+    #[arg(long, conflicts_with_all = ["refresh", "replace", "prune", "target"])]
+    pub refresh_only: bool,
+    /// Replace this issued card (repeatable): a new card under the next attempt, then the old one
+    /// frozen, e.g. for a lost or compromised card. The key must be declared and in state
+    #[arg(long, value_name = "KEY")]
+    pub replace: Vec<String>,
     /// List every change on a terminal, however many (large groups are summarised otherwise)
     #[arg(long)]
     pub detail: bool,
@@ -310,6 +319,14 @@ pub struct ApplyArgs {
     /// time, so memory stays flat while orders are in flight (not with moves or people declared)
     #[arg(long, value_name = "CARDS", default_value_t = crate::exec::parts::DEFAULT_PART_CARDS)]
     pub part_size: usize,
+    /// Record in state what changed at the provider outside cardform, once approved, and
+    /// nothing else (sends no change; -f is not read)
+    #[arg(long, conflicts_with_all = ["plan_file", "replace", "prune", "target", "canary"])]
+    pub refresh_only: bool,
+    /// Replace this issued card (repeatable): a new card under the next attempt, then the old one
+    /// frozen, e.g. for a lost or compromised card. The key must be declared and in state
+    #[arg(long, value_name = "KEY", conflicts_with = "plan_file")]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

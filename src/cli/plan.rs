@@ -13,28 +13,27 @@ use crate::state::{Snapshot, Store};
 use crate::wire::{SystemClock, timestamp::now_rfc3339};
 
 pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> {
+    if args.refresh_only {
+        return refresh_only(args, global).await;
+    }
     // `-f` and `--max-prune` may come from cardform.toml: resolved once, here.
     let mut args = args.clone();
     args.files.files = global.files(&args.files.files)?;
     let args = &args;
-    let options = PlanOptions {
+    let mut options = PlanOptions {
         prune: args.prune,
         max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
         max_prune: global.max_prune(args.max_prune.as_deref())?.0,
         targets: super::settings::targets(&args.target)?,
+        replace: Default::default(),
     };
     // The declarations are parsed on a blocking thread while the state is read: on a large fleet
     // each takes a good part of a second and neither needs the other. Their errors keep the
     // order they had when the two ran one after the other: declarations first (invalid input
-    // must never reach the provider), then the provider's settings, then the state. With
-    // `--refresh` the state is read only once it has been refreshed.
+    // must never reach the provider), then the provider's settings, then the state.
     let files = args.files.files.clone();
     let parsing = tokio::task::spawn_blocking(move || decl::load(&files));
-    let early = if args.refresh {
-        None
-    } else {
-        Some(read_snapshot(global).await)
-    };
+    let early = read_snapshot(global, args.refresh).await;
     let decls = match parsing.await {
         Ok(loaded) => loaded?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -45,29 +44,40 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     }
     let format = if args.json { Format::Json } else { args.format };
     let provider = Provider::connect(global, None).await?;
-    let gathered = gather(args, global, &provider, format, early).await;
+    let gathered = gather(global, &provider, early).await;
     let journal_key = *provider.client.journal_key();
     provider.shutdown().await;
-    let (snapshot, holder, facts) = gathered?;
+    let (snapshot, holder, facts, refreshed) = gathered?;
     super::settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
+    options.replace = replace_set(&args.replace, &decls, &snapshot)?;
     let mut doc = document(&decls, &snapshot, &facts, &options, &journal_key);
     doc.in_progress = holder;
+    doc.refresh = refreshed;
     // Not needed past this point, and not freed: the process ends right after printing, and
     // freeing a million cards' records one allocation at a time took a third of a second.
     std::mem::forget(snapshot);
     std::mem::forget(decls);
     super::settings::check_targets_matched(&doc)?;
+    print_plan(args, global, format, &doc)
+}
 
+/// Prints (and with `--out` saves) `doc`; the exit code it earns.
+fn print_plan(
+    args: &PlanArgs,
+    global: &Global,
+    format: Format,
+    doc: &PlanDocument,
+) -> Result<Outcome, CliError> {
     if let Some(out) = &args.out {
-        save(out, &doc)?;
+        save(out, doc)?;
     }
     match format {
         Format::Human => print!(
             "{}",
-            global.with_flags(&render::plan::human(&doc, global.style, args.detail))
+            global.with_flags(&render::plan::human(doc, global.style, args.detail))
         ),
-        Format::Json => println!("{}", render::plan::json(&doc)),
-        Format::Markdown => print!("{}", global.with_flags(&render::plan::markdown(&doc))),
+        Format::Json => println!("{}", render::plan::json(doc)),
+        Format::Markdown => print!("{}", global.with_flags(&render::plan::markdown(doc))),
     }
     if let (Some(out), Format::Human) = (&args.out, format) {
         println!(
@@ -87,53 +97,159 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     })
 }
 
-/// State (refreshed first with `--refresh`; `early` when it was read already) and provider facts.
-async fn gather(
-    args: &PlanArgs,
-    global: &Global,
-    provider: &Provider,
-    format: Format,
-    early: Option<Result<StateRead, CliError>>,
-) -> Result<(Snapshot, Option<plan::InProgress>, plan::ProviderFacts), CliError> {
-    if let Some(read) = early {
-        let (snapshot, holder, recorded) = read?;
-        super::provider::check(recorded.as_deref(), &provider.id)?;
-        return Ok((snapshot, holder, provider.facts().await?));
+/// `plan --refresh-only`: what changed at the provider outside cardform, as a plan of state
+/// updates and nothing else. The declarations are not read: this plan never changes a card.
+async fn refresh_only(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> {
+    if let Some(out) = &args.out {
+        check_out(out, &Declarations::default())?;
     }
-    if args.refresh && Store::exists(&global.state).await? {
-        let report = super::refresh::refresh_state(
-            global,
-            provider,
-            crate::exec::DEFAULT_PARALLELISM,
-            std::time::Duration::ZERO,
-            super::refresh::PROGRESS_INTERVAL,
-        )
-        .await?;
-        // Machine-readable plans own stdout; the drift report then goes to stderr.
-        match format {
-            Format::Human => println!(
-                "{}",
-                global.with_flags(&render::state::refresh_human(&report, global.style))
-            ),
-            _ => eprint!(
-                "{}",
-                global.with_flags(&render::state::refresh_human(&report, global.err_style))
-            ),
-        }
-    }
-    let (snapshot, holder, recorded) = read_snapshot(global).await?;
-    super::provider::check(recorded.as_deref(), &provider.id)?;
-    Ok((snapshot, holder, provider.facts().await?))
+    let format = if args.json { Format::Json } else { args.format };
+    let early = read_snapshot(global, true).await;
+    let provider = Provider::connect(global, None).await?;
+    let gathered = gather(global, &provider, early).await;
+    provider.shutdown().await;
+    let (snapshot, holder, facts, refreshed) = gathered?;
+    let observed = refreshed.unwrap_or_default();
+    let mut doc = PlanDocument::new(
+        empty_plan(&snapshot, facts.balance),
+        StateRef::new(&snapshot.lineage, snapshot.serial),
+        DeclarationsRef {
+            fingerprint: String::new(),
+            files: Vec::new(),
+        },
+        false,
+        &facts.currency,
+        now_rfc3339(&SystemClock),
+    );
+    doc.in_progress = holder;
+    doc.has_changes = !observed.updates.is_empty();
+    doc.refresh = Some(plan::drift::Refreshed {
+        refresh_only: true,
+        ..observed
+    });
+    print_plan(args, global, format, &doc)
 }
 
-/// What plan reads of the state: a snapshot, who is applying to it right now (if anyone), and
-/// the provider it belongs to (if recorded yet).
-type StateRead = (Snapshot, Option<plan::InProgress>, Option<String>);
+/// A plan of no actions: every card in state unchanged.
+fn empty_plan(snapshot: &Snapshot, balance: Option<rust_decimal::Decimal>) -> plan::Plan {
+    let mut totals = plan::Totals::from_actions(&[], snapshot.cards.len(), balance);
+    totals.in_state = snapshot.cards.len();
+    plan::Plan {
+        actions: Vec::new(),
+        unchanged: snapshot.cards.len(),
+        totals,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        partial: None,
+    }
+}
+
+/// A refresh-only plan of what `observed` found against `snapshot` (`apply --refresh-only`).
+pub fn refresh_only_document(
+    snapshot: &Snapshot,
+    observed: crate::exec::refresh::Observed,
+    currency: &str,
+    balance: Option<rust_decimal::Decimal>,
+) -> PlanDocument {
+    let mut doc = PlanDocument::new(
+        empty_plan(snapshot, balance),
+        StateRef::new(&snapshot.lineage, snapshot.serial),
+        DeclarationsRef {
+            fingerprint: String::new(),
+            files: Vec::new(),
+        },
+        false,
+        currency,
+        now_rfc3339(&SystemClock),
+    );
+    let refreshed = super::refresh::refreshed(observed, true, snapshot);
+    doc.has_changes = !refreshed.updates.is_empty();
+    doc.refresh = Some(refreshed);
+    doc
+}
+
+/// `--replace KEY…` as the planner takes it. Each key must be a declared card that state holds
+/// (an issued card to replace); anything else is an error naming it, before anything is sent.
+pub fn replace_set(
+    keys: &[String],
+    decls: &Declarations,
+    snapshot: &Snapshot,
+) -> Result<std::collections::BTreeSet<String>, CliError> {
+    for key in keys {
+        let declared = decls.cards.iter().any(|c| c.key == key.as_str());
+        let in_state = snapshot.cards.contains_key(key.as_str());
+        let why = match (declared, in_state) {
+            (true, true) => continue,
+            (true, false) => "is declared but not in state: there is no card to replace yet \
+                              (plan issues it)"
+                .to_owned(),
+            (false, true) => "is in state but not declared: declare it to replace it".to_owned(),
+            (false, false) => {
+                let candidates: Vec<&str> = decls
+                    .cards
+                    .iter()
+                    .map(|c| c.key.as_str())
+                    .filter(|k| snapshot.cards.contains_key(*k))
+                    .collect();
+                match crate::decl::suggest::did_you_mean(key, &candidates) {
+                    Some(s) => format!("is neither declared nor in state (did you mean `{s}`?)"),
+                    None => "is neither declared nor in state".to_owned(),
+                }
+            }
+        };
+        return Err(CliError::Usage(format!(
+            "--replace {}: card `{}` {why}; nothing was sent to the provider",
+            render::safe(key),
+            render::safe(key)
+        )));
+    }
+    Ok(keys.iter().cloned().collect())
+}
+
+/// State (seen through the provider's eyes in memory with `--refresh`; nothing is written) and
+/// provider facts.
+async fn gather(
+    global: &Global,
+    provider: &Provider,
+    early: Result<StateRead, CliError>,
+) -> Result<Gathered, CliError> {
+    let read = early?;
+    super::provider::check(read.provider.as_deref(), &provider.id)?;
+    let mut snapshot = read.snapshot;
+    let refreshed = match read.refresh {
+        Some(known) => {
+            let observed = super::refresh::look(global, provider, &known).await;
+            let refreshed = super::refresh::refreshed(observed, false, &known.snapshot);
+            snapshot = known.snapshot;
+            plan::drift::apply_in_memory(&mut snapshot, &refreshed.updates);
+            Some(refreshed)
+        }
+        None => None,
+    };
+    Ok((snapshot, read.holder, provider.facts().await?, refreshed))
+}
+
+type Gathered = (
+    Snapshot,
+    Option<plan::InProgress>,
+    plan::ProviderFacts,
+    Option<plan::drift::Refreshed>,
+);
+
+/// What plan reads of the state: a snapshot, who is applying to it right now (if anyone), the
+/// provider it belongs to (if recorded yet), and with `--refresh` what a look at the provider
+/// starts from (the snapshot is then moved into it).
+struct StateRead {
+    snapshot: Snapshot,
+    holder: Option<plan::InProgress>,
+    provider: Option<String>,
+    refresh: Option<crate::exec::refresh::Known>,
+}
 
 /// The state as plan sees it (with `--sandbox`, a state not written yet is an empty one), who is
 /// applying to it right now, and the provider it belongs to: plan against another provider
 /// would plan nonsense, so [`gather`] refuses it before asking that provider anything.
-async fn read_snapshot(global: &Global) -> Result<StateRead, CliError> {
+async fn read_snapshot(global: &Global, refresh: bool) -> Result<StateRead, CliError> {
     super::session::reading(global, async |store: Option<&Store>| match store {
         Some(store) => {
             let snapshot = store.snapshot().await?;
@@ -147,9 +263,33 @@ async fn read_snapshot(global: &Global) -> Result<StateRead, CliError> {
                         by: format!("{}@{}", l.user, l.host),
                         since: l.since,
                     });
-            Ok((snapshot, holder, store.provider().await?))
+            let provider = store.provider().await?;
+            if !refresh {
+                return Ok(StateRead {
+                    snapshot,
+                    holder,
+                    provider,
+                    refresh: None,
+                });
+            }
+            let known = crate::exec::refresh::Known {
+                snapshot,
+                refunds_unknown: store.refunds_unknown().await?,
+                currency: store.currency().await?,
+            };
+            Ok(StateRead {
+                snapshot: Snapshot::default(),
+                holder,
+                provider,
+                refresh: Some(known),
+            })
         }
-        None => Ok((Snapshot::default(), None, None)),
+        None => Ok(StateRead {
+            snapshot: Snapshot::default(),
+            holder: None,
+            provider: None,
+            refresh: None,
+        }),
     })
     .await
 }

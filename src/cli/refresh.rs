@@ -1,5 +1,6 @@
-//! `cardform refresh` (also run by `plan --refresh`): re-read every managed card and open order
-//! and record drift, as its own serial under the lock.
+//! `cardform refresh`: re-read every managed card and open order and record drift, as its own
+//! serial under the lock. Also the look `plan --refresh` and `--refresh-only` take (which writes
+//! nothing), and `apply` of a refresh-only plan (which records exactly what the plan found).
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use super::provider::Provider;
 use super::session::{self, Session};
 use super::settings::{self, Global};
 use super::{CliError, Outcome};
-use crate::exec::refresh::{self, RefreshEvent, RefreshReport};
+use crate::exec::refresh::{self, Observed, RefreshEvent, RefreshReport};
+use crate::plan::drift::Refreshed;
 use crate::render::state as view;
+use crate::state::{CardRecord, Snapshot};
 use crate::wire::{Clock, SystemClock};
 
 /// How often a refresh without a terminal prints a progress line, unless told otherwise.
@@ -106,4 +109,179 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
         // Some cards could not be read: state is partly stale, which a script must notice.
         Err(CliError::Reported)
     }
+}
+
+/// Reads the provider for what `known` manages and says what changed, writing nothing: what
+/// `plan --refresh` plans against and `--refresh-only` plans to record.
+pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) -> Observed {
+    let bar = Arc::new(crate::render::progress::RefreshBar::new(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        global.err_style,
+        PROGRESS_INTERVAL,
+    ));
+    let drawer = bar.clone();
+    let observed = refresh::observe(
+        known,
+        &provider.client,
+        Arc::new(SystemClock),
+        crate::exec::DEFAULT_PARALLELISM,
+        Arc::new(move |e: RefreshEvent| drawer.handle(&e)),
+    )
+    .await;
+    bar.finish();
+    // Warnings go to stderr: a machine-readable plan owns stdout.
+    for u in &observed.report.unread {
+        eprintln!(
+            "{} {}",
+            global.err_style.red("warning:"),
+            crate::render::safe(&format!(
+                "{}: could not read {} ({}): {}",
+                u.key, u.id, u.slug, u.message
+            ))
+        );
+    }
+    observed
+}
+
+/// What a plan carries of a look at `snapshot`. Plan files travel (CI artifacts, pull
+/// requests): a card's last four digits stay out of them, kept as state has them, and a card
+/// whose only news was those digits has none left.
+pub fn refreshed(observed: Observed, refresh_only: bool, snapshot: &Snapshot) -> Refreshed {
+    let mut updates = observed.updates;
+    updates.retain_mut(|u| {
+        let Some(card) = u.card.as_mut() else {
+            return true;
+        };
+        let Some(before) = snapshot.cards.get(&card.key) else {
+            return true;
+        };
+        card.last4 = before.last4.clone();
+        let same = CardRecord {
+            updated_at: before.updated_at.clone(),
+            ..card.clone()
+        } == *before;
+        if same {
+            u.card = None;
+        }
+        u.card.is_some() || !u.drift.is_empty() || u.refund.is_some() || !u.orders.is_empty()
+    });
+    Refreshed {
+        refresh_only,
+        cards_checked: observed.report.cards_checked,
+        orders_checked: observed.report.orders_checked,
+        cards_unread: observed.report.cards_unread,
+        updates,
+    }
+}
+
+/// Records what a plan's look found under `serial`, as `refresh` would have recorded it then
+/// (the plan was checked to be made at this very serial): the run's summary for `state history`.
+pub async fn record(
+    store: &crate::state::Store,
+    serial: u64,
+    refreshed: &Refreshed,
+    currency: &str,
+) -> Result<serde_json::Value, CliError> {
+    refresh::record(store, serial, &refreshed.updates).await?;
+    Ok(serde_json::json!({
+        "refresh_only": refreshed.refresh_only,
+        "drift": refreshed.drift().map(|d| view::drift_line(d, currency)).collect::<Vec<_>>(),
+        "state_updates": refreshed.updates.len(),
+        "refunds_learned": refreshed.updates.iter().filter(|u| u.refund.is_some()).count(),
+    }))
+}
+
+/// Before `apply` of a saved plan made with `--refresh` carries out its changes: what its look
+/// found, recorded in the same run (as Terraform's apply does), and the state as it is then,
+/// which the plan was made against. The drift lines for the run's summary, when there were any.
+pub async fn record_saved(
+    store: &crate::state::Store,
+    serial: u64,
+    doc: &crate::plan::PlanDocument,
+    snapshot: Snapshot,
+) -> Result<(Snapshot, Option<serde_json::Value>), CliError> {
+    match doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
+        Some(r) => {
+            let summary = record(store, serial, r, &doc.currency).await?;
+            Ok((store.snapshot().await?, Some(summary["drift"].clone())))
+        }
+        None => Ok((snapshot, None)),
+    }
+}
+
+/// `apply` of a refresh-only plan (saved, or made just now under the lock): its updates in one
+/// run, nothing sent.
+pub async fn apply_refreshed(
+    s: &Session,
+    doc: &crate::plan::PlanDocument,
+    json: bool,
+    global: &Global,
+) -> Result<Outcome, CliError> {
+    let Some(refreshed) = &doc.refresh else {
+        return Ok(Outcome::Success);
+    };
+    let serial = s
+        .run(async |serial| {
+            let summary = record(s.store(), serial, refreshed, &doc.currency).await?;
+            Ok((serial, summary))
+        })
+        .await?;
+    let n = refreshed.updates.len();
+    let text = format!(
+        "Recorded {n} change{} outside cardform in state (serial {serial}); nothing was sent to \
+         the provider.\n",
+        if n == 1 { "" } else { "s" }
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "refresh_only_applied", "state_updates": n, "serial": serial})
+        );
+    } else {
+        print(&global.with_flags(&text))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// `apply --refresh-only`: look under the lock, show what changed, ask (as apply does), record.
+pub async fn apply_refresh_only(
+    args: &super::args::ApplyArgs,
+    global: &Global,
+) -> Result<Outcome, CliError> {
+    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let rate = global.rate(args.rate)?.map(|(r, _)| r);
+    let provider = Provider::connect(global, rate).await?;
+    let result = session::write_for(global, wait, &provider.id, async |s: &Session| {
+        let known = refresh::Known::read(s.store()).await?;
+        let observed = look(global, &provider, &known).await;
+        let currency = known.currency.clone().unwrap_or_default();
+        let doc = super::plan::refresh_only_document(&known.snapshot, observed, &currency, None);
+        if !args.json {
+            print(&global.with_flags(&crate::render::plan::human(&doc, global.style, false)))?;
+        }
+        if !doc.has_changes {
+            return Ok(Outcome::Success);
+        }
+        if !args.auto_approve {
+            match super::apply::confirmed("Do you want to record these changes in state?")? {
+                Some(true) => {}
+                Some(false) => {
+                    println!("Apply cancelled: nothing was recorded.");
+                    return Ok(Outcome::Success);
+                }
+                None => {
+                    return Err(CliError::Usage(
+                        "apply --refresh-only needs approval, but standard input is not a \
+                         terminal: pass --auto-approve, or save the plan (cardform plan \
+                         --refresh-only --out PLANFILE; cardform apply PLANFILE)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        apply_refreshed(s, &doc, args.json, global).await
+    })
+    .await;
+    provider.shutdown().await;
+    result
 }

@@ -134,10 +134,34 @@ async fn show_in(
             // Its top-ups' orders too: the card's money is theirs as well.
             orders.extend(store.topup_orders_of(key).await?);
             let topups = view::canonical_topups(&store.topup_records_of(key).await?);
+            let replaced = replaced_cards(store, &card).await?;
             print(&if args.json {
-                view::card_detail_json(&card, &topups, &orders)
+                let text = view::card_detail_json(&card, &topups, &orders);
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(mut v) if !replaced.is_empty() => {
+                        v["replaced"] = serde_json::to_value(&replaced).unwrap_or_default();
+                        let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+                        s.push('\n');
+                        s
+                    }
+                    _ => text,
+                }
             } else {
-                view::card_detail(&card, &topups, &orders, global.style, &cur)
+                let mut out = view::card_detail(&card, &topups, &orders, global.style, &cur);
+                if !replaced.is_empty() {
+                    out.push_str(&format!("\n{}\n", global.style.bold("Replaced cards:")));
+                    for old in &replaced {
+                        out.push_str(&crate::render::safe(&format!(
+                            "  attempt {}  card {}  {}  (kept as {})",
+                            old.attempt,
+                            old.card_id.as_deref().unwrap_or("-"),
+                            old.phase.as_str(),
+                            old.key
+                        )));
+                        out.push('\n');
+                    }
+                }
+                out
             })
         }
         None => {
@@ -312,4 +336,21 @@ pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError>
     } else {
         view::cards_table(chosen, global.style, cur.as_deref().unwrap_or_default())
     })
+}
+
+/// The cards `card`'s key had before `--replace` (or a changed product or user) replaced them:
+/// each kept in state under `KEY~ATTEMPT`, pointing at this key.
+async fn replaced_cards(
+    store: &Store,
+    card: &crate::state::CardRecord,
+) -> Result<Vec<crate::state::CardRecord>, CliError> {
+    let mut replaced = Vec::new();
+    for attempt in 1..card.attempt {
+        if let Some(old) = store.get_card(&format!("{}~{attempt}", card.key)).await?
+            && old.replaced_by.as_deref() == Some(card.key.as_str())
+        {
+            replaced.push(old);
+        }
+    }
+    Ok(replaced)
 }

@@ -36,7 +36,7 @@ pub(super) async fn against_state(
     if doc.state.serial == snapshot.serial {
         return Ok(());
     }
-    let footprint = Footprint::of(&doc.plan);
+    let footprint = Footprint::of_document(doc);
     let changes = store.changes_since(doc.state.serial).await?;
     let runs = store.history().await?;
     match stale::judge(&doc.state, snapshot.serial, &footprint, &changes, &runs) {
@@ -86,7 +86,7 @@ pub(super) async fn against_declarations(
         }
     };
     let again = || global.cmd("plan -f DECLARATIONS --out PLANFILE");
-    let footprint = Footprint::of(&doc.plan);
+    let footprint = Footprint::of_document(doc);
     let cards = cards_changed(doc, snapshot, &now);
     if cards
         .iter()

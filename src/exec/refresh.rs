@@ -1,7 +1,8 @@
 //! `refresh`: re-read every managed card (`cards/get`) and every open order (`orders/check`) from
 //! the provider, concurrently (the client's shared rate limit paces the requests), and record
-//! what changed outside cardform: drift. Returns the drift as data and reports progress as
-//! [`RefreshEvent`]s; never prints.
+//! what changed outside cardform: drift. [`observe`] only reads (what `plan --refresh` plans
+//! against); [`refresh`] also records what it found. Returns the drift as data and reports
+//! progress as [`RefreshEvent`]s; never prints.
 //!
 //! It sends no mutation: an order that was journaled but never acknowledged cannot be looked up
 //! without re-sending it, so it is left for `apply` to resume. Of a card's details it keeps the
@@ -16,41 +17,10 @@ use tokio::sync::Semaphore;
 
 use super::ExecError;
 use crate::client::{Client, ClientError};
-use crate::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, Store};
+use crate::state::{CardPhase, CardRecord, OrderKind, OrderRecord, Snapshot, Store};
 use crate::wire::{CardStatus, Clock, timestamp::now_rfc3339};
 
-/// What changed outside cardform (or finished since the last run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "drift", rename_all = "snake_case")]
-pub enum Drift {
-    /// The provider reports a different status than state recorded.
-    Status {
-        key: String,
-        card_id: String,
-        /// The recorded phase before.
-        was: CardPhase,
-        now: CardPhase,
-        provider_status: String,
-    },
-    /// An order state still had open reached a terminal status.
-    OrderFinished {
-        key: String,
-        kind: OrderKind,
-        order_id: String,
-        phase: OrderPhase,
-        error_slug: Option<String>,
-        #[serde(with = "crate::wire::decimal::option")]
-        charge: Option<Decimal>,
-    },
-}
-
-impl Drift {
-    pub fn key(&self) -> &str {
-        match self {
-            Drift::Status { key, .. } | Drift::OrderFinished { key, .. } => key,
-        }
-    }
-}
+pub use crate::plan::drift::{Drift, RefundLearned, StateUpdate};
 
 /// A card or order that could not be read this time; state keeps what it had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,15 +58,6 @@ pub struct RefreshReport {
     pub currency: Option<String>,
 }
 
-/// A refund `refresh` learned of an order settled before refunds were recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RefundLearned {
-    pub key: String,
-    pub order_id: String,
-    #[serde(with = "crate::wire::decimal")]
-    pub refunded: Decimal,
-}
-
 /// Progress of a refresh, for whoever draws it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -119,6 +80,32 @@ pub enum RefreshEvent {
     },
 }
 
+/// What a look at the provider found: the report people read, and the records that say it.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub report: RefreshReport,
+    /// One per card with news, in key order.
+    pub updates: Vec<StateUpdate>,
+}
+
+/// What state holds that a look at the provider starts from.
+pub struct Known {
+    pub snapshot: Snapshot,
+    /// Failed orders settled before schema 7, whose refund is unknown.
+    pub refunds_unknown: Vec<OrderRecord>,
+    pub currency: Option<String>,
+}
+
+impl Known {
+    pub async fn read(store: &Store) -> Result<Self, crate::state::StateError> {
+        Ok(Known {
+            snapshot: store.snapshot().await?,
+            refunds_unknown: store.refunds_unknown().await?,
+            currency: store.currency().await?,
+        })
+    }
+}
+
 /// Re-read everything state manages and record what changed under `serial`.
 pub async fn refresh(
     store: &Store,
@@ -128,10 +115,65 @@ pub async fn refresh(
     parallelism: usize,
     events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
 ) -> Result<RefreshReport, ExecError> {
-    let snapshot = store.snapshot().await?;
+    let known = Known::read(store).await?;
+    let (observed, fatal) = read_all(
+        &known,
+        client,
+        clock,
+        parallelism,
+        events,
+        Some((store, serial)),
+    )
+    .await;
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(observed.report),
+    }
+}
+
+/// Writes `updates` under `serial`: each card with its orders in one transaction, as they were
+/// found.
+pub async fn record(
+    store: &Store,
+    serial: u64,
+    updates: &[StateUpdate],
+) -> Result<(), crate::state::StateError> {
+    for update in updates {
+        store.record_batch(serial, &update.records()).await?;
+    }
+    Ok(())
+}
+
+/// Re-read everything `known` manages from the provider and say what changed, writing nothing:
+/// what `plan --refresh` plans against and `--refresh-only` plans to record.
+pub async fn observe(
+    known: &Known,
+    client: &Client,
+    clock: Arc<dyn Clock>,
+    parallelism: usize,
+    events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
+) -> Observed {
+    // Nothing to write, so no write can fail.
+    read_all(known, client, clock, parallelism, events, None)
+        .await
+        .0
+}
+
+/// [`observe`]; with `record_to`, each card's update is written there as soon as it is read (a
+/// refresh of a large fleet keeps what it read if stopped, and never holds every update at once)
+/// and none is returned. The first write that failed, after which nothing more is written.
+async fn read_all(
+    known: &Known,
+    client: &Client,
+    clock: Arc<dyn Clock>,
+    parallelism: usize,
+    events: Arc<dyn Fn(RefreshEvent) + Send + Sync>,
+    record_to: Option<(&Store, u64)>,
+) -> (Observed, Option<crate::state::StateError>) {
+    let snapshot = &known.snapshot;
     let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
     let mut report = RefreshReport {
-        currency: store.currency().await?,
+        currency: known.currency.clone(),
         ..RefreshReport::default()
     };
     for (key, card) in &snapshot.cards {
@@ -160,32 +202,19 @@ pub async fn refresh(
     let mut tasks = tokio::task::JoinSet::new();
     for (card, orders) in work {
         let slots = slots.clone();
-        let store = store.clone();
         let client = client.clone();
         let clock = clock.clone();
         let bound = bound.clone();
         tasks.spawn(async move {
             let _permit = slots.acquire_owned().await.expect("never closed");
-            refresh_one(
-                &store,
-                &client,
-                clock.as_ref(),
-                &bound,
-                serial,
-                card,
-                orders,
-            )
-            .await
+            refresh_one(&client, clock.as_ref(), &bound, card, orders).await
         });
     }
+    let mut updates = Vec::new();
     let mut fatal = None;
     while let Some(joined) = tasks.join_next().await {
         let one = match joined {
-            Ok(Ok(one)) => one,
-            Ok(Err(e)) => {
-                fatal.get_or_insert(e);
-                continue;
-            }
+            Ok(one) => one,
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => continue,
         };
@@ -195,20 +224,43 @@ pub async fn refresh(
         report.cards_checked += usize::from(one.card_checked);
         report.orders_checked += one.orders_checked;
         report.charged += one.charged;
-        for d in one.drift {
+        for d in &one.drift {
             events(RefreshEvent::Drift { drift: d.clone() });
-            report.drift.push(d);
+            report.drift.push(d.clone());
         }
         for u in one.unread {
             events(RefreshEvent::Unread { unread: u.clone() });
             report.unread.push(u);
         }
+        if one.card.is_some() || !one.orders.is_empty() {
+            updates.push(StateUpdate {
+                key: one.key.as_str().into(),
+                drift: one.drift,
+                refund: None,
+                card: one.card,
+                orders: one.orders,
+            });
+        }
+        if let Some((store, serial)) = record_to
+            && fatal.is_none()
+            && let Some(update) = updates.pop()
+            && let Err(e) = store.record_batch(serial, &update.records()).await
+        {
+            // Read on, so the report is whole; nothing more is written.
+            fatal = Some(e);
+        }
     }
-    if let Some(e) = fatal {
-        return Err(e);
+    updates.extend(learn_refunds(known, client, clock.as_ref(), &mut report).await);
+    if let Some((store, serial)) = record_to {
+        let refunds = std::mem::take(&mut updates);
+        if fatal.is_none()
+            && let Err(e) = record(store, serial, &refunds).await
+        {
+            fatal = Some(e);
+        }
     }
-    learn_refunds(store, client, clock.as_ref(), serial, &mut report).await?;
     // Tasks finish in any order; the report must not.
+    updates.sort_by(|a, b| a.key.cmp(&b.key));
     report.drift.sort_by(|a, b| a.key().cmp(b.key()));
     report.unread.sort_by(|a, b| a.key.cmp(&b.key));
     let mut seen = std::collections::BTreeSet::new();
@@ -225,20 +277,21 @@ pub async fn refresh(
         .map(|(_, key)| *key)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    Ok(report)
+    (Observed { report, updates }, fatal)
 }
 
 /// Reads again the failed orders whose refund state does not know (settled before schema 7,
-/// which kept no `refunded_amount`) and records what the provider gave back, so what their cards
+/// which kept no `refunded_amount`) and says what the provider gave back, so what their cards
 /// cost becomes the provider's figure. An order that cannot be read is unread, as a card is.
 async fn learn_refunds(
-    store: &Store,
+    known: &Known,
     client: &Client,
     clock: &dyn Clock,
-    serial: u64,
     report: &mut RefreshReport,
-) -> Result<(), ExecError> {
-    for mut order in store.refunds_unknown().await? {
+) -> Vec<StateUpdate> {
+    let mut updates = Vec::new();
+    for order in &known.refunds_unknown {
+        let mut order = order.clone();
         let order_id = order.order_id.clone().unwrap_or_default();
         let key = order
             .address
@@ -250,11 +303,18 @@ async fn learn_refunds(
             Ok(o) if o.order_id == order_id && o.status == crate::wire::OrderStatus::Failed => {
                 order.refunded = o.refunded();
                 order.updated_at = now_rfc3339(clock);
-                store.record(serial, Some(&order), None).await?;
-                report.refunds_learned.push(RefundLearned {
-                    key,
+                let learned = RefundLearned {
+                    key: key.clone(),
                     order_id,
                     refunded: order.refunded.unwrap_or_default(),
+                };
+                report.refunds_learned.push(learned.clone());
+                updates.push(StateUpdate {
+                    key: key.as_str().into(),
+                    drift: Vec::new(),
+                    refund: Some(learned),
+                    card: None,
+                    orders: vec![order],
                 });
             }
             Ok(o) => report.unread.push(Unread {
@@ -269,7 +329,7 @@ async fn learn_refunds(
             Err(e) => report.unread.push(unread(&key, &order_id, &e)),
         }
     }
-    Ok(())
+    updates
 }
 
 #[derive(Default)]
@@ -280,6 +340,10 @@ struct One {
     charged: Decimal,
     drift: Vec<Drift>,
     unread: Vec<Unread>,
+    /// The card as state should now record it, when it changed.
+    card: Option<CardRecord>,
+    /// Orders found finished, settled.
+    orders: Vec<OrderRecord>,
 }
 
 fn unread(key: &str, id: &str, e: &ClientError) -> Unread {
@@ -294,14 +358,12 @@ fn unread(key: &str, id: &str, e: &ClientError) -> Unread {
 /// One card: first its open orders, oldest first (an issue order may give it a card id), then the
 /// card itself.
 async fn refresh_one(
-    store: &Store,
     client: &Client,
     clock: &dyn Clock,
     bound: &super::perform::Bindings,
-    serial: u64,
     original: CardRecord,
     orders: Vec<OrderRecord>,
-) -> Result<One, ExecError> {
+) -> One {
     let mut one = One {
         key: original.key.to_string(),
         ..One::default()
@@ -425,22 +487,12 @@ async fn refresh_one(
         }
     }
 
-    let card_changed = card != original;
-    if card_changed || !finished_orders.is_empty() {
-        if card_changed {
-            card.updated_at = now_rfc3339(clock);
-        }
-        // The card and every order settled here, in one transaction.
-        let mut items: Vec<_> = finished_orders
-            .into_iter()
-            .map(|o| (Some(o), None))
-            .collect();
-        if card_changed {
-            items.push((None, Some(card)));
-        }
-        store.record_batch(serial, &items).await?;
+    if card != original {
+        card.updated_at = now_rfc3339(clock);
+        one.card = Some(card);
     }
-    Ok(one)
+    one.orders = finished_orders;
+    one
 }
 
 /// The card phase a provider status means; `None` for statuses on the way to active (the

@@ -26,6 +26,10 @@ pub struct PlanDocument {
     /// progress, not waiting to be resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_progress: Option<InProgress>,
+    /// Made against the provider's view (`--refresh`, `--refresh-only`): what that look found,
+    /// recorded by `apply` of this plan. Absent from plans made without one (and older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<super::drift::Refreshed>,
     #[serde(flatten)]
     pub plan: Plan,
 }
@@ -88,6 +92,7 @@ impl PlanDocument {
             applicable: plan.is_applicable(),
             has_changes: plan.has_changes(),
             in_progress: None,
+            refresh: None,
             plan,
         }
     }

@@ -5,6 +5,7 @@
 //! makes "apply the plan, plan again: nothing to do" testable as a property.
 
 pub mod document;
+pub mod drift;
 mod estimate;
 pub mod fold;
 mod model;
@@ -129,7 +130,8 @@ pub fn draft(
         } else {
             state.cards.get(card.key.as_str())
         };
-        match decide(card, record, state) {
+        let replace = options.replace.contains(card.key.as_str());
+        match decide(card, record, state, replace) {
             Some(mut action) => {
                 if let Some(m) = actions[..moves_end]
                     .iter()
@@ -506,7 +508,15 @@ fn comeback(card: &DesiredCard, state: &Snapshot) -> (u32, Cow<'static, str>) {
     }
 }
 
-fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> Option<Action> {
+/// `replace`: `--replace` named this card, so an issued one (active or frozen) is replaced even
+/// though nothing declared changed. A card with an open order is resumed first, and a closed or
+/// failed one is re-issued anyway: either way no second new card is planned.
+fn decide(
+    card: &DesiredCard,
+    record: Option<&CardRecord>,
+    state: &Snapshot,
+    replace: bool,
+) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
     let action =
@@ -580,6 +590,15 @@ fn decide(card: &DesiredCard, record: Option<&CardRecord>, state: &Snapshot) -> 
         immutable.push(format!(
             "external_user_id {} → {}",
             record.external_user_id, card.external_user_id
+        ));
+    }
+    if replace && immutable.is_empty() {
+        return Some(action(
+            ActionKind::Replace,
+            "replacement asked for (--replace): a new card under a new key, the old one frozen"
+                .into(),
+            before,
+            record.attempt + 1,
         ));
     }
     if !immutable.is_empty() {

@@ -32,6 +32,9 @@ pub struct PlanOptions {
     pub max_prune: MaxPrune,
     /// `--target`: only changes of matching cards (and what they depend on); none = all.
     pub targets: Vec<super::Target>,
+    /// `--replace KEY`: issued cards to replace by a new card (the old one frozen), though
+    /// nothing declared about them changed. The caller checks each is declared and in state.
+    pub replace: std::collections::BTreeSet<String>,
 }
 
 /// The most cards one plan may prune: a count, or a share of the cards in state. A declaration

@@ -47,6 +47,18 @@ impl Footprint {
         f
     }
 
+    /// [`Footprint::of`] a saved plan: its changes, and the cards its look at the provider
+    /// (`--refresh`, `--refresh-only`) found news of, whose records `apply` writes.
+    pub fn of_document(doc: &super::PlanDocument) -> Self {
+        let mut f = Self::of(&doc.plan);
+        for u in doc.refresh.iter().flat_map(|r| &r.updates) {
+            if let Some(Subject::Card(k)) = subject(&Address::card(u.key.as_str())) {
+                f.cards.insert(k.to_owned());
+            }
+        }
+        f
+    }
+
     fn add(&mut self, action: &Action) {
         let mut addresses = vec![action.address()];
         addresses.extend(action.depends_on.iter().cloned());

@@ -1443,3 +1443,45 @@ fn a_new_card_is_told_its_earlier_cards_topups_stay_sent() {
     assert_eq!(p.totals.charge, Decimal::ZERO);
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
+
+#[test]
+fn replace_asked_for_replaces_issued_cards_only() {
+    let cards = [card("a", "STD"), card("f", "STD"), card("x", "STD")];
+    let mut closed = record_from(&cards[2], CardPhase::Closed);
+    closed.attempt = 3;
+    let state = snapshot(vec![
+        record_from(&cards[0], CardPhase::Active),
+        record_from(&cards[1], CardPhase::Frozen),
+        closed,
+    ]);
+    let options = PlanOptions {
+        replace: ["a", "f", "x"].into_iter().map(String::from).collect(),
+        ..PlanOptions::default()
+    };
+    let p = plan(&cards, &state, &facts(), &options);
+    let kinds: Vec<_> = p
+        .actions
+        .iter()
+        .map(|a| (a.key.as_str(), a.kind, a.attempt))
+        .collect();
+    // A frozen card is replaced too (the new one takes the declared status); a closed one is
+    // re-issued as it would be anyway: never two new cards.
+    assert_eq!(
+        kinds,
+        vec![
+            ("a", ActionKind::Replace, 2),
+            ("f", ActionKind::Replace, 2),
+            ("x", ActionKind::Reissue, 4),
+        ]
+    );
+    assert_eq!(p.actions[0].estimate.fee, Some(d("5.00")));
+    assert_eq!(p.totals.fees, d("15.00"));
+    // Without it, the same state plans nothing for `a` and only unfreezes `f`.
+    let p = plan(&cards, &state, &facts(), &PlanOptions::default());
+    assert!(!p.actions.iter().any(|a| a.key == "a"));
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| a.key == "f" && a.kind == ActionKind::Unfreeze)
+    );
+}

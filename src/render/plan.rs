@@ -211,6 +211,14 @@ fn view(
             safe(&p.since)
         );
     }
+    if let Some(r) = &doc.refresh {
+        out.push_str(&super::state::refreshed_section(r, style, &doc.currency));
+    }
+    let refresh_only = doc.refresh.as_ref().filter(|r| r.refresh_only);
+    if let Some(r) = refresh_only {
+        let _ = writeln!(out, "{}", super::state::refresh_only_summary(r));
+        return out;
+    }
     if outline.is_empty() {
         let _ = writeln!(
             out,
@@ -440,12 +448,16 @@ pub fn markdown(doc: &PlanDocument) -> String {
     let _ = writeln!(out, "### cardform plan\n");
     let status = if !plan.is_applicable() {
         "❌ **cannot be applied**"
-    } else if plan.has_changes() {
+    } else if doc.has_changes {
         "📝 **changes**"
     } else {
         "✅ **no changes**"
     };
-    let _ = writeln!(out, "{status} · {}\n", summary_line(&plan.totals));
+    let summary = match doc.refresh.as_ref().filter(|r| r.refresh_only) {
+        Some(r) => super::state::refresh_only_summary(r),
+        None => summary_line(&plan.totals),
+    };
+    let _ = writeln!(out, "{status} · {summary}\n");
     if let Some(notice) = partial_notice(doc) {
         let _ = writeln!(out, "🎯 {}\n", md_escape(&notice));
     }
@@ -460,6 +472,25 @@ pub fn markdown(doc: &PlanDocument) -> String {
         );
     }
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
+    let shown = doc
+        .refresh
+        .as_ref()
+        .map(super::state::shown_updates)
+        .unwrap_or_default();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "**Changed outside cardform ({})**\n", shown.len());
+        for line in shown
+            .iter()
+            .take(50)
+            .flat_map(|u| super::state::update_lines(u, &doc.currency))
+        {
+            let _ = writeln!(out, "- `~` {}", md_escape(&line));
+        }
+        if shown.len() > 50 {
+            let _ = writeln!(out, "- … and {} more (see the JSON plan)", shown.len() - 50);
+        }
+        out.push('\n');
+    }
     let footer = format!(
         "\n<sub>state {} · declarations {}</sub>\n",
         md_escape(&doc.state.fingerprint),

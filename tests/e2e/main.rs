@@ -24,6 +24,8 @@ mod cli_people;
 mod cli_plan;
 mod cli_provider;
 mod cli_readme;
+mod cli_refresh_only;
+mod cli_replace;
 mod cli_reports;
 mod cli_rollout;
 mod cli_sandbox_settings;

@@ -33,7 +33,9 @@ pub use export::{
     export_yaml, person_text, topup_text,
 };
 pub use history::{history_human, history_json};
-pub use refresh::{drift_line, refresh_human};
+pub use refresh::{
+    drift_line, refresh_human, refresh_only_summary, refreshed_section, shown_updates, update_lines,
+};
 pub use tables::{
     OrderView, card_detail, card_detail_json, cards_json, cards_table, people_table, topups_json,
     topups_table,

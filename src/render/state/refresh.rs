@@ -1,4 +1,5 @@
-//! What `cardform refresh` found: one line per drift, and the report people read.
+//! What `cardform refresh` found: one line per drift, and the report people read; and the
+//! `~ drift` section of a plan made against the provider's view (`--refresh`, `--refresh-only`).
 //!
 //! Describes the [`RefreshReport`] it is given; what counts as drift is decided by
 //! `exec::refresh`, never here.
@@ -7,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::{Style, amount};
 use crate::exec::refresh::{Drift, RefreshReport};
+use crate::plan::drift::{Refreshed, StateUpdate};
 use crate::render::safe;
 use crate::state::CardPhase;
 
@@ -159,4 +161,112 @@ pub fn unread_slugs(report: &RefreshReport) -> String {
         .map(|(slug, n)| format!("{slug}: {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What one update a plan carries says: its drift, a refund learned, or (a card whose only news
+/// is its balance or last four digits) what was read. Never the last four digits themselves.
+pub fn update_lines(u: &StateUpdate, cur: &str) -> Vec<String> {
+    let mut lines: Vec<String> = u.drift.iter().map(|d| drift_line(d, cur)).collect();
+    if let Some(r) = &u.refund {
+        lines.push(format!(
+            "{}: failed order {} was refunded {} by the provider",
+            r.key,
+            r.order_id,
+            amount(r.refunded, cur)
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(match u.card.as_ref().and_then(|c| c.balance) {
+            Some(b) => format!(
+                "{}: balance {} as the provider reports it",
+                u.key,
+                amount(b, cur)
+            ),
+            None => format!("{}: details as the provider reports them", u.key),
+        });
+    }
+    lines
+}
+
+/// The updates a plan lists: what bears on it (drift, a refund learned). A balance read is news
+/// only to a refresh-only plan, whose changes are exactly its updates.
+pub fn shown_updates(r: &Refreshed) -> Vec<&StateUpdate> {
+    r.updates
+        .iter()
+        .filter(|u| r.refresh_only || !u.drift.is_empty() || u.refund.is_some())
+        .collect()
+}
+
+/// The `~ drift` section of a plan made against the provider's view (`plan --refresh`,
+/// `plan --refresh-only`), with Terraform's wording for what a refresh-only plan does.
+pub fn refreshed_section(r: &Refreshed, style: Style, cur: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Read {} card{} and {} open order{} from the provider.",
+        r.cards_checked,
+        if r.cards_checked == 1 { "" } else { "s" },
+        r.orders_checked,
+        if r.orders_checked == 1 { "" } else { "s" },
+    );
+    if r.cards_unread > 0 {
+        let _ = writeln!(
+            out,
+            "{} could not be read: state keeps what it last recorded for them, unchecked.",
+            style.red(&format!(
+                "{} card{}",
+                r.cards_unread,
+                if r.cards_unread == 1 { "" } else { "s" }
+            )),
+        );
+    }
+    let shown = shown_updates(r);
+    if shown.is_empty() {
+        if r.refresh_only && r.cards_unread == 0 {
+            let _ = writeln!(
+                out,
+                "{} State matches the provider: nothing to record.",
+                style.green("No changes.")
+            );
+        }
+        out.push('\n');
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} ({}): changed outside cardform since state last recorded it",
+        style.bold(&format!("{} drift", style.yellow("~"))),
+        shown.len()
+    );
+    for u in shown {
+        for line in update_lines(u, cur) {
+            let _ = writeln!(out, "  {} {}", style.yellow("~"), safe(&line));
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{}",
+        if r.refresh_only {
+            "This is a refresh-only plan: cardform will not undo these changes. Apply it to \
+             record them in state; nothing is sent to the provider."
+        } else {
+            "The plan below is made against what the provider says. `plan` records nothing: \
+             `cardform refresh`, or applying `plan --refresh-only`, records it (as does applying \
+             this plan, saved)."
+        }
+    );
+    out.push('\n');
+    out
+}
+
+/// `Plan: 2 changes outside cardform to record in state.`: a refresh-only plan's summary.
+pub fn refresh_only_summary(r: &Refreshed) -> String {
+    match r.updates.len() {
+        0 => "Plan: nothing to record; no changes.".into(),
+        n => format!(
+            "Plan: {n} change{} outside cardform to record in state; nothing to send.",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
 }
