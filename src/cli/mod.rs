@@ -95,8 +95,16 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(run(cli.command, &global));
+    // Everything the command wrote is committed by now. Dropping the runtime would wait for every
+    // task to stop, and sqlx 0.9's pool maintenance task was seen spinning without yielding once a
+    // pool's last connection closed (about one command in a hundred hung after its output until
+    // killed): wait a moment for the tasks, then leave them.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     exit(result, &global)
 }
+
+/// How long the end of a command waits for the runtime's tasks to stop (see `main`).
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The global flags that mean nothing to `cardform sandbox` (it keeps no state and talks to no
 /// provider): hidden from its `--help`, and refused there.
