@@ -140,6 +140,149 @@ fn declared(args: &ApplyArgs, settings: &Settings) -> Result<Input, CliError> {
     Ok(Input::Declared(decls))
 }
 
+/// The cardholder forms a run sends, by external user id.
+type Forms = std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>;
+
+/// The plan `apply` carries out, once approved, with what the run needs beside its actions.
+struct Approved {
+    doc: PlanDocument,
+    forms: Forms,
+    /// Set when the fleet is carried out a part at a time.
+    parts: Option<crate::exec::parts::Parts>,
+}
+
+/// What `-f` or a PLANFILE comes to once state is read under the lock: each input in the one
+/// form it is planned from, so nothing below matches an input that cannot occur.
+enum Ready {
+    Saved(Box<PlanDocument>),
+    Declared(decl::Declarations),
+    /// Planned and folded a part at a time: the whole plan without its actions.
+    Folded(Box<Folded>),
+}
+
+struct Folded {
+    plan: crate::plan::Plan,
+    outline: crate::plan::outline::Outline,
+    parts: crate::exec::parts::Parts,
+    currency: String,
+    files: Vec<String>,
+}
+
+/// `input` in the form it is planned from. A fleet counted for parts is read whole after all
+/// when people in state relate cards across parts (a card waits for its person), or when one
+/// part's change waits for another's.
+async fn ready(
+    args: &ApplyArgs,
+    settings: &Settings,
+    provider: &Provider,
+    snapshot: &crate::state::Snapshot,
+    options: &PlanOptions,
+    input: Input,
+) -> Result<Ready, CliError> {
+    let counted = match input {
+        Input::Saved(doc) => return Ok(Ready::Saved(doc)),
+        Input::Declared(decls) => return Ok(Ready::Declared(decls)),
+        Input::InParts(counted) => counted,
+    };
+    let people_in_state = snapshot.resources.keys().any(|a| a.kind.is_person())
+        || snapshot.open_orders.keys().any(|a| a.kind.is_person());
+    if !people_in_state {
+        let facts = provider.facts().await?;
+        let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
+            .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
+        if let Some((plan, outline, parts)) =
+            crate::exec::parts::fold(&args.files, snapshot, &facts, options, count)?
+        {
+            return Ok(Ready::Folded(Box::new(Folded {
+                plan,
+                outline,
+                parts,
+                currency: facts.currency,
+                files: counted.files,
+            })));
+        }
+    }
+    Ok(Ready::Declared(decl::load(&args.files)?))
+}
+
+/// The plan to carry out, shown and approved; `Err(outcome)` when the command ends here
+/// (declined, or nothing to do).
+async fn approve(
+    args: &ApplyArgs,
+    global: &Global,
+    provider: &Provider,
+    store: &Store,
+    snapshot: &crate::state::Snapshot,
+    mut options: PlanOptions,
+    ready: Ready,
+) -> Result<Result<Approved, Outcome>, CliError> {
+    let approved = match ready {
+        Ready::Saved(doc) => {
+            let doc = *doc;
+            super::stale::against_state(&doc, snapshot, store).await?;
+            if let Some(notice) = render::plan::partial_notice(&doc) {
+                eprintln!("{}", render::safe(&notice));
+            }
+            super::stale::against_declarations(&doc, snapshot, global, provider).await?;
+            let forms = saved_plan_forms(&doc, provider.client.journal_key());
+            Approved {
+                doc,
+                forms,
+                parts: None,
+            }
+        }
+        Ready::Folded(folded) => {
+            let Folded {
+                plan,
+                outline,
+                parts,
+                currency,
+                files,
+            } = *folded;
+            let doc = PlanDocument::new(
+                plan,
+                crate::plan::StateRef::new(&snapshot.lineage, snapshot.serial),
+                crate::plan::DeclarationsRef {
+                    // A fingerprint covers the whole declarations in order, which are never
+                    // held here; nothing reads it from a plan that is not saved.
+                    fingerprint: String::new(),
+                    files,
+                },
+                args.prune,
+                &currency,
+                crate::wire::timestamp::now_rfc3339(&SystemClock),
+            );
+            let shown = || render::plan::human_outlined(&doc, &outline, global.style);
+            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
+                return Ok(Err(end));
+            }
+            Approved {
+                doc,
+                forms: Forms::new(),
+                parts: Some(parts),
+            }
+        }
+        Ready::Declared(decls) => {
+            settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
+            options.replace = super::plan::replace_set(&args.replace, &decls, snapshot)?;
+            let facts = provider.facts().await?;
+            let journal_key = provider.client.journal_key();
+            let doc = document(&decls, snapshot, &facts, &options, journal_key);
+            super::settings::check_targets_matched(&doc)?;
+            let shown = || render::plan::human(&doc, global.style, false);
+            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
+                return Ok(Err(end));
+            }
+            Approved {
+                doc,
+                forms: crate::exec::declared::forms(&decls),
+                parts: None,
+            }
+        }
+    };
+    Ok(Ok(approved))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn locked(
     args: &ApplyArgs,
@@ -153,90 +296,21 @@ async fn locked(
 ) -> Result<Outcome, CliError> {
     let store = session.store();
     let snapshot = store.snapshot().await?;
-    let mut forms = Default::default();
-    let mut parts = None;
-    let mut options = PlanOptions {
+    let options = PlanOptions {
         prune: args.prune,
         max_fees: settings.max_fees,
         max_prune: settings.max_prune,
         targets: super::settings::targets(&args.target)?,
         replace: Default::default(),
     };
-    // People in state relate cards across parts (a card waits for its person): planned whole.
-    let people_in_state = snapshot.resources.keys().any(|a| a.kind.is_person())
-        || snapshot.open_orders.keys().any(|a| a.kind.is_person());
-    let input = match input {
-        Input::InParts(_) if people_in_state => Input::Declared(decl::load(&args.files)?),
-        other => other,
-    };
-    let mut folded = None;
-    if let Input::InParts(counted) = &input {
-        let facts = provider.facts().await?;
-        let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
-            .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
-        folded = crate::exec::parts::fold(&args.files, &snapshot, &facts, &options, count)?
-            .map(|f| (f, facts));
-    }
-    let input = match input {
-        Input::InParts(_) if folded.is_none() => Input::Declared(decl::load(&args.files)?),
-        other => other,
-    };
-    let doc = match input {
-        Input::Saved(doc) => {
-            let doc = *doc;
-            super::stale::against_state(&doc, &snapshot, store).await?;
-            if let Some(notice) = render::plan::partial_notice(&doc) {
-                eprintln!("{}", render::safe(&notice));
-            }
-            let journal_key = provider.client.journal_key();
-            super::stale::against_declarations(&doc, &snapshot, global, provider).await?;
-            forms = saved_plan_forms(&doc, journal_key);
-            doc
-        }
-        Input::InParts(counted) => {
-            let Some(((plan, outline, in_parts), facts)) = folded.take() else {
-                unreachable!("a fleet that could not be folded is read whole above");
-            };
-            let doc = PlanDocument::new(
-                plan,
-                crate::plan::StateRef::new(&snapshot.lineage, snapshot.serial),
-                crate::plan::DeclarationsRef {
-                    // A fingerprint covers the whole declarations in order, which are never
-                    // held here; nothing reads it from a plan that is not saved.
-                    fingerprint: String::new(),
-                    files: counted.files,
-                },
-                args.prune,
-                &facts.currency,
-                crate::wire::timestamp::now_rfc3339(&SystemClock),
-            );
-            let shown = || render::plan::human_outlined(&doc, &outline, global.style);
-            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
-                return Ok(end);
-            }
-            parts = Some(in_parts);
-            doc
-        }
-        Input::Declared(decls) => {
-            settings::check_cards_declared(&decls, snapshot.cards.len(), args.allow_empty)?;
-            options.replace = super::plan::replace_set(&args.replace, &decls, &snapshot)?;
-            let facts = provider.facts().await?;
-            let doc = document(
-                &decls,
-                &snapshot,
-                &facts,
-                &options,
-                provider.client.journal_key(),
-            );
-            super::settings::check_targets_matched(&doc)?;
-            let shown = || render::plan::human(&doc, global.style, false);
-            if let Some(end) = show_and_ask(args, global, &doc, shown)? {
-                return Ok(end);
-            }
-            forms = crate::exec::declared::forms(&decls);
-            drop(decls);
-            doc
-        }
+    let ready = ready(args, settings, provider, &snapshot, &options, input).await?;
+    let Approved {
+        doc,
+        mut forms,
+        mut parts,
+    } = match approve(args, global, provider, store, &snapshot, options, ready).await? {
+        Ok(approved) => approved,
+        Err(outcome) => return Ok(outcome),
     };
     if !doc.applicable {
         return Err(
