@@ -21,6 +21,7 @@ mod cli_people;
 mod cli_plan;
 mod cli_provider;
 mod cli_readme;
+mod cli_release;
 mod cli_reports;
 mod cli_rollout;
 mod cli_sandbox_settings;
