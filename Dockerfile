@@ -29,7 +29,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # Same Debian release as the builder, so the binary's glibc is the one it was linked against.
 FROM debian:${DEBIAN_RELEASE}-slim
 # reqwest verifies TLS with rustls-platform-verifier, which on Linux trusts the system's roots
-# (/etc/ssl/certs): without ca-certificates no HTTPS provider could be reached.
+# (/etc/ssl/certs): without ca-certificates no HTTPS provider could be reached. Not pinned: the
+# roots should be the release's current ones.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
@@ -37,7 +39,8 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid cardform --home-dir /work --shell /usr/sbin/nologin cardform \
     && install -d -o cardform -g cardform -m 0750 /work
 COPY --from=build /out/cardform /usr/local/bin/cardform
-USER cardform:cardform
+# Numeric, so an orchestrator can tell it is not root without reading /etc/passwd.
+USER 10001:10001
 # Mount the declarations repository here: the default state (state/cardform.db) and a found
 # cardform.toml are relative to it.
 WORKDIR /work
