@@ -19,6 +19,7 @@
 # POSIX sh; needs tar, gzip, and sha256sum or shasum (and curl or wget to download).
 set -eu
 
+# The release workflow writes its own repository in here for the install.sh it publishes.
 repo=${CARDFORM_REPO:-cardform/cardform}
 from=${CARDFORM_INSTALL_FROM:-}
 version=${CARDFORM_VERSION:-}
