@@ -52,7 +52,8 @@ archive="$out_dir/$name.tar.gz"
 level=${CARDFORM_GZIP_LEVEL:-9}
 # Same inputs, same bytes where GNU tar is there to order and stamp entries (a release built
 # twice checks out the same); BSD tar (macOS) packs them as they come.
-if tar --version 2>/dev/null | grep -q 'GNU tar'; then
+case $(tar --version 2>/dev/null) in *'GNU tar'*) gnu_tar=1 ;; *) gnu_tar= ;; esac
+if [ -n "$gnu_tar" ]; then
     mtime=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
     tar --sort=name --mtime="@$mtime" --owner=0 --group=0 --numeric-owner \
         -C "$work" -cf - "$name" | gzip "-${level}n" > "$archive"
