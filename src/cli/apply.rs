@@ -169,7 +169,7 @@ async fn locked(
         let facts = provider.facts().await?;
         let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
             .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
-        folded = super::parts::fold(&args.files, &snapshot, &facts, &options, count)?
+        folded = crate::exec::parts::fold(&args.files, &snapshot, &facts, &options, count)?
             .map(|f| (f, facts));
     }
     let input = match input {
@@ -245,7 +245,7 @@ async fn locked(
             if let Some(end) = show_and_ask(args, global, &doc, shown)? {
                 return Ok(end);
             }
-            forms = super::people::forms(&decls);
+            forms = crate::exec::declared::forms(&decls);
             drop(decls);
             doc
         }
@@ -321,7 +321,7 @@ async fn execute(
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
     actions: Vec<crate::plan::Action>,
-    parts: Option<super::parts::Parts>,
+    parts: Option<crate::exec::parts::Parts>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
@@ -530,7 +530,7 @@ fn saved_plan_forms(
     }
     match decl::load(&files) {
         Ok(decls) if decls.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            super::people::forms(&decls)
+            crate::exec::declared::forms(&decls)
         }
         _ => Default::default(),
     }

@@ -61,6 +61,11 @@ pub struct GlobalArgs {
     /// fails naming the host (e.g. 30s, 2m)
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub request_timeout: String,
+    /// Log to stderr: -v each provider request and answer, -vv their bodies (secrets, card data
+    /// and personal fields redacted) and state operations, -vvv everything [env: CARDFORM_LOG,
+    /// RUST_LOG syntax; CARDFORM_LOG_FILE to log to a file]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +95,8 @@ pub enum Command {
         after_help = "Examples:\n  cardform show\n  cardform show alice-travel\n  cardform show alice-travel --json\n  cardform show plan.json --format markdown   # a plan saved with `plan --out`"
     )]
     Show(ShowArgs),
-    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider
+    /// Audit and surgery on state: list, history, diff, export, rm, audit, replace-provider; named
+    /// PostgreSQL states: ls, new, delete
     #[command(
         subcommand,
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"
@@ -306,7 +312,7 @@ pub struct ApplyArgs {
     pub kyc_wait: String,
     /// Once approved, carry out a fleet of more cards than this a part of about this many at a
     /// time, so memory stays flat while orders are in flight (not with moves or people declared)
-    #[arg(long, value_name = "CARDS", default_value_t = super::parts::DEFAULT_PART_CARDS)]
+    #[arg(long, value_name = "CARDS", default_value_t = crate::exec::parts::DEFAULT_PART_CARDS)]
     pub part_size: usize,
 }
 
@@ -451,6 +457,37 @@ pub struct ShowArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
+    /// List the named states in the PostgreSQL database of --state: serial, cards, last run,
+    /// which is selected (not the cards: that is `state list`)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform' state ls\n  cardform state ls --json\n\nA SQLite file holds one state: ls shows it."
+    )]
+    Ls {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty named state beside the one --state names (what `init` does, for NAME)
+    #[command(
+        after_help = "Example:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state new staging"
+    )]
+    New {
+        /// The new state's name: 1 to 40 characters from a-z 0-9 _
+        name: String,
+    },
+    /// Delete a named state of the database of --state, with its history (asks first; never the
+    /// selected state, a locked one, or one with live cards unless --force)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform?state=prod' state delete staging\n  cardform state delete old_test --force   # without a terminal (CI), or with live cards"
+    )]
+    Delete {
+        /// The state to delete
+        name: String,
+        /// Do not ask (needed without a terminal), and delete it even with live cards (they
+        /// stay at the provider, unmanaged)
+        #[arg(long)]
+        force: bool,
+    },
     /// List the cards in state (or, with --topup, their top-ups), optionally filtered
     #[command(
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state list --product VISA_USD_STD --label team=ops --json\n  cardform state list --topup 2026-11 --status failed\n  cardform state list --topup '*' --label run=payroll"

@@ -39,6 +39,19 @@ pub enum CliError {
     Other(String),
 }
 
+impl From<crate::exec::parts::PartsError> for CliError {
+    fn from(e: crate::exec::parts::PartsError) -> Self {
+        use crate::exec::{ExecError, parts::PartsError};
+        match e {
+            PartsError::Decl(report) => CliError::Decl(report),
+            PartsError::Exec(e) => match *e {
+                ExecError::State(e) => CliError::State(e),
+            },
+            PartsError::ChangedWhileRead => CliError::Other(e.to_string()),
+        }
+    }
+}
+
 impl CliError {
     pub fn io(what: impl std::fmt::Display, e: std::io::Error) -> Self {
         CliError::Io(format!("{what}: {e}"))

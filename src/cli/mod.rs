@@ -13,10 +13,9 @@ mod dist;
 mod error;
 mod history;
 mod init;
+mod logging;
 mod migrate;
 mod out;
-mod parts;
-mod people;
 mod plan;
 mod project;
 mod provider;
@@ -27,6 +26,7 @@ mod sandbox_settings;
 mod session;
 mod settings;
 mod show;
+mod states;
 mod surgery;
 mod validate;
 mod who;
@@ -65,6 +65,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = logging::init(cli.global.verbose) {
+        eprint!("{}", e.render(crate::render::Style::PLAIN));
+        return ExitCode::from(1);
+    }
     let global = match project_for(&cli).and_then(|p| Global::resolve(&cli.global, p)) {
         Ok(g) => g,
         Err(e) => {
@@ -159,6 +163,9 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         Command::Show(a) => show::show(&a, global).await,
         Command::State(c) => match c {
             StateCommand::List(a) => show::list(&a, global).await,
+            StateCommand::Ls { json } => states::ls(json, global).await,
+            StateCommand::New { name } => states::new(&name, global).await,
+            StateCommand::Delete { name, force } => states::delete(&name, force, global).await,
             StateCommand::History { json } => history::history(json, global).await,
             StateCommand::Diff(a) => history::diff(&a, global).await,
             StateCommand::Export(a) => history::export(&a, global).await,

@@ -19,6 +19,7 @@ mod location;
 mod lock;
 pub mod model;
 pub mod money;
+pub mod named;
 mod postgres;
 mod schema;
 mod sql;

@@ -6,6 +6,7 @@ mod cli_apply;
 mod cli_audit;
 mod cli_bindings;
 mod cli_config;
+mod cli_debug_log;
 mod cli_decl_files;
 mod cli_drift;
 mod cli_errors;
@@ -16,6 +17,7 @@ mod cli_lifecycle;
 
 mod cli_logs;
 mod cli_money;
+mod cli_named_states;
 mod cli_parts;
 mod cli_people;
 mod cli_plan;

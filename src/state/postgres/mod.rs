@@ -9,6 +9,7 @@
 
 mod dump;
 mod lock;
+pub(super) mod named;
 mod resources;
 mod schema;
 

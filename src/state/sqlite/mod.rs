@@ -7,6 +7,7 @@ mod cards;
 mod dump;
 mod journal;
 mod lock;
+mod named;
 mod raw;
 mod resources;
 mod rows;
