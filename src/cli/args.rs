@@ -151,6 +151,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write the man pages (cardform.1 and one per subcommand) into DIR, for packaging
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
+    /// Write the bash, zsh and fish completions into DIR, for packaging
+    #[command(hide = true)]
+    GenerateCompletions { dir: PathBuf },
 }
 
 #[derive(Debug, Args, Clone)]

@@ -9,6 +9,7 @@
 mod apply;
 mod args;
 mod config;
+mod dist;
 mod error;
 mod history;
 mod init;
@@ -146,7 +147,10 @@ fn parse_cli() -> Result<Cli, clap::Error> {
 /// writing a starter file) never read it, so a broken file cannot stop them.
 fn project_for(cli: &Cli) -> Result<Option<project::Project>, CliError> {
     match &cli.command {
-        Command::Sandbox(_) | Command::Completions { .. } => return Ok(None),
+        Command::Sandbox(_)
+        | Command::Completions { .. }
+        | Command::GenerateMan { .. }
+        | Command::GenerateCompletions { .. } => return Ok(None),
         Command::Init(a) if a.config => return Ok(None),
         _ => {}
     }
@@ -200,6 +204,8 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             );
             Ok(Outcome::Success)
         }
+        Command::GenerateMan { dir } => dist::man(&dir),
+        Command::GenerateCompletions { dir } => dist::completions(&dir),
     }
 }
 

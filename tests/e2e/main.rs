@@ -25,6 +25,7 @@ mod cli_plan;
 mod cli_provider;
 mod cli_readme;
 mod cli_refresh_only;
+mod cli_release;
 mod cli_replace;
 mod cli_reports;
 mod cli_rollout;
