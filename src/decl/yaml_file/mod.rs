@@ -11,6 +11,8 @@
 //! or of the defaults; `moved` and `person` read the entries of the `moved` and `cardholders` lists.
 
 mod card;
+#[cfg(test)]
+mod differential_tests;
 pub(super) mod entry;
 mod events;
 mod moved;
