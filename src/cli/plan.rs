@@ -59,14 +59,16 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     super::settings::check_targets_matched(&doc)?;
 
     if let Some(out) = &args.out {
-        save(out, &doc)?;
+        save(out, &mut doc)?;
     }
     match format {
         Format::Human => print!(
             "{}",
             global.with_flags(&render::plan::human(&doc, global.style, args.detail))
         ),
-        Format::Json => println!("{}", render::plan::json(&doc)),
+        // Streamed: the text of a million actions is never held.
+        Format::Json => plan::file::write_json(&doc, std::io::stdout().lock())
+            .map_err(|e| CliError::io("standard output", e))?,
         Format::Markdown => print!("{}", global.with_flags(&render::plan::markdown(&doc))),
     }
     if let (Some(out), Format::Human) = (&args.out, format) {
@@ -216,9 +218,11 @@ fn check_out(out: &Path, decls: &Declarations) -> Result<(), CliError> {
     Ok(())
 }
 
-fn save(path: &PathBuf, doc: &PlanDocument) -> Result<(), CliError> {
+/// Writes the plan file (format 2, streamed: see `plan::file`).
+fn save(path: &PathBuf, doc: &mut PlanDocument) -> Result<(), CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display(), e))?;
     }
-    std::fs::write(path, render::plan::json(doc)).map_err(|e| CliError::io(path.display(), e))
+    let file = std::fs::File::create(path).map_err(|e| CliError::io(path.display(), e))?;
+    plan::file::write_file(doc, file).map_err(|e| CliError::io(path.display(), e))
 }

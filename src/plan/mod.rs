@@ -6,6 +6,7 @@
 
 pub mod document;
 mod estimate;
+pub mod file;
 mod model;
 mod moves;
 pub mod outline;
