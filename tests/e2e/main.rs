@@ -19,6 +19,7 @@ mod cli_money;
 mod cli_parts;
 mod cli_people;
 mod cli_plan;
+mod cli_plan_file;
 mod cli_provider;
 mod cli_readme;
 mod cli_reports;
