@@ -49,6 +49,7 @@ pub(crate) fn read(
         && let Some(block) = entry::block(&src.text)
     {
         let mut fast = Fast { block, used: false };
+        let declared = src.declared.load(std::sync::atomic::Ordering::Relaxed);
         let (mut found, mut cards, mut moved, mut persons) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut reader = Reader {
@@ -62,6 +63,9 @@ pub(crate) fn read(
             people.append(&mut persons);
             return;
         }
+        // The cards the fast read counted are counted again by the parser's.
+        src.declared
+            .store(declared, std::sync::atomic::Ordering::Relaxed);
     }
     read_parsed(src, file, problems, out, moves, people);
 }
