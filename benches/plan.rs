@@ -48,7 +48,7 @@ fn main() {
     println!("state                 {state_path}");
     let t = Instant::now();
     rt.block_on(async {
-        let store = Store::open(&state_path).await.unwrap();
+        let store = Store::open_or_create(&state_path).await.unwrap();
         let serial = store
             .begin_run(RunInfo {
                 command: "bench".into(),
@@ -181,12 +181,11 @@ fn main() {
             run.wall, run.rss_mib, run.summary
         );
     }
-    let empty = dir
-        .path()
-        .join("empty")
-        .join("state.db")
-        .display()
-        .to_string();
+    let empty = dir.path().join("empty.db").display().to_string();
+    rt.block_on(async {
+        let location = StateLocation::parse(&empty).unwrap();
+        Store::open_or_create(&location).await.unwrap();
+    });
     for (name, path) in &paths {
         let run = e2e.plan(&empty, path, &[], true);
         println!(
