@@ -13,15 +13,12 @@ fn main() -> std::process::ExitCode {
     // No slower here (a million-card `plan`: 1.5–1.8 s either way).
     // SAFETY: sets a process-wide allocator option before any thread starts; mimalloc documents
     // `mi_option_set` as callable at any time.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     cardform::cli::main()
 }
 
-// The one mimalloc option set here, declared directly: the function is in the allocator linked
-// above, and the Rust bindings that name it would add a crate for one call.
-unsafe extern "C" {
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in the `mi_option_t` enum of `mimalloc.h` (15 in both v2 and v3).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+/// `mi_option_purge_delay` in the `mi_option_t` enum of `mimalloc.h`: 15 in both the v2 and v3
+/// sources of libmimalloc-sys 0.1.49 (checked against the headers with a C static assert). The
+/// crate's bindings name most options but not this one, so its value is pinned here together with
+/// the crate's exact version in Cargo.toml: a new mimalloc must be checked again before it is taken.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

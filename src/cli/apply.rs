@@ -169,7 +169,7 @@ async fn locked(
         let facts = provider.facts().await?;
         let count = u32::try_from(counted.cards.div_ceil(settings.part_cards))
             .map_err(|_| CliError::Usage("--part-size is too small for this fleet".into()))?;
-        folded = super::parts::fold(&args.files, &snapshot, &facts, &options, count)?
+        folded = crate::exec::parts::fold(&args.files, &snapshot, &facts, &options, count)?
             .map(|f| (f, facts));
     }
     let input = match input {
@@ -179,30 +179,12 @@ async fn locked(
     let doc = match input {
         Input::Saved(doc) => {
             let doc = *doc;
-            if let Some(why) = doc.staleness(&snapshot.lineage, snapshot.serial) {
-                let mut msg = format!("refusing to apply a stale plan: {why}");
-                // Say what changed: the runs recorded since the plan was made.
-                for run in store.history().await? {
-                    if run.serial > doc.state.serial
-                        && (doc.state.lineage.is_empty() || doc.state.lineage == snapshot.lineage)
-                    {
-                        msg.push_str(&format!(
-                            "\n  serial {}: `{}` by {}@{} at {}",
-                            run.serial, run.command, run.user, run.host, run.at
-                        ));
-                    }
-                }
-                return Err(CliError::Other(msg));
-            }
+            super::stale::against_state(&doc, &snapshot, store).await?;
             if let Some(notice) = render::plan::partial_notice(&doc) {
                 eprintln!("{}", render::safe(&notice));
             }
             let journal_key = provider.client.journal_key();
-            if let Some(why) = declarations_changed(&doc, &snapshot, global, journal_key) {
-                return Err(CliError::Other(format!(
-                    "refusing to apply a stale plan: {why}"
-                )));
-            }
+            super::stale::against_declarations(&doc, &snapshot, global, provider).await?;
             forms = saved_plan_forms(&doc, journal_key);
             doc
         }
@@ -245,15 +227,16 @@ async fn locked(
             if let Some(end) = show_and_ask(args, global, &doc, shown)? {
                 return Ok(end);
             }
-            forms = super::people::forms(&decls);
+            forms = crate::exec::declared::forms(&decls);
             drop(decls);
             doc
         }
     };
     if !doc.applicable {
-        return Err(CliError::Other(
-            "the saved plan has problems and cannot be applied".into(),
-        ));
+        return Err(
+            CliError::refused("the saved plan has problems and cannot be applied")
+                .hint("`cardform show PLANFILE` lists them; fix the declarations and plan again"),
+        );
     }
     // As `apply -f` does: no run is recorded, so the serial (and every other saved plan made
     // against it) stays as it is.
@@ -321,7 +304,7 @@ async fn execute(
     snapshot: crate::state::Snapshot,
     doc: &PlanDocument,
     actions: Vec<crate::plan::Action>,
-    parts: Option<super::parts::Parts>,
+    parts: Option<crate::exec::parts::Parts>,
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     stop: StopFlag,
     sending: &AtomicBool,
@@ -390,7 +373,7 @@ async fn execute(
             stop.clone(),
         )
         .await;
-        return result.map_err(|e| CliError::Other(e.to_string()));
+        return result.map_err(CliError::from);
     };
     // Each part is planned again as it comes: the whole plan's actions need not be held.
     drop(actions);
@@ -414,8 +397,7 @@ async fn execute(
         sink,
         stop.clone(),
     )
-    .await
-    .map_err(|e| CliError::Other(e.to_string()))?;
+    .await?;
     parts.carry_out(&mut run, &snapshot).await?;
     Ok(run.finish().await)
 }
@@ -504,11 +486,14 @@ fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
                 path.display()
             ));
         }
-        CliError::Other(format!(
-            "{} is not a cardform plan file ({e}); save a plan with `cardform plan -f \
-             DECLARATIONS --out plan.json`, then `cardform apply plan.json`",
+        CliError::refused(format!(
+            "{} is not a cardform plan file ({e})",
             path.display()
         ))
+        .hint(
+            "save a plan with `cardform plan -f DECLARATIONS --out plan.json`, then `cardform \
+             apply plan.json`",
+        )
     })
 }
 
@@ -530,92 +515,10 @@ fn saved_plan_forms(
     }
     match decl::load(&files) {
         Ok(decls) if decls.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            super::people::forms(&decls)
+            crate::exec::declared::forms(&decls)
         }
         _ => Default::default(),
     }
-}
-
-/// When the plan's declaration files are still around and now say something else, say what:
-/// which keys, in which files, differ from what the reviewed plan was made from.
-fn declarations_changed(
-    doc: &PlanDocument,
-    snapshot: &crate::state::Snapshot,
-    global: &Global,
-    journal_key: &[u8],
-) -> Option<String> {
-    let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
-    if files.is_empty() || !files.iter().all(|f| f.exists()) {
-        return None;
-    }
-    let now = match decl::load(&files) {
-        Ok(now) if now.fingerprint_keyed(journal_key) == doc.declarations.fingerprint => {
-            return None;
-        }
-        Ok(now) => now,
-        Err(_) => {
-            return Some(
-                "the declarations changed since the plan was made and are now invalid".into(),
-            );
-        }
-    };
-    let planned: std::collections::BTreeMap<&str, &crate::plan::Action> = doc
-        .plan
-        .actions
-        .iter()
-        .filter(|a| a.after.is_some())
-        .map(|a| (a.key.as_str(), a))
-        .collect();
-    let mut changed: Vec<String> = Vec::new();
-    let mut in_files = std::collections::BTreeSet::new();
-    for card in &now.cards {
-        let attrs = crate::plan::Attributes::from_desired(card);
-        let what = match (
-            planned.get(card.key.as_str()),
-            snapshot.cards.get(card.key.as_str()),
-        ) {
-            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
-            (Some(_), _) => continue,
-            (None, None) => "newly declared",
-            (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",
-            (None, Some(_)) => continue,
-        };
-        in_files.insert(card.origin.file.clone());
-        changed.push(format!("{} ({what})", card.key));
-    }
-    let declared: std::collections::BTreeSet<&str> =
-        now.cards.iter().map(|c| c.key.as_str()).collect();
-    for key in planned.keys().filter(|k| !declared.contains(**k)) {
-        changed.push(format!("{key} (no longer declared)"));
-    }
-    if changed.is_empty() {
-        // No card differs: what changed is a declared person or a move (never named by value).
-        changed.push(if now.cardholders.is_empty() {
-            "the declared moves".to_owned()
-        } else {
-            "the declared people or moves".to_owned()
-        });
-    }
-    const SHOW: usize = 10;
-    let more = changed.len().saturating_sub(SHOW);
-    changed.truncate(SHOW);
-    let mut list = changed.join(", ");
-    if more > 0 {
-        list.push_str(&format!(" and {more} more"));
-    }
-    let files = if in_files.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " in {}",
-            in_files.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    };
-    Some(format!(
-        "the declarations changed since the plan was made{files}: {list}. Run `{}` again and \
-         review that plan",
-        global.cmd("plan -f DECLARATIONS --out PLANFILE")
-    ))
 }
 
 /// Removes lock `lock_id` once a person has said its holder is gone. A holder still running on
@@ -648,12 +551,12 @@ pub async fn force_unlock(
             holder.lock_id, holder.user, holder.host, holder.pid, holder.command, holder.since
         );
         if super::who::runs_here(&holder.host, holder.pid) {
-            return Err(CliError::Other(format!(
+            return Err(CliError::refused(format!(
                 "refusing to remove {held}: pid {} is still running on this host, and removing \
-                 its lock would not stop it. Stop that process (or let it finish): its lock goes \
-                 with it",
+                 its lock would not stop it",
                 holder.pid
-            )));
+            ))
+            .hint("stop that process (or let it finish): its lock goes with it"));
         }
         let fate = holder_fate(&holder);
         if !force {

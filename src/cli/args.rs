@@ -61,6 +61,11 @@ pub struct GlobalArgs {
     /// fails naming the host (e.g. 30s, 2m)
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s")]
     pub request_timeout: String,
+    /// Log to stderr: -v each provider request and answer, -vv their bodies (secrets, card data
+    /// and personal fields redacted) and state operations, -vvv everything [env: CARDFORM_LOG,
+    /// RUST_LOG syntax; CARDFORM_LOG_FILE to log to a file]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +101,9 @@ pub enum Command {
         after_help = "Examples:\n  cardform state list --status frozen\n  cardform state history\n  cardform state diff 3 5\n  cardform state export --format csv > cards.csv"
     )]
     State(StateCommand),
+    /// The named states of a PostgreSQL database, like Terraform's workspaces: list, new, delete
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
     /// Adopt a card issued outside cardform (read with cards/get; nothing is charged)
     #[command(after_help = "Example:\n  cardform import dave-sales card_8f2c41 --label team=sales")]
     Import(ImportArgs),
@@ -300,7 +308,7 @@ pub struct ApplyArgs {
     pub kyc_wait: String,
     /// Once approved, carry out a fleet of more cards than this a part of about this many at a
     /// time, so memory stays flat while orders are in flight (not with moves or people declared)
-    #[arg(long, value_name = "CARDS", default_value_t = super::parts::DEFAULT_PART_CARDS)]
+    #[arg(long, value_name = "CARDS", default_value_t = crate::exec::parts::DEFAULT_PART_CARDS)]
     pub part_size: usize,
 }
 
@@ -441,6 +449,41 @@ pub struct ShowArgs {
     /// Output format (markdown: for a saved plan only)
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// List the named states in the PostgreSQL database of --state: serial, cards, last run,
+    /// which is selected (Terraform's workspaces)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform' workspace list\n  cardform workspace list --json\n\nA SQLite file holds one state: list shows it."
+    )]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an empty named state beside the one --state names (what `init` does, for NAME)
+    #[command(
+        after_help = "Example:\n  cardform --state 'postgres://ci@db/cardform?state=prod' workspace new staging"
+    )]
+    New {
+        /// The new state's name: 1 to 40 characters from a-z 0-9 _
+        name: String,
+    },
+    /// Delete a named state of the database of --state, with its history (asks first; never the
+    /// selected state, a locked one, or one with live cards unless --force)
+    #[command(
+        after_help = "Examples:\n  cardform --state 'postgres://ci@db/cardform?state=prod' workspace delete staging\n  cardform workspace delete old_test --force   # without a terminal (CI), or with live cards"
+    )]
+    Delete {
+        /// The state to delete
+        name: String,
+        /// Do not ask (needed without a terminal), and delete it even with live cards (they
+        /// stay at the provider, unmanaged)
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,9 +15,12 @@ pub async fn run(args: &InitArgs, global: &Global) -> Result<Outcome, CliError> 
     let at = &global.state;
     let found = Store::schema_version(at).await?;
     if let Some(v) = found.filter(|v| *v < SCHEMA_VERSION && !args.upgrade) {
-        return Err(CliError::Other(format!(
-            "the state at {at} was written by an older cardform (schema {v}); upgrade it with \
-             `cardform init --upgrade --state {at}` (a copy of the old file is kept beside it)"
+        return Err(CliError::refused(format!(
+            "the state at {at} was written by an older cardform (schema {v})"
+        ))
+        .hint(format!(
+            "upgrade it with `cardform init --upgrade --state {at}` (a copy of the old file is \
+             kept beside it)"
         )));
     }
     // Only here is a state created, and only where nothing is (an empty file is refused, not
@@ -58,10 +61,11 @@ fn write_config() -> Result<Outcome, CliError> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(CliError::Other(format!(
-                "{} already exists: refusing to overwrite it (edit it, or remove it first)",
+            return Err(CliError::refused(format!(
+                "{} already exists: refusing to overwrite it",
                 path.display()
-            )));
+            ))
+            .hint("edit it, or remove it first"));
         }
         Err(e) => return Err(CliError::io(path.display(), e)),
     };

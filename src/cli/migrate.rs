@@ -72,18 +72,18 @@ async fn copy(
             return load(&dump, from, to, wait).await;
         }
         if lineage != dump.lineage {
-            return Err(CliError::Other(format!(
+            return Err(CliError::refused(format!(
                 "refusing to copy into {to}: it holds another state (lineage {lineage}, serial \
-                 {serial}); copying would mix two lineages and their idempotency keys. Pick an \
-                 empty place (e.g. another ?state=NAME)"
-            )));
+                 {serial}); copying would mix two lineages and their idempotency keys"
+            ))
+            .hint("pick an empty place (e.g. another ?state=NAME)"));
         }
         if serial == dump.serial {
             return Ok(format!(
                 "{to} already holds this state at serial {serial} (lineage {lineage}): nothing to copy.\n"
             ));
         }
-        return Err(CliError::Other(format!(
+        return Err(CliError::refused(format!(
             "refusing to copy into {to}: it holds this state at serial {serial}, the source is at \
              serial {}; both were written since they parted, and neither may overwrite the other",
             dump.serial

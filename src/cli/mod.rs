@@ -12,10 +12,9 @@ mod config;
 mod error;
 mod history;
 mod init;
+mod logging;
 mod migrate;
 mod out;
-mod parts;
-mod people;
 mod plan;
 mod project;
 mod provider;
@@ -26,6 +25,8 @@ mod sandbox_settings;
 mod session;
 mod settings;
 mod show;
+mod stale;
+mod states;
 mod surgery;
 mod validate;
 mod who;
@@ -36,7 +37,7 @@ use clap::CommandFactory;
 
 use std::process::ExitCode;
 
-use args::{Cli, Command, StateCommand};
+use args::{Cli, Command, StateCommand, WorkspaceCommand};
 use settings::Global;
 
 /// How a command ended, when it did not fail.
@@ -64,6 +65,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = logging::init(cli.global.verbose) {
+        eprint!("{}", e.render(crate::render::Style::PLAIN));
+        return ExitCode::from(1);
+    }
     let global = match project_for(&cli).and_then(|p| Global::resolve(&cli.global, p)) {
         Ok(g) => g,
         Err(e) => {
@@ -164,6 +169,11 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             StateCommand::Migrate(a) => migrate::run(&a, global).await,
             StateCommand::Backup(a) => migrate::backup(&a, global).await,
             StateCommand::ReplaceProvider(a) => rebind::replace_provider(&a, global).await,
+        },
+        Command::Workspace(c) => match c {
+            WorkspaceCommand::List { json } => states::ls(json, global).await,
+            WorkspaceCommand::New { name } => states::new(&name, global).await,
+            WorkspaceCommand::Delete { name, force } => states::delete(&name, force, global).await,
         },
         Command::Import(a) => surgery::import(&a, global).await,
         Command::Refresh(a) => refresh::refresh(&a, global).await,

@@ -16,9 +16,9 @@ pub fn print(text: &str) -> Result<Outcome, CliError> {
 }
 
 pub fn no_such_card(key: &str, global: &Global) -> CliError {
-    CliError::Other(format!(
-        "no card {key:?} in state {} (see `{}` for the keys it holds)",
-        global.state,
-        global.cmd("show")
-    ))
+    CliError::NoSuchCard {
+        key: key.to_owned(),
+        state: global.state.to_string(),
+        listing: global.cmd("show"),
+    }
 }

@@ -165,7 +165,7 @@ pub fn document(
     options: &PlanOptions,
     journal_key: &[u8],
 ) -> PlanDocument {
-    let people = super::people::planned(decls, journal_key);
+    let people = crate::exec::declared::planned(decls, journal_key);
     let p = plan::plan_all(
         &decls.cards,
         &decls.moves,

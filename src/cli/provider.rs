@@ -132,7 +132,7 @@ impl Provider {
         let api_secret = config.api_secret.clone();
         let handle = sandbox::spawn(config)
             .await
-            .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+            .map_err(|e| CliError::refused(format!("cannot start the sandbox: {e}")))?;
         // A saved world keeps its own balance; a larger --balance is paid in on top, so the
         // setting works on the world a user already has.
         let deposited = settings.balance.map(|b| handle.deposit_up_to(b));

@@ -66,7 +66,7 @@ async fn refresh_run(
     )
     .await;
     bar.finish();
-    let report = result.map_err(|e| CliError::Other(e.to_string()))?;
+    let report = result?;
     let summary = serde_json::json!({
         "cards_checked": report.cards_checked,
         "orders_checked": report.orders_checked,

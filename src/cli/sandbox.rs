@@ -14,7 +14,7 @@ pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
     let config = config(a)?;
     let handle = sandbox::spawn(config.clone())
         .await
-        .map_err(|e| CliError::Other(format!("cannot start the sandbox: {e}")))?;
+        .map_err(|e| CliError::refused(format!("cannot start the sandbox: {e}")))?;
     println!("{}", handle.banner(&config));
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;

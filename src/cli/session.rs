@@ -41,6 +41,7 @@ impl Session {
         work: impl AsyncFnOnce(u64) -> Result<(T, serde_json::Value), CliError>,
     ) -> Result<T, CliError> {
         let serial = self.store.begin_run(super::who::run_info()).await?;
+        tracing::debug!(target: "cardform::state", serial, "run begun");
         let adopt = self.adopt.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(provider) = adopt {
             self.store.set_provider(provider.as_str()).await?;
@@ -48,6 +49,7 @@ impl Session {
         match work(serial).await {
             Ok((value, summary)) => {
                 self.store.finish_run(serial, &summary).await?;
+                tracing::debug!(target: "cardform::state", serial, "run finished");
                 Ok(value)
             }
             Err(e) => {
@@ -91,6 +93,7 @@ async fn write_inner<T>(
 ) -> Result<T, CliError> {
     let store = open(global).await?;
     let lock = super::who::acquire_lock(&store, wait).await?;
+    tracing::debug!(target: "cardform::state", lock_id = %lock.lock_id, "lock taken");
     let mut session = Session {
         store,
         lock,
@@ -108,6 +111,12 @@ async fn write_inner<T>(
         Err(e) => Err(e),
     };
     let released = session.store.release_lock(&session.lock.lock_id).await;
+    tracing::debug!(
+        target: "cardform::state",
+        lock_id = %session.lock.lock_id,
+        ok = released.is_ok(),
+        "lock released"
+    );
     session.store.close().await;
     let value = result?;
     released?;
@@ -130,6 +139,7 @@ async fn bind(store: &Store, provider: &ProviderId) -> Result<Option<ProviderId>
 /// runner pointed at the wrong place never starts a new lineage and pays for every card again.
 /// Something there that is not a state (an empty file, say) is refused even with `--sandbox`.
 pub async fn open(global: &Global) -> Result<Store, CliError> {
+    tracing::debug!(target: "cardform::state", location = %global.state, "opening state for writing");
     let store = match Store::open(&global.state).await {
         Err(StateError::Missing { .. }) if global.sandbox => {
             match Store::create(&global.state).await {
@@ -168,10 +178,11 @@ pub async fn reading_required<T>(
 ) -> Result<T, CliError> {
     reading(global, async |store: Option<&Store>| match store {
         Some(store) => work(store).await,
-        None => Err(CliError::Other(format!(
-            "no state at {}: nothing has been applied or imported yet (pass --state PATH to use another)",
+        None => Err(CliError::refused(format!(
+            "no state at {}: nothing has been applied or imported yet",
             global.state
-        ))),
+        ))
+        .hint("pass --state PATH to use another")),
     })
     .await
 }
@@ -180,6 +191,7 @@ pub async fn reading_required<T>(
 /// (an empty state); otherwise a missing state is an error that says how to make one. The caller
 /// closes it: prefer [`reading`].
 async fn read(global: &Global) -> Result<Option<Store>, CliError> {
+    tracing::debug!(target: "cardform::state", location = %global.state, "opening state for reading");
     match Store::open_existing(&global.state).await? {
         Some(store) => Ok(Some(store)),
         None if global.sandbox => Ok(None),

@@ -402,7 +402,7 @@ pub fn check_not_empty(
     } else {
         decls.files.join(", ")
     };
-    Err(CliError::Other(format!(
+    Err(CliError::refused(format!(
         "no cards are declared in {files}: refusing to go on, since every card in state would \
          count as undeclared (and --prune would freeze them all); check the -f paths, or pass \
          --allow-empty if an empty fleet is what you mean (nothing was sent to the provider)"
@@ -420,7 +420,7 @@ pub fn check_cards_declared(
     if !decls.cards.is_empty() || cards_in_state == 0 || allow_empty {
         return Ok(());
     }
-    Err(CliError::Other(format!(
+    Err(CliError::refused(format!(
         "only people are declared in {}, no cards, while state holds {cards_in_state} card{}: \
          refusing to go on, since every one of them would count as undeclared (and --prune would \
          freeze them all); add the card files to -f, or pass --allow-empty if that is what you \

@@ -35,8 +35,8 @@ pub async fn show(args: &ShowArgs, global: &Global) -> Result<Outcome, CliError>
     })
     .await;
     match (shown, not_a_plan, &args.key) {
-        (Err(CliError::Other(m)), Some(why), Some(arg)) if m.starts_with("no card ") => {
-            Err(CliError::Other(format!(
+        (Err(CliError::NoSuchCard { .. }), Some(why), Some(arg)) => {
+            Err(CliError::refused(format!(
                 "{arg} is neither a saved plan ({why}) nor a card in state {}",
                 global.state
             )))

@@ -50,7 +50,7 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
                     )
                 })
                 .collect();
-            return Err(CliError::Other(format!(
+            return Err(CliError::refused(format!(
                 "refusing to forget {key}: its {} still open and would no longer be tracked; run `{}` (or `{}`) until it finishes, or pass --force",
                 if which.len() == 1 {
                     format!("{} is", which[0])
@@ -115,11 +115,12 @@ pub async fn mv(args: &MvArgs, global: &Global) -> Result<Outcome, CliError> {
         if s.store().get_card(new).await?.is_none()
             && !s.store().orders_of(&Address::card(new)).await?.is_empty()
         {
-            return Err(CliError::Other(format!(
+            return Err(CliError::refused(format!(
                 "refusing to move {old} to {new}: the journal holds the orders of an earlier card \
-                 under {new}, taken out of state; its history would mix with {old}'s: choose \
-                 another key (nothing was changed)"
-            )));
+                 under {new}, taken out of state; its history would mix with {old}'s (nothing was \
+                 changed)"
+            ))
+            .hint("choose another key"));
         }
         let serial = s
             .run(async |serial| {
@@ -172,17 +173,19 @@ async fn import_locked(
     let key = args.key.as_str();
     let snapshot = store.snapshot().await?;
     if snapshot.cards.contains_key(key) {
-        return Err(CliError::Other(format!(
-            "{key} is already in state: pick another key, or `{}` first",
-            global.cmd(&format!("state rm {key}"))
-        )));
+        return Err(
+            CliError::refused(format!("{key} is already in state")).hint(format!(
+                "pick another key, or `{}` first",
+                global.cmd(&format!("state rm {key}"))
+            )),
+        );
     }
     if let Some(other) = snapshot
         .cards
         .values()
         .find(|c| c.card_id.as_deref() == Some(args.card_id.as_str()))
     {
-        return Err(CliError::Other(format!(
+        return Err(CliError::refused(format!(
             "card {} is already managed as {}",
             args.card_id, other.key
         )));
@@ -198,11 +201,11 @@ async fn import_locked(
             ]
             .contains(&e.slug.as_str()) =>
         {
-            return Err(CliError::Other(format!(
-                "the provider has no card {:?} ({}): check the card id (copy it from the \
-                 provider's dashboard or API); nothing was imported",
+            return Err(CliError::refused(format!(
+                "the provider has no card {:?} ({}); nothing was imported",
                 args.card_id, e.slug
-            )));
+            ))
+            .hint("check the card id (copy it from the provider's dashboard or API)"));
         }
         Err(e) => return Err(e.into()),
     };
@@ -213,7 +216,7 @@ async fn import_locked(
     let product = seen.product_code.clone();
     drop(seen);
     let (Some(user), Some(product)) = (user, product) else {
-        return Err(CliError::Other(format!(
+        return Err(CliError::refused(format!(
             "the provider's card {} has no external_user_id or product_code: cannot manage it",
             args.card_id
         )));

@@ -93,6 +93,22 @@ const SECRET_HINT: &str = "the api secret does not match the provider's: check C
 const CLOCK_HINT: &str = "the provider rejected the request timestamp: the system clock must be \
      within ±30 s of real time (check NTP / time sync)";
 
+/// The hint travels as miette's `help`, the way every error's does at the edge; the provider's
+/// slug is the code.
+impl miette::Diagnostic for ClientError {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        match self {
+            ClientError::Provider(e) => Some(Box::new(format!("provider::{}", e.slug))),
+            _ => None,
+        }
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        let hint = self.hint();
+        (!hint.is_empty()).then(|| Box::new(hint) as Box<dyn std::fmt::Display>)
+    }
+}
+
 fn provider_hint(e: &ProviderError) -> &'static str {
     let msg = e.message.to_ascii_lowercase();
     match e.slug.as_str() {

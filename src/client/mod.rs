@@ -3,13 +3,16 @@
 //!
 //! Owns transport concerns only: headers, timeouts, which failures are retried and how long to
 //! wait, and turning HTTP exchanges into typed results or [`ClientError`]s. It must not know about
-//! plans, state or orders' meaning, must not print or log, and never lets a secret out: the api
-//! key and secret only reach the wire (header / envelope key), never a message or `Debug`.
+//! plans, state or orders' meaning, must not print, and never lets a secret out: the api key and
+//! secret only reach the wire (header / envelope key), never a message, a log or `Debug`. Each
+//! exchange is logged through `tracing` (`log`), its bodies only as `redact` masks them.
 //!
 //! Crypto, body shapes and types come from [`crate::wire`]; nothing here re-implements them.
 
 mod error;
 mod limiter;
+mod log;
+pub mod redact;
 mod retry;
 mod stats;
 
@@ -335,6 +338,7 @@ impl Client {
                                 .saturating_sub(last_answer.elapsed()),
                         );
                     }
+                    log::retry(path, attempts, delay, &reason);
                     if delay >= WAIT_NOTICE_AFTER {
                         self.tell(&Wait::RetryAfter {
                             host: self.inner.shown_url.clone(),
@@ -359,6 +363,7 @@ impl Client {
     }
 
     fn tell(&self, wait: &Wait) {
+        tracing::info!(target: "cardform::client", "{wait}");
         let listener = self
             .inner
             .on_wait
@@ -382,7 +387,9 @@ impl Client {
     ) -> Result<C::Response, Failure> {
         let inner = &*self.inner;
         let path = endpoint.path();
+        let queued = tokio::time::Instant::now();
         let slot = inner.limiter.acquire().await;
+        log::limiter_wait(path, queued.elapsed());
         // Taken after the limiter so a long wait cannot push it out of the provider's window;
         // fresh per attempt because the provider rejects a repeated timestamp as a replay.
         let ts = TimestampSource::global().next();
@@ -405,6 +412,7 @@ impl Client {
             rb = rb.header(IDEMPOTENCY_KEY_HEADER, k);
         }
         inner.counters.sent(endpoint);
+        log::request(&inner.shown_url, path, attempt, idempotency_key, fields);
         let started = tokio::time::Instant::now();
         let send = rb.send();
         tokio::pin!(send);
@@ -421,12 +429,24 @@ impl Client {
                 send.await
             }
         };
-        let resp = sent.map_err(|e| self.transport_failure(e))?;
+        let resp = sent.map_err(|e| self.transport_failure(e, path, attempt, started))?;
         inner.reached.store(true, Ordering::Relaxed);
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
         // A connection closed or reset mid-body is as transient as one that never answered.
-        let bytes = resp.bytes().await.map_err(|e| self.transport_failure(e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_failure(e, path, attempt, started))?;
+        let code = status.as_u16();
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
+            let slug = describe_error_body(&bytes);
+            let answer = log::Answer::Plain(slug.trim());
+            log::answer(path, attempt, code, started.elapsed(), &answer);
+        }
 
         if status == StatusCode::TOO_MANY_REQUESTS {
             bump(&inner.counters.rate_limited);
@@ -449,7 +469,13 @@ impl Client {
             });
         }
 
-        match wire::decode_response(&inner.key, &bytes) {
+        let decoded = wire::decode_response(&inner.key, &bytes);
+        let answer = match &decoded {
+            Ok(d) => log::Answer::Decoded(d),
+            Err(_) => log::Answer::Undecodable,
+        };
+        log::answer(path, attempt, code, started.elapsed(), &answer);
+        match decoded {
             Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
                 bump(&inner.counters.rate_limited);
                 inner.limiter.on_throttled(slot, retry_after);
@@ -494,9 +520,16 @@ impl Client {
         }
     }
 
-    fn transport_failure(&self, e: reqwest::Error) -> Failure {
+    fn transport_failure(
+        &self,
+        e: reqwest::Error,
+        endpoint: &str,
+        attempt: u32,
+        started: tokio::time::Instant,
+    ) -> Failure {
         // The endpoint is reported separately; the URL could carry userinfo from the config.
         let e = e.without_url();
+        log::no_answer(endpoint, attempt, started.elapsed(), &error_chain(&e));
         let c = &self.inner.counters;
         if e.is_builder() {
             return Failure::Final(ClientError::Fatal(format!(

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use super::mutation::Mutation;
+use super::mutation::CardMutation;
 use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
 use crate::model::{Address, DesiredStatus, ResourceKind};
 use crate::plan::{Action, ActionKind, Attributes};
@@ -26,7 +26,7 @@ impl Ctx {
             .after
             .as_ref()
             .expect("issue actions always carry the declared attributes");
-        let mutation = Mutation::IssueCard(CreateCardRequest {
+        let mutation = CardMutation::IssueCard(CreateCardRequest {
             product_code: Some(after.product_code.to_string()),
             product_id: None,
             external_user_id: after.external_user_id.to_string(),
@@ -255,7 +255,7 @@ impl Ctx {
             Some(c) => c,
             None => placeholder_card(&order, action, &self.now()),
         };
-        let mutation = match Mutation::from_journal(order.kind, &order.request) {
+        let mutation = match CardMutation::from_journal(order.kind, &order.request) {
             Ok(m) => m,
             Err(e) => {
                 return Ok(Ended::Failed {
@@ -266,13 +266,10 @@ impl Ctx {
         };
         let ended = self.perform(order, &mutation, &mut card).await?;
         match mutation {
-            Mutation::IssueCard(_) => self.after_issue(ended, &mut card, None).await,
-            // A person's entry is re-sent by its create action, never resumed here.
-            Mutation::Freeze(_)
-            | Mutation::Unfreeze(_)
-            | Mutation::Topup(_)
-            | Mutation::CreateUser(_)
-            | Mutation::CreateCardholder(_) => Ok(ended),
+            CardMutation::IssueCard(_) => self.after_issue(ended, &mut card, None).await,
+            CardMutation::Freeze(_) | CardMutation::Unfreeze(_) | CardMutation::Topup(_) => {
+                Ok(ended)
+            }
         }
     }
 
@@ -316,11 +313,11 @@ impl Ctx {
             + 1;
         let external_user_id = card.external_user_id.to_string();
         let mutation = match kind {
-            OrderKind::Unfreeze => Mutation::Unfreeze(UnfreezeRequest {
+            OrderKind::Unfreeze => CardMutation::Unfreeze(UnfreezeRequest {
                 card_id: card_id.to_string(),
                 external_user_id,
             }),
-            _ => Mutation::Freeze(FreezeRequest {
+            _ => CardMutation::Freeze(FreezeRequest {
                 card_id: card_id.to_string(),
                 external_user_id,
             }),
@@ -369,7 +366,7 @@ impl Ctx {
                 message: format!("{why}; the top-up was not sent"),
             });
         }
-        let mutation = Mutation::Topup(TopupRequest {
+        let mutation = CardMutation::Topup(TopupRequest {
             card_id: card_id.to_string(),
             amount,
         });

@@ -1,7 +1,7 @@
 //! Carrying out a plan: the scheduler over its changes, concurrency, the order journal, polling to
 //! completion. Reports progress as [`Event`]s and never prints.
 //!
-//! The money rules live here. Every mutation ([`Mutation`]) goes through one path (`perform`):
+//! The money rules live here. Every mutation ([`CardMutation`], [`PersonMutation`]) goes through one path (`perform`):
 //! committed to the journal (with its deterministic idempotency key and request) *before* it is
 //! sent, its order id committed as soon as it is known, tracked to the end and settled, so a run
 //! killed at any instant resumes the same orders instead of creating new ones. A change starts
@@ -11,9 +11,11 @@
 //! what each card action means in mutations.
 
 mod card;
+pub mod declared;
 pub mod events;
 pub mod keys;
 pub mod mutation;
+pub mod parts;
 mod people;
 mod perform;
 pub mod poll;
@@ -25,7 +27,7 @@ pub mod schedule;
 pub mod slugs;
 
 pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
-pub use mutation::Mutation;
+pub use mutation::{CardMutation, PersonMutation};
 pub(crate) use perform::settle;
 
 use rust_decimal::Decimal;

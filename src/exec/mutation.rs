@@ -1,7 +1,9 @@
-//! [`Mutation`]: every provider request that changes something, as one typed value. Each knows
-//! its order kind and endpoint, which of its fields are personal (journalled only as a keyed
-//! digest), how it is written to and read back from the journal, and how it is sent. Must not
-//! touch state or decide anything: `perform` does the journalling, the planner the deciding.
+//! Every provider request that changes something, as a typed value: a card's ([`CardMutation`],
+//! answered with an order to track) or a person's ([`PersonMutation`], answered at once with the
+//! person). Each knows its order kind and endpoint, which of its fields are personal (journalled
+//! only as a keyed digest), how it is written to the journal ([`Journaled`]), and how it is sent,
+//! so a card's path cannot be handed a person's request: that does not compile. Must not touch
+//! state or decide anything: `perform` does the journalling, the planner the deciding.
 //!
 //! Adding a kind of resource means adding its mutations here: nothing else in the executor sends.
 
@@ -15,29 +17,40 @@ use crate::wire::{
     TopupRequest, UnfreezeRequest, digest::hmac_sha256,
 };
 
-/// A request that changes something at the provider. Card mutations are answered with an order
-/// to track ([`Mutation::send`]); a person's are answered at once with the entity
-/// ([`Mutation::send_person`]).
-#[derive(Clone, PartialEq, Eq)]
-pub enum Mutation {
+/// What the journal needs of any mutation: its order kind, its endpoint (as the audit trail
+/// names it) and the request as the journal keeps it.
+pub trait Journaled {
+    fn kind(&self) -> OrderKind;
+    fn endpoint(&self) -> &'static str;
+    /// The request as the journal keeps it: the exact fields sent, except personal ones, which
+    /// become keyed digests (`journal_key` never reaches state).
+    fn journal_form(&self, journal_key: &[u8]) -> String;
+}
+
+/// A request that changes a card at the provider, answered with an order to track
+/// ([`CardMutation::send`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardMutation {
     IssueCard(CreateCardRequest),
     Freeze(FreezeRequest),
     Unfreeze(UnfreezeRequest),
     Topup(TopupRequest),
+}
+
+/// A request that registers a person at the provider, answered at once with the person
+/// ([`PersonMutation::send`]).
+#[derive(Clone, PartialEq, Eq)]
+pub enum PersonMutation {
     CreateUser(CreateUserRequest),
     CreateCardholder(CreateCardholderRequest),
 }
 
 /// Never prints a cardholder's personal fields: a mutation may end up in an error or a log line.
-impl std::fmt::Debug for Mutation {
+impl std::fmt::Debug for PersonMutation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mutation::IssueCard(r) => f.debug_tuple("IssueCard").field(r).finish(),
-            Mutation::Freeze(r) => f.debug_tuple("Freeze").field(r).finish(),
-            Mutation::Unfreeze(r) => f.debug_tuple("Unfreeze").field(r).finish(),
-            Mutation::Topup(r) => f.debug_tuple("Topup").field(r).finish(),
-            Mutation::CreateUser(r) => f.debug_tuple("CreateUser").field(r).finish(),
-            Mutation::CreateCardholder(r) => f
+            PersonMutation::CreateUser(r) => f.debug_tuple("CreateUser").field(r).finish(),
+            PersonMutation::CreateCardholder(r) => f
                 .debug_struct("CreateCardholder")
                 .field("external_user_id", &r.external_user_id)
                 .field("subprovider_code", &r.subprovider_code)
@@ -67,60 +80,90 @@ pub struct Unreadable {
     why: String,
 }
 
-impl Mutation {
-    pub fn kind(&self) -> OrderKind {
+impl Journaled for CardMutation {
+    fn kind(&self) -> OrderKind {
         match self {
-            Mutation::IssueCard(_) => OrderKind::Issue,
-            Mutation::Freeze(_) => OrderKind::Freeze,
-            Mutation::Unfreeze(_) => OrderKind::Unfreeze,
-            Mutation::Topup(_) => OrderKind::Topup,
-            Mutation::CreateUser(_) => OrderKind::CreateUser,
-            Mutation::CreateCardholder(_) => OrderKind::CreateCardholder,
+            CardMutation::IssueCard(_) => OrderKind::Issue,
+            CardMutation::Freeze(_) => OrderKind::Freeze,
+            CardMutation::Unfreeze(_) => OrderKind::Unfreeze,
+            CardMutation::Topup(_) => OrderKind::Topup,
         }
     }
 
-    /// The provider endpoint, as the audit trail names it.
-    pub fn endpoint(&self) -> &'static str {
+    fn endpoint(&self) -> &'static str {
         match self {
-            Mutation::IssueCard(_) => CreateCardRequest::ENDPOINT.path(),
-            Mutation::Freeze(_) => FreezeRequest::ENDPOINT.path(),
-            Mutation::Unfreeze(_) => UnfreezeRequest::ENDPOINT.path(),
-            Mutation::Topup(_) => TopupRequest::ENDPOINT.path(),
-            Mutation::CreateUser(_) => CreateUserRequest::ENDPOINT.path(),
-            Mutation::CreateCardholder(_) => CreateCardholderRequest::ENDPOINT.path(),
+            CardMutation::IssueCard(_) => CreateCardRequest::ENDPOINT.path(),
+            CardMutation::Freeze(_) => FreezeRequest::ENDPOINT.path(),
+            CardMutation::Unfreeze(_) => UnfreezeRequest::ENDPOINT.path(),
+            CardMutation::Topup(_) => TopupRequest::ENDPOINT.path(),
         }
     }
 
-    /// Request fields that identify a person: never journalled as their value.
-    pub fn personal_fields(&self) -> &'static [&'static str] {
+    /// A card's requests hold nothing personal: journalled as sent.
+    fn journal_form(&self, journal_key: &[u8]) -> String {
         match self {
-            Mutation::IssueCard(_)
-            | Mutation::Freeze(_)
-            | Mutation::Unfreeze(_)
-            | Mutation::Topup(_)
-            | Mutation::CreateUser(_) => &[],
-            Mutation::CreateCardholder(_) => CARDHOLDER_PERSONAL_FIELDS,
+            CardMutation::IssueCard(r) => journal_json(r, &[], journal_key),
+            CardMutation::Freeze(r) => journal_json(r, &[], journal_key),
+            CardMutation::Unfreeze(r) => journal_json(r, &[], journal_key),
+            CardMutation::Topup(r) => journal_json(r, &[], journal_key),
+        }
+    }
+}
+
+impl Journaled for PersonMutation {
+    fn kind(&self) -> OrderKind {
+        match self {
+            PersonMutation::CreateUser(_) => OrderKind::CreateUser,
+            PersonMutation::CreateCardholder(_) => OrderKind::CreateCardholder,
         }
     }
 
-    /// The request as the journal keeps it: the exact fields sent, except personal ones, which
-    /// become keyed digests (`journal_key` never reaches state).
-    pub fn journal_form(&self, journal_key: &[u8]) -> String {
-        let personal = self.personal_fields();
+    fn endpoint(&self) -> &'static str {
         match self {
-            Mutation::IssueCard(r) => journal_json(r, personal, journal_key),
-            Mutation::Freeze(r) => journal_json(r, personal, journal_key),
-            Mutation::Unfreeze(r) => journal_json(r, personal, journal_key),
-            Mutation::Topup(r) => journal_json(r, personal, journal_key),
-            Mutation::CreateUser(r) => journal_json(r, personal, journal_key),
-            Mutation::CreateCardholder(r) => journal_json(r, personal, journal_key),
+            PersonMutation::CreateUser(_) => CreateUserRequest::ENDPOINT.path(),
+            PersonMutation::CreateCardholder(_) => CreateCardholderRequest::ENDPOINT.path(),
         }
     }
 
-    /// The mutation a journal entry recorded, to re-send it under the same key. A kind with
-    /// personal fields cannot be rebuilt from the journal alone: its caller supplies the values
-    /// again from the declarations and checks them against the digests.
-    pub fn from_journal(kind: OrderKind, request: &str) -> Result<Mutation, Unreadable> {
+    fn journal_form(&self, journal_key: &[u8]) -> String {
+        match self {
+            PersonMutation::CreateUser(r) => journal_json(r, &[], journal_key),
+            PersonMutation::CreateCardholder(r) => {
+                journal_json(r, CARDHOLDER_PERSONAL_FIELDS, journal_key)
+            }
+        }
+    }
+}
+
+impl PersonMutation {
+    /// Sends it under `idempotency_key`; the provider creates the person once.
+    pub async fn send(
+        &self,
+        client: &Client,
+        idempotency_key: &str,
+    ) -> Result<PersonAnswer, ClientError> {
+        let key = Some(idempotency_key);
+        match self {
+            PersonMutation::CreateUser(r) => client.call(r, key).await.map(|u| PersonAnswer {
+                id: u.user_id,
+                ..PersonAnswer::default()
+            }),
+            PersonMutation::CreateCardholder(r) => {
+                client.call(r, key).await.map(|c| PersonAnswer {
+                    id: Some(c.cardholder_id),
+                    registration_status: Some(c.registration_status.to_string()),
+                    kyc_status: Some(c.kyc_status.to_string()),
+                })
+            }
+        }
+    }
+}
+
+impl CardMutation {
+    /// The card mutation a journal entry recorded, to re-send it under the same key. A person's
+    /// entry is not one: its create action sends it again, the declarations supplying the
+    /// personal fields the journal holds only as digests.
+    pub fn from_journal(kind: OrderKind, request: &str) -> Result<CardMutation, Unreadable> {
         fn parse<T: DeserializeOwned>(kind: OrderKind, request: &str) -> Result<T, Unreadable> {
             serde_json::from_str(request).map_err(|e| Unreadable {
                 kind: kind.as_str(),
@@ -128,14 +171,13 @@ impl Mutation {
             })
         }
         match kind {
-            OrderKind::Issue => parse(kind, request).map(Mutation::IssueCard),
-            OrderKind::Freeze => parse(kind, request).map(Mutation::Freeze),
-            OrderKind::Unfreeze => parse(kind, request).map(Mutation::Unfreeze),
-            OrderKind::Topup => parse(kind, request).map(Mutation::Topup),
-            OrderKind::CreateUser => parse(kind, request).map(Mutation::CreateUser),
-            OrderKind::CreateCardholder => Err(Unreadable {
+            OrderKind::Issue => parse(kind, request).map(CardMutation::IssueCard),
+            OrderKind::Freeze => parse(kind, request).map(CardMutation::Freeze),
+            OrderKind::Unfreeze => parse(kind, request).map(CardMutation::Unfreeze),
+            OrderKind::Topup => parse(kind, request).map(CardMutation::Topup),
+            OrderKind::CreateUser | OrderKind::CreateCardholder => Err(Unreadable {
                 kind: kind.as_str(),
-                why: "it holds the personal fields as digests only: the declarations supply them"
+                why: "a person's entry is not a card's order: its create action sends it again"
                     .into(),
             }),
         }
@@ -146,35 +188,11 @@ impl Mutation {
     pub async fn send(&self, client: &Client, idempotency_key: &str) -> Result<Order, ClientError> {
         let key = Some(idempotency_key);
         match self {
-            Mutation::IssueCard(r) => client.call(r, key).await,
-            Mutation::Freeze(r) => client.call(r, key).await,
-            Mutation::Unfreeze(r) => client.call(r, key).await,
-            Mutation::Topup(r) => client.call(r, key).await,
-            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => Err(ClientError::Fatal(
-                "a person's mutation is answered with the person, not an order: send_person".into(),
-            )),
+            CardMutation::IssueCard(r) => client.call(r, key).await,
+            CardMutation::Freeze(r) => client.call(r, key).await,
+            CardMutation::Unfreeze(r) => client.call(r, key).await,
+            CardMutation::Topup(r) => client.call(r, key).await,
         }
-    }
-
-    /// Sends a person's mutation under `idempotency_key`; `None` for a card's.
-    pub async fn send_person(
-        &self,
-        client: &Client,
-        idempotency_key: &str,
-    ) -> Option<Result<PersonAnswer, ClientError>> {
-        let key = Some(idempotency_key);
-        Some(match self {
-            Mutation::CreateUser(r) => client.call(r, key).await.map(|u| PersonAnswer {
-                id: u.user_id,
-                ..PersonAnswer::default()
-            }),
-            Mutation::CreateCardholder(r) => client.call(r, key).await.map(|c| PersonAnswer {
-                id: Some(c.cardholder_id),
-                registration_status: Some(c.registration_status.to_string()),
-                kyc_status: Some(c.kyc_status.to_string()),
-            }),
-            _ => return None,
-        })
     }
 
     /// Why `o`, as the provider answered it, cannot be the order this mutation created under
@@ -185,12 +203,10 @@ impl Mutation {
     pub fn mismatch(&self, journaled: &crate::state::OrderRecord, o: &Order) -> Option<String> {
         use crate::wire::OrderType;
         let expected = match self {
-            Mutation::IssueCard(_) => OrderType::CardIssue,
-            Mutation::Freeze(_) => OrderType::CardFreeze,
-            Mutation::Unfreeze(_) => OrderType::CardUnfreeze,
-            Mutation::Topup(_) => OrderType::CardTopup,
-            // Answered with the person, not an order: nothing here to contradict the journal.
-            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => return None,
+            CardMutation::IssueCard(_) => OrderType::CardIssue,
+            CardMutation::Freeze(_) => OrderType::CardFreeze,
+            CardMutation::Unfreeze(_) => OrderType::CardUnfreeze,
+            CardMutation::Topup(_) => OrderType::CardTopup,
         };
         let known_type = !matches!(&o.order_type, OrderType::Unknown(s) if s.is_empty());
         if known_type && o.order_type != expected {
@@ -207,7 +223,7 @@ impl Mutation {
         }
         let said = |field: &str| o.data.get(field).and_then(|v| v.as_str());
         match self {
-            Mutation::IssueCard(r) => {
+            CardMutation::IssueCard(r) => {
                 if let (Some(theirs), Some(ours)) = (said("product_code"), &r.product_code)
                     && theirs != ours
                 {
@@ -237,7 +253,7 @@ impl Mutation {
                     ));
                 }
             }
-            Mutation::Topup(r) => {
+            CardMutation::Topup(r) => {
                 if let Some(theirs) = o.card_id.as_deref().filter(|c| *c != r.card_id) {
                     return Some(format!(
                         "order {} tops up card {theirs}, not {}",
@@ -254,8 +270,8 @@ impl Mutation {
                     ));
                 }
             }
-            Mutation::Freeze(FreezeRequest { card_id, .. })
-            | Mutation::Unfreeze(UnfreezeRequest { card_id, .. }) => {
+            CardMutation::Freeze(FreezeRequest { card_id, .. })
+            | CardMutation::Unfreeze(UnfreezeRequest { card_id, .. }) => {
                 if let Some(theirs) = o.card_id.as_deref().filter(|c| c != card_id) {
                     return Some(format!(
                         "order {} is for card {theirs}, not {card_id}",
@@ -263,7 +279,6 @@ impl Mutation {
                     ));
                 }
             }
-            Mutation::CreateUser(_) | Mutation::CreateCardholder(_) => {}
         }
         None
     }
@@ -350,26 +365,26 @@ mod tests {
 
     #[test]
     fn card_mutations_round_trip_through_the_journal() {
-        let issue = Mutation::IssueCard(CreateCardRequest {
+        let issue = CardMutation::IssueCard(CreateCardRequest {
             product_code: Some("VISA_USD_STD".into()),
             product_id: None,
             external_user_id: "u-1".into(),
             initial_topup_amount: Some("50.00".parse().unwrap()),
         });
-        let freeze = Mutation::Freeze(FreezeRequest {
+        let freeze = CardMutation::Freeze(FreezeRequest {
             card_id: "card_1".into(),
             external_user_id: "u-1".into(),
         });
-        let unfreeze = Mutation::Unfreeze(UnfreezeRequest {
+        let unfreeze = CardMutation::Unfreeze(UnfreezeRequest {
             card_id: "card_1".into(),
             external_user_id: "u-1".into(),
         });
         for m in [issue, freeze, unfreeze] {
             let text = m.journal_form(&[1; 32]);
-            assert_eq!(Mutation::from_journal(m.kind(), &text).unwrap(), m);
+            assert_eq!(CardMutation::from_journal(m.kind(), &text).unwrap(), m);
         }
         // A journal entry that does not fit its kind is an error, never a request with blanks.
-        assert!(Mutation::from_journal(OrderKind::Freeze, "{}").is_err());
-        assert!(Mutation::from_journal(OrderKind::Freeze, "not json").is_err());
+        assert!(CardMutation::from_journal(OrderKind::Freeze, "{}").is_err());
+        assert!(CardMutation::from_journal(OrderKind::Freeze, "not json").is_err());
     }
 }

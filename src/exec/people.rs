@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::mutation::{Mutation, PersonAnswer};
+use super::mutation::{Journaled, PersonAnswer, PersonMutation};
 use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, ResourceKind};
@@ -70,22 +70,16 @@ impl Ctx {
                 Some(&record),
             )
             .await?;
-        let answer = match mutation
-            .send_person(&self.client, &order.idempotency_key)
-            .await
-        {
-            Some(answer) => answer,
-            None => unreachable!("person_mutation builds only a person's mutations"),
-        };
+        let answer = mutation.send(&self.client, &order.idempotency_key).await;
         self.settle_person(order, &mutation, answer).await
     }
 
-    fn person_mutation(&self, address: &Address) -> Result<Mutation, Ended> {
+    fn person_mutation(&self, address: &Address) -> Result<PersonMutation, Ended> {
         let Some(uid) = address.person() else {
             return Err(corrupt(format!("{address} is not a person")));
         };
         if address.kind == ResourceKind::User {
-            return Ok(Mutation::CreateUser(CreateUserRequest {
+            return Ok(PersonMutation::CreateUser(CreateUserRequest {
                 external_user_id: uid.to_owned(),
             }));
         }
@@ -98,7 +92,7 @@ impl Ctx {
                 ),
             });
         };
-        Ok(Mutation::CreateCardholder(CreateCardholderRequest {
+        Ok(PersonMutation::CreateCardholder(CreateCardholderRequest {
             subprovider_code: address.subprovider().unwrap_or_default().to_owned(),
             ..form.clone()
         }))
@@ -107,7 +101,7 @@ impl Ctx {
     async fn settle_person(
         &self,
         mut order: OrderRecord,
-        mutation: &Mutation,
+        mutation: &PersonMutation,
         answer: Result<PersonAnswer, ClientError>,
     ) -> Result<Ended, ExecError> {
         let adopted = match &answer {
@@ -324,8 +318,8 @@ pub(super) enum KycWait {
 /// What is kept and shown of a refusal of `mutation`. A provider's message about a cardholder
 /// may quote the very fields it refused (`email "ada@…" is not valid`): it goes nowhere, only its
 /// slug and the fields it names do.
-fn refusal_message(mutation: &Mutation, e: &ClientError) -> String {
-    let Mutation::CreateCardholder(_) = mutation else {
+fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
+    let PersonMutation::CreateCardholder(_) = mutation else {
         return e.to_string();
     };
     let ClientError::Provider(p) = e else {
@@ -388,7 +382,7 @@ mod tests {
             http_status: 400,
             kyc_status: None,
         });
-        let holder = Mutation::CreateCardholder(crate::wire::CreateCardholderRequest {
+        let holder = PersonMutation::CreateCardholder(crate::wire::CreateCardholderRequest {
             external_user_id: "u-1".into(),
             subprovider_code: "sp".into(),
             first_name: "Ada".into(),
@@ -403,7 +397,7 @@ mod tests {
         assert!(kept.contains("about email"), "{kept}");
         assert!(kept.contains("invalid_request"), "{kept}");
         // A user's refusal says nothing personal: kept as the provider said it.
-        let user = Mutation::CreateUser(crate::wire::CreateUserRequest {
+        let user = PersonMutation::CreateUser(crate::wire::CreateUserRequest {
             external_user_id: "u-1".into(),
         });
         assert!(refusal_message(&user, &e).contains("is not an email address"));

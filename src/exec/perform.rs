@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 use super::events::ChargeWarning;
-use super::mutation::Mutation;
+use super::mutation::{CardMutation, Journaled};
 use super::people::{KycTries, KycWait};
 use super::poll::{FirstCheck, Seen};
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
@@ -26,7 +26,7 @@ impl Ctx {
         &self,
         idempotency_key: String,
         address: Address,
-        mutation: &Mutation,
+        mutation: &impl Journaled,
         attempt: u32,
         estimated_charge: Option<Decimal>,
         record: Option<&ResourceRecord>,
@@ -73,7 +73,7 @@ impl Ctx {
     pub(super) async fn perform(
         &self,
         mut order: OrderRecord,
-        mutation: &Mutation,
+        mutation: &CardMutation,
         card: &mut CardRecord,
     ) -> Result<Ended, ExecError> {
         let first = match order.order_id.clone() {
@@ -91,7 +91,7 @@ impl Ctx {
                         }
                         Err(e) => e,
                     };
-                    let Mutation::IssueCard(r) = mutation else {
+                    let CardMutation::IssueCard(r) = mutation else {
                         return self.send_failed(order, mutation, card, e).await;
                     };
                     // A refusal binds no key at the provider [assumed]: the same key is sent
@@ -199,13 +199,13 @@ impl Ctx {
     }
 
     /// Why the provider's answer `o` cannot be bound to `order` and `card` (see
-    /// [`Mutation::mismatch`]): a card id that is not the card's own, or one an issue order
+    /// [`CardMutation::mismatch`]): a card id that is not the card's own, or one an issue order
     /// names that is bound to another card (in state, or earlier in this run). Only reads the
     /// bindings: [`Ctx::claim_card_id`] takes one.
     fn mismatch(
         &self,
         order: &OrderRecord,
-        mutation: &Mutation,
+        mutation: &CardMutation,
         card: &CardRecord,
         o: &Order,
     ) -> Option<String> {
@@ -235,7 +235,7 @@ impl Ctx {
     async fn refuse_binding(
         &self,
         order: &OrderRecord,
-        mutation: &Mutation,
+        mutation: &CardMutation,
         why: String,
     ) -> Result<Ended, ExecError> {
         self.audit(order, mutation.endpoint(), slugs::ORDER_MISMATCH, None)
@@ -250,7 +250,7 @@ impl Ctx {
     async fn send_failed(
         &self,
         mut order: OrderRecord,
-        mutation: &Mutation,
+        mutation: &CardMutation,
         card: &mut CardRecord,
         e: ClientError,
     ) -> Result<Ended, ExecError> {

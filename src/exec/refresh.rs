@@ -317,9 +317,10 @@ async fn refresh_one(
         let answer = client.check_order(&order_id).await;
         // The same trust as apply's: an answer that contradicts the journal is not bound.
         if let Ok(o) = &answer
-            && let Some(why) = super::Mutation::from_journal(order.kind, &order.request)
-                .ok()
-                .and_then(|m| m.mismatch(&order, o))
+            && let Some(why) =
+                super::mutation::CardMutation::from_journal(order.kind, &order.request)
+                    .ok()
+                    .and_then(|m| m.mismatch(&order, o))
         {
             one.unread.push(Unread {
                 key: card.key.to_string(),

@@ -1,6 +1,6 @@
 //! The plan as a versioned document: what `--json` prints and what `--out PLANFILE` saves. It
 //! carries the state lineage and serial and the declarations' fingerprint, so `apply PLANFILE` can
-//! refuse a stale plan and say what changed.
+//! refuse a stale plan and say what changed (what makes it stale: `stale`).
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,9 @@ impl PlanDocument {
         }
     }
 
-    /// Why this saved plan may not be applied to the state as it is now; `None` when it may.
+    /// Why this saved plan may not be applied to the state as it is now, whatever changed in
+    /// it; `None` when it may. A serial that moved on is judged by what changed
+    /// ([`super::stale::judge`]), not here; one that went back (a restored state) is refused here.
     pub fn staleness(&self, lineage: &str, serial: u64) -> Option<String> {
         if !super::file::READS.contains(&self.format_version) {
             return Some(format!(
@@ -109,9 +111,9 @@ impl PlanDocument {
                 self.state.lineage
             ));
         }
-        if self.state.serial != serial {
+        if self.state.serial > serial {
             return Some(format!(
-                "state changed since the plan was made (serial {} then, {serial} now): run `cardform plan` again",
+                "state is older than the plan (serial {} then, {serial} now: restored from a backup?): run `cardform plan` again",
                 self.state.serial
             ));
         }

@@ -7,21 +7,23 @@
 pub mod document;
 mod estimate;
 pub mod file;
+pub mod fold;
 mod model;
 mod moves;
 pub mod outline;
-pub mod parts;
 mod people;
+pub mod stale;
 mod target;
 
 pub use document::{DeclarationsRef, FORMAT_VERSION, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
+pub use fold::{Draft, Folding};
 pub use model::*;
 pub use people::Person;
 pub use target::{Partial, Target};
 
 use compact_str::CompactString;
-use rust_decimal::Decimal;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,7 +55,8 @@ pub fn plan_with_moves(
 }
 
 /// [`plan_with_moves`], with declared people (sorted by `external_user_id`): the users and
-/// cardholders missing for them, ahead of the cards that need them.
+/// cardholders missing for them, ahead of the cards that need them. The plan made at once: one
+/// [`draft`], checked as a whole by the same fold a plan made a part at a time goes through.
 pub fn plan_all(
     desired: &[DesiredCard],
     moves: &[Move],
@@ -62,6 +65,24 @@ pub fn plan_all(
     facts: &ProviderFacts,
     options: &PlanOptions,
 ) -> Plan {
+    let mut whole = Folding::new(state);
+    let actions = whole.add(draft(desired, moves, people, state, facts, options));
+    let mut plan = whole.finish(facts, options);
+    plan.actions = actions;
+    plan
+}
+
+/// The planner itself: the actions for `desired` against `state` (all of it, or one part's
+/// declarations against that part of state), with the problems and warnings of their own cards.
+/// The checks of a whole plan are [`Folding`]'s.
+pub fn draft(
+    desired: &[DesiredCard],
+    moves: &[Move],
+    people: &[Person],
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Draft {
     let moved = moves::apply(moves, state);
     let state: &Snapshot = &moved.state;
     let mut actions = moved.actions;
@@ -206,52 +227,16 @@ pub fn plan_all(
 
     let mut problems = moved.problems;
     problems.extend(topup_problems);
-    problems.extend(check(&actions, state, facts, options));
-    let prunes = actions
-        .iter()
-        .filter(|a| a.kind == ActionKind::Prune)
-        .count();
-    if prunes > 0 && !options.max_prune.allows(prunes, state.cards.len()) {
-        problems.push(Problem::PruneOverLimit {
-            prunes,
-            fleet: state.cards.len(),
-            limit: options.max_prune.to_string(),
-        });
-    }
-    let mut totals = Totals::from_actions(&actions, unchanged, facts.balance);
-    totals.in_state = state.cards.len();
-    let mut warnings = outliers(&actions);
-    warnings.extend(renames(&actions));
-    warnings.extend(people_warnings);
-    let mut plan = Plan {
+    problems.extend(card_checks(&actions, state, facts));
+    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    Draft {
         actions,
         unchanged,
         totals,
         problems,
-        warnings,
+        warnings: people_warnings,
         partial,
-    };
-    if let Some(budget) = options.max_fees {
-        let fees = plan.totals.fees;
-        if fees > budget || plan.totals.unknown_fees > 0 {
-            plan.problems.push(Problem::FeesOverBudget {
-                fees,
-                budget,
-                unknown: plan.totals.unknown_fees,
-            });
-        }
     }
-    if let Some(balance) = facts.balance {
-        let needed = plan.totals.charge;
-        if needed > balance {
-            plan.problems.push(Problem::InsufficientBalance {
-                needed,
-                balance,
-                missing: needed - balance,
-            });
-        }
-    }
-    plan
 }
 
 /// The declared top-ups against the journal: each not yet sent (or whose last attempt failed) is a
@@ -721,13 +706,9 @@ fn phase_status(phase: CardPhase) -> DesiredStatus {
     }
 }
 
-/// Plan-level problems: anything here makes the plan fail instead of being applied.
-fn check(
-    actions: &[Action],
-    state: &Snapshot,
-    facts: &ProviderFacts,
-    _options: &PlanOptions,
-) -> Vec<Problem> {
+/// The problems of each card against the provider's products: anything here makes the plan fail
+/// instead of being applied.
+fn card_checks(actions: &[Action], state: &Snapshot, facts: &ProviderFacts) -> Vec<Problem> {
     let mut unknown: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut inactive: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
@@ -792,86 +773,6 @@ fn check(
         problems.push(Problem::InactiveProduct { product_code, keys });
     }
     problems
-}
-
-/// New cards that look like a key renamed in the declarations: the same user and product as a
-/// card this plan leaves undeclared or prunes.
-fn renames(actions: &[Action]) -> Vec<Warning> {
-    let leaving: BTreeMap<(&str, &str), &str> = actions
-        .iter()
-        .filter(|a| matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune))
-        .filter_map(|a| {
-            let b = a.before.as_ref()?;
-            Some((
-                (b.external_user_id.as_str(), b.product_code.as_str()),
-                a.key.as_str(),
-            ))
-        })
-        .collect();
-    if leaving.is_empty() {
-        return Vec::new();
-    }
-    actions
-        .iter()
-        .filter(|a| a.kind == ActionKind::Issue)
-        .filter_map(|a| {
-            let after = a.after.as_ref()?;
-            let old =
-                leaving.get(&(after.external_user_id.as_str(), after.product_code.as_str()))?;
-            Some(Warning::PossibleRename {
-                new_key: a.key.to_string(),
-                old_key: (*old).to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// Amounts far above the rest of their product's in this plan: per product, each top-up and
-/// each known fee against the median of its kind, among at least three of them.
-fn outliers(actions: &[Action]) -> Vec<Warning> {
-    let mut warnings = Vec::new();
-    let mut by_product: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
-    for a in actions.iter().filter(|a| a.kind.issues_card()) {
-        by_product
-            .entry(a.product_code.as_str())
-            .or_default()
-            .push(a);
-    }
-    fn topup(a: &Action) -> Option<Decimal> {
-        Some(a.estimate.topup).filter(|t| !t.is_zero())
-    }
-    fn fee(a: &Action) -> Option<Decimal> {
-        a.estimate.fee
-    }
-    let factor = Decimal::from(OUTLIER_FACTOR);
-    for (product, group) in by_product {
-        for (what, amount) in [
-            ("topup", topup as fn(&Action) -> Option<Decimal>),
-            ("fee", fee),
-        ] {
-            let mut amounts: Vec<_> = group.iter().filter_map(|a| amount(a)).collect();
-            if amounts.len() < 3 {
-                continue;
-            }
-            amounts.sort();
-            let median = amounts[amounts.len() / 2];
-            if median.is_zero() {
-                continue;
-            }
-            for a in &group {
-                if let Some(x) = amount(a).filter(|x| *x > median * factor) {
-                    warnings.push(Warning::OutlierAmount {
-                        key: a.key.to_string(),
-                        product_code: product.to_owned(),
-                        what: what.to_owned(),
-                        amount: x,
-                        median,
-                    });
-                }
-            }
-        }
-    }
-    warnings
 }
 
 #[cfg(test)]

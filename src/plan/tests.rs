@@ -644,8 +644,9 @@ proptest! {
         prop_assert_eq!(unchanged, whole.unchanged);
     }
 
-    /// A plan folded part by part (`parts::Folding`) shows exactly what the whole plan made at
-    /// once shows: the same text, totals, problems and warnings, without holding the actions.
+    /// A plan folded part by part (`fold::Folding`) shows exactly what the whole plan made at
+    /// once (one draft, folded) shows: the same text, totals, problems and warnings, without
+    /// holding the actions.
     #[test]
     fn a_plan_folded_from_its_parts_reads_as_the_whole_plan(
         earlier in prop::collection::btree_map("[a-f]{1,2}", arb_card(), 0..20),
@@ -695,13 +696,16 @@ proptest! {
             )
         };
         let whole = plan(&desired, &state, &facts, &opts);
-        let mut folding = parts::Folding::new(&state);
+        let mut folding = Folding::new(&state);
+        let mut outline = crate::plan::outline::Outline::default();
         for part in crate::model::Part::all(count) {
             let mine: Vec<DesiredCard> =
                 desired.iter().filter(|c| part.holds(&c.key)).cloned().collect();
-            folding.add(plan(&mine, &state.part(part), &facts, &opts));
+            let actions = folding.add(draft(&mine, &[], &[], &state.part(part), &facts, &opts));
+            actions.iter().for_each(|a| outline.add(a));
         }
-        let (folded, outline) = folding.finish(&state, &facts, &opts);
+        outline.finish();
+        let folded = folding.finish(&facts, &opts);
         prop_assert_eq!(&folded.totals, &whole.totals);
         prop_assert_eq!(&folded.problems, &whole.problems);
         prop_assert_eq!(&folded.warnings, &whole.warnings);

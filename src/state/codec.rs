@@ -261,9 +261,11 @@ impl<'de> Deserialize<'de> for Stamp {
     }
 }
 
-/// One packed card: the card columns in the order of `CardRecord`'s fields as stored. Enum and decimal columns are borrowed from the input (they
-/// never contain JSON escapes) to save allocations that dominate a 100,000-card snapshot.
-type PackedCard<'a> = (
+/// One card row's columns as read, in `card_columns!` order, before decoding: every card read
+/// (a packed chunk, a SQLite row, the raw SQLite snapshot) goes through [`card_from_columns`].
+/// Enum and decimal columns are borrowed from the input (they never contain JSON escapes) to
+/// save allocations that dominate a 100,000-card snapshot.
+pub(super) type CardColumns<'a> = (
     CompactString,
     CompactString,
     CompactString,
@@ -286,15 +288,16 @@ type PackedCard<'a> = (
 pub(super) fn cards_from_packed(
     packed: &str,
 ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
-    let all: Vec<PackedCard<'_>> =
+    let all: Vec<CardColumns<'_>> =
         serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
     // Rows arrive in key order, so collecting is a linear bulk build, not 100,000 inserts.
     all.into_iter()
-        .map(|p| card_from_tuple(p).map(|c| (c.key.clone(), c)))
+        .map(|p| card_from_columns(p).map(|c| (c.key.clone(), c)))
         .collect()
 }
 
-fn card_from_tuple(p: PackedCard<'_>) -> Result<CardRecord, StateError> {
+/// The one decoder of a card row.
+pub(super) fn card_from_columns(p: CardColumns<'_>) -> Result<CardRecord, StateError> {
     Ok(CardRecord {
         initial_topup: p.3.map(|s| decimal("initial top-up", s)).transpose()?,
         desired_status: desired_status(p.4)?,
@@ -545,12 +548,8 @@ fn request_field(o: &OrderRecord, name: &str) -> Option<serde_json::Value> {
 /// `text` with the password of `url` (if it has one) hidden: a driver's error may quote what it
 /// was given, and no message may carry a credential.
 pub(super) fn scrub(text: &str, url: &str) -> String {
-    let password = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
-        .and_then(|authority| authority.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, password)| password)
+    let password = super::location::password_span(url)
+        .map(|span| &url[span])
         .filter(|p| !p.is_empty());
     match password {
         Some(p) => text.replace(p, "***"),
@@ -562,10 +561,10 @@ pub(super) fn scrub(text: &str, url: &str) -> String {
 pub(super) fn cards_with_serial_from_packed(
     packed: &str,
 ) -> Result<Vec<(CardRecord, u64)>, StateError> {
-    let all: Vec<(PackedCard<'_>, i64)> =
+    let all: Vec<(CardColumns<'_>, i64)> =
         serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("card rows: {e}")))?;
     all.into_iter()
-        .map(|(p, s)| Ok((card_from_tuple(p)?, serial_u64(s)?)))
+        .map(|(p, s)| Ok((card_from_columns(p)?, serial_u64(s)?)))
         .collect()
 }
 

@@ -138,23 +138,28 @@ impl fmt::Debug for StateLocation {
     }
 }
 
+/// Where the password of `scheme://user:password@host/…` sits in `s`, if it has one: the one
+/// reading of a URL's credentials, for [`redact_url`] and for scrubbing a driver's message.
+///
+/// Read by its shape (the userinfo ends at the last `@` before the first `/`, `?` or `#`), not by
+/// the `url` crate: that crate refuses URLs this must still hide a password in (a bad port is
+/// exactly the URL an error message quotes), and its re-serialization may encode the password
+/// differently from the text that carries it.
+pub(crate) fn password_span(s: &str) -> Option<std::ops::Range<usize>> {
+    let start = s.find("://")? + 3;
+    let rest = &s[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    let colon = authority[..at].find(':')?;
+    Some(start + colon + 1..start + at)
+}
+
 /// `scheme://user:password@host/…` with the password replaced by `***`; anything else as it is.
 pub fn redact_url(s: &str) -> String {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return s.to_owned();
-    };
-    // The userinfo ends at the last `@` before the first `/`, `?` or `#`.
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return s.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let user = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        None => return s.to_owned(),
-    };
-    format!("{scheme}://{user}{}", &rest[at..])
+    match password_span(s) {
+        Some(span) => format!("{}***{}", &s[..span.start], &s[span.end..]),
+        None => s.to_owned(),
+    }
 }
 
 /// A command line as it may be recorded (history, lock holder): every URL's password hidden,

@@ -3,8 +3,10 @@
 //!
 //! Everything above this module sees [`Store`] and domain types only: no sqlx, no connection, no
 //! row, no file path. A [`StateLocation`] says where a state lives (a file, or a named state in a
-//! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`) that
-//! delegates every method, so nothing above this line asks which backend it talks to.
+//! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`), so nothing
+//! above this line asks which backend it talks to. Its writes and the snapshot are written once
+//! (`writes.rs`, `rules.rs`) over the narrow seam a backend offers inside a transaction
+//! (`seam.rs`; statement texts of both dialects in `sql.rs`); its other reads delegate.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
 //! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
@@ -14,16 +16,22 @@
 // error path is rare, so its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod changes;
 mod codec;
 mod location;
 mod lock;
 pub mod model;
 pub mod money;
+pub mod named;
 mod postgres;
+mod rules;
 mod schema;
+mod seam;
 mod sql;
 mod sqlite;
+mod writes;
 
+pub use changes::Changed;
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
 pub use model::*;
@@ -404,48 +412,17 @@ delegate! {
     pub async fn serial(&self) -> Result<u64, StateError>;
     /// The currency the state's money is charged in (upper case), once a run has learned it.
     pub async fn currency(&self) -> Result<Option<String>, StateError>;
-    pub async fn set_currency(&self, currency: &str) -> Result<(), StateError>;
     /// The provider the state belongs to (see `crate::cli::provider`), once recorded: the
     /// sandbox, or the origin of the API URL; never a credential.
     pub async fn provider(&self) -> Result<Option<String>, StateError>;
-    pub async fn set_provider(&self, provider: &str) -> Result<(), StateError>;
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 
-    /// Starts a run: the serial goes up by one and the run is recorded under it.
-    pub async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError>;
-    pub async fn finish_run(&self, serial: u64, summary: &serde_json::Value) -> Result<(), StateError>;
     /// One record per serial, oldest first.
     pub async fn history(&self) -> Result<Vec<RunRecord>, StateError>;
 
-    pub async fn put_card(&self, serial: u64, card: &CardRecord) -> Result<(), StateError>;
-    /// Forgets a card (state only) and logs a tombstone; `false` when there was no such card.
-    pub async fn remove_card(&self, serial: u64, key: &str) -> Result<bool, StateError>;
     pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
-    /// Gives card `old` the key `new`, with its journal, charges and audit trail; the change log
-    /// records it as `old` removed and `new` added under `serial`. `false` without such a card.
-    pub async fn rename_card(&self, serial: u64, old: &str, new: &str) -> Result<bool, StateError>;
 
-    /// Journals an order before its request is sent. Committed when this returns. Journaling the
-    /// same key again with the same request is a no-op (the existing entry, with whatever
-    /// progress it recorded, is kept); with a different request it is a
-    /// [`StateError::JournalConflict`].
-    ///
-    /// Every write of an order of a resource that is not a card (this, [`Store::record`],
-    /// [`Store::record_batch`], [`Store::record_answer`]) brings that resource's record up to the
-    /// order in the same transaction; a resource without a record gets the one the order implies.
-    ///
-    /// Returns the serial of the run that first journaled the entry when it was there already
-    /// (its money is that run's, whoever sends it again), or `None` when this call journaled it.
-    pub async fn journal_order(&self, serial: u64, order: &OrderRecord) -> Result<Option<u64>, StateError>;
-    /// [`Store::journal_order`] for a resource that is not a card, with its record as declared
-    /// now (its labels): the entry and the record are committed together. Journaling again keeps
-    /// where the record's orders stand and takes the declared fields.
-    pub async fn journal_order_with(&self, serial: u64, order: &OrderRecord, record: &ResourceRecord) -> Result<Option<u64>, StateError>;
-    /// Updates an order and/or its card in one transaction.
-    pub async fn record(&self, serial: u64, order: Option<&OrderRecord>, card: Option<&CardRecord>) -> Result<(), StateError>;
-    /// Many [`Store::record`]s in one transaction: all or none are written.
-    pub async fn record_batch(&self, serial: u64, items: &[(Option<OrderRecord>, Option<CardRecord>)]) -> Result<(), StateError>;
     /// Every order ever journaled for `address`, in journal order.
     pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError>;
     /// Every order of card `card`'s top-ups, in journal order.
@@ -462,11 +439,6 @@ delegate! {
     /// The managed cards as they were at the end of run `serial`.
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;
 
-    /// Writes the record of a resource that is not a card (cards have [`Store::put_card`]) and
-    /// logs its after-image under `serial`.
-    pub async fn put_resource(&self, serial: u64, record: &ResourceRecord) -> Result<(), StateError>;
-    /// Forgets a resource's record (state only) and logs a tombstone; `false` when there was none.
-    pub async fn remove_resource(&self, serial: u64, address: &Address) -> Result<bool, StateError>;
     pub async fn get_resource(&self, address: &Address) -> Result<Option<ResourceRecord>, StateError>;
     /// The records of `kind` (of every kind but cards, with `None`), in address order.
     pub async fn resources(&self, kind: Option<ResourceKind>) -> Result<Vec<ResourceRecord>, StateError>;
@@ -475,9 +447,6 @@ delegate! {
     /// The records of resources that are not cards as they were at the end of run `serial`.
     pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
 
-    pub async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError>;
-    /// An order's progress and the audit row of the answer that moved it, in one transaction.
-    pub async fn record_answer(&self, serial: u64, order: &OrderRecord, call: &CallRecord) -> Result<(), StateError>;
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
     pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
 

@@ -1,6 +1,131 @@
-//! SQL text both backends share, written once: SQLite and PostgreSQL read it as it is (`$1`
-//! placeholders aside, which none of these need). What a backend alone understands stays in the
-//! backend; how the rows are read back is `codec`'s. Must not run queries.
+//! The statement texts of the write seam (`seam::Tx`) and the reads both backends share, in one
+//! place: one constant where SQLite and PostgreSQL read the same text (SQLite takes `$1`
+//! placeholders too), a [`Dialects`] pair, side by side, where they differ. Bind order is the
+//! placeholders' order. How rows are read back is `codec`'s (and `sqlite/rows.rs`'s). Must not
+//! run queries.
+
+/// One statement in each dialect, where the two differ.
+pub(super) struct Dialects {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// The columns of an order as the journal binds them (`$1`..`$18`), then `serial` (`$19`).
+macro_rules! order_insert {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO orders (idempotency_key, resource_kind, resource_key, kind, attempt, \
+               request, order_id, phase, provider_status, sub_status, error_slug, error_message, \
+               estimated_charge, charge, created_at, updated_at, sent_serial, refunded, serial) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+               $18, $19) ",
+            $tail
+        )
+    };
+}
+
+/// A new journal entry; nothing when the key is taken.
+pub(super) const INSERT_ORDER: &str = order_insert!("ON CONFLICT (idempotency_key) DO NOTHING");
+
+/// An entry's progress; the `WHERE` leaves an entry of another identity untouched (no row
+/// affected), which is the journal-conflict rule's evidence.
+pub(super) const UPSERT_ORDER: &str = order_insert!(
+    "ON CONFLICT (idempotency_key) DO UPDATE SET \
+       order_id = excluded.order_id, phase = excluded.phase, \
+       provider_status = excluded.provider_status, sub_status = excluded.sub_status, \
+       error_slug = excluded.error_slug, error_message = excluded.error_message, \
+       estimated_charge = excluded.estimated_charge, charge = excluded.charge, \
+       refunded = excluded.refunded, updated_at = excluded.updated_at, \
+       serial = excluded.serial \
+     WHERE orders.resource_kind = excluded.resource_kind \
+       AND orders.resource_key = excluded.resource_key AND orders.kind = excluded.kind \
+       AND orders.attempt = excluded.attempt AND orders.request = excluded.request"
+);
+
+/// A card row, `$1`..`$16` in `card_columns!` order, then `serial` (`$17`). SQLite replaces the
+/// row whole, as it always has.
+pub(super) const WRITE_CARD: Dialects = Dialects {
+    sqlite: "INSERT OR REPLACE INTO cards (key, external_user_id, product_code, initial_topup, \
+         desired_status, labels, card_id, phase, provider_status, last4, charged, attempt, \
+         replaced_by, created_at, updated_at, balance, serial) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    postgres: "INSERT INTO cards (key, external_user_id, product_code, initial_topup, \
+         desired_status, labels, card_id, phase, provider_status, last4, charged, attempt, \
+         replaced_by, created_at, updated_at, balance, serial) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+       ON CONFLICT (key) DO UPDATE SET external_user_id = excluded.external_user_id, \
+         product_code = excluded.product_code, initial_topup = excluded.initial_topup, \
+         desired_status = excluded.desired_status, labels = excluded.labels, \
+         card_id = excluded.card_id, phase = excluded.phase, \
+         provider_status = excluded.provider_status, last4 = excluded.last4, \
+         charged = excluded.charged, attempt = excluded.attempt, \
+         replaced_by = excluded.replaced_by, created_at = excluded.created_at, \
+         updated_at = excluded.updated_at, balance = excluded.balance, serial = excluded.serial",
+};
+
+pub(super) const DELETE_CARD: &str = "DELETE FROM cards WHERE key = $1";
+
+/// A resource row: kind, key, image, serial, created, updated.
+pub(super) const WRITE_RESOURCE: &str = "INSERT INTO resources (resource_kind, resource_key, \
+       image, serial, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (resource_kind, resource_key) DO UPDATE SET image = excluded.image, \
+       serial = excluded.serial, created_at = excluded.created_at, \
+       updated_at = excluded.updated_at";
+
+pub(super) const DELETE_RESOURCE: &str =
+    "DELETE FROM resources WHERE resource_kind = $1 AND resource_key = $2";
+
+/// Only the last image per (resource, serial) matters: history is per run, not per write.
+pub(super) const LOG_CHANGE: &str = "INSERT INTO changes (resource_kind, resource_key, serial, \
+       image) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image";
+
+/// Card `$2`'s journal, audit and replacement links re-keyed to `$1`.
+pub(super) const REKEY_CARD: [&str; 3] = [
+    "UPDATE orders SET resource_key = $1 WHERE resource_kind = 'card' AND resource_key = $2",
+    "UPDATE calls SET resource_key = $1 WHERE resource_kind = 'card' AND resource_key = $2",
+    "UPDATE cards SET replaced_by = $1 WHERE replaced_by = $2",
+];
+
+/// Its top-ups' journal and audit rows (`OLD:ID` in the key range `$3`..`$4`) re-keyed to `$1`
+/// followed by what comes after character `$2` (PostgreSQL binds `$2` as `int4`).
+pub(super) const REKEY_TOPUPS: [&str; 2] = [
+    "UPDATE orders SET resource_key = $1 || substr(resource_key, $2) \
+     WHERE resource_kind = 'topup' AND resource_key >= $3 AND resource_key < $4",
+    "UPDATE calls SET resource_key = $1 || substr(resource_key, $2) \
+     WHERE resource_kind = 'topup' AND resource_key >= $3 AND resource_key < $4",
+];
+
+/// Most recent wins; an older order recorded late (a resumed run) does not overwrite it.
+pub(super) const OBSERVE_FEE: &str = "INSERT INTO observed_fees (product_code, charge, \
+       observed_at, idempotency_key) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (product_code) DO UPDATE SET charge = excluded.charge, \
+       observed_at = excluded.observed_at, idempotency_key = excluded.idempotency_key \
+     WHERE excluded.observed_at >= observed_fees.observed_at";
+
+/// A call made for a journaled order (the order is journaled before it is sent) names it by
+/// `order_seq`; only a call with no such order keeps its own key and resource. Binds: at_us, at,
+/// endpoint, idempotency key, order id, resource kind, resource key, result, charge.
+pub(super) const INSERT_CALL: &str = "INSERT INTO calls (at_us, at, endpoint, order_seq, \
+       idempotency_key, order_id, resource_kind, resource_key, result, charge) \
+     SELECT n.at_us, n.at, n.endpoint, o.seq, \
+            CASE WHEN o.seq IS NULL THEN n.idempotency_key END, n.order_id, \
+            CASE WHEN o.seq IS NULL THEN n.resource_kind END, \
+            CASE WHEN o.seq IS NULL THEN n.resource_key END, n.result, n.charge \
+     FROM (SELECT CAST($1 AS BIGINT) AS at_us, CAST($2 AS TEXT) AS at, \
+                  CAST($3 AS TEXT) AS endpoint, CAST($4 AS TEXT) AS idempotency_key, \
+                  CAST($5 AS TEXT) AS order_id, CAST($6 AS TEXT) AS resource_kind, \
+                  CAST($7 AS TEXT) AS resource_key, CAST($8 AS TEXT) AS result, \
+                  CAST($9 AS TEXT) AS charge) AS n \
+     LEFT JOIN orders AS o ON o.idempotency_key = n.idempotency_key \
+           AND o.resource_kind = n.resource_kind AND o.resource_key = n.resource_key";
+
+/// The fencing check: the lock row still names `$1`. PostgreSQL holds it against a takeover
+/// (which deletes it) until this transaction ends; SQLite's `BEGIN IMMEDIATE` already does.
+pub(super) const HOLDS_LOCK: Dialects = Dialects {
+    sqlite: "SELECT 1 FROM lock WHERE lock_id = $1",
+    postgres: "SELECT 1 FROM lock WHERE lock_id = $1 FOR SHARE",
+};
 
 /// The SQL both backends read [`super::codec::card_costs`]'s rows with.
 pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key, charge, refunded \
@@ -43,3 +168,40 @@ pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
      error_slug, refunded FROM orders WHERE resource_kind = 'topup' ORDER BY seq";
+
+/// The serial goes up by one; the new one comes back.
+pub(super) const NEXT_SERIAL: &str =
+    "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial";
+
+/// A run: serial, at, finished at, actor, host, command, summary.
+pub(super) const INSERT_RUN: &str = "INSERT INTO runs (serial, at, finished_at, actor, host, \
+       command, summary) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+pub(super) const FINISH_RUN: &str =
+    "UPDATE runs SET finished_at = $1, summary = $2 WHERE serial = $3";
+
+/// What every card says it cost, for the schema-7 recomputation.
+pub(super) const STORED_CHARGES: &str = "SELECT key, charged FROM cards";
+
+/// The serial and the number of runs of a state about to be loaded into; PostgreSQL locks the
+/// row against a second load (SQLite's `BEGIN IMMEDIATE` already does).
+pub(super) const LOAD_TARGET: Dialects = Dialects {
+    sqlite: "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1",
+    postgres: "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1 FOR UPDATE",
+};
+
+pub(super) const SET_IDENTITY: &str = "UPDATE state_info SET lineage = $1, serial = $2, \
+     currency = $3, provider = $4 WHERE id = 1";
+
+pub(super) const INSERT_OBSERVED_FEE: &str = "INSERT INTO observed_fees (product_code, charge, \
+     observed_at, idempotency_key) VALUES ($1, $2, $3, $4)";
+
+/// What the state's money is charged in, once a run has learned it.
+pub(super) const SET_CURRENCY: &str = "UPDATE state_info SET currency = $1 WHERE id = 1";
+
+/// The provider the state belongs to, once recorded.
+pub(super) const SET_PROVIDER: &str = "UPDATE state_info SET provider = $1 WHERE id = 1";
+
+pub(super) const LINEAGE_SERIAL: &str = "SELECT lineage, serial FROM state_info WHERE id = 1";
+
+pub(super) const OBSERVED_FEES: &str = "SELECT product_code, charge FROM observed_fees";

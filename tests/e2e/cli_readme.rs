@@ -124,11 +124,14 @@ fn every_example_applies_cleanly_with_the_sandbox() {
 
 #[test]
 fn ci_workflow_example_uses_real_flags() {
-    let wf = std::fs::read_to_string(repo().join("examples/ci/github-actions.yml")).unwrap();
+    // The workflow runs its steps through steps.sh (run for real in `cli_gitops`).
+    let wf = std::fs::read_to_string(repo().join("examples/ci/github-actions.yml")).unwrap()
+        + &std::fs::read_to_string(repo().join("examples/ci/steps.sh")).unwrap();
     for needle in [
-        "cardform plan -f cards/ --format markdown --detailed-exitcode",
-        "--out plan.json",
-        "cardform apply plan.json",
+        "cardform plan $(files_args) --format markdown --detailed-exitcode",
+        "--out \"$plan_file\"",
+        "cardform apply \"$plan_file\"",
+        "CARDFORM_FILES: \"cards/\"",
         // The state is the team's, in PostgreSQL: never a file on a runner that starts empty.
         "CARDFORM_STATE: ${{ secrets.CARDFORM_STATE }}",
         "PGPASSWORD: ${{ secrets.CARDFORM_STATE_PASSWORD }}",

@@ -200,7 +200,7 @@ fn a_suggested_command_carries_the_state_it_needs() {
     );
     let out = env.cardform(&["show", "nobody"]).output().unwrap();
     assert!(
-        stderr(&out).contains(&format!("see `cardform --state {state} show`")),
+        stderr(&out).contains(&format!("`cardform --state {state} show` lists the keys")),
         "{}",
         stderr(&out)
     );

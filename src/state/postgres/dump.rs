@@ -2,15 +2,13 @@
 //! the order it was written, in one snapshot; loads into a state just created, in one
 //! transaction. Must not change a state that already holds anything.
 
-use super::resources::{RESOURCE_PACKED, put_resource_in};
-use super::{
-    CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore, put_card_in, upsert_order,
-};
+use super::resources::RESOURCE_PACKED;
+use super::{CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
-    orders_with_serial_from_packed, resources_from_packed, serial_i64, serial_u64,
+    orders_with_serial_from_packed, resources_from_packed, serial_u64,
 };
-use crate::state::{StateDump, StateError};
+use crate::state::{StateDump, StateError, rules};
 
 impl PgStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
@@ -83,79 +81,11 @@ impl PgStore {
         })
     }
 
+    /// Loads `dump` in one transaction (the rule is `rules::load_in`); not fenced, as the
+    /// target was just created by this command.
     pub(in crate::state) async fn load(&self, dump: &StateDump) -> Result<(), StateError> {
         let mut tx = self.pool.begin().await?;
-        let (serial, runs): (i64, i64) = sqlx::query_as(
-            "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1 FOR UPDATE",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if serial != 0 || runs != 0 {
-            return Err(StateError::NotEmpty(format!(
-                "it already holds {runs} runs (serial {serial})"
-            )));
-        }
-        sqlx::query("UPDATE state_info SET lineage = $1, serial = $2, currency = $3, provider = $4 WHERE id = 1")
-            .bind(&dump.lineage)
-            .bind(serial_i64(dump.serial)?)
-            .bind(&dump.currency)
-            .bind(&dump.provider)
-            .execute(&mut *tx)
-            .await?;
-        for r in &dump.runs {
-            sqlx::query(
-                "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(serial_i64(r.serial)?)
-            .bind(&r.at)
-            .bind(&r.finished_at)
-            .bind(&r.user)
-            .bind(&r.host)
-            .bind(&r.command)
-            .bind(r.summary.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (card, serial) in &dump.cards {
-            put_card_in(&mut tx, *serial, card).await?;
-        }
-        for (order, serial) in &dump.orders {
-            upsert_order(&mut tx, *serial, order).await?;
-        }
-        for (record, serial) in &dump.resources {
-            put_resource_in(&mut tx, *serial, record).await?;
-        }
-        // After the cards and resources: the change log as it was replaces what writing them logged.
-        for (address, serial, image) in &dump.changes {
-            sqlx::query(
-                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
-            )
-            .bind(address.kind.as_str())
-            .bind(&address.key)
-            .bind(serial_i64(*serial)?)
-            .bind(image)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // After the orders: a call names the order it was made for.
-        for c in &dump.calls {
-            super::insert_call(&mut tx, c).await?;
-        }
-        for f in &dump.observed_fees {
-            sqlx::query(
-                "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&f.product_code)
-            .bind(f.charge.to_string())
-            .bind(&f.observed_at)
-            .bind(&f.idempotency_key)
-            .execute(&mut *tx)
-            .await?;
-        }
+        rules::load_in(&mut *tx, dump).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -188,7 +188,7 @@ pub(super) async fn migrate(
     }
     apply_migrations(&mut tx, found).await?;
     if found < 7 {
-        super::recompute_charged_in(&mut tx).await?;
+        crate::state::rules::recompute_charged_in(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(Some(Upgrade {

@@ -4,16 +4,14 @@
 
 use sqlx::Connection;
 
-use super::cards::put_card_in;
-use super::journal::upsert_order;
-use super::resources::{put_resource_in, resource_packed};
+use super::resources::resource_packed;
 use super::rows::card_packed;
 use super::*;
-use crate::state::StateDump;
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,
     orders_with_serial_from_packed, resources_from_packed,
 };
+use crate::state::{StateDump, rules};
 
 impl SqliteStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
@@ -99,79 +97,11 @@ impl SqliteStore {
         })
     }
 
+    /// Loads `dump` in one transaction (the rule is `rules::load_in`); not fenced, as the
+    /// target was just created by this command.
     pub(in crate::state) async fn load(&self, dump: &StateDump) -> Result<(), StateError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let (serial, runs): (i64, i64) = sqlx::query_as(
-            "SELECT serial, (SELECT count(*) FROM runs) FROM state_info WHERE id = 1",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        if serial != 0 || runs != 0 {
-            return Err(StateError::NotEmpty(format!(
-                "it already holds {runs} runs (serial {serial})"
-            )));
-        }
-        sqlx::query("UPDATE state_info SET lineage = ?, serial = ?, currency = ?, provider = ? WHERE id = 1")
-            .bind(&dump.lineage)
-            .bind(serial_i64(dump.serial)?)
-            .bind(&dump.currency)
-            .bind(&dump.provider)
-            .execute(&mut *tx)
-            .await?;
-        for r in &dump.runs {
-            sqlx::query(
-                "INSERT INTO runs (serial, at, finished_at, actor, host, command, summary) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(serial_i64(r.serial)?)
-            .bind(&r.at)
-            .bind(&r.finished_at)
-            .bind(&r.user)
-            .bind(&r.host)
-            .bind(&r.command)
-            .bind(r.summary.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (card, serial) in &dump.cards {
-            put_card_in(&mut tx, *serial, card).await?;
-        }
-        for (order, serial) in &dump.orders {
-            upsert_order(&mut tx, *serial, order).await?;
-        }
-        for (record, serial) in &dump.resources {
-            put_resource_in(&mut tx, *serial, record).await?;
-        }
-        // After the cards and resources: the change log as it was replaces what writing them logged.
-        for (address, serial, image) in &dump.changes {
-            sqlx::query(
-                "INSERT INTO changes (resource_kind, resource_key, serial, image) \
-                 VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
-            )
-            .bind(address.kind.as_str())
-            .bind(&address.key)
-            .bind(serial_i64(*serial)?)
-            .bind(image)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // After the orders: a call names the order it was made for.
-        for c in &dump.calls {
-            super::runs::insert_call(&mut tx, c).await?;
-        }
-        for f in &dump.observed_fees {
-            sqlx::query(
-                "INSERT INTO observed_fees (product_code, charge, observed_at, idempotency_key) \
-                 VALUES (?, ?, ?, ?)",
-            )
-            .bind(&f.product_code)
-            .bind(f.charge.to_string())
-            .bind(&f.observed_at)
-            .bind(&f.idempotency_key)
-            .execute(&mut *tx)
-            .await?;
-        }
+        rules::load_in(&mut *tx, dump).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! The SQLite lock. Two parts, because each alone falls short:
 //!
-//! - An OS lock (`flock`) on the state file itself. The kernel frees it when its holder dies, so
-//!   a killed `apply` leaves nothing a human must clean up: the next run just takes it. On Linux
-//!   it is independent of SQLite's own `fcntl` byte-range locks on the same file.
+//! - An OS lock (`flock`, through std's `File::try_lock`) on the state file itself. The kernel
+//!   frees it when its holder dies, so a killed `apply` leaves nothing a human must clean up: the
+//!   next run just takes it. On Linux it is independent of SQLite's own `fcntl` byte-range locks on the same file.
 //! - A row in the `lock` table, written by whoever holds the OS lock, saying who, where, with
 //!   which command and since when: an OS lock names nobody, and the error must.
 //!
@@ -75,7 +75,7 @@ impl OsLock {
         if s.held.is_some() {
             return Ok(Flock::Busy);
         }
-        let got = s.flock(libc::LOCK_EX | libc::LOCK_NB)?;
+        let got = s.try_lock()?;
         if matches!(got, Flock::Taken) {
             s.held = Some(lock_id.to_string());
         }
@@ -107,20 +107,22 @@ impl OsLock {
 }
 
 impl OsLockState {
-    fn flock(&self, op: libc::c_int) -> Result<Flock, StateError> {
+    /// One exclusive, non-blocking `flock` (std's `File::try_lock` is exactly that on Unix).
+    fn try_lock(&self) -> Result<Flock, StateError> {
         let Some(file) = &self.file else {
             return Ok(Flock::Unavailable);
         };
-        // SAFETY: the descriptor is open for as long as `file` lives; flock only reads it.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-            return Ok(Flock::Taken);
-        }
-        let e = std::io::Error::last_os_error();
+        let e = match file.try_lock() {
+            Ok(()) => return Ok(Flock::Taken),
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(Flock::Busy),
+            Err(std::fs::TryLockError::Error(e)) => e,
+        };
         match e.raw_os_error() {
             // Interrupted, it is simply tried again at the next poll.
-            Some(libc::EWOULDBLOCK | libc::EINTR) => Ok(Flock::Busy),
+            Some(libc::EINTR) => Ok(Flock::Busy),
             // A filesystem we did not recognise as networked that has no flock either.
             Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::EINVAL) => Ok(Flock::Unavailable),
+            _ if e.kind() == std::io::ErrorKind::Unsupported => Ok(Flock::Unavailable),
             _ => Err(StateError::Io {
                 location: self.path.clone(),
                 source: e,
@@ -130,9 +132,9 @@ impl OsLockState {
 
     fn unlock(&self) {
         if let Some(file) = &self.file {
-            // SAFETY: as in `flock`. Unlocking a descriptor cannot fail in a way worth reporting:
-            // at worst the lock stays until the descriptor is closed.
-            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+            // Unlocking cannot fail in a way worth reporting: at worst the lock stays until the
+            // descriptor is closed.
+            let _ = file.unlock();
         }
     }
 }

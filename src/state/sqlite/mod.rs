@@ -4,14 +4,17 @@
 //! sees a type of this module.
 
 mod cards;
+mod changes;
 mod dump;
 mod journal;
 mod lock;
+mod named;
 mod raw;
 mod resources;
 mod rows;
 mod runs;
 mod schema;
+mod tx;
 
 use sqlx::Connection;
 use sqlx::sqlite::{
@@ -24,9 +27,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::codec::{serial_i64, serial_u64, timestamp_micros};
-use crate::state::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
-use crate::state::{CallRecord, RunInfo, RunRecord, StateError, Upgrade, now};
+use crate::state::codec::{serial_u64, timestamp_micros};
+use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
 
 impl From<sqlx::Error> for StateError {
     fn from(e: sqlx::Error) -> Self {
@@ -322,17 +325,11 @@ impl SqliteStore {
     /// A write transaction, fenced: while this handle holds the lock, it begins only if the lock
     /// row still names it. `BEGIN IMMEDIATE` holds SQLite's write lock from here to the commit,
     /// so a takeover (which writes the row) lands wholly before or wholly after the write.
-    async fn write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StateError> {
+    pub(in crate::state) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StateError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(lock_id) = self.fence.token() {
-            let ours: Option<i64> = sqlx::query_scalar("SELECT 1 FROM lock WHERE lock_id = ?")
-                .bind(&lock_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if ours.is_none() {
-                return Err(StateError::LockLost);
-            }
-        }
+        crate::state::rules::fence(&mut *tx, self.fence.token().as_deref()).await?;
         Ok(tx)
     }
 
@@ -356,16 +353,6 @@ impl SqliteStore {
         )
     }
 
-    pub(in crate::state) async fn set_currency(&self, currency: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET currency = ? WHERE id = 1")
-            .bind(currency)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The provider this state belongs to, once a run has recorded it.
     pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
         Ok(
@@ -373,16 +360,6 @@ impl SqliteStore {
                 .fetch_one(&self.reader)
                 .await?,
         )
-    }
-
-    pub(in crate::state) async fn set_provider(&self, provider: &str) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE state_info SET provider = ? WHERE id = 1")
-            .bind(provider)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {

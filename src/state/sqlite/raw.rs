@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use super::rows::card_columns;
 use crate::model::LabelSets;
 use crate::state::StateError;
-use crate::state::codec::{card_phase, corrupt, decimal, desired_status, u32_of};
+use crate::state::codec::{card_from_columns, corrupt};
 use crate::state::model::CardRecord;
 
 /// A prepared statement, finalized when dropped (also on an early return).
@@ -113,32 +113,25 @@ pub(super) fn cards(
     }
 }
 
-/// The current row, in [`card_columns!`] order: the same mapping as `rows::card`.
+/// The current row, in [`card_columns!`] order, decoded as every card row is.
 fn card(s: &Statement, label_sets: &mut LabelSets) -> Result<CardRecord, StateError> {
     let labels = s.required(5, "labels")?;
-    Ok(CardRecord {
-        key: s.required(0, "card key")?.into(),
-        external_user_id: s.required(1, "external user id")?.into(),
-        product_code: s.required(2, "product code")?.into(),
-        initial_topup: s
-            .text(3, "initial top-up")?
-            .map(|t| decimal("initial top-up", t))
-            .transpose()?,
-        desired_status: desired_status(s.required(4, "desired status")?)?,
-        labels: label_sets
-            .share(serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?),
-        card_id: s.compact(6, "card id")?,
-        phase: card_phase(s.required(7, "card phase")?)?,
-        provider_status: s.compact(8, "provider status")?,
-        last4: s.compact(9, "last4")?,
-        charged: decimal("charged amount", s.required(10, "charged amount")?)?,
-        attempt: u32_of("attempt", s.integer(11, "attempt")?)?,
-        replaced_by: s.compact(12, "replaced_by")?,
-        created_at: s.required(13, "created_at")?.to_owned(),
-        updated_at: s.required(14, "updated_at")?.to_owned(),
-        balance: s
-            .text(15, "balance")?
-            .map(|b| decimal("balance", b))
-            .transpose()?,
-    })
+    card_from_columns((
+        s.required(0, "card key")?.into(),
+        s.required(1, "external user id")?.into(),
+        s.required(2, "product code")?.into(),
+        s.text(3, "initial top-up")?,
+        s.required(4, "desired status")?,
+        label_sets.share(serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?),
+        s.compact(6, "card id")?,
+        s.required(7, "card phase")?,
+        s.compact(8, "provider status")?,
+        s.compact(9, "last4")?,
+        s.required(10, "charged amount")?,
+        s.integer(11, "attempt")?,
+        s.compact(12, "replaced_by")?,
+        s.required(13, "created_at")?.to_owned(),
+        s.required(14, "updated_at")?.to_owned(),
+        s.text(15, "balance")?,
+    ))
 }

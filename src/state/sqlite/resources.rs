@@ -1,17 +1,14 @@
-//! Resources other than cards in the SQLite state: their current records (`resources`), each write
-//! logged in the change log as a card's is, and the rule that a resource's record follows its
-//! orders in the transaction that writes them. Generic over the kind: a new kind of resource is a
-//! new [`ResourceImage`](crate::state::ResourceImage) variant, never new SQL here.
+//! Reading the records of resources other than cards in the SQLite state (`resources`), now and as
+//! the change log says they were after a run. Writing them, and the rule that a record follows
+//! its orders, are `state::rules`'. Generic over the kind: a new kind of resource is a new
+//! [`ResourceImage`](crate::state::ResourceImage) variant, never new SQL here.
 
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
 
 use super::*;
 use crate::model::ResourceKind;
-use crate::state::codec::{
-    self, record_after_order, resource_change_json, resource_image_json, resources_from_changes,
-    resources_from_packed,
-};
+use crate::state::codec::{resources_from_changes, resources_from_packed};
 use crate::state::model::ResourceRecord;
 
 /// The columns of a resource row packed into one JSON array (see `codec::resources_from_packed`).
@@ -23,34 +20,12 @@ macro_rules! resource_packed {
 pub(super) use resource_packed;
 
 impl SqliteStore {
-    pub(in crate::state) async fn put_resource(
-        &self,
-        serial: u64,
-        record: &ResourceRecord,
-    ) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        put_resource_in(&mut tx, serial, record).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(in crate::state) async fn remove_resource(
-        &self,
-        serial: u64,
-        address: &Address,
-    ) -> Result<bool, StateError> {
-        let mut tx = self.write().await?;
-        let gone = remove_resource_in(&mut tx, serial, address).await?;
-        tx.commit().await?;
-        Ok(gone)
-    }
-
     pub(in crate::state) async fn get_resource(
         &self,
         address: &Address,
     ) -> Result<Option<ResourceRecord>, StateError> {
         let mut conn = self.reader.acquire().await?;
-        get_resource_in(&mut conn, address).await
+        super::tx::resource_in(&mut conn, address).await
     }
 
     pub(in crate::state) async fn resources(
@@ -67,11 +42,7 @@ impl SqliteStore {
         card: &str,
     ) -> Result<Vec<ResourceRecord>, StateError> {
         let mut conn = self.reader.acquire().await?;
-        Ok(topup_records_in(&mut conn, card)
-            .await?
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect())
+        super::tx::topup_records_in(&mut conn, card).await
     }
 
     /// The resources as they were at the end of run `serial`: per address, the latest image at
@@ -112,158 +83,4 @@ pub(super) async fn resources_in(
         .into_iter()
         .map(|(r, _)| (r.address.clone(), r))
         .collect())
-}
-
-pub(super) async fn get_resource_in(
-    conn: &mut SqliteConnection,
-    address: &Address,
-) -> Result<Option<ResourceRecord>, StateError> {
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM resources WHERE resource_kind = ? AND resource_key = ?"
-    ))
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
-        .pop()
-        .map(|(r, _)| r))
-}
-
-/// Writes a record and logs its after-image under `serial` (the last image per run wins).
-pub(super) async fn put_resource_in(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    r: &ResourceRecord,
-) -> Result<(), StateError> {
-    if r.image.kind() != r.address.kind {
-        return Err(StateError::Corrupt(format!(
-            "a {} image for {}",
-            r.image.kind(),
-            r.address
-        )));
-    }
-    let s = serial_i64(serial)?;
-    sqlx::query(
-        "INSERT INTO resources (resource_kind, resource_key, image, serial, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (resource_kind, resource_key) DO UPDATE SET image = excluded.image, \
-           serial = excluded.serial, created_at = excluded.created_at, \
-           updated_at = excluded.updated_at",
-    )
-    .bind(r.address.kind.as_str())
-    .bind(&r.address.key)
-    .bind(resource_image_json(&r.image)?)
-    .bind(s)
-    .bind(&r.created_at)
-    .bind(&r.updated_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(serial_err(serial))?;
-    log_change(conn, serial, &r.address, Some(resource_change_json(r)?)).await
-}
-
-pub(super) async fn remove_resource_in(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    address: &Address,
-) -> Result<bool, StateError> {
-    let gone = sqlx::query("DELETE FROM resources WHERE resource_kind = ? AND resource_key = ?")
-        .bind(address.kind.as_str())
-        .bind(&address.key)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        > 0;
-    if gone {
-        log_change(conn, serial, address, None).await?;
-    }
-    Ok(gone)
-}
-
-async fn log_change(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    address: &Address,
-    image: Option<String>,
-) -> Result<(), StateError> {
-    sqlx::query(
-        "INSERT INTO changes (resource_kind, resource_key, serial, image) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (resource_kind, resource_key, serial) DO UPDATE SET image = excluded.image",
-    )
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .bind(serial_i64(serial)?)
-    .bind(image)
-    .execute(&mut *conn)
-    .await
-    .map_err(serial_err(serial))?;
-    Ok(())
-}
-
-/// Brings the record of `order`'s resource up to the order, in the caller's transaction (the one
-/// writing the order): a record and its order never disagree, whatever instant a run dies at.
-/// `declared` is the record as the declarations say now, given when the order is journaled.
-pub(super) async fn follow_order_in(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    order: &OrderRecord,
-    declared: Option<&ResourceRecord>,
-) -> Result<(), StateError> {
-    if order.address.kind.is_card() {
-        return Ok(());
-    }
-    let stored = get_resource_in(conn, &order.address).await?;
-    // Only a top-up's record says what it cost.
-    let orders = match order.address.kind {
-        ResourceKind::Topup => super::journal::orders_of_in(conn, &order.address).await?,
-        _ => Vec::new(),
-    };
-    if let Some(record) = record_after_order(stored, declared, order, &orders) {
-        put_resource_in(conn, serial, &record).await?;
-    }
-    Ok(())
-}
-
-async fn topup_records_in(
-    conn: &mut SqliteConnection,
-    card: &str,
-) -> Result<Vec<(ResourceRecord, u64)>, StateError> {
-    let (from, to) = codec::topup_key_range(card);
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= ? \
-           AND resource_key < ? ORDER BY resource_key)"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    resources_from_packed(packed.as_deref().unwrap_or("[]"))
-}
-
-/// Moves the records of card `old`'s top-ups to card `new` (a card rename): each logged as
-/// removed under its old address and added under its new one.
-pub(super) async fn rename_topups_in(
-    conn: &mut SqliteConnection,
-    serial: u64,
-    old: &str,
-    new: &str,
-) -> Result<(), StateError> {
-    for (mut r, _) in topup_records_in(conn, old).await? {
-        remove_resource_in(conn, serial, &r.address).await?;
-        let Some(id) = r.address.topup_id().map(str::to_owned) else {
-            continue;
-        };
-        r.address = Address::topup(new, &id);
-        if let crate::state::ResourceImage::Topup(t) = &mut r.image {
-            t.card = new.to_owned();
-        }
-        r.updated_at = now();
-        put_resource_in(conn, serial, &r).await?;
-    }
-    Ok(())
 }

@@ -5,11 +5,11 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::state::StateError;
+pub(super) use crate::state::codec::cards_from_images;
 use crate::state::codec::{
-    address, call_at, card_phase, corrupt, desired_status, opt_decimal, order_kind, order_phase,
-    serial_u64, u32_of,
+    address, call_at, card_from_columns, corrupt, opt_decimal, order_kind, order_phase, serial_u64,
+    u32_of,
 };
-pub(super) use crate::state::codec::{card_image, cards_from_images, decimal, labels_json};
 use crate::state::model::{CardRecord, OrderRecord};
 use crate::state::{CallRecord, RunRecord};
 
@@ -72,28 +72,25 @@ pub(super) use card_packed;
 
 /// Expects [`card_columns!`] in order, starting at column 0.
 pub(super) fn card(row: &SqliteRow) -> Result<CardRecord, StateError> {
-    let labels: String = row.try_get(5)?;
-    let charged: String = row.try_get(10)?;
-    let status: String = row.try_get(4)?;
-    let phase: String = row.try_get(7)?;
-    Ok(CardRecord {
-        key: row.try_get::<&str, _>(0)?.into(),
-        external_user_id: row.try_get::<&str, _>(1)?.into(),
-        product_code: row.try_get::<&str, _>(2)?.into(),
-        initial_topup: opt_decimal("initial top-up", row.try_get(3)?)?,
-        desired_status: desired_status(&status)?,
-        labels: serde_json::from_str(&labels).map_err(|_| corrupt("labels", &labels))?,
-        card_id: row.try_get::<Option<&str>, _>(6)?.map(Into::into),
-        phase: card_phase(&phase)?,
-        provider_status: row.try_get::<Option<&str>, _>(8)?.map(Into::into),
-        last4: row.try_get::<Option<&str>, _>(9)?.map(Into::into),
-        charged: decimal("charged amount", &charged)?,
-        attempt: u32_of("attempt", row.try_get(11)?)?,
-        replaced_by: row.try_get::<Option<&str>, _>(12)?.map(Into::into),
-        created_at: row.try_get(13)?,
-        updated_at: row.try_get(14)?,
-        balance: opt_decimal("balance", row.try_get(15)?)?,
-    })
+    let labels: &str = row.try_get(5)?;
+    card_from_columns((
+        row.try_get::<&str, _>(0)?.into(),
+        row.try_get::<&str, _>(1)?.into(),
+        row.try_get::<&str, _>(2)?.into(),
+        row.try_get(3)?,
+        row.try_get(4)?,
+        serde_json::from_str(labels).map_err(|_| corrupt("labels", labels))?,
+        row.try_get::<Option<&str>, _>(6)?.map(Into::into),
+        row.try_get(7)?,
+        row.try_get::<Option<&str>, _>(8)?.map(Into::into),
+        row.try_get::<Option<&str>, _>(9)?.map(Into::into),
+        row.try_get(10)?,
+        row.try_get(11)?,
+        row.try_get::<Option<&str>, _>(12)?.map(Into::into),
+        row.try_get(13)?,
+        row.try_get(14)?,
+        row.try_get(15)?,
+    ))
 }
 
 /// Expects [`order_columns!`] in order, starting at column 0.

@@ -3,53 +3,9 @@
 
 use super::rows::{self, call_columns, calls_joined, run_columns};
 use super::*;
-use crate::state::codec::{attach_charges, stored_call_at};
+use crate::state::codec::attach_charges;
 
 impl SqliteStore {
-    /// Starts a run: the serial goes up by one and the run is recorded under it.
-    pub(in crate::state) async fn begin_run(&self, info: RunInfo) -> Result<u64, StateError> {
-        let mut tx = self.write().await?;
-        let serial: i64 = sqlx::query_scalar(
-            "UPDATE state_info SET serial = serial + 1 WHERE id = 1 RETURNING serial",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO runs (serial, at, actor, host, command, summary) \
-             VALUES (?, ?, ?, ?, ?, '{}')",
-        )
-        .bind(serial)
-        .bind(&info.at)
-        .bind(&info.user)
-        .bind(&info.host)
-        .bind(&info.command)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        serial_u64(serial)
-    }
-
-    pub(in crate::state) async fn finish_run(
-        &self,
-        serial: u64,
-        summary: &serde_json::Value,
-    ) -> Result<(), StateError> {
-        let summary = serde_json::to_string(summary)
-            .map_err(|e| StateError::Corrupt(format!("run summary: {e}")))?;
-        let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE runs SET finished_at = ?, summary = ? WHERE serial = ?")
-            .bind(now())
-            .bind(summary)
-            .bind(serial_i64(serial)?)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StateError::NotFound(format!("run with serial {serial}")));
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// One record per serial, oldest first.
     pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
         let mut runs = sqlx::query(concat!(
@@ -77,31 +33,6 @@ impl SqliteStore {
         Ok(runs)
     }
 
-    pub(in crate::state) async fn record_call(&self, entry: &CallRecord) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        insert_call(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// An order's progress and the audit row of the answer that moved it, in one transaction:
-    /// a kill between the two would drop the charge from the audit or, on resend, count it twice.
-    pub(in crate::state) async fn record_answer(
-        &self,
-        serial: u64,
-        order: &OrderRecord,
-        call: &CallRecord,
-    ) -> Result<(), StateError> {
-        let mut tx = self.write().await?;
-        super::journal::write_order_in(&mut tx, serial, order).await?;
-        if let Some(key) = order.address.card_key() {
-            super::journal::recost_card_in(&mut tx, serial, key).await?;
-        }
-        insert_call(&mut tx, call).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
     pub(in crate::state) async fn calls(
         &self,
@@ -122,37 +53,4 @@ impl SqliteStore {
         .map(rows::call)
         .collect()
     }
-}
-
-pub(super) async fn insert_call(
-    conn: &mut sqlx::SqliteConnection,
-    entry: &CallRecord,
-) -> Result<(), StateError> {
-    // A call made for a journaled order (the order is journaled before it is sent) names it by
-    // `order_seq`; only a call with no such order keeps its own key and resource.
-    let at_us = timestamp_micros(&entry.at)?;
-    sqlx::query(
-        "INSERT INTO calls (at_us, at, endpoint, order_seq, idempotency_key, order_id, \
-           resource_kind, resource_key, result, charge) \
-         SELECT n.at_us, n.at, n.endpoint, o.seq, \
-                CASE WHEN o.seq IS NULL THEN n.idempotency_key END, n.order_id, \
-                CASE WHEN o.seq IS NULL THEN n.resource_kind END, \
-                CASE WHEN o.seq IS NULL THEN n.resource_key END, n.result, n.charge \
-         FROM (SELECT ? AS at_us, ? AS at, ? AS endpoint, ? AS idempotency_key, ? AS order_id, \
-                      ? AS resource_kind, ? AS resource_key, ? AS result, ? AS charge) AS n \
-         LEFT JOIN orders AS o ON o.idempotency_key = n.idempotency_key \
-               AND o.resource_kind = n.resource_kind AND o.resource_key = n.resource_key",
-    )
-    .bind(at_us)
-    .bind(stored_call_at(&entry.at, at_us))
-    .bind(&entry.endpoint)
-    .bind(&entry.idempotency_key)
-    .bind(&entry.order_id)
-    .bind(entry.address.as_ref().map(|a| a.kind.as_str()))
-    .bind(entry.address.as_ref().map(|a| a.key.as_str()))
-    .bind(&entry.result)
-    .bind(entry.charge.map(|c| c.to_string()))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }

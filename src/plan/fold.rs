@@ -1,22 +1,36 @@
-//! A plan made a part at a time (see [`crate::model::Part`]): each part of the declarations is
-//! planned against its part of state with [`plan`](super::plan), and its plan is folded into a
-//! [`Folding`], which keeps what the whole plan shows and checks (its outline, totals, problems
-//! and warnings) but not its actions. [`Folding::finish`] gives the whole plan without them and
-//! the outline the human view draws: the same text, totals, problems and warnings as the whole
-//! plan made at once (a property test holds the two together).
+//! The plan-level rules, written once: every plan is one or more [`Draft`]s (what the planner
+//! makes of one part of the declarations against its part of state, see [`crate::model::Part`])
+//! folded into a [`Folding`], which keeps what the whole plan checks (its totals, the amounts for
+//! the outlier rule, the cards leaving and arriving for the rename rule, the products of every
+//! part) but not its actions. [`Folding::finish`] makes the checks of the whole plan: the prune
+//! limit, the fee budget, the balance, outliers and possible renames.
 //!
-//! Only for plans without moves or people (they relate cards across parts). Pure data, like the
-//! rest of the planner.
+//! A plan made at once is a single draft folded the same way ([`super::plan_all`]); a very large
+//! fleet applied a part at a time folds one draft per part and never holds all the actions. A
+//! property test holds the two together. Pure data, like the rest of the planner.
 
 use compact_str::CompactString;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::outline::Outline;
 use super::{
-    ActionKind, OUTLIER_FACTOR, Plan, PlanOptions, Problem, ProviderFacts, Totals, Warning,
+    Action, ActionKind, OUTLIER_FACTOR, Partial, Plan, PlanOptions, Problem, ProviderFacts, Totals,
+    Warning,
 };
 use crate::state::Snapshot;
+
+/// What the planner makes of one part: its actions, with the problems and warnings of its own
+/// cards. The checks of the whole plan are not made here but by [`Folding::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub actions: Vec<Action>,
+    pub unchanged: usize,
+    pub totals: Totals,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Warning>,
+    /// Set when `--target` restricted the plan: what it left out.
+    pub partial: Option<Partial>,
+}
 
 /// How many keys an outlier warning can name per amount: an amount shared by more cards than
 /// this is the fleet's, not a typo, and naming each would bury the plan.
@@ -25,10 +39,11 @@ pub const OUTLIER_NAMES: usize = 1_000;
 /// Per (product, `topup` or `fee`), per amount: how many cards, and the first of them.
 type Amounts = BTreeMap<(CompactString, &'static str), BTreeMap<Decimal, (usize, Vec<String>)>>;
 
-/// The whole plan so far, folded from the plans of its parts.
-#[derive(Debug, Default)]
-pub struct Folding {
-    outline: Outline,
+/// The whole plan so far, folded from the drafts of its parts.
+#[derive(Debug)]
+pub struct Folding<'s> {
+    /// All of state (every part's).
+    state: &'s Snapshot,
     totals: Totals,
     /// A top-up's problems (amount changed, on a frozen card), per (card key, top-up id).
     topup_problems: Vec<((String, String), Problem)>,
@@ -47,28 +62,37 @@ pub struct Folding {
     leaving: BTreeMap<(CompactString, CompactString), String>,
     /// New cards of a (user, product) some card in state has: each may be a renamed key.
     renamed: Vec<(String, (CompactString, CompactString))>,
-    /// The (user, product) of every card in state.
-    pairs_in_state: BTreeSet<(CompactString, CompactString)>,
+    /// The (user, product) of every card in state: made when the first new card arrives, as a
+    /// plan that issues nothing (a million cards relabelled) need not hold a copy of them all.
+    pairs_in_state: Option<BTreeSet<(CompactString, CompactString)>>,
     card_warnings: Vec<Warning>,
+    partial: Option<Partial>,
 }
 
-impl Folding {
+impl<'s> Folding<'s> {
     /// An empty fold, for a plan against `state` (all of it).
-    pub fn new(state: &Snapshot) -> Self {
+    pub fn new(state: &'s Snapshot) -> Self {
         Folding {
-            pairs_in_state: state
-                .cards
-                .values()
-                .map(|r| (r.external_user_id.clone(), r.product_code.clone()))
-                .collect(),
-            ..Default::default()
+            state,
+            totals: Totals::default(),
+            topup_problems: Vec::new(),
+            issue_ranges: Vec::new(),
+            topup_ranges: Vec::new(),
+            unknown: BTreeMap::new(),
+            inactive: BTreeMap::new(),
+            other_problems: Vec::new(),
+            amounts: Amounts::new(),
+            leaving: BTreeMap::new(),
+            renamed: Vec::new(),
+            pairs_in_state: None,
+            card_warnings: Vec::new(),
+            partial: None,
         }
     }
 
-    /// Folds in one part's plan.
-    pub fn add(&mut self, part: Plan) {
+    /// Folds in one part's draft and hands its actions back.
+    pub fn add(&mut self, part: Draft) -> Vec<Action> {
         for a in &part.actions {
-            self.outline.add(a);
             if a.kind.issues_card() {
                 let product = &a.product_code;
                 if !a.estimate.topup.is_zero() {
@@ -91,7 +115,15 @@ impl Folding {
                 && let Some(after) = &a.after
             {
                 let pair = (after.external_user_id.clone(), after.product_code.clone());
-                if self.pairs_in_state.contains(&pair) {
+                let state = self.state;
+                let in_state = self.pairs_in_state.get_or_insert_with(|| {
+                    state
+                        .cards
+                        .values()
+                        .map(|r| (r.external_user_id.clone(), r.product_code.clone()))
+                        .collect()
+                });
+                if in_state.contains(&pair) {
                     self.renamed.push((a.key.to_string(), pair));
                 }
             }
@@ -101,6 +133,9 @@ impl Folding {
             *t.counts.entry(*kind).or_default() += n;
         }
         t.unchanged += part.unchanged;
+        if part.partial.is_some() {
+            self.partial = part.partial;
+        }
         t.fees += part.totals.fees;
         t.unknown_fees += part.totals.unknown_fees;
         t.topups += part.totals.topups;
@@ -132,20 +167,11 @@ impl Folding {
                 Problem::InactiveProduct { product_code, keys } => {
                     self.inactive.entry(product_code).or_default().extend(keys)
                 }
-                // Checks of the whole plan: made again on its totals by `finish`.
-                Problem::PruneOverLimit { .. }
-                | Problem::FeesOverBudget { .. }
-                | Problem::InsufficientBalance { .. } => {}
                 other => self.other_problems.push(other),
             }
         }
-        for w in part.warnings {
-            match w {
-                // Checks of the whole plan: made again by `finish`.
-                Warning::OutlierAmount { .. } | Warning::PossibleRename { .. } => {}
-                other => self.card_warnings.push(other),
-            }
-        }
+        self.card_warnings.extend(part.warnings);
+        part.actions
     }
 
     fn amount(&mut self, product: CompactString, what: &'static str, amount: Decimal, key: &str) {
@@ -161,15 +187,10 @@ impl Folding {
         }
     }
 
-    /// The whole plan (without its actions) and its outline, checked as a whole: `state` is all
-    /// of state, `facts` and `options` those every part was planned with.
-    pub fn finish(
-        mut self,
-        state: &Snapshot,
-        facts: &ProviderFacts,
-        options: &PlanOptions,
-    ) -> (Plan, Outline) {
-        self.outline.finish();
+    /// The whole plan, without its actions, checked as a whole: `facts` and `options` are those
+    /// every part was planned with.
+    pub fn finish(mut self, facts: &ProviderFacts, options: &PlanOptions) -> Plan {
+        let state = self.state;
         let mut totals = self.totals;
         totals.charge = totals.fees + totals.topups;
         totals.balance_before = facts.balance;
@@ -240,15 +261,14 @@ impl Folding {
         self.card_warnings
             .sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
         warnings.extend(self.card_warnings);
-        let plan = Plan {
+        Plan {
             actions: Vec::new(),
             unchanged,
             totals,
             problems,
             warnings,
-            partial: None,
-        };
-        (plan, self.outline)
+            partial: self.partial,
+        }
     }
 }
 

@@ -1,23 +1,35 @@
 //! `apply -f` of a very large fleet, a part at a time (see [`Part`]): the plan is made part by
-//! part and folded (`plan::parts`), so the whole plan's actions are never held; once it is
+//! part and folded (`plan::fold`), so the whole plan's actions are never held; once it is
 //! approved, each part of the declarations is read again, planned again, checked against what
 //! was approved for it, and handed to the run. Only one part's declarations and changes are held
 //! at any time, before approval or after.
 //!
-//! Owns the choice to split and the check that every part plans as approved; sends nothing
-//! itself (the executor does) and prints nothing.
+//! Owns the check that every part plans as approved, and the digests it compares; the choice to
+//! split is the command's. Sends nothing itself (the run does) and prints nothing.
 
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
-use super::CliError;
 use crate::decl;
-use crate::exec;
+use crate::exec::{self, ExecError};
 use crate::model::{Address, Part};
 use crate::plan::outline::Outline;
-use crate::plan::parts::Folding;
-use crate::plan::{self, Action, Plan, PlanOptions, ProviderFacts};
+use crate::plan::{self, Action, Folding, Plan, PlanOptions, ProviderFacts};
 use crate::state::Snapshot;
+
+/// Why a fleet could not be planned or carried out a part at a time.
+#[derive(Debug, thiserror::Error)]
+pub enum PartsError {
+    /// The declarations do not read: the whole load's report, every problem in it.
+    #[error("invalid declarations")]
+    Decl(#[from] decl::DeclReport),
+    /// A part reported a problem the whole load did not: a file changed between the reads.
+    #[error("the declarations changed while they were read; run apply again")]
+    ChangedWhileRead,
+    /// Boxed: a state error is large, and this travels on every part's result.
+    #[error(transparent)]
+    Exec(#[from] Box<ExecError>),
+}
 
 /// Cards per part unless `--part-size` says otherwise: small enough that a part's declarations
 /// and changes are a few tens of megabytes, large enough that a million cards read their files
@@ -49,8 +61,9 @@ pub fn fold(
     facts: &ProviderFacts,
     options: &PlanOptions,
     count: u32,
-) -> Result<Option<(Plan, Outline, Parts)>, CliError> {
+) -> Result<Option<(Plan, Outline, Parts)>, PartsError> {
     let mut folding = Folding::new(snapshot);
+    let mut outline = Outline::default();
     let mut approved = Vec::new();
     let mut estimates = Vec::new();
     for part in Part::all(count) {
@@ -58,9 +71,7 @@ pub fn fold(
             // A part reports only its own duplicates: the whole load reports every problem.
             return Err(match decl::load(files) {
                 Err(report) => report.into(),
-                Ok(_) => CliError::Other(
-                    "the declarations changed while they were read; run apply again".into(),
-                ),
+                Ok(_) => PartsError::ChangedWhileRead,
             });
         };
         let part_of = |a: &Address| a.card_key().map(|key| part.holds(key));
@@ -77,9 +88,13 @@ pub fn fold(
             estimate.add(a.estimate.total());
         }
         estimates.push(estimate);
+        for a in &planned.actions {
+            outline.add(a);
+        }
         folding.add(planned);
     }
-    let (plan, outline) = folding.finish(snapshot, facts, options);
+    outline.finish();
+    let plan = folding.finish(facts, options);
     let parts = Parts {
         files: files.to_vec(),
         facts: facts.clone(),
@@ -99,10 +114,10 @@ fn plan_part(
     part: Part,
     facts: &ProviderFacts,
     options: &PlanOptions,
-) -> Result<(Plan, Snapshot), decl::DeclReport> {
+) -> Result<(plan::Draft, Snapshot), decl::DeclReport> {
     let decls = decl::load_part(files, part)?;
     let state = snapshot.part(part);
-    let planned = plan::plan(&decls.cards, &state, facts, options);
+    let planned = plan::draft(&decls.cards, &[], &[], &state, facts, options);
     Ok((planned, state))
 }
 
@@ -133,7 +148,11 @@ impl Parts {
     /// Carries out every part in `run`, in order, against `snapshot` (all of state as the run
     /// started). A part that no longer plans as approved (its files were edited while the run
     /// went on) stops the run before anything of it is sent; so does one that no longer reads.
-    pub async fn carry_out(self, run: &mut exec::Run, snapshot: &Snapshot) -> Result<(), CliError> {
+    pub async fn carry_out(
+        self,
+        run: &mut exec::Run,
+        snapshot: &Snapshot,
+    ) -> Result<(), PartsError> {
         let count = self.approved.len() as u32;
         // The first part not fed to the run: it and those after it are left.
         let mut started = 0;
@@ -160,9 +179,7 @@ impl Parts {
                 break;
             }
             started += 1;
-            run.part(state, planned.actions)
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
+            run.part(state, planned.actions).await.map_err(Box::new)?;
         }
         let mut left = exec::Share::default();
         for e in &self.estimates[started..] {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::mutation::{CARDHOLDER_PERSONAL_FIELDS, personal_digest};
 use crate::decl::Declarations;
-use crate::exec::mutation::{CARDHOLDER_PERSONAL_FIELDS, personal_digest};
 use crate::plan::Person;
 use crate::wire::CreateCardholderRequest;
 

@@ -1,0 +1,19 @@
+//! The change log since a serial, in the PostgreSQL state (see `state::changes`).
+
+use super::*;
+use crate::state::codec::serial_i64;
+
+impl PgStore {
+    /// `(kind, key, serial)` of every change logged after `serial`.
+    pub(in crate::state) async fn changes_since(
+        &self,
+        serial: u64,
+    ) -> Result<Vec<(String, String, i64)>, StateError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(
+            crate::state::changes::changes_since_sql("$1"),
+        ))
+        .bind(serial_i64(serial)?)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
