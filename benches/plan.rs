@@ -3,7 +3,10 @@
 //! `cargo bench --bench plan` (add `-- 20000` for another size; `-- 1000000` for a million, about
 //! 2 GB of memory while the state is built). Prints each phase in-process, then
 //! runs the real `cardform plan` binary end to end against the in-process sandbox and prints its
-//! wall time and peak memory. Figures, not assertions: these machines are noisy.
+//! wall time and peak memory: for each declaration form (block-style YAML as the README writes
+//! it, one-line flow YAML, CSV) against the state, and for all new cards (an empty state) with
+//! human output, `--json` and `--out` (with the plan file's size). Figures, not assertions: these
+//! machines are noisy.
 //!
 //! `CARDFORM_BENCH_STATE=postgres://…?state=NAME` measures with the state in PostgreSQL (use a
 //! NAME no state has yet); the default is a SQLite file in a temp dir. `CARDFORM_BENCH_KEEP=DIR`
@@ -45,7 +48,7 @@ fn main() {
     println!("state                 {state_path}");
     let t = Instant::now();
     rt.block_on(async {
-        let store = Store::open(&state_path).await.unwrap();
+        let store = Store::open_or_create(&state_path).await.unwrap();
         let serial = store
             .begin_run(RunInfo {
                 command: "bench".into(),
@@ -142,62 +145,172 @@ fn main() {
     );
     println!("in-process peak RSS   {:>8.1} MiB", peak_rss_mib("VmHWM"));
 
-    // End to end: the real binary, against the sandbox, as a user runs it.
+    // End to end: the real binary, against the sandbox, as a user runs it: each declaration
+    // form against the state that holds every card, then a million new cards (an empty state)
+    // with human output, `--json` and `--out`.
     let bin = env!("CARGO_BIN_EXE_cardform");
     let sandbox = rt
         .block_on(cardform::sandbox::spawn(cardform::sandbox::SandboxConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
+            balance: Decimal::new(1_000_000_000, 0),
             ..Default::default()
         }))
         .unwrap();
-    let t = Instant::now();
-    // GNU time reports the binary's own peak RSS (getrusage on our children would count the
-    // pages a forked child shares with this process before exec).
-    let rss_file = dir.path().join("maxrss");
-    let out = std::process::Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss_file)
-        .arg(bin)
-        .env("CARDFORM_API_URL", sandbox.base_url())
-        .env("CARDFORM_API_KEY", "sandbox-key")
-        .env("CARDFORM_API_SECRET", "sandbox-secret")
-        .arg("--state")
-        .arg(&state_arg)
-        .args(["plan", "-f"])
-        .arg(&yaml_path)
-        .output()
-        .unwrap();
-    let wall = t.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("Plan:"))
-        .collect::<String>();
-    let rss_kib: f64 = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(f64::NAN);
+    let e2e = E2e {
+        bin,
+        url: sandbox.base_url(),
+        dir: dir.path(),
+    };
+    let forms = [
+        ("block YAML", "fleet-block.yaml", fleet_block(n)),
+        ("flow YAML", "fleet.yaml", String::new()),
+        ("CSV", "fleet.csv", fleet_csv(n)),
+    ];
+    let mut paths = Vec::new();
+    for (name, file, text) in forms {
+        let path = dir.path().join(file);
+        if !text.is_empty() {
+            std::fs::write(&path, text).unwrap();
+        }
+        paths.push((name, path));
+    }
+    for (name, path) in &paths {
+        let run = e2e.plan(&state_arg, path, &[], true);
+        println!(
+            "`cardform plan` {name:<10} vs state {:>7.3} s  peak RSS {:>7.1} MiB  {}",
+            run.wall, run.rss_mib, run.summary
+        );
+    }
+    let empty = dir.path().join("empty.db").display().to_string();
+    rt.block_on(async {
+        let location = StateLocation::parse(&empty).unwrap();
+        Store::open_or_create(&location).await.unwrap();
+    });
+    for (name, path) in &paths {
+        let run = e2e.plan(&empty, path, &[], true);
+        println!(
+            "`cardform plan` {name:<10} new     {:>7.3} s  peak RSS {:>7.1} MiB  {}",
+            run.wall, run.rss_mib, run.summary
+        );
+    }
+    let (_, flow) = &paths[1];
+    let run = e2e.plan(&empty, flow, &["--json"], false);
     println!(
-        "`cardform plan` e2e   {wall:>8.3} s  peak RSS {:.1} MiB",
-        rss_kib / 1024.0
+        "`plan --json` new cards      {:>7.3} s  peak RSS {:>7.1} MiB",
+        run.wall, run.rss_mib
     );
-    println!("  {summary}");
+    let plan_file = dir.path().join("plan.json");
+    let out = ["--out", plan_file.to_str().unwrap()];
+    let run = e2e.plan(&empty, flow, &out, true);
+    let size = std::fs::metadata(&plan_file).map_or(0, |m| m.len());
+    println!(
+        "`plan --out` new cards       {:>7.3} s  peak RSS {:>7.1} MiB  file {:.1} MB",
+        run.wall,
+        run.rss_mib,
+        size as f64 / 1e6
+    );
     rt.block_on(sandbox.shutdown());
     if let Ok(keep) = std::env::var("CARDFORM_BENCH_KEEP") {
         std::fs::create_dir_all(&keep).unwrap();
-        for name in ["fleet.yaml", "state.db", "state.db-wal"] {
+        for name in [
+            "fleet.yaml",
+            "fleet-block.yaml",
+            "fleet.csv",
+            "state.db",
+            "state.db-wal",
+        ] {
             let _ = std::fs::copy(
                 dir.path().join(name),
                 std::path::Path::new(&keep).join(name),
             );
         }
     }
+}
+
+/// Runs of the real binary against the bench's sandbox.
+struct E2e<'a> {
+    bin: &'a str,
+    url: String,
+    dir: &'a std::path::Path,
+}
+
+struct Run {
+    wall: f64,
+    rss_mib: f64,
+    summary: String,
+}
+
+impl E2e<'_> {
+    /// `cardform plan -f path ARGS` against `state`; stdout kept (for its summary) or dropped.
+    fn plan(&self, state: &str, path: &std::path::Path, args: &[&str], keep: bool) -> Run {
+        let t = Instant::now();
+        // GNU time reports the binary's own peak RSS (getrusage on our children would count
+        // the pages a forked child shares with this process before exec).
+        let rss_file = self.dir.join("maxrss");
+        let mut cmd = std::process::Command::new("/usr/bin/time");
+        cmd.arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(self.bin)
+            .env("CARDFORM_API_URL", &self.url)
+            .env("CARDFORM_API_KEY", "sandbox-key")
+            .env("CARDFORM_API_SECRET", "sandbox-secret")
+            .arg("--state")
+            .arg(state)
+            .args(["plan", "-f"])
+            .arg(path)
+            .args(args);
+        if !keep {
+            cmd.stdout(std::process::Stdio::null());
+        }
+        let out = cmd.output().unwrap();
+        let wall = t.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("Plan:"))
+            .collect::<String>();
+        let rss_kib: f64 = std::fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        Run {
+            wall,
+            rss_mib: rss_kib / 1024.0,
+            summary,
+        }
+    }
+}
+
+/// The fleet of [`fleet`] in block style, as the README writes cards.
+fn fleet_block(n: usize) -> String {
+    let mut s = String::with_capacity(n * 100);
+    s.push_str("version: 1\ndefaults:\n  product_code: VISA_USD_STD\ncards:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - key: fleet-{i:06}\n    external_user_id: user-{i:06}\n    labels: {{team: t{}}}\n",
+            i % 50
+        ));
+    }
+    s
+}
+
+/// The fleet of [`fleet`] as CSV.
+fn fleet_csv(n: usize) -> String {
+    let mut s = String::with_capacity(n * 50);
+    s.push_str("key,external_user_id,product_code,label.team\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "fleet-{i:06},user-{i:06},VISA_USD_STD,t{}\n",
+            i % 50
+        ));
+    }
+    s
 }
 
 fn fleet(n: usize) -> String {

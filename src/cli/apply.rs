@@ -566,7 +566,7 @@ pub(super) fn confirmed(question: &str) -> Result<Option<bool>, CliError> {
 
 fn read_plan_file(path: &std::path::Path) -> Result<PlanDocument, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path.display(), e))?;
-    serde_json::from_str(&text).map_err(|e| {
+    crate::plan::file::read(&text).map_err(|e| {
         // The likeliest mistake: declarations given without -f. Never suggest writing a plan
         // over them.
         if decl::load(&[path.to_path_buf()]).is_ok() {

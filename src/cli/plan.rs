@@ -58,7 +58,7 @@ pub async fn run(args: &PlanArgs, global: &Global) -> Result<Outcome, CliError> 
     std::mem::forget(snapshot);
     std::mem::forget(decls);
     super::settings::check_targets_matched(&doc)?;
-    print_plan(args, global, format, &doc)
+    print_plan(args, global, format, &mut doc)
 }
 
 /// Prints (and with `--out` saves) `doc`; the exit code it earns.
@@ -66,7 +66,7 @@ fn print_plan(
     args: &PlanArgs,
     global: &Global,
     format: Format,
-    doc: &PlanDocument,
+    doc: &mut PlanDocument,
 ) -> Result<Outcome, CliError> {
     if let Some(out) = &args.out {
         save(out, doc)?;
@@ -76,7 +76,9 @@ fn print_plan(
             "{}",
             global.with_flags(&render::plan::human(doc, global.style, args.detail))
         ),
-        Format::Json => println!("{}", render::plan::json(doc)),
+        // Streamed: the text of a million actions is never held.
+        Format::Json => plan::file::write_json(doc, std::io::stdout().lock())
+            .map_err(|e| CliError::io("standard output", e))?,
         Format::Markdown => print!("{}", global.with_flags(&render::plan::markdown(doc))),
     }
     if let (Some(out), Format::Human) = (&args.out, format) {
@@ -127,7 +129,7 @@ async fn refresh_only(args: &PlanArgs, global: &Global) -> Result<Outcome, CliEr
         refresh_only: true,
         ..observed
     });
-    print_plan(args, global, format, &doc)
+    print_plan(args, global, format, &mut doc)
 }
 
 /// A plan of no actions: every card in state unchanged.
@@ -342,10 +344,12 @@ fn check_out(out: &Path, decls: &Declarations) -> Result<(), CliError> {
             out.display()
         )));
     }
-    let is_plan = std::fs::read_to_string(out)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|v| v.get("format_version").is_some() && v.get("actions").is_some());
+    // Its head is enough: a plan of a million actions, read whole, took a gigabyte.
+    let is_plan = read_head(out).is_some_and(|head| {
+        head.trim_start().starts_with('{')
+            && head.contains("\"format_version\"")
+            && head.contains("\"actions\"")
+    });
     if !is_plan {
         return Err(CliError::Usage(format!(
             "--out {}: refusing to overwrite a file that is not a cardform plan; pick another \
@@ -356,9 +360,20 @@ fn check_out(out: &Path, decls: &Declarations) -> Result<(), CliError> {
     Ok(())
 }
 
-fn save(path: &PathBuf, doc: &PlanDocument) -> Result<(), CliError> {
+/// The first 64 KiB of `path` (a plan's fields before its actions are a few hundred bytes).
+fn read_head(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(1 << 16).read_to_end(&mut head).ok()?;
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Writes the plan file (format 2, streamed: see `plan::file`).
+fn save(path: &PathBuf, doc: &mut PlanDocument) -> Result<(), CliError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display(), e))?;
     }
-    std::fs::write(path, render::plan::json(doc)).map_err(|e| CliError::io(path.display(), e))
+    let file = std::fs::File::create(path).map_err(|e| CliError::io(path.display(), e))?;
+    plan::file::write_file(doc, file).map_err(|e| CliError::io(path.display(), e))
 }

@@ -53,13 +53,13 @@ fn saved_plan(arg: &str) -> Result<Option<crate::plan::PlanDocument>, String> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let doc: crate::plan::PlanDocument =
-        serde_json::from_str(&text).map_err(|e| format!("not a cardform plan file: {e}"))?;
-    if doc.format_version != crate::plan::FORMAT_VERSION {
+    let doc =
+        crate::plan::file::read(&text).map_err(|e| format!("not a cardform plan file: {e}"))?;
+    let reads = crate::plan::file::READS;
+    if !reads.contains(&doc.format_version) {
         return Err(format!(
-            "a plan file of format {}, and this cardform reads format {}",
-            doc.format_version,
-            crate::plan::FORMAT_VERSION
+            "a plan file of format {}, and this cardform reads formats {} and {}",
+            doc.format_version, reads[0], reads[1]
         ));
     }
     Ok(Some(doc))
@@ -75,7 +75,10 @@ fn show_plan(
     use crate::render::plan as render;
     let format = if args.json { Format::Json } else { args.format };
     match format {
-        Format::Json => print(&format!("{}\n", render::json(doc))),
+        Format::Json => {
+            let text = serde_json::to_string_pretty(doc).expect("plan documents serialize");
+            print(&format!("{text}\n"))
+        }
         Format::Markdown => print(&global.with_flags(&render::markdown(doc))),
         Format::Human => {
             let mut text = format!(

@@ -1,20 +1,23 @@
 //! Reading a large fleet without its whole text: the rows a read does not want (a YAML file's
-//! one-line cards, a CSV file's unquoted card or top-up rows) are blanked as the file streams in,
-//! so what the reader then parses is about one byte a row it skips. Every other line (headers,
-//! `defaults`, `moved`, cardholders, any card not of the simple form, any CSV line a quote
-//! touches) is kept as written, and line numbers stay what they are in the file: both readers
-//! skip blank lines.
+//! simple card entries, a CSV file's unquoted card or top-up rows) are blanked as the file
+//! streams in, so what the reader then parses is about one byte a line it skips. Every other
+//! line (headers, `defaults`, `moved`, cardholders, any card not of the simple form, any CSV line
+//! a quote touches) is kept as written, and line numbers stay what they are in the file: both
+//! readers skip blank lines.
 //!
-//! Blanking a card is safe only for a card whose whole entry is its one line: `- {key: K, ...}`
-//! at the indentation of the list's first item, ending in `}`, with no quote, comment, tab or
-//! carriage return that could make it mean more. Such an entry stands alone in a YAML block
-//! list, so the file without it reads as the file minus that card. A card the sieve is unsure of
-//! is kept, and the part filter (`fields::finish`) decides. A CSV row without a quote is one line
-//! and one record, so the same holds for it. Owns only the text; what a card means is the
-//! readers'.
+//! Blanking a card is safe only for a card whose whole entry is simple, by the one grammar the
+//! YAML fast path reads (`yaml_file::entry`: a one-line flow mapping, or a block mapping of
+//! one-line fields), at the indentation of the list's first item, and ended cleanly by the
+//! next item or the end of the list. Such an entry stands alone in a YAML block list, so the
+//! file without it reads as the file minus that card. A card the sieve is unsure of is kept,
+//! and the part filter (`fields::finish`) decides. A CSV row without a quote is one line and one
+//! record, so the same holds for it. Owns only the text; what a card means is the readers'.
 
 use std::io::BufRead;
 use std::path::Path;
+
+use super::yaml_file::entry;
+use super::yaml_file::node::Node;
 
 /// Which one-line cards a read keeps.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +40,31 @@ pub(crate) struct Sieved {
     pub rows_are_cards: bool,
 }
 
-/// A file's text with the rows `sieve` does not keep blanked: a YAML file's one-line cards, a CSV
-/// file's unquoted rows (cards, or top-ups by their card's key). `None` when the file cannot be
-/// read this way (not UTF-8, say): read it whole, and let that read report why.
+/// A file's text with the rows `sieve` does not keep blanked: a YAML file's simple card entries,
+/// a CSV file's unquoted rows (cards, or top-ups by their card's key). `None` when the file
+/// cannot be read this way (not UTF-8, say): read it whole, and let that read report why.
 pub(crate) fn read(path: &Path, csv: bool, sieve: Sieve) -> Option<Sieved> {
     let file = std::fs::File::open(path).ok()?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut rows = Rows::new(csv);
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    match csv {
+        true => read_csv(reader, sieve),
+        false => read_yaml(reader, sieve),
+    }
+}
+
+impl Sieve {
+    /// Whether the row numbered `n` (0-based, in file order), of card `key`, is kept.
+    fn keeps(self, key: &str, n: usize) -> bool {
+        match self {
+            Sieve::All => true,
+            Sieve::Part(part) => part.holds(key),
+            Sieve::Window { from, to } => (from..to).contains(&n),
+        }
+    }
+}
+
+fn read_csv(mut reader: impl BufRead, sieve: Sieve) -> Option<Sieved> {
+    let mut rows = Rows::new();
     let mut text = String::new();
     let mut line = Vec::new();
     let mut n = 0;
@@ -53,12 +74,8 @@ pub(crate) fn read(path: &Path, csv: bool, sieve: Sieve) -> Option<Sieved> {
             break;
         }
         let l = std::str::from_utf8(&line).ok()?;
-        if let Some(key) = rows.key(l.strip_suffix('\n').unwrap_or(l)) {
-            let keep = match sieve {
-                Sieve::All => true,
-                Sieve::Part(part) => part.holds(key),
-                Sieve::Window { from, to } => (from..to).contains(&n),
-            };
+        if let Some(key) = rows.csv_key(l.strip_suffix('\n').unwrap_or(l)) {
+            let keep = sieve.keeps(key, n);
             n += 1;
             if !keep {
                 text.push('\n');
@@ -74,13 +91,112 @@ pub(crate) fn read(path: &Path, csv: bool, sieve: Sieve) -> Option<Sieved> {
     })
 }
 
-/// Which lines of a file are rows a sieve may leave out, as the file streams by.
+/// The entries of the top-level `cards` list, each held until the line after it shows that it
+/// ended cleanly (at the next item, or at the end of the list), then kept or blanked whole.
+struct Entry {
+    lines: String,
+    count: usize,
+}
+
+fn read_yaml(mut reader: impl BufRead, sieve: Sieve) -> Option<Sieved> {
+    let mut text = String::new();
+    let mut line = Vec::new();
+    let mut n = 0;
+    let (mut in_cards, mut indent) = (false, None);
+    let mut entry = Entry {
+        lines: String::new(),
+        count: 0,
+    };
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            break;
+        }
+        let l = std::str::from_utf8(&line).ok()?;
+        let bare = l.strip_suffix('\n').unwrap_or(l);
+        if !in_cards {
+            in_cards = bare == "cards:";
+            text.push_str(l);
+            continue;
+        }
+        if entry.count > 0 && indent.is_some_and(|i| entry::continues(bare, i)) {
+            entry.lines.push_str(l);
+            entry.count += 1;
+            continue;
+        }
+        let item = entry::item_indent(bare);
+        if item.is_some() && indent.is_none() {
+            indent = item;
+        }
+        let next_item = item.is_some() && item == indent;
+        entry.end(next_item || ends_block(bare), sieve, &mut n, &mut text);
+        if next_item {
+            entry.lines.push_str(l);
+            entry.count = 1;
+            continue;
+        }
+        in_cards = !ends_block(bare);
+        text.push_str(l);
+    }
+    entry.end(true, sieve, &mut n, &mut text);
+    Some(Sieved {
+        text,
+        rows: n,
+        rows_are_cards: true,
+    })
+}
+
+impl Entry {
+    /// The entry read so far ends: onto `text` as written, or as blank lines when it is a
+    /// simple entry that `clean` ended and `sieve` does not keep.
+    fn end(&mut self, clean: bool, sieve: Sieve, n: &mut usize, text: &mut String) {
+        if self.count == 0 {
+            return;
+        }
+        let key = clean.then(|| simple_key(&self.lines)).flatten();
+        let keep = key.is_none_or(|key| {
+            let keep = sieve.keeps(key, *n);
+            *n += 1;
+            keep
+        });
+        match keep {
+            true => text.push_str(&self.lines),
+            false => text.extend(std::iter::repeat_n('\n', self.count)),
+        }
+        self.lines.clear();
+        self.count = 0;
+    }
+}
+
+/// The key of the one entry `lines` hold, when it is a simple entry (see `yaml_file::entry`)
+/// with a valid key.
+fn simple_key(lines: &str) -> Option<&str> {
+    let numbered = lines.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+    let mut entries = entry::Entries::new(numbered);
+    let Some(Some(Node::Map {
+        entries: fields, ..
+    })) = entries.next()
+    else {
+        return None;
+    };
+    if entries.next().is_some() {
+        return None;
+    }
+    let key = fields.into_iter().find_map(|(k, v)| match (k, v) {
+        (Node::Scalar { value: k, .. }, Node::Scalar { value, .. }) if k == "key" => Some(value),
+        _ => None,
+    })?;
+    // Borrowed from `lines`, as every scalar of a simple entry is.
+    let key = match key {
+        std::borrow::Cow::Borrowed(k) => k,
+        std::borrow::Cow::Owned(_) => return None,
+    };
+    valid_key(key).then_some(key)
+}
+
+/// Which lines of a CSV file are rows a sieve may leave out, as the file streams by.
 struct Rows {
-    csv: bool,
-    /// YAML: inside the top-level `cards` list; its items' indentation, once seen.
-    in_cards: bool,
-    indent: Option<usize>,
-    /// CSV: the key column, once the header is read (`None` before it, or when it has none or
+    /// The key column, once the header is read (`None` before it, or when it has none or
     /// anything unusual: then no row is left out); whether a quoted cell is still open.
     key_column: Option<usize>,
     header_read: bool,
@@ -89,33 +205,13 @@ struct Rows {
 }
 
 impl Rows {
-    fn new(csv: bool) -> Self {
+    fn new() -> Self {
         Rows {
-            csv,
-            in_cards: false,
-            indent: None,
             key_column: None,
             header_read: false,
             in_quotes: false,
             topups: false,
         }
-    }
-
-    /// The key of the card (or of a top-up's card) `line` is the whole of, when leaving it out
-    /// leaves the rest of the file meaning what it did.
-    fn key<'l>(&mut self, line: &'l str) -> Option<&'l str> {
-        if self.csv {
-            return self.csv_key(line);
-        }
-        if !self.in_cards {
-            self.in_cards = line == "cards:";
-            return None;
-        }
-        let key = one_line_card(line, &mut self.indent);
-        if key.is_none() && ends_block(line) {
-            self.in_cards = false;
-        }
-        key
     }
 
     fn csv_key<'l>(&mut self, line: &'l str) -> Option<&'l str> {
@@ -151,30 +247,10 @@ fn valid_key(key: &str) -> bool {
 /// A line at the top level ends the `cards` block (`moved:`, `cardholders:`, a new document).
 fn ends_block(line: &str) -> bool {
     match line.as_bytes().first() {
-        None | Some(b' ') => false,
+        None | Some(b' ' | b'#') => false,
         Some(b'-') => line.starts_with("---"),
         Some(_) => true,
     }
-}
-
-/// The key of a card written whole on this one line, at the list's indentation (`indent`, set by
-/// the first item seen); `None` for any other line.
-fn one_line_card<'l>(line: &'l str, indent: &mut Option<usize>) -> Option<&'l str> {
-    let item = line.trim_start_matches(' ');
-    if !item.starts_with("- ") {
-        return None;
-    }
-    let at = line.len() - item.len();
-    if *indent.get_or_insert(at) != at {
-        return None;
-    }
-    let rest = item.strip_prefix("- {key: ")?;
-    if !line.ends_with('}') || line.contains(['#', '"', '\'', '\t', '\r', '&', '*', '!', '|', '>'])
-    {
-        return None;
-    }
-    let key = &rest[..rest.find([',', '}'])?];
-    valid_key(key).then_some(key)
 }
 
 #[cfg(test)]
@@ -196,17 +272,18 @@ mod tests {
     const FLEET: &str = "version: 1\ndefaults: {product_code: P}\ncards:\n  - {key: a, external_user_id: u}\n  - {key: b, external_user_id: u, labels: {t: x}}\n  - key: c\n    external_user_id: u\n  - {key: \"d\", external_user_id: u}\n  - {key: e, external_user_id: u} # note\nmoved:\n  - {from: x, to: a}\n";
 
     #[test]
-    fn blanks_only_the_one_line_cards_not_kept_and_keeps_the_lines_where_they_were() {
+    fn blanks_only_the_simple_entries_not_kept_and_keeps_the_lines_where_they_were() {
         let (all, cards) = sieved(FLEET, Sieve::All);
-        assert_eq!((all.as_str(), cards), (FLEET, 2));
-        let (window, _) = sieved(FLEET, Sieve::Window { from: 1, to: 2 });
+        assert_eq!((all.as_str(), cards), (FLEET, 4));
+        let (window, _) = sieved(FLEET, Sieve::Window { from: 1, to: 3 });
         assert_eq!(window.lines().count(), FLEET.lines().count());
-        assert!(!window.contains("key: a,"), "{window}");
-        assert!(window.contains("{key: b,"), "{window}");
-        // Not of the one-line form, or after the block: always kept.
+        for left_out in ["key: a,", "{key: \"d\""] {
+            assert!(!window.contains(left_out), "{left_out}: {window}");
+        }
+        // In the window, not of the simple form, or after the block: kept.
         for kept in [
-            "  - key: c\n",
-            "{key: \"d\"",
+            "{key: b,",
+            "  - key: c\n    external_user_id: u\n",
             "{key: e, external_user_id: u} # note",
             "{from: x, to: a}",
         ] {
@@ -215,11 +292,15 @@ mod tests {
     }
 
     #[test]
-    fn a_card_at_another_indentation_is_never_blanked() {
-        let text = "version: 1\ncards:\n  - {key: a, external_user_id: u}\n    - {key: b, external_user_id: u}\n";
-        let (none, cards) = sieved(text, Sieve::Window { from: 0, to: 0 });
-        assert_eq!(cards, 1);
-        assert!(none.contains("key: b"), "{none}");
+    fn an_entry_not_ended_cleanly_is_never_blanked() {
+        for text in [
+            "version: 1\ncards:\n  - {key: a, external_user_id: u}\n    - {key: b, external_user_id: u}\n",
+            "version: 1\ncards:\n  - key: a\n    external_user_id: u\n   odd: line\n",
+            "version: 1\ncards:\n  - key: a\n    external_user_id: u\n - key: b\n",
+        ] {
+            let (none, cards) = sieved(text, Sieve::Window { from: 0, to: 0 });
+            assert_eq!((none.as_str(), cards), (text, 0));
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Plan;
 
-/// Bump on any incompatible change of the document's shape; readers refuse versions they don't know.
+/// Bump on any incompatible change of the document's shape; readers refuse versions they don't
+/// know. What `--json` prints; a plan file is format 2 (see `plan::file`).
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,10 +102,12 @@ impl PlanDocument {
     /// it; `None` when it may. A serial that moved on is judged by what changed
     /// ([`super::stale::judge`]), not here; one that went back (a restored state) is refused here.
     pub fn staleness(&self, lineage: &str, serial: u64) -> Option<String> {
-        if self.format_version != FORMAT_VERSION {
+        if !super::file::READS.contains(&self.format_version) {
             return Some(format!(
-                "the plan file has format version {} but this cardform reads version {FORMAT_VERSION}",
-                self.format_version
+                "the plan file has format version {} but this cardform reads versions {} and {}",
+                self.format_version,
+                super::file::READS[0],
+                super::file::READS[1]
             ));
         }
         if !self.state.lineage.is_empty() && self.state.lineage != lineage {

@@ -23,8 +23,9 @@ pub enum EstimateSource {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Estimate {
-    /// Fees; `None` when unknown (or when there are none: see `source`).
-    #[serde(with = "crate::wire::decimal::option")]
+    /// Fees; `None` when unknown (or when there are none: see `source`). Read as `None` when
+    /// left out (a plan file leaves out what its `action_defaults` say).
+    #[serde(with = "crate::wire::decimal::option", default)]
     pub fee: Option<Decimal>,
     /// Money moved onto the card (the initial top-up amount itself).
     #[serde(with = "crate::wire::decimal")]

@@ -7,6 +7,7 @@
 pub mod document;
 pub mod drift;
 mod estimate;
+pub mod file;
 pub mod fold;
 mod model;
 mod moves;

@@ -645,11 +645,6 @@ fn md_escape(s: &str) -> String {
     safe(s).replace('|', "\\|")
 }
 
-/// The versioned JSON document (`--json`, and the content of a saved plan file).
-pub fn json(doc: &PlanDocument) -> String {
-    serde_json::to_string_pretty(doc).expect("plan documents always serialize")
-}
-
 /// `cardform products`: one line per product, what a declaration may name and what it costs.
 pub fn products_table(facts: &crate::plan::ProviderFacts, style: Style) -> String {
     let opt = |d: Option<Decimal>| d.map(money).unwrap_or_else(|| "-".into());

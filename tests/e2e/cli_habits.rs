@@ -37,16 +37,34 @@ fn show_renders_a_saved_plan_in_each_form() {
         stdout(&out)
     );
 
-    // --json prints the document as saved.
+    // --json prints the document as saved, in the form `plan --json` prints (format 1: every
+    // field of every action, where the file leaves out what `action_defaults` holds).
     let out = env
         .cardform(&["show", "plan.json", "--json"])
         .output()
         .unwrap();
     assert_success(&out);
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let saved: serde_json::Value =
+    let mut shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.path("plan.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            shown["format_version"].take(),
+            saved["format_version"].take()
+        ),
+        (1.into(), 2.into())
+    );
+    let (shown_actions, _) = (shown["actions"].take(), saved["actions"].take());
+    saved.as_object_mut().unwrap().remove("action_defaults");
     assert_eq!(shown, saved);
+    let actions = shown_actions.as_array().unwrap();
+    assert_eq!(actions.len(), 3);
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["reason"].is_string() && a["attempt"] == 1),
+        "{actions:?}"
+    );
 
     // A key is still a key; markdown is for plans only; a .json that is no plan says so.
     let out = env.cardform(&["show", "alice-travel"]).output().unwrap();

@@ -22,6 +22,7 @@ mod cli_named_states;
 mod cli_parts;
 mod cli_people;
 mod cli_plan;
+mod cli_plan_file;
 mod cli_provider;
 mod cli_readme;
 mod cli_refresh_only;

@@ -11,10 +11,12 @@
 //! or of the defaults; `moved` and `person` read the entries of the `moved` and `cardholders` lists.
 
 mod card;
+#[cfg(test)]
+mod differential_tests;
+pub(super) mod entry;
 mod events;
-mod flow_line;
 mod moved;
-mod node;
+pub(super) mod node;
 mod person;
 mod reader;
 #[cfg(test)]
@@ -31,9 +33,10 @@ use reader::{Fast, Reader};
 /// syntax error only that error is reported for the file: what was read before it may be
 /// misread (a broken quote swallows lines), so its other findings are dropped.
 ///
-/// A file whose cards are all one-line flow mappings is read the fast way first (see
-/// `flow_line`); it counts only when it read every card line and found no problem at all, so
-/// whatever a file reports, and where, always comes from the parser reading all of it.
+/// A file whose cards are all simple entries (one-line flow mappings, or block mappings of
+/// one-line fields: see `entry`) is read the fast way first; it counts only when it read every
+/// card and found no problem at all, so whatever a file reports, and where, always comes from
+/// the parser reading all of it.
 pub(crate) fn read(
     src: &Source,
     file: usize,
@@ -42,8 +45,11 @@ pub(crate) fn read(
     moves: &mut Vec<MoveCandidate>,
     people: &mut Vec<PersonCandidate>,
 ) {
-    if let Some(block) = flow_line::block(&src.text) {
+    if fast_path_on()
+        && let Some(block) = entry::block(&src.text)
+    {
         let mut fast = Fast { block, used: false };
+        let declared = src.declared.load(std::sync::atomic::Ordering::Relaxed);
         let (mut found, mut cards, mut moved, mut persons) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut reader = Reader {
@@ -57,8 +63,27 @@ pub(crate) fn read(
             people.append(&mut persons);
             return;
         }
+        // The cards the fast read counted are counted again by the parser's.
+        src.declared
+            .store(declared, std::sync::atomic::Ordering::Relaxed);
     }
     read_parsed(src, file, problems, out, moves, people);
+}
+
+#[cfg(not(test))]
+fn fast_path_on() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Off in tests that read files through the parser alone, to compare the two reads.
+    pub(crate) static FAST_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn fast_path_on() -> bool {
+    FAST_PATH.get()
 }
 
 /// [`read`] with the parser alone.

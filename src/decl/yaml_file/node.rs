@@ -9,7 +9,7 @@ use crate::decl::problem::{Loc, Source};
 
 /// A YAML node with its position; collections keep entries in source order.
 #[derive(Debug)]
-pub(super) enum Node<'a> {
+pub(in crate::decl) enum Node<'a> {
     Scalar {
         value: Cow<'a, str>,
         style: ScalarStyle,
@@ -31,7 +31,7 @@ pub(super) enum Node<'a> {
 }
 
 impl Node<'_> {
-    pub(super) fn loc(&self) -> Loc {
+    pub(in crate::decl) fn loc(&self) -> Loc {
         match self {
             Node::Scalar { loc, .. }
             | Node::Seq { loc, .. }
@@ -40,7 +40,7 @@ impl Node<'_> {
         }
     }
 
-    pub(super) fn is_null(&self) -> bool {
+    pub(in crate::decl) fn is_null(&self) -> bool {
         matches!(self, Node::Scalar { value, style: ScalarStyle::Plain, .. }
             if matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL"))
     }

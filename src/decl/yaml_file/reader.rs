@@ -4,8 +4,8 @@
 
 use saphyr_parser::{Event, ScanError};
 
+use super::entry;
 use super::events::Events;
-use super::flow_line;
 use super::node::{Node, loc_of};
 use crate::decl::fields::{self, Candidate, RawCard};
 use crate::decl::moves::MoveCandidate;
@@ -21,11 +21,11 @@ const CARDHOLDERS: &str = "cardholders";
 const TOP_FIELDS: &[&str] = &[VERSION, DEFAULTS, CARDS, MOVED, CARDHOLDERS];
 const SUPPORTED_VERSION: &str = "1";
 
-/// A file read the fast way: the parser reads the text before `block`, whose card lines
-/// `flow_line` tokenizes. `used` ends true only when every card line was of its form and was
-/// read as the `cards` list; otherwise the caller reads the file again with the parser alone.
+/// A file read the fast way: the parser reads the text before `block`, whose entries `entry`
+/// tokenizes. `used` ends true only when every entry was of its form and was read as the
+/// `cards` list; otherwise the caller reads the file again with the parser alone.
 pub(super) struct Fast {
-    pub(super) block: flow_line::Block,
+    pub(super) block: entry::Block,
     pub(super) used: bool,
 }
 
@@ -104,8 +104,8 @@ impl Reader<'_, '_> {
     /// The whole stream: the first document holds the declarations; any further one is a
     /// mistake (but is still parsed, so that its syntax errors show).
     ///
-    /// With `fast`, the parser reads only the text before its card lines, which are tokenized by
-    /// `flow_line` where the empty `cards:` is met (see [`Fast`]).
+    /// With `fast`, the parser reads only the text before its cards, which are tokenized by
+    /// `entry` where the empty `cards:` is met (see [`Fast`]).
     pub(super) fn stream(
         &mut self,
         file: usize,
@@ -227,7 +227,7 @@ impl Reader<'_, '_> {
                     }
                 }
                 // The empty `cards:` the text given to the parser ends with: its list is the
-                // card lines after it, read without the parser.
+                // entries after it, read without the parser.
                 Some(CARDS)
                     if fast
                         .as_ref()
@@ -242,8 +242,8 @@ impl Reader<'_, '_> {
                         src: self.src,
                         problems: &mut card_problems,
                     };
-                    for (line_no, line) in flow_line::lines(&self.src.text, &f.block) {
-                        let Some(item) = flow_line::card(line_no, line) else {
+                    for item in entry::Entries::new(entry::lines(&self.src.text, &f.block)) {
+                        let Some(item) = item else {
                             f.used = false;
                             return Ok(());
                         };

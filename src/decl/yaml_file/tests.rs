@@ -254,7 +254,7 @@ fn a_generated_fleet_takes_the_fast_path() {
         ));
     }
     let src = Source::new("t.yaml".into(), text.clone());
-    let block = flow_line::block(&src.text).expect("the block");
+    let block = entry::block(&src.text).expect("the block");
     let mut fast = reader::Fast { block, used: false };
     let (mut problems, mut out) = (Vec::new(), Vec::new());
     let mut r = Reader {
