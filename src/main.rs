@@ -1,16 +1,15 @@
 //! The `cardform` binary: everything lives in the library; this only hands over to it.
 
 // mimalloc rather than glibc's malloc: a state card is a dozen small strings, and glibc's 16-byte
-// granularity plus its per-chunk header made a million-card `plan` peak well over 1 GB.
+// granularity plus a header per chunk cost far more (figures: docs/design/measurements.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     // Memory freed goes back to the system at once, not after mimalloc's default delay: an
     // apply of a very large fleet reads its files again for each part, and with the delay each
-    // pass's buffers arrived before the last pass's were returned (a million cards peaked at
-    // 187 MiB instead of 124 while each pass read the whole text; 10,000 at 62 instead of 51).
-    // No slower here (a million-card `plan`: 1.5–1.8 s either way).
+    // pass's buffers arrived before the last pass's were returned, raising the peak for no gain
+    // in speed (docs/design/measurements.md, "The allocator").
     // SAFETY: sets a process-wide allocator option before any thread starts; mimalloc documents
     // `mi_option_set` as callable at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

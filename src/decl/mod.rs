@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 /// Where a declaration came from, for messages that point back at it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 pub struct Origin {
-    /// The file's name, shared by every declaration read from it (one allocation per file, not
-    /// one per card: a million cards made that 40 MB).
+    /// The file's name, shared by every declaration read from it: one allocation per file, not
+    /// one per card.
     pub file: std::sync::Arc<str>,
     /// 1-based line of the card's entry (its `key` in YAML, its row in CSV).
     pub line: usize,

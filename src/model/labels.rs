@@ -2,8 +2,8 @@
 //! the cards that carry the same set. Owns only the container; what a label may contain is checked
 //! by the declaration readers, not here.
 //!
-//! A `BTreeMap` allocates a ~552-byte leaf for even one entry, which at 100,000 cards on each side
-//! of a plan (declarations and state) was ~110 MB. Cards carry a handful of labels at most, so an
+//! A `BTreeMap` allocates a ~552-byte leaf for even one entry (docs/design/measurements.md has
+//! what that came to for a fleet). Cards carry a handful of labels at most, so an
 //! exactly-sized slice kept sorted by key (binary search to look up, a new slice per insert) is
 //! both smaller and fast enough. Iteration and serialization are in key order, so every serialized
 //! form (state, plan files, exports, fingerprints) is byte-identical to `BTreeMap`'s.

@@ -89,7 +89,7 @@ pub fn draft(
     let mut actions = moved.actions;
     // Room for the most the two walks below can push (one action per declared card, one per card
     // in state), reserved once: a vector of a million actions grown by doubling held its old
-    // buffers too until the allocator got round to returning them, 400 MB more at the peak.
+    // buffers too until the allocator got round to returning them (docs/design/measurements.md).
     // Capacity never written costs address space, not memory.
     actions.reserve(desired.len() + state.cards.len());
     // Only the move actions can be a card's `moved_to`; searching every action pushed so far
@@ -258,7 +258,7 @@ fn topups(
     let mut new = Vec::new();
     // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
     // Only wanted when some card declares top-ups: for a million new cards it was a table of a
-    // million addresses, 200 MB, built for nothing.
+    // million addresses built for nothing.
     let card_changes: std::collections::HashMap<&str, (crate::model::Address, bool)> =
         if desired.iter().any(|c| !c.topups.is_empty()) {
             actions
