@@ -8,7 +8,7 @@
 //! goes out under its journaled idempotency key (derived from lineage, key and attempt), so even
 //! an action met twice is sent once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::CliError;
 use super::provider::Provider;
@@ -87,7 +87,7 @@ pub(super) async fn against_declarations(
     };
     let again = || global.cmd("plan -f DECLARATIONS --out PLANFILE");
     let footprint = Footprint::of_document(doc);
-    let cards = cards_changed(doc, snapshot, &now);
+    let cards = stale::cards_changed(&doc.plan, snapshot, &now.cards);
     if cards
         .iter()
         .any(|c| footprint.touches(&Address::card(c.key.as_str())))
@@ -182,59 +182,8 @@ async fn planned_again(
     Ok(())
 }
 
-/// A declared card that differs from the reviewed plan or (not planned) from state, or a planned
-/// one no longer declared.
-struct CardChange {
-    key: String,
-    what: &'static str,
-    /// Where it is declared now.
-    file: Option<String>,
-}
-
-fn cards_changed(
-    doc: &PlanDocument,
-    snapshot: &Snapshot,
-    now: &decl::Declarations,
-) -> Vec<CardChange> {
-    let planned: BTreeMap<&str, &crate::plan::Action> = doc
-        .plan
-        .actions
-        .iter()
-        .filter(|a| a.after.is_some())
-        .map(|a| (a.key.as_str(), a))
-        .collect();
-    let mut changed = Vec::new();
-    for card in &now.cards {
-        let attrs = crate::plan::Attributes::from_desired(card);
-        let what = match (
-            planned.get(card.key.as_str()),
-            snapshot.cards.get(card.key.as_str()),
-        ) {
-            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
-            (Some(_), _) => continue,
-            (None, None) => "newly declared",
-            (None, Some(r)) if crate::plan::Attributes::from_record(r) != attrs => "changed",
-            (None, Some(_)) => continue,
-        };
-        changed.push(CardChange {
-            key: card.key.to_string(),
-            what,
-            file: Some(card.origin.file.to_string()),
-        });
-    }
-    let declared: BTreeSet<&str> = now.cards.iter().map(|c| c.key.as_str()).collect();
-    for key in planned.keys().filter(|k| !declared.contains(**k)) {
-        changed.push(CardChange {
-            key: (*key).to_owned(),
-            what: "no longer declared",
-            file: None,
-        });
-    }
-    changed
-}
-
 /// `the declarations changed since the plan was made in FILES: KEY (WHAT), …`.
-fn cards_message(changed: &[CardChange]) -> String {
+fn cards_message(changed: &[stale::CardChange]) -> String {
     let files: BTreeSet<&str> = changed.iter().filter_map(|c| c.file.as_deref()).collect();
     let files = if files.is_empty() {
         String::new()

@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Action, Plan, StateRef};
+use crate::decl::DesiredCard;
 use crate::model::Address;
-use crate::state::{Changed, RunRecord};
+use crate::state::{Changed, RunRecord, Snapshot};
 
 /// What a plan touches: the cards (by key, a card's top-ups and retired records included) and
 /// the people (by external user id, their user and every cardholder of theirs).
@@ -230,6 +231,53 @@ pub fn differing_changes(reviewed: &Plan, now: &Plan) -> Vec<Address> {
             .map(|k| k.0.clone()),
     );
     differ.into_iter().collect()
+}
+
+/// A declared card that differs from the reviewed plan or (not planned) from state, or a planned
+/// one no longer declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardChange {
+    pub key: String,
+    pub what: &'static str,
+    /// Where it is declared now.
+    pub file: Option<String>,
+}
+
+pub fn cards_changed(reviewed: &Plan, snapshot: &Snapshot, now: &[DesiredCard]) -> Vec<CardChange> {
+    let planned: BTreeMap<&str, &Action> = reviewed
+        .actions
+        .iter()
+        .filter(|a| a.after.is_some())
+        .map(|a| (a.key.as_str(), a))
+        .collect();
+    let mut changed = Vec::new();
+    for card in now {
+        let attrs = super::Attributes::from_desired(card);
+        let what = match (
+            planned.get(card.key.as_str()),
+            snapshot.cards.get(card.key.as_str()),
+        ) {
+            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
+            (Some(_), _) => continue,
+            (None, None) => "newly declared",
+            (None, Some(r)) if super::Attributes::from_record(r) != attrs => "changed",
+            (None, Some(_)) => continue,
+        };
+        changed.push(CardChange {
+            key: card.key.to_string(),
+            what,
+            file: Some(card.origin.file.to_string()),
+        });
+    }
+    let declared: BTreeSet<&str> = now.iter().map(|c| c.key.as_str()).collect();
+    for key in planned.keys().filter(|k| !declared.contains(**k)) {
+        changed.push(CardChange {
+            key: (*key).to_owned(),
+            what: "no longer declared",
+            file: None,
+        });
+    }
+    changed
 }
 
 #[cfg(test)]
