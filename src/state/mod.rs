@@ -24,6 +24,7 @@ pub mod model;
 pub mod money;
 pub mod named;
 mod postgres;
+mod reads;
 mod rules;
 mod schema;
 mod seam;
@@ -278,6 +279,18 @@ macro_rules! delegate {
     };
 }
 
+/// `$f(conn, args…)` on a connection of the backend's read pool, `$f` generic over `seam::Tx`:
+/// a read written once (`reads.rs`), run on whichever backend this is.
+macro_rules! on_reader {
+    ($store:expr, $f:path $(, $arg:expr)*) => {
+        match &$store.backend {
+            Backend::Sqlite(b) => $f(&mut *b.read_conn().await?, $($arg),*).await,
+            Backend::Postgres(b) => $f(&mut *b.read_conn().await?, $($arg),*).await,
+        }
+    };
+}
+use on_reader;
+
 impl Store {
     /// Opens an existing state for a command that writes, bringing an older schema up to date
     /// (keeping a copy of the old file; see [`Store::upgraded`]). Never creates one:
@@ -407,19 +420,35 @@ impl Store {
     }
 }
 
-delegate! {
-    pub async fn lineage(&self) -> Result<String, StateError>;
-    pub async fn serial(&self) -> Result<u64, StateError>;
+impl Store {
+    pub async fn lineage(&self) -> Result<String, StateError> {
+        on_reader!(self, reads::lineage_in)
+    }
+
+    pub async fn serial(&self) -> Result<u64, StateError> {
+        on_reader!(self, reads::serial_in)
+    }
+
     /// The currency the state's money is charged in (upper case), once a run has learned it.
-    pub async fn currency(&self) -> Result<Option<String>, StateError>;
+    pub async fn currency(&self) -> Result<Option<String>, StateError> {
+        on_reader!(self, reads::currency_in)
+    }
+
     /// The provider the state belongs to (see `crate::cli::provider`), once recorded: the
     /// sandbox, or the origin of the API URL; never a credential.
-    pub async fn provider(&self) -> Result<Option<String>, StateError>;
-    /// Everything plan needs, read in one transaction so it is a consistent picture.
-    pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
+    pub async fn provider(&self) -> Result<Option<String>, StateError> {
+        on_reader!(self, reads::provider_in)
+    }
 
     /// One record per serial, oldest first.
-    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError>;
+    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+        on_reader!(self, reads::history_in)
+    }
+}
+
+delegate! {
+    /// Everything plan needs, read in one transaction so it is a consistent picture.
+    pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 
     pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
 

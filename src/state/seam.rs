@@ -111,7 +111,25 @@ pub(super) trait Tx: Send {
     fn all_resources(&mut self) -> impl Step<BTreeMap<Address, ResourceRecord>>;
     /// The keys that left state, with the card orders still under each.
     fn removed_cards(&mut self) -> impl Step<BTreeMap<CompactString, Vec<OrderRecord>>>;
+
+    // Reads outside the snapshot (`reads.rs`), also on a connection of the read pool.
+
+    /// The identity row: lineage, serial, currency, provider.
+    fn state_info(&mut self) -> impl Step<StateInfo>;
+    /// Every run, oldest first, as stored (`charged` and `topups_sent` not attached).
+    fn runs(&mut self) -> impl Step<Vec<RunRecord>>;
+    /// `(sent_serial, terms)` per run: the rows of `codec::attach_charges`.
+    fn run_charges(&mut self) -> impl Step<Vec<(i64, String)>>;
+    /// `(sent_serial, count)` of top-up orders per run.
+    fn topups_sent(&mut self) -> impl Step<Vec<(i64, i64)>>;
+    /// `(kind, key, serial)` of every change logged after `serial`.
+    fn changes_since(&mut self, serial: u64) -> impl Step<Vec<(String, String, i64)>>;
+    /// Serial, cards, live cards and when the last run began (`named::summary_of`'s row).
+    fn summary(&mut self) -> impl Step<(i64, i64, i64, Option<String>)>;
 }
+
+/// The `state_info` row: lineage, serial, currency, provider.
+pub(super) type StateInfo = (String, i64, Option<String>, Option<String>);
 
 /// `$statement` (`sql::INSERT_ORDER` or `sql::UPSERT_ORDER`) with an order's fields bound in its
 /// placeholders' order; a new entry was sent by run `$serial`, under which it is written. Inside
@@ -452,6 +470,55 @@ macro_rules! shared_primitives {
                 .execute(&mut *self)
                 .await?;
             Ok(())
+        }
+
+        async fn state_info(
+            &mut self,
+        ) -> Result<$crate::state::seam::StateInfo, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::STATE_INFO)
+                .fetch_one(&mut *self)
+                .await?)
+        }
+
+        async fn runs(
+            &mut self,
+        ) -> Result<Vec<$crate::state::RunRecord>, $crate::state::StateError> {
+            let rows: Vec<$crate::state::codec::RunRow> = sqlx::query_as($crate::state::sql::RUNS)
+                .fetch_all(&mut *self)
+                .await?;
+            rows.into_iter()
+                .map($crate::state::codec::run_record)
+                .collect()
+        }
+
+        async fn run_charges(&mut self) -> Result<Vec<(i64, String)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::RUN_CHARGES.$dialect)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn topups_sent(&mut self) -> Result<Vec<(i64, i64)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::TOPUPS_SENT_SQL)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn changes_since(
+            &mut self,
+            serial: u64,
+        ) -> Result<Vec<(String, String, i64)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::CHANGES_SINCE)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn summary(
+            &mut self,
+        ) -> Result<(i64, i64, i64, Option<String>), $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::SUMMARY)
+                .fetch_one(&mut *self)
+                .await?)
         }
 
         async fn set_info(

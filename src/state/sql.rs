@@ -135,9 +135,13 @@ pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key,
 pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
      AND refunded IS NULL AND order_id IS NOT NULL";
 
-/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects read: its charge,
-/// then its refund negated (see [`super::money::order_cost`]).
-pub(super) const ORDER_COST_TERMS: &str = "charge || coalesce(' -' || refunded, '')";
+/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects
+/// read: its charge, then its refund negated (see [`super::money::order_cost`]).
+macro_rules! order_cost_terms {
+    () => {
+        "charge || coalesce(' -' || refunded, '')"
+    };
+}
 
 /// The SQL both backends count each run's top-up orders with: `(sent_serial, count)`.
 pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orders \
@@ -205,3 +209,68 @@ pub(super) const SET_PROVIDER: &str = "UPDATE state_info SET provider = $1 WHERE
 pub(super) const LINEAGE_SERIAL: &str = "SELECT lineage, serial FROM state_info WHERE id = 1";
 
 pub(super) const OBSERVED_FEES: &str = "SELECT product_code, charge FROM observed_fees";
+
+// Reads outside the snapshot (`reads.rs`), on a connection of the backend's read pool.
+
+/// The state's identity row: lineage, serial, currency, provider.
+pub(super) const STATE_INFO: &str =
+    "SELECT lineage, serial, currency, provider FROM state_info WHERE id = 1";
+
+/// Every run, oldest first: serial, at, finished at, actor, host, command, summary.
+pub(super) const RUNS: &str =
+    "SELECT serial, at, finished_at, actor, host, command, summary FROM runs ORDER BY serial";
+
+/// `(sent_serial, terms)`: each run's charged orders as `order_cost_terms!`, space-separated.
+pub(super) const RUN_CHARGES: Dialects = Dialects {
+    sqlite: concat!(
+        "SELECT sent_serial, group_concat(",
+        order_cost_terms!(),
+        ", ' ') FROM orders WHERE charge IS NOT NULL GROUP BY sent_serial"
+    ),
+    postgres: concat!(
+        "SELECT sent_serial, string_agg(",
+        order_cost_terms!(),
+        ", ' ') FROM orders WHERE charge IS NOT NULL GROUP BY sent_serial"
+    ),
+};
+
+/// Which resources each run after `$1` changed: `(kind, key, serial)`, oldest run first.
+pub(super) const CHANGES_SINCE: &str = "SELECT resource_kind, resource_key, serial FROM changes \
+     WHERE serial > $1 ORDER BY serial, resource_kind, resource_key";
+
+/// The card phases of a card that may exist at the provider, and be charged or used: deleting
+/// the state that records it would leave it there unmanaged.
+macro_rules! live_phases {
+    () => {
+        "('pending', 'active', 'frozen')"
+    };
+}
+
+/// A named state's summary (see `named::StateSummary`) in schema `$q` (empty: the connection's
+/// own): serial, cards, live cards, when the last run began.
+macro_rules! summary_in {
+    ($q:literal) => {
+        concat!(
+            "SELECT (SELECT serial FROM ",
+            $q,
+            "state_info WHERE id = 1), (SELECT count(*) FROM ",
+            $q,
+            "cards), (SELECT count(*) FROM ",
+            $q,
+            "cards WHERE phase IN ",
+            live_phases!(),
+            "), (SELECT at FROM ",
+            $q,
+            "runs ORDER BY serial DESC LIMIT 1)"
+        )
+    };
+}
+
+/// This state's summary: the same on both backends (their tables are alike).
+pub(super) const SUMMARY: &str = summary_in!("");
+
+/// The summary of another named state in the same PostgreSQL database, in schema `{schema}`
+/// (`cardform_` and a name checked to be `[a-z0-9_]`: safe to interpolate).
+pub(super) fn summary_of_schema(schema: &str) -> String {
+    summary_in!("{schema}.").replace("{schema}", schema)
+}

@@ -7,7 +7,6 @@
 //! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
 //! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
 
-mod changes;
 mod dump;
 mod lock;
 pub(super) mod named;
@@ -24,13 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::codec::{
-    self, cards_from_images, cards_from_packed, serial_u64, timestamp_micros,
-};
+use crate::state::codec::{self, cards_from_images, cards_from_packed, timestamp_micros};
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
 use crate::state::seam::Tx;
-use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
+use crate::state::{CallRecord, StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
 const POOL: u32 = 8;
@@ -191,36 +188,11 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    pub(in crate::state) async fn lineage(&self) -> Result<String, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn currency(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT currency FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    /// The provider this state belongs to, once a run has recorded it.
-    pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT provider FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
-        let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        serial_u64(s)
+    /// A connection of the pool, for a read written once over the seam (`state::reads`).
+    pub(in crate::state) async fn read_conn(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<Postgres>, StateError> {
+        Ok(self.pool.acquire().await?)
     }
 
     pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
@@ -262,31 +234,6 @@ impl PgStore {
             }
         }
         Ok(cards)
-    }
-
-    // ----- runs -----
-
-    pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_agg(json_build_array(serial, at, finished_at, actor, host, \
-               command, summary) ORDER BY serial), '[]')::text FROM runs",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let mut runs = codec::runs_from_packed(&packed)?;
-        let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT sent_serial, string_agg({}, ' ') FROM orders \
-                 WHERE charge IS NOT NULL GROUP BY sent_serial",
-            crate::state::sql::ORDER_COST_TERMS
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        codec::attach_charges(&mut runs, charges)?;
-        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::sql::TOPUPS_SENT_SQL)
-            .fetch_all(&self.pool)
-            .await?;
-        codec::attach_topups_sent(&mut runs, topups)?;
-        Ok(runs)
     }
 
     // ----- cards -----

@@ -223,7 +223,7 @@ impl SqliteStore {
                 // Whoever holds the OS lock is alive whatever its pid says (another host's pid, a
                 // test's made-up one).
                 let holder = match sqlx::query(SELECT_LOCK)
-                    .fetch_optional(self.reader())
+                    .fetch_optional(&self.reader)
                     .await?
                 {
                     Some(row) => LockInfo {
@@ -326,7 +326,7 @@ impl SqliteStore {
     /// make a concurrent acquirer fail. Only acquiring says for sure, and then takes over.
     pub(crate) async fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
         let Some(row) = sqlx::query(SELECT_LOCK)
-            .fetch_optional(self.reader())
+            .fetch_optional(&self.reader)
             .await?
         else {
             return Ok(None);
