@@ -32,6 +32,8 @@ mod sql;
 mod sqlite;
 mod writes;
 
+use seam::Tx;
+
 pub use changes::Changed;
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
@@ -444,23 +446,59 @@ impl Store {
     pub async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
         on_reader!(self, reads::history_in)
     }
+
+    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError> {
+        on_reader!(self, Tx::card, key)
+    }
+
+    /// Every order ever journaled for `address`, in journal order.
+    pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::orders_of, address)
+    }
+
+    /// Orders not yet terminal, of resources state still manages, in journal order. An order of a
+    /// card removed with `state rm` stays in the journal (its key is never reused) but is not
+    /// tracked.
+    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::open_orders)
+    }
+
+    pub async fn get_order(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<OrderRecord>, StateError> {
+        on_reader!(self, Tx::order, idempotency_key)
+    }
+
+    pub async fn get_resource(
+        &self,
+        address: &Address,
+    ) -> Result<Option<ResourceRecord>, StateError> {
+        on_reader!(self, Tx::resource, address)
+    }
+
+    /// The records of `kind` (of every kind but cards, with `None`), in address order.
+    pub async fn resources(
+        &self,
+        kind: Option<ResourceKind>,
+    ) -> Result<Vec<ResourceRecord>, StateError> {
+        Ok(on_reader!(self, Tx::resources, kind)?
+            .into_values()
+            .collect())
+    }
+
+    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
+    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
+        on_reader!(self, Tx::topup_records, card)
+    }
 }
 
 delegate! {
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 
-    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
-
-    /// Every order ever journaled for `address`, in journal order.
-    pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError>;
     /// Every order of card `card`'s top-ups, in journal order.
     pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError>;
-    /// Orders not yet terminal, of resources state still manages, in journal order. An order of a
-    /// card removed with `state rm` stays in the journal (its key is never reused) but is not
-    /// tracked.
-    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError>;
-    pub async fn get_order(&self, idempotency_key: &str) -> Result<Option<OrderRecord>, StateError>;
     /// Failed orders that were charged and whose refund is unknown (settled before schema 7,
     /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
     pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError>;
@@ -468,11 +506,6 @@ delegate! {
     /// The managed cards as they were at the end of run `serial`.
     pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;
 
-    pub async fn get_resource(&self, address: &Address) -> Result<Option<ResourceRecord>, StateError>;
-    /// The records of `kind` (of every kind but cards, with `None`), in address order.
-    pub async fn resources(&self, kind: Option<ResourceKind>) -> Result<Vec<ResourceRecord>, StateError>;
-    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
-    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError>;
     /// The records of resources that are not cards as they were at the end of run `serial`.
     pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
 

@@ -21,14 +21,15 @@ use std::future::Future;
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
 use super::{ObservedFee, RunRecord, StateError};
-use crate::model::Address;
+use crate::model::{Address, ResourceKind};
 use crate::state::CallRecord;
 
 /// Result of a primitive, as a future the executor's tasks can hold across threads.
 pub(super) trait Step<T>: Future<Output = Result<T, StateError>> + Send {}
 impl<T, F: Future<Output = Result<T, StateError>> + Send> Step<T> for F {}
 
-/// One open write transaction of a backend (its connection, between `BEGIN` and `COMMIT`).
+/// One open write transaction of a backend (its connection, between `BEGIN` and `COMMIT`), or a
+/// connection of its read pool for the reads written once in `reads` and `Store`.
 pub(super) trait Tx: Send {
     /// Whether the lock row still names `lock_id` (the fencing check; PostgreSQL also holds the
     /// row against a takeover until the commit).
@@ -107,8 +108,11 @@ pub(super) trait Tx: Send {
     fn observed_fees(&mut self) -> impl Step<BTreeMap<String, Decimal>>;
     /// Every top-up as its orders say it stands, by address key.
     fn topups(&mut self) -> impl Step<BTreeMap<String, TopupState>>;
-    /// Every record of a resource that is not a card, by address.
-    fn all_resources(&mut self) -> impl Step<BTreeMap<Address, ResourceRecord>>;
+    /// The records of `kind` (of every kind but cards, with `None`), by address.
+    fn resources(
+        &mut self,
+        kind: Option<ResourceKind>,
+    ) -> impl Step<BTreeMap<Address, ResourceRecord>>;
     /// The keys that left state, with the card orders still under each.
     fn removed_cards(&mut self) -> impl Step<BTreeMap<CompactString, Vec<OrderRecord>>>;
 

@@ -22,11 +22,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::Address;
 use crate::state::codec::{self, cards_from_images, cards_from_packed, timestamp_micros};
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::seam::Tx;
 use crate::state::{CallRecord, StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
@@ -238,14 +236,6 @@ impl PgStore {
 
     // ----- cards -----
 
-    pub(in crate::state) async fn get_card(
-        &self,
-        key: &str,
-    ) -> Result<Option<CardRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.card(key).await
-    }
-
     pub(in crate::state) async fn cards_at(
         &self,
         serial: u64,
@@ -277,14 +267,6 @@ impl PgStore {
         Ok(tx)
     }
 
-    pub(in crate::state) async fn orders_of(
-        &self,
-        address: &Address,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.orders_of(address).await
-    }
-
     /// Every order of card `card`'s top-ups, in journal order: a key range (`CARD:` up to,
     /// not including, `CARD;`), so a card with a key that merely starts the same is not matched.
     pub(in crate::state) async fn topup_orders_of(
@@ -301,11 +283,6 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await?;
         codec::orders_from_packed(&packed)
-    }
-
-    pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::open_orders_in(&mut conn).await
     }
 
     pub(super) async fn open_orders_in(
@@ -355,14 +332,6 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await?;
         codec::orders_from_packed(&packed)
-    }
-
-    pub(in crate::state) async fn get_order(
-        &self,
-        idempotency_key: &str,
-    ) -> Result<Option<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.order(idempotency_key).await
     }
 
     // ----- audit -----

@@ -15,30 +15,6 @@ pub(super) const RESOURCE_PACKED: &str =
     "json_build_array(resource_kind, resource_key, image::json, created_at, updated_at, serial)";
 
 impl PgStore {
-    pub(in crate::state) async fn get_resource(
-        &self,
-        address: &Address,
-    ) -> Result<Option<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        super::tx::resource_in(&mut conn, address).await
-    }
-
-    pub(in crate::state) async fn resources(
-        &self,
-        kind: Option<ResourceKind>,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(resources_in(&mut conn, kind).await?.into_values().collect())
-    }
-
-    pub(in crate::state) async fn topup_records_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        super::tx::topup_records_in(&mut conn, card).await
-    }
-
     pub(in crate::state) async fn resources_at(
         &self,
         serial: u64,

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use super::rows;
 use super::*;
-use crate::state::seam::Tx;
 
 /// Cards arriving in key order, gathered into one map with bounded extra memory: chunks of
 /// `limit` cards become small trees, merged like a binary counter (two trees of about the same
@@ -84,16 +83,6 @@ impl SqliteStore {
         Ok(runs.finish())
     }
 
-    pub(in crate::state) async fn get_card(
-        &self,
-        key: &str,
-    ) -> Result<Option<CardRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        conn.card(key).await
-    }
-
-    /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
-    /// before it, unless that image is a removal.
     pub(in crate::state) async fn cards_at(
         &self,
         serial: u64,

@@ -20,33 +20,6 @@ macro_rules! resource_packed {
 pub(super) use resource_packed;
 
 impl SqliteStore {
-    pub(in crate::state) async fn get_resource(
-        &self,
-        address: &Address,
-    ) -> Result<Option<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        super::tx::resource_in(&mut conn, address).await
-    }
-
-    pub(in crate::state) async fn resources(
-        &self,
-        kind: Option<ResourceKind>,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        Ok(resources_in(&mut conn, kind).await?.into_values().collect())
-    }
-
-    /// The records of card `card`'s top-ups, by id (a key range: see `codec`).
-    pub(in crate::state) async fn topup_records_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        super::tx::topup_records_in(&mut conn, card).await
-    }
-
-    /// The resources as they were at the end of run `serial`: per address, the latest image at
-    /// or before it, unless that image is a removal (as `cards_at`).
     pub(in crate::state) async fn resources_at(
         &self,
         serial: u64,

@@ -158,8 +158,11 @@ impl Tx for SqliteConnection {
         SqliteStore::open_orders_in(self).await
     }
 
-    async fn all_resources(&mut self) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-        super::resources::resources_in(self, None).await
+    async fn resources(
+        &mut self,
+        kind: Option<crate::model::ResourceKind>,
+    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        super::resources::resources_in(self, kind).await
     }
 
     async fn removed_cards(
