@@ -491,6 +491,22 @@ impl Store {
     pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
         on_reader!(self, Tx::topup_records, card)
     }
+
+    /// The managed cards as they were at the end of run `serial`.
+    pub async fn cards_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
+        on_reader!(self, Tx::cards_at, serial)
+    }
+
+    /// The records of resources that are not cards as they were at the end of run `serial`.
+    pub async fn resources_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        on_reader!(self, Tx::resources_at, serial)
+    }
 }
 
 delegate! {
@@ -503,11 +519,7 @@ delegate! {
     /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
     pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError>;
 
-    /// The managed cards as they were at the end of run `serial`.
-    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;
 
-    /// The records of resources that are not cards as they were at the end of run `serial`.
-    pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
 
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
     pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;

@@ -130,6 +130,10 @@ pub(super) trait Tx: Send {
     fn changes_since(&mut self, serial: u64) -> impl Step<Vec<(String, String, i64)>>;
     /// Serial, cards, live cards and when the last run began (`named::summary_of`'s row).
     fn summary(&mut self) -> impl Step<(i64, i64, i64, Option<String>)>;
+    /// The managed cards as they were at the end of run `serial`.
+    fn cards_at(&mut self, serial: u64) -> impl Step<BTreeMap<CompactString, CardRecord>>;
+    /// The records of resources that are not cards as they were at the end of run `serial`.
+    fn resources_at(&mut self, serial: u64) -> impl Step<BTreeMap<Address, ResourceRecord>>;
 }
 
 /// The `state_info` row: lineage, serial, currency, provider.
@@ -523,6 +527,35 @@ macro_rules! shared_primitives {
             Ok(sqlx::query_as($crate::state::sql::SUMMARY)
                 .fetch_one(&mut *self)
                 .await?)
+        }
+
+        async fn cards_at(
+            &mut self,
+            serial: u64,
+        ) -> Result<
+            std::collections::BTreeMap<::compact_str::CompactString, $crate::state::CardRecord>,
+            $crate::state::StateError,
+        > {
+            let packed: Option<String> = sqlx::query_scalar($crate::state::sql::CARDS_AT.$dialect)
+                .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+                .fetch_one(&mut *self)
+                .await?;
+            $crate::state::codec::cards_from_images(packed.as_deref().unwrap_or("{}"))
+        }
+
+        async fn resources_at(
+            &mut self,
+            serial: u64,
+        ) -> Result<
+            std::collections::BTreeMap<$crate::model::Address, $crate::state::ResourceRecord>,
+            $crate::state::StateError,
+        > {
+            let packed: Option<String> =
+                sqlx::query_scalar($crate::state::sql::RESOURCES_AT.$dialect)
+                    .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+                    .fetch_one(&mut *self)
+                    .await?;
+            $crate::state::codec::resources_from_changes(packed.as_deref().unwrap_or("[]"))
         }
 
         async fn set_info(

@@ -274,3 +274,40 @@ pub(super) const SUMMARY: &str = summary_in!("");
 pub(super) fn summary_of_schema(schema: &str) -> String {
     summary_in!("{schema}.").replace("{schema}", schema)
 }
+
+/// The latest image up to run `$1` of every record of `$kind_is` (`= 'card'`, `<> 'card'`),
+/// aggregated by `$agg` into one JSON text: a seek on the change log's primary key per record.
+macro_rules! images_at {
+    ($agg:literal, $kind_is:literal) => {
+        concat!(
+            "SELECT ",
+            $agg,
+            " FROM changes AS c WHERE c.resource_kind ",
+            $kind_is,
+            " AND c.image IS NOT NULL \
+               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
+                               WHERE l.resource_kind = c.resource_kind \
+                                 AND l.resource_key = c.resource_key AND l.serial <= $1)"
+        )
+    };
+}
+
+/// The managed cards after run `$1`: one JSON object of images by key
+/// (`codec::cards_from_images`), handed over whole as the snapshot's cards are.
+pub(super) const CARDS_AT: Dialects = Dialects {
+    sqlite: images_at!(
+        "json_group_object(c.resource_key, json(c.image))",
+        "= 'card'"
+    ),
+    postgres: images_at!(
+        "coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text",
+        "= 'card'"
+    ),
+};
+
+/// The records of resources that are not cards after run `$1`: one JSON array of images
+/// (`codec::resources_from_changes`).
+pub(super) const RESOURCES_AT: Dialects = Dialects {
+    sqlite: images_at!("json_group_array(json(c.image))", "<> 'card'"),
+    postgres: images_at!("coalesce(json_agg(c.image::json), '[]')::text", "<> 'card'"),
+};

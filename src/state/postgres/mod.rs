@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::codec::{self, cards_from_images, cards_from_packed, timestamp_micros};
+use crate::state::codec::{self, cards_from_packed, timestamp_micros};
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
 use crate::state::{CallRecord, StateError, Upgrade};
@@ -235,24 +235,6 @@ impl PgStore {
     }
 
     // ----- cards -----
-
-    pub(in crate::state) async fn cards_at(
-        &self,
-        serial: u64,
-    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text \
-             FROM changes AS c \
-             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
-               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
-                               WHERE l.resource_kind = c.resource_kind \
-                                 AND l.resource_key = c.resource_key AND l.serial <= $1)",
-        )
-        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await?;
-        cards_from_images(&packed)
-    }
 
     // ----- order journal -----
 
