@@ -492,6 +492,26 @@ impl Store {
         on_reader!(self, Tx::topup_records, card)
     }
 
+    /// Every order of card `card`'s top-ups, in journal order.
+    pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::topup_orders, card)
+    }
+
+    /// Failed orders that were charged and whose refund is unknown (settled before schema 7,
+    /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
+    pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::refunds_unknown)
+    }
+
+    /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
+    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError> {
+        let from = since
+            .map(codec::timestamp_micros)
+            .transpose()?
+            .unwrap_or(i64::MIN);
+        on_reader!(self, Tx::calls, from)
+    }
+
     /// The managed cards as they were at the end of run `serial`.
     pub async fn cards_at(
         &self,
@@ -513,16 +533,9 @@ delegate! {
     /// Everything plan needs, read in one transaction so it is a consistent picture.
     pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
 
-    /// Every order of card `card`'s top-ups, in journal order.
-    pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError>;
-    /// Failed orders that were charged and whose refund is unknown (settled before schema 7,
-    /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
-    pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError>;
 
 
 
-    /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
-    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
 
     /// Releases the lock if `lock_id` still holds it; a lock already gone is not an error.
     pub async fn release_lock(&self, lock_id: &str) -> Result<(), StateError>;

@@ -134,6 +134,13 @@ pub(super) trait Tx: Send {
     fn cards_at(&mut self, serial: u64) -> impl Step<BTreeMap<CompactString, CardRecord>>;
     /// The records of resources that are not cards as they were at the end of run `serial`.
     fn resources_at(&mut self, serial: u64) -> impl Step<BTreeMap<Address, ResourceRecord>>;
+    /// Every order of card `card`'s top-ups, in journal order (a key range: see
+    /// `codec::topup_key_range`).
+    fn topup_orders(&mut self, card: &str) -> impl Step<Vec<OrderRecord>>;
+    /// Failed orders charged whose refund is unknown (`sql::REFUND_UNKNOWN`), in journal order.
+    fn refunds_unknown(&mut self) -> impl Step<Vec<OrderRecord>>;
+    /// Recorded calls in time order, from `from` (microseconds since the epoch) on.
+    fn calls(&mut self, from: i64) -> impl Step<Vec<CallRecord>>;
 }
 
 /// The `state_info` row: lineage, serial, currency, provider.

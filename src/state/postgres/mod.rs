@@ -22,10 +22,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::codec::{self, cards_from_packed, timestamp_micros};
+use crate::state::codec::{self, cards_from_packed};
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::{CallRecord, StateError, Upgrade};
+use crate::state::{StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
 const POOL: u32 = 8;
@@ -249,24 +249,6 @@ impl PgStore {
         Ok(tx)
     }
 
-    /// Every order of card `card`'s top-ups, in journal order: a key range (`CARD:` up to,
-    /// not including, `CARD;`), so a card with a key that merely starts the same is not matched.
-    pub(in crate::state) async fn topup_orders_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let (from, to) = codec::topup_key_range(card);
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
-        )))
-        .bind(from)
-        .bind(to)
-        .fetch_one(&self.pool)
-        .await?;
-        codec::orders_from_packed(&packed)
-    }
-
     pub(super) async fn open_orders_in(
         conn: &mut PgConnection,
     ) -> Result<Vec<OrderRecord>, StateError> {
@@ -305,33 +287,7 @@ impl PgStore {
         ))
     }
 
-    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE {}",
-            crate::state::sql::REFUND_UNKNOWN
-        )))
-        .fetch_one(&self.pool)
-        .await?;
-        codec::orders_from_packed(&packed)
-    }
-
     // ----- audit -----
-
-    pub(in crate::state) async fn calls(
-        &self,
-        since: Option<&str>,
-    ) -> Result<Vec<CallRecord>, StateError> {
-        let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
-               '[]')::text FROM {CALLS_JOINED} WHERE c.at_us >= $1"
-        )))
-        .bind(from)
-        .fetch_one(&self.pool)
-        .await?;
-        codec::calls_from_packed(&packed)
-    }
 }
 
 /// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer

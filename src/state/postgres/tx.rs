@@ -7,7 +7,7 @@
 use sqlx::PgConnection;
 
 use super::resources::RESOURCE_PACKED;
-use super::{CARD_PACKED, ORDER_PACKED, PgStore, serial_err};
+use super::{CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, cards_from_packed, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
@@ -145,5 +145,40 @@ impl Tx for PgConnection {
         &mut self,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
         PgStore::removed_cards_in(self).await
+    }
+
+    async fn topup_orders(&mut self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = codec::topup_key_range(card);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    async fn refunds_unknown(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE {}",
+            crate::state::sql::REFUND_UNKNOWN
+        )))
+        .fetch_one(&mut *self)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
+               '[]')::text FROM {CALLS_JOINED} WHERE c.at_us >= $1"
+        )))
+        .bind(from)
+        .fetch_one(&mut *self)
+        .await?;
+        codec::calls_from_packed(&packed)
     }
 }

@@ -11,22 +11,6 @@ use compact_str::CompactString;
 use std::collections::BTreeMap;
 
 impl SqliteStore {
-    /// Every order ever journaled for `key`, oldest first.
-    pub(in crate::state) async fn topup_orders_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let (from, to) = crate::state::codec::topup_key_range(card);
-        sqlx::query(super::tx::TOPUP_ORDERS)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(rows::order)
-            .collect()
-    }
-
     /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
     /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
     pub(super) async fn open_orders_in(
@@ -70,18 +54,5 @@ impl SqliteStore {
             }
         }
         Ok(codec::removed_cards_from(keys, orders))
-    }
-
-    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM orders WHERE {} ORDER BY seq",
-            order_columns!(),
-            crate::state::sql::REFUND_UNKNOWN
-        )))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(rows::order)
-        .collect()
     }
 }

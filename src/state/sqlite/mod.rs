@@ -10,7 +10,6 @@ mod lock;
 mod raw;
 mod resources;
 mod rows;
-mod runs;
 mod schema;
 mod tx;
 
@@ -25,9 +24,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::codec::{serial_u64, timestamp_micros};
+use crate::state::codec::serial_u64;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::{CallRecord, StateError, Upgrade};
+use crate::state::{StateError, Upgrade};
 
 impl From<sqlx::Error> for StateError {
     fn from(e: sqlx::Error) -> Self {

@@ -6,7 +6,7 @@
 use sqlx::sqlite::SqliteConnection;
 
 use super::resources::resource_packed;
-use super::rows::{self, card_columns, order_columns};
+use super::rows::{self, call_columns, calls_joined, card_columns, order_columns};
 use super::{SqliteStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, resources_from_packed};
@@ -169,5 +169,46 @@ impl Tx for SqliteConnection {
         &mut self,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
         SqliteStore::removed_cards_in(self).await
+    }
+
+    async fn topup_orders(&mut self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = crate::state::codec::topup_key_range(card);
+        sqlx::query(super::tx::TOPUP_ORDERS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(rows::order)
+            .collect()
+    }
+
+    async fn refunds_unknown(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM orders WHERE {} ORDER BY seq",
+            order_columns!(),
+            crate::state::sql::REFUND_UNKNOWN
+        )))
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM ",
+            calls_joined!(),
+            " WHERE c.at_us >= ? ORDER BY c.at_us, c.id"
+        ))
+        .bind(from)
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(rows::call)
+        .collect()
     }
 }
