@@ -32,41 +32,6 @@ pub(super) async fn orders_of_in(
     codec::orders_from_packed(&packed)
 }
 
-pub(super) async fn resource_in(
-    conn: &mut PgConnection,
-    address: &Address,
-) -> Result<Option<ResourceRecord>, StateError> {
-    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
-         WHERE resource_kind = $1 AND resource_key = $2"
-    )))
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(&packed)?.pop().map(|(r, _)| r))
-}
-
-pub(super) async fn topup_records_in(
-    conn: &mut PgConnection,
-    card: &str,
-) -> Result<Vec<ResourceRecord>, StateError> {
-    let (from, to) = codec::topup_key_range(card);
-    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
-         FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
-           AND resource_key < $2"
-    )))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(&packed)?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect())
-}
-
 impl Tx for PgConnection {
     async fn holds_lock(&mut self, lock_id: &str) -> Result<bool, StateError> {
         let ours: Option<i32> = sqlx::query_scalar(sql::HOLDS_LOCK.postgres)
@@ -117,11 +82,32 @@ impl Tx for PgConnection {
     }
 
     async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
-        resource_in(self, address).await
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
+             WHERE resource_kind = $1 AND resource_key = $2"
+        )))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(&packed)?.pop().map(|(r, _)| r))
     }
 
     async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
-        topup_records_in(self, card).await
+        let (from, to) = codec::topup_key_range(card);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
+             FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+               AND resource_key < $2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(&packed)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 
     crate::state::seam::shared_primitives!(postgres, i32);

@@ -54,45 +54,6 @@ pub(super) async fn orders_of_in(
         .collect()
 }
 
-pub(super) async fn resource_in(
-    conn: &mut SqliteConnection,
-    address: &Address,
-) -> Result<Option<ResourceRecord>, StateError> {
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM resources WHERE resource_kind = $1 AND resource_key = $2"
-    ))
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
-        .pop()
-        .map(|(r, _)| r))
-}
-
-pub(super) async fn topup_records_in(
-    conn: &mut SqliteConnection,
-    card: &str,
-) -> Result<Vec<ResourceRecord>, StateError> {
-    let (from, to) = codec::topup_key_range(card);
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
-           AND resource_key < $2 ORDER BY resource_key)"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect())
-}
-
 impl Tx for SqliteConnection {
     async fn holds_lock(&mut self, lock_id: &str) -> Result<bool, StateError> {
         let ours: Option<i64> = sqlx::query_scalar(sql::HOLDS_LOCK.sqlite)
@@ -141,11 +102,36 @@ impl Tx for SqliteConnection {
     }
 
     async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
-        resource_in(self, address).await
+        let packed: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            resource_packed!(),
+            ") FROM resources WHERE resource_kind = $1 AND resource_key = $2"
+        ))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
+            .pop()
+            .map(|(r, _)| r))
     }
 
     async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
-        topup_records_in(self, card).await
+        let (from, to) = codec::topup_key_range(card);
+        let packed: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            resource_packed!(),
+            ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+               AND resource_key < $2 ORDER BY resource_key)"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 
     crate::state::seam::shared_primitives!(sqlite, i64);
