@@ -187,6 +187,13 @@ pub(super) const FINISH_RUN: &str =
 /// What every card says it cost, for the schema-7 recomputation.
 pub(super) const STORED_CHARGES: &str = "SELECT key, charged FROM cards";
 
+/// Who holds the lock, as its row says (each backend reads the row its own way).
+pub(super) const SELECT_LOCK: &str =
+    "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
+
+/// The lock row of `$1` removed (`force-unlock`, once the rule in `lock` allowed it).
+pub(super) const DELETE_LOCK: &str = "DELETE FROM lock WHERE lock_id = $1";
+
 /// The serial and the number of runs of a state about to be loaded into; PostgreSQL locks the
 /// row against a second load (SQLite's `BEGIN IMMEDIATE` already does).
 pub(super) const LOAD_TARGET: Dialects = Dialects {
