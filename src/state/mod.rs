@@ -6,7 +6,9 @@
 //! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`), so nothing
 //! above this line asks which backend it talks to. Its writes and the snapshot are written once
 //! (`writes.rs`, `rules.rs`) over the narrow seam a backend offers inside a transaction
-//! (`seam.rs`; statement texts of both dialects in `sql.rs`); its other reads delegate.
+//! (`seam.rs`; statement texts of both dialects in `sql.rs`), and so are its reads outside the
+//! snapshot (`reads.rs`, `on_reader!`); what only one backend can say (opening, the lock, dump and
+//! load, the snapshot's read transaction) delegates.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
 //! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
