@@ -101,6 +101,21 @@ pub(super) fn is_stale(pid: u32, host: &str) -> bool {
     host == local_host() && pid_is_dead(pid)
 }
 
+impl LockInfo {
+    /// The lock `who` takes now, under a new id.
+    pub(super) fn taken_by(who: &LockRequest) -> LockInfo {
+        LockInfo {
+            lock_id: uuid::Uuid::new_v4().to_string(),
+            pid: who.pid,
+            host: who.host.clone(),
+            user: who.user.clone(),
+            command: who.command.clone(),
+            since: super::now(),
+            stale: false,
+        }
+    }
+}
+
 /// What `force-unlock` removes: the lock named `lock_id`, and only while it is that one that is
 /// held (a lock taken since by someone else is never removed by an old id).
 pub(super) fn unlock_target(

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
-use super::{ObservedFee, RunRecord, StateError};
+use super::{LockInfo, ObservedFee, RunRecord, StateError};
 use crate::model::{Address, ResourceKind};
 use crate::state::CallRecord;
 
@@ -34,6 +34,8 @@ pub(super) trait Tx: Send {
     /// Whether the lock row still names `lock_id` (the fencing check; PostgreSQL also holds the
     /// row against a takeover until the commit).
     fn holds_lock(&mut self, lock_id: &str) -> impl Step<bool>;
+    /// Writes the lock row of `mine` (the backend has made room for it).
+    fn insert_lock(&mut self, mine: &LockInfo) -> impl Step<()>;
 
     /// The journal entry under an idempotency key.
     fn order(&mut self, key: &str) -> impl Step<Option<OrderRecord>>;
@@ -563,6 +565,22 @@ macro_rules! shared_primitives {
                     .fetch_one(&mut *self)
                     .await?;
             $crate::state::codec::resources_from_changes(packed.as_deref().unwrap_or("[]"))
+        }
+
+        async fn insert_lock(
+            &mut self,
+            mine: &$crate::state::LockInfo,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::INSERT_LOCK)
+                .bind(&mine.lock_id)
+                .bind(i64::from(mine.pid))
+                .bind(&mine.host)
+                .bind(&mine.user)
+                .bind(&mine.command)
+                .bind(&mine.since)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
         }
 
         async fn set_info(

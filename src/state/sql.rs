@@ -191,6 +191,10 @@ pub(super) const STORED_CHARGES: &str = "SELECT key, charged FROM cards";
 pub(super) const SELECT_LOCK: &str =
     "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
 
+/// The lock row: lock id, pid, host, actor, command, since.
+pub(super) const INSERT_LOCK: &str = "INSERT INTO lock (id, lock_id, pid, host, actor, command, \
+       since) VALUES (1, $1, $2, $3, $4, $5, $6)";
+
 /// The lock row of `$1` removed (`force-unlock`, once the rule in `lock` allowed it).
 pub(super) const DELETE_LOCK: &str = "DELETE FROM lock WHERE lock_id = $1";
 

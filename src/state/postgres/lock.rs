@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::PgStore;
 use crate::state::location::PgLocation;
+use crate::state::seam::Tx;
 use crate::state::{LockInfo, LockRequest, StateError, now};
 
 /// How often the session holding the lock is checked: a dead one means the lock is gone, and no
@@ -94,30 +95,11 @@ impl PgStore {
             };
             return Ok(Err(holder));
         };
-        let mine = LockInfo {
-            lock_id: uuid::Uuid::new_v4().to_string(),
-            pid: who.pid,
-            host: who.host.clone(),
-            user: who.user.clone(),
-            command: who.command.clone(),
-            since: now(),
-            stale: false,
-        };
+        let mine = LockInfo::taken_by(who);
         // Any row here was left by a holder whose session is gone: ours replaces it.
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM lock").execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO lock (id, lock_id, pid, host, actor, command, since) \
-             VALUES (1, $1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&mine.lock_id)
-        .bind(i64::from(mine.pid))
-        .bind(&mine.host)
-        .bind(&mine.user)
-        .bind(&mine.command)
-        .bind(&mine.since)
-        .execute(&mut *tx)
-        .await?;
+        tx.insert_lock(&mine).await?;
         tx.commit().await?;
         *slot = Some(conn);
         drop(slot);

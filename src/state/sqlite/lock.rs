@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::SqliteStore;
 use crate::state::lock::is_stale;
-use crate::state::{LockInfo, LockRequest, StateError, now};
+use crate::state::seam::Tx;
+use crate::state::{LockInfo, LockRequest, StateError};
 
 /// One handle's OS lock on the state file, shared by the handle's clones.
 ///
@@ -198,15 +199,7 @@ impl SqliteStore {
         &self,
         who: &LockRequest,
     ) -> Result<Result<LockInfo, LockInfo>, StateError> {
-        let mine = LockInfo {
-            lock_id: uuid::Uuid::new_v4().to_string(),
-            pid: who.pid,
-            host: who.host.clone(),
-            user: who.user.clone(),
-            command: who.command.clone(),
-            since: now(),
-            stale: false,
-        };
+        let mine = LockInfo::taken_by(who);
         let lock_id = mine.lock_id.clone();
         match self.os_lock.try_take(&lock_id)? {
             Flock::Taken => {
@@ -258,18 +251,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "INSERT INTO lock (id, lock_id, pid, host, actor, command, since) \
-             VALUES (1, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&mine.lock_id)
-        .bind(i64::from(mine.pid))
-        .bind(&mine.host)
-        .bind(&mine.user)
-        .bind(&mine.command)
-        .bind(&mine.since)
-        .execute(&mut *tx)
-        .await?;
+        tx.insert_lock(&mine).await?;
         tx.commit().await?;
         self.fence.hold(&mine.lock_id);
         Ok(Ok(mine))
