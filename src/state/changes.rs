@@ -1,9 +1,10 @@
 //! Which resources each run changed since a given serial, read from the change log: what
 //! `apply PLANFILE` asks to decide whether a saved plan is stale for what it touches.
 //!
-//! Answers the question only; what makes a plan stale is `plan::stale`'s to decide. The SQL is
-//! the backends' (`sqlite/changes.rs`, `postgres/changes.rs`), one query each.
+//! Answers the question only; what makes a plan stale is `plan::stale`'s to decide. Read over the
+//! seam (`Tx::changes_since`, its text `sql::CHANGES_SINCE`).
 
+use super::seam::Tx;
 use super::{Backend, StateError, Store};
 use crate::model::Address;
 
@@ -14,23 +15,11 @@ pub struct Changed {
     pub address: Address,
 }
 
-/// The SQL both backends read the change log since a serial with, its one parameter the serial
-/// (bound as `?` in SQLite and `$1` in PostgreSQL, which each backend writes in).
-pub(super) fn changes_since_sql(placeholder: &str) -> String {
-    format!(
-        "SELECT resource_kind, resource_key, serial FROM changes WHERE serial > {placeholder} \
-         ORDER BY serial, resource_kind, resource_key"
-    )
-}
-
 impl Store {
     /// Every resource a run after `serial` changed, oldest run first, one entry per resource
     /// and run.
     pub async fn changes_since(&self, serial: u64) -> Result<Vec<Changed>, StateError> {
-        let rows = match &self.backend {
-            Backend::Sqlite(b) => b.changes_since(serial).await?,
-            Backend::Postgres(b) => b.changes_since(serial).await?,
-        };
+        let rows = super::on_reader!(self, Tx::changes_since, serial)?;
         rows.into_iter()
             .map(|(kind, key, s)| {
                 Ok(Changed {

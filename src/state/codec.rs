@@ -378,31 +378,30 @@ pub(super) fn orders_from_packed(packed: &str) -> Result<Vec<OrderRecord>, State
         .collect()
 }
 
-#[derive(Deserialize)]
-struct PackedRun(i64, String, Option<String>, String, String, String, String);
+/// A run as `sql::RUNS` reads it: serial, at, finished at, actor, host, command, summary.
+pub(super) type RunRow = (i64, String, Option<String>, String, String, String, String);
+
+/// A run from its row, `charged` and `topups_sent` not yet attached.
+pub(super) fn run_record(row: RunRow) -> Result<RunRecord, StateError> {
+    let (serial, at, finished_at, user, host, command, summary) = row;
+    Ok(RunRecord {
+        serial: serial_u64(serial)?,
+        at,
+        finished_at,
+        user,
+        host,
+        command,
+        summary: serde_json::from_str(&summary).map_err(|_| corrupt("run summary", &summary))?,
+        charged: None,
+        topups_sent: None,
+    })
+}
 
 /// Runs from a JSON array of packed runs, in the array's order.
 pub(super) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateError> {
-    let all: Vec<PackedRun> =
+    let all: Vec<RunRow> =
         serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("run rows: {e}")))?;
-    all.into_iter()
-        .map(
-            |PackedRun(serial, at, finished_at, user, host, command, summary)| {
-                Ok(RunRecord {
-                    serial: serial_u64(serial)?,
-                    at,
-                    finished_at,
-                    user,
-                    host,
-                    command,
-                    summary: serde_json::from_str(&summary)
-                        .map_err(|_| corrupt("run summary", &summary))?,
-                    charged: None,
-                    topups_sent: None,
-                })
-            },
-        )
-        .collect()
+    all.into_iter().map(run_record).collect()
 }
 
 /// One packed call: `at` (as stored), `at_us`, endpoint, idempotency key, order id, resource kind

@@ -101,6 +101,41 @@ pub(super) fn is_stale(pid: u32, host: &str) -> bool {
     host == local_host() && pid_is_dead(pid)
 }
 
+impl LockInfo {
+    /// The lock `who` takes now, under a new id.
+    pub(super) fn taken_by(who: &LockRequest) -> LockInfo {
+        LockInfo {
+            lock_id: uuid::Uuid::new_v4().to_string(),
+            pid: who.pid,
+            host: who.host.clone(),
+            user: who.user.clone(),
+            command: who.command.clone(),
+            since: super::now(),
+            stale: false,
+        }
+    }
+}
+
+/// What `force-unlock` removes: the lock named `lock_id`, and only while it is that one that is
+/// held (a lock taken since by someone else is never removed by an old id).
+pub(super) fn unlock_target(
+    holder: Option<LockInfo>,
+    lock_id: &str,
+) -> Result<LockInfo, StateError> {
+    let Some(holder) = holder else {
+        return Err(StateError::NotFound(format!(
+            "no lock is held (asked for {lock_id})"
+        )));
+    };
+    if holder.lock_id != lock_id {
+        return Err(StateError::NotFound(format!(
+            "no lock {lock_id}; the state is locked by {} (pid {} on {})",
+            holder.lock_id, holder.pid, holder.host
+        )));
+    }
+    Ok(holder)
+}
+
 pub(super) fn locked_message(l: &LockInfo) -> String {
     if l.lock_id.is_empty() {
         // A backend saw a live holder through its OS lock but found no record of it: it is just

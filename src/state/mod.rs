@@ -6,7 +6,9 @@
 //! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`), so nothing
 //! above this line asks which backend it talks to. Its writes and the snapshot are written once
 //! (`writes.rs`, `rules.rs`) over the narrow seam a backend offers inside a transaction
-//! (`seam.rs`; statement texts of both dialects in `sql.rs`); its other reads delegate.
+//! (`seam.rs`; statement texts of both dialects in `sql.rs`), and so are its reads outside the
+//! snapshot (`reads.rs`, `on_reader!`); what only one backend can say (opening, the lock, dump and
+//! load, the snapshot's read transaction) delegates.
 //!
 //! It records what it is told and answers questions about it; it must not decide what to do (that
 //! is `plan` and `exec`), and it must never store a card number, CVV or personal data (no column
@@ -24,12 +26,15 @@ pub mod model;
 pub mod money;
 pub mod named;
 mod postgres;
+mod reads;
 mod rules;
 mod schema;
 mod seam;
 mod sql;
 mod sqlite;
 mod writes;
+
+use seam::Tx;
 
 pub use changes::Changed;
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
@@ -278,6 +283,18 @@ macro_rules! delegate {
     };
 }
 
+/// `$f(conn, args…)` on a connection of the backend's read pool, `$f` generic over `seam::Tx`:
+/// a read written once (`reads.rs`), run on whichever backend this is.
+macro_rules! on_reader {
+    ($store:expr, $f:path $(, $arg:expr)*) => {
+        match &$store.backend {
+            Backend::Sqlite(b) => $f(&mut *b.read_conn().await?, $($arg),*).await,
+            Backend::Postgres(b) => $f(&mut *b.read_conn().await?, $($arg),*).await,
+        }
+    };
+}
+use on_reader;
+
 impl Store {
     /// Opens an existing state for a command that writes, bringing an older schema up to date
     /// (keeping a copy of the old file; see [`Store::upgraded`]). Never creates one:
@@ -407,48 +424,120 @@ impl Store {
     }
 }
 
-delegate! {
-    pub async fn lineage(&self) -> Result<String, StateError>;
-    pub async fn serial(&self) -> Result<u64, StateError>;
+impl Store {
+    pub async fn lineage(&self) -> Result<String, StateError> {
+        on_reader!(self, reads::lineage_in)
+    }
+
+    pub async fn serial(&self) -> Result<u64, StateError> {
+        on_reader!(self, reads::serial_in)
+    }
+
     /// The currency the state's money is charged in (upper case), once a run has learned it.
-    pub async fn currency(&self) -> Result<Option<String>, StateError>;
+    pub async fn currency(&self) -> Result<Option<String>, StateError> {
+        on_reader!(self, reads::currency_in)
+    }
+
     /// The provider the state belongs to (see `crate::cli::provider`), once recorded: the
     /// sandbox, or the origin of the API URL; never a credential.
-    pub async fn provider(&self) -> Result<Option<String>, StateError>;
-    /// Everything plan needs, read in one transaction so it is a consistent picture.
-    pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
+    pub async fn provider(&self) -> Result<Option<String>, StateError> {
+        on_reader!(self, reads::provider_in)
+    }
 
     /// One record per serial, oldest first.
-    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError>;
+    pub async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
+        on_reader!(self, reads::history_in)
+    }
 
-    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError>;
+    pub async fn get_card(&self, key: &str) -> Result<Option<CardRecord>, StateError> {
+        on_reader!(self, Tx::card, key)
+    }
 
     /// Every order ever journaled for `address`, in journal order.
-    pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError>;
-    /// Every order of card `card`'s top-ups, in journal order.
-    pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError>;
+    pub async fn orders_of(&self, address: &Address) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::orders_of, address)
+    }
+
     /// Orders not yet terminal, of resources state still manages, in journal order. An order of a
     /// card removed with `state rm` stays in the journal (its key is never reused) but is not
     /// tracked.
-    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError>;
-    pub async fn get_order(&self, idempotency_key: &str) -> Result<Option<OrderRecord>, StateError>;
+    pub async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::open_orders)
+    }
+
+    pub async fn get_order(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<OrderRecord>, StateError> {
+        on_reader!(self, Tx::order, idempotency_key)
+    }
+
+    pub async fn get_resource(
+        &self,
+        address: &Address,
+    ) -> Result<Option<ResourceRecord>, StateError> {
+        on_reader!(self, Tx::resource, address)
+    }
+
+    /// The records of `kind` (of every kind but cards, with `None`), in address order.
+    pub async fn resources(
+        &self,
+        kind: Option<ResourceKind>,
+    ) -> Result<Vec<ResourceRecord>, StateError> {
+        Ok(on_reader!(self, Tx::resources, kind)?
+            .into_values()
+            .collect())
+    }
+
+    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
+    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
+        on_reader!(self, Tx::topup_records, card)
+    }
+
+    /// Every order of card `card`'s top-ups, in journal order.
+    pub async fn topup_orders_of(&self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::topup_orders, card)
+    }
+
     /// Failed orders that were charged and whose refund is unknown (settled before schema 7,
     /// which did not record `refunded_amount`), in journal order: `refresh` asks the provider.
-    pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError>;
-
-    /// The managed cards as they were at the end of run `serial`.
-    pub async fn cards_at(&self, serial: u64) -> Result<BTreeMap<CompactString, CardRecord>, StateError>;
-
-    pub async fn get_resource(&self, address: &Address) -> Result<Option<ResourceRecord>, StateError>;
-    /// The records of `kind` (of every kind but cards, with `None`), in address order.
-    pub async fn resources(&self, kind: Option<ResourceKind>) -> Result<Vec<ResourceRecord>, StateError>;
-    /// The records of card `card`'s top-ups (not those of a card whose key merely starts the same).
-    pub async fn topup_records_of(&self, card: &str) -> Result<Vec<ResourceRecord>, StateError>;
-    /// The records of resources that are not cards as they were at the end of run `serial`.
-    pub async fn resources_at(&self, serial: u64) -> Result<BTreeMap<Address, ResourceRecord>, StateError>;
+    pub async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
+        on_reader!(self, Tx::refunds_unknown)
+    }
 
     /// Recorded calls in time order, from `since` (RFC 3339 or a bare date) on.
-    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError>;
+    pub async fn calls(&self, since: Option<&str>) -> Result<Vec<CallRecord>, StateError> {
+        let from = since
+            .map(codec::timestamp_micros)
+            .transpose()?
+            .unwrap_or(i64::MIN);
+        on_reader!(self, Tx::calls, from)
+    }
+
+    /// The managed cards as they were at the end of run `serial`.
+    pub async fn cards_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
+        on_reader!(self, Tx::cards_at, serial)
+    }
+
+    /// The records of resources that are not cards as they were at the end of run `serial`.
+    pub async fn resources_at(
+        &self,
+        serial: u64,
+    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        on_reader!(self, Tx::resources_at, serial)
+    }
+}
+
+delegate! {
+    /// Everything plan needs, read in one transaction so it is a consistent picture.
+    pub async fn snapshot(&self) -> Result<Snapshot, StateError>;
+
+
+
+
 
     /// Releases the lock if `lock_id` still holds it; a lock already gone is not an error.
     pub async fn release_lock(&self, lock_id: &str) -> Result<(), StateError>;

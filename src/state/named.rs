@@ -6,17 +6,14 @@
 //! deleting one: a state whose lock is held, one that still has live cards unless allowed, a
 //! schema that is not a cardform state. It must not ask anyone anything (confirmation and "is it
 //! the selected state" are the command line's), and it must never drop a schema it did not
-//! recognise as a cardform state. The SQL lives with each backend (`postgres/named.rs`,
-//! `sqlite/named.rs`).
+//! recognise as a cardform state. A state's own summary is read over the seam
+//! (`Tx::summary`); what only PostgreSQL has (schemas, dropping one) is `postgres/named.rs`'.
 
 use serde::Serialize;
 
 use super::location::{PgLocation, StateLocation, redact_url};
+use super::seam::Tx;
 use super::{Backend, LockInfo, StateError, Store};
-
-/// The card phases of a card that may exist at the provider, and be charged or used: deleting
-/// the state that records it would leave it there unmanaged.
-pub(super) const LIVE_PHASES_SQL: &str = "('pending', 'active', 'frozen')";
 
 /// One state, as `workspace list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -208,10 +205,7 @@ impl Store {
     /// This state's summary: serial, cards, live cards, last run and whether it is locked. Its
     /// name is the location's (a PostgreSQL state's name, a file's path).
     pub async fn summary(&self) -> Result<StateSummary, StateError> {
-        let mut s = match &self.backend {
-            Backend::Sqlite(b) => b.summary().await?,
-            Backend::Postgres(b) => b.summary().await?,
-        };
+        let mut s = summary_of(super::on_reader!(self, Tx::summary)?);
         s.name = match &self.location {
             StateLocation::Postgres(pg) => pg.name().to_owned(),
             file => file.to_string(),
@@ -221,18 +215,7 @@ impl Store {
     }
 }
 
-/// The one query of a summary, the same on both backends (their tables are alike).
-pub(super) fn summary_sql(schema: Option<&str>) -> String {
-    let q = schema.map(|s| format!("{s}.")).unwrap_or_default();
-    format!(
-        "SELECT (SELECT serial FROM {q}state_info WHERE id = 1), \
-         (SELECT count(*) FROM {q}cards), \
-         (SELECT count(*) FROM {q}cards WHERE phase IN {LIVE_PHASES_SQL}), \
-         (SELECT at FROM {q}runs ORDER BY serial DESC LIMIT 1)"
-    )
-}
-
-/// A summary from [`summary_sql`]'s row.
+/// A summary from the row of `sql::SUMMARY` (or `sql::summary_of_schema`).
 pub(super) fn summary_of(row: (i64, i64, i64, Option<String>)) -> StateSummary {
     let (serial, cards, live, last_run) = row;
     StateSummary {

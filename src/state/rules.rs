@@ -432,7 +432,7 @@ pub(super) async fn snapshot_in<T: Tx + ?Sized>(tx: &mut T) -> Result<Snapshot, 
         open_orders,
         observed_issue_fees: tx.observed_fees().await?,
         topups: tx.topups().await?,
-        resources: tx.all_resources().await?,
+        resources: tx.resources(None).await?,
         removed_cards: tx.removed_cards().await?,
     })
 }

@@ -20,19 +20,22 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
-use super::{ObservedFee, RunRecord, StateError};
-use crate::model::Address;
+use super::{LockInfo, ObservedFee, RunRecord, StateError};
+use crate::model::{Address, ResourceKind};
 use crate::state::CallRecord;
 
 /// Result of a primitive, as a future the executor's tasks can hold across threads.
 pub(super) trait Step<T>: Future<Output = Result<T, StateError>> + Send {}
 impl<T, F: Future<Output = Result<T, StateError>> + Send> Step<T> for F {}
 
-/// One open write transaction of a backend (its connection, between `BEGIN` and `COMMIT`).
+/// One open write transaction of a backend (its connection, between `BEGIN` and `COMMIT`), or a
+/// connection of its read pool for the reads written once in `reads` and `Store`.
 pub(super) trait Tx: Send {
     /// Whether the lock row still names `lock_id` (the fencing check; PostgreSQL also holds the
     /// row against a takeover until the commit).
     fn holds_lock(&mut self, lock_id: &str) -> impl Step<bool>;
+    /// Writes the lock row of `mine` (the backend has made room for it).
+    fn insert_lock(&mut self, mine: &LockInfo) -> impl Step<()>;
 
     /// The journal entry under an idempotency key.
     fn order(&mut self, key: &str) -> impl Step<Option<OrderRecord>>;
@@ -107,11 +110,43 @@ pub(super) trait Tx: Send {
     fn observed_fees(&mut self) -> impl Step<BTreeMap<String, Decimal>>;
     /// Every top-up as its orders say it stands, by address key.
     fn topups(&mut self) -> impl Step<BTreeMap<String, TopupState>>;
-    /// Every record of a resource that is not a card, by address.
-    fn all_resources(&mut self) -> impl Step<BTreeMap<Address, ResourceRecord>>;
+    /// The records of `kind` (of every kind but cards, with `None`), by address.
+    fn resources(
+        &mut self,
+        kind: Option<ResourceKind>,
+    ) -> impl Step<BTreeMap<Address, ResourceRecord>>;
     /// The keys that left state, with the card orders still under each.
     fn removed_cards(&mut self) -> impl Step<BTreeMap<CompactString, Vec<OrderRecord>>>;
+
+    // Reads outside the snapshot (`reads.rs`), also on a connection of the read pool.
+
+    /// The identity row: lineage, serial, currency, provider.
+    fn state_info(&mut self) -> impl Step<StateInfo>;
+    /// Every run, oldest first, as stored (`charged` and `topups_sent` not attached).
+    fn runs(&mut self) -> impl Step<Vec<RunRecord>>;
+    /// `(sent_serial, terms)` per run: the rows of `codec::attach_charges`.
+    fn run_charges(&mut self) -> impl Step<Vec<(i64, String)>>;
+    /// `(sent_serial, count)` of top-up orders per run.
+    fn topups_sent(&mut self) -> impl Step<Vec<(i64, i64)>>;
+    /// `(kind, key, serial)` of every change logged after `serial`.
+    fn changes_since(&mut self, serial: u64) -> impl Step<Vec<(String, String, i64)>>;
+    /// Serial, cards, live cards and when the last run began (`named::summary_of`'s row).
+    fn summary(&mut self) -> impl Step<(i64, i64, i64, Option<String>)>;
+    /// The managed cards as they were at the end of run `serial`.
+    fn cards_at(&mut self, serial: u64) -> impl Step<BTreeMap<CompactString, CardRecord>>;
+    /// The records of resources that are not cards as they were at the end of run `serial`.
+    fn resources_at(&mut self, serial: u64) -> impl Step<BTreeMap<Address, ResourceRecord>>;
+    /// Every order of card `card`'s top-ups, in journal order (a key range: see
+    /// `codec::topup_key_range`).
+    fn topup_orders(&mut self, card: &str) -> impl Step<Vec<OrderRecord>>;
+    /// Failed orders charged whose refund is unknown (`sql::REFUND_UNKNOWN`), in journal order.
+    fn refunds_unknown(&mut self) -> impl Step<Vec<OrderRecord>>;
+    /// Recorded calls in time order, from `from` (microseconds since the epoch) on.
+    fn calls(&mut self, from: i64) -> impl Step<Vec<CallRecord>>;
 }
+
+/// The `state_info` row: lineage, serial, currency, provider.
+pub(super) type StateInfo = (String, i64, Option<String>, Option<String>);
 
 /// `$statement` (`sql::INSERT_ORDER` or `sql::UPSERT_ORDER`) with an order's fields bound in its
 /// placeholders' order; a new entry was sent by run `$serial`, under which it is written. Inside
@@ -449,6 +484,100 @@ macro_rules! shared_primitives {
                 .bind(fee.charge.to_string())
                 .bind(&fee.observed_at)
                 .bind(&fee.idempotency_key)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn state_info(
+            &mut self,
+        ) -> Result<$crate::state::seam::StateInfo, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::STATE_INFO)
+                .fetch_one(&mut *self)
+                .await?)
+        }
+
+        async fn runs(
+            &mut self,
+        ) -> Result<Vec<$crate::state::RunRecord>, $crate::state::StateError> {
+            let rows: Vec<$crate::state::codec::RunRow> = sqlx::query_as($crate::state::sql::RUNS)
+                .fetch_all(&mut *self)
+                .await?;
+            rows.into_iter()
+                .map($crate::state::codec::run_record)
+                .collect()
+        }
+
+        async fn run_charges(&mut self) -> Result<Vec<(i64, String)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::RUN_CHARGES.$dialect)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn topups_sent(&mut self) -> Result<Vec<(i64, i64)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::TOPUPS_SENT_SQL)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn changes_since(
+            &mut self,
+            serial: u64,
+        ) -> Result<Vec<(String, String, i64)>, $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::CHANGES_SINCE)
+                .bind($crate::state::codec::serial_i64(serial)?)
+                .fetch_all(&mut *self)
+                .await?)
+        }
+
+        async fn summary(
+            &mut self,
+        ) -> Result<(i64, i64, i64, Option<String>), $crate::state::StateError> {
+            Ok(sqlx::query_as($crate::state::sql::SUMMARY)
+                .fetch_one(&mut *self)
+                .await?)
+        }
+
+        async fn cards_at(
+            &mut self,
+            serial: u64,
+        ) -> Result<
+            std::collections::BTreeMap<::compact_str::CompactString, $crate::state::CardRecord>,
+            $crate::state::StateError,
+        > {
+            let packed: Option<String> = sqlx::query_scalar($crate::state::sql::CARDS_AT.$dialect)
+                .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+                .fetch_one(&mut *self)
+                .await?;
+            $crate::state::codec::cards_from_images(packed.as_deref().unwrap_or("{}"))
+        }
+
+        async fn resources_at(
+            &mut self,
+            serial: u64,
+        ) -> Result<
+            std::collections::BTreeMap<$crate::model::Address, $crate::state::ResourceRecord>,
+            $crate::state::StateError,
+        > {
+            let packed: Option<String> =
+                sqlx::query_scalar($crate::state::sql::RESOURCES_AT.$dialect)
+                    .bind(i64::try_from(serial).unwrap_or(i64::MAX))
+                    .fetch_one(&mut *self)
+                    .await?;
+            $crate::state::codec::resources_from_changes(packed.as_deref().unwrap_or("[]"))
+        }
+
+        async fn insert_lock(
+            &mut self,
+            mine: &$crate::state::LockInfo,
+        ) -> Result<(), $crate::state::StateError> {
+            sqlx::query($crate::state::sql::INSERT_LOCK)
+                .bind(&mine.lock_id)
+                .bind(i64::from(mine.pid))
+                .bind(&mine.host)
+                .bind(&mine.user)
+                .bind(&mine.command)
+                .bind(&mine.since)
                 .execute(&mut *self)
                 .await?;
             Ok(())

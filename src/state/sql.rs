@@ -135,9 +135,13 @@ pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key,
 pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
      AND refunded IS NULL AND order_id IS NOT NULL";
 
-/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects read: its charge,
-/// then its refund negated (see [`super::money::order_cost`]).
-pub(super) const ORDER_COST_TERMS: &str = "charge || coalesce(' -' || refunded, '')";
+/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects
+/// read: its charge, then its refund negated (see [`super::money::order_cost`]).
+macro_rules! order_cost_terms {
+    () => {
+        "charge || coalesce(' -' || refunded, '')"
+    };
+}
 
 /// The SQL both backends count each run's top-up orders with: `(sent_serial, count)`.
 pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orders \
@@ -183,6 +187,17 @@ pub(super) const FINISH_RUN: &str =
 /// What every card says it cost, for the schema-7 recomputation.
 pub(super) const STORED_CHARGES: &str = "SELECT key, charged FROM cards";
 
+/// Who holds the lock, as its row says (each backend reads the row its own way).
+pub(super) const SELECT_LOCK: &str =
+    "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
+
+/// The lock row: lock id, pid, host, actor, command, since.
+pub(super) const INSERT_LOCK: &str = "INSERT INTO lock (id, lock_id, pid, host, actor, command, \
+       since) VALUES (1, $1, $2, $3, $4, $5, $6)";
+
+/// The lock row of `$1` removed (`force-unlock`, once the rule in `lock` allowed it).
+pub(super) const DELETE_LOCK: &str = "DELETE FROM lock WHERE lock_id = $1";
+
 /// The serial and the number of runs of a state about to be loaded into; PostgreSQL locks the
 /// row against a second load (SQLite's `BEGIN IMMEDIATE` already does).
 pub(super) const LOAD_TARGET: Dialects = Dialects {
@@ -205,3 +220,105 @@ pub(super) const SET_PROVIDER: &str = "UPDATE state_info SET provider = $1 WHERE
 pub(super) const LINEAGE_SERIAL: &str = "SELECT lineage, serial FROM state_info WHERE id = 1";
 
 pub(super) const OBSERVED_FEES: &str = "SELECT product_code, charge FROM observed_fees";
+
+// Reads outside the snapshot (`reads.rs`), on a connection of the backend's read pool.
+
+/// The state's identity row: lineage, serial, currency, provider.
+pub(super) const STATE_INFO: &str =
+    "SELECT lineage, serial, currency, provider FROM state_info WHERE id = 1";
+
+/// Every run, oldest first: serial, at, finished at, actor, host, command, summary.
+pub(super) const RUNS: &str =
+    "SELECT serial, at, finished_at, actor, host, command, summary FROM runs ORDER BY serial";
+
+/// `(sent_serial, terms)`: each run's charged orders as `order_cost_terms!`, space-separated.
+pub(super) const RUN_CHARGES: Dialects = Dialects {
+    sqlite: concat!(
+        "SELECT sent_serial, group_concat(",
+        order_cost_terms!(),
+        ", ' ') FROM orders WHERE charge IS NOT NULL GROUP BY sent_serial"
+    ),
+    postgres: concat!(
+        "SELECT sent_serial, string_agg(",
+        order_cost_terms!(),
+        ", ' ') FROM orders WHERE charge IS NOT NULL GROUP BY sent_serial"
+    ),
+};
+
+/// Which resources each run after `$1` changed: `(kind, key, serial)`, oldest run first.
+pub(super) const CHANGES_SINCE: &str = "SELECT resource_kind, resource_key, serial FROM changes \
+     WHERE serial > $1 ORDER BY serial, resource_kind, resource_key";
+
+/// The card phases of a card that may exist at the provider, and be charged or used: deleting
+/// the state that records it would leave it there unmanaged.
+macro_rules! live_phases {
+    () => {
+        "('pending', 'active', 'frozen')"
+    };
+}
+
+/// A named state's summary (see `named::StateSummary`) in schema `$q` (empty: the connection's
+/// own): serial, cards, live cards, when the last run began.
+macro_rules! summary_in {
+    ($q:literal) => {
+        concat!(
+            "SELECT (SELECT serial FROM ",
+            $q,
+            "state_info WHERE id = 1), (SELECT count(*) FROM ",
+            $q,
+            "cards), (SELECT count(*) FROM ",
+            $q,
+            "cards WHERE phase IN ",
+            live_phases!(),
+            "), (SELECT at FROM ",
+            $q,
+            "runs ORDER BY serial DESC LIMIT 1)"
+        )
+    };
+}
+
+/// This state's summary: the same on both backends (their tables are alike).
+pub(super) const SUMMARY: &str = summary_in!("");
+
+/// The summary of another named state in the same PostgreSQL database, in schema `{schema}`
+/// (`cardform_` and a name checked to be `[a-z0-9_]`: safe to interpolate).
+pub(super) fn summary_of_schema(schema: &str) -> String {
+    summary_in!("{schema}.").replace("{schema}", schema)
+}
+
+/// The latest image up to run `$1` of every record of `$kind_is` (`= 'card'`, `<> 'card'`),
+/// aggregated by `$agg` into one JSON text: a seek on the change log's primary key per record.
+macro_rules! images_at {
+    ($agg:literal, $kind_is:literal) => {
+        concat!(
+            "SELECT ",
+            $agg,
+            " FROM changes AS c WHERE c.resource_kind ",
+            $kind_is,
+            " AND c.image IS NOT NULL \
+               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
+                               WHERE l.resource_kind = c.resource_kind \
+                                 AND l.resource_key = c.resource_key AND l.serial <= $1)"
+        )
+    };
+}
+
+/// The managed cards after run `$1`: one JSON object of images by key
+/// (`codec::cards_from_images`), handed over whole as the snapshot's cards are.
+pub(super) const CARDS_AT: Dialects = Dialects {
+    sqlite: images_at!(
+        "json_group_object(c.resource_key, json(c.image))",
+        "= 'card'"
+    ),
+    postgres: images_at!(
+        "coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text",
+        "= 'card'"
+    ),
+};
+
+/// The records of resources that are not cards after run `$1`: one JSON array of images
+/// (`codec::resources_from_changes`).
+pub(super) const RESOURCES_AT: Dialects = Dialects {
+    sqlite: images_at!("json_group_array(json(c.image))", "<> 'card'"),
+    postgres: images_at!("coalesce(json_agg(c.image::json), '[]')::text", "<> 'card'"),
+};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::PgStore;
 use crate::state::location::PgLocation;
+use crate::state::seam::Tx;
 use crate::state::{LockInfo, LockRequest, StateError, now};
 
 /// How often the session holding the lock is checked: a dead one means the lock is gone, and no
@@ -22,8 +23,6 @@ pub(super) struct Held {
     pub(super) lock_id: String,
     lost: AtomicBool,
 }
-
-const SELECT_LOCK: &str = "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
 
 /// The advisory lock key of one purpose (`state`, `migrate`) of one state: advisory locks are
 /// database-wide, and several states share a database.
@@ -78,7 +77,10 @@ impl PgStore {
         };
         let Some(conn) = got else {
             drop(slot);
-            let holder = match sqlx::query(SELECT_LOCK).fetch_optional(&self.pool).await? {
+            let holder = match sqlx::query(crate::state::sql::SELECT_LOCK)
+                .fetch_optional(&self.pool)
+                .await?
+            {
                 Some(row) => lock_from_row(&row, true)?,
                 // Taken a moment ago, its row not written yet: name what can be named.
                 None => LockInfo {
@@ -93,30 +95,11 @@ impl PgStore {
             };
             return Ok(Err(holder));
         };
-        let mine = LockInfo {
-            lock_id: uuid::Uuid::new_v4().to_string(),
-            pid: who.pid,
-            host: who.host.clone(),
-            user: who.user.clone(),
-            command: who.command.clone(),
-            since: now(),
-            stale: false,
-        };
+        let mine = LockInfo::taken_by(who);
         // Any row here was left by a holder whose session is gone: ours replaces it.
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM lock").execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO lock (id, lock_id, pid, host, actor, command, since) \
-             VALUES (1, $1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&mine.lock_id)
-        .bind(i64::from(mine.pid))
-        .bind(&mine.host)
-        .bind(&mine.user)
-        .bind(&mine.command)
-        .bind(&mine.since)
-        .execute(&mut *tx)
-        .await?;
+        tx.insert_lock(&mine).await?;
         tx.commit().await?;
         *slot = Some(conn);
         drop(slot);
@@ -140,7 +123,7 @@ impl PgStore {
 
     pub(in crate::state) async fn release_lock(&self, lock_id: &str) -> Result<(), StateError> {
         self.held.lock().expect("never poisoned").take();
-        sqlx::query("DELETE FROM lock WHERE lock_id = $1")
+        sqlx::query(crate::state::sql::DELETE_LOCK)
             .bind(lock_id)
             .execute(&self.pool)
             .await?;
@@ -162,21 +145,15 @@ impl PgStore {
         lock_id: &str,
     ) -> Result<LockInfo, StateError> {
         let mut tx = self.pool.begin().await?;
-        let holder = match sqlx::query(SELECT_LOCK).fetch_optional(&mut *tx).await? {
-            Some(row) => lock_from_row(&row, true)?,
-            None => {
-                return Err(StateError::NotFound(format!(
-                    "no lock is held (asked for {lock_id})"
-                )));
-            }
+        let held = match sqlx::query(crate::state::sql::SELECT_LOCK)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => Some(lock_from_row(&row, true)?),
+            None => None,
         };
-        if holder.lock_id != lock_id {
-            return Err(StateError::NotFound(format!(
-                "no lock {lock_id}; the state is locked by {} (pid {} on {})",
-                holder.lock_id, holder.pid, holder.host
-            )));
-        }
-        sqlx::query("DELETE FROM lock WHERE lock_id = $1")
+        let holder = crate::state::lock::unlock_target(held, lock_id)?;
+        sqlx::query(crate::state::sql::DELETE_LOCK)
             .bind(lock_id)
             .execute(&mut *tx)
             .await?;
@@ -195,7 +172,10 @@ impl PgStore {
     }
 
     pub(in crate::state) async fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
-        let Some(row) = sqlx::query(SELECT_LOCK).fetch_optional(&self.pool).await? else {
+        let Some(row) = sqlx::query(crate::state::sql::SELECT_LOCK)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
             return Ok(None);
         };
         let alive: bool = sqlx::query_scalar(

@@ -7,7 +7,6 @@
 //! Rows cross over as packed JSON (`json_build_array`, decoded by `state::codec`), the same shape
 //! the SQLite backend uses for its snapshot: one value per chunk instead of one per column.
 
-mod changes;
 mod dump;
 mod lock;
 pub(super) mod named;
@@ -23,14 +22,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::Address;
-use crate::state::codec::{
-    self, cards_from_images, cards_from_packed, serial_u64, timestamp_micros,
-};
+use crate::state::codec::{self, cards_from_packed};
 use crate::state::location::PgLocation;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::seam::Tx;
-use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
+use crate::state::{StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
 const POOL: u32 = 8;
@@ -191,36 +186,11 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    pub(in crate::state) async fn lineage(&self) -> Result<String, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn currency(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT currency FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    /// The provider this state belongs to, once a run has recorded it.
-    pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT provider FROM state_info WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
-        let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        serial_u64(s)
+    /// A connection of the pool, for a read written once over the seam (`state::reads`).
+    pub(in crate::state) async fn read_conn(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<Postgres>, StateError> {
+        Ok(self.pool.acquire().await?)
     }
 
     pub(in crate::state) async fn snapshot(&self) -> Result<Snapshot, StateError> {
@@ -264,58 +234,7 @@ impl PgStore {
         Ok(cards)
     }
 
-    // ----- runs -----
-
-    pub(in crate::state) async fn history(&self) -> Result<Vec<RunRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_agg(json_build_array(serial, at, finished_at, actor, host, \
-               command, summary) ORDER BY serial), '[]')::text FROM runs",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let mut runs = codec::runs_from_packed(&packed)?;
-        let charges: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT sent_serial, string_agg({}, ' ') FROM orders \
-                 WHERE charge IS NOT NULL GROUP BY sent_serial",
-            crate::state::sql::ORDER_COST_TERMS
-        )))
-        .fetch_all(&self.pool)
-        .await?;
-        codec::attach_charges(&mut runs, charges)?;
-        let topups: Vec<(i64, i64)> = sqlx::query_as(crate::state::sql::TOPUPS_SENT_SQL)
-            .fetch_all(&self.pool)
-            .await?;
-        codec::attach_topups_sent(&mut runs, topups)?;
-        Ok(runs)
-    }
-
     // ----- cards -----
-
-    pub(in crate::state) async fn get_card(
-        &self,
-        key: &str,
-    ) -> Result<Option<CardRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.card(key).await
-    }
-
-    pub(in crate::state) async fn cards_at(
-        &self,
-        serial: u64,
-    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_object_agg(c.resource_key, c.image::json), '{}')::text \
-             FROM changes AS c \
-             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
-               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
-                               WHERE l.resource_kind = c.resource_kind \
-                                 AND l.resource_key = c.resource_key AND l.serial <= $1)",
-        )
-        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await?;
-        cards_from_images(&packed)
-    }
 
     // ----- order journal -----
 
@@ -328,37 +247,6 @@ impl PgStore {
         let token = held.as_ref().map(|h| h.lock_id.as_str());
         crate::state::rules::fence(&mut *tx, token).await?;
         Ok(tx)
-    }
-
-    pub(in crate::state) async fn orders_of(
-        &self,
-        address: &Address,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.orders_of(address).await
-    }
-
-    /// Every order of card `card`'s top-ups, in journal order: a key range (`CARD:` up to,
-    /// not including, `CARD;`), so a card with a key that merely starts the same is not matched.
-    pub(in crate::state) async fn topup_orders_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let (from, to) = codec::topup_key_range(card);
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
-        )))
-        .bind(from)
-        .bind(to)
-        .fetch_one(&self.pool)
-        .await?;
-        codec::orders_from_packed(&packed)
-    }
-
-    pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::open_orders_in(&mut conn).await
     }
 
     pub(super) async fn open_orders_in(
@@ -399,41 +287,7 @@ impl PgStore {
         ))
     }
 
-    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE {}",
-            crate::state::sql::REFUND_UNKNOWN
-        )))
-        .fetch_one(&self.pool)
-        .await?;
-        codec::orders_from_packed(&packed)
-    }
-
-    pub(in crate::state) async fn get_order(
-        &self,
-        idempotency_key: &str,
-    ) -> Result<Option<OrderRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        conn.order(idempotency_key).await
-    }
-
     // ----- audit -----
-
-    pub(in crate::state) async fn calls(
-        &self,
-        since: Option<&str>,
-    ) -> Result<Vec<CallRecord>, StateError> {
-        let from = since.map(timestamp_micros).transpose()?.unwrap_or(i64::MIN);
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
-               '[]')::text FROM {CALLS_JOINED} WHERE c.at_us >= $1"
-        )))
-        .bind(from)
-        .fetch_one(&self.pool)
-        .await?;
-        codec::calls_from_packed(&packed)
-    }
 }
 
 /// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer

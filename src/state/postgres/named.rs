@@ -1,5 +1,5 @@
 //! The SQL of named states in PostgreSQL (see `state::named`): which `cardform_<name>` schemas a
-//! database holds, each one's summary, and dropping one under its lock.
+//! database holds, each one's summary (`sql::summary_of_schema`), and dropping one under its lock.
 //!
 //! Must not drop a schema that [`super::schema::status`] does not recognise as a cardform state,
 //! nor one whose state lock another session holds.
@@ -8,7 +8,8 @@ use sqlx::{Connection, PgConnection, Row};
 
 use super::PgStore;
 use crate::state::location::PgLocation;
-use crate::state::named::{NamedError, StateSummary, sibling, summary_of, summary_sql};
+use crate::state::named::{NamedError, StateSummary, sibling, summary_of};
+use crate::state::sql::summary_of_schema;
 use crate::state::{LockInfo, StateError};
 
 /// The schemas that would hold a state: `cardform_` and a name cardform could have given.
@@ -19,17 +20,6 @@ const SCHEMAS: &str = "SELECT nspname::text FROM pg_namespace \
 const LOCK_HELD: &str = "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
      AND granted AND objsubid = 1 AND database = (SELECT oid FROM pg_database \
      WHERE datname = current_database()) AND ((classid::bigint << 32) | objid::bigint) = $1)";
-
-impl PgStore {
-    /// This state's summary, lock aside (see `Store::summary`).
-    pub(in crate::state) async fn summary(&self) -> Result<StateSummary, StateError> {
-        let row: (i64, i64, i64, Option<String>) =
-            sqlx::query_as(sqlx::AssertSqlSafe(summary_sql(None)))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(summary_of(row))
-    }
-}
 
 /// Every state in `pg`'s database, by name, each with its summary; a schema named like one that
 /// holds no state (or one of a newer cardform) is listed with its problem.
@@ -50,7 +40,7 @@ async fn list_on(store: &PgStore, pg: &PgLocation) -> Result<Vec<StateSummary>, 
         let mut summary = match super::schema::status(&store.pool, &at).await {
             Ok(Some(_)) => {
                 let row: (i64, i64, i64, Option<String>) =
-                    sqlx::query_as(sqlx::AssertSqlSafe(summary_sql(Some(&at.schema()))))
+                    sqlx::query_as(sqlx::AssertSqlSafe(summary_of_schema(&at.schema())))
                         .fetch_one(&store.pool)
                         .await?;
                 summary_of(row)
@@ -105,7 +95,7 @@ async fn delete_on(
     tracing::debug!(target: "cardform::state", state = at.name(), "lock taken for deletion");
     let schema = at.schema();
     let row: (i64, i64, i64, Option<String>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(summary_sql(Some(&schema))))
+        sqlx::query_as(sqlx::AssertSqlSafe(summary_of_schema(&schema)))
             .fetch_one(&mut *conn)
             .await
             .map_err(StateError::from)?;

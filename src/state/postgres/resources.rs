@@ -8,54 +8,13 @@ use std::collections::BTreeMap;
 use super::PgStore;
 use crate::model::{Address, ResourceKind};
 use crate::state::StateError;
-use crate::state::codec::{resources_from_changes, resources_from_packed};
+use crate::state::codec::resources_from_packed;
 use crate::state::model::ResourceRecord;
 
 pub(super) const RESOURCE_PACKED: &str =
     "json_build_array(resource_kind, resource_key, image::json, created_at, updated_at, serial)";
 
-impl PgStore {
-    pub(in crate::state) async fn get_resource(
-        &self,
-        address: &Address,
-    ) -> Result<Option<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        super::tx::resource_in(&mut conn, address).await
-    }
-
-    pub(in crate::state) async fn resources(
-        &self,
-        kind: Option<ResourceKind>,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(resources_in(&mut conn, kind).await?.into_values().collect())
-    }
-
-    pub(in crate::state) async fn topup_records_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.pool.acquire().await?;
-        super::tx::topup_records_in(&mut conn, card).await
-    }
-
-    pub(in crate::state) async fn resources_at(
-        &self,
-        serial: u64,
-    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(
-            "SELECT coalesce(json_agg(c.image::json), '[]')::text FROM changes AS c \
-             WHERE c.resource_kind <> 'card' AND c.image IS NOT NULL \
-               AND c.serial = (SELECT max(l.serial) FROM changes AS l \
-                               WHERE l.resource_kind = c.resource_kind \
-                                 AND l.resource_key = c.resource_key AND l.serial <= $1)",
-        )
-        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_one(&self.pool)
-        .await?;
-        resources_from_changes(&packed)
-    }
-}
+impl PgStore {}
 
 pub(super) async fn resources_in(
     conn: &mut PgConnection,

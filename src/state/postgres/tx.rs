@@ -7,7 +7,7 @@
 use sqlx::PgConnection;
 
 use super::resources::RESOURCE_PACKED;
-use super::{CARD_PACKED, ORDER_PACKED, PgStore, serial_err};
+use super::{CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, cards_from_packed, resources_from_packed};
 use crate::state::model::{CardRecord, OrderRecord, ResourceRecord};
@@ -30,41 +30,6 @@ pub(super) async fn orders_of_in(
     .fetch_one(&mut *conn)
     .await?;
     codec::orders_from_packed(&packed)
-}
-
-pub(super) async fn resource_in(
-    conn: &mut PgConnection,
-    address: &Address,
-) -> Result<Option<ResourceRecord>, StateError> {
-    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
-         WHERE resource_kind = $1 AND resource_key = $2"
-    )))
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(&packed)?.pop().map(|(r, _)| r))
-}
-
-pub(super) async fn topup_records_in(
-    conn: &mut PgConnection,
-    card: &str,
-) -> Result<Vec<ResourceRecord>, StateError> {
-    let (from, to) = codec::topup_key_range(card);
-    let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
-         FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
-           AND resource_key < $2"
-    )))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(&packed)?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect())
 }
 
 impl Tx for PgConnection {
@@ -117,11 +82,32 @@ impl Tx for PgConnection {
     }
 
     async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
-        resource_in(self, address).await
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({RESOURCE_PACKED}), '[]')::text FROM resources \
+             WHERE resource_kind = $1 AND resource_key = $2"
+        )))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(&packed)?.pop().map(|(r, _)| r))
     }
 
     async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
-        topup_records_in(self, card).await
+        let (from, to) = codec::topup_key_range(card);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({RESOURCE_PACKED} ORDER BY resource_key), '[]')::text \
+             FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+               AND resource_key < $2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(&packed)?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 
     crate::state::seam::shared_primitives!(postgres, i32);
@@ -134,13 +120,51 @@ impl Tx for PgConnection {
         PgStore::open_orders_in(self).await
     }
 
-    async fn all_resources(&mut self) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-        super::resources::resources_in(self, None).await
+    async fn resources(
+        &mut self,
+        kind: Option<crate::model::ResourceKind>,
+    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        super::resources::resources_in(self, kind).await
     }
 
     async fn removed_cards(
         &mut self,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
         PgStore::removed_cards_in(self).await
+    }
+
+    async fn topup_orders(&mut self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = codec::topup_key_range(card);
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2"
+        )))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    async fn refunds_unknown(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
+             WHERE {}",
+            crate::state::sql::REFUND_UNKNOWN
+        )))
+        .fetch_one(&mut *self)
+        .await?;
+        codec::orders_from_packed(&packed)
+    }
+
+    async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
+        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \
+               '[]')::text FROM {CALLS_JOINED} WHERE c.at_us >= $1"
+        )))
+        .bind(from)
+        .fetch_one(&mut *self)
+        .await?;
+        codec::calls_from_packed(&packed)
     }
 }

@@ -6,9 +6,7 @@ use compact_str::CompactString;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::BTreeMap;
 
-use super::rows;
 use super::*;
-use crate::state::seam::Tx;
 
 /// Cards arriving in key order, gathered into one map with bounded extra memory: chunks of
 /// `limit` cards become small trees, merged like a binary counter (two trees of about the same
@@ -82,35 +80,6 @@ impl SqliteStore {
         let mut runs = Runs::new(SNAPSHOT_CHUNK);
         raw::cards(handle.as_raw_handle(), |card| runs.push(card))?;
         Ok(runs.finish())
-    }
-
-    pub(in crate::state) async fn get_card(
-        &self,
-        key: &str,
-    ) -> Result<Option<CardRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        conn.card(key).await
-    }
-
-    /// The managed cards as they were at the end of run `serial`: per key, the latest image at or
-    /// before it, unless that image is a removal.
-    pub(in crate::state) async fn cards_at(
-        &self,
-        serial: u64,
-    ) -> Result<BTreeMap<CompactString, CardRecord>, StateError> {
-        // Per card, the image of its latest serial up to `serial` (a seek on the primary key);
-        // the images are then handed over as one JSON object (see `snapshot` for why).
-        let packed: Option<String> = sqlx::query_scalar(
-            "SELECT json_group_object(c.resource_key, json(c.image)) FROM changes AS c \
-             WHERE c.resource_kind = 'card' AND c.image IS NOT NULL \
-               AND c.serial = (SELECT MAX(l.serial) FROM changes AS l \
-                               WHERE l.resource_kind = c.resource_kind \
-                                 AND l.resource_key = c.resource_key AND l.serial <= ?)",
-        )
-        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_one(&self.reader)
-        .await?;
-        rows::cards_from_images(packed.as_deref().unwrap_or("{}"))
     }
 }
 

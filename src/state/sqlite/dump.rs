@@ -15,7 +15,7 @@ use crate::state::{StateDump, rules};
 
 impl SqliteStore {
     pub(in crate::state) async fn dump(&self) -> Result<StateDump, StateError> {
-        let mut conn = self.reader().acquire().await?;
+        let mut conn = self.reader.acquire().await?;
         let mut tx = conn.begin().await?;
         let (lineage, serial, currency, provider): (String, i64, Option<String>, Option<String>) =
             sqlx::query_as(

@@ -7,43 +7,12 @@ use sqlx::sqlite::SqliteConnection;
 use super::rows::{self, order_columns};
 use super::*;
 use crate::state::codec;
-use crate::state::seam::Tx;
 use compact_str::CompactString;
 use std::collections::BTreeMap;
 
 impl SqliteStore {
-    /// Every order ever journaled for `key`, oldest first.
-    pub(in crate::state) async fn orders_of(
-        &self,
-        address: &Address,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        conn.orders_of(address).await
-    }
-
-    /// Every order of card `card`'s top-ups, oldest first (a key range: see `codec`).
-    pub(in crate::state) async fn topup_orders_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let (from, to) = crate::state::codec::topup_key_range(card);
-        sqlx::query(super::tx::TOPUP_ORDERS)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(rows::order)
-            .collect()
-    }
-
     /// Orders not yet terminal, of cards state still manages, oldest first. An order of a card
     /// removed with `state rm` stays in the journal (its key is never reused) but is not tracked.
-    pub(in crate::state) async fn open_orders(&self) -> Result<Vec<OrderRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        Self::open_orders_in(&mut conn).await
-    }
-
     pub(super) async fn open_orders_in(
         conn: &mut SqliteConnection,
     ) -> Result<Vec<OrderRecord>, StateError> {
@@ -85,26 +54,5 @@ impl SqliteStore {
             }
         }
         Ok(codec::removed_cards_from(keys, orders))
-    }
-
-    pub(in crate::state) async fn refunds_unknown(&self) -> Result<Vec<OrderRecord>, StateError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM orders WHERE {} ORDER BY seq",
-            order_columns!(),
-            crate::state::sql::REFUND_UNKNOWN
-        )))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(rows::order)
-        .collect()
-    }
-
-    pub(in crate::state) async fn get_order(
-        &self,
-        idempotency_key: &str,
-    ) -> Result<Option<OrderRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        conn.order(idempotency_key).await
     }
 }

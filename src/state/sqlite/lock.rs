@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::SqliteStore;
 use crate::state::lock::is_stale;
-use crate::state::{LockInfo, LockRequest, StateError, now};
+use crate::state::seam::Tx;
+use crate::state::{LockInfo, LockRequest, StateError};
 
 /// One handle's OS lock on the state file, shared by the handle's clones.
 ///
@@ -192,23 +193,13 @@ fn unnamed_holder() -> LockInfo {
     }
 }
 
-const SELECT_LOCK: &str = "SELECT lock_id, pid, host, actor, command, since FROM lock WHERE id = 1";
-
 impl SqliteStore {
     /// One attempt: `Ok(Ok(mine))` when taken, `Ok(Err(holder))` when someone else holds it.
     pub(in crate::state) async fn try_lock(
         &self,
         who: &LockRequest,
     ) -> Result<Result<LockInfo, LockInfo>, StateError> {
-        let mine = LockInfo {
-            lock_id: uuid::Uuid::new_v4().to_string(),
-            pid: who.pid,
-            host: who.host.clone(),
-            user: who.user.clone(),
-            command: who.command.clone(),
-            since: now(),
-            stale: false,
-        };
+        let mine = LockInfo::taken_by(who);
         let lock_id = mine.lock_id.clone();
         match self.os_lock.try_take(&lock_id)? {
             Flock::Taken => {
@@ -222,8 +213,8 @@ impl SqliteStore {
             Flock::Busy => {
                 // Whoever holds the OS lock is alive whatever its pid says (another host's pid, a
                 // test's made-up one).
-                let holder = match sqlx::query(SELECT_LOCK)
-                    .fetch_optional(self.reader())
+                let holder = match sqlx::query(crate::state::sql::SELECT_LOCK)
+                    .fetch_optional(&self.reader)
                     .await?
                 {
                     Some(row) => LockInfo {
@@ -247,7 +238,10 @@ impl SqliteStore {
         replace: bool,
     ) -> Result<Result<LockInfo, LockInfo>, StateError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(row) = sqlx::query(SELECT_LOCK).fetch_optional(&mut *tx).await? {
+        if let Some(row) = sqlx::query(crate::state::sql::SELECT_LOCK)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
             if !replace {
                 let holder = lock_from_row(&row)?;
                 tx.rollback().await?;
@@ -257,18 +251,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(
-            "INSERT INTO lock (id, lock_id, pid, host, actor, command, since) \
-             VALUES (1, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&mine.lock_id)
-        .bind(i64::from(mine.pid))
-        .bind(&mine.host)
-        .bind(&mine.user)
-        .bind(&mine.command)
-        .bind(&mine.since)
-        .execute(&mut *tx)
-        .await?;
+        tx.insert_lock(&mine).await?;
         tx.commit().await?;
         self.fence.hold(&mine.lock_id);
         Ok(Ok(mine))
@@ -279,7 +262,7 @@ impl SqliteStore {
     pub(crate) async fn release_lock(&self, lock_id: &str) -> Result<(), StateError> {
         // The row goes first: freed first, the OS lock would let the next acquirer in while our
         // row still names us (harmless, it replaces it, but it would report us as the holder).
-        let deleted = sqlx::query("DELETE FROM lock WHERE lock_id = ?")
+        let deleted = sqlx::query(crate::state::sql::DELETE_LOCK)
             .bind(lock_id)
             .execute(self.writer())
             .await;
@@ -296,21 +279,15 @@ impl SqliteStore {
     /// ends; what this is for is a lock the OS lock cannot see (a network filesystem).
     pub(crate) async fn force_unlock(&self, lock_id: &str) -> Result<LockInfo, StateError> {
         let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
-        let holder = match sqlx::query(SELECT_LOCK).fetch_optional(&mut *tx).await? {
-            Some(row) => lock_from_row(&row)?,
-            None => {
-                return Err(StateError::NotFound(format!(
-                    "no lock is held (asked for {lock_id})"
-                )));
-            }
+        let held = match sqlx::query(crate::state::sql::SELECT_LOCK)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => Some(lock_from_row(&row)?),
+            None => None,
         };
-        if holder.lock_id != lock_id {
-            return Err(StateError::NotFound(format!(
-                "no lock {lock_id}; the state is locked by {} (pid {} on {})",
-                holder.lock_id, holder.pid, holder.host
-            )));
-        }
-        sqlx::query("DELETE FROM lock WHERE lock_id = ?")
+        let holder = crate::state::lock::unlock_target(held, lock_id)?;
+        sqlx::query(crate::state::sql::DELETE_LOCK)
             .bind(lock_id)
             .execute(&mut *tx)
             .await?;
@@ -325,8 +302,8 @@ impl SqliteStore {
     /// OS lock cannot be looked at without taking it, and a look that took it for a moment could
     /// make a concurrent acquirer fail. Only acquiring says for sure, and then takes over.
     pub(crate) async fn current_lock(&self) -> Result<Option<LockInfo>, StateError> {
-        let Some(row) = sqlx::query(SELECT_LOCK)
-            .fetch_optional(self.reader())
+        let Some(row) = sqlx::query(crate::state::sql::SELECT_LOCK)
+            .fetch_optional(&self.reader)
             .await?
         else {
             return Ok(None);

@@ -4,15 +4,12 @@
 //! sees a type of this module.
 
 mod cards;
-mod changes;
 mod dump;
 mod journal;
 mod lock;
-mod named;
 mod raw;
 mod resources;
 mod rows;
-mod runs;
 mod schema;
 mod tx;
 
@@ -27,9 +24,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::model::Address;
-use crate::state::codec::{serial_u64, timestamp_micros};
+use crate::state::codec::serial_u64;
 use crate::state::model::{CardRecord, OrderRecord, Snapshot};
-use crate::state::{CallRecord, RunRecord, StateError, Upgrade};
+use crate::state::{StateError, Upgrade};
 
 impl From<sqlx::Error> for StateError {
     fn from(e: sqlx::Error) -> Self {
@@ -333,39 +330,10 @@ impl SqliteStore {
         Ok(tx)
     }
 
-    fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
-    pub(in crate::state) async fn lineage(&self) -> Result<String, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT lineage FROM state_info WHERE id = 1")
-                .fetch_one(&self.reader)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn currency(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT currency FROM state_info WHERE id = 1")
-                .fetch_one(&self.reader)
-                .await?,
-        )
-    }
-
-    /// The provider this state belongs to, once a run has recorded it.
-    pub(in crate::state) async fn provider(&self) -> Result<Option<String>, StateError> {
-        Ok(
-            sqlx::query_scalar("SELECT provider FROM state_info WHERE id = 1")
-                .fetch_one(&self.reader)
-                .await?,
-        )
-    }
-
-    pub(in crate::state) async fn serial(&self) -> Result<u64, StateError> {
-        let s: i64 = sqlx::query_scalar("SELECT serial FROM state_info WHERE id = 1")
-            .fetch_one(&self.reader)
-            .await?;
-        serial_u64(s)
+    /// A connection of the read pool, for a read written once over the seam (`state::reads`).
+    pub(in crate::state) async fn read_conn(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StateError> {
+        Ok(self.reader.acquire().await?)
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::model::ResourceKind;
-use crate::state::codec::{resources_from_changes, resources_from_packed};
+use crate::state::codec::resources_from_packed;
 use crate::state::model::ResourceRecord;
 
 /// The columns of a resource row packed into one JSON array (see `codec::resources_from_packed`).
@@ -19,51 +19,7 @@ macro_rules! resource_packed {
 }
 pub(super) use resource_packed;
 
-impl SqliteStore {
-    pub(in crate::state) async fn get_resource(
-        &self,
-        address: &Address,
-    ) -> Result<Option<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        super::tx::resource_in(&mut conn, address).await
-    }
-
-    pub(in crate::state) async fn resources(
-        &self,
-        kind: Option<ResourceKind>,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        Ok(resources_in(&mut conn, kind).await?.into_values().collect())
-    }
-
-    /// The records of card `card`'s top-ups, by id (a key range: see `codec`).
-    pub(in crate::state) async fn topup_records_of(
-        &self,
-        card: &str,
-    ) -> Result<Vec<ResourceRecord>, StateError> {
-        let mut conn = self.reader.acquire().await?;
-        super::tx::topup_records_in(&mut conn, card).await
-    }
-
-    /// The resources as they were at the end of run `serial`: per address, the latest image at
-    /// or before it, unless that image is a removal (as `cards_at`).
-    pub(in crate::state) async fn resources_at(
-        &self,
-        serial: u64,
-    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-        let packed: Option<String> = sqlx::query_scalar(
-            "SELECT json_group_array(json(c.image)) FROM changes AS c \
-             WHERE c.resource_kind <> 'card' AND c.image IS NOT NULL \
-               AND c.serial = (SELECT MAX(l.serial) FROM changes AS l \
-                               WHERE l.resource_kind = c.resource_kind \
-                                 AND l.resource_key = c.resource_key AND l.serial <= ?)",
-        )
-        .bind(i64::try_from(serial).unwrap_or(i64::MAX))
-        .fetch_one(&self.reader)
-        .await?;
-        resources_from_changes(packed.as_deref().unwrap_or("[]"))
-    }
-}
+impl SqliteStore {}
 
 /// Every resource record (of `kind`, or of every kind), by address.
 pub(super) async fn resources_in(

@@ -5,7 +5,6 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::state::StateError;
-pub(super) use crate::state::codec::cards_from_images;
 use crate::state::codec::{
     address, call_at, card_from_columns, corrupt, opt_decimal, order_kind, order_phase, serial_u64,
     u32_of,

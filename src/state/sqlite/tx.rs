@@ -6,7 +6,7 @@
 use sqlx::sqlite::SqliteConnection;
 
 use super::resources::resource_packed;
-use super::rows::{self, card_columns, order_columns};
+use super::rows::{self, call_columns, calls_joined, card_columns, order_columns};
 use super::{SqliteStore, serial_err};
 use crate::model::Address;
 use crate::state::codec::{self, resources_from_packed};
@@ -52,45 +52,6 @@ pub(super) async fn orders_of_in(
         .iter()
         .map(rows::order)
         .collect()
-}
-
-pub(super) async fn resource_in(
-    conn: &mut SqliteConnection,
-    address: &Address,
-) -> Result<Option<ResourceRecord>, StateError> {
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM resources WHERE resource_kind = $1 AND resource_key = $2"
-    ))
-    .bind(address.kind.as_str())
-    .bind(&address.key)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
-        .pop()
-        .map(|(r, _)| r))
-}
-
-pub(super) async fn topup_records_in(
-    conn: &mut SqliteConnection,
-    card: &str,
-) -> Result<Vec<ResourceRecord>, StateError> {
-    let (from, to) = codec::topup_key_range(card);
-    let packed: Option<String> = sqlx::query_scalar(concat!(
-        "SELECT json_group_array(",
-        resource_packed!(),
-        ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
-           AND resource_key < $2 ORDER BY resource_key)"
-    ))
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
-        .into_iter()
-        .map(|(r, _)| r)
-        .collect())
 }
 
 impl Tx for SqliteConnection {
@@ -141,11 +102,36 @@ impl Tx for SqliteConnection {
     }
 
     async fn resource(&mut self, address: &Address) -> Result<Option<ResourceRecord>, StateError> {
-        resource_in(self, address).await
+        let packed: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            resource_packed!(),
+            ") FROM resources WHERE resource_kind = $1 AND resource_key = $2"
+        ))
+        .bind(address.kind.as_str())
+        .bind(&address.key)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
+            .pop()
+            .map(|(r, _)| r))
     }
 
     async fn topup_records(&mut self, card: &str) -> Result<Vec<ResourceRecord>, StateError> {
-        topup_records_in(self, card).await
+        let (from, to) = codec::topup_key_range(card);
+        let packed: Option<String> = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            resource_packed!(),
+            ") FROM (SELECT * FROM resources WHERE resource_kind = 'topup' AND resource_key >= $1 \
+               AND resource_key < $2 ORDER BY resource_key)"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *self)
+        .await?;
+        Ok(resources_from_packed(packed.as_deref().unwrap_or("[]"))?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 
     crate::state::seam::shared_primitives!(sqlite, i64);
@@ -158,13 +144,57 @@ impl Tx for SqliteConnection {
         SqliteStore::open_orders_in(self).await
     }
 
-    async fn all_resources(&mut self) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
-        super::resources::resources_in(self, None).await
+    async fn resources(
+        &mut self,
+        kind: Option<crate::model::ResourceKind>,
+    ) -> Result<BTreeMap<Address, ResourceRecord>, StateError> {
+        super::resources::resources_in(self, kind).await
     }
 
     async fn removed_cards(
         &mut self,
     ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
         SqliteStore::removed_cards_in(self).await
+    }
+
+    async fn topup_orders(&mut self, card: &str) -> Result<Vec<OrderRecord>, StateError> {
+        let (from, to) = crate::state::codec::topup_key_range(card);
+        sqlx::query(super::tx::TOPUP_ORDERS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *self)
+            .await?
+            .iter()
+            .map(rows::order)
+            .collect()
+    }
+
+    async fn refunds_unknown(&mut self) -> Result<Vec<OrderRecord>, StateError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM orders WHERE {} ORDER BY seq",
+            order_columns!(),
+            crate::state::sql::REFUND_UNKNOWN
+        )))
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(rows::order)
+        .collect()
+    }
+
+    async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
+        sqlx::query(concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM ",
+            calls_joined!(),
+            " WHERE c.at_us >= ? ORDER BY c.at_us, c.id"
+        ))
+        .bind(from)
+        .fetch_all(&mut *self)
+        .await?
+        .iter()
+        .map(rows::call)
+        .collect()
     }
 }
