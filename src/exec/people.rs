@@ -71,7 +71,7 @@ impl Ctx {
             )
             .await?;
         let answer = mutation.send(&self.client, &order.idempotency_key).await;
-        self.settle_person(order, &mutation, answer).await
+        self.settle_person(order, &mutation, record, answer).await
     }
 
     fn person_mutation(&self, address: &Address) -> Result<PersonMutation, Ended> {
@@ -102,6 +102,7 @@ impl Ctx {
         &self,
         mut order: OrderRecord,
         mutation: &PersonMutation,
+        mut record: ResourceRecord,
         answer: Result<PersonAnswer, ClientError>,
     ) -> Result<Ended, ExecError> {
         let adopted = match &answer {
@@ -122,26 +123,8 @@ impl Ctx {
                 order.phase = OrderPhase::Completed;
                 order.charge = Some(Decimal::ZERO);
             }
-            Err(e @ ClientError::Provider(_)) => {
-                let slug = slugs::of(&e);
-                let message = refusal_message(mutation, &e);
-                order.phase = OrderPhase::Failed;
-                order.error_slug = Some(slug.clone());
-                order.error_message = Some(message.clone());
-                let call = self.call_record(&order, mutation.endpoint(), &slug, None);
-                self.store.record_answer(self.serial, &order, &call).await?;
-                return Ok(Ended::Failed { slug, message });
-            }
-            Err(e) => {
-                // The outcome is unknown: the entry stays `prepared`, and the next run sends the
-                // same key again to learn it.
-                let slug = slugs::of(&e);
-                self.audit(&order, mutation.endpoint(), &slug, None).await?;
-                return Ok(Ended::Failed {
-                    slug,
-                    message: format!("{e} (outcome unknown: re-run apply to resume it safely)"),
-                });
-            }
+            // Refused, or the outcome unknown: the path every kind's failed send takes.
+            Err(e) => return self.send_failed(order, mutation, &mut record, e).await,
         }
         if order.address.kind == ResourceKind::Cardholder {
             // Known to this run from now on, for the KYC status its cards' answers reveal.
@@ -318,7 +301,7 @@ pub(super) enum KycWait {
 /// What is kept and shown of a refusal of `mutation`. A provider's message about a cardholder
 /// may quote the very fields it refused (`email "ada@…" is not valid`): it goes nowhere, only its
 /// slug and the fields it names do.
-fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
+pub(super) fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
     let PersonMutation::CreateCardholder(_) = mutation else {
         return e.to_string();
     };

@@ -246,41 +246,6 @@ impl Ctx {
         })
     }
 
-    /// The provider refused, or the outcome is unknown (retries exhausted): record which.
-    async fn send_failed(
-        &self,
-        mut order: OrderRecord,
-        mutation: &CardMutation,
-        card: &mut CardRecord,
-        e: ClientError,
-    ) -> Result<Ended, ExecError> {
-        let slug = slugs::of(&e);
-        let message = e.to_string();
-        self.audit(&order, mutation.endpoint(), &slug, None).await?;
-        if !matches!(e, ClientError::Provider(_)) {
-            // The order may exist at the provider: it stays `prepared`, and a re-run re-sends the
-            // same key to find out, never a new one.
-            return Ok(Ended::Failed {
-                slug,
-                message: format!("{message} (outcome unknown: re-run apply to resume it safely)"),
-            });
-        }
-        // A refusal creates no order: the change can be made again with the next attempt.
-        order.phase = OrderPhase::Failed;
-        order.error_slug = Some(slug.clone());
-        order.error_message = Some(message.clone());
-        order.updated_at = self.now();
-        let card_failed = card.phase == CardPhase::Pending;
-        if card_failed {
-            card.phase = CardPhase::Failed;
-            card.updated_at = order.updated_at.clone();
-        }
-        self.store
-            .record(self.serial, Some(&order), card_failed.then_some(&*card))
-            .await?;
-        Ok(Ended::Failed { slug, message })
-    }
-
     /// The provider gave us the order: commit its id (and charge) at once.
     async fn acknowledge(
         &self,

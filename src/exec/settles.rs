@@ -1,0 +1,108 @@
+//! What a resource's record does when its mutation ends, whatever the kind: [`Settles`] is
+//! implemented for a card's record and for a person's, so a refusal or an unknown outcome takes
+//! one path ([`Ctx::send_failed`]) for every kind: the same audit row, the same journal phase, the
+//! same message rules. Must not send or decide anything: `perform` sends, `card` and `people`
+//! decide.
+
+use super::mutation::{CardMutation, Journaled, PersonMutation};
+use super::{Ctx, Ended, ExecError, slugs};
+use crate::client::ClientError;
+use crate::state::{CardPhase, CardRecord, OrderPhase, OrderRecord, ResourceRecord};
+
+/// A resource record that settles from its order's outcome.
+pub(super) trait Settles {
+    /// The mutations that change this kind of resource.
+    type Mutation: Journaled;
+
+    /// The record's side of a refusal (no order exists at the provider, so none was made):
+    /// whether it changed, and so is written with the order.
+    fn refused(&mut self, now: &str) -> bool;
+
+    /// What is kept and shown of refusal `e` of `mutation`.
+    fn refusal_message(mutation: &Self::Mutation, e: &ClientError) -> String {
+        let _ = mutation;
+        e.to_string()
+    }
+
+    /// The card record to write with a settled order, when this is one: a card's record is
+    /// derived (its cost) in the order's transaction, a person's was committed with the journal
+    /// entry and changes only through its orders.
+    fn as_card(&self) -> Option<&CardRecord>;
+}
+
+impl Settles for CardRecord {
+    type Mutation = CardMutation;
+
+    /// A card that was never issued fails with its issue order; an issued one is as it was.
+    fn refused(&mut self, now: &str) -> bool {
+        if self.phase != CardPhase::Pending {
+            return false;
+        }
+        self.phase = CardPhase::Failed;
+        self.updated_at = now.to_owned();
+        true
+    }
+
+    fn as_card(&self) -> Option<&CardRecord> {
+        Some(self)
+    }
+}
+
+impl Settles for ResourceRecord {
+    type Mutation = PersonMutation;
+
+    /// A person's record holds what was declared: a refusal is told by its order alone.
+    fn refused(&mut self, _now: &str) -> bool {
+        false
+    }
+
+    fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
+        super::people::refusal_message(mutation, e)
+    }
+
+    fn as_card(&self) -> Option<&CardRecord> {
+        None
+    }
+}
+
+impl Ctx {
+    /// The provider refused, or the outcome is unknown (retries exhausted): record which, for
+    /// any kind of resource.
+    pub(super) async fn send_failed<R: Settles>(
+        &self,
+        mut order: OrderRecord,
+        mutation: &R::Mutation,
+        record: &mut R,
+        e: ClientError,
+    ) -> Result<Ended, ExecError> {
+        let slug = slugs::of(&e);
+        if !matches!(e, ClientError::Provider(_)) {
+            // The order may exist at the provider: it stays `prepared`, and a re-run re-sends the
+            // same key to find out, never a new one.
+            self.audit(&order, mutation.endpoint(), &slug, None).await?;
+            return Ok(Ended::Failed {
+                slug,
+                message: format!("{e} (outcome unknown: re-run apply to resume it safely)"),
+            });
+        }
+        // A refusal creates no order: the change can be made again with the next attempt.
+        let message = R::refusal_message(mutation, &e);
+        order.phase = OrderPhase::Failed;
+        order.error_slug = Some(slug.clone());
+        order.error_message = Some(message.clone());
+        order.updated_at = self.now();
+        let changed = record.refused(&order.updated_at);
+        let call = self.call_record(&order, mutation.endpoint(), &slug, None);
+        match record.as_card() {
+            // A card's record is written with the order, its cost derived from it.
+            Some(card) => {
+                self.store.record_call(&call).await?;
+                self.store
+                    .record(self.serial, Some(&order), changed.then_some(card))
+                    .await?;
+            }
+            None => self.store.record_answer(self.serial, &order, &call).await?,
+        }
+        Ok(Ended::Failed { slug, message })
+    }
+}
