@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::mutation::{Journaled, PersonAnswer, PersonMutation};
+use super::settles::{PersonOutcome, Settles};
 use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, ResourceKind};
@@ -105,27 +106,15 @@ impl Ctx {
         mut record: ResourceRecord,
         answer: Result<PersonAnswer, ClientError>,
     ) -> Result<Ended, ExecError> {
-        let adopted = match &answer {
-            Ok(_) => false,
-            Err(e) => e.slug().is_some_and(|s| adopts(order.address.kind, s)),
-        };
-        order.updated_at = self.now();
-        match answer {
-            Ok(a) => {
-                order.phase = OrderPhase::Completed;
-                order.order_id = a.id;
-                order.provider_status = a.registration_status;
-                order.sub_status = a.kyc_status;
-                order.charge = Some(Decimal::ZERO);
-            }
-            Err(_) if adopted => {
-                // The provider has them already: nothing was created, nothing is wrong.
-                order.phase = OrderPhase::Completed;
-                order.charge = Some(Decimal::ZERO);
+        let outcome = match answer {
+            Ok(a) => PersonOutcome::Created(a),
+            Err(e) if e.slug().is_some_and(|s| adopts(order.address.kind, s)) => {
+                PersonOutcome::Adopted
             }
             // Refused, or the outcome unknown: the path every kind's failed send takes.
             Err(e) => return self.send_failed(order, mutation, &mut record, e).await,
-        }
+        };
+        record.settle(&mut order, &outcome, &self.now());
         if order.address.kind == ResourceKind::Cardholder {
             // Known to this run from now on, for the KYC status its cards' answers reveal.
             self.kyc_learned
@@ -134,7 +123,10 @@ impl Ctx {
                 .entry(order.address.clone())
                 .or_insert(order.sub_status.clone());
         }
-        let result = if adopted { "adopted" } else { "ok" };
+        let result = match outcome {
+            PersonOutcome::Adopted => "adopted",
+            PersonOutcome::Created(_) => "ok",
+        };
         let call = self.call_record(&order, mutation.endpoint(), result, None);
         self.store.record_answer(self.serial, &order, &call).await?;
         Ok(Ended::Done {

@@ -10,6 +10,7 @@ use super::events::ChargeWarning;
 use super::mutation::{CardMutation, Journaled};
 use super::people::{KycTries, KycWait};
 use super::poll::{FirstCheck, Seen};
+use super::settles::Settles;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -163,7 +164,7 @@ impl Ctx {
         }
         let now = self.now();
         card.updated_at = now.clone();
-        settle(&mut order, card, &last, &now);
+        card.settle(&mut order, &last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;

@@ -4,15 +4,24 @@
 //! same message rules. Must not send or decide anything: `perform` sends, `card` and `people`
 //! decide.
 
-use super::mutation::{CardMutation, Journaled, PersonMutation};
+use rust_decimal::Decimal;
+
+use super::mutation::{CardMutation, Journaled, PersonAnswer, PersonMutation};
 use super::{Ctx, Ended, ExecError, slugs};
 use crate::client::ClientError;
 use crate::state::{CardPhase, CardRecord, OrderPhase, OrderRecord, ResourceRecord};
+use crate::wire::Order;
 
 /// A resource record that settles from its order's outcome.
 pub(super) trait Settles {
     /// The mutations that change this kind of resource.
     type Mutation: Journaled;
+    /// The provider's last word on such a mutation: a card's terminal order, a person's answer.
+    type Answer;
+
+    /// The bookkeeping of a mutation seen to its end: the order's final phase, status and charge,
+    /// and what it did to the record. Writes nothing: the caller commits both together.
+    fn settle(&mut self, order: &mut OrderRecord, answer: &Self::Answer, now: &str);
 
     /// The record's side of a refusal (no order exists at the provider, so none was made):
     /// whether it changed, and so is written with the order.
@@ -32,6 +41,11 @@ pub(super) trait Settles {
 
 impl Settles for CardRecord {
     type Mutation = CardMutation;
+    type Answer = Order;
+
+    fn settle(&mut self, order: &mut OrderRecord, answer: &Order, now: &str) {
+        super::perform::settle(order, self, answer, now);
+    }
 
     /// A card that was never issued fails with its issue order; an issued one is as it was.
     fn refused(&mut self, now: &str) -> bool {
@@ -48,8 +62,28 @@ impl Settles for CardRecord {
     }
 }
 
+/// How a person's create ended well: created now, or found at the provider already.
+pub(super) enum PersonOutcome {
+    Created(PersonAnswer),
+    /// The provider has them already ("exists"): nothing was created, nothing is wrong.
+    Adopted,
+}
+
 impl Settles for ResourceRecord {
     type Mutation = PersonMutation;
+    type Answer = PersonOutcome;
+
+    /// A person costs nothing, and is answered at once: completed with what the provider said.
+    fn settle(&mut self, order: &mut OrderRecord, answer: &PersonOutcome, now: &str) {
+        order.phase = OrderPhase::Completed;
+        order.charge = Some(Decimal::ZERO);
+        order.updated_at = now.to_owned();
+        if let PersonOutcome::Created(a) = answer {
+            order.order_id = a.id.clone();
+            order.provider_status = a.registration_status.clone();
+            order.sub_status = a.kyc_status.clone();
+        }
+    }
 
     /// A person's record holds what was declared: a refusal is told by its order alone.
     fn refused(&mut self, _now: &str) -> bool {
