@@ -1,8 +1,9 @@
 //! What a person's actions mean in mutations: `users/create` and `cardholders/create`, each
 //! answered at once (no order to track), each through the journal under its deterministic key;
-//! an "exists" answer adopts what the provider has. And the KYC wait: a card whose cardholder is
-//! not ready yet is parked (it holds no slot others could use) and sent again under the same key
-//! until it is accepted or `--kyc-wait` runs out.
+//! an "exists" answer adopts what the provider has; refusals and the settling take the card's path
+//! ([`super::settles::Settles`]). And the KYC wait: a card whose cardholder is not ready yet is
+//! parked (it holds no slot others could use) and sent again under the same key until it is
+//! accepted or `--kyc-wait` runs out.
 //!
 //! The personal fields come from the declarations (`ExecOptions::cardholder_forms`) at the
 //! moment of sending and go nowhere else: the journal keeps keyed digests.

@@ -2,6 +2,8 @@
 //! acknowledge (order id committed) → track to a terminal status → settle (order and resource in
 //! one transaction). Resuming a journaled order enters the same path where it left off. Nothing
 //! else in cardform sends a mutation. Must not decide which mutations to make (that is `card`).
+//! What a refusal or an order's end does to the resource's record is the kind's own
+//! ([`super::settles::Settles`]), shared with a person's create, which is answered at once.
 
 use rust_decimal::Decimal;
 use std::collections::HashMap;

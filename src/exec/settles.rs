@@ -140,3 +140,42 @@ impl Ctx {
         Ok(Ended::Failed { slug, message })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(phase: CardPhase) -> CardRecord {
+        CardRecord {
+            key: "a".into(),
+            external_user_id: "u-1".into(),
+            product_code: "VISA_USD_STD".into(),
+            initial_topup: None,
+            desired_status: Default::default(),
+            labels: Default::default(),
+            card_id: None,
+            phase,
+            provider_status: None,
+            last4: None,
+            charged: Decimal::ZERO,
+            attempt: 1,
+            replaced_by: None,
+            balance: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_fails_only_a_card_never_issued() {
+        let mut pending = card(CardPhase::Pending);
+        assert!(pending.refused("t1"));
+        assert_eq!(pending.phase, CardPhase::Failed);
+        assert_eq!(pending.updated_at, "t1");
+        // A refused top-up or freeze of an issued card leaves the card as it was.
+        let mut active = card(CardPhase::Active);
+        assert!(!active.refused("t1"));
+        assert_eq!(active.phase, CardPhase::Active);
+        assert_eq!(active.updated_at, "");
+    }
+}
