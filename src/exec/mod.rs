@@ -20,6 +20,7 @@ mod people;
 mod perform;
 pub mod poll;
 mod ramp;
+mod settles;
 
 pub use ramp::SLOW_START;
 pub mod refresh;

@@ -1,8 +1,9 @@
 //! What a person's actions mean in mutations: `users/create` and `cardholders/create`, each
 //! answered at once (no order to track), each through the journal under its deterministic key;
-//! an "exists" answer adopts what the provider has. And the KYC wait: a card whose cardholder is
-//! not ready yet is parked (it holds no slot others could use) and sent again under the same key
-//! until it is accepted or `--kyc-wait` runs out.
+//! an "exists" answer adopts what the provider has; refusals and the settling take the card's path
+//! ([`super::settles::Settles`]). And the KYC wait: a card whose cardholder is not ready yet is
+//! parked (it holds no slot others could use) and sent again under the same key until it is
+//! accepted or `--kyc-wait` runs out.
 //!
 //! The personal fields come from the declarations (`ExecOptions::cardholder_forms`) at the
 //! moment of sending and go nowhere else: the journal keeps keyed digests.
@@ -12,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::mutation::{Journaled, PersonAnswer, PersonMutation};
+use super::settles::{PersonOutcome, Settles};
 use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, ResourceKind};
@@ -71,7 +73,7 @@ impl Ctx {
             )
             .await?;
         let answer = mutation.send(&self.client, &order.idempotency_key).await;
-        self.settle_person(order, &mutation, answer).await
+        self.settle_person(order, &mutation, record, answer).await
     }
 
     fn person_mutation(&self, address: &Address) -> Result<PersonMutation, Ended> {
@@ -102,47 +104,18 @@ impl Ctx {
         &self,
         mut order: OrderRecord,
         mutation: &PersonMutation,
+        mut record: ResourceRecord,
         answer: Result<PersonAnswer, ClientError>,
     ) -> Result<Ended, ExecError> {
-        let adopted = match &answer {
-            Ok(_) => false,
-            Err(e) => e.slug().is_some_and(|s| adopts(order.address.kind, s)),
+        let outcome = match answer {
+            Ok(a) => PersonOutcome::Created(a),
+            Err(e) if e.slug().is_some_and(|s| adopts(order.address.kind, s)) => {
+                PersonOutcome::Adopted
+            }
+            // Refused, or the outcome unknown: the path every kind's failed send takes.
+            Err(e) => return self.send_failed(order, mutation, &mut record, e).await,
         };
-        order.updated_at = self.now();
-        match answer {
-            Ok(a) => {
-                order.phase = OrderPhase::Completed;
-                order.order_id = a.id;
-                order.provider_status = a.registration_status;
-                order.sub_status = a.kyc_status;
-                order.charge = Some(Decimal::ZERO);
-            }
-            Err(_) if adopted => {
-                // The provider has them already: nothing was created, nothing is wrong.
-                order.phase = OrderPhase::Completed;
-                order.charge = Some(Decimal::ZERO);
-            }
-            Err(e @ ClientError::Provider(_)) => {
-                let slug = slugs::of(&e);
-                let message = refusal_message(mutation, &e);
-                order.phase = OrderPhase::Failed;
-                order.error_slug = Some(slug.clone());
-                order.error_message = Some(message.clone());
-                let call = self.call_record(&order, mutation.endpoint(), &slug, None);
-                self.store.record_answer(self.serial, &order, &call).await?;
-                return Ok(Ended::Failed { slug, message });
-            }
-            Err(e) => {
-                // The outcome is unknown: the entry stays `prepared`, and the next run sends the
-                // same key again to learn it.
-                let slug = slugs::of(&e);
-                self.audit(&order, mutation.endpoint(), &slug, None).await?;
-                return Ok(Ended::Failed {
-                    slug,
-                    message: format!("{e} (outcome unknown: re-run apply to resume it safely)"),
-                });
-            }
-        }
+        record.settle(&mut order, &outcome, &self.now());
         if order.address.kind == ResourceKind::Cardholder {
             // Known to this run from now on, for the KYC status its cards' answers reveal.
             self.kyc_learned
@@ -151,7 +124,10 @@ impl Ctx {
                 .entry(order.address.clone())
                 .or_insert(order.sub_status.clone());
         }
-        let result = if adopted { "adopted" } else { "ok" };
+        let result = match outcome {
+            PersonOutcome::Adopted => "adopted",
+            PersonOutcome::Created(_) => "ok",
+        };
         let call = self.call_record(&order, mutation.endpoint(), result, None);
         self.store.record_answer(self.serial, &order, &call).await?;
         Ok(Ended::Done {
@@ -318,7 +294,7 @@ pub(super) enum KycWait {
 /// What is kept and shown of a refusal of `mutation`. A provider's message about a cardholder
 /// may quote the very fields it refused (`email "ada@…" is not valid`): it goes nowhere, only its
 /// slug and the fields it names do.
-fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
+pub(super) fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> String {
     let PersonMutation::CreateCardholder(_) = mutation else {
         return e.to_string();
     };

@@ -2,6 +2,8 @@
 //! acknowledge (order id committed) → track to a terminal status → settle (order and resource in
 //! one transaction). Resuming a journaled order enters the same path where it left off. Nothing
 //! else in cardform sends a mutation. Must not decide which mutations to make (that is `card`).
+//! What a refusal or an order's end does to the resource's record is the kind's own
+//! ([`super::settles::Settles`]), shared with a person's create, which is answered at once.
 
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -10,6 +12,7 @@ use super::events::ChargeWarning;
 use super::mutation::{CardMutation, Journaled};
 use super::people::{KycTries, KycWait};
 use super::poll::{FirstCheck, Seen};
+use super::settles::Settles;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
 use crate::model::Address;
@@ -163,7 +166,7 @@ impl Ctx {
         }
         let now = self.now();
         card.updated_at = now.clone();
-        settle(&mut order, card, &last, &now);
+        card.settle(&mut order, &last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;
@@ -244,41 +247,6 @@ impl Ctx {
             slug: slugs::ORDER_MISMATCH.into(),
             message: format!("{why}; nothing was recorded for it"),
         })
-    }
-
-    /// The provider refused, or the outcome is unknown (retries exhausted): record which.
-    async fn send_failed(
-        &self,
-        mut order: OrderRecord,
-        mutation: &CardMutation,
-        card: &mut CardRecord,
-        e: ClientError,
-    ) -> Result<Ended, ExecError> {
-        let slug = slugs::of(&e);
-        let message = e.to_string();
-        self.audit(&order, mutation.endpoint(), &slug, None).await?;
-        if !matches!(e, ClientError::Provider(_)) {
-            // The order may exist at the provider: it stays `prepared`, and a re-run re-sends the
-            // same key to find out, never a new one.
-            return Ok(Ended::Failed {
-                slug,
-                message: format!("{message} (outcome unknown: re-run apply to resume it safely)"),
-            });
-        }
-        // A refusal creates no order: the change can be made again with the next attempt.
-        order.phase = OrderPhase::Failed;
-        order.error_slug = Some(slug.clone());
-        order.error_message = Some(message.clone());
-        order.updated_at = self.now();
-        let card_failed = card.phase == CardPhase::Pending;
-        if card_failed {
-            card.phase = CardPhase::Failed;
-            card.updated_at = order.updated_at.clone();
-        }
-        self.store
-            .record(self.serial, Some(&order), card_failed.then_some(&*card))
-            .await?;
-        Ok(Ended::Failed { slug, message })
     }
 
     /// The provider gave us the order: commit its id (and charge) at once.
