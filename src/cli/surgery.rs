@@ -252,8 +252,8 @@ async fn import_locked(
         attempt,
         replaced_by: None,
         balance: None,
-        created_at: now.clone(),
-        updated_at: now,
+        created_at: now.as_str().into(),
+        updated_at: now.into(),
     };
     let summary = serde_json::json!({"imported": [key], "card_id": args.card_id});
     let serial = session

@@ -77,9 +77,9 @@ impl Ctx {
             created_at: previous
                 .filter(|_| retire.is_none())
                 .map(|p| p.created_at.clone())
-                .or_else(|| taken_back.as_ref().map(|o| o.created_at.clone()))
-                .unwrap_or(now.clone()),
-            updated_at: now,
+                .or_else(|| taken_back.as_ref().map(|o| o.created_at.as_str().into()))
+                .unwrap_or(now.as_str().into()),
+            updated_at: now.into(),
         };
         // Journal first: the order and the pending card are durable before anything is sent.
         let order = match taken_back {
@@ -216,7 +216,7 @@ impl Ctx {
         let mut retired = old.clone();
         retired.key = compact_str::format_compact!("{}~{}", old.key, old.attempt);
         retired.replaced_by = Some(action.key.clone());
-        retired.updated_at = self.now();
+        retired.updated_at = self.now().into();
         self.issue(action, Some(retired)).await
     }
 
@@ -454,7 +454,7 @@ impl Ctx {
         if let Some(after) = &action.after {
             apply_attributes(&mut card, after);
         }
-        card.updated_at = self.now();
+        card.updated_at = self.now().into();
         self.store.put_card(self.serial, &card).await?;
         Ok(Ended::Done {
             card_id: card.card_id.as_deref().map(str::to_owned),
@@ -541,7 +541,7 @@ fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardReco
         attempt: order.attempt,
         replaced_by: None,
         balance: None,
-        created_at: now.to_owned(),
-        updated_at: now.to_owned(),
+        created_at: now.into(),
+        updated_at: now.into(),
     }
 }

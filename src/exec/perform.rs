@@ -165,7 +165,7 @@ impl Ctx {
             *card = now;
         }
         let now = self.now();
-        card.updated_at = now.clone();
+        card.updated_at = now.as_str().into();
         card.settle(&mut order, &last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
@@ -596,8 +596,8 @@ mod tests {
             attempt: 1,
             replaced_by: None,
             balance: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
         }
     }
 

@@ -488,7 +488,7 @@ async fn refresh_one(
     }
 
     if card != original {
-        card.updated_at = now_rfc3339(clock);
+        card.updated_at = now_rfc3339(clock).into();
         one.card = Some(card);
     }
     one.orders = finished_orders;

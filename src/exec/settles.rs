@@ -53,7 +53,7 @@ impl Settles for CardRecord {
             return false;
         }
         self.phase = CardPhase::Failed;
-        self.updated_at = now.to_owned();
+        self.updated_at = now.into();
         true
     }
 
@@ -161,8 +161,8 @@ mod tests {
             attempt: 1,
             replaced_by: None,
             balance: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
         }
     }
 

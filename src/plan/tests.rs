@@ -76,8 +76,8 @@ fn record_from(c: &DesiredCard, phase: CardPhase) -> CardRecord {
         attempt: 1,
         replaced_by: None,
         balance: None,
-        created_at: String::new(),
-        updated_at: String::new(),
+        created_at: Default::default(),
+        updated_at: Default::default(),
     }
 }
 
@@ -434,8 +434,8 @@ fn apply_effects(p: &Plan, state: &Snapshot, people: &[Person]) -> Snapshot {
             attempt: a.attempt,
             replaced_by: None,
             balance: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
         });
         r.external_user_id = after.external_user_id.clone();
         r.product_code = after.product_code.clone();

@@ -207,8 +207,8 @@ impl CardImage {
             charged: decimal("charged amount", &c.10)?,
             attempt: c.11,
             replaced_by: c.12,
-            created_at: c.13.0,
-            updated_at: c.14.0,
+            created_at: c.13.0.into(),
+            updated_at: c.14.0.into(),
             balance: opt_decimal("balance", c.15)?,
         })
     }
@@ -312,8 +312,8 @@ pub(super) fn card_from_columns(p: CardColumns<'_>) -> Result<CardRecord, StateE
         provider_status: p.8,
         last4: p.9,
         replaced_by: p.12,
-        created_at: p.13,
-        updated_at: p.14,
+        created_at: p.13.into(),
+        updated_at: p.14.into(),
         balance: p.15.map(|s| decimal("balance", s)).transpose()?,
     })
 }

@@ -70,8 +70,8 @@ pub struct CardRecord {
     /// When the card was superseded by a replacement, the key of the new card record (if any).
     pub replaced_by: Option<CompactString>,
     /// RFC 3339.
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: CompactString,
+    pub updated_at: CompactString,
 }
 
 /// What an order does.

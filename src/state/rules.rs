@@ -272,7 +272,7 @@ pub(super) async fn rename_card_in<T: Tx + ?Sized>(
     tx.delete(&Address::card(old)).await?;
     tx.log_change(serial, &Address::card(old), None).await?;
     card.key = new.into();
-    card.updated_at = now();
+    card.updated_at = now().into();
     put_card_in(tx, serial, &card).await?;
     // The journal and the audit follow the card, its idempotency keys unchanged; so do its
     // top-ups (`OLD:ID` becomes `NEW:ID`): a top-up left under the old key would be sent again.

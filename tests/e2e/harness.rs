@@ -258,8 +258,8 @@ pub fn journal_open_issue(env: &Env, key: &str, idempotency_key: &str, order_id:
         attempt: 1,
         replaced_by: None,
         balance: None,
-        created_at: now.clone(),
-        updated_at: now,
+        created_at: now.as_str().into(),
+        updated_at: now.into(),
     };
     journal_by_hand(
         env,

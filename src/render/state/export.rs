@@ -55,7 +55,7 @@ impl From<&CardRecord> for CanonicalCard {
             charged: money(c.charged),
             attempt: c.attempt,
             replaced_by: c.replaced_by.as_deref().map(str::to_owned),
-            created_at: c.created_at.clone(),
+            created_at: c.created_at.to_string(),
             balance: opt_money(c.balance),
         }
     }

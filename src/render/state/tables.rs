@@ -333,8 +333,8 @@ pub fn card_detail(
     if let Some(r) = &card.replaced_by {
         field("replaced by", r.to_string());
     }
-    field("created", card.created_at.clone());
-    field("updated", card.updated_at.clone());
+    field("created", card.created_at.to_string());
+    field("updated", card.updated_at.to_string());
 
     if !topups.is_empty() {
         let _ = writeln!(out, "\n{}", style.bold("Top-ups:"));
@@ -452,7 +452,7 @@ pub fn card_detail_json(
     }
     let d = Detail {
         card: card.into(),
-        updated_at: card.updated_at.clone(),
+        updated_at: card.updated_at.to_string(),
         topups,
         orders: orders.iter().map(OrderView::from).collect(),
     };

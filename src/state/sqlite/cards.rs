@@ -102,8 +102,8 @@ mod tests {
             charged: Default::default(),
             attempt: 1,
             replaced_by: None,
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: Default::default(),
+            updated_at: Default::default(),
             balance: None,
         }
     }
