@@ -127,3 +127,54 @@ fn row_problems() {
         ]
     );
 }
+
+fn run_topups(text: &str) -> (Vec<(ProblemKind, usize, usize)>, Vec<TopupCandidate>) {
+    let src = Source::new("t.csv".into(), text.into());
+    let (mut problems, mut topups) = (Vec::new(), Vec::new());
+    read(
+        &src,
+        0,
+        &mut problems,
+        &mut Vec::new(),
+        &mut topups,
+        &mut Vec::new(),
+    );
+    let kinds = problems
+        .iter()
+        .map(|p| (p.kind(), p.line(), p.column()))
+        .collect();
+    (kinds, topups)
+}
+
+#[test]
+fn topup_file_problems() {
+    let (kinds, topups) = run_topups(
+        "key,topup_id,amount,label.run,bogus\n\
+         a,t1,10.00,pay,x\n\
+         b,,5.00,,\n\
+         c,t3,-1,,\n\
+         d,t4\n",
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            (ProblemKind::UnknownColumn, 1, 31),
+            (ProblemKind::EmptyValue, 3, 3),
+            (ProblemKind::NonPositiveAmount, 4, 6),
+            (ProblemKind::RaggedRow, 5, 1),
+        ]
+    );
+    assert_eq!(topups.len(), 1);
+    assert_eq!(
+        (topups[0].card.as_str(), topups[0].topup.id.as_str()),
+        ("a", "t1")
+    );
+    assert_eq!(topups[0].topup.amount.to_string(), "10.00");
+    assert_eq!(
+        topups[0].topup.labels.get("run").map(String::as_str),
+        Some("pay")
+    );
+    let (kinds, topups) = run_topups("key,topup_id\na,t1\n");
+    assert_eq!(kinds, vec![(ProblemKind::MissingColumn, 1, 1)]);
+    assert!(topups.is_empty());
+}
