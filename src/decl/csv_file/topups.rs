@@ -17,8 +17,48 @@ pub(super) fn read_topups<'a>(
     problems: &mut Vec<DeclProblem>,
     out: &mut Vec<TopupCandidate>,
 ) {
+    let (columns, labels, ok) = topup_header(src, header, problems);
+    for row in rows {
+        if row
+            .cells
+            .iter()
+            .all(|c| c.value.is_empty() && c.end == c.start)
+        {
+            continue;
+        }
+        if row.cells.len() != header.cells.len() {
+            problems.push(
+                DeclProblem::at_span(
+                    ProblemKind::RaggedRow,
+                    src,
+                    src.rest_of_line(row.loc()),
+                    format!(
+                        "row has {} cells but the header has {}",
+                        row.cells.len(),
+                        header.cells.len()
+                    ),
+                    "wrong number of cells",
+                )
+                .with_help("every row needs one cell per header column"),
+            );
+            continue;
+        }
+        if !ok {
+            continue;
+        }
+        out.extend(topup_row(src, file, &columns, &labels, &row, problems));
+    }
+}
+
+/// The meaning of each header cell of a top-up file, its label names, and whether no required
+/// column is missing.
+fn topup_header(
+    src: &Source,
+    header: &Row<'_>,
+    problems: &mut Vec<DeclProblem>,
+) -> (Vec<Option<&'static str>>, Vec<Option<String>>, bool) {
     const TOPUP_COLUMNS: &[&str] = &[KEY, TOPUP_ID, AMOUNT];
-    let mut columns: Vec<Option<&str>> = Vec::new();
+    let mut columns: Vec<Option<&'static str>> = Vec::new();
     let mut labels: Vec<Option<String>> = Vec::new();
     let mut ok = true;
     for cell in &header.cells {
@@ -67,98 +107,82 @@ pub(super) fn read_topups<'a>(
             );
         }
     }
-    for row in rows {
-        if row
-            .cells
-            .iter()
-            .all(|c| c.value.is_empty() && c.end == c.start)
-        {
-            continue;
-        }
-        if row.cells.len() != header.cells.len() {
-            problems.push(
-                DeclProblem::at_span(
-                    ProblemKind::RaggedRow,
-                    src,
-                    src.rest_of_line(row.loc()),
-                    format!(
-                        "row has {} cells but the header has {}",
-                        row.cells.len(),
-                        header.cells.len()
-                    ),
-                    "wrong number of cells",
-                )
-                .with_help("every row needs one cell per header column"),
-            );
-            continue;
-        }
-        if !ok {
-            continue;
-        }
-        let (mut key, mut id, mut amount) = (Slot::Absent, Slot::Absent, Slot::Absent);
-        let mut row_labels = crate::decl::Labels::new();
-        let mut row_ok = true;
-        for ((column, label), cell) in columns.iter().zip(&labels).zip(&row.cells) {
-            let raw = cell.value.as_ref();
-            row_ok &= match (column, label) {
-                (Some(c), _) if raw.is_empty() => {
-                    problems.push(
-                        DeclProblem::at(
-                            ProblemKind::EmptyValue,
-                            src,
-                            cell.loc(),
-                            format!("`{c}` is empty"),
-                            "no value",
-                        )
-                        .with_help(format!("every top-up needs a `{c}`")),
-                    );
-                    false
-                }
-                (Some(c), _) if *c == KEY => set(
-                    src,
-                    cell,
-                    &mut key,
-                    fields::check_key(Cow::Borrowed(raw)),
-                    problems,
-                ),
-                (Some(c), _) if *c == TOPUP_ID => set(
-                    src,
-                    cell,
-                    &mut id,
-                    fields::check_topup_id(Cow::Borrowed(raw)),
-                    problems,
-                ),
-                (Some(_), _) => set(
-                    src,
-                    cell,
-                    &mut amount,
-                    fields::check_amount(AMOUNT, raw),
-                    problems,
-                ),
-                (None, Some(name)) if !raw.is_empty() => {
-                    label_cell(src, cell, name, raw, &mut row_labels, problems)
-                }
-                (None, _) => true,
-            };
-        }
-        if let (true, Slot::Set(key), Slot::Set(id), Slot::Set(amount)) = (row_ok, key, id, amount)
-            && src.keep.holds(&key.value)
-        {
-            out.push(TopupCandidate {
-                file,
-                card: key.value,
-                card_loc: key.loc,
-                id_loc: id.loc,
-                topup: crate::decl::DesiredTopup {
-                    id: id.value,
-                    amount: amount.value,
-                    labels: row_labels,
-                    origin: crate::decl::Origin {
-                        file: src.name.clone(),
-                        line: row.line,
-                    },
-                },
-            });
-        }
+    (columns, labels, ok)
+}
+
+/// One top-up row of a well-formed top-up file; `None` if any of its cells is wrong.
+fn topup_row(
+    src: &Source,
+    file: usize,
+    columns: &[Option<&'static str>],
+    labels: &[Option<String>],
+    row: &Row<'_>,
+    problems: &mut Vec<DeclProblem>,
+) -> Option<TopupCandidate> {
+    let (mut key, mut id, mut amount) = (Slot::Absent, Slot::Absent, Slot::Absent);
+    let mut row_labels = crate::decl::Labels::new();
+    let mut row_ok = true;
+    for ((column, label), cell) in columns.iter().zip(labels).zip(&row.cells) {
+        let raw = cell.value.as_ref();
+        row_ok &= match (column, label) {
+            (Some(c), _) if raw.is_empty() => {
+                problems.push(
+                    DeclProblem::at(
+                        ProblemKind::EmptyValue,
+                        src,
+                        cell.loc(),
+                        format!("`{c}` is empty"),
+                        "no value",
+                    )
+                    .with_help(format!("every top-up needs a `{c}`")),
+                );
+                false
+            }
+            (Some(c), _) if *c == KEY => set(
+                src,
+                cell,
+                &mut key,
+                fields::check_key(Cow::Borrowed(raw)),
+                problems,
+            ),
+            (Some(c), _) if *c == TOPUP_ID => set(
+                src,
+                cell,
+                &mut id,
+                fields::check_topup_id(Cow::Borrowed(raw)),
+                problems,
+            ),
+            (Some(_), _) => set(
+                src,
+                cell,
+                &mut amount,
+                fields::check_amount(AMOUNT, raw),
+                problems,
+            ),
+            (None, Some(name)) if !raw.is_empty() => {
+                label_cell(src, cell, name, raw, &mut row_labels, problems)
+            }
+            (None, _) => true,
+        };
     }
+    if let (true, Slot::Set(key), Slot::Set(id), Slot::Set(amount)) = (row_ok, key, id, amount)
+        && src.keep.holds(&key.value)
+    {
+        return Some(TopupCandidate {
+            file,
+            card: key.value,
+            card_loc: key.loc,
+            id_loc: id.loc,
+            topup: crate::decl::DesiredTopup {
+                id: id.value,
+                amount: amount.value,
+                labels: row_labels,
+                origin: crate::decl::Origin {
+                    file: src.name.clone(),
+                    line: row.line,
+                },
+            },
+        });
+    }
+    None
 }
