@@ -18,6 +18,68 @@ pub(super) fn read_people<'a>(
     problems: &mut Vec<DeclProblem>,
     out: &mut Vec<PersonCandidate>,
 ) {
+    let (columns, complete) = people_header(src, header, problems);
+    for row in rows {
+        if row
+            .cells
+            .iter()
+            .all(|c| c.value.is_empty() && c.end == c.start)
+        {
+            continue;
+        }
+        if row.cells.len() != header.cells.len() {
+            let (n, h) = (row.cells.len(), header.cells.len());
+            problems.push(
+                DeclProblem::at_span(
+                    ProblemKind::RaggedRow,
+                    src,
+                    src.rest_of_line(row.loc()),
+                    format!(
+                        "row has {n} cell{} but the header has {h}",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    "wrong number of cells",
+                )
+                .with_help(
+                    "every row needs one cell per header column; quote cells that contain a comma",
+                ),
+            );
+            continue;
+        }
+        if !complete {
+            continue;
+        }
+        let mut raw = RawPerson::default();
+        for (column, cell) in columns.iter().zip(&row.cells) {
+            let value = cell.value.as_ref();
+            let ok = match column {
+                Column::Ignored => true,
+                Column::Field(field) => set(
+                    src,
+                    cell,
+                    raw.slot(field),
+                    people::check(field, Cow::Borrowed(value)),
+                    problems,
+                ),
+                Column::Label(_) if value.is_empty() => true,
+                Column::Label(name) => {
+                    label_cell(src, cell, name, value, &mut raw.labels, problems)
+                }
+            };
+            if !ok {
+                raw.rejected = true;
+            }
+        }
+        out.extend(people::finish(raw, src, file, row.loc(), problems));
+    }
+}
+
+/// The meaning of each header cell of a people file, and whether every value column is there.
+fn people_header(
+    src: &Source,
+    header: &Row<'_>,
+    problems: &mut Vec<DeclProblem>,
+) -> (Vec<Column>, bool) {
     let mut columns = Vec::with_capacity(header.cells.len());
     let mut seen: Vec<(&str, usize)> = Vec::new();
     let mut misspelt = Vec::new();
@@ -86,57 +148,5 @@ pub(super) fn read_people<'a>(
             )),
         );
     }
-    for row in rows {
-        if row
-            .cells
-            .iter()
-            .all(|c| c.value.is_empty() && c.end == c.start)
-        {
-            continue;
-        }
-        if row.cells.len() != header.cells.len() {
-            let (n, h) = (row.cells.len(), header.cells.len());
-            problems.push(
-                DeclProblem::at_span(
-                    ProblemKind::RaggedRow,
-                    src,
-                    src.rest_of_line(row.loc()),
-                    format!(
-                        "row has {n} cell{} but the header has {h}",
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    "wrong number of cells",
-                )
-                .with_help(
-                    "every row needs one cell per header column; quote cells that contain a comma",
-                ),
-            );
-            continue;
-        }
-        if !absent.is_empty() {
-            continue;
-        }
-        let mut raw = RawPerson::default();
-        for (column, cell) in columns.iter().zip(&row.cells) {
-            let value = cell.value.as_ref();
-            let ok = match column {
-                Column::Ignored => true,
-                Column::Field(field) => set(
-                    src,
-                    cell,
-                    raw.slot(field),
-                    people::check(field, Cow::Borrowed(value)),
-                    problems,
-                ),
-                Column::Label(_) if value.is_empty() => true,
-                Column::Label(name) => {
-                    label_cell(src, cell, name, value, &mut raw.labels, problems)
-                }
-            };
-            if !ok {
-                raw.rejected = true;
-            }
-        }
-        out.extend(people::finish(raw, src, file, row.loc(), problems));
-    }
+    (columns, absent.is_empty())
 }
