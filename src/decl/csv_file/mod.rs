@@ -143,31 +143,7 @@ fn read_header(
             if let Some(meant) = fields::misspelling_of(name, COLUMNS) {
                 misspelt.push(meant);
             }
-            let help = if header.cells.len() == 1 && name.contains(';') {
-                // The whole header is one cell: the file is separated by semicolons, as
-                // spreadsheets in many locales export "CSV".
-                "this file is separated by `;`: cardform reads comma-separated CSV; export it \
-                 with commas (or replace `;` with `,`)"
-                    .to_owned()
-            } else if name.starts_with("label") {
-                "write one `label.<name>` column per label, e.g. `label.team`".to_owned()
-            } else {
-                let mut h = suggest::help_for(name, COLUMNS, "columns");
-                if suggest::did_you_mean(name, COLUMNS).is_none() {
-                    h.push_str(", and `label.<name>`");
-                }
-                h
-            };
-            problems.push(
-                DeclProblem::at(
-                    ProblemKind::UnknownColumn,
-                    src,
-                    cell.loc(),
-                    format!("unknown column `{name}`"),
-                    "unknown column",
-                )
-                .with_help(help),
-            );
+            problems.push(unknown_column(src, header, cell, name));
             Column::Ignored
         };
         columns.push(column);
@@ -204,6 +180,33 @@ fn read_header(
         .with_help("a CSV file needs the columns `key`, `external_user_id` and `product_code` (CSV has no defaults)"),
     );
     None
+}
+
+/// The problem for a header cell that names no column, with the likeliest fix as its help.
+fn unknown_column(src: &Source, header: &Row<'_>, cell: &Cell<'_>, name: &str) -> DeclProblem {
+    let help = if header.cells.len() == 1 && name.contains(';') {
+        // The whole header is one cell: the file is separated by semicolons, as
+        // spreadsheets in many locales export "CSV".
+        "this file is separated by `;`: cardform reads comma-separated CSV; export it \
+         with commas (or replace `;` with `,`)"
+            .to_owned()
+    } else if name.starts_with("label") {
+        "write one `label.<name>` column per label, e.g. `label.team`".to_owned()
+    } else {
+        let mut h = suggest::help_for(name, COLUMNS, "columns");
+        if suggest::did_you_mean(name, COLUMNS).is_none() {
+            h.push_str(", and `label.<name>`");
+        }
+        h
+    };
+    DeclProblem::at(
+        ProblemKind::UnknownColumn,
+        src,
+        cell.loc(),
+        format!("unknown column `{name}`"),
+        "unknown column",
+    )
+    .with_help(help)
 }
 
 /// A `label.<name>` cell into `labels`; `false` (with the problem pushed) when it is not a label
