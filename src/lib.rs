@@ -6,7 +6,8 @@
 //! `decl` (declarations) and `state` (all SQL, behind one backend seam) feed `plan` (the pure
 //! diff); `exec` carries a plan out through `client` and `state` and reports events; `render`
 //! turns data into text;
-//! `cli` wires them together and owns the exit codes.
+//! `cli` wires them together and owns the exit codes; `serve` (the long-running reconciler)
+//! sits beside `cli`'s commands and wires the same layers for a process that never exits.
 
 pub mod cli;
 pub mod client;
@@ -16,5 +17,6 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod serve;
 pub mod state;
 pub mod wire;
