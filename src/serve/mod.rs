@@ -12,6 +12,7 @@
 //! token.
 
 pub mod counters;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -25,6 +26,11 @@ pub struct Shared {
     pub client: crate::client::Client,
     /// What this process did, for the metrics and the dashboard.
     pub counters: Counters,
+    /// Terminal orders the provider's webhooks delivered, for the reconcile loop's runs to take
+    /// (`ExecOptions::inbox`).
+    pub inbox: Arc<crate::exec::inbox::Inbox>,
+    /// What a webhook delivery must carry: the project's API key and secret.
+    pub webhook_check: webhook::Check,
 }
 
 /// The router state of every part of `serve`.
