@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "parallelism",
     "max_prune",
     "max_failure_rate",
+    "serve",
 ];
 
 /// Names that mark a key as a secret, whatever else it says (`api_key`, `db_password`, ...).
@@ -94,6 +95,19 @@ struct Raw {
     parallelism: Option<usize>,
     max_prune: Option<NumberOrText>,
     max_failure_rate: Option<NumberOrText>,
+    #[serde(default)]
+    serve: ServeTable,
+}
+
+/// `[serve]`: the defaults of `cardform serve`'s own flags (flags win). Durations as `--interval`
+/// takes them ("5m", "30s").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTable {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub interval: Option<String>,
+    pub drain_timeout: Option<String>,
 }
 
 /// A project file, read and checked, its paths made relative to where it lives.
@@ -110,6 +124,8 @@ pub struct Project {
     pub parallelism: Option<usize>,
     pub max_prune: Option<String>,
     pub max_failure_rate: Option<String>,
+    /// `[serve]`, empty when the file has none.
+    pub serve: ServeTable,
     /// The line each top-level key is on (1-based), for `cardform config`.
     lines: BTreeMap<String, usize>,
 }
@@ -273,6 +289,7 @@ fn parse_in(path: &Path, dir: &Path, text: &str) -> Result<Project, ProjectError
         parallelism: raw.parallelism,
         max_prune: raw.max_prune.map(NumberOrText::text),
         max_failure_rate: raw.max_failure_rate.map(NumberOrText::text),
+        serve: raw.serve,
         lines,
     })
 }

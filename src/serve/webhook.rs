@@ -15,7 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::Counters;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{Config, Counters, Shared, log};
 use crate::client::{Client, ClientError};
 use crate::exec::inbox::{Inbox, Received};
 use crate::wire::webhook::{
@@ -40,6 +44,15 @@ impl Check {
             key: Key::from_secret(api_secret),
         }
     }
+
+    /// The check of deliveries from the provider `client` talks to.
+    pub fn of_client(client: &Client) -> Self {
+        let (api_key, key) = client.delivery_credentials();
+        Check {
+            api_key: api_key.clone(),
+            key: key.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Check {
@@ -55,8 +68,12 @@ pub fn routes() -> Router<super::State> {
 
 async fn provider(State(shared): State<super::State>, headers: HeaderMap, body: Bytes) -> Response {
     let api_key = headers.get("API-KEY").and_then(|v| v.to_str().ok());
+    let Some(check) = &shared.webhook_check else {
+        Counters::bump(&shared.counters.webhooks_refused);
+        return (StatusCode::UNAUTHORIZED, axum::Json(refused())).into_response();
+    };
     let (status, body) = receive(
-        &shared.webhook_check,
+        check,
         &shared.inbox,
         &shared.counters,
         api_key,
@@ -76,14 +93,11 @@ pub fn receive(
     match open_delivery(&check.key, check.api_key.expose(), api_key, body) {
         Err(e) => {
             Counters::bump(&counters.webhooks_refused);
-            tracing::warn!("webhook refused: {e}");
-            (
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({"success": false, "error": "delivery refused"}),
-            )
+            log::warn("webhook refused", json!({"error": e.to_string()}));
+            (StatusCode::UNAUTHORIZED, refused())
         }
         Ok(Delivery::Other(event)) => {
-            tracing::debug!("webhook event {event:?} ignored: not one cardform follows");
+            log::info("webhook ignored: not an event cardform follows", json!({"event": event}));
             (StatusCode::OK, acknowledgement())
         }
         Ok(Delivery::Order(order)) => {
@@ -97,6 +111,10 @@ pub fn receive(
             (StatusCode::OK, acknowledgement())
         }
     }
+}
+
+fn refused() -> serde_json::Value {
+    serde_json::json!({"success": false, "error": "delivery refused"})
 }
 
 /// The URL the provider is told to deliver to, under `public_url`.
@@ -129,12 +147,73 @@ pub async fn unsubscribe(client: &Client, subscription: &Subscription) -> Result
         .map(drop)
 }
 
+/// The inbox a reconcile's run waits on: only while the provider delivers to this replica.
+/// Without a subscription every order would wait out the fallback deadline before its polling.
+pub fn inbox_for_runs(shared: &Shared) -> Option<Arc<Inbox>> {
+    let subscribed = shared
+        .subscription
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some();
+    subscribed.then(|| shared.inbox.clone())
+}
+
+/// On taking the lead: subscribes `--public-url`'s webhook route, if there is one. A refusal
+/// is logged and the leader polls as without webhooks.
+pub async fn start_leading(shared: &Shared, config: &Config) {
+    let Some(public_url) = config.public_url.as_deref() else {
+        return;
+    };
+    if shared.webhook_check.is_none() {
+        return;
+    }
+    match subscribe(&shared.client, public_url).await {
+        Ok(sub) => {
+            log::info(
+                "webhooks subscribed",
+                json!({"subscription_id": sub.subscription_id, "url": sub.url}),
+            );
+            *shared
+                .subscription
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(sub);
+        }
+        Err(e) => log::warn(
+            "webhooks not subscribed: polling only",
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+/// On stepping down (or stopping): ends this replica's subscription, so the next leader's is
+/// the only one. A delivery already on its way is still taken in; nobody waits for it, so it
+/// leaves the inbox when it expires, and the next leader polls that order.
+pub async fn stop_leading(shared: &Shared) {
+    let sub = shared
+        .subscription
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let Some(sub) = sub else {
+        return;
+    };
+    match unsubscribe(&shared.client, &sub).await {
+        Ok(()) => log::info(
+            "webhooks unsubscribed",
+            json!({"subscription_id": sub.subscription_id}),
+        ),
+        Err(e) => log::warn(
+            "webhooks: could not unsubscribe",
+            json!({"subscription_id": sub.subscription_id, "error": e.to_string()}),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::webhook::{Event, seal_delivery};
     use crate::wire::{Order, SystemClock};
-    use std::sync::Arc;
 
     fn order(id: &str, status: &str) -> Order {
         serde_json::from_value(serde_json::json!({
