@@ -243,7 +243,10 @@ mod tests {
     #[test]
     fn open_statuses_are_not_kept() {
         let (_, inbox) = inbox();
-        assert_eq!(inbox.deliver(order("d", "processing")), Received::NotTerminal);
+        assert_eq!(
+            inbox.deliver(order("d", "processing")),
+            Received::NotTerminal
+        );
         assert_eq!(inbox.deliver(order("d", "new")), Received::NotTerminal);
         assert_eq!(inbox.pending(), 0);
         // The terminal status that comes after is taken as usual.

@@ -315,10 +315,16 @@ impl Ctx {
             // A delivery is an order that passed the envelope check, nothing more: it is
             // settled through the same checks as a polled one. None by the deadline (late or
             // lost): poll as without webhooks, from the first check on.
-            let deadline = (self.latency.first_check(0.0) * WEBHOOK_WAIT_FACTOR).max(WEBHOOK_WAIT_FLOOR);
+            let deadline =
+                (self.latency.first_check(0.0) * WEBHOOK_WAIT_FACTOR).max(WEBHOOK_WAIT_FLOOR);
             if let Some(delivered) = inbox.wait(id, deadline).await {
                 let t = started.elapsed().as_secs_f64();
-                let seen = Seen { open_at: None, done_sent: t, done_by: t, provider: provider_span(&delivered) };
+                let seen = Seen {
+                    open_at: None,
+                    done_sent: t,
+                    done_by: t,
+                    provider: provider_span(&delivered),
+                };
                 self.latency.observe(seen, false);
                 return Ok(delivered);
             }

@@ -277,7 +277,13 @@ async fn deliver(shared: &Shared, http: &reqwest::Client, url: &str, posts: Vec<
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(2));
         }
-        hooks.count(|s| if ok { s.delivered += 1 } else { s.given_up += 1 });
+        hooks.count(|s| {
+            if ok {
+                s.delivered += 1
+            } else {
+                s.given_up += 1
+            }
+        });
     }
 }
 

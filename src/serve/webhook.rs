@@ -72,13 +72,7 @@ async fn provider(State(shared): State<super::State>, headers: HeaderMap, body: 
         Counters::bump(&shared.counters.webhooks_refused);
         return (StatusCode::UNAUTHORIZED, axum::Json(refused())).into_response();
     };
-    let (status, body) = receive(
-        check,
-        &shared.inbox,
-        &shared.counters,
-        api_key,
-        &body,
-    );
+    let (status, body) = receive(check, &shared.inbox, &shared.counters, api_key, &body);
     (status, axum::Json(body)).into_response()
 }
 
@@ -97,7 +91,10 @@ pub fn receive(
             (StatusCode::UNAUTHORIZED, refused())
         }
         Ok(Delivery::Other(event)) => {
-            log::info("webhook ignored: not an event cardform follows", json!({"event": event}));
+            log::info(
+                "webhook ignored: not an event cardform follows",
+                json!({"event": event}),
+            );
             (StatusCode::OK, acknowledgement())
         }
         Ok(Delivery::Order(order)) => {

@@ -24,9 +24,7 @@ fn fleet(n: usize) -> String {
 
 /// `cardform serve -f cards --public-url` its own address, healthy.
 fn start(env: &Env, name: &str) -> Serve {
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", serve::free_port())
-        .parse()
-        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", serve::free_port()).parse().unwrap();
     let log_path = env.path(&format!("serve-{name}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
     let public = format!("http://{addr}");
@@ -71,7 +69,10 @@ fn state_equals_the_sandbox(env: &Env, n: usize) {
     assert_eq!(cards.len(), n, "{cards:?}");
     let mut charged = Decimal::ZERO;
     for c in &cards {
-        assert!(c["card_id"].as_str().is_some_and(|id| !id.is_empty()), "{c}");
+        assert!(
+            c["card_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{c}"
+        );
         charged += c["charged"]
             .as_str()
             .and_then(|v| v.parse::<Decimal>().ok())
@@ -121,9 +122,19 @@ fn drop_forged_reorder_duplicate_and_delay_together_lose_and_double_nothing() {
     let w = &seen.webhooks;
     assert!(w.dropped > 0, "{w:?}");
     assert!(w.forged > 0, "{w:?}");
-    assert_eq!(w.forged_accepted, 0, "a forged delivery was accepted: {w:?}");
-    assert_eq!(w.forged_responses.get("401").copied(), Some(w.forged), "{w:?}");
-    let refused = log.lines().filter(|l| l.contains("webhook refused")).count() as u64;
+    assert_eq!(
+        w.forged_accepted, 0,
+        "a forged delivery was accepted: {w:?}"
+    );
+    assert_eq!(
+        w.forged_responses.get("401").copied(),
+        Some(w.forged),
+        "{w:?}"
+    );
+    let refused = log
+        .lines()
+        .filter(|l| l.contains("webhook refused"))
+        .count() as u64;
     assert_eq!(refused, w.forged, "serve counted every forged delivery");
     assert!(w.stale > 0 && w.duplicates > 0, "{w:?}");
     // Dropped deliveries were made up for by polling.
@@ -151,7 +162,11 @@ fn without_faults_webhooks_complete_the_orders_at_under_1_1_calls_per_card() {
     assert_eq!((w.events, w.delivered, w.given_up), (n as u64, n as u64, 0));
     let calls: u64 = seen.calls.values().sum();
     let per_card = calls as f64 / n as f64;
-    assert!(per_card <= 1.1, "{per_card} calls per card: {:?}", seen.calls);
+    assert!(
+        per_card <= 1.1,
+        "{per_card} calls per card: {:?}",
+        seen.calls
+    );
     assert!(!log.contains(serve::TOKEN));
 }
 

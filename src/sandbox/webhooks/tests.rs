@@ -115,7 +115,10 @@ async fn until(sb: &SandboxHandle, done: impl Fn(&sandbox::WebhookStats) -> bool
 
 fn ids_of(log: &Log) -> Vec<String> {
     let seen = log.lock().unwrap();
-    seen.orders.iter().map(|(_, o)| o.order_id.clone()).collect()
+    seen.orders
+        .iter()
+        .map(|(_, o)| o.order_id.clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -130,10 +133,18 @@ async fn without_faults_each_terminal_order_is_delivered_once_as_orders_check_sh
         assert!(ids.contains(&o.order_id));
         assert!(o.status.is_terminal());
         let checked: Order = client
-            .call(&CheckOrderRequest { order_id: o.order_id.clone() }, None)
+            .call(
+                &CheckOrderRequest {
+                    order_id: o.order_id.clone(),
+                },
+                None,
+            )
             .await
             .unwrap();
-        assert_eq!(*o, checked, "the delivery is the order exactly as orders/check answers it");
+        assert_eq!(
+            *o, checked,
+            "the delivery is the order exactly as orders/check answers it"
+        );
     }
     let s = sb.inspect().webhooks;
     assert_eq!((s.events, s.posts, s.given_up, s.dropped), (4, 4, 0, 0));
@@ -248,7 +259,12 @@ async fn unsubscribing_stops_deliveries_and_nothing_is_backfilled() {
     assert_eq!(list.subscriptions.len(), 1);
     let id = list.subscriptions[0].subscription_id.clone();
     client
-        .call(&UnsubscribeRequest { subscription_id: id }, None)
+        .call(
+            &UnsubscribeRequest {
+                subscription_id: id,
+            },
+            None,
+        )
         .await
         .unwrap();
     issue(&client, 2).await;

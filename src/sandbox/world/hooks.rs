@@ -93,12 +93,12 @@ impl World {
                 })
             }
             Endpoint::WhUnsubscribe => {
-                let id = text(f, assumed::WEBHOOK_SUBSCRIPTION_ID_FIELD).ok_or_else(|| {
-                    err(slug::INVALID_REQUEST, "subscription_id is required")
-                })?;
-                let url = self.subscriptions.remove(&id).ok_or_else(|| {
-                    err(slug::INVALID_REQUEST, format!("no subscription {id}"))
-                })?;
+                let id = text(f, assumed::WEBHOOK_SUBSCRIPTION_ID_FIELD)
+                    .ok_or_else(|| err(slug::INVALID_REQUEST, "subscription_id is required"))?;
+                let url = self
+                    .subscriptions
+                    .remove(&id)
+                    .ok_or_else(|| err(slug::INVALID_REQUEST, format!("no subscription {id}")))?;
                 self.dirty = true;
                 to_value(&Subscription {
                     subscription_id: id,
