@@ -115,6 +115,15 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
         "listening",
         serde_json::json!({"addr": local.to_string(), "files": config.files}),
     );
+    // The client's long waits (a slow provider, a Retry-After) are log lines too, not plain text.
+    shared
+        .client
+        .on_wait(Arc::new(|wait: &crate::client::Wait| {
+            log::warn(
+                "provider wait",
+                serde_json::json!({"wait": crate::render::safe(&wait.to_string())}),
+            );
+        }));
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let server = {
         let mut stopping = stopping.clone();
@@ -141,9 +150,13 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
     let _ = stopping_tx.send(true);
     // The leadership loop stops starting orders at once and lets those in flight settle; past
     // the drain timeout they stay open in the journal for the next leader to resume.
-    match tokio::time::timeout(config.drain_timeout + Duration::from_secs(2), leading).await {
-        Ok(_) => {}
-        Err(_) => log::warn("drain timed out: leaving", serde_json::json!({})),
+    // The loop bounds its own drain and then releases the lock; this bound only guards against
+    // a release that hangs on an unreachable database.
+    if tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), leading)
+        .await
+        .is_err()
+    {
+        log::warn("leaving without releasing the lock", serde_json::json!({}));
     }
     watcher.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;

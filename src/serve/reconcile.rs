@@ -103,10 +103,16 @@ pub async fn counted(
             } else {
                 Counters::bump(&c.reconcile_failures);
             }
-            log::info(
-                "reconcile finished",
-                json!({"outcome": format!("{outcome:?}"), "millis": millis, "ok": ok}),
-            );
+            let mut fields = match outcome {
+                Outcome::NoChanges => json!({"outcome": "no_changes"}),
+                Outcome::Waiting => json!({"outcome": "waiting_for_approval"}),
+                Outcome::Applied { serial, succeeded } => {
+                    json!({"outcome": "applied", "serial": serial, "succeeded": succeeded})
+                }
+            };
+            fields["millis"] = json!(millis);
+            fields["ok"] = json!(ok);
+            log::info("reconcile finished", fields);
         }
         Err(e) => {
             Counters::bump(&c.reconcile_failures);

@@ -274,6 +274,7 @@ fn a_standby_takes_over_within_seconds_of_the_leader_being_killed() {
     );
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(10), "took over after {took:?}");
+    eprintln!("the standby took over {took:?} after the leader's kill -9");
     second.wait_for(
         "the standby finishes the fleet",
         Duration::from_secs(40),
@@ -282,5 +283,45 @@ fn a_standby_takes_over_within_seconds_of_the_leader_being_killed() {
     second.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
         s.count("reconcile finished") >= 1
     });
+    each_card_once(&env, 24);
+}
+
+#[test]
+fn a_leader_whose_lock_is_taken_over_steps_down_and_nothing_is_doubled() {
+    let env = Env::on(Backend::Postgres, slow(1500));
+    env.write("cards/a.yaml", &fleet("a", 24));
+    let args = ["-f", "cards", "--parallelism", "4"];
+    let first = serve::start(&env, "one", &args);
+    first.wait_for(
+        "the first replica leads",
+        Duration::from_secs(10),
+        Serve::leads,
+    );
+    let second = serve::start(&env, "two", &args);
+    first.wait_for("orders are in flight", Duration::from_secs(15), |_| {
+        env.inspect().calls_to("cards/create") >= 4
+    });
+    // Every session of the state's database ends, as a failover would: the leader's lock goes
+    // with its session while it still runs, and the standby takes the state over.
+    let state = env.state_arg();
+    let database = state.rsplit('/').next().unwrap().split('?').next().unwrap();
+    crate::pg::server().terminate_connections(database);
+    second.wait_for(
+        "the standby takes over",
+        Duration::from_secs(12),
+        Serve::leads,
+    );
+    first.wait_for("the old leader steps down", Duration::from_secs(12), |s| {
+        s.count("lock lost: standing by, spending nothing more") >= 1 && !s.leads()
+    });
+    second.wait_for(
+        "the new leader finishes the fleet",
+        Duration::from_secs(40),
+        |_| issued(&env) == 24 && env.inspect().open_orders == 0,
+    );
+    second.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    assert!(!first.leads(), "two leaders at once");
     each_card_once(&env, 24);
 }
