@@ -325,3 +325,73 @@ fn a_leader_whose_lock_is_taken_over_steps_down_and_nothing_is_doubled() {
     assert!(!first.leads(), "two leaders at once");
     each_card_once(&env, 24);
 }
+
+#[test]
+fn a_drain_timeout_leaves_slow_orders_open_and_the_next_leader_resumes_them() {
+    let env = Env::on(Backend::Postgres, slow(6000));
+    env.write("cards/a.yaml", &fleet("a", 6));
+    let args = ["-f", "cards", "--parallelism", "3", "--drain-timeout", "1s"];
+    let mut s = serve::start(&env, "first", &args);
+    s.wait_for("orders are in flight", Duration::from_secs(15), |_| {
+        env.inspect().calls_to("cards/create") >= 3
+    });
+    let t0 = Instant::now();
+    let status = s.terminate(Duration::from_secs(8));
+    assert_eq!(status.code(), Some(0), "{}", s.log());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(s.log().contains("drain timed out"), "{}", s.log());
+    assert_eq!(s.count("lock released"), 1, "{}", s.log());
+    assert!(
+        env.inspect().open_orders > 0,
+        "the orders were meant to outlast the drain"
+    );
+
+    let again = serve::start(&env, "second", &args);
+    again.wait_for(
+        "the restart resumes and finishes",
+        Duration::from_secs(30),
+        |_| issued(&env) == 6 && env.inspect().open_orders == 0,
+    );
+    again.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    each_card_once(&env, 6);
+}
+
+#[test]
+fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"soon\"\n",
+    );
+    let mut bad = serve::spawn(&env, "bad", &[], Some(serve::TOKEN));
+    assert_eq!(bad.child.wait().unwrap().code(), Some(1));
+    assert!(
+        bad.log().contains("cardform.toml: [serve] interval"),
+        "{}",
+        bad.log()
+    );
+
+    // The file's interval reconciles every second, with no change and no trigger...
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"1s\"\n",
+    );
+    let s = serve::start(&env, "file", &[]);
+    s.wait_for(
+        "three reconciles, a second apart",
+        Duration::from_secs(10),
+        |s| s.count("reconcile finished") >= 3,
+    );
+    drop(s);
+    // ...and a flag wins over it.
+    let s = serve::start(&env, "flag", &["--interval", "1h"]);
+    s.wait_for("the first reconcile", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
+    each_card_once(&env, 1);
+}
