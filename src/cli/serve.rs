@@ -44,6 +44,50 @@ impl Settings {
                 path.display()
             )));
         }
+        let own = Own::resolve(args, global)?;
+        let files = global.files(&args.files).map_err(|_| {
+            CliError::Usage(
+                "nothing to reconcile: pass -f DIR (repeatable), or list the declarations as \
+                 `files = [\"cards/\"]` in cardform.toml"
+                    .into(),
+            )
+        })?;
+        let rate = global.rate(args.rate)?.map(|(r, _)| r);
+        let config = Config {
+            listen: own.listen,
+            files,
+            public_url: own.public_url,
+            interval: own.interval,
+            drain_timeout: own.drain_timeout,
+            watch_every: WATCH_EVERY,
+            lock_every: LOCK_EVERY,
+            prune: args.prune,
+            max_prune: global.max_prune(args.max_prune.as_deref())?.0,
+            max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+            max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
+            parallelism: global.parallelism(args.parallelism, rate)?.0,
+            lock_request: super::who::lock_request(),
+            run_info: super::who::run_info(),
+            provider_id: super::provider::identity(global)?,
+        };
+        Ok(Settings {
+            config,
+            token,
+            rate,
+        })
+    }
+}
+
+/// The settings only `serve` has: flag, else `[serve]` in cardform.toml, else the default.
+struct Own {
+    listen: std::net::SocketAddr,
+    interval: Duration,
+    drain_timeout: Duration,
+    public_url: Option<String>,
+}
+
+impl Own {
+    fn resolve(args: &ServeArgs, global: &Global) -> Result<Self, CliError> {
         let project = global.project.as_ref();
         // The flag, else `[serve]` in cardform.toml, else the default; with the name an error
         // should give it (the flag, or the file and key it was read from).
@@ -91,35 +135,11 @@ impl Settings {
                 "{from} {url:?}: expected an http:// or https:// URL"
             )));
         }
-        let files = global.files(&args.files).map_err(|_| {
-            CliError::Usage(
-                "nothing to reconcile: pass -f DIR (repeatable), or list the declarations as \
-                 `files = [\"cards/\"]` in cardform.toml"
-                    .into(),
-            )
-        })?;
-        let rate = global.rate(args.rate)?.map(|(r, _)| r);
-        let config = Config {
+        Ok(Own {
             listen,
-            files,
-            public_url,
             interval,
             drain_timeout,
-            watch_every: WATCH_EVERY,
-            lock_every: LOCK_EVERY,
-            prune: args.prune,
-            max_prune: global.max_prune(args.max_prune.as_deref())?.0,
-            max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
-            max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
-            parallelism: global.parallelism(args.parallelism, rate)?.0,
-            lock_request: super::who::lock_request(),
-            run_info: super::who::run_info(),
-            provider_id: super::provider::identity(global)?,
-        };
-        Ok(Settings {
-            config,
-            token,
-            rate,
+            public_url,
         })
     }
 }

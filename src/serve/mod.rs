@@ -79,8 +79,9 @@ pub struct Config {
     pub max_fees: Option<rust_decimal::Decimal>,
     pub max_failure_rate: Option<rust_decimal::Decimal>,
     pub parallelism: usize,
-    /// Who this process is, as the lock and the runs in history record it.
+    /// Who this process is, as the lock records its holder.
     pub lock_request: crate::state::LockRequest,
+    /// Who runs, as each run in history records it (its `at` is set when the run begins).
     pub run_info: crate::state::RunInfo,
     /// The provider as a state records it: a state recorded for another is refused.
     pub provider_id: crate::model::provider::ProviderId,

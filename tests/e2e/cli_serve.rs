@@ -181,6 +181,14 @@ fn applies_the_directory_then_again_on_a_changed_file_and_on_post() {
         |s| s.count("reconcile finished") > before,
     );
     each_card_once(&env, 8);
+    // Each reconcile that changed something is a run in history, as an apply is.
+    let out = env
+        .cardform(&["state", "history", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let history = stdout(&out);
+    assert_eq!(history.matches(" serve --listen ").count(), 2, "{history}");
     // Every line is one JSON object, and no line holds the token.
     let log = s.log();
     assert!(!log.contains(serve::TOKEN));
