@@ -67,7 +67,8 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    if let Err(e) = logging::init(cli.global.verbose) {
+    let json_log = matches!(cli.command, Command::Serve(_));
+    if let Err(e) = logging::init(cli.global.verbose, json_log) {
         eprint!("{}", e.render(crate::render::Style::PLAIN));
         return ExitCode::from(1);
     }

@@ -318,6 +318,13 @@ state = "state/cardform.db"
 # parallelism = 128         # cards in flight (--parallelism)
 # max_prune = "10%"         # the most cards --prune may freeze (--max-prune)
 # max_failure_rate = "20%"  # apply's failure brake (--max-failure-rate)
+
+# `cardform serve` (its token is CARDFORM_SERVE_TOKEN, never here; its state must be PostgreSQL).
+# [serve]
+# listen = "0.0.0.0:8080"   # --listen
+# public_url = "https://cardform.example.com"  # --public-url
+# interval = "5m"           # reconcile at least this often (--interval)
+# drain_timeout = "30s"     # on SIGTERM, orders in flight may finish this long (--drain-timeout)
 "#;
 
 #[cfg(test)]
@@ -326,6 +333,22 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<Project, ProjectError> {
         parse_in(Path::new("/repo/cardform.toml"), Path::new("/repo"), text)
+    }
+
+    #[test]
+    fn the_serve_table_is_read_and_checked() {
+        let p = parse_str(
+            "files = [\"cards/\"]\n[serve]\nlisten = \"0.0.0.0:9000\"\ninterval = \"10m\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.serve.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(p.serve.interval.as_deref(), Some("10m"));
+        assert_eq!(p.serve.drain_timeout, None);
+        let e = parse_str("[serve]\nlisten_on = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("listen_on"), "{e}");
+        // The token never comes from the file.
+        let e = parse_str("[serve]\ntoken = \"0123456789abcdef\"\n").unwrap_err();
+        assert!(matches!(e, ProjectError::Secret { .. }), "{e}");
     }
 
     #[test]
@@ -378,7 +401,7 @@ mod tests {
         assert_eq!(
             e,
             "/repo/cardform.toml:2: unknown key `max_prun` (did you mean `max_prune`?) (known \
-             keys: files, state, api_url, rate, parallelism, max_prune, max_failure_rate)"
+             keys: files, state, api_url, rate, parallelism, max_prune, max_failure_rate, serve)"
         );
     }
 

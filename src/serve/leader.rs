@@ -134,9 +134,15 @@ async fn lead(
         let result = tokio::select! {
             r = &mut run => r,
             _ = stopped(&mut stopping) => {
-                // Start nothing new; let what is in flight settle (the caller bounds the wait).
+                // Start nothing new; let what is in flight settle, for up to the drain timeout.
+                // Orders still open then stay in the journal for the next leader to resume.
                 stop.stop();
-                let _ = run.await;
+                if tokio::time::timeout(config.drain_timeout, run).await.is_err() {
+                    log::warn(
+                        "drain timed out: orders still in flight are left open in the journal",
+                        json!({"drain_timeout_secs": config.drain_timeout.as_secs()}),
+                    );
+                }
                 return End::Stopping;
             }
         };

@@ -100,8 +100,9 @@ pub struct Config {
     pub max_fees: Option<rust_decimal::Decimal>,
     pub max_failure_rate: Option<rust_decimal::Decimal>,
     pub parallelism: usize,
-    /// Who this process is, as the lock and the runs in history record it.
+    /// Who this process is, as the lock records its holder.
     pub lock_request: crate::state::LockRequest,
+    /// Who runs, as each run in history records it (its `at` is set when the run begins).
     pub run_info: crate::state::RunInfo,
     /// The provider as a state records it: a state recorded for another is refused.
     pub provider_id: crate::model::provider::ProviderId,
@@ -136,6 +137,15 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
         "listening",
         serde_json::json!({"addr": local.to_string(), "files": config.files}),
     );
+    // The client's long waits (a slow provider, a Retry-After) are log lines too, not plain text.
+    shared
+        .client
+        .on_wait(Arc::new(|wait: &crate::client::Wait| {
+            log::warn(
+                "provider wait",
+                serde_json::json!({"wait": crate::render::safe(&wait.to_string())}),
+            );
+        }));
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let server = {
         let mut stopping = stopping.clone();
@@ -162,9 +172,13 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
     let _ = stopping_tx.send(true);
     // The leadership loop stops starting orders at once and lets those in flight settle; past
     // the drain timeout they stay open in the journal for the next leader to resume.
-    match tokio::time::timeout(config.drain_timeout + Duration::from_secs(2), leading).await {
-        Ok(_) => {}
-        Err(_) => log::warn("drain timed out: leaving", serde_json::json!({})),
+    // The loop bounds its own drain and then releases the lock; this bound only guards against
+    // a release that hangs on an unreachable database.
+    if tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), leading)
+        .await
+        .is_err()
+    {
+        log::warn("leaving without releasing the lock", serde_json::json!({}));
     }
     watcher.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;

@@ -103,10 +103,16 @@ pub async fn counted(
             } else {
                 Counters::bump(&c.reconcile_failures);
             }
-            log::info(
-                "reconcile finished",
-                json!({"outcome": format!("{outcome:?}"), "millis": millis, "ok": ok}),
-            );
+            let mut fields = match outcome {
+                Outcome::NoChanges => json!({"outcome": "no_changes"}),
+                Outcome::Waiting => json!({"outcome": "waiting_for_approval"}),
+                Outcome::Applied { serial, succeeded } => {
+                    json!({"outcome": "applied", "serial": serial, "succeeded": succeeded})
+                }
+            };
+            fields["millis"] = json!(millis);
+            fields["ok"] = json!(ok);
+            log::info("reconcile finished", fields);
         }
         Err(e) => {
             Counters::bump(&c.reconcile_failures);
@@ -156,7 +162,11 @@ async fn once(shared: &Shared, config: &Config, stop: StopFlag) -> Result<Outcom
     // merged; until then every plan within the guard rails above is applied.
     let forms = crate::exec::declared::forms(&decls);
     drop(decls);
-    let serial = store.begin_run(config.run_info.clone()).await?;
+    let info = crate::state::RunInfo {
+        at: crate::wire::timestamp::now_rfc3339(&crate::wire::SystemClock),
+        ..config.run_info.clone()
+    };
+    let serial = store.begin_run(info).await?;
     let summary = apply_run(shared, config, serial, snapshot, &mut doc, forms, stop).await;
     let recorded = match &summary {
         Ok(s) => serde_json::to_value(s).unwrap_or_default(),

@@ -181,6 +181,14 @@ fn applies_the_directory_then_again_on_a_changed_file_and_on_post() {
         |s| s.count("reconcile finished") > before,
     );
     each_card_once(&env, 8);
+    // Each reconcile that changed something is a run in history, as an apply is.
+    let out = env
+        .cardform(&["state", "history", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let history = stdout(&out);
+    assert_eq!(history.matches(" serve --listen ").count(), 2, "{history}");
     // Every line is one JSON object, and no line holds the token.
     let log = s.log();
     assert!(!log.contains(serve::TOKEN));
@@ -274,6 +282,7 @@ fn a_standby_takes_over_within_seconds_of_the_leader_being_killed() {
     );
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(10), "took over after {took:?}");
+    eprintln!("the standby took over {took:?} after the leader's kill -9");
     second.wait_for(
         "the standby finishes the fleet",
         Duration::from_secs(40),
@@ -283,4 +292,114 @@ fn a_standby_takes_over_within_seconds_of_the_leader_being_killed() {
         s.count("reconcile finished") >= 1
     });
     each_card_once(&env, 24);
+}
+
+#[test]
+fn a_leader_whose_lock_is_taken_over_steps_down_and_nothing_is_doubled() {
+    let env = Env::on(Backend::Postgres, slow(1500));
+    env.write("cards/a.yaml", &fleet("a", 24));
+    let args = ["-f", "cards", "--parallelism", "4"];
+    let first = serve::start(&env, "one", &args);
+    first.wait_for(
+        "the first replica leads",
+        Duration::from_secs(10),
+        Serve::leads,
+    );
+    let second = serve::start(&env, "two", &args);
+    first.wait_for("orders are in flight", Duration::from_secs(15), |_| {
+        env.inspect().calls_to("cards/create") >= 4
+    });
+    // Every session of the state's database ends, as a failover would: the leader's lock goes
+    // with its session while it still runs, and the standby takes the state over.
+    let state = env.state_arg();
+    let database = state.rsplit('/').next().unwrap().split('?').next().unwrap();
+    crate::pg::server().terminate_connections(database);
+    second.wait_for(
+        "the standby takes over",
+        Duration::from_secs(12),
+        Serve::leads,
+    );
+    first.wait_for("the old leader steps down", Duration::from_secs(12), |s| {
+        s.count("lock lost: standing by, spending nothing more") >= 1 && !s.leads()
+    });
+    second.wait_for(
+        "the new leader finishes the fleet",
+        Duration::from_secs(40),
+        |_| issued(&env) == 24 && env.inspect().open_orders == 0,
+    );
+    second.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    assert!(!first.leads(), "two leaders at once");
+    each_card_once(&env, 24);
+}
+
+#[test]
+fn a_drain_timeout_leaves_slow_orders_open_and_the_next_leader_resumes_them() {
+    let env = Env::on(Backend::Postgres, slow(6000));
+    env.write("cards/a.yaml", &fleet("a", 6));
+    let args = ["-f", "cards", "--parallelism", "3", "--drain-timeout", "1s"];
+    let mut s = serve::start(&env, "first", &args);
+    s.wait_for("orders are in flight", Duration::from_secs(15), |_| {
+        env.inspect().calls_to("cards/create") >= 3
+    });
+    let t0 = Instant::now();
+    let status = s.terminate(Duration::from_secs(8));
+    assert_eq!(status.code(), Some(0), "{}", s.log());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(s.log().contains("drain timed out"), "{}", s.log());
+    assert_eq!(s.count("lock released"), 1, "{}", s.log());
+    assert!(
+        env.inspect().open_orders > 0,
+        "the orders were meant to outlast the drain"
+    );
+
+    let again = serve::start(&env, "second", &args);
+    again.wait_for(
+        "the restart resumes and finishes",
+        Duration::from_secs(30),
+        |_| issued(&env) == 6 && env.inspect().open_orders == 0,
+    );
+    again.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    each_card_once(&env, 6);
+}
+
+#[test]
+fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"soon\"\n",
+    );
+    let mut bad = serve::spawn(&env, "bad", &[], Some(serve::TOKEN));
+    assert_eq!(bad.child.wait().unwrap().code(), Some(1));
+    assert!(
+        bad.log().contains("cardform.toml: [serve] interval"),
+        "{}",
+        bad.log()
+    );
+
+    // The file's interval reconciles every second, with no change and no trigger...
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"1s\"\n",
+    );
+    let s = serve::start(&env, "file", &[]);
+    s.wait_for(
+        "three reconciles, a second apart",
+        Duration::from_secs(10),
+        |s| s.count("reconcile finished") >= 3,
+    );
+    drop(s);
+    // ...and a flag wins over it.
+    let s = serve::start(&env, "flag", &["--interval", "1h"]);
+    s.wait_for("the first reconcile", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
+    each_card_once(&env, 1);
 }
