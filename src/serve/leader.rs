@@ -25,7 +25,6 @@ pub async fn run(shared: State, config: Config, mut stopping: watch::Receiver<bo
         };
         shared.counters.leader.store(true, Ordering::Relaxed);
         log::info("leading", json!({"lock_id": lock.lock_id}));
-        super::webhook::start_leading(&shared, &config).await;
         let end = lead(&shared, &config, &lock, stopping.clone()).await;
         super::webhook::stop_leading(&shared).await;
         shared.counters.leader.store(false, Ordering::Relaxed);

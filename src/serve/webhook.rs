@@ -146,40 +146,35 @@ pub async fn unsubscribe(client: &Client, subscription: &Subscription) -> Result
 
 /// The inbox a reconcile's run waits on: only while the provider delivers to this replica.
 /// Without a subscription every order would wait out the fallback deadline before its polling.
-pub fn inbox_for_runs(shared: &Shared) -> Option<Arc<Inbox>> {
-    let subscribed = shared
+/// The leader subscribes `--public-url`'s webhook route before each run: subscribing a URL that
+/// is subscribed already costs one call and changes nothing, and it puts back a subscription a
+/// replica that stepped down behind the same URL took away. A refusal is logged and the run
+/// polls as without webhooks.
+pub async fn inbox_for_runs(shared: &Shared, config: &Config) -> Option<Arc<Inbox>> {
+    let public_url = config.public_url.as_deref()?;
+    shared.webhook_check.as_ref()?;
+    let sub = match subscribe(&shared.client, public_url).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            log::warn(
+                "webhooks not subscribed: polling only",
+                json!({"error": e.to_string()}),
+            );
+            return None;
+        }
+    };
+    let mut held = shared
         .subscription
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some();
-    subscribed.then(|| shared.inbox.clone())
-}
-
-/// On taking the lead: subscribes `--public-url`'s webhook route, if there is one. A refusal
-/// is logged and the leader polls as without webhooks.
-pub async fn start_leading(shared: &Shared, config: &Config) {
-    let Some(public_url) = config.public_url.as_deref() else {
-        return;
-    };
-    if shared.webhook_check.is_none() {
-        return;
+        .unwrap_or_else(|e| e.into_inner());
+    if held.as_ref() != Some(&sub) {
+        log::info(
+            "webhooks subscribed",
+            json!({"subscription_id": sub.subscription_id, "url": sub.url}),
+        );
     }
-    match subscribe(&shared.client, public_url).await {
-        Ok(sub) => {
-            log::info(
-                "webhooks subscribed",
-                json!({"subscription_id": sub.subscription_id, "url": sub.url}),
-            );
-            *shared
-                .subscription
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(sub);
-        }
-        Err(e) => log::warn(
-            "webhooks not subscribed: polling only",
-            json!({"error": e.to_string()}),
-        ),
-    }
+    *held = Some(sub);
+    Some(shared.inbox.clone())
 }
 
 /// On stepping down (or stopping): ends this replica's subscription, so the next leader's is
