@@ -52,8 +52,10 @@ struct State {
     /// Ids taken (or settled otherwise), the oldest first out.
     taken: HashSet<String>,
     taken_order: VecDeque<String>,
-    /// Trackers waiting now, by order id.
-    waiters: HashMap<String, oneshot::Sender<Order>>,
+    /// Trackers waiting now, by order id, each with its own number: a wait that ends takes
+    /// out its own entry only, never one a later wait for the same order put in.
+    waiters: HashMap<String, (u64, oneshot::Sender<Order>)>,
+    next_waiter: u64,
 }
 
 impl State {
@@ -114,7 +116,7 @@ impl Inbox {
             return Received::Duplicate;
         }
         let order = match st.waiters.remove(&id) {
-            Some(tx) => match tx.send(order) {
+            Some((_, tx)) => match tx.send(order) {
                 Ok(()) => {
                     st.mark_taken(&id, self.capacity);
                     return Received::Accepted;
@@ -140,21 +142,25 @@ impl Inbox {
 
     /// Waits up to `timeout` for the delivery of `order_id`; `None` if none came by then.
     pub async fn wait(&self, order_id: &str, timeout: Duration) -> Option<Order> {
-        let mut rx = {
+        let (mut rx, me) = {
             let mut st = self.lock();
             if let Some((_, order)) = st.pending.remove(order_id) {
                 st.mark_taken(order_id, self.capacity);
                 return Some(order);
             }
             let (tx, rx) = oneshot::channel();
-            st.waiters.insert(order_id.to_owned(), tx);
-            rx
+            st.next_waiter += 1;
+            let me = st.next_waiter;
+            st.waiters.insert(order_id.to_owned(), (me, tx));
+            (rx, me)
         };
         if let Ok(Ok(order)) = tokio::time::timeout(timeout, &mut rx).await {
             return Some(order);
         }
         let mut st = self.lock();
-        st.waiters.remove(order_id);
+        if st.waiters.get(order_id).is_some_and(|(n, _)| *n == me) {
+            st.waiters.remove(order_id);
+        }
         // Sent between the timeout and the lock: it is ours, and marked taken already.
         rx.try_recv().ok()
     }
