@@ -403,3 +403,22 @@ fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
     assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
     each_card_once(&env, 1);
 }
+
+#[test]
+fn readyz_says_503_within_seconds_when_the_provider_is_gone() {
+    let mut env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    let s = serve::start(&env, "ready", &["-f", "cards"]);
+    let ready = s.get("/readyz");
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.json()["provider"], "ok");
+    let sandbox = env.sandbox.take().unwrap();
+    env.rt.block_on(sandbox.shutdown());
+    let t0 = Instant::now();
+    let gone = s.get("/readyz");
+    assert_eq!(gone.status, 503, "{gone:?}");
+    assert_eq!(gone.json()["provider"], "unreachable");
+    assert_eq!(gone.json()["state"], "ok");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
+}
