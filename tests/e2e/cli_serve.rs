@@ -192,6 +192,7 @@ fn applies_the_directory_then_again_on_a_changed_file_and_on_post() {
     // Every line is one JSON object, and no line holds the token.
     let log = s.log();
     assert!(!log.contains(serve::TOKEN));
+    assert!(!log.contains(&env.api_secret));
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -220,6 +221,19 @@ fn bad_declarations_are_logged_counted_and_nothing_is_applied() {
     );
     assert_eq!(problem["line"], 3, "{problem}");
     assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
+    assert_eq!(env.inspect().orders, 0);
+
+    // Declarations that read but plan a problem (an unknown product) apply nothing either.
+    env.write(
+        "cards/a.yaml",
+        "version: 1\ncards:\n  - {key: a-1, external_user_id: u1, product_code: NO_SUCH_PRODUCT}\n",
+    );
+    s.wait_for("the plan problem is logged", Duration::from_secs(15), |s| {
+        s.log_lines()
+            .iter()
+            .any(|l| l["msg"] == "plan problem" && l["problem"] == "unknown_product")
+    });
+    assert!(s.count("reconcile failed") >= 2, "{}", s.log());
     assert_eq!(env.inspect().orders, 0);
 }
 
@@ -402,4 +416,23 @@ fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
     each_card_once(&env, 1);
+}
+
+#[test]
+fn readyz_says_503_within_seconds_when_the_provider_is_gone() {
+    let mut env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    let s = serve::start(&env, "ready", &["-f", "cards"]);
+    let ready = s.get("/readyz");
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.json()["provider"], "ok");
+    let sandbox = env.sandbox.take().unwrap();
+    env.rt.block_on(sandbox.shutdown());
+    let t0 = Instant::now();
+    let gone = s.get("/readyz");
+    assert_eq!(gone.status, 503, "{gone:?}");
+    assert_eq!(gone.json()["provider"], "unreachable");
+    assert_eq!(gone.json()["state"], "ok");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
 }
