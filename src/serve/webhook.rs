@@ -8,15 +8,14 @@
 //! must not settle anything: the executor's `track` takes delivered orders and settles them
 //! through the same checks as polled ones.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-
-use std::sync::Arc;
-
 use serde_json::json;
 
 use super::{Config, Counters, Shared, log};
