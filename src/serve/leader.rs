@@ -36,10 +36,19 @@ pub async fn run(shared: State, config: Config, mut stopping: watch::Receiver<bo
                 log::info("lock released", json!({"lock_id": lock.lock_id}));
                 return;
             }
-            End::LockLost => log::warn(
-                "lock lost: standing by, spending nothing more",
-                json!({"lock_id": lock.lock_id}),
-            ),
+            End::LockLost => {
+                log::warn(
+                    "lock lost: standing by, spending nothing more",
+                    json!({"lock_id": lock.lock_id}),
+                );
+                // A replica that lost its lock (its database session cut, most often) is the
+                // likelier one to be unwell: it lets the standbys ask first, rather than race
+                // them for the lock it just lost.
+                tokio::select! {
+                    _ = tokio::time::sleep(config.lock_every * 2) => {}
+                    _ = stopped(&mut stopping) => return,
+                }
+            }
         }
     }
 }
