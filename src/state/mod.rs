@@ -20,6 +20,7 @@
 
 mod changes;
 mod codec;
+mod journal;
 mod location;
 mod lock;
 pub mod model;

@@ -81,7 +81,7 @@ pub(super) trait Tx: Send {
     /// `false` when no run has `serial`.
     fn finish_run(&mut self, serial: u64, at: &str, summary: &str) -> impl Step<bool>;
     /// Every charged order of a card or top-up, `(kind, key, charge, refunded)`: the rows of
-    /// `codec::card_costs`.
+    /// `journal::card_costs`.
     fn charged_orders(&mut self) -> impl Step<Vec<(String, String, String, Option<String>)>>;
     /// Every card's `(key, charged)` as stored.
     fn stored_charges(&mut self) -> impl Step<Vec<(String, String)>>;
@@ -124,7 +124,7 @@ pub(super) trait Tx: Send {
     fn state_info(&mut self) -> impl Step<StateInfo>;
     /// Every run, oldest first, as stored (`charged` and `topups_sent` not attached).
     fn runs(&mut self) -> impl Step<Vec<RunRecord>>;
-    /// `(sent_serial, terms)` per run: the rows of `codec::attach_charges`.
+    /// `(sent_serial, terms)` per run: the rows of `journal::attach_charges`.
     fn run_charges(&mut self) -> impl Step<Vec<(i64, String)>>;
     /// `(sent_serial, count)` of top-up orders per run.
     fn topups_sent(&mut self) -> impl Step<Vec<(i64, i64)>>;
@@ -222,11 +222,11 @@ macro_rules! shared_primitives {
             std::collections::BTreeMap<String, $crate::state::TopupState>,
             $crate::state::StateError,
         > {
-            let rows: Vec<$crate::state::codec::TopupRow> =
+            let rows: Vec<$crate::state::journal::TopupRow> =
                 sqlx::query_as($crate::state::sql::TOPUPS_SQL)
                     .fetch_all(&mut *self)
                     .await?;
-            $crate::state::codec::topups_from_rows(rows)
+            $crate::state::journal::topups_from_rows(rows)
         }
 
         async fn insert_order(

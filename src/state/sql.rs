@@ -127,7 +127,7 @@ pub(super) const HOLDS_LOCK: Dialects = Dialects {
     postgres: "SELECT 1 FROM lock WHERE lock_id = $1 FOR SHARE",
 };
 
-/// The SQL both backends read [`super::codec::card_costs`]'s rows with.
+/// The SQL both backends read [`super::journal::card_costs`]'s rows with.
 pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key, charge, refunded \
      FROM orders WHERE charge IS NOT NULL AND resource_kind IN ('card', 'topup')";
 
@@ -135,7 +135,7 @@ pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key,
 pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
      AND refunded IS NULL AND order_id IS NOT NULL";
 
-/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects
+/// One order's cost as the terms [`super::journal::attach_charges`] sums, in SQL both dialects
 /// read: its charge, then its refund negated (see [`super::money::order_cost`]).
 macro_rules! order_cost_terms {
     () => {

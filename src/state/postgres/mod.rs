@@ -71,7 +71,7 @@ impl std::fmt::Debug for PgStore {
 fn connect_err(location: &PgLocation) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
     move |e| StateError::Unreachable {
         location: location.redacted(),
-        message: codec::scrub(&e.to_string(), location.connect_url()),
+        message: scrub(&e.to_string(), location.connect_url()),
     }
 }
 
@@ -87,7 +87,7 @@ impl PgStore {
         let options = PgConnectOptions::from_str(location.connect_url()).map_err(|e| {
             StateError::Unreachable {
                 location: location.redacted(),
-                message: codec::scrub(&e.to_string(), location.connect_url()),
+                message: scrub(&e.to_string(), location.connect_url()),
             }
         })?;
         // Every statement of this handle resolves table names in this state's schema.
@@ -281,7 +281,7 @@ impl PgStore {
         )))
         .fetch_one(&mut *conn)
         .await?;
-        Ok(codec::removed_cards_from(
+        Ok(crate::state::journal::removed_cards_from(
             keys,
             codec::orders_from_packed(&packed)?,
         ))
@@ -299,3 +299,15 @@ pub(super) const CALL_PACKED: &str = "c.at, c.at_us, c.endpoint, \
 
 /// The calls, each beside the order it names (if any).
 pub(super) const CALLS_JOINED: &str = "calls AS c LEFT JOIN orders AS o ON o.seq = c.order_seq";
+
+/// `text` with the password of `url` (if it has one) hidden: a driver's error may quote what it
+/// was given, and no message may carry a credential.
+fn scrub(text: &str, url: &str) -> String {
+    let password = crate::state::location::password_span(url)
+        .map(|span| &url[span])
+        .filter(|p| !p.is_empty());
+    match password {
+        Some(p) => text.replace(p, "***"),
+        None => text.to_owned(),
+    }
+}

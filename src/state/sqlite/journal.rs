@@ -6,7 +6,6 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::rows::{self, order_columns};
 use super::*;
-use crate::state::codec;
 use compact_str::CompactString;
 use std::collections::BTreeMap;
 
@@ -53,6 +52,6 @@ impl SqliteStore {
                 orders.push(rows::order(row)?);
             }
         }
-        Ok(codec::removed_cards_from(keys, orders))
+        Ok(crate::state::journal::removed_cards_from(keys, orders))
     }
 }
