@@ -2,7 +2,7 @@
 //! the order it was written, in one snapshot; loads into a state just created, in one
 //! transaction. Must not change a state that already holds anything.
 
-use super::resources::RESOURCE_PACKED;
+use super::RESOURCE_PACKED;
 use super::{CALL_PACKED, CALLS_JOINED, CARD_PACKED, ORDER_PACKED, PgStore};
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,

@@ -4,8 +4,8 @@
 
 use sqlx::Connection;
 
-use super::resources::resource_packed;
 use super::rows::card_packed;
+use super::rows::resource_packed;
 use super::*;
 use crate::state::codec::{
     cards_with_serial_from_packed, changes_from_packed, observed_fees_from_packed,

@@ -149,3 +149,11 @@ pub(super) fn call(row: &SqliteRow) -> Result<CallRecord, StateError> {
         charge: opt_decimal("charge", row.try_get(8)?)?,
     })
 }
+
+/// The columns of a resource row packed into one JSON array (see `codec::resources_from_packed`).
+macro_rules! resource_packed {
+    () => {
+        "json_array(resource_kind, resource_key, json(image), created_at, updated_at, serial)"
+    };
+}
+pub(super) use resource_packed;
