@@ -87,7 +87,7 @@ async fn refresh_run(
 }
 
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     let rate = global.rate(args.rate)?.map(|(r, _)| r);
     // As for apply: enough in flight to keep a `--rate R` provider busy.
     let parallelism = global.parallelism(args.parallelism, rate)?.0;
@@ -96,7 +96,7 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
     let result = refresh_state(global, &provider, parallelism, wait, interval).await;
     provider.shutdown().await;
     let report = result?;
-    print(&if args.json {
+    print(&if args.out.json {
         let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
         s.push('\n');
         s
