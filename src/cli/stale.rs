@@ -50,8 +50,8 @@ fn told(verdict: Result<Option<Note>, StaleError>, again: &str) -> Result<(), Cl
             Ok(())
         }
         Err(StaleError::Refused(why)) => Err(refuse(refusal_text(why, again))),
-        Err(StaleError::State(e)) => Err(e.into()),
-        Err(StaleError::Client(e)) => Err(e.into()),
+        Err(StaleError::State(e)) => Err((*e).into()),
+        Err(StaleError::Client(e)) => Err((*e).into()),
     }
 }
 

@@ -54,14 +54,27 @@ pub enum Note {
     ChangesElsewhere(Vec<Address>),
 }
 
+/// A refusal, or what kept the check from deciding (boxed: a check's result stays small).
 #[derive(Debug, thiserror::Error)]
 pub enum StaleError {
     #[error("the saved plan is stale: {0:?}")]
     Refused(Refusal),
     #[error(transparent)]
-    State(#[from] StateError),
+    State(Box<StateError>),
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(Box<ClientError>),
+}
+
+impl From<StateError> for StaleError {
+    fn from(e: StateError) -> Self {
+        StaleError::State(Box::new(e))
+    }
+}
+
+impl From<ClientError> for StaleError {
+    fn from(e: ClientError) -> Self {
+        StaleError::Client(Box::new(e))
+    }
 }
 
 fn refused<T>(why: Refusal) -> Result<T, StaleError> {
