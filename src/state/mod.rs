@@ -21,6 +21,7 @@
 
 mod changes;
 mod codec;
+mod dump;
 mod journal;
 mod location;
 mod lock;

@@ -145,13 +145,6 @@ pub(in crate::state) fn run_record(row: RunRow) -> Result<RunRecord, StateError>
     })
 }
 
-/// Runs from a JSON array of packed runs, in the array's order.
-pub(in crate::state) fn runs_from_packed(packed: &str) -> Result<Vec<RunRecord>, StateError> {
-    let all: Vec<RunRow> =
-        serde_json::from_str(packed).map_err(|e| StateError::Corrupt(format!("run rows: {e}")))?;
-    all.into_iter().map(run_record).collect()
-}
-
 /// One packed call: `at` (as stored), `at_us`, endpoint, idempotency key, order id, resource kind
 /// and key (the order's, for a call that names one), result, charge.
 type PackedCall = (

@@ -68,6 +68,14 @@ impl Tx for PgConnection {
         PgStore::all_cards_in(self).await
     }
 
+    async fn dump_rows(&mut self, table: crate::state::dump::Dumped) -> Result<String, StateError> {
+        Ok(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(super::dump::dump_text(table)))
+                .fetch_one(&mut *self)
+                .await?,
+        )
+    }
+
     async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
         let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT coalesce(json_agg(json_build_array({CALL_PACKED}) ORDER BY c.at_us, c.id), \

@@ -221,6 +221,8 @@ pub(super) trait Tx: Send {
     }
     /// Recorded calls in time order, from `from` (microseconds since the epoch) on.
     fn calls(&mut self, from: i64) -> impl Step<Vec<CallRecord>>;
+    /// `table` whole, packed as `dump::Dumped` says, for `dump::dump_in`.
+    fn dump_rows(&mut self, table: super::dump::Dumped) -> impl Step<String>;
 }
 
 /// The `state_info` row: lineage, serial, currency, provider.

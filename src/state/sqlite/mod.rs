@@ -21,7 +21,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::state::codec::serial_u64;
 use crate::state::model::{CardRecord, Snapshot};
 use crate::state::{StateError, Upgrade};
 

@@ -76,6 +76,13 @@ impl Tx for SqliteConnection {
         SqliteStore::cards_in(self).await
     }
 
+    async fn dump_rows(&mut self, table: crate::state::dump::Dumped) -> Result<String, StateError> {
+        let packed: Option<String> = sqlx::query_scalar(super::dump::dump_text(table))
+            .fetch_one(&mut *self)
+            .await?;
+        Ok(packed.unwrap_or_else(|| "[]".into()))
+    }
+
     async fn calls(&mut self, from: i64) -> Result<Vec<crate::state::CallRecord>, StateError> {
         sqlx::query(concat!(
             "SELECT ",
