@@ -50,7 +50,7 @@ async fn diff_in(args: &DiffArgs, global: &Global, store: &Store) -> Result<Outc
         resources: &after_resources,
     };
     let d = view::StateDiff::new(from, to, before, after);
-    print(&if args.json {
+    print(&if args.out.json {
         view::diff_json(&d)
     } else {
         view::diff_human(&d, before, after, global.style)

@@ -13,7 +13,7 @@ use super::{CliError, Outcome};
 use crate::state::{StateLocation, Store};
 
 pub async fn run(args: &MigrateArgs, global: &Global) -> Result<Outcome, CliError> {
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     let target = StateLocation::parse(&args.to).map_err(CliError::Usage)?;
     if target == global.state {
         return Err(CliError::Usage(format!(

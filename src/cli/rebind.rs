@@ -12,7 +12,7 @@ pub async fn replace_provider(
     args: &ReplaceProviderArgs,
     global: &Global,
 ) -> Result<Outcome, CliError> {
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     let to = super::provider::identity(global)?;
     // Moving needs a state to move: never create one for it.
     session::reading_required(global, async |_: &crate::state::Store| Ok(())).await?;

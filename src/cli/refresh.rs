@@ -1,6 +1,8 @@
 //! `cardform refresh`: re-read every managed card and open order and record drift, as its own
 //! serial under the lock. Also the look `plan --refresh` and `--refresh-only` take (which writes
 //! nothing), and `apply` of a refresh-only plan (which records exactly what the plan found).
+//! Wiring only: settings, the progress bar, the summary a run records and the output; what a
+//! plan carries of a look and recording a saved one are `exec::refresh_plan`'s.
 
 use std::sync::Arc;
 
@@ -11,9 +13,12 @@ use super::session::{self, Session};
 use super::settings::{self, Global};
 use super::{CliError, Outcome};
 use crate::exec::refresh::{self, Observed, RefreshEvent, RefreshReport};
+use crate::exec::refresh_plan;
+/// What a plan carries of a look (see `exec::refresh_plan::carried`).
+pub use crate::exec::refresh_plan::carried as refreshed;
 use crate::plan::drift::Refreshed;
 use crate::render::state as view;
-use crate::state::{CardRecord, Snapshot};
+use crate::state::Snapshot;
 use crate::wire::{Clock, SystemClock};
 
 /// How often a refresh without a terminal prints a progress line, unless told otherwise.
@@ -87,7 +92,7 @@ async fn refresh_run(
 }
 
 pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, CliError> {
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     let rate = global.rate(args.rate)?.map(|(r, _)| r);
     // As for apply: enough in flight to keep a `--rate R` provider busy.
     let parallelism = global.parallelism(args.parallelism, rate)?.0;
@@ -96,7 +101,7 @@ pub async fn refresh(args: &RefreshArgs, global: &Global) -> Result<Outcome, Cli
     let result = refresh_state(global, &provider, parallelism, wait, interval).await;
     provider.shutdown().await;
     let report = result?;
-    print(&if args.json {
+    print(&if args.out.json {
         let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
         s.push('\n');
         s
@@ -143,37 +148,6 @@ pub async fn look(global: &Global, provider: &Provider, known: &refresh::Known) 
     observed
 }
 
-/// What a plan carries of a look at `snapshot`. Plan files travel (CI artifacts, pull
-/// requests): a card's last four digits stay out of them, kept as state has them, and a card
-/// whose only news was those digits has none left.
-pub fn refreshed(observed: Observed, refresh_only: bool, snapshot: &Snapshot) -> Refreshed {
-    let mut updates = observed.updates;
-    updates.retain_mut(|u| {
-        let Some(card) = u.card.as_mut() else {
-            return true;
-        };
-        let Some(before) = snapshot.cards.get(&card.key) else {
-            return true;
-        };
-        card.last4 = before.last4.clone();
-        let same = CardRecord {
-            updated_at: before.updated_at.clone(),
-            ..card.clone()
-        } == *before;
-        if same {
-            u.card = None;
-        }
-        u.card.is_some() || !u.drift.is_empty() || u.refund.is_some() || !u.orders.is_empty()
-    });
-    Refreshed {
-        refresh_only,
-        cards_checked: observed.report.cards_checked,
-        orders_checked: observed.report.orders_checked,
-        cards_unread: observed.report.cards_unread,
-        updates,
-    }
-}
-
 /// Records what a plan's look found under `serial`, as `refresh` would have recorded it then
 /// (the plan was checked to be made at this very serial): the run's summary for `state history`.
 pub async fn record(
@@ -183,30 +157,31 @@ pub async fn record(
     currency: &str,
 ) -> Result<serde_json::Value, CliError> {
     refresh::record(store, serial, &refreshed.updates).await?;
-    Ok(serde_json::json!({
+    Ok(recorded_summary(refreshed, currency))
+}
+
+/// A recorded look as the run's summary says it.
+fn recorded_summary(refreshed: &Refreshed, currency: &str) -> serde_json::Value {
+    serde_json::json!({
         "refresh_only": refreshed.refresh_only,
         "drift": refreshed.drift().map(|d| view::drift_line(d, currency)).collect::<Vec<_>>(),
         "state_updates": refreshed.updates.len(),
         "refunds_learned": refreshed.updates.iter().filter(|u| u.refund.is_some()).count(),
-    }))
+    })
 }
 
 /// Before `apply` of a saved plan made with `--refresh` carries out its changes: what its look
-/// found, recorded in the same run (as Terraform's apply does), and the state as it is then,
-/// which the plan was made against. The drift lines for the run's summary, when there were any.
+/// found, recorded in the same run (see `exec::refresh_plan::record_saved`), and the state as it
+/// is then. The drift lines for the run's summary, when there were any.
 pub async fn record_saved(
     store: &crate::state::Store,
     serial: u64,
     doc: &crate::plan::PlanDocument,
     snapshot: Snapshot,
 ) -> Result<(Snapshot, Option<serde_json::Value>), CliError> {
-    match doc.refresh.as_ref().filter(|r| !r.updates.is_empty()) {
-        Some(r) => {
-            let summary = record(store, serial, r, &doc.currency).await?;
-            Ok((store.snapshot().await?, Some(summary["drift"].clone())))
-        }
-        None => Ok((snapshot, None)),
-    }
+    let (snapshot, recorded) = refresh_plan::record_saved(store, serial, doc, snapshot).await?;
+    let drift = recorded.map(|r| recorded_summary(r, &doc.currency)["drift"].clone());
+    Ok((snapshot, drift))
 }
 
 /// `apply` of a refresh-only plan (saved, or made just now under the lock): its updates in one

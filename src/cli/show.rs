@@ -73,7 +73,11 @@ fn show_plan(
     global: &Global,
 ) -> Result<Outcome, CliError> {
     use crate::render::plan as render;
-    let format = if args.json { Format::Json } else { args.format };
+    let format = if args.out.json {
+        Format::Json
+    } else {
+        args.format
+    };
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(doc).expect("plan documents serialize");
@@ -106,7 +110,7 @@ async fn show_in(
     let Some(store) = store else {
         return match &args.key {
             Some(key) => Err(no_such_card(key, global)),
-            None if args.json => print("[]\n"),
+            None if args.out.json => print("[]\n"),
             None => print(&view::cards_table([], global.style, "")),
         };
     };
@@ -125,7 +129,7 @@ async fn show_in(
                     return Err(no_such_card(key, global));
                 }
                 let people = view::canonical_people(&person);
-                return print(&if args.json {
+                return print(&if args.out.json {
                     let mut s = serde_json::to_string_pretty(&people).unwrap_or_default();
                     s.push('\n');
                     s
@@ -138,7 +142,7 @@ async fn show_in(
             orders.extend(store.topup_orders_of(key).await?);
             let topups = view::canonical_topups(&store.topup_records_of(key).await?);
             let replaced = replaced_cards(store, &card).await?;
-            print(&if args.json {
+            print(&if args.out.json {
                 let text = view::card_detail_json(&card, &topups, &orders);
                 match serde_json::from_str::<serde_json::Value>(&text) {
                     Ok(mut v) if !replaced.is_empty() => {
@@ -169,7 +173,7 @@ async fn show_in(
         }
         None => {
             let snapshot = store.snapshot().await?;
-            if args.json {
+            if args.out.json {
                 return print(&view::cards_json(snapshot.cards.values()));
             }
             let mut out = view::cards_table(snapshot.cards.values(), global.style, &cur);
@@ -253,7 +257,7 @@ async fn list_topups(pattern: &str, args: &ListArgs, global: &Global) -> Result<
     })
     .await?;
     let Some(snapshot) = snapshot else {
-        return print(&if args.json {
+        return print(&if args.out.json {
             view::topups_json(&[])
         } else {
             view::topups_table(&[], global.style, "")
@@ -277,7 +281,7 @@ async fn list_topups(pattern: &str, args: &ListArgs, global: &Global) -> Result<
         })
         .collect();
     let topups = view::canonical_topups(chosen);
-    print(&if args.json {
+    print(&if args.out.json {
         view::topups_json(&topups)
     } else {
         view::topups_table(&topups, global.style, cur.as_deref().unwrap_or_default())
@@ -306,7 +310,7 @@ async fn list_people(args: &ListArgs, global: &Global) -> Result<Outcome, CliErr
                 .is_none_or(|s| p.kyc_status.as_deref() == Some(s.trim()))
         })
         .collect();
-    print(&if args.json {
+    print(&if args.out.json {
         let mut s = serde_json::to_string_pretty(&people).unwrap_or_default();
         s.push('\n');
         s
@@ -334,7 +338,7 @@ pub async fn list(args: &ListArgs, global: &Global) -> Result<Outcome, CliError>
             && args.product.as_ref().is_none_or(|p| c.product_code == *p)
             && labels.iter().all(|(k, v)| c.labels.get(k) == Some(v))
     });
-    print(&if args.json {
+    print(&if args.out.json {
         view::cards_json(chosen)
     } else {
         view::cards_table(chosen, global.style, cur.as_deref().unwrap_or_default())

@@ -15,7 +15,7 @@ use crate::state::{CardPhase, CardRecord, OrderKind};
 use crate::wire::{CardStatus, SystemClock, timestamp::now_rfc3339};
 
 pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     // Forgetting needs something to forget: never create a state for it.
     session::reading_required(global, async |_: &crate::state::Store| Ok(())).await?;
     let key = args.key.as_str();
@@ -102,7 +102,7 @@ pub async fn rm(args: &RmArgs, global: &Global) -> Result<Outcome, CliError> {
 /// card instead of planning a new one (and a new fee).
 pub async fn mv(args: &MvArgs, global: &Global) -> Result<Outcome, CliError> {
     check_key(&args.new)?;
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     session::reading_required(global, async |_: &crate::state::Store| Ok(())).await?;
     let (old, new) = (args.old.as_str(), args.new.as_str());
     let text = session::write(global, wait, async |s: &Session| {
@@ -152,7 +152,7 @@ fn check_key(key: &str) -> Result<(), CliError> {
 pub async fn import(args: &ImportArgs, global: &Global) -> Result<Outcome, CliError> {
     check_key(&args.key)?;
     let labels = parse_labels("--label", &args.label)?;
-    let wait = settings::lock_wait(&args.lock_timeout)?;
+    let wait = settings::lock_wait(&args.lock.lock_timeout)?;
     let provider = Provider::connect(global, None).await?;
     let result = session::write_for(global, wait, &provider.id, async |s: &Session| {
         import_locked(args, labels, s, &provider, global).await

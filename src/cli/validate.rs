@@ -12,7 +12,7 @@ pub fn run(args: &ValidateArgs, global: &Global) -> Result<Outcome, CliError> {
     args.files.files = global.files(&args.files.files)?;
     let args = &args;
     let loaded = decl::load(&args.files.files);
-    if args.json {
+    if args.out.json {
         println!("{}", diagnostics::result_json(&loaded));
         return match loaded {
             Ok(decls) => super::settings::check_not_empty(&decls, args.allow_empty)

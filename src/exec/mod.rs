@@ -25,8 +25,10 @@ mod settles;
 
 pub use ramp::SLOW_START;
 pub mod refresh;
+pub mod refresh_plan;
 pub mod schedule;
 pub mod slugs;
+pub mod stale;
 
 pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
 pub use mutation::{CardMutation, PersonMutation};

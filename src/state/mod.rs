@@ -5,8 +5,9 @@
 //! row, no file path. A [`StateLocation`] says where a state lives (a file, or a named state in a
 //! PostgreSQL database); [`Store`] is an enum over backends (`sqlite/`, `postgres/`), so nothing
 //! above this line asks which backend it talks to. Its writes and the snapshot are written once
-//! (`writes.rs`, `rules.rs`) over the narrow seam a backend offers inside a transaction
-//! (`seam.rs`; statement texts of both dialects in `sql.rs`), and so are its reads outside the
+//! (`writes.rs`, `rules.rs`, what journal rows imply in `journal.rs`) over the narrow seam a
+//! backend offers inside a transaction (`seam/`; statement texts and read filters of both
+//! dialects in `sql.rs`; how values cross as text in `codec/`), and so are its reads outside the
 //! snapshot (`reads.rs`, `on_reader!`); what only one backend can say (opening, the lock, dump and
 //! load, the snapshot's read transaction) delegates.
 //!
@@ -20,6 +21,8 @@
 
 mod changes;
 mod codec;
+mod dump;
+mod journal;
 mod location;
 mod lock;
 pub mod model;

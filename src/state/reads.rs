@@ -5,14 +5,14 @@
 //! Reads only: must not write, and must not know a dialect (statement texts are `sql`'s).
 
 use super::seam::Tx;
-use super::{RunRecord, StateError, codec};
+use super::{RunRecord, StateError, codec, journal};
 
 /// One record per serial, oldest first, each with what its orders were charged and how many
 /// top-ups it sent, read from the journal (so a killed run's money is counted too).
 pub(super) async fn history_in(tx: &mut impl Tx) -> Result<Vec<RunRecord>, StateError> {
     let mut runs = tx.runs().await?;
-    codec::attach_charges(&mut runs, tx.run_charges().await?)?;
-    codec::attach_topups_sent(&mut runs, tx.topups_sent().await?)?;
+    journal::attach_charges(&mut runs, tx.run_charges().await?)?;
+    journal::attach_topups_sent(&mut runs, tx.topups_sent().await?)?;
     Ok(runs)
 }
 

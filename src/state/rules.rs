@@ -5,7 +5,8 @@
 //!
 //! Must hold no SQL and no backend type, and must not decide what to send (that is `exec`).
 
-use super::codec::{self, FeeLesson, record_after_order, resource_change_json};
+use super::codec::{self, resource_change_json};
+use super::journal::{self, FeeLesson, record_after_order};
 use super::model::{CardRecord, OrderRecord, ResourceRecord, Snapshot};
 use super::seam::Tx;
 use super::{RunInfo, RunRecord, StateDump, StateError, money, now};
@@ -100,7 +101,7 @@ pub(super) async fn write_order_in<T: Tx + ?Sized>(
     o: &OrderRecord,
 ) -> Result<(), StateError> {
     let before = tx.order(&o.idempotency_key).await?;
-    if codec::is_late_write(before.as_ref(), o)? {
+    if journal::is_late_write(before.as_ref(), o)? {
         return Ok(());
     }
     upsert_order_in(tx, serial, o).await?;
@@ -344,8 +345,8 @@ pub(super) async fn finish_run_in<T: Tx + ?Sized>(
 /// are written under a run of their own, so history and diff show the correction. Returns how
 /// many changed.
 pub(super) async fn recompute_charged_in<T: Tx + ?Sized>(tx: &mut T) -> Result<u64, StateError> {
-    let costs = codec::card_costs(tx.charged_orders().await?)?;
-    let wrong = codec::misstated(tx.stored_charges().await?, &costs)?;
+    let costs = journal::card_costs(tx.charged_orders().await?)?;
+    let wrong = journal::misstated(tx.stored_charges().await?, &costs)?;
     if wrong.is_empty() {
         return Ok(0);
     }

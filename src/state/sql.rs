@@ -127,15 +127,16 @@ pub(super) const HOLDS_LOCK: Dialects = Dialects {
     postgres: "SELECT 1 FROM lock WHERE lock_id = $1 FOR SHARE",
 };
 
-/// The SQL both backends read [`super::codec::card_costs`]'s rows with.
+/// The SQL both backends read [`super::journal::card_costs`]'s rows with.
 pub(super) const CHARGED_ORDERS_SQL: &str = "SELECT resource_kind, resource_key, charge, refunded \
      FROM orders WHERE charge IS NOT NULL AND resource_kind IN ('card', 'topup')";
 
-/// The condition both backends select [`super::Store::refunds_unknown`]'s orders by.
+/// The condition both backends select [`super::Store::refunds_unknown`]'s orders by (a filter
+/// of `Tx::orders_where`).
 pub(super) const REFUND_UNKNOWN: &str = "phase = 'failed' AND charge IS NOT NULL \
      AND refunded IS NULL AND order_id IS NOT NULL";
 
-/// One order's cost as the terms [`super::codec::attach_charges`] sums, in SQL both dialects
+/// One order's cost as the terms [`super::journal::attach_charges`] sums, in SQL both dialects
 /// read: its charge, then its refund negated (see [`super::money::order_cost`]).
 macro_rules! order_cost_terms {
     () => {
@@ -148,26 +149,25 @@ pub(super) const TOPUPS_SENT_SQL: &str = "SELECT sent_serial, count(*) FROM orde
      WHERE kind = 'topup' GROUP BY sent_serial";
 
 /// The keys that left state, by the change log's tombstones (an index of them: schema 6), that
-/// no card record holds now. Both backends; SQLite is told the index, since its planner prefers
-/// the primary key's `resource_kind` range (every card's change log, 0.3 s at a million cards)
-/// even after `ANALYZE`.
-pub(super) fn removed_card_keys_sql(sqlite: bool) -> &'static str {
-    macro_rules! removed_card_keys {
-        ($index:literal) => {
-            concat!(
-                "SELECT DISTINCT t.resource_key FROM changes AS t ",
-                $index,
-                " WHERE t.resource_kind = 'card' AND t.image IS NULL \
-                   AND NOT EXISTS (SELECT 1 FROM cards WHERE cards.key = t.resource_key)"
-            )
-        };
-    }
-    if sqlite {
-        removed_card_keys!("INDEXED BY changes_tombstones")
-    } else {
-        removed_card_keys!("")
-    }
+/// no card record holds now. SQLite is told the index, since its planner prefers the primary
+/// key's `resource_kind` range (every card's change log, 0.3 s at a million cards) even after
+/// `ANALYZE`.
+macro_rules! removed_card_keys {
+    ($index:literal) => {
+        concat!(
+            "SELECT DISTINCT t.resource_key FROM changes AS t ",
+            $index,
+            " WHERE t.resource_kind = 'card' AND t.image IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM cards WHERE cards.key = t.resource_key)"
+        )
+    };
 }
+
+/// The keys that left state (see `removed_card_keys!`).
+pub(super) const REMOVED_CARD_KEYS: Dialects = Dialects {
+    sqlite: removed_card_keys!("INDEXED BY changes_tombstones"),
+    postgres: removed_card_keys!(""),
+};
 
 /// The SQL both backends read top-ups with.
 pub(super) const TOPUPS_SQL: &str = "SELECT resource_key, attempt, phase, request, charge, \
@@ -322,3 +322,48 @@ pub(super) const RESOURCES_AT: Dialects = Dialects {
     sqlite: images_at!("json_group_array(json(c.image))", "<> 'card'"),
     postgres: images_at!("coalesce(json_agg(c.image::json), '[]')::text", "<> 'card'"),
 };
+
+// Filters of the journal's and the resources' reads (`Tx::orders_where`, `Tx::resources_where`):
+// a condition both dialects read (or a `Dialects` pair), binds `$1`.. in order, all text. Each
+// backend wraps it in its own select (columns on SQLite, packed JSON on PostgreSQL) and its
+// order: journal order for orders, address order for resources.
+
+/// The journal entry under idempotency key `$1`.
+pub(super) const ORDER_BY_KEY: &str = "idempotency_key = $1";
+
+/// The rows of one resource: kind `$1`, key `$2` (the orders of a resource, or its record).
+pub(super) const OF_ADDRESS: &str = "resource_kind = $1 AND resource_key = $2";
+
+/// The rows of a card's top-ups: keys in the range `$1`..`$2` (see `codec::topup_key_range`).
+pub(super) const OF_TOPUPS: &str =
+    "resource_kind = 'topup' AND resource_key >= $1 AND resource_key < $2";
+
+/// The orders of card `$1` and of its top-ups (keys `$2`..`$3`): what its `charged` is from.
+pub(super) const CARD_ORDERS: &str = "(resource_kind = 'card' AND resource_key = $1) \
+     OR (resource_kind = 'topup' AND resource_key >= $2 AND resource_key < $3)";
+
+/// Orders not yet terminal, of resources state still manages. An order of a card removed with
+/// `state rm` stays in the journal (its key is never reused) but is not tracked.
+pub(super) const OPEN_ORDERS: &str = "phase IN ('prepared', 'open') \
+     AND (resource_kind <> 'card' \
+          OR EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.resource_key))";
+
+/// The card orders under the keys that left state (see `REMOVED_CARD_KEYS`).
+pub(super) const REMOVED_CARD_ORDERS: Dialects = Dialects {
+    sqlite: concat!(
+        "resource_kind = 'card' AND resource_key IN (",
+        removed_card_keys!("INDEXED BY changes_tombstones"),
+        ")"
+    ),
+    postgres: concat!(
+        "resource_kind = 'card' AND resource_key IN (",
+        removed_card_keys!(""),
+        ")"
+    ),
+};
+
+/// The records of kind `$1`.
+pub(super) const OF_KIND: &str = "resource_kind = $1";
+
+/// Every record.
+pub(super) const EVERY: &str = "1 = 1";

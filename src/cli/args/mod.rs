@@ -178,6 +178,23 @@ pub enum Command {
     GenerateCompletions { dir: PathBuf },
 }
 
+/// `--lock-timeout`, the same for every command that takes the state lock.
+#[derive(Debug, Args, Clone)]
+pub struct LockWaitArgs {
+    /// Wait this long for the state lock (e.g. 30s, 2m) instead of failing at once
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: String,
+}
+
+/// `--json`, the same for every command that can print JSON instead of text (a command whose
+/// JSON says more names it with `mut_arg`).
+#[derive(Debug, Args, Clone)]
+pub struct JsonArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct InitArgs {
     /// Upgrade an existing state written by an older cardform (a copy of it is kept beside it)
@@ -187,9 +204,8 @@ pub struct InitArgs {
     /// existing one); creates no state
     #[arg(long, alias = "write-config")]
     pub config: bool,
-    /// How long to wait for another cardform holding the state lock (e.g. 30s, 5m)
-    #[arg(long, default_value = "0s", value_name = "DURATION")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -201,15 +217,17 @@ pub struct FilesArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(mut_arg("json", |a| a.help(
+    "Print the result (and every problem with file, line and column) as JSON"
+)))]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FilesArgs,
     /// Accept declarations that hold no cards at all
     #[arg(long)]
     pub allow_empty: bool,
-    /// Print the result (and every problem with file, line and column) as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub out: JsonArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -225,9 +243,8 @@ pub struct ShowArgs {
     /// plan saved with `cardform plan --out` (a .json file); all cards when omitted
     #[arg(value_name = "KEY|PLANFILE")]
     pub key: Option<String>,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub out: JsonArgs,
     /// Output format (markdown: for a saved plan only)
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -242,12 +259,10 @@ pub struct RefreshArgs {
     /// Provider requests per second
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
-    /// Print the report as JSON
-    #[arg(long)]
-    pub json: bool,
-    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub out: JsonArgs,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
     /// Without a terminal: how often to print a progress line (cards read of total, cards/s, ETA)
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub progress_interval: String,

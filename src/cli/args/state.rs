@@ -4,6 +4,8 @@
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+use super::{JsonArgs, LockWaitArgs};
+
 #[derive(Debug, Subcommand)]
 pub enum WorkspaceCommand {
     /// List the named states in the PostgreSQL database of --state: serial, cards, last run,
@@ -98,9 +100,8 @@ pub struct ReplaceProviderArgs {
     /// Do not ask (needed without a terminal)
     #[arg(long)]
     pub auto_approve: bool,
-    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -116,19 +117,20 @@ pub struct MvArgs {
     pub old: String,
     /// Its new key (as the declarations will name it)
     pub new: String,
-    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(mut_arg("lock_timeout", |a| a.help(
+    "Wait this long for the source state's lock (e.g. 30s, 2m) instead of failing at once"
+)))]
 pub struct MigrateArgs {
     /// Where to copy the state: a file path, or a postgres:// URL (?state=NAME picks the state)
     #[arg(long, value_name = "PATH|URL")]
     pub to: String,
-    /// Wait this long for the source state's lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -153,20 +155,21 @@ pub struct ListArgs {
     /// their labels)
     #[arg(long, conflicts_with_all = ["topup", "product"])]
     pub people: bool,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub out: JsonArgs,
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(mut_arg("json", |a| a.help(
+    "Print a structured diff (added, removed, changed with before/after)"
+)))]
 pub struct DiffArgs {
     /// The older serial [default: the one before TO]
     pub from: Option<u64>,
     /// The newer serial [default: the latest]
     pub to: Option<u64>,
-    /// Print a structured diff (added, removed, changed with before/after)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub out: JsonArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -205,9 +208,8 @@ pub struct RmArgs {
     /// Forget it even though an order of it is still open (the order is no longer tracked)
     #[arg(long)]
     pub force: bool,
-    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -235,7 +237,6 @@ pub struct ImportArgs {
     /// A label to record (k=v); repeatable
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
-    /// Wait this long for the state lock (e.g. 30s) instead of failing at once
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
-    pub lock_timeout: String,
+    #[command(flatten)]
+    pub lock: LockWaitArgs,
 }

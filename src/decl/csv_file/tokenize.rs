@@ -73,79 +73,10 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Row<'_>>, SyntaxError> {
             cells: Vec::new(),
         };
         loop {
-            let cell_line = line;
-            let start = pos;
             let cell = if bytes.get(pos) == Some(&b'"') {
-                // Quoted: runs to the quote that is not doubled; may contain commas and newlines.
-                pos += 1;
-                let mut value = String::new();
-                let mut run = pos;
-                loop {
-                    match bytes.get(pos) {
-                        None => {
-                            return Err(SyntaxError {
-                                start,
-                                end: start + 1,
-                                line: cell_line,
-                                message: "unterminated quoted cell",
-                                label: "this quote is never closed",
-                            });
-                        }
-                        Some(b'"') if bytes.get(pos + 1) == Some(&b'"') => {
-                            value.push_str(&text[run..=pos]);
-                            pos += 2;
-                            run = pos;
-                        }
-                        Some(b'"') => {
-                            value.push_str(&text[run..pos]);
-                            pos += 1;
-                            break;
-                        }
-                        Some(b) => {
-                            if *b == b'\n' {
-                                line += 1;
-                            }
-                            pos += 1;
-                        }
-                    }
-                }
-                match bytes.get(pos) {
-                    None | Some(b',' | b'\n') => {}
-                    Some(b'\r') if bytes.get(pos + 1) == Some(&b'\n') => {}
-                    Some(_) => {
-                        return Err(SyntaxError {
-                            start: pos,
-                            end: pos + 1,
-                            line,
-                            message: "unexpected text after a closing quote",
-                            label: "expected `,` or the end of the row here",
-                        });
-                    }
-                }
-                Cell {
-                    value: Cow::Owned(value),
-                    start,
-                    end: pos,
-                    line: cell_line,
-                }
+                quoted_cell(text, &mut pos, &mut line)?
             } else {
-                let end = bytes[pos..]
-                    .iter()
-                    .position(|b| matches!(b, b',' | b'\n'))
-                    .map_or(bytes.len(), |i| pos + i);
-                // A CR only ends the cell as part of CRLF.
-                let value_end = if end > pos && bytes[end - 1] == b'\r' {
-                    end - 1
-                } else {
-                    end
-                };
-                pos = end;
-                Cell {
-                    value: Cow::Borrowed(&text[start..value_end]),
-                    start,
-                    end: value_end,
-                    line: cell_line,
-                }
+                plain_cell(text, &mut pos, line)
             };
             row.cells.push(cell);
             match bytes.get(pos) {
@@ -166,4 +97,89 @@ pub(super) fn tokenize(text: &str) -> Result<Vec<Row<'_>>, SyntaxError> {
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The quoted cell at `pos` (its opening quote): runs to the quote that is not doubled, and may
+/// contain commas and newlines (counted into `line`). Leaves `pos` after the closing quote.
+fn quoted_cell<'a>(
+    text: &'a str,
+    pos: &mut usize,
+    line: &mut usize,
+) -> Result<Cell<'a>, SyntaxError> {
+    let bytes = text.as_bytes();
+    let (start, cell_line) = (*pos, *line);
+    *pos += 1;
+    let mut value = String::new();
+    let mut run = *pos;
+    loop {
+        match bytes.get(*pos) {
+            None => {
+                return Err(SyntaxError {
+                    start,
+                    end: start + 1,
+                    line: cell_line,
+                    message: "unterminated quoted cell",
+                    label: "this quote is never closed",
+                });
+            }
+            Some(b'"') if bytes.get(*pos + 1) == Some(&b'"') => {
+                value.push_str(&text[run..=*pos]);
+                *pos += 2;
+                run = *pos;
+            }
+            Some(b'"') => {
+                value.push_str(&text[run..*pos]);
+                *pos += 1;
+                break;
+            }
+            Some(b) => {
+                if *b == b'\n' {
+                    *line += 1;
+                }
+                *pos += 1;
+            }
+        }
+    }
+    match bytes.get(*pos) {
+        None | Some(b',' | b'\n') => {}
+        Some(b'\r') if bytes.get(*pos + 1) == Some(&b'\n') => {}
+        Some(_) => {
+            return Err(SyntaxError {
+                start: *pos,
+                end: *pos + 1,
+                line: *line,
+                message: "unexpected text after a closing quote",
+                label: "expected `,` or the end of the row here",
+            });
+        }
+    }
+    Ok(Cell {
+        value: Cow::Owned(value),
+        start,
+        end: *pos,
+        line: cell_line,
+    })
+}
+
+/// The unquoted cell at `pos`: runs to the next comma or line end. Leaves `pos` there.
+fn plain_cell<'a>(text: &'a str, pos: &mut usize, line: usize) -> Cell<'a> {
+    let bytes = text.as_bytes();
+    let start = *pos;
+    let end = bytes[start..]
+        .iter()
+        .position(|b| matches!(b, b',' | b'\n'))
+        .map_or(bytes.len(), |i| start + i);
+    // A CR only ends the cell as part of CRLF.
+    let value_end = if end > start && bytes[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    };
+    *pos = end;
+    Cell {
+        value: Cow::Borrowed(&text[start..value_end]),
+        start,
+        end: value_end,
+        line,
+    }
 }

@@ -56,7 +56,42 @@ fn view(
 ) -> String {
     let mut out = String::new();
     let plan = &doc.plan;
+    notices(&mut out, doc, style);
+    let refresh_only = doc.refresh.as_ref().filter(|r| r.refresh_only);
+    if let Some(r) = refresh_only {
+        let _ = writeln!(out, "{}", crate::render::state::refresh_only_summary(r));
+        return out;
+    }
+    if outline.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} Declarations and state match ({} card{} unchanged).",
+            style.green("No changes."),
+            plan.unchanged,
+            if plan.unchanged == 1 { "" } else { "s" }
+        );
+    }
+    for kind in ORDER {
+        if let Some(section) = outline.kinds.get(&kind) {
+            kind_section(&mut out, doc, kind, section, listed.get(&kind), style);
+        }
+    }
+    problems_and_warnings(&mut out, doc, style);
+    let _ = writeln!(out, "{}", summary_line(&plan.totals));
+    let _ = writeln!(out, "{}", money_line(&plan.totals, &doc.currency));
+    if !every_change && outline.len() > GROUP_THRESHOLD {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim("(large groups are summarised: `cardform plan --detail` lists every change)")
+        );
+    }
+    out
+}
 
+/// What comes before the changes: a partial plan's notice, another apply in progress, and what a
+/// refresh found.
+fn notices(out: &mut String, doc: &PlanDocument, style: Style) {
     if let Some(notice) = partial_notice(doc) {
         let _ = writeln!(out, "{} {}\n", style.yellow("!"), safe(&notice));
     }
@@ -78,65 +113,61 @@ fn view(
             &doc.currency,
         ));
     }
-    let refresh_only = doc.refresh.as_ref().filter(|r| r.refresh_only);
-    if let Some(r) = refresh_only {
-        let _ = writeln!(out, "{}", crate::render::state::refresh_only_summary(r));
-        return out;
-    }
-    if outline.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} Declarations and state match ({} card{} unchanged).",
-            style.green("No changes."),
-            plan.unchanged,
-            if plan.unchanged == 1 { "" } else { "s" }
-        );
-    }
+}
 
-    for kind in ORDER {
-        let Some(section) = outline.kinds.get(&kind) else {
-            continue;
-        };
-        let count = match kind {
-            // How much of the fleet a prune stops, not just how many: 40 is a lot of 50.
-            ActionKind::Prune => format!(
-                "{}, {} of the {} cards in state",
-                section.count,
-                crate::plan::percent(section.count, plan.totals.in_state),
-                plan.totals.in_state
-            ),
-            _ => section.count.to_string(),
-        };
-        let _ = writeln!(
-            out,
-            "{} ({count}):",
-            style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
-        );
-        match listed.get(&kind) {
-            Some(actions) => {
-                let width = actions
-                    .iter()
-                    .map(|a| safe(&a.key).chars().count())
-                    .max()
-                    .unwrap_or(0);
-                let product_width = actions
-                    .iter()
-                    .map(|a| a.product_code.len())
-                    .max()
-                    .unwrap_or(0);
-                for a in actions {
-                    let d = detail(a, product_width, &doc.currency);
-                    let key = safe(&a.key);
-                    let line = format!("{} {key:<width$}  {d}", paint_symbol(style, kind));
-                    let _ = writeln!(out, "{}", line.trim_end());
-                    let _ = writeln!(out, "      {}", style.dim(&safe(&a.reason)));
-                }
+/// One kind's changes: its heading with the count, then each change listed, or its groups.
+fn kind_section(
+    out: &mut String,
+    doc: &PlanDocument,
+    kind: ActionKind,
+    section: &Section,
+    listed: Option<&Vec<&Action>>,
+    style: Style,
+) {
+    let plan = &doc.plan;
+    let count = match kind {
+        // How much of the fleet a prune stops, not just how many: 40 is a lot of 50.
+        ActionKind::Prune => format!(
+            "{}, {} of the {} cards in state",
+            section.count,
+            crate::plan::percent(section.count, plan.totals.in_state),
+            plan.totals.in_state
+        ),
+        _ => section.count.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "{} ({count}):",
+        style.bold(&format!("{} {}", kind.symbol(), heading(kind))),
+    );
+    match listed {
+        Some(actions) => {
+            let width = actions
+                .iter()
+                .map(|a| safe(&a.key).chars().count())
+                .max()
+                .unwrap_or(0);
+            let product_width = actions
+                .iter()
+                .map(|a| a.product_code.len())
+                .max()
+                .unwrap_or(0);
+            for a in actions {
+                let d = detail(a, product_width, &doc.currency);
+                let key = safe(&a.key);
+                let line = format!("{} {key:<width$}  {d}", paint_symbol(style, kind));
+                let _ = writeln!(out, "{}", line.trim_end());
+                let _ = writeln!(out, "      {}", style.dim(&safe(&a.reason)));
             }
-            None => grouped(&mut out, kind, section, style, &doc.currency),
         }
-        out.push('\n');
+        None => grouped(out, kind, section, style, &doc.currency),
     }
+    out.push('\n');
+}
 
+/// The plan's problems (it cannot be applied) and its warnings.
+fn problems_and_warnings(out: &mut String, doc: &PlanDocument, style: Style) {
+    let plan = &doc.plan;
     if !plan.problems.is_empty() {
         let _ = writeln!(
             out,
@@ -148,7 +179,6 @@ fn view(
         }
         out.push('\n');
     }
-
     if !plan.warnings.is_empty() {
         let _ = writeln!(out, "{}", style.bold("Look twice:"));
         for w in &plan.warnings {
@@ -156,17 +186,6 @@ fn view(
         }
         out.push('\n');
     }
-
-    let _ = writeln!(out, "{}", summary_line(&plan.totals));
-    let _ = writeln!(out, "{}", money_line(&plan.totals, &doc.currency));
-    if !every_change && outline.len() > GROUP_THRESHOLD {
-        let _ = writeln!(
-            out,
-            "{}",
-            style.dim("(large groups are summarised: `cardform plan --detail` lists every change)")
-        );
-    }
-    out
 }
 
 fn grouped(out: &mut String, kind: ActionKind, section: &Section, style: Style, cur: &str) {

@@ -23,6 +23,41 @@ const MARKDOWN_ROWS: usize = 200;
 pub fn markdown(doc: &PlanDocument) -> String {
     let plan = &doc.plan;
     let mut out = String::new();
+    head(&mut out, doc);
+    outside_changes(&mut out, doc);
+    let footer = format!(
+        "\n<sub>state {} · declarations {}</sub>\n",
+        md_escape(&doc.state.fingerprint),
+        md_escape(&doc.declarations.fingerprint)
+    );
+    // Everything below is cut to the budget, keeping room for the footer and a closing note.
+    let budget = MARKDOWN_BUDGET - footer.len() - 400;
+    messages(
+        &mut out,
+        "Problems",
+        plan.problems.iter().map(|p| p.message()).collect(),
+        budget,
+    );
+    messages(
+        &mut out,
+        "Look twice",
+        plan.warnings.iter().map(|w| w.message()).collect(),
+        budget,
+    );
+    let changes: Vec<&Action> = plan.actions.iter().collect();
+    if changes.len() > GROUP_THRESHOLD {
+        totals_tables(&mut out, &changes, budget, &doc.currency);
+    }
+    if !changes.is_empty() {
+        changes_table(&mut out, &changes, budget, &doc.currency);
+    }
+    out.push_str(&footer);
+    out
+}
+
+/// The title, the status with its summary, the partial and in-progress notices, and the money.
+fn head(out: &mut String, doc: &PlanDocument) {
+    let plan = &doc.plan;
     let _ = writeln!(out, "### cardform plan\n");
     let status = if !plan.is_applicable() {
         "❌ **cannot be applied**"
@@ -50,117 +85,109 @@ pub fn markdown(doc: &PlanDocument) -> String {
         );
     }
     let _ = writeln!(out, "{}\n", money_line(&plan.totals, &doc.currency));
+}
+
+/// What a refresh found changed at the provider outside cardform, the first 50 listed.
+fn outside_changes(out: &mut String, doc: &PlanDocument) {
     let shown = doc
         .refresh
         .as_ref()
         .map(crate::render::state::shown_updates)
         .unwrap_or_default();
-    if !shown.is_empty() {
-        let _ = writeln!(out, "**Changed outside cardform ({})**\n", shown.len());
-        for line in shown
-            .iter()
-            .take(50)
-            .flat_map(|u| crate::render::state::update_lines(u, &doc.currency))
-        {
-            let _ = writeln!(out, "- `~` {}", md_escape(&line));
-        }
-        if shown.len() > 50 {
-            let _ = writeln!(out, "- … and {} more (see the JSON plan)", shown.len() - 50);
-        }
-        out.push('\n');
+    if shown.is_empty() {
+        return;
     }
-    let footer = format!(
-        "\n<sub>state {} · declarations {}</sub>\n",
-        md_escape(&doc.state.fingerprint),
-        md_escape(&doc.declarations.fingerprint)
-    );
-    // Everything below is cut to the budget, keeping room for the footer and a closing note.
-    let budget = MARKDOWN_BUDGET - footer.len() - 400;
-    let messages = |title: &str, items: Vec<String>, out: &mut String| {
-        if items.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "**{title}**\n");
-        let total = items.len();
-        for (i, m) in items.into_iter().enumerate() {
-            if i >= 50 || out.len() > budget / 3 {
-                let _ = writeln!(out, "- … and {} more (see the JSON plan)", total - i);
-                break;
-            }
-            let _ = writeln!(out, "- {}", md_escape(&m));
-        }
-        out.push('\n');
-    };
-    messages(
-        "Problems",
-        plan.problems.iter().map(|p| p.message()).collect(),
-        &mut out,
-    );
-    messages(
-        "Look twice",
-        plan.warnings.iter().map(|w| w.message()).collect(),
-        &mut out,
-    );
-    let changes: Vec<&Action> = plan.actions.iter().collect();
-    if changes.len() > GROUP_THRESHOLD {
-        totals_tables(&mut out, &changes, budget, &doc.currency);
+    let _ = writeln!(out, "**Changed outside cardform ({})**\n", shown.len());
+    for line in shown
+        .iter()
+        .take(50)
+        .flat_map(|u| crate::render::state::update_lines(u, &doc.currency))
+    {
+        let _ = writeln!(out, "- `~` {}", md_escape(&line));
     }
-    if !changes.is_empty() {
-        let collapsed = changes.len() > GROUP_THRESHOLD;
-        if collapsed {
-            let _ = writeln!(
-                out,
-                "<details><summary>{} actions</summary>\n",
-                changes.len()
-            );
+    if shown.len() > 50 {
+        let _ = writeln!(out, "- … and {} more (see the JSON plan)", shown.len() - 50);
+    }
+    out.push('\n');
+}
+
+/// A titled list of `items`, the first 50 and within a third of `budget`.
+fn messages(out: &mut String, title: &str, items: Vec<String>, budget: usize) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "**{title}**\n");
+    let total = items.len();
+    for (i, m) in items.into_iter().enumerate() {
+        if i >= 50 || out.len() > budget / 3 {
+            let _ = writeln!(out, "- … and {} more (see the JSON plan)", total - i);
+            break;
         }
+        let _ = writeln!(out, "- {}", md_escape(&m));
+    }
+    out.push('\n');
+}
+
+/// The changes, one row each up to [`MARKDOWN_ROWS`] or `budget`, then how many more there are;
+/// folded away in a large plan.
+fn changes_table(out: &mut String, changes: &[&Action], budget: usize, cur: &str) {
+    let collapsed = changes.len() > GROUP_THRESHOLD;
+    if collapsed {
         let _ = writeln!(
             out,
-            "| | key | action | product | estimated charge | reason |"
+            "<details><summary>{} actions</summary>\n",
+            changes.len()
         );
-        let _ = writeln!(out, "|---|---|---|---|---:|---|");
-        let mut listed = 0;
-        for a in &changes {
-            if listed >= MARKDOWN_ROWS || out.len() > budget {
-                break;
-            }
-            let charge = match a.estimate.source {
-                EstimateSource::None => String::new(),
-                EstimateSource::Unknown => "unknown".into(),
-                _ => amount(a.estimate.total().unwrap_or_default(), &doc.currency),
-            };
-            let key = match (&a.moved_to(), &a.person()) {
-                (Some(to), _) => format!("`{}` → `{}`", md_escape(&a.key), md_escape(to)),
-                // A person shows as their id with initials and country, never a field.
-                (None, Some(person)) => format!("`{}` ({})", md_escape(&a.key), md_escape(person)),
-                (None, None) => format!("`{}`", md_escape(&a.key)),
-            };
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} | {} | {} |",
-                a.kind.symbol(),
-                key,
-                a.kind.as_str(),
-                md_escape(&a.product_code),
-                charge,
-                md_escape(&truncate(&a.reason, 120))
-            );
-            listed += 1;
-        }
-        if listed < changes.len() {
-            let _ = writeln!(
-                out,
-                "\n… and {} more changes, not listed here: every change is in the JSON plan \
-                 (`cardform plan --out plan.json`) and on a terminal with `cardform plan --detail`.",
-                changes.len() - listed
-            );
-        }
-        if collapsed {
-            let _ = writeln!(out, "\n</details>");
-        }
     }
-    out.push_str(&footer);
-    out
+    let _ = writeln!(
+        out,
+        "| | key | action | product | estimated charge | reason |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---:|---|");
+    let mut listed = 0;
+    for a in changes {
+        if listed >= MARKDOWN_ROWS || out.len() > budget {
+            break;
+        }
+        change_row(out, a, cur);
+        listed += 1;
+    }
+    if listed < changes.len() {
+        let _ = writeln!(
+            out,
+            "\n… and {} more changes, not listed here: every change is in the JSON plan \
+             (`cardform plan --out plan.json`) and on a terminal with `cardform plan --detail`.",
+            changes.len() - listed
+        );
+    }
+    if collapsed {
+        let _ = writeln!(out, "\n</details>");
+    }
+}
+
+/// One change as a table row.
+fn change_row(out: &mut String, a: &Action, cur: &str) {
+    let charge = match a.estimate.source {
+        EstimateSource::None => String::new(),
+        EstimateSource::Unknown => "unknown".into(),
+        _ => amount(a.estimate.total().unwrap_or_default(), cur),
+    };
+    let key = match (&a.moved_to(), &a.person()) {
+        (Some(to), _) => format!("`{}` → `{}`", md_escape(&a.key), md_escape(to)),
+        // A person shows as their id with initials and country, never a field.
+        (None, Some(person)) => format!("`{}` ({})", md_escape(&a.key), md_escape(person)),
+        (None, None) => format!("`{}`", md_escape(&a.key)),
+    };
+    let _ = writeln!(
+        out,
+        "| `{}` | {} | {} | {} | {} | {} |",
+        a.kind.symbol(),
+        key,
+        a.kind.as_str(),
+        md_escape(&a.product_code),
+        charge,
+        md_escape(&truncate(&a.reason, 120))
+    );
 }
 
 /// Totals by product, and by each label's values, of a large plan's changes: what a reviewer

@@ -10,7 +10,6 @@
 mod dump;
 mod lock;
 pub(super) mod named;
-mod resources;
 mod schema;
 mod tx;
 
@@ -22,9 +21,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::codec::{self, cards_from_packed};
+use crate::state::codec::cards_from_packed;
 use crate::state::location::PgLocation;
-use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::model::{CardRecord, Snapshot};
 use crate::state::{StateError, Upgrade};
 
 /// Connections a command may use at once: exec's writers queue here, readers run beside them.
@@ -71,7 +70,7 @@ impl std::fmt::Debug for PgStore {
 fn connect_err(location: &PgLocation) -> impl FnOnce(sqlx::Error) -> StateError + '_ {
     move |e| StateError::Unreachable {
         location: location.redacted(),
-        message: codec::scrub(&e.to_string(), location.connect_url()),
+        message: scrub(&e.to_string(), location.connect_url()),
     }
 }
 
@@ -87,7 +86,7 @@ impl PgStore {
         let options = PgConnectOptions::from_str(location.connect_url()).map_err(|e| {
             StateError::Unreachable {
                 location: location.redacted(),
-                message: codec::scrub(&e.to_string(), location.connect_url()),
+                message: scrub(&e.to_string(), location.connect_url()),
             }
         })?;
         // Every statement of this handle resolves table names in this state's schema.
@@ -249,49 +248,15 @@ impl PgStore {
         Ok(tx)
     }
 
-    pub(super) async fn open_orders_in(
-        conn: &mut PgConnection,
-    ) -> Result<Vec<OrderRecord>, StateError> {
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE phase IN ('prepared', 'open') \
-               AND (resource_kind <> 'card' \
-                    OR EXISTS (SELECT 1 FROM cards WHERE cards.key = orders.resource_key))"
-        )))
-        .fetch_one(&mut *conn)
-        .await?;
-        codec::orders_from_packed(&packed)
-    }
-
-    /// The keys that left state, with the card orders still under each (see
-    /// [`Snapshot::removed_cards`]): from the change log's tombstones, an index of them.
-    pub(super) async fn removed_cards_in(
-        conn: &mut PgConnection,
-    ) -> Result<BTreeMap<CompactString, Vec<OrderRecord>>, StateError> {
-        let keys: Vec<String> = sqlx::query_scalar(crate::state::sql::removed_card_keys_sql(false))
-            .fetch_all(&mut *conn)
-            .await?;
-        if keys.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let packed: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT coalesce(json_agg({ORDER_PACKED} ORDER BY seq), '[]')::text FROM orders \
-             WHERE resource_kind = 'card' AND resource_key IN ({})",
-            crate::state::sql::removed_card_keys_sql(false)
-        )))
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(codec::removed_cards_from(
-            keys,
-            codec::orders_from_packed(&packed)?,
-        ))
-    }
-
     // ----- audit -----
 }
 
-/// A call packed for [`codec::calls_from_packed`], its order filling in what schema 5 no longer
-/// repeats (over [`CALLS_JOINED`]).
+/// A resource row packed for [`crate::state::codec::resources_from_packed`].
+pub(super) const RESOURCE_PACKED: &str =
+    "json_build_array(resource_kind, resource_key, image::json, created_at, updated_at, serial)";
+
+/// A call packed for [`crate::state::codec::calls_from_packed`], its order filling in what
+/// schema 5 no longer repeats (over [`CALLS_JOINED`]).
 pub(super) const CALL_PACKED: &str = "c.at, c.at_us, c.endpoint, \
      coalesce(c.idempotency_key, o.idempotency_key), c.order_id, \
      coalesce(c.resource_kind, o.resource_kind), coalesce(c.resource_key, o.resource_key), \
@@ -299,3 +264,15 @@ pub(super) const CALL_PACKED: &str = "c.at, c.at_us, c.endpoint, \
 
 /// The calls, each beside the order it names (if any).
 pub(super) const CALLS_JOINED: &str = "calls AS c LEFT JOIN orders AS o ON o.seq = c.order_seq";
+
+/// `text` with the password of `url` (if it has one) hidden: a driver's error may quote what it
+/// was given, and no message may carry a credential.
+fn scrub(text: &str, url: &str) -> String {
+    let password = crate::state::location::password_span(url)
+        .map(|span| &url[span])
+        .filter(|p| !p.is_empty());
+    match password {
+        Some(p) => text.replace(p, "***"),
+        None => text.to_owned(),
+    }
+}

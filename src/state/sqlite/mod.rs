@@ -5,10 +5,8 @@
 
 mod cards;
 mod dump;
-mod journal;
 mod lock;
 mod raw;
-mod resources;
 mod rows;
 mod schema;
 mod tx;
@@ -23,9 +21,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::model::Address;
-use crate::state::codec::serial_u64;
-use crate::state::model::{CardRecord, OrderRecord, Snapshot};
+use crate::state::model::{CardRecord, Snapshot};
 use crate::state::{StateError, Upgrade};
 
 impl From<sqlx::Error> for StateError {

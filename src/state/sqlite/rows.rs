@@ -4,13 +4,13 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::state::CallRecord;
 use crate::state::StateError;
 use crate::state::codec::{
     address, call_at, card_from_columns, corrupt, opt_decimal, order_kind, order_phase, serial_u64,
     u32_of,
 };
 use crate::state::model::{CardRecord, OrderRecord};
-use crate::state::{CallRecord, RunRecord};
 
 // Column lists as macros so queries can be `concat!`ed into `&'static str` at compile time.
 
@@ -31,13 +31,6 @@ macro_rules! order_columns {
     };
 }
 pub(super) use order_columns;
-
-macro_rules! run_columns {
-    () => {
-        "serial, at, finished_at, actor, host, command, summary"
-    };
-}
-pub(super) use run_columns;
 
 /// A call's columns, its order's filling in what schema 5 no longer repeats (see
 /// [`calls_joined!`]).
@@ -117,23 +110,6 @@ pub(super) fn order(row: &SqliteRow) -> Result<OrderRecord, StateError> {
     })
 }
 
-/// Expects [`run_columns!`] in order.
-pub(super) fn run(row: &SqliteRow) -> Result<RunRecord, StateError> {
-    let serial: i64 = row.try_get(0)?;
-    let summary: String = row.try_get(6)?;
-    Ok(RunRecord {
-        serial: u64::try_from(serial).map_err(|_| corrupt("serial", &serial.to_string()))?,
-        at: row.try_get(1)?,
-        finished_at: row.try_get(2)?,
-        user: row.try_get(3)?,
-        host: row.try_get(4)?,
-        command: row.try_get(5)?,
-        summary: serde_json::from_str(&summary).map_err(|_| corrupt("run summary", &summary))?,
-        charged: None,
-        topups_sent: None,
-    })
-}
-
 /// Expects [`call_columns!`] in order.
 pub(super) fn call(row: &SqliteRow) -> Result<CallRecord, StateError> {
     Ok(CallRecord {
@@ -149,3 +125,11 @@ pub(super) fn call(row: &SqliteRow) -> Result<CallRecord, StateError> {
         charge: opt_decimal("charge", row.try_get(8)?)?,
     })
 }
+
+/// The columns of a resource row packed into one JSON array (see `codec::resources_from_packed`).
+macro_rules! resource_packed {
+    () => {
+        "json_array(resource_kind, resource_key, json(image), created_at, updated_at, serial)"
+    };
+}
+pub(super) use resource_packed;

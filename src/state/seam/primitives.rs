@@ -1,152 +1,7 @@
-//! The backend seam: what a backend offers inside one write transaction, and nothing more. Each
-//! method is one dialect primitive (read, insert-if-absent, update or delete a row by key, append
-//! to the change log, re-key a resource, a bulk read of one resource's orders, the fencing
-//! check); the rules that combine them (journal conflicts, the money rule, a record following
-//! its orders, renames, fee lessons) live once in `rules`, generic over this trait.
-//!
-//! Must not decide anything: an implementation runs its statement (texts in `sql`) and decodes
-//! what it read. Most primitives are written once, in [`shared_primitives!`], over the shared
-//! texts; a third backend is its statement texts, a connection, its reads and that macro.
-//!
-//! A small trait rather than sqlx's `Any` driver or a generic over `sqlx::Database`: `Any` loses
-//! the column types and the fast SQLite reads, and a generic over the database needs an
-//! `Encode + Type` bound for every bound value; here each backend keeps its own decoding (columns
-//! on SQLite, packed JSON on PostgreSQL) behind the same few methods, as atuin's `Database`
-//! trait and jj's `Backend` do.
-
-use compact_str::CompactString;
-use rust_decimal::Decimal;
-use std::collections::BTreeMap;
-use std::future::Future;
-
-use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
-use super::{LockInfo, ObservedFee, RunRecord, StateError};
-use crate::model::{Address, ResourceKind};
-use crate::state::CallRecord;
-
-/// Result of a primitive, as a future the executor's tasks can hold across threads.
-pub(super) trait Step<T>: Future<Output = Result<T, StateError>> + Send {}
-impl<T, F: Future<Output = Result<T, StateError>> + Send> Step<T> for F {}
-
-/// One open write transaction of a backend (its connection, between `BEGIN` and `COMMIT`), or a
-/// connection of its read pool for the reads written once in `reads` and `Store`.
-pub(super) trait Tx: Send {
-    /// Whether the lock row still names `lock_id` (the fencing check; PostgreSQL also holds the
-    /// row against a takeover until the commit).
-    fn holds_lock(&mut self, lock_id: &str) -> impl Step<bool>;
-    /// Writes the lock row of `mine` (the backend has made room for it).
-    fn insert_lock(&mut self, mine: &LockInfo) -> impl Step<()>;
-
-    /// The journal entry under an idempotency key.
-    fn order(&mut self, key: &str) -> impl Step<Option<OrderRecord>>;
-    /// Inserts a new journal entry sent by run `serial`; `false` when the key is taken.
-    fn insert_order(&mut self, serial: u64, o: &OrderRecord) -> impl Step<bool>;
-    /// Writes an entry's progress under `serial`, inserting it when absent; `false` when the key
-    /// holds an entry of another identity (resource, kind, attempt, request), which is untouched.
-    fn update_order(&mut self, serial: u64, o: &OrderRecord) -> impl Step<bool>;
-    /// Every order of `address`, in journal order.
-    fn orders_of(&mut self, address: &Address) -> impl Step<Vec<OrderRecord>>;
-    /// Every order of card `key` and of its top-ups: what its `charged` is derived from.
-    fn card_orders(&mut self, key: &str) -> impl Step<Vec<OrderRecord>>;
-
-    fn card(&mut self, key: &str) -> impl Step<Option<CardRecord>>;
-    /// Writes the card row (not its change log: see `rules::put_card_in`).
-    fn write_card(&mut self, serial: u64, c: &CardRecord) -> impl Step<()>;
-    fn resource(&mut self, address: &Address) -> impl Step<Option<ResourceRecord>>;
-    /// Writes the resource row (not its change log).
-    fn write_resource(&mut self, serial: u64, r: &ResourceRecord) -> impl Step<()>;
-    /// The records of card `card`'s top-ups, in address order.
-    fn topup_records(&mut self, card: &str) -> impl Step<Vec<ResourceRecord>>;
-    /// Deletes the record at `address` (a card's or another resource's); `false` when none was.
-    fn delete(&mut self, address: &Address) -> impl Step<bool>;
-
-    /// The image of `address` after run `serial` (`None`: removed); the last one per run wins.
-    fn log_change(
-        &mut self,
-        serial: u64,
-        address: &Address,
-        image: Option<String>,
-    ) -> impl Step<()>;
-    /// Moves card `old`'s journal and audit rows, its top-ups' and `replaced_by` links to `new`.
-    fn rekey_card(&mut self, old: &str, new: &str) -> impl Step<()>;
-    fn insert_call(&mut self, call: &CallRecord) -> impl Step<()>;
-    /// Records the fee an issue order of `product` was charged, unless a later one is known.
-    fn observe_fee(&mut self, product: &str, charge: Decimal, o: &OrderRecord) -> impl Step<()>;
-
-    /// The next serial: `state_info`'s goes up by one.
-    fn next_serial(&mut self) -> impl Step<u64>;
-    /// Records a run as given (`charged` and `topups_sent` are read from the journal, never
-    /// stored).
-    fn insert_run(&mut self, run: &RunRecord) -> impl Step<()>;
-    /// `false` when no run has `serial`.
-    fn finish_run(&mut self, serial: u64, at: &str, summary: &str) -> impl Step<bool>;
-    /// Every charged order of a card or top-up, `(kind, key, charge, refunded)`: the rows of
-    /// `codec::card_costs`.
-    fn charged_orders(&mut self) -> impl Step<Vec<(String, String, String, Option<String>)>>;
-    /// Every card's `(key, charged)` as stored.
-    fn stored_charges(&mut self) -> impl Step<Vec<(String, String)>>;
-    /// The serial and the number of runs of a state about to be loaded into.
-    fn load_target(&mut self) -> impl Step<(i64, i64)>;
-    fn set_identity(
-        &mut self,
-        lineage: &str,
-        serial: u64,
-        currency: Option<&str>,
-        provider: Option<&str>,
-    ) -> impl Step<()>;
-    fn insert_observed_fee(&mut self, fee: &ObservedFee) -> impl Step<()>;
-    /// Runs `statement` (`sql::SET_CURRENCY`, `sql::SET_PROVIDER`) with `value` as `$1`.
-    fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
-
-    // Bulk reads, for the snapshot `rules::snapshot_in` assembles in one read transaction.
-
-    /// The state's lineage and serial.
-    fn lineage_serial(&mut self) -> impl Step<(String, u64)>;
-    /// Every managed card, by key.
-    fn all_cards(&mut self) -> impl Step<BTreeMap<CompactString, CardRecord>>;
-    /// Orders not yet terminal of resources state still manages, in journal order.
-    fn open_orders(&mut self) -> impl Step<Vec<OrderRecord>>;
-    /// The last fee seen per product.
-    fn observed_fees(&mut self) -> impl Step<BTreeMap<String, Decimal>>;
-    /// Every top-up as its orders say it stands, by address key.
-    fn topups(&mut self) -> impl Step<BTreeMap<String, TopupState>>;
-    /// The records of `kind` (of every kind but cards, with `None`), by address.
-    fn resources(
-        &mut self,
-        kind: Option<ResourceKind>,
-    ) -> impl Step<BTreeMap<Address, ResourceRecord>>;
-    /// The keys that left state, with the card orders still under each.
-    fn removed_cards(&mut self) -> impl Step<BTreeMap<CompactString, Vec<OrderRecord>>>;
-
-    // Reads outside the snapshot (`reads.rs`), also on a connection of the read pool.
-
-    /// The identity row: lineage, serial, currency, provider.
-    fn state_info(&mut self) -> impl Step<StateInfo>;
-    /// Every run, oldest first, as stored (`charged` and `topups_sent` not attached).
-    fn runs(&mut self) -> impl Step<Vec<RunRecord>>;
-    /// `(sent_serial, terms)` per run: the rows of `codec::attach_charges`.
-    fn run_charges(&mut self) -> impl Step<Vec<(i64, String)>>;
-    /// `(sent_serial, count)` of top-up orders per run.
-    fn topups_sent(&mut self) -> impl Step<Vec<(i64, i64)>>;
-    /// `(kind, key, serial)` of every change logged after `serial`.
-    fn changes_since(&mut self, serial: u64) -> impl Step<Vec<(String, String, i64)>>;
-    /// Serial, cards, live cards and when the last run began (`named::summary_of`'s row).
-    fn summary(&mut self) -> impl Step<(i64, i64, i64, Option<String>)>;
-    /// The managed cards as they were at the end of run `serial`.
-    fn cards_at(&mut self, serial: u64) -> impl Step<BTreeMap<CompactString, CardRecord>>;
-    /// The records of resources that are not cards as they were at the end of run `serial`.
-    fn resources_at(&mut self, serial: u64) -> impl Step<BTreeMap<Address, ResourceRecord>>;
-    /// Every order of card `card`'s top-ups, in journal order (a key range: see
-    /// `codec::topup_key_range`).
-    fn topup_orders(&mut self, card: &str) -> impl Step<Vec<OrderRecord>>;
-    /// Failed orders charged whose refund is unknown (`sql::REFUND_UNKNOWN`), in journal order.
-    fn refunds_unknown(&mut self) -> impl Step<Vec<OrderRecord>>;
-    /// Recorded calls in time order, from `from` (microseconds since the epoch) on.
-    fn calls(&mut self, from: i64) -> impl Step<Vec<CallRecord>>;
-}
-
-/// The `state_info` row: lineage, serial, currency, provider.
-pub(super) type StateInfo = (String, i64, Option<String>, Option<String>);
+//! The primitives of [`Tx`](super::Tx) whose statement text both dialects share (or pick from a
+//! `sql::Dialects` pair), written once as macros and stamped into each backend's `impl Tx`: a
+//! backend's `impl Tx` is its own decoding of what it reads, and these. Must not decide
+//! anything: each runs its statement and decodes its rows.
 
 /// `$statement` (`sql::INSERT_ORDER` or `sql::UPSERT_ORDER`) with an order's fields bound in its
 /// placeholders' order; a new entry was sent by run `$serial`, under which it is written. Inside
@@ -178,7 +33,7 @@ macro_rules! order_row {
             .bind($crate::state::codec::serial_i64($serial)?)
     }};
 }
-pub(super) use order_row;
+pub(in crate::state) use order_row;
 
 /// The primitives whose statement text both dialects share (or pick from a [`Dialects`] pair),
 /// written once and stamped into each backend's `impl Tx`: `$dialect` names the pair's field
@@ -189,6 +44,26 @@ pub(super) use order_row;
 /// [`Dialects`]: super::sql::Dialects
 macro_rules! shared_primitives {
     ($dialect:ident, $substr:ty) => {
+        fn pick(pair: &$crate::state::sql::Dialects) -> &'static str {
+            pair.$dialect
+        }
+
+        async fn holds_lock(&mut self, lock_id: &str) -> Result<bool, $crate::state::StateError> {
+            let ours = sqlx::query($crate::state::sql::HOLDS_LOCK.$dialect)
+                .bind(lock_id)
+                .fetch_optional(&mut *self)
+                .await?;
+            Ok(ours.is_some())
+        }
+
+        async fn removed_card_keys(&mut self) -> Result<Vec<String>, $crate::state::StateError> {
+            Ok(
+                sqlx::query_scalar($crate::state::sql::REMOVED_CARD_KEYS.$dialect)
+                    .fetch_all(&mut *self)
+                    .await?,
+            )
+        }
+
         async fn lineage_serial(&mut self) -> Result<(String, u64), $crate::state::StateError> {
             let (lineage, serial): (String, i64) =
                 sqlx::query_as($crate::state::sql::LINEAGE_SERIAL)
@@ -222,11 +97,11 @@ macro_rules! shared_primitives {
             std::collections::BTreeMap<String, $crate::state::TopupState>,
             $crate::state::StateError,
         > {
-            let rows: Vec<$crate::state::codec::TopupRow> =
+            let rows: Vec<$crate::state::journal::TopupRow> =
                 sqlx::query_as($crate::state::sql::TOPUPS_SQL)
                     .fetch_all(&mut *self)
                     .await?;
-            $crate::state::codec::topups_from_rows(rows)
+            $crate::state::journal::topups_from_rows(rows)
         }
 
         async fn insert_order(
@@ -596,4 +471,4 @@ macro_rules! shared_primitives {
         }
     };
 }
-pub(super) use shared_primitives;
+pub(in crate::state) use shared_primitives;
