@@ -11,7 +11,9 @@
 //! `/healthz` and the provider's webhook (which is checked by its own envelope) sits behind the
 //! token.
 
+pub mod approvals;
 pub mod counters;
+pub mod policy;
 
 use std::sync::Arc;
 
