@@ -67,7 +67,15 @@ fn orders(env: &Env) -> u64 {
 fn a_prune_over_the_limit_waits_until_approved_and_then_applies() {
     let env = Env::postgres();
     env.write("cards/a.yaml", &fleet(0..10));
-    let args = ["-f", "cards", "--prune", "--max-prune", "1", "--interval", "1h"];
+    let args = [
+        "-f",
+        "cards",
+        "--prune",
+        "--max-prune",
+        "1",
+        "--interval",
+        "1h",
+    ];
     let s = serve::start(&env, "prune", &args);
     // Within policy: the first plan (10 new cards) applies on its own.
     reconciled(&s, 1);
@@ -107,10 +115,15 @@ fn a_prune_over_the_limit_waits_until_approved_and_then_applies() {
 
     // Pending in history (human and JSON) and in `approve --list`.
     let history = stdout(&env.cardform(&["state", "history"]).output().unwrap());
-    assert!(history.contains("Plans that waited for approval"), "{history}");
+    assert!(
+        history.contains("Plans that waited for approval"),
+        "{history}"
+    );
     assert!(history.contains("pending"), "{history}");
     let entries: Vec<serde_json::Value> = serde_json::from_str(&stdout(
-        &env.cardform(&["state", "history", "--json"]).output().unwrap(),
+        &env.cardform(&["state", "history", "--json"])
+            .output()
+            .unwrap(),
     ))
     .unwrap();
     let recorded: Vec<&serde_json::Value> =
@@ -119,7 +132,11 @@ fn a_prune_over_the_limit_waits_until_approved_and_then_applies() {
     assert_eq!(recorded[0]["status"], "pending");
     let list = env.cardform(&["approve", "--list"]).output().unwrap();
     assert_success(&list);
-    assert!(stdout(&list).contains("over --max-prune 1"), "{}", stdout(&list));
+    assert!(
+        stdout(&list).contains("over --max-prune 1"),
+        "{}",
+        stdout(&list)
+    );
 
     // Without the token: 401, and nothing is approved.
     let no_token = s.request("GET", "/api/approvals", &[], "");
@@ -135,7 +152,11 @@ fn a_prune_over_the_limit_waits_until_approved_and_then_applies() {
         .output()
         .unwrap();
     assert_success(&out);
-    assert!(stdout(&out).contains(&format!("Approved plan {id}")), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("Approved plan {id}")),
+        "{}",
+        stdout(&out)
+    );
     let approved = &approvals(&s)[0];
     assert_eq!(approved["status"], "approved");
     assert_eq!(approved["approved_by"], "alice");
@@ -145,7 +166,9 @@ fn a_prune_over_the_limit_waits_until_approved_and_then_applies() {
     assert_eq!(applied["status"], "applied", "{applied}");
     let serial = applied["applied_serial"].as_u64().unwrap();
     let entries: Vec<serde_json::Value> = serde_json::from_str(&stdout(
-        &env.cardform(&["state", "history", "--json"]).output().unwrap(),
+        &env.cardform(&["state", "history", "--json"])
+            .output()
+            .unwrap(),
     ))
     .unwrap();
     let run = entries.iter().find(|e| e["serial"] == serial).unwrap();
@@ -165,7 +188,14 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     let env = Env::postgres();
     env.write("cards/a.yaml", &fleet(0..2));
     // Two cards at 5.00 fit a day's 12.00; a third would not.
-    let args = ["-f", "cards", "--max-fees-per-day", "12.00", "--interval", "1h"];
+    let args = [
+        "-f",
+        "cards",
+        "--max-fees-per-day",
+        "12.00",
+        "--interval",
+        "1h",
+    ];
     let s = serve::start(&env, "budget", &args);
     reconciled(&s, 1);
     assert_eq!(env.inspect().cards, 2);
@@ -197,7 +227,11 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     // plan now, so the approval is superseded and the new plan waits in turn.
     env.write("cards/a.yaml", &fleet(0..4));
     reconciled(&s, 3);
-    assert_eq!(orders(&env), sent, "a changed plan is not applied on an old approval");
+    assert_eq!(
+        orders(&env),
+        sent,
+        "a changed plan is not applied on an old approval"
+    );
     let listed = approvals(&s);
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[1]["id"], first_id.as_str());
@@ -206,7 +240,11 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     assert_eq!(listed[0]["summary"]["create"], 2);
     let second_id = listed[0]["id"].as_str().unwrap().to_owned();
     let out = env.cardform(&["approve", &first_id]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "a superseded plan cannot be approved");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a superseded plan cannot be approved"
+    );
 
     // The new one approved: applied, both cards issued once each.
     let out = env.cardform(&["approve", &second_id]).output().unwrap();

@@ -54,7 +54,14 @@ pub fn approvals_human(approvals: &[Approval], style: Style) -> Option<String> {
         })
         .collect();
     Some(table(
-        &["ID", "STATUS", "CREATED", "PLAN", "WAITS BECAUSE", "APPROVED"],
+        &[
+            "ID",
+            "STATUS",
+            "CREATED",
+            "PLAN",
+            "WAITS BECAUSE",
+            "APPROVED",
+        ],
         &rows,
         style,
     ))
