@@ -52,3 +52,4 @@ mod sandbox;
 mod sandbox_people;
 mod serve_harness;
 mod upgrade;
+mod upgrade_schema7;
