@@ -142,5 +142,27 @@ fn rows(global: &Global) -> Result<Vec<Row>, CliError> {
         value: raw,
         source,
     });
+    rows.extend(logging_rows());
     Ok(rows)
+}
+
+/// Debug logging as `CARDFORM_LOG` and `CARDFORM_LOG_FILE` set it (`-v` on a command wins over
+/// the variable, for that command).
+fn logging_rows() -> [Row; 2] {
+    use super::logging::{ENV_LOG, ENV_LOG_FILE, directives};
+    let filter = env_var(ENV_LOG);
+    let file = env_var(ENV_LOG_FILE);
+    [
+        Row {
+            name: "log",
+            value: directives(0, filter.as_deref())
+                .unwrap_or_else(|| "off (-v turns it on)".into()),
+            source: filter.map_or(Source::Default, |_| Source::Env(ENV_LOG)),
+        },
+        Row {
+            name: "log_file",
+            value: file.clone().unwrap_or_else(|| "(stderr)".into()),
+            source: file.map_or(Source::Default, |_| Source::Env(ENV_LOG_FILE)),
+        },
+    ]
 }

@@ -22,7 +22,7 @@ const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 /// The filter `-v` repeated `verbose` times asks for, else `CARDFORM_LOG`'s; `None`: no logging.
 /// A flag wins over the variable, as flags do everywhere in cardform.
-fn directives(verbose: u8, env: Option<&str>) -> Option<String> {
+pub(super) fn directives(verbose: u8, env: Option<&str>) -> Option<String> {
     let own = |level: &str| format!("cardform={level}");
     match verbose {
         0 => {

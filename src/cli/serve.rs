@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::args::ServeArgs;
+use super::project::ServeTable;
 use super::provider::Provider;
 use super::settings::{self, Global, parse_amount};
 use super::{CliError, Outcome};
@@ -43,44 +44,7 @@ impl Settings {
                 path.display()
             )));
         }
-        let table = global.project.as_ref().map(|p| &p.serve);
-        let pick = |flag: &Option<String>, file: Option<&Option<String>>, default: &str| {
-            flag.clone()
-                .or_else(|| file.and_then(|f| f.clone()))
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let listen_raw = pick(&args.listen, table.map(|t| &t.listen), DEFAULT_LISTEN);
-        let listen = listen_raw.parse().map_err(|_| {
-            CliError::Usage(format!(
-                "--listen {listen_raw:?}: expected an address and port, e.g. 0.0.0.0:8080"
-            ))
-        })?;
-        let interval = settings::parse_duration(
-            "--interval",
-            &pick(&args.interval, table.map(|t| &t.interval), DEFAULT_INTERVAL),
-        )?;
-        if interval < Duration::from_secs(1) {
-            return Err(CliError::Usage("--interval must be at least 1s".into()));
-        }
-        let drain_timeout = settings::parse_duration(
-            "--drain-timeout",
-            &pick(
-                &args.drain_timeout,
-                table.map(|t| &t.drain_timeout),
-                DEFAULT_DRAIN_TIMEOUT,
-            ),
-        )?;
-        let public_url = args
-            .public_url
-            .clone()
-            .or_else(|| table.and_then(|t| t.public_url.clone()));
-        if let Some(url) = &public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(CliError::Usage(format!(
-                "--public-url {url:?}: expected an http:// or https:// URL"
-            )));
-        }
+        let own = Own::resolve(args, global)?;
         let files = global.files(&args.files).map_err(|_| {
             CliError::Usage(
                 "nothing to reconcile: pass -f DIR (repeatable), or list the declarations as \
@@ -90,11 +54,11 @@ impl Settings {
         })?;
         let rate = global.rate(args.rate)?.map(|(r, _)| r);
         let config = Config {
-            listen,
+            listen: own.listen,
             files,
-            public_url,
-            interval,
-            drain_timeout,
+            public_url: own.public_url,
+            interval: own.interval,
+            drain_timeout: own.drain_timeout,
             watch_every: WATCH_EVERY,
             lock_every: LOCK_EVERY,
             prune: args.prune,
@@ -111,6 +75,72 @@ impl Settings {
             config,
             token,
             rate,
+        })
+    }
+}
+
+/// The settings only `serve` has: flag, else `[serve]` in cardform.toml, else the default.
+struct Own {
+    listen: std::net::SocketAddr,
+    interval: Duration,
+    drain_timeout: Duration,
+    public_url: Option<String>,
+}
+
+impl Own {
+    fn resolve(args: &ServeArgs, global: &Global) -> Result<Self, CliError> {
+        let project = global.project.as_ref();
+        // The flag, else `[serve]` in cardform.toml, else the default; with the name an error
+        // should give it (the flag, or the file and key it was read from).
+        let pick = |flag: &Option<String>,
+                    name: &str,
+                    file: fn(&ServeTable) -> &Option<String>,
+                    default: &str| {
+            if let Some(v) = flag {
+                return (v.clone(), format!("--{}", name.replace('_', "-")));
+            }
+            match project.and_then(|p| file(&p.serve).clone().map(|v| (p, v))) {
+                Some((p, v)) => (v, format!("{}: [serve] {name}", p.path.display())),
+                None => (default.to_owned(), format!("--{}", name.replace('_', "-"))),
+            }
+        };
+        let (raw, from) = pick(&args.listen, "listen", |t| &t.listen, DEFAULT_LISTEN);
+        let listen = raw.parse().map_err(|_| {
+            CliError::Usage(format!(
+                "{from} {raw:?}: expected an address and port, e.g. 0.0.0.0:8080"
+            ))
+        })?;
+        let (raw, from) = pick(
+            &args.interval,
+            "interval",
+            |t| &t.interval,
+            DEFAULT_INTERVAL,
+        );
+        let interval = settings::parse_duration(&from, &raw)?;
+        if interval < Duration::from_secs(1) {
+            return Err(CliError::Usage(format!("{from}: must be at least 1s")));
+        }
+        let (raw, from) = pick(
+            &args.drain_timeout,
+            "drain_timeout",
+            |t| &t.drain_timeout,
+            DEFAULT_DRAIN_TIMEOUT,
+        );
+        let drain_timeout = settings::parse_duration(&from, &raw)?;
+        let (public_url, from) = pick(&args.public_url, "public_url", |t| &t.public_url, "");
+        let public_url = (!public_url.is_empty()).then_some(public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(CliError::Usage(format!(
+                "{from} {url:?}: expected an http:// or https:// URL"
+            )));
+        }
+        Ok(Own {
+            listen,
+            interval,
+            drain_timeout,
+            public_url,
         })
     }
 }

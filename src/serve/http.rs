@@ -23,6 +23,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The provider's webhook deliveries may be larger (a batch of card events).
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 
+/// How long `/readyz` waits for the state and the provider to answer.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The name of the cookie `POST /login` sets.
 pub const SESSION_COOKIE: &str = "cardform_session";
 
@@ -59,12 +62,16 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready when state answers and the provider answers; 503 naming which does not.
 async fn readyz(Extract(state): Extract<State>) -> Response {
-    let state_ok = state.store.serial().await.is_ok();
-    let provider_ok = state
-        .client
-        .call(&crate::wire::BalanceRequest {}, None)
-        .await
-        .is_ok();
+    // A probe answers within its own deadline, whatever the client's retries would wait for.
+    let within = |ok: Result<bool, _>| ok.unwrap_or(false);
+    let (state_ok, provider_ok) = tokio::join!(
+        tokio::time::timeout(READY_WITHIN, async { state.store.serial().await.is_ok() }),
+        tokio::time::timeout(READY_WITHIN, async {
+            let balance = crate::wire::BalanceRequest {};
+            state.client.call(&balance, None).await.is_ok()
+        }),
+    );
+    let (state_ok, provider_ok) = (within(state_ok), within(provider_ok));
     let leader = state.counters.leader.load(Ordering::Relaxed);
     let body = json!({
         "state": if state_ok { "ok" } else { "unreachable" },

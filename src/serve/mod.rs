@@ -83,8 +83,9 @@ pub struct Config {
     pub max_fees_per_day: Option<rust_decimal::Decimal>,
     pub max_failure_rate: Option<rust_decimal::Decimal>,
     pub parallelism: usize,
-    /// Who this process is, as the lock and the runs in history record it.
+    /// Who this process is, as the lock records its holder.
     pub lock_request: crate::state::LockRequest,
+    /// Who runs, as each run in history records it (its `at` is set when the run begins).
     pub run_info: crate::state::RunInfo,
     /// The provider as a state records it: a state recorded for another is refused.
     pub provider_id: crate::model::provider::ProviderId,
@@ -108,6 +109,8 @@ pub enum ServeError {
 /// the leadership loop (which reconciles while it leads). Returns once orders in flight have
 /// drained (or `drain_timeout` passed) and the lock is released.
 pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
+    // Before anything answers: a SIGTERM from then on must drain, never kill outright.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -146,16 +149,15 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
         config.watch_every,
     ));
     let leading = tokio::spawn(leader::run(shared.clone(), config.clone(), stopping));
-    let signal = shutdown_signal().await;
+    let signal = shutdown_signal(term).await;
     log::info(
         "shutting down",
         serde_json::json!({"signal": signal, "drain_timeout_secs": config.drain_timeout.as_secs()}),
     );
     let _ = stopping_tx.send(true);
-    // The leadership loop stops starting orders at once and lets those in flight settle; past
-    // the drain timeout they stay open in the journal for the next leader to resume.
-    // The loop bounds its own drain and then releases the lock; this bound only guards against
-    // a release that hangs on an unreachable database.
+    // The leadership loop stops starting orders at once, lets those in flight settle for up to
+    // the drain timeout (past it they stay open in the journal for the next leader) and releases
+    // the lock; this bound only guards against a release that hangs on an unreachable database.
     if tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), leading)
         .await
         .is_err()
@@ -169,14 +171,10 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
 }
 
 /// Waits for SIGTERM or Ctrl-C (SIGINT); names the one that came.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
+async fn shutdown_signal(term: Option<tokio::signal::unix::Signal>) -> &'static str {
+    let Some(mut term) = term else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
     };
     tokio::select! {
         _ = term.recv() => "SIGTERM",

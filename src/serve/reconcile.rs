@@ -157,10 +157,7 @@ async fn once(shared: &Shared, config: &Config, stop: StopFlag) -> Result<Outcom
     let mut doc = super::apply::document(&decls, &snapshot, &facts, &options, journal_key);
     if !doc.applicable {
         for problem in &doc.plan.problems {
-            log::warn(
-                "plan problem",
-                json!({"problem": crate::render::safe(&format!("{problem:?}"))}),
-            );
+            log::error("plan problem", problem_fields(problem));
         }
         return Err(ReconcileError::Problems(doc.plan.problems.len()));
     }
@@ -177,7 +174,11 @@ async fn once(shared: &Shared, config: &Config, stop: StopFlag) -> Result<Outcom
     };
     let forms = crate::exec::declared::forms(&decls);
     drop(decls);
-    let serial = store.begin_run(config.run_info.clone()).await?;
+    let info = crate::state::RunInfo {
+        at: crate::wire::timestamp::now_rfc3339(&crate::wire::SystemClock),
+        ..config.run_info.clone()
+    };
+    let serial = store.begin_run(info).await?;
     let summary = apply_run(shared, config, serial, snapshot, &mut doc, forms, stop).await;
     let mut recorded = match &summary {
         Ok(s) => serde_json::to_value(s).unwrap_or_default(),
@@ -239,6 +240,22 @@ async fn apply_run(
     })
     .await?;
     Ok(summary)
+}
+
+/// The most card keys a log line names; the rest are counted.
+const KEYS_LOGGED: usize = 20;
+
+/// A plan problem as log fields (its JSON form), its list of keys cut to [`KEYS_LOGGED`].
+fn problem_fields(problem: &crate::plan::Problem) -> serde_json::Value {
+    let mut value = serde_json::to_value(problem).unwrap_or_default();
+    if let Some(serde_json::Value::Array(keys)) = value.get_mut("keys")
+        && keys.len() > KEYS_LOGGED
+    {
+        let total = keys.len();
+        keys.truncate(KEYS_LOGGED);
+        value["keys_total"] = json!(total);
+    }
+    value
 }
 
 /// Every problem of a declarations read, one line each, with file, line, column and field.

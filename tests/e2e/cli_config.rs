@@ -156,6 +156,33 @@ fn config_shows_each_setting_and_where_it_came_from() {
     assert_eq!(doc["settings"]["parallelism"]["source"], "default");
     assert_eq!(doc["secrets"]["CARDFORM_API_SECRET"]["set"], true);
     assert!(!stdout(&out).contains(&env.api_secret));
+    assert_eq!(doc["settings"]["log"]["source"], "default");
+
+    // Debug logging shows where its filter and its file come from, as the other settings do.
+    let log_file = env.path("debug.log");
+    let out = bare(&env, &nested, &["config"])
+        .env("CARDFORM_LOG", "debug")
+        .env("CARDFORM_LOG_FILE", &log_file)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row: {text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("log"), ["log", "cardform=debug", "env", "CARDFORM_LOG"]);
+    assert_eq!(
+        row("log_file"),
+        [
+            "log_file",
+            log_file.to_str().unwrap(),
+            "env",
+            "CARDFORM_LOG_FILE"
+        ]
+    );
 }
 
 #[test]

@@ -181,9 +181,18 @@ fn applies_the_directory_then_again_on_a_changed_file_and_on_post() {
         |s| s.count("reconcile finished") > before,
     );
     each_card_once(&env, 8);
+    // Each reconcile that changed something is a run in history, as an apply is.
+    let out = env
+        .cardform(&["state", "history", "--json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let history = stdout(&out);
+    assert_eq!(history.matches(" serve --listen ").count(), 2, "{history}");
     // Every line is one JSON object, and no line holds the token.
     let log = s.log();
     assert!(!log.contains(serve::TOKEN));
+    assert!(!log.contains(&env.api_secret));
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         serde_json::from_str::<serde_json::Value>(line)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -212,6 +221,19 @@ fn bad_declarations_are_logged_counted_and_nothing_is_applied() {
     );
     assert_eq!(problem["line"], 3, "{problem}");
     assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
+    assert_eq!(env.inspect().orders, 0);
+
+    // Declarations that read but plan a problem (an unknown product) apply nothing either.
+    env.write(
+        "cards/a.yaml",
+        "version: 1\ncards:\n  - {key: a-1, external_user_id: u1, product_code: NO_SUCH_PRODUCT}\n",
+    );
+    s.wait_for("the plan problem is logged", Duration::from_secs(15), |s| {
+        s.log_lines()
+            .iter()
+            .any(|l| l["msg"] == "plan problem" && l["problem"] == "unknown_product")
+    });
+    assert!(s.count("reconcile failed") >= 2, "{}", s.log());
     assert_eq!(env.inspect().orders, 0);
 }
 
@@ -324,4 +346,93 @@ fn a_leader_whose_lock_is_taken_over_steps_down_and_nothing_is_doubled() {
     });
     assert!(!first.leads(), "two leaders at once");
     each_card_once(&env, 24);
+}
+
+#[test]
+fn a_drain_timeout_leaves_slow_orders_open_and_the_next_leader_resumes_them() {
+    let env = Env::on(Backend::Postgres, slow(6000));
+    env.write("cards/a.yaml", &fleet("a", 6));
+    let args = ["-f", "cards", "--parallelism", "3", "--drain-timeout", "1s"];
+    let mut s = serve::start(&env, "first", &args);
+    s.wait_for("orders are in flight", Duration::from_secs(15), |_| {
+        env.inspect().calls_to("cards/create") >= 3
+    });
+    let t0 = Instant::now();
+    let status = s.terminate(Duration::from_secs(8));
+    assert_eq!(status.code(), Some(0), "{}", s.log());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert!(s.log().contains("drain timed out"), "{}", s.log());
+    assert_eq!(s.count("lock released"), 1, "{}", s.log());
+    assert!(
+        env.inspect().open_orders > 0,
+        "the orders were meant to outlast the drain"
+    );
+
+    let again = serve::start(&env, "second", &args);
+    again.wait_for(
+        "the restart resumes and finishes",
+        Duration::from_secs(30),
+        |_| issued(&env) == 6 && env.inspect().open_orders == 0,
+    );
+    again.wait_for("its reconcile finishes", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    each_card_once(&env, 6);
+}
+
+#[test]
+fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"soon\"\n",
+    );
+    let mut bad = serve::spawn(&env, "bad", &[], Some(serve::TOKEN));
+    assert_eq!(bad.child.wait().unwrap().code(), Some(1));
+    assert!(
+        bad.log().contains("cardform.toml: [serve] interval"),
+        "{}",
+        bad.log()
+    );
+
+    // The file's interval reconciles every second, with no change and no trigger...
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\ninterval = \"1s\"\n",
+    );
+    let s = serve::start(&env, "file", &[]);
+    s.wait_for(
+        "three reconciles, a second apart",
+        Duration::from_secs(10),
+        |s| s.count("reconcile finished") >= 3,
+    );
+    drop(s);
+    // ...and a flag wins over it.
+    let s = serve::start(&env, "flag", &["--interval", "1h"]);
+    s.wait_for("the first reconcile", Duration::from_secs(10), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
+    each_card_once(&env, 1);
+}
+
+#[test]
+fn readyz_says_503_within_seconds_when_the_provider_is_gone() {
+    let mut env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    let s = serve::start(&env, "ready", &["-f", "cards"]);
+    let ready = s.get("/readyz");
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.json()["provider"], "ok");
+    let sandbox = env.sandbox.take().unwrap();
+    env.rt.block_on(sandbox.shutdown());
+    let t0 = Instant::now();
+    let gone = s.get("/readyz");
+    assert_eq!(gone.status, 503, "{gone:?}");
+    assert_eq!(gone.json()["provider"], "unreachable");
+    assert_eq!(gone.json()["state"], "ok");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
 }
