@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::args::{CompletedAtArg, LimitShape, RefundArg, SandboxArgs};
 use super::settings::parse_duration;
 use super::{CliError, Outcome};
-use crate::sandbox::{self, CompletedAt, RateLimitShape, RefundPolicy, SandboxConfig};
+use crate::sandbox::{
+    self, CompletedAt, RateLimitShape, RefundPolicy, SandboxConfig, WebhookFaults,
+};
 use crate::wire::Secret;
 
 pub async fn run(a: &SandboxArgs) -> Result<Outcome, CliError> {
@@ -28,6 +30,7 @@ pub fn config(a: &SandboxArgs) -> Result<SandboxConfig, CliError> {
         ("--fail-rate", a.fail_rate),
         ("--error-rate", a.error_rate),
         ("--drop-rate", a.drop_rate),
+        ("--webhook-drop-rate", a.webhook_drop_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
             return Err(CliError::Usage(format!(
@@ -89,6 +92,13 @@ pub fn config(a: &SandboxArgs) -> Result<SandboxConfig, CliError> {
         completed_without_card_id: a.completed_without_card_id,
         charge_multiplier,
         world_file: a.world.clone(),
+        webhooks: WebhookFaults {
+            delay: parse_duration("--webhook-delay", &a.webhook_delay)?,
+            duplicate: a.webhook_duplicate,
+            drop_rate: a.webhook_drop_rate,
+            reorder: a.webhook_reorder,
+            forged: a.webhook_forged,
+        },
         ..SandboxConfig::default()
     };
     Ok(config)

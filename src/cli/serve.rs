@@ -171,7 +171,10 @@ pub async fn run(args: &ServeArgs, global: &Global) -> Result<Outcome, CliError>
     } = Settings::resolve(args, global)?;
     let store = super::session::open(global).await?;
     let provider = Provider::connect(global, rate).await?;
-    let shared = std::sync::Arc::new(Shared::new(store, provider.client.clone(), token));
+    let check = serve::webhook::Check::of_client(&provider.client);
+    let shared = std::sync::Arc::new(
+        Shared::new(store, provider.client.clone(), token).with_webhooks(check),
+    );
     let result = serve::run(shared.clone(), config).await;
     provider.shutdown().await;
     if let Ok(shared) = std::sync::Arc::try_unwrap(shared) {

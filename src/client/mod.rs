@@ -555,6 +555,12 @@ impl Client {
         }
     }
 
+    /// What a webhook delivery from this provider must carry: the project's API key (in its
+    /// header) and the key of its secret (its envelope). For `serve`'s receiver only.
+    pub fn delivery_credentials(&self) -> (&Secret, &Key) {
+        (&self.inner.api_key, &self.inner.key)
+    }
+
     /// The key for digests of personal request fields in the journal (never stored).
     pub fn journal_key(&self) -> &[u8; 32] {
         &self.inner.journal_key

@@ -13,6 +13,7 @@
 mod card;
 pub mod declared;
 pub mod events;
+pub mod inbox;
 pub mod keys;
 pub mod mutation;
 pub mod parts;
@@ -79,6 +80,9 @@ pub struct ExecOptions {
     pub kyc_wait: Duration,
     /// Each product's subprovider: which of a person's cardholders a card's answer is about.
     pub subproviders: std::collections::BTreeMap<String, String>,
+    /// Orders the provider's webhooks delivered (`serve`): tracking waits for an order's
+    /// delivery before it polls. `None`: polling only.
+    pub inbox: Option<Arc<inbox::Inbox>>,
 }
 
 /// How long a card waits for its cardholder's KYC by default: long enough for an automated KYC,
@@ -102,6 +106,7 @@ impl Default for ExecOptions {
             cardholder_forms: Default::default(),
             kyc_wait: DEFAULT_KYC_WAIT,
             subproviders: Default::default(),
+            inbox: None,
         }
     }
 }
@@ -179,6 +184,8 @@ struct Ctx {
     /// How many changes may be in flight now: slow start, growing as they succeed (across
     /// parts: a run ramps up once).
     ramp: std::sync::Mutex<ramp::Ramp>,
+    /// See [`ExecOptions::inbox`].
+    inbox: Option<Arc<inbox::Inbox>>,
 }
 
 /// What one action (or one mutation of it) ended as.
@@ -340,6 +347,7 @@ impl Run {
             parked: Default::default(),
             wake: Default::default(),
             ramp: std::sync::Mutex::new(ramp::Ramp::new(options.parallelism)),
+            inbox: options.inbox,
         });
         Ok(Run {
             ctx,

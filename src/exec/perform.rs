@@ -310,6 +310,25 @@ impl Ctx {
     /// tell the latency model what the checks showed (an interval, see [`Seen`]).
     async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
         let started = tokio::time::Instant::now();
+        let id = order.order_id.as_deref().unwrap_or_default();
+        if let Some(inbox) = self.inbox.as_ref().filter(|_| !last.status.is_terminal()) {
+            // A delivery is an order that passed the envelope check, nothing more: it is
+            // settled through the same checks as a polled one. None by the deadline (late or
+            // lost): poll as without webhooks, from the first check on.
+            let deadline =
+                (self.latency.first_check(0.0) * WEBHOOK_WAIT_FACTOR).max(WEBHOOK_WAIT_FLOOR);
+            if let Some(delivered) = inbox.wait(id, deadline).await {
+                let t = started.elapsed().as_secs_f64();
+                let seen = Seen {
+                    open_at: None,
+                    done_sent: t,
+                    done_by: t,
+                    provider: provider_span(&delivered),
+                };
+                self.latency.observe(seen, false);
+                return Ok(delivered);
+            }
+        }
         let mut n = 0u32;
         // Held until the order is observed below: if its checks fail first, and it was the
         // scout, dropping it hands the role on.
@@ -346,9 +365,17 @@ impl Ctx {
         };
         let explorer = first_check.as_ref().is_some_and(FirstCheck::explores);
         self.latency.observe(seen, explorer);
+        if let Some(inbox) = &self.inbox {
+            inbox.settled(id);
+        }
         Ok(last)
     }
 }
+
+/// How long `track` waits for an order's webhook before polling: this many times the expected
+/// finish, and never less than the floor (a first estimate may be far too short).
+const WEBHOOK_WAIT_FACTOR: u32 = 3;
+const WEBHOOK_WAIT_FLOOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Provider card id → the key it is bound to, for one run (apply's or refresh's): every card in
 /// state as the run started, and every card the run bound since. A card id is bound to one card

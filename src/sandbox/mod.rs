@@ -15,6 +15,7 @@
 //!   Also [`SandboxHandle::close_card`].
 
 mod catalog;
+mod webhooks;
 mod world;
 
 use std::collections::{BTreeMap, HashSet};
@@ -43,6 +44,7 @@ use crate::wire::{Clock, Key, Secret, SystemClock};
 use world::{Payload, Reply, Settings, World};
 
 pub use catalog::{SUBPROVIDER, SUBPROVIDER_EU};
+pub use webhooks::{WebhookFaults, WebhookStats};
 pub use world::{CompletedAt, RateLimitShape, RefundPolicy, luhn_valid};
 
 /// The unauthenticated inspection endpoint.
@@ -126,6 +128,8 @@ pub struct SandboxConfig {
     /// any instant loses nothing a client was told (`--sandbox` runs in cardform's own process).
     /// Costs a whole-file write per change: for demos and tests, not for load.
     pub durable: bool,
+    /// How webhook deliveries misbehave (they are sent only to subscribed URLs).
+    pub webhooks: WebhookFaults,
     /// Where "now" comes from: orders age and timestamps are checked against it.
     pub clock: Arc<dyn Clock>,
 }
@@ -160,6 +164,7 @@ impl Default for SandboxConfig {
             charge_multiplier: None,
             world_file: None,
             durable: false,
+            webhooks: WebhookFaults::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -194,6 +199,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("completed_without_card_id", &self.completed_without_card_id)
             .field("charge_multiplier", &self.charge_multiplier)
             .field("world_file", &self.world_file)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -256,6 +262,9 @@ pub struct Inspection {
     /// Cardholders per current `kyc_status` (`pending`, `approved`, `rejected`).
     #[serde(default)]
     pub kyc: BTreeMap<String, u64>,
+    /// Webhook deliveries and what they got.
+    #[serde(default)]
+    pub webhooks: WebhookStats,
 }
 
 /// Users and cardholders of one external_user_id.
@@ -306,6 +315,8 @@ struct Shared {
     /// Held from taking a world's picture until its file is in place: saves run one at a time, so
     /// an older picture never lands over a newer one and no two share the temporary file.
     saving: Mutex<()>,
+    /// Webhook deliveries: faults and counters.
+    hooks: webhooks::Dispatcher,
 }
 
 impl Shared {
@@ -317,7 +328,9 @@ impl Shared {
 
     fn inspect(&self) -> Inspection {
         let now = self.clock.now_micros();
-        self.world().inspect(now)
+        let mut inspection = self.world().inspect(now);
+        inspection.webhooks = self.hooks.stats();
+        inspection
     }
 
     fn close_card(&self, card_id: &str) -> bool {
@@ -338,6 +351,8 @@ pub struct SandboxHandle {
     server: Option<JoinHandle<()>>,
     saver: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     world_file: Option<PathBuf>,
+    /// Sends webhook deliveries; aborted with the server.
+    dispatcher: JoinHandle<()>,
 }
 
 impl SandboxHandle {
@@ -394,6 +409,7 @@ impl SandboxHandle {
         if let Some(m) = config.charge_multiplier {
             faults.push(format!("hostile: orders charge {m} × their fee"));
         }
+        faults.extend(config.webhooks.describe());
         if config.completed_at != CompletedAt::Precise {
             faults.push(format!("completed_at {:?}", config.completed_at));
         }
@@ -439,6 +455,7 @@ impl SandboxHandle {
 
     /// Stop accepting, let open requests finish (up to a grace period), then save the world file.
     pub async fn shutdown(mut self) {
+        self.dispatcher.abort();
         self.stop_server().await;
         if let Some((tx, task)) = self.saver.take() {
             let _ = tx.send(true);
@@ -463,6 +480,7 @@ impl SandboxHandle {
 
 impl Drop for SandboxHandle {
     fn drop(&mut self) {
+        self.dispatcher.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -478,6 +496,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         ("fail_rate", config.fail_rate),
         ("error_rate", config.error_rate),
         ("drop_rate", config.drop_rate),
+        ("webhook drop rate", config.webhooks.drop_rate),
     ] {
         if !(0.0..=1.0).contains(&v) {
             return Err(SandboxError::InvalidConfig(format!(
@@ -545,6 +564,7 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         world: Mutex::new(world),
         durable: config.world_file.clone().filter(|_| config.durable),
         saving: Mutex::new(()),
+        hooks: webhooks::Dispatcher::new(config.webhooks.clone(), config.seed),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -573,7 +593,9 @@ pub async fn spawn(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         (tx, task)
     });
 
+    let dispatcher = tokio::spawn(webhooks::run(shared.clone()));
     Ok(SandboxHandle {
+        dispatcher,
         addr,
         shared,
         stop: Some(stop_tx),

@@ -45,8 +45,7 @@ pub fn router(state: State) -> Router {
     //   .merge(crate::serve::metrics::routes())
     let parts: Router<State> = Router::new().merge(crate::serve::approvals::routes());
     // The webhook keeps its own, larger body limit:
-    //   let webhook = crate::serve::webhook::routes().layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
-    let webhook: Router<State> = Router::new().layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
+    let webhook = crate::serve::webhook::routes().layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
     own.merge(parts)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(webhook)

@@ -26,6 +26,7 @@ pub async fn run(shared: State, config: Config, mut stopping: watch::Receiver<bo
         shared.counters.leader.store(true, Ordering::Relaxed);
         log::info("leading", json!({"lock_id": lock.lock_id}));
         let end = lead(&shared, &config, &lock, stopping.clone()).await;
+        super::webhook::stop_leading(&shared).await;
         shared.counters.leader.store(false, Ordering::Relaxed);
         // Released whether lost or not: a lost lock's row belongs to the new holder and is left
         // alone (the release removes only this lock's row), and the fence is cleared.

@@ -19,6 +19,7 @@ pub mod leader;
 pub mod log;
 pub mod policy;
 pub mod reconcile;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,14 @@ pub struct Shared {
     pub trigger: reconcile::Trigger,
     /// `CARDFORM_SERVE_TOKEN`: what a request must present (bearer, or the login cookie).
     pub token: Secret,
+    /// Terminal orders the provider's webhooks delivered, for the reconcile loop's runs to take
+    /// (`ExecOptions::inbox`).
+    pub inbox: Arc<crate::exec::inbox::Inbox>,
+    /// What a webhook delivery must carry (the project's API key and secret). `None`: every
+    /// delivery is refused.
+    pub webhook_check: Option<webhook::Check>,
+    /// The provider's webhook subscription this replica holds while it leads.
+    pub subscription: std::sync::Mutex<Option<crate::wire::webhook::Subscription>>,
 }
 
 impl Shared {
@@ -50,7 +59,19 @@ impl Shared {
             counters: Counters::default(),
             trigger: reconcile::Trigger::default(),
             token,
+            inbox: Arc::new(crate::exec::inbox::Inbox::new(Arc::new(
+                crate::wire::SystemClock,
+            ))),
+            webhook_check: None,
+            subscription: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same, believing webhook deliveries that pass `check`.
+    #[must_use]
+    pub fn with_webhooks(mut self, check: webhook::Check) -> Self {
+        self.webhook_check = Some(check);
+        self
     }
 }
 

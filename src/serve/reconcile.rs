@@ -225,6 +225,7 @@ async fn apply_run(
         max_failure_rate: config.max_failure_rate,
         subproviders: super::apply::subproviders(&shared.client, &forms, &snapshot).await,
         cardholder_forms: forms,
+        inbox: super::webhook::inbox_for_runs(shared, config).await,
         ..ExecOptions::default()
     };
     let summary = super::apply::carry_out(super::apply::Carry {

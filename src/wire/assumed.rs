@@ -64,6 +64,31 @@ pub const KYC_STATUS_ERROR_FIELD: &str = "kyc_status";
 /// key + another body is `idempotency_key_conflict`; a refused request does not bind its key.
 pub const CREATES_HONOUR_IDEMPOTENCY_KEY: bool = true;
 
+/// §6: the event a webhook delivery carries when an order reaches a terminal status (`completed`
+/// or `failed`, whatever its type). Event names are not public; this is the sandbox's name, and
+/// the receiver ignores (answers 200 to) any other.
+pub const WEBHOOK_ORDER_EVENT: &str = "order.completed";
+
+/// §6: a delivery's decrypted body is `{"event": "<name>", "data": <payload>}`; for
+/// [`WEBHOOK_ORDER_EVENT`] the payload is the order exactly as `orders/check` answers it. No
+/// `request_timestamp`: a delivery is retried with the same body, so a replay check on it would
+/// refuse the provider's own retries.
+pub const WEBHOOK_EVENT_FIELD: &str = "event";
+pub const WEBHOOK_DATA_FIELD: &str = "data";
+
+/// §6: `wh/subscribe` takes `{"url": "..."}` and answers `{"subscription_id": "...", "url": "..."}`;
+/// `wh/unsubscribe` takes `{"subscription_id": "..."}` and answers the same object;
+/// `wh/subscriptions` answers `{"subscriptions": [..]}`. Subscribing a URL already subscribed
+/// answers its existing subscription (no second delivery per event). The client also accepts `id`.
+pub const WEBHOOK_URL_FIELD: &str = "url";
+pub const WEBHOOK_SUBSCRIPTION_ID_FIELD: &str = "subscription_id";
+
+/// §6: how long the sandbox keeps retrying one delivery that does not get a 200: this many
+/// attempts, backing off from [`WEBHOOK_RETRY_FIRST_MILLIS`] (doubling, at most 2 s apart). The
+/// provider's own schedule is not public; "at-least-once" is [doc], the bound is not.
+pub const WEBHOOK_ATTEMPTS: u32 = 8;
+pub const WEBHOOK_RETRY_FIRST_MILLIS: u64 = 50;
+
 /// Money is rounded half-up to cents.
 pub fn round_money(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)

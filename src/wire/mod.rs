@@ -15,6 +15,7 @@ pub mod error;
 pub mod secret;
 pub mod timestamp;
 pub mod types;
+pub mod webhook;
 
 pub use body::{Decoded, decode_response, encode_request};
 pub use envelope::{Envelope, EnvelopeError, Key};

@@ -23,10 +23,14 @@ pub enum Endpoint {
     CardsTopup,
     CardsFreeze,
     CardsUnfreeze,
+    /// Webhook subscriptions (REFERENCE.md §6; request and answer shapes in `wire::webhook`).
+    WhSubscribe,
+    WhUnsubscribe,
+    WhSubscriptions,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Products,
         Endpoint::Balance,
         Endpoint::UsersCreate,
@@ -37,6 +41,9 @@ impl Endpoint {
         Endpoint::CardsTopup,
         Endpoint::CardsFreeze,
         Endpoint::CardsUnfreeze,
+        Endpoint::WhSubscribe,
+        Endpoint::WhUnsubscribe,
+        Endpoint::WhSubscriptions,
     ];
 
     pub fn path(self) -> &'static str {
@@ -51,6 +58,9 @@ impl Endpoint {
             Endpoint::CardsTopup => "cards/topup",
             Endpoint::CardsFreeze => "cards/freeze",
             Endpoint::CardsUnfreeze => "cards/unfreeze",
+            Endpoint::WhSubscribe => "wh/subscribe",
+            Endpoint::WhUnsubscribe => "wh/unsubscribe",
+            Endpoint::WhSubscriptions => "wh/subscriptions",
         }
     }
 

@@ -40,6 +40,7 @@ mod cli_text_safety;
 mod cli_topups;
 mod cli_trust;
 mod cli_unreachable;
+mod cli_webhooks;
 mod client;
 mod conformance;
 mod decl;

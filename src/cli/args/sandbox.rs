@@ -91,6 +91,23 @@ pub struct SandboxArgs {
     /// -1: a credit, the balance goes up)
     #[arg(long, value_name = "FACTOR", allow_hyphen_values = true)]
     pub charge_multiplier: Option<String>,
+    /// Webhooks: wait this long before each delivery (e.g. 500ms)
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub webhook_delay: String,
+    /// Webhooks: send every delivery this many extra times
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub webhook_duplicate: u32,
+    /// Webhooks: fraction of terminal orders whose delivery is never sent
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub webhook_drop_rate: f64,
+    /// Webhooks: deliver an older, non-terminal status after the terminal one, and shuffle
+    /// the deliveries of orders that ended together
+    #[arg(long)]
+    pub webhook_reorder: bool,
+    /// Webhooks: per order, also deliver one with a wrong API-KEY and one sealed with a wrong
+    /// secret (a receiver must refuse both)
+    #[arg(long)]
+    pub webhook_forged: bool,
     /// Keep the sandbox's world in this JSON file across runs
     #[arg(long, value_name = "PATH")]
     pub world: Option<std::path::PathBuf>,

@@ -74,6 +74,7 @@ impl World {
             idempotent_replays: self.counters.idempotent_replays,
             people: people.into_values().collect(),
             kyc,
+            webhooks: Default::default(),
         }
     }
 }

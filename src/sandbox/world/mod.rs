@@ -12,6 +12,7 @@
 
 mod admission;
 mod cards;
+mod hooks;
 mod inspect;
 mod money;
 mod orders;
@@ -41,6 +42,7 @@ use persist::WORLD_FORMAT;
 use users::HolderRec;
 
 pub use cards::luhn_valid;
+pub(crate) use hooks::EndedOrder;
 pub use money::RefundPolicy;
 pub use rate_limit::RateLimitShape;
 use rate_limit::RateWindow;
@@ -233,6 +235,13 @@ pub(crate) struct World {
     idempotency_queue: VecDeque<(u64, String)>,
     calls: BTreeMap<String, u64>,
     counters: Counters,
+    /// Webhook subscriptions: id → URL (see [`hooks`]).
+    #[serde(default)]
+    subscriptions: BTreeMap<String, String>,
+    /// Orders that reached a terminal status since the webhook dispatcher last looked, while
+    /// someone was subscribed (no backfill: nothing is queued for nobody).
+    #[serde(skip)]
+    ended: Vec<String>,
     /// Replay protection only needs the last minute; a restarted sandbox starts it afresh.
     #[serde(skip)]
     seen: BTreeSet<u64>,
@@ -265,6 +274,8 @@ impl World {
             idempotency_queue: VecDeque::new(),
             calls: BTreeMap::new(),
             counters: Counters::default(),
+            subscriptions: BTreeMap::new(),
+            ended: Vec::new(),
             seen: BTreeSet::new(),
             rng: StdRng::seed_from_u64(seed),
             events: BinaryHeap::new(),
@@ -472,6 +483,9 @@ impl World {
             Endpoint::CardsTopup => self.topup(s, now, f),
             Endpoint::CardsFreeze => self.change_status(s, now, f, Kind::Freeze),
             Endpoint::CardsUnfreeze => self.change_status(s, now, f, Kind::Unfreeze),
+            Endpoint::WhSubscribe | Endpoint::WhUnsubscribe | Endpoint::WhSubscriptions => {
+                self.subscriptions_call(endpoint, f)
+            }
         }
     }
 }

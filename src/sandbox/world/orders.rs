@@ -97,8 +97,9 @@ impl World {
                 break;
             };
             self.apply_next_stage(&id);
-            if let Some(next) = self.orders.get(&id).and_then(OrderRec::next_event) {
-                self.events.push(Reverse((next, id)));
+            match self.orders.get(&id).and_then(OrderRec::next_event) {
+                Some(next) => self.events.push(Reverse((next, id))),
+                None => self.order_ended(id),
             }
         }
     }
