@@ -41,9 +41,9 @@ pub async fn run(shared: State, config: Config, mut stopping: watch::Receiver<bo
                     "lock lost: standing by, spending nothing more",
                     json!({"lock_id": lock.lock_id}),
                 );
-                // A replica that lost its lock (its database session cut, most often) is the
-                // likelier one to be unwell: it lets the standbys ask first, rather than race
-                // them for the lock it just lost.
+                // A replica that just lost the lock asks again only after every standby (asking
+                // each `lock_every`) had its turn: the one that took over, or the one that saw
+                // our session die, leads, instead of this one taking the lock straight back.
                 tokio::select! {
                     _ = tokio::time::sleep(config.lock_every * 2) => {}
                     _ = stopped(&mut stopping) => return,

@@ -12,10 +12,12 @@
 //! token.
 
 pub mod apply;
+pub mod approvals;
 pub mod counters;
 pub mod http;
 pub mod leader;
 pub mod log;
+pub mod policy;
 pub mod reconcile;
 pub mod webhook;
 
@@ -98,6 +100,8 @@ pub struct Config {
     pub prune: bool,
     pub max_prune: crate::plan::MaxPrune,
     pub max_fees: Option<rust_decimal::Decimal>,
+    /// The policy's budget of one UTC day (see [`policy`]); `None`: no budget.
+    pub max_fees_per_day: Option<rust_decimal::Decimal>,
     pub max_failure_rate: Option<rust_decimal::Decimal>,
     pub parallelism: usize,
     /// Who this process is, as the lock records its holder.

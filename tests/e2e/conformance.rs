@@ -1144,6 +1144,7 @@ async fn money_belongs_to_the_sending_run(b: Backend) {
              DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
              DROP INDEX changes_tombstones; \
              ALTER TABLE orders DROP COLUMN refunded; ALTER TABLE state_info DROP COLUMN provider; \
+             DROP TABLE approvals; \
              DELETE FROM cardform_migrations WHERE version >= 3",
         )
         .await;
@@ -1499,6 +1500,7 @@ async fn schema_3_topups_are_backfilled_into_records(b: Backend) {
     let back_to_3 = "DROP TABLE resources; ALTER TABLE cards DROP COLUMN balance; \
          DELETE FROM changes WHERE resource_kind <> 'card'; DROP INDEX changes_tombstones; \
          ALTER TABLE orders DROP COLUMN refunded; ALTER TABLE state_info DROP COLUMN provider; \
+         DROP TABLE approvals; \
          DELETE FROM cardform_migrations WHERE version >= 4";
     raw_sql(b, &path, back_to_3).await;
     if b == Backend::Sqlite {
@@ -1611,6 +1613,7 @@ async fn calls_name_their_order_and_read_back_exactly(b: Backend) {
            resource_key, result, charge) VALUES {}; \
          DROP INDEX changes_tombstones; \
          ALTER TABLE orders DROP COLUMN refunded; ALTER TABLE state_info DROP COLUMN provider; \
+         DROP TABLE approvals; \
          DELETE FROM cardform_migrations WHERE version >= 5",
         rows.join(", ")
     );

@@ -42,7 +42,7 @@ fn backup(env: &Env) -> PathBuf {
     env.path("state/cardform.db.schema-1.bak")
 }
 
-async fn user_version(path: &Path) -> i64 {
+pub async fn user_version(path: &Path) -> i64 {
     let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
         &sqlx::sqlite::SqliteConnectOptions::new().filename(path),
     )
