@@ -12,6 +12,8 @@
 //! token.
 
 pub mod counters;
+pub mod dashboard;
+pub mod metrics;
 
 use std::sync::Arc;
 
