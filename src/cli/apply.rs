@@ -16,8 +16,9 @@ use crate::decl;
 use crate::exec::{self, EventSink, ExecOptions, StopFlag};
 use crate::plan::{PlanDocument, PlanOptions};
 use crate::render::{self, progress};
+use crate::serve::apply as carry;
 use crate::state::{StateError, Store};
-use crate::wire::{Clock, SystemClock};
+use crate::wire::SystemClock;
 
 /// `apply`'s flags, each checked once before anything is read or sent.
 struct Settings {
@@ -398,8 +399,6 @@ async fn execute(
     stop: StopFlag,
     sending: &AtomicBool,
 ) -> Result<exec::Summary, CliError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-
     let mode = if args.json {
         progress::Mode::Json
     } else if std::io::stderr().is_terminal() {
@@ -428,45 +427,14 @@ async fn execute(
         max_fees: settings.max_fees,
         canary: args.canary,
         max_failure_rate: settings.max_failure_rate,
-        subproviders: if cardholder_forms.is_empty()
-            && !snapshot.resources.keys().any(|a| a.kind.is_person())
-        {
-            Default::default()
-        } else {
-            // Which cardholder a card's KYC answer is about: one products call, people only.
-            provider
-                .facts()
-                .await
-                .map(|f| {
-                    f.products
-                        .into_values()
-                        .filter_map(|p| Some((p.product_code, p.subprovider_code?)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        },
+        subproviders: carry::subproviders(&provider.client, &cardholder_forms, &snapshot).await,
         cardholder_forms,
         kyc_wait: settings.kyc_wait,
         ..ExecOptions::default()
     };
-    let Some(parts) = parts else {
-        let result = exec::execute(
-            store.clone(),
-            provider.client.clone(),
-            clock,
-            serial,
-            snapshot,
-            actions,
-            options,
-            sink,
-            stop.clone(),
-        )
-        .await;
-        return result.map_err(CliError::from);
-    };
-    // Each part is planned again as it comes: the whole plan's actions need not be held.
-    drop(actions);
-    if !args.json {
+    if let Some(parts) = &parts
+        && !args.json
+    {
         eprintln!(
             "note: {} changes are carried out in {} parts of about {} cards (--part-size), each \
              planned again and checked against this plan before it starts",
@@ -475,20 +443,19 @@ async fn execute(
             settings.part_cards
         );
     }
-    let mut run = exec::Run::start(
-        store.clone(),
-        provider.client.clone(),
-        clock,
+    let summary = carry::carry_out(carry::Carry {
+        store: store.clone(),
+        client: provider.client.clone(),
         serial,
-        &snapshot,
-        parts.total,
+        snapshot,
+        actions,
+        parts,
         options,
         sink,
-        stop.clone(),
-    )
+        stop,
+    })
     .await?;
-    parts.carry_out(&mut run, &snapshot).await?;
-    Ok(run.finish().await)
+    Ok(summary)
 }
 
 /// Before anything is sent, Ctrl-C releases the lock and leaves. Once orders are being sent, the

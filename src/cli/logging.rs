@@ -43,7 +43,8 @@ fn directives(verbose: u8, env: Option<&str>) -> Option<String> {
 
 /// Installs the subscriber `-v` / `CARDFORM_LOG` ask for, if any. A filter that does not parse
 /// or a log file that cannot be opened is an error naming the variable.
-pub fn init(verbose: u8) -> Result<(), CliError> {
+/// `json`: one JSON object a line (`cardform serve`, whose own lines are JSON too).
+pub fn init(verbose: u8, json: bool) -> Result<(), CliError> {
     let env = super::settings::env_var(ENV_LOG);
     let Some(directives) = directives(verbose, env.as_deref()) else {
         return Ok(());
@@ -62,13 +63,19 @@ pub fn init(verbose: u8) -> Result<(), CliError> {
         }
         None => BoxMakeWriter::new(std::io::stderr),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         // Plain text: a log is grepped and pasted into issues, and colour codes get in the way.
-        .with_ansi(false)
-        .try_init()
-        .map_err(|e| CliError::refused(format!("cannot start logging: {e}")))
+        .with_ansi(false);
+    let installed = if json {
+        builder
+            .event_format(crate::serve::log::JsonLines)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    installed.map_err(|e| CliError::refused(format!("cannot start logging: {e}")))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod rebind;
 mod refresh;
 mod sandbox;
 mod sandbox_settings;
+mod serve;
 mod session;
 mod settings;
 mod show;
@@ -66,7 +67,8 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    if let Err(e) = logging::init(cli.global.verbose) {
+    let json_log = matches!(cli.command, Command::Serve(_));
+    if let Err(e) = logging::init(cli.global.verbose, json_log) {
         eprint!("{}", e.render(crate::render::Style::PLAIN));
         return ExitCode::from(1);
     }
@@ -193,6 +195,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
             apply::force_unlock(&lock_id, force, global).await
         }
         Command::Sandbox(a) => sandbox::run(&a).await,
+        Command::Serve(a) => serve::run(&a, global).await,
         Command::Products { json } => products(json, global).await,
         Command::Config { json } => config::run(json, global),
         Command::Completions { shell } => {

@@ -296,36 +296,7 @@ async fn read_snapshot(global: &Global, refresh: bool) -> Result<StateRead, CliE
     .await
 }
 
-/// The plan of `decls` against `snapshot`; `journal_key` keys the digests declared people are
-/// compared by.
-pub fn document(
-    decls: &Declarations,
-    snapshot: &Snapshot,
-    facts: &plan::ProviderFacts,
-    options: &PlanOptions,
-    journal_key: &[u8],
-) -> PlanDocument {
-    let people = crate::exec::declared::planned(decls, journal_key);
-    let p = plan::plan_all(
-        &decls.cards,
-        &decls.moves,
-        &people,
-        snapshot,
-        facts,
-        options,
-    );
-    PlanDocument::new(
-        p,
-        StateRef::new(&snapshot.lineage, snapshot.serial),
-        DeclarationsRef {
-            fingerprint: decls.fingerprint_keyed(journal_key),
-            files: decls.files.clone(),
-        },
-        options.prune,
-        &facts.currency,
-        now_rfc3339(&SystemClock),
-    )
-}
+pub use crate::serve::apply::document;
 
 /// `--out` never writes over what it read, nor over a file that is not a plan: one missing `-f`
 /// must not turn someone's declarations into plan JSON.

@@ -28,6 +28,7 @@ const KEYS: &[&str] = &[
     "parallelism",
     "max_prune",
     "max_failure_rate",
+    "serve",
 ];
 
 /// Names that mark a key as a secret, whatever else it says (`api_key`, `db_password`, ...).
@@ -94,6 +95,19 @@ struct Raw {
     parallelism: Option<usize>,
     max_prune: Option<NumberOrText>,
     max_failure_rate: Option<NumberOrText>,
+    #[serde(default)]
+    serve: ServeTable,
+}
+
+/// `[serve]`: the defaults of `cardform serve`'s own flags (flags win). Durations as `--interval`
+/// takes them ("5m", "30s").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTable {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub interval: Option<String>,
+    pub drain_timeout: Option<String>,
 }
 
 /// A project file, read and checked, its paths made relative to where it lives.
@@ -110,6 +124,8 @@ pub struct Project {
     pub parallelism: Option<usize>,
     pub max_prune: Option<String>,
     pub max_failure_rate: Option<String>,
+    /// `[serve]`, empty when the file has none.
+    pub serve: ServeTable,
     /// The line each top-level key is on (1-based), for `cardform config`.
     lines: BTreeMap<String, usize>,
 }
@@ -273,6 +289,7 @@ fn parse_in(path: &Path, dir: &Path, text: &str) -> Result<Project, ProjectError
         parallelism: raw.parallelism,
         max_prune: raw.max_prune.map(NumberOrText::text),
         max_failure_rate: raw.max_failure_rate.map(NumberOrText::text),
+        serve: raw.serve,
         lines,
     })
 }
@@ -301,6 +318,13 @@ state = "state/cardform.db"
 # parallelism = 128         # cards in flight (--parallelism)
 # max_prune = "10%"         # the most cards --prune may freeze (--max-prune)
 # max_failure_rate = "20%"  # apply's failure brake (--max-failure-rate)
+
+# `cardform serve` (its token is CARDFORM_SERVE_TOKEN, never here; its state must be PostgreSQL).
+# [serve]
+# listen = "0.0.0.0:8080"   # --listen
+# public_url = "https://cardform.example.com"  # --public-url
+# interval = "5m"           # reconcile at least this often (--interval)
+# drain_timeout = "30s"     # on SIGTERM, orders in flight may finish this long (--drain-timeout)
 "#;
 
 #[cfg(test)]
@@ -309,6 +333,22 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<Project, ProjectError> {
         parse_in(Path::new("/repo/cardform.toml"), Path::new("/repo"), text)
+    }
+
+    #[test]
+    fn the_serve_table_is_read_and_checked() {
+        let p = parse_str(
+            "files = [\"cards/\"]\n[serve]\nlisten = \"0.0.0.0:9000\"\ninterval = \"10m\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.serve.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(p.serve.interval.as_deref(), Some("10m"));
+        assert_eq!(p.serve.drain_timeout, None);
+        let e = parse_str("[serve]\nlisten_on = \"x\"\n").unwrap_err();
+        assert!(e.to_string().contains("listen_on"), "{e}");
+        // The token never comes from the file.
+        let e = parse_str("[serve]\ntoken = \"0123456789abcdef\"\n").unwrap_err();
+        assert!(matches!(e, ProjectError::Secret { .. }), "{e}");
     }
 
     #[test]
@@ -361,7 +401,7 @@ mod tests {
         assert_eq!(
             e,
             "/repo/cardform.toml:2: unknown key `max_prun` (did you mean `max_prune`?) (known \
-             keys: files, state, api_url, rate, parallelism, max_prune, max_failure_rate)"
+             keys: files, state, api_url, rate, parallelism, max_prune, max_failure_rate, serve)"
         );
     }
 

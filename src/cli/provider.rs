@@ -12,7 +12,7 @@ use crate::client::{Client, ClientConfig, ClientError};
 use crate::model::provider::{self as rule, Binding, ProviderId};
 use crate::plan::ProviderFacts;
 use crate::sandbox::{self, SandboxConfig, SandboxHandle};
-use crate::wire::{BalanceRequest, ProductsRequest, Secret};
+use crate::wire::Secret;
 
 pub const ENV_URL: &str = "CARDFORM_API_URL";
 pub const ENV_KEY: &str = "CARDFORM_API_KEY";
@@ -160,19 +160,7 @@ impl Provider {
 
     /// Products and balance, fetched once per plan (concurrently).
     pub async fn facts(&self) -> Result<ProviderFacts, ClientError> {
-        let (products, balance) = tokio::try_join!(
-            self.client.call(&ProductsRequest {}, None),
-            self.client.call(&BalanceRequest {}, None)
-        )?;
-        Ok(ProviderFacts {
-            products: products
-                .products
-                .into_iter()
-                .map(|p| (p.product_code.clone(), p))
-                .collect(),
-            balance: Some(balance.available),
-            currency: balance.currency,
-        })
+        crate::serve::apply::facts(&self.client).await
     }
 
     /// Stop the in-process sandbox (saving its world). A real provider needs nothing.

@@ -11,13 +11,21 @@
 //! `/healthz` and the provider's webhook (which is checked by its own envelope) sits behind the
 //! token.
 
+pub mod apply;
 pub mod counters;
 pub mod dashboard;
+pub mod http;
+pub mod leader;
+pub mod log;
 pub mod metrics;
+pub mod reconcile;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use counters::Counters;
+
+use crate::wire::Secret;
 
 /// What every request handler and the reconcile loop share, built once at start.
 pub struct Shared {
@@ -27,7 +35,149 @@ pub struct Shared {
     pub client: crate::client::Client,
     /// What this process did, for the metrics and the dashboard.
     pub counters: Counters,
+    /// Asks the reconcile loop for one more reconcile (coalesced: see [`reconcile::Trigger`]).
+    pub trigger: reconcile::Trigger,
+    /// `CARDFORM_SERVE_TOKEN`: what a request must present (bearer, or the login cookie).
+    pub token: Secret,
+}
+
+impl Shared {
+    /// The shared state of a process that starts now, with nothing counted yet.
+    pub fn new(store: crate::state::Store, client: crate::client::Client, token: Secret) -> Self {
+        Shared {
+            store,
+            client,
+            counters: Counters::default(),
+            trigger: reconcile::Trigger::default(),
+            token,
+        }
+    }
 }
 
 /// The router state of every part of `serve`.
 pub type State = Arc<Shared>;
+
+/// The shortest `CARDFORM_SERVE_TOKEN` accepted: guessing 16 characters online is hopeless.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// How `serve` runs, resolved and checked by `cli` before anything starts.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: std::net::SocketAddr,
+    /// Where the declarations are, as `plan -f` takes them.
+    pub files: Vec<std::path::PathBuf>,
+    /// The URL this service is reached at (for links and the webhook registration), if set.
+    pub public_url: Option<String>,
+    /// A reconcile at least this often, changed files or not.
+    pub interval: Duration,
+    /// How long orders in flight may take to finish after SIGTERM before the process leaves.
+    pub drain_timeout: Duration,
+    /// How often the declarations are looked at for changes.
+    pub watch_every: Duration,
+    /// How often a standby asks for the lock, and a leader checks it still holds it.
+    pub lock_every: Duration,
+    pub prune: bool,
+    pub max_prune: crate::plan::MaxPrune,
+    pub max_fees: Option<rust_decimal::Decimal>,
+    pub max_failure_rate: Option<rust_decimal::Decimal>,
+    pub parallelism: usize,
+    /// Who this process is, as the lock and the runs in history record it.
+    pub lock_request: crate::state::LockRequest,
+    pub run_info: crate::state::RunInfo,
+    /// The provider as a state records it: a state recorded for another is refused.
+    pub provider_id: crate::model::provider::ProviderId,
+}
+
+/// Why `serve` could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+/// Runs `serve` until SIGTERM or Ctrl-C: the HTTP server, the watcher of the declarations and
+/// the leadership loop (which reconciles while it leads). Returns once orders in flight have
+/// drained (or `drain_timeout` passed) and the lock is released.
+pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Http)?;
+    log::info(
+        "listening",
+        serde_json::json!({"addr": local.to_string(), "files": config.files}),
+    );
+    // The client's long waits (a slow provider, a Retry-After) are log lines too, not plain text.
+    shared
+        .client
+        .on_wait(Arc::new(|wait: &crate::client::Wait| {
+            log::warn(
+                "provider wait",
+                serde_json::json!({"wait": crate::render::safe(&wait.to_string())}),
+            );
+        }));
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut stopping = stopping.clone();
+        let app = http::router(shared.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .await
+        })
+    };
+    let watcher = tokio::spawn(reconcile::watch_files(
+        shared.clone(),
+        config.files.clone(),
+        config.watch_every,
+    ));
+    let leading = tokio::spawn(leader::run(shared.clone(), config.clone(), stopping));
+    let signal = shutdown_signal().await;
+    log::info(
+        "shutting down",
+        serde_json::json!({"signal": signal, "drain_timeout_secs": config.drain_timeout.as_secs()}),
+    );
+    let _ = stopping_tx.send(true);
+    // The leadership loop stops starting orders at once and lets those in flight settle; past
+    // the drain timeout they stay open in the journal for the next leader to resume.
+    // The loop bounds its own drain and then releases the lock; this bound only guards against
+    // a release that hangs on an unreachable database.
+    if tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), leading)
+        .await
+        .is_err()
+    {
+        log::warn("leaving without releasing the lock", serde_json::json!({}));
+    }
+    watcher.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    log::info("stopped", serde_json::json!({}));
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C (SIGINT); names the one that came.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

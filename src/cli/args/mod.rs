@@ -3,6 +3,7 @@
 
 mod apply;
 mod sandbox;
+mod serve;
 mod state;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 pub use apply::{ApplyArgs, PlanArgs};
 pub use sandbox::{CompletedAtArg, LimitShape, RefundArg, SandboxArgs};
+pub use serve::ServeArgs;
 pub use state::{
     AuditArgs, AuditFormat, BackupArgs, DiffArgs, ExportArgs, ExportFormat, ExportKind, ImportArgs,
     ListArgs, MigrateArgs, MvArgs, ReplaceProviderArgs, RmArgs, StateCommand, WorkspaceCommand,
@@ -149,6 +151,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reconcile continuously: lead through the state lock (PostgreSQL), apply the declarations
+    /// when they change, every --interval and on POST /api/reconcile; answer HTTP (health, API)
+    #[command(
+        after_help = "Examples:\n  CARDFORM_SERVE_TOKEN=... cardform serve --listen 0.0.0.0:8080 -f cards/ --state postgres://db/cards\n  cardform serve -f cards/ --interval 10m --drain-timeout 60s\n\nCARDFORM_SERVE_TOKEN (at least 16 characters) is required: every route but /healthz, /login\nand the provider's webhook wants it as `Authorization: Bearer TOKEN` or the login cookie.\nRun several replicas on one PostgreSQL state: one leads, the others stand by.\nSIGTERM stops starting orders, lets those in flight finish (--drain-timeout), exits 0."
+    )]
+    Serve(ServeArgs),
     /// Run the built-in provider stand-in on loopback
     #[command(
         after_help = "Examples:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100\n  cardform sandbox --rate-limit 50 --rate-limit-shape fixed"

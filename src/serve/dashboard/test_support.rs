@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::client::{Client, ClientConfig};
-use crate::serve::{Counters, Shared, State};
+use crate::serve::{Shared, State};
 use crate::state::{StateLocation, Store};
 use crate::wire::Secret;
 
@@ -20,10 +20,6 @@ pub(crate) async fn shared() -> (State, tempfile::TempDir) {
         ..ClientConfig::default()
     })
     .expect("a client");
-    let shared = Shared {
-        store,
-        client,
-        counters: Counters::default(),
-    };
-    (Arc::new(shared), dir)
+    let token = Secret::new("test-token-0123456789");
+    (Arc::new(Shared::new(store, client, token)), dir)
 }

@@ -1,0 +1,178 @@
+//! `cardform serve`: its settings, resolved once from the flags, the environment and
+//! `cardform.toml`'s `[serve]` table (flags win) and checked before anything starts; then the
+//! state, the provider and the token handed to `crate::serve`, which runs until SIGTERM.
+//!
+//! Owns the refusals that keep `serve` from starting wrong (no or a short token, a SQLite
+//! state); owns nothing of the service itself.
+
+use std::time::Duration;
+
+use super::args::ServeArgs;
+use super::project::ServeTable;
+use super::provider::Provider;
+use super::settings::{self, Global, parse_amount};
+use super::{CliError, Outcome};
+use crate::serve::{self, Config, MIN_TOKEN_CHARS, Shared};
+use crate::state::StateLocation;
+use crate::wire::Secret;
+
+/// The token every protected route wants.
+pub const ENV_TOKEN: &str = "CARDFORM_SERVE_TOKEN";
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_INTERVAL: &str = "5m";
+const DEFAULT_DRAIN_TIMEOUT: &str = "30s";
+/// How often a standby asks for the lock: a dead leader's successor takes over within ~10 s.
+const LOCK_EVERY: Duration = Duration::from_secs(2);
+/// How often the declarations are looked at for changes.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Everything `serve` runs with, resolved and checked.
+struct Settings {
+    config: Config,
+    token: Secret,
+    rate: Option<f64>,
+}
+
+impl Settings {
+    fn resolve(args: &ServeArgs, global: &Global) -> Result<Self, CliError> {
+        let token = token(settings::env_var(ENV_TOKEN))?;
+        if let StateLocation::File(path) = &global.state {
+            return Err(CliError::Usage(format!(
+                "serve needs a PostgreSQL state (--state postgres://…), not the SQLite file {}: \
+                 replicas coordinate through PostgreSQL's lock, and a SQLite file is one host's",
+                path.display()
+            )));
+        }
+        let project = global.project.as_ref();
+        // The flag, else `[serve]` in cardform.toml, else the default; with the name an error
+        // should give it (the flag, or the file and key it was read from).
+        let pick = |flag: &Option<String>,
+                    name: &str,
+                    file: fn(&ServeTable) -> &Option<String>,
+                    default: &str| {
+            if let Some(v) = flag {
+                return (v.clone(), format!("--{}", name.replace('_', "-")));
+            }
+            match project.and_then(|p| file(&p.serve).clone().map(|v| (p, v))) {
+                Some((p, v)) => (v, format!("{}: [serve] {name}", p.path.display())),
+                None => (default.to_owned(), format!("--{}", name.replace('_', "-"))),
+            }
+        };
+        let (raw, from) = pick(&args.listen, "listen", |t| &t.listen, DEFAULT_LISTEN);
+        let listen = raw.parse().map_err(|_| {
+            CliError::Usage(format!(
+                "{from} {raw:?}: expected an address and port, e.g. 0.0.0.0:8080"
+            ))
+        })?;
+        let (raw, from) = pick(
+            &args.interval,
+            "interval",
+            |t| &t.interval,
+            DEFAULT_INTERVAL,
+        );
+        let interval = settings::parse_duration(&from, &raw)?;
+        if interval < Duration::from_secs(1) {
+            return Err(CliError::Usage(format!("{from}: must be at least 1s")));
+        }
+        let (raw, from) = pick(
+            &args.drain_timeout,
+            "drain_timeout",
+            |t| &t.drain_timeout,
+            DEFAULT_DRAIN_TIMEOUT,
+        );
+        let drain_timeout = settings::parse_duration(&from, &raw)?;
+        let (public_url, from) = pick(&args.public_url, "public_url", |t| &t.public_url, "");
+        let public_url = (!public_url.is_empty()).then_some(public_url);
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(CliError::Usage(format!(
+                "{from} {url:?}: expected an http:// or https:// URL"
+            )));
+        }
+        let files = global.files(&args.files).map_err(|_| {
+            CliError::Usage(
+                "nothing to reconcile: pass -f DIR (repeatable), or list the declarations as \
+                 `files = [\"cards/\"]` in cardform.toml"
+                    .into(),
+            )
+        })?;
+        let rate = global.rate(args.rate)?.map(|(r, _)| r);
+        let config = Config {
+            listen,
+            files,
+            public_url,
+            interval,
+            drain_timeout,
+            watch_every: WATCH_EVERY,
+            lock_every: LOCK_EVERY,
+            prune: args.prune,
+            max_prune: global.max_prune(args.max_prune.as_deref())?.0,
+            max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
+            max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
+            parallelism: global.parallelism(args.parallelism, rate)?.0,
+            lock_request: super::who::lock_request(),
+            run_info: super::who::run_info(),
+            provider_id: super::provider::identity(global)?,
+        };
+        Ok(Settings {
+            config,
+            token,
+            rate,
+        })
+    }
+}
+
+/// `CARDFORM_SERVE_TOKEN`, required and long enough.
+fn token(value: Option<String>) -> Result<Secret, CliError> {
+    let Some(token) = value.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
+        return Err(CliError::Usage(format!(
+            "{ENV_TOKEN} is not set: serve refuses to answer HTTP without a token (set it to a \
+             random string of at least {MIN_TOKEN_CHARS} characters, e.g. `openssl rand -hex 32`)"
+        )));
+    };
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(CliError::Usage(format!(
+            "{ENV_TOKEN} is too short ({} characters): use at least {MIN_TOKEN_CHARS}, e.g. \
+             `openssl rand -hex 32`",
+            token.chars().count()
+        )));
+    }
+    Ok(Secret::new(token))
+}
+
+pub async fn run(args: &ServeArgs, global: &Global) -> Result<Outcome, CliError> {
+    let Settings {
+        config,
+        token,
+        rate,
+    } = Settings::resolve(args, global)?;
+    let store = super::session::open(global).await?;
+    let provider = Provider::connect(global, rate).await?;
+    let shared = std::sync::Arc::new(Shared::new(store, provider.client.clone(), token));
+    let result = serve::run(shared.clone(), config).await;
+    provider.shutdown().await;
+    if let Ok(shared) = std::sync::Arc::try_unwrap(shared) {
+        shared.store.close().await;
+    }
+    result.map_err(|e| CliError::refused(e.to_string()))?;
+    Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_required_and_long() {
+        assert!(token(None).is_err());
+        assert!(token(Some("  ".into())).is_err());
+        let short = token(Some("short-token".into())).unwrap_err().to_string();
+        assert!(
+            short.contains("too short") && !short.contains("short-token"),
+            "{short}"
+        );
+        assert!(token(Some("0123456789abcdef".into())).is_ok());
+    }
+}
