@@ -42,6 +42,7 @@ pub fn router(state: State) -> Router {
     //   .merge(crate::serve::dashboard::routes())
     //   .merge(crate::serve::metrics::routes())
     let parts: Router<State> = Router::new()
+        .merge(crate::serve::approvals::routes())
         .merge(crate::serve::dashboard::routes())
         .merge(crate::serve::metrics::routes());
     // The webhook keeps its own, larger body limit:

@@ -12,12 +12,14 @@
 //! token.
 
 pub mod apply;
+pub mod approvals;
 pub mod counters;
 pub mod dashboard;
 pub mod http;
 pub mod leader;
 pub mod log;
 pub mod metrics;
+pub mod policy;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -79,6 +81,8 @@ pub struct Config {
     pub prune: bool,
     pub max_prune: crate::plan::MaxPrune,
     pub max_fees: Option<rust_decimal::Decimal>,
+    /// The policy's budget of one UTC day (see [`policy`]); `None`: no budget.
+    pub max_fees_per_day: Option<rust_decimal::Decimal>,
     pub max_failure_rate: Option<rust_decimal::Decimal>,
     pub parallelism: usize,
     /// Who this process is, as the lock and the runs in history record it.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::policy::{self, Decision, Policy};
 use super::{Config, Counters, Shared, log};
 use crate::decl;
 use crate::exec::{EventSink, ExecOptions, StopFlag, Summary};
@@ -55,6 +56,8 @@ pub enum ReconcileError {
     Problems(usize),
     #[error("state: {0}")]
     State(#[from] StateError),
+    #[error("approvals: {0}")]
+    Policy(#[from] policy::PolicyError),
     #[error("provider: {0}")]
     Provider(#[from] crate::client::ClientError),
     #[error("{0}")]
@@ -66,7 +69,8 @@ impl ReconcileError {
     pub fn lock_lost(&self) -> bool {
         use crate::exec::{ExecError, parts::PartsError};
         match self {
-            ReconcileError::State(StateError::LockLost) => true,
+            ReconcileError::State(StateError::LockLost)
+            | ReconcileError::Policy(policy::PolicyError::State(StateError::LockLost)) => true,
             ReconcileError::Exec(PartsError::Exec(e)) => {
                 matches!(**e, ExecError::State(StateError::LockLost))
             }
@@ -137,10 +141,15 @@ async fn once(shared: &Shared, config: &Config, stop: StopFlag) -> Result<Outcom
     let store = &shared.store;
     let snapshot = store.snapshot().await?;
     let facts = super::apply::facts(&shared.client).await?;
+    let policy = Policy {
+        max_prune: config.max_prune,
+        max_fees_per_day: config.max_fees_per_day,
+    };
     let options = PlanOptions {
         prune: config.prune,
         max_fees: config.max_fees,
-        max_prune: config.max_prune,
+        // The policy judges prunes: a plan over `--max-prune` waits for approval, not refused.
+        max_prune: Policy::plan_prune_limit(),
         targets: Vec::new(),
         replace: Default::default(),
     };
@@ -155,21 +164,34 @@ async fn once(shared: &Shared, config: &Config, stop: StopFlag) -> Result<Outcom
         }
         return Err(ReconcileError::Problems(doc.plan.problems.len()));
     }
-    if !doc.has_changes {
-        return Ok(Outcome::NoChanges);
-    }
-    // APPROVALS: `crate::serve::policy::decide(...)` is asked here once the approvals branch is
-    // merged; until then every plan within the guard rails above is applied.
+    // Asked even without changes: a plan gone back within what state holds supersedes the
+    // approvals still open.
+    let approval = match policy::decide(shared, &doc, &policy).await? {
+        _ if !doc.has_changes => return Ok(Outcome::NoChanges),
+        Decision::Wait(id) => {
+            log::info("waiting for approval", json!({"approval": id}));
+            return Ok(Outcome::Waiting);
+        }
+        Decision::Apply => None,
+        Decision::ApplyApproved(id) => Some(id),
+    };
     let forms = crate::exec::declared::forms(&decls);
     drop(decls);
     let serial = store.begin_run(config.run_info.clone()).await?;
     let summary = apply_run(shared, config, serial, snapshot, &mut doc, forms, stop).await;
-    let recorded = match &summary {
+    let mut recorded = match &summary {
         Ok(s) => serde_json::to_value(s).unwrap_or_default(),
         Err(e) => json!({"error": e.to_string()}),
     };
+    if let Some(id) = &approval {
+        // History names the approval the run carried out.
+        recorded["approval"] = json!(id);
+    }
     // A lost lock refuses this write too: the run then shows as unfinished, as a killed one does.
     let _ = store.finish_run(serial, &recorded).await;
+    if let Some(id) = &approval {
+        policy::applied(shared, id, serial).await?;
+    }
     let summary = summary?;
     Ok(Outcome::Applied {
         serial,

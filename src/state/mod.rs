@@ -18,6 +18,7 @@
 // error path is rare, so its size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod approvals;
 mod changes;
 mod codec;
 mod location;
@@ -36,6 +37,7 @@ mod writes;
 
 use seam::Tx;
 
+pub use approvals::{Approval, ApprovalStatus, ApprovalSummary};
 pub use changes::Changed;
 pub use location::{PgLocation, StateLocation, redact_command_line, redact_url};
 pub use lock::{LockInfo, LockRequest, local_host};
@@ -193,6 +195,14 @@ pub enum StateError {
 
     #[error("not found: {0}")]
     NotFound(String),
+
+    /// An approval that is not pending (approved already, applied, superseded) cannot be
+    /// approved again.
+    #[error("approval {id} is {status}, not pending: only a pending plan can be approved")]
+    #[diagnostic(help(
+        "list the approvals with `cardform approve --list`; a superseded plan's newer one is pending"
+    ))]
+    NotPending { id: String, status: &'static str },
 
     /// A card key is taken already (`state mv` onto an existing card).
     #[error("{0} is already in state: pick another key, or `cardform state rm {0}` first")]

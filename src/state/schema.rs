@@ -17,7 +17,8 @@ use serde::Serialize;
 /// indexed, so a snapshot knows the keys that left state without reading the log. Schema 7: money
 /// derived from the journal: an order records what was refunded, a card's `charged` is what its
 /// orders cost (recomputed by the upgrade), and a state records the provider it belongs to.
-pub const SCHEMA_VERSION: i64 = 7;
+/// Schema 8: plans that wait for approval (`cardform serve`'s policy), with who approved them.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// What opening a state for writing did to an older schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -322,3 +322,33 @@ pub(super) const RESOURCES_AT: Dialects = Dialects {
     sqlite: images_at!("json_group_array(json(c.image))", "<> 'card'"),
     postgres: images_at!("coalesce(json_agg(c.image::json), '[]')::text", "<> 'card'"),
 };
+
+// Approvals (`approvals.rs`): plans that wait for someone to approve them. The same texts on
+// both backends.
+
+/// Every approval, oldest first: id, status, created, updated, digest, summary, reasons, approved
+/// by, approved at, approved under serial, applied under serial.
+pub(super) const APPROVALS: &str = "SELECT id, status, created_at, updated_at, digest, summary, \
+       reasons, approved_by, approved_at, approved_serial, applied_serial FROM approvals \
+     ORDER BY id";
+
+/// A new pending approval: created (and updated) at, digest, summary, reasons; its id back.
+pub(super) const INSERT_APPROVAL: &str = "INSERT INTO approvals (status, created_at, updated_at, \
+       digest, summary, reasons) VALUES ('pending', $1, $2, $3, $4, $5) RETURNING id";
+
+/// Every approval still open (pending or approved) but `$2` marked superseded at `$1`.
+pub(super) const SUPERSEDE_OPEN: &str = "UPDATE approvals SET status = 'superseded', \
+       updated_at = $1 WHERE status IN ('pending', 'approved') AND id <> $2";
+
+/// Approval `$5`, if still pending, approved by `$1` at `$2` (and `$4`) under serial `$3`.
+pub(super) const APPROVE: &str = "UPDATE approvals SET status = 'approved', approved_by = $1, \
+       approved_at = $2, approved_serial = $3, updated_at = $4 \
+     WHERE id = $5 AND status = 'pending'";
+
+/// Approval `$3`, if approved, applied by run `$2` at `$1`.
+pub(super) const MARK_APPLIED: &str = "UPDATE approvals SET status = 'applied', updated_at = $1, \
+       applied_serial = $2 WHERE id = $3 AND status = 'approved'";
+
+/// A pending approval's reasons brought up to date (`$1` at, `$2` reasons, `$3` id).
+pub(super) const UPDATE_REASONS: &str =
+    "UPDATE approvals SET reasons = $2, updated_at = $1 WHERE id = $3 AND status = 'pending'";

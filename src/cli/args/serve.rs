@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Stop starting orders in one reconcile once the fees charged would pass this amount
     #[arg(long, value_name = "AMOUNT")]
     pub max_fees: Option<String>,
+    /// Apply a plan on its own only while what the state's runs were charged today (UTC, as
+    /// `state history` shows it) plus the plan's estimate stays within this amount; a plan past
+    /// it waits for `cardform approve` [default: no budget]
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_fees_per_day: Option<String>,
     /// Stop starting new work once at least 20 orders finished and more than this share failed
     /// [default: `max_failure_rate` in cardform.toml, else 20%]
     #[arg(long, value_name = "P%")]

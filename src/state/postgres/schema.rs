@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_tombstones.sql"),
     ),
     (7, "money", include_str!("migrations/0007_money.sql")),
+    (
+        8,
+        "approvals",
+        include_str!("migrations/0008_approvals.sql"),
+    ),
 ];
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == SCHEMA_VERSION);
