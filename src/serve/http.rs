@@ -26,9 +26,10 @@ pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 /// The name of the cookie `POST /login` sets.
 pub const SESSION_COOKIE: &str = "cardform_session";
 
-/// Paths answered without the token: liveness, the login form, and the provider's webhook
+/// Paths answered without the token: liveness, the login form, the icon browsers fetch for it
+/// (unanswered, Chromium logs a console error on the login page), and the provider's webhook
 /// (checked by its own API key and envelope).
-const OPEN_PATHS: &[&str] = &["/healthz", "/login", "/webhooks/provider"];
+const OPEN_PATHS: &[&str] = &["/healthz", "/login", "/favicon.ico", "/webhooks/provider"];
 
 /// Every route of `serve`, behind the token where it must be, with the secure headers.
 pub fn router(state: State) -> Router {

@@ -3,13 +3,15 @@ Playwright: no browser download) and checks what a person would see.
 
 Usage: dashboard.py BASE_URL EXPECTED_JSON
   token in CARDFORM_SERVE_TOKEN; Chromium at CARDFORM_CHROMIUM (default /usr/bin/chromium).
-  EXPECTED_JSON: {"cards": N, "charged": "12.50 USDT", "by_status": {"active": N},
-                  "approve": "ID" or null}
+  EXPECTED_JSON: {"cards": N, "charged": "12.50", "currency": "USDT",
+                  "by_status": {"active": N}, "approve": "ID" or null}
+  Amounts are compared as exact decimals (`decimal.Decimal`), never floats.
 Prints one line per check; exits 0 when all pass, 1 on the first failure, 77 when Playwright or
 Chromium is missing (the Rust test then says SKIPPED).
 """
 
 import json
+from decimal import Decimal
 import os
 import sys
 
@@ -60,9 +62,9 @@ def main():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+        page.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text} ({m.location.get('url')})"))
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.method} {r.url}: {r.failure}"))
 
         log_in(page, base, token)
         check(page.context.cookies()[0]["name"] == "cardform_session", "login set the session cookie")
@@ -70,8 +72,9 @@ def main():
         check(page.title() == "cardform", "the dashboard loaded")
         shown = page.inner_text("#cards-total").replace(",", "")
         check(shown == str(expected["cards"]), f"cards shown {shown} = state list's {expected['cards']}")
-        charged = page.inner_text("#charged-total").replace(",", "")
-        check(charged == expected["charged"], f"charged shown {charged!r} = state list's {expected['charged']!r}")
+        amount, _, currency = page.inner_text("#charged-total").replace(",", "").partition(" ")
+        want = (Decimal(expected["charged"]), expected["currency"])
+        check((Decimal(amount), currency) == want, f"charged shown {amount} {currency} = state list's {want}")
         by_status = {k: int(v) for k, v in table(page, "by-status").items()}
         check(by_status == expected["by_status"], f"cards by status {by_status} = state list's")
 
@@ -89,7 +92,7 @@ def main():
 
         page.reload()
         page.wait_for_selector("body[data-loaded=true]")
-        check(not errors, "no console errors, page errors or failed requests: " + "; ".join(errors))
+        check(not errors, "no console errors, page errors or failed requests" + "".join(f"\n  {e}" for e in errors))
         browser.close()
 
 

@@ -98,7 +98,9 @@ function approveButton(a) {
       body: "{}",
       credentials: "same-origin",
     });
-    if (!r.ok) say(`Approving failed: HTTP ${r.status}`, true);
+    // Read to the end: a body left unread is aborted (and reported) when the page goes away.
+    const answer = await r.text();
+    if (!r.ok) say(`Approving failed: HTTP ${r.status} ${answer}`, true);
     await refresh();
   });
   return b;
