@@ -41,8 +41,15 @@ fn listed(env: &Env) -> Listed {
     }
     let text = stdout(&env.cardform(&["state", "list"]).output().unwrap());
     // "N cards, 12.00 USDT charged in total."
-    let line = text.lines().find(|l| l.ends_with("charged in total.")).unwrap();
-    let money = line.split(", ").nth(1).unwrap().trim_end_matches(" charged in total.");
+    let line = text
+        .lines()
+        .find(|l| l.ends_with("charged in total."))
+        .unwrap();
+    let money = line
+        .split(", ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(" charged in total.");
     let (amount, currency) = money.split_once(' ').unwrap();
     Listed {
         total: by_status.values().sum(),
@@ -81,16 +88,27 @@ fn pending(s: &Serve) -> Vec<String> {
 #[test]
 fn metrics_summary_and_the_page_in_chromium_agree_with_state_list_and_approve_works() {
     let env = Env::postgres();
-    let all = [("d-1", "ops"), ("d-2", "ops"), ("d-3", "sales"), ("d-4", "sales")];
+    let all = [
+        ("d-1", "ops"),
+        ("d-2", "ops"),
+        ("d-3", "sales"),
+        ("d-4", "sales"),
+    ];
     env.write("cards/a.yaml", &fleet(&all));
-    let s = serve::start(&env, "dash", &["-f", "cards", "--prune", "--max-prune", "1"]);
+    let s = serve::start(
+        &env,
+        "dash",
+        &["-f", "cards", "--prune", "--max-prune", "1"],
+    );
     s.wait_for("the fleet applied", Duration::from_secs(30), |_| {
         listed(&env).by_status.get("active") == Some(&4)
     });
     // Two cards gone from the files: pruning both is over --max-prune 1, so the plan waits.
     env.write("cards/a.yaml", &fleet(&all[..2]));
     s.post("/api/reconcile", "");
-    s.wait_for("a pending approval", Duration::from_secs(30), |s| !pending(s).is_empty());
+    s.wait_for("a pending approval", Duration::from_secs(30), |s| {
+        !pending(s).is_empty()
+    });
     let approve = pending(&s).remove(0);
     let want = listed(&env);
     assert_eq!(want.total, 4);
@@ -101,19 +119,33 @@ fn metrics_summary_and_the_page_in_chromium_agree_with_state_list_and_approve_wo
         v["cards"]["total"] == 4 && v["live"]["pending_approvals"] == 1
     });
     let summary = s.get("/api/summary").json();
-    assert_eq!(summary["cards"]["charged"].as_str().unwrap().parse::<Decimal>().unwrap(), want.charged);
+    assert_eq!(
+        summary["cards"]["charged"]
+            .as_str()
+            .unwrap()
+            .parse::<Decimal>()
+            .unwrap(),
+        want.charged
+    );
     assert_eq!(summary["currency"], want.currency.as_str());
     assert_eq!(summary["cards"]["by_label"]["team=sales"], 2);
     let runs = summary["runs"].as_array().unwrap();
     assert!(!runs.is_empty(), "{summary}");
-    assert!(runs.iter().all(|r| r["by"].as_str().unwrap().chars().count() <= 3), "{summary}");
+    assert!(
+        runs.iter()
+            .all(|r| r["by"].as_str().unwrap().chars().count() <= 3),
+        "{summary}"
+    );
     let shown = summary.to_string();
     for private in ["person-d-1", "d-3"] {
         assert!(!shown.contains(private), "{private} in {shown}");
     }
 
     let m = metrics(&s);
-    assert_eq!(m[r#"cardform_cards{status="active",product="VISA_USD_STD"}"#], "4");
+    assert_eq!(
+        m[r#"cardform_cards{status="active",product="VISA_USD_STD"}"#],
+        "4"
+    );
     let charged: Decimal = m[&format!(r#"cardform_charged{{currency="{}"}}"#, want.currency)]
         .parse()
         .unwrap();
@@ -145,13 +177,24 @@ fn browser(s: &Serve, want: &Listed, approve: &str) {
         .expect("python3 runs");
     let said = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     if out.status.code() == Some(77) {
-        eprintln!("################################################################################");
-        eprintln!("# SKIPPED: the dashboard in a real browser. {}", said.trim());
+        eprintln!(
+            "################################################################################"
+        );
+        eprintln!(
+            "# SKIPPED: the dashboard in a real browser. {}",
+            said.trim()
+        );
         eprintln!("# Install Debian's chromium and `pip install playwright` (see .ci/run).");
-        eprintln!("################################################################################");
+        eprintln!(
+            "################################################################################"
+        );
         return;
     }
-    assert!(out.status.success(), "the browser check failed:\n{said}\n{}", s.log());
+    assert!(
+        out.status.success(),
+        "the browser check failed:\n{said}\n{}",
+        s.log()
+    );
     eprintln!("{said}");
     // Approving does not start a reconcile by itself (yet): the next one applies the plan.
     s.post("/api/reconcile", "");

@@ -38,7 +38,10 @@ pub fn routes() -> Router<State> {
         )
         .route("/assets/{file}", get(asset))
         // Browsers ask for it on every page, the login form's too (so it is open: see `http`).
-        .route("/favicon.ico", get(|| async { page(ICON, "image/svg+xml") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { page(ICON, "image/svg+xml") }),
+        )
         .route(
             "/api/summary",
             get(move |Extract(shared): Extract<State>| async move {
