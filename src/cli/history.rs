@@ -9,15 +9,21 @@ use crate::render::state as view;
 use crate::state::Store;
 
 pub async fn history(json: bool, global: &Global) -> Result<Outcome, CliError> {
-    let (runs, cur) = session::reading(global, async |store: Option<&Store>| match store {
-        Some(store) => Ok((store.history().await?, store.currency().await?)),
-        None => Ok((Vec::new(), None)),
-    })
-    .await?;
+    let (runs, approvals, cur) =
+        session::reading(global, async |store: Option<&Store>| match store {
+            Some(store) => Ok((
+                store.history().await?,
+                store.approvals().await?,
+                store.currency().await?,
+            )),
+            None => Ok((Vec::new(), Vec::new(), None)),
+        })
+        .await?;
+    let cur = cur.as_deref().unwrap_or_default();
     print(&if json {
-        view::history_json(&runs)
+        view::history_json(&runs, &approvals)
     } else {
-        view::history_human(&runs, global.style, cur.as_deref().unwrap_or_default())
+        view::history_with_approvals(&runs, &approvals, global.style, cur)
     })
 }
 

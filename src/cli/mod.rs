@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+mod approve;
 mod args;
 mod config;
 mod dist;
@@ -196,6 +197,7 @@ async fn run(command: Command, global: &Global) -> Result<Outcome, CliError> {
         }
         Command::Sandbox(a) => sandbox::run(&a).await,
         Command::Serve(a) => serve::run(&a, global).await,
+        Command::Approve(a) => approve::run(&a, global).await,
         Command::Products { json } => products(json, global).await,
         Command::Config { json } => config::run(json, global),
         Command::Completions { shell } => {

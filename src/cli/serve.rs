@@ -110,10 +110,7 @@ impl Settings {
             prune: args.prune,
             max_prune: global.max_prune(args.max_prune.as_deref())?.0,
             max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
-            max_fees_per_day: parse_amount(
-                "--max-fees-per-day",
-                args.max_fees_per_day.as_deref(),
-            )?,
+            max_fees_per_day: parse_amount("--max-fees-per-day", args.max_fees_per_day.as_deref())?,
             max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
             parallelism: global.parallelism(args.parallelism, rate)?.0,
             lock_request: super::who::lock_request(),

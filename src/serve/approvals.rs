@@ -99,7 +99,10 @@ fn error(status: StatusCode, message: &str) -> Response {
 /// State could not answer: logged in full, answered without detail.
 fn failed(e: &StateError) -> Response {
     tracing::error!(target: "cardform::serve", error = %e, "approvals: state failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "state could not be read or written")
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "state could not be read or written",
+    )
 }
 
 #[cfg(test)]
@@ -110,7 +113,10 @@ mod tests {
     fn the_body_names_the_approver_or_the_default_does() {
         assert_eq!(approver(b"").unwrap(), "api");
         assert_eq!(approver(b"{}").unwrap(), "api");
-        assert_eq!(approver(br#"{"by": " ops-oncall "}"#).unwrap(), "ops-oncall");
+        assert_eq!(
+            approver(br#"{"by": " ops-oncall "}"#).unwrap(),
+            "ops-oncall"
+        );
         assert!(approver(br#"{"by": ""}"#).is_err());
         assert!(approver(br#"{"by": "a\u001bb"}"#).is_err());
         assert!(approver(br#"{"who": "x"}"#).is_err());

@@ -39,9 +39,6 @@ pub fn router(state: State) -> Router {
         .route("/api/reconcile", post(reconcile))
         .route("/login", get(login_form).post(login));
     // PARTS: each part's `routes()` is merged here as its branch lands:
-    //   .merge(crate::serve::approvals::routes())
-    //   .merge(crate::serve::dashboard::routes())
-    //   .merge(crate::serve::metrics::routes())
     let parts: Router<State> = Router::new()
         .merge(crate::serve::approvals::routes())
         .merge(crate::serve::dashboard::routes())

@@ -154,7 +154,10 @@ pub fn facts_at(history: &[RunRecord], approvals: &[Approval], now: jiff::Timest
         .unwrap_or(now);
     let charged_today = history
         .iter()
-        .filter(|r| r.at.parse::<jiff::Timestamp>().is_ok_and(|at| at >= midnight))
+        .filter(|r| {
+            r.at.parse::<jiff::Timestamp>()
+                .is_ok_and(|at| at >= midnight)
+        })
         .filter_map(|r| r.charged)
         .sum();
     let last_brake = history.iter().rev().find(|r| braked(r)).map(|r| r.serial);

@@ -71,9 +71,21 @@ fn prunes_within_the_limit_apply_and_over_it_wait() {
     );
     // The default limit is a share of the fleet: 10 %.
     let share = Policy::default();
-    assert!(reasons(&doc(&[(ActionKind::Prune, 1)], 10, "0", "0"), &share, &Facts::default()).is_empty());
+    assert!(
+        reasons(
+            &doc(&[(ActionKind::Prune, 1)], 10, "0", "0"),
+            &share,
+            &Facts::default()
+        )
+        .is_empty()
+    );
     assert_eq!(
-        reasons(&doc(&[(ActionKind::Prune, 2)], 10, "0", "0"), &share, &Facts::default()).len(),
+        reasons(
+            &doc(&[(ActionKind::Prune, 2)], 10, "0", "0"),
+            &share,
+            &Facts::default()
+        )
+        .len(),
         1
     );
 }
@@ -86,8 +98,18 @@ fn the_day_budget_counts_what_today_charged_and_what_the_plan_will() {
     };
     let history = [
         // Yesterday's money is yesterday's budget.
-        run(1, "2026-12-07T23:59:59Z", Some("100.00"), serde_json::json!({})),
-        run(2, "2026-12-08T00:00:01Z", Some("6.00"), serde_json::json!({})),
+        run(
+            1,
+            "2026-12-07T23:59:59Z",
+            Some("100.00"),
+            serde_json::json!({}),
+        ),
+        run(
+            2,
+            "2026-12-08T00:00:01Z",
+            Some("6.00"),
+            serde_json::json!({}),
+        ),
     ];
     let facts = facts_at(&history, &[], now());
     assert_eq!(facts.charged_today, dec("6.00"));
@@ -96,7 +118,10 @@ fn the_day_budget_counts_what_today_charged_and_what_the_plan_will() {
     let over = doc(&[(ActionKind::Issue, 3)], 0, "4.01", "4.01");
     assert_eq!(
         reasons(&over, &policy, &facts),
-        vec!["charged 6.00 today and 4.01 planned: 10.01 USD, over --max-fees-per-day 10.00".to_owned()]
+        vec![
+            "charged 6.00 today and 4.01 planned: 10.01 USD, over --max-fees-per-day 10.00"
+                .to_owned()
+        ]
     );
 }
 
@@ -106,7 +131,12 @@ fn a_brake_holds_until_an_approval_given_after_it() {
     let history = [
         run(1, "2026-12-08T01:00:00Z", None, serde_json::json!({})),
         run(2, "2026-12-08T02:00:00Z", None, stopped),
-        run(3, "2026-12-08T03:00:00Z", None, serde_json::json!({"stopped": "the canary failed"})),
+        run(
+            3,
+            "2026-12-08T03:00:00Z",
+            None,
+            serde_json::json!({"stopped": "the canary failed"}),
+        ),
     ];
     assert_eq!(facts_at(&history, &[], now()).braked, Some(2));
     let approval = |serial| Approval {
@@ -125,8 +155,18 @@ fn a_brake_holds_until_an_approval_given_after_it() {
     assert_eq!(facts_at(&history, &[approval(1)], now()).braked, Some(2));
     assert_eq!(facts_at(&history, &[approval(2)], now()).braked, None);
     let plan = doc(&[(ActionKind::Issue, 1)], 0, "1", "1");
-    let why = reasons(&plan, &Policy::default(), &Facts { braked: Some(2), ..Default::default() });
-    assert!(why[0].starts_with("run 2 stopped on --max-failure-rate"), "{why:?}");
+    let why = reasons(
+        &plan,
+        &Policy::default(),
+        &Facts {
+            braked: Some(2),
+            ..Default::default()
+        },
+    );
+    assert!(
+        why[0].starts_with("run 2 stopped on --max-failure-rate"),
+        "{why:?}"
+    );
 }
 
 #[test]

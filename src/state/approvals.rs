@@ -315,9 +315,13 @@ impl Store {
         let unknown = || StateError::NotFound(format!("approval {id}"));
         let key = row_id(id).ok_or_else(unknown)?;
         let at = now();
-        let done: bool = approval_write!(self, |conn, rows| rows::approve(conn, key, by, &at)
-            .await?)?;
-        let found = self.approvals().await?.into_iter().find(|a| a.id == key.to_string());
+        let done: bool =
+            approval_write!(self, |conn, rows| rows::approve(conn, key, by, &at).await?)?;
+        let found = self
+            .approvals()
+            .await?
+            .into_iter()
+            .find(|a| a.id == key.to_string());
         match found {
             None => Err(unknown()),
             Some(a) if done => Ok(a),
@@ -334,8 +338,10 @@ impl Store {
             return Ok(false);
         };
         let (at, serial) = (now(), codec::serial_i64(serial)?);
-        approval_write!(self, |conn, rows| rows::mark_applied(conn, &at, serial, key)
-            .await?)
+        approval_write!(self, |conn, rows| rows::mark_applied(
+            conn, &at, serial, key
+        )
+        .await?)
     }
 
     /// Brings the reasons of pending approval `id` up to date (the same plan, waiting for other
@@ -347,7 +353,9 @@ impl Store {
         let at = now();
         let text = serde_json::to_string(reasons)
             .map_err(|e| StateError::Database(format!("approval reasons: {e}")))?;
-        approval_write!(self, |conn, rows| rows::update_reasons(conn, &at, &text, key)
-            .await?)
+        approval_write!(self, |conn, rows| rows::update_reasons(
+            conn, &at, &text, key
+        )
+        .await?)
     }
 }

@@ -3,6 +3,7 @@
 //! PostgreSQL, a real throwaway server (`pg`).
 
 mod cli_apply;
+mod cli_approvals;
 mod cli_audit;
 mod cli_bindings;
 mod cli_config;

@@ -2,6 +2,7 @@
 //! into plain typed settings first.
 
 mod apply;
+mod approve;
 mod sandbox;
 mod serve;
 mod state;
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 pub use apply::{ApplyArgs, PlanArgs};
+pub use approve::ApproveArgs;
 pub use sandbox::{CompletedAtArg, LimitShape, RefundArg, SandboxArgs};
 pub use serve::ServeArgs;
 pub use state::{
@@ -157,6 +159,12 @@ pub enum Command {
         after_help = "Examples:\n  CARDFORM_SERVE_TOKEN=... cardform serve --listen 0.0.0.0:8080 -f cards/ --state postgres://db/cards\n  cardform serve -f cards/ --interval 10m --drain-timeout 60s\n\nCARDFORM_SERVE_TOKEN (at least 16 characters) is required: every route but /healthz, /login\nand the provider's webhook wants it as `Authorization: Bearer TOKEN` or the login cookie.\nRun several replicas on one PostgreSQL state: one leads, the others stand by.\nSIGTERM stops starting orders, lets those in flight finish (--drain-timeout), exits 0."
     )]
     Serve(ServeArgs),
+    /// Approve a plan `cardform serve` holds back (outside its policy), or list them with --list
+    #[command(
+        visible_alias = "approvals",
+        after_help = "Examples:\n  cardform approve --list\n  cardform approve 7 --by alice\n\nThe next reconcile applies the approved plan only if it plans the same changes again;\notherwise the approval is superseded and the new plan waits."
+    )]
+    Approve(ApproveArgs),
     /// Run the built-in provider stand-in on loopback
     #[command(
         after_help = "Examples:\n  cardform sandbox --listen 127.0.0.1:8080 --order-latency 2s --rate-limit 100\n  cardform sandbox --rate-limit 50 --rate-limit-shape fixed"

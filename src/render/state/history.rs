@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::tables::table;
 use super::{Style, amount, money};
-use crate::state::RunRecord;
+use crate::state::{Approval, RunRecord};
 
 /// What a run's summary says, as "issued 3, failed 1".
 fn summary_text(summary: &serde_json::Value) -> String {
@@ -59,6 +59,10 @@ fn summary_text(summary: &serde_json::Value) -> String {
         && let (Some(from), Some(to)) = (from.as_str(), to.as_str())
     {
         counts.push(format!("moved {from} → {to}"));
+    }
+    // `serve` carried out a plan someone approved.
+    if let Some(id) = summary.get("approval").and_then(|a| a.as_str()) {
+        counts.push(format!("approval {id}"));
     }
     if let Some(e) = summary.get("error").and_then(|e| e.as_str()) {
         counts.push(format!("error: {e}"));
@@ -132,10 +136,37 @@ pub fn history_human(runs: &[RunRecord], style: Style, cur: &str) -> String {
     )
 }
 
-pub fn history_json(runs: &[RunRecord]) -> String {
-    let mut s = serde_json::to_string_pretty(runs).unwrap_or_default();
+/// The runs, oldest first, then one `{"approval": {...}}` per plan that waited for approval
+/// (`serve`), oldest first: none when no plan ever waited, so the runs-only shape of states
+/// without approvals is unchanged.
+pub fn history_json(runs: &[RunRecord], approvals: &[Approval]) -> String {
+    let mut entries: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap_or_default())
+        .collect();
+    entries.extend(
+        approvals
+            .iter()
+            .map(|a| serde_json::json!({ "approval": a })),
+    );
+    let mut s = serde_json::to_string_pretty(&entries).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// [`history_human`], then the plans that waited for approval, when any did.
+pub fn history_with_approvals(
+    runs: &[RunRecord],
+    approvals: &[Approval],
+    style: Style,
+    cur: &str,
+) -> String {
+    let mut text = history_human(runs, style, cur);
+    if let Some(table) = super::approvals_human(approvals, style) {
+        text.push_str("\nPlans that waited for approval (newest first):\n");
+        text.push_str(&table);
+    }
+    text
 }
 
 #[cfg(test)]

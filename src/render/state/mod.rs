@@ -11,6 +11,7 @@
 //! `audit`, `refresh`); this file re-exports them, so callers name `render::state::<fn>` and never
 //! the submodule, and holds the money format they all share.
 
+mod approvals;
 mod audit;
 mod diff;
 mod export;
@@ -22,6 +23,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::Style;
 
+pub use approvals::{approvals_human, approvals_json};
 pub use audit::{audit_csv, audit_json, audit_table};
 pub use diff::{
     ChangedCard, ChangedPerson, ChangedTopup, DiffSide, PeopleDiff, StateDiff, TopupsDiff,
@@ -32,7 +34,7 @@ pub use export::{
     canonical_topups, card_text, export_csv, export_json, export_people_csv, export_topups_csv,
     export_yaml, person_text, topup_text,
 };
-pub use history::{history_human, history_json};
+pub use history::{history_human, history_json, history_with_approvals};
 pub use refresh::{
     drift_line, refresh_human, refresh_only_summary, refreshed_section, shown_updates, update_lines,
 };
