@@ -257,3 +257,48 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     reconcile(&s);
     assert_eq!(approvals(&s).len(), 2);
 }
+
+#[test]
+fn after_a_run_braked_on_the_failure_rate_nothing_applies_until_approved() {
+    let env = Env::with_state(
+        cardform::sandbox::SandboxConfig {
+            fail_products: vec!["MC_EUR_PREMIUM".into()],
+            ..fast_sandbox()
+        },
+        Some(Env::fresh_pg_state()),
+    );
+    let mut yaml = String::from("version: 1\ncards:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!(
+            "  - {{key: p-{i:02}, external_user_id: u-{i:02}, product_code: MC_EUR_PREMIUM}}\n"
+        ));
+    }
+    env.write("cards/a.yaml", &yaml);
+    let s = serve::start(&env, "brake", &["-f", "cards", "--interval", "1h"]);
+    reconciled(&s, 1);
+    let history: Vec<serde_json::Value> = serde_json::from_str(&stdout(
+        &env.cardform(&["state", "history", "--json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let stopped = history[0]["summary"]["stopped"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(stopped.contains("--max-failure-rate"), "{history:?}");
+
+    // The re-plan (new attempts for the failed cards) waits: the brake holds until approved.
+    let sent = orders(&env);
+    reconcile(&s);
+    assert_eq!(orders(&env), sent, "nothing is sent after a brake");
+    let waiting = approvals(&s);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let reason = waiting[0]["reasons"][0].as_str().unwrap();
+    assert!(reason.contains("stopped on --max-failure-rate"), "{reason}");
+
+    let id = waiting[0]["id"].as_str().unwrap().to_owned();
+    assert_success(&env.cardform(&["approve", &id]).output().unwrap());
+    reconcile(&s);
+    assert!(orders(&env) > sent, "the approved plan is applied");
+    assert_eq!(approvals(&s)[0]["status"], "applied");
+}

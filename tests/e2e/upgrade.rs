@@ -161,12 +161,6 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
     assert_same_facts(&env);
 
     // Lineage and keys survived: re-applying sends no mutation and charges nothing.
-    // The fixture's sandbox listened on another port: the state moves to this one, recorded.
-    let out = env
-        .cardform(&["state", "replace-provider", "--auto-approve"])
-        .output()
-        .unwrap();
-    assert_success(&out);
     let before = env.inspect();
     let out = env
         .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
@@ -189,12 +183,6 @@ fn init_upgrade_keeps_every_fact_and_sends_nothing() {
 #[test]
 fn the_first_writing_command_upgrades_in_place_and_says_so() {
     let (env, _world) = old_state_env();
-    // The fixture's sandbox listened on another port: the state moves to this one, recorded.
-    let out = env
-        .cardform(&["state", "replace-provider", "--auto-approve"])
-        .output()
-        .unwrap();
-    assert_success(&out);
     let before = env.inspect();
     let out = env
         .cardform(&["apply", "-f", "cards.yaml", "--auto-approve"])
