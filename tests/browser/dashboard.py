@@ -2,7 +2,8 @@
 Playwright: no browser download) and checks what a person would see.
 
 Usage: dashboard.py BASE_URL EXPECTED_JSON
-  token in CARDFORM_SERVE_TOKEN; Chromium at CARDFORM_CHROMIUM (default /usr/bin/chromium).
+  token in CARDFORM_SERVE_TOKEN; Chromium at CARDFORM_CHROMIUM (default /usr/bin/chromium);
+  CARDFORM_SCREENSHOT=FILE.png keeps a picture of the page at the end.
   EXPECTED_JSON: {"cards": N, "charged": "12.50", "currency": "USDT",
                   "by_status": {"active": N}, "approve": "ID" or null}
   Amounts are compared as exact decimals (`decimal.Decimal`), never floats.
@@ -92,6 +93,8 @@ def main():
 
         page.reload()
         page.wait_for_selector("body[data-loaded=true]")
+        if os.environ.get("CARDFORM_SCREENSHOT"):
+            page.screenshot(path=os.environ["CARDFORM_SCREENSHOT"], full_page=True)
         check(not errors, "no console errors, page errors or failed requests" + "".join(f"\n  {e}" for e in errors))
         browser.close()
 

@@ -160,18 +160,45 @@ fn run_view(r: &RunRecord) -> RunView {
     }
 }
 
-/// `cardform state rm web-1 --force` → `state rm`: at most two words after the program, and
-/// none that is a flag or looks like a value (a path, a key with digits or punctuation).
+/// cardform's commands as `cardform --help` lists them, and those with commands of their own. A
+/// run's command line is shown as its command only (`state rm`, `serve`), never its arguments;
+/// a command missing here shows as nothing, which is safe.
+const COMMANDS: &[&str] = &[
+    "init",
+    "validate",
+    "plan",
+    "apply",
+    "show",
+    "state",
+    "workspace",
+    "import",
+    "refresh",
+    "force-unlock",
+    "products",
+    "config",
+    "serve",
+    "approve",
+    "sandbox",
+];
+const GROUPS: &[&str] = &["state", "workspace"];
+
+/// `cardform --state prod state rm web-1 --force` → `state rm`: the first word that is one of
+/// cardform's commands, with the next word when that command has commands of its own.
 fn subcommand(command: &str) -> String {
-    command
-        .split_whitespace()
-        .skip(1)
-        .take_while(|w| {
-            w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
-        })
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut words = command.split_whitespace().skip(1);
+    let Some(first) = words.find(|w| COMMANDS.contains(w)) else {
+        return String::new();
+    };
+    match words.next() {
+        Some(next)
+            if GROUPS.contains(&first)
+                && !next.starts_with('-')
+                && next.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+        {
+            format!("{first} {next}")
+        }
+        _ => first.to_owned(),
+    }
 }
 
 #[cfg(test)]

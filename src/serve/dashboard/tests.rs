@@ -191,6 +191,12 @@ fn initials_and_subcommands() {
     assert_eq!(initials("a-b-c-d"), "ABC");
     assert_eq!(initials(""), "?");
     assert_eq!(subcommand_for_test("cardform plan"), "plan");
-    assert_eq!(subcommand_for_test("cardform --state x apply"), "");
+    assert_eq!(
+        subcommand_for_test("cardform --state postgres://db/x serve --listen 127.0.0.1:1 -f cards"),
+        "serve"
+    );
     assert_eq!(subcommand_for_test("cardform import card-7 id"), "import");
+    assert_eq!(subcommand_for_test("cardform state rm web-1"), "state rm");
+    assert_eq!(subcommand_for_test("cardform -v state --json"), "state");
+    assert_eq!(subcommand_for_test("cardform frobnicate apply-me"), "");
 }
