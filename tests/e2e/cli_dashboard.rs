@@ -40,17 +40,17 @@ fn listed(env: &Env) -> Listed {
             .or_default() += 1;
     }
     let text = stdout(&env.cardform(&["state", "list"]).output().unwrap());
-    // "N cards, 12.00 USDT charged in total."
-    let line = text
-        .lines()
-        .find(|l| l.ends_with("charged in total."))
-        .unwrap();
-    let money = line
-        .split(", ")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(" charged in total.");
-    let (amount, currency) = money.split_once(' ').unwrap();
+    // "N cards, 12.00 USDT charged in total." (none before the first card)
+    let (amount, currency) = match text.lines().find(|l| l.ends_with("charged in total.")) {
+        Some(line) => {
+            let money = line.split(", ").nth(1).unwrap();
+            money
+                .trim_end_matches(" charged in total.")
+                .split_once(' ')
+                .unwrap()
+        }
+        None => ("0", ""),
+    };
     Listed {
         total: by_status.values().sum(),
         by_status,
