@@ -18,7 +18,7 @@ mod stats;
 
 pub use error::ClientError;
 pub use retry::{BACKOFF_CAP, Jitter, RETRY_AFTER_CAP};
-pub use stats::ClientStats;
+pub use stats::{CallResult, ClientStats};
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -429,7 +429,7 @@ impl Client {
                 send.await
             }
         };
-        let resp = sent.map_err(|e| self.transport_failure(e, path, attempt, started))?;
+        let resp = sent.map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
         inner.reached.store(true, Ordering::Relaxed);
         let status = resp.status();
         let retry_after = retry_after(resp.headers());
@@ -437,7 +437,7 @@ impl Client {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| self.transport_failure(e, path, attempt, started))?;
+            .map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
         let code = status.as_u16();
         if status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()
@@ -449,6 +449,7 @@ impl Client {
         }
 
         if status == StatusCode::TOO_MANY_REQUESTS {
+            inner.counters.ended(endpoint, CallResult::RateLimited);
             bump(&inner.counters.rate_limited);
             inner.limiter.on_throttled(slot, retry_after);
             return Err(Failure::Retry {
@@ -461,6 +462,9 @@ impl Client {
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             if status.is_server_error() {
                 bump(&inner.counters.server_errors);
+                inner.counters.ended(endpoint, CallResult::ServerError);
+            } else {
+                inner.counters.ended(endpoint, CallResult::Other);
             }
             return Err(Failure::Retry {
                 reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(&bytes)),
@@ -475,6 +479,7 @@ impl Client {
             Err(_) => log::Answer::Undecodable,
         };
         log::answer(path, attempt, code, started.elapsed(), &answer);
+        inner.counters.ended(endpoint, result_of(status, &decoded));
         match decoded {
             Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
                 bump(&inner.counters.rate_limited);
@@ -523,13 +528,14 @@ impl Client {
     fn transport_failure(
         &self,
         e: reqwest::Error,
-        endpoint: &str,
+        endpoint: Endpoint,
         attempt: u32,
         started: tokio::time::Instant,
     ) -> Failure {
+        let path = endpoint.path();
         // The endpoint is reported separately; the URL could carry userinfo from the config.
         let e = e.without_url();
-        log::no_answer(endpoint, attempt, started.elapsed(), &error_chain(&e));
+        log::no_answer(path, attempt, started.elapsed(), &error_chain(&e));
         let c = &self.inner.counters;
         if e.is_builder() {
             return Failure::Final(ClientError::Fatal(format!(
@@ -538,6 +544,7 @@ impl Client {
             )));
         }
         bump(&c.connection_errors);
+        c.ended(endpoint, CallResult::Transport);
         if e.is_timeout() {
             bump(&c.timeouts);
         }
@@ -650,5 +657,15 @@ fn describe_error_body(bytes: &[u8]) -> String {
     match v.get("error_slug").and_then(Value::as_str) {
         Some(s) if !s.is_empty() => format!(" {s}"),
         _ => String::new(),
+    }
+}
+
+/// How an attempt with an HTTP answer that was not a 429, a 5xx or a 408 ended, for the stats.
+fn result_of(status: StatusCode, decoded: &Result<Decoded, BodyError>) -> CallResult {
+    match decoded {
+        Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => CallResult::RateLimited,
+        Ok(Decoded::Error(_)) => CallResult::ProviderError,
+        Ok(Decoded::Success(_)) if status.is_success() => CallResult::Ok,
+        _ => CallResult::Other,
     }
 }

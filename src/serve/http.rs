@@ -29,9 +29,10 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 /// The name of the cookie `POST /login` sets.
 pub const SESSION_COOKIE: &str = "cardform_session";
 
-/// Paths answered without the token: liveness, the login form, and the provider's webhook
+/// Paths answered without the token: liveness, the login form, the icon browsers fetch for it
+/// (unanswered, Chromium logs a console error on the login page), and the provider's webhook
 /// (checked by its own API key and envelope).
-const OPEN_PATHS: &[&str] = &["/healthz", "/login", "/webhooks/provider"];
+const OPEN_PATHS: &[&str] = &["/healthz", "/login", "/favicon.ico", "/webhooks/provider"];
 
 /// Every route of `serve`, behind the token where it must be, with the secure headers.
 pub fn router(state: State) -> Router {
@@ -41,9 +42,10 @@ pub fn router(state: State) -> Router {
         .route("/api/reconcile", post(reconcile))
         .route("/login", get(login_form).post(login));
     // PARTS: each part's `routes()` is merged here as its branch lands:
-    //   .merge(crate::serve::dashboard::routes())
-    //   .merge(crate::serve::metrics::routes())
-    let parts: Router<State> = Router::new().merge(crate::serve::approvals::routes());
+    let parts: Router<State> = Router::new()
+        .merge(crate::serve::approvals::routes())
+        .merge(crate::serve::dashboard::routes())
+        .merge(crate::serve::metrics::routes());
     // The webhook keeps its own, larger body limit:
     let webhook = crate::serve::webhook::routes().layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
     own.merge(parts)

@@ -14,9 +14,11 @@
 pub mod apply;
 pub mod approvals;
 pub mod counters;
+pub mod dashboard;
 pub mod http;
 pub mod leader;
 pub mod log;
+pub mod metrics;
 pub mod policy;
 pub mod reconcile;
 pub mod webhook;

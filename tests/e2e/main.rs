@@ -7,6 +7,7 @@ mod cli_approvals;
 mod cli_audit;
 mod cli_bindings;
 mod cli_config;
+mod cli_dashboard;
 mod cli_debug_log;
 mod cli_decl_files;
 mod cli_drift;
