@@ -1,8 +1,11 @@
 //! Which provider card id is bound to which card key, for one run (apply's or refresh's): a
 //! card id belongs to one card only, whichever order names it first. Must not read or write
-//! state: the run seeds it from state's cards and it lives as long as the run.
+//! state: the run seeds it from state's cards and it lives as long as the run. Also the per-card
+//! locks under which a settling order writes its card.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 use super::perform::{another_card, not_issued, taken};
 use crate::state::{CardRecord, OrderKind, OrderRecord};
@@ -85,6 +88,39 @@ impl Bindings {
                 bound.fresh.insert(theirs.into());
                 None
             }
+        }
+    }
+}
+
+/// What keeps two orders from mixing up one card.
+pub(super) struct CardGuards {
+    /// Which card ids are bound to which keys: state's, and this run's as it binds them.
+    pub(super) bound: Bindings,
+    /// One lock per card whose record a settling order writes: two orders of one card (its
+    /// top-ups, say) settle one at a time, each adding its charge to the record as it is then.
+    pub(super) card_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl CardGuards {
+    /// The lock of card `key`'s record (see `card_locks`).
+    pub(super) fn lock(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Gives back a lock from [`CardGuards::lock`], forgetting it when no other order of the card
+    /// holds or awaits it (a run over 100,000 cards keeps no lock per card).
+    pub(super) fn unlock(&self, key: &str, lock: Arc<Mutex<()>>) {
+        let mut locks = self
+            .card_locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and this one: clones are only made under this mutex.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(key);
         }
     }
 }

@@ -153,7 +153,7 @@ impl StopFlag {
 /// What every task of a run shares, in parts each owned by one file: the run's identity and
 /// settings (here: store, client, clock, lineage, serial, the part's snapshot, latency model,
 /// events, what it fetches), the money guards and stopping ([`Guards`], here and `outcome`), the
-/// per-card locks and bindings ([`CardGuards`], `perform` and `card`), people and KYC
+/// per-card locks and bindings ([`bindings::CardGuards`], `perform` and `card`), people and KYC
 /// ([`PeopleWork`], `people`) and the reporting (`summary` and `ramp`, `outcome`).
 struct Ctx {
     store: Store,
@@ -168,7 +168,7 @@ struct Ctx {
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
     guards: Guards,
-    cards: CardGuards,
+    cards: bindings::CardGuards,
     people: PeopleWork,
     summary: Mutex<Summary>,
     /// How many changes may be in flight now: slow start, growing as they succeed (across
@@ -184,15 +184,6 @@ struct Guards {
     max_failure_rate: Option<Decimal>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
-}
-
-/// What keeps two orders from mixing up one card.
-struct CardGuards {
-    /// Which card ids are bound to which keys: state's, and this run's as it binds them.
-    bound: perform::Bindings,
-    /// One lock per card whose record a settling order writes: two orders of one card (its
-    /// top-ups, say) settle one at a time, each adding its charge to the record as it is then.
-    card_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// The declared people's forms, and what the run learns of their KYC.
@@ -293,7 +284,7 @@ impl Run {
                 max_failure_rate: options.max_failure_rate,
                 committed_fees: Mutex::new(Decimal::ZERO),
             },
-            cards: CardGuards {
+            cards: bindings::CardGuards {
                 bound,
                 card_locks: Default::default(),
             },
@@ -519,30 +510,6 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
 impl Ctx {
     fn now(&self) -> String {
         now_rfc3339(self.clock.as_ref())
-    }
-
-    /// The lock of card `key`'s record (see `card_locks`).
-    fn card_lock(&self, key: &str) -> Arc<Mutex<()>> {
-        let mut locks = self
-            .cards
-            .card_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        locks.entry(key.to_owned()).or_default().clone()
-    }
-
-    /// Gives back a lock from [`Ctx::card_lock`], forgetting it when no other order of the card
-    /// holds or awaits it (a run over 100,000 cards keeps no lock per card).
-    fn card_lock_done(&self, key: &str, lock: Arc<Mutex<()>>) {
-        let mut locks = self
-            .cards
-            .card_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The map's reference and this one: clones are only made under this mutex.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(key);
-        }
     }
 
     fn jitter(&self) -> f64 {

@@ -177,7 +177,7 @@ impl Ctx {
         // The card as it is now, not as this order found it: another order of the same card may
         // have settled meanwhile, and a top-up changes nothing of the card it must not keep. What
         // the card cost is not ours to add to: the store derives it from the journal.
-        let lock = self.card_lock(&card.key);
+        let lock = self.cards.lock(&card.key);
         let held = lock.lock().await;
         if let Some(now) = self.store.get_card(&card.key).await?
             && order.kind == OrderKind::Topup
@@ -195,7 +195,7 @@ impl Ctx {
             card.charged = now.charged;
         }
         drop(held);
-        self.card_lock_done(&card.key, lock);
+        self.cards.unlock(&card.key, lock);
         if let Some(warning) = unexpected_charge(&order) {
             self.warn_charge(warning).await;
         }

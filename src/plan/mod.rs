@@ -541,7 +541,7 @@ fn decide(
         let (attempt, reason) = comeback(card, state);
         return Some(action(Change::Issue { after: after() }, reason, attempt));
     };
-    let edit = |variant: fn(Edit) -> Change| {
+    let edit = |variant: EditKind| {
         variant(Edit {
             before: Box::new(Attributes::from_record(record)),
             after: after(),
@@ -597,7 +597,7 @@ fn decide(
 
     let actual = phase_status(record.phase);
     let labels_differ = record.labels != card.labels;
-    let kind_reason: Option<(fn(Edit) -> Change, _)> = match (actual, card.status) {
+    let kind_reason: Option<(EditKind, _)> = match (actual, card.status) {
         (DesiredStatus::Active, DesiredStatus::Frozen) => {
             Some((Change::Freeze, "declared frozen, card is active"))
         }
@@ -693,6 +693,9 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
         change: Change::Freeze(Edit { before, after }),
     })
 }
+
+/// Which change of a card in state an [`Edit`] is (`Change::Freeze`, ...).
+type EditKind = fn(Edit) -> Change;
 
 /// The status a recorded card is in, in declaration terms.
 fn phase_status(phase: CardPhase) -> DesiredStatus {
