@@ -564,7 +564,7 @@ fn saved_plan_forms(
         .plan
         .actions
         .iter()
-        .any(|a| a.kind == crate::plan::ActionKind::CreateCardholder);
+        .any(|a| a.kind() == crate::plan::ActionKind::CreateCardholder);
     let files: Vec<std::path::PathBuf> = doc.declarations.files.iter().map(Into::into).collect();
     if !creates_cardholders || files.is_empty() {
         return Default::default();

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 
 use super::mutation::CardMutation;
 use super::{Charges, Ctx, Ended, ExecError, keys, slugs};
-use crate::model::{Address, DesiredStatus, ResourceKind};
-use crate::plan::{Action, ActionKind, Attributes};
+use crate::model::{Address, DesiredStatus, Labels};
+use crate::plan::{Action, Attributes, TopupChange};
 use crate::state::{
     CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord, ResourceImage, ResourceRecord,
     TopupRecord,
@@ -20,19 +20,15 @@ impl Ctx {
     pub(super) async fn issue(
         &self,
         action: &Action,
+        after: &Attributes,
         retire: Option<CardRecord>,
     ) -> Result<Ended, ExecError> {
-        let after = action
-            .after
-            .as_ref()
-            .expect("issue actions always carry the declared attributes");
         let mutation = CardMutation::IssueCard(CreateCardRequest {
             product_code: Some(after.product_code.to_string()),
             product_id: None,
             external_user_id: after.external_user_id.to_string(),
             initial_topup_amount: after.initial_topup,
         });
-        let now = self.now();
         let previous = self.snapshot.cards.get(action.key.as_str());
         // A key that left state and is declared again: its own order of this attempt is taken
         // back as it is (never journaled again: the declaration may word the same request
@@ -54,33 +50,7 @@ impl Ctx {
             }
             _ => action.attempt,
         };
-        let mut card = CardRecord {
-            key: action.key.clone(),
-            external_user_id: after.external_user_id.clone(),
-            product_code: after.product_code.clone(),
-            initial_topup: after.initial_topup,
-            desired_status: after.status,
-            labels: after.labels.clone(),
-            card_id: None,
-            phase: CardPhase::Pending,
-            provider_status: None,
-            last4: None,
-            charged: match (&retire, previous, &taken_back) {
-                (None, Some(p), _) => p.charged,
-                (None, None, Some(order)) => self.charged_before_removal(&action.key, order),
-                _ => Decimal::ZERO,
-            },
-            attempt,
-            replaced_by: None,
-            balance: None,
-            // A card taken back was created when its issue order was journaled.
-            created_at: previous
-                .filter(|_| retire.is_none())
-                .map(|p| p.created_at.clone())
-                .or_else(|| taken_back.as_ref().map(|o| o.created_at.as_str().into()))
-                .unwrap_or(now.as_str().into()),
-            updated_at: now.into(),
-        };
+        let mut card = self.pending_card(action, after, attempt, retire.is_some(), &taken_back);
         // Journal first: the order and the pending card are durable before anything is sent.
         let order = match taken_back {
             Some(order) => order,
@@ -103,6 +73,47 @@ impl Ctx {
         self.store.record_batch(self.serial, &items).await?;
         let ended = self.perform(order, &mutation, &mut card).await?;
         self.after_issue(ended, &mut card, retire).await
+    }
+
+    /// The pending record of the card `action` issues under `attempt`: a card taken back keeps
+    /// what it cost and when it was created, a replacement starts afresh.
+    fn pending_card(
+        &self,
+        action: &Action,
+        after: &Attributes,
+        attempt: u32,
+        replaces: bool,
+        taken_back: &Option<OrderRecord>,
+    ) -> CardRecord {
+        let now = self.now();
+        let previous = self.snapshot.cards.get(action.key.as_str());
+        CardRecord {
+            key: action.key.clone(),
+            external_user_id: after.external_user_id.clone(),
+            product_code: after.product_code.clone(),
+            initial_topup: after.initial_topup,
+            desired_status: after.status,
+            labels: after.labels.clone(),
+            card_id: None,
+            phase: CardPhase::Pending,
+            provider_status: None,
+            last4: None,
+            charged: match (replaces, previous, taken_back) {
+                (false, Some(p), _) => p.charged,
+                (false, None, Some(order)) => self.charged_before_removal(&action.key, order),
+                _ => Decimal::ZERO,
+            },
+            attempt,
+            replaced_by: None,
+            balance: None,
+            // A card taken back was created when its issue order was journaled.
+            created_at: previous
+                .filter(|_| !replaces)
+                .map(|p| p.created_at.clone())
+                .or_else(|| taken_back.as_ref().map(|o| o.created_at.as_str().into()))
+                .unwrap_or(now.as_str().into()),
+            updated_at: now.into(),
+        }
     }
 
     /// The first attempt from `attempt` on whose idempotency key (`key_of`) the journal holds no
@@ -162,6 +173,7 @@ impl Ctx {
             return Ok(ended);
         };
         if self
+            .people
             .cardholder_forms
             .contains_key(card.external_user_id.as_str())
         {
@@ -179,7 +191,7 @@ impl Ctx {
                 .is_none_or(|u| u == card.external_user_id)
             {
                 // Read already: a top-up of it need not read it again (see `not_theirs`).
-                self.bound.confirm(&card_id);
+                self.cards.bound.confirm(&card_id);
             }
             // Only the last four digits are kept; the PAN and CVV are dropped with `details`.
             card.last4 = details.last4().map(Into::into);
@@ -208,28 +220,36 @@ impl Ctx {
         })
     }
 
-    pub(super) async fn replace(&self, action: &Action) -> Result<Ended, ExecError> {
+    pub(super) async fn replace(
+        &self,
+        action: &Action,
+        after: &Attributes,
+    ) -> Result<Ended, ExecError> {
         let Some(old) = self.snapshot.cards.get(action.key.as_str()).cloned() else {
-            return self.issue(action, None).await;
+            return self.issue(action, after, None).await;
         };
         // The old card keeps its own record under a retired key, pointing at its replacement.
         let mut retired = old.clone();
         retired.key = compact_str::format_compact!("{}~{}", old.key, old.attempt);
         retired.replaced_by = Some(action.key.clone());
         retired.updated_at = self.now().into();
-        self.issue(action, Some(retired)).await
+        self.issue(action, after, Some(retired)).await
     }
 
     /// Every open order of the action's resource, oldest first, each carried to its end under
-    /// its journaled key: never re-created.
-    pub(super) async fn resume(&self, action: &Action) -> Result<Ended, ExecError> {
+    /// its journaled key: never re-created. `after` is the card as declared, if it is.
+    pub(super) async fn resume(
+        &self,
+        action: &Action,
+        after: Option<&Attributes>,
+    ) -> Result<Ended, ExecError> {
         let orders = self.snapshot.open_orders_of(&action.address()).to_vec();
         let mut result = Ended::Done {
             card_id: None,
             charges: Charges::none(),
         };
         for order in orders {
-            let ended = self.resume_order(order, action).await?;
+            let ended = self.resume_order(order, action, after).await?;
             result = match (result, ended) {
                 (
                     Ended::Done { charges: a, .. },
@@ -249,11 +269,16 @@ impl Ctx {
         Ok(result)
     }
 
-    async fn resume_order(&self, order: OrderRecord, action: &Action) -> Result<Ended, ExecError> {
+    async fn resume_order(
+        &self,
+        order: OrderRecord,
+        action: &Action,
+        after: Option<&Attributes>,
+    ) -> Result<Ended, ExecError> {
         let key = order.address.card_key().unwrap_or(&action.key).to_owned();
         let mut card = match self.store.get_card(&key).await? {
             Some(c) => c,
-            None => placeholder_card(&order, action, &self.now()),
+            None => placeholder_card(&order, after, &self.now()),
         };
         let mutation = match CardMutation::from_journal(order.kind, &order.request) {
             Ok(m) => m,
@@ -273,20 +298,20 @@ impl Ctx {
         }
     }
 
-    pub(super) async fn change_status(&self, action: &Action) -> Result<Ended, ExecError> {
+    /// A freeze (`kind`) or an unfreeze of the card, which takes the attributes `after`.
+    pub(super) async fn change_status(
+        &self,
+        action: &Action,
+        kind: OrderKind,
+        after: &Attributes,
+    ) -> Result<Ended, ExecError> {
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Failed {
                 slug: slugs::CARD_NOT_IN_STATE.into(),
                 message: "the card is no longer in state".into(),
             });
         };
-        if let Some(after) = &action.after {
-            apply_attributes(&mut card, after);
-        }
-        let kind = match action.kind {
-            ActionKind::Unfreeze => OrderKind::Unfreeze,
-            _ => OrderKind::Freeze,
-        };
+        apply_attributes(&mut card, after);
         self.status_order(&mut card, kind).await
     }
 
@@ -338,11 +363,14 @@ impl Ctx {
     /// A declared top-up: journaled under a key of (lineage, card, id, attempt), sent, tracked to
     /// `completed` or `failed`; its real charge is the card's too. The card is read now, not at
     /// plan time: one issued earlier in this run has its id by then.
-    pub(super) async fn topup(&self, action: &Action) -> Result<Ended, ExecError> {
+    pub(super) async fn topup(
+        &self,
+        action: &Action,
+        topup: &TopupChange,
+    ) -> Result<Ended, ExecError> {
         let address = action.address();
-        let (Some(card_key), Some(id), Some(amount)) =
-            (address.card_key(), address.topup_id(), action.amount())
-        else {
+        let amount = topup.amount;
+        let (Some(card_key), Some(id)) = (address.card_key(), address.topup_id()) else {
             return Ok(Ended::Failed {
                 slug: slugs::JOURNAL_CORRUPT.into(),
                 message: format!("{address} is not a top-up the plan can send"),
@@ -379,7 +407,7 @@ impl Ctx {
                 card: card_key.to_owned(),
                 id: id.to_owned(),
                 amount,
-                labels: action.labels().clone(),
+                labels: topup.labels.clone(),
                 attempt: action.attempt,
                 phase: OrderPhase::Prepared,
                 charge: None,
@@ -415,13 +443,7 @@ impl Ctx {
 
     /// A declared move: the card, its journal, charges and audit trail take the new key in one
     /// transaction. Nothing is sent; a move whose old key is gone already did its work.
-    pub(super) async fn rename(&self, action: &Action) -> Result<Ended, ExecError> {
-        let Some(to) = action.moved_to() else {
-            return Ok(Ended::Failed {
-                slug: slugs::JOURNAL_CORRUPT.into(),
-                message: "a move action without the key it moves to".into(),
-            });
-        };
+    pub(super) async fn rename(&self, action: &Action, to: &str) -> Result<Ended, ExecError> {
         let card_id = self
             .store
             .get_card(&action.key)
@@ -441,19 +463,19 @@ impl Ctx {
         }
     }
 
-    pub(super) async fn relabel(&self, action: &Action) -> Result<Ended, ExecError> {
-        if action.resource != ResourceKind::Card {
-            return self.relabel_resource(action).await;
-        }
+    /// A card's record takes its declared labels (`after`); nothing is sent.
+    pub(super) async fn relabel(
+        &self,
+        action: &Action,
+        after: &Attributes,
+    ) -> Result<Ended, ExecError> {
         let Some(mut card) = self.store.get_card(&action.key).await? else {
             return Ok(Ended::Done {
                 card_id: None,
                 charges: Charges::none(),
             });
         };
-        if let Some(after) = &action.after {
-            apply_attributes(&mut card, after);
-        }
+        apply_attributes(&mut card, after);
         card.updated_at = self.now().into();
         self.store.put_card(self.serial, &card).await?;
         Ok(Ended::Done {
@@ -470,7 +492,7 @@ impl Ctx {
     /// top-up of a card issued in this run (cards from state are not read again). `Some` of why
     /// the card is not `card`'s. An unreadable card is left to the top-up itself.
     async fn not_theirs(&self, card: &CardRecord, card_id: &str) -> Option<String> {
-        if !self.bound.is_fresh(card_id) {
+        if !self.cards.bound.is_fresh(card_id) {
             return None;
         }
         let seen = self.client.get_card(card_id).await.ok()?;
@@ -490,7 +512,7 @@ impl Ctx {
             .as_deref()
             .filter(|p| *p != card.product_code)
         else {
-            self.bound.confirm(card_id);
+            self.cards.bound.confirm(card_id);
             return None;
         };
         Some(format!(
@@ -500,7 +522,11 @@ impl Ctx {
     }
 
     /// The record of a resource that is not a card takes its declared labels; nothing is sent.
-    async fn relabel_resource(&self, action: &Action) -> Result<Ended, ExecError> {
+    pub(super) async fn relabel_resource(
+        &self,
+        action: &Action,
+        labels: &Labels,
+    ) -> Result<Ended, ExecError> {
         let done = Ended::Done {
             card_id: None,
             charges: Charges::none(),
@@ -508,7 +534,7 @@ impl Ctx {
         let Some(mut record) = self.store.get_resource(&action.address()).await? else {
             return Ok(done);
         };
-        *record.image.labels_mut() = action.labels().clone();
+        *record.image.labels_mut() = labels.clone();
         record.updated_at = self.now();
         self.store.put_resource(self.serial, &record).await?;
         Ok(done)
@@ -522,10 +548,9 @@ fn apply_attributes(card: &mut CardRecord, after: &Attributes) {
 
 /// The record of a card state no longer holds while its order is still open (so the order can be
 /// tracked to the end), rebuilt from the journaled request.
-fn placeholder_card(order: &OrderRecord, action: &Action, now: &str) -> CardRecord {
+fn placeholder_card(order: &OrderRecord, after: Option<&Attributes>, now: &str) -> CardRecord {
     let req: serde_json::Value = serde_json::from_str(&order.request).unwrap_or_default();
     let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
-    let after = action.after.as_ref();
     CardRecord {
         key: order.address.key.as_str().into(),
         external_user_id: s("external_user_id").into(),

@@ -7,15 +7,21 @@
 //! killed at any instant resumes the same orders instead of creating new ones. A change starts
 //! only when the changes it depends on have completed ([`schedule`]).
 //!
-//! `mod.rs` owns the run (scheduling, stopping, accounting); `perform` the mutation path; `card`
-//! what each card action means in mutations.
+//! `mod.rs` owns the run (scheduling, stopping) and dispatches each change on its kind
+//! ([`crate::plan::Change`]), every handler taking its kind's own payload; `outcome` what a
+//! change ended as and the run's account of it; `canary` which changes go first; `perform` the
+//! mutation path, `bindings` which card id is whose; `card` and `people` what each action means
+//! in mutations. [`Ctx`]'s parts, and which file's `impl` uses each, are on its definition.
 
+mod bindings;
+mod canary;
 mod card;
 pub mod declared;
 pub mod events;
 pub mod inbox;
 pub mod keys;
 pub mod mutation;
+mod outcome;
 pub mod parts;
 mod people;
 mod perform;
@@ -32,6 +38,7 @@ pub mod stale;
 
 pub use events::{ChargeWarning, Event, EventSink, FailureGroup, Share, Stage, Summary};
 pub use mutation::{CardMutation, PersonMutation};
+use outcome::{Charges, Ended};
 pub(crate) use perform::settle;
 
 use rust_decimal::Decimal;
@@ -41,7 +48,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::client::Client;
-use crate::plan::{Action, ActionKind};
+use crate::plan::{Action, Change, Edit};
+use crate::state::OrderKind;
 use crate::state::{Snapshot, StateError, Store};
 use crate::wire::{Clock, timestamp::now_rfc3339};
 use poll::LatencyModel;
@@ -149,6 +157,11 @@ impl StopFlag {
     }
 }
 
+/// What every task of a run shares, in parts each owned by one file: the run's identity and
+/// settings (here: store, client, clock, lineage, serial, the part's snapshot, latency model,
+/// events, what it fetches), the money guards and stopping ([`Guards`], here and `outcome`), the
+/// per-card locks and bindings ([`bindings::CardGuards`], `perform` and `card`), people and KYC
+/// ([`PeopleWork`], `people`) and the reporting (`summary` and `ramp`, `outcome`).
 struct Ctx {
     store: Store,
     client: Client,
@@ -158,21 +171,32 @@ struct Ctx {
     snapshot: Snapshot,
     latency: LatencyModel,
     events: EventSink,
-    stop: StopFlag,
-    fail_fast: bool,
     fetch_details: bool,
-    max_fees: Option<Decimal>,
-    max_failure_rate: Option<Decimal>,
     /// Keys the digests of personal request fields in the journal.
     journal_key: [u8; 32],
-    /// Which card ids are bound to which keys: state's, and this run's as it binds them.
-    bound: perform::Bindings,
+    guards: Guards,
+    cards: bindings::CardGuards,
+    people: PeopleWork,
+    summary: Mutex<Summary>,
+    /// How many changes may be in flight now: slow start, growing as they succeed (across
+    /// parts: a run ramps up once).
+    ramp: std::sync::Mutex<ramp::Ramp>,
+    /// See [`ExecOptions::inbox`].
+    inbox: Option<Arc<inbox::Inbox>>,
+}
+
+/// When a run stops starting work: the stop flag, `--fail-fast`, and the money it may spend.
+struct Guards {
+    stop: StopFlag,
+    fail_fast: bool,
+    max_fees: Option<Decimal>,
+    max_failure_rate: Option<Decimal>,
     /// Fees charged so far plus fees committed by started orders (for --max-fees).
     committed_fees: Mutex<Decimal>,
-    /// One lock per card whose record a settling order writes: two orders of one card (its
-    /// top-ups, say) settle one at a time, each adding its charge to the record as it is then.
-    card_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<Mutex<()>>>>,
-    summary: Mutex<Summary>,
+}
+
+/// The declared people's forms, and what the run learns of their KYC.
+struct PeopleWork {
     cardholder_forms: std::collections::BTreeMap<String, crate::wire::CreateCardholderRequest>,
     kyc_wait: Duration,
     subproviders: std::collections::BTreeMap<String, String>,
@@ -183,72 +207,6 @@ struct Ctx {
     parked: std::sync::atomic::AtomicUsize,
     /// Wakes the scheduler when a task parks, so it can start another in its place.
     wake: tokio::sync::Notify,
-    /// How many changes may be in flight now: slow start, growing as they succeed (across
-    /// parts: a run ramps up once).
-    ramp: std::sync::Mutex<ramp::Ramp>,
-    /// See [`ExecOptions::inbox`].
-    inbox: Option<Arc<inbox::Inbox>>,
-}
-
-/// What one action (or one mutation of it) ended as.
-enum Ended {
-    Done {
-        card_id: Option<String>,
-        charges: Charges,
-    },
-    Failed {
-        slug: String,
-        message: String,
-    },
-    /// A card still waiting for its cardholder's KYC when `--kyc-wait` ran out: nothing was
-    /// charged, the next run sends it again.
-    WaitingForKyc {
-        message: String,
-    },
-}
-
-/// What a change was charged, by the run that sent each order: money belongs to the run that
-/// spent it, so a resumed order's charge is reported as the earlier run's, not this one's.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Charges(std::collections::BTreeMap<u64, Decimal>);
-
-impl Charges {
-    fn none() -> Self {
-        Self::default()
-    }
-
-    fn of(sent_serial: u64, charge: Option<Decimal>) -> Self {
-        let mut c = Self::none();
-        if let Some(charge) = charge {
-            c.0.insert(sent_serial, charge);
-        }
-        c
-    }
-
-    fn add(mut self, other: Charges) -> Self {
-        for (serial, charge) in other.0 {
-            *self.0.entry(serial).or_default() += charge;
-        }
-        self
-    }
-
-    fn total(&self) -> Decimal {
-        self.0.values().copied().sum()
-    }
-}
-
-impl Summary {
-    /// Counts what a change cost: this run's money, or, for an order an earlier run sent, that
-    /// run's.
-    fn book(&mut self, serial: u64, charges: Charges) {
-        for (sent, amount) in charges.0 {
-            if sent == serial {
-                self.charged += amount;
-            } else {
-                *self.charged_earlier.entry(sent).or_default() += amount;
-            }
-        }
-    }
 }
 
 impl Ctx {
@@ -256,12 +214,6 @@ impl Ctx {
     fn in_flight_limit(&self, parallelism: usize) -> usize {
         let ramp = self.ramp.lock().unwrap_or_else(|p| p.into_inner());
         ramp.window().min(parallelism)
-    }
-
-    /// [`Summary::book`] for a change that ends without [`Ended::Done`] (a failed order that
-    /// kept some of its charge).
-    async fn book(&self, charges: Charges) {
-        self.summary.lock().await.book(self.serial, charges);
     }
 }
 
@@ -278,7 +230,7 @@ pub async fn execute(
     events: EventSink,
     stop: StopFlag,
 ) -> Result<Summary, ExecError> {
-    let total = actions.iter().filter(|a| a.kind.is_change()).count();
+    let total = actions.iter().filter(|a| a.kind().is_change()).count();
     let mut run = Run::start(
         store, client, clock, serial, &snapshot, total, options, events, stop,
     )
@@ -332,22 +284,28 @@ impl Run {
             snapshot: Snapshot::default(),
             latency: LatencyModel::new(options.initial_latency),
             events,
-            stop,
-            fail_fast: options.fail_fast,
             fetch_details: options.fetch_details,
-            max_fees: options.max_fees,
-            max_failure_rate: options.max_failure_rate,
             journal_key,
-            bound,
-            committed_fees: Mutex::new(Decimal::ZERO),
-            card_locks: Default::default(),
+            guards: Guards {
+                stop,
+                fail_fast: options.fail_fast,
+                max_fees: options.max_fees,
+                max_failure_rate: options.max_failure_rate,
+                committed_fees: Mutex::new(Decimal::ZERO),
+            },
+            cards: bindings::CardGuards {
+                bound,
+                card_locks: Default::default(),
+            },
+            people: PeopleWork {
+                cardholder_forms: options.cardholder_forms,
+                kyc_wait: options.kyc_wait,
+                subproviders: options.subproviders,
+                kyc_learned: Mutex::new(Default::default()),
+                parked: Default::default(),
+                wake: Default::default(),
+            },
             summary: Mutex::new(Summary::default()),
-            cardholder_forms: options.cardholder_forms,
-            kyc_wait: options.kyc_wait,
-            subproviders: options.subproviders,
-            kyc_learned: Mutex::new(Default::default()),
-            parked: Default::default(),
-            wake: Default::default(),
             ramp: std::sync::Mutex::new(ramp::Ramp::new(options.parallelism)),
             inbox: options.inbox,
         });
@@ -368,7 +326,10 @@ impl Run {
         snapshot: Snapshot,
         actions: Vec<Action>,
     ) -> Result<(), ExecError> {
-        let work: Vec<Action> = actions.into_iter().filter(|a| a.kind.is_change()).collect();
+        let work: Vec<Action> = actions
+            .into_iter()
+            .filter(|a| a.kind().is_change())
+            .collect();
         self.fed += work.len();
         // The run reads the cards of its own changes only (what an issue keeps, what a replace
         // retires): the rest of a large state need not stay in memory while it runs.
@@ -400,7 +361,7 @@ impl Run {
         let (canary, rest) = match self.canary {
             Some(n) if !work.is_empty() => {
                 self.canary = None;
-                split_canary(work, n)
+                canary::split_canary(work, n)
             }
             _ => (Vec::new(), work),
         };
@@ -419,8 +380,8 @@ impl Run {
                     s.failed
                 );
                 s.stopped.get_or_insert(why);
-                ctx.stop.halt();
-            } else if !ctx.stop.is_stopped() {
+                ctx.guards.stop.halt();
+            } else if !ctx.guards.stop.is_stopped() {
                 ctx.events.emit(Event::Stage {
                     stage: Stage::Rollout,
                     changes: self.total.saturating_sub(canary_len),
@@ -439,13 +400,13 @@ impl Run {
     /// Whether the run starts nothing new any more (Ctrl-C, `--fail-fast`, the canary or the
     /// brake): the parts not carried out yet need not even be read.
     pub fn is_stopped(&self) -> bool {
-        self.ctx.stop.is_stopped()
+        self.ctx.guards.stop.is_stopped()
     }
 
     /// Stops the run for `why` (kept as the summary's reason): nothing new starts.
     pub async fn halt(&self, why: String) {
         self.ctx.summary.lock().await.stopped.get_or_insert(why);
-        self.ctx.stop.halt();
+        self.ctx.guards.stop.halt();
     }
 
     /// Counts the changes of the parts never carried out as skipped, so the summary accounts
@@ -467,7 +428,7 @@ impl Run {
     /// Ends the run: its summary, also sent as the last event.
     pub async fn finish(self) -> Summary {
         let mut summary = self.ctx.summary.lock().await.clone();
-        summary.interrupted = self.ctx.stop.is_interrupted();
+        summary.interrupted = self.ctx.guards.stop.is_interrupted();
         if !summary.left.is_empty() {
             // What was done is measured against its own estimate, not the whole plan's.
             summary.carried_out = Some(Share {
@@ -492,7 +453,9 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
     let mut tasks = tokio::task::JoinSet::new();
     let mut fatal: Option<ExecError> = None;
     loop {
-        while tasks.len() < ctx.in_flight_limit(parallelism) + ctx.parked.load(Ordering::SeqCst) {
+        while tasks.len()
+            < ctx.in_flight_limit(parallelism) + ctx.people.parked.load(Ordering::SeqCst)
+        {
             let Some((id, action)) = schedule.next_ready() else {
                 break;
             };
@@ -519,7 +482,7 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
         let joined = tokio::select! {
             joined = tasks.join_next() => joined,
             // A task parked for KYC: its slot may take other work now.
-            () = ctx.wake.notified() => continue,
+            () = ctx.people.wake.notified() => continue,
         };
         let Some(joined) = joined else {
             break;
@@ -534,7 +497,7 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
             // A state write failed: nothing new may start, since it could not be journaled.
             Err(e) => {
                 fatal.get_or_insert(e);
-                ctx.stop.fail_fast();
+                ctx.guards.stop.fail_fast();
                 false
             }
         };
@@ -554,98 +517,9 @@ async fn run_schedule(ctx: &Arc<Ctx>, work: Vec<Action>, parallelism: usize) -> 
     fatal
 }
 
-/// The canary of `--canary n`: up to `n` changes that send an order, taken round-robin across
-/// products (a misconfigured product shows in the canary whatever the plan's order), together
-/// with the free, order-less changes they wait for (a new person's user and cardholder, a move),
-/// and the rest. A change that waits for another order is never a canary: its outcome would say
-/// more about that order than about itself.
-fn split_canary(work: Vec<Action>, n: usize) -> (Vec<Action>, Vec<Action>) {
-    // Changes that send no order and cost nothing.
-    let free = |k: ActionKind| {
-        matches!(
-            k,
-            ActionKind::UpdateLabels
-                | ActionKind::Move
-                | ActionKind::Undeclared
-                | ActionKind::CreateUser
-                | ActionKind::CreateCardholder
-        )
-    };
-    let mut at: std::collections::HashMap<crate::model::Address, Vec<usize>> = Default::default();
-    for (i, a) in work.iter().enumerate() {
-        at.entry(a.address()).or_default().push(i);
-    }
-    let deps = |a: &Action| -> Vec<usize> {
-        a.depends_on
-            .iter()
-            .flat_map(|d| at.get(d).into_iter().flatten().copied())
-            .collect()
-    };
-    let mut by_product: std::collections::BTreeMap<&str, std::collections::VecDeque<usize>> =
-        Default::default();
-    for (i, a) in work.iter().enumerate() {
-        if !free(a.kind) && deps(a).iter().all(|&d| free(work[d].kind)) {
-            by_product
-                .entry(a.product_code.as_str())
-                .or_default()
-                .push_back(i);
-        }
-    }
-    let mut chosen = std::collections::BTreeSet::new();
-    let mut taken = 0;
-    while taken < n && by_product.values().any(|q| !q.is_empty()) {
-        for q in by_product.values_mut() {
-            if taken < n
-                && let Some(i) = q.pop_front()
-            {
-                taken += 1;
-                chosen.insert(i);
-                // What it waits for goes first, in the canary too (free changes need no more).
-                let mut stack = deps(&work[i]);
-                while let Some(d) = stack.pop() {
-                    if chosen.insert(d) {
-                        stack.extend(deps(&work[d]));
-                    }
-                }
-            }
-        }
-    }
-    let (mut canary, mut rest) = (Vec::new(), Vec::new());
-    for (i, a) in work.into_iter().enumerate() {
-        if chosen.contains(&i) {
-            canary.push(a);
-        } else {
-            rest.push(a);
-        }
-    }
-    (canary, rest)
-}
-
 impl Ctx {
     fn now(&self) -> String {
         now_rfc3339(self.clock.as_ref())
-    }
-
-    /// The lock of card `key`'s record (see `card_locks`).
-    fn card_lock(&self, key: &str) -> Arc<Mutex<()>> {
-        let mut locks = self
-            .card_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        locks.entry(key.to_owned()).or_default().clone()
-    }
-
-    /// Gives back a lock from [`Ctx::card_lock`], forgetting it when no other order of the card
-    /// holds or awaits it (a run over 100,000 cards keeps no lock per card).
-    fn card_lock_done(&self, key: &str, lock: Arc<Mutex<()>>) {
-        let mut locks = self
-            .card_locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The map's reference and this one: clones are only made under this mutex.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(key);
-        }
     }
 
     fn jitter(&self) -> f64 {
@@ -653,8 +527,8 @@ impl Ctx {
     }
 
     async fn why_not_start(&self, action: &Action) -> Option<String> {
-        if self.stop.is_stopped() {
-            return Some(match self.stop.0.load(Ordering::SeqCst) {
+        if self.guards.stop.is_stopped() {
+            return Some(match self.guards.stop.0.load(Ordering::SeqCst) {
                 INTERRUPTED => "interrupted before it started".into(),
                 HALTED => self
                     .summary
@@ -666,9 +540,9 @@ impl Ctx {
                 _ => "--fail-fast: an earlier card failed".into(),
             });
         }
-        if let (Some(budget), true) = (self.max_fees, action.kind.issues_card()) {
+        if let (Some(budget), true) = (self.guards.max_fees, action.kind().issues_card()) {
             let fee = action.estimate.fee.unwrap_or_default();
-            let mut committed = self.committed_fees.lock().await;
+            let mut committed = self.guards.committed_fees.lock().await;
             if *committed + fee > budget {
                 return Some(format!(
                     "--max-fees {budget}: {} committed, this card's fee {fee} would pass it",
@@ -680,63 +554,29 @@ impl Ctx {
         None
     }
 
-    /// The failure-rate brake: once enough changes finished, too many failures stop new work
-    /// (a misconfigured product costs a handful of failed orders, not thousands).
-    fn brake(&self, s: &mut Summary) {
-        let Some(max) = self.max_failure_rate else {
-            return;
-        };
-        // Changes the provider took part in: a relabel or a move always succeeds and would dilute
-        // the share of failures.
-        let finished = s.issued + s.taken_back + s.changed - s.state_only
-            + s.resumed
-            + s.topped_up
-            + s.people
-            + s.failed;
-        if finished < BRAKE_MIN_FINISHED
-            || Decimal::from(s.failed) <= max * Decimal::from(finished)
-            || s.stopped.is_some()
-        {
-            return;
-        }
-        s.stopped = Some(format!(
-            "{} of {finished} finished changes failed ({}), more than --max-failure-rate {}%: \
-             nothing new was started; orders in flight were tracked to the end",
-            s.failed,
-            crate::plan::percent(s.failed, finished),
-            (max * Decimal::ONE_HUNDRED).normalize()
-        ));
-        self.stop.halt();
-    }
-
-    async fn skip(&self, action: &Action, reason: String) {
-        let mut s = self.summary.lock().await;
-        s.skipped += 1;
-        s.left.add(action.estimate.total());
-        drop(s);
-        self.events.emit(Event::Skipped {
-            key: action.key.to_string(),
-            action: action.kind,
-            reason,
-        });
-    }
-
     /// Carries out one action; `Ok(true)` when it completed (what depends on it may start).
     async fn run_action(self: Arc<Self>, action: Action) -> Result<bool, ExecError> {
-        let carried_out = match action.kind {
-            ActionKind::Issue | ActionKind::Reissue => self.issue(&action, None).await,
-            ActionKind::Replace => self.replace(&action).await,
-            ActionKind::Resume => self.resume(&action).await,
-            ActionKind::Freeze | ActionKind::Unfreeze | ActionKind::Prune => {
-                self.change_status(&action).await
+        let a = &action;
+        let carried_out = match &action.change {
+            Change::Issue { after } | Change::Reissue(Edit { after, .. }) => {
+                self.issue(a, after, None).await
             }
-            ActionKind::UpdateLabels => self.relabel(&action).await,
-            ActionKind::Move => self.rename(&action).await,
-            ActionKind::Topup => self.topup(&action).await,
-            ActionKind::CreateUser | ActionKind::CreateCardholder => {
-                self.create_person(&action).await
+            Change::Replace(e) => self.replace(a, &e.after).await,
+            Change::ResumeCard { after, .. } => self.resume(a, after.as_deref()).await,
+            Change::ResumeTopup => self.resume(a, None).await,
+            Change::Freeze(e) | Change::Prune(e) => {
+                self.change_status(a, OrderKind::Freeze, &e.after).await
             }
-            ActionKind::Undeclared => return Ok(true),
+            Change::Unfreeze(e) => self.change_status(a, OrderKind::Unfreeze, &e.after).await,
+            Change::RelabelCard(e) => self.relabel(a, &e.after).await,
+            Change::RelabelTopup(t) => self.relabel_resource(a, &t.labels).await,
+            Change::RelabelPerson { person, .. } => self.relabel_resource(a, &person.labels).await,
+            Change::Move(m) => self.rename(a, &m.to).await,
+            Change::Topup(t) => self.topup(a, t).await,
+            Change::CreateUser(p) | Change::CreateCardholder(p) => {
+                self.create_person(a, &p.labels).await
+            }
+            Change::UndeclaredCard { .. } | Change::UndeclaredTopup { .. } => return Ok(true),
         };
         let ended = match carried_out {
             Ok(ended) => ended,
@@ -752,133 +592,7 @@ impl Ctx {
             Err(e) => return Err(e),
         };
         let completed = matches!(ended, Ended::Done { .. });
-        let mut s = self.summary.lock().await;
-        match ended {
-            Ended::Done { card_id, charges } => {
-                match action.kind {
-                    ActionKind::Issue
-                        if self
-                            .snapshot
-                            .removed_issue(&action.key, action.attempt)
-                            .is_some() =>
-                    {
-                        s.taken_back += 1
-                    }
-                    ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => s.issued += 1,
-                    ActionKind::Resume => s.resumed += 1,
-                    ActionKind::Topup => s.topped_up += 1,
-                    ActionKind::CreateUser | ActionKind::CreateCardholder => s.people += 1,
-                    ActionKind::UpdateLabels | ActionKind::Move => {
-                        s.changed += 1;
-                        s.state_only += 1;
-                    }
-                    _ => s.changed += 1,
-                }
-                let charge = charges.total();
-                s.book(self.serial, charges);
-                drop(s);
-                self.events.emit(Event::Done {
-                    key: action.key.to_string(),
-                    action: action.kind,
-                    card_id,
-                    charge,
-                });
-            }
-            Ended::WaitingForKyc { message } => {
-                s.waiting_for_kyc += 1;
-                if s.waiting_keys.len() < 5 {
-                    s.waiting_keys.push(action.key.to_string());
-                }
-                drop(s);
-                self.events.emit(Event::Failed {
-                    key: action.key.to_string(),
-                    action: action.kind,
-                    slug: slugs::KYC_PENDING.into(),
-                    message,
-                    hint: slugs::hint(slugs::KYC_PENDING).into(),
-                });
-            }
-            Ended::Failed { slug, message } => {
-                s.failed += 1;
-                let hint = slugs::hint(&slug).to_owned();
-                let g = s.failures.entry(slug.clone()).or_default();
-                g.count += 1;
-                g.hint = hint.clone();
-                if g.keys.len() < 5 {
-                    g.keys.push(action.key.to_string());
-                }
-                self.brake(&mut s);
-                drop(s);
-                if self.fail_fast {
-                    self.stop.fail_fast();
-                }
-                self.events.emit(Event::Failed {
-                    key: action.key.to_string(),
-                    action: action.kind,
-                    slug,
-                    message,
-                    hint,
-                });
-            }
-        }
+        self.report(&action, ended).await;
         Ok(completed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ResourceKind;
-    use crate::plan::Estimate;
-
-    fn change(key: &str, product: &str, kind: ActionKind) -> Action {
-        Action {
-            resource: ResourceKind::Card,
-            key: key.into(),
-            kind,
-            reason: Default::default(),
-            product_code: product.into(),
-            before: None,
-            after: None,
-            attempt: 1,
-            estimate: Estimate::none(),
-            depends_on: Vec::new(),
-            extra: None,
-        }
-    }
-
-    #[test]
-    fn a_canary_takes_the_people_its_cards_wait_for() {
-        let mut work = Vec::new();
-        for i in 0..4 {
-            let mut user = change(&format!("u{i}"), "", ActionKind::CreateUser);
-            user.resource = ResourceKind::User;
-            let mut card = change(&format!("c{i}"), "A", ActionKind::Issue);
-            card.depends_on = vec![user.address()];
-            let mut topup = change(&format!("c{i}:t"), "A", ActionKind::Topup);
-            topup.resource = ResourceKind::Topup;
-            topup.depends_on = vec![card.address()];
-            work.extend([user, card, topup]);
-        }
-        let (canary, rest) = split_canary(work, 2);
-        let keys: Vec<&str> = canary.iter().map(|a| a.key.as_str()).collect();
-        // Two cards, each with its user; never a top-up that waits for an issue order.
-        assert_eq!(keys, ["u0", "c0", "u1", "c1"]);
-        assert_eq!(rest.len(), 8);
-    }
-
-    #[test]
-    fn a_canary_takes_changes_from_every_product_in_turn() {
-        let mut work: Vec<Action> = (0..6)
-            .map(|i| change(&format!("a{i}"), "A", ActionKind::Issue))
-            .collect();
-        work.push(change("b0", "B", ActionKind::Issue));
-        work.push(change("b1", "B", ActionKind::Issue));
-        work.push(change("l0", "B", ActionKind::UpdateLabels));
-        let (canary, rest) = split_canary(work, 3);
-        let keys: Vec<&str> = canary.iter().map(|a| a.key.as_str()).collect();
-        assert_eq!(keys, ["a0", "a1", "b0"], "plan order, both products");
-        assert_eq!(rest.len(), 6);
-        assert!(rest.iter().any(|a| a.key == "l0"), "no order, no canary");
     }
 }

@@ -224,33 +224,8 @@ impl CardMutation {
         let said = |field: &str| o.data.get(field).and_then(|v| v.as_str());
         match self {
             CardMutation::IssueCard(r) => {
-                if let (Some(theirs), Some(ours)) = (said("product_code"), &r.product_code)
-                    && theirs != ours
-                {
-                    return Some(format!(
-                        "order {} is for product {theirs}, not {ours}",
-                        o.order_id
-                    ));
-                }
-                if let Some(theirs) = said("external_user_id").filter(|u| *u != r.external_user_id)
-                {
-                    return Some(format!(
-                        "order {} is for user {theirs}, not {}",
-                        o.order_id, r.external_user_id
-                    ));
-                }
-                let theirs = said(crate::wire::assumed::INITIAL_TOPUP_FIELD)
-                    .map(|a| a.parse::<rust_decimal::Decimal>().ok());
-                if let Some(theirs) = theirs
-                    && theirs != r.initial_topup_amount
-                {
-                    return Some(format!(
-                        "order {} tops up {}, the journal {}",
-                        o.order_id,
-                        theirs.map_or("nothing".into(), |a| a.to_string()),
-                        r.initial_topup_amount
-                            .map_or("nothing".into(), |a| a.to_string())
-                    ));
+                if let Some(why) = issue_mismatch(r, o) {
+                    return Some(why);
                 }
             }
             CardMutation::Topup(r) => {
@@ -282,6 +257,39 @@ impl CardMutation {
         }
         None
     }
+}
+
+/// How an issue order's answer contradicts its request: another product, user or initial top-up.
+fn issue_mismatch(r: &CreateCardRequest, o: &Order) -> Option<String> {
+    let said = |field: &str| o.data.get(field).and_then(|v| v.as_str());
+    if let (Some(theirs), Some(ours)) = (said("product_code"), &r.product_code)
+        && theirs != ours
+    {
+        return Some(format!(
+            "order {} is for product {theirs}, not {ours}",
+            o.order_id
+        ));
+    }
+    if let Some(theirs) = said("external_user_id").filter(|u| *u != r.external_user_id) {
+        return Some(format!(
+            "order {} is for user {theirs}, not {}",
+            o.order_id, r.external_user_id
+        ));
+    }
+    let theirs = said(crate::wire::assumed::INITIAL_TOPUP_FIELD)
+        .map(|a| a.parse::<rust_decimal::Decimal>().ok());
+    if let Some(theirs) = theirs
+        && theirs != r.initial_topup_amount
+    {
+        return Some(format!(
+            "order {} tops up {}, the journal {}",
+            o.order_id,
+            theirs.map_or("nothing".into(), |a| a.to_string()),
+            r.initial_topup_amount
+                .map_or("nothing".into(), |a| a.to_string())
+        ));
+    }
+    None
 }
 
 /// `request` as JSON with each of `personal` replaced by `hmac-sha256:<hex>` over its value.

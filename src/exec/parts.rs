@@ -84,7 +84,7 @@ pub fn fold(
         }
         approved.push(digest(&planned.actions));
         let mut estimate = exec::Share::default();
-        for a in planned.actions.iter().filter(|a| a.kind.is_change()) {
+        for a in planned.actions.iter().filter(|a| a.kind().is_change()) {
             estimate.add(a.estimate.total());
         }
         estimates.push(estimate);

@@ -16,7 +16,7 @@ use super::mutation::{Journaled, PersonAnswer, PersonMutation};
 use super::settles::{PersonOutcome, Settles};
 use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
-use crate::model::{Address, ResourceKind};
+use crate::model::{Address, Labels, ResourceKind};
 use crate::plan::Action;
 use crate::state::{OrderPhase, OrderRecord, ResourceImage, ResourceRecord};
 use crate::wire::error::slug;
@@ -29,7 +29,12 @@ const KYC_RETRY_MAX: Duration = Duration::from_secs(30);
 
 impl Ctx {
     /// Creates the user or cardholder of `action` (or adopts the one the provider has).
-    pub(super) async fn create_person(&self, action: &Action) -> Result<Ended, ExecError> {
+    /// `labels` are the person's own, kept in their record.
+    pub(super) async fn create_person(
+        &self,
+        action: &Action,
+        labels: &Labels,
+    ) -> Result<Ended, ExecError> {
         let address = action.address();
         let mutation = match self.person_mutation(&address) {
             Ok(m) => m,
@@ -51,7 +56,7 @@ impl Ctx {
         let Some(mut image) = ResourceImage::from_order(&prepared) else {
             return Ok(corrupt(format!("{address}: no record for its request")));
         };
-        *image.labels_mut() = action.labels().clone();
+        *image.labels_mut() = labels.clone();
         let record = ResourceRecord {
             created_at: self
                 .snapshot
@@ -85,7 +90,7 @@ impl Ctx {
                 external_user_id: uid.to_owned(),
             }));
         }
-        let Some(form) = self.cardholder_forms.get(uid) else {
+        let Some(form) = self.people.cardholder_forms.get(uid) else {
             return Err(Ended::Failed {
                 slug: slugs::KYC_NOT_DECLARED.into(),
                 message: format!(
@@ -118,7 +123,8 @@ impl Ctx {
         record.settle(&mut order, &outcome, &self.now());
         if order.address.kind == ResourceKind::Cardholder {
             // Known to this run from now on, for the KYC status its cards' answers reveal.
-            self.kyc_learned
+            self.people
+                .kyc_learned
                 .lock()
                 .await
                 .entry(order.address.clone())
@@ -163,28 +169,28 @@ impl Ctx {
         }
         let waited = started.elapsed();
         // A stopped run (Ctrl-C, --fail-fast, the brake) starts nothing new: a retry would be new.
-        if waited >= self.kyc_wait || self.stop.is_stopped() {
+        if waited >= self.people.kyc_wait || self.guards.stop.is_stopped() {
             return Ok(KycWait::TimedOut);
         }
         let backoff = KYC_RETRY_FIRST
             .saturating_mul(1u32 << tries.sent.min(5))
             .min(KYC_RETRY_MAX)
-            .min(self.kyc_wait - waited)
+            .min(self.people.kyc_wait - waited)
             .mul_f64(1.0 + 0.2 * self.jitter().abs());
         tries.sent += 1;
-        self.parked.fetch_add(1, Ordering::SeqCst);
-        self.wake.notify_one();
+        self.people.parked.fetch_add(1, Ordering::SeqCst);
+        self.people.wake.notify_one();
         // In slices, so a stop is noticed within a second rather than after a long backoff, and
         // the wait is told when it is due rather than at the next retry.
         let until = tokio::time::Instant::now() + backoff;
-        while tokio::time::Instant::now() < until && !self.stop.is_stopped() {
+        while tokio::time::Instant::now() < until && !self.guards.stop.is_stopped() {
             self.tell_kyc_wait(key, external_user_id, started.elapsed(), tries);
             tokio::time::sleep_until(
                 until.min(tokio::time::Instant::now() + Duration::from_secs(1)),
             )
             .await;
         }
-        self.parked.fetch_sub(1, Ordering::SeqCst);
+        self.people.parked.fetch_sub(1, Ordering::SeqCst);
         Ok(KycWait::Retry)
     }
 
@@ -210,7 +216,7 @@ impl Ctx {
             key: key.to_owned(),
             external_user_id: external_user_id.to_owned(),
             waited_secs: waited.as_secs(),
-            gives_up_in_secs: self.kyc_wait.saturating_sub(waited).as_secs(),
+            gives_up_in_secs: self.people.kyc_wait.saturating_sub(waited).as_secs(),
         });
     }
 
@@ -223,11 +229,11 @@ impl Ctx {
         product_code: &str,
         status: &str,
     ) -> Result<(), ExecError> {
-        let Some(sub) = self.subproviders.get(product_code) else {
+        let Some(sub) = self.people.subproviders.get(product_code) else {
             return Ok(());
         };
         let holder = Address::cardholder(external_user_id, sub);
-        let mut known = self.kyc_learned.lock().await;
+        let mut known = self.people.kyc_learned.lock().await;
         let in_state = self
             .snapshot
             .resources

@@ -6,8 +6,8 @@
 //! ([`super::settles::Settles`]), shared with a person's create, which is answered at once.
 
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 
+pub(crate) use super::bindings::Bindings;
 use super::events::ChargeWarning;
 use super::mutation::{CardMutation, Journaled};
 use super::people::{KycTries, KycWait};
@@ -80,59 +80,10 @@ impl Ctx {
         card: &mut CardRecord,
     ) -> Result<Ended, ExecError> {
         let first = match order.order_id.clone() {
-            None => {
-                let (started, mut tries) = (tokio::time::Instant::now(), KycTries::default());
-                loop {
-                    let e = match mutation.send(&self.client, &order.idempotency_key).await {
-                        Ok(o) => {
-                            if let Some(why) = self.mismatch(&order, mutation, card, &o) {
-                                return self.refuse_binding(&order, mutation, why).await;
-                            }
-                            self.acknowledge(&mut order, &o, mutation.endpoint())
-                                .await?;
-                            break o;
-                        }
-                        Err(e) => e,
-                    };
-                    let CardMutation::IssueCard(r) = mutation else {
-                        return self.send_failed(order, mutation, card, e).await;
-                    };
-                    // A refusal binds no key at the provider [assumed]: the same key is sent
-                    // again once the cardholder may be ready.
-                    match self
-                        .wait_for_kyc(
-                            &e,
-                            &card.key,
-                            &r.external_user_id,
-                            r.product_code.as_deref().unwrap_or_default(),
-                            started,
-                            &mut tries,
-                        )
-                        .await?
-                    {
-                        KycWait::Retry => continue,
-                        KycWait::NotKyc => return self.send_failed(order, mutation, card, e).await,
-                        KycWait::TimedOut => {
-                            let message = format!(
-                                "{e}; still not ready after waiting {}s (--kyc-wait)",
-                                started.elapsed().as_secs()
-                            );
-                            self.send_failed(order, mutation, card, e).await?;
-                            return Ok(Ended::WaitingForKyc { message });
-                        }
-                        KycWait::Refused(status) => {
-                            self.send_failed(order, mutation, card, e).await?;
-                            return Ok(Ended::Failed {
-                                slug: slugs::KYC_REJECTED.into(),
-                                message: format!(
-                                    "the cardholder of {}: KYC {status}",
-                                    r.external_user_id
-                                ),
-                            });
-                        }
-                    }
-                }
-            }
+            None => match self.send(&mut order, mutation, card).await? {
+                Ok(o) => o,
+                Err(ended) => return Ok(ended),
+            },
             Some(id) => match self
                 .client
                 .call(&CheckOrderRequest { order_id: id }, None)
@@ -150,14 +101,83 @@ impl Ctx {
         // The card id is claimed last, so an answer refused for another reason claims nothing.
         if let Some(why) = self
             .mismatch(&order, mutation, card, &last)
-            .or_else(|| self.bound.refuse(&order, card, &last))
+            .or_else(|| self.cards.bound.refuse(&order, card, &last))
         {
             return self.refuse_binding(&order, mutation, why).await;
         }
+        self.settle_card(order, card, &last).await
+    }
+
+    /// Sends a journaled order never acknowledged, and acknowledges the provider's answer; an
+    /// issue refused because its cardholder is not ready yet is sent again (under the same key)
+    /// until `--kyc-wait` runs out. `Err` of how the change ended when no order came of it.
+    async fn send(
+        &self,
+        order: &mut OrderRecord,
+        mutation: &CardMutation,
+        card: &mut CardRecord,
+    ) -> Result<Result<Order, Ended>, ExecError> {
+        let (started, mut tries) = (tokio::time::Instant::now(), KycTries::default());
+        loop {
+            let e = match mutation.send(&self.client, &order.idempotency_key).await {
+                Ok(o) => {
+                    if let Some(why) = self.mismatch(order, mutation, card, &o) {
+                        return self.refuse_binding(order, mutation, why).await.map(Err);
+                    }
+                    self.acknowledge(order, &o, mutation.endpoint()).await?;
+                    return Ok(Ok(o));
+                }
+                Err(e) => e,
+            };
+            let order = order.clone();
+            let CardMutation::IssueCard(r) = mutation else {
+                return self.send_failed(order, mutation, card, e).await.map(Err);
+            };
+            // A refusal binds no key at the provider [assumed]: the same key is sent
+            // again once the cardholder may be ready.
+            let wait = self
+                .wait_for_kyc(
+                    &e,
+                    &card.key,
+                    &r.external_user_id,
+                    r.product_code.as_deref().unwrap_or_default(),
+                    started,
+                    &mut tries,
+                )
+                .await?;
+            let ended = match wait {
+                KycWait::Retry => continue,
+                KycWait::NotKyc => {
+                    return self.send_failed(order, mutation, card, e).await.map(Err);
+                }
+                KycWait::TimedOut => Ended::WaitingForKyc {
+                    message: format!(
+                        "{e}; still not ready after waiting {}s (--kyc-wait)",
+                        started.elapsed().as_secs()
+                    ),
+                },
+                KycWait::Refused(status) => Ended::Failed {
+                    slug: slugs::KYC_REJECTED.into(),
+                    message: format!("the cardholder of {}: KYC {status}", r.external_user_id),
+                },
+            };
+            self.send_failed(order, mutation, card, e).await?;
+            return Ok(Err(ended));
+        }
+    }
+
+    /// Settles a terminal order and its card in one transaction, under the card's lock, and
+    /// says what it cost.
+    async fn settle_card(
+        &self,
+        mut order: OrderRecord,
+        card: &mut CardRecord,
+        last: &Order,
+    ) -> Result<Ended, ExecError> {
         // The card as it is now, not as this order found it: another order of the same card may
         // have settled meanwhile, and a top-up changes nothing of the card it must not keep. What
         // the card cost is not ours to add to: the store derives it from the journal.
-        let lock = self.card_lock(&card.key);
+        let lock = self.cards.lock(&card.key);
         let held = lock.lock().await;
         if let Some(now) = self.store.get_card(&card.key).await?
             && order.kind == OrderKind::Topup
@@ -166,7 +186,7 @@ impl Ctx {
         }
         let now = self.now();
         card.updated_at = now.as_str().into();
-        card.settle(&mut order, &last, &now);
+        card.settle(&mut order, last, &now);
         self.store
             .record(self.serial, Some(&order), Some(card))
             .await?;
@@ -175,7 +195,7 @@ impl Ctx {
             card.charged = now.charged;
         }
         drop(held);
-        self.card_lock_done(&card.key, lock);
+        self.cards.unlock(&card.key, lock);
         if let Some(warning) = unexpected_charge(&order) {
             self.warn_charge(warning).await;
         }
@@ -222,7 +242,11 @@ impl Ctx {
             return None;
         }
         let theirs = o.card_id.as_deref()?;
-        let other = self.bound.bound_to(theirs).filter(|key| *key != card.key)?;
+        let other = self
+            .cards
+            .bound
+            .bound_to(theirs)
+            .filter(|key| *key != card.key)?;
         Some(taken(o, theirs, &other))
     }
 
@@ -377,91 +401,10 @@ impl Ctx {
 const WEBHOOK_WAIT_FACTOR: u32 = 3;
 const WEBHOOK_WAIT_FLOOR: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Provider card id → the key it is bound to, for one run (apply's or refresh's): every card in
-/// state as the run started, and every card the run bound since. A card id is bound to one card
-/// only, so a bind checks and inserts under this one lock ([`Bindings::refuse`]): two orders
-/// that name the same card id cannot both bind it, whichever finishes first.
-#[derive(Default)]
-pub(crate) struct Bindings(std::sync::Mutex<Bound>);
-
-/// What [`Bindings`] guards.
-#[derive(Default)]
-struct Bound {
-    /// Card id → key.
-    keys: HashMap<compact_str::CompactString, compact_str::CompactString>,
-    /// The card ids bound by this run (not read from state): an answer told us whose they are,
-    /// and nothing else has confirmed it yet.
-    fresh: std::collections::HashSet<compact_str::CompactString>,
-}
-
-impl Bindings {
-    /// The bindings of `cards` (state's, as the run starts).
-    pub(crate) fn of<'a>(cards: impl IntoIterator<Item = &'a CardRecord>) -> Self {
-        Self(std::sync::Mutex::new(Bound {
-            keys: cards
-                .into_iter()
-                .filter_map(|c| Some((c.card_id.clone()?, c.key.clone())))
-                .collect(),
-            fresh: Default::default(),
-        }))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Bound> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The key card id `card_id` is bound to.
-    fn bound_to(&self, card_id: &str) -> Option<compact_str::CompactString> {
-        self.lock().keys.get(card_id).cloned()
-    }
-
-    /// Whether this run bound `card_id` (rather than finding it in state).
-    pub(crate) fn is_fresh(&self, card_id: &str) -> bool {
-        self.lock().fresh.contains(card_id)
-    }
-
-    /// The provider confirmed whose card `card_id` is (`cards/get`): it need not be read again.
-    pub(crate) fn confirm(&self, card_id: &str) {
-        self.lock().fresh.remove(card_id);
-    }
-
-    /// Why the terminal answer `o` to `order` must not be settled into `card`: it names another
-    /// card than the card's own, an issue order completed naming no card, or the card id it
-    /// names is bound to another key. Otherwise a completed issue order's card id is bound to
-    /// `card` here, checked and taken under one lock, and `None` is returned. The card id is
-    /// taken last, so an answer refused for another reason takes nothing.
-    pub(crate) fn refuse(
-        &self,
-        order: &OrderRecord,
-        card: &CardRecord,
-        o: &Order,
-    ) -> Option<String> {
-        if let Some(why) = another_card(order, card, o).or_else(|| not_issued(order, card, o)) {
-            return Some(why);
-        }
-        if order.kind != OrderKind::Issue || o.status != OrderStatus::Completed {
-            return None;
-        }
-        let theirs = o.card_id.as_deref()?;
-        let mut bound = self.lock();
-        match bound.keys.get(theirs) {
-            Some(other) if *other != card.key => Some(taken(o, theirs, other)),
-            Some(_) => None,
-            None => {
-                bound.keys.insert(theirs.into(), card.key.clone());
-                bound.fresh.insert(theirs.into());
-                None
-            }
-        }
-    }
-}
-
 /// Why `o` is not about `card`: a top-up or status order is about the card it was sent for, and
 /// an issue order resumed for a card that has an id already must name that one. Another id is
 /// another card, perhaps another person's.
-fn another_card(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+pub(super) fn another_card(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
     let theirs = o.card_id.as_deref()?;
     let ours = card.card_id.as_deref().filter(|ours| *ours != theirs)?;
     Some(format!(
@@ -474,7 +417,7 @@ fn another_card(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<Str
 
 /// Why an issue order the provider calls `completed` issued nothing we can bind: it names no
 /// card. Its journal entry stays open (it is not settled), so the next run checks it again.
-fn not_issued(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
+pub(super) fn not_issued(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<String> {
     let unissued = order.kind == OrderKind::Issue
         && o.status == OrderStatus::Completed
         && o.card_id.is_none()
@@ -489,7 +432,7 @@ fn not_issued(order: &OrderRecord, card: &CardRecord, o: &Order) -> Option<Strin
 }
 
 /// Why card id `card_id`, named by `o`, cannot be bound: `other` holds it.
-fn taken(o: &Order, card_id: &str, other: &str) -> String {
+pub(super) fn taken(o: &Order, card_id: &str, other: &str) -> String {
     format!(
         "order {} names card {card_id}, which is already bound to {other}",
         o.order_id

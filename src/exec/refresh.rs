@@ -171,24 +171,11 @@ async fn read_all(
     record_to: Option<(&Store, u64)>,
 ) -> (Observed, Option<crate::state::StateError>) {
     let snapshot = &known.snapshot;
-    let mut work: Vec<(CardRecord, Vec<OrderRecord>)> = Vec::new();
     let mut report = RefreshReport {
         currency: known.currency.clone(),
         ..RefreshReport::default()
     };
-    for (key, card) in &snapshot.cards {
-        let (acknowledged, unacknowledged): (Vec<_>, Vec<_>) = snapshot
-            .open_card_orders(key)
-            .iter()
-            .cloned()
-            .partition(|o| o.order_id.is_some());
-        if !unacknowledged.is_empty() {
-            report.unacknowledged.push(key.to_string());
-        }
-        if card.card_id.is_some() || !acknowledged.is_empty() {
-            work.push((card.clone(), acknowledged));
-        }
-    }
+    let work = work_of(snapshot, &mut report);
     events(RefreshEvent::Started {
         total: work.len(),
         cards: work.iter().filter(|(c, _)| c.card_id.is_some()).count(),
@@ -261,6 +248,36 @@ async fn read_all(
     }
     // Tasks finish in any order; the report must not.
     updates.sort_by(|a, b| a.key.cmp(&b.key));
+    sort_and_count(&mut report);
+    (Observed { report, updates }, fatal)
+}
+
+/// The cards a refresh reads, each with its acknowledged open orders: those with a provider id
+/// or an order to check. Cards with an order never acknowledged are listed in `report`.
+fn work_of(
+    snapshot: &crate::state::Snapshot,
+    report: &mut RefreshReport,
+) -> Vec<(CardRecord, Vec<OrderRecord>)> {
+    let mut work = Vec::new();
+    for (key, card) in &snapshot.cards {
+        let (acknowledged, unacknowledged): (Vec<_>, Vec<_>) = snapshot
+            .open_card_orders(key)
+            .iter()
+            .cloned()
+            .partition(|o| o.order_id.is_some());
+        if !unacknowledged.is_empty() {
+            report.unacknowledged.push(key.to_string());
+        }
+        if card.card_id.is_some() || !acknowledged.is_empty() {
+            work.push((card.clone(), acknowledged));
+        }
+    }
+    work
+}
+
+/// Puts the report's drift and unread cards in key order, and counts the unread cards (once
+/// each, and once per slug).
+fn sort_and_count(report: &mut RefreshReport) {
     report.drift.sort_by(|a, b| a.key().cmp(b.key()));
     report.unread.sort_by(|a, b| a.key.cmp(&b.key));
     let mut seen = std::collections::BTreeSet::new();
@@ -277,7 +294,6 @@ async fn read_all(
         .map(|(_, key)| *key)
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    (Observed { report, updates }, fatal)
 }
 
 /// Reads again the failed orders whose refund state does not know (settled before schema 7,
@@ -433,59 +449,7 @@ async fn refresh_one(
         }
     }
 
-    if let Some(card_id) = card.card_id.clone() {
-        one.card_checked = true;
-        match client.get_card(&card_id).await {
-            Ok(seen)
-                if seen
-                    .external_user_id
-                    .as_deref()
-                    .is_some_and(|u| u != card.external_user_id) =>
-            {
-                // Not this card's: a provider reset, or an id bound to the wrong key.
-                one.unread.push(Unread {
-                    key: card.key.to_string(),
-                    id: card_id.to_string(),
-                    slug: super::slugs::ORDER_MISMATCH.into(),
-                    message: format!(
-                        "card {card_id} belongs to user {}, not {}; nothing was recorded for it",
-                        seen.external_user_id.as_deref().unwrap_or_default(),
-                        card.external_user_id
-                    ),
-                });
-            }
-            Ok(seen) => {
-                // Only these survive the read: the Card (with its PAN and CVV) is dropped here.
-                let status = seen.status.to_string();
-                let last4 = seen.last4();
-                let balance = seen.balance;
-                drop(seen);
-                let was = card.phase;
-                if let Some(now) = phase_of(&status) {
-                    card.phase = now;
-                }
-                card.provider_status = Some(status.as_str().into());
-                if last4.is_some() {
-                    card.last4 = last4.map(Into::into);
-                }
-                // A provider that says nothing of the balance leaves the last one recorded.
-                if balance.is_some() {
-                    card.balance = balance;
-                }
-                // A phase an order just moved (or is moving) the card to is not drift.
-                if card.phase != was && expected != Some(card.phase) {
-                    one.drift.push(Drift::Status {
-                        key: card.key.to_string(),
-                        card_id: card_id.to_string(),
-                        was,
-                        now: card.phase,
-                        provider_status: status,
-                    });
-                }
-            }
-            Err(e) => one.unread.push(unread(&card.key, &card_id, &e)),
-        }
-    }
+    read_card(client, &mut card, expected, &mut one).await;
 
     if card != original {
         card.updated_at = now_rfc3339(clock).into();
@@ -493,6 +457,71 @@ async fn refresh_one(
     }
     one.orders = finished_orders;
     one
+}
+
+/// Reads `card` at the provider (when it has an id) into its record: its status, last four
+/// digits and balance; a phase it moved to other than `expected` (where an open order is moving
+/// it) is drift. The card's number and CVV are dropped as soon as they are read.
+async fn read_card(
+    client: &Client,
+    card: &mut CardRecord,
+    expected: Option<CardPhase>,
+    one: &mut One,
+) {
+    let Some(card_id) = card.card_id.clone() else {
+        return;
+    };
+    one.card_checked = true;
+    match client.get_card(&card_id).await {
+        Ok(seen)
+            if seen
+                .external_user_id
+                .as_deref()
+                .is_some_and(|u| u != card.external_user_id) =>
+        {
+            // Not this card's: a provider reset, or an id bound to the wrong key.
+            one.unread.push(Unread {
+                key: card.key.to_string(),
+                id: card_id.to_string(),
+                slug: super::slugs::ORDER_MISMATCH.into(),
+                message: format!(
+                    "card {card_id} belongs to user {}, not {}; nothing was recorded for it",
+                    seen.external_user_id.as_deref().unwrap_or_default(),
+                    card.external_user_id
+                ),
+            });
+        }
+        Ok(seen) => {
+            // Only these survive the read: the Card (with its PAN and CVV) is dropped here.
+            let status = seen.status.to_string();
+            let last4 = seen.last4();
+            let balance = seen.balance;
+            drop(seen);
+            let was = card.phase;
+            if let Some(now) = phase_of(&status) {
+                card.phase = now;
+            }
+            card.provider_status = Some(status.as_str().into());
+            if last4.is_some() {
+                card.last4 = last4.map(Into::into);
+            }
+            // A provider that says nothing of the balance leaves the last one recorded.
+            if balance.is_some() {
+                card.balance = balance;
+            }
+            // A phase an order just moved (or is moving) the card to is not drift.
+            if card.phase != was && expected != Some(card.phase) {
+                one.drift.push(Drift::Status {
+                    key: card.key.to_string(),
+                    card_id: card_id.to_string(),
+                    was,
+                    now: card.phase,
+                    provider_status: status,
+                });
+            }
+        }
+        Err(e) => one.unread.push(unread(&card.key, &card_id, &e)),
+    }
 }
 
 /// The card phase a provider status means; `None` for statuses on the way to active (the

@@ -143,7 +143,7 @@ pub async fn against_declarations(
     // fingerprint, and a targeted plan is a part: neither can be checked by planning again.
     let creates_people = doc.plan.actions.iter().any(|a| {
         matches!(
-            a.kind,
+            a.kind(),
             ActionKind::CreateUser | ActionKind::CreateCardholder
         )
     });

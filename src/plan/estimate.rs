@@ -52,18 +52,18 @@ impl Estimate {
 }
 
 pub(super) fn for_action(action: &Action, state: &Snapshot, facts: &ProviderFacts) -> Estimate {
-    match action.kind {
+    match action.kind() {
         ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace => {}
         ActionKind::Resume => return resume(action, state),
         ActionKind::Topup => return topup(action, facts),
         // Status changes and labels carry no fee [assumed: the reference documents none].
         _ => return Estimate::none(),
     }
-    let Some(after) = &action.after else {
+    let Some(after) = action.after() else {
         return Estimate::none();
     };
     // A card taken back from an acknowledged issue order: that order was paid when it was sent.
-    if action.kind == ActionKind::Issue && state.takes_back(&action.key, action.attempt) {
+    if action.kind() == ActionKind::Issue && state.takes_back(&action.key, action.attempt) {
         return Estimate::none();
     }
     let topup = cents(after.initial_topup.unwrap_or_default());

@@ -93,7 +93,7 @@ impl<'s> Folding<'s> {
     /// Folds in one part's draft and hands its actions back.
     pub fn add(&mut self, part: Draft) -> Vec<Action> {
         for a in &part.actions {
-            if a.kind.issues_card() {
+            if a.kind().issues_card() {
                 let product = &a.product_code;
                 if !a.estimate.topup.is_zero() {
                     self.amount(product.clone(), "topup", a.estimate.topup, &a.key);
@@ -102,8 +102,8 @@ impl<'s> Folding<'s> {
                     self.amount(product.clone(), "fee", fee, &a.key);
                 }
             }
-            if matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune)
-                && let Some(b) = &a.before
+            if matches!(a.kind(), ActionKind::Undeclared | ActionKind::Prune)
+                && let Some(b) = a.before()
             {
                 let pair = (b.external_user_id.clone(), b.product_code.clone());
                 let key = self.leaving.entry(pair).or_default();
@@ -111,8 +111,8 @@ impl<'s> Folding<'s> {
                     *key = a.key.to_string();
                 }
             }
-            if a.kind == ActionKind::Issue
-                && let Some(after) = &a.after
+            if a.kind() == ActionKind::Issue
+                && let Some(after) = a.after()
             {
                 let pair = (after.external_user_id.clone(), after.product_code.clone());
                 let state = self.state;

@@ -187,18 +187,14 @@ pub fn draft(
         let Some(order) = orders.first() else {
             continue;
         };
-        let resume = |product_code: String| Action {
-            resource: address.kind,
+        let resume = |change, product_code: String| Action {
             key: address.key.as_str().into(),
-            kind: ActionKind::Resume,
             reason: format!("{} order is still open", order.kind.as_str()).into(),
             product_code: product_code.into(),
-            before: None,
-            after: None,
             attempt: order.attempt,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            extra: None,
+            change,
         };
         let Some(card) = address.card_key() else {
             continue;
@@ -206,9 +202,16 @@ pub fn draft(
         if address.kind == ResourceKind::Topup {
             // Tracked to the end whatever the declarations say: its money may be sent already.
             let product = state.cards.get(card).map(|c| c.product_code.clone());
-            actions.push(resume(product.map(String::from).unwrap_or_default()));
+            actions.push(resume(
+                Change::ResumeTopup,
+                product.map(String::from).unwrap_or_default(),
+            ));
         } else if !declared(card) && !state.cards.contains_key(card) {
-            actions.push(resume(String::new()));
+            let change = Change::ResumeCard {
+                before: None,
+                after: None,
+            };
+            actions.push(resume(change, String::new()));
         }
     }
 
@@ -216,7 +219,7 @@ pub fn draft(
     // were walked in key order): a stable sort would still take a buffer of half the actions
     // first, hundreds of megabytes for a million new cards.
     let order = |a: &Action, b: &Action| {
-        (!a.resource.is_person(), &a.key).cmp(&(!b.resource.is_person(), &b.key))
+        (!a.resource().is_person(), &a.key).cmp(&(!b.resource().is_person(), &b.key))
     };
     if !actions.is_sorted_by(|a, b| order(a, b).is_le()) {
         actions.sort_by(order);
@@ -264,9 +267,9 @@ fn topups(
             actions
                 .iter()
                 .filter(|a| {
-                    a.resource == ResourceKind::Card
+                    a.resource() == ResourceKind::Card
                         && matches!(
-                            a.kind,
+                            a.kind(),
                             ActionKind::Issue
                                 | ActionKind::Reissue
                                 | ActionKind::Replace
@@ -277,7 +280,7 @@ fn topups(
                 .map(|a| {
                     // A card whose earlier one got money: taken back, it is that same card.
                     let new_card = matches!(
-                        a.kind,
+                        a.kind(),
                         ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
                     ) && !state.takes_back(&a.key, a.attempt);
                     (a.moved_to().unwrap_or(&a.key), (a.address(), new_card))
@@ -314,22 +317,17 @@ fn topups(
                     {
                         // Money sent stays as sent; what state says of it follows the labels.
                         new.push(Action {
-                            resource: ResourceKind::Topup,
                             key: address.key.as_str().into(),
-                            kind: ActionKind::UpdateLabels,
                             reason: "labels changed (state only, no provider call)".into(),
                             product_code: card.product_code.clone(),
-                            before: None,
-                            after: Some(Attributes::from_desired(card).into()),
                             attempt: record.attempt,
                             estimate: Estimate::none(),
                             depends_on: card_change.into_iter().cloned().collect(),
-                            extra: ActionExtra {
-                                amount: Some(t.amount),
+                            change: Change::RelabelTopup(Box::new(TopupChange {
+                                card: Attributes::from_desired(card),
+                                amount: t.amount,
                                 labels: t.labels.clone(),
-                                ..Default::default()
-                            }
-                            .boxed(),
+                            })),
                         });
                     }
                     continue;
@@ -352,22 +350,17 @@ fn topups(
                 None => "declared, not sent yet".into(),
             };
             new.push(Action {
-                resource: ResourceKind::Topup,
                 key: address.key.into(),
-                kind: ActionKind::Topup,
                 reason,
                 product_code: card.product_code.clone(),
-                before: None,
-                after: Some(Attributes::from_desired(card).into()),
                 attempt,
                 estimate: Estimate::none(),
                 depends_on: card_change.into_iter().cloned().collect(),
-                extra: ActionExtra {
-                    amount: Some(t.amount),
+                change: Change::Topup(Box::new(TopupChange {
+                    card: Attributes::from_desired(card),
+                    amount: t.amount,
                     labels: t.labels.clone(),
-                    ..Default::default()
-                }
-                .boxed(),
+                })),
             });
         }
         if !kept_by_earlier_card.is_empty() {
@@ -380,21 +373,13 @@ fn topups(
     for (key, s) in &state.topups {
         if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
             new.push(Action {
-                resource: ResourceKind::Topup,
                 key: key.as_str().into(),
-                kind: ActionKind::Undeclared,
                 reason: "sent, no longer declared: money sent stays sent".into(),
                 product_code: CompactString::default(),
-                before: None,
-                after: None,
                 attempt: s.attempt,
                 estimate: Estimate::none(),
                 depends_on: Vec::new(),
-                extra: ActionExtra {
-                    amount: s.amount,
-                    ..Default::default()
-                }
-                .boxed(),
+                change: Change::UndeclaredTopup { amount: s.amount },
             });
         }
     }
@@ -412,7 +397,7 @@ fn restrict(
     if options.targets.is_empty() {
         return None;
     }
-    let changes_before = actions.iter().filter(|a| a.kind.is_change()).count();
+    let changes_before = actions.iter().filter(|a| a.kind().is_change()).count();
     let mut keep: Vec<bool> = actions
         .iter()
         .map(|a| options.targets.iter().any(|t| t.matches_action(a)))
@@ -431,7 +416,7 @@ fn restrict(
         i += 1;
         keep[i - 1]
     });
-    let changes_after = actions.iter().filter(|a| a.kind.is_change()).count();
+    let changes_after = actions.iter().filter(|a| a.kind().is_change()).count();
     Some(Partial {
         targets: options.targets.iter().map(|t| t.given.clone()).collect(),
         left_out: changes_before - changes_after,
@@ -520,25 +505,24 @@ fn decide(
 ) -> Option<Action> {
     // Built only for cards that get an action: most cards of a large fleet are unchanged, and
     // copying their attributes (labels included) just to drop them would cost 100,000 copies.
-    let action =
-        |kind, reason: Cow<'static, str>, before: Option<Box<Attributes>>, attempt| Action {
-            resource: ResourceKind::Card,
-            key: card.key.clone(),
-            kind,
-            reason,
-            product_code: card.product_code.clone(),
-            before,
-            after: Some(Attributes::from_desired(card).into()),
-            attempt,
-            estimate: Estimate::none(),
-            depends_on: Vec::new(),
-            extra: None,
-        };
+    let after = || Box::new(Attributes::from_desired(card));
+    let action = |change, reason: Cow<'static, str>, attempt| Action {
+        key: card.key.clone(),
+        reason,
+        product_code: card.product_code.clone(),
+        attempt,
+        estimate: Estimate::none(),
+        depends_on: Vec::new(),
+        change,
+    };
 
     if let Some(order) = state.open_card_orders(&card.key).first() {
-        let before = record.map(|r| Box::new(Attributes::from_record(r)));
+        let change = Change::ResumeCard {
+            before: record.map(|r| Box::new(Attributes::from_record(r))),
+            after: Some(after()),
+        };
         return Some(action(
-            ActionKind::Resume,
+            change,
             format!(
                 "{} order {} is still {}",
                 order.kind.as_str(),
@@ -549,31 +533,33 @@ fn decide(
                 order.phase.as_str()
             )
             .into(),
-            before,
             order.attempt,
         ));
     }
 
     let Some(record) = record else {
         let (attempt, reason) = comeback(card, state);
-        return Some(action(ActionKind::Issue, reason, None, attempt));
+        return Some(action(Change::Issue { after: after() }, reason, attempt));
     };
-    let before = Some(Box::new(Attributes::from_record(record)));
+    let edit = |variant: EditKind| {
+        variant(Edit {
+            before: Box::new(Attributes::from_record(record)),
+            after: after(),
+        })
+    };
 
     match record.phase {
         CardPhase::Failed | CardPhase::Pending => {
             return Some(action(
-                ActionKind::Reissue,
+                edit(Change::Reissue),
                 "the last issue order failed".into(),
-                before,
                 record.attempt + 1,
             ));
         }
         CardPhase::Closed => {
             return Some(action(
-                ActionKind::Reissue,
+                edit(Change::Reissue),
                 "the card was closed at the provider".into(),
-                before,
                 record.attempt + 1,
             ));
         }
@@ -595,30 +581,28 @@ fn decide(
     }
     if replace && immutable.is_empty() {
         return Some(action(
-            ActionKind::Replace,
+            edit(Change::Replace),
             "replacement asked for (--replace): a new card under a new key, the old one frozen"
                 .into(),
-            before,
             record.attempt + 1,
         ));
     }
     if !immutable.is_empty() {
         return Some(action(
-            ActionKind::Replace,
+            edit(Change::Replace),
             format!("{} (cannot change in place)", immutable.join(", ")).into(),
-            before,
             record.attempt + 1,
         ));
     }
 
     let actual = phase_status(record.phase);
     let labels_differ = record.labels != card.labels;
-    let kind_reason = match (actual, card.status) {
+    let kind_reason: Option<(EditKind, _)> = match (actual, card.status) {
         (DesiredStatus::Active, DesiredStatus::Frozen) => {
-            Some((ActionKind::Freeze, "declared frozen, card is active"))
+            Some((Change::Freeze, "declared frozen, card is active"))
         }
         (DesiredStatus::Frozen, DesiredStatus::Active) => {
-            Some((ActionKind::Unfreeze, "declared active, card is frozen"))
+            Some((Change::Unfreeze, "declared active, card is frozen"))
         }
         _ => None,
     };
@@ -629,12 +613,11 @@ fn decide(
             } else {
                 reason.into()
             };
-            Some(action(kind, reason, before, record.attempt))
+            Some(action(edit(kind), reason, record.attempt))
         }
         (None, true) => Some(action(
-            ActionKind::UpdateLabels,
+            edit(Change::RelabelCard),
             "labels changed (state only, no provider call)".into(),
-            before,
             record.attempt,
         )),
         (None, false) => None,
@@ -642,23 +625,23 @@ fn decide(
 }
 
 fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
-    let before = Some(Box::new(Attributes::from_record(record)));
-    let base = |kind, reason: Cow<'static, str>| Action {
-        resource: ResourceKind::Card,
+    let before = || Box::new(Attributes::from_record(record));
+    let base = |change, reason: Cow<'static, str>| Action {
         key: record.key.as_str().into(),
-        kind,
         reason,
         product_code: record.product_code.as_str().into(),
-        before: before.clone(),
-        after: None,
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        extra: None,
+        change,
     };
     if let Some(order) = state.open_card_orders(&record.key).first() {
+        let change = Change::ResumeCard {
+            before: Some(before()),
+            after: None,
+        };
         return base(
-            ActionKind::Resume,
+            change,
             format!(
                 "no longer declared, but its {} order is still open",
                 order.kind.as_str()
@@ -668,22 +651,20 @@ fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> A
     }
     match (options.prune, record.phase) {
         (true, CardPhase::Active) => {
-            let mut a = base(
-                ActionKind::Prune,
-                "no longer declared; --prune freezes it".into(),
-            );
-            a.after = before.clone().map(|mut b| {
-                b.status = DesiredStatus::Frozen;
-                b
+            let mut after = before();
+            after.status = DesiredStatus::Frozen;
+            let change = Change::Prune(Edit {
+                before: before(),
+                after,
             });
-            a
+            base(change, "no longer declared; --prune freezes it".into())
         }
         (true, _) => base(
-            ActionKind::Undeclared,
+            Change::UndeclaredCard { before: before() },
             "no longer declared; nothing to freeze".into(),
         ),
         (false, _) => base(
-            ActionKind::Undeclared,
+            Change::UndeclaredCard { before: before() },
             "no longer declared; left untouched (use --prune to freeze it)".into(),
         ),
     }
@@ -703,19 +684,18 @@ fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Actio
     let mut after = before.clone();
     after.status = DesiredStatus::Frozen;
     Some(Action {
-        resource: ResourceKind::Card,
         key: record.key.as_str().into(),
-        kind: ActionKind::Freeze,
         reason: format!("replaced by {new_key}; the old card is frozen").into(),
         product_code: record.product_code.as_str().into(),
-        before: Some(before),
-        after: Some(after),
         attempt: record.attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        extra: None,
+        change: Change::Freeze(Edit { before, after }),
     })
 }
+
+/// Which change of a card in state an [`Edit`] is (`Change::Freeze`, ...).
+type EditKind = fn(Edit) -> Change;
 
 /// The status a recorded card is in, in declaration terms.
 fn phase_status(phase: CardPhase) -> DesiredStatus {
@@ -734,9 +714,9 @@ fn card_checks(actions: &[Action], state: &Snapshot, facts: &ProviderFacts) -> V
     // A card taken back asks nothing of its product: the order that issued it is only checked.
     for a in actions
         .iter()
-        .filter(|a| a.kind.issues_card() && !state.takes_back(&a.key, a.attempt))
+        .filter(|a| a.kind().issues_card() && !state.takes_back(&a.key, a.attempt))
     {
-        let Some(after) = &a.after else { continue };
+        let Some(after) = a.after() else { continue };
         match facts.products.get(after.product_code.as_str()) {
             None => unknown
                 .entry(after.product_code.to_string())
@@ -762,7 +742,7 @@ fn card_checks(actions: &[Action], state: &Snapshot, facts: &ProviderFacts) -> V
             }
         }
     }
-    for a in actions.iter().filter(|a| a.kind == ActionKind::Topup) {
+    for a in actions.iter().filter(|a| a.kind() == ActionKind::Topup) {
         let (Some(p), Some(amount)) = (facts.products.get(a.product_code.as_str()), a.amount())
         else {
             continue;

@@ -198,79 +198,256 @@ impl Attributes {
     }
 }
 
-/// One change of a plan. Serialized flat (`ActionRepr`): the fields only some actions carry are
-/// boxed in memory, never in a plan file.
+/// One change of a plan: what every change has (its address's key, why, its product, the issue
+/// attempt it belongs to, what it costs and what it waits for), and the change itself
+/// ([`Change`]), whose kind decides the resource acted on and which fields it carries.
+/// Serialized flat (`ActionRepr`), as plan files have always held it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action {
-    /// The kind of resource acted on; with `key`, its address.
-    pub resource: ResourceKind,
+    /// With the resource [`Change::resource`] says, the address acted on.
     pub key: CompactString,
-    pub kind: ActionKind,
     /// Borrowed when it is one of the planner's fixed texts (most are): a million actions then
     /// hold no copy of it.
     pub reason: Cow<'static, str>,
-    /// The product the action is about (the new one, for a replacement).
+    /// The product the action is about (the new one, for a replacement; the subprovider, for a
+    /// cardholder).
     pub product_code: CompactString,
-    // Boxed: 88 bytes each inline, where most actions carry one of them (a new card has no
-    // `before`), and a million actions are held at once.
-    pub before: Option<Box<Attributes>>,
-    pub after: Option<Box<Attributes>>,
     /// The issue attempt this action belongs to (idempotency keys derive from it).
     pub attempt: u32,
     pub estimate: Estimate,
     /// Changes in this plan that must complete before this one starts; when one fails, this one
     /// is blocked (never sent, never charged).
     pub depends_on: Vec<Address>,
-    /// What only moves, top-ups and people's actions carry: `None` for a new card, so a million
-    /// of them do not hold 80 empty bytes each.
-    pub extra: Option<Box<ActionExtra>>,
+    pub change: Change,
 }
 
-/// The fields of an [`Action`] that only some kinds have.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ActionExtra {
-    /// For a move: the key the card moves to (`key` is the one it leaves).
-    pub moved_to: Option<String>,
-    /// For a top-up: the amount it sends (`key` is `CARD:ID`).
-    pub amount: Option<Decimal>,
-    /// For a person's action: all that may be shown of them (`A. S., US`), never a field.
-    pub person: Option<String>,
-    /// For a top-up: its own labels (from a top-up CSV's `label.*` columns), kept in its record.
+/// What a change does, with exactly the fields its kind has. Several variants may be one
+/// [`ActionKind`] for different resources (a card's, a top-up's or a person's relabel).
+///
+/// Kept to 24 bytes: a million actions are held at once. Attributes are boxed (88 bytes each
+/// inline, and a new card has one), and so is what only a few actions carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `+` a declared card not in state: what is declared.
+    Issue {
+        after: Box<Attributes>,
+    },
+    /// `+` a new issue attempt after a failed order or a closed card.
+    Reissue(Edit),
+    /// `-/+` a new card for one whose immutable fields changed (or `--replace`).
+    Replace(Edit),
+    /// `>` a card's open orders, tracked to the end. `after` is what is declared (`None` when
+    /// the card no longer is); `before` what state holds (`None` when it holds nothing).
+    ResumeCard {
+        before: Option<Box<Attributes>>,
+        after: Option<Box<Attributes>>,
+    },
+    /// `>` a top-up's open order, tracked to the end whatever is declared.
+    ResumeTopup,
+    Freeze(Edit),
+    Unfreeze(Edit),
+    /// `--prune`: an undeclared active card, frozen.
+    Prune(Edit),
+    /// `~` a card's labels (state only).
+    RelabelCard(Edit),
+    /// `~` a sent top-up's labels (state only): `card` is its card as declared.
+    RelabelTopup(Box<TopupChange>),
+    /// `~` a person's labels (state only).
+    RelabelPerson {
+        /// A user or a cardholder.
+        resource: ResourceKind,
+        person: Box<PersonChange>,
+    },
+    /// `-` a card in state, not declared, left untouched.
+    UndeclaredCard {
+        before: Box<Attributes>,
+    },
+    /// `-` a top-up sent and no longer declared: money sent stays sent.
+    UndeclaredTopup {
+        amount: Option<Decimal>,
+    },
+    /// `->` a declared rename: the card keeps its id, orders and history under `to`.
+    Move(Box<Renamed>),
+    /// `$` a declared top-up to send.
+    Topup(Box<TopupChange>),
+    /// `+` a declared person's user.
+    CreateUser(Box<PersonChange>),
+    /// `+` a declared person's cardholder at a subprovider (`product_code`).
+    CreateCardholder(Box<PersonChange>),
+}
+
+/// A card as state holds it and as it will be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub before: Box<Attributes>,
+    pub after: Box<Attributes>,
+}
+
+/// A declared top-up (the key is `CARD:ID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopupChange {
+    /// Its card as declared.
+    pub card: Attributes,
+    pub amount: Decimal,
+    /// Its own labels (from a top-up CSV's `label.*` columns), kept in its record.
     pub labels: Labels,
 }
 
-impl ActionExtra {
-    /// `None` when there is nothing in it, so an action without any holds no box.
-    pub fn boxed(self) -> Option<Box<Self>> {
-        (self != Self::default()).then(|| Box::new(self))
+/// A declared person's user or cardholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonChange {
+    /// All that may be shown of them (`A. S., US`), never a field.
+    pub shown: String,
+    pub labels: Labels,
+}
+
+/// A declared move (`key` is the one the card leaves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    pub before: Attributes,
+    pub to: String,
+}
+
+impl Change {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Change::Issue { .. } => ActionKind::Issue,
+            Change::Reissue(_) => ActionKind::Reissue,
+            Change::Replace(_) => ActionKind::Replace,
+            Change::ResumeCard { .. } | Change::ResumeTopup => ActionKind::Resume,
+            Change::Freeze(_) => ActionKind::Freeze,
+            Change::Unfreeze(_) => ActionKind::Unfreeze,
+            Change::Prune(_) => ActionKind::Prune,
+            Change::RelabelCard(_) | Change::RelabelTopup(_) | Change::RelabelPerson { .. } => {
+                ActionKind::UpdateLabels
+            }
+            Change::UndeclaredCard { .. } | Change::UndeclaredTopup { .. } => {
+                ActionKind::Undeclared
+            }
+            Change::Move(_) => ActionKind::Move,
+            Change::Topup(_) => ActionKind::Topup,
+            Change::CreateUser(_) => ActionKind::CreateUser,
+            Change::CreateCardholder(_) => ActionKind::CreateCardholder,
+        }
+    }
+
+    /// The kind of resource acted on.
+    pub fn resource(&self) -> ResourceKind {
+        match self {
+            Change::ResumeTopup
+            | Change::RelabelTopup(_)
+            | Change::UndeclaredTopup { .. }
+            | Change::Topup(_) => ResourceKind::Topup,
+            Change::RelabelPerson { resource, .. } => *resource,
+            Change::CreateUser(_) => ResourceKind::User,
+            Change::CreateCardholder(_) => ResourceKind::Cardholder,
+            Change::Issue { .. }
+            | Change::Reissue(_)
+            | Change::Replace(_)
+            | Change::ResumeCard { .. }
+            | Change::Freeze(_)
+            | Change::Unfreeze(_)
+            | Change::Prune(_)
+            | Change::RelabelCard(_)
+            | Change::UndeclaredCard { .. }
+            | Change::Move(_) => ResourceKind::Card,
+        }
+    }
+
+    /// The card as state holds it, for the changes of a card in state.
+    pub fn before(&self) -> Option<&Attributes> {
+        match self {
+            Change::Reissue(e)
+            | Change::Replace(e)
+            | Change::Freeze(e)
+            | Change::Unfreeze(e)
+            | Change::Prune(e)
+            | Change::RelabelCard(e) => Some(&e.before),
+            Change::ResumeCard { before, .. } => before.as_deref(),
+            Change::UndeclaredCard { before } => Some(before),
+            Change::Move(m) => Some(&m.before),
+            _ => None,
+        }
+    }
+
+    /// The card as it will be (as declared; a top-up's card, for a top-up).
+    pub fn after(&self) -> Option<&Attributes> {
+        match self {
+            Change::Issue { after } => Some(after),
+            Change::Reissue(e)
+            | Change::Replace(e)
+            | Change::Freeze(e)
+            | Change::Unfreeze(e)
+            | Change::Prune(e)
+            | Change::RelabelCard(e) => Some(&e.after),
+            Change::ResumeCard { after, .. } => after.as_deref(),
+            Change::RelabelTopup(t) | Change::Topup(t) => Some(&t.card),
+            _ => None,
+        }
     }
 }
 
 impl Action {
     /// The resource acted on.
     pub fn address(&self) -> Address {
-        Address::new(self.resource, self.key.clone())
+        Address::new(self.resource(), self.key.clone())
+    }
+
+    pub fn kind(&self) -> ActionKind {
+        self.change.kind()
+    }
+
+    pub fn resource(&self) -> ResourceKind {
+        self.change.resource()
+    }
+
+    /// See [`Change::before`].
+    pub fn before(&self) -> Option<&Attributes> {
+        self.change.before()
+    }
+
+    /// See [`Change::after`].
+    pub fn after(&self) -> Option<&Attributes> {
+        self.change.after()
     }
 
     /// For a move: the key the card moves to.
     pub fn moved_to(&self) -> Option<&str> {
-        self.extra.as_ref()?.moved_to.as_deref()
+        match &self.change {
+            Change::Move(m) => Some(&m.to),
+            _ => None,
+        }
     }
 
-    /// For a top-up: the amount it sends.
+    /// For a top-up: the amount it sends (or sent).
     pub fn amount(&self) -> Option<Decimal> {
-        self.extra.as_ref()?.amount
+        match &self.change {
+            Change::Topup(t) | Change::RelabelTopup(t) => Some(t.amount),
+            Change::UndeclaredTopup { amount } => *amount,
+            _ => None,
+        }
     }
 
     /// For a person's action: what may be shown of them.
     pub fn person(&self) -> Option<&str> {
-        self.extra.as_ref()?.person.as_deref()
+        match &self.change {
+            Change::CreateUser(p)
+            | Change::CreateCardholder(p)
+            | Change::RelabelPerson { person: p, .. } => Some(&p.shown),
+            _ => None,
+        }
     }
 
-    /// For a top-up: its own labels.
+    /// For a top-up or a person: their own labels (a card's are in its attributes).
     pub fn labels(&self) -> &Labels {
         static NONE: std::sync::LazyLock<Labels> = std::sync::LazyLock::new(Labels::new);
-        self.extra.as_ref().map_or(&NONE, |e| &e.labels)
+        match &self.change {
+            Change::Topup(t) | Change::RelabelTopup(t) => &t.labels,
+            Change::CreateUser(p)
+            | Change::CreateCardholder(p)
+            | Change::RelabelPerson { person: p, .. } => &p.labels,
+            _ => &NONE,
+        }
     }
 }
 
@@ -308,13 +485,13 @@ struct ActionRepr<'a> {
 impl Serialize for Action {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         ActionRepr {
-            resource: self.resource,
+            resource: self.resource(),
             key: self.key.clone(),
-            kind: self.kind,
+            kind: self.kind(),
             reason: Cow::Borrowed(&self.reason),
             product_code: self.product_code.clone(),
-            before: self.before.as_deref().map(Cow::Borrowed),
-            after: self.after.as_deref().map(Cow::Borrowed),
+            before: self.before().map(Cow::Borrowed),
+            after: self.after().map(Cow::Borrowed),
             attempt: self.attempt,
             estimate: Cow::Borrowed(&self.estimate),
             depends_on: Cow::Borrowed(&self.depends_on),
@@ -330,25 +507,127 @@ impl Serialize for Action {
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = ActionRepr::deserialize(d)?;
+        let change = r.change().map_err(serde::de::Error::custom)?;
         Ok(Action {
-            resource: r.resource,
             key: r.key,
-            kind: r.kind,
             reason: Cow::Owned(r.reason.into_owned()),
             product_code: r.product_code,
-            before: r.before.map(|b| Box::new(b.into_owned())),
-            after: r.after.map(|a| Box::new(a.into_owned())),
             attempt: r.attempt,
             estimate: r.estimate.into_owned(),
             depends_on: r.depends_on.into_owned(),
-            extra: ActionExtra {
-                moved_to: r.moved_to.map(Cow::into_owned),
-                amount: r.amount,
-                person: r.person.map(Cow::into_owned),
-                labels: r.labels.into_owned(),
-            }
-            .boxed(),
+            change,
         })
+    }
+}
+
+impl ActionRepr<'_> {
+    /// The change a flat action describes; an error names what a kind lacks, or a pairing of
+    /// kind and resource no cardform plans. Fields a kind does not have are ignored.
+    fn change(&self) -> Result<Change, String> {
+        let what = || format!("a `{}` action of a {}", self.kind.as_str(), self.resource);
+        let need = |field: &str| format!("{} needs `{field}`", what());
+        let attrs = |a: &Option<Cow<'_, Attributes>>, field| {
+            a.as_ref()
+                .map(|a| Box::new(a.clone().into_owned()))
+                .ok_or_else(|| need(field))
+        };
+        let before = || attrs(&self.before, "before");
+        let after = || attrs(&self.after, "after");
+        let edit = || -> Result<Edit, String> {
+            Ok(Edit {
+                before: before()?,
+                after: after()?,
+            })
+        };
+        let topup = || -> Result<Box<TopupChange>, String> {
+            Ok(Box::new(TopupChange {
+                card: *after()?,
+                amount: self.amount.ok_or_else(|| need("amount"))?,
+                labels: self.labels.clone().into_owned(),
+            }))
+        };
+        let person = || -> Result<Box<PersonChange>, String> {
+            Ok(Box::new(PersonChange {
+                shown: self.person.as_deref().ok_or_else(|| need("person"))?.into(),
+                labels: self.labels.clone().into_owned(),
+            }))
+        };
+        use ActionKind as K;
+        use ResourceKind as R;
+        Ok(match (self.kind, self.resource) {
+            (K::Issue, R::Card) => Change::Issue { after: after()? },
+            (K::Reissue, R::Card) => Change::Reissue(edit()?),
+            (K::Replace, R::Card) => Change::Replace(edit()?),
+            (K::Resume, R::Card) => Change::ResumeCard {
+                before: self
+                    .before
+                    .as_ref()
+                    .map(|b| Box::new(b.clone().into_owned())),
+                after: self
+                    .after
+                    .as_ref()
+                    .map(|a| Box::new(a.clone().into_owned())),
+            },
+            (K::Resume, R::Topup) => Change::ResumeTopup,
+            (K::Freeze, R::Card) => Change::Freeze(edit()?),
+            (K::Unfreeze, R::Card) => Change::Unfreeze(edit()?),
+            (K::Prune, R::Card) => Change::Prune(edit()?),
+            (K::UpdateLabels, R::Card) => Change::RelabelCard(edit()?),
+            (K::UpdateLabels, R::Topup) => Change::RelabelTopup(topup()?),
+            (K::UpdateLabels, resource @ (R::User | R::Cardholder)) => Change::RelabelPerson {
+                resource,
+                person: person()?,
+            },
+            (K::Undeclared, R::Card) => Change::UndeclaredCard { before: before()? },
+            (K::Undeclared, R::Topup) => Change::UndeclaredTopup {
+                amount: self.amount,
+            },
+            (K::Move, R::Card) => Change::Move(Box::new(Renamed {
+                before: *before()?,
+                to: self
+                    .moved_to
+                    .as_deref()
+                    .ok_or_else(|| need("moved_to"))?
+                    .into(),
+            })),
+            (K::Topup, R::Topup) => Change::Topup(topup()?),
+            (K::CreateUser, R::User) => Change::CreateUser(person()?),
+            (K::CreateCardholder, R::Cardholder) => Change::CreateCardholder(person()?),
+            _ => return Err(format!("{} is not a change cardform plans", what())),
+        })
+    }
+}
+
+#[cfg(test)]
+impl Change {
+    /// A change of `kind` on `resource` whose payload is as empty as the kind allows (blank
+    /// attributes, a zero amount, no one shown), for tests of what reads kinds and addresses.
+    pub(crate) fn sample(kind: ActionKind, resource: ResourceKind) -> Change {
+        let blank = Attributes {
+            external_user_id: Default::default(),
+            product_code: Default::default(),
+            initial_topup: None,
+            status: Default::default(),
+            labels: Default::default(),
+        };
+        ActionRepr {
+            resource,
+            key: Default::default(),
+            kind,
+            reason: Cow::Borrowed(""),
+            product_code: Default::default(),
+            before: Some(Cow::Owned(blank.clone())),
+            after: Some(Cow::Owned(blank)),
+            attempt: 0,
+            estimate: Cow::Owned(Estimate::none()),
+            depends_on: Cow::Borrowed(&[]),
+            moved_to: Some(Cow::Borrowed("")),
+            amount: Some(Decimal::ZERO),
+            person: Some(Cow::Borrowed("")),
+            labels: Cow::Owned(Labels::new()),
+        }
+        .change()
+        .expect("a kind cardform plans on its resource")
     }
 }
 
@@ -573,7 +852,7 @@ impl Totals {
             ..Default::default()
         };
         for a in actions {
-            *t.counts.entry(a.kind).or_default() += 1;
+            *t.counts.entry(a.kind()).or_default() += 1;
             match a.estimate.fee {
                 Some(fee) => t.fees += fee,
                 None if a.estimate.source == super::EstimateSource::Unknown => t.unknown_fees += 1,

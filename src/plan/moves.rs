@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{Action, ActionExtra, ActionKind, Attributes, Estimate, Problem};
+use super::{Action, Attributes, Change, Estimate, Problem, Renamed};
 use crate::decl::Move;
 use crate::model::{Address, ResourceKind};
 use crate::state::Snapshot;
@@ -66,22 +66,17 @@ pub(super) fn apply<'s>(moves: &[Move], state: &'s Snapshot) -> Moved<'s> {
         }
         move_topups(state, &m.from, &m.to);
         moved.actions.push(Action {
-            resource: ResourceKind::Card,
             key: m.from.as_str().into(),
-            kind: ActionKind::Move,
             reason: "renamed in the declarations (`moved:`): keeps its card, orders and history"
                 .into(),
             product_code: card.product_code.as_str().into(),
-            before: Some(Attributes::from_record(card).into()),
-            after: None,
             attempt: card.attempt,
             estimate: Estimate::none(),
             depends_on: Vec::new(),
-            extra: ActionExtra {
-                moved_to: Some(m.to.clone()),
-                ..Default::default()
-            }
-            .boxed(),
+            change: Change::Move(Box::new(Renamed {
+                before: Attributes::from_record(card),
+                to: m.to.clone(),
+            })),
         });
     }
     moved

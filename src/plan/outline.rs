@@ -50,7 +50,7 @@ pub struct Group {
 
 /// Plan order: people first (what cards wait for), then by key.
 pub fn plan_order(a: &Action, b: &Action) -> std::cmp::Ordering {
-    (!a.resource.is_person(), &a.key).cmp(&(!b.resource.is_person(), &b.key))
+    (!a.resource().is_person(), &a.key).cmp(&(!b.resource().is_person(), &b.key))
 }
 
 impl Outline {
@@ -68,7 +68,7 @@ impl Outline {
 
     /// Adds one action, in any order: [`Outline::finish`] puts what is kept in plan order.
     pub fn add(&mut self, a: &Action) {
-        let section = self.kinds.entry(a.kind).or_default();
+        let section = self.kinds.entry(a.kind()).or_default();
         section.count += 1;
         if self.every || section.count <= GROUP_THRESHOLD {
             section.listed.push(a.clone());

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, ActionExtra, ActionKind, Estimate, Problem, ProviderFacts, Warning};
+use super::{Action, Change, Estimate, PersonChange, Problem, ProviderFacts, Warning};
 use crate::decl::DesiredCard;
 use crate::model::{Address, Labels, ResourceKind};
 use crate::state::{CardholderRecord, OrderPhase, ResourceImage, Snapshot};
@@ -144,8 +144,10 @@ pub(super) fn plan_people(
     if gates.is_empty() {
         return;
     }
-    for action in actions.iter_mut().filter(|a| a.kind.issues_card()) {
-        let Some(after) = &action.after else { continue };
+    for action in actions.iter_mut().filter(|a| a.kind().issues_card()) {
+        let Some(after) = action.after() else {
+            continue;
+        };
         let Some(sub) = facts
             .products
             .get(after.product_code.as_str())
@@ -206,27 +208,22 @@ fn create(
                 "sent before, outcome unknown: sent again under the same key".into(),
             ),
         };
-    let kind = match address.kind {
-        ResourceKind::User => ActionKind::CreateUser,
-        _ => ActionKind::CreateCardholder,
+    let shown = Box::new(PersonChange {
+        shown: person.shown.clone(),
+        labels: person.labels.clone(),
+    });
+    let change = match address.kind {
+        ResourceKind::User => Change::CreateUser(shown),
+        _ => Change::CreateCardholder(shown),
     };
     Some(Action {
-        resource: address.kind,
         key: address.key.as_str().into(),
-        kind,
         reason,
         product_code: subprovider.into(),
-        before: None,
-        after: None,
         attempt,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        extra: ActionExtra {
-            labels: person.labels.clone(),
-            person: Some(person.shown.clone()),
-            ..Default::default()
-        }
-        .boxed(),
+        change,
     })
 }
 
@@ -238,22 +235,19 @@ fn relabel(address: &Address, state: &Snapshot, person: &Person) -> Option<Actio
         return None;
     }
     Some(Action {
-        resource: address.kind,
         key: address.key.as_str().into(),
-        kind: ActionKind::UpdateLabels,
         reason: "labels changed (state only, no provider call)".into(),
         product_code: address.subprovider().unwrap_or_default().into(),
-        before: None,
-        after: None,
         attempt: 0,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        extra: ActionExtra {
-            labels: person.labels.clone(),
-            person: Some(person.shown.clone()),
-            ..Default::default()
-        }
-        .boxed(),
+        change: Change::RelabelPerson {
+            resource: address.kind,
+            person: Box::new(PersonChange {
+                shown: person.shown.clone(),
+                labels: person.labels.clone(),
+            }),
+        },
     })
 }
 

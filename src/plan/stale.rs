@@ -42,7 +42,7 @@ fn subject(address: &Address) -> Option<Subject<'_>> {
 impl Footprint {
     pub fn of(plan: &Plan) -> Self {
         let mut f = Footprint::default();
-        for action in plan.actions.iter().filter(|a| a.kind.is_change()) {
+        for action in plan.actions.iter().filter(|a| a.kind().is_change()) {
             f.add(action);
         }
         f
@@ -74,7 +74,7 @@ impl Footprint {
             };
         }
         // A card's person, declared or not: what state says of them decides how it is planned.
-        for attrs in [&action.before, &action.after].into_iter().flatten() {
+        for attrs in [action.before(), action.after()].into_iter().flatten() {
             self.people.insert(attrs.external_user_id.to_string());
         }
     }
@@ -195,10 +195,10 @@ fn named(addresses: &BTreeSet<&Address>) -> String {
 fn change_of(a: &Action) -> impl PartialEq + std::fmt::Debug + '_ {
     (
         a.address(),
-        a.kind,
-        a.after.as_deref(),
+        a.kind(),
+        a.after(),
         a.attempt,
-        a.extra.as_deref(),
+        (a.moved_to(), a.amount(), a.person(), a.labels()),
         &a.depends_on,
     )
 }
@@ -211,8 +211,8 @@ pub fn differing_changes(reviewed: &Plan, now: &Plan) -> Vec<Address> {
         p.actions
             .iter()
             .enumerate()
-            .filter(|(_, a)| a.kind.is_change())
-            .map(|(i, a)| ((a.address(), a.kind), i))
+            .filter(|(_, a)| a.kind().is_change())
+            .map(|(i, a)| ((a.address(), a.kind()), i))
             .collect()
     };
     let (was, is) = (index(reviewed), index(now));
@@ -247,7 +247,7 @@ pub fn cards_changed(reviewed: &Plan, snapshot: &Snapshot, now: &[DesiredCard]) 
     let planned: BTreeMap<&str, &Action> = reviewed
         .actions
         .iter()
-        .filter(|a| a.after.is_some())
+        .filter(|a| a.after().is_some())
         .map(|a| (a.key.as_str(), a))
         .collect();
     let mut changed = Vec::new();
@@ -257,7 +257,7 @@ pub fn cards_changed(reviewed: &Plan, snapshot: &Snapshot, now: &[DesiredCard]) 
             planned.get(card.key.as_str()),
             snapshot.cards.get(card.key.as_str()),
         ) {
-            (Some(a), _) if a.after.as_deref() != Some(&attrs) => "changed",
+            (Some(a), _) if a.after() != Some(&attrs) => "changed",
             (Some(_), _) => continue,
             (None, None) => "newly declared",
             (None, Some(r)) if super::Attributes::from_record(r) != attrs => "changed",

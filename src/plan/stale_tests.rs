@@ -2,21 +2,17 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::model::ResourceKind;
-use crate::plan::{ActionExtra, ActionKind, Attributes, Estimate, Totals};
+use crate::plan::{ActionKind, Attributes, Change, Estimate, Renamed, Totals};
 
 fn action(resource: ResourceKind, key: &str, kind: ActionKind) -> Action {
     Action {
-        resource,
         key: key.into(),
-        kind,
         reason: "r".into(),
         product_code: "STD".into(),
-        before: None,
-        after: None,
         attempt: 1,
         estimate: Estimate::none(),
         depends_on: Vec::new(),
-        extra: None,
+        change: Change::sample(kind, resource),
     }
 }
 
@@ -32,7 +28,7 @@ fn attrs(user: &str) -> Box<Attributes> {
 
 fn issue(key: &str, user: &str) -> Action {
     Action {
-        after: Some(attrs(user)),
+        change: Change::Issue { after: attrs(user) },
         ..action(ResourceKind::Card, key, ActionKind::Issue)
     }
 }
@@ -73,11 +69,10 @@ fn at(serial: u64) -> StateRef {
 #[test]
 fn a_plan_touches_its_keys_both_sides_of_a_move_topup_cards_and_people() {
     let mut mv = action(ResourceKind::Card, "old", ActionKind::Move);
-    mv.extra = ActionExtra {
-        moved_to: Some("new".into()),
-        ..Default::default()
-    }
-    .boxed();
+    mv.change = Change::Move(Box::new(Renamed {
+        before: *attrs(""),
+        to: "new".into(),
+    }));
     let mut topup = action(ResourceKind::Topup, "funded:2026-11", ActionKind::Topup);
     topup.depends_on = vec![Address::card("funded")];
     let holder = action(
@@ -182,7 +177,9 @@ fn the_same_changes_planned_again_do_not_differ() {
         .push(action(ResourceKind::Card, "z", ActionKind::Undeclared));
     assert!(differing_changes(&reviewed, &now).is_empty());
 
-    now.actions[1].after = Some(attrs("u-3"));
+    now.actions[1].change = Change::Issue {
+        after: attrs("u-3"),
+    };
     now.actions.push(issue("c", "u-1"));
     now.actions.remove(0);
     assert_eq!(

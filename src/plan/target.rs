@@ -106,7 +106,7 @@ impl Target {
     /// and by what it declares or what state holds: a card relabelled away from `team=ops` is
     /// still an ops change.
     pub(super) fn matches_action(&self, a: &Action) -> bool {
-        let attrs = [a.after.as_deref(), a.before.as_deref()];
+        let attrs = [a.after(), a.before()];
         let address = a.address();
         let card = address.card_key().unwrap_or(&a.key);
         let keys = std::iter::once(card).chain(a.moved_to());

@@ -22,7 +22,7 @@ pub fn human(doc: &PlanDocument, style: Style, every_change: bool) -> String {
         true => {
             let mut by_kind: BTreeMap<ActionKind, Vec<&Action>> = BTreeMap::new();
             for a in &doc.plan.actions {
-                by_kind.entry(a.kind).or_default().push(a);
+                by_kind.entry(a.kind()).or_default().push(a);
             }
             by_kind
         }

@@ -181,9 +181,9 @@ fn change_row(out: &mut String, a: &Action, cur: &str) {
     let _ = writeln!(
         out,
         "| `{}` | {} | {} | {} | {} | {} |",
-        a.kind.symbol(),
+        a.kind().symbol(),
         key,
-        a.kind.as_str(),
+        a.kind().as_str(),
         md_escape(&a.product_code),
         charge,
         md_escape(&truncate(&a.reason, 120))
@@ -200,7 +200,7 @@ fn totals_tables(out: &mut String, changes: &[&Action], budget: usize, cur: &str
         e.0 += 1;
         e.1 += a.estimate.fee.unwrap_or_default();
         e.2 += a.estimate.topup;
-        if let Some(attrs) = a.after.as_ref().or(a.before.as_ref()) {
+        if let Some(attrs) = a.after().or(a.before()) {
             for (k, v) in attrs.labels.iter() {
                 *by_label.entry((k.as_str(), v.as_str())).or_default() += 1;
             }

@@ -105,19 +105,19 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
     if let Some(to) = &a.moved_to() {
         parts.push(format!("-> {to}"));
     }
-    if let (Some(t), ActionKind::Topup) = (a.amount(), a.kind) {
+    if let (Some(t), ActionKind::Topup) = (a.amount(), a.kind()) {
         parts.push(format!("top-up {}", amount(t, cur)));
     }
     // A top-up's relabel says what its labels become (a card's shows in its attributes' diff).
-    if a.resource == ResourceKind::Topup && a.kind == ActionKind::UpdateLabels {
+    if a.resource() == ResourceKind::Topup && a.kind() == ActionKind::UpdateLabels {
         let labels: Vec<String> = a.labels().iter().map(|(k, v)| format!("{k}={v}")).collect();
         parts.push(match labels.is_empty() {
             true => "labels -".into(),
             false => format!("labels {}", labels.join(", ")),
         });
     }
-    if let Some(after) = &a.after
-        && a.kind.issues_card()
+    if let Some(after) = a.after()
+        && a.kind().issues_card()
     {
         parts.push(format!("{:<product_width$}", after.product_code));
         parts.push(format!("user {}", after.external_user_id));
@@ -129,8 +129,8 @@ fn detail(a: &Action, product_width: usize, cur: &str) -> String {
         }
     }
     // A card leaving the declarations is known by what it was: which product, whose.
-    if let Some(before) = &a.before
-        && matches!(a.kind, ActionKind::Undeclared | ActionKind::Prune)
+    if let Some(before) = a.before()
+        && matches!(a.kind(), ActionKind::Undeclared | ActionKind::Prune)
     {
         parts.push(format!("{:<product_width$}", before.product_code));
         parts.push(format!("user {}", before.external_user_id));
