@@ -92,8 +92,8 @@ impl Approval {
     }
 }
 
-/// A row of `sql::APPROVALS`.
-type Row = (
+/// A row of `sql::APPROVALS` (and of `sql::INSERT_APPROVAL_AS`'s binds).
+pub(super) type Row = (
     i64,
     String,
     String,
@@ -107,7 +107,7 @@ type Row = (
     Option<i64>,
 );
 
-fn from_row(row: Row) -> Result<Approval, StateError> {
+pub(super) fn from_row(row: Row) -> Result<Approval, StateError> {
     let (id, status, created, updated, digest, summary, reasons, by, at, approved, applied) = row;
     let corrupt = |what: &str, e: serde_json::Error| {
         StateError::Corrupt(format!("approval {id}: its {what} is not readable: {e}"))
@@ -125,6 +125,28 @@ fn from_row(row: Row) -> Result<Approval, StateError> {
         approved_serial: approved.map(codec::serial_u64).transpose()?,
         applied_serial: applied.map(codec::serial_u64).transpose()?,
     })
+}
+
+/// `a` as a row of the table, for loading a dump under the same ids.
+pub(super) fn to_row(a: &Approval) -> Result<Row, StateError> {
+    let id = row_id(&a.id)
+        .ok_or_else(|| StateError::Corrupt(format!("approval id {:?} is not a row id", a.id)))?;
+    let text = |what: &str, v: Result<String, serde_json::Error>| {
+        v.map_err(|e| StateError::Database(format!("approval {id}: its {what}: {e}")))
+    };
+    Ok((
+        id,
+        a.status.as_str().to_owned(),
+        a.created.clone(),
+        a.updated.clone(),
+        a.digest.clone(),
+        text("summary", serde_json::to_string(&a.summary))?,
+        text("reasons", serde_json::to_string(&a.reasons))?,
+        a.approved_by.clone(),
+        a.approved_at.clone(),
+        a.approved_serial.map(codec::serial_i64).transpose()?,
+        a.applied_serial.map(codec::serial_i64).transpose()?,
+    ))
 }
 
 /// An approval id as the table keys it; `None` for text that cannot be one (so: unknown).

@@ -34,6 +34,7 @@ pub(super) async fn dump_in<T: Tx + ?Sized>(tx: &mut T) -> Result<StateDump, Sta
     let resources = tx.dump_rows(Dumped::Resources).await?;
     let changes = tx.dump_rows(Dumped::Changes).await?;
     let fees = tx.dump_rows(Dumped::ObservedFees).await?;
+    let approvals = tx.approvals().await?;
     Ok(StateDump {
         lineage,
         currency,
@@ -46,5 +47,6 @@ pub(super) async fn dump_in<T: Tx + ?Sized>(tx: &mut T) -> Result<StateDump, Sta
         changes: codec::changes_from_packed(&changes)?,
         calls,
         observed_fees: codec::observed_fees_from_packed(&fees)?,
+        approvals,
     })
 }

@@ -126,6 +126,9 @@ pub struct StateDump {
     pub changes: Vec<(Address, u64, Option<String>)>,
     pub calls: Vec<CallRecord>,
     pub observed_fees: Vec<ObservedFee>,
+    /// Plans that waited or wait for approval (schema 8), under their own ids: `cardform approve
+    /// ID` names the same plan after a migration.
+    pub approvals: Vec<Approval>,
 }
 
 /// The fee estimate of last resort for one product (see `observed_fees` in the schema).

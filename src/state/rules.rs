@@ -415,6 +415,7 @@ pub(super) async fn load_in<T: Tx + ?Sized>(
     for f in &dump.observed_fees {
         tx.insert_observed_fee(f).await?;
     }
+    tx.insert_approvals(&dump.approvals).await?;
     Ok(())
 }
 

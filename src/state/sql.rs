@@ -397,3 +397,23 @@ pub(super) const MARK_APPLIED: &str = "UPDATE approvals SET status = 'applied', 
 /// A pending approval's reasons brought up to date (`$1` at, `$2` reasons, `$3` id).
 pub(super) const UPDATE_REASONS: &str =
     "UPDATE approvals SET reasons = $2, updated_at = $1 WHERE id = $3 AND status = 'pending'";
+
+/// An approval as a dump holds it, under its own id (`$1`), for `state migrate`: id, status,
+/// created, updated, digest, summary, reasons, approved by, approved at, approved under serial,
+/// applied under serial. PostgreSQL generates the id itself unless told otherwise.
+pub(super) const INSERT_APPROVAL_AS: Dialects = Dialects {
+    sqlite: "INSERT INTO approvals (id, status, created_at, updated_at, digest, summary, \
+       reasons, approved_by, approved_at, approved_serial, applied_serial) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    postgres: "INSERT INTO approvals (id, status, created_at, updated_at, digest, summary, \
+       reasons, approved_by, approved_at, approved_serial, applied_serial) \
+     OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+};
+
+/// After approvals were loaded under their own ids: the next one recorded gets a new id (SQLite's
+/// AUTOINCREMENT keeps up by itself; PostgreSQL's identity sequence does not).
+pub(super) const SYNC_APPROVAL_IDS: Dialects = Dialects {
+    sqlite: "SELECT 1",
+    postgres: "SELECT setval(pg_get_serial_sequence('approvals', 'id'), \
+       coalesce(max(id), 0) + 1, false) FROM approvals",
+};

@@ -9,9 +9,9 @@ use cardform::decl::{DesiredStatus, Labels};
 use cardform::model::Address;
 use cardform::model::ResourceKind;
 use cardform::state::{
-    CallRecord, CardPhase, CardRecord, LockRequest, OrderKind, OrderPhase, OrderRecord,
-    ResourceImage, ResourceRecord, RunInfo, SCHEMA_VERSION, StateError, StateLocation, Store,
-    TopupRecord, local_host,
+    ApprovalStatus, ApprovalSummary, CallRecord, CardPhase, CardRecord, LockRequest, OrderKind,
+    OrderPhase, OrderRecord, ResourceImage, ResourceRecord, RunInfo, SCHEMA_VERSION, StateError,
+    StateLocation, Store, TopupRecord, local_host,
 };
 use compact_str::CompactString;
 use rust_decimal::Decimal;
@@ -1679,6 +1679,62 @@ conformance! {
     #[tokio::test] a_crash_before_the_answer_resumes_the_same_entry,
     #[tokio::test] what_a_card_cost_is_its_orders_once,
     #[tokio::test] a_run_that_lost_its_lock_writes_nothing,
+    #[tokio::test] approvals_move_with_the_state,
+}
+
+/// `state migrate` and `state backup` carry the plans that waited for approval, under their own
+/// ids, onto either backend: an applied one stays applied, a pending one can still be approved
+/// by its id there, and the next plan recorded there gets a new id.
+async fn approvals_move_with_the_state(b: Backend) {
+    let dir = TempDir::new().unwrap();
+    let store = Store::open_or_create(&b.fresh(&dir)).await.unwrap();
+    let summary = ApprovalSummary {
+        create: 3,
+        update: 0,
+        destroy: 1,
+        fees: d("7.50"),
+        currency: "USD".into(),
+    };
+    let reasons = vec!["destroys 1 card, over the prune limit of 0".to_owned()];
+    let first = store
+        .record_pending("digest-1", &summary, &reasons)
+        .await
+        .unwrap();
+    store.approve(&first.id, "ana").await.unwrap();
+    let s = store.begin_run(run_info("serve")).await.unwrap();
+    assert!(store.mark_applied(&first.id, s).await.unwrap());
+    let waiting = store
+        .record_pending("digest-2", &summary, &reasons)
+        .await
+        .unwrap();
+    let before = store.approvals().await.unwrap();
+    let statuses: Vec<_> = before.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [ApprovalStatus::Applied, ApprovalStatus::Pending]);
+
+    let dump = store.dump().await.unwrap();
+    assert_eq!(dump.approvals, before);
+    for target in [Backend::Sqlite, Backend::Postgres] {
+        let copy = Store::open_or_create(&target.fresh(&dir)).await.unwrap();
+        copy.load(&dump).await.unwrap();
+        assert_eq!(
+            copy.approvals().await.unwrap(),
+            before,
+            "{b:?} -> {target:?}"
+        );
+        let approved = copy.approve(&waiting.id, "bo").await.unwrap();
+        assert_eq!(approved.status, ApprovalStatus::Approved);
+        let next = copy
+            .record_pending("digest-3", &summary, &reasons)
+            .await
+            .unwrap();
+        assert!(
+            before.iter().all(|a| a.id != next.id),
+            "{target:?} gave the new plan the id {} of a loaded one",
+            next.id
+        );
+        copy.close().await;
+    }
+    store.close().await;
 }
 
 /// What a card cost is derived from its orders and its top-ups' (each order's charge less what

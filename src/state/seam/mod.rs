@@ -25,7 +25,7 @@ use std::future::Future;
 
 use super::model::{CardRecord, OrderRecord, ResourceRecord, TopupState};
 use super::sql::{self, Dialects};
-use super::{LockInfo, ObservedFee, RunRecord, StateError};
+use super::{Approval, LockInfo, ObservedFee, RunRecord, StateError};
 use super::{codec, journal};
 use crate::model::{Address, ResourceKind};
 use crate::state::CallRecord;
@@ -139,6 +139,8 @@ pub(super) trait Tx: Send {
         provider: Option<&str>,
     ) -> impl Step<()>;
     fn insert_observed_fee(&mut self, fee: &ObservedFee) -> impl Step<()>;
+    /// Writes `approvals` under their own ids, then lets the next new one follow them.
+    fn insert_approvals(&mut self, approvals: &[Approval]) -> impl Step<()>;
     /// Runs `statement` (`sql::SET_CURRENCY`, `sql::SET_PROVIDER`) with `value` as `$1`.
     fn set_info(&mut self, statement: &'static str, value: &str) -> impl Step<()>;
 
@@ -221,6 +223,8 @@ pub(super) trait Tx: Send {
     }
     /// Recorded calls in time order, from `from` (microseconds since the epoch) on.
     fn calls(&mut self, from: i64) -> impl Step<Vec<CallRecord>>;
+    /// Every approval, oldest first.
+    fn approvals(&mut self) -> impl Step<Vec<Approval>>;
     /// `table` whole, packed as `dump::Dumped` says, for `dump::dump_in`.
     fn dump_rows(&mut self, table: super::dump::Dumped) -> impl Step<String>;
 }

@@ -364,6 +364,45 @@ macro_rules! shared_primitives {
             Ok(())
         }
 
+        async fn insert_approvals(
+            &mut self,
+            approvals: &[$crate::state::Approval],
+        ) -> Result<(), $crate::state::StateError> {
+            for a in approvals {
+                let row = $crate::state::approvals::to_row(a)?;
+                sqlx::query($crate::state::sql::INSERT_APPROVAL_AS.$dialect)
+                    .bind(row.0)
+                    .bind(row.1)
+                    .bind(row.2)
+                    .bind(row.3)
+                    .bind(row.4)
+                    .bind(row.5)
+                    .bind(row.6)
+                    .bind(row.7)
+                    .bind(row.8)
+                    .bind(row.9)
+                    .bind(row.10)
+                    .execute(&mut *self)
+                    .await?;
+            }
+            sqlx::query($crate::state::sql::SYNC_APPROVAL_IDS.$dialect)
+                .execute(&mut *self)
+                .await?;
+            Ok(())
+        }
+
+        async fn approvals(
+            &mut self,
+        ) -> Result<Vec<$crate::state::Approval>, $crate::state::StateError> {
+            let rows: Vec<$crate::state::approvals::Row> =
+                sqlx::query_as($crate::state::sql::APPROVALS)
+                    .fetch_all(&mut *self)
+                    .await?;
+            rows.into_iter()
+                .map($crate::state::approvals::from_row)
+                .collect()
+        }
+
         async fn state_info(
             &mut self,
         ) -> Result<$crate::state::seam::StateInfo, $crate::state::StateError> {
