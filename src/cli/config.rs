@@ -143,6 +143,15 @@ fn rows(global: &Global) -> Result<Vec<Row>, CliError> {
         source,
     });
     rows.extend(logging_rows());
+    rows.extend(
+        super::serve::shown(global)
+            .into_iter()
+            .map(|(name, value, source)| Row {
+                name,
+                value,
+                source,
+            }),
+    );
     Ok(rows)
 }
 

@@ -108,6 +108,29 @@ pub struct ServeTable {
     pub public_url: Option<String>,
     pub interval: Option<String>,
     pub drain_timeout: Option<String>,
+    /// `--max-fees-per-day`: an amount, as an integer or a string ("500.00").
+    #[serde(default, deserialize_with = "amount")]
+    pub max_fees_per_day: Option<String>,
+}
+
+/// The keys of `[serve]`, whose lines `cardform config` shows too (none shares a top-level
+/// key's name, so the first `key =` line is the one in `[serve]`).
+const SERVE_KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "interval",
+    "drain_timeout",
+    "max_fees_per_day",
+];
+
+/// An amount as written: an integer or a string. A TOML float is refused, as it is not exact.
+fn amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<NumberOrText>::deserialize(d)? {
+        Some(NumberOrText::Float(f)) => Err(serde::de::Error::custom(format!(
+            "write the amount {f} as a string, e.g. \"{f}\", so it stays exact"
+        ))),
+        other => Ok(other.map(NumberOrText::text)),
+    }
 }
 
 /// A project file, read and checked, its paths made relative to where it lives.
@@ -272,6 +295,7 @@ fn parse_in(path: &Path, dir: &Path, text: &str) -> Result<Project, ProjectError
     })?;
     let lines = KEYS
         .iter()
+        .chain(SERVE_KEYS)
         .filter_map(|k| line_of(text, k).map(|l| ((*k).to_owned(), l)))
         .collect();
     Ok(Project {
@@ -325,6 +349,7 @@ state = "state/cardform.db"
 # public_url = "https://cardform.example.com"  # --public-url
 # interval = "5m"           # reconcile at least this often (--interval)
 # drain_timeout = "30s"     # on SIGTERM, orders in flight may finish this long (--drain-timeout)
+# max_fees_per_day = "500.00"  # fees a day applied without approval (--max-fees-per-day)
 "#;
 
 #[cfg(test)]
@@ -344,6 +369,13 @@ mod tests {
         assert_eq!(p.serve.listen.as_deref(), Some("0.0.0.0:9000"));
         assert_eq!(p.serve.interval.as_deref(), Some("10m"));
         assert_eq!(p.serve.drain_timeout, None);
+        assert_eq!(p.at("interval"), "/repo/cardform.toml:4");
+        let p = parse_str("[serve]\nmax_fees_per_day = 500\n").unwrap();
+        assert_eq!(p.serve.max_fees_per_day.as_deref(), Some("500"));
+        let p = parse_str("[serve]\nmax_fees_per_day = \"12.50\"\n").unwrap();
+        assert_eq!(p.serve.max_fees_per_day.as_deref(), Some("12.50"));
+        let e = parse_str("[serve]\nmax_fees_per_day = 12.5\n").unwrap_err();
+        assert!(e.to_string().contains("as a string"), "{e}");
         let e = parse_str("[serve]\nlisten_on = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("listen_on"), "{e}");
         // The token never comes from the file.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::args::ServeArgs;
 use super::project::ServeTable;
 use super::provider::Provider;
-use super::settings::{self, Global, parse_amount};
+use super::settings::{self, Global, Source, parse_amount};
 use super::{CliError, Outcome};
 use crate::serve::{self, Config, MIN_TOKEN_CHARS, Shared};
 use crate::state::StateLocation;
@@ -64,7 +64,7 @@ impl Settings {
             prune: args.prune,
             max_prune: global.max_prune(args.max_prune.as_deref())?.0,
             max_fees: parse_amount("--max-fees", args.max_fees.as_deref())?,
-            max_fees_per_day: parse_amount("--max-fees-per-day", args.max_fees_per_day.as_deref())?,
+            max_fees_per_day: own.max_fees_per_day,
             max_failure_rate: global.max_failure_rate(args.max_failure_rate.as_deref())?.0,
             parallelism: global.parallelism(args.parallelism, rate)?.0,
             lock_request: super::who::lock_request(),
@@ -85,49 +85,98 @@ struct Own {
     interval: Duration,
     drain_timeout: Duration,
     public_url: Option<String>,
+    max_fees_per_day: Option<rust_decimal::Decimal>,
+}
+
+/// `serve`'s own settings: the key in `[serve]` (also the name `cardform config` shows), the
+/// flag, the default ("": none).
+const OWN: [(&str, &str, &str); 5] = [
+    ("listen", "--listen", DEFAULT_LISTEN),
+    ("public_url", "--public-url", ""),
+    ("interval", "--interval", DEFAULT_INTERVAL),
+    ("drain_timeout", "--drain-timeout", DEFAULT_DRAIN_TIMEOUT),
+    ("max_fees_per_day", "--max-fees-per-day", ""),
+];
+
+/// The flag of each of [`OWN`], as `args` gives it.
+fn flag_of<'a>(args: &'a ServeArgs, key: &str) -> Option<&'a String> {
+    match key {
+        "listen" => args.listen.as_ref(),
+        "public_url" => args.public_url.as_ref(),
+        "interval" => args.interval.as_ref(),
+        "drain_timeout" => args.drain_timeout.as_ref(),
+        _ => args.max_fees_per_day.as_ref(),
+    }
+}
+
+fn in_table(table: &ServeTable, key: &str) -> Option<String> {
+    match key {
+        "listen" => table.listen.clone(),
+        "public_url" => table.public_url.clone(),
+        "interval" => table.interval.clone(),
+        "drain_timeout" => table.drain_timeout.clone(),
+        _ => table.max_fees_per_day.clone(),
+    }
+}
+
+/// Setting `key` of [`OWN`] as given, with where it came from: the flag, else `[serve]` in
+/// cardform.toml, else the default ("" when there is none).
+fn own_setting(flag: Option<&String>, key: &str, global: &Global) -> (String, Source) {
+    let (_, flag_name, default) = OWN
+        .iter()
+        .find(|(k, ..)| *k == key)
+        .copied()
+        .unwrap_or(("", "", ""));
+    if let Some(v) = flag {
+        return (v.clone(), Source::Flag(flag_name));
+    }
+    let project = global.project.as_ref();
+    match project.and_then(|p| in_table(&p.serve, key).map(|v| (p, v))) {
+        Some((p, v)) => (v, Source::File(p.at(key))),
+        None => (default.to_owned(), Source::Default),
+    }
+}
+
+/// `serve`'s own settings as `cardform config` shows them: key, value, source.
+pub(super) fn shown(global: &Global) -> Vec<(&'static str, String, Source)> {
+    OWN.iter()
+        .map(|(key, ..)| {
+            let (raw, source) = own_setting(None, key, global);
+            let value = match (raw.is_empty(), *key) {
+                (false, _) => raw,
+                (true, "max_fees_per_day") => "(no budget)".to_owned(),
+                (true, _) => "(none)".to_owned(),
+            };
+            (*key, value, source)
+        })
+        .collect()
 }
 
 impl Own {
     fn resolve(args: &ServeArgs, global: &Global) -> Result<Self, CliError> {
-        let project = global.project.as_ref();
-        // The flag, else `[serve]` in cardform.toml, else the default; with the name an error
-        // should give it (the flag, or the file and key it was read from).
-        let pick = |flag: &Option<String>,
-                    name: &str,
-                    file: fn(&ServeTable) -> &Option<String>,
-                    default: &str| {
-            if let Some(v) = flag {
-                return (v.clone(), format!("--{}", name.replace('_', "-")));
-            }
-            match project.and_then(|p| file(&p.serve).clone().map(|v| (p, v))) {
-                Some((p, v)) => (v, format!("{}: [serve] {name}", p.path.display())),
-                None => (default.to_owned(), format!("--{}", name.replace('_', "-"))),
-            }
+        // The value, and the name an error should give it (the flag, or the file and key).
+        let pick = |key: &str| {
+            let (raw, source) = own_setting(flag_of(args, key), key, global);
+            let from = match &source {
+                Source::File(at) => format!("{at}: [serve] {key}"),
+                _ => format!("--{}", key.replace('_', "-")),
+            };
+            (raw, from)
         };
-        let (raw, from) = pick(&args.listen, "listen", |t| &t.listen, DEFAULT_LISTEN);
+        let (raw, from) = pick("listen");
         let listen = raw.parse().map_err(|_| {
             CliError::Usage(format!(
                 "{from} {raw:?}: expected an address and port, e.g. 0.0.0.0:8080"
             ))
         })?;
-        let (raw, from) = pick(
-            &args.interval,
-            "interval",
-            |t| &t.interval,
-            DEFAULT_INTERVAL,
-        );
+        let (raw, from) = pick("interval");
         let interval = settings::parse_duration(&from, &raw)?;
         if interval < Duration::from_secs(1) {
             return Err(CliError::Usage(format!("{from}: must be at least 1s")));
         }
-        let (raw, from) = pick(
-            &args.drain_timeout,
-            "drain_timeout",
-            |t| &t.drain_timeout,
-            DEFAULT_DRAIN_TIMEOUT,
-        );
+        let (raw, from) = pick("drain_timeout");
         let drain_timeout = settings::parse_duration(&from, &raw)?;
-        let (public_url, from) = pick(&args.public_url, "public_url", |t| &t.public_url, "");
+        let (public_url, from) = pick("public_url");
         let public_url = (!public_url.is_empty()).then_some(public_url);
         if let Some(url) = &public_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -136,11 +185,14 @@ impl Own {
                 "{from} {url:?}: expected an http:// or https:// URL"
             )));
         }
+        let (raw, from) = pick("max_fees_per_day");
+        let max_fees_per_day = parse_amount(&from, (!raw.is_empty()).then_some(raw.as_str()))?;
         Ok(Own {
             listen,
             interval,
             drain_timeout,
             public_url,
+            max_fees_per_day,
         })
     }
 }

@@ -391,7 +391,7 @@ fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
     let mut bad = serve::spawn(&env, "bad", &[], Some(serve::TOKEN));
     assert_eq!(bad.child.wait().unwrap().code(), Some(1));
     assert!(
-        bad.log().contains("cardform.toml: [serve] interval"),
+        bad.log().contains("cardform.toml:3: [serve] interval"),
         "{}",
         bad.log()
     );
@@ -416,6 +416,68 @@ fn the_serve_table_of_cardform_toml_sets_defaults_and_flags_win() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(s.count("reconcile finished"), 1, "{}", s.log());
     each_card_once(&env, 1);
+}
+
+/// `max_fees_per_day` in `[serve]` is the policy's day budget unless the flag says otherwise, and
+/// `cardform config` shows every serve setting with the line it came from.
+#[test]
+fn the_day_budget_comes_from_the_serve_table_and_config_shows_the_serve_settings() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 2));
+    env.write(
+        "cardform.toml",
+        "files = [\"cards/\"]\n[serve]\nmax_fees_per_day = \"7.00\"\ninterval = \"1h\"\n",
+    );
+    let toml = env.path("cardform.toml").display().to_string();
+    let out = env.cardform(&["config", "--json"]).output().unwrap();
+    assert_success(&out);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let setting = |name: &str| {
+        let s = &doc["settings"][name];
+        (
+            s["value"].as_str().unwrap().to_owned(),
+            s["source"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        setting("max_fees_per_day"),
+        ("7.00".into(), format!("{toml}:3"))
+    );
+    assert_eq!(setting("interval"), ("1h".into(), format!("{toml}:4")));
+    assert_eq!(
+        setting("listen"),
+        ("127.0.0.1:8080".into(), "default".into())
+    );
+    assert_eq!(setting("drain_timeout"), ("30s".into(), "default".into()));
+    assert_eq!(setting("public_url"), ("(none)".into(), "default".into()));
+    let out = env.cardform(&["config"]).output().unwrap();
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("max_fees_per_day ") && l.ends_with(&format!("{toml}:3"))),
+        "{}",
+        stdout(&out)
+    );
+
+    // Two cards at 5.00 are past the file's 7.00: the plan waits, nothing is sent.
+    let s = serve::start(&env, "file", &[]);
+    s.wait_for("the first reconcile", Duration::from_secs(20), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    let waiting = s.get("/api/approvals").json()["approvals"].clone();
+    assert_eq!(waiting[0]["status"], "pending", "{waiting}");
+    assert!(
+        waiting[0]["reasons"][0].as_str().unwrap().contains("7.00"),
+        "{waiting}"
+    );
+    assert_eq!(issued(&env), 0);
+    drop(s);
+    // The flag wins over the file.
+    let s = serve::start(&env, "flag", &["--max-fees-per-day", "100"]);
+    s.wait_for("the first reconcile", Duration::from_secs(20), |s| {
+        s.count("reconcile finished") >= 1
+    });
+    each_card_once(&env, 2);
 }
 
 #[test]
