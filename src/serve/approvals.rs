@@ -1,6 +1,6 @@
 //! The approvals' HTTP API: `GET /api/approvals` lists the plans that waited (newest first), and
-//! `POST /api/approvals/{id}/approve` (optional JSON `{"by": "name"}`) approves a pending one for
-//! the next reconcile to apply. Behind the token (the `serve` router puts it there).
+//! `POST /api/approvals/{id}/approve` (optional JSON `{"by": "name"}`) approves a pending one and
+//! asks for a reconcile to apply it at once. Behind the token (the `serve` router puts it there).
 //!
 //! Answers requests only: what is within policy and what applies is `policy`'s and the
 //! reconcile loop's; it never sends anything to the provider.
@@ -55,6 +55,8 @@ async fn approve(
     let answer = match result {
         Ok(approval) => {
             tracing::info!(target: "cardform::serve", approval = %approval.id, by = %by, "plan approved");
+            // Applied now, not at the next interval: the dashboard's button should act at once.
+            shared.trigger.ask();
             (StatusCode::OK, Json(approval)).into_response()
         }
         Err(e @ StateError::NotFound(_)) => error(StatusCode::NOT_FOUND, &e.to_string()),

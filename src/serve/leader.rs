@@ -1,6 +1,6 @@
 //! Leadership through the state lock: a standby asks for the lock every few seconds; the holder
-//! leads (reconciles on every trigger) until it is told to stop or finds its lock gone, and then
-//! stands by again. PostgreSQL frees the lock with its holder's session, so a leader killed with
+//! leads (reconciles on every trigger, and as soon as it sees a plan newly approved from another
+//! process) until it is told to stop or finds its lock gone, and then stands by again. PostgreSQL frees the lock with its holder's session, so a leader killed with
 //! `kill -9` is replaced within a few seconds; fencing refuses any write of a leader whose lock
 //! was taken over, and such a leader steps down at once, never spending more.
 //!
@@ -122,6 +122,7 @@ async fn lead(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut check = tokio::time::interval(config.lock_every);
     check.tick().await;
+    let mut approved = std::collections::BTreeSet::new();
     // The first tick of `interval` is now: the reconcile a new leader owes.
     loop {
         tokio::select! {
@@ -130,6 +131,9 @@ async fn lead(
             _ = check.tick() => {
                 if !still_held(shared, lock).await {
                     return End::LockLost;
+                }
+                if newly_approved(shared, &mut approved).await {
+                    shared.trigger.ask();
                 }
                 continue;
             }
@@ -171,6 +175,25 @@ async fn still_held(shared: &Shared, lock: &LockInfo) -> bool {
         // The database is unreachable: keep the lock; a write that cannot prove it is refused.
         Err(_) => true,
     }
+}
+
+/// Whether a plan was approved since the last look (`cardform approve` in another process, which
+/// cannot ask this one for a reconcile); `seen` is what was approved then. Only a new approval
+/// counts: one a reconcile left approved (its plan could not be made) does not ask again and
+/// again.
+async fn newly_approved(shared: &Shared, seen: &mut std::collections::BTreeSet<String>) -> bool {
+    // Unreadable now: the next look tells.
+    let Ok(all) = shared.store.approvals().await else {
+        return false;
+    };
+    let now: std::collections::BTreeSet<String> = all
+        .into_iter()
+        .filter(|a| a.status == crate::state::ApprovalStatus::Approved)
+        .map(|a| a.id)
+        .collect();
+    let new = now.iter().any(|id| !seen.contains(id));
+    *seen = now;
+    new
 }
 
 /// Waits until `stopping` says stop (or its sender is gone, which means the same).

@@ -1,9 +1,9 @@
 //! `cardform serve`'s policy and approvals, through the real binary against the sandbox and the
 //! test PostgreSQL server: a plan within policy applies on its own; a prune over `--max-prune`
 //! and a plan past `--max-fees-per-day` wait (nothing sent), show in `GET /api/approvals`,
-//! `cardform approve --list` and `state history`; `cardform approve ID` (or the HTTP approve)
-//! lets the next reconcile apply exactly that plan; an approved plan that changed since is
-//! superseded, not applied; the routes want the token. Every count is checked at the sandbox.
+//! `cardform approve --list` and `state history`; the HTTP approve applies exactly that plan at
+//! once, `cardform approve ID` within seconds (the leader looks); an approved plan that changed
+//! since is superseded, not applied; the routes want the token. Every count is checked at the sandbox.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -215,18 +215,18 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     );
     let first_id = first["id"].as_str().unwrap().to_owned();
 
-    // Approved over HTTP (as the dashboard does)…
-    let a = s.post(
-        &format!("/api/approvals/{first_id}/approve"),
-        r#"{"by": "finance"}"#,
-    );
-    assert_eq!(a.status, 200, "{a:?}");
-    assert_eq!(a.json()["status"], "approved");
-    assert_eq!(a.json()["approved_by"], "finance");
-    // …but the declarations change before the next reconcile: the plan it approved is not the
-    // plan now, so the approval is superseded and the new plan waits in turn.
+    // Approved while no replica runs, and the declarations change before the next reconcile: the
+    // plan it approved is not the plan now, so the approval is superseded and the new plan waits
+    // in turn.
+    drop(s);
+    let out = env
+        .cardform(&["approve", &first_id, "--by", "finance"])
+        .output()
+        .unwrap();
+    assert_success(&out);
     env.write("cards/a.yaml", &fleet(0..4));
-    reconciled(&s, 3);
+    let s = serve::start(&env, "budget-again", &args);
+    reconciled(&s, 1);
     assert_eq!(
         orders(&env),
         sent,
@@ -236,6 +236,7 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[1]["id"], first_id.as_str());
     assert_eq!(listed[1]["status"], "superseded");
+    assert_eq!(listed[1]["approved_by"], "finance");
     assert_eq!(listed[0]["status"], "pending");
     assert_eq!(listed[0]["summary"]["create"], 2);
     let second_id = listed[0]["id"].as_str().unwrap().to_owned();
@@ -246,16 +247,57 @@ fn a_plan_past_the_day_budget_waits_and_an_approval_of_a_changed_plan_is_superse
         "a superseded plan cannot be approved"
     );
 
-    // The new one approved: applied, both cards issued once each.
-    let out = env.cardform(&["approve", &second_id]).output().unwrap();
-    assert_success(&out);
-    reconcile(&s);
+    // The new one approved over HTTP (as the dashboard does): applied at once, with no other
+    // trigger, both cards issued once each.
+    let a = s.post(
+        &format!("/api/approvals/{second_id}/approve"),
+        r#"{"by": "finance"}"#,
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json()["status"], "approved");
+    assert_eq!(a.json()["approved_by"], "finance");
+    s.wait_for("the approved plan applied", Duration::from_secs(5), |s| {
+        approvals(s)[0]["status"] == "applied"
+    });
     assert_eq!(env.inspect().cards, 4);
     assert!(env.inspect().issue_orders.iter().all(|c| c.count == 1));
-    assert_eq!(approvals(&s)[0]["status"], "applied");
     // Nothing left to apply: the next reconcile records no new approval.
     reconcile(&s);
     assert_eq!(approvals(&s).len(), 2);
+}
+
+/// `cardform approve` in another process cannot ask the leader for a reconcile; the leader sees
+/// the approval on its own within seconds and applies the plan, with no interval or POST.
+#[test]
+fn an_approval_from_the_cli_is_applied_within_seconds_without_a_trigger() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet(0..3));
+    let args = [
+        "-f",
+        "cards",
+        "--max-fees-per-day",
+        "1.00",
+        "--interval",
+        "1h",
+    ];
+    let s = serve::start(&env, "cli-approve", &args);
+    reconciled(&s, 1);
+    assert_eq!(orders(&env), 0, "nothing is sent while the plan waits");
+    let id = approvals(&s)[0]["id"].as_str().unwrap().to_owned();
+    // A few looks at the approvals with nothing new ask for nothing.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s.count("reconcile started"), 1, "{}", s.log());
+
+    let out = env.cardform(&["approve", &id]).output().unwrap();
+    assert_success(&out);
+    let approved = std::time::Instant::now();
+    s.wait_for("the approved plan applied", Duration::from_secs(5), |s| {
+        approvals(s)[0]["status"] == "applied"
+    });
+    eprintln!("applied {:?} after the CLI approval", approved.elapsed());
+    assert_eq!(env.inspect().cards, 3);
+    assert!(env.inspect().issue_orders.iter().all(|c| c.count == 1));
+    assert_eq!(s.count("reconcile started"), 2, "{}", s.log());
 }
 
 #[test]
