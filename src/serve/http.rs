@@ -120,11 +120,28 @@ async fn login_form() -> Response {
 }
 
 /// `token=…` (a form post) checked against the token; sets the session cookie and goes to `/`.
-async fn login(Extract(state): Extract<State>, body: axum::body::Bytes) -> Response {
+/// An address that sent wrong tokens waits its turn first, right token or not, so that giving
+/// up on a slow answer tells a guesser nothing.
+async fn login(
+    Extract(state): Extract<State>,
+    extensions: axum::http::Extensions,
+    body: axum::body::Bytes,
+) -> Response {
+    // Without it (a router driven in a test) every client is one address.
+    let ip = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let now = tokio::time::Instant::now();
+    let turn = state.login_throttle.turn(ip, now.into_std());
+    tokio::time::sleep_until(turn.into()).await;
     let given = form_value(&body, "token").unwrap_or_default();
     if !same(given.as_bytes(), state.token.expose().as_bytes()) {
+        state
+            .login_throttle
+            .failed(ip, tokio::time::Instant::now().into_std());
         return unauthorized();
     }
+    state.login_throttle.succeeded(ip);
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/",
         session_value(state.token.expose())

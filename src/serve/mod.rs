@@ -21,6 +21,7 @@ pub mod log;
 pub mod metrics;
 pub mod policy;
 pub mod reconcile;
+pub mod throttle;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub webhook_check: Option<webhook::Check>,
     /// The provider's webhook subscription this replica holds while it leads.
     pub subscription: std::sync::Mutex<Option<crate::wire::webhook::Subscription>>,
+    /// Slows wrong tokens at `POST /login`, per client address.
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 impl Shared {
@@ -66,6 +69,7 @@ impl Shared {
             ))),
             webhook_check: None,
             subscription: std::sync::Mutex::new(None),
+            login_throttle: throttle::LoginThrottle::default(),
         }
     }
 
@@ -159,6 +163,8 @@ pub async fn run(shared: State, config: Config) -> Result<(), ServeError> {
         let mut stopping = stopping.clone();
         let app = http::router(shared.clone());
         tokio::spawn(async move {
+            // The client's address, for the login brake (`throttle`).
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopping.wait_for(|s| *s).await;

@@ -480,6 +480,44 @@ fn the_day_budget_comes_from_the_serve_table_and_config_shows_the_serve_settings
     each_card_once(&env, 2);
 }
 
+/// Guessing the token at `/login` is slowed: every wrong try from an address waits longer than
+/// the one before, and the right token still logs in (and lifts the brake).
+#[test]
+fn wrong_logins_are_slowed_and_the_right_token_still_works() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 1));
+    let s = serve::start(&env, "login", &["-f", "cards", "--interval", "1h"]);
+    let timed = |token: &str| {
+        let t0 = Instant::now();
+        let a = s.request("POST", "/login", &[], &format!("token={token}"));
+        (a.status, t0.elapsed())
+    };
+    let (status, first) = timed("wrong-token-wrong-token");
+    assert_eq!(status, 401);
+    let t0 = Instant::now();
+    let mut last = first;
+    for _ in 1..20 {
+        let (status, took) = timed("wrong-token-wrong-token");
+        assert_eq!(status, 401);
+        last = took;
+    }
+    let all = t0.elapsed() + first;
+    eprintln!("20 wrong logins took {all:?}; the first {first:?}, the last {last:?}");
+    // 25 ms more per failure: 19 × 20 / 2 × 25 ms = 4.75 s in all, the last one 475 ms.
+    assert!(all >= Duration::from_secs(4), "{all:?}");
+    assert!(last >= Duration::from_millis(400), "{last:?}");
+    assert!(first < Duration::from_millis(300), "{first:?}");
+
+    let (status, _) = timed(serve::TOKEN);
+    assert_eq!(status, 303, "the right token still logs in");
+    let (status, took) = timed("wrong-token-wrong-token");
+    assert_eq!(status, 401);
+    assert!(
+        took < Duration::from_millis(300),
+        "a success lifts the brake: {took:?}"
+    );
+}
+
 #[test]
 fn readyz_says_503_within_seconds_when_the_provider_is_gone() {
     let mut env = Env::postgres();
