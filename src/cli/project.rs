@@ -108,6 +108,7 @@ pub struct ServeTable {
     pub public_url: Option<String>,
     pub interval: Option<String>,
     pub drain_timeout: Option<String>,
+    pub drift_interval: Option<String>,
 }
 
 /// A project file, read and checked, its paths made relative to where it lives.
@@ -325,6 +326,7 @@ state = "state/cardform.db"
 # public_url = "https://cardform.example.com"  # --public-url
 # interval = "5m"           # reconcile at least this often (--interval)
 # drain_timeout = "30s"     # on SIGTERM, orders in flight may finish this long (--drain-timeout)
+# drift_interval = "15m"    # read the fleet back to notice drift, or "off" (--drift-interval)
 "#;
 
 #[cfg(test)]

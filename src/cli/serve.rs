@@ -22,6 +22,9 @@ pub const ENV_TOKEN: &str = "CARDFORM_SERVE_TOKEN";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_INTERVAL: &str = "5m";
 const DEFAULT_DRAIN_TIMEOUT: &str = "30s";
+/// A look at every card costs one provider read each: often enough to notice drift within the
+/// quarter hour, rarely enough to leave most of the rate to reconciles.
+const DEFAULT_DRIFT_INTERVAL: &str = "15m";
 /// How often a standby asks for the lock: a dead leader's successor takes over within ~10 s.
 const LOCK_EVERY: Duration = Duration::from_secs(2);
 /// How often the declarations are looked at for changes.
@@ -58,6 +61,7 @@ impl Settings {
             files,
             public_url: own.public_url,
             interval: own.interval,
+            drift_every: own.drift_every,
             drain_timeout: own.drain_timeout,
             watch_every: WATCH_EVERY,
             lock_every: LOCK_EVERY,
@@ -84,6 +88,7 @@ struct Own {
     listen: std::net::SocketAddr,
     interval: Duration,
     drain_timeout: Duration,
+    drift_every: Option<Duration>,
     public_url: Option<String>,
 }
 
@@ -127,6 +132,16 @@ impl Own {
             DEFAULT_DRAIN_TIMEOUT,
         );
         let drain_timeout = settings::parse_duration(&from, &raw)?;
+        let (raw, from) = pick(
+            &args.drift_interval,
+            "drift_interval",
+            |t| &t.drift_interval,
+            DEFAULT_DRIFT_INTERVAL,
+        );
+        let drift_every = match raw.trim() {
+            "off" | "0" => None,
+            raw => Some(settings::parse_duration(&from, raw)?),
+        };
         let (public_url, from) = pick(&args.public_url, "public_url", |t| &t.public_url, "");
         let public_url = (!public_url.is_empty()).then_some(public_url);
         if let Some(url) = &public_url
@@ -140,6 +155,7 @@ impl Own {
             listen,
             interval,
             drain_timeout,
+            drift_every,
             public_url,
         })
     }
