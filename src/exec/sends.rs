@@ -306,3 +306,27 @@ fn adopts(kind: ResourceKind, slug: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_kinds_own_exists_refusal_adopts_a_person() {
+        assert!(adopts(ResourceKind::User, slug::EXTERNAL_USER_ID_EXISTS));
+        assert!(adopts(
+            ResourceKind::Cardholder,
+            slug::CARDHOLDER_ALREADY_EXISTS
+        ));
+        // A user's "exists" says nothing of a cardholder, and the reverse.
+        assert!(!adopts(ResourceKind::User, slug::CARDHOLDER_ALREADY_EXISTS));
+        assert!(!adopts(
+            ResourceKind::Cardholder,
+            slug::EXTERNAL_USER_ID_EXISTS
+        ));
+        assert!(!adopts(
+            ResourceKind::Cardholder,
+            slug::CARDHOLDER_NOT_READY
+        ));
+    }
+}
