@@ -108,6 +108,7 @@ pub struct ServeTable {
     pub public_url: Option<String>,
     pub interval: Option<String>,
     pub drain_timeout: Option<String>,
+    pub drift_interval: Option<String>,
     /// `--max-fees-per-day`: an amount, as an integer or a string ("500.00").
     #[serde(default, deserialize_with = "amount")]
     pub max_fees_per_day: Option<String>,
@@ -120,6 +121,7 @@ const SERVE_KEYS: &[&str] = &[
     "public_url",
     "interval",
     "drain_timeout",
+    "drift_interval",
     "max_fees_per_day",
 ];
 
@@ -349,6 +351,7 @@ state = "state/cardform.db"
 # public_url = "https://cardform.example.com"  # --public-url
 # interval = "5m"           # reconcile at least this often (--interval)
 # drain_timeout = "30s"     # on SIGTERM, orders in flight may finish this long (--drain-timeout)
+# drift_interval = "15m"    # read the fleet back to notice drift, or "off" (--drift-interval)
 # max_fees_per_day = "500.00"  # fees a day applied without approval (--max-fees-per-day)
 "#;
 

@@ -22,6 +22,9 @@ pub const ENV_TOKEN: &str = "CARDFORM_SERVE_TOKEN";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_INTERVAL: &str = "5m";
 const DEFAULT_DRAIN_TIMEOUT: &str = "30s";
+/// A look at every card costs one provider read each: often enough to notice drift within the
+/// quarter hour, rarely enough to leave most of the rate to reconciles.
+const DEFAULT_DRIFT_INTERVAL: &str = "15m";
 /// How often a standby asks for the lock: a dead leader's successor takes over within ~10 s.
 const LOCK_EVERY: Duration = Duration::from_secs(2);
 /// How often the declarations are looked at for changes.
@@ -58,6 +61,7 @@ impl Settings {
             files,
             public_url: own.public_url,
             interval: own.interval,
+            drift_every: own.drift_every,
             drain_timeout: own.drain_timeout,
             watch_every: WATCH_EVERY,
             lock_every: LOCK_EVERY,
@@ -84,17 +88,19 @@ struct Own {
     listen: std::net::SocketAddr,
     interval: Duration,
     drain_timeout: Duration,
+    drift_every: Option<Duration>,
     public_url: Option<String>,
     max_fees_per_day: Option<rust_decimal::Decimal>,
 }
 
 /// `serve`'s own settings: the key in `[serve]` (also the name `cardform config` shows), the
 /// flag, the default ("": none).
-const OWN: [(&str, &str, &str); 5] = [
+const OWN: [(&str, &str, &str); 6] = [
     ("listen", "--listen", DEFAULT_LISTEN),
     ("public_url", "--public-url", ""),
     ("interval", "--interval", DEFAULT_INTERVAL),
     ("drain_timeout", "--drain-timeout", DEFAULT_DRAIN_TIMEOUT),
+    ("drift_interval", "--drift-interval", DEFAULT_DRIFT_INTERVAL),
     ("max_fees_per_day", "--max-fees-per-day", ""),
 ];
 
@@ -105,6 +111,7 @@ fn flag_of<'a>(args: &'a ServeArgs, key: &str) -> Option<&'a String> {
         "public_url" => args.public_url.as_ref(),
         "interval" => args.interval.as_ref(),
         "drain_timeout" => args.drain_timeout.as_ref(),
+        "drift_interval" => args.drift_interval.as_ref(),
         _ => args.max_fees_per_day.as_ref(),
     }
 }
@@ -115,6 +122,7 @@ fn in_table(table: &ServeTable, key: &str) -> Option<String> {
         "public_url" => table.public_url.clone(),
         "interval" => table.interval.clone(),
         "drain_timeout" => table.drain_timeout.clone(),
+        "drift_interval" => table.drift_interval.clone(),
         _ => table.max_fees_per_day.clone(),
     }
 }
@@ -176,6 +184,11 @@ impl Own {
         }
         let (raw, from) = pick("drain_timeout");
         let drain_timeout = settings::parse_duration(&from, &raw)?;
+        let (raw, from) = pick("drift_interval");
+        let drift_every = match raw.trim() {
+            "off" | "0" => None,
+            raw => Some(settings::parse_duration(&from, raw)?),
+        };
         let (public_url, from) = pick("public_url");
         let public_url = (!public_url.is_empty()).then_some(public_url);
         if let Some(url) = &public_url
@@ -191,6 +204,7 @@ impl Own {
             listen,
             interval,
             drain_timeout,
+            drift_every,
             public_url,
             max_fees_per_day,
         })

@@ -27,6 +27,7 @@ mod people;
 mod perform;
 pub mod poll;
 mod ramp;
+mod sends;
 mod settles;
 
 pub use ramp::SLOW_START;

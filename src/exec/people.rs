@@ -1,9 +1,9 @@
 //! What a person's actions mean in mutations: `users/create` and `cardholders/create`, each
-//! answered at once (no order to track), each through the journal under its deterministic key;
-//! an "exists" answer adopts what the provider has; refusals and the settling take the card's path
-//! ([`super::settles::Settles`]). And the KYC wait: a card whose cardholder is not ready yet is
-//! parked (it holds no slot others could use) and sent again under the same key until it is
-//! accepted or `--kyc-wait` runs out.
+//! answered at once (no order to track), each journalled under its deterministic key and sent,
+//! refused or settled through the one path every kind takes (`Ctx::perform`, with what a person
+//! brings to it in [`super::sends`]: an "exists" answer adopts what the provider has). And the
+//! KYC wait: a card whose cardholder is not ready yet is parked (it holds no slot others could
+//! use) and sent again under the same key until it is accepted or `--kyc-wait` runs out.
 //!
 //! The personal fields come from the declarations (`ExecOptions::cardholder_forms`) at the
 //! moment of sending and go nowhere else: the journal keeps keyed digests.
@@ -12,9 +12,8 @@ use rust_decimal::Decimal;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::mutation::{Journaled, PersonAnswer, PersonMutation};
-use super::settles::{PersonOutcome, Settles};
-use super::{Charges, Ctx, Ended, Event, ExecError, keys, slugs};
+use super::mutation::{Journaled, PersonMutation};
+use super::{Ctx, Ended, Event, ExecError, keys, slugs};
 use crate::client::ClientError;
 use crate::model::{Address, Labels, ResourceKind};
 use crate::plan::Action;
@@ -57,7 +56,7 @@ impl Ctx {
             return Ok(corrupt(format!("{address}: no record for its request")));
         };
         *image.labels_mut() = labels.clone();
-        let record = ResourceRecord {
+        let mut record = ResourceRecord {
             created_at: self
                 .snapshot
                 .resources
@@ -77,8 +76,7 @@ impl Ctx {
                 Some(&record),
             )
             .await?;
-        let answer = mutation.send(&self.client, &order.idempotency_key).await;
-        self.settle_person(order, &mutation, record, answer).await
+        self.perform(order, &mutation, &mut record).await
     }
 
     fn person_mutation(&self, address: &Address) -> Result<PersonMutation, Ended> {
@@ -103,43 +101,6 @@ impl Ctx {
             subprovider_code: address.subprovider().unwrap_or_default().to_owned(),
             ..form.clone()
         }))
-    }
-
-    async fn settle_person(
-        &self,
-        mut order: OrderRecord,
-        mutation: &PersonMutation,
-        mut record: ResourceRecord,
-        answer: Result<PersonAnswer, ClientError>,
-    ) -> Result<Ended, ExecError> {
-        let outcome = match answer {
-            Ok(a) => PersonOutcome::Created(a),
-            Err(e) if e.slug().is_some_and(|s| adopts(order.address.kind, s)) => {
-                PersonOutcome::Adopted
-            }
-            // Refused, or the outcome unknown: the path every kind's failed send takes.
-            Err(e) => return self.send_failed(order, mutation, &mut record, e).await,
-        };
-        record.settle(&mut order, &outcome, &self.now());
-        if order.address.kind == ResourceKind::Cardholder {
-            // Known to this run from now on, for the KYC status its cards' answers reveal.
-            self.people
-                .kyc_learned
-                .lock()
-                .await
-                .entry(order.address.clone())
-                .or_insert(order.sub_status.clone());
-        }
-        let result = match outcome {
-            PersonOutcome::Adopted => "adopted",
-            PersonOutcome::Created(_) => "ok",
-        };
-        let call = self.call_record(&order, mutation.endpoint(), result, None);
-        self.store.record_answer(self.serial, &order, &call).await?;
-        Ok(Ended::Done {
-            card_id: None,
-            charges: Charges::none(),
-        })
     }
 
     /// Whether to send a card refused with `e` again after a wait: its cardholder's KYC is still
@@ -323,15 +284,6 @@ pub(super) fn refusal_message(mutation: &PersonMutation, e: &ClientError) -> Str
          may quote personal data",
         p.slug, p.http_status
     )
-}
-
-/// Whether refusal `slug` of a person's create means the provider has them already.
-fn adopts(kind: ResourceKind, slug: &str) -> bool {
-    match kind {
-        ResourceKind::User => slug == slug::EXTERNAL_USER_ID_EXISTS,
-        ResourceKind::Cardholder => slug == slug::CARDHOLDER_ALREADY_EXISTS,
-        _ => false,
-    }
 }
 
 /// The `registration_status` that goes with a `kyc_status` learned from a card's answer: the

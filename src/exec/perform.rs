@@ -2,16 +2,18 @@
 //! acknowledge (order id committed) → track to a terminal status → settle (order and resource in
 //! one transaction). Resuming a journaled order enters the same path where it left off. Nothing
 //! else in cardform sends a mutation. Must not decide which mutations to make (that is `card`).
-//! What a refusal or an order's end does to the resource's record is the kind's own
-//! ([`super::settles::Settles`]), shared with a person's create, which is answered at once.
+//! The path is generic over the kind of resource ([`super::sends::Sends`]): a card's mutation is
+//! acknowledged and tracked as an order until terminal, a person's is answered at once and that
+//! answer counts as terminal. What a refusal or an order's end does to the record is the kind's
+//! own ([`super::settles::Settles`]).
 
 use rust_decimal::Decimal;
 
 pub(crate) use super::bindings::Bindings;
 use super::events::ChargeWarning;
 use super::mutation::{CardMutation, Journaled};
-use super::people::{KycTries, KycWait};
 use super::poll::{FirstCheck, Seen};
+use super::sends::{Refused, Sends, Tries};
 use super::settles::Settles;
 use super::{Charges, Ctx, Ended, Event, ExecError, slugs};
 use crate::client::ClientError;
@@ -71,104 +73,62 @@ impl Ctx {
         Ok(order)
     }
 
-    /// Carries a journaled order to its end: sends it (again, under the same key) when it was
-    /// never acknowledged, else polls it; then settles it and `card` together.
-    pub(super) async fn perform(
+    /// Carries a journaled order to its end, for every kind of resource: sends it (again, under
+    /// the same key) when it was never acknowledged, else asks after it; follows it to a terminal
+    /// answer; then settles it and `record` together.
+    pub(super) async fn perform<R: Sends>(
         &self,
         mut order: OrderRecord,
-        mutation: &CardMutation,
-        card: &mut CardRecord,
+        mutation: &R::Mutation,
+        record: &mut R,
     ) -> Result<Ended, ExecError> {
-        let first = match order.order_id.clone() {
-            None => match self.send(&mut order, mutation, card).await? {
-                Ok(o) => o,
+        let first = match R::resume(self, &order).await {
+            None => match self.send(&mut order, mutation, record).await? {
+                Ok(a) => a,
                 Err(ended) => return Ok(ended),
             },
-            Some(id) => match self
-                .client
-                .call(&CheckOrderRequest { order_id: id }, None)
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => return Ok(still_tracked(&order, e)),
-            },
+            Some(Ok(a)) => a,
+            Some(Err(e)) => return Ok(still_tracked(&order, e)),
         };
-        let last = match self.track(&order, first).await {
-            Ok(o) => o,
+        let last = match R::follow(self, &order, first).await {
+            Ok(a) => a,
             Err(e) => return Ok(still_tracked(&order, e)),
         };
-        // Checked again at the end: the order id is journalled now, and the card id is known.
-        // The card id is claimed last, so an answer refused for another reason claims nothing.
-        if let Some(why) = self
-            .mismatch(&order, mutation, card, &last)
-            .or_else(|| self.cards.bound.refuse(&order, card, &last))
-        {
+        if let Some(why) = record.contradiction(self, &order, mutation, &last) {
             return self.refuse_binding(&order, mutation, why).await;
         }
-        self.settle_card(order, card, &last).await
+        record.commit(self, order, mutation, &last).await
     }
 
-    /// Sends a journaled order never acknowledged, and acknowledges the provider's answer; an
-    /// issue refused because its cardholder is not ready yet is sent again (under the same key)
-    /// until `--kyc-wait` runs out. `Err` of how the change ended when no order came of it.
-    async fn send(
+    /// Sends a journaled order never acknowledged, and acknowledges the provider's answer; a
+    /// refusal the kind asks to retry is sent again under the same key. `Err` of how the change
+    /// ended when no answer came of it.
+    async fn send<R: Sends>(
         &self,
         order: &mut OrderRecord,
-        mutation: &CardMutation,
-        card: &mut CardRecord,
-    ) -> Result<Result<Order, Ended>, ExecError> {
-        let (started, mut tries) = (tokio::time::Instant::now(), KycTries::default());
+        mutation: &R::Mutation,
+        record: &mut R,
+    ) -> Result<Result<R::Answer, Ended>, ExecError> {
+        let mut tries = Tries::new();
         loop {
-            let e = match mutation.send(&self.client, &order.idempotency_key).await {
-                Ok(o) => {
-                    if let Some(why) = self.mismatch(order, mutation, card, &o) {
-                        return self.refuse_binding(order, mutation, why).await.map(Err);
-                    }
-                    self.acknowledge(order, &o, mutation.endpoint()).await?;
-                    return Ok(Ok(o));
-                }
+            let e = match R::send(mutation, &self.client, &order.idempotency_key).await {
+                Ok(reply) => return record.answered(self, order, mutation, reply).await,
                 Err(e) => e,
             };
-            let order = order.clone();
-            let CardMutation::IssueCard(r) = mutation else {
-                return self.send_failed(order, mutation, card, e).await.map(Err);
-            };
-            // A refusal binds no key at the provider [assumed]: the same key is sent
-            // again once the cardholder may be ready.
-            let wait = self
-                .wait_for_kyc(
-                    &e,
-                    &card.key,
-                    &r.external_user_id,
-                    r.product_code.as_deref().unwrap_or_default(),
-                    started,
-                    &mut tries,
-                )
-                .await?;
-            let ended = match wait {
-                KycWait::Retry => continue,
-                KycWait::NotKyc => {
-                    return self.send_failed(order, mutation, card, e).await.map(Err);
-                }
-                KycWait::TimedOut => Ended::WaitingForKyc {
-                    message: format!(
-                        "{e}; still not ready after waiting {}s (--kyc-wait)",
-                        started.elapsed().as_secs()
-                    ),
-                },
-                KycWait::Refused(status) => Ended::Failed {
-                    slug: slugs::KYC_REJECTED.into(),
-                    message: format!("the cardholder of {}: KYC {status}", r.external_user_id),
-                },
-            };
-            self.send_failed(order, mutation, card, e).await?;
-            return Ok(Err(ended));
+            match record
+                .refused_send(self, order, mutation, e, &mut tries)
+                .await?
+            {
+                Refused::Retry => continue,
+                Refused::Answer(a) => return Ok(Ok(a)),
+                Refused::Ended(ended) => return Ok(Err(ended)),
+            }
         }
     }
 
     /// Settles a terminal order and its card in one transaction, under the card's lock, and
     /// says what it cost.
-    async fn settle_card(
+    pub(super) async fn settle_card(
         &self,
         mut order: OrderRecord,
         card: &mut CardRecord,
@@ -225,7 +185,7 @@ impl Ctx {
     /// [`CardMutation::mismatch`]): a card id that is not the card's own, or one an issue order
     /// names that is bound to another card (in state, or earlier in this run). Only reads the
     /// bindings: [`Ctx::claim_card_id`] takes one.
-    fn mismatch(
+    pub(super) fn mismatch(
         &self,
         order: &OrderRecord,
         mutation: &CardMutation,
@@ -259,10 +219,10 @@ impl Ctx {
 
     /// An answer that contradicts the journal binds nothing: the journal entry stays as it was
     /// (so nothing is lost), the call is audited, and the change fails with the reason.
-    async fn refuse_binding(
+    pub(super) async fn refuse_binding(
         &self,
         order: &OrderRecord,
-        mutation: &CardMutation,
+        mutation: &impl Journaled,
         why: String,
     ) -> Result<Ended, ExecError> {
         self.audit(order, mutation.endpoint(), slugs::ORDER_MISMATCH, None)
@@ -274,7 +234,7 @@ impl Ctx {
     }
 
     /// The provider gave us the order: commit its id (and charge) at once.
-    async fn acknowledge(
+    pub(super) async fn acknowledge(
         &self,
         order: &mut OrderRecord,
         o: &Order,
@@ -332,7 +292,11 @@ impl Ctx {
 
     /// Poll `orders/check` until the order is terminal, checking near its expected finish, and
     /// tell the latency model what the checks showed (an interval, see [`Seen`]).
-    async fn track(&self, order: &OrderRecord, mut last: Order) -> Result<Order, ClientError> {
+    pub(super) async fn track(
+        &self,
+        order: &OrderRecord,
+        mut last: Order,
+    ) -> Result<Order, ClientError> {
         let started = tokio::time::Instant::now();
         let id = order.order_id.as_deref().unwrap_or_default();
         if let Some(inbox) = self.inbox.as_ref().filter(|_| !last.status.is_terminal()) {

@@ -123,6 +123,12 @@ async fn lead(
     let mut check = tokio::time::interval(config.lock_every);
     check.tick().await;
     let mut approved = std::collections::BTreeSet::new();
+    // The first look one interval after leading: the reconcile a new leader owes comes first.
+    let mut drift = config.drift_every.map(|every| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
     // The first tick of `interval` is now: the reconcile a new leader owes.
     loop {
         tokio::select! {
@@ -134,6 +140,16 @@ async fn lead(
                 }
                 if newly_approved(shared, &mut approved).await {
                     shared.trigger.ask();
+                }
+                continue;
+            }
+            _ = async { match drift.as_mut() {
+                Some(i) => { i.tick().await; }
+                None => std::future::pending::<()>().await,
+            } } => {
+                tokio::select! {
+                    _ = super::drift::look(shared, config) => {}
+                    _ = stopped(&mut stopping) => return End::Stopping,
                 }
                 continue;
             }

@@ -15,6 +15,7 @@ pub mod apply;
 pub mod approvals;
 pub mod counters;
 pub mod dashboard;
+pub mod drift;
 pub mod http;
 pub mod leader;
 pub mod log;
@@ -99,6 +100,8 @@ pub struct Config {
     pub interval: Duration,
     /// How long orders in flight may take to finish after SIGTERM before the process leaves.
     pub drain_timeout: Duration,
+    /// How often the leader reads the fleet back to notice drift (see [`drift`]); `None`: never.
+    pub drift_every: Option<Duration>,
     /// How often the declarations are looked at for changes.
     pub watch_every: Duration,
     /// How often a standby asks for the lock, and a leader checks it still holds it.

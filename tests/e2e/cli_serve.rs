@@ -448,6 +448,7 @@ fn the_day_budget_comes_from_the_serve_table_and_config_shows_the_serve_settings
         setting("listen"),
         ("127.0.0.1:8080".into(), "default".into())
     );
+    assert_eq!(setting("drift_interval"), ("15m".into(), "default".into()));
     assert_eq!(setting("drain_timeout"), ("30s".into(), "default".into()));
     assert_eq!(setting("public_url"), ("(none)".into(), "default".into()));
     let out = env.cardform(&["config"]).output().unwrap();
@@ -535,4 +536,54 @@ fn readyz_says_503_within_seconds_when_the_provider_is_gone() {
     assert_eq!(gone.json()["state"], "ok");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
+}
+
+#[test]
+fn drift_is_noticed_counted_and_logged_but_never_recorded_or_acted_on() {
+    let env = Env::postgres();
+    env.write("cards/a.yaml", &fleet("a", 3));
+    let s = serve::start(&env, "drift", &["-f", "cards", "--drift-interval", "1s"]);
+    s.wait_for("the fleet is issued", Duration::from_secs(15), |s| {
+        issued(&env) == 3 && s.count("reconcile finished") >= 1
+    });
+    s.wait_for("a look finds nothing", Duration::from_secs(10), |s| {
+        s.count("drift look: none") >= 1
+    });
+    let out = env.cardform(&["show", "a-001", "--json"]).output().unwrap();
+    assert_success(&out);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let card_id = shown["card"]["card_id"]
+        .as_str()
+        .expect("a-001 has a card id");
+    let sandbox = env.sandbox.as_ref().expect("sandbox running");
+    assert!(sandbox.close_card(card_id));
+
+    s.wait_for(
+        "the look finds the closed card",
+        Duration::from_secs(10),
+        |s| {
+            s.log_lines().iter().any(|l| {
+                l["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("drift found"))
+                    && l["drifted_cards"] == 1
+                    && l["keys"] == serde_json::json!(["a-001"])
+            })
+        },
+    );
+    let metrics = s.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l == "cardform_drifted_cards 1"),
+        "{}",
+        metrics.body
+    );
+    // Seen, not recorded: state still holds the card as it was, and nothing was sent for it.
+    let out = env.cardform(&["show", "a-001", "--json"]).output().unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["card"], shown["card"]);
+    assert_eq!(env.inspect().calls_to("cards/create"), 3);
 }

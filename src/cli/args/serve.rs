@@ -25,6 +25,11 @@ pub struct ServeArgs {
     /// in [serve], else 30s]
     #[arg(long, value_name = "DURATION")]
     pub drain_timeout: Option<String>,
+    /// Read every card back from the provider this often to notice drift (one provider read per
+    /// card; logged and counted, never recorded: `apply --refresh-only` records it); `off`
+    /// never [default: `drift_interval` in [serve], else 15m]
+    #[arg(long, value_name = "DURATION|off")]
+    pub drift_interval: Option<String>,
     /// Freeze cards that are in state but no longer declared
     #[arg(long)]
     pub prune: bool,
