@@ -92,35 +92,104 @@ pub fn draft(
     // buffers too until the allocator got round to returning them (docs/design/measurements.md).
     // Capacity never written costs address space, not memory.
     actions.reserve(desired.len() + state.cards.len());
+    let declared = DeclaredKeys::new(desired);
+    let unchanged = diff_declared(desired, &declared, state, options, &mut actions);
+    diff_undeclared(desired, &declared, state, options, &mut actions);
+    let mut topup_problems = Vec::new();
+    let mut people_warnings = Vec::new();
+    topups(
+        desired,
+        state,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
+    people::plan_people(
+        people,
+        desired,
+        state,
+        facts,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
+    resume_open_orders(&declared, state, &mut actions);
+    sort_people_first(&mut actions);
+    for action in &mut actions {
+        action.estimate = estimate::for_action(action, state, facts);
+    }
+
+    let partial = restrict(&mut actions, desired, state, options);
+
+    let mut problems = moved.problems;
+    problems.extend(topup_problems);
+    problems.extend(card_checks(&actions, state, facts));
+    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    Draft {
+        actions,
+        unchanged,
+        totals,
+        problems,
+        warnings: people_warnings,
+        partial,
+    }
+}
+
+/// Which card keys are declared. Declarations come sorted by key, as the state's cards do: one
+/// walk along both finds each card's record, where a lookup per card (a million of them) cost most
+/// of the diff. Callers that pass cards in another order get the lookups.
+struct DeclaredKeys<'a> {
+    desired: &'a [DesiredCard],
+    sorted: bool,
+    /// A sorted list searched by halves rather than a tree: a million tree inserts cost more than
+    /// the diff. Sorted declarations are that list already, so a copy of their keys is made only
+    /// for declarations in another order.
+    keys: Vec<&'a str>,
+}
+
+impl<'a> DeclaredKeys<'a> {
+    fn new(desired: &'a [DesiredCard]) -> Self {
+        let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
+        let mut keys: Vec<&str> = Vec::new();
+        if !sorted {
+            keys = desired.iter().map(|c| c.key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        DeclaredKeys {
+            desired,
+            sorted,
+            keys,
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        if self.sorted {
+            self.desired
+                .binary_search_by(|c| c.key.as_str().cmp(key))
+                .is_ok()
+        } else {
+            self.keys.binary_search(&key).is_ok()
+        }
+    }
+}
+
+/// One action per declared card that differs from its record (after the move that renamed it, if
+/// any); returns how many are unchanged.
+fn diff_declared(
+    desired: &[DesiredCard],
+    declared: &DeclaredKeys,
+    state: &Snapshot,
+    options: &PlanOptions,
+    actions: &mut Vec<Action>,
+) -> usize {
     // Only the move actions can be a card's `moved_to`; searching every action pushed so far
     // instead made a large plan quadratic.
     let moves_end = actions.len();
     let mut unchanged = 0usize;
-    // Declarations come sorted by key, as the state's cards do: one walk along both finds each
-    // card's record, where a lookup per card (a million of them) cost most of the diff. Callers
-    // that pass cards in another order get the lookups.
-    let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
-    // A sorted list searched by halves rather than a tree: a million tree inserts cost more than
-    // the diff. Sorted declarations are that list already, so a copy of their keys is made only
-    // for declarations in another order.
-    let mut keys: Vec<&str> = Vec::new();
-    if !sorted {
-        keys = desired.iter().map(|c| c.key.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-    }
-    let declared = |key: &str| {
-        if sorted {
-            desired
-                .binary_search_by(|c| c.key.as_str().cmp(key))
-                .is_ok()
-        } else {
-            keys.binary_search(&key).is_ok()
-        }
-    };
     let mut records = state.cards.iter().peekable();
     for card in desired {
-        let record = if sorted {
+        let record = if declared.sorted {
             while records
                 .next_if(|(key, _)| key.as_str() < card.key.as_str())
                 .is_some()
@@ -145,17 +214,25 @@ pub fn draft(
             None => unchanged += 1,
         }
     }
+    unchanged
+}
 
-    // Open orders of cards that are no longer declared are still tracked to completion: an order
-    // is never lost track of, whatever the declarations say now.
-    // The same walk the other way: the state's cards no card is declared for.
+/// The state's cards no card is declared for: retired after a replacement, or undeclared. The
+/// same walk as [`diff_declared`], the other way.
+fn diff_undeclared(
+    desired: &[DesiredCard],
+    declared: &DeclaredKeys,
+    state: &Snapshot,
+    options: &PlanOptions,
+    actions: &mut Vec<Action>,
+) {
     let mut declared_keys = desired.iter().map(|c| c.key.as_str()).peekable();
     for (key, record) in &state.cards {
-        let is_declared = if sorted {
+        let is_declared = if declared.sorted {
             while declared_keys.next_if(|k| *k < key.as_str()).is_some() {}
             declared_keys.peek() == Some(&key.as_str())
         } else {
-            declared(key)
+            declared.contains(key)
         };
         if is_declared {
             continue;
@@ -165,24 +242,11 @@ pub fn draft(
             None => actions.push(undeclared(record, state, options)),
         }
     }
-    let mut topup_problems = Vec::new();
-    let mut people_warnings = Vec::new();
-    topups(
-        desired,
-        state,
-        &mut actions,
-        &mut topup_problems,
-        &mut people_warnings,
-    );
-    people::plan_people(
-        people,
-        desired,
-        state,
-        facts,
-        &mut actions,
-        &mut topup_problems,
-        &mut people_warnings,
-    );
+}
+
+/// Open orders are tracked to completion: an order is never lost track of, whatever the
+/// declarations say now.
+fn resume_open_orders(declared: &DeclaredKeys, state: &Snapshot, actions: &mut Vec<Action>) {
     for (address, orders) in &state.open_orders {
         let Some(order) = orders.first() else {
             continue;
@@ -206,7 +270,7 @@ pub fn draft(
                 Change::ResumeTopup,
                 product.map(String::from).unwrap_or_default(),
             ));
-        } else if !declared(card) && !state.cards.contains_key(card) {
+        } else if !declared.contains(card) && !state.cards.contains_key(card) {
             let change = Change::ResumeCard {
                 before: None,
                 after: None,
@@ -214,33 +278,17 @@ pub fn draft(
             actions.push(resume(change, String::new()));
         }
     }
+}
 
-    // People first (what cards wait for), then by key. Usually in that order already (the cards
-    // were walked in key order): a stable sort would still take a buffer of half the actions
-    // first, hundreds of megabytes for a million new cards.
+/// People first (what cards wait for), then by key. Usually in that order already (the cards were
+/// walked in key order): a stable sort would still take a buffer of half the actions first,
+/// hundreds of megabytes for a million new cards.
+fn sort_people_first(actions: &mut [Action]) {
     let order = |a: &Action, b: &Action| {
         (!a.resource().is_person(), &a.key).cmp(&(!b.resource().is_person(), &b.key))
     };
     if !actions.is_sorted_by(|a, b| order(a, b).is_le()) {
         actions.sort_by(order);
-    }
-    for action in &mut actions {
-        action.estimate = estimate::for_action(action, state, facts);
-    }
-
-    let partial = restrict(&mut actions, desired, state, options);
-
-    let mut problems = moved.problems;
-    problems.extend(topup_problems);
-    problems.extend(card_checks(&actions, state, facts));
-    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
-    Draft {
-        actions,
-        unchanged,
-        totals,
-        problems,
-        warnings: people_warnings,
-        partial,
     }
 }
 
@@ -259,41 +307,13 @@ fn topups(
 ) {
     let mut declared = BTreeSet::new();
     let mut new = Vec::new();
-    // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
-    // Only wanted when some card declares top-ups: for a million new cards it was a table of a
-    // million addresses built for nothing.
-    let card_changes: std::collections::HashMap<&str, (crate::model::Address, bool)> =
-        if desired.iter().any(|c| !c.topups.is_empty()) {
-            actions
-                .iter()
-                .filter(|a| {
-                    a.resource() == ResourceKind::Card
-                        && matches!(
-                            a.kind(),
-                            ActionKind::Issue
-                                | ActionKind::Reissue
-                                | ActionKind::Replace
-                                | ActionKind::Resume
-                                | ActionKind::Move
-                        )
-                })
-                .map(|a| {
-                    // A card whose earlier one got money: taken back, it is that same card.
-                    let new_card = matches!(
-                        a.kind(),
-                        ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
-                    ) && !state.takes_back(&a.key, a.attempt);
-                    (a.moved_to().unwrap_or(&a.key), (a.address(), new_card))
-                })
-                .collect()
-        } else {
-            Default::default()
-        };
+    let card_changes = card_changes(desired, actions, state);
     for card in desired.iter().filter(|c| !c.topups.is_empty()) {
         let (card_change, new_card) = match card_changes.get(card.key.as_str()) {
             Some((address, new_card)) => (Some(address), *new_card),
             None => (None, false),
         };
+        let topups = CardTopups { card, card_change };
         let mut kept_by_earlier_card = Vec::new();
         for t in &card.topups {
             let address = crate::model::Address::topup(&card.key, &t.id);
@@ -309,26 +329,8 @@ fn topups(
                         });
                     } else if new_card {
                         kept_by_earlier_card.push(t.id.clone());
-                    } else if let Some(record) = state
-                        .resources
-                        .get(&address)
-                        .and_then(|r| r.image.as_topup())
-                        .filter(|r| r.labels != t.labels)
-                    {
-                        // Money sent stays as sent; what state says of it follows the labels.
-                        new.push(Action {
-                            key: address.key.as_str().into(),
-                            reason: "labels changed (state only, no provider call)".into(),
-                            product_code: card.product_code.clone(),
-                            attempt: record.attempt,
-                            estimate: Estimate::none(),
-                            depends_on: card_change.into_iter().cloned().collect(),
-                            change: Change::RelabelTopup(Box::new(TopupChange {
-                                card: Attributes::from_desired(card),
-                                amount: t.amount,
-                                labels: t.labels.clone(),
-                            })),
-                        });
+                    } else {
+                        new.extend(topups.relabel(t, &address, state));
                     }
                     continue;
                 }
@@ -340,28 +342,7 @@ fn topups(
                     key: address.key.clone(),
                 });
             }
-            let reason = match sent {
-                Some(s) => format!(
-                    "attempt {} failed ({}): sent again under a new key",
-                    s.attempt,
-                    s.error_slug.as_deref().unwrap_or("order_failed")
-                )
-                .into(),
-                None => "declared, not sent yet".into(),
-            };
-            new.push(Action {
-                key: address.key.into(),
-                reason,
-                product_code: card.product_code.clone(),
-                attempt,
-                estimate: Estimate::none(),
-                depends_on: card_change.into_iter().cloned().collect(),
-                change: Change::Topup(Box::new(TopupChange {
-                    card: Attributes::from_desired(card),
-                    amount: t.amount,
-                    labels: t.labels.clone(),
-                })),
-            });
+            new.push(topups.send(t, address, sent, attempt));
         }
         if !kept_by_earlier_card.is_empty() {
             warnings.push(Warning::TopupsKeptByEarlierCard {
@@ -370,20 +351,133 @@ fn topups(
             });
         }
     }
-    for (key, s) in &state.topups {
-        if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
-            new.push(Action {
-                key: key.as_str().into(),
-                reason: "sent, no longer declared: money sent stays sent".into(),
-                product_code: CompactString::default(),
-                attempt: s.attempt,
-                estimate: Estimate::none(),
-                depends_on: Vec::new(),
-                change: Change::UndeclaredTopup { amount: s.amount },
-            });
+    new.extend(undeclared_topups(state, &declared));
+    actions.extend(new);
+}
+
+/// Per card key, the change that makes the card exist (or renames it), and whether it is a new
+/// card: its top-ups come after. Only wanted when some card declares top-ups: for a million new
+/// cards it was a table of a million addresses built for nothing.
+fn card_changes<'a>(
+    desired: &[DesiredCard],
+    actions: &'a [Action],
+    state: &Snapshot,
+) -> std::collections::HashMap<&'a str, (crate::model::Address, bool)> {
+    if !desired.iter().any(|c| !c.topups.is_empty()) {
+        return Default::default();
+    }
+    actions
+        .iter()
+        .filter(|a| {
+            a.resource() == ResourceKind::Card
+                && matches!(
+                    a.kind(),
+                    ActionKind::Issue
+                        | ActionKind::Reissue
+                        | ActionKind::Replace
+                        | ActionKind::Resume
+                        | ActionKind::Move
+                )
+        })
+        .map(|a| {
+            // A card whose earlier one got money: taken back, it is that same card.
+            let new_card = matches!(
+                a.kind(),
+                ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
+            ) && !state.takes_back(&a.key, a.attempt);
+            (a.moved_to().unwrap_or(&a.key), (a.address(), new_card))
+        })
+        .collect()
+}
+
+/// One declared card's top-ups, and the change in this plan they wait for.
+struct CardTopups<'a> {
+    card: &'a DesiredCard,
+    card_change: Option<&'a crate::model::Address>,
+}
+
+impl CardTopups<'_> {
+    /// A top-up sent already whose labels changed: money sent stays as sent; what state says of
+    /// it follows the labels.
+    fn relabel(
+        &self,
+        t: &crate::decl::DesiredTopup,
+        address: &crate::model::Address,
+        state: &Snapshot,
+    ) -> Option<Action> {
+        let record = state
+            .resources
+            .get(address)
+            .and_then(|r| r.image.as_topup())
+            .filter(|r| r.labels != t.labels)?;
+        Some(Action {
+            key: address.key.as_str().into(),
+            reason: "labels changed (state only, no provider call)".into(),
+            product_code: self.card.product_code.clone(),
+            attempt: record.attempt,
+            estimate: Estimate::none(),
+            depends_on: self.card_change.into_iter().cloned().collect(),
+            change: Change::RelabelTopup(Box::new(self.change(t))),
+        })
+    }
+
+    /// A top-up not sent yet, or sent again under a new key after its last attempt failed.
+    fn send(
+        &self,
+        t: &crate::decl::DesiredTopup,
+        address: crate::model::Address,
+        sent: Option<&crate::state::TopupState>,
+        attempt: u32,
+    ) -> Action {
+        let reason = match sent {
+            Some(s) => format!(
+                "attempt {} failed ({}): sent again under a new key",
+                s.attempt,
+                s.error_slug.as_deref().unwrap_or("order_failed")
+            )
+            .into(),
+            None => "declared, not sent yet".into(),
+        };
+        Action {
+            key: address.key.into(),
+            reason,
+            product_code: self.card.product_code.clone(),
+            attempt,
+            estimate: Estimate::none(),
+            depends_on: self.card_change.into_iter().cloned().collect(),
+            change: Change::Topup(Box::new(self.change(t))),
         }
     }
-    actions.extend(new);
+
+    fn change(&self, t: &crate::decl::DesiredTopup) -> TopupChange {
+        TopupChange {
+            card: Attributes::from_desired(self.card),
+            amount: t.amount,
+            labels: t.labels.clone(),
+        }
+    }
+}
+
+/// Top-ups sent and no longer declared: listed, never undone (money sent stays sent).
+fn undeclared_topups<'a>(
+    state: &'a Snapshot,
+    declared: &'a BTreeSet<String>,
+) -> impl Iterator<Item = Action> + 'a {
+    state
+        .topups
+        .iter()
+        .filter(|(key, s)| {
+            s.phase == crate::state::OrderPhase::Completed && !declared.contains(*key)
+        })
+        .map(|(key, s)| Action {
+            key: key.as_str().into(),
+            reason: "sent, no longer declared: money sent stays sent".into(),
+            product_code: CompactString::default(),
+            attempt: s.attempt,
+            estimate: Estimate::none(),
+            depends_on: Vec::new(),
+            change: Change::UndeclaredTopup { amount: s.amount },
+        })
 }
 
 /// Keeps the actions `--target` asks for, and the changes they depend on (a targeted relabel of
