@@ -526,8 +526,6 @@ fn restrict(
     })
 }
 
-/// What to do for one declared card, whose record in state is `record`; `None` when state
-/// already matches.
 /// The issue attempt, and why, of a declared card state has no record of. A key that left state
 /// (`state rm`, a move) may have issue orders journaled under it: its latest one is taken back
 /// when it asked for what is declared now (the order is checked, not sent again, so the same card
@@ -588,6 +586,9 @@ fn comeback(card: &DesiredCard, state: &Snapshot) -> (u32, Cow<'static, str>) {
     }
 }
 
+/// What to do for one declared card, whose record in state is `record`; `None` when state
+/// already matches.
+///
 /// `replace`: `--replace` named this card, so an issued one (active or frozen) is replaced even
 /// though nothing declared changed. A card with an open order is resumed first, and a closed or
 /// failed one is re-issued anyway: either way no second new card is planned.
@@ -615,51 +616,72 @@ fn decide(
             before: record.map(|r| Box::new(Attributes::from_record(r))),
             after: Some(after()),
         };
-        return Some(action(
-            change,
-            format!(
-                "{} order {} is still {}",
-                order.kind.as_str(),
-                order
-                    .order_id
-                    .as_deref()
-                    .unwrap_or("(not yet acknowledged)"),
-                order.phase.as_str()
-            )
-            .into(),
-            order.attempt,
-        ));
+        return Some(action(change, still_open(order), order.attempt));
     }
 
     let Some(record) = record else {
         let (attempt, reason) = comeback(card, state);
         return Some(action(Change::Issue { after: after() }, reason, attempt));
     };
-    let edit = |variant: EditKind| {
-        variant(Edit {
-            before: Box::new(Attributes::from_record(record)),
-            after: after(),
-        })
-    };
+    let (variant, reason, attempt) = card_edit(card, record, replace)?;
+    let change = variant(Edit {
+        before: Box::new(Attributes::from_record(record)),
+        after: after(),
+    });
+    Some(action(change, reason, attempt))
+}
 
+/// Why a card with an open order is resumed rather than planned afresh.
+fn still_open(order: &crate::state::OrderRecord) -> Cow<'static, str> {
+    format!(
+        "{} order {} is still {}",
+        order.kind.as_str(),
+        order
+            .order_id
+            .as_deref()
+            .unwrap_or("(not yet acknowledged)"),
+        order.phase.as_str()
+    )
+    .into()
+}
+
+/// The edit a recorded card needs, why, and under which attempt; `None` when it matches.
+fn card_edit(
+    card: &DesiredCard,
+    record: &CardRecord,
+    replace: bool,
+) -> Option<(EditKind, Cow<'static, str>, u32)> {
     match record.phase {
         CardPhase::Failed | CardPhase::Pending => {
-            return Some(action(
-                edit(Change::Reissue),
+            return Some((
+                Change::Reissue,
                 "the last issue order failed".into(),
                 record.attempt + 1,
             ));
         }
         CardPhase::Closed => {
-            return Some(action(
-                edit(Change::Reissue),
+            return Some((
+                Change::Reissue,
                 "the card was closed at the provider".into(),
                 record.attempt + 1,
             ));
         }
         CardPhase::Active | CardPhase::Frozen => {}
     }
+    if let Some(reason) = replacement(card, record, replace) {
+        return Some((Change::Replace, reason, record.attempt + 1));
+    }
+    let (variant, reason) = in_place(card, record)?;
+    Some((variant, reason, record.attempt))
+}
 
+/// Why an issued card is replaced by a new one: what cannot change in place changed, or
+/// `--replace` asked for it.
+fn replacement(
+    card: &DesiredCard,
+    record: &CardRecord,
+    replace: bool,
+) -> Option<Cow<'static, str>> {
     let mut immutable = Vec::new();
     if record.product_code != card.product_code {
         immutable.push(format!(
@@ -674,21 +696,20 @@ fn decide(
         ));
     }
     if replace && immutable.is_empty() {
-        return Some(action(
-            edit(Change::Replace),
+        return Some(
             "replacement asked for (--replace): a new card under a new key, the old one frozen"
                 .into(),
-            record.attempt + 1,
-        ));
+        );
     }
     if !immutable.is_empty() {
-        return Some(action(
-            edit(Change::Replace),
-            format!("{} (cannot change in place)", immutable.join(", ")).into(),
-            record.attempt + 1,
-        ));
+        return Some(format!("{} (cannot change in place)", immutable.join(", ")).into());
     }
+    None
+}
 
+/// What changes in place on an issued card: its status (freeze, unfreeze), its labels (state
+/// only), or both.
+fn in_place(card: &DesiredCard, record: &CardRecord) -> Option<(EditKind, Cow<'static, str>)> {
     let actual = phase_status(record.phase);
     let labels_differ = record.labels != card.labels;
     let kind_reason: Option<(EditKind, _)> = match (actual, card.status) {
@@ -707,12 +728,11 @@ fn decide(
             } else {
                 reason.into()
             };
-            Some(action(edit(kind), reason, record.attempt))
+            Some((kind, reason))
         }
-        (None, true) => Some(action(
-            edit(Change::RelabelCard),
+        (None, true) => Some((
+            Change::RelabelCard,
             "labels changed (state only, no provider call)".into(),
-            record.attempt,
         )),
         (None, false) => None,
     }
