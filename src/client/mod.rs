@@ -122,6 +122,41 @@ impl fmt::Debug for Client {
     }
 }
 
+/// A mutation must carry an Idempotency-Key, and a key must be one HTTP can send:
+/// a missing or unsendable key is a bug of cardform's, caught before anything is sent.
+fn check_idempotency_key(
+    endpoint: Endpoint,
+    idempotency_key: Option<&str>,
+) -> Result<(), ClientError> {
+    let path = endpoint.path();
+    if endpoint.is_mutation() && idempotency_key.is_none() {
+        return Err(ClientError::Fatal(format!(
+            "{path} is a mutation and was called without an Idempotency-Key (cardform bug)"
+        )));
+    }
+    if let Some(k) = idempotency_key
+        && (k.is_empty() || reqwest::header::HeaderValue::from_str(k).is_err())
+    {
+        return Err(ClientError::Fatal(format!(
+            "{path}: invalid Idempotency-Key {k:?} (cardform bug)"
+        )));
+    }
+    Ok(())
+}
+
+/// What one attempt got back over HTTP, before its body is judged.
+#[derive(Clone, Copy)]
+struct Answered {
+    endpoint: Endpoint,
+    attempt: u32,
+    /// When the request was sent: what the logs measure from.
+    started: tokio::time::Instant,
+    /// The limiter's slot the attempt went out in.
+    slot: tokio::time::Instant,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+}
+
 /// How one attempt ended, when it did not produce the response.
 enum Failure {
     /// Not worth another attempt.
@@ -271,18 +306,7 @@ impl Client {
     ) -> Result<C::Response, ClientError> {
         let endpoint = C::ENDPOINT;
         let path = endpoint.path();
-        if endpoint.is_mutation() && idempotency_key.is_none() {
-            return Err(ClientError::Fatal(format!(
-                "{path} is a mutation and was called without an Idempotency-Key (cardform bug)"
-            )));
-        }
-        if let Some(k) = idempotency_key
-            && (k.is_empty() || reqwest::header::HeaderValue::from_str(k).is_err())
-        {
-            return Err(ClientError::Fatal(format!(
-                "{path}: invalid Idempotency-Key {k:?} (cardform bug)"
-            )));
-        }
+        check_idempotency_key(endpoint, idempotency_key)?;
         // Serialized once: every attempt carries exactly these fields, so a retried mutation can
         // never differ from the first attempt (which would be an idempotency_key_conflict).
         let fields = serde_json::to_value(req)
@@ -311,45 +335,60 @@ impl Client {
                 }) => {
                     if answered {
                         last_answer = tokio::time::Instant::now();
-                    } else if last_answer.elapsed() >= self.inner.give_up_after {
-                        return Err(ClientError::NoAnswer {
-                            host: self.inner.shown_url.clone(),
-                            endpoint: path,
-                            waited: last_answer.elapsed().as_secs(),
-                            attempts,
-                        });
                     }
-                    if attempts > self.inner.max_retries {
-                        return Err(ClientError::Exhausted {
-                            endpoint: path,
-                            attempts,
-                            last: reason,
-                        });
-                    }
-                    bump(&self.inner.counters.retries);
-                    let mut delay = after.unwrap_or_else(|| {
-                        retry::backoff(self.inner.backoff_base, attempts, &self.inner.jitter)
-                    });
-                    if !answered {
-                        // Backing off from silence never outlasts the bound on it.
-                        delay = delay.min(
-                            self.inner
-                                .give_up_after
-                                .saturating_sub(last_answer.elapsed()),
-                        );
-                    }
-                    log::retry(path, attempts, delay, &reason);
-                    if delay >= WAIT_NOTICE_AFTER {
-                        self.tell(&Wait::RetryAfter {
-                            host: self.inner.shown_url.clone(),
-                            endpoint: path,
-                            after: delay,
-                        });
-                    }
+                    let delay =
+                        self.retry_delay(path, attempts, reason, after, answered, last_answer)?;
                     tokio::time::sleep(delay).await;
                 }
             }
         }
+    }
+
+    /// How long to wait before the next attempt of a call whose attempt `attempts` failed for
+    /// `reason` (`answered` when the provider did answer), telling the listener of a long wait;
+    /// the call's error when it gives up instead: its retries spent, or the provider silent
+    /// since `last_answer` for longer than allowed.
+    fn retry_delay(
+        &self,
+        path: &'static str,
+        attempts: u32,
+        reason: String,
+        after: Option<Duration>,
+        answered: bool,
+        last_answer: tokio::time::Instant,
+    ) -> Result<Duration, ClientError> {
+        let inner = &*self.inner;
+        if !answered && last_answer.elapsed() >= inner.give_up_after {
+            return Err(ClientError::NoAnswer {
+                host: inner.shown_url.clone(),
+                endpoint: path,
+                waited: last_answer.elapsed().as_secs(),
+                attempts,
+            });
+        }
+        if attempts > inner.max_retries {
+            return Err(ClientError::Exhausted {
+                endpoint: path,
+                attempts,
+                last: reason,
+            });
+        }
+        bump(&inner.counters.retries);
+        let mut delay =
+            after.unwrap_or_else(|| retry::backoff(inner.backoff_base, attempts, &inner.jitter));
+        if !answered {
+            // Backing off from silence never outlasts the bound on it.
+            delay = delay.min(inner.give_up_after.saturating_sub(last_answer.elapsed()));
+        }
+        log::retry(path, attempts, delay, &reason);
+        if delay >= WAIT_NOTICE_AFTER {
+            self.tell(&Wait::RetryAfter {
+                host: inner.shown_url.clone(),
+                endpoint: path,
+                after: delay,
+            });
+        }
+        Ok(delay)
     }
 
     /// Sets who is told of waits longer than [`WAIT_NOTICE_AFTER`] (the command line prints
@@ -375,7 +414,6 @@ impl Client {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn attempt<C: Call>(
         &self,
         endpoint: Endpoint,
@@ -390,6 +428,43 @@ impl Client {
         let queued = tokio::time::Instant::now();
         let slot = inner.limiter.acquire().await;
         log::limiter_wait(path, queued.elapsed());
+        let (resp, started) = self
+            .send(endpoint, url, fields, idempotency_key, attempt, budget)
+            .await?;
+        inner.reached.store(true, Ordering::Relaxed);
+        let status = resp.status();
+        let retry_after = retry_after(resp.headers());
+        // A connection closed or reset mid-body is as transient as one that never answered.
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
+        let answer = Answered {
+            endpoint,
+            attempt,
+            started,
+            slot,
+            status,
+            retry_after,
+        };
+        self.retry_on_status(&answer, &bytes)?;
+        self.decode::<C>(&answer, &bytes)
+    }
+
+    /// Sends one attempt's request and waits for the head of its answer, telling the listener
+    /// when the provider is silent for longer than [`WAIT_NOTICE_AFTER`]. Returns when it was
+    /// sent, which the logs measure from.
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        fields: &Value,
+        idempotency_key: Option<&str>,
+        attempt: u32,
+        budget: Duration,
+    ) -> Result<(reqwest::Response, tokio::time::Instant), Failure> {
+        let inner = &*self.inner;
+        let path = endpoint.path();
         // Taken after the limiter so a long wait cannot push it out of the provider's window;
         // fresh per attempt because the provider rejects a repeated timestamp as a replay.
         let ts = TimestampSource::global().next();
@@ -430,22 +505,29 @@ impl Client {
             }
         };
         let resp = sent.map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
-        inner.reached.store(true, Ordering::Relaxed);
-        let status = resp.status();
-        let retry_after = retry_after(resp.headers());
-        // A connection closed or reset mid-body is as transient as one that never answered.
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
-        let code = status.as_u16();
+        Ok((resp, started))
+    }
+
+    /// A 429, a 5xx or a 408 is worth another attempt (a 429 also slows the limiter down); any
+    /// other answer tells the limiter its slot went through.
+    fn retry_on_status(&self, answer: &Answered, bytes: &[u8]) -> Result<(), Failure> {
+        let inner = &*self.inner;
+        let Answered {
+            endpoint,
+            attempt,
+            started,
+            slot,
+            status,
+            retry_after,
+        } = *answer;
+        let path = endpoint.path();
         if status == StatusCode::TOO_MANY_REQUESTS
             || status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
         {
-            let slug = describe_error_body(&bytes);
+            let slug = describe_error_body(bytes);
             let answer = log::Answer::Plain(slug.trim());
-            log::answer(path, attempt, code, started.elapsed(), &answer);
+            log::answer(path, attempt, status.as_u16(), started.elapsed(), &answer);
         }
 
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -453,7 +535,7 @@ impl Client {
             bump(&inner.counters.rate_limited);
             inner.limiter.on_throttled(slot, retry_after);
             return Err(Failure::Retry {
-                reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
+                reason: format!("HTTP 429 (rate limited){}", describe_error_body(bytes)),
                 after: retry_after,
                 answered: true,
             });
@@ -467,19 +549,35 @@ impl Client {
                 inner.counters.ended(endpoint, CallResult::Other);
             }
             return Err(Failure::Retry {
-                reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(&bytes)),
+                reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(bytes)),
                 after: retry_after,
                 answered: true,
             });
         }
+        Ok(())
+    }
 
-        let decoded = wire::decode_response(&inner.key, &bytes);
-        let answer = match &decoded {
+    /// The provider's answer, decrypted and read as the call's response; a provider error is
+    /// final, except `rate_limited`, which is retried.
+    fn decode<C: Call>(&self, answer: &Answered, bytes: &[u8]) -> Result<C::Response, Failure> {
+        let inner = &*self.inner;
+        let Answered {
+            endpoint,
+            attempt,
+            started,
+            slot,
+            status,
+            retry_after,
+        } = *answer;
+        let path = endpoint.path();
+        let decoded = wire::decode_response(&inner.key, bytes);
+        let logged = match &decoded {
             Ok(d) => log::Answer::Decoded(d),
             Err(_) => log::Answer::Undecodable,
         };
-        log::answer(path, attempt, code, started.elapsed(), &answer);
+        log::answer(path, attempt, status.as_u16(), started.elapsed(), &logged);
         inner.counters.ended(endpoint, result_of(status, &decoded));
+        let fatal = |message: String| Failure::Final(ClientError::Fatal(message));
         match decoded {
             Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
                 bump(&inner.counters.rate_limited);
@@ -498,30 +596,24 @@ impl Client {
             }))),
             Ok(Decoded::Success(v)) if status.is_success() => {
                 serde_json::from_value(v).map_err(|e| {
-                    Failure::Final(ClientError::Fatal(format!(
+                    fatal(format!(
                         "{path}: the provider's response does not have the expected shape: {e}"
-                    )))
+                    ))
                 })
             }
-            Ok(Decoded::Success(_)) => Err(Failure::Final(ClientError::Fatal(format!(
-                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
+            Err(BodyError::Envelope(EnvelopeError::Decrypt)) => Err(fatal(format!(
+                "{}: {path} (HTTP {}): wrong api secret or corrupted response",
+                error::UNDECRYPTABLE,
                 status.as_u16()
-            )))),
-            Err(BodyError::Envelope(EnvelopeError::Decrypt)) => {
-                Err(Failure::Final(ClientError::Fatal(format!(
-                    "{}: {path} (HTTP {}): wrong api secret or corrupted response",
-                    error::UNDECRYPTABLE,
-                    status.as_u16()
-                ))))
-            }
-            Err(e) if status.is_success() => Err(Failure::Final(ClientError::Fatal(format!(
+            ))),
+            Err(e) if status.is_success() => Err(fatal(format!(
                 "{path}: undecodable response (HTTP {}): {e}",
                 status.as_u16()
-            )))),
-            Err(_) => Err(Failure::Final(ClientError::Fatal(format!(
+            ))),
+            Ok(Decoded::Success(_)) | Err(_) => Err(fatal(format!(
                 "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
                 status.as_u16()
-            )))),
+            ))),
         }
     }
 
