@@ -9,6 +9,7 @@
 //!
 //! Crypto, body shapes and types come from [`crate::wire`]; nothing here re-implements them.
 
+mod attempt;
 mod error;
 mod limiter;
 mod log;
@@ -20,19 +21,14 @@ pub use error::ClientError;
 pub use retry::{BACKOFF_CAP, Jitter, RETRY_AFTER_CAP};
 pub use stats::{CallResult, ClientStats};
 
-use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
-use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::wire::body::BodyError;
-use crate::wire::error::slug;
 use crate::wire::{
-    self, Balance, BalanceRequest, Call, Card, CheckOrderRequest, Decoded, Endpoint, EnvelopeError,
-    GetCardRequest, Key, Order, Product, ProductsRequest, ProviderError, Secret, TimestampSource,
+    self, Balance, BalanceRequest, Call, Card, CheckOrderRequest, Endpoint, GetCardRequest, Key,
+    Order, Product, ProductsRequest, Secret,
 };
 use limiter::RateLimiter;
 use stats::{Counters, bump};
@@ -120,6 +116,28 @@ impl fmt::Debug for Client {
             .field("prefix", &self.inner.prefix)
             .finish_non_exhaustive()
     }
+}
+
+/// A mutation must carry an Idempotency-Key, and a key must be one HTTP can send:
+/// a missing or unsendable key is a bug of cardform's, caught before anything is sent.
+fn check_idempotency_key(
+    endpoint: Endpoint,
+    idempotency_key: Option<&str>,
+) -> Result<(), ClientError> {
+    let path = endpoint.path();
+    if endpoint.is_mutation() && idempotency_key.is_none() {
+        return Err(ClientError::Fatal(format!(
+            "{path} is a mutation and was called without an Idempotency-Key (cardform bug)"
+        )));
+    }
+    if let Some(k) = idempotency_key
+        && (k.is_empty() || reqwest::header::HeaderValue::from_str(k).is_err())
+    {
+        return Err(ClientError::Fatal(format!(
+            "{path}: invalid Idempotency-Key {k:?} (cardform bug)"
+        )));
+    }
+    Ok(())
 }
 
 /// How one attempt ended, when it did not produce the response.
@@ -271,18 +289,7 @@ impl Client {
     ) -> Result<C::Response, ClientError> {
         let endpoint = C::ENDPOINT;
         let path = endpoint.path();
-        if endpoint.is_mutation() && idempotency_key.is_none() {
-            return Err(ClientError::Fatal(format!(
-                "{path} is a mutation and was called without an Idempotency-Key (cardform bug)"
-            )));
-        }
-        if let Some(k) = idempotency_key
-            && (k.is_empty() || reqwest::header::HeaderValue::from_str(k).is_err())
-        {
-            return Err(ClientError::Fatal(format!(
-                "{path}: invalid Idempotency-Key {k:?} (cardform bug)"
-            )));
-        }
+        check_idempotency_key(endpoint, idempotency_key)?;
         // Serialized once: every attempt carries exactly these fields, so a retried mutation can
         // never differ from the first attempt (which would be an idempotency_key_conflict).
         let fields = serde_json::to_value(req)
@@ -311,45 +318,60 @@ impl Client {
                 }) => {
                     if answered {
                         last_answer = tokio::time::Instant::now();
-                    } else if last_answer.elapsed() >= self.inner.give_up_after {
-                        return Err(ClientError::NoAnswer {
-                            host: self.inner.shown_url.clone(),
-                            endpoint: path,
-                            waited: last_answer.elapsed().as_secs(),
-                            attempts,
-                        });
                     }
-                    if attempts > self.inner.max_retries {
-                        return Err(ClientError::Exhausted {
-                            endpoint: path,
-                            attempts,
-                            last: reason,
-                        });
-                    }
-                    bump(&self.inner.counters.retries);
-                    let mut delay = after.unwrap_or_else(|| {
-                        retry::backoff(self.inner.backoff_base, attempts, &self.inner.jitter)
-                    });
-                    if !answered {
-                        // Backing off from silence never outlasts the bound on it.
-                        delay = delay.min(
-                            self.inner
-                                .give_up_after
-                                .saturating_sub(last_answer.elapsed()),
-                        );
-                    }
-                    log::retry(path, attempts, delay, &reason);
-                    if delay >= WAIT_NOTICE_AFTER {
-                        self.tell(&Wait::RetryAfter {
-                            host: self.inner.shown_url.clone(),
-                            endpoint: path,
-                            after: delay,
-                        });
-                    }
+                    let delay =
+                        self.retry_delay(path, attempts, reason, after, answered, last_answer)?;
                     tokio::time::sleep(delay).await;
                 }
             }
         }
+    }
+
+    /// How long to wait before the next attempt of a call whose attempt `attempts` failed for
+    /// `reason` (`answered` when the provider did answer), telling the listener of a long wait;
+    /// the call's error when it gives up instead: its retries spent, or the provider silent
+    /// since `last_answer` for longer than allowed.
+    fn retry_delay(
+        &self,
+        path: &'static str,
+        attempts: u32,
+        reason: String,
+        after: Option<Duration>,
+        answered: bool,
+        last_answer: tokio::time::Instant,
+    ) -> Result<Duration, ClientError> {
+        let inner = &*self.inner;
+        if !answered && last_answer.elapsed() >= inner.give_up_after {
+            return Err(ClientError::NoAnswer {
+                host: inner.shown_url.clone(),
+                endpoint: path,
+                waited: last_answer.elapsed().as_secs(),
+                attempts,
+            });
+        }
+        if attempts > inner.max_retries {
+            return Err(ClientError::Exhausted {
+                endpoint: path,
+                attempts,
+                last: reason,
+            });
+        }
+        bump(&inner.counters.retries);
+        let mut delay =
+            after.unwrap_or_else(|| retry::backoff(inner.backoff_base, attempts, &inner.jitter));
+        if !answered {
+            // Backing off from silence never outlasts the bound on it.
+            delay = delay.min(inner.give_up_after.saturating_sub(last_answer.elapsed()));
+        }
+        log::retry(path, attempts, delay, &reason);
+        if delay >= WAIT_NOTICE_AFTER {
+            self.tell(&Wait::RetryAfter {
+                host: inner.shown_url.clone(),
+                endpoint: path,
+                after: delay,
+            });
+        }
+        Ok(delay)
     }
 
     /// Sets who is told of waits longer than [`WAIT_NOTICE_AFTER`] (the command line prints
@@ -372,193 +394,6 @@ impl Client {
             .clone();
         if let Some(l) = listener {
             l(wait);
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn attempt<C: Call>(
-        &self,
-        endpoint: Endpoint,
-        url: &str,
-        fields: &Value,
-        idempotency_key: Option<&str>,
-        attempt: u32,
-        budget: Duration,
-    ) -> Result<C::Response, Failure> {
-        let inner = &*self.inner;
-        let path = endpoint.path();
-        let queued = tokio::time::Instant::now();
-        let slot = inner.limiter.acquire().await;
-        log::limiter_wait(path, queued.elapsed());
-        // Taken after the limiter so a long wait cannot push it out of the provider's window;
-        // fresh per attempt because the provider rejects a repeated timestamp as a replay.
-        let ts = TimestampSource::global().next();
-        let body = wire::encode_request(&inner.key, fields, ts)
-            .map_err(|e| Failure::Final(ClientError::Fatal(format!("{path}: {e}"))))?;
-        let mut rb = inner
-            .http
-            .post(url)
-            // At least a moment, so a call whose budget is spent still makes its one attempt.
-            .timeout(
-                inner
-                    .request_timeout
-                    .min(budget)
-                    .max(Duration::from_millis(100)),
-            )
-            .header(CONTENT_TYPE, "application/json")
-            .header(API_KEY_HEADER, inner.api_key.expose())
-            .body(body);
-        if let Some(k) = idempotency_key {
-            rb = rb.header(IDEMPOTENCY_KEY_HEADER, k);
-        }
-        inner.counters.sent(endpoint);
-        log::request(&inner.shown_url, path, attempt, idempotency_key, fields);
-        let started = tokio::time::Instant::now();
-        let send = rb.send();
-        tokio::pin!(send);
-        let sent = tokio::select! {
-            r = &mut send => r,
-            () = tokio::time::sleep(WAIT_NOTICE_AFTER) => {
-                self.tell(&Wait::NoAnswer {
-                    host: inner.shown_url.clone(),
-                    endpoint: path,
-                    attempt,
-                    elapsed: started.elapsed(),
-                    gives_up_in: budget.saturating_sub(started.elapsed()),
-                });
-                send.await
-            }
-        };
-        let resp = sent.map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
-        inner.reached.store(true, Ordering::Relaxed);
-        let status = resp.status();
-        let retry_after = retry_after(resp.headers());
-        // A connection closed or reset mid-body is as transient as one that never answered.
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_failure(e, endpoint, attempt, started))?;
-        let code = status.as_u16();
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-        {
-            let slug = describe_error_body(&bytes);
-            let answer = log::Answer::Plain(slug.trim());
-            log::answer(path, attempt, code, started.elapsed(), &answer);
-        }
-
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            inner.counters.ended(endpoint, CallResult::RateLimited);
-            bump(&inner.counters.rate_limited);
-            inner.limiter.on_throttled(slot, retry_after);
-            return Err(Failure::Retry {
-                reason: format!("HTTP 429 (rate limited){}", describe_error_body(&bytes)),
-                after: retry_after,
-                answered: true,
-            });
-        }
-        inner.limiter.on_success(slot);
-        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            if status.is_server_error() {
-                bump(&inner.counters.server_errors);
-                inner.counters.ended(endpoint, CallResult::ServerError);
-            } else {
-                inner.counters.ended(endpoint, CallResult::Other);
-            }
-            return Err(Failure::Retry {
-                reason: format!("HTTP {}{}", status.as_u16(), describe_error_body(&bytes)),
-                after: retry_after,
-                answered: true,
-            });
-        }
-
-        let decoded = wire::decode_response(&inner.key, &bytes);
-        let answer = match &decoded {
-            Ok(d) => log::Answer::Decoded(d),
-            Err(_) => log::Answer::Undecodable,
-        };
-        log::answer(path, attempt, code, started.elapsed(), &answer);
-        inner.counters.ended(endpoint, result_of(status, &decoded));
-        match decoded {
-            Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => {
-                bump(&inner.counters.rate_limited);
-                inner.limiter.on_throttled(slot, retry_after);
-                Err(Failure::Retry {
-                    reason: format!("rate_limited: {}", e.error),
-                    after: retry_after,
-                    answered: true,
-                })
-            }
-            Ok(Decoded::Error(e)) => Err(Failure::Final(ClientError::Provider(ProviderError {
-                slug: e.error_slug,
-                message: e.error,
-                http_status: status.as_u16(),
-                kyc_status: e.kyc_status,
-            }))),
-            Ok(Decoded::Success(v)) if status.is_success() => {
-                serde_json::from_value(v).map_err(|e| {
-                    Failure::Final(ClientError::Fatal(format!(
-                        "{path}: the provider's response does not have the expected shape: {e}"
-                    )))
-                })
-            }
-            Ok(Decoded::Success(_)) => Err(Failure::Final(ClientError::Fatal(format!(
-                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
-                status.as_u16()
-            )))),
-            Err(BodyError::Envelope(EnvelopeError::Decrypt)) => {
-                Err(Failure::Final(ClientError::Fatal(format!(
-                    "{}: {path} (HTTP {}): wrong api secret or corrupted response",
-                    error::UNDECRYPTABLE,
-                    status.as_u16()
-                ))))
-            }
-            Err(e) if status.is_success() => Err(Failure::Final(ClientError::Fatal(format!(
-                "{path}: undecodable response (HTTP {}): {e}",
-                status.as_u16()
-            )))),
-            Err(_) => Err(Failure::Final(ClientError::Fatal(format!(
-                "{path}: HTTP {} without a provider error body: check CARDFORM_API_URL",
-                status.as_u16()
-            )))),
-        }
-    }
-
-    fn transport_failure(
-        &self,
-        e: reqwest::Error,
-        endpoint: Endpoint,
-        attempt: u32,
-        started: tokio::time::Instant,
-    ) -> Failure {
-        let path = endpoint.path();
-        // The endpoint is reported separately; the URL could carry userinfo from the config.
-        let e = e.without_url();
-        log::no_answer(path, attempt, started.elapsed(), &error_chain(&e));
-        let c = &self.inner.counters;
-        if e.is_builder() {
-            return Failure::Final(ClientError::Fatal(format!(
-                "cannot build the request: {}",
-                error_chain(&e)
-            )));
-        }
-        bump(&c.connection_errors);
-        c.ended(endpoint, CallResult::Transport);
-        if e.is_timeout() {
-            bump(&c.timeouts);
-        }
-        // Refused, unresolvable, TLS handshake failed: before any answer, that is the setup.
-        if e.is_connect() && !self.inner.reached.load(Ordering::Relaxed) {
-            return Failure::Final(ClientError::Unreachable {
-                url: self.inner.shown_url.clone(),
-                reason: error_chain(&e),
-            });
-        }
-        Failure::Retry {
-            reason: error_chain(&e),
-            after: None,
-            answered: false,
         }
     }
 
@@ -621,51 +456,4 @@ fn shown_url(url: &reqwest::Url) -> String {
     shown.set_query(None);
     shown.set_fragment(None);
     shown.as_str().trim_end_matches('/').to_owned()
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(wire::assumed::RETRY_AFTER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| retry::parse_retry_after(v, wire::Clock::now_micros(&wire::SystemClock)))
-}
-
-/// reqwest's top-level message is often just "error sending request"; the cause is below it.
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        e.to_string()
-    };
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
-}
-
-/// The slug of a plain-JSON error body, for the `last` of an exhausted call. Encrypted bodies are
-/// not opened here: a retryable answer's details are not worth a decryption.
-fn describe_error_body(bytes: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
-        return String::new();
-    };
-    match v.get("error_slug").and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => format!(" {s}"),
-        _ => String::new(),
-    }
-}
-
-/// How an attempt with an HTTP answer that was not a 429, a 5xx or a 408 ended, for the stats.
-fn result_of(status: StatusCode, decoded: &Result<Decoded, BodyError>) -> CallResult {
-    match decoded {
-        Ok(Decoded::Error(e)) if e.error_slug == slug::RATE_LIMITED => CallResult::RateLimited,
-        Ok(Decoded::Error(_)) => CallResult::ProviderError,
-        Ok(Decoded::Success(_)) if status.is_success() => CallResult::Ok,
-        _ => CallResult::Other,
-    }
 }

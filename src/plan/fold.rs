@@ -93,40 +93,7 @@ impl<'s> Folding<'s> {
     /// Folds in one part's draft and hands its actions back.
     pub fn add(&mut self, part: Draft) -> Vec<Action> {
         for a in &part.actions {
-            if a.kind().issues_card() {
-                let product = &a.product_code;
-                if !a.estimate.topup.is_zero() {
-                    self.amount(product.clone(), "topup", a.estimate.topup, &a.key);
-                }
-                if let Some(fee) = a.estimate.fee {
-                    self.amount(product.clone(), "fee", fee, &a.key);
-                }
-            }
-            if matches!(a.kind(), ActionKind::Undeclared | ActionKind::Prune)
-                && let Some(b) = a.before()
-            {
-                let pair = (b.external_user_id.clone(), b.product_code.clone());
-                let key = self.leaving.entry(pair).or_default();
-                if key.as_str() < a.key.as_str() {
-                    *key = a.key.to_string();
-                }
-            }
-            if a.kind() == ActionKind::Issue
-                && let Some(after) = a.after()
-            {
-                let pair = (after.external_user_id.clone(), after.product_code.clone());
-                let state = self.state;
-                let in_state = self.pairs_in_state.get_or_insert_with(|| {
-                    state
-                        .cards
-                        .values()
-                        .map(|r| (r.external_user_id.clone(), r.product_code.clone()))
-                        .collect()
-                });
-                if in_state.contains(&pair) {
-                    self.renamed.push((a.key.to_string(), pair));
-                }
-            }
+            self.note(a);
         }
         let t = &mut self.totals;
         for (kind, n) in &part.totals.counts {
@@ -140,38 +107,83 @@ impl<'s> Folding<'s> {
         t.unknown_fees += part.totals.unknown_fees;
         t.topups += part.totals.topups;
         for p in part.problems {
-            match p {
-                Problem::TopupAmountChanged { ref key, .. }
-                | Problem::TopupOnFrozenCard { ref key } => {
-                    let (card, id) = key
-                        .split_once(crate::model::TOPUP_SEPARATOR)
-                        .unwrap_or((key, ""));
-                    self.topup_problems
-                        .push(((card.to_owned(), id.to_owned()), p));
-                }
-                Problem::TopupOutOfRange { ref key, .. }
-                    if key.contains(crate::model::TOPUP_SEPARATOR) =>
-                {
-                    self.topup_ranges.push(p)
-                }
-                Problem::TopupOutOfRange { .. } => self.issue_ranges.push(p),
-                Problem::UnknownProduct {
-                    product_code,
-                    keys,
-                    did_you_mean,
-                } => {
-                    let entry = self.unknown.entry(product_code).or_default();
-                    entry.0.extend(keys);
-                    entry.1 = did_you_mean;
-                }
-                Problem::InactiveProduct { product_code, keys } => {
-                    self.inactive.entry(product_code).or_default().extend(keys)
-                }
-                other => self.other_problems.push(other),
-            }
+            self.file_problem(p);
         }
         self.card_warnings.extend(part.warnings);
         part.actions
+    }
+
+    /// What the checks of the whole plan need from one action: the amounts of an issue (for the
+    /// outlier rule), and the (user, product) pairs leaving and arriving (for possible renames).
+    fn note(&mut self, a: &Action) {
+        if a.kind().issues_card() {
+            let product = &a.product_code;
+            if !a.estimate.topup.is_zero() {
+                self.amount(product.clone(), "topup", a.estimate.topup, &a.key);
+            }
+            if let Some(fee) = a.estimate.fee {
+                self.amount(product.clone(), "fee", fee, &a.key);
+            }
+        }
+        if matches!(a.kind(), ActionKind::Undeclared | ActionKind::Prune)
+            && let Some(b) = a.before()
+        {
+            let pair = (b.external_user_id.clone(), b.product_code.clone());
+            let key = self.leaving.entry(pair).or_default();
+            if key.as_str() < a.key.as_str() {
+                *key = a.key.to_string();
+            }
+        }
+        if a.kind() == ActionKind::Issue
+            && let Some(after) = a.after()
+        {
+            let pair = (after.external_user_id.clone(), after.product_code.clone());
+            let state = self.state;
+            let in_state = self.pairs_in_state.get_or_insert_with(|| {
+                state
+                    .cards
+                    .values()
+                    .map(|r| (r.external_user_id.clone(), r.product_code.clone()))
+                    .collect()
+            });
+            if in_state.contains(&pair) {
+                self.renamed.push((a.key.to_string(), pair));
+            }
+        }
+    }
+
+    /// Files a part's problem where the whole plan's order will want it (and merges the problems
+    /// of one product found in several parts).
+    fn file_problem(&mut self, p: Problem) {
+        match p {
+            Problem::TopupAmountChanged { ref key, .. }
+            | Problem::TopupOnFrozenCard { ref key } => {
+                let (card, id) = key
+                    .split_once(crate::model::TOPUP_SEPARATOR)
+                    .unwrap_or((key, ""));
+                self.topup_problems
+                    .push(((card.to_owned(), id.to_owned()), p));
+            }
+            Problem::TopupOutOfRange { ref key, .. }
+                if key.contains(crate::model::TOPUP_SEPARATOR) =>
+            {
+                self.topup_ranges.push(p)
+            }
+            Problem::TopupOutOfRange { .. } => self.issue_ranges.push(p),
+            Problem::UnknownProduct {
+                product_code,
+                keys,
+                did_you_mean,
+            } => {
+                let entry = self.unknown.entry(product_code).or_default();
+                entry.0.extend(keys);
+                entry.1 = did_you_mean;
+            }
+            Problem::InactiveProduct { product_code, keys } => {
+                self.inactive.entry(product_code).or_default().extend(keys)
+            }
+            other => self.other_problems.push(other),
+        }
     }
 
     fn amount(&mut self, product: CompactString, what: &'static str, amount: Decimal, key: &str) {
@@ -191,64 +203,15 @@ impl<'s> Folding<'s> {
     /// every part was planned with.
     pub fn finish(mut self, facts: &ProviderFacts, options: &PlanOptions) -> Plan {
         let state = self.state;
-        let mut totals = self.totals;
+        let mut totals = std::mem::take(&mut self.totals);
         totals.charge = totals.fees + totals.topups;
         totals.balance_before = facts.balance;
         totals.balance_after = facts.balance.map(|b| b - totals.charge);
         totals.in_state = state.cards.len();
         let unchanged = totals.unchanged;
 
-        // In the order the whole plan has them: a top-up's own problems by card, then by id;
-        // the range checks by key; unknown and inactive products by code, their keys sorted.
-        self.topup_problems.sort_by(|a, b| a.0.cmp(&b.0));
-        let key_of = |p: &Problem| match p {
-            Problem::TopupOutOfRange { key, .. } => key.clone(),
-            _ => String::new(),
-        };
-        self.issue_ranges.sort_by_key(key_of);
-        self.topup_ranges.sort_by_key(key_of);
-        let mut problems: Vec<Problem> = self.other_problems;
-        problems.extend(self.topup_problems.into_iter().map(|(_, p)| p));
-        problems.extend(self.issue_ranges);
-        problems.extend(self.topup_ranges);
-        for (product_code, (mut keys, did_you_mean)) in self.unknown {
-            keys.sort();
-            problems.push(Problem::UnknownProduct {
-                product_code,
-                keys,
-                did_you_mean,
-            });
-        }
-        for (product_code, mut keys) in self.inactive {
-            keys.sort();
-            problems.push(Problem::InactiveProduct { product_code, keys });
-        }
-        let prunes = totals.counts.get(&ActionKind::Prune).copied().unwrap_or(0);
-        if prunes > 0 && !options.max_prune.allows(prunes, state.cards.len()) {
-            problems.push(Problem::PruneOverLimit {
-                prunes,
-                fleet: state.cards.len(),
-                limit: options.max_prune.to_string(),
-            });
-        }
-        if let Some(budget) = options.max_fees
-            && (totals.fees > budget || totals.unknown_fees > 0)
-        {
-            problems.push(Problem::FeesOverBudget {
-                fees: totals.fees,
-                budget,
-                unknown: totals.unknown_fees,
-            });
-        }
-        if let Some(balance) = facts.balance
-            && totals.charge > balance
-        {
-            problems.push(Problem::InsufficientBalance {
-                needed: totals.charge,
-                balance,
-                missing: totals.charge - balance,
-            });
-        }
+        let mut problems = self.filed_problems();
+        problems.extend(plan_checks(&totals, state, facts, options));
 
         let mut warnings = outliers(self.amounts);
         self.renamed.sort();
@@ -270,6 +233,78 @@ impl<'s> Folding<'s> {
             partial: self.partial,
         }
     }
+
+    /// The parts' problems in the order the whole plan has them: a top-up's own problems by
+    /// card, then by id; the range checks by key; unknown and inactive products by code, their
+    /// keys sorted.
+    fn filed_problems(&mut self) -> Vec<Problem> {
+        self.topup_problems.sort_by(|a, b| a.0.cmp(&b.0));
+        let key_of = |p: &Problem| match p {
+            Problem::TopupOutOfRange { key, .. } => key.clone(),
+            _ => String::new(),
+        };
+        self.issue_ranges.sort_by_key(key_of);
+        self.topup_ranges.sort_by_key(key_of);
+        let mut problems: Vec<Problem> = std::mem::take(&mut self.other_problems);
+        problems.extend(
+            std::mem::take(&mut self.topup_problems)
+                .into_iter()
+                .map(|(_, p)| p),
+        );
+        problems.append(&mut self.issue_ranges);
+        problems.append(&mut self.topup_ranges);
+        for (product_code, (mut keys, did_you_mean)) in std::mem::take(&mut self.unknown) {
+            keys.sort();
+            problems.push(Problem::UnknownProduct {
+                product_code,
+                keys,
+                did_you_mean,
+            });
+        }
+        for (product_code, mut keys) in std::mem::take(&mut self.inactive) {
+            keys.sort();
+            problems.push(Problem::InactiveProduct { product_code, keys });
+        }
+        problems
+    }
+}
+
+/// The checks only the whole plan can make: how much it prunes, what its fees come to, and
+/// whether the balance covers its charge.
+fn plan_checks(
+    totals: &Totals,
+    state: &Snapshot,
+    facts: &ProviderFacts,
+    options: &PlanOptions,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let prunes = totals.counts.get(&ActionKind::Prune).copied().unwrap_or(0);
+    if prunes > 0 && !options.max_prune.allows(prunes, state.cards.len()) {
+        problems.push(Problem::PruneOverLimit {
+            prunes,
+            fleet: state.cards.len(),
+            limit: options.max_prune.to_string(),
+        });
+    }
+    if let Some(budget) = options.max_fees
+        && (totals.fees > budget || totals.unknown_fees > 0)
+    {
+        problems.push(Problem::FeesOverBudget {
+            fees: totals.fees,
+            budget,
+            unknown: totals.unknown_fees,
+        });
+    }
+    if let Some(balance) = facts.balance
+        && totals.charge > balance
+    {
+        problems.push(Problem::InsufficientBalance {
+            needed: totals.charge,
+            balance,
+            missing: totals.charge - balance,
+        });
+    }
+    problems
 }
 
 /// The card a warning of one card is about, for plan order.

@@ -4,6 +4,7 @@
 //! Data in, data out: no I/O, no async, no clock. Everything it needs is passed in, which is what
 //! makes "apply the plan, plan again: nothing to do" testable as a property.
 
+mod cards;
 pub mod document;
 pub mod drift;
 mod estimate;
@@ -15,6 +16,7 @@ pub mod outline;
 mod people;
 pub mod stale;
 mod target;
+mod topups;
 
 pub use document::{DeclarationsRef, FORMAT_VERSION, InProgress, PlanDocument, StateRef};
 pub use estimate::{Estimate, EstimateSource};
@@ -23,14 +25,14 @@ pub use model::*;
 pub use people::Person;
 pub use target::{Partial, Target};
 
-use compact_str::CompactString;
+use cards::{decide, retired, undeclared};
+use topups::topups;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::decl::{DesiredCard, DesiredStatus, Move};
+use crate::decl::{DesiredCard, Move};
 use crate::model::ResourceKind;
-use crate::state::{CardPhase, CardRecord, OrderPhase, Snapshot};
+use crate::state::Snapshot;
 
 /// Diff what is declared against what state holds.
 pub fn plan(
@@ -92,35 +94,104 @@ pub fn draft(
     // buffers too until the allocator got round to returning them (docs/design/measurements.md).
     // Capacity never written costs address space, not memory.
     actions.reserve(desired.len() + state.cards.len());
+    let declared = DeclaredKeys::new(desired);
+    let unchanged = diff_declared(desired, &declared, state, options, &mut actions);
+    diff_undeclared(desired, &declared, state, options, &mut actions);
+    let mut topup_problems = Vec::new();
+    let mut people_warnings = Vec::new();
+    topups(
+        desired,
+        state,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
+    people::plan_people(
+        people,
+        desired,
+        state,
+        facts,
+        &mut actions,
+        &mut topup_problems,
+        &mut people_warnings,
+    );
+    resume_open_orders(&declared, state, &mut actions);
+    sort_people_first(&mut actions);
+    for action in &mut actions {
+        action.estimate = estimate::for_action(action, state, facts);
+    }
+
+    let partial = restrict(&mut actions, desired, state, options);
+
+    let mut problems = moved.problems;
+    problems.extend(topup_problems);
+    problems.extend(card_checks(&actions, state, facts));
+    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
+    Draft {
+        actions,
+        unchanged,
+        totals,
+        problems,
+        warnings: people_warnings,
+        partial,
+    }
+}
+
+/// Which card keys are declared. Declarations come sorted by key, as the state's cards do: one
+/// walk along both finds each card's record, where a lookup per card (a million of them) cost most
+/// of the diff. Callers that pass cards in another order get the lookups.
+struct DeclaredKeys<'a> {
+    desired: &'a [DesiredCard],
+    sorted: bool,
+    /// A sorted list searched by halves rather than a tree: a million tree inserts cost more than
+    /// the diff. Sorted declarations are that list already, so a copy of their keys is made only
+    /// for declarations in another order.
+    keys: Vec<&'a str>,
+}
+
+impl<'a> DeclaredKeys<'a> {
+    fn new(desired: &'a [DesiredCard]) -> Self {
+        let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
+        let mut keys: Vec<&str> = Vec::new();
+        if !sorted {
+            keys = desired.iter().map(|c| c.key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        DeclaredKeys {
+            desired,
+            sorted,
+            keys,
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        if self.sorted {
+            self.desired
+                .binary_search_by(|c| c.key.as_str().cmp(key))
+                .is_ok()
+        } else {
+            self.keys.binary_search(&key).is_ok()
+        }
+    }
+}
+
+/// One action per declared card that differs from its record (after the move that renamed it, if
+/// any); returns how many are unchanged.
+fn diff_declared(
+    desired: &[DesiredCard],
+    declared: &DeclaredKeys,
+    state: &Snapshot,
+    options: &PlanOptions,
+    actions: &mut Vec<Action>,
+) -> usize {
     // Only the move actions can be a card's `moved_to`; searching every action pushed so far
     // instead made a large plan quadratic.
     let moves_end = actions.len();
     let mut unchanged = 0usize;
-    // Declarations come sorted by key, as the state's cards do: one walk along both finds each
-    // card's record, where a lookup per card (a million of them) cost most of the diff. Callers
-    // that pass cards in another order get the lookups.
-    let sorted = desired.windows(2).all(|w| w[0].key < w[1].key);
-    // A sorted list searched by halves rather than a tree: a million tree inserts cost more than
-    // the diff. Sorted declarations are that list already, so a copy of their keys is made only
-    // for declarations in another order.
-    let mut keys: Vec<&str> = Vec::new();
-    if !sorted {
-        keys = desired.iter().map(|c| c.key.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-    }
-    let declared = |key: &str| {
-        if sorted {
-            desired
-                .binary_search_by(|c| c.key.as_str().cmp(key))
-                .is_ok()
-        } else {
-            keys.binary_search(&key).is_ok()
-        }
-    };
     let mut records = state.cards.iter().peekable();
     for card in desired {
-        let record = if sorted {
+        let record = if declared.sorted {
             while records
                 .next_if(|(key, _)| key.as_str() < card.key.as_str())
                 .is_some()
@@ -145,17 +216,25 @@ pub fn draft(
             None => unchanged += 1,
         }
     }
+    unchanged
+}
 
-    // Open orders of cards that are no longer declared are still tracked to completion: an order
-    // is never lost track of, whatever the declarations say now.
-    // The same walk the other way: the state's cards no card is declared for.
+/// The state's cards no card is declared for: retired after a replacement, or undeclared. The
+/// same walk as [`diff_declared`], the other way.
+fn diff_undeclared(
+    desired: &[DesiredCard],
+    declared: &DeclaredKeys,
+    state: &Snapshot,
+    options: &PlanOptions,
+    actions: &mut Vec<Action>,
+) {
     let mut declared_keys = desired.iter().map(|c| c.key.as_str()).peekable();
     for (key, record) in &state.cards {
-        let is_declared = if sorted {
+        let is_declared = if declared.sorted {
             while declared_keys.next_if(|k| *k < key.as_str()).is_some() {}
             declared_keys.peek() == Some(&key.as_str())
         } else {
-            declared(key)
+            declared.contains(key)
         };
         if is_declared {
             continue;
@@ -165,24 +244,11 @@ pub fn draft(
             None => actions.push(undeclared(record, state, options)),
         }
     }
-    let mut topup_problems = Vec::new();
-    let mut people_warnings = Vec::new();
-    topups(
-        desired,
-        state,
-        &mut actions,
-        &mut topup_problems,
-        &mut people_warnings,
-    );
-    people::plan_people(
-        people,
-        desired,
-        state,
-        facts,
-        &mut actions,
-        &mut topup_problems,
-        &mut people_warnings,
-    );
+}
+
+/// Open orders are tracked to completion: an order is never lost track of, whatever the
+/// declarations say now.
+fn resume_open_orders(declared: &DeclaredKeys, state: &Snapshot, actions: &mut Vec<Action>) {
     for (address, orders) in &state.open_orders {
         let Some(order) = orders.first() else {
             continue;
@@ -206,7 +272,7 @@ pub fn draft(
                 Change::ResumeTopup,
                 product.map(String::from).unwrap_or_default(),
             ));
-        } else if !declared(card) && !state.cards.contains_key(card) {
+        } else if !declared.contains(card) && !state.cards.contains_key(card) {
             let change = Change::ResumeCard {
                 before: None,
                 after: None,
@@ -214,176 +280,18 @@ pub fn draft(
             actions.push(resume(change, String::new()));
         }
     }
+}
 
-    // People first (what cards wait for), then by key. Usually in that order already (the cards
-    // were walked in key order): a stable sort would still take a buffer of half the actions
-    // first, hundreds of megabytes for a million new cards.
+/// People first (what cards wait for), then by key. Usually in that order already (the cards were
+/// walked in key order): a stable sort would still take a buffer of half the actions first,
+/// hundreds of megabytes for a million new cards.
+fn sort_people_first(actions: &mut [Action]) {
     let order = |a: &Action, b: &Action| {
         (!a.resource().is_person(), &a.key).cmp(&(!b.resource().is_person(), &b.key))
     };
     if !actions.is_sorted_by(|a, b| order(a, b).is_le()) {
         actions.sort_by(order);
     }
-    for action in &mut actions {
-        action.estimate = estimate::for_action(action, state, facts);
-    }
-
-    let partial = restrict(&mut actions, desired, state, options);
-
-    let mut problems = moved.problems;
-    problems.extend(topup_problems);
-    problems.extend(card_checks(&actions, state, facts));
-    let totals = Totals::from_actions(&actions, unchanged, facts.balance);
-    Draft {
-        actions,
-        unchanged,
-        totals,
-        problems,
-        warnings: people_warnings,
-        partial,
-    }
-}
-
-/// The declared top-ups against the journal: each not yet sent (or whose last attempt failed) is a
-/// `topup` action, after its card's issue when the card is new in this plan; one sent already
-/// stays as it is (a changed amount is a problem: money sent cannot be edited), though its record
-/// takes changed labels (`update_labels`, state only); one sent and no longer declared is listed,
-/// and nothing is undone. A card this plan issues anew does not get again what its earlier card
-/// was sent: a warning says so.
-fn topups(
-    desired: &[DesiredCard],
-    state: &Snapshot,
-    actions: &mut Vec<Action>,
-    problems: &mut Vec<Problem>,
-    warnings: &mut Vec<Warning>,
-) {
-    let mut declared = BTreeSet::new();
-    let mut new = Vec::new();
-    // Per card key, the change that makes the card exist (or renames it): its top-ups come after.
-    // Only wanted when some card declares top-ups: for a million new cards it was a table of a
-    // million addresses built for nothing.
-    let card_changes: std::collections::HashMap<&str, (crate::model::Address, bool)> =
-        if desired.iter().any(|c| !c.topups.is_empty()) {
-            actions
-                .iter()
-                .filter(|a| {
-                    a.resource() == ResourceKind::Card
-                        && matches!(
-                            a.kind(),
-                            ActionKind::Issue
-                                | ActionKind::Reissue
-                                | ActionKind::Replace
-                                | ActionKind::Resume
-                                | ActionKind::Move
-                        )
-                })
-                .map(|a| {
-                    // A card whose earlier one got money: taken back, it is that same card.
-                    let new_card = matches!(
-                        a.kind(),
-                        ActionKind::Issue | ActionKind::Reissue | ActionKind::Replace
-                    ) && !state.takes_back(&a.key, a.attempt);
-                    (a.moved_to().unwrap_or(&a.key), (a.address(), new_card))
-                })
-                .collect()
-        } else {
-            Default::default()
-        };
-    for card in desired.iter().filter(|c| !c.topups.is_empty()) {
-        let (card_change, new_card) = match card_changes.get(card.key.as_str()) {
-            Some((address, new_card)) => (Some(address), *new_card),
-            None => (None, false),
-        };
-        let mut kept_by_earlier_card = Vec::new();
-        for t in &card.topups {
-            let address = crate::model::Address::topup(&card.key, &t.id);
-            declared.insert(address.key.clone());
-            let sent = state.topups.get(&address.key);
-            let attempt = match sent {
-                Some(s) if s.phase != crate::state::OrderPhase::Failed => {
-                    if s.amount.is_some_and(|a| a != t.amount) {
-                        problems.push(Problem::TopupAmountChanged {
-                            key: address.key.clone(),
-                            sent: s.amount.unwrap_or_default(),
-                            declared: t.amount,
-                        });
-                    } else if new_card {
-                        kept_by_earlier_card.push(t.id.clone());
-                    } else if let Some(record) = state
-                        .resources
-                        .get(&address)
-                        .and_then(|r| r.image.as_topup())
-                        .filter(|r| r.labels != t.labels)
-                    {
-                        // Money sent stays as sent; what state says of it follows the labels.
-                        new.push(Action {
-                            key: address.key.as_str().into(),
-                            reason: "labels changed (state only, no provider call)".into(),
-                            product_code: card.product_code.clone(),
-                            attempt: record.attempt,
-                            estimate: Estimate::none(),
-                            depends_on: card_change.into_iter().cloned().collect(),
-                            change: Change::RelabelTopup(Box::new(TopupChange {
-                                card: Attributes::from_desired(card),
-                                amount: t.amount,
-                                labels: t.labels.clone(),
-                            })),
-                        });
-                    }
-                    continue;
-                }
-                Some(s) => s.attempt + 1,
-                None => 1,
-            };
-            if card.status == DesiredStatus::Frozen {
-                problems.push(Problem::TopupOnFrozenCard {
-                    key: address.key.clone(),
-                });
-            }
-            let reason = match sent {
-                Some(s) => format!(
-                    "attempt {} failed ({}): sent again under a new key",
-                    s.attempt,
-                    s.error_slug.as_deref().unwrap_or("order_failed")
-                )
-                .into(),
-                None => "declared, not sent yet".into(),
-            };
-            new.push(Action {
-                key: address.key.into(),
-                reason,
-                product_code: card.product_code.clone(),
-                attempt,
-                estimate: Estimate::none(),
-                depends_on: card_change.into_iter().cloned().collect(),
-                change: Change::Topup(Box::new(TopupChange {
-                    card: Attributes::from_desired(card),
-                    amount: t.amount,
-                    labels: t.labels.clone(),
-                })),
-            });
-        }
-        if !kept_by_earlier_card.is_empty() {
-            warnings.push(Warning::TopupsKeptByEarlierCard {
-                key: card.key.to_string(),
-                ids: kept_by_earlier_card,
-            });
-        }
-    }
-    for (key, s) in &state.topups {
-        if s.phase == crate::state::OrderPhase::Completed && !declared.contains(key) {
-            new.push(Action {
-                key: key.as_str().into(),
-                reason: "sent, no longer declared: money sent stays sent".into(),
-                product_code: CompactString::default(),
-                attempt: s.attempt,
-                estimate: Estimate::none(),
-                depends_on: Vec::new(),
-                change: Change::UndeclaredTopup { amount: s.amount },
-            });
-        }
-    }
-    actions.extend(new);
 }
 
 /// Keeps the actions `--target` asks for, and the changes they depend on (a targeted relabel of
@@ -430,279 +338,6 @@ fn restrict(
             .map(|t| t.given.clone())
             .collect(),
     })
-}
-
-/// What to do for one declared card, whose record in state is `record`; `None` when state
-/// already matches.
-/// The issue attempt, and why, of a declared card state has no record of. A key that left state
-/// (`state rm`, a move) may have issue orders journaled under it: its latest one is taken back
-/// when it asked for what is declared now (the order is checked, not sent again, so the same card
-/// returns at no charge); otherwise the card is new under the next attempt, whose idempotency key
-/// was never sent. Re-sending an old key with another request could only fail, and past the
-/// provider's key retention would issue and charge for a card nobody tracks.
-fn comeback(card: &DesiredCard, state: &Snapshot) -> (u32, Cow<'static, str>) {
-    let Some(last) = state.removed_issues(&card.key).max_by_key(|o| o.attempt) else {
-        return (
-            1,
-            if state.removed_cards.contains_key(card.key.as_str()) {
-                "declared, not in state: the card this key had left with no issue order of its \
-                 own (it moved to another key, or was imported), so this is a new card"
-            } else {
-                "declared, not in state"
-            }
-            .into(),
-        );
-    };
-    let asked_the_same = serde_json::from_str::<crate::wire::CreateCardRequest>(&last.request)
-        .is_ok_and(|r| {
-            r.product_code.as_deref() == Some(card.product_code.as_str())
-                && r.external_user_id == card.external_user_id.as_str()
-                && r.initial_topup_amount == card.initial_topup
-        });
-    let order = last.order_id.as_deref().unwrap_or("(not yet acknowledged)");
-    match last.phase {
-        OrderPhase::Failed => (
-            last.attempt + 1,
-            format!(
-                "declared again after it left state; its last issue order (attempt {}) failed",
-                last.attempt
-            )
-            .into(),
-        ),
-        _ if asked_the_same => (
-            last.attempt,
-            format!(
-                "taken out of state earlier: its issue order {order} is checked, not sent again{}",
-                if last.order_id.is_some() {
-                    " (no new charge)"
-                } else {
-                    ""
-                }
-            )
-            .into(),
-        ),
-        _ => (
-            last.attempt + 1,
-            format!(
-                "declared again with another product, user or top-up than the card that left \
-                 state (issue order {order}): a new card; `cardform import {} CARD_ID` takes the \
-                 old one back instead",
-                card.key
-            )
-            .into(),
-        ),
-    }
-}
-
-/// `replace`: `--replace` named this card, so an issued one (active or frozen) is replaced even
-/// though nothing declared changed. A card with an open order is resumed first, and a closed or
-/// failed one is re-issued anyway: either way no second new card is planned.
-fn decide(
-    card: &DesiredCard,
-    record: Option<&CardRecord>,
-    state: &Snapshot,
-    replace: bool,
-) -> Option<Action> {
-    // Built only for cards that get an action: most cards of a large fleet are unchanged, and
-    // copying their attributes (labels included) just to drop them would cost 100,000 copies.
-    let after = || Box::new(Attributes::from_desired(card));
-    let action = |change, reason: Cow<'static, str>, attempt| Action {
-        key: card.key.clone(),
-        reason,
-        product_code: card.product_code.clone(),
-        attempt,
-        estimate: Estimate::none(),
-        depends_on: Vec::new(),
-        change,
-    };
-
-    if let Some(order) = state.open_card_orders(&card.key).first() {
-        let change = Change::ResumeCard {
-            before: record.map(|r| Box::new(Attributes::from_record(r))),
-            after: Some(after()),
-        };
-        return Some(action(
-            change,
-            format!(
-                "{} order {} is still {}",
-                order.kind.as_str(),
-                order
-                    .order_id
-                    .as_deref()
-                    .unwrap_or("(not yet acknowledged)"),
-                order.phase.as_str()
-            )
-            .into(),
-            order.attempt,
-        ));
-    }
-
-    let Some(record) = record else {
-        let (attempt, reason) = comeback(card, state);
-        return Some(action(Change::Issue { after: after() }, reason, attempt));
-    };
-    let edit = |variant: EditKind| {
-        variant(Edit {
-            before: Box::new(Attributes::from_record(record)),
-            after: after(),
-        })
-    };
-
-    match record.phase {
-        CardPhase::Failed | CardPhase::Pending => {
-            return Some(action(
-                edit(Change::Reissue),
-                "the last issue order failed".into(),
-                record.attempt + 1,
-            ));
-        }
-        CardPhase::Closed => {
-            return Some(action(
-                edit(Change::Reissue),
-                "the card was closed at the provider".into(),
-                record.attempt + 1,
-            ));
-        }
-        CardPhase::Active | CardPhase::Frozen => {}
-    }
-
-    let mut immutable = Vec::new();
-    if record.product_code != card.product_code {
-        immutable.push(format!(
-            "product_code {} → {}",
-            record.product_code, card.product_code
-        ));
-    }
-    if record.external_user_id != card.external_user_id {
-        immutable.push(format!(
-            "external_user_id {} → {}",
-            record.external_user_id, card.external_user_id
-        ));
-    }
-    if replace && immutable.is_empty() {
-        return Some(action(
-            edit(Change::Replace),
-            "replacement asked for (--replace): a new card under a new key, the old one frozen"
-                .into(),
-            record.attempt + 1,
-        ));
-    }
-    if !immutable.is_empty() {
-        return Some(action(
-            edit(Change::Replace),
-            format!("{} (cannot change in place)", immutable.join(", ")).into(),
-            record.attempt + 1,
-        ));
-    }
-
-    let actual = phase_status(record.phase);
-    let labels_differ = record.labels != card.labels;
-    let kind_reason: Option<(EditKind, _)> = match (actual, card.status) {
-        (DesiredStatus::Active, DesiredStatus::Frozen) => {
-            Some((Change::Freeze, "declared frozen, card is active"))
-        }
-        (DesiredStatus::Frozen, DesiredStatus::Active) => {
-            Some((Change::Unfreeze, "declared active, card is frozen"))
-        }
-        _ => None,
-    };
-    match (kind_reason, labels_differ) {
-        (Some((kind, reason)), labels) => {
-            let reason = if labels {
-                format!("{reason}; labels changed").into()
-            } else {
-                reason.into()
-            };
-            Some(action(edit(kind), reason, record.attempt))
-        }
-        (None, true) => Some(action(
-            edit(Change::RelabelCard),
-            "labels changed (state only, no provider call)".into(),
-            record.attempt,
-        )),
-        (None, false) => None,
-    }
-}
-
-fn undeclared(record: &CardRecord, state: &Snapshot, options: &PlanOptions) -> Action {
-    let before = || Box::new(Attributes::from_record(record));
-    let base = |change, reason: Cow<'static, str>| Action {
-        key: record.key.as_str().into(),
-        reason,
-        product_code: record.product_code.as_str().into(),
-        attempt: record.attempt,
-        estimate: Estimate::none(),
-        depends_on: Vec::new(),
-        change,
-    };
-    if let Some(order) = state.open_card_orders(&record.key).first() {
-        let change = Change::ResumeCard {
-            before: Some(before()),
-            after: None,
-        };
-        return base(
-            change,
-            format!(
-                "no longer declared, but its {} order is still open",
-                order.kind.as_str()
-            )
-            .into(),
-        );
-    }
-    match (options.prune, record.phase) {
-        (true, CardPhase::Active) => {
-            let mut after = before();
-            after.status = DesiredStatus::Frozen;
-            let change = Change::Prune(Edit {
-                before: before(),
-                after,
-            });
-            base(change, "no longer declared; --prune freezes it".into())
-        }
-        (true, _) => base(
-            Change::UndeclaredCard { before: before() },
-            "no longer declared; nothing to freeze".into(),
-        ),
-        (false, _) => base(
-            Change::UndeclaredCard { before: before() },
-            "no longer declared; left untouched (use --prune to freeze it)".into(),
-        ),
-    }
-}
-
-/// A card superseded by a replacement is frozen once the new card exists. A run killed between the
-/// two steps leaves it active; this finishes the job (and never before the new card is issued).
-fn retired(record: &CardRecord, new_key: &str, state: &Snapshot) -> Option<Action> {
-    let replacement_issued = state
-        .cards
-        .get(new_key)
-        .is_some_and(|n| matches!(n.phase, CardPhase::Active | CardPhase::Frozen));
-    if record.phase != CardPhase::Active || !replacement_issued {
-        return None;
-    }
-    let before = Box::new(Attributes::from_record(record));
-    let mut after = before.clone();
-    after.status = DesiredStatus::Frozen;
-    Some(Action {
-        key: record.key.as_str().into(),
-        reason: format!("replaced by {new_key}; the old card is frozen").into(),
-        product_code: record.product_code.as_str().into(),
-        attempt: record.attempt,
-        estimate: Estimate::none(),
-        depends_on: Vec::new(),
-        change: Change::Freeze(Edit { before, after }),
-    })
-}
-
-/// Which change of a card in state an [`Edit`] is (`Change::Freeze`, ...).
-type EditKind = fn(Edit) -> Change;
-
-/// The status a recorded card is in, in declaration terms.
-fn phase_status(phase: CardPhase) -> DesiredStatus {
-    match phase {
-        CardPhase::Frozen => DesiredStatus::Frozen,
-        _ => DesiredStatus::Active,
-    }
 }
 
 /// The problems of each card against the provider's products: anything here makes the plan fail

@@ -704,54 +704,25 @@ pub enum Problem {
 
 impl Problem {
     pub fn message(&self) -> String {
-        fn keys(k: &[String]) -> String {
-            const SHOW: usize = 5;
-            let mut s = k.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
-            if k.len() > SHOW {
-                s.push_str(&format!(" and {} more", k.len() - SHOW));
-            }
-            s
-        }
         match self {
             Problem::UnknownProduct {
                 product_code,
                 keys: k,
                 did_you_mean,
-            } => format!(
-                "product {product_code} does not exist at the provider (cards: {}){}",
-                keys(k),
-                match did_you_mean {
-                    Some(p) => format!("; did you mean {p}?"),
-                    None => "; `cardform products` lists them".into(),
-                }
-            ),
+            } => unknown_product(product_code, k, did_you_mean.as_deref()),
             Problem::InactiveProduct {
                 product_code,
                 keys: k,
             } => format!(
                 "product {product_code} is not active at the provider (cards: {})",
-                keys(k)
+                shown_keys(k)
             ),
             Problem::TopupOutOfRange {
                 key,
                 amount,
                 min,
                 max,
-            } => {
-                let range = match (min, max) {
-                    (Some(a), Some(b)) => format!("{a}..{b}"),
-                    (Some(a), None) => format!("at least {a}"),
-                    (None, Some(b)) => format!("at most {b}"),
-                    (None, None) => "any".into(),
-                };
-                // A declared top-up's key is `CARD:ID`; a card's own key is its initial top-up.
-                let what = if key.contains(crate::model::TOPUP_SEPARATOR) {
-                    "top-up"
-                } else {
-                    "initial_topup"
-                };
-                format!("{key}: {what} {amount} is outside the product's limits ({range})")
-            }
+            } => out_of_range(key, *amount, *min, *max),
             Problem::InsufficientBalance {
                 needed,
                 balance,
@@ -773,12 +744,7 @@ impl Problem {
                 prunes,
                 fleet,
                 limit,
-            } => format!(
-                "--prune would freeze {prunes} of the {fleet} cards in state ({}), more than \
-                 --max-prune {limit}: check the declarations (an emptied file, a wrong -f?), or \
-                 allow it with --max-prune {prunes}",
-                percent(*prunes, *fleet)
-            ),
+            } => prune_over_limit(*prunes, *fleet, limit),
             Problem::MoveConflict { from, to } => format!(
                 "moved {from} → {to}: both keys are in state, so the move cannot apply; remove                  the move if {to} is a card of its own, or take one out of state with                  `cardform state rm`"
             ),
@@ -813,6 +779,52 @@ impl Problem {
             ),
         }
     }
+}
+
+/// The first few keys of a problem, and how many more there are.
+fn shown_keys(k: &[String]) -> String {
+    const SHOW: usize = 5;
+    let mut s = k.iter().take(SHOW).cloned().collect::<Vec<_>>().join(", ");
+    if k.len() > SHOW {
+        s.push_str(&format!(" and {} more", k.len() - SHOW));
+    }
+    s
+}
+
+fn unknown_product(product_code: &str, keys: &[String], did_you_mean: Option<&str>) -> String {
+    format!(
+        "product {product_code} does not exist at the provider (cards: {}){}",
+        shown_keys(keys),
+        match did_you_mean {
+            Some(p) => format!("; did you mean {p}?"),
+            None => "; `cardform products` lists them".into(),
+        }
+    )
+}
+
+fn out_of_range(key: &str, amount: Decimal, min: Option<Decimal>, max: Option<Decimal>) -> String {
+    let range = match (min, max) {
+        (Some(a), Some(b)) => format!("{a}..{b}"),
+        (Some(a), None) => format!("at least {a}"),
+        (None, Some(b)) => format!("at most {b}"),
+        (None, None) => "any".into(),
+    };
+    // A declared top-up's key is `CARD:ID`; a card's own key is its initial top-up.
+    let what = if key.contains(crate::model::TOPUP_SEPARATOR) {
+        "top-up"
+    } else {
+        "initial_topup"
+    };
+    format!("{key}: {what} {amount} is outside the product's limits ({range})")
+}
+
+fn prune_over_limit(prunes: usize, fleet: usize, limit: &str) -> String {
+    format!(
+        "--prune would freeze {prunes} of the {fleet} cards in state ({}), more than \
+         --max-prune {limit}: check the declarations (an emptied file, a wrong -f?), or \
+         allow it with --max-prune {prunes}",
+        percent(prunes, fleet)
+    )
 }
 
 /// Counts and money of a whole plan.

@@ -43,35 +43,7 @@ pub(super) fn plan_people(
     if people.is_empty() {
         return;
     }
-    // The subprovider of every declared card, by person: one cardholder per user per subprovider.
-    let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for card in desired {
-        let Some(product) = facts.products.get(card.product_code.as_str()) else {
-            continue; // An unknown product is its own problem.
-        };
-        match product
-            .subprovider_code
-            .as_deref()
-            .filter(|s| !s.is_empty())
-        {
-            Some(sub) => {
-                needs
-                    .entry(card.external_user_id.as_str())
-                    .or_default()
-                    .insert(sub.to_owned());
-            }
-            None if people
-                .binary_search_by(|p| p.external_user_id.as_str().cmp(&card.external_user_id))
-                .is_ok() =>
-            {
-                problems.push(Problem::NoSubprovider {
-                    product_code: card.product_code.to_string(),
-                    external_user_id: card.external_user_id.to_string(),
-                })
-            }
-            None => {}
-        }
-    }
+    let needs = subprovider_needs(people, desired, facts, problems);
 
     // What must exist before a person's card can be issued, by (person, subprovider).
     let mut gates: BTreeMap<(String, String), Vec<Address>> = BTreeMap::new();
@@ -106,27 +78,8 @@ pub(super) fn plan_people(
                 }
                 None => {
                     actions.extend(relabel(&holder, state, person));
-                    let Some(known) = known.and_then(ResourceImage::as_cardholder) else {
-                        continue;
-                    };
-                    let fields = drifted(&person.journal_fields, known);
-                    if !fields.is_empty() {
-                        warnings.push(Warning::KycDrift {
-                            external_user_id: uid.to_owned(),
-                            subprovider: sub.clone(),
-                            fields,
-                        });
-                    }
-                    if let Some(kyc) = known
-                        .kyc_status
-                        .as_deref()
-                        .filter(|k| KYC_DEAD_ENDS.contains(k))
-                    {
-                        warnings.push(Warning::KycRejected {
-                            external_user_id: uid.to_owned(),
-                            subprovider: sub.clone(),
-                            kyc_status: kyc.to_owned(),
-                        });
+                    if let Some(known) = known.and_then(ResourceImage::as_cardholder) {
+                        kyc_warnings(person, sub, known, warnings);
                     }
                 }
             }
@@ -141,9 +94,81 @@ pub(super) fn plan_people(
             count: waiting_count,
         });
     }
-    if gates.is_empty() {
-        return;
+    if !gates.is_empty() {
+        wait_for_gates(actions, facts, &gates);
     }
+}
+
+/// The subprovider of every declared card, by person: one cardholder per user per subprovider.
+/// A declared person's card whose product has no subprovider is a problem.
+fn subprovider_needs<'a>(
+    people: &[Person],
+    desired: &'a [DesiredCard],
+    facts: &ProviderFacts,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<&'a str, BTreeSet<String>> {
+    let mut needs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for card in desired {
+        let Some(product) = facts.products.get(card.product_code.as_str()) else {
+            continue; // An unknown product is its own problem.
+        };
+        match product
+            .subprovider_code
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            Some(sub) => {
+                needs
+                    .entry(card.external_user_id.as_str())
+                    .or_default()
+                    .insert(sub.to_owned());
+            }
+            None if people
+                .binary_search_by(|p| p.external_user_id.as_str().cmp(&card.external_user_id))
+                .is_ok() =>
+            {
+                problems.push(Problem::NoSubprovider {
+                    product_code: card.product_code.to_string(),
+                    external_user_id: card.external_user_id.to_string(),
+                })
+            }
+            None => {}
+        }
+    }
+    needs
+}
+
+/// What an existing cardholder's record says that needs a person's attention: KYC fields that
+/// differ from the declared ones, or a KYC status no card can be issued past.
+fn kyc_warnings(person: &Person, sub: &str, known: &CardholderRecord, warnings: &mut Vec<Warning>) {
+    let uid = person.external_user_id.as_str();
+    let fields = drifted(&person.journal_fields, known);
+    if !fields.is_empty() {
+        warnings.push(Warning::KycDrift {
+            external_user_id: uid.to_owned(),
+            subprovider: sub.to_owned(),
+            fields,
+        });
+    }
+    if let Some(kyc) = known
+        .kyc_status
+        .as_deref()
+        .filter(|k| KYC_DEAD_ENDS.contains(k))
+    {
+        warnings.push(Warning::KycRejected {
+            external_user_id: uid.to_owned(),
+            subprovider: sub.to_owned(),
+            kyc_status: kyc.to_owned(),
+        });
+    }
+}
+
+/// Makes each card issue wait for the user and cardholder its person and product need.
+fn wait_for_gates(
+    actions: &mut [Action],
+    facts: &ProviderFacts,
+    gates: &BTreeMap<(String, String), Vec<Address>>,
+) {
     for action in actions.iter_mut().filter(|a| a.kind().issues_card()) {
         let Some(after) = action.after() else {
             continue;

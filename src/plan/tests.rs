@@ -1,9 +1,9 @@
 //! Planner tests: examples of each action and the property "apply the plan, plan again: nothing to do".
 
 use super::*;
-use crate::decl::{DesiredCard, Labels, Origin};
+use crate::decl::{DesiredCard, DesiredStatus, Labels, Origin};
 use crate::model::Address;
-use crate::state::{CardRecord, OrderKind, OrderPhase, OrderRecord};
+use crate::state::{CardPhase, CardRecord, OrderKind, OrderPhase, OrderRecord};
 use crate::wire::Product;
 use proptest::prelude::*;
 use rust_decimal::Decimal;

@@ -3,15 +3,18 @@
 //! NDJSON with `--json`, and the end-of-run summary table. Must not decide anything about the run.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::plan::{amount, money};
+use super::plan::amount;
 use super::{Style, safe};
-use crate::exec::{Event, Stage, Summary};
+use crate::exec::{Event, Stage};
+
+mod summary;
+use summary::charge_warning;
+pub use summary::summary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -47,6 +50,14 @@ struct State {
 }
 
 impl State {
+    /// A line printed above the bar when there is one, so the bar is drawn again below it.
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// `412/1000 done (41%), 3 failed, in flight 40, 23.8 cards/s, ETA 25s, charged 2060.00 USDT`
     fn line(&self, currency: &str) -> String {
         let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -174,66 +185,14 @@ impl Progress {
         }
         let mut s = self.inner.lock().expect("progress lock");
         match e {
-            Event::Started { total, serial } => {
-                s.total = *total;
-                s.started = Some(Instant::now());
-                match self.mode {
-                    Mode::Bar => {
-                        let bar = ProgressBar::with_draw_target(
-                            Some(*total as u64),
-                            ProgressDrawTarget::stderr(),
-                        );
-                        bar.set_style(
-                            ProgressStyle::with_template(if self.style.color {
-                                "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]"
-                            } else {
-                                // --no-color / NO_COLOR: the bar too.
-                                "{bar:30} {pos}/{len} {msg} [ETA {eta}]"
-                            })
-                            .expect("valid progress template"),
-                        );
-                        s.bar = Some(bar);
-                    }
-                    Mode::Lines {
-                        each_card: false,
-                        interval,
-                    } => eprintln!(
-                        "applying {total} change{} as serial {serial}: a progress line every {}, \
-                         each failure as it happens (--log-cards for one line per card)",
-                        if *total == 1 { "" } else { "s" },
-                        seconds(interval.as_secs_f64()),
-                    ),
-                    _ => {}
-                }
-            }
+            Event::Started { total, serial } => self.started(&mut s, *total, *serial),
             Event::OrderCreated { .. } => s.in_flight += 1,
             Event::Done {
                 key,
                 action,
                 card_id,
                 charge,
-            } => {
-                s.done += 1;
-                s.in_flight = s.in_flight.saturating_sub(1);
-                s.charged += *charge;
-                if self.each_card() {
-                    eprintln!(
-                        "{} {}: {} done{}{}",
-                        self.style.green("✓"),
-                        safe(key),
-                        action.as_str(),
-                        card_id
-                            .as_deref()
-                            .map(|c| format!(" (card {})", safe(c)))
-                            .unwrap_or_default(),
-                        if charge.is_zero() {
-                            String::new()
-                        } else {
-                            format!(", charged {}", amount(*charge, &self.currency))
-                        },
-                    );
-                }
-            }
+            } => self.done(&mut s, key, *action, card_id.as_deref(), *charge),
             Event::Failed {
                 key,
                 action,
@@ -244,15 +203,7 @@ impl Progress {
                 s.done += 1;
                 s.failed += 1;
                 s.in_flight = s.in_flight.saturating_sub(1);
-                // Key, slug and message are state's and the provider's text.
-                let line = format!(
-                    "{} {}",
-                    self.style.red("✗"),
-                    safe(&format!(
-                        "{key}: {} failed: {slug}: {message}",
-                        action.as_str()
-                    ))
-                );
+                let line = self.failed_line(key, *action, slug, message);
                 match &s.bar {
                     Some(bar) => bar.println(line),
                     // A log is read after the fact: each failure says what to do about it.
@@ -263,11 +214,8 @@ impl Progress {
                 s.done += 1;
                 s.skipped += 1;
                 if self.each_card() {
-                    eprintln!(
-                        "{} {}",
-                        self.style.yellow("-"),
-                        safe(&format!("{key}: skipped: {reason}"))
-                    );
+                    let line = format!("{key}: skipped: {reason}");
+                    eprintln!("{} {}", self.style.yellow("-"), safe(&line));
                 }
             }
             Event::ChargeDiffers(w) => {
@@ -277,10 +225,7 @@ impl Progress {
                     self.style.yellow("!"),
                     charge_warning(w, &self.currency)
                 );
-                match &s.bar {
-                    Some(bar) => bar.println(line),
-                    None => eprintln!("{line}"),
-                }
+                s.println(line);
             }
             Event::WaitingForKyc {
                 key,
@@ -289,36 +234,14 @@ impl Progress {
                 gives_up_in_secs,
             } => {
                 // Told whatever the mode: a wait of minutes must not look like a hang.
-                let line = format!(
-                    "note: {}",
-                    safe(&format!(
-                        "waiting for KYC: card {key} (cardholder {external_user_id}) is not \
-                         ready after {}; giving up in {} (--kyc-wait)",
-                        seconds(*waited_secs as f64),
-                        seconds(*gives_up_in_secs as f64)
-                    ))
-                );
-                match &s.bar {
-                    Some(bar) => bar.println(line),
-                    None => eprintln!("{line}"),
-                }
+                s.println(kyc_wait_line(
+                    key,
+                    external_user_id,
+                    *waited_secs,
+                    *gives_up_in_secs,
+                ));
             }
-            Event::Stage { stage, changes } => {
-                let line = match stage {
-                    Stage::Canary => format!(
-                        "canary: {changes} change{} first (across products); the rest starts \
-                         only if none fails",
-                        if *changes == 1 { "" } else { "s" }
-                    ),
-                    Stage::Rollout => {
-                        format!("canary passed: rolling out the other {changes} changes")
-                    }
-                };
-                match &s.bar {
-                    Some(bar) => bar.println(line),
-                    None => eprintln!("{line}"),
-                }
-            }
+            Event::Stage { stage, changes } => s.println(stage_line(*stage, *changes)),
             Event::Finished { .. } => {
                 if let Some(bar) = s.bar.take() {
                     bar.finish_and_clear();
@@ -329,6 +252,94 @@ impl Progress {
                 return;
             }
         }
+        self.update_bar(&s);
+    }
+
+    /// The run starts: a bar is drawn, or (a log without one line per card) a line says what
+    /// the progress lines will be.
+    fn started(&self, s: &mut State, total: usize, serial: u64) {
+        s.total = total;
+        s.started = Some(Instant::now());
+        match self.mode {
+            Mode::Bar => {
+                let bar =
+                    ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+                bar.set_style(
+                    ProgressStyle::with_template(if self.style.color {
+                        "{bar:30.green/dim} {pos}/{len} {msg} [ETA {eta}]"
+                    } else {
+                        // --no-color / NO_COLOR: the bar too.
+                        "{bar:30} {pos}/{len} {msg} [ETA {eta}]"
+                    })
+                    .expect("valid progress template"),
+                );
+                s.bar = Some(bar);
+            }
+            Mode::Lines {
+                each_card: false,
+                interval,
+            } => eprintln!(
+                "applying {total} change{} as serial {serial}: a progress line every {}, \
+                 each failure as it happens (--log-cards for one line per card)",
+                if total == 1 { "" } else { "s" },
+                seconds(interval.as_secs_f64()),
+            ),
+            _ => {}
+        }
+    }
+
+    /// An action went through: counted, and with `--log-cards` a line
+    /// `✓ KEY: issue done (card ID), charged AMOUNT`.
+    fn done(
+        &self,
+        s: &mut State,
+        key: &str,
+        action: crate::plan::ActionKind,
+        card_id: Option<&str>,
+        charge: rust_decimal::Decimal,
+    ) {
+        s.done += 1;
+        s.in_flight = s.in_flight.saturating_sub(1);
+        s.charged += charge;
+        if !self.each_card() {
+            return;
+        }
+        eprintln!(
+            "{} {}: {} done{}{}",
+            self.style.green("✓"),
+            safe(key),
+            action.as_str(),
+            card_id
+                .map(|c| format!(" (card {})", safe(c)))
+                .unwrap_or_default(),
+            if charge.is_zero() {
+                String::new()
+            } else {
+                format!(", charged {}", amount(charge, &self.currency))
+            },
+        );
+    }
+
+    /// `✗ KEY: issue failed: SLUG: MESSAGE`. Key, slug and message are state's and the
+    /// provider's text.
+    fn failed_line(
+        &self,
+        key: &str,
+        action: crate::plan::ActionKind,
+        slug: &str,
+        message: &str,
+    ) -> String {
+        format!(
+            "{} {}",
+            self.style.red("✗"),
+            safe(&format!(
+                "{key}: {} failed: {slug}: {message}",
+                action.as_str()
+            ))
+        )
+    }
+
+    fn update_bar(&self, s: &State) {
         if let Some(bar) = &s.bar {
             bar.set_position(s.done as u64);
             let secs = bar.elapsed().as_secs_f64().max(0.001);
@@ -343,177 +354,31 @@ impl Progress {
     }
 }
 
-/// The end-of-run table: counts, failures by slug with a hint each, money estimated vs actual.
-pub fn summary(s: &Summary, style: Style, currency: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "\n{}", style.bold("Apply summary"));
-    let _ = writeln!(out, "  issued   {:>6}", s.issued);
-    if s.taken_back > 0 {
-        let _ = writeln!(
-            out,
-            "  taken back {:>4}  (cards that left state, given back by their issue order: none issued)",
-            s.taken_back
-        );
-    }
-    let _ = writeln!(out, "  changed  {:>6}", s.changed);
-    let _ = writeln!(out, "  resumed  {:>6}", s.resumed);
-    if s.topped_up > 0 {
-        let _ = writeln!(out, "  topped up {:>5}", s.topped_up);
-    }
-    if s.people > 0 {
-        let _ = writeln!(
-            out,
-            "  people   {:>6}  (users and cardholders created or adopted)",
-            s.people
-        );
-    }
-    let _ = writeln!(out, "  failed   {:>6}", s.failed);
-    if s.waiting_for_kyc > 0 {
-        let more = s.waiting_for_kyc.saturating_sub(s.waiting_keys.len());
-        let more = if more > 0 {
-            format!(", … {more} more")
-        } else {
-            String::new()
-        };
-        let mut keys = s.waiting_keys.clone();
-        keys.sort();
-        let _ = writeln!(
-            out,
-            "  waiting for KYC {:>3}: {}{more}\n      hint: {}",
-            s.waiting_for_kyc,
-            safe(&keys.join(", ")),
-            crate::exec::slugs::hint(crate::exec::slugs::KYC_PENDING)
-        );
-    }
-    if s.skipped > 0 {
-        let _ = writeln!(out, "  skipped  {:>6}", s.skipped);
-    }
-    for (slug, g) in &s.failures {
-        let more = if g.count > g.keys.len() {
-            format!(", … {} more", g.count - g.keys.len())
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "  {} {} × {}: {}{more}\n      hint: {}",
-            style.red("✗"),
-            safe(slug),
-            g.count,
-            safe(&g.keys.join(", ")),
-            g.hint
-        );
-    }
-    let cur = safe(&currency.to_uppercase()).into_owned();
-    let estimated = |amount: rust_decimal::Decimal, unknown: usize| {
-        if unknown > 0 {
-            // The currency belongs to the amount; the unknown part is a count of cards.
-            format!(
-                "{} {cur} + unknown fees for {unknown} card{}",
-                money(amount),
-                plural(unknown)
-            )
-        } else {
-            format!("{} {cur}", money(amount))
-        }
-    };
-    match &s.carried_out {
-        // Part of the plan was left: what was charged is set against the estimate of what was
-        // done, never the whole plan's.
-        Some(done) => {
-            let _ = writeln!(
-                out,
-                "Money: estimated {} for the {} change{} carried out, actually charged {} {cur}; \
-                 {} change{} (estimated {}) left for the next run",
-                estimated(done.estimated, done.estimated_unknown),
-                done.changes,
-                plural(done.changes),
-                money(s.charged),
-                s.left.changes,
-                plural(s.left.changes),
-                estimated(s.left.estimated, s.left.estimated_unknown),
-            );
-        }
-        None => {
-            let _ = writeln!(
-                out,
-                "Money: estimated {}, actually charged {} {cur}",
-                estimated(s.estimated, s.estimated_unknown),
-                money(s.charged)
-            );
-        }
-    }
-    if !s.charged_earlier.is_empty() {
-        // Orders a killed or interrupted run sent: their money is that run's, not this one's.
-        let earlier: Vec<String> = s
-            .charged_earlier
-            .iter()
-            .map(|(serial, amount)| {
-                format!("{} {cur} charged earlier by run {serial}", money(*amount))
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "       plus {} (orders it sent, finished here)",
-            earlier.join(", ")
-        );
-    }
-    if s.charge_warnings > 0 {
-        let more = s.charge_warnings - s.charge_warning_orders.len();
-        let _ = writeln!(
-            out,
-            "{} {} order{} charged other than the plan expected (recorded as charged):",
-            style.yellow("!"),
-            s.charge_warnings,
-            plural(s.charge_warnings)
-        );
-        for w in &s.charge_warning_orders {
-            let _ = writeln!(out, "    {}", charge_warning(w, currency));
-        }
-        if more > 0 {
-            let _ = writeln!(out, "    … {more} more");
-        }
-    }
-    if let Some(why) = &s.stopped {
-        let _ = writeln!(out, "{} stopped early: {}", style.red("!"), safe(why));
-    }
-    if s.interrupted {
-        let _ = writeln!(
-            out,
-            "{} interrupted: in-flight orders were tracked and saved; run the same apply again to finish.",
-            style.yellow("!")
-        );
-    } else if s.failed > 0 {
-        let _ = writeln!(
-            out,
-            "{} re-running apply is safe: it resumes open orders and never re-creates them.",
-            style.yellow("!")
-        );
-    }
-    out
-}
-
-/// One order charged other than planned: which, what was expected, what it took.
-fn charge_warning(w: &crate::exec::ChargeWarning, currency: &str) -> String {
-    let cur = currency.to_uppercase();
+/// A card waiting for its cardholder's KYC, and how long it will still wait.
+fn kyc_wait_line(key: &str, external_user_id: &str, waited: u64, gives_up_in: u64) -> String {
     format!(
-        "{}: {} order {} charged {} {cur}, the plan expected {} {cur}{}",
-        w.key,
-        w.kind,
-        w.order_id,
-        money(w.charged),
-        money(w.expected),
-        if w.charged < rust_decimal::Decimal::ZERO {
-            " (a credit: the balance went up)"
-        } else {
-            ""
-        }
+        "note: {}",
+        safe(&format!(
+            "waiting for KYC: card {key} (cardholder {external_user_id}) is not \
+             ready after {}; giving up in {} (--kyc-wait)",
+            seconds(waited as f64),
+            seconds(gives_up_in as f64)
+        ))
     )
 }
 
-/// "s" after a count that is not one.
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// A stage of a `--canary` run begins.
+fn stage_line(stage: Stage, changes: usize) -> String {
+    match stage {
+        Stage::Canary => format!(
+            "canary: {changes} change{} first (across products); the rest starts \
+             only if none fails",
+            if changes == 1 { "" } else { "s" }
+        ),
+        Stage::Rollout => {
+            format!("canary passed: rolling out the other {changes} changes")
+        }
+    }
 }
 
 /// Progress of `refresh`: a bar on a terminal; otherwise a line every `interval` (the report at

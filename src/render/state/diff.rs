@@ -296,6 +296,21 @@ pub fn diff_human(
         let _ = writeln!(out, "No card changed.");
         return out;
     }
+    write_card_blocks(&mut out, diff, before, after, style);
+    write_topup_blocks(&mut out, diff, before, after, style);
+    write_people_blocks(&mut out, diff, before, after, style);
+    write_counts(&mut out, diff);
+    out
+}
+
+/// A block per card added, removed or changed, then one per card moved.
+fn write_card_blocks(
+    out: &mut String,
+    diff: &StateDiff,
+    before: DiffSide<'_>,
+    after: DiffSide<'_>,
+    style: Style,
+) {
     let mut keys: Vec<(char, &str)> = Vec::new();
     keys.extend(diff.added.iter().map(|c| ('+', c.key.as_str())));
     keys.extend(diff.removed.iter().map(|c| ('-', c.key.as_str())));
@@ -303,7 +318,7 @@ pub fn diff_human(
     for (sign, key) in keys {
         let old = before.cards.get(key).map(card_text).unwrap_or_default();
         let new = after.cards.get(key).map(card_text).unwrap_or_default();
-        block(&mut out, diff, sign, key, &old, &new, style);
+        block(out, diff, sign, key, &old, &new, style);
     }
     for m in &diff.moved {
         let old = before
@@ -317,7 +332,7 @@ pub fn diff_human(
             .map(card_text)
             .unwrap_or_default();
         block(
-            &mut out,
+            out,
             diff,
             '>',
             &format!("{} → {}", m.from, m.to),
@@ -326,46 +341,64 @@ pub fn diff_human(
             style,
         );
     }
-    if !diff.topups.is_empty() {
-        let (b, a) = (
-            topups_by_key(before.resources),
-            topups_by_key(after.resources),
-        );
-        let t = &diff.topups;
-        let mut keys: Vec<(char, String)> = Vec::new();
-        keys.extend(t.added.iter().map(|x| ('+', x.key())));
-        keys.extend(t.removed.iter().map(|x| ('-', x.key())));
-        keys.extend(t.changed.iter().map(|x| ('~', x.key.clone())));
-        for (sign, key) in keys {
-            let old = b.get(&key).map(topup_text).unwrap_or_default();
-            let new = a.get(&key).map(topup_text).unwrap_or_default();
-            block(
-                &mut out,
-                diff,
-                sign,
-                &format!("topup {key}"),
-                &old,
-                &new,
-                style,
-            );
-        }
+}
+
+/// A block per top-up added, removed or changed.
+fn write_topup_blocks(
+    out: &mut String,
+    diff: &StateDiff,
+    before: DiffSide<'_>,
+    after: DiffSide<'_>,
+    style: Style,
+) {
+    if diff.topups.is_empty() {
+        return;
     }
-    if !diff.people.is_empty() {
-        let (b, a) = (
-            people_by_address(before.resources),
-            people_by_address(after.resources),
-        );
-        let p = &diff.people;
-        let mut keys: Vec<(char, String)> = Vec::new();
-        keys.extend(p.added.iter().map(|x| ('+', x.address.clone())));
-        keys.extend(p.removed.iter().map(|x| ('-', x.address.clone())));
-        keys.extend(p.changed.iter().map(|x| ('~', x.address.clone())));
-        for (sign, key) in keys {
-            let old = b.get(&key).map(person_text).unwrap_or_default();
-            let new = a.get(&key).map(person_text).unwrap_or_default();
-            block(&mut out, diff, sign, &key, &old, &new, style);
-        }
+    let (b, a) = (
+        topups_by_key(before.resources),
+        topups_by_key(after.resources),
+    );
+    let t = &diff.topups;
+    let mut keys: Vec<(char, String)> = Vec::new();
+    keys.extend(t.added.iter().map(|x| ('+', x.key())));
+    keys.extend(t.removed.iter().map(|x| ('-', x.key())));
+    keys.extend(t.changed.iter().map(|x| ('~', x.key.clone())));
+    for (sign, key) in keys {
+        let old = b.get(&key).map(topup_text).unwrap_or_default();
+        let new = a.get(&key).map(topup_text).unwrap_or_default();
+        block(out, diff, sign, &format!("topup {key}"), &old, &new, style);
     }
+}
+
+/// A block per user or cardholder added, removed or changed.
+fn write_people_blocks(
+    out: &mut String,
+    diff: &StateDiff,
+    before: DiffSide<'_>,
+    after: DiffSide<'_>,
+    style: Style,
+) {
+    if diff.people.is_empty() {
+        return;
+    }
+    let (b, a) = (
+        people_by_address(before.resources),
+        people_by_address(after.resources),
+    );
+    let p = &diff.people;
+    let mut keys: Vec<(char, String)> = Vec::new();
+    keys.extend(p.added.iter().map(|x| ('+', x.address.clone())));
+    keys.extend(p.removed.iter().map(|x| ('-', x.address.clone())));
+    keys.extend(p.changed.iter().map(|x| ('~', x.address.clone())));
+    for (sign, key) in keys {
+        let old = b.get(&key).map(person_text).unwrap_or_default();
+        let new = a.get(&key).map(person_text).unwrap_or_default();
+        block(out, diff, sign, &key, &old, &new, style);
+    }
+}
+
+/// `N added, N removed, N changed[, N moved][; top-ups: …][; people: …].`
+fn write_counts(out: &mut String, diff: &StateDiff) {
     let _ = write!(
         out,
         "\n{} added, {} removed, {} changed",
@@ -397,7 +430,6 @@ pub fn diff_human(
         );
     }
     let _ = writeln!(out, ".");
-    out
 }
 
 /// One record's block: its title, then the unified diff of its canonical text.

@@ -53,6 +53,15 @@ pub fn drift_line(d: &Drift, cur: &str) -> String {
 /// What a refresh found, for people.
 pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
     let mut out = String::new();
+    write_reach(&mut out, report, style);
+    write_drift(&mut out, report, style);
+    write_refunds_learned(&mut out, report);
+    write_loose_ends(&mut out, report, style);
+    out
+}
+
+/// What the provider was asked about, and how many cards it could not be read for.
+fn write_reach(out: &mut String, report: &RefreshReport, style: Style) {
     let counts = format!(
         "{} card{} and {} open order{}",
         report.cards_checked,
@@ -84,6 +93,10 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             },
         );
     }
+}
+
+/// The drift found, a line each; "no drift" only when every card was read.
+fn write_drift(out: &mut String, report: &RefreshReport, style: Style) {
     if report.drift.is_empty() && report.cards_unread == 0 {
         let _ = writeln!(
             out,
@@ -108,18 +121,27 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             );
         }
     }
-    if !report.refunds_learned.is_empty() {
-        let n = report.refunds_learned.len();
-        let back: rust_decimal::Decimal = report.refunds_learned.iter().map(|r| r.refunded).sum();
-        let _ = writeln!(
-            out,
-            "Read the refunds of {n} failed order{} settled before refunds were recorded: {} given \
-             back, and what {} cards cost corrected.",
-            if n == 1 { "" } else { "s" },
-            amount(back, report.currency.as_deref().unwrap_or_default()),
-            if n == 1 { "its" } else { "their" },
-        );
+}
+
+/// Refunds of failed orders read for the first time, and what they gave back.
+fn write_refunds_learned(out: &mut String, report: &RefreshReport) {
+    if report.refunds_learned.is_empty() {
+        return;
     }
+    let n = report.refunds_learned.len();
+    let back: rust_decimal::Decimal = report.refunds_learned.iter().map(|r| r.refunded).sum();
+    let _ = writeln!(
+        out,
+        "Read the refunds of {n} failed order{} settled before refunds were recorded: {} given \
+         back, and what {} cards cost corrected.",
+        if n == 1 { "" } else { "s" },
+        amount(back, report.currency.as_deref().unwrap_or_default()),
+        if n == 1 { "its" } else { "their" },
+    );
+}
+
+/// What is left to look at: each card that could not be read, and the orders never acknowledged.
+fn write_loose_ends(out: &mut String, report: &RefreshReport, style: Style) {
     for u in &report.unread {
         let _ = writeln!(
             out,
@@ -150,7 +172,6 @@ pub fn refresh_human(report: &RefreshReport, style: Style) -> String {
             },
         );
     }
-    out
 }
 
 /// "card_not_found: 5, rate_limited: 1": why cards could not be read.

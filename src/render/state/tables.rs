@@ -287,8 +287,25 @@ pub fn card_detail(
     cur: &str,
 ) -> String {
     let mut out = String::new();
-    let dash = || "-".to_owned();
     let _ = writeln!(out, "{}", style.bold(&safe(&card.key)));
+    write_card_fields(&mut out, card, style, cur);
+    if !topups.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("Top-ups:"));
+        out.push_str(&card_topups_table(topups, style));
+    }
+    if orders.is_empty() {
+        let _ = writeln!(out, "\nNo orders journaled.");
+        return out;
+    }
+    let _ = writeln!(out, "\n{}", style.bold("Orders:"));
+    out.push_str(&orders_table(orders, style));
+    write_charges(&mut out, orders, cur);
+    out
+}
+
+/// The card's record, a field a line.
+fn write_card_fields(out: &mut String, card: &CardRecord, style: Style, cur: &str) {
+    let dash = || "-".to_owned();
     // Values are state's text, escaped; only `recorded` is painted, and it is ours.
     let mut field = |name: &str, value: String| {
         let value = match name {
@@ -335,34 +352,34 @@ pub fn card_detail(
     }
     field("created", card.created_at.to_string());
     field("updated", card.updated_at.to_string());
+}
 
-    if !topups.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("Top-ups:"));
-        let rows: Vec<Vec<String>> = topups
-            .iter()
-            .map(|t| {
-                vec![
-                    t.id.clone(),
-                    t.status.clone(),
-                    t.amount.clone(),
-                    t.charge.clone().unwrap_or_else(dash),
-                    t.attempt.to_string(),
-                    labels_text(&t.labels),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &["ID", "STATUS", "AMOUNT", "CHARGE", "ATTEMPT", "LABELS"],
-            &rows,
-            style,
-        ));
-    }
+/// The card's top-ups, a row each (`state topups` lists them across cards).
+fn card_topups_table(topups: &[CanonicalTopup], style: Style) -> String {
+    let dash = || "-".to_owned();
+    let rows: Vec<Vec<String>> = topups
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.status.clone(),
+                t.amount.clone(),
+                t.charge.clone().unwrap_or_else(dash),
+                t.attempt.to_string(),
+                labels_text(&t.labels),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "STATUS", "AMOUNT", "CHARGE", "ATTEMPT", "LABELS"],
+        &rows,
+        style,
+    )
+}
 
-    if orders.is_empty() {
-        let _ = writeln!(out, "\nNo orders journaled.");
-        return out;
-    }
-    let _ = writeln!(out, "\n{}", style.bold("Orders:"));
+/// The card's orders, a row each.
+fn orders_table(orders: &[OrderRecord], style: Style) -> String {
+    let dash = || "-".to_owned();
     // A column of refunds only where the provider gave something back: most cards have none.
     let refunds = orders
         .iter()
@@ -403,7 +420,11 @@ pub fn card_detail(
         headers.push("REFUNDED");
     }
     headers.push("IDEMPOTENCY KEY");
-    out.push_str(&table(&headers, &rows, style));
+    table(&headers, &rows, style)
+}
+
+/// What the card's orders cost, by kind, and what the provider gave back.
+fn write_charges(out: &mut String, orders: &[OrderRecord], cur: &str) {
     let mut by_kind: BTreeMap<&str, Decimal> = BTreeMap::new();
     for o in orders {
         if let Some(c) = crate::state::money::order_cost(o) {
@@ -434,7 +455,6 @@ pub fn card_detail(
             )
         }
     );
-    out
 }
 
 pub fn card_detail_json(
