@@ -746,7 +746,9 @@ impl Problem {
                 limit,
             } => prune_over_limit(*prunes, *fleet, limit),
             Problem::MoveConflict { from, to } => format!(
-                "moved {from} → {to}: both keys are in state, so the move cannot apply; remove                  the move if {to} is a card of its own, or take one out of state with                  `cardform state rm`"
+                "moved {from} → {to}: both keys are in state, so the move cannot apply; remove \
+                 the move if {to} is a card of its own, or take one out of state with \
+                 `cardform state rm`"
             ),
             Problem::TopupAmountChanged {
                 key,
