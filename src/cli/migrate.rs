@@ -42,14 +42,11 @@ pub async fn backup(args: &BackupArgs, global: &Global) -> Result<Outcome, CliEr
         target.close().await;
         loaded?;
         Ok(format!(
-            "Wrote a copy of {} at serial {} to {to} ({} cards, {} orders, {} runs, {} provider \
-             calls). It is a complete state: read it with --state {to}.\n",
+            "Wrote a copy of {} at serial {} to {to} ({}). It is a complete state: read it with \
+             --state {to}.\n",
             global.state,
             dump.serial,
-            dump.cards.len(),
-            dump.orders.len(),
-            dump.runs.len(),
-            dump.calls.len()
+            contents(&dump)
         ))
     })
     .await?;
@@ -107,14 +104,26 @@ async fn load(
     loaded?;
     released?;
     Ok(format!(
-        "Copied the state from {from} to {to}: lineage {}, serial {}; {} cards, {} orders, {} runs, \
-         {} provider calls.\nPoint --state / CARDFORM_STATE at {to} from now on. The source was \
-         left as it was: keep it as a backup, or delete it once the copy is in use.\n",
+        "Copied the state from {from} to {to}: lineage {}, serial {}; {}.\nPoint --state / \
+         CARDFORM_STATE at {to} from now on. The source was left as it was: keep it as a backup, \
+         or delete it once the copy is in use.\n",
         dump.lineage,
         dump.serial,
+        contents(dump)
+    ))
+}
+
+/// What a copy holds, as both messages say it; approvals only where `cardform serve` left some.
+fn contents(dump: &crate::state::StateDump) -> String {
+    let mut said = format!(
+        "{} cards, {} orders, {} runs, {} provider calls",
         dump.cards.len(),
         dump.orders.len(),
         dump.runs.len(),
         dump.calls.len()
-    ))
+    );
+    if !dump.approvals.is_empty() {
+        said.push_str(&format!(", {} approvals", dump.approvals.len()));
+    }
+    said
 }

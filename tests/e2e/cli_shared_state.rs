@@ -308,6 +308,9 @@ fn migrate_a_file_state_to_postgres_and_back_keeps_every_fact() {
         .unwrap();
     assert_success(&out);
     assert!(stdout(&out).contains("serial 2"), "{}", stdout(&out));
+    // What was copied, counted; no approvals to name where serve never held a plan back.
+    assert!(stdout(&out).contains(" runs, "), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("approvals"), "{}", stdout(&out));
     assert!(
         !stdout(&out).contains(crate::pg::PASSWORD),
         "{}",
