@@ -22,20 +22,34 @@ fn expected(name: &str) -> String {
     std::fs::read_to_string(fixture(name)).unwrap()
 }
 
-/// The sandbox the fixture was applied against (its world), with the fixture's state and
-/// declarations in the env's directory. The world's own directory must outlive the env.
-fn old_state_env() -> (Env, TempDir) {
+/// The committed state of `tests/fixtures/{dir}` beside the sandbox world it was applied
+/// against, with its declaration `files` in the env's directory. The world's own directory must
+/// outlive the env.
+pub fn fixture_env(dir: &str, files: &[&str]) -> (Env, TempDir) {
+    let at = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(dir)
+            .join(name)
+    };
     let world_dir = TempDir::new().unwrap();
     let world = world_dir.path().join("world.json");
-    std::fs::copy(fixture("world.json"), &world).unwrap();
+    std::fs::copy(at("world.json"), &world).unwrap();
     let env = Env::with(SandboxConfig {
         world_file: Some(world),
         ..fast_sandbox()
     });
     std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
-    std::fs::copy(fixture("state.db"), env.state()).unwrap();
-    std::fs::copy(fixture("cards.yaml"), env.path("cards.yaml")).unwrap();
+    std::fs::copy(at("state.db"), env.state()).unwrap();
+    for f in files {
+        std::fs::copy(at(f), env.path(f)).unwrap();
+    }
     (env, world_dir)
+}
+
+/// The schema-1 fixture and its declarations.
+fn old_state_env() -> (Env, TempDir) {
+    fixture_env("schema1", &["cards.yaml"])
 }
 
 fn backup(env: &Env) -> PathBuf {
@@ -263,19 +277,7 @@ fn schema3(name: &str) -> PathBuf {
 
 /// The schema-3 fixture (top-ups sent, no top-up records) beside the world it was applied to.
 fn schema3_env() -> (Env, TempDir) {
-    let world_dir = TempDir::new().unwrap();
-    let world = world_dir.path().join("world.json");
-    std::fs::copy(schema3("world.json"), &world).unwrap();
-    let env = Env::with(SandboxConfig {
-        world_file: Some(world),
-        ..fast_sandbox()
-    });
-    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
-    std::fs::copy(schema3("state.db"), env.state()).unwrap();
-    for f in ["cards.yaml", "payroll.csv"] {
-        std::fs::copy(schema3(f), env.path(f)).unwrap();
-    }
-    (env, world_dir)
+    fixture_env("schema3", &["cards.yaml", "payroll.csv"])
 }
 
 /// From schema 3 to 4: each top-up the journal holds gets its record (labels unknown: schema 3
@@ -451,16 +453,7 @@ fn schema6(name: &str) -> PathBuf {
 /// figure is the provider's to the cent.
 #[test]
 fn a_schema_6_state_learns_the_refunds_it_never_recorded() {
-    let world_dir = TempDir::new().unwrap();
-    let world = world_dir.path().join("world.json");
-    std::fs::copy(schema6("world.json"), &world).unwrap();
-    let env = Env::with(SandboxConfig {
-        world_file: Some(world),
-        ..fast_sandbox()
-    });
-    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
-    std::fs::copy(schema6("state.db"), env.state()).unwrap();
-    std::fs::copy(schema6("cards.yaml"), env.path("cards.yaml")).unwrap();
+    let (env, _world) = fixture_env("schema6", &["cards.yaml"]);
     let start = cardform::sandbox::SandboxConfig::default().balance;
 
     // What schema 6 printed: the refunded fees counted as spent.

@@ -2,13 +2,11 @@
 //! schema 7 (`tests/fixtures/schema7`), and a PostgreSQL state taken back to schema 7, upgrade;
 //! readers refuse them until then, and afterwards every run reads as it did.
 
-use cardform::sandbox::SandboxConfig;
 use cardform::state::SCHEMA_VERSION;
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
-use tempfile::TempDir;
 
-use crate::harness::{Env, assert_success, fast_sandbox, stderr, stdout};
+use crate::harness::{Env, assert_success, stderr, stdout};
 use crate::upgrade::user_version;
 
 fn schema7(name: &str) -> PathBuf {
@@ -22,16 +20,7 @@ fn schema7(name: &str) -> PathBuf {
 /// waited, and applying the same declarations again sends nothing.
 #[test]
 fn a_schema_7_state_upgrades_to_approvals() {
-    let world_dir = TempDir::new().unwrap();
-    let world = world_dir.path().join("world.json");
-    std::fs::copy(schema7("world.json"), &world).unwrap();
-    let env = Env::with(SandboxConfig {
-        world_file: Some(world),
-        ..fast_sandbox()
-    });
-    std::fs::create_dir_all(env.state().parent().unwrap()).unwrap();
-    std::fs::copy(schema7("state.db"), env.state()).unwrap();
-    std::fs::copy(schema7("cards.yaml"), env.path("cards.yaml")).unwrap();
+    let (env, _world) = crate::upgrade::fixture_env("schema7", &["cards.yaml"]);
 
     let out = env.cardform(&["approve", "--list"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
